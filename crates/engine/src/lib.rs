@@ -1,0 +1,19 @@
+//! MongoDB semantics over BSON documents, with no storage and no I/O.
+//!
+//! The embedded server (`djongo-server`) owns storage, catalogs and the wire
+//! protocol; everything that decides *what a document means to a query* lives
+//! here, so it can be tested in isolation and compared against FerretDB.
+#![deny(unsafe_code)]
+
+pub mod compare;
+pub mod error;
+pub mod expr;
+pub mod pipeline;
+pub mod projection;
+pub mod query;
+pub mod sort;
+pub mod update;
+
+pub use error::{EngineError, Result};
+pub use pipeline::{run_pipeline, CollectionSource};
+pub use query::Filter;
