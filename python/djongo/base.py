@@ -1,0 +1,172 @@
+"""The Django database backend for MongoDB: ``'ENGINE': 'djongo'``."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from . import database as Database
+from .client import DatabaseClient
+from .connection import Connection
+from .creation import DatabaseCreation
+from .features import DatabaseFeatures
+from .introspection import DatabaseIntrospection
+from .operations import DatabaseOperations
+from .schema import DatabaseSchemaEditor
+from .server import choose_server, get_client
+from .validation import DatabaseValidation
+
+logger = logging.getLogger("djongo")
+
+# Keys a djongo settings block may hold beyond Django's own.
+DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR"}
+DJANGO_SETTINGS = {
+    "ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS", "TEST",
+    "ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TIME_ZONE",
+}
+
+_configured_logging: set[str] = set()
+
+
+def _varchar(params: dict[str, Any]) -> str:
+    return "varchar(%s)" % params["max_length"] if params.get("max_length") else "varchar"
+
+
+class DatabaseWrapper(BaseDatabaseWrapper):
+    vendor = "djongo"
+    display_name = "MongoDB (djongo)"
+
+    data_types = {
+        "AutoField": "integer",
+        "BigAutoField": "bigint",
+        "SmallAutoField": "smallint",
+        "BinaryField": "blob",
+        "BooleanField": "bool",
+        "CharField": _varchar,
+        "DateField": "date",
+        "DateTimeField": "datetime",
+        "DecimalField": "decimal",
+        "DurationField": "bigint",
+        "FileField": "varchar(%(max_length)s)",
+        "FilePathField": "varchar(%(max_length)s)",
+        "FloatField": "real",
+        "IntegerField": "integer",
+        "BigIntegerField": "bigint",
+        "IPAddressField": "char(15)",
+        "GenericIPAddressField": "char(39)",
+        "JSONField": "text",
+        "OneToOneField": "integer",
+        "PositiveBigIntegerField": "bigint",
+        "PositiveIntegerField": "integer",
+        "PositiveSmallIntegerField": "smallint",
+        "SlugField": "varchar(%(max_length)s)",
+        "SmallIntegerField": "smallint",
+        "TextField": "text",
+        "TimeField": "time",
+        "UUIDField": "char(32)",
+    }
+    data_types_suffix = {
+        "AutoField": "AUTOINCREMENT",
+        "BigAutoField": "AUTOINCREMENT",
+        "SmallAutoField": "AUTOINCREMENT",
+    }
+    operators = {
+        "exact": "= %s",
+        "iexact": "ILIKE %s ESCAPE '\\'",
+        "contains": "LIKE %s ESCAPE '\\'",
+        "icontains": "ILIKE %s ESCAPE '\\'",
+        "regex": "~ %s",
+        "iregex": "~* %s",
+        "gt": "> %s",
+        "gte": ">= %s",
+        "lt": "< %s",
+        "lte": "<= %s",
+        "startswith": "LIKE %s ESCAPE '\\'",
+        "endswith": "LIKE %s ESCAPE '\\'",
+        "istartswith": "ILIKE %s ESCAPE '\\'",
+        "iendswith": "ILIKE %s ESCAPE '\\'",
+    }
+    # Patterns whose right-hand side is an expression (F(), Concat()...).
+    pattern_esc = r"REPLACE(REPLACE(REPLACE({}, '\', '\\'), '%%', '\%%'), '_', '\_')"
+    pattern_ops = {
+        "contains": r"LIKE '%%' || {} || '%%' ESCAPE '\'",
+        "icontains": r"ILIKE '%%' || {} || '%%' ESCAPE '\'",
+        "startswith": r"LIKE {} || '%%' ESCAPE '\'",
+        "istartswith": r"ILIKE {} || '%%' ESCAPE '\'",
+        "endswith": r"LIKE '%%' || {} ESCAPE '\'",
+        "iendswith": r"ILIKE '%%' || {} ESCAPE '\'",
+    }
+
+    Database = Database
+    SchemaEditorClass = DatabaseSchemaEditor
+    client_class = DatabaseClient
+    creation_class = DatabaseCreation
+    features_class = DatabaseFeatures
+    introspection_class = DatabaseIntrospection
+    ops_class = DatabaseOperations
+    validation_class = DatabaseValidation
+
+    def get_connection_params(self) -> dict[str, Any]:
+        settings_dict = self.settings_dict
+        unknown = set(settings_dict) - DJONGO_SETTINGS - DJANGO_SETTINGS
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown key(s) in the DATABASES entry {self.alias!r} for djongo: "
+                f"{', '.join(sorted(unknown))}. Known djongo keys: "
+                f"{', '.join(sorted(DJONGO_SETTINGS))}."
+            )
+        if not settings_dict.get("NAME"):
+            raise ImproperlyConfigured(
+                "settings.DATABASES is missing the NAME of the MongoDB database to use."
+            )
+        client = settings_dict.get("CLIENT")
+        if client is not None and not isinstance(client, dict):
+            raise ImproperlyConfigured("DATABASES['%s']['CLIENT'] must be a dict." % self.alias)
+        return {
+            "name": settings_dict["NAME"],
+            "server": choose_server(settings_dict),
+            "enforce_schema": bool(settings_dict.get("ENFORCE_SCHEMA", False)),
+        }
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Connection:
+        self._configure_logging()
+        server = conn_params["server"]
+        client = get_client(server)
+        logger.info(
+            "djongo: database %r (alias %r) on the %s",
+            conn_params["name"], self.alias, server.description,
+        )
+        return Connection(client, conn_params["name"], conn_params["enforce_schema"])
+
+    def _configure_logging(self) -> None:
+        config = self.settings_dict.get("LOGGING")
+        if config and self.alias not in _configured_logging:
+            logging.config.dictConfig({"disable_existing_loggers": False, **config})
+            _configured_logging.add(self.alias)
+
+    def init_connection_state(self) -> None:
+        pass
+
+    def create_cursor(self, name=None):
+        return self.connection.cursor()
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        with self.wrap_database_errors:
+            self.connection.set_autocommit(autocommit)
+
+    def is_usable(self) -> bool:
+        try:
+            self.connection.ping()
+        except Exception:
+            return False
+        return True
+
+    @property
+    def mongo_database(self):
+        """The pymongo ``Database`` behind this connection (opened if needed)."""
+        self.ensure_connection()
+        return self.connection.database

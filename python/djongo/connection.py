@@ -1,0 +1,67 @@
+"""A Django connection: one database on a shared MongoClient, plus a session.
+
+Django drives transactions through ``set_autocommit(False)`` / ``commit()`` /
+``rollback()``. Here a transaction starts lazily with the first statement
+after autocommit is turned off, runs in a pymongo session, and ends on
+commit or rollback: ``transaction.atomic()`` is a real multi-document
+transaction, not a no-op.
+"""
+
+from __future__ import annotations
+
+from pymongo import MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+
+class Connection:
+    def __init__(self, client: MongoClient, name: str, enforce_schema: bool) -> None:
+        self.client = client
+        self.database: Database = client[name]
+        self.enforce_schema = enforce_schema
+        self.autocommit = True
+        self._session: ClientSession | None = None
+
+    def cursor(self):
+        from .cursor import Cursor
+
+        return Cursor(self)
+
+    def session_for_statement(self) -> ClientSession | None:
+        """The session a statement runs in: a transaction's, or none in autocommit."""
+        if self.autocommit:
+            return None
+        if self._session is None:
+            self._session = self.client.start_session()
+        if not self._session.in_transaction:
+            self._session.start_transaction()
+        return self._session
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._session is not None and self._session.in_transaction
+
+    def set_autocommit(self, autocommit: bool) -> None:
+        if autocommit and self.in_transaction:
+            self.commit()
+        self.autocommit = autocommit
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self._session.commit_transaction()
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self._session.abort_transaction()
+
+    def close(self) -> None:
+        # The MongoClient is shared by every connection to the same server in
+        # the process; closing a Django connection only ends its session.
+        if self._session is not None:
+            if self._session.in_transaction:
+                self._session.abort_transaction()
+            self._session.end_session()
+            self._session = None
+
+    def ping(self) -> None:
+        self.database.command("ping")

@@ -1,0 +1,160 @@
+"""A DB-API cursor: SQL text and parameters in, rows out.
+
+``execute`` compiles the SQL in Rust (cached by SQL text), runs the plan
+through the executor, and keeps the rows for ``fetch*``. Every failure is
+raised as one of ``djongo.database``'s exception classes, which Django maps to
+its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteError,
+)
+
+from . import _core, database
+from .executor import Executor, Result
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+logger = logging.getLogger("djongo.sql")
+
+
+class Cursor:
+    arraysize = 100
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._result = Result()
+        self._rows: Iterator[tuple] = iter(())
+
+    # -- DB-API attributes --------------------------------------------------
+
+    @property
+    def rowcount(self) -> int:
+        return self._result.rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._result.lastrowid
+
+    @property
+    def description(self):
+        if not self._result.columns:
+            return None
+        return [(name, None, None, None, None, None, None) for name in self._result.columns]
+
+    # -- execution ------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
+        params = () if params is None else tuple(params)
+        logger.debug("%s; args=%r", sql, params)
+        plan = compile_sql(sql)
+        with translate_errors(sql):
+            self._result = Executor(self.connection).execute(plan, params)
+        self._rows = self._result.rows
+        return self
+
+    def executemany(self, sql: str, param_list) -> Cursor:
+        total = 0
+        for params in param_list:
+            self.execute(sql, params)
+            total += max(self._result.rowcount, 0)
+        self._result.rowcount = total
+        return self
+
+    def fetchone(self) -> tuple | None:
+        with translate_errors(None):
+            return next(self._rows, None)
+
+    def fetchmany(self, size: int | None = None) -> list[tuple]:
+        with translate_errors(None):
+            return list(islice(self._rows, size or self.arraysize))
+
+    def fetchall(self) -> list[tuple]:
+        with translate_errors(None):
+            return list(self._rows)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple:
+        row = self.fetchone()
+        if row is None:
+            raise StopIteration
+        return row
+
+    def close(self) -> None:
+        self._rows = iter(())
+
+    def setinputsizes(self, sizes) -> None:
+        pass
+
+    def setoutputsize(self, size, column=None) -> None:
+        pass
+
+
+def compile_sql(sql: str) -> dict[str, Any]:
+    try:
+        return _core.compile(sql)
+    except _core.UnsupportedError as exc:
+        raise database.NotSupportedError(str(exc)) from None
+    except _core.ParseError as exc:
+        raise database.ProgrammingError(str(exc)) from None
+
+
+class translate_errors:
+    """Re-raises pymongo's exceptions as the DB-API classes Django understands."""
+
+    def __init__(self, sql: str | None) -> None:
+        self.sql = sql
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None or not isinstance(exc, PyMongoError):
+            return False
+        raise _translate(exc) from exc
+
+
+def _translate(exc: PyMongoError) -> database.Error:
+    if isinstance(exc, DuplicateKeyError):
+        return database.IntegrityError(_duplicate_message(exc.details or {}, str(exc)))
+    if isinstance(exc, BulkWriteError):
+        errors = (exc.details or {}).get("writeErrors") or []
+        if errors and errors[0].get("code") == 11000:
+            return database.IntegrityError(_duplicate_message(errors[0], errors[0].get("errmsg")))
+        return database.DatabaseError(str(exc))
+    if isinstance(exc, (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)):
+        return database.OperationalError(f"cannot reach the MongoDB server: {exc}")
+    if isinstance(exc, WriteError):
+        return database.DatabaseError(str(exc))
+    if isinstance(exc, OperationFailure):
+        if exc.code == 11000:
+            return database.IntegrityError(_duplicate_message(exc.details or {}, str(exc)))
+        if exc.code in (112, 251, 244, 24):  # write conflict, no such txn, txn aborted, lock timeout
+            return database.OperationalError(str(exc))
+        return database.DatabaseError(str(exc))
+    return database.DatabaseError(str(exc))
+
+
+def _duplicate_message(details: dict, fallback: str | None) -> str:
+    key = details.get("keyValue")
+    if key:
+        shown = ", ".join(f"{k}={v!r}" for k, v in key.items())
+        return f"UNIQUE constraint failed: duplicate key {shown}"
+    return f"UNIQUE constraint failed: {fallback}"

@@ -1,0 +1,54 @@
+"""The DB-API 2.0 module surface Django expects as ``DatabaseWrapper.Database``.
+
+Django's ``DatabaseErrorWrapper`` turns exceptions raised by the cursor into
+``django.db`` exceptions by looking up classes of the same name here, so every
+error the backend raises is one of these.
+"""
+
+apilevel = "2.0"
+threadsafety = 1
+paramstyle = "format"
+
+
+class Warning(Exception):  # noqa: A001 - the DB-API name
+    pass
+
+
+class Error(Exception):
+    pass
+
+
+class InterfaceError(Error):
+    pass
+
+
+class DatabaseError(Error):
+    pass
+
+
+class DataError(DatabaseError):
+    pass
+
+
+class OperationalError(DatabaseError):
+    pass
+
+
+class IntegrityError(DatabaseError):
+    pass
+
+
+class InternalError(DatabaseError):
+    pass
+
+
+class ProgrammingError(DatabaseError):
+    pass
+
+
+class NotSupportedError(DatabaseError):
+    pass
+
+
+class SchemaMismatchError(DatabaseError):
+    """A stored document lacks a field its model declares (``ENFORCE_SCHEMA: True``)."""

@@ -1,0 +1,298 @@
+"""Runs compiled plans with pymongo and turns the results into rows.
+
+One method per plan ``op`` (docs/plan-format.md). Reads yield tuples in
+SELECT order from the ``c0, c1, ...`` fields of the result documents; writes
+report a row count; DDL maps tables, columns, unique constraints and indexes
+onto collections, fields and indexes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import CollectionInvalid, OperationFailure
+
+from . import sequences
+from .binding import Binder
+from .database import NotSupportedError, ProgrammingError, SchemaMismatchError
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+logger = logging.getLogger("djongo")
+
+# Every BSON type but null: a unique index restricted to documents whose keys
+# have one of these allows any number of NULLs, as a SQL UNIQUE constraint does.
+NON_NULL_TYPES = [
+    "double", "string", "object", "array", "binData", "objectId", "bool",
+    "date", "int", "timestamp", "long", "decimal", "regex",
+]
+
+
+@dataclass
+class Result:
+    rows: Iterator[tuple] = field(default_factory=lambda: iter(()))
+    rowcount: int = -1
+    columns: Sequence[str] = ()
+    lastrowid: Any = None
+
+
+class Executor:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    @property
+    def db(self):
+        return self.connection.database
+
+    @property
+    def session(self):
+        return self.connection.session_for_statement()
+
+    def execute(self, plan: dict[str, Any], params: Sequence[Any]) -> Result:
+        expected = plan.get("params", 0)
+        if expected != len(params):
+            raise ProgrammingError(
+                f"the statement has {expected} parameters but {len(params)} were given"
+            )
+        subquery_results = [
+            list(self.execute(subplan, params).rows) for subplan in plan.get("subqueries", ())
+        ]
+        binder = Binder(params, subquery_results)
+        op = plan["op"]
+        handler = getattr(self, f"_run_{op}", None)
+        if handler is None:
+            raise NotSupportedError(f"the executor does not implement plan op {op!r}")
+        return handler(plan, binder)
+
+    # -- reads -------------------------------------------------------------
+
+    def _rows(self, documents, width: int, enforce: bool) -> Iterator[tuple]:
+        keys = [f"c{i}" for i in range(width)]
+        for doc in documents:
+            if enforce and len(doc) < width:
+                missing = [k for k in keys if k not in doc]
+                raise SchemaMismatchError(
+                    f"a stored document lacks the field(s) selected as column(s) "
+                    f"{', '.join(missing)} (ENFORCE_SCHEMA is on); "
+                    "run the migration or set ENFORCE_SCHEMA to False to read them as NULL"
+                )
+            yield tuple(doc.get(k) for k in keys)
+
+    def _run_find(self, plan, binder: Binder) -> Result:
+        columns = plan["columns"]
+        limit = binder.bind(plan.get("limit"))
+        if limit == 0:
+            return Result(columns=columns, rowcount=0)
+        cursor = self.db[plan["collection"]].find(
+            binder.bind(plan.get("filter") or {}),
+            binder.bind(plan.get("projection")),
+            sort=list(binder.bind(plan["sort"]).items()) if plan.get("sort") else None,
+            skip=binder.bind(plan.get("skip")) or 0,
+            limit=limit or 0,
+            session=self.session,
+        )
+        rows = self._rows(cursor, len(columns), self.connection.enforce_schema)
+        return Result(rows=rows, columns=columns)
+
+    def _run_aggregate(self, plan, binder: Binder) -> Result:
+        columns = plan["columns"]
+        pipeline = binder.bind(plan["pipeline"])
+        collection = plan.get("collection")
+        target = self.db[collection] if collection else self.db
+        documents = list(target.aggregate(pipeline, session=self.session))
+        default_row = plan.get("default_row")
+        if not documents and default_row is not None:
+            return Result(rows=iter([tuple(default_row)]), columns=columns, rowcount=1)
+        rows = list(self._rows(documents, len(columns), False))
+        return Result(rows=iter(rows), columns=columns, rowcount=len(rows))
+
+    # -- writes ------------------------------------------------------------
+
+    def _run_insert(self, plan, binder: Binder) -> Result:
+        collection = plan["collection"]
+        columns = plan["columns"]
+        returning = plan.get("returning") or []
+        session = self.session
+        documents = [dict(zip(columns, binder.bind(row), strict=True)) for row in plan["rows"]]
+
+        auto = sequences.auto_field(self.db, collection, session)
+        if auto is None:
+            # A collection made implicitly (ENFORCE_SCHEMA off, or data copied
+            # in): a returned column the statement does not set is its key.
+            unset = [c for c in returning if c not in columns or _all_null(documents, c)]
+            if len(unset) == 1 and unset[0] != "_id":
+                auto = unset[0]
+                sequences.register(self.db, collection, auto, session)
+        if auto is not None:
+            # Raise the counter past explicit ids before allocating, so a
+            # statement mixing both never hands out an id it also inserts.
+            explicit = [d[auto] for d in documents if d.get(auto) is not None]
+            if explicit:
+                sequences.raise_to(self.db, collection, max(explicit), session)
+            missing = [d for d in documents if d.get(auto) is None]
+            if missing:
+                first = sequences.allocate(self.db, collection, len(missing), session)
+                for offset, doc in enumerate(missing):
+                    doc[auto] = first + offset
+
+        self.db[collection].insert_many(documents, ordered=True, session=session)
+        rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
+        lastrowid = documents[-1].get(auto) if auto and documents else None
+        return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
+                      columns=returning)
+
+    def _run_update(self, plan, binder: Binder) -> Result:
+        result = self.db[plan["collection"]].update_many(
+            binder.bind(plan.get("filter") or {}),
+            binder.bind(plan["update"]),
+            session=self.session,
+        )
+        return Result(rowcount=result.matched_count)
+
+    def _run_delete(self, plan, binder: Binder) -> Result:
+        result = self.db[plan["collection"]].delete_many(
+            binder.bind(plan.get("filter") or {}), session=self.session
+        )
+        return Result(rowcount=result.deleted_count)
+
+    # -- schema ------------------------------------------------------------
+
+    def _run_noop(self, plan, binder: Binder) -> Result:
+        return Result(rowcount=0)
+
+    def _run_create_table(self, plan, binder: Binder) -> Result:
+        name = plan["collection"]
+        try:
+            self.db.create_collection(name, session=self.session)
+        except CollectionInvalid:
+            if not plan.get("if_not_exists"):
+                # Collections spring into being on first insert, so one may
+                # exist before its CREATE TABLE: adopt it rather than fail.
+                logger.info("djongo: collection %s already exists; adopting it", name)
+        for column in plan["columns"]:
+            if column.get("auto"):
+                sequences.register(self.db, name, column["name"], self.session)
+            if (column.get("unique") or column.get("primary_key")) and column["name"] != "_id":
+                self._unique_index(name, [column["name"]], f"{name}_{column['name']}_uniq")
+        for columns in plan.get("unique", ()):
+            self._unique_index(name, columns, f"{name}_{'_'.join(columns)}_uniq")
+        return Result(rowcount=0)
+
+    def _unique_index(self, collection: str, columns: Sequence[str], name: str,
+                      where: dict | None = None) -> None:
+        if where is None:
+            conditions = [{c: {"$type": NON_NULL_TYPES}} for c in columns]
+            where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        self.db[collection].create_index(
+            [(c, 1) for c in columns], name=name, unique=True,
+            partialFilterExpression=where, session=self.session,
+        )
+
+    def _run_drop_table(self, plan, binder: Binder) -> Result:
+        name = plan["collection"]
+        if name not in self.db.list_collection_names(session=self.session):
+            if plan.get("if_exists"):
+                return Result(rowcount=0)
+            raise ProgrammingError(f"no such table: {name}")
+        self.db.drop_collection(name, session=self.session)
+        sequences.drop(self.db, name, self.session)
+        return Result(rowcount=0)
+
+    def _run_rename_table(self, plan, binder: Binder) -> Result:
+        self.db[plan["collection"]].rename(plan["to"], session=self.session)
+        sequences.rename(self.db, plan["collection"], plan["to"], self.session)
+        return Result(rowcount=0)
+
+    def _run_add_column(self, plan, binder: Binder) -> Result:
+        name = plan["collection"]
+        column = plan["column"]
+        default = binder.bind(column.get("default"))
+        if default is not None:
+            self.db[name].update_many(
+                {column["name"]: {"$exists": False}},
+                {"$set": {column["name"]: default}},
+                session=self.session,
+            )
+        if column.get("unique"):
+            self._unique_index(name, [column["name"]], f"{name}_{column['name']}_uniq")
+        if column.get("auto"):
+            sequences.register(self.db, name, column["name"], self.session)
+        return Result(rowcount=0)
+
+    def _run_drop_column(self, plan, binder: Binder) -> Result:
+        name, column = plan["collection"], plan["column"]
+        for index in self.db[name].list_indexes(session=self.session):
+            if column in index["key"] and index["name"] != "_id_":
+                self.db[name].drop_index(index["name"], session=self.session)
+        self.db[name].update_many({}, {"$unset": {column: ""}}, session=self.session)
+        return Result(rowcount=0)
+
+    def _run_rename_column(self, plan, binder: Binder) -> Result:
+        self.db[plan["collection"]].update_many(
+            {plan["from"]: {"$exists": True}},
+            {"$rename": {plan["from"]: plan["to"]}},
+            session=self.session,
+        )
+        return Result(rowcount=0)
+
+    def _run_alter_column(self, plan, binder: Binder) -> Result:
+        # Types and nullability are not stored by MongoDB; a changed default
+        # only matters for later inserts, which Django fills in itself.
+        return Result(rowcount=0)
+
+    def _run_create_index(self, plan, binder: Binder) -> Result:
+        name, index_name = plan["collection"], plan["name"]
+        keys = [tuple(k) for k in plan["keys"]]
+        where = binder.bind(plan.get("where"))
+        if plan.get("if_not_exists") and any(
+            i["name"] == index_name for i in self.db[name].list_indexes(session=self.session)
+        ):
+            return Result(rowcount=0)
+        if plan.get("unique"):
+            self._unique_index(name, [k for k, _ in keys], index_name, where)
+        else:
+            options = {"partialFilterExpression": where} if where else {}
+            self.db[name].create_index(keys, name=index_name, session=self.session, **options)
+        return Result(rowcount=0)
+
+    def _run_drop_index(self, plan, binder: Binder) -> Result:
+        self._drop_index_named(plan.get("collection"), plan["name"], plan.get("if_exists", False))
+        return Result(rowcount=0)
+
+    def _drop_index_named(self, collection: str | None, name: str, if_exists: bool) -> None:
+        candidates = [collection] if collection else self.db.list_collection_names(
+            session=self.session
+        )
+        for candidate in candidates:
+            for index in self.db[candidate].list_indexes(session=self.session):
+                if index["name"] == name:
+                    self.db[candidate].drop_index(name, session=self.session)
+                    return
+        if not if_exists:
+            raise ProgrammingError(f"no such index: {name}")
+
+    def _run_add_constraint(self, plan, binder: Binder) -> Result:
+        kind = plan["kind"]
+        if kind == "unique":
+            self._unique_index(plan["collection"], plan["columns"], plan["name"])
+        elif kind == "check":
+            raise NotSupportedError("CHECK constraints are not enforced by djongo yet")
+        # Primary keys are unique indexes made with the table; foreign keys
+        # are not enforced (DatabaseFeatures.supports_foreign_keys is False).
+        return Result(rowcount=0)
+
+    def _run_drop_constraint(self, plan, binder: Binder) -> Result:
+        self._drop_index_named(plan["collection"], plan["name"], if_exists=True)
+        return Result(rowcount=0)
+
+
+def _all_null(documents: list[dict], column: str) -> bool:
+    return all(doc.get(column) is None for doc in documents)
+
+
+def is_duplicate_key(exc: OperationFailure) -> bool:
+    return exc.code == 11000

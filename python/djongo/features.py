@@ -1,0 +1,83 @@
+"""What the backend supports: Django decides the SQL it writes from these.
+
+Only what really works is declared; each ``False`` is a gap, not a policy.
+"""
+
+from django.db.backends.base.features import BaseDatabaseFeatures
+
+
+class DatabaseFeatures(BaseDatabaseFeatures):
+    minimum_database_version = None
+
+    # Inserts: ids come from __schema__ counters and are returned by RETURNING.
+    can_return_columns_from_insert = True
+    can_return_rows_from_bulk_insert = True
+    has_bulk_insert = True
+
+    # Transactions are MongoDB multi-document transactions; DDL is not
+    # transactional, and there are no savepoints.
+    supports_transactions = True
+    uses_savepoints = False
+    can_release_savepoints = False
+    can_rollback_ddl = False
+    atomic_transactions = True
+
+    # Relations are not enforced by the server.
+    supports_foreign_keys = False
+    can_introspect_foreign_keys = False
+    supports_forward_references = True
+    can_defer_constraint_checks = False
+
+    supports_column_check_constraints = False
+    supports_table_check_constraints = False
+    supports_partial_indexes = False
+    supports_expression_indexes = False
+    supports_deferrable_unique_constraints = False
+    supports_covering_indexes = False
+    supports_index_column_ordering = True
+    supports_combined_alters = False
+    supports_comments = False
+    supports_comments_inline = False
+
+    supports_timezones = False
+    has_native_uuid_field = False
+    has_native_duration_field = False
+    supports_json_field = False
+    has_select_for_update = False
+    supports_select_for_update_with_limit = False
+    supports_ignore_conflicts = False
+    supports_update_conflicts = False
+    supports_sequence_reset = False
+    supports_over_clause = False
+    supports_boolean_expr_in_select_clause = False
+    supports_regex_backreferencing = False
+    supports_paramstyle_pyformat = False
+    supports_unspecified_pk = False
+    supports_collation_on_charfield = False
+    supports_collation_on_textfield = False
+    supports_non_deterministic_collations = False
+    supports_select_intersection = False
+    supports_select_difference = False
+    supports_slicing_ordering_in_compound = False
+    supports_aggregate_filter_clause = False
+    supports_default_keyword_in_insert = False
+    supports_default_keyword_in_bulk_insert = False
+    supports_stored_generated_columns = False
+    supports_virtual_generated_columns = False
+    can_clone_databases = False
+    test_db_allows_multiple_connections = True
+    nulls_order_largest = False
+    ignores_table_name_case = False
+    interprets_empty_strings_as_nulls = False
+    related_fields_match_type = False
+    allows_group_by_select_index = False
+    requires_literal_defaults = False
+    connection_persists_old_columns = False
+    indexes_foreign_keys = False
+    supports_index_on_text_field = True
+    can_introspect_default = False
+    introspected_field_types = {
+        **BaseDatabaseFeatures.introspected_field_types,
+        "AutoField": "AutoField",
+        "BigAutoField": "BigAutoField",
+    }

@@ -1,0 +1,28 @@
+"""``DjongoManager``: a Django manager with pymongo's collection API beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connections, models
+
+
+class DjongoManager(models.Manager):
+    """``Entry.objects.mongo_aggregate([...])`` calls ``Collection.aggregate``.
+
+    Any pymongo ``Collection`` method is reachable with the ``mongo_`` prefix,
+    on the model's collection in the manager's database.
+    """
+
+    @property
+    def mongo_collection(self):
+        return connections[self.db].mongo_database[self.model._meta.db_table]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("mongo_") and name != "mongo_collection":
+            method = name.removeprefix("mongo_")
+            attribute = getattr(self.mongo_collection, method, None)
+            if not callable(attribute):
+                raise AttributeError(f"pymongo's Collection has no method {method!r}")
+            return attribute
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -1,0 +1,188 @@
+"""How Django should spell SQL for the compiler, and how values cross over."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+
+from bson import Decimal128
+from django.conf import settings
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.utils import timezone
+
+from . import sequences
+
+_DECIMALS = decimal.Context(prec=34)
+
+
+class DatabaseOperations(BaseDatabaseOperations):
+    cast_char_field_without_max_length = "text"
+    explain_prefix = None
+
+    def quote_name(self, name: str) -> str:
+        if name.startswith('"') and name.endswith('"'):
+            return name
+        return '"%s"' % name.replace('"', '""')
+
+    def pk_default_value(self) -> str:
+        return "NULL"
+
+    def no_limit_value(self):
+        return None
+
+    def max_name_length(self) -> int:
+        return 200
+
+    def bulk_batch_size(self, fields, objs) -> int:
+        return len(objs)
+
+    def bulk_insert_sql(self, fields, placeholder_rows) -> str:
+        rows = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
+        return "VALUES " + rows
+
+    def return_insert_columns(self, fields):
+        if not fields:
+            return "", ()
+        columns = [
+            "%s.%s" % (self.quote_name(f.model._meta.db_table), self.quote_name(f.column))
+            for f in fields
+        ]
+        return "RETURNING %s" % ", ".join(columns), ()
+
+    def fetch_returned_insert_columns(self, cursor, returning_params):
+        return cursor.fetchone()
+
+    def fetch_returned_insert_rows(self, cursor):
+        return cursor.fetchall()
+
+    def last_insert_id(self, cursor, table_name, pk_name):
+        return cursor.lastrowid
+
+    def regex_lookup(self, lookup_type: str) -> str:
+        return "%s ~ %s" if lookup_type == "regex" else "%s ~* %s"
+
+    def date_extract_sql(self, lookup_type, sql, params):
+        return f"EXTRACT({lookup_type.upper()} FROM {sql})", params
+
+    def datetime_extract_sql(self, lookup_type, sql, params, tzname):
+        return f"EXTRACT({lookup_type.upper()} FROM {sql})", params
+
+    def date_trunc_sql(self, lookup_type, sql, params, tzname=None):
+        return f"DATE_TRUNC('{lookup_type}', {sql})", params
+
+    def datetime_trunc_sql(self, lookup_type, sql, params, tzname):
+        return f"DATE_TRUNC('{lookup_type}', {sql})", params
+
+    def time_trunc_sql(self, lookup_type, sql, params, tzname=None):
+        return f"DATE_TRUNC('{lookup_type}', {sql})", params
+
+    def datetime_cast_date_sql(self, sql, params, tzname):
+        return f"CAST({sql} AS date)", params
+
+    def datetime_cast_time_sql(self, sql, params, tzname):
+        return f"CAST({sql} AS time)", params
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = [
+            "%s %s %s;" % (style.SQL_KEYWORD("DELETE"), style.SQL_KEYWORD("FROM"),
+                           style.SQL_FIELD(self.quote_name(table)))
+            for table in tables
+        ]
+        if reset_sequences:
+            statements.append("-- reset sequences: " + ",".join(tables))
+        return statements
+
+    def execute_sql_flush(self, sql_list):
+        # Flushing is a bulk delete per collection; counters are reset here
+        # because SQL has no statement for "reset this __schema__ counter".
+        reset = [s for s in sql_list if s.startswith("-- reset sequences: ")]
+        deletes = [s for s in sql_list if s not in reset]
+        super().execute_sql_flush(deletes)
+        if reset:
+            db = self.connection.connection.database
+            for table in reset[0].removeprefix("-- reset sequences: ").split(","):
+                sequences.reset(db, table, None)
+
+    # -- values to the database -------------------------------------------------
+
+    def adapt_datefield_value(self, value):
+        if value is None:
+            return None
+        return datetime.datetime(value.year, value.month, value.day)
+
+    def adapt_datetimefield_value(self, value):
+        if value is None or hasattr(value, "resolve_expression"):
+            return value
+        if timezone.is_aware(value):
+            if not settings.USE_TZ:
+                raise ValueError("djongo does not accept aware datetimes when USE_TZ is False.")
+            value = timezone.make_naive(value, datetime.timezone.utc)
+        return value
+
+    def adapt_timefield_value(self, value):
+        if value is None or hasattr(value, "resolve_expression"):
+            return value
+        if timezone.is_aware(value):
+            raise ValueError("djongo does not accept aware times.")
+        return value.isoformat()
+
+    def adapt_decimalfield_value(self, value, max_digits=None, decimal_places=None):
+        if value is None:
+            return None
+        return Decimal128(value)
+
+    def adapt_integerfield_value(self, value, internal_type):
+        return value
+
+    # -- values from the database ------------------------------------------------
+
+    def get_db_converters(self, expression):
+        converters = super().get_db_converters(expression)
+        internal_type = expression.output_field.get_internal_type()
+        converter = {
+            "DateTimeField": self.convert_datetimefield_value,
+            "DateField": self.convert_datefield_value,
+            "TimeField": self.convert_timefield_value,
+            "DecimalField": self.convert_decimalfield_value,
+            "UUIDField": self.convert_uuidfield_value,
+            "BooleanField": self.convert_booleanfield_value,
+        }.get(internal_type)
+        if converter:
+            converters.append(converter)
+        return converters
+
+    def convert_datetimefield_value(self, value, expression, connection):
+        if isinstance(value, datetime.datetime) and settings.USE_TZ and timezone.is_naive(value):
+            value = timezone.make_aware(value, datetime.timezone.utc)
+        return value
+
+    def convert_datefield_value(self, value, expression, connection):
+        if isinstance(value, datetime.datetime):
+            return value.date()
+        return value
+
+    def convert_timefield_value(self, value, expression, connection):
+        if isinstance(value, str):
+            return datetime.time.fromisoformat(value)
+        return value
+
+    def convert_decimalfield_value(self, value, expression, connection):
+        if isinstance(value, Decimal128):
+            value = value.to_decimal()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = decimal.Decimal(str(value))
+        places = getattr(expression.output_field, "decimal_places", None)
+        if isinstance(value, decimal.Decimal) and places is not None and value.is_finite():
+            value = value.quantize(decimal.Decimal(1).scaleb(-places), context=_DECIMALS)
+        return value
+
+    def convert_uuidfield_value(self, value, expression, connection):
+        if isinstance(value, str):
+            return uuid.UUID(value)
+        return value
+
+    def convert_booleanfield_value(self, value, expression, connection):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return bool(value)
+        return value

@@ -1,0 +1,34 @@
+"""Migrations: Django writes DDL in this dialect, the compiler maps it to MongoDB."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+
+class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
+    sql_delete_table = "DROP TABLE %(table)s"
+    sql_delete_column = "ALTER TABLE %(table)s DROP COLUMN %(column)s"
+    sql_create_fk = None
+    sql_create_inline_fk = None
+    sql_create_column_inline_fk = None
+    sql_delete_fk = None
+
+    def quote_value(self, value) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, (int, float, decimal.Decimal)):
+            return str(value)
+        if isinstance(value, (datetime.date, datetime.time, datetime.datetime)):
+            value = value.isoformat()
+        if isinstance(value, (bytes, memoryview)):
+            value = bytes(value).hex()
+        return "'%s'" % str(value).replace("'", "''")
+
+    def prepare_default(self, value) -> str:
+        return self.quote_value(value)
+

@@ -1,0 +1,80 @@
+"""Integer auto-increment keys, kept in Djongo's ``__schema__`` collection.
+
+Each collection with an auto field has one document
+``{"name": <collection>, "auto": {"field_names": [<field>], "seq": <last id>}}``,
+the same shape Djongo writes, so existing Djongo databases keep their
+counters. Ids are taken with one atomic ``$inc`` per statement (a block for
+bulk inserts), and an explicit id raises the counter to at least that id, so
+``loaddata`` and restores never leave the counter behind the data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+SCHEMA_COLLECTION = "__schema__"
+
+
+def auto_field(db: Database, collection: str, session: ClientSession | None) -> str | None:
+    doc = db[SCHEMA_COLLECTION].find_one({"name": collection}, session=session)
+    if doc is None:
+        return None
+    names = (doc.get("auto") or {}).get("field_names") or []
+    return names[0] if names else None
+
+
+def register(db: Database, collection: str, field: str, session: ClientSession | None) -> None:
+    """Creates the counter for ``collection`` unless it exists.
+
+    A collection that already holds documents (data copied in from elsewhere)
+    starts its counter at the largest id present.
+    """
+    if db[SCHEMA_COLLECTION].find_one({"name": collection}, session=session) is not None:
+        return
+    top = db[collection].find_one(
+        {field: {"$type": "number"}}, {field: 1}, sort=[(field, DESCENDING)], session=session
+    )
+    start = int(top[field]) if top else 0
+    db[SCHEMA_COLLECTION].update_one(
+        {"name": collection},
+        {"$setOnInsert": {"auto": {"field_names": [field], "seq": start}}},
+        upsert=True,
+        session=session,
+    )
+
+
+def allocate(db: Database, collection: str, count: int, session: ClientSession | None) -> int:
+    """Reserves ``count`` ids and returns the first."""
+    doc = db[SCHEMA_COLLECTION].find_one_and_update(
+        {"name": collection},
+        {"$inc": {"auto.seq": count}},
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+    return int(doc["auto"]["seq"]) - count + 1
+
+
+def raise_to(db: Database, collection: str, value: Any, session: ClientSession | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return
+    db[SCHEMA_COLLECTION].update_one(
+        {"name": collection}, {"$max": {"auto.seq": value}}, session=session
+    )
+
+
+def reset(db: Database, collection: str, session: ClientSession | None) -> None:
+    db[SCHEMA_COLLECTION].update_one(
+        {"name": collection}, {"$set": {"auto.seq": 0}}, session=session
+    )
+
+
+def rename(db: Database, old: str, new: str, session: ClientSession | None) -> None:
+    db[SCHEMA_COLLECTION].update_one({"name": old}, {"$set": {"name": new}}, session=session)
+
+
+def drop(db: Database, collection: str, session: ClientSession | None) -> None:
+    db[SCHEMA_COLLECTION].delete_one({"name": collection}, session=session)

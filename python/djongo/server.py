@@ -1,0 +1,142 @@
+"""Which MongoDB server a settings block talks to, and the shared clients.
+
+The rule (also in README.md):
+
+* ``CLIENT`` (or Django's ``HOST``) in the settings: that server, through
+  ``pymongo.MongoClient(**CLIENT)``. Nothing is started.
+* Neither: the embedded engine, started inside this process on a loopback
+  port, storing its files in ``DATA_DIR`` (default: ``<BASE_DIR>/djongo-data``,
+  or ``./djongo-data`` when the settings have no ``BASE_DIR``).
+
+Djongo used to fall back to ``localhost:27017`` when ``CLIENT`` was absent.
+A user relying on that must not land silently on a new, empty embedded
+database: when the embedded data directory does not exist yet and something
+answers on ``localhost:27017``, connecting fails with ``ImproperlyConfigured``
+and says how to choose. Either way the backend logs, at connect time, which
+server and which database it uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from pymongo import MongoClient
+
+logger = logging.getLogger("djongo")
+
+LEGACY_DEFAULT_HOST = ("localhost", 27017)
+
+_clients: dict[str, MongoClient] = {}
+_clients_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ServerChoice:
+    """Where a settings block's data lives."""
+
+    embedded: bool
+    client_kwargs: dict[str, Any]
+    data_dir: Path | None
+    description: str
+
+    @property
+    def cache_key(self) -> str:
+        return repr((self.embedded, sorted(self.client_kwargs.items()), str(self.data_dir)))
+
+
+def choose_server(settings_dict: dict[str, Any]) -> ServerChoice:
+    client = dict(settings_dict.get("CLIENT") or {})
+    host = settings_dict.get("HOST")
+    if host and "host" not in client:
+        client["host"] = host
+        if settings_dict.get("PORT"):
+            client["port"] = int(settings_dict["PORT"])
+    if client:
+        shown = client.get("host", "localhost")
+        return ServerChoice(
+            embedded=False,
+            client_kwargs=client,
+            data_dir=None,
+            description=f"MongoDB server {_redact(shown)}",
+        )
+    data_dir = Path(settings_dict.get("DATA_DIR") or _default_data_dir()).resolve()
+    return ServerChoice(
+        embedded=True,
+        client_kwargs={},
+        data_dir=data_dir,
+        description=f"embedded engine, data in {data_dir}",
+    )
+
+
+def _default_data_dir() -> Path:
+    base_dir = getattr(settings, "BASE_DIR", None)
+    return Path(base_dir or os.getcwd()) / "djongo-data"
+
+
+def _redact(host: Any) -> str:
+    """Hides a password embedded in a connection string before logging it."""
+    text = str(host)
+    if "@" in text and "://" in text:
+        scheme, rest = text.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return text
+
+
+def _legacy_default_answers() -> bool:
+    try:
+        with socket.create_connection(LEGACY_DEFAULT_HOST, timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Starts (once per process and directory) the embedded engine; returns host:port."""
+    from djongo import _core
+
+    if not data_dir.exists() and _legacy_default_answers():
+        raise ImproperlyConfigured(
+            "The DATABASES entry has no CLIENT, so djongo would create a new, empty embedded "
+            f"database in {data_dir}, but a MongoDB server answers on localhost:27017, where "
+            "the original Djongo connected by default. Say which one you mean: add "
+            "'CLIENT': {'host': 'mongodb://localhost:27017'} to use that server, or set "
+            "'DATA_DIR' to use the embedded engine."
+        )
+    fresh = not data_dir.exists()
+    try:
+        address = _core.start_engine(str(data_dir))
+    except _core.EngineError as exc:
+        raise ImproperlyConfigured(f"djongo could not start the embedded engine: {exc}") from exc
+    if fresh:
+        logger.warning("djongo: created a new embedded database directory at %s", data_dir)
+    return address
+
+
+def get_client(choice: ServerChoice) -> MongoClient:
+    """One MongoClient per server per process: clients are thread-safe and costly to make."""
+    key = choice.cache_key
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            if choice.embedded:
+                assert choice.data_dir is not None
+                host, port = start_embedded(choice.data_dir).rsplit(":", 1)
+                client = MongoClient(
+                    host,
+                    int(port),
+                    directConnection=True,
+                    serverSelectionTimeoutMS=5000,
+                    appname="djongo",
+                )
+            else:
+                client = MongoClient(**choice.client_kwargs)
+            _clients[key] = client
+        return client

@@ -1,0 +1,46 @@
+from djongo import models
+
+
+class Blog(models.Model):
+    name = models.CharField(max_length=100)
+    tagline = models.TextField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.name
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True, null=True, blank=True)
+    rank = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Entry(models.Model):
+    blog = models.EmbeddedField(model_container=Blog)
+    headline = models.CharField(max_length=255)
+    body_text = models.TextField(blank=True)
+    pub_date = models.DateField(null=True)
+    n_comments = models.IntegerField(default=0)
+    rating = models.FloatField(null=True)
+    author = models.ForeignKey(Author, null=True, on_delete=models.CASCADE,
+                               related_name="entries")
+    contributors = models.ManyToManyField(Author, related_name="contributed", blank=True)
+
+    objects = models.DjongoManager()
+
+    def __str__(self):
+        return self.headline
+
+
+class Document(models.Model):
+    _id = models.ObjectIdField()
+    title = models.CharField(max_length=100)

@@ -1,0 +1,34 @@
+"""Settings for the backend's end-to-end tests: djongo on the embedded engine."""
+
+import os
+import tempfile
+
+SECRET_KEY = "tests-only"
+USE_TZ = True
+DEBUG = False
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "tests.blogapp",
+]
+DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
+DATABASES = {"default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ROOT_URLCONF = "tests.urls"
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]

@@ -1,0 +1,54 @@
+"""Raw SQL through cursor.execute(), and the errors a user sees for bad input."""
+
+import pytest
+from django.db import NotSupportedError, ProgrammingError, connection
+
+from tests.blogapp.models import Author
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def authors():
+    for name, rank in [("Ann", 3), ("Bob", 1), ("Cid", 2)]:
+        Author.objects.create(name=name, rank=rank)
+
+
+def test_hand_written_select_returns_rows(authors):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, rank FROM blogapp_author WHERE rank >= %s ORDER BY rank DESC", [2]
+        )
+        assert cursor.fetchall() == [("Ann", 3), ("Cid", 2)]
+        assert [d[0] for d in cursor.description] == ["name", "rank"]
+
+
+def test_hand_written_aggregate(authors):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM blogapp_author WHERE name LIKE 'B%'")
+        assert cursor.fetchone() == (1,)
+
+
+def test_raw_queryset(authors):
+    names = [a.name for a in Author.objects.raw(
+        "SELECT id, name FROM blogapp_author WHERE rank < %s ORDER BY name", [3])]
+    assert names == ["Bob", "Cid"]
+
+
+def test_malformed_sql_is_a_programming_error():
+    with connection.cursor() as cursor, pytest.raises(ProgrammingError) as info:
+        cursor.execute("SELEC name FROM blogapp_author")
+    assert "SELEC" in str(info.value) or "line" in str(info.value).lower()
+
+
+def test_unsupported_construct_names_itself():
+    with connection.cursor() as cursor, pytest.raises(NotSupportedError) as info:
+        cursor.execute(
+            "SELECT name, RANK() OVER (PARTITION BY rank ORDER BY name) FROM blogapp_author")
+    message = str(info.value).lower()
+    assert "window" in message or "over" in message or "rank" in message
+
+
+def test_wrong_parameter_count_is_a_programming_error():
+    with connection.cursor() as cursor, pytest.raises(ProgrammingError):
+        cursor.execute("SELECT name FROM blogapp_author WHERE rank = %s", [1, 2])
