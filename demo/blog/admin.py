@@ -15,5 +15,5 @@ class EntryAdmin(admin.ModelAdmin):
     list_display = ("headline", "author", "pub_date", "n_comments")
     search_fields = ("headline",)
     list_filter = ("pub_date",)
-    ordering = ("-pub_date", "headline")
+    ordering = ("-pub_date",)
     list_per_page = 5
