@@ -328,8 +328,13 @@ def test_entry_changelist_search_sort_paginate(demo_server, page):
 
 
 def _blog_field(page, name: str):
-    """The input of the embedded Blog's field *name*, inside the Entry form's blog row."""
-    return page.locator(".form-row.field-blog").locator(f"[name$='{name}']").first
+    """The input of the embedded Blog's field *name*, inside the Entry form's blog row.
+
+    Found by its name (``blog-name``, ``blog_name``...) or else by its label ("Name").
+    """
+    row = page.locator(".form-row.field-blog")
+    by_name = row.locator(f"input[name$='{name}'], textarea[name$='{name}']")
+    return by_name.or_(row.get_by_label(name.capitalize())).first
 
 
 def test_entry_add_change_delete(demo_server, page):
