@@ -1,0 +1,208 @@
+//! The catalog: which databases and collections exist, their options and
+//! index specifications. Stored as one BSON document per collection in the
+//! `catalog` table, keyed by namespace (`db.collection`).
+use crate::error::{CmdResult, CommandError};
+use bson::{doc, Binary, Bson, Document};
+
+/// One collection's catalog entry.
+#[derive(Debug, Clone)]
+pub struct CollectionMeta {
+    pub db: String,
+    pub name: String,
+    /// Internal id; document and index keys are prefixed with it, so a
+    /// rename only rewrites the catalog entry.
+    pub id: u64,
+    pub uuid: Binary,
+    pub options: Document,
+    pub indexes: Vec<IndexSpec>,
+    pub next_index_id: u32,
+}
+
+/// A secondary index (the `_id` index is implicit: documents are keyed by `_id`).
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub id: u32,
+    pub name: String,
+    pub key: Document,
+    pub unique: bool,
+    pub sparse: bool,
+    pub partial: Option<Document>,
+    /// The spec as the client gave it, returned by listIndexes.
+    pub spec: Document,
+}
+
+pub const ID_INDEX_NAME: &str = "_id_";
+
+impl CollectionMeta {
+    pub fn ns(&self) -> String {
+        format!("{}.{}", self.db, self.name)
+    }
+
+    pub fn to_document(&self) -> Document {
+        let indexes: Vec<Bson> = self
+            .indexes
+            .iter()
+            .map(|ix| {
+                Bson::Document(doc! {
+                    "id": i64::from(ix.id),
+                    "spec": ix.spec.clone(),
+                })
+            })
+            .collect();
+        doc! {
+            "db": &self.db,
+            "name": &self.name,
+            "id": self.id as i64,
+            "uuid": self.uuid.clone(),
+            "options": self.options.clone(),
+            "indexes": indexes,
+            "nextIndexId": i64::from(self.next_index_id),
+        }
+    }
+
+    pub fn from_document(d: &Document) -> CmdResult<CollectionMeta> {
+        let corrupt = |what: &str| CommandError::internal(format!("corrupt catalog entry: {what}"));
+        let mut indexes = Vec::new();
+        for ix in d.get_array("indexes").map_err(|_| corrupt("indexes"))? {
+            let Bson::Document(ix) = ix else { return Err(corrupt("index")) };
+            let id = ix.get_i64("id").map_err(|_| corrupt("index id"))? as u32;
+            let spec = ix.get_document("spec").map_err(|_| corrupt("index spec"))?;
+            indexes.push(IndexSpec::from_spec(id, spec)?);
+        }
+        let uuid = match d.get("uuid") {
+            Some(Bson::Binary(b)) => b.clone(),
+            _ => return Err(corrupt("uuid")),
+        };
+        Ok(CollectionMeta {
+            db: d.get_str("db").map_err(|_| corrupt("db"))?.to_string(),
+            name: d.get_str("name").map_err(|_| corrupt("name"))?.to_string(),
+            id: d.get_i64("id").map_err(|_| corrupt("id"))? as u64,
+            uuid,
+            options: d.get_document("options").cloned().unwrap_or_default(),
+            indexes,
+            next_index_id: d.get_i64("nextIndexId").unwrap_or(1) as u32,
+        })
+    }
+
+    pub fn index(&self, name: &str) -> Option<&IndexSpec> {
+        self.indexes.iter().find(|ix| ix.name == name)
+    }
+
+    /// The `_id` index description as listIndexes reports it.
+    pub fn id_index_spec() -> Document {
+        doc! {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}
+    }
+}
+
+impl IndexSpec {
+    /// Validates a createIndexes entry (`{key, name, unique, sparse, partialFilterExpression}`).
+    pub fn from_spec(id: u32, spec: &Document) -> CmdResult<IndexSpec> {
+        let key = match spec.get("key") {
+            Some(Bson::Document(k)) if !k.is_empty() => k.clone(),
+            _ => return Err(CommandError::new(67, "CannotCreateIndex", "index specification must have a non-empty 'key' document")),
+        };
+        let name = match spec.get("name") {
+            Some(Bson::String(n)) if !n.is_empty() => n.clone(),
+            None => default_index_name(&key),
+            _ => return Err(CommandError::new(67, "CannotCreateIndex", "index 'name' must be a non-empty string")),
+        };
+        let unique = truthy(spec.get("unique"));
+        let sparse = truthy(spec.get("sparse"));
+        let partial = match spec.get("partialFilterExpression") {
+            Some(Bson::Document(p)) => Some(p.clone()),
+            None => None,
+            Some(_) => return Err(CommandError::type_mismatch("partialFilterExpression must be a document")),
+        };
+        let mut stored = spec.clone();
+        stored.insert("name", name.clone());
+        if !stored.contains_key("v") {
+            // listIndexes shows v first in MongoDB; order is cosmetic.
+            stored.insert("v", 2);
+        }
+        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored })
+    }
+
+    /// Whether two specs describe the same index (createIndexes is idempotent for those).
+    pub fn same_definition(&self, other: &IndexSpec) -> bool {
+        self.key == other.key && self.unique == other.unique && self.sparse == other.sparse && self.partial == other.partial
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.key.keys().map(String::as_str)
+    }
+}
+
+/// MongoDB's default index name: `a_1_b_-1`.
+pub fn default_index_name(key: &Document) -> String {
+    key.iter()
+        .map(|(k, v)| {
+            let dir = match v {
+                Bson::Int32(i) => i.to_string(),
+                Bson::Int64(i) => i.to_string(),
+                Bson::Double(f) if f.fract() == 0.0 => format!("{}", *f as i64),
+                Bson::Double(f) => f.to_string(),
+                Bson::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{k}_{dir}")
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+pub fn truthy(v: Option<&Bson>) -> bool {
+    match v {
+        Some(Bson::Boolean(b)) => *b,
+        Some(Bson::Int32(i)) => *i != 0,
+        Some(Bson::Int64(i)) => *i != 0,
+        Some(Bson::Double(f)) => *f != 0.0,
+        Some(Bson::Null) | None => false,
+        Some(_) => true,
+    }
+}
+
+/// Checks a database name the way MongoDB does (no `/\. "$` and not empty).
+pub fn validate_db_name(db: &str) -> CmdResult<()> {
+    if db.is_empty() || db.len() > 63 || db.contains(['/', '\\', '.', ' ', '"', '$', '\0']) {
+        return Err(CommandError::invalid_namespace(format!("Invalid database name: '{db}'")));
+    }
+    Ok(())
+}
+
+pub fn validate_collection_name(name: &str) -> CmdResult<()> {
+    if name.is_empty() || name.contains('\0') || name.starts_with('.') || name.contains('$') {
+        return Err(CommandError::invalid_namespace(format!("Invalid collection name: '{name}'")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names() {
+        assert_eq!(default_index_name(&doc! {"a": 1, "b": -1}), "a_1_b_-1");
+        assert_eq!(default_index_name(&doc! {"t": "text"}), "t_text");
+    }
+
+    #[test]
+    fn meta_round_trip() {
+        let spec = IndexSpec::from_spec(3, &doc! {"key": {"email": 1}, "unique": true, "partialFilterExpression": {"email": {"$type": "string"}}}).unwrap();
+        let meta = CollectionMeta {
+            db: "d".into(),
+            name: "c.x".into(),
+            id: 7,
+            uuid: Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![1; 16] },
+            options: doc! {},
+            indexes: vec![spec],
+            next_index_id: 4,
+        };
+        let back = CollectionMeta::from_document(&meta.to_document()).unwrap();
+        assert_eq!(back.ns(), "d.c.x");
+        assert_eq!(back.indexes[0].name, "email_1");
+        assert!(back.indexes[0].unique);
+        assert!(back.indexes[0].partial.is_some());
+        assert_eq!(back.next_index_id, 4);
+    }
+}

@@ -1,0 +1,240 @@
+//! Catalog commands: databases, collections and indexes.
+use super::{collection_arg, doc_array, opt_bool, opt_doc, Ctx};
+use crate::catalog::{CollectionMeta, IndexSpec};
+use crate::error::{CmdResult, CommandError};
+use bson::{doc, Bson, Document};
+use djongo_engine::Filter;
+use std::collections::BTreeMap;
+
+/// Applies a listCollections/listDatabases filter. A plain `{name: "x"}`
+/// is handled here so catalog lookups never depend on the query engine.
+fn filter_entries(entries: Vec<Document>, filter: Option<Document>) -> CmdResult<Vec<Document>> {
+    let Some(filter) = filter.filter(|f| !f.is_empty()) else { return Ok(entries) };
+    if filter.len() == 1 {
+        if let Some(Bson::String(name)) = filter.get("name") {
+            return Ok(entries.into_iter().filter(|e| e.get_str("name").ok() == Some(name.as_str())).collect());
+        }
+    }
+    let f = Filter::parse(&filter)?;
+    let mut out = Vec::new();
+    for e in entries {
+        if f.matches(&e)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+pub fn list_databases(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let tables = ctx.scope.read()?;
+    let mut sizes: BTreeMap<String, i64> = BTreeMap::new();
+    for meta in tables.collections(None)? {
+        *sizes.entry(meta.db.clone()).or_default() += tables.count(&meta)? as i64;
+    }
+    let entries: Vec<Document> = sizes
+        .iter()
+        .map(|(name, n)| doc! {"name": name, "sizeOnDisk": *n * 100, "empty": *n == 0})
+        .collect();
+    let entries = filter_entries(entries, opt_doc(body, "filter")?)?;
+    let total: i64 = entries.iter().filter_map(|e| e.get_i64("sizeOnDisk").ok()).sum();
+    let list: Vec<Bson> = if opt_bool(body, "nameOnly") {
+        entries.into_iter().map(|e| Bson::Document(doc! {"name": e.get_str("name").unwrap_or_default()})).collect()
+    } else {
+        entries.into_iter().map(Bson::Document).collect()
+    };
+    Ok(doc! {"databases": list, "totalSize": total, "ok": 1.0})
+}
+
+fn collection_entry(meta: &CollectionMeta) -> Document {
+    doc! {
+        "name": &meta.name,
+        "type": "collection",
+        "options": meta.options.clone(),
+        "info": {"readOnly": false, "uuid": meta.uuid.clone()},
+        "idIndex": CollectionMeta::id_index_spec(),
+    }
+}
+
+pub fn list_collections(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let entries: Vec<Document> = tables.collections(Some(&db))?.iter().map(collection_entry).collect();
+    let mut entries = filter_entries(entries, opt_doc(body, "filter")?)?;
+    if opt_bool(body, "nameOnly") {
+        entries = entries.into_iter().map(|e| doc! {"name": e.get_str("name").unwrap_or_default(), "type": "collection"}).collect();
+    }
+    let batch: Vec<Bson> = entries.into_iter().map(Bson::Document).collect();
+    Ok(doc! {"cursor": {"id": 0i64, "ns": format!("{db}.$cmd.listCollections"), "firstBatch": batch}, "ok": 1.0})
+}
+
+pub fn list_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let name = collection_arg(body, "listIndexes")?;
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let Some(meta) = tables.collection(&db, &name)? else {
+        return Err(CommandError::namespace_not_found(format!("ns does not exist: {db}.{name}")));
+    };
+    let mut batch = vec![Bson::Document(CollectionMeta::id_index_spec())];
+    batch.extend(meta.indexes.iter().map(|ix| Bson::Document(ix.spec.clone())));
+    Ok(doc! {"cursor": {"id": 0i64, "ns": format!("{db}.{name}"), "firstBatch": batch}, "ok": 1.0})
+}
+
+pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let name = collection_arg(body, "create")?;
+    let db = ctx.db.clone();
+    let mut options = Document::new();
+    for (k, v) in body {
+        if !matches!(k.as_str(), "create" | "$db" | "lsid" | "txnNumber" | "autocommit" | "startTransaction" | "writeConcern" | "$clusterTime" | "$readPreference" | "comment") {
+            options.insert(k.clone(), v.clone());
+        }
+    }
+    if options.contains_key("viewOn") {
+        return Err(CommandError::new(115, "CommandNotSupported", "views are not supported by the embedded engine"));
+    }
+    let mut tables = ctx.scope.write()?;
+    tables.create_collection(&db, &name, options)?;
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn drop(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let name = collection_arg(body, "drop")?;
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    // MongoDB 7 treats dropping a missing collection as success.
+    let Some(meta) = tables.collection(&db, &name)? else {
+        return Ok(doc! {"ns": format!("{db}.{name}"), "ok": 1.0});
+    };
+    let n_indexes = meta.indexes.len() as i32 + 1;
+    tables.drop_collection(&meta)?;
+    Ok(doc! {"ns": format!("{db}.{name}"), "nIndexesWas": n_indexes, "ok": 1.0})
+}
+
+pub fn drop_database(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    for meta in tables.collections(Some(&db))? {
+        tables.drop_collection(&meta)?;
+    }
+    Ok(doc! {"dropped": db, "ok": 1.0})
+}
+
+fn split_ns(ns: &str) -> CmdResult<(String, String)> {
+    match ns.split_once('.') {
+        Some((db, coll)) if !db.is_empty() && !coll.is_empty() => Ok((db.to_string(), coll.to_string())),
+        _ => Err(CommandError::invalid_namespace(format!("Invalid namespace specified '{ns}'"))),
+    }
+}
+
+pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let (Some(Bson::String(from)), Some(Bson::String(to))) = (body.get("renameCollection"), body.get("to")) else {
+        return Err(CommandError::type_mismatch("renameCollection and to must be namespace strings"));
+    };
+    if ctx.db != "admin" {
+        return Err(CommandError::new(13, "Unauthorized", "renameCollection may only be run against the admin database."));
+    }
+    let (from_db, from_coll) = split_ns(from)?;
+    let (to_db, to_coll) = split_ns(to)?;
+    let drop_target = opt_bool(body, "dropTarget");
+    let mut tables = ctx.scope.write()?;
+    let Some(meta) = tables.collection(&from_db, &from_coll)? else {
+        return Err(CommandError::namespace_not_found(format!("Source collection {from} does not exist")));
+    };
+    if from == to {
+        return Err(CommandError::new(20, "IllegalOperation", "Can't rename a collection to itself"));
+    }
+    if let Some(target) = tables.collection(&to_db, &to_coll)? {
+        if !drop_target {
+            return Err(CommandError::new(48, "NamespaceExists", "target namespace exists"));
+        }
+        tables.drop_collection(&target)?;
+    }
+    tables.rename_collection(&meta, &to_db, &to_coll)?;
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn create_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let name = collection_arg(body, "createIndexes")?;
+    let specs = doc_array(body, "indexes")?;
+    if specs.is_empty() {
+        return Err(CommandError::bad_value("Must specify at least one index to create"));
+    }
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    let existed = tables.collection(&db, &name)?;
+    let created_collection = existed.is_none();
+    let mut meta = match existed {
+        Some(m) => m,
+        None => tables.create_collection(&db, &name, Document::new())?,
+    };
+    let before = meta.indexes.len() as i32 + 1;
+    let mut created_any = false;
+    for spec in &specs {
+        // Validate every spec before building any of them.
+        IndexSpec::from_spec(0, spec)?;
+    }
+    for spec in &specs {
+        created_any |= tables.create_index(&mut meta, spec)?;
+    }
+    let mut reply = doc! {
+        "numIndexesBefore": before,
+        "numIndexesAfter": meta.indexes.len() as i32 + 1,
+        "createdCollectionAutomatically": created_collection,
+    };
+    if !created_any {
+        reply.insert("note", "all indexes already exist");
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+pub fn drop_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let cmd = if body.contains_key("dropIndexes") { "dropIndexes" } else { "deleteIndexes" };
+    let name = collection_arg(body, cmd)?;
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    let Some(mut meta) = tables.collection(&db, &name)? else {
+        return Err(CommandError::namespace_not_found(format!("ns not found {db}.{name}")));
+    };
+    let before = meta.indexes.len() as i32 + 1;
+    let names: Vec<String> = match body.get("index") {
+        Some(Bson::String(s)) if s == "*" => meta.indexes.iter().map(|ix| ix.name.clone()).collect(),
+        Some(Bson::String(s)) => vec![s.clone()],
+        Some(Bson::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        Some(Bson::Document(key)) => match meta.indexes.iter().find(|ix| &ix.key == key) {
+            Some(ix) => vec![ix.name.clone()],
+            None => return Err(CommandError::new(27, "IndexNotFound", format!("can't find index with key: {key}"))),
+        },
+        _ => return Err(CommandError::type_mismatch("'index' must be a name, a key pattern or '*'")),
+    };
+    for n in names {
+        if n == crate::catalog::ID_INDEX_NAME {
+            return Err(CommandError::new(72, "InvalidOptions", "cannot drop _id index"));
+        }
+        tables.drop_index(&mut meta, &n)?;
+    }
+    Ok(doc! {"nIndexesWas": before, "ok": 1.0})
+}
+
+pub fn db_stats(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let metas = tables.collections(Some(&db))?;
+    let mut objects = 0i64;
+    let mut indexes = 0i64;
+    for m in &metas {
+        objects += tables.count(m)? as i64;
+        indexes += m.indexes.len() as i64 + 1;
+    }
+    Ok(doc! {"db": db, "collections": metas.len() as i64, "views": 0i64, "objects": objects, "indexes": indexes, "ok": 1.0})
+}
+
+pub fn coll_stats(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let name = collection_arg(body, "collStats")?;
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let Some(meta) = tables.collection(&db, &name)? else {
+        return Err(CommandError::namespace_not_found(format!("Collection [{db}.{name}] not found.")));
+    };
+    let count = tables.count(&meta)? as i64;
+    Ok(doc! {"ns": meta.ns(), "count": count, "nindexes": meta.indexes.len() as i64 + 1, "ok": 1.0})
+}

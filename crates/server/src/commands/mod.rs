@@ -1,0 +1,329 @@
+//! Command dispatch: finds the handler for a command body, runs it inside
+//! the right storage scope (a fresh snapshot, an autocommit write, or the
+//! session's open transaction) and turns failures into `{ok: 0}` replies.
+mod ddl;
+mod handshake;
+mod read;
+mod sessions;
+mod write;
+
+use crate::catalog::truthy;
+use crate::error::{CmdResult, CommandError};
+use crate::session::TxnState;
+use crate::state::{ConnInfo, ServerState};
+use crate::storage::{Storage, Tables, WriteTxn};
+use bson::{Bson, Document};
+use redb::ReadTransaction;
+use std::time::{Duration, Instant};
+
+type Handler = fn(&mut Ctx<'_>, &Document) -> CmdResult<Document>;
+
+/// Everything a command handler can use.
+pub struct Ctx<'a> {
+    pub state: &'a ServerState,
+    pub conn: &'a mut ConnInfo,
+    pub db: String,
+    pub scope: Scope<'a>,
+    /// The session id (`lsid.id` bytes), if the command carried one.
+    pub lsid: Option<Vec<u8>>,
+}
+
+/// Where a command reads and writes. Storage transactions are begun lazily,
+/// so commands that never touch storage cost nothing.
+pub struct Scope<'a> {
+    storage: &'a Storage,
+    lock_timeout: Duration,
+    in_txn: Option<&'a WriteTxn>,
+    read: Option<ReadTransaction>,
+    write: Option<WriteTxn>,
+}
+
+impl<'a> Scope<'a> {
+    fn autocommit(storage: &'a Storage, lock_timeout: Duration) -> Scope<'a> {
+        Scope { storage, lock_timeout, in_txn: None, read: None, write: None }
+    }
+
+    fn transaction(storage: &'a Storage, txn: &'a WriteTxn) -> Scope<'a> {
+        Scope { storage, lock_timeout: Duration::ZERO, in_txn: Some(txn), read: None, write: None }
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.in_txn.is_some()
+    }
+
+    /// Tables for reading: the transaction's own view inside a transaction
+    /// (so it sees its writes), otherwise the last committed snapshot.
+    pub fn read(&mut self) -> CmdResult<Tables<'_>> {
+        if let Some(t) = self.in_txn {
+            return Tables::open_write(t.txn()?);
+        }
+        if let Some(w) = &self.write {
+            return Tables::open_write(w.txn()?);
+        }
+        let read = match &mut self.read {
+            Some(r) => r,
+            slot => slot.insert(self.storage.begin_read()?),
+        };
+        Tables::open_read(read)
+    }
+
+    /// Tables for writing; outside a transaction this takes the writer lock
+    /// and the write is committed when the command succeeds.
+    pub fn write(&mut self) -> CmdResult<Tables<'_>> {
+        if let Some(t) = self.in_txn {
+            return Tables::open_write(t.txn()?);
+        }
+        let write = match &mut self.write {
+            Some(w) => w,
+            slot => match self.storage.begin_write(self.lock_timeout)? {
+                Some(w) => slot.insert(w),
+                None => {
+                    return Err(CommandError::new(
+                        24,
+                        "LockTimeout",
+                        format!(
+                            "timed out after {:?} waiting for the write lock, held by an open multi-document transaction",
+                            self.lock_timeout
+                        ),
+                    ))
+                }
+            },
+        };
+        Tables::open_write(write.txn()?)
+    }
+
+    /// Commits an autocommit write if the command succeeded; otherwise
+    /// discards it. Transactions are finished by commit/abortTransaction.
+    fn finish(self, success: bool) -> CmdResult<()> {
+        if let Some(w) = self.write {
+            if success {
+                w.commit()?;
+            } else {
+                w.abort();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commands that may run before authentication.
+const PRE_AUTH: &[&str] = &["hello", "isMaster", "ismaster", "ping", "buildInfo", "buildinfo", "saslStart", "saslContinue", "endSessions", "getnonce"];
+
+fn handler(name: &str) -> Option<Handler> {
+    Some(match name {
+        "hello" | "isMaster" | "ismaster" => handshake::hello,
+        "ping" => handshake::ping,
+        "buildInfo" | "buildinfo" => handshake::build_info,
+        "getParameter" => handshake::get_parameter,
+        "hostInfo" => handshake::host_info,
+        "serverStatus" => handshake::server_status,
+        "connectionStatus" => handshake::connection_status,
+        "whatsmyuri" => handshake::whatsmyuri,
+        "getCmdLineOpts" => handshake::get_cmd_line_opts,
+        "getLog" => handshake::get_log,
+        "saslStart" => crate::auth::sasl_start,
+        "saslContinue" => crate::auth::sasl_continue,
+        "logout" => crate::auth::logout,
+        "listDatabases" => ddl::list_databases,
+        "listCollections" => ddl::list_collections,
+        "listIndexes" => ddl::list_indexes,
+        "create" => ddl::create,
+        "drop" => ddl::drop,
+        "dropDatabase" => ddl::drop_database,
+        "renameCollection" => ddl::rename_collection,
+        "createIndexes" => ddl::create_indexes,
+        "dropIndexes" | "deleteIndexes" => ddl::drop_indexes,
+        "dbStats" => ddl::db_stats,
+        "collStats" => ddl::coll_stats,
+        "find" => read::find,
+        "getMore" => read::get_more,
+        "killCursors" => read::kill_cursors,
+        "aggregate" => read::aggregate,
+        "count" => read::count,
+        "distinct" => read::distinct,
+        "insert" => write::insert,
+        "update" => write::update,
+        "delete" => write::delete,
+        "findAndModify" | "findandmodify" => write::find_and_modify,
+        "endSessions" => sessions::end_sessions,
+        "killSessions" | "killAllSessions" | "killAllSessionsByPattern" => sessions::kill_sessions,
+        "refreshSessions" => sessions::refresh_sessions,
+        "startSession" => sessions::start_session,
+        "commitTransaction" => sessions::commit_transaction,
+        "abortTransaction" => sessions::abort_transaction,
+        _ => return None,
+    })
+}
+
+/// Runs one command body and returns the reply document (never fails:
+/// errors become `{ok: 0, errmsg, code, codeName}`).
+pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> Document {
+    match execute(state, conn, body) {
+        Ok(mut reply) => {
+            if !reply.contains_key("ok") {
+                reply.insert("ok", 1.0);
+            }
+            reply
+        }
+        Err(e) => e.to_reply(),
+    }
+}
+
+fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResult<Document> {
+    let Some(name) = body.keys().next().cloned() else {
+        return Err(CommandError::failed_to_parse("empty command document"));
+    };
+    let Some(run) = handler(&name) else {
+        return Err(CommandError::new(59, "CommandNotFound", format!("no such command: '{name}'")));
+    };
+    let db = match body.get("$db") {
+        Some(Bson::String(db)) => db.clone(),
+        None => "admin".to_string(),
+        Some(_) => return Err(CommandError::type_mismatch("$db must be a string")),
+    };
+    if state.users.enabled() && !conn.auth.is_authenticated() && !PRE_AUTH.contains(&name.as_str()) {
+        return Err(CommandError::new(13, "Unauthorized", format!("Command {name} requires authentication")));
+    }
+    let lsid = session_id(body)?;
+    let in_txn = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
+    if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
+        return execute_in_transaction(state, conn, body, db, lsid, run);
+    }
+    let mut ctx = Ctx { state, conn, db, scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid };
+    let result = run(&mut ctx, body);
+    ctx.scope.finish(result.is_ok())?;
+    result
+}
+
+fn session_id(body: &Document) -> CmdResult<Option<Vec<u8>>> {
+    match body.get("lsid") {
+        None => Ok(None),
+        Some(Bson::Document(l)) => match l.get("id") {
+            Some(Bson::Binary(b)) => Ok(Some(b.bytes.clone())),
+            _ => Err(CommandError::type_mismatch("lsid.id must be a UUID")),
+        },
+        Some(_) => Err(CommandError::type_mismatch("lsid must be a document")),
+    }
+}
+
+pub fn txn_number(body: &Document) -> CmdResult<Option<i64>> {
+    match body.get("txnNumber") {
+        None => Ok(None),
+        Some(v) => num_i64(v).map(Some).ok_or_else(|| CommandError::type_mismatch("txnNumber must be a number")),
+    }
+}
+
+/// Runs a command that is part of a multi-document transaction
+/// (`autocommit: false`), starting the transaction if asked to.
+fn execute_in_transaction(
+    state: &ServerState,
+    conn: &mut ConnInfo,
+    body: &Document,
+    db: String,
+    lsid: Option<Vec<u8>>,
+    run: Handler,
+) -> CmdResult<Document> {
+    let Some(key) = lsid.clone() else {
+        return Err(CommandError::new(50768, "InvalidOptions", "a transaction requires a session id (lsid)"));
+    };
+    let Some(number) = txn_number(body)? else {
+        return Err(CommandError::new(50768, "InvalidOptions", "a transaction requires txnNumber"));
+    };
+    let session_arc = state.sessions.get(&key);
+    let mut session = session_arc.lock();
+    session.last_used = Instant::now();
+    if number < session.txn_number {
+        return Err(CommandError::new(225, "TransactionTooOld", format!("txnNumber {number} is less than last txnNumber {} seen in this session", session.txn_number)));
+    }
+    if truthy(body.get("startTransaction")) {
+        if number == session.txn_number && !matches!(session.state, TxnState::None) {
+            return Err(CommandError::new(251, "NoSuchTransaction", format!("transaction {number} has already been started")));
+        }
+        session.abort();
+        session.txn_number = number;
+        session.state = TxnState::None;
+        let Some(txn) = state.storage.begin_write(state.write_lock_timeout)? else {
+            session.state = TxnState::Aborted;
+            return Err(CommandError::write_conflict(
+                "could not start the transaction: another transaction held the write lock for too long",
+            )
+            .with_label("TransientTransactionError"));
+        };
+        session.state = TxnState::Active { txn, started: Instant::now() };
+    } else if number != session.txn_number || !matches!(session.state, TxnState::Active { .. }) {
+        return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {number} has been aborted or is not in progress")));
+    }
+    let TxnState::Active { txn, .. } = &session.state else {
+        return Err(CommandError::internal("transaction vanished"));
+    };
+    let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid };
+    let result = run(&mut ctx, body);
+    drop(ctx);
+    // MongoDB aborts a transaction on any failed statement; drivers then see
+    // NoSuchTransaction (with TransientTransactionError) on commit.
+    let failed = match &result {
+        Err(_) => true,
+        Ok(reply) => reply.get("writeErrors").is_some(),
+    };
+    if failed {
+        session.abort();
+    }
+    match result {
+        Err(e) => Err(e.with_label("TransientTransactionError")),
+        ok => ok,
+    }
+}
+
+// ---- argument helpers -------------------------------------------------------
+
+/// A BSON number as i64 (doubles must be integral).
+pub fn num_i64(v: &Bson) -> Option<i64> {
+    match v {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
+        _ => None,
+    }
+}
+
+pub fn opt_i64(body: &Document, key: &str) -> CmdResult<Option<i64>> {
+    match body.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(v) => num_i64(v).map(Some).ok_or_else(|| CommandError::type_mismatch(format!("'{key}' must be a number"))),
+    }
+}
+
+pub fn opt_doc(body: &Document, key: &str) -> CmdResult<Option<Document>> {
+    match body.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Document(d)) => Ok(Some(d.clone())),
+        Some(_) => Err(CommandError::type_mismatch(format!("'{key}' must be a document"))),
+    }
+}
+
+pub fn opt_bool(body: &Document, key: &str) -> bool {
+    truthy(body.get(key))
+}
+
+/// The collection named by the command's first field (`{find: "coll"}`).
+pub fn collection_arg(body: &Document, cmd: &str) -> CmdResult<String> {
+    match body.get(cmd) {
+        Some(Bson::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(CommandError::invalid_namespace(format!("collection name for '{cmd}' must be a non-empty string"))),
+    }
+}
+
+/// Array of documents argument (`documents`, `updates`, `deletes`, `pipeline`).
+pub fn doc_array(body: &Document, key: &str) -> CmdResult<Vec<Document>> {
+    match body.get(key) {
+        None => Ok(Vec::new()),
+        Some(Bson::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Bson::Document(d) => Ok(d.clone()),
+                _ => Err(CommandError::type_mismatch(format!("'{key}' must contain only documents"))),
+            })
+            .collect(),
+        Some(_) => Err(CommandError::type_mismatch(format!("'{key}' must be an array"))),
+    }
+}

@@ -1,0 +1,280 @@
+//! Read commands: find, getMore, killCursors, aggregate, count, distinct.
+use super::{collection_arg, doc_array, num_i64, opt_bool, opt_doc, opt_i64, Ctx};
+use crate::cursor::{take_batch, DEFAULT_FIRST_BATCH};
+use crate::error::{CmdResult, CommandError};
+use crate::plan;
+use crate::storage::Tables;
+use bson::{doc, Bson, Document};
+use djongo_engine::{compare::cmp_bson, projection::apply_projection, sort::sort_documents, CollectionSource, EngineError};
+use std::collections::VecDeque;
+
+fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
+    match v {
+        Some(n) if n < 0 => Err(CommandError::bad_value("batchSize must be non-negative")),
+        Some(n) => Ok(Some(n as usize)),
+        None => Ok(None),
+    }
+}
+
+/// Builds a cursor reply: the first batch now, the rest registered for getMore.
+fn cursor_reply(ctx: &Ctx<'_>, ns: String, docs: Vec<Document>, batch_size: Option<usize>, single_batch: bool) -> Document {
+    let mut queue = VecDeque::from(docs);
+    let batch = take_batch(&mut queue, Some(batch_size.unwrap_or(DEFAULT_FIRST_BATCH)));
+    let id = if single_batch { 0 } else { ctx.state.cursors.register(ns.clone(), queue) };
+    let batch: Vec<Bson> = batch.into_iter().map(Bson::Document).collect();
+    doc! {"cursor": {"firstBatch": batch, "id": id, "ns": ns}, "ok": 1.0}
+}
+
+pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let coll = collection_arg(body, "find")?;
+    let filter = opt_doc(body, "filter")?.unwrap_or_default();
+    let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
+    let projection = opt_doc(body, "projection")?.filter(|p| !p.is_empty());
+    let skip = opt_i64(body, "skip")?.unwrap_or(0);
+    if skip < 0 {
+        return Err(CommandError::bad_value("skip value must be non-negative"));
+    }
+    let limit = opt_i64(body, "limit")?.unwrap_or(0);
+    let batch_size = batch_size_arg(opt_i64(body, "batchSize")?)?;
+    // A negative limit is the legacy spelling of "one batch of that size".
+    let single_batch = opt_bool(body, "singleBatch") || limit < 0;
+    let limit = limit.unsigned_abs() as usize;
+    let skip = skip as usize;
+    let db = ctx.db.clone();
+    let mut docs = {
+        let tables = ctx.scope.read()?;
+        match tables.collection(&db, &coll)? {
+            None => Vec::new(),
+            Some(meta) => {
+                // Without a sort, matching can stop once skip+limit are found.
+                let stop = (sort.is_none() && limit > 0).then(|| skip.saturating_add(limit));
+                plan::matching(&tables, &meta, &filter, stop)?
+            }
+        }
+    };
+    if let Some(s) = &sort {
+        sort_documents(&mut docs, s)?;
+    }
+    let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
+    if limit > 0 {
+        docs.truncate(limit);
+    }
+    if let Some(p) = &projection {
+        docs = docs.iter().map(|d| apply_projection(d, p)).collect::<Result<_, _>>()?;
+    }
+    let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
+    Ok(cursor_reply(ctx, format!("{db}.{coll}"), docs, batch_size, single_batch))
+}
+
+pub fn get_more(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let id = body.get("getMore").and_then(num_i64).ok_or_else(|| CommandError::type_mismatch("getMore must be a cursor id"))?;
+    let coll = collection_arg(body, "collection")?;
+    let batch_size = batch_size_arg(opt_i64(body, "batchSize")?)?.filter(|n| *n > 0);
+    let ns = format!("{}.{coll}", ctx.db);
+    let (batch, id) = ctx.state.cursors.get_more(id, &ns, batch_size)?;
+    let batch: Vec<Bson> = batch.into_iter().map(Bson::Document).collect();
+    Ok(doc! {"cursor": {"nextBatch": batch, "id": id, "ns": ns}, "ok": 1.0})
+}
+
+pub fn kill_cursors(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let ids: Vec<i64> = match body.get("cursors") {
+        Some(Bson::Array(items)) => items.iter().filter_map(num_i64).collect(),
+        _ => return Err(CommandError::type_mismatch("cursors must be an array of cursor ids")),
+    };
+    let (killed, missing) = ctx.state.cursors.kill(&ids);
+    Ok(doc! {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0})
+}
+
+/// Lets `$lookup` and friends read other collections through the same
+/// transaction as the main input.
+struct Source<'a, 't> {
+    tables: &'a Tables<'t>,
+    db: &'a str,
+}
+
+impl CollectionSource for Source<'_, '_> {
+    fn scan(&self, collection: &str) -> djongo_engine::Result<Vec<Document>> {
+        let to_engine = |e: CommandError| EngineError::new(e.code, e.code_name, e.message);
+        match self.tables.collection(self.db, collection).map_err(to_engine)? {
+            Some(meta) => self.tables.scan(&meta).map_err(to_engine),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+fn stage_name(stage: &Document) -> &str {
+    stage.keys().next().map(String::as_str).unwrap_or("")
+}
+
+pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let mut pipeline = doc_array(body, "pipeline")?;
+    if opt_bool(body, "explain") {
+        return Err(CommandError::new(115, "CommandNotSupported", "explain is not supported by the embedded engine"));
+    }
+    let cursor_opts = opt_doc(body, "cursor")?.unwrap_or_default();
+    let batch_size = batch_size_arg(opt_i64(&cursor_opts, "batchSize")?)?;
+    let db = ctx.db.clone();
+    let collection = match body.get("aggregate") {
+        Some(Bson::String(c)) if !c.is_empty() => Some(c.clone()),
+        Some(v) if num_i64(v) == Some(1) => None,
+        _ => return Err(CommandError::invalid_namespace("aggregate must name a collection or be 1")),
+    };
+    // $out writes the result into a collection; the engine only computes.
+    let out_target = match pipeline.last() {
+        Some(stage) if stage_name(stage) == "$out" => {
+            let target = match stage.get("$out") {
+                Some(Bson::String(c)) => (db.clone(), c.clone()),
+                Some(Bson::Document(d)) => (
+                    d.get_str("db").unwrap_or(&db).to_string(),
+                    d.get_str("coll").map_err(|_| CommandError::bad_value("$out requires 'coll'"))?.to_string(),
+                ),
+                _ => return Err(CommandError::bad_value("$out must name a collection")),
+            };
+            pipeline.pop();
+            Some(target)
+        }
+        Some(stage) if stage_name(stage) == "$merge" => {
+            return Err(CommandError::new(115, "CommandNotSupported", "not supported by the embedded engine: $merge"));
+        }
+        _ => None,
+    };
+    let results = {
+        let tables = ctx.scope.read()?;
+        let input = match &collection {
+            None => match pipeline.first() {
+                Some(stage) if stage_name(stage) == "$documents" => {
+                    let docs = match stage.get("$documents") {
+                        Some(Bson::Array(items)) => items
+                            .iter()
+                            .map(|i| match i {
+                                Bson::Document(d) => Ok(d.clone()),
+                                _ => Err(CommandError::type_mismatch("$documents must be an array of documents")),
+                            })
+                            .collect::<CmdResult<Vec<_>>>()?,
+                        _ => return Err(CommandError::type_mismatch("$documents must be an array of documents")),
+                    };
+                    pipeline.remove(0);
+                    docs
+                }
+                _ => {
+                    return Err(CommandError::new(115, "CommandNotSupported", "a database-level aggregate must start with $documents"));
+                }
+            },
+            Some(coll) => match tables.collection(&db, coll)? {
+                None => Vec::new(),
+                Some(meta) => match pipeline.first() {
+                    // Push a leading $match into candidate selection (it can use indexes).
+                    Some(stage) if stage_name(stage) == "$match" => {
+                        let filter = opt_doc(stage, "$match")?.unwrap_or_default();
+                        let docs = plan::matching(&tables, &meta, &filter, None)?;
+                        pipeline.remove(0);
+                        docs
+                    }
+                    _ => tables.scan(&meta)?,
+                },
+            },
+        };
+        let source = Source { tables: &tables, db: &db };
+        djongo_engine::run_pipeline(&pipeline, input, &source)?
+    };
+    if let Some((out_db, out_coll)) = out_target {
+        let mut tables = ctx.scope.write()?;
+        if let Some(existing) = tables.collection(&out_db, &out_coll)? {
+            tables.drop_collection(&existing)?;
+        }
+        let meta = tables.create_collection(&out_db, &out_coll, Document::new())?;
+        for mut d in results {
+            super::write::ensure_id(&mut d);
+            tables.insert(&meta, &d)?;
+        }
+        return Ok(doc! {"cursor": {"firstBatch": [], "id": 0i64, "ns": format!("{db}.{}", collection.unwrap_or_default())}, "ok": 1.0});
+    }
+    let ns = match &collection {
+        Some(c) => format!("{db}.{c}"),
+        None => format!("{db}.$cmd.aggregate"),
+    };
+    Ok(cursor_reply(ctx, ns, results, batch_size, false))
+}
+
+pub fn count(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let coll = collection_arg(body, "count")?;
+    let filter = opt_doc(body, "query")?.unwrap_or_default();
+    let skip = opt_i64(body, "skip")?.unwrap_or(0).max(0) as u64;
+    let limit = opt_i64(body, "limit")?.unwrap_or(0).unsigned_abs();
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let Some(meta) = tables.collection(&db, &coll)? else {
+        return Ok(doc! {"n": 0i64, "ok": 1.0});
+    };
+    let total = if filter.is_empty() {
+        // Counting keys avoids decoding every document.
+        tables.count(&meta)?
+    } else {
+        plan::matching(&tables, &meta, &filter, None)?.len() as u64
+    };
+    let mut n = total.saturating_sub(skip);
+    if limit > 0 {
+        n = n.min(limit);
+    }
+    Ok(doc! {"n": n as i64, "ok": 1.0})
+}
+
+/// Values at a dotted path, with arrays contributing their elements.
+fn values_at(value: &Bson, path: &[&str], out: &mut Vec<Bson>) {
+    let Some((head, rest)) = path.split_first() else {
+        match value {
+            Bson::Array(items) => out.extend(items.iter().cloned()),
+            other => out.push(other.clone()),
+        }
+        return;
+    };
+    match value {
+        Bson::Document(d) => {
+            if let Some(v) = d.get(*head) {
+                values_at(v, rest, out);
+            }
+        }
+        Bson::Array(items) => {
+            if let Ok(i) = head.parse::<usize>() {
+                if let Some(v) = items.get(i) {
+                    values_at(v, rest, out);
+                }
+            } else {
+                for item in items {
+                    if matches!(item, Bson::Document(_)) {
+                        values_at(item, path, out);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn distinct(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let coll = collection_arg(body, "distinct")?;
+    let key = match body.get("key") {
+        Some(Bson::String(k)) if !k.is_empty() => k.clone(),
+        _ => return Err(CommandError::type_mismatch("distinct 'key' must be a non-empty string")),
+    };
+    let filter = opt_doc(body, "query")?.unwrap_or_default();
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let Some(meta) = tables.collection(&db, &coll)? else {
+        return Ok(doc! {"values": [], "ok": 1.0});
+    };
+    let path: Vec<&str> = key.split('.').collect();
+    let mut values = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for d in plan::matching(&tables, &meta, &filter, None)? {
+        let mut found = Vec::new();
+        values_at(&Bson::Document(d), &path, &mut found);
+        for v in found {
+            if seen.insert(crate::keyenc::encode_one(&v)) {
+                values.push(v);
+            }
+        }
+    }
+    values.sort_by(cmp_bson);
+    Ok(doc! {"values": values, "ok": 1.0})
+}

@@ -1,0 +1,106 @@
+//! Session and transaction commands.
+use super::{txn_number, Ctx};
+use crate::error::{CmdResult, CommandError};
+use crate::session::TxnState;
+use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
+use std::time::Instant;
+
+fn session_ids(body: &Document, key: &str) -> Vec<Vec<u8>> {
+    match body.get(key) {
+        Some(Bson::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Bson::Document(d) => match d.get("id") {
+                    Some(Bson::Binary(b)) => Some(b.bytes.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn end_sessions(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    for id in session_ids(body, "endSessions") {
+        ctx.state.sessions.end(&id);
+    }
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn kill_sessions(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let name = body.keys().next().cloned().unwrap_or_default();
+    for id in session_ids(body, &name) {
+        ctx.state.sessions.end(&id);
+    }
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn refresh_sessions(_ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn start_session(_ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    let id = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
+    Ok(doc! {"id": {"id": id}, "timeoutMinutes": 30, "ok": 1.0})
+}
+
+/// The session and txnNumber a commit/abort refers to.
+fn target(ctx: &Ctx<'_>, body: &Document) -> CmdResult<(Vec<u8>, i64)> {
+    let Some(lsid) = ctx.lsid.clone() else {
+        return Err(CommandError::new(50768, "InvalidOptions", "commitTransaction/abortTransaction require a session id"));
+    };
+    let Some(n) = txn_number(body)? else {
+        return Err(CommandError::new(50768, "InvalidOptions", "commitTransaction/abortTransaction require txnNumber"));
+    };
+    Ok((lsid, n))
+}
+
+pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let (lsid, n) = target(ctx, body)?;
+    let session_arc = ctx.state.sessions.get(&lsid);
+    let mut session = session_arc.lock();
+    session.last_used = Instant::now();
+    if session.txn_number != n {
+        return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} is not in progress")));
+    }
+    match std::mem::replace(&mut session.state, TxnState::None) {
+        TxnState::Active { txn, .. } => {
+            // A failed commit leaves nothing applied; the driver may retry
+            // the whole transaction.
+            if let Err(e) = txn.commit() {
+                session.state = TxnState::Aborted;
+                return Err(e.with_label("UnknownTransactionCommitResult"));
+            }
+            session.state = TxnState::Committed;
+            Ok(doc! {"ok": 1.0})
+        }
+        // Drivers retry commit after network errors; a repeat is a success.
+        TxnState::Committed => {
+            session.state = TxnState::Committed;
+            Ok(doc! {"ok": 1.0})
+        }
+        other => {
+            session.state = other;
+            Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} has been aborted")))
+        }
+    }
+}
+
+pub fn abort_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let (lsid, n) = target(ctx, body)?;
+    let session_arc = ctx.state.sessions.get(&lsid);
+    let mut session = session_arc.lock();
+    session.last_used = Instant::now();
+    if session.txn_number != n {
+        return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} is not in progress")));
+    }
+    match session.state {
+        TxnState::Active { .. } => {
+            session.abort();
+            Ok(doc! {"ok": 1.0})
+        }
+        TxnState::Committed => Err(CommandError::new(256, "TransactionCommitted", format!("Transaction with txnNumber {n} has been committed"))),
+        _ => Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} has been aborted"))),
+    }
+}

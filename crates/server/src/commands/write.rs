@@ -1,0 +1,378 @@
+//! Write commands: insert, update, delete, findAndModify.
+//!
+//! Per-document failures (duplicate keys, bad update operators) are reported
+//! in `writeErrors` with `ok: 1`, exactly as MongoDB does, so drivers raise
+//! DuplicateKeyError / BulkWriteError. Ordered writes stop at the first
+//! failure; the statements before it stay applied.
+use super::{collection_arg, doc_array, opt_bool, opt_doc, Ctx};
+use crate::catalog::CollectionMeta;
+use crate::error::{CmdResult, CommandError};
+use crate::plan;
+use crate::storage::Tables;
+use bson::{doc, oid::ObjectId, Bson, Document};
+use djongo_engine::{projection::apply_projection, sort::sort_documents, update::apply_update};
+
+/// Gives the document an ObjectId `_id` if it has none and moves `_id` to
+/// the front, as MongoDB stores it.
+pub fn ensure_id(doc: &mut Document) {
+    let id = doc.remove("_id").unwrap_or_else(|| Bson::ObjectId(ObjectId::new()));
+    let mut out = Document::new();
+    out.insert("_id", id);
+    for (k, v) in std::mem::take(doc) {
+        out.insert(k, v);
+    }
+    *doc = out;
+}
+
+fn write_error(index: usize, e: &CommandError) -> Bson {
+    let mut d = doc! {"index": index as i32, "code": e.code, "errmsg": e.message.clone()};
+    for (k, v) in &e.extra {
+        d.insert(k.clone(), v.clone());
+    }
+    Bson::Document(d)
+}
+
+fn ordered(body: &Document) -> bool {
+    body.get("ordered").map(|v| crate::catalog::truthy(Some(v))).unwrap_or(true)
+}
+
+pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let coll = collection_arg(body, "insert")?;
+    let docs = doc_array(body, "documents")?;
+    let ordered = ordered(body);
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    let meta = tables.ensure_collection(&db, &coll)?;
+    let mut n = 0i32;
+    let mut errors = Vec::new();
+    for (i, mut d) in docs.into_iter().enumerate() {
+        ensure_id(&mut d);
+        match tables.insert(&meta, &d) {
+            Ok(()) => n += 1,
+            Err(e) if e.code == 1 => return Err(e),
+            Err(e) => {
+                errors.push(write_error(i, &e));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    let mut reply = doc! {"n": n};
+    if !errors.is_empty() {
+        reply.insert("writeErrors", errors);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+/// Sets `value` at a dotted `path`, creating intermediate documents.
+fn set_path(doc: &mut Document, path: &str, value: Bson) {
+    match path.split_once('.') {
+        None => {
+            doc.insert(path, value);
+        }
+        Some((head, rest)) => {
+            if !matches!(doc.get(head), Some(Bson::Document(_))) {
+                doc.insert(head, Document::new());
+            }
+            if let Some(Bson::Document(inner)) = doc.get_mut(head) {
+                set_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// The document an upsert starts from: the query's equality predicates
+/// (`{a: 1}`, `{a: {$eq: 1}}`, inside `$and`), as MongoDB seeds it.
+fn seed_from_query(q: &Document, out: &mut Document) {
+    for (k, v) in q {
+        if k == "$and" {
+            if let Bson::Array(items) = v {
+                for item in items {
+                    if let Bson::Document(d) = item {
+                        seed_from_query(d, out);
+                    }
+                }
+            }
+        } else if k.starts_with('$') {
+            continue;
+        } else {
+            match v {
+                Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => {
+                    if let Some(eq) = d.get("$eq") {
+                        set_path(out, k, eq.clone());
+                    }
+                }
+                Bson::RegularExpression(_) => {}
+                other => set_path(out, k, other.clone()),
+            }
+        }
+    }
+}
+
+fn is_replacement(u: &Bson) -> bool {
+    matches!(u, Bson::Document(d) if d.keys().next().is_some_and(|k| !k.starts_with('$')))
+}
+
+/// The new version of `old` after `u`; `_id` is carried over when a
+/// replacement omits it.
+fn updated(old: &Document, u: &Bson) -> CmdResult<Document> {
+    let mut new = old.clone();
+    apply_update(&mut new, u, false)?;
+    if !new.contains_key("_id") {
+        if let Some(id) = old.get("_id") {
+            new.insert("_id", id.clone());
+        }
+    }
+    ensure_id(&mut new);
+    Ok(new)
+}
+
+/// Builds and inserts the document of an upsert; returns it.
+fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document, u: &Bson) -> CmdResult<Document> {
+    let mut seed = Document::new();
+    seed_from_query(q, &mut seed);
+    let mut new = if is_replacement(u) {
+        let Bson::Document(rep) = u else { return Err(CommandError::internal("replacement is not a document")) };
+        let mut rep = rep.clone();
+        if !rep.contains_key("_id") {
+            if let Some(id) = seed.get("_id") {
+                rep.insert("_id", id.clone());
+            }
+        }
+        rep
+    } else {
+        apply_update(&mut seed, u, true)?;
+        seed
+    };
+    ensure_id(&mut new);
+    tables.insert(meta, &new)?;
+    Ok(new)
+}
+
+fn update_arg(stmt: &Document, key: &str) -> CmdResult<Bson> {
+    match stmt.get(key) {
+        Some(u @ (Bson::Document(_) | Bson::Array(_))) => Ok(u.clone()),
+        _ => Err(CommandError::failed_to_parse(format!("'{key}' must be an update document or pipeline"))),
+    }
+}
+
+fn reject_array_filters(stmt: &Document) -> CmdResult<()> {
+    if stmt.contains_key("arrayFilters") {
+        return Err(CommandError::new(115, "CommandNotSupported", "not supported by the embedded engine: arrayFilters"));
+    }
+    Ok(())
+}
+
+struct UpdateOutcome {
+    matched: i64,
+    modified: i64,
+    upserted: Option<Bson>,
+}
+
+fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document) -> CmdResult<UpdateOutcome> {
+    reject_array_filters(stmt)?;
+    let q = opt_doc(stmt, "q")?.unwrap_or_default();
+    let u = update_arg(stmt, "u")?;
+    let multi = opt_bool(stmt, "multi");
+    let upsert = opt_bool(stmt, "upsert");
+    if multi && is_replacement(&u) {
+        return Err(CommandError::failed_to_parse("multi update is not supported for replacement-style update"));
+    }
+    let meta = match tables.collection(db, coll)? {
+        Some(m) => m,
+        None if upsert => tables.ensure_collection(db, coll)?,
+        None => return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None }),
+    };
+    let targets = plan::matching(tables, &meta, &q, if multi { None } else { Some(1) })?;
+    if targets.is_empty() {
+        if upsert {
+            let new = upsert_document(tables, &meta, &q, &u)?;
+            return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: new.get("_id").cloned() });
+        }
+        return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None });
+    }
+    let mut outcome = UpdateOutcome { matched: 0, modified: 0, upserted: None };
+    for old in targets {
+        let new = updated(&old, &u)?;
+        outcome.matched += 1;
+        if new != old {
+            tables.replace(&meta, &old, &new)?;
+            outcome.modified += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let coll = collection_arg(body, "update")?;
+    let statements = doc_array(body, "updates")?;
+    let ordered = ordered(body);
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    let (mut n, mut modified) = (0i64, 0i64);
+    let mut upserted = Vec::new();
+    let mut errors = Vec::new();
+    for (i, stmt) in statements.iter().enumerate() {
+        match update_statement(&mut tables, &db, &coll, stmt) {
+            Ok(o) => {
+                n += o.matched;
+                modified += o.modified;
+                if let Some(id) = o.upserted {
+                    n += 1;
+                    upserted.push(Bson::Document(doc! {"index": i as i32, "_id": id}));
+                }
+            }
+            Err(e) if e.code == 1 => return Err(e),
+            Err(e) => {
+                errors.push(write_error(i, &e));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    let mut reply = doc! {"n": n as i32, "nModified": modified as i32};
+    if !upserted.is_empty() {
+        reply.insert("upserted", upserted);
+    }
+    if !errors.is_empty() {
+        reply.insert("writeErrors", errors);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let coll = collection_arg(body, "delete")?;
+    let statements = doc_array(body, "deletes")?;
+    let ordered = ordered(body);
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    let meta = tables.collection(&db, &coll)?;
+    let mut n = 0i64;
+    let mut errors = Vec::new();
+    for (i, stmt) in statements.iter().enumerate() {
+        let Some(meta) = &meta else { break };
+        let result = (|| -> CmdResult<i64> {
+            let q = opt_doc(stmt, "q")?.unwrap_or_default();
+            let limit = super::opt_i64(stmt, "limit")?.unwrap_or(0);
+            let targets = plan::matching(&tables, meta, &q, (limit == 1).then_some(1))?;
+            for d in &targets {
+                tables.delete(meta, d)?;
+            }
+            Ok(targets.len() as i64)
+        })();
+        match result {
+            Ok(k) => n += k,
+            Err(e) if e.code == 1 => return Err(e),
+            Err(e) => {
+                errors.push(write_error(i, &e));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    let mut reply = doc! {"n": n as i32};
+    if !errors.is_empty() {
+        reply.insert("writeErrors", errors);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let cmd = if body.contains_key("findAndModify") { "findAndModify" } else { "findandmodify" };
+    let coll = collection_arg(body, cmd)?;
+    reject_array_filters(body)?;
+    let q = opt_doc(body, "query")?.unwrap_or_default();
+    let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
+    let fields = opt_doc(body, "fields")?.filter(|f| !f.is_empty());
+    let remove = opt_bool(body, "remove");
+    let return_new = opt_bool(body, "new");
+    let upsert = opt_bool(body, "upsert");
+    let u = match body.get("update") {
+        None | Some(Bson::Null) => None,
+        Some(_) => Some(update_arg(body, "update")?),
+    };
+    if remove == u.is_some() {
+        return Err(CommandError::failed_to_parse("Either an update or remove=true must be specified"));
+    }
+    if remove && (upsert || return_new) {
+        return Err(CommandError::failed_to_parse("Cannot specify both remove=true and upsert=true / new=true"));
+    }
+    let db = ctx.db.clone();
+    let mut tables = ctx.scope.write()?;
+    let meta = match tables.collection(&db, &coll)? {
+        Some(m) => Some(m),
+        None if upsert => Some(tables.ensure_collection(&db, &coll)?),
+        None => None,
+    };
+    let target = match &meta {
+        None => None,
+        Some(meta) => {
+            let mut docs = plan::matching(&tables, meta, &q, if sort.is_some() { None } else { Some(1) })?;
+            if let Some(s) = &sort {
+                sort_documents(&mut docs, s)?;
+            }
+            docs.into_iter().next()
+        }
+    };
+    let project = |d: Document| -> CmdResult<Bson> {
+        Ok(Bson::Document(match &fields {
+            Some(f) => apply_projection(&d, f)?,
+            None => d,
+        }))
+    };
+    let (value, last_error) = match (meta, target, u) {
+        (Some(meta), Some(old), None) => {
+            tables.delete(&meta, &old)?;
+            (project(old)?, doc! {"n": 1})
+        }
+        (Some(meta), Some(old), Some(u)) => {
+            let new = updated(&old, &u)?;
+            if new != old {
+                tables.replace(&meta, &old, &new)?;
+            }
+            (project(if return_new { new } else { old })?, doc! {"n": 1, "updatedExisting": true})
+        }
+        (Some(meta), None, Some(u)) if upsert => {
+            let new = upsert_document(&mut tables, &meta, &q, &u)?;
+            let id = new.get("_id").cloned().unwrap_or(Bson::Null);
+            let value = if return_new { project(new)? } else { Bson::Null };
+            (value, doc! {"n": 1, "updatedExisting": false, "upserted": id})
+        }
+        (_, _, u) => {
+            let mut le = doc! {"n": 0};
+            if u.is_some() {
+                le.insert("updatedExisting", false);
+            }
+            (Bson::Null, le)
+        }
+    };
+    Ok(doc! {"lastErrorObject": last_error, "value": value, "ok": 1.0})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_seed_takes_equalities() {
+        let mut out = Document::new();
+        seed_from_query(&doc! {"a": 1, "b.c": "x", "d": {"$gt": 3}, "e": {"$eq": 5}, "$and": [{"f": true}]}, &mut out);
+        assert_eq!(out, doc! {"a": 1, "b": {"c": "x"}, "e": 5, "f": true});
+    }
+
+    #[test]
+    fn ensure_id_moves_id_first() {
+        let mut d = doc! {"a": 1, "_id": 5};
+        ensure_id(&mut d);
+        assert_eq!(d.keys().next().map(String::as_str), Some("_id"));
+        let mut d = doc! {"a": 1};
+        ensure_id(&mut d);
+        assert!(matches!(d.get("_id"), Some(Bson::ObjectId(_))));
+    }
+}

@@ -1,0 +1,137 @@
+//! Server-side cursors: the rest of a query's results, served by getMore.
+//!
+//! Results are materialised when the query runs, so a cursor is a queue of
+//! documents; this keeps getMore independent of storage snapshots and of the
+//! transaction that produced it. Idle cursors are dropped after a timeout,
+//! as MongoDB does (10 minutes).
+use crate::error::{CmdResult, CommandError};
+use bson::Document;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Replies stay under the 16 MiB BSON limit with room for the envelope.
+pub const MAX_BATCH_BYTES: usize = 15 * 1024 * 1024;
+/// MongoDB's default first-batch size.
+pub const DEFAULT_FIRST_BATCH: usize = 101;
+pub const CURSOR_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+struct Cursor {
+    ns: String,
+    docs: VecDeque<Document>,
+    last_used: Instant,
+}
+
+#[derive(Default)]
+pub struct CursorTable {
+    cursors: Mutex<HashMap<i64, Cursor>>,
+}
+
+/// Takes up to `limit` documents (and at most MAX_BATCH_BYTES, but always at
+/// least one so a cursor makes progress) from the front of `docs`.
+pub fn take_batch(docs: &mut VecDeque<Document>, limit: Option<usize>) -> Vec<Document> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(front) = docs.front() {
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        let size = front.to_vec().map(|v| v.len()).unwrap_or(0);
+        if !out.is_empty() && bytes + size > MAX_BATCH_BYTES {
+            break;
+        }
+        bytes += size;
+        if let Some(d) = docs.pop_front() {
+            out.push(d);
+        }
+    }
+    out
+}
+
+impl CursorTable {
+    /// Stores the remaining documents and returns a new cursor id (0 if
+    /// nothing remains, meaning "exhausted" to the driver).
+    pub fn register(&self, ns: String, docs: VecDeque<Document>) -> i64 {
+        if docs.is_empty() {
+            return 0;
+        }
+        let mut map = self.cursors.lock();
+        let id = loop {
+            let candidate = rand::random::<i64>() & i64::MAX;
+            if candidate != 0 && !map.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        map.insert(id, Cursor { ns, docs, last_used: Instant::now() });
+        id
+    }
+
+    /// The next batch of cursor `id`; returns the documents and the id to
+    /// report (0 once exhausted, after which the cursor is gone).
+    pub fn get_more(&self, id: i64, ns: &str, batch_size: Option<usize>) -> CmdResult<(Vec<Document>, i64)> {
+        let mut map = self.cursors.lock();
+        let Some(cursor) = map.get_mut(&id) else {
+            return Err(CommandError::new(43, "CursorNotFound", format!("cursor id {id} not found")));
+        };
+        if cursor.ns != ns {
+            return Err(CommandError::new(13, "Unauthorized", format!("cursor id {id} belongs to namespace {}, not {ns}", cursor.ns)));
+        }
+        cursor.last_used = Instant::now();
+        let batch = take_batch(&mut cursor.docs, batch_size);
+        if cursor.docs.is_empty() {
+            map.remove(&id);
+            return Ok((batch, 0));
+        }
+        Ok((batch, id))
+    }
+
+    /// Removes cursors; returns (killed, not found).
+    pub fn kill(&self, ids: &[i64]) -> (Vec<i64>, Vec<i64>) {
+        let mut map = self.cursors.lock();
+        ids.iter().partition(|id| map.remove(id).is_some())
+    }
+
+    pub fn reap(&self, idle: Duration) {
+        let now = Instant::now();
+        self.cursors.lock().retain(|_, c| now.duration_since(c.last_used) < idle);
+    }
+
+    pub fn len(&self) -> usize {
+        self.cursors.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn batches_until_exhausted() {
+        let table = CursorTable::default();
+        let docs: VecDeque<Document> = (0..5).map(|i| doc! {"i": i}).collect();
+        let id = table.register("d.c".into(), docs);
+        assert_ne!(id, 0);
+        let (b, same) = table.get_more(id, "d.c", Some(2)).unwrap();
+        assert_eq!((b.len(), same), (2, id));
+        assert!(table.get_more(id, "d.x", Some(2)).is_err());
+        let (b, last) = table.get_more(id, "d.c", None).unwrap();
+        assert_eq!((b.len(), last), (3, 0));
+        assert!(table.get_more(id, "d.c", None).is_err());
+    }
+
+    #[test]
+    fn kill_and_reap() {
+        let table = CursorTable::default();
+        let a = table.register("d.c".into(), VecDeque::from(vec![doc! {}]));
+        let b = table.register("d.c".into(), VecDeque::from(vec![doc! {}]));
+        let (killed, missing) = table.kill(&[a, 42]);
+        assert_eq!((killed, missing), (vec![a], vec![42]));
+        table.reap(Duration::ZERO);
+        assert!(table.get_more(b, "d.c", None).is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! Index keys: which entries a document contributes to an index, and the
+//! MongoDB-shaped duplicate-key error.
+use crate::catalog::IndexSpec;
+use crate::error::{CmdResult, CommandError};
+use crate::keyenc;
+use bson::{Bson, Document};
+use djongo_engine::Filter;
+
+/// Caps the fan-out of multikey compound indexes so one hostile document
+/// cannot make a write explode.
+const MAX_KEYS_PER_DOCUMENT: usize = 10_000;
+
+/// One index entry a document produces: the field values and their encoding.
+#[derive(Debug, Clone)]
+pub struct IndexKey {
+    pub values: Vec<Bson>,
+    pub encoded: Vec<u8>,
+}
+
+/// All keys `doc` contributes to `index` (none when a sparse or partial index
+/// excludes it). Arrays fan out to one key per element, like MongoDB's
+/// multikey indexes; missing fields index as null.
+pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
+    if let Some(partial) = &index.partial {
+        let filter = Filter::parse(partial)?;
+        if !filter.matches(doc)? {
+            return Ok(Vec::new());
+        }
+    }
+    let mut per_field: Vec<Vec<Bson>> = Vec::new();
+    let mut all_missing = true;
+    for field in index.fields() {
+        let mut values = Vec::new();
+        collect_path(&Bson::Document(doc.clone()), &field.split('.').collect::<Vec<_>>(), &mut values);
+        if values.is_empty() {
+            values.push(Bson::Null);
+        } else {
+            all_missing = false;
+        }
+        dedup(&mut values);
+        per_field.push(values);
+    }
+    if index.sparse && all_missing {
+        return Ok(Vec::new());
+    }
+    let mut combos: Vec<Vec<Bson>> = vec![Vec::new()];
+    for values in per_field {
+        let mut next = Vec::with_capacity(combos.len() * values.len());
+        for combo in &combos {
+            for v in &values {
+                let mut c = combo.clone();
+                c.push(v.clone());
+                next.push(c);
+            }
+        }
+        if next.len() > MAX_KEYS_PER_DOCUMENT {
+            return Err(CommandError::new(
+                10088,
+                "CannotIndexParallelArrays",
+                format!("document produces too many keys for index {}", index.name),
+            ));
+        }
+        combos = next;
+    }
+    Ok(combos
+        .into_iter()
+        .map(|values| {
+            let encoded = keyenc::encode_key(&values);
+            IndexKey { values, encoded }
+        })
+        .collect())
+}
+
+/// Walks a dotted path, descending into arrays the way MongoDB's indexing does.
+fn collect_path(value: &Bson, path: &[&str], out: &mut Vec<Bson>) {
+    let Some((head, rest)) = path.split_first() else {
+        match value {
+            Bson::Array(items) if items.is_empty() => out.push(Bson::Undefined),
+            Bson::Array(items) => out.extend(items.iter().cloned()),
+            other => out.push(other.clone()),
+        }
+        return;
+    };
+    match value {
+        Bson::Document(d) => {
+            if let Some(v) = d.get(*head) {
+                collect_path(v, rest, out);
+            }
+        }
+        Bson::Array(items) => {
+            if let Ok(i) = head.parse::<usize>() {
+                if let Some(v) = items.get(i) {
+                    collect_path(v, rest, out);
+                }
+            } else {
+                for item in items {
+                    if let Bson::Document(_) = item {
+                        collect_path(item, path, out);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn dedup(values: &mut Vec<Bson>) {
+    let mut seen = std::collections::HashSet::new();
+    values.retain(|v| seen.insert(keyenc::encode_one(v)));
+}
+
+/// The error MongoDB returns for a unique violation; pymongo keys
+/// DuplicateKeyError on code 11000, Django on the message.
+pub fn duplicate_key_error(ns: &str, index_name: &str, key_pattern: &Document, values: &[Bson]) -> CommandError {
+    let mut key_value = Document::new();
+    let mut shown = Vec::new();
+    for (field, value) in key_pattern.keys().zip(values) {
+        key_value.insert(field.clone(), value.clone());
+        shown.push(format!("{field}: {}", shell_repr(value)));
+    }
+    let mut err = CommandError::new(
+        11000,
+        "DuplicateKey",
+        format!("E11000 duplicate key error collection: {ns} index: {index_name} dup key: {{ {} }}", shown.join(", ")),
+    );
+    err.extra.insert("keyPattern", key_pattern.clone());
+    err.extra.insert("keyValue", key_value);
+    err
+}
+
+/// Formats a value roughly as the mongo shell does in error messages.
+pub fn shell_repr(v: &Bson) -> String {
+    match v {
+        Bson::String(s) => format!("{s:?}"),
+        Bson::ObjectId(o) => format!("ObjectId('{}')", o.to_hex()),
+        Bson::Null | Bson::Undefined => "null".to_string(),
+        Bson::Int32(i) => i.to_string(),
+        Bson::Int64(i) => i.to_string(),
+        Bson::Double(f) => f.to_string(),
+        Bson::Boolean(b) => b.to_string(),
+        Bson::Document(d) => {
+            let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k}: {}", shell_repr(v))).collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        Bson::Array(items) => format!("[ {} ]", items.iter().map(shell_repr).collect::<Vec<_>>().join(", ")),
+        Bson::DateTime(dt) => format!("new Date({})", dt.timestamp_millis()),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn spec(d: Document) -> IndexSpec {
+        IndexSpec::from_spec(1, &d).unwrap()
+    }
+
+    #[test]
+    fn missing_fields_index_as_null() {
+        let keys = keys_for(&spec(doc! {"key": {"a": 1}}), &doc! {"b": 1}).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].values, vec![Bson::Null]);
+    }
+
+    #[test]
+    fn sparse_skips_missing() {
+        let keys = keys_for(&spec(doc! {"key": {"a": 1}, "sparse": true}), &doc! {"b": 1}).unwrap();
+        assert!(keys.is_empty());
+    }
+
+    #[test]
+    fn arrays_fan_out_and_paths_descend() {
+        let keys = keys_for(&spec(doc! {"key": {"t": 1}}), &doc! {"t": [1, 2, 2]}).unwrap();
+        assert_eq!(keys.len(), 2);
+        let keys = keys_for(&spec(doc! {"key": {"a.b": 1}}), &doc! {"a": [{"b": 1}, {"b": 3}]}).unwrap();
+        assert_eq!(keys.len(), 2);
+        let keys = keys_for(&spec(doc! {"key": {"a": 1, "b": 1}}), &doc! {"a": 1, "b": "x"}).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].values, vec![Bson::Int32(1), Bson::String("x".into())]);
+    }
+
+    #[test]
+    fn dup_message_shape() {
+        let e = duplicate_key_error("db.users", "email_1", &doc! {"email": 1}, &[Bson::String("a@b".into())]);
+        assert_eq!(e.code, 11000);
+        assert_eq!(e.message, "E11000 duplicate key error collection: db.users index: email_1 dup key: { email: \"a@b\" }");
+        assert_eq!(e.extra.get_document("keyValue").unwrap(), &doc! {"email": "a@b"});
+    }
+}

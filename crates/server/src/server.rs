@@ -1,0 +1,344 @@
+//! The network side: listeners (TCP or Unix socket), one thread per
+//! connection, the housekeeping thread, and the embedding API
+//! (`spawn` / `ServerHandle`).
+use crate::auth::{ConnAuth, Users};
+use crate::commands::run_command;
+use crate::cursor::CURSOR_IDLE_TIMEOUT;
+use crate::error::ServerError;
+use crate::session::{SESSION_IDLE_TIMEOUT, TRANSACTION_LIFETIME};
+use crate::state::{ConnInfo, ServerState};
+use crate::storage::Storage;
+use crate::wire::{self, Request, WireError};
+use bson::doc;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener, UnixStream};
+
+/// Where the server listens.
+#[derive(Debug, Clone)]
+pub enum Bind {
+    /// "host:port"; port 0 picks a free port (see `ServerHandle::address`).
+    Tcp(String),
+    /// A Unix domain socket path (a stale socket file is replaced).
+    Unix(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub bind: Bind,
+}
+
+/// Optional settings beyond `ServerConfig` (kept separate so the embedding
+/// struct stays stable).
+#[derive(Default)]
+pub struct ServerOptions {
+    /// Users for SCRAM-SHA-256; empty means authentication is off.
+    pub users: Users,
+}
+
+/// How long the accept loop sleeps between polls; bounds shutdown latency.
+const ACCEPT_POLL: Duration = Duration::from_millis(10);
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
+
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(UnixListener, PathBuf),
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn try_clone(&self) -> std::io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            #[cfg(unix)]
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+    fn shutdown(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// Open connections, so shutdown can close their sockets and join them.
+#[derive(Default)]
+struct Connections {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, (Stream, Option<JoinHandle<()>>)>>,
+}
+
+/// A running server. Dropping it shuts the server down too.
+pub struct ServerHandle {
+    state: Arc<ServerState>,
+    address: String,
+    connections: Arc<Connections>,
+    threads: Vec<JoinHandle<()>>,
+    socket_path: Option<PathBuf>,
+}
+
+impl ServerHandle {
+    /// "127.0.0.1:54321" for TCP, or the socket path for a Unix socket.
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// Stops accepting, closes connections, aborts open transactions and
+    /// closes the database file (so it can be reopened in this process).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.state.begin_shutdown();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let conns: Vec<(Stream, Option<JoinHandle<()>>)> = self.connections.open.lock().drain().map(|(_, v)| v).collect();
+        for (stream, _) in &conns {
+            stream.shutdown();
+        }
+        for (_, handle) in conns {
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
+        }
+        self.state.sessions.abort_all();
+        if let Some(p) = self.socket_path.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if !self.state.is_shutting_down() {
+            self.stop();
+        }
+    }
+}
+
+/// Opens storage in `config.data_dir` and starts serving on background threads.
+pub fn spawn(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    spawn_with(config, ServerOptions::default())
+}
+
+pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<ServerHandle, ServerError> {
+    let storage = Storage::open(&config.data_dir)?;
+    let (listener, address, socket_path) = bind(&config.bind)?;
+    let state = Arc::new(ServerState::new(storage, options.users));
+    let connections = Arc::new(Connections::default());
+    let mut threads = Vec::new();
+    {
+        let state = Arc::clone(&state);
+        let connections = Arc::clone(&connections);
+        let address = address.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("djongo-accept".into())
+                .spawn(move || accept_loop(listener, state, connections, address))
+                .map_err(ServerError::Thread)?,
+        );
+    }
+    {
+        let state = Arc::clone(&state);
+        threads.push(
+            std::thread::Builder::new()
+                .name("djongo-housekeeping".into())
+                .spawn(move || housekeeping(state))
+                .map_err(ServerError::Thread)?,
+        );
+    }
+    Ok(ServerHandle { state, address, connections, threads, socket_path })
+}
+
+fn bind(bind: &Bind) -> Result<(Listener, String, Option<PathBuf>), ServerError> {
+    match bind {
+        Bind::Tcp(addr) => {
+            let err = |source| ServerError::Bind { address: addr.clone(), source };
+            let l = TcpListener::bind(addr).map_err(err)?;
+            let local = l.local_addr().map_err(err)?;
+            l.set_nonblocking(true).map_err(err)?;
+            Ok((Listener::Tcp(l), local.to_string(), None))
+        }
+        #[cfg(unix)]
+        Bind::Unix(path) => {
+            let err = |source| ServerError::Bind { address: path.display().to_string(), source };
+            // A socket file left by a crashed server blocks bind; replace it
+            // only if nobody answers on it.
+            if path.exists() && UnixStream::connect(path).is_err() {
+                let _ = std::fs::remove_file(path);
+            }
+            let l = UnixListener::bind(path).map_err(err)?;
+            l.set_nonblocking(true).map_err(err)?;
+            Ok((Listener::Unix(l, path.clone()), path.display().to_string(), Some(path.clone())))
+        }
+        #[cfg(not(unix))]
+        Bind::Unix(path) => Err(ServerError::Bind {
+            address: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "Unix sockets are not available on this platform"),
+        }),
+    }
+}
+
+fn accept_loop(listener: Listener, state: Arc<ServerState>, connections: Arc<Connections>, address: String) {
+    while !state.is_shutting_down() {
+        let accepted = match &listener {
+            Listener::Tcp(l) => l.accept().map(|(s, peer)| {
+                let _ = s.set_nodelay(true);
+                let local = s.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| address.clone());
+                (Stream::Tcp(s), local, peer.to_string())
+            }),
+            #[cfg(unix)]
+            Listener::Unix(l, path) => l.accept().map(|(s, _)| (Stream::Unix(s), path.display().to_string(), "unix".to_string())),
+        };
+        match accepted {
+            Ok((stream, local, peer)) => start_connection(&state, &connections, stream, local, peer),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
+            // Transient accept failures (EMFILE, aborted handshakes): back off.
+            Err(_) => std::thread::sleep(ACCEPT_POLL * 10),
+        }
+    }
+}
+
+fn start_connection(state: &Arc<ServerState>, connections: &Arc<Connections>, stream: Stream, local: String, peer: String) {
+    let set_blocking = match &stream {
+        Stream::Tcp(s) => s.set_nonblocking(false),
+        #[cfg(unix)]
+        Stream::Unix(s) => s.set_nonblocking(false),
+    };
+    if set_blocking.is_err() {
+        return;
+    }
+    let Ok(registry_copy) = stream.try_clone() else { return };
+    let key = connections.next.fetch_add(1, Ordering::Relaxed);
+    connections.open.lock().insert(key, (registry_copy, None));
+    let thread_state = Arc::clone(state);
+    let thread_conns = Arc::clone(connections);
+    let spawned = std::thread::Builder::new().name("djongo-conn".into()).spawn(move || {
+        serve_connection(&thread_state, stream, local, peer);
+        // Forget the connection unless shutdown already took it over.
+        let _ = thread_conns.open.lock().remove(&key);
+    });
+    match spawned {
+        Ok(handle) => {
+            if let Some(entry) = connections.open.lock().get_mut(&key) {
+                entry.1 = Some(handle);
+            }
+        }
+        Err(_) => {
+            if let Some((s, _)) = connections.open.lock().remove(&key) {
+                s.shutdown();
+            }
+        }
+    }
+}
+
+static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
+
+fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: String) {
+    let Ok(write_half) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    let mut writer = BufWriter::new(write_half);
+    let mut conn = ConnInfo { id: state.next_connection_id(), local_address: local, peer_address: peer, auth: ConnAuth::default() };
+    loop {
+        let (header, payload) = match wire::read_message(&mut reader) {
+            Ok(Some(m)) => m,
+            // End of stream, I/O error or an impossible length: the framing
+            // cannot be trusted any more, so close.
+            Ok(None) | Err(_) => return,
+        };
+        if state.is_shutting_down() {
+            return;
+        }
+        let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
+        let reply = match wire::parse_request(&header, &payload) {
+            Ok(Request::Msg { flags, body }) => {
+                let reply = run_command(state, &mut conn, &body);
+                if flags & wire::FLAG_MORE_TO_COME != 0 {
+                    // Unacknowledged (w: 0) request: the client expects no reply.
+                    continue;
+                }
+                wire::encode_msg(request_id, header.request_id, 0, &reply)
+            }
+            Ok(Request::Query { full_collection_name, mut query }) => {
+                let reply = match full_collection_name.strip_suffix(".$cmd") {
+                    Some(db) => {
+                        query.insert("$db", db);
+                        run_command(state, &mut conn, &query)
+                    }
+                    None => doc! {"ok": 0.0, "errmsg": "OP_QUERY is only supported for commands", "code": 5739101, "codeName": "Location5739101"},
+                };
+                wire::encode_reply(request_id, header.request_id, &reply)
+            }
+            Err(WireError::Malformed(msg)) => {
+                let reply = doc! {"ok": 0.0, "errmsg": format!("invalid message: {msg}"), "code": 9, "codeName": "FailedToParse"};
+                wire::encode_msg(request_id, header.request_id, 0, &reply)
+            }
+            // OP_COMPRESSED (we never offer compression) or legacy opcodes.
+            Err(_) => return,
+        };
+        let Ok(bytes) = reply else { return };
+        if wire::write_message(&mut writer, &bytes).is_err() {
+            return;
+        }
+    }
+}
+
+fn housekeeping(state: Arc<ServerState>) {
+    let mut waited = Duration::ZERO;
+    while !state.is_shutting_down() {
+        std::thread::sleep(ACCEPT_POLL * 5);
+        waited += ACCEPT_POLL * 5;
+        if waited >= HOUSEKEEPING_INTERVAL {
+            waited = Duration::ZERO;
+            state.cursors.reap(CURSOR_IDLE_TIMEOUT);
+            state.sessions.reap(TRANSACTION_LIFETIME, SESSION_IDLE_TIMEOUT);
+        }
+    }
+}

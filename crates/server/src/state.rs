@@ -1,0 +1,64 @@
+//! What all connections share: storage, cursors, sessions, users, and the
+//! identity this server reports in `hello`.
+use crate::auth::Users;
+use crate::cursor::CursorTable;
+use crate::session::SessionTable;
+use crate::storage::Storage;
+use bson::oid::ObjectId;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a writer waits for another session's open transaction before
+/// failing with a write conflict / lock timeout.
+pub const WRITE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct ServerState {
+    pub storage: Storage,
+    pub cursors: CursorTable,
+    pub sessions: SessionTable,
+    pub users: Users,
+    /// `topologyVersion.processId`: new on each start, as in MongoDB.
+    pub process_id: ObjectId,
+    pub started: Instant,
+    pub write_lock_timeout: Duration,
+    next_connection_id: AtomicI64,
+    shutdown: AtomicBool,
+}
+
+impl ServerState {
+    pub fn new(storage: Storage, users: Users) -> ServerState {
+        ServerState {
+            storage,
+            cursors: CursorTable::default(),
+            sessions: SessionTable::default(),
+            users,
+            process_id: ObjectId::new(),
+            started: Instant::now(),
+            write_lock_timeout: WRITE_LOCK_TIMEOUT,
+            next_connection_id: AtomicI64::new(1),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    pub fn next_connection_id(&self) -> i64 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Per-connection facts commands need.
+pub struct ConnInfo {
+    pub id: i64,
+    /// "host:port" (or socket path) the client connected to; reported as the
+    /// replica set's only member so drivers reconnect to the same place.
+    pub local_address: String,
+    pub peer_address: String,
+    pub auth: crate::auth::ConnAuth,
+}

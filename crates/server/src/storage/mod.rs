@@ -1,0 +1,113 @@
+//! Storage on redb: one file per data directory, holding the catalog,
+//! documents (BSON bytes keyed by collection id + encoded `_id`) and index
+//! entries. Every acknowledged write is a committed redb transaction with
+//! immediate durability, so it survives `kill -9`.
+mod lock;
+mod tables;
+
+pub use lock::{LockToken, WriteLock};
+pub use tables::Tables;
+
+use crate::error::{CmdResult, CommandError, ServerError};
+use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DATA_FILE: &str = "djongo.redb";
+
+pub(crate) const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog");
+pub(crate) const DOCS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("documents");
+pub(crate) const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_entries");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The open database file plus the writer lock.
+pub struct Storage {
+    db: Database,
+    lock: Arc<WriteLock>,
+    path: PathBuf,
+}
+
+/// A redb write transaction together with the server writer lock; dropping
+/// it aborts the transaction and then releases the lock (field order matters).
+pub struct WriteTxn {
+    txn: Option<WriteTransaction>,
+    _token: LockToken,
+}
+
+impl WriteTxn {
+    pub fn txn(&self) -> CmdResult<&WriteTransaction> {
+        self.txn.as_ref().ok_or_else(|| CommandError::internal("write transaction already finished"))
+    }
+    pub fn commit(mut self) -> CmdResult<()> {
+        match self.txn.take() {
+            Some(t) => Ok(t.commit()?),
+            None => Err(CommandError::internal("write transaction already finished")),
+        }
+    }
+    pub fn abort(mut self) {
+        if let Some(t) = self.txn.take() {
+            // An abort failure leaves nothing to undo: the data was never committed.
+            let _ = t.abort();
+        }
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        if let Some(t) = self.txn.take() {
+            let _ = t.abort();
+        }
+    }
+}
+
+impl Storage {
+    /// Opens (creating if needed) `<dir>/djongo.redb`.
+    pub fn open(dir: &Path) -> Result<Storage, ServerError> {
+        std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir { path: dir.to_path_buf(), source })?;
+        let path = dir.join(DATA_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => ServerError::InUse { path: path.clone() },
+            source => ServerError::Open { path: path.clone(), source },
+        })?;
+        let init = |db: &Database| -> Result<(), redb::Error> {
+            let w = db.begin_write()?;
+            {
+                w.open_table(CATALOG)?;
+                w.open_table(DOCS)?;
+                w.open_table(INDEX)?;
+                w.open_table(META)?;
+            }
+            w.commit()?;
+            Ok(())
+        };
+        init(&db).map_err(|e| ServerError::Init { path: path.clone(), message: e.to_string() })?;
+        Ok(Storage { db, lock: Arc::new(WriteLock::default()), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A consistent snapshot for reads; never blocks on writers.
+    pub fn begin_read(&self) -> CmdResult<ReadTransaction> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// Takes the writer lock (waiting up to `timeout`) and begins a redb write
+    /// transaction. `None` means the lock stayed busy.
+    pub fn begin_write(&self, timeout: Duration) -> CmdResult<Option<WriteTxn>> {
+        let Some(token) = self.lock.acquire(timeout) else { return Ok(None) };
+        let txn = self.db.begin_write()?;
+        Ok(Some(WriteTxn { txn: Some(txn), _token: token }))
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send() {
+    // Transactions live in the session table and move between connection
+    // threads, so these types must be Send.
+    fn is_send<T: Send>() {}
+    is_send::<WriteTxn>();
+    is_send::<ReadTransaction>();
+}

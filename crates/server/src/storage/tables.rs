@@ -1,0 +1,419 @@
+//! Typed access to the four redb tables within one transaction: catalog
+//! reads and writes, document storage and index maintenance.
+use super::{CATALOG, DOCS, INDEX, META};
+use crate::catalog::{CollectionMeta, IndexSpec};
+use crate::error::{CmdResult, CommandError};
+use crate::index::{duplicate_key_error, keys_for};
+use crate::keyenc;
+use bson::{spec::BinarySubtype, Binary, Bson, Document};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
+
+type Bytes = &'static [u8];
+
+/// Largest document MongoDB accepts.
+pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;
+
+/// The tables of one transaction: read-only snapshot or writable.
+pub enum Tables<'t> {
+    Read {
+        catalog: ReadOnlyTable<&'static str, Bytes>,
+        docs: ReadOnlyTable<Bytes, Bytes>,
+        index: ReadOnlyTable<Bytes, Bytes>,
+    },
+    Write {
+        catalog: Table<'t, &'static str, Bytes>,
+        docs: Table<'t, Bytes, Bytes>,
+        index: Table<'t, Bytes, Bytes>,
+        meta: Table<'t, &'static str, u64>,
+    },
+}
+
+/// Dispatches a read over either variant (the table types differ but both
+/// implement `ReadableTable`).
+macro_rules! with_table {
+    ($self:expr, $field:ident, |$t:ident| $body:expr) => {
+        match $self {
+            Tables::Read { $field: $t, .. } => $body,
+            Tables::Write { $field: $t, .. } => $body,
+        }
+    };
+}
+
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn range_values<T: ReadableTable<Bytes, Bytes>>(t: &T, prefix: &[u8]) -> CmdResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let iter = match prefix_end(prefix) {
+        Some(end) => t.range::<&[u8]>(prefix..end.as_slice())?,
+        None => t.range::<&[u8]>(prefix..)?,
+    };
+    for item in iter {
+        let (k, v) = item?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+fn count_range<T: ReadableTable<Bytes, Bytes>>(t: &T, prefix: &[u8]) -> CmdResult<u64> {
+    let iter = match prefix_end(prefix) {
+        Some(end) => t.range::<&[u8]>(prefix..end.as_slice())?,
+        None => t.range::<&[u8]>(prefix..)?,
+    };
+    let mut n = 0;
+    for item in iter {
+        item?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn catalog_range<T: ReadableTable<&'static str, Bytes>>(t: &T, db: Option<&str>) -> CmdResult<Vec<CollectionMeta>> {
+    let mut out = Vec::new();
+    let (start, end) = match db {
+        // Database names cannot contain '.', and '/' follows '.', so this
+        // range is exactly the namespaces "db.*".
+        Some(db) => (format!("{db}."), Some(format!("{db}/"))),
+        None => (String::new(), None),
+    };
+    let iter = match &end {
+        Some(end) => t.range::<&str>(start.as_str()..end.as_str())?,
+        None => t.range::<&str>(start.as_str()..)?,
+    };
+    for item in iter {
+        let (_, v) = item?;
+        out.push(CollectionMeta::from_document(&decode(v.value())?)?);
+    }
+    Ok(out)
+}
+
+pub fn decode(bytes: &[u8]) -> CmdResult<Document> {
+    Document::from_reader(bytes).map_err(|e| CommandError::internal(format!("corrupt stored document: {e}")))
+}
+
+fn doc_prefix(meta: &CollectionMeta) -> [u8; 8] {
+    meta.id.to_be_bytes()
+}
+
+fn doc_key(meta: &CollectionMeta, id_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + id_key.len());
+    k.extend_from_slice(&meta.id.to_be_bytes());
+    k.extend_from_slice(id_key);
+    k
+}
+
+fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12);
+    k.extend_from_slice(&meta.id.to_be_bytes());
+    k.extend_from_slice(&ix.id.to_be_bytes());
+    k
+}
+
+/// The index table key of one entry: unique entries are keyed by value alone
+/// (so a lookup finds the owner), others also by `_id`.
+fn entry_key(meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8], id_key: &[u8]) -> Vec<u8> {
+    let mut k = index_prefix(meta, ix);
+    k.extend_from_slice(encoded);
+    if !ix.unique {
+        k.extend_from_slice(id_key);
+    }
+    k
+}
+
+/// The encoded `_id` of a document; arrays are not valid ids.
+pub fn id_key(doc: &Document) -> CmdResult<Vec<u8>> {
+    match doc.get("_id") {
+        Some(Bson::Array(_)) => Err(CommandError::new(53, "InvalidIdField", "The '_id' value cannot be of type array")),
+        Some(Bson::RegularExpression(_)) => Err(CommandError::new(53, "InvalidIdField", "can't use a regex for _id")),
+        Some(Bson::Undefined) => Err(CommandError::new(53, "InvalidIdField", "can't use an undefined for _id")),
+        Some(v) => Ok(keyenc::encode_one(v)),
+        None => Err(CommandError::internal("document has no _id")),
+    }
+}
+
+impl<'t> Tables<'t> {
+    pub fn open_read(txn: &ReadTransaction) -> CmdResult<Tables<'static>> {
+        Ok(Tables::Read { catalog: txn.open_table(CATALOG)?, docs: txn.open_table(DOCS)?, index: txn.open_table(INDEX)? })
+    }
+
+    pub fn open_write(txn: &'t WriteTransaction) -> CmdResult<Tables<'t>> {
+        Ok(Tables::Write {
+            catalog: txn.open_table(CATALOG)?,
+            docs: txn.open_table(DOCS)?,
+            index: txn.open_table(INDEX)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+
+    pub fn is_writable(&self) -> bool {
+        matches!(self, Tables::Write { .. })
+    }
+
+    // ---- reads -----------------------------------------------------------
+
+    pub fn collection(&self, db: &str, name: &str) -> CmdResult<Option<CollectionMeta>> {
+        let ns = format!("{db}.{name}");
+        let raw = with_table!(self, catalog, |t| t.get(ns.as_str())?.map(|v| v.value().to_vec()));
+        raw.map(|b| CollectionMeta::from_document(&decode(&b)?)).transpose()
+    }
+
+    /// Collections of `db`, or of every database when `None`.
+    pub fn collections(&self, db: Option<&str>) -> CmdResult<Vec<CollectionMeta>> {
+        with_table!(self, catalog, |t| catalog_range(t, db))
+    }
+
+    /// Every document of the collection, in `_id` order.
+    pub fn scan(&self, meta: &CollectionMeta) -> CmdResult<Vec<Document>> {
+        let rows = with_table!(self, docs, |t| range_values(t, &doc_prefix(meta)))?;
+        rows.iter().map(|(_, v)| decode(v)).collect()
+    }
+
+    pub fn count(&self, meta: &CollectionMeta) -> CmdResult<u64> {
+        with_table!(self, docs, |t| count_range(t, &doc_prefix(meta)))
+    }
+
+    pub fn get_by_id_key(&self, meta: &CollectionMeta, id_key: &[u8]) -> CmdResult<Option<Document>> {
+        let key = doc_key(meta, id_key);
+        let raw = with_table!(self, docs, |t| t.get(key.as_slice())?.map(|v| v.value().to_vec()));
+        raw.map(|b| decode(&b)).transpose()
+    }
+
+    /// `_id` keys of documents whose `ix` entry equals `encoded` (exactly one
+    /// index value, not a prefix of a compound key).
+    pub fn index_lookup(&self, meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8]) -> CmdResult<Vec<Vec<u8>>> {
+        let mut prefix = index_prefix(meta, ix);
+        prefix.extend_from_slice(encoded);
+        if ix.unique {
+            let raw = with_table!(self, index, |t| t.get(prefix.as_slice())?.map(|v| v.value().to_vec()));
+            return Ok(raw.into_iter().collect());
+        }
+        let rows = with_table!(self, index, |t| range_values(t, &prefix))?;
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
+    }
+
+    fn index_owner(&self, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
+        Ok(with_table!(self, index, |t| t.get(key)?.map(|v| v.value().to_vec())))
+    }
+
+    // ---- writes ----------------------------------------------------------
+
+    fn not_writable() -> CommandError {
+        CommandError::internal("write attempted in a read-only transaction")
+    }
+
+    fn next_sequence(&mut self, name: &str) -> CmdResult<u64> {
+        let Tables::Write { meta, .. } = self else { return Err(Self::not_writable()) };
+        let next = meta.get(name)?.map(|v| v.value()).unwrap_or(1);
+        meta.insert(name, next + 1)?;
+        Ok(next)
+    }
+
+    pub fn put_collection(&mut self, meta_doc: &CollectionMeta) -> CmdResult<()> {
+        let Tables::Write { catalog, .. } = self else { return Err(Self::not_writable()) };
+        let bytes = meta_doc.to_document().to_vec()?;
+        catalog.insert(meta_doc.ns().as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Creates a collection; NamespaceExists (48) if it is already there.
+    pub fn create_collection(&mut self, db: &str, name: &str, options: Document) -> CmdResult<CollectionMeta> {
+        crate::catalog::validate_db_name(db)?;
+        crate::catalog::validate_collection_name(name)?;
+        if self.collection(db, name)?.is_some() {
+            return Err(CommandError::new(48, "NamespaceExists", format!("Collection {db}.{name} already exists.")));
+        }
+        let id = self.next_sequence("collection_id")?;
+        let uuid = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
+        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Vec::new(), next_index_id: 1 };
+        self.put_collection(&meta)?;
+        Ok(meta)
+    }
+
+    /// The collection, created implicitly if missing (as inserts and
+    /// createIndexes do in MongoDB).
+    pub fn ensure_collection(&mut self, db: &str, name: &str) -> CmdResult<CollectionMeta> {
+        match self.collection(db, name)? {
+            Some(m) => Ok(m),
+            None => self.create_collection(db, name, Document::new()),
+        }
+    }
+
+    /// Fails with the MongoDB duplicate-key error if `doc` would collide in a
+    /// unique index (or on `_id` when `check_id`).
+    fn check_unique(&self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], old: Option<&Document>) -> CmdResult<()> {
+        for ix in meta.indexes.iter().filter(|ix| ix.unique) {
+            let old_keys: Vec<Vec<u8>> = match old {
+                Some(o) => keys_for(ix, o)?.into_iter().map(|k| k.encoded).collect(),
+                None => Vec::new(),
+            };
+            for key in keys_for(ix, doc)? {
+                if old_keys.contains(&key.encoded) {
+                    continue;
+                }
+                let ek = entry_key(meta, ix, &key.encoded, id_key);
+                if let Some(owner) = self.index_owner(&ek)? {
+                    if owner != id_key {
+                        return Err(duplicate_key_error(&meta.ns(), &ix.name, &ix.key, &key.values));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], insert: bool) -> CmdResult<()> {
+        let Tables::Write { index, .. } = self else { return Err(Self::not_writable()) };
+        for ix in &meta.indexes {
+            for key in keys_for(ix, doc)? {
+                let ek = entry_key(meta, ix, &key.encoded, id_key);
+                if insert {
+                    index.insert(ek.as_slice(), id_key)?;
+                } else {
+                    index.remove(ek.as_slice())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_size(bytes: &[u8]) -> CmdResult<()> {
+        if bytes.len() > MAX_DOCUMENT_SIZE {
+            return Err(CommandError::new(10334, "BSONObjectTooLarge", format!("object to insert too large. size in bytes: {}, max size: {MAX_DOCUMENT_SIZE}", bytes.len())));
+        }
+        Ok(())
+    }
+
+    /// Inserts a document that already has an `_id`.
+    pub fn insert(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<()> {
+        let id_key = id_key(doc)?;
+        let key = doc_key(meta, &id_key);
+        let exists = with_table!(self, docs, |t| t.get(key.as_slice())?.is_some());
+        if exists {
+            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+            return Err(duplicate_key_error(&meta.ns(), crate::catalog::ID_INDEX_NAME, &bson::doc! {"_id": 1}, &[id]));
+        }
+        self.check_unique(meta, doc, &id_key, None)?;
+        let bytes = doc.to_vec()?;
+        Self::check_size(&bytes)?;
+        self.write_entries(meta, doc, &id_key, true)?;
+        let Tables::Write { docs, .. } = self else { return Err(Self::not_writable()) };
+        docs.insert(key.as_slice(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Replaces `old` with `new` (same `_id`), keeping indexes in step.
+    pub fn replace(&mut self, meta: &CollectionMeta, old: &Document, new: &Document) -> CmdResult<()> {
+        let id_key = id_key(old)?;
+        if crate::keyenc::encode_one(new.get("_id").unwrap_or(&Bson::Null)) != id_key {
+            return Err(CommandError::new(66, "ImmutableField", "Performing an update on the path '_id' would modify the immutable field '_id'"));
+        }
+        self.check_unique(meta, new, &id_key, Some(old))?;
+        let bytes = new.to_vec()?;
+        Self::check_size(&bytes)?;
+        self.write_entries(meta, old, &id_key, false)?;
+        self.write_entries(meta, new, &id_key, true)?;
+        let Tables::Write { docs, .. } = self else { return Err(Self::not_writable()) };
+        docs.insert(doc_key(meta, &id_key).as_slice(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<()> {
+        let id_key = id_key(doc)?;
+        self.write_entries(meta, doc, &id_key, false)?;
+        let Tables::Write { docs, .. } = self else { return Err(Self::not_writable()) };
+        docs.remove(doc_key(meta, &id_key).as_slice())?;
+        Ok(())
+    }
+
+    fn remove_range(table: &mut Table<'t, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<()> {
+        let keys: Vec<Vec<u8>> = range_values(table, prefix)?.into_iter().map(|(k, _)| k).collect();
+        for k in keys {
+            table.remove(k.as_slice())?;
+        }
+        Ok(())
+    }
+
+    pub fn drop_collection(&mut self, meta: &CollectionMeta) -> CmdResult<()> {
+        let Tables::Write { catalog, docs, index, .. } = self else { return Err(Self::not_writable()) };
+        Self::remove_range(docs, &doc_prefix(meta))?;
+        Self::remove_range(index, &doc_prefix(meta))?;
+        catalog.remove(meta.ns().as_str())?;
+        Ok(())
+    }
+
+    /// Moves a collection to a new namespace: only the catalog key changes.
+    pub fn rename_collection(&mut self, meta: &CollectionMeta, db: &str, name: &str) -> CmdResult<CollectionMeta> {
+        crate::catalog::validate_db_name(db)?;
+        crate::catalog::validate_collection_name(name)?;
+        let Tables::Write { catalog, .. } = self else { return Err(Self::not_writable()) };
+        catalog.remove(meta.ns().as_str())?;
+        let mut renamed = meta.clone();
+        renamed.db = db.to_string();
+        renamed.name = name.to_string();
+        self.put_collection(&renamed)?;
+        Ok(renamed)
+    }
+
+    /// Adds an index and builds its entries; a unique index over existing
+    /// duplicates fails with the duplicate-key error and changes nothing.
+    pub fn create_index(&mut self, meta: &mut CollectionMeta, spec: &Document) -> CmdResult<bool> {
+        let mut ix = IndexSpec::from_spec(meta.next_index_id, spec)?;
+        if ix.name == crate::catalog::ID_INDEX_NAME || ix.key == bson::doc! {"_id": 1} {
+            return Ok(false);
+        }
+        if let Some(existing) = meta.index(&ix.name) {
+            if existing.same_definition(&ix) {
+                return Ok(false);
+            }
+            return Err(CommandError::new(86, "IndexKeySpecsConflict", format!("An existing index has the same name as the requested index but different options: {}", ix.name)));
+        }
+        if let Some(existing) = meta.indexes.iter().find(|e| e.key == ix.key && e.same_definition(&ix)) {
+            return Err(CommandError::new(85, "IndexOptionsConflict", format!("Index already exists with a different name: {}", existing.name)));
+        }
+        meta.next_index_id += 1;
+        ix.id = meta.next_index_id - 1;
+        let docs = self.scan(meta)?;
+        let mut seen: std::collections::HashMap<Vec<u8>, Vec<u8>> = std::collections::HashMap::new();
+        let mut entries = Vec::new();
+        for doc in &docs {
+            let id = id_key(doc)?;
+            for key in keys_for(&ix, doc)? {
+                if ix.unique {
+                    if let Some(owner) = seen.get(&key.encoded) {
+                        if *owner != id {
+                            return Err(duplicate_key_error(&meta.ns(), &ix.name, &ix.key, &key.values));
+                        }
+                    }
+                    seen.insert(key.encoded.clone(), id.clone());
+                }
+                entries.push((entry_key(meta, &ix, &key.encoded, &id), id.clone()));
+            }
+        }
+        let Tables::Write { index, .. } = self else { return Err(Self::not_writable()) };
+        for (k, v) in entries {
+            index.insert(k.as_slice(), v.as_slice())?;
+        }
+        meta.indexes.push(ix);
+        self.put_collection(meta)?;
+        Ok(true)
+    }
+
+    pub fn drop_index(&mut self, meta: &mut CollectionMeta, name: &str) -> CmdResult<()> {
+        let Some(pos) = meta.indexes.iter().position(|ix| ix.name == name) else {
+            return Err(CommandError::new(27, "IndexNotFound", format!("index not found with name [{name}]")));
+        };
+        let ix = meta.indexes.remove(pos);
+        let Tables::Write { index, .. } = self else { return Err(Self::not_writable()) };
+        Self::remove_range(index, &index_prefix(meta, &ix))?;
+        self.put_collection(meta)?;
+        Ok(())
+    }
+}
