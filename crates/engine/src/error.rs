@@ -25,6 +25,40 @@ impl EngineError {
     pub fn type_mismatch(message: impl Into<String>) -> Self {
         Self::new(14, "TypeMismatch", message)
     }
+    /// An aggregation operator the engine does not know (code 168).
+    pub fn invalid_operator(message: impl Into<String>) -> Self {
+        Self::new(168, "InvalidPipelineOperator", message)
+    }
+    /// A MongoDB error identified only by its numeric "location" code (such
+    /// errors have the code name `Location<code>` on a real server).
+    pub fn location(code: i32, message: impl Into<String>) -> Self {
+        Self::new(code, location_name(code), message)
+    }
+}
+
+fn location_name(code: i32) -> &'static str {
+    match code {
+        16554 => "Location16554",
+        16555 => "Location16555",
+        16608 => "Location16608",
+        16610 => "Location16610",
+        16612 => "Location16612",
+        16702 => "Location16702",
+        17041 => "Location17041",
+        28651 => "Location28651",
+        28724 => "Location28724",
+        28745 => "Location28745",
+        28765 => "Location28765",
+        31253 => "Location31253",
+        31254 => "Location31254",
+        34435 => "Location34435",
+        40228 => "Location40228",
+        40323 => "Location40323",
+        40324 => "Location40324",
+        40602 => "Location40602",
+        51108 => "Location51108",
+        _ => "Location",
+    }
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -1,8 +1,317 @@
-//! `find` projections: inclusion, exclusion and computed fields.
-use crate::Result;
-use bson::Document;
+//! `find` projections and the `$project` stage: inclusion, exclusion and
+//! computed fields.
+//!
+//! A projection is either an inclusion (named fields plus computed ones are
+//! kept) or an exclusion (named fields are dropped); `_id` is kept unless
+//! excluded and is the only field that may be excluded in an inclusion.
+use crate::expr::{Ctx, Vars};
+use crate::{EngineError, Result};
+use bson::{Bson, Document};
+
+#[derive(Debug, Clone)]
+enum Node {
+    Include,
+    Exclude,
+    Expr(Bson),
+    Nested(Vec<(String, Node)>),
+}
+
+/// A parsed projection.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    tree: Vec<(String, Node)>,
+    exclusion: bool,
+}
+
+fn find<'a>(nodes: &'a mut [(String, Node)], key: &str) -> Option<&'a mut Node> {
+    nodes.iter_mut().find(|(k, _)| k == key).map(|(_, n)| n)
+}
+
+fn collision(path: &str) -> EngineError {
+    EngineError::location(31250, format!("Path collision at {path}"))
+}
+
+fn insert(nodes: &mut Vec<(String, Node)>, parts: &[&str], node: Node, full: &str) -> Result<()> {
+    let Some((head, tail)) = parts.split_first() else {
+        return Err(EngineError::bad_value("empty projection path"));
+    };
+    if tail.is_empty() {
+        if find(nodes, head).is_some() {
+            return Err(collision(full));
+        }
+        nodes.push((head.to_string(), node));
+        return Ok(());
+    }
+    if find(nodes, head).is_none() {
+        nodes.push((head.to_string(), Node::Nested(Vec::new())));
+    }
+    match find(nodes, head) {
+        Some(Node::Nested(children)) => insert(children, tail, node, full),
+        _ => Err(collision(full)),
+    }
+}
+
+fn classify(value: &Bson) -> Result<Option<Node>> {
+    Ok(Some(match value {
+        Bson::Boolean(b) => {
+            if *b {
+                Node::Include
+            } else {
+                Node::Exclude
+            }
+        }
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => {
+            if crate::expr::truthy(value) {
+                Node::Include
+            } else {
+                Node::Exclude
+            }
+        }
+        Bson::Document(d) if crate::query::is_operator_doc(d) => Node::Expr(value.clone()),
+        Bson::Document(_) => return Ok(None),
+        other => Node::Expr(other.clone()),
+    }))
+}
+
+fn build(nodes: &mut Vec<(String, Node)>, spec: &Document, prefix: &str) -> Result<()> {
+    for (k, v) in spec {
+        let full = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if k.starts_with('$') {
+            return Err(EngineError::location(16410, format!("FieldPath field names may not start with '$'. Given: {full}")));
+        }
+        match classify(v)? {
+            Some(node) => {
+                let parts: Vec<&str> = k.split('.').collect();
+                insert(nodes, &parts, node, &full)?;
+            }
+            None => {
+                let Bson::Document(sub) = v else { continue };
+                if sub.is_empty() {
+                    return Err(EngineError::location(51270, format!("An empty sub-projection is not a valid value. Found empty object at path {full}")));
+                }
+                let parts: Vec<&str> = k.split('.').collect();
+                let mut inner = Vec::new();
+                build(&mut inner, sub, &full)?;
+                for (ck, cn) in inner {
+                    let mut p = parts.clone();
+                    p.extend(ck.split('.'));
+                    insert_node(nodes, &p, cn, &full)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts an already-built subtree, merging nested levels.
+fn insert_node(nodes: &mut Vec<(String, Node)>, parts: &[&str], node: Node, full: &str) -> Result<()> {
+    match node {
+        Node::Nested(children) => {
+            for (k, n) in children {
+                let mut p = parts.to_vec();
+                p.push(&k);
+                insert_node(nodes, &p, n, full)?;
+            }
+            Ok(())
+        }
+        other => insert(nodes, parts, other, full),
+    }
+}
+
+/// Finds the mode: (has inclusion-like nodes, first excluded path that is not the top-level _id).
+fn scan(nodes: &[(String, Node)], top: bool, prefix: &str, incl: &mut Option<String>, excl: &mut Option<String>) {
+    for (k, n) in nodes {
+        let full = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match n {
+            Node::Include | Node::Expr(_) => {
+                if !(top && k == "_id" && matches!(n, Node::Include)) && incl.is_none() {
+                    *incl = Some(full);
+                }
+            }
+            Node::Exclude => {
+                if !(top && k == "_id") && excl.is_none() {
+                    *excl = Some(full);
+                }
+            }
+            Node::Nested(c) => scan(c, false, &full, incl, excl),
+        }
+    }
+}
+
+impl Projection {
+    pub fn parse(spec: &Document) -> Result<Projection> {
+        let mut tree = Vec::new();
+        build(&mut tree, spec, "")?;
+        let (mut incl, mut excl) = (None, None);
+        scan(&tree, true, "", &mut incl, &mut excl);
+        if let (Some(_), Some(e)) = (&incl, &excl) {
+            return Err(EngineError::location(31254, format!("Cannot do exclusion on field {e} in inclusion projection")));
+        }
+        // `{_id: 1}` alone is an inclusion; `{_id: 0}` alone an exclusion.
+        let id_included = tree.iter().any(|(k, n)| k == "_id" && matches!(n, Node::Include));
+        let exclusion = excl.is_some() || (incl.is_none() && !id_included && !tree.is_empty());
+        Ok(Projection { tree, exclusion })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    pub fn apply(&self, doc: &Document, vars: &Vars) -> Result<Document> {
+        if self.tree.is_empty() {
+            return Ok(doc.clone());
+        }
+        if self.exclusion {
+            let mut out = doc.clone();
+            exclude(&mut out, &self.tree);
+            return Ok(out);
+        }
+        let cx = Ctx { doc, vars };
+        let mut out = Document::new();
+        let id_node = self.tree.iter().find(|(k, _)| k == "_id").map(|(_, n)| n);
+        if id_node.is_none() {
+            if let Some(id) = doc.get("_id") {
+                out.insert("_id", id.clone());
+            }
+        }
+        include_into(&mut out, doc, &self.tree, &cx)?;
+        Ok(out)
+    }
+}
+
+fn exclude(doc: &mut Document, nodes: &[(String, Node)]) {
+    for (k, n) in nodes {
+        match n {
+            Node::Exclude => {
+                doc.remove(k);
+            }
+            Node::Nested(children) => {
+                if let Some(v) = doc.get_mut(k) {
+                    exclude_value(v, children);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn exclude_value(v: &mut Bson, nodes: &[(String, Node)]) {
+    match v {
+        Bson::Document(d) => exclude(d, nodes),
+        Bson::Array(a) => a.iter_mut().for_each(|e| exclude_value(e, nodes)),
+        _ => {}
+    }
+}
+
+fn has_exprs(nodes: &[(String, Node)]) -> bool {
+    nodes.iter().any(|(_, n)| match n {
+        Node::Expr(_) => true,
+        Node::Nested(c) => has_exprs(c),
+        _ => false,
+    })
+}
+
+/// Copies included fields of `src` (in the document's order) and computed
+/// fields (in the projection's order) into `out`.
+fn include_into(out: &mut Document, src: &Document, nodes: &[(String, Node)], cx: &Ctx) -> Result<()> {
+    for (k, v) in src {
+        let Some((_, node)) = nodes.iter().find(|(nk, _)| nk == k) else { continue };
+        match node {
+            Node::Include => {
+                out.insert(k.clone(), v.clone());
+            }
+            Node::Nested(children) => {
+                if let Some(projected) = include_value(v, children, cx)? {
+                    out.insert(k.clone(), projected);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (k, node) in nodes {
+        match node {
+            Node::Expr(e) => {
+                if let Some(val) = cx.eval(e)? {
+                    out.insert(k.clone(), val);
+                }
+            }
+            Node::Nested(children) if !src.contains_key(k) && has_exprs(children) => {
+                let mut sub = Document::new();
+                include_into(&mut sub, &Document::new(), children, cx)?;
+                out.insert(k.clone(), sub);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn include_value(v: &Bson, nodes: &[(String, Node)], cx: &Ctx) -> Result<Option<Bson>> {
+    Ok(match v {
+        Bson::Document(d) => {
+            let mut sub = Document::new();
+            include_into(&mut sub, d, nodes, cx)?;
+            Some(Bson::Document(sub))
+        }
+        Bson::Array(items) => {
+            let mut out = Vec::new();
+            for e in items {
+                if let Some(p) = include_value(e, nodes, cx)? {
+                    out.push(p);
+                }
+            }
+            Some(Bson::Array(out))
+        }
+        _ if has_exprs(nodes) => {
+            let mut sub = Document::new();
+            include_into(&mut sub, &Document::new(), nodes, cx)?;
+            Some(Bson::Document(sub))
+        }
+        _ => None,
+    })
+}
 
 pub fn apply_projection(doc: &Document, projection: &Document) -> Result<Document> {
-    let _ = projection;
-    Ok(doc.clone())
+    Projection::parse(projection)?.apply(doc, &Vars::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn inclusion_keeps_id_by_default() {
+        let d = doc! {"_id": 1, "a": 1, "b": {"c": 2, "d": 3}, "e": 4};
+        assert_eq!(apply_projection(&d, &doc! {"a": 1, "b.c": 1}).unwrap(), doc! {"_id": 1, "a": 1, "b": {"c": 2}});
+        assert_eq!(apply_projection(&d, &doc! {"_id": 0, "a": true}).unwrap(), doc! {"a": 1});
+        assert_eq!(apply_projection(&d, &doc! {"_id": 1}).unwrap(), doc! {"_id": 1});
+    }
+
+    #[test]
+    fn exclusion() {
+        let d = doc! {"_id": 1, "a": 1, "b": {"c": 2, "d": 3}};
+        assert_eq!(apply_projection(&d, &doc! {"b.c": 0}).unwrap(), doc! {"_id": 1, "a": 1, "b": {"d": 3}});
+        assert_eq!(apply_projection(&d, &doc! {"_id": 0}).unwrap(), doc! {"a": 1, "b": {"c": 2, "d": 3}});
+    }
+
+    #[test]
+    fn computed_fields_and_missing() {
+        let d = doc! {"_id": 7, "headline": "hi", "n": 2};
+        let p = doc! {"_id": 0, "c0": "$headline", "c1": {"$add": ["$n", 1]}, "c2": "$nope"};
+        assert_eq!(apply_projection(&d, &p).unwrap(), doc! {"c0": "hi", "c1": 3});
+    }
+
+    #[test]
+    fn arrays_of_subdocuments() {
+        let d = doc! {"_id": 1, "a": [{"b": 1, "c": 2}, {"b": 3}, 5]};
+        assert_eq!(apply_projection(&d, &doc! {"a.b": 1}).unwrap(), doc! {"_id": 1, "a": [{"b": 1}, {"b": 3}]});
+    }
+
+    #[test]
+    fn mixing_is_an_error() {
+        let e = apply_projection(&doc! {}, &doc! {"a": 1, "b": 0}).unwrap_err();
+        assert_eq!(e.code, 31254);
+        assert!(apply_projection(&doc! {}, &doc! {"a": 1, "a.b": 1}).is_err());
+    }
 }

@@ -1,8 +1,138 @@
 //! Sorting documents by a sort specification `{field: 1 | -1, ...}`.
-use crate::Result;
-use bson::Document;
+//!
+//! Like MongoDB, a field holding an array sorts by its smallest element in an
+//! ascending sort and its largest in a descending one; missing sorts as null.
+use crate::compare::cmp_bson;
+use crate::{path, EngineError, Result};
+use bson::{Bson, Document};
+use std::cmp::Ordering;
+
+/// A parsed sort specification.
+#[derive(Debug, Clone)]
+pub struct SortSpec {
+    keys: Vec<(Vec<String>, bool)>,
+}
+
+impl SortSpec {
+    pub fn parse(spec: &Document) -> Result<SortSpec> {
+        if spec.is_empty() {
+            return Err(EngineError::location(15976, "$sort stage must have at least one sort key"));
+        }
+        let mut keys = Vec::with_capacity(spec.len());
+        for (field, dir) in spec {
+            let descending = match crate::num::Num::from_bson(dir).and_then(|n| n.to_i64_exact()) {
+                Some(1) => false,
+                Some(-1) => true,
+                _ => match dir {
+                    Bson::Document(d) if d.contains_key("$meta") => {
+                        return Err(EngineError::unsupported(format!("sort by {dir}")));
+                    }
+                    _ => {
+                        return Err(EngineError::location(15975, format!("$sort key ordering must be 1 (for ascending) or -1 (for descending), not {dir} for field {field}")));
+                    }
+                },
+            };
+            keys.push((path::split(field), descending));
+        }
+        Ok(SortSpec { keys })
+    }
+
+    /// The values a document sorts by, one per key.
+    fn key_of(&self, doc: &Document) -> Vec<Bson> {
+        self.keys
+            .iter()
+            .map(|(p, desc)| {
+                let mut best: Option<Bson> = None;
+                let mut consider = |v: &Bson| {
+                    let better = match &best {
+                        None => true,
+                        Some(b) => {
+                            let o = cmp_bson(v, b);
+                            if *desc { o == Ordering::Greater } else { o == Ordering::Less }
+                        }
+                    };
+                    if better {
+                        best = Some(v.clone());
+                    }
+                };
+                for v in path::query_values(doc, p) {
+                    match v {
+                        None => consider(&Bson::Null),
+                        Some(Bson::Array(a)) if a.is_empty() => consider(&Bson::Null),
+                        Some(Bson::Array(a)) => a.iter().for_each(&mut consider),
+                        Some(other) => consider(other),
+                    }
+                }
+                best.unwrap_or(Bson::Null)
+            })
+            .collect()
+    }
+
+    fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
+        for ((x, y), (_, desc)) in a.iter().zip(b.iter()).zip(self.keys.iter()) {
+            let o = cmp_bson(x, y);
+            if o != Ordering::Equal {
+                return if *desc { o.reverse() } else { o };
+            }
+        }
+        Ordering::Equal
+    }
+
+    /// Stable sort of `docs`.
+    pub fn sort(&self, docs: &mut [Document]) {
+        let mut keyed: Vec<(Vec<Bson>, Document)> =
+            docs.iter_mut().map(|d| (self.key_of(d), std::mem::take(d))).collect();
+        keyed.sort_by(|a, b| self.compare_keys(&a.0, &b.0));
+        for (slot, (_, d)) in docs.iter_mut().zip(keyed) {
+            *slot = d;
+        }
+    }
+}
 
 pub fn sort_documents(docs: &mut [Document], spec: &Document) -> Result<()> {
-    let _ = (docs, spec);
+    SortSpec::parse(spec)?.sort(docs);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn sorts_across_types_with_missing_as_null() {
+        let mut docs = vec![
+            doc! {"_id": 1, "a": "x"},
+            doc! {"_id": 2, "a": 5},
+            doc! {"_id": 3},
+            doc! {"_id": 4, "a": null},
+            doc! {"_id": 5, "a": 2.5},
+        ];
+        sort_documents(&mut docs, &doc! {"a": 1}).unwrap();
+        let ids: Vec<i32> = docs.iter().map(|d| d.get_i32("_id").unwrap()).collect();
+        assert_eq!(ids, vec![3, 4, 5, 2, 1]);
+    }
+
+    #[test]
+    fn arrays_sort_by_min_or_max() {
+        let mut docs = vec![doc! {"_id": 1, "a": [1, 10]}, doc! {"_id": 2, "a": [5]}];
+        sort_documents(&mut docs, &doc! {"a": 1}).unwrap();
+        assert_eq!(docs[0].get_i32("_id").unwrap(), 1);
+        sort_documents(&mut docs, &doc! {"a": -1}).unwrap();
+        assert_eq!(docs[0].get_i32("_id").unwrap(), 1);
+    }
+
+    #[test]
+    fn stable_and_compound() {
+        let mut docs = vec![
+            doc! {"_id": 1, "a": 1, "b": 2},
+            doc! {"_id": 2, "a": 1, "b": 1},
+            doc! {"_id": 3, "a": 0, "b": 1},
+            doc! {"_id": 4, "a": 1, "b": 1},
+        ];
+        sort_documents(&mut docs, &doc! {"a": -1, "b": 1}).unwrap();
+        let ids: Vec<i32> = docs.iter().map(|d| d.get_i32("_id").unwrap()).collect();
+        assert_eq!(ids, vec![2, 4, 1, 3]);
+        assert!(sort_documents(&mut docs, &doc! {"a": 2}).is_err());
+    }
 }

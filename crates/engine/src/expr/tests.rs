@@ -1,0 +1,197 @@
+use super::*;
+use bson::{doc, Bson, DateTime};
+
+fn ev(e: Bson, d: &Document) -> Value {
+    eval_value(&e, d, &Vars::new()).unwrap()
+}
+
+fn ev1(e: Bson) -> Bson {
+    ev(e, &doc! {"a": 1, "s": "Hello", "n": null}).unwrap_or(Bson::Null)
+}
+
+#[test]
+fn field_paths_and_missing() {
+    let d = doc! {"a": {"b": 2}, "arr": [{"x": 1}, {"y": 2}, {"x": 3}]};
+    assert_eq!(ev(Bson::String("$a.b".into()), &d), Some(Bson::Int32(2)));
+    assert_eq!(ev(Bson::String("$zz".into()), &d), None);
+    assert_eq!(ev(Bson::String("$arr.x".into()), &d), Some(Bson::Array(vec![1.into(), 3.into()])));
+    assert_eq!(ev(Bson::String("$$REMOVE".into()), &d), None);
+    assert_eq!(ev(Bson::String("$$ROOT.a.b".into()), &d), Some(Bson::Int32(2)));
+    // Object literals omit missing fields; array literals turn them into null.
+    assert_eq!(ev(Bson::Document(doc! {"p": "$a.b", "q": "$zz"}), &d), Some(Bson::Document(doc! {"p": 2})));
+    assert_eq!(ev(bson::bson!(["$zz"]), &d), Some(bson::bson!([null])));
+    assert_eq!(ev(Bson::Document(doc! {"$literal": "$a"}), &d), Some(Bson::String("$a".into())));
+}
+
+#[test]
+fn undefined_variable_and_operator_errors() {
+    let e = eval_value(&Bson::String("$$nope".into()), &doc! {}, &Vars::new()).unwrap_err();
+    assert_eq!(e.code, 17276);
+    let e = eval_value(&Bson::Document(doc! {"$frobnicate": 1}), &doc! {}, &Vars::new()).unwrap_err();
+    assert_eq!(e.code, 168);
+    assert!(e.message.contains("$frobnicate"));
+}
+
+#[test]
+fn numeric_promotion() {
+    assert_eq!(ev1(bson::bson!({"$add": [1, 2]})), Bson::Int32(3));
+    assert_eq!(ev1(bson::bson!({"$add": [2147483647, 1]})), Bson::Int64(2147483648));
+    assert_eq!(ev1(bson::bson!({"$add": [1, 2.5]})), Bson::Double(3.5));
+    assert_eq!(ev1(bson::bson!({"$add": [1_i64, 2]})), Bson::Int64(3));
+    assert_eq!(ev1(bson::bson!({"$divide": [6, 3]})), Bson::Double(2.0));
+    assert_eq!(ev1(bson::bson!({"$multiply": ["$a", 4]})), Bson::Int32(4));
+    assert_eq!(ev1(bson::bson!({"$subtract": [10, "$a"]})), Bson::Int32(9));
+    assert_eq!(ev1(bson::bson!({"$mod": [7, 4]})), Bson::Int32(3));
+    assert_eq!(ev1(bson::bson!({"$add": [1, "$missing"]})), Bson::Null);
+    assert_eq!(ev1(bson::bson!({"$add": [1, "$n"]})), Bson::Null);
+    assert_eq!(ev1(bson::bson!({"$round": [2.5]})), Bson::Double(2.0));
+    assert_eq!(ev1(bson::bson!({"$round": [2.71828, 2]})), Bson::Double(2.72));
+    assert_eq!(ev1(bson::bson!({"$trunc": [-3.7]})), Bson::Double(-3.0));
+    assert_eq!(ev1(bson::bson!({"$abs": -5})), Bson::Int32(5));
+    assert_eq!(ev1(bson::bson!({"$pow": [2, 10]})), Bson::Int32(1024));
+    assert_eq!(ev1(bson::bson!({"$floor": 2.7})), Bson::Double(2.0));
+    let dec: bson::Decimal128 = "1.10".parse().unwrap();
+    assert_eq!(ev1(bson::bson!({"$add": [Bson::Decimal128(dec), 1]})).to_string(), "2.10");
+    assert!(eval_value(&bson::bson!({"$add": ["$s", 1]}), &doc! {"s": "x"}, &Vars::new()).is_err());
+}
+
+#[test]
+fn dates_in_arithmetic() {
+    let d = doc! {"t": DateTime::from_millis(1000)};
+    assert_eq!(ev(bson::bson!({"$add": ["$t", 500]}), &d), Some(Bson::DateTime(DateTime::from_millis(1500))));
+    assert_eq!(ev(bson::bson!({"$subtract": ["$t", "$t"]}), &d), Some(Bson::Int64(0)));
+}
+
+#[test]
+fn comparisons_and_logic() {
+    assert_eq!(ev1(bson::bson!({"$eq": [1, 1.0]})), Bson::Boolean(true));
+    assert_eq!(ev1(bson::bson!({"$gt": ["abc", 5]})), Bson::Boolean(true), "strings sort after numbers");
+    assert_eq!(ev1(bson::bson!({"$eq": ["$missing", null]})), Bson::Boolean(false));
+    assert_eq!(ev1(bson::bson!({"$lt": ["$missing", null]})), Bson::Boolean(true));
+    assert_eq!(ev1(bson::bson!({"$cmp": [2, 1]})), Bson::Int32(1));
+    assert_eq!(ev1(bson::bson!({"$and": [1, "x", true]})), Bson::Boolean(true));
+    assert_eq!(ev1(bson::bson!({"$or": [0, null, "$missing"]})), Bson::Boolean(false));
+    assert_eq!(ev1(bson::bson!({"$not": [0]})), Bson::Boolean(true));
+    assert_eq!(ev1(bson::bson!({"$cond": [{"$gt": ["$a", 0]}, "pos", "neg"]})), Bson::String("pos".into()));
+    assert_eq!(ev1(bson::bson!({"$cond": {"if": false, "then": 1, "else": 2}})), Bson::Int32(2));
+    assert_eq!(ev1(bson::bson!({"$ifNull": ["$missing", "$n", "dflt"]})), Bson::String("dflt".into()));
+    assert_eq!(
+        ev1(bson::bson!({"$switch": {"branches": [{"case": false, "then": 1}, {"case": true, "then": 2}], "default": 3}})),
+        Bson::Int32(2)
+    );
+    assert!(eval_value(&bson::bson!({"$switch": {"branches": []}}), &doc! {}, &Vars::new()).is_err());
+}
+
+#[test]
+fn strings() {
+    assert_eq!(ev1(bson::bson!({"$concat": ["$s", " ", "world"]})), Bson::String("Hello world".into()));
+    assert_eq!(ev1(bson::bson!({"$concat": ["$s", "$n"]})), Bson::Null);
+    assert_eq!(ev1(bson::bson!({"$toLower": "$s"})), Bson::String("hello".into()));
+    assert_eq!(ev1(bson::bson!({"$toUpper": "$n"})), Bson::String("".into()));
+    assert_eq!(ev1(bson::bson!({"$substrCP": ["héllo", 1, 3]})), Bson::String("éll".into()));
+    assert_eq!(ev1(bson::bson!({"$strLenCP": "héllo"})), Bson::Int32(5));
+    assert_eq!(ev1(bson::bson!({"$strLenBytes": "héllo"})), Bson::Int32(6));
+    assert_eq!(ev1(bson::bson!({"$trim": {"input": "  x  "}})), Bson::String("x".into()));
+    assert_eq!(ev1(bson::bson!({"$ltrim": {"input": "xxyx", "chars": "x"}})), Bson::String("yx".into()));
+    assert_eq!(ev1(bson::bson!({"$indexOfCP": ["hello", "l"]})), Bson::Int32(2));
+    assert_eq!(ev1(bson::bson!({"$indexOfCP": ["hello", "z"]})), Bson::Int32(-1));
+    assert_eq!(ev1(bson::bson!({"$split": ["a,b", ","]})), bson::bson!(["a", "b"]));
+    assert_eq!(ev1(bson::bson!({"$regexMatch": {"input": "$s", "regex": "^h", "options": "i"}})), Bson::Boolean(true));
+    assert_eq!(ev1(bson::bson!({"$regexMatch": {"input": "$n", "regex": "^h"}})), Bson::Boolean(false));
+    assert_eq!(ev1(bson::bson!({"$replaceAll": {"input": "aXbX", "find": "X", "replacement": "-"}})), Bson::String("a-b-".into()));
+    assert_eq!(ev1(bson::bson!({"$strcasecmp": ["abc", "ABC"]})), Bson::Int32(0));
+}
+
+#[test]
+fn conversions() {
+    assert_eq!(ev1(bson::bson!({"$toString": 1.0})), Bson::String("1".into()));
+    assert_eq!(ev1(bson::bson!({"$toString": 2.5})), Bson::String("2.5".into()));
+    assert_eq!(ev1(bson::bson!({"$toInt": "42"})), Bson::Int32(42));
+    assert_eq!(ev1(bson::bson!({"$toInt": 4.9})), Bson::Int32(4));
+    assert_eq!(ev1(bson::bson!({"$toLong": true})), Bson::Int64(1));
+    assert_eq!(ev1(bson::bson!({"$toDouble": "1.5"})), Bson::Double(1.5));
+    assert_eq!(ev1(bson::bson!({"$toBool": 0})), Bson::Boolean(false));
+    assert_eq!(ev1(bson::bson!({"$toBool": ""})), Bson::Boolean(true));
+    assert_eq!(ev1(bson::bson!({"$toInt": "$missing"})), Bson::Null);
+    assert_eq!(ev1(bson::bson!({"$type": "$missing"})), Bson::String("missing".into()));
+    assert_eq!(ev1(bson::bson!({"$type": "$a"})), Bson::String("int".into()));
+    assert_eq!(ev1(bson::bson!({"$isNumber": "$s"})), Bson::Boolean(false));
+    assert_eq!(ev1(bson::bson!({"$convert": {"input": "x", "to": "int", "onError": -1}})), Bson::Int32(-1));
+    assert_eq!(ev1(bson::bson!({"$convert": {"input": null, "to": "int", "onNull": 0}})), Bson::Int32(0));
+    assert_eq!(ev1(bson::bson!({"$toDate": "2020-01-02T00:00:00Z"})), Bson::DateTime(DateTime::from_millis(1_577_923_200_000)));
+    assert_eq!(ev1(bson::bson!({"$toDecimal": 1})).to_string(), "1");
+    assert!(eval_value(&bson::bson!({"$toInt": "abc"}), &doc! {}, &Vars::new()).is_err());
+}
+
+#[test]
+fn arrays() {
+    let d = doc! {"l": [1, 2, 3, 4]};
+    assert_eq!(ev(bson::bson!({"$size": "$l"}), &d), Some(Bson::Int32(4)));
+    assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$l", -1]}), &d), Some(Bson::Int32(4)));
+    assert_eq!(ev(bson::bson!({"$arrayElemAt": ["$l", 10]}), &d), None);
+    assert_eq!(ev(bson::bson!({"$in": [2.0, "$l"]}), &d), Some(Bson::Boolean(true)));
+    assert_eq!(ev(bson::bson!({"$first": "$l"}), &d), Some(Bson::Int32(1)));
+    assert_eq!(
+        ev(bson::bson!({"$filter": {"input": "$l", "as": "x", "cond": {"$gt": ["$$x", 2]}}}), &d),
+        Some(bson::bson!([3, 4]))
+    );
+    assert_eq!(ev(bson::bson!({"$map": {"input": "$l", "in": {"$multiply": ["$$this", 2]}}}), &d), Some(bson::bson!([2, 4, 6, 8])));
+    assert_eq!(
+        ev(bson::bson!({"$reduce": {"input": "$l", "initialValue": 0, "in": {"$add": ["$$value", "$$this"]}}}), &d),
+        Some(Bson::Int32(10))
+    );
+    assert_eq!(ev(bson::bson!({"$concatArrays": ["$l", [5]]}), &d), Some(bson::bson!([1, 2, 3, 4, 5])));
+    assert_eq!(ev(bson::bson!({"$sum": "$l"}), &d), Some(Bson::Int32(10)));
+    assert_eq!(ev(bson::bson!({"$avg": "$l"}), &d), Some(Bson::Double(2.5)));
+    assert_eq!(ev(bson::bson!({"$max": [1, "$missing", 7]}), &d), Some(Bson::Int32(7)));
+    assert_eq!(ev(bson::bson!({"$setUnion": [[1, 2], [2.0, 3]]}), &d), Some(bson::bson!([1, 2, 3])));
+    assert_eq!(ev(bson::bson!({"$slice": ["$l", -2]}), &d), Some(bson::bson!([3, 4])));
+    assert_eq!(
+        ev(bson::bson!({"$let": {"vars": {"x": 5}, "in": {"$add": ["$$x", 1]}}}), &d),
+        Some(Bson::Int32(6))
+    );
+    assert_eq!(
+        ev(bson::bson!({"$mergeObjects": [{"a": 1}, null, {"b": 2, "a": 3}]}), &d),
+        Some(Bson::Document(doc! {"a": 3, "b": 2}))
+    );
+}
+
+#[test]
+fn date_parts_and_formatting() {
+    // 2021-01-03T04:05:06.007Z is a Sunday, ISO week 53 of 2020.
+    let ms = super::date::parse_date("2021-01-03T04:05:06.007Z").unwrap();
+    let d = doc! {"t": DateTime::from_millis(ms)};
+    let part = |op: &str| ev(Bson::Document(doc! {op: "$t"}), &d).unwrap_or(Bson::Null);
+    assert_eq!(part("$year"), Bson::Int32(2021));
+    assert_eq!(part("$month"), Bson::Int32(1));
+    assert_eq!(part("$dayOfMonth"), Bson::Int32(3));
+    assert_eq!(part("$hour"), Bson::Int32(4));
+    assert_eq!(part("$dayOfWeek"), Bson::Int32(1));
+    assert_eq!(part("$isoDayOfWeek"), Bson::Int32(7));
+    assert_eq!(part("$isoWeek"), Bson::Int32(53));
+    assert_eq!(part("$isoWeekYear"), Bson::Int32(2020));
+    assert_eq!(part("$week"), Bson::Int32(1));
+    assert_eq!(part("$dayOfYear"), Bson::Int32(3));
+    assert_eq!(
+        ev(bson::bson!({"$dateToString": {"date": "$t", "format": "%Y-%m-%d %H:%M:%S.%L"}}), &d),
+        Some(Bson::String("2021-01-03 04:05:06.007".into()))
+    );
+    assert_eq!(
+        ev(bson::bson!({"$hour": {"date": "$t", "timezone": "+05:30"}}), &d),
+        Some(Bson::Int32(9))
+    );
+    let trunc = ev(bson::bson!({"$dateTrunc": {"date": "$t", "unit": "month"}}), &d).unwrap();
+    assert_eq!(trunc, Bson::DateTime(DateTime::from_millis(super::date::parse_date("2021-01-01").unwrap())));
+    let trunc = ev(bson::bson!({"$dateTrunc": {"date": "$t", "unit": "week"}}), &d).unwrap();
+    assert_eq!(trunc, Bson::DateTime(DateTime::from_millis(super::date::parse_date("2021-01-03").unwrap())));
+    let added = ev(bson::bson!({"$dateAdd": {"startDate": "$t", "unit": "month", "amount": 1}}), &d).unwrap();
+    assert_eq!(added, Bson::DateTime(DateTime::from_millis(super::date::parse_date("2021-02-03T04:05:06.007Z").unwrap())));
+    let diff = ev(
+        bson::bson!({"$dateDiff": {"startDate": "$t", "endDate": {"$dateFromParts": {"year": 2021, "month": 3, "day": 1}}, "unit": "month"}}),
+        &d,
+    );
+    assert_eq!(diff, Some(Bson::Int64(2)));
+    let from_parts = ev(bson::bson!({"$dateFromParts": {"year": 2020, "month": 14, "day": 1}}), &d).unwrap();
+    assert_eq!(from_parts, Bson::DateTime(DateTime::from_millis(super::date::parse_date("2021-02-01").unwrap())));
+    assert_eq!(ev(bson::bson!({"$year": "$missing"}), &d), Some(Bson::Null));
+}
