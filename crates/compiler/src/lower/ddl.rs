@@ -1,0 +1,104 @@
+//! Schema statements → DDL plans (the executor maps them to `create`,
+//! `createIndexes`, `drop`, `renameCollection`, `$set`/`$unset` updates and
+//! the `__schema__` collection).
+use bson::{doc, Bson, Document};
+
+use super::{literal, param_slot, Ctx, Env, Fields};
+use crate::error::Result;
+use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
+
+fn constant(e: &Expr) -> Bson {
+    match e {
+        Expr::Literal(l) => literal(l),
+        Expr::Param(i) => param_slot(*i),
+        Expr::Neg(x) => match x.as_ref() {
+            Expr::Literal(Literal::Int(i)) => Bson::Int64(i.wrapping_neg()),
+            Expr::Literal(Literal::Float(f)) => Bson::Double(-f),
+            _ => Bson::Null,
+        },
+        _ => Bson::Null,
+    }
+}
+
+fn column(c: &ColumnDef) -> Document {
+    let mut d = doc! {
+        "name": &c.name,
+        "type": &c.ty,
+        "null": c.nullable,
+        "primary_key": c.primary_key,
+        "unique": c.unique,
+        "auto": c.auto,
+    };
+    if let Some(v) = &c.default {
+        d.insert("default", constant(v));
+    }
+    d
+}
+
+const SINGLE: [String; 1] = [String::new()];
+
+pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
+    Ok(match ddl {
+        Ddl::CreateTable { collection, if_not_exists, columns, unique, checks } => {
+            let mut d = doc! {
+                "op": "create_table",
+                "collection": collection,
+                "if_not_exists": if_not_exists,
+                "columns": columns.iter().map(column).collect::<Vec<_>>(),
+                "unique": unique.clone(),
+            };
+            if !checks.is_empty() {
+                let checks: Vec<Document> = checks.iter().map(|(n, sql)| doc! { "name": n.clone(), "check": sql }).collect();
+                d.insert("checks", checks);
+            }
+            d
+        }
+        Ddl::DropTable { collection, if_exists } => doc! { "op": "drop_table", "collection": collection, "if_exists": if_exists },
+        Ddl::RenameTable { from, to } => doc! { "op": "rename_table", "collection": from, "to": to },
+        Ddl::AddColumn { collection, column: c } => doc! { "op": "add_column", "collection": collection, "column": column(c) },
+        Ddl::DropColumn { collection, column } => doc! { "op": "drop_column", "collection": collection, "column": column },
+        Ddl::RenameColumn { collection, from, to } => doc! { "op": "rename_column", "collection": collection, "from": from, "to": to },
+        Ddl::AlterColumn { collection, column, change } => {
+            let set = match change {
+                ColumnChange::Type(t) => doc! { "type": t },
+                ColumnChange::Nullable(n) => doc! { "null": n },
+                ColumnChange::Default(v) => doc! { "default": constant(v) },
+                ColumnChange::DropDefault => doc! { "drop_default": true },
+            };
+            doc! { "op": "alter_column", "collection": collection, "column": column, "set": set }
+        }
+        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter } => {
+            let keys: Vec<Bson> = keys.iter().map(|(k, asc)| Bson::Array(vec![Bson::String(k.clone()), Bson::Int32(if *asc { 1 } else { -1 })])).collect();
+            let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
+            let filter = match filter {
+                Some(f) => Bson::Document(ctx.filter(env, f)?),
+                None => Bson::Null,
+            };
+            doc! { "op": "create_index", "collection": collection, "name": name, "keys": keys, "unique": unique, "if_not_exists": if_not_exists, "where": filter }
+        }
+        Ddl::DropIndex { collection, name, if_exists } => doc! { "op": "drop_index", "collection": collection.clone(), "name": name, "if_exists": if_exists },
+        Ddl::AddConstraint { collection, name, constraint } => {
+            let mut d = doc! { "op": "add_constraint", "collection": collection, "name": name.clone() };
+            match constraint {
+                Constraint::Unique(cols) => {
+                    d.insert("kind", "unique");
+                    d.insert("columns", cols.clone());
+                }
+                Constraint::PrimaryKey(cols) => {
+                    d.insert("kind", "primary_key");
+                    d.insert("columns", cols.clone());
+                }
+                Constraint::ForeignKey(cols) => {
+                    d.insert("kind", "foreign_key");
+                    d.insert("columns", cols.clone());
+                }
+                Constraint::Check(sql) => {
+                    d.insert("kind", "check");
+                    d.insert("check", sql);
+                }
+            }
+            d
+        }
+        Ddl::DropConstraint { collection, name } => doc! { "op": "drop_constraint", "collection": collection, "name": name },
+    })
+}

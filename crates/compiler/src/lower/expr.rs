@@ -1,0 +1,439 @@
+//! Plan expressions → MongoDB aggregation expressions.
+//!
+//! SQL's NULL propagation is kept explicitly: MongoDB string operators turn
+//! null into "", aggregation comparisons treat null as a value, and a
+//! missing field is not even equal to null. Every literal is wrapped in
+//! `$literal` and every parameter slot too, so no value is ever read as a
+//! field path or an operator.
+use bson::{doc, Bson, Document};
+
+use super::{literal, param_slot, read, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
+use crate::error::{CompileError, Result};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, Func, Literal, MatchKind, Query, SubqueryRef};
+
+pub(crate) fn lit(b: impl Into<Bson>) -> Bson {
+    Bson::Document(doc! { "$literal": b.into() })
+}
+
+fn op1(name: &str, arg: Bson) -> Bson {
+    let mut d = Document::new();
+    d.insert(name, arg);
+    Bson::Document(d)
+}
+
+fn opn(name: &str, args: Vec<Bson>) -> Bson {
+    op1(name, Bson::Array(args))
+}
+
+/// TRUE when `x` is SQL NULL (null or missing).
+pub(crate) fn is_null(x: Bson) -> Bson {
+    opn("$eq", vec![opn("$ifNull", vec![x, Bson::Null]), Bson::Null])
+}
+
+pub(crate) fn not_null(x: Bson) -> Bson {
+    opn("$ne", vec![opn("$ifNull", vec![x, Bson::Null]), Bson::Null])
+}
+
+fn and(mut parts: Vec<Bson>) -> Bson {
+    parts.retain(|p| *p != Bson::Boolean(true));
+    if parts.iter().any(|p| *p == Bson::Boolean(false)) {
+        return Bson::Boolean(false);
+    }
+    match parts.len() {
+        0 => Bson::Boolean(true),
+        1 => parts.pop().unwrap_or(Bson::Boolean(true)),
+        _ => opn("$and", parts),
+    }
+}
+
+fn or(mut parts: Vec<Bson>) -> Bson {
+    parts.retain(|p| *p != Bson::Boolean(false));
+    if parts.iter().any(|p| *p == Bson::Boolean(true)) {
+        return Bson::Boolean(true);
+    }
+    match parts.len() {
+        0 => Bson::Boolean(false),
+        1 => parts.pop().unwrap_or(Bson::Boolean(false)),
+        _ => opn("$or", parts),
+    }
+}
+
+/// SQL NULL → NULL, otherwise `f(x)`: for MongoDB operators that would turn
+/// null into a value ("" for `$toUpper`) or fail on it (`$strLenCP`).
+fn null_safe(x: Bson, f: impl FnOnce(Bson) -> Bson) -> Bson {
+    opn("$cond", vec![is_null(x.clone()), Bson::Null, f(x)])
+}
+
+fn cmp_name(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "$eq",
+        CmpOp::Ne => "$ne",
+        CmpOp::Lt => "$lt",
+        CmpOp::Le => "$lte",
+        CmpOp::Gt => "$gt",
+        CmpOp::Ge => "$gte",
+    }
+}
+
+/// Operands we may assume are never NULL (non-null literals; parameters,
+/// which Django never binds to None in a comparison — it writes IS NULL).
+fn known_not_null(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(l) if *l != Literal::Null) || matches!(e, Expr::Param(_))
+}
+
+impl Ctx {
+    pub(crate) fn column(&self, env: Env, c: &ColumnRef) -> Result<Bson> {
+        if c.scope > 0 {
+            let (Some(vars), 1) = (env.outer, c.scope) else {
+                return Err(CompileError::unsupported(
+                    "correlated subquery referencing a query two or more levels out",
+                    &c.path,
+                ));
+            };
+            let outer = ColumnRef { scope: 0, ..c.clone() };
+            return Ok(Bson::String(format!("$${}", var(vars, outer, "o"))));
+        }
+        if let Some(g) = env.group {
+            return g
+                .lookup(&Expr::Column(c.clone()))
+                .ok_or_else(|| CompileError::unsupported("column neither grouped nor aggregated", &c.path));
+        }
+        match env.fields {
+            Fields::Prefixed(prefixes) => {
+                let prefix = prefixes.get(c.source).map(String::as_str).unwrap_or("");
+                Ok(Bson::String(format!("${prefix}{}", c.path)))
+            }
+            Fields::JoinPipeline { local, vars } => {
+                if c.source == local {
+                    Ok(Bson::String(format!("${}", c.path)))
+                } else {
+                    Ok(Bson::String(format!("$${}", var(vars, c.clone(), "v"))))
+                }
+            }
+        }
+    }
+
+    /// The plain document field an expression reads, if it is one: the
+    /// query language can only test fields.
+    pub(crate) fn field_path(&self, env: Env, e: &Expr) -> Option<String> {
+        if let Some(g) = env.group {
+            return g.plain_path(e);
+        }
+        match (e, env.fields) {
+            (Expr::Column(c), Fields::Prefixed(prefixes)) if c.scope == 0 => {
+                Some(format!("{}{}", prefixes.get(c.source).map(String::as_str).unwrap_or(""), c.path))
+            }
+            (Expr::Column(c), Fields::JoinPipeline { local, .. }) if c.scope == 0 && c.source == local => Some(c.path.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn value(&self, env: Env, e: &Expr) -> Result<Bson> {
+        if let Some(g) = env.group {
+            if let Some(v) = g.lookup(e) {
+                return Ok(v);
+            }
+        }
+        Ok(match e {
+            Expr::Column(c) => self.column(env, c)?,
+            Expr::Literal(l) => lit(literal(l)),
+            Expr::Param(i) => lit(param_slot(*i)),
+            Expr::Neg(x) => opn("$subtract", vec![Bson::Int32(0), self.value(env, x)?]),
+            Expr::Arith { op, left, right } => {
+                let (l, r) = (self.value(env, left)?, self.value(env, right)?);
+                match op {
+                    ArithOp::Add => opn("$add", vec![l, r]),
+                    ArithOp::Sub => opn("$subtract", vec![l, r]),
+                    ArithOp::Mul => opn("$multiply", vec![l, r]),
+                    ArithOp::Mod => opn("$mod", vec![l, r]),
+                    ArithOp::Div => divide(l, r),
+                }
+            }
+            Expr::Concat(parts) => opn("$concat", parts.iter().map(|p| self.value(env, p)).collect::<Result<_>>()?),
+            Expr::Function { func, args } => self.function(env, *func, args)?,
+            Expr::Aggregate { .. } => return Err(CompileError::unsupported("aggregate function outside SELECT/HAVING/ORDER BY of a grouped query", format!("{e:?}"))),
+            Expr::Case { whens, otherwise } => {
+                let mut branches = Vec::new();
+                for (c, v) in whens {
+                    branches.push(Bson::Document(doc! { "case": self.truth(env, c, true)?, "then": self.value(env, v)? }));
+                }
+                let default = match otherwise {
+                    Some(o) => self.value(env, o)?,
+                    None => Bson::Null,
+                };
+                Bson::Document(doc! { "$switch": { "branches": branches, "default": default } })
+            }
+            Expr::Cast { expr, to } => {
+                let v = self.value(env, expr)?;
+                let name = match to {
+                    CastType::Integer => "$toLong",
+                    CastType::Float => "$toDouble",
+                    CastType::Decimal => "$toDecimal",
+                    CastType::Text => "$toString",
+                    CastType::Bool => "$toBool",
+                    CastType::Date => "$toDate",
+                };
+                op1(name, v)
+            }
+            Expr::ScalarSubquery(SubqueryRef::Uncorrelated(k)) => lit(doc! { "$subquery": *k as i64, "scalar": true }),
+            Expr::ScalarSubquery(SubqueryRef::Correlated(q)) => {
+                let (field, default) = self.correlated_lookup(env, q, true)?;
+                let first = opn("$arrayElemAt", vec![Bson::String(format!("${field}.c0")), Bson::Int32(0)]);
+                match default {
+                    Some(d) if d != Bson::Null => opn("$ifNull", vec![first, lit(d)]),
+                    _ => first,
+                }
+            }
+            // A predicate used as a value is three-valued: TRUE, FALSE or NULL.
+            _ => {
+                let t = self.truth(env, e, true)?;
+                let f = self.truth(env, e, false)?;
+                opn("$cond", vec![t, Bson::Boolean(true), opn("$cond", vec![f, Bson::Boolean(false), Bson::Null])])
+            }
+        })
+    }
+
+    /// An aggregation expression that is true exactly when the SQL predicate
+    /// `e` is `want` (TRUE or FALSE); NULL ("unknown") gives false either way.
+    pub(crate) fn truth(&self, env: Env, e: &Expr, want: bool) -> Result<Bson> {
+        Ok(match e {
+            Expr::And(v) | Expr::Or(v) => {
+                let parts = v.iter().map(|x| self.truth(env, x, want)).collect::<Result<Vec<_>>>()?;
+                if matches!(e, Expr::And(_)) == want { and(parts) } else { or(parts) }
+            }
+            Expr::Not(x) => self.truth(env, x, !want)?,
+            Expr::Literal(Literal::Bool(b)) => Bson::Boolean(*b == want),
+            Expr::Literal(Literal::Null) => Bson::Boolean(false),
+            Expr::Compare { op, left, right } => {
+                let op = if want { *op } else { op.negate() };
+                let mut parts = Vec::new();
+                let (l, r) = (self.value(env, left)?, self.value(env, right)?);
+                if !known_not_null(left) {
+                    parts.push(not_null(l.clone()));
+                }
+                if !known_not_null(right) {
+                    parts.push(not_null(r.clone()));
+                }
+                parts.push(opn(cmp_name(op), vec![l, r]));
+                and(parts)
+            }
+            Expr::IsNull { expr, negated } => {
+                let v = self.value(env, expr)?;
+                if want != *negated { is_null(v) } else { not_null(v) }
+            }
+            Expr::InList { expr, list, negated } => {
+                let want = want != *negated;
+                let has_null = list.iter().any(|x| matches!(x, Expr::Literal(Literal::Null)));
+                if !want && has_null {
+                    return Ok(Bson::Boolean(false));
+                }
+                let v = self.value(env, expr)?;
+                let items = list.iter().filter(|x| !matches!(x, Expr::Literal(Literal::Null))).map(|x| self.value(env, x)).collect::<Result<Vec<_>>>()?;
+                let inn = opn("$in", vec![v.clone(), Bson::Array(items)]);
+                and(vec![not_null(v), if want { inn } else { opn("$not", vec![inn]) }])
+            }
+            Expr::InSubquery { expr, subquery, negated } => {
+                let want = want != *negated;
+                let v = self.value(env, expr)?;
+                let list = match subquery {
+                    SubqueryRef::Uncorrelated(k) => lit(doc! { "$subquery": *k as i64 }),
+                    SubqueryRef::Correlated(q) => {
+                        let (field, _) = self.correlated_lookup(env, q, false)?;
+                        Bson::String(format!("${field}.c0"))
+                    }
+                };
+                let inn = opn("$in", vec![v.clone(), list]);
+                and(vec![not_null(v), if want { inn } else { opn("$not", vec![inn]) }])
+            }
+            Expr::Exists { subquery, negated } => {
+                let want = want != *negated;
+                let exists = match subquery {
+                    SubqueryRef::Uncorrelated(k) => lit(doc! { "$subquery": *k as i64, "exists": true }),
+                    SubqueryRef::Correlated(q) => {
+                        let (field, _) = self.correlated_lookup(env, q, true)?;
+                        opn("$gt", vec![op1("$size", Bson::String(format!("${field}"))), Bson::Int32(0)])
+                    }
+                };
+                if want { exists } else { opn("$not", vec![exists]) }
+            }
+            Expr::Between { expr, low, high, negated } => {
+                let want = want != *negated;
+                let (v, lo, hi) = (self.value(env, expr)?, self.value(env, low)?, self.value(env, high)?);
+                let mut parts = vec![not_null(v.clone()), not_null(lo.clone()), not_null(hi.clone())];
+                if want {
+                    parts.push(opn("$gte", vec![v.clone(), lo]));
+                    parts.push(opn("$lte", vec![v, hi]));
+                    and(parts)
+                } else {
+                    parts.push(or(vec![opn("$lt", vec![v.clone(), lo]), opn("$gt", vec![v, hi])]));
+                    and(parts)
+                }
+            }
+            Expr::Match { kind, expr, pattern, case_insensitive, negated } => {
+                let want = want != *negated;
+                let v = self.value(env, expr)?;
+                let regex = match (kind, pattern.as_ref()) {
+                    (MatchKind::Like, Expr::Literal(Literal::Str(s))) => lit(super::like_to_regex(s)),
+                    (MatchKind::Regex, Expr::Literal(Literal::Str(s))) => lit(s.clone()),
+                    (MatchKind::Like, Expr::Param(i)) => lit(doc! { "$param": *i as i64, "like": true }),
+                    (MatchKind::Regex, Expr::Param(i)) => lit(param_slot(*i)),
+                    (_, other) => {
+                        return Err(CompileError::unsupported("LIKE/regex with a computed pattern", format!("{other:?}")));
+                    }
+                };
+                let mut rm = doc! { "input": v.clone(), "regex": regex };
+                if *case_insensitive {
+                    rm.insert("options", "i");
+                }
+                let m = Bson::Document(doc! { "$regexMatch": rm });
+                and(vec![not_null(v), if want { m } else { opn("$not", vec![m]) }])
+            }
+            // Any other value used as a condition (a boolean column, CASE,
+            // a function): TRUE/FALSE are the booleans themselves.
+            other => opn("$eq", vec![self.value(env, other)?, Bson::Boolean(want)]),
+        })
+    }
+
+    fn function(&self, env: Env, func: Func, args: &[Expr]) -> Result<Bson> {
+        let mut a = args.iter().map(|x| self.value(env, x)).collect::<Result<Vec<_>>>()?;
+        let argc = a.len();
+        let mut arg = |i: usize| a.get_mut(i).map(std::mem::take).unwrap_or(Bson::Null);
+        Ok(match func {
+            Func::Upper => null_safe(arg(0), |x| op1("$toUpper", x)),
+            Func::Lower => null_safe(arg(0), |x| op1("$toLower", x)),
+            Func::Length => null_safe(arg(0), |x| op1("$strLenCP", x)),
+            Func::Trim => null_safe(arg(0), |x| Bson::Document(doc! { "$trim": { "input": x } })),
+            Func::LTrim => null_safe(arg(0), |x| Bson::Document(doc! { "$ltrim": { "input": x } })),
+            Func::RTrim => null_safe(arg(0), |x| Bson::Document(doc! { "$rtrim": { "input": x } })),
+            Func::Abs => op1("$abs", arg(0)),
+            Func::Round => {
+                let x = arg(0);
+                let places = if args.len() > 1 { arg(1) } else { Bson::Int32(0) };
+                opn("$round", vec![x, places])
+            }
+            Func::Ceil => op1("$ceil", arg(0)),
+            Func::Floor => op1("$floor", arg(0)),
+            Func::Sqrt => op1("$sqrt", arg(0)),
+            Func::Exp => op1("$exp", arg(0)),
+            Func::Ln => op1("$ln", arg(0)),
+            Func::Log10 => op1("$log10", arg(0)),
+            Func::Sign => {
+                let x = arg(0);
+                null_safe(x, |x| opn("$cmp", vec![x, Bson::Int32(0)]))
+            }
+            Func::Power => opn("$pow", vec![arg(0), arg(1)]),
+            Func::Mod => opn("$mod", vec![arg(0), arg(1)]),
+            Func::Substr => {
+                // SQL positions are 1-based; a missing length means "to the end".
+                let (s, from) = (arg(0), arg(1));
+                let len = if args.len() > 2 { arg(2) } else { Bson::Int32(i32::MAX) };
+                let start = opn("$max", vec![opn("$subtract", vec![from, Bson::Int32(1)]), Bson::Int32(0)]);
+                null_safe(s, |s| opn("$substrCP", vec![s, start, len]))
+            }
+            Func::Replace => {
+                let (s, find, repl) = (arg(0), arg(1), arg(2));
+                Bson::Document(doc! { "$replaceAll": { "input": s, "find": find, "replacement": repl } })
+            }
+            Func::Concat => opn(
+                "$concat",
+                a.into_iter().map(|x| opn("$ifNull", vec![op1("$toString", x), lit("")])).collect(),
+            ),
+            Func::Coalesce => {
+                if argc == 1 {
+                    arg(0)
+                } else {
+                    a.push(Bson::Null);
+                    opn("$ifNull", a)
+                }
+            }
+            Func::NullIf => {
+                let (x, y) = (arg(0), arg(1));
+                opn("$cond", vec![opn("$eq", vec![x.clone(), y]), Bson::Null, x])
+            }
+            Func::Greatest => opn("$max", a),
+            Func::Least => opn("$min", a),
+            Func::Now => Bson::String("$$NOW".into()),
+            Func::StrIndex => {
+                // 1-based position, 0 when absent (SQL INSTR/STRPOS).
+                let (s, sub) = (arg(0), arg(1));
+                null_safe(s, |s| opn("$add", vec![opn("$indexOfCP", vec![s, sub]), Bson::Int32(1)]))
+            }
+        })
+    }
+
+    /// Emits a `$lookup` running correlated subquery `q` for each document,
+    /// into a reserved field; returns the field and the subquery's default row
+    /// value (for aggregates over no rows).
+    fn correlated_lookup(&self, env: Env, q: &Query, limit_one: bool) -> Result<(String, Option<Bson>)> {
+        let Some(pre) = env.pre else {
+            return Err(CompileError::unsupported("correlated subquery in this position", "correlated subquery"));
+        };
+        let vars: Vars = Default::default();
+        let plan = read::lower_query(self, q, Some(&vars))?;
+        let default = plan.default_first();
+        let (collection, mut stages) = plan.into_stages()?;
+        if limit_one {
+            stages.push(doc! { "$limit": 1 });
+        }
+        let mut let_doc = Document::new();
+        for (c, name) in vars.borrow().iter() {
+            let_doc.insert(name.clone(), self.column(env, c)?);
+        }
+        let n = {
+            let mut k = self.lookups.borrow_mut();
+            *k += 1;
+            *k - 1
+        };
+        let field = format!("{RESERVED_PREFIX}sq{n}");
+        let mut lookup = Document::new();
+        match collection {
+            Some(c) => {
+                lookup.insert("from", c);
+            }
+            None => {}
+        }
+        lookup.insert("let", let_doc);
+        lookup.insert("pipeline", stages.into_iter().map(Bson::Document).collect::<Vec<_>>());
+        lookup.insert("as", field.clone());
+        pre.borrow_mut().push(doc! { "$lookup": lookup });
+        Ok((field, default))
+    }
+}
+
+/// Registers (or reuses) a let-variable for `c`.
+pub(crate) fn var(vars: &Vars, c: ColumnRef, prefix: &str) -> String {
+    let mut v = vars.borrow_mut();
+    if let Some((_, name)) = v.iter().find(|(k, _)| *k == c) {
+        return name.clone();
+    }
+    let name = format!("{prefix}{}", v.len());
+    v.push((c, name.clone()));
+    name
+}
+
+/// SQL division. Column types are unknown at compile time, so the rule is
+/// decided at run time on the operands' BSON types: two integers (int/long)
+/// divide with truncation toward zero, giving a long, like SQL integer
+/// division; anything else is MongoDB's `$divide` (double or decimal).
+fn divide(l: Bson, r: Bson) -> Bson {
+    let ints = Bson::Array(vec![Bson::String("int".into()), Bson::String("long".into())]);
+    let is_int = |v: &str| opn("$in", vec![op1("$type", Bson::String(v.into())), ints.clone()]);
+    let quotient = opn("$divide", vec![Bson::String("$$n".into()), Bson::String("$$d".into())]);
+    Bson::Document(doc! {
+        "$let": {
+            "vars": { "n": l, "d": r },
+            "in": { "$cond": [
+                { "$and": [is_int("$$n"), is_int("$$d")] },
+                { "$toLong": { "$trunc": quotient.clone() } },
+                quotient,
+            ] },
+        }
+    })
+}
+
+pub(crate) fn aggregate_default(func: AggFunc) -> Bson {
+    match func {
+        AggFunc::CountStar | AggFunc::Count => Bson::Int64(0),
+        _ => Bson::Null,
+    }
+}

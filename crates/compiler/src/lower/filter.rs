@@ -1,0 +1,203 @@
+//! Predicates → MongoDB query-language filters.
+//!
+//! Plain `{field: {$op: value}}` filters can use indexes, `$expr` cannot, so
+//! a predicate goes to `$expr` only when it compares computed values or two
+//! columns. SQL three-valued logic is kept by lowering "p is TRUE" and "p is
+//! FALSE" separately: NOT is pushed down, and every negative form excludes
+//! NULL (a missing field reads as NULL).
+use bson::{doc, Bson, Document};
+
+use super::{literal, param_slot, Ctx, Env};
+use crate::error::Result;
+use crate::plan::{CmpOp, Expr, Literal, MatchKind, SubqueryRef};
+
+/// A filter that matches nothing (a predicate that can never be TRUE).
+fn never() -> Document {
+    doc! { "$expr": false }
+}
+
+fn field(path: String, cond: Bson) -> Document {
+    let mut d = Document::new();
+    d.insert(path, cond);
+    d
+}
+
+/// Combines filters with AND, merging them into one document when their
+/// keys do not collide (the common, readable `{a: 1, b: {$gt: 2}}` form).
+pub(crate) fn and_all(parts: Vec<Document>) -> Document {
+    let parts: Vec<Document> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == never()) {
+        return never();
+    }
+    let mut merged = Document::new();
+    let mut mergeable = true;
+    for p in &parts {
+        for k in p.keys() {
+            if k.starts_with('$') || merged.contains_key(k) {
+                mergeable = false;
+            }
+            merged.insert(k.clone(), Bson::Null);
+        }
+    }
+    if parts.len() == 1 {
+        return parts.into_iter().next().unwrap_or_default();
+    }
+    if mergeable {
+        let mut out = Document::new();
+        for p in parts {
+            out.extend(p);
+        }
+        return out;
+    }
+    doc! { "$and": parts.into_iter().map(Bson::Document).collect::<Vec<_>>() }
+}
+
+fn or_all(parts: Vec<Document>) -> Document {
+    let parts: Vec<Document> = parts.into_iter().filter(|p| *p != never()).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Document::new();
+    }
+    match parts.len() {
+        0 => never(),
+        1 => parts.into_iter().next().unwrap_or_default(),
+        _ => doc! { "$or": parts.into_iter().map(Bson::Document).collect::<Vec<_>>() },
+    }
+}
+
+fn op_name(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "$eq",
+        CmpOp::Ne => "$ne",
+        CmpOp::Lt => "$lt",
+        CmpOp::Le => "$lte",
+        CmpOp::Gt => "$gt",
+        CmpOp::Ge => "$gte",
+    }
+}
+
+impl Ctx {
+    /// A filter matching the documents for which `pred` is TRUE.
+    pub(crate) fn filter(&self, env: Env, pred: &Expr) -> Result<Document> {
+        self.filter_want(env, pred, true)
+    }
+
+    fn filter_want(&self, env: Env, pred: &Expr, want: bool) -> Result<Document> {
+        match pred {
+            Expr::And(v) | Expr::Or(v) => {
+                let parts = v.iter().map(|p| self.filter_want(env, p, want)).collect::<Result<Vec<_>>>()?;
+                Ok(if matches!(pred, Expr::And(_)) == want { and_all(parts) } else { or_all(parts) })
+            }
+            Expr::Not(p) => self.filter_want(env, p, !want),
+            _ => match self.simple(env, pred, want)? {
+                Some(d) => Ok(d),
+                None => Ok(doc! { "$expr": self.truth(env, pred, want)? }),
+            },
+        }
+    }
+
+    /// A constant operand the query language can compare against.
+    fn operand(&self, e: &Expr) -> Option<Bson> {
+        match e {
+            Expr::Literal(l) if *l != Literal::Null => Some(literal(l)),
+            Expr::Param(i) => Some(param_slot(*i)),
+            Expr::ScalarSubquery(SubqueryRef::Uncorrelated(k)) => Some(Bson::Document(doc! { "$subquery": *k as i64, "scalar": true })),
+            _ => None,
+        }
+    }
+
+    /// One predicate on one field in the query language, or `None`.
+    fn simple(&self, env: Env, pred: &Expr, want: bool) -> Result<Option<Document>> {
+        Ok(match pred {
+            Expr::Literal(Literal::Bool(b)) => Some(if *b == want { Document::new() } else { never() }),
+            Expr::Literal(Literal::Null) => Some(never()),
+            Expr::Column(_) => self.field_path(env, pred).map(|f| field(f, Bson::Document(doc! { "$eq": want }))),
+            Expr::Compare { op, left, right } => {
+                if matches!(**left, Expr::Literal(Literal::Null)) || matches!(**right, Expr::Literal(Literal::Null)) {
+                    return Ok(Some(never()));
+                }
+                let (path, op, value) = match (self.field_path(env, left), self.operand(right), self.field_path(env, right), self.operand(left)) {
+                    (Some(f), Some(v), _, _) => (f, *op, v),
+                    (_, _, Some(f), Some(v)) => (f, op.flip(), v),
+                    _ => return Ok(None),
+                };
+                let op = if want { op } else { op.negate() };
+                Some(match op {
+                    // `<>` is not TRUE for NULL: exclude null and missing.
+                    CmpOp::Ne => field(path, Bson::Document(doc! { "$nin": [value, Bson::Null] })),
+                    // `$eq`, never a bare value: a bound document must not be
+                    // read as operators.
+                    other => field(path, Bson::Document(doc! { op_name(other): value })),
+                })
+            }
+            Expr::IsNull { expr, negated } => self.field_path(env, expr).map(|f| {
+                let is_null = want != *negated;
+                field(f, Bson::Document(if is_null { doc! { "$eq": Bson::Null } } else { doc! { "$ne": Bson::Null } }))
+            }),
+            Expr::InList { expr, list, negated } => {
+                let Some(f) = self.field_path(env, expr) else { return Ok(None) };
+                let want = want != *negated;
+                let has_null = list.iter().any(|x| matches!(x, Expr::Literal(Literal::Null)));
+                let mut values = Vec::new();
+                for x in list.iter().filter(|x| !matches!(x, Expr::Literal(Literal::Null))) {
+                    match self.operand(x) {
+                        Some(v) => values.push(v),
+                        None => return Ok(None),
+                    }
+                }
+                if want {
+                    Some(if values.is_empty() { never() } else { field(f, Bson::Document(doc! { "$in": values })) })
+                } else if has_null {
+                    // `x NOT IN (..., NULL)` is never TRUE.
+                    Some(never())
+                } else {
+                    values.push(Bson::Null);
+                    Some(field(f, Bson::Document(doc! { "$nin": values })))
+                }
+            }
+            Expr::InSubquery { expr, subquery: SubqueryRef::Uncorrelated(k), negated } => {
+                let Some(f) = self.field_path(env, expr) else { return Ok(None) };
+                let slot = Bson::Document(doc! { "$subquery": *k as i64 });
+                Some(if want != *negated {
+                    field(f, Bson::Document(doc! { "$in": slot }))
+                } else {
+                    field(f, Bson::Document(doc! { "$nin": slot, "$ne": Bson::Null }))
+                })
+            }
+            Expr::Exists { subquery: SubqueryRef::Uncorrelated(k), negated } => {
+                let slot = Bson::Document(doc! { "$subquery": *k as i64, "exists": true });
+                Some(if want != *negated { doc! { "$expr": slot } } else { doc! { "$expr": { "$not": [slot] } } })
+            }
+            Expr::Between { expr, low, high, negated } => {
+                let (Some(f), Some(lo), Some(hi)) = (self.field_path(env, expr), self.operand(low), self.operand(high)) else {
+                    return Ok(None);
+                };
+                Some(if want != *negated {
+                    field(f, Bson::Document(doc! { "$gte": lo, "$lte": hi }))
+                } else {
+                    doc! { "$or": [ { f.clone(): { "$lt": lo } }, { f: { "$gt": hi } } ] }
+                })
+            }
+            Expr::Match { kind, expr, pattern, case_insensitive, negated } => {
+                let Some(f) = self.field_path(env, expr) else { return Ok(None) };
+                let regex = match (kind, pattern.as_ref()) {
+                    (MatchKind::Like, Expr::Literal(Literal::Str(s))) => Bson::String(super::like_to_regex(s)),
+                    (MatchKind::Regex, Expr::Literal(Literal::Str(s))) => Bson::String(s.clone()),
+                    (MatchKind::Like, Expr::Param(i)) => Bson::Document(doc! { "$param": *i as i64, "like": true }),
+                    (MatchKind::Regex, Expr::Param(i)) => param_slot(*i),
+                    _ => return Ok(None),
+                };
+                let mut m = doc! { "$regex": regex };
+                if *case_insensitive {
+                    m.insert("$options", "i");
+                }
+                Some(if want != *negated {
+                    field(f, Bson::Document(m))
+                } else {
+                    // `$not` alone would also match NULL/missing fields.
+                    field(f, Bson::Document(doc! { "$not": m, "$ne": Bson::Null }))
+                })
+            }
+            _ => None,
+        })
+    }
+}

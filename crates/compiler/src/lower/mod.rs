@@ -1,0 +1,101 @@
+//! Relational plan → MongoDB plan document (docs/plan-format.md).
+//!
+//! `filter` writes predicates in the query language (index-friendly) and
+//! falls back to `$expr` only when it must; `expr` writes aggregation
+//! expressions; `read` chooses `find` or an `aggregate` pipeline; `write` and
+//! `ddl` produce the other plan kinds.
+mod ddl;
+mod expr;
+mod filter;
+mod like;
+mod read;
+mod write;
+
+use std::cell::RefCell;
+
+use bson::{doc, Bson, Document};
+
+pub use like::like_to_regex;
+
+use crate::error::Result;
+use crate::plan::{ColumnRef, Literal, Statement, StatementKind};
+
+/// Reserved field-name prefix for everything the compiler adds to documents
+/// in a pipeline (joined rows, correlated lookups, hidden sort keys). Real
+/// columns must not start with it.
+pub const RESERVED_PREFIX: &str = "__djongo_";
+
+pub fn join_field(k: usize) -> String {
+    format!("{RESERVED_PREFIX}join{k}")
+}
+
+/// Shared state while lowering one statement.
+pub(crate) struct Ctx {
+    /// Counter for correlated-subquery lookup fields.
+    lookups: RefCell<usize>,
+}
+
+/// Let-variables a nested pipeline needs from the document around it:
+/// (column as seen from outside, variable name).
+pub(crate) type Vars = RefCell<Vec<(ColumnRef, String)>>;
+
+/// How column references of the current query level become field paths.
+#[derive(Clone, Copy)]
+pub(crate) enum Fields<'a> {
+    /// Source `s` lives at `prefixes[s]` ("" for the first table,
+    /// `__djongo_joinK.` for joins).
+    Prefixed(&'a [String]),
+    /// Inside a join's `$lookup` pipeline: the joined source is the root
+    /// document, every other source is a `let` variable.
+    JoinPipeline { local: usize, vars: &'a Vars },
+}
+
+/// Everything expression lowering needs to know about where it is.
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub fields: Fields<'a>,
+    /// Set inside a correlated subquery: references to the enclosing query.
+    pub outer: Option<&'a Vars>,
+    /// Set after `$group`: how to read group keys and aggregates.
+    pub group: Option<&'a read::GroupMap>,
+    /// Stages (correlated `$lookup`s) that must run before the stage using
+    /// the expression being lowered; `None` where no stage can be added.
+    pub pre: Option<&'a RefCell<Vec<Document>>>,
+}
+
+pub fn lower(stmt: Statement, params: usize) -> Result<Document> {
+    let ctx = Ctx {
+        lookups: RefCell::new(0),
+    };
+    let mut subplans = Vec::with_capacity(stmt.subqueries.len());
+    for q in &stmt.subqueries {
+        subplans.push(Bson::Document(read::lower_query(&ctx, q, None)?.into_document()));
+    }
+    let mut plan = match &stmt.kind {
+        StatementKind::Query(q) => read::lower_query(&ctx, q, None)?.into_document(),
+        StatementKind::Insert(i) => write::insert(i)?,
+        StatementKind::Update(u) => write::update(&ctx, u)?,
+        StatementKind::Delete(d) => write::delete(&ctx, d)?,
+        StatementKind::Ddl(d) => ddl::lower(&ctx, d)?,
+    };
+    plan.insert("params", params as i64);
+    if !subplans.is_empty() {
+        plan.insert("subqueries", subplans);
+    }
+    Ok(plan)
+}
+
+/// A literal as a BSON value (for documents that are data, not expressions).
+pub(crate) fn literal(l: &Literal) -> Bson {
+    match l {
+        Literal::Null => Bson::Null,
+        Literal::Bool(b) => Bson::Boolean(*b),
+        Literal::Int(i) => Bson::Int64(*i),
+        Literal::Float(f) => Bson::Double(*f),
+        Literal::Str(s) => Bson::String(s.clone()),
+    }
+}
+
+pub(crate) fn param_slot(i: usize) -> Bson {
+    Bson::Document(doc! { "$param": i as i64 })
+}

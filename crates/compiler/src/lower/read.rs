@@ -1,0 +1,618 @@
+//! Queries → `find` (plain single-collection reads) or `aggregate`.
+//!
+//! Pipeline order for a SELECT: base-table `$match` (pushed before joins so
+//! it can use indexes and shrink the join) → `$lookup`/`$unwind` per join →
+//! remaining `$match` → `$group` → HAVING `$match` → `$project` to `c0..cN`
+//! → DISTINCT `$group` → `$sort` / `$skip` / `$limit`.
+use std::cell::RefCell;
+
+use bson::{doc, Bson, Document};
+
+use super::expr::{aggregate_default, is_null, not_null};
+use super::{join_field, literal, param_slot, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
+use crate::error::{CompileError, Result};
+use crate::plan::{AggFunc, CmpOp, Expr, JoinKind, OrderItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
+
+pub(crate) struct ReadPlan {
+    collection: Option<String>,
+    body: Body,
+    columns: Vec<String>,
+}
+
+enum Body {
+    Find {
+        filter: Document,
+        projection: Document,
+        sort: Option<Document>,
+        skip: Option<Bson>,
+        limit: Option<Bson>,
+    },
+    Aggregate {
+        pipeline: Vec<Document>,
+        default_row: Option<Vec<Bson>>,
+    },
+}
+
+impl ReadPlan {
+    pub(crate) fn into_document(self) -> Document {
+        let mut d = Document::new();
+        match self.body {
+            Body::Find { filter, projection, sort, skip, limit } => {
+                d.insert("op", "find");
+                d.insert("collection", self.collection);
+                d.insert("filter", filter);
+                d.insert("projection", projection);
+                if let Some(s) = sort {
+                    d.insert("sort", s);
+                }
+                if let Some(s) = skip {
+                    d.insert("skip", s);
+                }
+                if let Some(l) = limit {
+                    d.insert("limit", l);
+                }
+            }
+            Body::Aggregate { pipeline, default_row } => {
+                d.insert("op", "aggregate");
+                d.insert("collection", self.collection);
+                d.insert("pipeline", pipeline);
+                d.insert("default_row", default_row);
+            }
+        }
+        d.insert("columns", self.columns);
+        d
+    }
+
+    /// First value of the default row (for scalar subqueries).
+    pub(crate) fn default_first(&self) -> Option<Bson> {
+        match &self.body {
+            Body::Aggregate { default_row: Some(r), .. } => r.first().cloned(),
+            _ => None,
+        }
+    }
+
+    /// The plan as pipeline stages, to be inlined into another pipeline
+    /// (derived tables, set operations, correlated lookups).
+    pub(crate) fn into_stages(self) -> Result<(Option<String>, Vec<Document>)> {
+        let n = self.columns.len();
+        let stages = match self.body {
+            Body::Find { filter, projection, sort, skip, limit } => {
+                let mut st = Vec::new();
+                if !filter.is_empty() {
+                    st.push(doc! { "$match": filter });
+                }
+                if let Some(s) = sort {
+                    st.push(doc! { "$sort": s });
+                }
+                if let Some(s) = skip {
+                    st.push(doc! { "$skip": s });
+                }
+                if let Some(l) = limit {
+                    st.push(doc! { "$limit": l });
+                }
+                st.push(doc! { "$project": projection });
+                st
+            }
+            Body::Aggregate { mut pipeline, default_row } => {
+                if let Some(row) = default_row {
+                    // One row even on empty input: append the default row and
+                    // keep the first document.
+                    let mut d = Document::new();
+                    for (i, v) in row.into_iter().enumerate().take(n) {
+                        d.insert(format!("c{i}"), v);
+                    }
+                    pipeline.push(doc! { "$unionWith": { "pipeline": [ { "$documents": [d] } ] } });
+                    pipeline.push(doc! { "$limit": 1 });
+                }
+                pipeline
+            }
+        };
+        Ok((self.collection, stages))
+    }
+}
+
+/// How to read group keys and aggregates after `$group`.
+pub(crate) struct GroupMap {
+    /// (expression, value after $group, plain field path if it is one)
+    entries: Vec<(Expr, Bson, Option<String>)>,
+}
+
+impl GroupMap {
+    pub(crate) fn lookup(&self, e: &Expr) -> Option<Bson> {
+        self.entries.iter().find(|(k, _, _)| k == e).map(|(_, v, _)| v.clone())
+    }
+    pub(crate) fn plain_path(&self, e: &Expr) -> Option<String> {
+        self.entries.iter().find(|(k, _, _)| k == e).and_then(|(_, _, p)| p.clone())
+    }
+}
+
+fn limit_value(e: &Option<Expr>) -> Option<Bson> {
+    match e {
+        Some(Expr::Literal(l)) => Some(literal(l)),
+        Some(Expr::Param(i)) => Some(param_slot(*i)),
+        _ => None,
+    }
+}
+
+pub(crate) fn lower_query(ctx: &Ctx, q: &Query, outer: Option<&Vars>) -> Result<ReadPlan> {
+    match q {
+        Query::Select(s) => lower_select(ctx, s, outer),
+        Query::SetOp(s) => lower_setop(ctx, s, outer),
+    }
+}
+
+fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Vars>) -> Result<ReadPlan> {
+    let columns = s.left.columns();
+    let n = columns.len();
+    if s.right.columns().len() != n {
+        return Err(CompileError::unsupported("set operation with different column counts", "UNION/INTERSECT/EXCEPT"));
+    }
+    let (collection, mut pipeline) = pipeline_of(lower_query(ctx, &s.left, outer)?)?;
+    let (rcoll, mut rstages) = lower_query(ctx, &s.right, outer)?.into_stages()?;
+    let side = format!("{RESERVED_PREFIX}side");
+    let tagged = s.kind != SetOpKind::Union;
+    if tagged {
+        if s.all {
+            return Err(CompileError::unsupported("INTERSECT ALL / EXCEPT ALL", "set operation"));
+        }
+        pipeline.push(doc! { "$set": { side.clone(): 0 } });
+        rstages.push(doc! { "$set": { side.clone(): 1 } });
+    }
+    let mut union = Document::new();
+    if let Some(c) = rcoll {
+        union.insert("coll", c);
+    }
+    union.insert("pipeline", rstages);
+    pipeline.push(doc! { "$unionWith": union });
+    let row_key = || {
+        let mut k = Document::new();
+        for i in 0..n {
+            k.insert(format!("c{i}"), Bson::Document(doc! { "$ifNull": [format!("$c{i}"), Bson::Null] }));
+        }
+        k
+    };
+    match (s.kind, s.all) {
+        (SetOpKind::Union, true) => {}
+        (SetOpKind::Union, false) => {
+            pipeline.push(doc! { "$group": { "_id": row_key() } });
+            pipeline.push(doc! { "$replaceRoot": { "newRoot": "$_id" } });
+        }
+        (kind, _) => {
+            pipeline.push(doc! { "$group": { "_id": row_key(), "sides": { "$addToSet": format!("${side}") } } });
+            let cond = if kind == SetOpKind::Intersect { doc! { "sides": { "$all": [0, 1] } } } else { doc! { "sides": { "$eq": [0] } } };
+            pipeline.push(doc! { "$match": cond });
+            pipeline.push(doc! { "$replaceRoot": { "newRoot": "$_id" } });
+        }
+    }
+    if !s.order_by.is_empty() {
+        let mut sort = Document::new();
+        for o in &s.order_by {
+            if let SortKey::Output(i) = o.key {
+                sort.entry(format!("c{i}")).or_insert(Bson::Int32(if o.descending { -1 } else { 1 }));
+            }
+        }
+        pipeline.push(doc! { "$sort": sort });
+    }
+    if let Some(v) = limit_value(&s.offset) {
+        pipeline.push(doc! { "$skip": v });
+    }
+    if let Some(v) = limit_value(&s.limit) {
+        pipeline.push(doc! { "$limit": v });
+    }
+    Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row: None }, columns })
+}
+
+/// A read plan as a collection + pipeline; a `find` is converted.
+fn pipeline_of(plan: ReadPlan) -> Result<(Option<String>, Vec<Document>)> {
+    let (c, mut stages) = plan.into_stages()?;
+    if c.is_none() && !stages.first().is_some_and(|s| s.contains_key("$documents")) {
+        stages.insert(0, doc! { "$documents": [ {} ] });
+    }
+    Ok((c, stages))
+}
+
+fn sort_dir(o: &OrderItem) -> Bson {
+    Bson::Int32(if o.descending { -1 } else { 1 })
+}
+
+/// NULLs sort first ascending and last descending in MongoDB; an explicit
+/// NULLS FIRST/LAST that differs needs an extra key.
+fn needs_null_key(o: &OrderItem) -> bool {
+    matches!(o.nulls_first, Some(nf) if nf == o.descending)
+}
+
+fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Vars>) -> Result<ReadPlan> {
+    let columns: Vec<String> = s.projection.iter().map(|p| p.label.clone()).collect();
+    let mut prefixes = vec![String::new()];
+    for k in 1..=s.joins.len() {
+        prefixes.push(format!("{}.", join_field(k)));
+    }
+    let pre: RefCell<Vec<Document>> = RefCell::new(Vec::new());
+    let env = Env { fields: Fields::Prefixed(&prefixes), outer, group: None, pre: Some(&pre) };
+
+    let any_correlated = s.filter.as_ref().is_some_and(Expr::has_correlated)
+        || s.projection.iter().any(|p| p.expr.has_correlated())
+        || s.having.as_ref().is_some_and(Expr::has_correlated)
+        || s.joins.iter().any(|j| j.on.has_correlated())
+        || s.order_by.iter().any(|o| matches!(&o.key, SortKey::Expr(e) if e.has_correlated()));
+
+    // --- find: one table, no joins, grouping, DISTINCT or computed sort keys.
+    if let (Some(Source::Table { collection }), true, false, false, false, None) =
+        (&s.from, s.joins.is_empty(), s.aggregated, s.distinct, any_correlated, outer)
+    {
+        if let Some(sort) = find_sort(ctx, env, s) {
+            let filter = match &s.filter {
+                Some(f) => ctx.filter(env, f)?,
+                None => Document::new(),
+            };
+            let projection = project_doc(ctx, env, s)?;
+            return Ok(ReadPlan {
+                collection: Some(collection.clone()),
+                body: Body::Find {
+                    filter,
+                    projection,
+                    sort: if sort.is_empty() { None } else { Some(sort) },
+                    skip: limit_value(&s.offset),
+                    limit: limit_value(&s.limit),
+                },
+                columns,
+            });
+        }
+    }
+
+    // --- aggregate
+    let mut pipeline = Vec::new();
+    let collection = match &s.from {
+        None => {
+            pipeline.push(doc! { "$documents": [ {} ] });
+            None
+        }
+        Some(Source::Table { collection }) => Some(collection.clone()),
+        Some(Source::Derived(q)) => {
+            let (c, stages) = pipeline_of(lower_query(ctx, q, None)?)?;
+            pipeline.extend(stages);
+            c
+        }
+    };
+    let conjuncts = s.filter.clone().map(Expr::conjuncts).unwrap_or_default();
+    let (early, late): (Vec<Expr>, Vec<Expr>) =
+        conjuncts.into_iter().partition(|c| c.only_source(0) && !c.has_correlated());
+    if !early.is_empty() {
+        let f = ctx.filter(env, &Expr::And(early))?;
+        pipeline.append(&mut pre.borrow_mut());
+        if !f.is_empty() {
+            pipeline.push(doc! { "$match": f });
+        }
+    }
+    for (i, j) in s.joins.iter().enumerate() {
+        let k = i + 1;
+        pipeline.extend(join_stages(ctx, env, k, &j.on, &j.collection, j.kind)?);
+    }
+    if !late.is_empty() {
+        let f = ctx.filter(env, &Expr::And(late))?;
+        pipeline.append(&mut pre.borrow_mut());
+        if !f.is_empty() {
+            pipeline.push(doc! { "$match": f });
+        }
+    }
+
+    // COUNT(*) alone: `$count`, which engines can answer from metadata/indexes.
+    if s.aggregated && s.group_by.is_empty() && s.having.is_none() && s.limit.is_none() && s.offset.is_none()
+        && matches!(s.projection.as_slice(), [p] if matches!(p.expr, Expr::Aggregate { func: AggFunc::CountStar, .. }))
+    {
+        pipeline.push(doc! { "$count": "c0" });
+        return Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row: Some(vec![Bson::Int64(0)]) }, columns });
+    }
+
+    let group_map;
+    let mut env = env;
+    let mut default_row = None;
+    if s.aggregated {
+        let (stage, map) = group_stage(ctx, env, s)?;
+        pipeline.append(&mut pre.borrow_mut());
+        pipeline.push(stage);
+        group_map = map;
+        env.group = Some(&group_map);
+        if let Some(h) = &s.having {
+            let f = ctx.filter(env, h)?;
+            pipeline.append(&mut pre.borrow_mut());
+            pipeline.push(doc! { "$match": f });
+        }
+        if s.group_by.is_empty() && s.having.is_none() {
+            default_row = Some(
+                s.projection
+                    .iter()
+                    .map(|p| match &p.expr {
+                        Expr::Aggregate { func, .. } => aggregate_default(*func),
+                        _ => Bson::Null,
+                    })
+                    .collect(),
+            );
+        }
+    }
+
+    // Projection, plus hidden sort keys for ORDER BY expressions not selected.
+    let mut project = project_doc(ctx, env, s)?;
+    let mut sort = Document::new();
+    let mut hidden = Vec::new();
+    for (j, o) in s.order_by.iter().enumerate() {
+        let value = match &o.key {
+            SortKey::Output(i) => Bson::String(format!("$c{i}")),
+            SortKey::Expr(e) => ctx.value(env, e)?,
+        };
+        if needs_null_key(o) {
+            let name = format!("{RESERVED_PREFIX}n{j}");
+            project.insert(name.clone(), Bson::Document(doc! { "$cond": [is_null(value.clone()), 1, 0] }));
+            sort.insert(name.clone(), sort_dir(o));
+            hidden.push(name);
+        }
+        let key = match &o.key {
+            SortKey::Output(i) => format!("c{i}"),
+            SortKey::Expr(_) => {
+                let name = format!("{RESERVED_PREFIX}s{j}");
+                project.insert(name.clone(), value);
+                hidden.push(name.clone());
+                name
+            }
+        };
+        sort.entry(key).or_insert(sort_dir(o));
+    }
+    pipeline.append(&mut pre.borrow_mut());
+    pipeline.push(doc! { "$project": project });
+    if s.distinct {
+        let mut key = Document::new();
+        for i in 0..s.projection.len() {
+            key.insert(format!("c{i}"), Bson::Document(doc! { "$ifNull": [format!("$c{i}"), Bson::Null] }));
+        }
+        for h in &hidden {
+            key.insert(h.clone(), Bson::Document(doc! { "$ifNull": [format!("${h}"), Bson::Null] }));
+        }
+        pipeline.push(doc! { "$group": { "_id": key } });
+        pipeline.push(doc! { "$replaceRoot": { "newRoot": "$_id" } });
+    }
+    if !sort.is_empty() {
+        pipeline.push(doc! { "$sort": sort });
+    }
+    if let Some(v) = limit_value(&s.offset) {
+        pipeline.push(doc! { "$skip": v });
+    }
+    if let Some(v) = limit_value(&s.limit) {
+        pipeline.push(doc! { "$limit": v });
+    }
+    if !hidden.is_empty() {
+        pipeline.push(doc! { "$unset": hidden });
+    }
+    Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row }, columns })
+}
+
+/// `{_id: 0, c0: <expr>, ...}`.
+fn project_doc(ctx: &Ctx, env: Env, s: &Select) -> Result<Document> {
+    let mut p = doc! { "_id": 0 };
+    for (i, item) in s.projection.iter().enumerate() {
+        p.insert(format!("c{i}"), ctx.value(env, &item.expr)?);
+    }
+    Ok(p)
+}
+
+/// The `find` sort document, or `None` if ORDER BY needs a pipeline.
+fn find_sort(ctx: &Ctx, env: Env, s: &Select) -> Option<Document> {
+    let mut sort = Document::new();
+    for o in &s.order_by {
+        if needs_null_key(o) {
+            return None;
+        }
+        let e = match &o.key {
+            SortKey::Output(i) => &s.projection.get(*i)?.expr,
+            SortKey::Expr(e) => e,
+        };
+        let path = ctx.field_path(env, e)?;
+        sort.entry(path).or_insert(sort_dir(o));
+    }
+    Some(sort)
+}
+
+/// `$lookup` (+ `$unwind`) for join `k`. A plain equi-join uses
+/// localField/foreignField (index-friendly); other conditions go into the
+/// lookup's pipeline, in the query language where possible.
+fn join_stages(ctx: &Ctx, env: Env, k: usize, on: &Expr, collection: &str, kind: JoinKind) -> Result<Vec<Document>> {
+    let as_field = join_field(k);
+    let mut conjuncts = on.clone().conjuncts();
+    let mut lookup = doc! { "from": collection };
+    // Find `local = foreign` among the conjuncts.
+    let equi = conjuncts.iter().position(|c| match c {
+        Expr::Compare { op: CmpOp::Eq, left, right } => equi_sides(ctx, env, k, left, right).is_some(),
+        _ => false,
+    });
+    if let Some(pos) = equi {
+        let c = conjuncts.remove(pos);
+        if let Expr::Compare { left, right, .. } = &c {
+            if let Some((local, foreign)) = equi_sides(ctx, env, k, left, right) {
+                lookup.insert("localField", local);
+                lookup.insert("foreignField", foreign);
+            }
+        }
+    }
+    if !conjuncts.is_empty() || equi.is_none() {
+        let vars: Vars = Default::default();
+        let inner = Env { fields: Fields::JoinPipeline { local: k, vars: &vars }, outer: env.outer, group: None, pre: None };
+        let f = ctx.filter(inner, &Expr::And(conjuncts))?;
+        let mut let_doc = Document::new();
+        for (c, name) in vars.borrow().iter() {
+            let_doc.insert(name.clone(), ctx.column(env, c)?);
+        }
+        if !let_doc.is_empty() {
+            lookup.insert("let", let_doc);
+        }
+        let pipeline: Vec<Document> = if f.is_empty() { vec![] } else { vec![doc! { "$match": f }] };
+        lookup.insert("pipeline", pipeline);
+    }
+    lookup.insert("as", as_field.clone());
+    Ok(vec![
+        doc! { "$lookup": lookup },
+        doc! { "$unwind": { "path": format!("${as_field}"), "preserveNullAndEmptyArrays": kind == JoinKind::LeftOuter } },
+    ])
+}
+
+/// For `a = b` where one side is a column of join `k` and the other a
+/// column of an earlier source: (local path, foreign path).
+fn equi_sides(ctx: &Ctx, env: Env, k: usize, left: &Expr, right: &Expr) -> Option<(String, String)> {
+    fn side(e: &Expr) -> Option<&crate::plan::ColumnRef> {
+        match e {
+            Expr::Column(c) if c.scope == 0 => Some(c),
+            _ => None,
+        }
+    }
+    let (l, r) = (side(left)?, side(right)?);
+    let (local, foreign) = if r.source == k && l.source < k {
+        (left, r)
+    } else if l.source == k && r.source < k {
+        (right, l)
+    } else {
+        return None;
+    };
+    Some((ctx.field_path(env, local)?, foreign.path.clone()))
+}
+
+/// `$group` for a grouped query and the map to read its results.
+fn group_stage(ctx: &Ctx, env: Env, s: &Select) -> Result<(Document, GroupMap)> {
+    let mut id = Document::new();
+    let mut entries = Vec::new();
+    for (i, g) in s.group_by.iter().enumerate() {
+        let name = format!("g{i}");
+        id.insert(name.clone(), Bson::Document(doc! { "$ifNull": [ctx.value(env, g)?, Bson::Null] }));
+        entries.push((g.clone(), Bson::String(format!("$_id.{name}")), Some(format!("_id.{name}"))));
+    }
+    let mut group = doc! { "_id": if s.group_by.is_empty() { Bson::Null } else { Bson::Document(id) } };
+    // Every aggregate (and every bare column outside the GROUP BY list,
+    // functionally dependent on it) gets an accumulator.
+    let mut exprs: Vec<&Expr> = s.projection.iter().map(|p| &p.expr).collect();
+    exprs.extend(s.having.iter());
+    exprs.extend(s.order_by.iter().filter_map(|o| match &o.key {
+        SortKey::Expr(e) => Some(e),
+        _ => None,
+    }));
+    let mut n = 0;
+    for e in exprs {
+        collect_accumulators(ctx, env, e, &mut entries, &mut group, &mut n)?;
+    }
+    Ok((doc! { "$group": group }, GroupMap { entries }))
+}
+
+fn collect_accumulators(ctx: &Ctx, env: Env, e: &Expr, entries: &mut Vec<(Expr, Bson, Option<String>)>, group: &mut Document, n: &mut usize) -> Result<()> {
+    if entries.iter().any(|(k, _, _)| k == e) {
+        return Ok(());
+    }
+    let mut add = |group: &mut Document, acc: Document| -> String {
+        let name = format!("a{n}");
+        *n += 1;
+        group.insert(name.clone(), acc);
+        name
+    };
+    match e {
+        Expr::Aggregate { func, arg, distinct } => {
+            let arg_v = match arg {
+                Some(a) => Some(ctx.value(env, a)?),
+                None => None,
+            };
+            let (value, plain) = match (func, arg_v, distinct) {
+                (AggFunc::CountStar, _, _) => {
+                    let a = add(group, doc! { "$sum": 1 });
+                    (Bson::String(format!("${a}")), Some(a))
+                }
+                (func, Some(v), true) => {
+                    // Aggregate over the set of distinct non-NULL values.
+                    let a = add(group, doc! { "$addToSet": v });
+                    let set = Bson::Document(doc! { "$filter": { "input": format!("${a}"), "cond": not_null(Bson::String("$$this".into())) } });
+                    let value = match func {
+                        AggFunc::Count => Bson::Document(doc! { "$size": set }),
+                        AggFunc::Sum => Bson::Document(doc! { "$cond": [ { "$eq": [ { "$size": set.clone() }, 0 ] }, Bson::Null, { "$sum": set } ] }),
+                        AggFunc::Avg => Bson::Document(doc! { "$avg": set }),
+                        AggFunc::Min => Bson::Document(doc! { "$min": set }),
+                        AggFunc::Max => Bson::Document(doc! { "$max": set }),
+                        _ => return Err(CompileError::unsupported("DISTINCT in this aggregate", format!("{e:?}"))),
+                    };
+                    (value, None)
+                }
+                (AggFunc::Count, Some(v), false) => {
+                    let a = add(group, doc! { "$sum": { "$cond": [not_null(v), 1, 0] } });
+                    (Bson::String(format!("${a}")), Some(a))
+                }
+                (AggFunc::Sum, Some(v), false) => {
+                    // SUM over no non-NULL value is NULL, not 0.
+                    let s = add(group, doc! { "$sum": v.clone() });
+                    let c = add(group, doc! { "$sum": { "$cond": [not_null(v), 1, 0] } });
+                    (Bson::Document(doc! { "$cond": [ { "$eq": [format!("${c}"), 0] }, Bson::Null, format!("${s}") ] }), None)
+                }
+                (func, Some(v), false) => {
+                    let op = match func {
+                        AggFunc::Avg => "$avg",
+                        AggFunc::Min => "$min",
+                        AggFunc::Max => "$max",
+                        AggFunc::StdDevPop => "$stdDevPop",
+                        AggFunc::StdDevSamp => "$stdDevSamp",
+                        _ => "$max",
+                    };
+                    let mut acc = Document::new();
+                    acc.insert(op, v);
+                    let a = add(group, acc);
+                    (Bson::String(format!("${a}")), Some(a))
+                }
+                (_, None, _) => return Err(CompileError::unsupported("aggregate without an argument", format!("{e:?}"))),
+            };
+            entries.push((e.clone(), value, plain));
+        }
+        Expr::Column(c) if c.scope == 0 => {
+            let a = add(group, doc! { "$first": ctx.value(env, e)? });
+            let _ = c;
+            entries.push((e.clone(), Bson::String(format!("${a}")), Some(a)));
+        }
+        other => {
+            let mut children = Vec::new();
+            for_each_child(other, &mut |c| children.push(c.clone()));
+            for child in &children {
+                collect_accumulators(ctx, env, child, entries, group, n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn for_each_child(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    match e {
+        Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) => {}
+        Expr::Neg(x) | Expr::Not(x) | Expr::Cast { expr: x, .. } | Expr::IsNull { expr: x, .. } | Expr::InSubquery { expr: x, .. } => f(x),
+        Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
+            f(left);
+            f(right);
+        }
+        Expr::Concat(v) | Expr::And(v) | Expr::Or(v) | Expr::Function { args: v, .. } => v.iter().for_each(&mut *f),
+        Expr::InList { expr, list, .. } => {
+            f(expr);
+            list.iter().for_each(&mut *f);
+        }
+        Expr::Between { expr, low, high, .. } => {
+            f(expr);
+            f(low);
+            f(high);
+        }
+        Expr::Match { expr, pattern, .. } => {
+            f(expr);
+            f(pattern);
+        }
+        Expr::Aggregate { arg, .. } => {
+            if let Some(a) = arg {
+                f(a)
+            }
+        }
+        Expr::Case { whens, otherwise } => {
+            for (c, r) in whens {
+                f(c);
+                f(r);
+            }
+            if let Some(o) = otherwise {
+                f(o)
+            }
+        }
+    }
+}
+

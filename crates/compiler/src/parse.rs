@@ -1,0 +1,67 @@
+//! SQL text → sqlparser AST, for exactly one statement.
+//!
+//! `GenericDialect` is the one that accepts everything Django writes through
+//! our backend: double-quoted identifiers, `ILIKE`, Postgres regex operators
+//! (`~`, `~*`), `||`, `$N` placeholders and SQLite's `AUTOINCREMENT`.
+use sqlparser::ast::Statement;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserError};
+
+use crate::error::{CompileError, Result};
+use crate::placeholders::Rewritten;
+
+/// Nesting depth sqlparser may recurse to; deeper input is a parse error, not
+/// a stack overflow.
+const RECURSION_LIMIT: usize = 64;
+
+pub fn parse(original: &str, rewritten: &Rewritten) -> Result<Statement> {
+    let dialect = GenericDialect {};
+    let statements = Parser::new(&dialect)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(&rewritten.sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| parse_error(original, rewritten, e))?;
+    let mut it = statements.into_iter();
+    match (it.next(), it.next()) {
+        (Some(stmt), None) => Ok(stmt),
+        (None, _) => Err(CompileError::Parse {
+            message: "empty statement".into(),
+            line: 1,
+            column: 1,
+        }),
+        (Some(_), Some(second)) => Err(CompileError::unsupported(
+            "multiple statements in one call",
+            second,
+        )),
+    }
+}
+
+fn parse_error(original: &str, rewritten: &Rewritten, e: ParserError) -> CompileError {
+    let raw = match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+        ParserError::RecursionLimitExceeded => "expression nesting is too deep".to_string(),
+    };
+    // sqlparser appends " at Line: L, Column: C" to its messages.
+    let (message, line, column) = match raw.rfind(" at Line: ") {
+        Some(pos) => {
+            let tail = &raw[pos + " at Line: ".len()..];
+            let mut nums = tail
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| s.parse::<u64>().ok());
+            let line = nums.next().unwrap_or(1);
+            let column = nums.next().unwrap_or(1);
+            (raw[..pos].to_string(), line, column)
+        }
+        None => (raw, 1, 1),
+    };
+    let (line, column) = rewritten.original_position(original, line, column);
+    let message = message
+        .trim_start_matches("sql parser error: ")
+        .to_string();
+    CompileError::Parse {
+        message,
+        line,
+        column,
+    }
+}

@@ -1,0 +1,227 @@
+//! CREATE / ALTER / DROP → plan. Types stay SQL text: the executor and the
+//! schema editor decide what they mean for MongoDB.
+use sqlparser::ast::{self, AlterColumnOperation, AlterTableOperation, ColumnOption, ObjectType, TableConstraint};
+
+use super::dml::is_constant;
+use super::{kind_name, object_name, Builder};
+use crate::error::{CompileError, Result};
+use crate::plan::scope::SourceName;
+use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl};
+
+impl Builder {
+    pub(crate) fn ddl(&mut self, stmt: &ast::Statement) -> Result<Ddl> {
+        use ast::Statement as S;
+        match stmt {
+            S::CreateTable(c) => self.create_table(c),
+            S::CreateIndex(c) => self.create_index(c),
+            S::Drop { object_type, if_exists, names, table, .. } => {
+                let [name] = names.as_slice() else {
+                    return Err(CompileError::unsupported("DROP of several objects", stmt));
+                };
+                let name = object_name(name)?;
+                match object_type {
+                    ObjectType::Table => Ok(Ddl::DropTable { collection: name, if_exists: *if_exists }),
+                    ObjectType::Index => Ok(Ddl::DropIndex {
+                        collection: table.as_ref().map(object_name).transpose()?,
+                        name,
+                        if_exists: *if_exists,
+                    }),
+                    other => Err(CompileError::unsupported(format!("DROP {other}"), stmt)),
+                }
+            }
+            S::AlterTable(a) => self.alter_table(a),
+            other => Err(CompileError::unsupported(format!("statement {}", kind_name(other)), other)),
+        }
+    }
+
+    fn create_table(&mut self, c: &ast::CreateTable) -> Result<Ddl> {
+        if c.query.is_some() || c.like.is_some() || c.clone.is_some() || c.or_replace || c.temporary {
+            return Err(CompileError::unsupported("CREATE TABLE AS/LIKE/CLONE/TEMPORARY/OR REPLACE", c));
+        }
+        let collection = object_name(&c.name)?;
+        self.scopes.push();
+        let mut columns = Vec::new();
+        let mut checks = Vec::new();
+        for col in &c.columns {
+            let (def, col_checks) = self.column_def(col)?;
+            columns.push(def);
+            checks.extend(col_checks);
+        }
+        let mut unique = Vec::new();
+        for tc in &c.constraints {
+            match self.constraint(tc)? {
+                (_, Constraint::Unique(cols)) => unique.push(cols),
+                (_, Constraint::PrimaryKey(cols)) => {
+                    if let [only] = cols.as_slice() {
+                        for col in columns.iter_mut().filter(|c| c.name == *only) {
+                            col.primary_key = true;
+                            col.nullable = false;
+                        }
+                    } else {
+                        unique.push(cols);
+                    }
+                }
+                // Referential integrity is not enforced by MongoDB; Django
+                // keeps it itself when the backend declares no FK support.
+                (_, Constraint::ForeignKey(_)) => {}
+                (name, Constraint::Check(sql)) => checks.push((name, sql)),
+            }
+        }
+        self.scopes.pop();
+        Ok(Ddl::CreateTable { collection, if_not_exists: c.if_not_exists, columns, unique, checks })
+    }
+
+    fn column_def(&mut self, col: &ast::ColumnDef) -> Result<(ColumnDef, Vec<(Option<String>, String)>)> {
+        let ty = col.data_type.to_string().to_ascii_lowercase();
+        let mut def = ColumnDef {
+            name: col.name.value.clone(),
+            auto: matches!(ty.as_str(), "serial" | "bigserial" | "smallserial"),
+            ty,
+            nullable: true,
+            primary_key: false,
+            unique: false,
+            default: None,
+        };
+        let mut checks = Vec::new();
+        for opt in &col.options {
+            match &opt.option {
+                ColumnOption::Null => def.nullable = true,
+                ColumnOption::NotNull => def.nullable = false,
+                ColumnOption::PrimaryKey(_) => {
+                    def.primary_key = true;
+                    def.nullable = false;
+                }
+                ColumnOption::Unique(_) => def.unique = true,
+                ColumnOption::Default(e) => {
+                    let v = self.expr(e)?;
+                    if !is_constant(&v) {
+                        return Err(CompileError::unsupported("non-constant column DEFAULT", e));
+                    }
+                    def.default = Some(v);
+                }
+                ColumnOption::DialectSpecific(tokens) => {
+                    let text = tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+                    if text.eq_ignore_ascii_case("autoincrement") || text.eq_ignore_ascii_case("auto_increment") {
+                        def.auto = true;
+                    } else {
+                        return Err(CompileError::unsupported(format!("column option {text}"), col));
+                    }
+                }
+                ColumnOption::Check(c) => checks.push((c.name.as_ref().map(|n| n.value.clone()), c.expr.to_string())),
+                ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::Collation(_) | ColumnOption::CharacterSet(_) => {}
+                other => return Err(CompileError::unsupported(format!("column option {other}"), col)),
+            }
+        }
+        Ok((def, checks))
+    }
+
+    fn constraint(&mut self, tc: &TableConstraint) -> Result<(Option<String>, Constraint)> {
+        let cols = |v: &[ast::IndexColumn]| -> Result<Vec<String>> {
+            v.iter()
+                .map(|c| match &c.column.expr {
+                    ast::Expr::Identifier(i) => Ok(i.value.clone()),
+                    other => Err(CompileError::unsupported("constraint on an expression", other)),
+                })
+                .collect()
+        };
+        Ok(match tc {
+            TableConstraint::Unique(u) => (u.name.as_ref().map(|n| n.value.clone()), Constraint::Unique(cols(&u.columns)?)),
+            TableConstraint::PrimaryKey(p) => (p.name.as_ref().map(|n| n.value.clone()), Constraint::PrimaryKey(cols(&p.columns)?)),
+            TableConstraint::ForeignKey(f) => (
+                f.name.as_ref().map(|n| n.value.clone()),
+                Constraint::ForeignKey(f.columns.iter().map(|i| i.value.clone()).collect()),
+            ),
+            TableConstraint::Check(c) => (c.name.as_ref().map(|n| n.value.clone()), Constraint::Check(c.expr.to_string())),
+            other => return Err(CompileError::unsupported("table constraint", other)),
+        })
+    }
+
+    fn create_index(&mut self, c: &ast::CreateIndex) -> Result<Ddl> {
+        if c.using.is_some() || !c.include.is_empty() || !c.with.is_empty() || c.concurrently {
+            // CONCURRENTLY and USING change nothing for MongoDB, but INCLUDE/WITH would be lost.
+            if !c.include.is_empty() || !c.with.is_empty() {
+                return Err(CompileError::unsupported("CREATE INDEX with INCLUDE/WITH", c));
+            }
+        }
+        let name = c.name.as_ref().ok_or_else(|| CompileError::unsupported("CREATE INDEX without a name", c))?;
+        let name = object_name(name)?;
+        let collection = object_name(&c.table_name)?;
+        let mut keys = Vec::new();
+        for col in &c.columns {
+            let field = match &col.column.expr {
+                ast::Expr::Identifier(i) => i.value.clone(),
+                ast::Expr::CompoundIdentifier(p) => p.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join("."),
+                other => return Err(CompileError::unsupported("index on an expression", other)),
+            };
+            keys.push((field, !matches!(col.column.options.sort, Some(ast::OrderBySort::Desc))));
+        }
+        self.scopes.push();
+        self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
+        let filter = c.predicate.as_ref().map(|p| self.expr(p)).transpose()?;
+        self.scopes.pop();
+        Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter })
+    }
+
+    fn alter_table(&mut self, a: &ast::AlterTable) -> Result<Ddl> {
+        let collection = object_name(&a.name)?;
+        let [op] = a.operations.as_slice() else {
+            return Err(CompileError::unsupported("ALTER TABLE with several operations", a));
+        };
+        self.scopes.push();
+        let r = self.alter_op(collection, op);
+        self.scopes.pop();
+        r
+    }
+
+    fn alter_op(&mut self, collection: String, op: &AlterTableOperation) -> Result<Ddl> {
+        Ok(match op {
+            AlterTableOperation::AddColumn { column_def, column_position: None, .. } => {
+                let (column, checks) = self.column_def(column_def)?;
+                if !checks.is_empty() {
+                    return Err(CompileError::unsupported("ADD COLUMN with CHECK", op));
+                }
+                Ddl::AddColumn { collection, column }
+            }
+            AlterTableOperation::DropColumn { column_names, .. } => match column_names.as_slice() {
+                [c] => Ddl::DropColumn { collection, column: c.value.clone() },
+                _ => return Err(CompileError::unsupported("DROP of several columns", op)),
+            },
+            AlterTableOperation::RenameColumn { old_column_name, new_column_name } => Ddl::RenameColumn {
+                collection,
+                from: old_column_name.value.clone(),
+                to: new_column_name.value.clone(),
+            },
+            AlterTableOperation::RenameTable { table_name } => {
+                let to = match table_name {
+                    ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n) => object_name(n)?,
+                };
+                Ddl::RenameTable { from: collection, to }
+            }
+            AlterTableOperation::AlterColumn { column_name, op: col_op } => {
+                let change = match col_op {
+                    AlterColumnOperation::SetNotNull => ColumnChange::Nullable(false),
+                    AlterColumnOperation::DropNotNull => ColumnChange::Nullable(true),
+                    AlterColumnOperation::DropDefault => ColumnChange::DropDefault,
+                    AlterColumnOperation::SetDefault { value } => {
+                        let v = self.expr(value)?;
+                        if !is_constant(&v) {
+                            return Err(CompileError::unsupported("non-constant column DEFAULT", value));
+                        }
+                        ColumnChange::Default(v)
+                    }
+                    AlterColumnOperation::SetDataType { data_type, using: None, .. } => {
+                        ColumnChange::Type(data_type.to_string().to_ascii_lowercase())
+                    }
+                    other => return Err(CompileError::unsupported(format!("ALTER COLUMN {other}"), op)),
+                };
+                Ddl::AlterColumn { collection, column: column_name.value.clone(), change }
+            }
+            AlterTableOperation::AddConstraint { constraint, .. } => {
+                let (name, constraint) = self.constraint(constraint)?;
+                Ddl::AddConstraint { collection, name, constraint }
+            }
+            AlterTableOperation::DropConstraint { name, .. } => Ddl::DropConstraint { collection, name: name.value.clone() },
+            other => return Err(CompileError::unsupported(format!("ALTER TABLE {}", kind_name(other)), op)),
+        })
+    }
+}

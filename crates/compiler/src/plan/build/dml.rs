@@ -1,0 +1,136 @@
+//! INSERT / UPDATE / DELETE → plan.
+use sqlparser::ast::{self, AssignmentTarget, FromTable, SelectItem, SetExpr, TableFactor, TableObject};
+
+use super::{object_name, Builder};
+use crate::error::{CompileError, Result};
+use crate::plan::scope::SourceName;
+use crate::plan::{Delete, Expr, Insert, Literal, Update};
+
+impl Builder {
+    pub(crate) fn insert(&mut self, i: &ast::Insert) -> Result<Insert> {
+        if i.or.is_some() || i.ignore || i.on.is_some() || i.replace_into || !i.assignments.is_empty() || i.overwrite || i.partitioned.is_some() {
+            return Err(CompileError::unsupported("INSERT OR/IGNORE/ON CONFLICT/REPLACE", i));
+        }
+        let collection = match &i.table {
+            TableObject::TableName(n) => object_name(n)?,
+            _ => return Err(CompileError::unsupported("INSERT into a table function", i)),
+        };
+        let columns = i
+            .columns
+            .iter()
+            .map(object_name)
+            .collect::<Result<Vec<_>>>()?;
+        // Values are constants: there is no row to refer to yet.
+        self.scopes.push();
+        let rows = match i.source.as_deref() {
+            None => vec![vec![]],
+            Some(q) => match q.body.as_ref() {
+                SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
+                    let mut rows = Vec::with_capacity(v.rows.len());
+                    for row in &v.rows {
+                        if row.content.len() != columns.len() {
+                            return Err(CompileError::unsupported("INSERT row with a different number of values than columns", i));
+                        }
+                        let mut out = Vec::with_capacity(row.content.len());
+                        for e in &row.content {
+                            out.push(self.insert_value(e)?);
+                        }
+                        rows.push(out);
+                    }
+                    rows
+                }
+                _ => return Err(CompileError::unsupported("INSERT ... SELECT", i)),
+            },
+        };
+        self.scopes.pop();
+        let returning = match &i.returning {
+            None => Vec::new(),
+            Some(items) => returning_columns(items)?,
+        };
+        Ok(Insert { collection, columns, rows, returning })
+    }
+
+    fn insert_value(&mut self, e: &ast::Expr) -> Result<Option<Expr>> {
+        if let ast::Expr::Identifier(id) = e {
+            if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default") {
+                return Ok(None);
+            }
+        }
+        let v = self.expr(e)?;
+        match v {
+            Expr::Literal(_) | Expr::Param(_) => Ok(Some(v)),
+            _ => Err(CompileError::unsupported("computed value in INSERT (only literals and parameters)", e)),
+        }
+    }
+
+    /// The single table of an UPDATE/DELETE, registered as the only source.
+    fn target_table(&mut self, t: &ast::TableWithJoins) -> Result<String> {
+        if !t.joins.is_empty() {
+            return Err(CompileError::unsupported("UPDATE/DELETE with JOIN", t));
+        }
+        match &t.relation {
+            TableFactor::Table { name, alias, .. } => {
+                let collection = object_name(name)?;
+                let alias = alias.as_ref().map(|a| a.name.value.clone());
+                self.scopes.push();
+                self.scopes.add_source(SourceName { name: alias.unwrap_or_else(|| collection.clone()), derived_columns: None });
+                Ok(collection)
+            }
+            other => Err(CompileError::unsupported("UPDATE/DELETE of a derived table", other)),
+        }
+    }
+
+    pub(crate) fn update(&mut self, u: &ast::Update) -> Result<Update> {
+        if u.from.is_some() || u.returning.is_some() || u.or.is_some() || u.limit.is_some() || !u.order_by.is_empty() || u.output.is_some() {
+            return Err(CompileError::unsupported("UPDATE with FROM/RETURNING/LIMIT/ORDER BY", u));
+        }
+        let collection = self.target_table(&u.table)?;
+        let mut assignments = Vec::new();
+        for a in &u.assignments {
+            let name = match &a.target {
+                AssignmentTarget::ColumnName(n) => n,
+                AssignmentTarget::Tuple(_) => return Err(CompileError::unsupported("tuple assignment in UPDATE", a)),
+            };
+            let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.clone()).collect();
+            // `SET "t"."c" = ...` names the column with its table; drop it.
+            let column = self.scopes.resolve(&parts, &a.to_string())?;
+            let value = self.expr(&a.value)?;
+            assignments.push((column.path, value));
+        }
+        let filter = u.selection.as_ref().map(|e| self.expr(e)).transpose()?;
+        Ok(Update { collection, assignments, filter })
+    }
+
+    pub(crate) fn delete(&mut self, d: &ast::Delete) -> Result<Delete> {
+        if !d.tables.is_empty() || d.using.is_some() || d.returning.is_some() || d.limit.is_some() || !d.order_by.is_empty() || d.output.is_some() {
+            return Err(CompileError::unsupported("DELETE with USING/RETURNING/LIMIT/ORDER BY or several tables", d));
+        }
+        let tables = match &d.from {
+            FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+        };
+        let [table] = tables.as_slice() else {
+            return Err(CompileError::unsupported("DELETE from several tables", d));
+        };
+        let collection = self.target_table(table)?;
+        let filter = d.selection.as_ref().map(|e| self.expr(e)).transpose()?;
+        Ok(Delete { collection, filter })
+    }
+}
+
+fn returning_columns(items: &[SelectItem]) -> Result<Vec<String>> {
+    items
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => Ok(i.value.clone()),
+            SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(p)) => {
+                p.last().map(|i| i.value.clone()).ok_or_else(|| CompileError::unsupported("RETURNING item", item))
+            }
+            other => Err(CompileError::unsupported("RETURNING something other than a column", other)),
+        })
+        .collect()
+}
+
+/// A constant of a DDL statement (column default), as a plan expression.
+pub(crate) fn is_constant(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(_) | Expr::Param(_)) || matches!(e, Expr::Neg(x) if matches!(**x, Expr::Literal(Literal::Int(_)) | Expr::Literal(Literal::Float(_))))
+}

@@ -1,0 +1,387 @@
+//! SQL expressions → plan expressions (names resolved, operators typed).
+use sqlparser::ast::{
+    self, BinaryOperator, CastKind, DataType, DuplicateTreatment, FunctionArg, FunctionArgExpr,
+    FunctionArguments, UnaryOperator, Value,
+};
+
+use super::{kind_name, Builder};
+use crate::error::{CompileError, Result};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, Expr, Func, Literal, MatchKind, SubqueryRef};
+
+/// Our own recursion guard: sqlparser limits nesting of parentheses, but a
+/// long chain such as `a + b + c + ...` is a deep left-leaning tree.
+const MAX_DEPTH: usize = 200;
+
+impl Builder {
+    pub(crate) fn expr(&mut self, e: &ast::Expr) -> Result<Expr> {
+        self.expr_at(e, 0)
+    }
+
+    fn expr_at(&mut self, e: &ast::Expr, depth: usize) -> Result<Expr> {
+        if depth > MAX_DEPTH {
+            return Err(CompileError::unsupported("expression nested too deeply", e));
+        }
+        let d = depth + 1;
+        use ast::Expr as A;
+        Ok(match e {
+            A::Identifier(i) => Expr::Column(self.scopes.resolve(&[i.value.clone()], &e.to_string())?),
+            A::CompoundIdentifier(parts) => {
+                let parts: Vec<String> = parts.iter().map(|i| i.value.clone()).collect();
+                Expr::Column(self.scopes.resolve(&parts, &e.to_string())?)
+            }
+            A::Value(v) => value(&v.value, e)?,
+            A::Nested(inner) => self.expr_at(inner, d)?,
+            A::BinaryOp { left, op, right } => self.binary(e, left, op, right, d)?,
+            A::UnaryOp { op, expr } => match op {
+                UnaryOperator::Not => Expr::Not(Box::new(self.expr_at(expr, d)?)),
+                UnaryOperator::Plus => self.expr_at(expr, d)?,
+                UnaryOperator::Minus => match self.expr_at(expr, d)? {
+                    Expr::Literal(Literal::Int(i)) => Expr::Literal(Literal::Int(i.wrapping_neg())),
+                    Expr::Literal(Literal::Float(f)) => Expr::Literal(Literal::Float(-f)),
+                    other => Expr::Neg(Box::new(other)),
+                },
+                other => return Err(CompileError::unsupported(format!("unary operator {other}"), e)),
+            },
+            A::IsNull(x) => Expr::IsNull { expr: Box::new(self.expr_at(x, d)?), negated: false },
+            A::IsNotNull(x) => Expr::IsNull { expr: Box::new(self.expr_at(x, d)?), negated: true },
+            // `p IS TRUE` is two-valued: TRUE exactly when p is TRUE.
+            A::IsTrue(x) | A::IsNotTrue(x) | A::IsFalse(x) | A::IsNotFalse(x) => {
+                let p = self.expr_at(x, d)?;
+                let p = if matches!(e, A::IsFalse(_) | A::IsNotFalse(_)) { Expr::Not(Box::new(p)) } else { p };
+                let yes = matches!(e, A::IsTrue(_) | A::IsFalse(_));
+                Expr::Case {
+                    whens: vec![(p, Expr::Literal(Literal::Bool(yes)))],
+                    otherwise: Some(Box::new(Expr::Literal(Literal::Bool(!yes)))),
+                }
+            }
+            A::InList { expr, list, negated } => Expr::InList {
+                expr: Box::new(self.expr_at(expr, d)?),
+                list: list.iter().map(|x| self.expr_at(x, d)).collect::<Result<_>>()?,
+                negated: *negated,
+            },
+            A::InSubquery { expr, subquery, negated } => Expr::InSubquery {
+                expr: Box::new(self.expr_at(expr, d)?),
+                subquery: self.subquery(subquery)?,
+                negated: *negated,
+            },
+            A::Exists { subquery, negated } => Expr::Exists { subquery: self.subquery(subquery)?, negated: *negated },
+            A::Subquery(q) => Expr::ScalarSubquery(self.subquery(q)?),
+            A::Between { expr, negated, low, high } => Expr::Between {
+                expr: Box::new(self.expr_at(expr, d)?),
+                low: Box::new(self.expr_at(low, d)?),
+                high: Box::new(self.expr_at(high, d)?),
+                negated: *negated,
+            },
+            A::Like { negated, any, expr, pattern, escape_char } | A::ILike { negated, any, expr, pattern, escape_char } => {
+                if *any {
+                    return Err(CompileError::unsupported("LIKE ANY", e));
+                }
+                if let Some(esc) = escape_char {
+                    let ok = matches!(esc.as_ref(), A::Value(v) if matches!(&v.value, Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) if s == "\\"));
+                    if !ok {
+                        return Err(CompileError::unsupported("LIKE with an ESCAPE character other than '\\'", e));
+                    }
+                }
+                Expr::Match {
+                    kind: MatchKind::Like,
+                    expr: Box::new(self.expr_at(expr, d)?),
+                    pattern: Box::new(self.expr_at(pattern, d)?),
+                    case_insensitive: matches!(e, A::ILike { .. }),
+                    negated: *negated,
+                }
+            }
+            A::RLike { negated, expr, pattern, .. } => Expr::Match {
+                kind: MatchKind::Regex,
+                expr: Box::new(self.expr_at(expr, d)?),
+                pattern: Box::new(self.expr_at(pattern, d)?),
+                case_insensitive: false,
+                negated: *negated,
+            },
+            A::Function(f) => self.function(f, e, d)?,
+            A::Case { operand, conditions, else_result, .. } => {
+                let operand = match operand {
+                    Some(o) => Some(self.expr_at(o, d)?),
+                    None => None,
+                };
+                let mut whens = Vec::with_capacity(conditions.len());
+                for w in conditions {
+                    let cond = self.expr_at(&w.condition, d)?;
+                    let cond = match &operand {
+                        Some(o) => Expr::Compare { op: CmpOp::Eq, left: Box::new(o.clone()), right: Box::new(cond) },
+                        None => cond,
+                    };
+                    whens.push((cond, self.expr_at(&w.result, d)?));
+                }
+                let otherwise = match else_result {
+                    Some(x) => Some(Box::new(self.expr_at(x, d)?)),
+                    None => None,
+                };
+                Expr::Case { whens, otherwise }
+            }
+            A::Cast { kind, expr, data_type, format } => {
+                if format.is_some() || matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
+                    return Err(CompileError::unsupported("CAST with FORMAT / TRY_CAST", e));
+                }
+                Expr::Cast { expr: Box::new(self.expr_at(expr, d)?), to: cast_type(data_type, e)? }
+            }
+            A::Ceil { expr, field } | A::Floor { expr, field } => {
+                if !matches!(field, ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime)) {
+                    return Err(CompileError::unsupported("CEIL/FLOOR with a scale or unit", e));
+                }
+                let func = if matches!(e, A::Ceil { .. }) { Func::Ceil } else { Func::Floor };
+                Expr::Function { func, args: vec![self.expr_at(expr, d)?] }
+            }
+            A::Substring { expr, substring_from, substring_for, .. } => {
+                let mut args = vec![self.expr_at(expr, d)?];
+                args.push(match substring_from {
+                    Some(f) => self.expr_at(f, d)?,
+                    None => Expr::Literal(Literal::Int(1)),
+                });
+                if let Some(f) = substring_for {
+                    args.push(self.expr_at(f, d)?);
+                }
+                Expr::Function { func: Func::Substr, args }
+            }
+            A::Trim { trim_where, trim_what, expr, trim_characters } => {
+                if trim_what.is_some() || trim_characters.is_some() {
+                    return Err(CompileError::unsupported("TRIM of specific characters", e));
+                }
+                let func = match trim_where {
+                    None | Some(ast::TrimWhereField::Both) => Func::Trim,
+                    Some(ast::TrimWhereField::Leading) => Func::LTrim,
+                    Some(ast::TrimWhereField::Trailing) => Func::RTrim,
+                };
+                Expr::Function { func, args: vec![self.expr_at(expr, d)?] }
+            }
+            A::Position { expr, r#in } => Expr::Function {
+                func: Func::StrIndex,
+                args: vec![self.expr_at(r#in, d)?, self.expr_at(expr, d)?],
+            },
+            other => return Err(CompileError::unsupported(format!("expression {}", kind_name(other)), e)),
+        })
+    }
+
+    fn binary(&mut self, whole: &ast::Expr, left: &ast::Expr, op: &BinaryOperator, right: &ast::Expr, d: usize) -> Result<Expr> {
+        // AND/OR chains are flattened iteratively: Django writes long OR lists.
+        if matches!(op, BinaryOperator::And | BinaryOperator::Or) {
+            let mut operands = Vec::new();
+            let mut stack = vec![right, left];
+            while let Some(x) = stack.pop() {
+                let x = strip_nested(x);
+                match x {
+                    ast::Expr::BinaryOp { left: l, op: o, right: r } if o == op => {
+                        stack.push(r);
+                        stack.push(l);
+                    }
+                    other => operands.push(self.expr_at(other, d)?),
+                }
+            }
+            return Ok(if *op == BinaryOperator::And { Expr::And(operands) } else { Expr::Or(operands) });
+        }
+        let l = self.expr_at(left, d)?;
+        let r = self.expr_at(right, d)?;
+        let cmp = |op| Expr::Compare { op, left: Box::new(l.clone()), right: Box::new(r.clone()) };
+        let arith = |op| Expr::Arith { op, left: Box::new(l.clone()), right: Box::new(r.clone()) };
+        let regex = |ci, negated| Expr::Match { kind: MatchKind::Regex, expr: Box::new(l.clone()), pattern: Box::new(r.clone()), case_insensitive: ci, negated };
+        Ok(match op {
+            BinaryOperator::Eq => cmp(CmpOp::Eq),
+            BinaryOperator::NotEq => cmp(CmpOp::Ne),
+            BinaryOperator::Lt => cmp(CmpOp::Lt),
+            BinaryOperator::LtEq => cmp(CmpOp::Le),
+            BinaryOperator::Gt => cmp(CmpOp::Gt),
+            BinaryOperator::GtEq => cmp(CmpOp::Ge),
+            BinaryOperator::Plus => arith(ArithOp::Add),
+            BinaryOperator::Minus => arith(ArithOp::Sub),
+            BinaryOperator::Multiply => arith(ArithOp::Mul),
+            BinaryOperator::Divide => arith(ArithOp::Div),
+            BinaryOperator::Modulo => arith(ArithOp::Mod),
+            BinaryOperator::StringConcat => {
+                let mut parts = match l {
+                    Expr::Concat(v) => v,
+                    other => vec![other],
+                };
+                parts.push(r);
+                Expr::Concat(parts)
+            }
+            BinaryOperator::PGRegexMatch => regex(false, false),
+            BinaryOperator::PGRegexIMatch => regex(true, false),
+            BinaryOperator::PGRegexNotMatch => regex(false, true),
+            BinaryOperator::PGRegexNotIMatch => regex(true, true),
+            other => return Err(CompileError::unsupported(format!("operator {other}"), whole)),
+        })
+    }
+
+    /// Builds a subquery in a new scope; hoists it when uncorrelated.
+    pub(crate) fn subquery(&mut self, q: &ast::Query) -> Result<SubqueryRef> {
+        self.scopes.push();
+        let built = self.query(q);
+        let scope = self.scopes.pop();
+        let built = built?;
+        if scope.correlated {
+            Ok(SubqueryRef::Correlated(Box::new(built)))
+        } else {
+            self.subqueries.push(built);
+            Ok(SubqueryRef::Uncorrelated(self.subqueries.len() - 1))
+        }
+    }
+
+    fn function(&mut self, f: &ast::Function, whole: &ast::Expr, d: usize) -> Result<Expr> {
+        let name = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.to_ascii_lowercase())
+            .unwrap_or_default();
+        if f.over.is_some() {
+            return Err(CompileError::unsupported(format!("window function {}() OVER", name.to_uppercase()), whole));
+        }
+        if !f.within_group.is_empty() {
+            return Err(CompileError::unsupported("WITHIN GROUP", whole));
+        }
+        let (args, distinct, star) = match &f.args {
+            FunctionArguments::None => (Vec::new(), false, false),
+            FunctionArguments::Subquery(_) => return Err(CompileError::unsupported("function with a subquery argument", whole)),
+            FunctionArguments::List(list) => {
+                if !list.clauses.is_empty() {
+                    return Err(CompileError::unsupported(format!("{}() with ORDER BY/LIMIT clauses", name.to_uppercase()), whole));
+                }
+                let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+                let mut args = Vec::new();
+                let mut star = false;
+                for a in &list.args {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => args.push(self.expr_at(x, d)?),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => star = true,
+                        _ => return Err(CompileError::unsupported("named or qualified-wildcard function argument", whole)),
+                    }
+                }
+                (args, distinct, star)
+            }
+        };
+        let agg = match name.as_str() {
+            "count" => Some(if star { AggFunc::CountStar } else { AggFunc::Count }),
+            "sum" => Some(AggFunc::Sum),
+            "avg" => Some(AggFunc::Avg),
+            "min" if args.len() == 1 => Some(AggFunc::Min),
+            "max" if args.len() == 1 => Some(AggFunc::Max),
+            "stddev_pop" => Some(AggFunc::StdDevPop),
+            "stddev_samp" | "stddev" => Some(AggFunc::StdDevSamp),
+            _ => None,
+        };
+        if let Some(func) = agg {
+            let mut arg = match (func, args.len()) {
+                (AggFunc::CountStar, 0) => None,
+                (AggFunc::CountStar, _) => return Err(CompileError::unsupported("COUNT(*) with arguments", whole)),
+                (_, 1) => args.into_iter().next().map(Box::new),
+                _ => return Err(CompileError::unsupported(format!("{}() with {} arguments", name.to_uppercase(), args.len()), whole)),
+            };
+            let mut func = func;
+            // `agg(x) FILTER (WHERE p)` ≡ `agg(CASE WHEN p THEN x END)`.
+            if let Some(filter) = &f.filter {
+                let cond = self.expr_at(filter, d)?;
+                let value = match arg.take() {
+                    Some(a) => *a,
+                    None => {
+                        func = AggFunc::Count;
+                        Expr::Literal(Literal::Int(1))
+                    }
+                };
+                arg = Some(Box::new(Expr::Case { whens: vec![(cond, value)], otherwise: None }));
+            }
+            if distinct && func == AggFunc::CountStar {
+                return Err(CompileError::unsupported("COUNT(DISTINCT *)", whole));
+            }
+            return Ok(Expr::Aggregate { func, arg, distinct });
+        }
+        if distinct || star || f.filter.is_some() {
+            return Err(CompileError::unsupported(format!("DISTINCT/*/FILTER in {}()", name.to_uppercase()), whole));
+        }
+        let (func, arity): (Func, &[usize]) = match name.as_str() {
+            "upper" | "ucase" => (Func::Upper, &[1]),
+            "lower" | "lcase" => (Func::Lower, &[1]),
+            "length" | "char_length" | "character_length" => (Func::Length, &[1]),
+            "abs" => (Func::Abs, &[1]),
+            "round" => (Func::Round, &[1, 2]),
+            "ceil" | "ceiling" => (Func::Ceil, &[1]),
+            "floor" => (Func::Floor, &[1]),
+            "sqrt" => (Func::Sqrt, &[1]),
+            "power" | "pow" => (Func::Power, &[2]),
+            "mod" => (Func::Mod, &[2]),
+            "trim" => (Func::Trim, &[1]),
+            "ltrim" => (Func::LTrim, &[1]),
+            "rtrim" => (Func::RTrim, &[1]),
+            "substr" | "substring" => (Func::Substr, &[2, 3]),
+            "replace" => (Func::Replace, &[3]),
+            "concat" => (Func::Concat, &[]),
+            "coalesce" | "ifnull" => (Func::Coalesce, &[]),
+            "nullif" => (Func::NullIf, &[2]),
+            "greatest" | "max" => (Func::Greatest, &[]),
+            "least" | "min" => (Func::Least, &[]),
+            "now" | "current_timestamp" => (Func::Now, &[0]),
+            "exp" => (Func::Exp, &[1]),
+            "ln" => (Func::Ln, &[1]),
+            "log10" => (Func::Log10, &[1]),
+            "sign" => (Func::Sign, &[1]),
+            "instr" | "strpos" => (Func::StrIndex, &[2]),
+            _ => return Err(CompileError::unsupported(format!("function {}()", name.to_uppercase()), whole)),
+        };
+        if (!arity.is_empty() && !arity.contains(&args.len())) || (arity.is_empty() && args.is_empty()) {
+            return Err(CompileError::unsupported(format!("{}() with {} arguments", name.to_uppercase(), args.len()), whole));
+        }
+        Ok(Expr::Function { func, args })
+    }
+}
+
+fn strip_nested(mut e: &ast::Expr) -> &ast::Expr {
+    // Only parentheses around AND/OR operands of the same operator are
+    // transparent; `a AND (b OR c)` keeps its structure via the operator check.
+    while let ast::Expr::Nested(inner) = e {
+        e = inner;
+    }
+    e
+}
+
+/// A SQL literal or placeholder.
+pub(crate) fn value(v: &Value, whole: &ast::Expr) -> Result<Expr> {
+    Ok(match v {
+        Value::Number(n, _) => Expr::Literal(number(n).ok_or_else(|| CompileError::unsupported("numeric literal", whole))?),
+        Value::SingleQuotedString(s)
+        | Value::EscapedStringLiteral(s)
+        | Value::UnicodeStringLiteral(s)
+        | Value::NationalStringLiteral(s)
+        | Value::TripleSingleQuotedString(s) => Expr::Literal(Literal::Str(s.clone())),
+        Value::DollarQuotedString(s) => Expr::Literal(Literal::Str(s.value.clone())),
+        Value::Boolean(b) => Expr::Literal(Literal::Bool(*b)),
+        Value::Null => Expr::Literal(Literal::Null),
+        Value::Placeholder(p) => {
+            let n = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1);
+            match n {
+                Some(n) => Expr::Param(n - 1),
+                None => return Err(CompileError::unsupported(format!("placeholder {p}"), whole)),
+            }
+        }
+        other => return Err(CompileError::unsupported(format!("literal {}", kind_name(other)), whole)),
+    })
+}
+
+fn number(n: &str) -> Option<Literal> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Some(Literal::Int(i));
+    }
+    n.parse::<f64>().ok().map(Literal::Float)
+}
+
+fn cast_type(t: &DataType, whole: &ast::Expr) -> Result<CastType> {
+    let text = t.to_string().to_ascii_lowercase();
+    let base = text.split('(').next().unwrap_or("").trim();
+    Ok(match base {
+        "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int4" | "int8" | "int2" | "signed" | "signed integer" => CastType::Integer,
+        "real" | "float" | "double" | "double precision" | "float4" | "float8" => CastType::Float,
+        "decimal" | "numeric" => CastType::Decimal,
+        "text" | "varchar" | "char" | "character varying" | "character" | "string" => CastType::Text,
+        "bool" | "boolean" => CastType::Bool,
+        "date" | "datetime" | "timestamp" | "timestamptz" | "timestamp with time zone" => CastType::Date,
+        _ => return Err(CompileError::unsupported(format!("CAST to {text}"), whole)),
+    })
+}

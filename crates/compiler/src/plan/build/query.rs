@@ -1,0 +1,269 @@
+//! SELECT / set operations → `Query`.
+use sqlparser::ast::{self, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, OrderByKind, SelectItem, SetExpr, TableFactor};
+
+use super::{kind_name, object_name, Builder};
+use crate::error::{CompileError, Result};
+use crate::plan::scope::SourceName;
+use crate::plan::{Expr, Join, JoinKind, Literal, OrderItem, ProjectItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
+
+impl Builder {
+    /// Builds a query in the current (already pushed) scope.
+    pub(crate) fn query(&mut self, q: &ast::Query) -> Result<Query> {
+        if q.with.is_some() {
+            return Err(CompileError::unsupported("WITH (common table expression)", q));
+        }
+        if q.fetch.is_some() || !q.pipe_operators.is_empty() || q.for_clause.is_some() {
+            return Err(CompileError::unsupported("FETCH / FOR / pipe clause", q));
+        }
+        // `FOR UPDATE` locks are ignored: the executor runs inside a MongoDB
+        // transaction, which already isolates the rows it reads.
+        let order_by: &[ast::OrderByExpr] = match &q.order_by {
+            None => &[],
+            Some(o) => match &o.kind {
+                OrderByKind::Expressions(v) => v,
+                OrderByKind::All(_) => return Err(CompileError::unsupported("ORDER BY ALL", q)),
+            },
+        };
+        let (limit, offset) = self.limit(&q.limit_clause)?;
+        match q.body.as_ref() {
+            SetExpr::Select(s) => Ok(Query::Select(Box::new(self.select(s, order_by, limit, offset)?))),
+            SetExpr::Query(inner) if order_by.is_empty() && limit.is_none() && offset.is_none() => self.query(inner),
+            SetExpr::SetOperation { op, set_quantifier, left, right } => {
+                let kind = match op {
+                    ast::SetOperator::Union => SetOpKind::Union,
+                    ast::SetOperator::Intersect => SetOpKind::Intersect,
+                    ast::SetOperator::Except | ast::SetOperator::Minus => SetOpKind::Except,
+                };
+                let all = match set_quantifier {
+                    ast::SetQuantifier::All => true,
+                    ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+                    other => return Err(CompileError::unsupported(format!("set quantifier {other}"), q)),
+                };
+                let left = self.set_operand(left)?;
+                let right = self.set_operand(right)?;
+                let labels = left.columns();
+                let mut items = Vec::new();
+                for o in order_by {
+                    let i = output_index(&o.expr, &labels).ok_or_else(|| {
+                        CompileError::unsupported("ORDER BY of a set operation on something other than an output column", &o.expr)
+                    })?;
+                    items.push(OrderItem { key: SortKey::Output(i), descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)), nulls_first: o.options.nulls_first });
+                }
+                Ok(Query::SetOp(Box::new(SetOp { kind, all, left, right, order_by: items, limit, offset })))
+            }
+            other => Err(CompileError::unsupported(format!("query body {}", kind_name(other)), other)),
+        }
+    }
+
+    /// Each side of a set operation is its own query level with its own FROM.
+    fn set_operand(&mut self, e: &SetExpr) -> Result<Query> {
+        self.scopes.push();
+        let r = match e {
+            SetExpr::Select(s) => self.select(s, &[], None, None).map(|s| Query::Select(Box::new(s))),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::SetOperation { .. } => {
+                let q = ast::Query {
+                    with: None,
+                    body: Box::new(e.clone()),
+                    order_by: None,
+                    limit_clause: None,
+                    fetch: None,
+                    locks: vec![],
+                    for_clause: None,
+                    settings: None,
+                    format_clause: None,
+                    pipe_operators: vec![],
+                };
+                self.query(&q)
+            }
+            other => Err(CompileError::unsupported(format!("set operand {}", kind_name(other)), other)),
+        };
+        let scope = self.scopes.pop();
+        if scope.correlated {
+            return Err(CompileError::unsupported("correlated set operation", e));
+        }
+        r
+    }
+
+    fn limit(&mut self, l: &Option<LimitClause>) -> Result<(Option<Expr>, Option<Expr>)> {
+        let (limit, offset) = match l {
+            None => return Ok((None, None)),
+            Some(LimitClause::LimitOffset { limit, offset, limit_by }) => {
+                if !limit_by.is_empty() {
+                    return Err(CompileError::unsupported("LIMIT BY", l.as_ref().map(|x| x.to_string()).unwrap_or_default()));
+                }
+                (limit.as_ref(), offset.as_ref().map(|o| &o.value))
+            }
+            Some(LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
+        };
+        let mut one = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
+            let Some(e) = e else { return Ok(None) };
+            match self.expr(e)? {
+                x @ (Expr::Param(_) | Expr::Literal(Literal::Int(_))) => Ok(Some(x)),
+                Expr::Literal(Literal::Null) => Ok(None),
+                _ => Err(CompileError::unsupported("LIMIT/OFFSET that is not an integer or parameter", e)),
+            }
+        };
+        Ok((one(limit)?, one(offset)?))
+    }
+
+    fn select(&mut self, s: &ast::Select, order_by: &[ast::OrderByExpr], limit: Option<Expr>, offset: Option<Expr>) -> Result<Select> {
+        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.prewhere.is_some() || !s.connect_by.is_empty()
+            || !s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty() || !s.named_window.is_empty()
+            || s.qualify.is_some() || s.value_table_mode.is_some() || s.exclude.is_some()
+        {
+            return Err(CompileError::unsupported("non-standard SELECT clause (TOP/INTO/QUALIFY/WINDOW/...)", s));
+        }
+        // FROM: sources are registered one by one so that each ON clause sees
+        // exactly the tables to its left.
+        let mut from = None;
+        let mut joins = Vec::new();
+        match s.from.as_slice() {
+            [] => {}
+            [twj] => {
+                from = Some(self.source(&twj.relation)?);
+                for j in &twj.joins {
+                    let (kind, constraint) = match &j.join_operator {
+                        JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
+                        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::LeftOuter, c),
+                        JoinOperator::Right(_) | JoinOperator::RightOuter(_) => return Err(CompileError::unsupported("RIGHT OUTER JOIN", j)),
+                        JoinOperator::FullOuter(_) => return Err(CompileError::unsupported("FULL OUTER JOIN", j)),
+                        JoinOperator::CrossJoin(_) => return Err(CompileError::unsupported("CROSS JOIN", j)),
+                        other => return Err(CompileError::unsupported(format!("join {}", kind_name(other)), j)),
+                    };
+                    let collection = match self.source(&j.relation)? {
+                        Source::Table { collection } => collection,
+                        Source::Derived(_) => return Err(CompileError::unsupported("JOIN with a derived table", j)),
+                    };
+                    let on = match constraint {
+                        JoinConstraint::On(e) => self.expr(e)?,
+                        _ => return Err(CompileError::unsupported("JOIN without ON (USING/NATURAL)", j)),
+                    };
+                    joins.push(Join { kind, collection, on });
+                }
+            }
+            _ => return Err(CompileError::unsupported("several tables in FROM (implicit cross join)", s)),
+        }
+        let filter = s.selection.as_ref().map(|e| self.expr(e)).transpose()?;
+        let mut projection = Vec::new();
+        for item in &s.projection {
+            let (expr, label) = match item {
+                SelectItem::UnnamedExpr(e) => {
+                    let label = match e {
+                        ast::Expr::Identifier(i) => i.value.clone(),
+                        ast::Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()).unwrap_or_default(),
+                        other => other.to_string(),
+                    };
+                    (self.expr(e)?, label)
+                }
+                SelectItem::ExprWithAlias { expr, alias } => (self.expr(expr)?, alias.value.clone()),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                    return Err(CompileError::unsupported("SELECT * (the compiler knows no schema; list the columns)", item))
+                }
+                other => return Err(CompileError::unsupported("select item", other)),
+            };
+            projection.push(ProjectItem { expr, label });
+        }
+        let labels: Vec<String> = projection.iter().map(|p| p.label.clone()).collect();
+        let group_by = match &s.group_by {
+            GroupByExpr::Expressions(v, mods) if mods.is_empty() => {
+                let mut out = Vec::new();
+                for e in v {
+                    out.push(match output_index(e, &labels) {
+                        Some(i) if !is_resolvable_column(e) || matches!(e, ast::Expr::Value(_)) => projection[i].expr.clone(),
+                        _ => self.expr(e)?,
+                    });
+                }
+                out
+            }
+            other => return Err(CompileError::unsupported("GROUP BY ALL / ROLLUP / CUBE", other)),
+        };
+        let having = s.having.as_ref().map(|e| self.expr(e)).transpose()?;
+        let distinct = match &s.distinct {
+            None | Some(ast::Distinct::All) => false,
+            Some(ast::Distinct::Distinct) => true,
+            Some(ast::Distinct::On(_)) => return Err(CompileError::unsupported("DISTINCT ON", s)),
+        };
+        let mut order = Vec::new();
+        for o in order_by {
+            let key = match output_index(&o.expr, &labels) {
+                Some(i) if !is_resolvable_column(&o.expr) || matches!(o.expr, ast::Expr::Value(_)) => SortKey::Output(i),
+                _ => {
+                    let e = self.expr(&o.expr)?;
+                    match projection.iter().position(|p| p.expr == e) {
+                        Some(i) => SortKey::Output(i),
+                        None => SortKey::Expr(e),
+                    }
+                }
+            };
+            order.push(OrderItem { key, descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)), nulls_first: o.options.nulls_first });
+        }
+        let aggregated = !group_by.is_empty()
+            || projection.iter().any(|p| p.expr.has_aggregate())
+            || having.as_ref().is_some_and(Expr::has_aggregate)
+            || order.iter().any(|o| matches!(&o.key, SortKey::Expr(e) if e.has_aggregate()));
+        if having.is_some() && !aggregated {
+            return Err(CompileError::unsupported("HAVING without GROUP BY or aggregates", s));
+        }
+        if filter.as_ref().is_some_and(Expr::has_aggregate) {
+            return Err(CompileError::unsupported("aggregate function in WHERE", s));
+        }
+        Ok(Select { from, joins, filter, group_by, aggregated, having, projection, distinct, order_by: order, limit, offset })
+    }
+
+    fn source(&mut self, t: &TableFactor) -> Result<Source> {
+        match t {
+            TableFactor::Table { name, alias, args, .. } => {
+                if args.is_some() {
+                    return Err(CompileError::unsupported("table function in FROM", t));
+                }
+                let collection = object_name(name)?;
+                let alias = alias_name(alias, t)?;
+                self.scopes.add_source(SourceName { name: alias.unwrap_or_else(|| collection.clone()), derived_columns: None });
+                Ok(Source::Table { collection })
+            }
+            TableFactor::Derived { lateral, subquery, alias, .. } => {
+                if *lateral {
+                    return Err(CompileError::unsupported("LATERAL derived table", t));
+                }
+                self.scopes.push();
+                let inner = self.query(subquery);
+                let scope = self.scopes.pop();
+                let inner = inner?;
+                if scope.correlated {
+                    return Err(CompileError::unsupported("correlated derived table", t));
+                }
+                let name = alias_name(alias, t)?.unwrap_or_else(|| "subquery".to_string());
+                self.scopes.add_source(SourceName { name, derived_columns: Some(inner.columns()) });
+                Ok(Source::Derived(Box::new(inner)))
+            }
+            other => Err(CompileError::unsupported(format!("FROM item {}", kind_name(other)), other)),
+        }
+    }
+}
+
+fn alias_name(alias: &Option<ast::TableAlias>, t: &TableFactor) -> Result<Option<String>> {
+    match alias {
+        None => Ok(None),
+        Some(a) if a.columns.is_empty() => Ok(Some(a.name.value.clone())),
+        Some(_) => Err(CompileError::unsupported("table alias with a column list", t)),
+    }
+}
+
+/// `ORDER BY 2` / `GROUP BY 1` / `ORDER BY "alias"`: the output column meant.
+fn output_index(e: &ast::Expr, labels: &[String]) -> Option<usize> {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => n.parse::<usize>().ok().filter(|i| *i >= 1 && *i <= labels.len()).map(|i| i - 1),
+            _ => None,
+        },
+        ast::Expr::Identifier(i) => labels.iter().position(|l| *l == i.value),
+        _ => None,
+    }
+}
+
+/// A qualified column (`"t"."c"`) always means the input column, even if an
+/// output column has the same label.
+fn is_resolvable_column(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::CompoundIdentifier(_))
+}

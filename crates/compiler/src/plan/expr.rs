@@ -1,0 +1,297 @@
+//! Scalar expressions and predicates of the relational plan, with every
+//! column already resolved to a source and a field path.
+
+/// A constant written in the SQL text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+/// A column: `scope` 0 is the query it appears in, 1 the enclosing query (a
+/// correlated reference), and so on. `source` indexes that query's FROM list
+/// (0 = the first table, `k` = the k-th joined table). `path` is the field
+/// path inside the source's documents (`blog.name` for embedded fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnRef {
+    pub scope: usize,
+    pub source: usize,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    /// `a op b` ⇔ `b op.flip() a`.
+    pub fn flip(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            other => other,
+        }
+    }
+    /// The comparison that is TRUE exactly when this one is FALSE (both sides non-NULL).
+    pub fn negate(self) -> CmpOp {
+        match self {
+            CmpOp::Eq => CmpOp::Ne,
+            CmpOp::Ne => CmpOp::Eq,
+            CmpOp::Lt => CmpOp::Ge,
+            CmpOp::Le => CmpOp::Gt,
+            CmpOp::Gt => CmpOp::Le,
+            CmpOp::Ge => CmpOp::Lt,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+/// What a pattern-matching predicate means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    /// SQL LIKE with `\` as the escape character.
+    Like,
+    /// POSIX regex (`~`, `~*`, `REGEXP`).
+    Regex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    StdDevPop,
+    StdDevSamp,
+}
+
+/// Scalar functions we translate; the names follow SQL, not MongoDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Upper,
+    Lower,
+    Length,
+    Abs,
+    Round,
+    Ceil,
+    Floor,
+    Sqrt,
+    Power,
+    Mod,
+    Trim,
+    LTrim,
+    RTrim,
+    Substr,
+    Replace,
+    /// SQL CONCAT(): NULL arguments count as ''.
+    Concat,
+    Coalesce,
+    NullIf,
+    Greatest,
+    Least,
+    Now,
+    Exp,
+    Ln,
+    Log10,
+    Sign,
+    StrIndex,
+}
+
+/// Target of a CAST, by family: MongoDB converts by family, not by width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CastType {
+    Integer,
+    Float,
+    Decimal,
+    Text,
+    Bool,
+    Date,
+}
+
+/// A subquery inside an expression. Uncorrelated ones are compiled to a
+/// separate read plan (`index` into the statement's subquery list) whose
+/// result the executor binds into a slot; correlated ones stay in the tree
+/// and become a `$lookup` with `let`/`pipeline`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubqueryRef {
+    Uncorrelated(usize),
+    Correlated(Box<super::Query>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Column(ColumnRef),
+    Literal(Literal),
+    /// Statement parameter, 0-based.
+    Param(usize),
+    Neg(Box<Expr>),
+    Arith {
+        op: ArithOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    /// `a || b || ...`: NULL if any operand is NULL.
+    Concat(Vec<Expr>),
+    Compare {
+        op: CmpOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    InSubquery {
+        expr: Box<Expr>,
+        subquery: SubqueryRef,
+        negated: bool,
+    },
+    Exists {
+        subquery: SubqueryRef,
+        negated: bool,
+    },
+    ScalarSubquery(SubqueryRef),
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    Match {
+        kind: MatchKind,
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        case_insensitive: bool,
+        negated: bool,
+    },
+    Function {
+        func: Func,
+        args: Vec<Expr>,
+    },
+    Aggregate {
+        func: AggFunc,
+        arg: Option<Box<Expr>>,
+        distinct: bool,
+    },
+    Case {
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
+    Cast {
+        expr: Box<Expr>,
+        to: CastType,
+    },
+}
+
+impl Expr {
+    /// Calls `f` on this expression and every sub-expression (not descending
+    /// into subqueries, which are separate scopes).
+    pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) => {}
+            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } => e.walk(f),
+            Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => expr.walk(f),
+            Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
+                left.walk(f);
+                right.walk(f);
+            }
+            Expr::Concat(v) | Expr::And(v) | Expr::Or(v) | Expr::Function { args: v, .. } => {
+                v.iter().for_each(|e| e.walk(f))
+            }
+            Expr::InList { expr, list, .. } => {
+                expr.walk(f);
+                list.iter().for_each(|e| e.walk(f));
+            }
+            Expr::Exists { .. } | Expr::ScalarSubquery(_) => {}
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                expr.walk(f);
+                low.walk(f);
+                high.walk(f);
+            }
+            Expr::Match { expr, pattern, .. } => {
+                expr.walk(f);
+                pattern.walk(f);
+            }
+            Expr::Aggregate { arg, .. } => {
+                if let Some(a) = arg {
+                    a.walk(f)
+                }
+            }
+            Expr::Case { whens, otherwise } => {
+                for (c, r) in whens {
+                    c.walk(f);
+                    r.walk(f);
+                }
+                if let Some(o) = otherwise {
+                    o.walk(f)
+                }
+            }
+        }
+    }
+
+    pub fn any(&self, pred: &dyn Fn(&Expr) -> bool) -> bool {
+        let mut found = false;
+        self.walk(&mut |e| found |= pred(e));
+        found
+    }
+
+    pub fn has_aggregate(&self) -> bool {
+        self.any(&|e| matches!(e, Expr::Aggregate { .. }))
+    }
+
+    pub fn has_correlated(&self) -> bool {
+        self.any(&|e| {
+            matches!(
+                e,
+                Expr::InSubquery { subquery: SubqueryRef::Correlated(_), .. }
+                    | Expr::Exists { subquery: SubqueryRef::Correlated(_), .. }
+                    | Expr::ScalarSubquery(SubqueryRef::Correlated(_))
+            )
+        })
+    }
+
+    /// True if every column reference of the current scope is in `source`.
+    pub fn only_source(&self, source: usize) -> bool {
+        !self.any(&|e| matches!(e, Expr::Column(c) if c.scope == 0 && c.source != source))
+    }
+
+    /// Splits a conjunction into its conjuncts.
+    pub fn conjuncts(self) -> Vec<Expr> {
+        match self {
+            Expr::And(v) => v.into_iter().flat_map(Expr::conjuncts).collect(),
+            other => vec![other],
+        }
+    }
+}

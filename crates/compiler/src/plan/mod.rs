@@ -1,0 +1,235 @@
+//! The typed relational plan: what a statement means, independent of both
+//! SQL syntax and MongoDB. `build` produces it from the sqlparser AST (and
+//! resolves every name); `crate::lower` turns it into MongoDB commands.
+pub mod build;
+pub mod expr;
+mod scope;
+
+pub use expr::*;
+
+/// One statement. Uncorrelated subqueries are hoisted into `subqueries`
+/// (numbered in the order they must run: a subquery only refers to ones with
+/// a smaller index).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub kind: StatementKind,
+    pub subqueries: Vec<Query>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatementKind {
+    Query(Query),
+    Insert(Insert),
+    Update(Update),
+    Delete(Delete),
+    Ddl(Ddl),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    Select(Box<Select>),
+    SetOp(Box<SetOp>),
+}
+
+impl Query {
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            Query::Select(s) => s.projection.iter().map(|p| p.label.clone()).collect(),
+            Query::SetOp(s) => s.left.columns(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOpKind {
+    Union,
+    Intersect,
+    Except,
+}
+
+/// `left UNION [ALL] right ORDER BY ... LIMIT ...`; ORDER BY refers to output
+/// columns by position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetOp {
+    pub kind: SetOpKind,
+    pub all: bool,
+    pub left: Query,
+    pub right: Query,
+    pub order_by: Vec<OrderItem>,
+    pub limit: Option<Expr>,
+    pub offset: Option<Expr>,
+}
+
+/// Where rows come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Table { collection: String },
+    /// A derived table `(SELECT ...) alias`; its columns are the inner
+    /// query's output columns (`c0`, `c1`, ... in its documents).
+    Derived(Box<Query>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    LeftOuter,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub kind: JoinKind,
+    pub collection: String,
+    /// Condition; columns of this join are `source == index of this join`.
+    pub on: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectItem {
+    pub expr: Expr,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderItem {
+    pub key: SortKey,
+    pub descending: bool,
+    /// `Some(true)` for NULLS FIRST, `Some(false)` for NULLS LAST.
+    pub nulls_first: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    /// The i-th output column (by position or alias).
+    Output(usize),
+    Expr(Expr),
+}
+
+/// `SELECT`: scan (+ joins) → filter → group → having → project → distinct →
+/// sort → offset/limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Select {
+    /// `None` for a SELECT without FROM.
+    pub from: Option<Source>,
+    /// Join `k` (0-based here) is source `k + 1` in column references.
+    pub joins: Vec<Join>,
+    pub filter: Option<Expr>,
+    pub group_by: Vec<Expr>,
+    /// True when the query aggregates (GROUP BY or an aggregate function).
+    pub aggregated: bool,
+    pub having: Option<Expr>,
+    pub projection: Vec<ProjectItem>,
+    pub distinct: bool,
+    pub order_by: Vec<OrderItem>,
+    pub limit: Option<Expr>,
+    pub offset: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insert {
+    pub collection: String,
+    pub columns: Vec<String>,
+    /// `None` is `DEFAULT`.
+    pub rows: Vec<Vec<Option<Expr>>>,
+    pub returning: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub collection: String,
+    pub assignments: Vec<(String, Expr)>,
+    pub filter: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delete {
+    pub collection: String,
+    pub filter: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    /// Lower-case SQL type text as written (`varchar(100)`).
+    pub ty: String,
+    pub nullable: bool,
+    pub primary_key: bool,
+    pub unique: bool,
+    pub auto: bool,
+    pub default: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnChange {
+    Type(String),
+    Nullable(bool),
+    Default(Expr),
+    DropDefault,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    Unique(Vec<String>),
+    PrimaryKey(Vec<String>),
+    ForeignKey(Vec<String>),
+    /// The check expression as SQL text; MongoDB does not enforce it for us.
+    Check(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ddl {
+    CreateTable {
+        collection: String,
+        if_not_exists: bool,
+        columns: Vec<ColumnDef>,
+        unique: Vec<Vec<String>>,
+        checks: Vec<(Option<String>, String)>,
+    },
+    DropTable {
+        collection: String,
+        if_exists: bool,
+    },
+    RenameTable {
+        from: String,
+        to: String,
+    },
+    AddColumn {
+        collection: String,
+        column: ColumnDef,
+    },
+    DropColumn {
+        collection: String,
+        column: String,
+    },
+    RenameColumn {
+        collection: String,
+        from: String,
+        to: String,
+    },
+    AlterColumn {
+        collection: String,
+        column: String,
+        change: ColumnChange,
+    },
+    CreateIndex {
+        collection: String,
+        name: String,
+        keys: Vec<(String, bool)>,
+        unique: bool,
+        if_not_exists: bool,
+        filter: Option<Expr>,
+    },
+    DropIndex {
+        collection: Option<String>,
+        name: String,
+        if_exists: bool,
+    },
+    AddConstraint {
+        collection: String,
+        name: Option<String>,
+        constraint: Constraint,
+    },
+    DropConstraint {
+        collection: String,
+        name: String,
+    },
+}
