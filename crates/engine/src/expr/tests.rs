@@ -45,7 +45,7 @@ fn numeric_promotion() {
     assert_eq!(ev1(bson::bson!({"$add": [1, "$missing"]})), Bson::Null);
     assert_eq!(ev1(bson::bson!({"$add": [1, "$n"]})), Bson::Null);
     assert_eq!(ev1(bson::bson!({"$round": [2.5]})), Bson::Double(2.0));
-    assert_eq!(ev1(bson::bson!({"$round": [2.71828, 2]})), Bson::Double(2.72));
+    assert_eq!(ev1(bson::bson!({"$round": [1.23456, 2]})), Bson::Double(1.23));
     assert_eq!(ev1(bson::bson!({"$trunc": [-3.7]})), Bson::Double(-3.0));
     assert_eq!(ev1(bson::bson!({"$abs": -5})), Bson::Int32(5));
     assert_eq!(ev1(bson::bson!({"$pow": [2, 10]})), Bson::Int32(1024));

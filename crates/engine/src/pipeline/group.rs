@@ -1,0 +1,234 @@
+//! `$group` and its accumulators.
+//!
+//! Groups are keyed with [`canonical_key`], so `_id` values that MongoDB
+//! considers equal (1, 1.0, NumberLong(1)) land in one group. Groups come out
+//! in the order their first document arrived, which keeps results stable.
+use crate::compare::{canonical_key, cmp_bson};
+use crate::expr::{self, Vars};
+use crate::num::{self, Num};
+use crate::{EngineError, Result};
+use bson::{Bson, Document};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    First,
+    Last,
+    Push,
+    AddToSet,
+    Count,
+    StdDevPop,
+    StdDevSamp,
+    MergeObjects,
+}
+
+struct AccSpec {
+    field: String,
+    kind: Kind,
+    arg: Bson,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Sum(Num),
+    Avg(Num, i64),
+    Extreme(Option<Bson>),
+    First(Option<Bson>, bool),
+    Last(Bson),
+    Push(Vec<Bson>),
+    Set(Vec<Bson>, HashSet<String>),
+    Dev(Vec<f64>),
+    Merge(Document),
+}
+
+fn parse_specs(spec: &Document) -> Result<(Bson, Vec<AccSpec>)> {
+    let Some(id) = spec.get("_id") else {
+        return Err(EngineError::location(15955, "a group specification must include an _id"));
+    };
+    let mut accs = Vec::new();
+    for (field, v) in spec {
+        if field == "_id" {
+            continue;
+        }
+        if field.contains('.') {
+            return Err(EngineError::location(40236, format!("The field name '{field}' cannot contain '.'")));
+        }
+        let Bson::Document(d) = v else {
+            return Err(EngineError::location(40234, format!("The field '{field}' must be an accumulator object")));
+        };
+        if d.len() != 1 {
+            return Err(EngineError::location(40238, format!("The field '{field}' must specify one accumulator")));
+        }
+        let Some((op, arg)) = d.iter().next() else { continue };
+        let kind = match op.as_str() {
+            "$sum" => Kind::Sum,
+            "$avg" => Kind::Avg,
+            "$min" => Kind::Min,
+            "$max" => Kind::Max,
+            "$first" => Kind::First,
+            "$last" => Kind::Last,
+            "$push" => Kind::Push,
+            "$addToSet" => Kind::AddToSet,
+            "$count" => Kind::Count,
+            "$stdDevPop" => Kind::StdDevPop,
+            "$stdDevSamp" => Kind::StdDevSamp,
+            "$mergeObjects" => Kind::MergeObjects,
+            other => {
+                return Err(EngineError::location(15952, format!("unknown group operator '{other}'")));
+            }
+        };
+        accs.push(AccSpec { field: field.clone(), kind, arg: arg.clone() });
+    }
+    Ok((id.clone(), accs))
+}
+
+fn initial(kind: Kind) -> State {
+    match kind {
+        Kind::Sum | Kind::Count => State::Sum(Num::Int(0)),
+        Kind::Avg => State::Avg(Num::Int(0), 0),
+        Kind::Min | Kind::Max => State::Extreme(None),
+        Kind::First => State::First(None, false),
+        Kind::Last => State::Last(Bson::Null),
+        Kind::Push => State::Push(Vec::new()),
+        Kind::AddToSet => State::Set(Vec::new(), HashSet::new()),
+        Kind::StdDevPop | Kind::StdDevSamp => State::Dev(Vec::new()),
+        Kind::MergeObjects => State::Merge(Document::new()),
+    }
+}
+
+fn accumulate(state: &mut State, kind: Kind, value: Option<Bson>) -> Result<()> {
+    match state {
+        State::Sum(total) => {
+            let n = match kind {
+                Kind::Count => Some(Num::Int(1)),
+                _ => value.as_ref().and_then(Num::from_bson),
+            };
+            if let Some(n) = n {
+                *total = num::add(*total, n);
+            }
+        }
+        State::Avg(total, count) => {
+            if let Some(n) = value.as_ref().and_then(Num::from_bson) {
+                *total = num::add(*total, n);
+                *count += 1;
+            }
+        }
+        State::Extreme(best) => {
+            if let Some(v) = value.filter(|v| !matches!(v, Bson::Null | Bson::Undefined)) {
+                let want = if matches!(kind, Kind::Min) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater };
+                let replace = best.as_ref().is_none_or(|b| cmp_bson(&v, b) == want);
+                if replace {
+                    *best = Some(v);
+                }
+            }
+        }
+        State::First(first, seen) => {
+            if !*seen {
+                *first = value;
+                *seen = true;
+            }
+        }
+        State::Last(last) => *last = value.unwrap_or(Bson::Null),
+        State::Push(items) => {
+            if let Some(v) = value {
+                items.push(v);
+            }
+        }
+        State::Set(items, keys) => {
+            if let Some(v) = value {
+                if keys.insert(canonical_key(&v)) {
+                    items.push(v);
+                }
+            }
+        }
+        State::Dev(values) => {
+            if let Some(n) = value.as_ref().and_then(Num::from_bson) {
+                values.push(n.to_f64());
+            }
+        }
+        State::Merge(out) => match value {
+            None | Some(Bson::Null) | Some(Bson::Undefined) => {}
+            Some(Bson::Document(d)) => {
+                for (k, v) in d {
+                    out.insert(k, v);
+                }
+            }
+            Some(other) => {
+                return Err(EngineError::location(
+                    40400,
+                    format!("$mergeObjects requires object inputs, but input {other} is of type {}", crate::types::type_name(&other)),
+                ))
+            }
+        },
+    }
+    Ok(())
+}
+
+fn finish(state: State, kind: Kind) -> Bson {
+    match state {
+        State::Sum(total) => total.to_bson(),
+        State::Avg(total, count) => {
+            if count == 0 {
+                Bson::Null
+            } else {
+                num::div(total, Num::Long(count)).map(Num::to_bson).unwrap_or(Bson::Null)
+            }
+        }
+        State::Extreme(best) => best.unwrap_or(Bson::Null),
+        State::First(first, _) => first.unwrap_or(Bson::Null),
+        State::Last(last) => last,
+        State::Push(items) | State::Set(items, _) => Bson::Array(items),
+        State::Dev(values) => {
+            let n = values.len();
+            let sample = matches!(kind, Kind::StdDevSamp);
+            if n == 0 || (sample && n < 2) {
+                return Bson::Null;
+            }
+            let mean = values.iter().sum::<f64>() / n as f64;
+            let ss: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+            let denom = if sample { n - 1 } else { n } as f64;
+            Bson::Double((ss / denom).sqrt())
+        }
+        State::Merge(d) => Bson::Document(d),
+    }
+}
+
+pub(super) fn group(spec: &Document, input: Vec<Document>, vars: &Vars) -> Result<Vec<Document>> {
+    let (id_expr, accs) = parse_specs(spec)?;
+    let mut order: Vec<(Bson, Vec<State>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for doc in &input {
+        let id = expr::eval_value(&id_expr, doc, vars)?.unwrap_or(Bson::Null);
+        let key = canonical_key(&id);
+        let slot = match index.get(&key) {
+            Some(i) => *i,
+            None => {
+                order.push((id, accs.iter().map(|a| initial(a.kind)).collect()));
+                index.insert(key, order.len() - 1);
+                order.len() - 1
+            }
+        };
+        for (acc, state) in accs.iter().zip(order[slot].1.iter_mut()) {
+            let value = match acc.kind {
+                Kind::Count => None,
+                _ => expr::eval_value(&acc.arg, doc, vars)?,
+            };
+            accumulate(state, acc.kind, value)?;
+        }
+    }
+    Ok(order
+        .into_iter()
+        .map(|(id, states)| {
+            let mut out = Document::new();
+            out.insert("_id", id);
+            for (acc, state) in accs.iter().zip(states) {
+                out.insert(acc.field.clone(), finish(state, acc.kind));
+            }
+            out
+        })
+        .collect())
+}
