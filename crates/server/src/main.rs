@@ -5,7 +5,8 @@
 //! acknowledged write is already durable).
 #![deny(unsafe_code)]
 
-use djongo_server::{spawn, Bind, ServerConfig};
+use djongo_server::auth::Users;
+use djongo_server::{spawn_with, Bind, ServerConfig, ServerOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +18,16 @@ const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port POR
   --dbpath DIR        data directory (created if missing; holds djongo.redb)
   --bind HOST         address to listen on (default 127.0.0.1)
   --port PORT         TCP port (default 27017; 0 picks a free port)
-  --unix-socket PATH  listen on a Unix domain socket instead of TCP";
+  --unix-socket PATH  listen on a Unix domain socket instead of TCP
+  --user NAME:PASSWORD  require SCRAM-SHA-256 authentication; the user
+                      authenticates against the admin database (repeatable)";
 
 struct Args {
     dbpath: PathBuf,
     bind: String,
     port: u16,
     unix_socket: Option<PathBuf>,
+    users: Users,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -31,6 +35,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut bind = "127.0.0.1".to_string();
     let mut port = 27017u16;
     let mut unix_socket = None;
+    let mut users = Users::default();
     while let Some(arg) = args.next() {
         // Accept both "--opt value" and "--opt=value".
         let (name, inline) = match arg.split_once('=') {
@@ -46,12 +51,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 port = v.parse().map_err(|_| format!("invalid port: {v}"))?;
             }
             "--unix-socket" => unix_socket = Some(PathBuf::from(value("--unix-socket")?)),
+            "--user" => {
+                let v = value("--user")?;
+                let (name, password) = v.split_once(':').ok_or_else(|| "--user expects NAME:PASSWORD".to_string())?;
+                users.add("admin", name, password);
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
     let dbpath = dbpath.ok_or_else(|| "--dbpath is required".to_string())?;
-    Ok(Args { dbpath, bind, port, unix_socket })
+    Ok(Args { dbpath, bind, port, unix_socket, users })
 }
 
 fn main() -> ExitCode {
@@ -78,7 +88,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let handle = match spawn(ServerConfig { data_dir: args.dbpath.clone(), bind }) {
+    let handle = match spawn_with(ServerConfig { data_dir: args.dbpath.clone(), bind }, ServerOptions { users: args.users }) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("djongo-server: {e}");
