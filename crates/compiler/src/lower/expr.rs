@@ -364,7 +364,7 @@ impl Ctx {
     /// Emits a `$lookup` running correlated subquery `q` for each document,
     /// into a reserved field; returns the field and the subquery's default row
     /// value (for aggregates over no rows).
-    fn correlated_lookup(&self, env: Env, q: &Query, limit_one: bool) -> Result<(String, Option<Bson>)> {
+    pub(crate) fn correlated_lookup(&self, env: Env, q: &Query, limit_one: bool) -> Result<(String, Option<Bson>)> {
         let Some(pre) = env.pre else {
             return Err(CompileError::unsupported("correlated subquery in this position", "correlated subquery"));
         };
@@ -372,7 +372,7 @@ impl Ctx {
         let plan = read::lower_query(self, q, Some(&vars))?;
         let default = plan.default_first();
         let (collection, mut stages) = plan.into_stages()?;
-        if limit_one {
+        if limit_one && stages.last() != Some(&doc! { "$limit": 1 }) {
             stages.push(doc! { "$limit": 1 });
         }
         let mut let_doc = Document::new();
@@ -386,11 +386,8 @@ impl Ctx {
         };
         let field = format!("{RESERVED_PREFIX}sq{n}");
         let mut lookup = Document::new();
-        match collection {
-            Some(c) => {
-                lookup.insert("from", c);
-            }
-            None => {}
+        if let Some(c) = collection {
+            lookup.insert("from", c);
         }
         lookup.insert("let", let_doc);
         lookup.insert("pipeline", stages.into_iter().map(Bson::Document).collect::<Vec<_>>());

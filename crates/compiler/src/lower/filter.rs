@@ -167,6 +167,11 @@ impl Ctx {
                 let slot = Bson::Document(doc! { "$subquery": *k as i64, "exists": true });
                 Some(if want != *negated { doc! { "$expr": slot } } else { doc! { "$expr": { "$not": [slot] } } })
             }
+            Expr::Exists { subquery: SubqueryRef::Correlated(q), negated } if env.pre.is_some() => {
+                let (f, _) = self.correlated_lookup(env, q, true)?;
+                let cond = if want != *negated { doc! { "$ne": [] } } else { doc! { "$eq": [] } };
+                Some(field(f, Bson::Document(cond)))
+            }
             Expr::Between { expr, low, high, negated } => {
                 let (Some(f), Some(lo), Some(hi)) = (self.field_path(env, expr), self.operand(low), self.operand(high)) else {
                     return Ok(None);

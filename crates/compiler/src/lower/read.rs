@@ -19,6 +19,7 @@ pub(crate) struct ReadPlan {
     columns: Vec<String>,
 }
 
+#[allow(clippy::large_enum_variant)] // built once per statement
 enum Body {
     Find {
         filter: Document,

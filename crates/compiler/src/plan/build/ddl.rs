@@ -8,6 +8,9 @@ use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
 use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl};
 
+/// CHECK constraints: (name, SQL text).
+type Checks = Vec<(Option<String>, String)>;
+
 impl Builder {
     pub(crate) fn ddl(&mut self, stmt: &ast::Statement) -> Result<Ddl> {
         use ast::Statement as S;
@@ -71,7 +74,7 @@ impl Builder {
         Ok(Ddl::CreateTable { collection, if_not_exists: c.if_not_exists, columns, unique, checks })
     }
 
-    fn column_def(&mut self, col: &ast::ColumnDef) -> Result<(ColumnDef, Vec<(Option<String>, String)>)> {
+    fn column_def(&mut self, col: &ast::ColumnDef) -> Result<(ColumnDef, Checks)> {
         let ty = col.data_type.to_string().to_ascii_lowercase();
         let mut def = ColumnDef {
             name: col.name.value.clone(),

@@ -10,7 +10,7 @@ use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, Expr, Func, Literal, MatchK
 
 /// Our own recursion guard: sqlparser limits nesting of parentheses, but a
 /// long chain such as `a + b + c + ...` is a deep left-leaning tree.
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 64;
 
 impl Builder {
     pub(crate) fn expr(&mut self, e: &ast::Expr) -> Result<Expr> {
@@ -19,12 +19,13 @@ impl Builder {
 
     fn expr_at(&mut self, e: &ast::Expr, depth: usize) -> Result<Expr> {
         if depth > MAX_DEPTH {
-            return Err(CompileError::unsupported("expression nested too deeply", e));
+            // Displaying `e` would recurse as deeply as the tree; quote the head only.
+            return Err(CompileError::unsupported("expression nested too deeply", "..."));
         }
         let d = depth + 1;
         use ast::Expr as A;
         Ok(match e {
-            A::Identifier(i) => Expr::Column(self.scopes.resolve(&[i.value.clone()], &e.to_string())?),
+            A::Identifier(i) => Expr::Column(self.scopes.resolve(std::slice::from_ref(&i.value), &e.to_string())?),
             A::CompoundIdentifier(parts) => {
                 let parts: Vec<String> = parts.iter().map(|i| i.value.clone()).collect();
                 Expr::Column(self.scopes.resolve(&parts, &e.to_string())?)
