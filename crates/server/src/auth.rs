@@ -110,7 +110,7 @@ fn binary(s: &str) -> Binary {
 }
 
 /// `a=1,b=2` attribute lists of SCRAM messages.
-fn attribute<'a>(message: &'a str, name: char) -> Option<&'a str> {
+fn attribute(message: &str, name: char) -> Option<&str> {
     message.split(',').find_map(|part| {
         let mut chars = part.chars();
         (chars.next() == Some(name) && chars.next() == Some('=')).then(|| &part[2..])

@@ -113,11 +113,12 @@ impl IndexSpec {
             None => None,
             Some(_) => return Err(CommandError::type_mismatch("partialFilterExpression must be a document")),
         };
-        let mut stored = spec.clone();
-        stored.insert("name", name.clone());
-        if !stored.contains_key("v") {
-            // listIndexes shows v first in MongoDB; order is cosmetic.
-            stored.insert("v", 2);
+        // listIndexes shows {v, key, name, options...} as MongoDB does.
+        let mut stored = doc! {"v": spec.get("v").cloned().unwrap_or(Bson::Int32(2)), "key": key.clone(), "name": name.clone()};
+        for (k, v) in spec {
+            if !matches!(k.as_str(), "v" | "key" | "name") {
+                stored.insert(k.clone(), v.clone());
+            }
         }
         Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored })
     }

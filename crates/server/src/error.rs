@@ -31,15 +31,16 @@ pub struct CommandError {
     pub code_name: &'static str,
     pub message: String,
     pub labels: Vec<&'static str>,
-    /// Extra fields copied into the error reply (e.g. keyPattern/keyValue).
-    pub extra: Document,
+    /// Extra fields copied into the error reply (e.g. keyPattern/keyValue);
+    /// boxed to keep `Result<_, CommandError>` small.
+    pub extra: Box<Document>,
 }
 
 pub type CmdResult<T> = std::result::Result<T, CommandError>;
 
 impl CommandError {
     pub fn new(code: i32, code_name: &'static str, message: impl Into<String>) -> Self {
-        CommandError { code, code_name, message: message.into(), labels: Vec::new(), extra: Document::new() }
+        CommandError { code, code_name, message: message.into(), labels: Vec::new(), extra: Box::default() }
     }
     pub fn bad_value(message: impl Into<String>) -> Self {
         Self::new(2, "BadValue", message)
@@ -80,7 +81,7 @@ impl CommandError {
             "code": self.code,
             "codeName": self.code_name,
         };
-        for (k, v) in &self.extra {
+        for (k, v) in self.extra.iter() {
             reply.insert(k.clone(), v.clone());
         }
         if !self.labels.is_empty() {

@@ -106,11 +106,14 @@ impl Write for Stream {
     }
 }
 
+/// A connection's socket (for shutdown to close) and its thread.
+type OpenConnection = (Stream, Option<JoinHandle<()>>);
+
 /// Open connections, so shutdown can close their sockets and join them.
 #[derive(Default)]
 struct Connections {
     next: AtomicU64,
-    open: Mutex<HashMap<u64, (Stream, Option<JoinHandle<()>>)>>,
+    open: Mutex<HashMap<u64, OpenConnection>>,
 }
 
 /// A running server. Dropping it shuts the server down too.
@@ -139,7 +142,7 @@ impl ServerHandle {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        let conns: Vec<(Stream, Option<JoinHandle<()>>)> = self.connections.open.lock().drain().map(|(_, v)| v).collect();
+        let conns: Vec<OpenConnection> = self.connections.open.lock().drain().map(|(_, v)| v).collect();
         for (stream, _) in &conns {
             stream.shutdown();
         }

@@ -18,7 +18,8 @@ pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 pub enum TxnState {
     None,
-    Active { txn: WriteTxn, started: Instant },
+    /// Boxed: a redb write transaction is large and sessions are many.
+    Active { txn: Box<WriteTxn>, started: Instant },
     Committed,
     Aborted,
 }

@@ -249,7 +249,7 @@ fn execute_in_transaction(
             )
             .with_label("TransientTransactionError"));
         };
-        session.state = TxnState::Active { txn, started: Instant::now() };
+        session.state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
     } else if number != session.txn_number || !matches!(session.state, TxnState::Active { .. }) {
         return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {number} has been aborted or is not in progress")));
     }

@@ -26,7 +26,7 @@ pub fn ensure_id(doc: &mut Document) {
 
 fn write_error(index: usize, e: &CommandError) -> Bson {
     let mut d = doc! {"index": index as i32, "code": e.code, "errmsg": e.message.clone()};
-    for (k, v) in &e.extra {
+    for (k, v) in e.extra.iter() {
         d.insert(k.clone(), v.clone());
     }
     Bson::Document(d)

@@ -13,7 +13,10 @@ type Bytes = &'static [u8];
 /// Largest document MongoDB accepts.
 pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;
 
-/// The tables of one transaction: read-only snapshot or writable.
+/// The tables of one transaction: read-only snapshot or writable. Both
+/// variants are large and short-lived (one per command, on the stack), so the
+/// size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Tables<'t> {
     Read {
         catalog: ReadOnlyTable<&'static str, Bytes>,
