@@ -1,0 +1,127 @@
+//! Write and read semantics that depend on the query engine (filters,
+//! updates, sorting, projection) as seen through the server's commands.
+mod common;
+
+use bson::{doc, Bson, Document};
+use common::TestServer;
+
+fn batch(reply: &Document) -> Vec<Document> {
+    reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap().iter().map(|d| d.as_document().unwrap().clone()).collect()
+}
+
+#[test]
+fn update_counts_and_upsert() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"insert": "c", "documents": [{"_id": 1, "n": 1}, {"_id": 2, "n": 2}, {"_id": 3, "n": 3}]});
+    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {"n": {"$gte": 2}}, "u": {"$set": {"big": true}}, "multi": true}]});
+    assert_eq!((reply.get_i32("n").ok(), reply.get_i32("nModified").ok()), (Some(2), Some(2)));
+    // Setting the same value matches but does not modify.
+    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {"_id": 2}, "u": {"$set": {"big": true}}}]});
+    assert_eq!((reply.get_i32("n").ok(), reply.get_i32("nModified").ok()), (Some(1), Some(0)));
+    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {"_id": 7, "kind": "x"}, "u": {"$inc": {"n": 5}}, "upsert": true}]});
+    assert_eq!(reply.get_i32("n").ok(), Some(1));
+    assert_eq!(reply.get_array("upserted").unwrap()[0].as_document().unwrap().get_i32("_id").ok(), Some(7));
+    let reply = c.ok("db", doc! {"find": "c", "filter": {"_id": 7}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 7, "kind": "x", "n": 5}]);
+    // Replacement keeps _id.
+    c.ok("db", doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"fresh": 1}}]});
+    let reply = c.ok("db", doc! {"find": "c", "filter": {"_id": 1}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 1, "fresh": 1}]);
+    // Changing _id is refused as a write error.
+    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"_id": 9}}}]});
+    assert!(reply.get_array("writeErrors").is_ok());
+    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {}, "u": {"$set": {"a.$[x]": 1}}, "arrayFilters": [{"x": 1}]}]});
+    let err = reply.get_array("writeErrors").unwrap()[0].as_document().unwrap().clone();
+    assert!(err.get_str("errmsg").unwrap().contains("arrayFilters"));
+}
+
+#[test]
+fn update_respects_unique_indexes() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "u", "indexes": [{"key": {"e": 1}, "name": "e_1", "unique": true}]});
+    c.ok("db", doc! {"insert": "u", "documents": [{"_id": 1, "e": "a"}, {"_id": 2, "e": "b"}]});
+    let reply = c.ok("db", doc! {"update": "u", "updates": [{"q": {"_id": 2}, "u": {"$set": {"e": "a"}}}]});
+    let err = reply.get_array("writeErrors").unwrap()[0].as_document().unwrap().clone();
+    assert_eq!(err.get_i32("code").ok(), Some(11000));
+    // The failed update changed nothing, and the old key is still owned.
+    c.ok("db", doc! {"update": "u", "updates": [{"q": {"_id": 2}, "u": {"$set": {"e": "c"}}}]});
+    c.ok("db", doc! {"insert": "u", "documents": [{"_id": 3, "e": "b"}]});
+    let reply = c.ok("db", doc! {"find": "u", "filter": {"e": "b"}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 3, "e": "b"}]);
+}
+
+#[test]
+fn partial_unique_index_allows_many_nulls() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "p", "indexes": [{"key": {"nick": 1}, "name": "nick_1", "unique": true, "partialFilterExpression": {"nick": {"$type": "string"}}}]});
+    let reply = c.ok("db", doc! {"insert": "p", "documents": [{"nick": Bson::Null}, {"nick": Bson::Null}, {}, {"nick": "x"}]});
+    assert_eq!(reply.get_i32("n").ok(), Some(4));
+    let reply = c.ok("db", doc! {"insert": "p", "documents": [{"nick": "x"}]});
+    assert!(reply.get_array("writeErrors").is_ok());
+}
+
+#[test]
+fn find_sort_skip_limit_projection() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let docs: Vec<Bson> = (0..10).map(|i| Bson::Document(doc! {"_id": i, "v": (i * 7) % 10, "x": "y"})).collect();
+    c.ok("db", doc! {"insert": "c", "documents": docs});
+    let reply = c.ok("db", doc! {"find": "c", "filter": {"v": {"$gt": 2}}, "sort": {"v": -1}, "skip": 1, "limit": 3, "projection": {"x": 0}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 4, "v": 8}, doc! {"_id": 1, "v": 7}, doc! {"_id": 8, "v": 6}]);
+    let reply = c.ok("db", doc! {"count": "c", "query": {"v": {"$lt": 5}}});
+    assert_eq!(reply.get_i64("n").ok(), Some(5));
+    let reply = c.ok("db", doc! {"distinct": "c", "key": "x"});
+    assert_eq!(reply.get_array("values").unwrap(), &vec![Bson::String("y".into())]);
+}
+
+#[test]
+fn index_lookup_matches_scan() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "c", "indexes": [{"key": {"tag": 1}, "name": "tag_1"}]});
+    c.ok("db", doc! {"insert": "c", "documents": [{"_id": 1, "tag": "a"}, {"_id": 2, "tag": ["a", "b"]}, {"_id": 3, "tag": "b"}, {"_id": 4, "tag": 1.0}]});
+    let reply = c.ok("db", doc! {"find": "c", "filter": {"tag": "a"}});
+    let ids: Vec<_> = batch(&reply).iter().map(|d| d.get("_id").cloned().unwrap()).collect();
+    assert_eq!(ids, vec![Bson::Int32(1), Bson::Int32(2)]);
+    let reply = c.ok("db", doc! {"find": "c", "filter": {"tag": {"$in": ["b", 1]}}});
+    assert_eq!(batch(&reply).len(), 3);
+    c.ok("db", doc! {"delete": "c", "deletes": [{"q": {"tag": "b"}, "limit": 0}]});
+    let reply = c.ok("db", doc! {"find": "c", "filter": {"tag": "a"}});
+    assert_eq!(batch(&reply).len(), 1);
+}
+
+#[test]
+fn find_and_modify_variants() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"insert": "c", "documents": [{"_id": 1, "n": 1}, {"_id": 2, "n": 5}]});
+    let reply = c.ok("db", doc! {"findAndModify": "c", "query": {}, "sort": {"n": -1}, "update": {"$inc": {"n": 1}}, "new": true});
+    assert_eq!(reply.get_document("value").unwrap(), &doc! {"_id": 2, "n": 6});
+    assert_eq!(reply.get_document("lastErrorObject").unwrap().get_bool("updatedExisting").ok(), Some(true));
+    let reply = c.ok("db", doc! {"findAndModify": "c", "query": {"_id": 1}, "update": {"$inc": {"n": 1}}, "fields": {"n": 1, "_id": 0}});
+    assert_eq!(reply.get_document("value").unwrap(), &doc! {"n": 1});
+    let reply = c.ok("db", doc! {"findAndModify": "c", "query": {"_id": 3}, "update": {"$set": {"n": 0}}, "upsert": true, "new": true});
+    assert_eq!(reply.get_document("value").unwrap(), &doc! {"_id": 3, "n": 0});
+    let reply = c.ok("db", doc! {"findAndModify": "c", "query": {"_id": 3}, "remove": true});
+    assert_eq!(reply.get_document("value").unwrap(), &doc! {"_id": 3, "n": 0});
+    let reply = c.ok("db", doc! {"findAndModify": "c", "query": {"_id": 3}, "remove": true});
+    assert_eq!(reply.get("value"), Some(&Bson::Null));
+}
+
+#[test]
+fn aggregate_lookup_and_out() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"insert": "authors", "documents": [{"_id": 1, "name": "ann"}]});
+    c.ok("db", doc! {"insert": "books", "documents": [{"_id": 10, "author": 1}, {"_id": 11, "author": 1}]});
+    let reply = c.ok("db", doc! {"aggregate": "authors", "pipeline": [
+        {"$lookup": {"from": "books", "localField": "_id", "foreignField": "author", "as": "books"}},
+        {"$project": {"name": 1, "count": {"$size": "$books"}}},
+    ], "cursor": {}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 1, "name": "ann", "count": 2}]);
+    c.ok("db", doc! {"aggregate": "books", "pipeline": [{"$match": {"author": 1}}, {"$out": "copy"}], "cursor": {}});
+    assert_eq!(c.find_all("db", "copy").len(), 2);
+}
