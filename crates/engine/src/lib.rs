@@ -23,6 +23,9 @@ pub use pipeline::{run_pipeline, CollectionSource};
 pub use query::Filter;
 
 #[cfg(test)]
+mod robustness_tests;
+
+#[cfg(test)]
 pub(crate) fn test_regex(pattern: &str, options: &str) -> bson::Regex {
     bson::Regex {
         pattern: pattern.to_string().try_into().unwrap_or_else(|_| panic!("bad test pattern")),

@@ -4,6 +4,10 @@
 use crate::{EngineError, Result};
 use bson::{Bson, Document};
 
+/// How far `$set` on `a.<n>` may grow an array with nulls, so a client
+/// cannot make the server allocate without bound.
+const MAX_PADDING: usize = 1_500_000;
+
 pub fn split(path: &str) -> Vec<String> {
     path.split('.').map(str::to_string).collect()
 }
@@ -136,6 +140,11 @@ fn set_in(target: &mut Bson, path: &[String], value: Bson) -> Result<()> {
             let Some(i) = as_index(head) else {
                 return Err(not_viable(head, target));
             };
+            if i > arr.len() + MAX_PADDING {
+                return Err(EngineError::bad_value(format!(
+                    "can't set array element {i}: it would pad the array with more than {MAX_PADDING} nulls"
+                )));
+            }
             while arr.len() <= i {
                 arr.push(Bson::Null);
             }

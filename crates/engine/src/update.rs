@@ -504,7 +504,7 @@ fn push(doc: &mut Document, p: &[String], arg: &Bson) -> Result<()> {
         let len = arr.len() as i64;
         if n >= 0 {
             arr.truncate(n as usize);
-        } else if -n < len {
+        } else if n.saturating_neg() < len {
             arr.drain(..(len + n) as usize);
         }
     }

@@ -138,7 +138,7 @@ fn round(cx: &Ctx, op: &str, arg: &Bson, strategy: RoundingStrategy) -> Result<V
                 d.round_dp_with_strategy(place as u32, strategy)
             } else {
                 let scale = Decimal::from(10_i64.pow((-place).min(18) as u32));
-                (d / scale).round_dp_with_strategy(0, strategy) * scale
+                (d / scale).round_dp_with_strategy(0, strategy).checked_mul(scale).unwrap_or(d)
             };
             match n {
                 Num::Int(_) => r.to_i32().map(Num::Int).unwrap_or(Num::Long(r.to_i64().unwrap_or(0))),

@@ -211,7 +211,7 @@ fn slice(cx: &Ctx, arg: &Bson) -> Result<Value> {
     let len = a.len() as i64;
     let (start, count) = if vals.len() == 2 {
         let n = index("$slice", &vals[1])?;
-        if n >= 0 { (0, n) } else { ((len + n).max(0), -n) }
+        if n >= 0 { (0, n) } else { ((len + n).max(0), n.saturating_neg()) }
     } else {
         let p = index("$slice", &vals[1])?;
         let n = index("$slice", &vals[2])?;
@@ -221,7 +221,7 @@ fn slice(cx: &Ctx, arg: &Bson) -> Result<Value> {
         (if p < 0 { (len + p).max(0) } else { p.min(len) }, n)
     };
     let start = start.min(len) as usize;
-    let end = (start as i64 + count).min(len) as usize;
+    let end = (start as i64).saturating_add(count).min(len) as usize;
     Ok(Some(Bson::Array(a[start..end].to_vec())))
 }
 
@@ -266,7 +266,10 @@ fn range(cx: &Ctx, arg: &Bson) -> Result<Value> {
         if out.len() > 10_000_000 {
             return Err(EngineError::bad_value("$range would produce too many elements"));
         }
-        i += step;
+        match i.checked_add(step) {
+            Some(next) => i = next,
+            None => break,
+        }
     }
     Ok(Some(Bson::Array(out)))
 }

@@ -310,7 +310,18 @@ fn date_from_parts(cx: &Ctx, arg: &Bson) -> Result<Value> {
     };
     for (name, default) in names {
         match int_field(cx, d, name, default)? {
-            Some(v) => fields.push(v),
+            Some(v) if name == "year" || name == "isoWeekYear" => {
+                if !(1..=9999).contains(&v) {
+                    return Err(EngineError::location(40523, format!("'{name}' must evaluate to an integer in the range 1 to 9999, found {v}")));
+                }
+                fields.push(v);
+            }
+            Some(v) => {
+                if (!(-32768..=32767).contains(&v) && name != "millisecond") || !(-(1 << 40)..=(1 << 40)).contains(&v) {
+                    return Err(EngineError::location(31034, format!("'{name}' must evaluate to a value in the range [-32768, 32767], found {v}")));
+                }
+                fields.push(v);
+            }
             None => return Ok(Some(Bson::Null)),
         }
     }
@@ -492,7 +503,7 @@ fn date_trunc(cx: &Ctx, arg: &Bson) -> Result<Value> {
     let truncated = match unit.as_str() {
         "year" | "quarter" | "month" => {
             let p = parts(local);
-            let per = match unit.as_str() { "year" => 12, "quarter" => 3, _ => 1 } * bin;
+            let per = bin.saturating_mul(match unit.as_str() { "year" => 12, "quarter" => 3, _ => 1 });
             let months = (p.year - 2000) * 12 + (p.month - 1);
             let start = months.div_euclid(per) * per;
             days_from_civil(2000 + start.div_euclid(12), start.rem_euclid(12) + 1, 1) * MS_PER_DAY
@@ -502,12 +513,12 @@ fn date_trunc(cx: &Ctx, arg: &Bson) -> Result<Value> {
             let ref_days = days_from_civil(2000, 1, 1);
             let ref_start = ref_days + (sow - (ref_days + 4).rem_euclid(7)).rem_euclid(7);
             let days = local.div_euclid(MS_PER_DAY);
-            let span = 7 * bin;
+            let span = bin.saturating_mul(7);
             (ref_start + (days - ref_start).div_euclid(span) * span) * MS_PER_DAY
         }
         other => {
-            let size = fixed_unit_ms(other).unwrap_or(1) * bin;
-            reference + (local - reference).div_euclid(size) * size
+            let size = fixed_unit_ms(other).unwrap_or(1).saturating_mul(bin);
+            reference.saturating_add(local.saturating_sub(reference).div_euclid(size).saturating_mul(size))
         }
     };
     Ok(Some(Bson::DateTime(DateTime::from_millis(truncated - offset))))
@@ -518,7 +529,7 @@ fn add_months(local: i64, months: i64) -> i64 {
     let total = p.year * 12 + (p.month - 1) + months;
     let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
     let day = p.day.min(days_in_month(y, m));
-    days_from_civil(y, m, day) * MS_PER_DAY + local.rem_euclid(MS_PER_DAY)
+    days_from_civil(y, m, day).saturating_mul(MS_PER_DAY).saturating_add(local.rem_euclid(MS_PER_DAY))
 }
 
 fn date_add(cx: &Ctx, arg: &Bson, sign: i64) -> Result<Value> {
@@ -529,11 +540,14 @@ fn date_add(cx: &Ctx, arg: &Bson, sign: i64) -> Result<Value> {
     let Some(unit) = unit_arg(cx, d, op)? else { return Ok(Some(Bson::Null)) };
     let Some(amount) = int_field(cx, d, "amount", 0)? else { return Ok(Some(Bson::Null)) };
     let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
-    let amount = amount.saturating_mul(sign);
+    if amount.unsigned_abs() > 1 << 40 {
+        return Err(EngineError::location(5976500, format!("invalid {op} 'amount' parameter value: {amount}")));
+    }
+    let amount = amount * sign;
     let result = match unit.as_str() {
-        "year" => add_months(ms + offset, amount.saturating_mul(12)) - offset,
-        "quarter" => add_months(ms + offset, amount.saturating_mul(3)) - offset,
-        "month" => add_months(ms + offset, amount) - offset,
+        "year" => add_months(ms.saturating_add(offset), amount * 12).saturating_sub(offset),
+        "quarter" => add_months(ms.saturating_add(offset), amount * 3).saturating_sub(offset),
+        "month" => add_months(ms.saturating_add(offset), amount).saturating_sub(offset),
         other => ms.saturating_add(amount.saturating_mul(fixed_unit_ms(other).unwrap_or(1))),
     };
     Ok(Some(Bson::DateTime(DateTime::from_millis(result))))
@@ -548,7 +562,7 @@ fn date_diff(cx: &Ctx, arg: &Bson) -> Result<Value> {
     };
     let Some(unit) = unit_arg(cx, d, "$dateDiff")? else { return Ok(Some(Bson::Null)) };
     let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
-    let (ls, le) = (start + offset, end + offset);
+    let (ls, le) = (start.saturating_add(offset), end.saturating_add(offset));
     let (ps, pe) = (parts(ls), parts(le));
     // Counts unit boundaries crossed, not elapsed whole units, as MongoDB does.
     let diff = match unit.as_str() {
