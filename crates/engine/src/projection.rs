@@ -14,6 +14,10 @@ enum Node {
     Exclude,
     Expr(Bson),
     Nested(Vec<(String, Node)>),
+    /// `find`'s `{f: {$slice: n | [skip, limit]}}`.
+    Slice(i64, Option<i64>),
+    /// `find`'s `{f: {$elemMatch: {...}}}`: the first matching element.
+    ElemMatch(Box<crate::query::Filter>),
 }
 
 /// A parsed projection.
@@ -51,7 +55,35 @@ fn insert(nodes: &mut Vec<(String, Node)>, parts: &[&str], node: Node, full: &st
     }
 }
 
-fn classify(value: &Bson) -> Result<Option<Node>> {
+fn find_operator(value: &Bson) -> Result<Option<Node>> {
+    let Bson::Document(d) = value else { return Ok(None) };
+    if d.len() != 1 {
+        return Ok(None);
+    }
+    let int = |b: &Bson| crate::num::Num::from_bson(b).and_then(|n| n.to_i64_exact());
+    Ok(match d.iter().next() {
+        Some((k, arg)) if k == "$slice" => match arg {
+            Bson::Array(a) if a.len() == 2 => match (int(&a[0]), int(&a[1])) {
+                (Some(skip), Some(limit)) if limit > 0 => Some(Node::Slice(skip, Some(limit))),
+                (Some(_), Some(_)) => return Err(EngineError::location(28724, "$slice limit must be positive")),
+                _ => None,
+            },
+            other => int(other).map(|n| Node::Slice(n, None)),
+        },
+        Some((k, Bson::Document(cond))) if k == "$elemMatch" => {
+            let filter = crate::query::Filter::parse(cond)?;
+            Some(Node::ElemMatch(Box::new(filter)))
+        }
+        _ => None,
+    })
+}
+
+fn classify(value: &Bson, find: bool) -> Result<Option<Node>> {
+    if find {
+        if let Some(node) = find_operator(value)? {
+            return Ok(Some(node));
+        }
+    }
     Ok(Some(match value {
         Bson::Boolean(b) => {
             if *b {
@@ -73,13 +105,13 @@ fn classify(value: &Bson) -> Result<Option<Node>> {
     }))
 }
 
-fn build(nodes: &mut Vec<(String, Node)>, spec: &Document, prefix: &str) -> Result<()> {
+fn build(nodes: &mut Vec<(String, Node)>, spec: &Document, prefix: &str, find: bool) -> Result<()> {
     for (k, v) in spec {
         let full = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         if k.starts_with('$') {
             return Err(EngineError::location(16410, format!("FieldPath field names may not start with '$'. Given: {full}")));
         }
-        match classify(v)? {
+        match classify(v, find)? {
             Some(node) => {
                 let parts: Vec<&str> = k.split('.').collect();
                 insert(nodes, &parts, node, &full)?;
@@ -91,7 +123,7 @@ fn build(nodes: &mut Vec<(String, Node)>, spec: &Document, prefix: &str) -> Resu
                 }
                 let parts: Vec<&str> = k.split('.').collect();
                 let mut inner = Vec::new();
-                build(&mut inner, sub, &full)?;
+                build(&mut inner, sub, &full, find)?;
                 for (ck, cn) in inner {
                     let mut p = parts.clone();
                     p.extend(ck.split('.'));
@@ -123,7 +155,8 @@ fn scan(nodes: &[(String, Node)], top: bool, prefix: &str, incl: &mut Option<Str
     for (k, n) in nodes {
         let full = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match n {
-            Node::Include | Node::Expr(_) => {
+            Node::Slice(..) => {}
+            Node::Include | Node::Expr(_) | Node::ElemMatch(..) => {
                 if !(top && k == "_id" && matches!(n, Node::Include)) && incl.is_none() {
                     *incl = Some(full);
                 }
@@ -139,9 +172,19 @@ fn scan(nodes: &[(String, Node)], top: bool, prefix: &str, incl: &mut Option<Str
 }
 
 impl Projection {
+    /// A `$project` stage's specification.
     pub fn parse(spec: &Document) -> Result<Projection> {
+        Self::parse_with(spec, false)
+    }
+
+    /// A `find` projection, which also accepts `$slice` and `$elemMatch`.
+    pub fn parse_find(spec: &Document) -> Result<Projection> {
+        Self::parse_with(spec, true)
+    }
+
+    fn parse_with(spec: &Document, find: bool) -> Result<Projection> {
         let mut tree = Vec::new();
-        build(&mut tree, spec, "")?;
+        build(&mut tree, spec, "", find)?;
         let (mut incl, mut excl) = (None, None);
         scan(&tree, true, "", &mut incl, &mut excl);
         if let (Some(_), Some(e)) = (&incl, &excl) {
@@ -185,6 +228,11 @@ fn exclude(doc: &mut Document, nodes: &[(String, Node)]) {
             Node::Exclude => {
                 doc.remove(k);
             }
+            Node::Slice(skip, limit) => {
+                if let Some(Bson::Array(a)) = doc.get_mut(k) {
+                    *a = slice(std::mem::take(a), *skip, *limit);
+                }
+            }
             Node::Nested(children) => {
                 if let Some(v) = doc.get_mut(k) {
                     exclude_value(v, children);
@@ -219,6 +267,25 @@ fn include_into(out: &mut Document, src: &Document, nodes: &[(String, Node)], cx
         match node {
             Node::Include => {
                 out.insert(k.clone(), v.clone());
+            }
+            Node::Slice(skip, limit) => {
+                let sliced = match v {
+                    Bson::Array(a) => Bson::Array(slice(a.clone(), *skip, *limit)),
+                    other => other.clone(),
+                };
+                out.insert(k.clone(), sliced);
+            }
+            Node::ElemMatch(filter) => {
+                if let Bson::Array(a) = v {
+                    for e in a {
+                        if let Bson::Document(ed) = e {
+                            if filter.matches(ed)? {
+                                out.insert(k.clone(), Bson::Array(vec![e.clone()]));
+                                break;
+                            }
+                        }
+                    }
+                }
             }
             Node::Nested(children) => {
                 if let Some(projected) = include_value(v, children, cx)? {
@@ -271,8 +338,21 @@ fn include_value(v: &Bson, nodes: &[(String, Node)], cx: &Ctx) -> Result<Option<
     })
 }
 
+/// `$slice` in a find projection: a count from the start (or the end when
+/// negative), or a skip (negative from the end) and a limit.
+fn slice(items: Vec<Bson>, skip: i64, limit: Option<i64>) -> Vec<Bson> {
+    let len = items.len() as i64;
+    let (start, count) = match limit {
+        None if skip >= 0 => (0, skip),
+        None => ((len + skip).max(0), len),
+        Some(l) => (if skip < 0 { (len + skip).max(0) } else { skip.min(len) }, l),
+    };
+    items.into_iter().skip(start as usize).take(count.max(0) as usize).collect()
+}
+
+/// Applies a `find` projection (with `$slice` and `$elemMatch` support).
 pub fn apply_projection(doc: &Document, projection: &Document) -> Result<Document> {
-    Projection::parse(projection)?.apply(doc, &Vars::new())
+    Projection::parse_find(projection)?.apply(doc, &Vars::new())
 }
 
 #[cfg(test)]
@@ -306,6 +386,15 @@ mod tests {
     fn arrays_of_subdocuments() {
         let d = doc! {"_id": 1, "a": [{"b": 1, "c": 2}, {"b": 3}, 5]};
         assert_eq!(apply_projection(&d, &doc! {"a.b": 1}).unwrap(), doc! {"_id": 1, "a": [{"b": 1}, {"b": 3}]});
+    }
+
+    #[test]
+    fn find_slice_and_elem_match() {
+        let d = doc! {"_id": 1, "a": [1, 2, 3, 4], "b": [{"x": 1}, {"x": 2}], "c": 0};
+        assert_eq!(apply_projection(&d, &doc! {"a": {"$slice": 2}}).unwrap(), doc! {"_id": 1, "a": [1, 2], "b": [{"x": 1}, {"x": 2}], "c": 0});
+        assert_eq!(apply_projection(&d, &doc! {"a": {"$slice": -1}, "c": 1}).unwrap(), doc! {"_id": 1, "a": [4], "c": 0});
+        assert_eq!(apply_projection(&d, &doc! {"_id": 0, "a": {"$slice": [1, 2]}, "c": 1}).unwrap(), doc! {"a": [2, 3], "c": 0});
+        assert_eq!(apply_projection(&d, &doc! {"b": {"$elemMatch": {"x": {"$gt": 1}}}}).unwrap(), doc! {"_id": 1, "b": [{"x": 2}]});
     }
 
     #[test]

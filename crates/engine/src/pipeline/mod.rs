@@ -10,7 +10,7 @@ use crate::query::Filter;
 use crate::sort::SortSpec;
 use crate::{path, EngineError, Result};
 use bson::{Bson, Document};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 mod group;
 
@@ -389,22 +389,31 @@ fn lookup(spec: &Document, docs: Vec<Document>, source: &dyn CollectionSource, v
         Some(c) => source.scan(c)?,
         None => Vec::new(),
     };
-    // Pre-compute the join keys of the foreign side once.
-    let foreign_keys: Vec<HashSet<String>> = match &foreign {
-        Some(f) => foreign_docs.iter().map(|d| join_values(d, f).iter().map(canonical_key).collect()).collect(),
-        None => Vec::new(),
-    };
+    // Index the foreign side by join key once, so each input document costs
+    // a few hash lookups instead of a scan of the foreign collection.
+    let mut foreign_index: HashMap<String, Vec<usize>> = HashMap::new();
+    if let Some(f) = &foreign {
+        for (i, d) in foreign_docs.iter().enumerate() {
+            let keys: HashSet<String> = join_values(d, f).iter().map(canonical_key).collect();
+            for k in keys {
+                foreign_index.entry(k).or_default().push(i);
+            }
+        }
+    }
     let mut out = Vec::with_capacity(docs.len());
     for doc in docs {
         let candidates: Vec<Document> = match &local {
             Some(l) => {
-                let keys: HashSet<String> = join_values(&doc, l).iter().map(canonical_key).collect();
-                foreign_docs
+                let mut hits: Vec<usize> = join_values(&doc, l)
                     .iter()
-                    .zip(foreign_keys.iter())
-                    .filter(|(_, fk)| !fk.is_disjoint(&keys))
-                    .map(|(d, _)| d.clone())
-                    .collect()
+                    .filter_map(|v| foreign_index.get(&canonical_key(v)))
+                    .flatten()
+                    .copied()
+                    .collect();
+                // Foreign documents come out once each, in collection order.
+                hits.sort_unstable();
+                hits.dedup();
+                hits.into_iter().filter_map(|i| foreign_docs.get(i).cloned()).collect()
             }
             None => foreign_docs.clone(),
         };
