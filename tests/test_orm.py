@@ -189,7 +189,12 @@ def test_embedded_field_validates_its_fields():
     entry = Entry(blog=Blog(name="", tagline="x"), headline="h")
     with pytest.raises(ValidationError) as info:
         entry.full_clean(exclude=["author", "pub_date", "rating"])
-    assert "blog" in info.value.message_dict
+    assert info.value.message_dict["blog"] == ["name: This field cannot be blank."]
+
+
+def test_embedded_model_instances_work_as_values():
+    entry = Entry.objects.create(blog=Blog(name="Built", tagline="from a model"), headline="m")
+    assert Entry.objects.get(pk=entry.pk).blog.tagline == "from a model"
 
 
 def test_duplicate_unique_value_raises_integrity_error(authors):

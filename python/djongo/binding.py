@@ -28,7 +28,7 @@ def to_bson(value: Any) -> Any:
         return value
     if isinstance(value, datetime.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
         return value
     if isinstance(value, datetime.date):
         return datetime.datetime(value.year, value.month, value.day)

@@ -146,7 +146,8 @@ def _translate(exc: PyMongoError) -> database.Error:
     if isinstance(exc, OperationFailure):
         if exc.code == 11000:
             return database.IntegrityError(_duplicate_message(exc.details or {}, str(exc)))
-        if exc.code in (112, 251, 244, 24):  # write conflict, no such txn, txn aborted, lock timeout
+        # Write conflict, no such transaction, transaction aborted, lock timeout.
+        if exc.code in (112, 251, 244, 24):
             return database.OperationalError(str(exc))
         return database.DatabaseError(str(exc))
     return database.DatabaseError(str(exc))

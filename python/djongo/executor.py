@@ -58,10 +58,15 @@ class Executor:
             raise ProgrammingError(
                 f"the statement has {expected} parameters but {len(params)} were given"
             )
-        subquery_results = [
-            list(self.execute(subplan, params).rows) for subplan in plan.get("subqueries", ())
-        ]
-        binder = Binder(params, subquery_results)
+        # Sub-plans form one flat list in dependency order: a sub-plan's slots
+        # only refer to results of sub-plans before it.
+        subquery_results: list[list[tuple]] = []
+        for subplan in plan.get("subqueries", ()):
+            result = self._run(subplan, Binder(params, subquery_results))
+            subquery_results.append(list(result.rows))
+        return self._run(plan, Binder(params, subquery_results))
+
+    def _run(self, plan: dict[str, Any], binder: Binder) -> Result:
         op = plan["op"]
         handler = getattr(self, f"_run_{op}", None)
         if handler is None:

@@ -117,7 +117,7 @@ class DatabaseOperations(BaseDatabaseOperations):
         if timezone.is_aware(value):
             if not settings.USE_TZ:
                 raise ValueError("djongo does not accept aware datetimes when USE_TZ is False.")
-            value = timezone.make_naive(value, datetime.timezone.utc)
+            value = timezone.make_naive(value, datetime.UTC)
         return value
 
     def adapt_timefield_value(self, value):
@@ -154,7 +154,7 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def convert_datetimefield_value(self, value, expression, connection):
         if isinstance(value, datetime.datetime) and settings.USE_TZ and timezone.is_naive(value):
-            value = timezone.make_aware(value, datetime.timezone.utc)
+            value = timezone.make_aware(value, datetime.UTC)
         return value
 
     def convert_datefield_value(self, value, expression, connection):

@@ -49,6 +49,35 @@ def make_instance(model_container: type[models.Model], values: dict[str, Any]) -
     return instance
 
 
+def _allow_instantiation(model_container: type[models.Model]) -> None:
+    """Lets ``Blog(name=...)`` build an embedded value, as it did with Djongo.
+
+    Django 4+ refuses to instantiate abstract models; an abstract model used
+    as a container gets a constructor that assembles the instance the same
+    way stored documents are read. Concrete subclasses keep Django's own.
+    """
+    if not model_container._meta.abstract or "__init__" in vars(model_container):
+        return
+    django_init = model_container.__init__
+
+    def __init__(self, *args, **kwargs):
+        if not type(self)._meta.abstract:
+            django_init(self, *args, **kwargs)
+            return
+        if args:
+            raise TypeError(f"{type(self).__name__}() takes field values as keywords only")
+        names = {f.attname for f in _embedded_fields(type(self))} | {
+            f.name for f in _embedded_fields(type(self))}
+        unknown = set(kwargs) - names
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected field(s): {', '.join(sorted(unknown))}")
+        filled = make_instance(type(self), kwargs)
+        self.__dict__.update(filled.__dict__)
+
+    model_container.__init__ = __init__
+
+
 class EmbeddedWidget(forms.MultiWidget):
     """One labelled input per field of the embedded model."""
 
@@ -118,6 +147,8 @@ class EmbeddedField(models.Field):
         self.model_container = model_container
         self.model_form_class = model_form_class
         self.model_form_kwargs = model_form_kwargs or {}
+        if isinstance(model_container, type) and issubclass(model_container, models.Model):
+            _allow_instantiation(model_container)
         super().__init__(*args, **kwargs)
 
     def check(self, **kwargs):
@@ -177,13 +208,18 @@ class EmbeddedField(models.Field):
         super().validate(value, model_instance)
         if value is None:
             return
-        errors = {}
+        # The parent model reports errors per field as a list, so each
+        # sub-field's messages are listed under the embedded field, named.
+        errors = []
         for field in _embedded_fields(self.model_container):
             try:
                 setattr(value, field.attname,
                         field.clean(getattr(value, field.attname), value))
             except ValidationError as exc:
-                errors[field.name] = exc.error_list
+                errors.extend(
+                    ValidationError(f"{field.verbose_name}: {message}", code="invalid")
+                    for message in exc.messages
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -315,7 +351,7 @@ class ArrayField(models.Field):
         return name, "djongo.models.ArrayField", args, kwargs
 
     def db_type(self, connection):
-        return "array"
+        return "list"
 
     def get_internal_type(self):
         return "ArrayField"
@@ -363,6 +399,7 @@ class ObjectIdField(AutoFieldMixin, models.Field):
     """
 
     description = "A MongoDB ObjectId"
+    empty_strings_allowed = False
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("primary_key", True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import connections, models
@@ -11,7 +12,9 @@ class DjongoManager(models.Manager):
     """``Entry.objects.mongo_aggregate([...])`` calls ``Collection.aggregate``.
 
     Any pymongo ``Collection`` method is reachable with the ``mongo_`` prefix,
-    on the model's collection in the manager's database.
+    on the model's collection in the manager's database. Inside
+    ``transaction.atomic()`` the call joins the connection's transaction, so
+    it sees (and its writes belong to) that transaction.
     """
 
     @property
@@ -24,5 +27,12 @@ class DjongoManager(models.Manager):
             attribute = getattr(self.mongo_collection, method, None)
             if not callable(attribute):
                 raise AttributeError(f"pymongo's Collection has no method {method!r}")
-            return attribute
+            return partial(_in_transaction, connections[self.db].connection, attribute)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _in_transaction(connection, method, *args, **kwargs):
+    session = connection.session_for_statement()
+    if session is not None:
+        kwargs.setdefault("session", session)
+    return method(*args, **kwargs)

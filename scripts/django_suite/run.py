@@ -1,0 +1,175 @@
+"""Runs Django's own test suite (from the Django sdist on PyPI) on djongo.
+
+    scripts/django-suite                 # every app in apps.txt, report to docs/compatibility.md
+    scripts/django-suite --fast          # the CI subset, checked against known failures
+    scripts/django-suite basic lookup    # some apps
+
+Each app runs in its own ``runtests.py`` process with its own embedded data
+directory; two apps run at a time. Outcomes come from a recording test
+runner (djongo_suite_runner.py). ``--check`` fails on a test that fails and
+is not in known_failures.txt, and on a listed test that now passes, so the
+list only ever shrinks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import django
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CACHE = ROOT / ".cache"
+KNOWN_FAILURES = HERE / "known_failures.txt"
+
+
+def django_tests_dir() -> Path:
+    """The tests/ directory of the sdist matching the installed Django."""
+    version = django.get_version()
+    target = CACHE / f"django-{version}"
+    if not (target / "tests" / "runtests.py").exists():
+        CACHE.mkdir(exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
+             "--no-deps", f"django=={version}", "-d", str(CACHE)],
+            check=True,
+        )
+        with tarfile.open(CACHE / f"django-{version}.tar.gz") as archive:
+            archive.extractall(CACHE, filter="data")
+    return target / "tests"
+
+
+def read_list(path: Path) -> list[str]:
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def read_known_failures() -> dict[str, str]:
+    known = {}
+    for line in KNOWN_FAILURES.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        test_id, _, reason = line.partition("#")
+        known[test_id.strip()] = reason.strip()
+    return known
+
+
+def run_app(app: str, tests_dir: Path, timeout: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"djongo-suite-{app}-") as tmp:
+        results = Path(tmp) / "results.json"
+        env = {
+            **os.environ,
+            "DJONGO_SUITE_DATA_DIR": str(Path(tmp) / "data"),
+            "DJONGO_SUITE_RESULTS": str(results),
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        }
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "runtests.py", "--settings=djongo_suite_settings",
+                 "--noinput", "-v", "1", app],
+                cwd=tests_dir, env=env, capture_output=True, text=True, timeout=timeout,
+            )
+            crashed = None if results.exists() else (proc.stderr or proc.stdout)[-3000:]
+        except subprocess.TimeoutExpired:
+            crashed = f"timed out after {timeout}s"
+        outcomes = json.loads(results.read_text()) if results.exists() else {}
+        return {"app": app, "outcomes": outcomes, "crashed": crashed,
+                "seconds": round(time.monotonic() - started, 1)}
+
+
+def summarize(run: dict) -> Counter:
+    counts = Counter(o["outcome"] for o in run["outcomes"].values())
+    counts["run"] = sum(counts.values())
+    return counts
+
+
+def write_report(runs: list[dict], path: Path) -> None:
+    lines = [
+        "# Django's own test suite on djongo",
+        "",
+        f"Django {django.get_version()}, unmodified `tests/runtests.py`, both aliases on the "
+        "embedded engine. Made by `scripts/django-suite`; a crashed app (the run died before "
+        "reporting) counts every test as not run.",
+        "",
+        "| app | run | passed | failed | errors | skipped | seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    total = Counter()
+    for run in sorted(runs, key=lambda r: r["app"]):
+        c = summarize(run)
+        total.update(c)
+        note = " (crashed)" if run["crashed"] else ""
+        lines.append(f"| {run['app']}{note} | {c['run']} | {c['passed']} | {c['failed']} | "
+                     f"{c['error']} | {c['skipped']} | {run['seconds']} |")
+    lines.append(f"| **total** | {total['run']} | {total['passed']} | {total['failed']} | "
+                 f"{total['error']} | {total['skipped']} | |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def check(runs: list[dict], known: dict[str, str]) -> list[str]:
+    problems = []
+    for run in runs:
+        if run["crashed"]:
+            problems.append(f"{run['app']}: the run crashed: {run['crashed']}")
+        for test_id, result in sorted(run["outcomes"].items()):
+            listed = test_id in known or f"{run['app']}:*" in known
+            if result["outcome"] in ("failed", "error") and not listed:
+                problems.append(f"new failure: {test_id}: {result['detail'].strip()[:300]}")
+            if result["outcome"] == "passed" and test_id in known:
+                problems.append(f"now passes, remove from known_failures.txt: {test_id}")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("apps", nargs="*")
+    parser.add_argument("--fast", action="store_true", help="the CI subset, with --check")
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--report", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="write all outcomes here")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=int, default=1800)
+    args = parser.parse_args()
+
+    apps = args.apps or read_list(HERE / ("fast_apps.txt" if args.fast else "apps.txt"))
+    tests_dir = django_tests_dir()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = []
+        for run in pool.map(lambda app: run_app(app, tests_dir, args.timeout), apps):
+            c = summarize(run)
+            status = "CRASHED " if run["crashed"] else ""
+            print(f"{status}{run['app']}: {c['passed']}/{c['run']} passed, {c['failed']} failed, "
+                  f"{c['error']} errors, {c['skipped']} skipped ({run['seconds']}s)", flush=True)
+            runs.append(run)
+    report = args.report or (None if args.apps or args.fast else ROOT / "docs/compatibility.md")
+    if report:
+        write_report(runs, report)
+        print(f"report written to {report}")
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1, sort_keys=True))
+    total = Counter()
+    for run in runs:
+        total.update(summarize(run))
+    print(f"suite: {total['passed']} passed, {total['failed'] + total['error']} failed, "
+          f"{total['skipped']} skipped")
+    if args.check or args.fast:
+        problems = check(runs, read_known_failures())
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
