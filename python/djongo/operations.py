@@ -15,6 +15,16 @@ from . import sequences
 
 _DECIMALS = decimal.Context(prec=34)
 
+PATTERN_LOOKUPS = {
+    "iexact", "contains", "icontains", "startswith", "istartswith",
+    "endswith", "iendswith", "regex", "iregex",
+}
+TEXT_FIELDS = {
+    None, "CharField", "TextField", "EmailField", "SlugField", "URLField",
+    "FileField", "FilePathField", "ImageField", "UUIDField", "GenericIPAddressField",
+    "IPAddressField",
+}
+
 
 class DatabaseOperations(BaseDatabaseOperations):
     cast_char_field_without_max_length = "text"
@@ -58,6 +68,27 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def last_insert_id(self, cursor, table_name, pk_name):
         return cursor.lastrowid
+
+    def lookup_cast(self, lookup_type, internal_type=None):
+        # Pattern lookups on numbers, dates... compare their text, as SQL
+        # databases do (filter(id__startswith=2)).
+        if lookup_type in PATTERN_LOOKUPS and internal_type not in TEXT_FIELDS:
+            return "CAST(%s AS text)"
+        return "%s"
+
+    def last_executed_query(self, cursor, sql, params):
+        if not params:
+            return sql
+        return sql % tuple(self._quote_for_display(p) for p in params)
+
+    def _quote_for_display(self, value) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, (int, float, decimal.Decimal)):
+            return str(value)
+        return "'%s'" % str(value).replace("'", "''")
 
     def regex_lookup(self, lookup_type: str) -> str:
         return "%s ~ %s" if lookup_type == "regex" else "%s ~* %s"
