@@ -2,8 +2,9 @@
 //!
 //! Calendar arithmetic is done on the proleptic Gregorian calendar with the
 //! days-from-civil conversion, so it works for any i64 millisecond value.
-//! Timezones: "UTC"/"GMT"/"Z" and fixed offsets ("+05:30", "-0800") are
-//! supported; Olson names other than UTC are reported as unsupported.
+//! Timezones: "UTC", fixed offsets ("+05:30", "-0800") and Olson names
+//! ("Europe/Paris", from the tz database bundled in `jiff`, so no system
+//! files are read).
 use super::{arg_list, nullish, type_name, Ctx, Value};
 use crate::num::Num;
 use crate::{EngineError, Result};
@@ -118,13 +119,55 @@ pub(crate) fn format_iso(ms: i64) -> String {
     )
 }
 
+/// A `timezone` argument.
+#[derive(Debug, Clone)]
+pub(crate) enum Tz {
+    /// A fixed offset from UTC in milliseconds.
+    Fixed(i64),
+    Named(jiff::tz::TimeZone),
+}
+
+impl Tz {
+    const UTC: Tz = Tz::Fixed(0);
+
+    /// The zone's offset from UTC at an instant.
+    fn offset_at(&self, utc_ms: i64) -> i64 {
+        match self {
+            Tz::Fixed(o) => *o,
+            Tz::Named(tz) => jiff::Timestamp::from_millisecond(utc_ms)
+                .map(|t| i64::from(tz.to_offset(t).seconds()) * 1000)
+                .unwrap_or(0),
+        }
+    }
+
+    fn to_local(&self, utc_ms: i64) -> i64 {
+        utc_ms.saturating_add(self.offset_at(utc_ms))
+    }
+
+    /// The instant of a local wall-clock time. Around a DST change the
+    /// offset is looked up twice, which picks the earlier of two readings of
+    /// an ambiguous time and moves a skipped time forward.
+    fn to_utc(&self, local_ms: i64) -> i64 {
+        let first = self.offset_at(local_ms);
+        let second = self.offset_at(local_ms.saturating_sub(first));
+        local_ms.saturating_sub(second)
+    }
+}
+
+fn parse_tz(tz: &str) -> Result<Tz> {
+    parse_offset(tz).map(Tz::Fixed).or_else(|e| match jiff::tz::TimeZone::get(tz) {
+        Ok(named) => Ok(Tz::Named(named)),
+        Err(_) => Err(e),
+    })
+}
+
 /// A timezone as a fixed offset in milliseconds.
-fn parse_tz(tz: &str) -> Result<i64> {
+fn parse_offset(tz: &str) -> Result<i64> {
     match tz {
         "UTC" | "GMT" | "Z" | "Etc/UTC" | "Etc/GMT" | "UCT" | "Zulu" => return Ok(0),
         _ => {}
     }
-    let unsupported = || EngineError::location(40485, format!("unrecognized time zone identifier: \"{tz}\" (the embedded engine supports UTC and fixed offsets)"));
+    let unsupported = || EngineError::location(40485, format!("unrecognized time zone identifier: \"{tz}\" "));
     let (sign, rest) = match tz.as_bytes().first() {
         Some(b'+') => (1, &tz[1..]),
         Some(b'-') => (-1, &tz[1..]),
@@ -142,8 +185,8 @@ fn parse_tz(tz: &str) -> Result<i64> {
     Ok(sign * (h * 3_600_000 + m * 60_000))
 }
 
-fn eval_tz(cx: &Ctx, spec: Option<&Bson>) -> Result<Option<i64>> {
-    let Some(e) = spec else { return Ok(Some(0)) };
+fn eval_tz(cx: &Ctx, spec: Option<&Bson>) -> Result<Option<Tz>> {
+    let Some(e) = spec else { return Ok(Some(Tz::UTC)) };
     match cx.eval(e)? {
         Some(Bson::String(s)) => parse_tz(&s).map(Some),
         v if nullish(&v) => Ok(None),
@@ -173,8 +216,8 @@ fn part(cx: &Ctx, op: &str, arg: &Bson) -> Result<Value> {
     };
     let v = cx.eval(date_expr)?;
     let Some(ms) = date_millis(op, &v)? else { return Ok(Some(Bson::Null)) };
-    let Some(offset) = eval_tz(cx, tz_expr)? else { return Ok(Some(Bson::Null)) };
-    let p = parts(ms.saturating_add(offset));
+    let Some(tz) = eval_tz(cx, tz_expr)? else { return Ok(Some(Bson::Null)) };
+    let p = parts(tz.to_local(ms));
     let value = match op {
         "$year" => p.year,
         "$month" => p.month,
@@ -260,7 +303,8 @@ fn date_to_string(cx: &Ctx, arg: &Bson) -> Result<Value> {
             None => Ok(Some(Bson::Null)),
         };
     };
-    let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let Some(tz) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let offset = tz.offset_at(ms);
     let format = match d.get("format") {
         Some(f) => match cx.eval(f)? {
             Some(Bson::String(s)) => s,
@@ -297,7 +341,7 @@ fn int_field(cx: &Ctx, d: &Document, key: &str, default: i64) -> Result<Option<i
 
 fn date_from_parts(cx: &Ctx, arg: &Bson) -> Result<Value> {
     let d = spec("$dateFromParts", arg)?;
-    let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let Some(tz) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
     let mut fields = Vec::new();
     let iso = d.contains_key("isoWeekYear");
     let names: [(&str, i64); 7] = if iso {
@@ -335,15 +379,15 @@ fn date_from_parts(cx: &Ctx, arg: &Bson) -> Result<Value> {
         days_from_civil(months.div_euclid(12), months.rem_euclid(12) + 1, 1) + fields[2] - 1
     };
     let ms = days * MS_PER_DAY + fields[3] * 3_600_000 + fields[4] * 60_000 + fields[5] * 1000 + fields[6];
-    Ok(Some(Bson::DateTime(DateTime::from_millis(ms - offset))))
+    Ok(Some(Bson::DateTime(DateTime::from_millis(tz.to_utc(ms)))))
 }
 
 fn date_to_parts(cx: &Ctx, arg: &Bson) -> Result<Value> {
     let d = spec("$dateToParts", arg)?;
     let v = cx.eval(d.get("date").unwrap_or(&Bson::Null))?;
     let Some(ms) = date_millis("$dateToParts", &v)? else { return Ok(Some(Bson::Null)) };
-    let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
-    let p = parts(ms.saturating_add(offset));
+    let Some(tz) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let p = parts(tz.to_local(ms));
     let iso8601 = matches!(d.get("iso8601"), Some(b) if super::truthy(b));
     let mut out = Document::new();
     let i = |v: i64| Bson::Int32(i32::try_from(v).unwrap_or(0));
@@ -415,7 +459,7 @@ pub(crate) fn parse_date(s: &str) -> Option<i64> {
     ms += hh * 3_600_000 + mi * 60_000 + ss * 1000 + frac;
     let tz = rest[idx..].trim();
     if !tz.is_empty() {
-        ms -= parse_tz(tz).ok()?;
+        ms -= parse_offset(tz).ok()?;
     }
     Some(ms)
 }
@@ -429,12 +473,12 @@ fn date_from_string(cx: &Ctx, arg: &Bson) -> Result<Value> {
             None => Ok(Some(Bson::Null)),
         };
     }
-    let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let Some(tz) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
     let parsed = match &v {
         Some(Bson::String(s)) => parse_date(s).map(|ms| {
             // An explicit offset in the string wins over the timezone argument.
             let has_zone = s.ends_with('Z') || s.get(10..).is_some_and(|t| t.contains('+') || t.matches('-').count() > 0);
-            if has_zone { ms } else { ms - offset }
+            if has_zone { ms } else { tz.to_utc(ms) }
         }),
         _ => None,
     };
@@ -492,12 +536,12 @@ fn date_trunc(cx: &Ctx, arg: &Bson) -> Result<Value> {
     let v = cx.eval(d.get("date").unwrap_or(&Bson::Null))?;
     let Some(ms) = date_millis("$dateTrunc", &v)? else { return Ok(Some(Bson::Null)) };
     let Some(unit) = unit_arg(cx, d, "$dateTrunc")? else { return Ok(Some(Bson::Null)) };
-    let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let Some(tz) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
     let Some(bin) = int_field(cx, d, "binSize", 1)? else { return Ok(Some(Bson::Null)) };
     if bin <= 0 {
         return Err(EngineError::bad_value("$dateTrunc requires 'binSize' to be greater than 0"));
     }
-    let local = ms.saturating_add(offset);
+    let local = tz.to_local(ms);
     // Bins are counted from 2000-01-01, MongoDB's reference point.
     let reference = days_from_civil(2000, 1, 1) * MS_PER_DAY;
     let truncated = match unit.as_str() {
@@ -521,7 +565,7 @@ fn date_trunc(cx: &Ctx, arg: &Bson) -> Result<Value> {
             reference.saturating_add(local.saturating_sub(reference).div_euclid(size).saturating_mul(size))
         }
     };
-    Ok(Some(Bson::DateTime(DateTime::from_millis(truncated - offset))))
+    Ok(Some(Bson::DateTime(DateTime::from_millis(tz.to_utc(truncated)))))
 }
 
 fn add_months(local: i64, months: i64) -> i64 {
@@ -539,15 +583,20 @@ fn date_add(cx: &Ctx, arg: &Bson, sign: i64) -> Result<Value> {
     let Some(ms) = date_millis(op, &v)? else { return Ok(Some(Bson::Null)) };
     let Some(unit) = unit_arg(cx, d, op)? else { return Ok(Some(Bson::Null)) };
     let Some(amount) = int_field(cx, d, "amount", 0)? else { return Ok(Some(Bson::Null)) };
-    let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let Some(tz) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
     if amount.unsigned_abs() > 1 << 40 {
         return Err(EngineError::location(5976500, format!("invalid {op} 'amount' parameter value: {amount}")));
     }
     let amount = amount * sign;
     let result = match unit.as_str() {
-        "year" => add_months(ms.saturating_add(offset), amount * 12).saturating_sub(offset),
-        "quarter" => add_months(ms.saturating_add(offset), amount * 3).saturating_sub(offset),
-        "month" => add_months(ms.saturating_add(offset), amount).saturating_sub(offset),
+        // Calendar units move the local wall clock, so DST changes are absorbed.
+        "year" => tz.to_utc(add_months(tz.to_local(ms), amount * 12)),
+        "quarter" => tz.to_utc(add_months(tz.to_local(ms), amount * 3)),
+        "month" => tz.to_utc(add_months(tz.to_local(ms), amount)),
+        "week" | "day" if matches!(tz, Tz::Named(_)) => {
+            let step = fixed_unit_ms(&unit).unwrap_or(MS_PER_DAY);
+            tz.to_utc(tz.to_local(ms).saturating_add(amount.saturating_mul(step)))
+        }
         other => ms.saturating_add(amount.saturating_mul(fixed_unit_ms(other).unwrap_or(1))),
     };
     Ok(Some(Bson::DateTime(DateTime::from_millis(result))))
@@ -561,8 +610,8 @@ fn date_diff(cx: &Ctx, arg: &Bson) -> Result<Value> {
         return Ok(Some(Bson::Null));
     };
     let Some(unit) = unit_arg(cx, d, "$dateDiff")? else { return Ok(Some(Bson::Null)) };
-    let Some(offset) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
-    let (ls, le) = (start.saturating_add(offset), end.saturating_add(offset));
+    let Some(tz) = eval_tz(cx, d.get("timezone"))? else { return Ok(Some(Bson::Null)) };
+    let (ls, le) = (tz.to_local(start), tz.to_local(end));
     let (ps, pe) = (parts(ls), parts(le));
     // Counts unit boundaries crossed, not elapsed whole units, as MongoDB does.
     let diff = match unit.as_str() {
@@ -595,6 +644,18 @@ mod tests {
         }
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn named_timezones() {
+        let paris = parse_tz("Europe/Paris").unwrap();
+        let winter = parse_date("2021-01-15T12:00:00Z").unwrap();
+        let summer = parse_date("2021-07-15T12:00:00Z").unwrap();
+        assert_eq!(paris.offset_at(winter), 3_600_000);
+        assert_eq!(paris.offset_at(summer), 7_200_000);
+        assert_eq!(paris.to_utc(paris.to_local(summer)), summer);
+        assert!(parse_tz("Mars/Olympus").is_err());
+        assert_eq!(parse_offset("-08:00").unwrap(), -8 * 3_600_000);
     }
 
     #[test]

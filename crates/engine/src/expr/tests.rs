@@ -194,4 +194,8 @@ fn date_parts_and_formatting() {
     let from_parts = ev(bson::bson!({"$dateFromParts": {"year": 2020, "month": 14, "day": 1}}), &d).unwrap();
     assert_eq!(from_parts, Bson::DateTime(DateTime::from_millis(super::date::parse_date("2021-02-01").unwrap())));
     assert_eq!(ev(bson::bson!({"$year": "$missing"}), &d), Some(Bson::Null));
+    // 04:05 UTC on 3 January is 23:05 on 2 January in New York (UTC-5 in winter).
+    assert_eq!(ev(bson::bson!({"$hour": {"date": "$t", "timezone": "America/New_York"}}), &d), Some(Bson::Int32(23)));
+    let local_day = ev(bson::bson!({"$dateTrunc": {"date": "$t", "unit": "day", "timezone": "America/New_York"}}), &d).unwrap();
+    assert_eq!(local_day, Bson::DateTime(DateTime::from_millis(super::date::parse_date("2021-01-02T05:00:00Z").unwrap())));
 }
