@@ -3,6 +3,16 @@
 //! The embedded server (`djongo-server`) owns storage, catalogs and the wire
 //! protocol; everything that decides *what a document means to a query* lives
 //! here, so it can be tested in isolation and compared against FerretDB.
+//!
+//! Conventions callers rely on:
+//! - "missing" is `None` in [`expr::eval_value`] (and [`expr::Value`]); the
+//!   convenience [`expr::eval`] turns it into `Bson::Null`. Stages that write
+//!   fields (`$project`, `$addFields`, ...) omit a field whose value is missing.
+//! - numbers compare and group across types ([`compare::bson_eq`],
+//!   [`compare::canonical_key`]); arithmetic promotes as MongoDB does
+//!   ([`num`]); Decimal128 arithmetic goes through `rust_decimal`
+//!   (28 significant digits), falling back to `f64` outside its range.
+//! - every error is an [`EngineError`] with MongoDB's code; no input panics.
 #![deny(unsafe_code)]
 
 pub mod compare;
