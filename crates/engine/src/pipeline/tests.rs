@@ -111,6 +111,17 @@ fn lookup_equality_and_pipeline() {
 }
 
 #[test]
+fn lookup_combined_equality_and_pipeline() {
+    let out = run(
+        vec![doc! {"$lookup": {"from": "authors", "localField": "author_id", "foreignField": "_id",
+            "let": {"n": "$n"}, "pipeline": [{"$project": {"_id": 0, "name": 1, "n": "$$n"}}], "as": "a"}}],
+        entries(),
+    );
+    assert_eq!(out[0].get_array("a").unwrap(), &vec![Bson::Document(doc! {"name": "ann", "n": 5})]);
+    assert_eq!(out[2].get_array("a").unwrap(), &vec![Bson::Document(doc! {"name": "ann", "n": 1.5})]);
+}
+
+#[test]
 fn lookup_with_array_local_field() {
     let input = vec![doc! {"_id": 1, "refs": [1, 3]}];
     let out = run(vec![doc! {"$lookup": {"from": "authors", "localField": "refs", "foreignField": "_id", "as": "a"}}], input);
