@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-
 from djongo import server
 
 
