@@ -5,7 +5,7 @@ use crate::auth::{ConnAuth, Users};
 use crate::commands::run_command;
 use crate::cursor::CURSOR_IDLE_TIMEOUT;
 use crate::error::ServerError;
-use crate::session::{SESSION_IDLE_TIMEOUT, TRANSACTION_LIFETIME};
+use crate::session::{SESSION_IDLE_TIMEOUT, TRANSACTION_IDLE_LIMIT};
 use crate::state::{ConnInfo, ServerState};
 use crate::storage::Storage;
 use crate::wire::{self, Request, WireError};
@@ -341,7 +341,7 @@ fn housekeeping(state: Arc<ServerState>) {
         if waited >= HOUSEKEEPING_INTERVAL {
             waited = Duration::ZERO;
             state.cursors.reap(CURSOR_IDLE_TIMEOUT);
-            state.sessions.reap(TRANSACTION_LIFETIME, SESSION_IDLE_TIMEOUT);
+            state.sessions.reap(TRANSACTION_IDLE_LIMIT, SESSION_IDLE_TIMEOUT);
         }
     }
 }

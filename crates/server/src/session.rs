@@ -11,8 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// MongoDB's `transactionLifetimeLimitSeconds` default.
-pub const TRANSACTION_LIFETIME: Duration = Duration::from_secs(60);
+/// An open transaction unused for this long is aborted, freeing the writer
+/// lock a vanished client would otherwise hold. MongoDB limits a
+/// transaction's total age to 60 s instead; we limit idleness, because Django's
+/// TestCase keeps one transaction open around a whole test class.
+pub const TRANSACTION_IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Sessions idle longer than `logicalSessionTimeoutMinutes` are forgotten.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -66,20 +69,18 @@ impl SessionTable {
         }
     }
 
-    /// Aborts transactions older than `txn_limit` and forgets idle sessions.
-    /// Sessions busy running a command are skipped (try_lock) and looked at
-    /// on the next pass.
-    pub fn reap(&self, txn_limit: Duration, idle_limit: Duration) {
+    /// Aborts transactions idle longer than `txn_idle` and forgets sessions
+    /// idle longer than `idle_limit`. Sessions busy running a command are
+    /// skipped (try_lock) and looked at on the next pass.
+    pub fn reap(&self, txn_idle: Duration, idle_limit: Duration) {
         let now = Instant::now();
         let sessions: Vec<(SessionKey, Arc<Mutex<Session>>)> =
             self.sessions.lock().iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect();
         let mut forget = Vec::new();
         for (key, session) in sessions {
             let Some(mut s) = session.try_lock() else { continue };
-            if let TxnState::Active { started, .. } = &s.state {
-                if now.duration_since(*started) > txn_limit {
-                    s.abort();
-                }
+            if matches!(s.state, TxnState::Active { .. }) && now.duration_since(s.last_used) > txn_idle {
+                s.abort();
             }
             if now.duration_since(s.last_used) > idle_limit {
                 s.abort();
@@ -103,5 +104,27 @@ impl SessionTable {
     pub fn active_transactions(&self) -> usize {
         let sessions: Vec<Arc<Mutex<Session>>> = self.sessions.lock().values().cloned().collect();
         sessions.iter().filter(|s| s.try_lock().is_some_and(|s| matches!(s.state, TxnState::Active { .. }))).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Storage;
+
+    #[test]
+    fn idle_transactions_are_aborted_and_release_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let table = SessionTable::default();
+        let session = table.get(b"s1");
+        let txn = storage.begin_write(Duration::from_millis(10)).unwrap().unwrap();
+        session.lock().state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
+        assert!(storage.begin_write(Duration::from_millis(10)).unwrap().is_none());
+        table.reap(Duration::from_secs(60), SESSION_IDLE_TIMEOUT);
+        assert!(matches!(session.lock().state, TxnState::Active { .. }));
+        table.reap(Duration::ZERO, SESSION_IDLE_TIMEOUT);
+        assert!(matches!(session.lock().state, TxnState::Aborted));
+        assert!(storage.begin_write(Duration::from_millis(10)).unwrap().is_some());
     }
 }

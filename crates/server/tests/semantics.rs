@@ -125,3 +125,19 @@ fn aggregate_lookup_and_out() {
     c.ok("db", doc! {"aggregate": "books", "pipeline": [{"$match": {"author": 1}}, {"$out": "copy"}], "cursor": {}});
     assert_eq!(c.find_all("db", "copy").len(), 2);
 }
+
+#[test]
+fn whole_collection_counts() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let reply = c.ok("db", doc! {"aggregate": "c", "pipeline": [{"$count": "n"}], "cursor": {}});
+    assert!(batch(&reply).is_empty());
+    c.ok("db", doc! {"insert": "c", "documents": [{"a": 1}, {"a": 2}, {"a": 3}]});
+    let reply = c.ok("db", doc! {"aggregate": "c", "pipeline": [{"$count": "n"}], "cursor": {}});
+    assert_eq!(batch(&reply), vec![doc! {"n": 3}]);
+    let reply = c.ok("db", doc! {"aggregate": "c", "pipeline": [{"$match": {}}, {"$group": {"_id": 1, "n": {"$sum": 1}}}], "cursor": {}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 1, "n": 3}]);
+    // A real filter takes the general path.
+    let reply = c.ok("db", doc! {"aggregate": "c", "pipeline": [{"$match": {"a": {"$gt": 1}}}, {"$count": "n"}], "cursor": {}});
+    assert_eq!(batch(&reply), vec![doc! {"n": 2}]);
+}

@@ -140,6 +140,15 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     };
     let results = {
         let tables = ctx.scope.read()?;
+        let fast = match (&collection, &out_target) {
+            (Some(coll), None) => count_fast_path(&tables, &db, coll, &pipeline)?,
+            _ => None,
+        };
+        if let Some(docs) = fast {
+            drop(tables);
+            let ns = format!("{db}.{}", collection.unwrap_or_default());
+            return Ok(cursor_reply(ctx, ns, docs, batch_size, false));
+        }
         let input = match &collection {
             None => match pipeline.first() {
                 Some(stage) if stage_name(stage) == "$documents" => {
@@ -194,6 +203,56 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         None => format!("{db}.$cmd.aggregate"),
     };
     Ok(cursor_reply(ctx, ns, results, batch_size, false))
+}
+
+/// Answers whole-collection counts (`[{$count: f}]`, or the `$group` with a
+/// constant `_id` and `{$sum: 1}` that drivers and the SQL compiler emit for
+/// COUNT(*)) from the number of stored keys, without decoding documents.
+fn count_fast_path(tables: &Tables<'_>, db: &str, coll: &str, pipeline: &[Document]) -> CmdResult<Option<Vec<Document>>> {
+    let stages: Vec<&Document> = pipeline
+        .iter()
+        .skip_while(|st| matches!(st.get("$match"), Some(Bson::Document(f)) if f.is_empty()) && st.len() == 1)
+        .collect();
+    let [stage] = stages.as_slice() else { return Ok(None) };
+    if stage.len() != 1 {
+        return Ok(None);
+    }
+    let shape = match stage.iter().next() {
+        Some((name, Bson::String(field))) if name == "$count" && !field.is_empty() && !field.starts_with('$') => {
+            Some((None, field.clone()))
+        }
+        Some((name, Bson::Document(group))) if name == "$group" && group.len() == 2 => {
+            let constant_id = match group.get("_id") {
+                Some(Bson::String(s)) => !s.starts_with('$'),
+                Some(Bson::Null | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)) => true,
+                _ => false,
+            };
+            let counter = group.iter().find(|(k, _)| k.as_str() != "_id").and_then(|(k, v)| match v {
+                Bson::Document(acc) if acc.len() == 1 && matches!(acc.get("$sum"), Some(Bson::Int32(1) | Bson::Int64(1))) => Some(k.clone()),
+                _ => None,
+            });
+            match (constant_id, counter) {
+                (true, Some(field)) => Some((group.get("_id").cloned(), field)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some((id, field)) = shape else { return Ok(None) };
+    let n = match tables.collection(db, coll)? {
+        Some(meta) => tables.count(&meta)?,
+        None => 0,
+    };
+    if n == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let mut out = Document::new();
+    let n_bson = i32::try_from(n).map(Bson::Int32).unwrap_or(Bson::Int64(n as i64));
+    if let Some(id) = id {
+        out.insert("_id", id);
+    }
+    out.insert(field, n_bson);
+    Ok(Some(vec![out]))
 }
 
 pub fn count(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
