@@ -345,3 +345,10 @@ fn housekeeping(state: Arc<ServerState>) {
         }
     }
 }
+
+#[allow(dead_code)]
+fn assert_handle_is_send() {
+    // The Python bindings keep handles in a process-wide table.
+    fn is_send<T: Send>() {}
+    is_send::<ServerHandle>();
+}
