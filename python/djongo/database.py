@@ -9,6 +9,9 @@ apilevel = "2.0"
 threadsafety = 1
 paramstyle = "format"
 
+# BinaryField values: bytes are stored as BSON binary.
+Binary = bytes
+
 
 class Warning(Exception):  # noqa: A001 - the DB-API name
     pass
