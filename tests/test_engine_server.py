@@ -51,7 +51,7 @@ class Server:
                     return self
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stderr.read().decode())
+                    raise RuntimeError(self.proc.stderr.read().decode()) from None
                 time.sleep(0.05)
         raise RuntimeError("djongo-server did not start listening")
 

@@ -192,6 +192,16 @@ def test_embedded_field_validates_its_fields():
     assert info.value.message_dict["blog"] == ["name: This field cannot be blank."]
 
 
+def test_saving_an_existing_row_updates_its_embedded_document(entries):
+    entry = Entry.objects.get(headline="So what")
+    entry.blog = Blog(name="Modal Jazz", tagline="kind of blue")
+    entry.n_comments = 8
+    entry.save()
+    fresh = Entry.objects.get(pk=entry.pk)
+    assert (fresh.blog.name, fresh.blog.tagline, fresh.n_comments) == (
+        "Modal Jazz", "kind of blue", 8)
+
+
 def test_embedded_model_instances_work_as_values():
     entry = Entry.objects.create(blog=Blog(name="Built", tagline="from a model"), headline="m")
     assert Entry.objects.get(pk=entry.pk).blog.tagline == "from a model"

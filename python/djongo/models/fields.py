@@ -194,6 +194,11 @@ class EmbeddedField(models.Field):
             }
         return value
 
+    def pre_save(self, model_instance, add):
+        # Django refuses model instances as UPDATE values for non-relation
+        # fields, so the row gets the sub-document, not the instance.
+        return self.get_prep_value(getattr(model_instance, self.attname))
+
     def get_db_prep_value(self, value, connection, prepared=False):
         if isinstance(value, self.model_container):
             return {
