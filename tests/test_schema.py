@@ -31,3 +31,33 @@ def test_unique_constraints_are_partial_unique_indexes(mongo_db):
     together = [i for i in mongo_db["auth_permission"].list_indexes()
                 if list(i["key"]) == ["content_type_id", "codename"]]
     assert together and together[0]["unique"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_a_not_null_column_with_default_fills_existing_documents(mongo_db):
+    """Third-party migrations' ADD COLUMN ... DEFAULT ... NOT NULL (a Djongo failure)."""
+    from django.db import connection, models
+
+    from tests.blogapp.models import Author
+
+    Author.objects.create(name="before")
+    field = models.IntegerField(default=42)
+    field.set_attributes_from_name("karma")
+    with connection.schema_editor() as editor:
+        editor.add_field(Author, field)
+    stored = mongo_db["blogapp_author"].find_one({"name": "before"})
+    assert stored["karma"] == 42
+    with connection.schema_editor() as editor:
+        editor.remove_field(Author, field)
+    assert "karma" not in mongo_db["blogapp_author"].find_one({"name": "before"})
+
+
+def test_explicit_ids_from_loaddata_raise_the_counter(mongo_db):
+    from django.core import serializers
+
+    from tests.blogapp.models import Author
+
+    data = '[{"model": "blogapp.author", "pk": 77, "fields": {"name": "loaded", "rank": 0}}]'
+    for obj in serializers.deserialize("json", data):
+        obj.save()
+    assert Author.objects.create(name="after load").id == 78
