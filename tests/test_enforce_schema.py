@@ -1,0 +1,38 @@
+"""ENFORCE_SCHEMA: missing fields read as None (False, default) or raise (True)."""
+
+import pytest
+from django.db import DatabaseError, connection
+
+from tests.blogapp.models import Author
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def old_document(mongo_db):
+    """A document written before the model gained its ``rank`` and ``email`` fields."""
+    mongo_db["blogapp_author"].insert_one({"id": 9001, "name": "old"})
+
+
+def test_missing_fields_read_as_none_by_default(old_document):
+    author = Author.objects.get(id=9001)
+    assert (author.name, author.email, author.rank) == ("old", None, None)
+
+
+def test_enforce_schema_names_the_missing_field(old_document, monkeypatch):
+    monkeypatch.setattr(connection.connection, "enforce_schema", True)
+    with pytest.raises(DatabaseError, match="ENFORCE_SCHEMA"):
+        Author.objects.get(id=9001)
+    assert Author.objects.filter(id=9001).values_list("name", flat=True).get() == "old"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_collection_that_was_never_migrated_works(mongo_db):
+    """With ENFORCE_SCHEMA off, a missing collection and counter are created on first use."""
+    connection.mongo_database.drop_collection("blogapp_author")
+    connection.mongo_database["__schema__"].delete_one({"name": "blogapp_author"})
+    first = Author.objects.create(name="first")
+    second = Author.objects.create(name="second")
+    assert (first.id, second.id) == (1, 2)
+    entry = connection.mongo_database["__schema__"].find_one({"name": "blogapp_author"})
+    assert entry["auto"] == {"field_names": ["id"], "seq": 2}
