@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let handle = match spawn_with(ServerConfig { data_dir: args.dbpath.clone(), bind }, ServerOptions { users: args.users }) {
+    let handle = match spawn_with(ServerConfig { data_dir: args.dbpath.clone(), bind }, ServerOptions { users: args.users, ..ServerOptions::default() }) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("djongo-server: {e}");

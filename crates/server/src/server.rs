@@ -44,6 +44,9 @@ pub struct ServerConfig {
 pub struct ServerOptions {
     /// Users for SCRAM-SHA-256; empty means authentication is off.
     pub users: Users,
+    /// How long a write waits for another session's open transaction
+    /// (default `state::WRITE_LOCK_TIMEOUT`).
+    pub write_lock_timeout: Option<Duration>,
 }
 
 /// How long the accept loop sleeps between polls; bounds shutdown latency.
@@ -174,7 +177,8 @@ pub fn spawn(config: ServerConfig) -> Result<ServerHandle, ServerError> {
 pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<ServerHandle, ServerError> {
     let storage = Storage::open(&config.data_dir)?;
     let (listener, address, socket_path) = bind(&config.bind)?;
-    let state = Arc::new(ServerState::new(storage, options.users));
+    let timeout = options.write_lock_timeout.unwrap_or(crate::state::WRITE_LOCK_TIMEOUT);
+    let state = Arc::new(ServerState::new(storage, options.users, timeout));
     let connections = Arc::new(Connections::default());
     let mut threads = Vec::new();
     {

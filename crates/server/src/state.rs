@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a writer waits for another session's open transaction before
-/// failing with a write conflict / lock timeout.
-pub const WRITE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// failing with a write conflict / lock timeout. Transactions serialize on
+/// the writer lock, so this is how long one may wait its turn.
+pub const WRITE_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ServerState {
     pub storage: Storage,
@@ -26,7 +27,7 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    pub fn new(storage: Storage, users: Users) -> ServerState {
+    pub fn new(storage: Storage, users: Users, write_lock_timeout: Duration) -> ServerState {
         ServerState {
             storage,
             cursors: CursorTable::default(),
@@ -34,7 +35,7 @@ impl ServerState {
             users,
             process_id: ObjectId::new(),
             started: Instant::now(),
-            write_lock_timeout: WRITE_LOCK_TIMEOUT,
+            write_lock_timeout,
             next_connection_id: AtomicI64::new(1),
             shutdown: AtomicBool::new(false),
         }

@@ -344,3 +344,39 @@ mod tests {
         assert!(matches!(round_trip(&[0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0, 0, 0, 0, 0, 0xDD, 7, 0, 0]), Err(WireError::BadLength(_))));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Property test standing in for a fuzz target: arbitrary bytes, and
+    //! valid messages with arbitrary corruption, never panic the decoder.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode(bytes: &[u8]) {
+        let mut r = bytes;
+        if let Ok(Some((h, p))) = read_message(&mut r) {
+            let _ = parse_request(&h, &p);
+            let _ = parse_reply(&h, &p);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            decode(&bytes);
+        }
+
+        #[test]
+        fn corrupted_messages(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
+            let body = bson::doc! {"insert": "c", "$db": "d", "x": [1, "two", {"three": 3.0}]};
+            let mut msg = encode_msg_with_sequence(1, &body, "documents", &[bson::doc! {"a": 1}]).unwrap_or_default();
+            for (pos, val) in edits {
+                let i = pos % msg.len();
+                msg[i] = val;
+            }
+            let cut = cut % (msg.len() + 1);
+            decode(&msg[..cut]);
+            decode(&msg);
+        }
+    }
+}

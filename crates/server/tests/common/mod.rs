@@ -24,6 +24,14 @@ impl TestServer {
         self.handle = Some(spawn(ServerConfig { data_dir: self.dir.path().to_path_buf(), bind: Bind::Tcp("127.0.0.1:0".into()) }).unwrap());
     }
 
+    /// A server whose writers give up quickly on a held writer lock.
+    pub fn start_with_lock_timeout(timeout: std::time::Duration) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let options = djongo_server::ServerOptions { write_lock_timeout: Some(timeout), ..Default::default() };
+        let handle = djongo_server::spawn_with(ServerConfig { data_dir: dir.path().to_path_buf(), bind: Bind::Tcp("127.0.0.1:0".into()) }, options).unwrap();
+        TestServer { handle: Some(handle), dir }
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(&self.handle.as_ref().unwrap().address())
     }
