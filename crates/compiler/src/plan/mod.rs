@@ -118,6 +118,9 @@ pub struct Select {
     pub aggregated: bool,
     pub having: Option<Expr>,
     pub projection: Vec<ProjectItem>,
+    /// `SELECT *`: every stored field. The compiler knows no schema, so the
+    /// executor takes the columns from the documents (single table only).
+    pub star: bool,
     pub distinct: bool,
     pub order_by: Vec<OrderItem>,
     pub limit: Option<Expr>,
