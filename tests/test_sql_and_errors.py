@@ -29,6 +29,23 @@ def test_hand_written_aggregate(authors):
         assert cursor.fetchone() == (1,)
 
 
+def test_select_star_returns_the_stored_fields(authors):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM blogapp_author WHERE rank > %s ORDER BY name", [1])
+        columns = [d[0] for d in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    assert "_id" not in columns
+    assert [(r["name"], r["rank"]) for r in rows] == [("Ann", 3), ("Cid", 2)]
+    assert [a.name for a in Author.objects.raw("SELECT * FROM blogapp_author")] == [
+        "Ann", "Bob", "Cid"]
+
+
+def test_select_star_over_a_join_names_the_limit():
+    with connection.cursor() as cursor, pytest.raises(NotSupportedError, match="SELECT \\*"):
+        cursor.execute("SELECT * FROM blogapp_entry INNER JOIN blogapp_author "
+                       "ON (blogapp_entry.author_id = blogapp_author.id)")
+
+
 def test_raw_queryset(authors):
     names = [a.name for a in Author.objects.raw(
         "SELECT id, name FROM blogapp_author WHERE rank < %s ORDER BY name", [3])]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import CollectionInvalid, OperationFailure
 
-from . import sequences
+from . import catalog, sequences
 from .binding import Binder
 from .database import NotSupportedError, ProgrammingError, SchemaMismatchError
 
@@ -100,8 +100,25 @@ class Executor:
             limit=limit or 0,
             session=self.session,
         )
+        if plan.get("star"):
+            return self._star_result(plan["collection"], list(cursor))
         rows = self._rows(cursor, len(columns), self.connection.enforce_schema)
         return Result(rows=rows, columns=columns)
+
+    def _star_result(self, collection: str, documents: list[dict]) -> Result:
+        """``SELECT *``: the stored fields, in the order the documents hold them.
+
+        MongoDB's own ``_id`` is left out when the collection's key is an
+        integer auto field (the Djongo layout), as it is no model column.
+        """
+        columns: dict[str, None] = {}
+        for doc in documents:
+            columns.update(dict.fromkeys(doc))
+        if sequences.auto_field(self.db, collection, self.session) is not None:
+            columns.pop("_id", None)
+        names = list(columns)
+        rows = [tuple(doc.get(name) for name in names) for doc in documents]
+        return Result(rows=iter(rows), columns=names, rowcount=len(rows))
 
     def _run_aggregate(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
@@ -171,35 +188,71 @@ class Executor:
 
     def _run_create_table(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
+        session = self.session
+        if catalog.is_recorded(self.db, name, session):
+            if plan.get("if_not_exists"):
+                return Result(rowcount=0)
+            raise ProgrammingError(f"table {name!r} already exists")
         try:
-            self.db.create_collection(name, session=self.session)
+            self.db.create_collection(name, session=session)
         except CollectionInvalid:
-            if not plan.get("if_not_exists"):
-                # Collections spring into being on first insert, so one may
-                # exist before its CREATE TABLE: adopt it rather than fail.
-                logger.info("djongo: collection %s already exists; adopting it", name)
+            # Collections spring into being on first insert, so one may
+            # exist before its CREATE TABLE: adopt it rather than fail.
+            logger.info("djongo: collection %s already exists; adopting it", name)
+        defaults = {c["name"]: binder.bind(c["default"]) for c in plan["columns"]
+                    if "default" in c}
+        catalog.record_table(self.db, name, plan["columns"], session, defaults)
         for column in plan["columns"]:
             if column.get("auto"):
-                sequences.register(self.db, name, column["name"], self.session)
-            if (column.get("unique") or column.get("primary_key")) and column["name"] != "_id":
-                self._unique_index(name, [column["name"]], f"{name}_{column['name']}_uniq")
-        for columns in plan.get("unique", ()):
-            self._unique_index(name, columns, f"{name}_{'_'.join(columns)}_uniq")
+                sequences.register(self.db, name, column["name"], session)
+            if column["name"] == "_id":
+                continue
+            if column.get("primary_key"):
+                self._unique_index(name, [column["name"]], f"{name}_pkey")
+                catalog.set_pk_index(self.db, name, f"{name}_pkey", session)
+            elif column.get("unique"):
+                self._unique_index(name, [column["name"]], f"{name}_{column['name']}_key")
+        uniques = plan.get("unique", ())
+        names = plan.get("unique_names") or [None] * len(uniques)
+        for columns, constraint in zip(uniques, names, strict=True):
+            self._unique_index(name, columns, constraint or f"{name}_{'_'.join(columns)}_uniq")
         return Result(rowcount=0)
+
+    def _free_keys(self, collection: str, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """``keys``, or the same fields with directions flipped if needed.
+
+        MongoDB keeps one index per key pattern, while SQL allows several
+        constraints and indexes on the same columns (a field's UNIQUE and a
+        Meta constraint). Flipping directions keeps the same fields, order
+        and uniqueness, and gives each its own index to name and drop.
+        """
+        taken = {tuple(index["key"].items())
+                 for index in self.db[collection].list_indexes(session=self.session)}
+        if tuple(keys) not in taken:
+            return keys
+        for mask in range(1, 2 ** len(keys)):
+            candidate = [(k, -d if mask >> i & 1 else d) for i, (k, d) in enumerate(keys)]
+            if tuple(candidate) not in taken:
+                return candidate
+        return keys
 
     def _unique_index(self, collection: str, columns: Sequence[str], name: str,
                       where: dict | None = None) -> None:
         if where is None:
             conditions = [{c: {"$type": NON_NULL_TYPES}} for c in columns]
             where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        keys = self._free_keys(collection, [(c, 1) for c in columns])
         self.db[collection].create_index(
-            [(c, 1) for c in columns], name=name, unique=True,
-            partialFilterExpression=where, session=self.session,
+            keys, name=name, unique=True, partialFilterExpression=where, session=self.session,
         )
 
     def _run_drop_table(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
         if name not in self.db.list_collection_names(session=self.session):
+            if catalog.is_recorded(self.db, name, self.session):
+                # Created but never written to (or emptied by a restore).
+                sequences.drop(self.db, name, self.session)
+                return Result(rowcount=0)
             if plan.get("if_exists"):
                 return Result(rowcount=0)
             raise ProgrammingError(f"no such table: {name}")
@@ -208,60 +261,95 @@ class Executor:
         return Result(rowcount=0)
 
     def _run_rename_table(self, plan, binder: Binder) -> Result:
-        self.db[plan["collection"]].rename(plan["to"], session=self.session)
-        sequences.rename(self.db, plan["collection"], plan["to"], self.session)
+        old, new = plan["collection"], plan["to"]
+        if old in self.db.list_collection_names(session=self.session):
+            self.db[old].rename(new, session=self.session)
+        elif not catalog.is_recorded(self.db, old, self.session):
+            raise ProgrammingError(f"no such table: {old}")
+        sequences.rename(self.db, old, new, self.session)
         return Result(rowcount=0)
 
     def _run_add_column(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
         column = plan["column"]
         default = binder.bind(column.get("default"))
+        if catalog.column(self.db, name, column["name"], self.session) is not None:
+            raise ProgrammingError(f"column {column['name']!r} of table {name!r} already exists")
         if default is not None:
+            # Existing rows take the default, as in SQL (Djongo left them
+            # without the field, which broke NOT NULL columns).
             self.db[name].update_many(
                 {column["name"]: {"$exists": False}},
                 {"$set": {column["name"]: default}},
                 session=self.session,
             )
-        if column.get("unique"):
-            self._unique_index(name, [column["name"]], f"{name}_{column['name']}_uniq")
+        catalog.add_column(self.db, name, column, default, self.session)
+        if column.get("primary_key"):
+            self._unique_index(name, [column["name"]], f"{name}_pkey")
+            catalog.set_pk_index(self.db, name, f"{name}_pkey", self.session)
+        elif column.get("unique"):
+            self._unique_index(name, [column["name"]], f"{name}_{column['name']}_key")
         if column.get("auto"):
             sequences.register(self.db, name, column["name"], self.session)
         return Result(rowcount=0)
 
     def _run_drop_column(self, plan, binder: Binder) -> Result:
         name, column = plan["collection"], plan["column"]
+        pk_index = catalog.pk_index(self.db, name, self.session)
         for index in self.db[name].list_indexes(session=self.session):
             if column in index["key"] and index["name"] != "_id_":
                 self.db[name].drop_index(index["name"], session=self.session)
+                if index["name"] == pk_index:
+                    catalog.set_pk_index(self.db, name, None, self.session)
         self.db[name].update_many({}, {"$unset": {column: ""}}, session=self.session)
+        catalog.drop_column(self.db, name, column, self.session)
+        sequences.unregister(self.db, name, column, self.session)
         return Result(rowcount=0)
 
     def _run_rename_column(self, plan, binder: Binder) -> Result:
-        self.db[plan["collection"]].update_many(
-            {plan["from"]: {"$exists": True}},
-            {"$rename": {plan["from"]: plan["to"]}},
-            session=self.session,
+        name, old, new = plan["collection"], plan["from"], plan["to"]
+        self.db[name].update_many(
+            {old: {"$exists": True}}, {"$rename": {old: new}}, session=self.session,
         )
+        # Indexes name their fields: rebuild those on the old name.
+        for index in list(self.db[name].list_indexes(session=self.session)):
+            if old not in index["key"] or index["name"] == "_id_":
+                continue
+            options = {k: v for k, v in index.items() if k not in ("key", "v", "ns")}
+            if "partialFilterExpression" in options:
+                options["partialFilterExpression"] = _rename_field(
+                    options["partialFilterExpression"], old, new
+                )
+            keys = [(new if k == old else k, d) for k, d in index["key"].items()]
+            self.db[name].drop_index(index["name"], session=self.session)
+            self.db[name].create_index(keys, session=self.session, **options)
+        catalog.rename_column(self.db, name, old, new, self.session)
+        sequences.rename_field(self.db, name, old, new, self.session)
         return Result(rowcount=0)
 
     def _run_alter_column(self, plan, binder: Binder) -> Result:
-        # Types and nullability are not stored by MongoDB; a changed default
-        # only matters for later inserts, which Django fills in itself.
+        # MongoDB stores neither types nor nullability: the change is
+        # recorded for introspection; a changed default only matters for
+        # later inserts, which Django fills in itself.
+        changes = binder.bind(plan["set"])
+        catalog.alter_column(self.db, plan["collection"], plan["column"], changes, self.session)
         return Result(rowcount=0)
 
     def _run_create_index(self, plan, binder: Binder) -> Result:
         name, index_name = plan["collection"], plan["name"]
         keys = [tuple(k) for k in plan["keys"]]
         where = binder.bind(plan.get("where"))
-        if plan.get("if_not_exists") and any(
-            i["name"] == index_name for i in self.db[name].list_indexes(session=self.session)
-        ):
-            return Result(rowcount=0)
+        existing = {i["name"] for i in self.db[name].list_indexes(session=self.session)}
+        if index_name in existing:
+            if plan.get("if_not_exists"):
+                return Result(rowcount=0)
+            raise ProgrammingError(f"index {index_name!r} already exists")
         if plan.get("unique"):
             self._unique_index(name, [k for k, _ in keys], index_name, where)
         else:
             options = {"partialFilterExpression": where} if where else {}
-            self.db[name].create_index(keys, name=index_name, session=self.session, **options)
+            self.db[name].create_index(self._free_keys(name, keys), name=index_name,
+                                       session=self.session, **options)
         return Result(rowcount=0)
 
     def _run_drop_index(self, plan, binder: Binder) -> Result:
@@ -274,25 +362,52 @@ class Executor:
         )
         for candidate in candidates:
             for index in self.db[candidate].list_indexes(session=self.session):
-                if index["name"] == name:
+                if index["name"] == name and name != "_id_":
                     self.db[candidate].drop_index(name, session=self.session)
                     return
         if not if_exists:
             raise ProgrammingError(f"no such index: {name}")
 
     def _run_add_constraint(self, plan, binder: Binder) -> Result:
-        kind = plan["kind"]
+        kind, name = plan["kind"], plan["collection"]
         if kind == "unique":
-            self._unique_index(plan["collection"], plan["columns"], plan["name"])
+            self._unique_index(name, plan["columns"], plan["name"])
+        elif kind == "primary_key":
+            current = catalog.primary_key(self.db, name, self.session)
+            if current:
+                raise ProgrammingError(f"table {name!r} already has a primary key")
+            self._unique_index(name, plan["columns"], plan["name"])
+            catalog.set_pk_index(self.db, name, plan["name"], self.session)
+            for column in plan["columns"]:
+                catalog.alter_column(self.db, name, column,
+                                     {"primary_key": True, "null": False}, self.session)
         elif kind == "check":
             raise NotSupportedError("CHECK constraints are not enforced by djongo yet")
-        # Primary keys are unique indexes made with the table; foreign keys
-        # are not enforced (DatabaseFeatures.supports_foreign_keys is False).
+        # Foreign keys are not enforced (DatabaseFeatures.supports_foreign_keys
+        # is False).
         return Result(rowcount=0)
 
     def _run_drop_constraint(self, plan, binder: Binder) -> Result:
-        self._drop_index_named(plan["collection"], plan["name"], if_exists=True)
+        name = plan["collection"]
+        for index in self.db[name].list_indexes(session=self.session):
+            if index["name"] == plan["name"] and index["name"] != "_id_":
+                if index["name"] == catalog.pk_index(self.db, name, self.session):
+                    for column in catalog.primary_key(self.db, name, self.session) or []:
+                        catalog.alter_column(self.db, name, column, {"primary_key": False},
+                                             self.session)
+                    catalog.set_pk_index(self.db, name, None, self.session)
+                self.db[name].drop_index(index["name"], session=self.session)
+                break
         return Result(rowcount=0)
+
+
+def _rename_field(value: Any, old: str, new: str) -> Any:
+    """A filter document with field ``old`` renamed to ``new``."""
+    if isinstance(value, dict):
+        return {(new if k == old else k): _rename_field(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename_field(v, old, new) for v in value]
+    return value
 
 
 def _all_null(documents: list[dict], column: str) -> bool:

@@ -50,7 +50,7 @@ fn unsupported_names_the_construct_and_quotes_sql() {
     assert!(c.contains("WITH"), "{c}");
     let (c, _) = unsupported("SELECT 1; SELECT 2");
     assert!(c.contains("multiple statements"), "{c}");
-    let (c, _) = unsupported("SELECT * FROM \"t\"");
+    let (c, _) = unsupported("SELECT * FROM \"t\" INNER JOIN \"u\" ON (\"t\".\"u_id\" = \"u\".\"id\")");
     assert!(c.contains("SELECT *"), "{c}");
     let (c, _) = unsupported("SELECT \"t\".\"a\" FROM \"t\" WHERE \"t\".\"a\" SIMILAR TO 'x'");
     assert!(c.contains("SimilarTo"), "{c}");

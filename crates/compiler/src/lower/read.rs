@@ -17,6 +17,8 @@ pub(crate) struct ReadPlan {
     collection: Option<String>,
     body: Body,
     columns: Vec<String>,
+    /// `SELECT *`: rows are whole documents, columns come from the data.
+    star: bool,
 }
 
 #[allow(clippy::large_enum_variant)] // built once per statement
@@ -61,6 +63,9 @@ impl ReadPlan {
             }
         }
         d.insert("columns", self.columns);
+        if self.star {
+            d.insert("star", true);
+        }
         d
     }
 
@@ -200,7 +205,7 @@ fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Vars>) -> Result<ReadPlan> {
     if let Some(v) = limit_value(&s.limit) {
         pipeline.push(doc! { "$limit": v });
     }
-    Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row: None }, columns })
+    Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row: None }, columns, star: false })
 }
 
 /// A read plan as a collection + pipeline; a `find` is converted.
@@ -238,15 +243,20 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Vars>) -> Result<ReadPlan>
         || s.order_by.iter().any(|o| matches!(&o.key, SortKey::Expr(e) if e.has_correlated()));
 
     // --- find: one table, no joins, grouping, DISTINCT or computed sort keys.
-    if let (Some(Source::Table { collection }), true, false, false, false, None) =
-        (&s.from, s.joins.is_empty(), s.aggregated, s.distinct, any_correlated, outer)
-    {
+    let findable = s.joins.is_empty() && !s.aggregated && !s.distinct && !any_correlated && outer.is_none();
+    if s.star && !(findable && matches!(s.from, Some(Source::Table { .. }))) {
+        return Err(CompileError::Unsupported {
+            construct: "SELECT * over joins, groups, DISTINCT or subqueries (the compiler knows no schema; list the columns)".into(),
+            fragment: "*".into(),
+        });
+    }
+    if let (Some(Source::Table { collection }), true) = (&s.from, findable) {
         if let Some(sort) = find_sort(ctx, env, s) {
             let filter = match &s.filter {
                 Some(f) => ctx.filter(env, f)?,
                 None => Document::new(),
             };
-            let projection = project_doc(ctx, env, s)?;
+            let projection = if s.star { Document::new() } else { project_doc(ctx, env, s)? };
             return Ok(ReadPlan {
                 collection: Some(collection.clone()),
                 body: Body::Find {
@@ -257,8 +267,15 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Vars>) -> Result<ReadPlan>
                     limit: limit_value(&s.limit),
                 },
                 columns,
+                star: s.star,
             });
         }
+    }
+    if s.star {
+        return Err(CompileError::Unsupported {
+            construct: "SELECT * with an ORDER BY that needs a pipeline (list the columns)".into(),
+            fragment: "*".into(),
+        });
     }
 
     // --- aggregate
@@ -302,7 +319,7 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Vars>) -> Result<ReadPlan>
         && matches!(s.projection.as_slice(), [p] if matches!(p.expr, Expr::Aggregate { func: AggFunc::CountStar, .. }))
     {
         pipeline.push(doc! { "$count": "c0" });
-        return Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row: Some(vec![Bson::Int64(0)]) }, columns });
+        return Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row: Some(vec![Bson::Int64(0)]) }, columns, star: false });
     }
 
     let group_map;
@@ -383,7 +400,7 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Vars>) -> Result<ReadPlan>
     if !hidden.is_empty() {
         pipeline.push(doc! { "$unset": hidden });
     }
-    Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row }, columns })
+    Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row }, columns, star: false })
 }
 
 /// `{_id: 0, c0: <expr>, ...}`.

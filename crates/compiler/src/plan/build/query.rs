@@ -146,7 +146,8 @@ impl Builder {
         }
         let filter = s.selection.as_ref().map(|e| self.expr(e)).transpose()?;
         let mut projection = Vec::new();
-        for item in &s.projection {
+        let star = matches!(s.projection.as_slice(), [SelectItem::Wildcard(_)]);
+        for item in s.projection.iter().filter(|_| !star) {
             let (expr, label) = match item {
                 SelectItem::UnnamedExpr(e) => {
                     let label = match e {
@@ -158,7 +159,7 @@ impl Builder {
                 }
                 SelectItem::ExprWithAlias { expr, alias } => (self.expr(expr)?, alias.value.clone()),
                 SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                    return Err(CompileError::unsupported("SELECT * (the compiler knows no schema; list the columns)", item))
+                    return Err(CompileError::unsupported("* beside other select items (the compiler knows no schema; list the columns)", item))
                 }
                 other => return Err(CompileError::unsupported("select item", other)),
             };
@@ -208,7 +209,7 @@ impl Builder {
         if filter.as_ref().is_some_and(Expr::has_aggregate) {
             return Err(CompileError::unsupported("aggregate function in WHERE", s));
         }
-        Ok(Select { from, joins, filter, group_by, aggregated, having, projection, distinct, order_by: order, limit, offset })
+        Ok(Select { from, joins, filter, group_by, aggregated, having, projection, star, distinct, order_by: order, limit, offset })
     }
 
     fn source(&mut self, t: &TableFactor) -> Result<Source> {
