@@ -73,11 +73,16 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     allows_group_by_select_index = False
     requires_literal_defaults = False
     connection_persists_old_columns = False
-    indexes_foreign_keys = False
+    # Django's schema editor indexes ForeignKey columns (db_index=True).
+    indexes_foreign_keys = True
     supports_index_on_text_field = True
     can_introspect_default = False
     introspected_field_types = {
         **BaseDatabaseFeatures.introspected_field_types,
-        "AutoField": "AutoField",
-        "BigAutoField": "BigAutoField",
+        # Column types as djongo writes them (base.DatabaseWrapper.data_types).
+        "DurationField": "BigIntegerField",
+        "GenericIPAddressField": "CharField",
+        "PositiveBigIntegerField": "BigIntegerField",
+        "PositiveIntegerField": "IntegerField",
+        "PositiveSmallIntegerField": "SmallIntegerField",
     }

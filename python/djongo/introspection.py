@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.backends.base.introspection import (
-    BaseDatabaseIntrospection,
-    FieldInfo,
-    TableInfo,
-)
+from collections import namedtuple
 
-from . import sequences
+from django.db.backends.base.introspection import BaseDatabaseIntrospection, TableInfo
+from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
+
+from . import catalog, sequences
+from .schema import sql_literal
 
 # Internal collections never shown as tables.
 HIDDEN_COLLECTIONS = {sequences.SCHEMA_COLLECTION}
@@ -35,29 +35,73 @@ def _bson_type_name(value) -> str:
     return {"ObjectId": "objectid", "Decimal128": "decimal"}.get(type_name, "text")
 
 
+# Django's FieldInfo plus what get_field_type needs to tell AutoFields apart.
+FieldInfo = namedtuple("FieldInfo", BaseFieldInfo._fields + ("auto", "primary_key"))
+
+
+def _split_type(sql_type: str) -> tuple[str, int | None, int | None, int | None]:
+    """``varchar(30)`` → ("varchar", 30, None, None); ``decimal(5, 2)`` → precision, scale."""
+    base, _, rest = sql_type.partition("(")
+    numbers = [p.strip() for p in rest.rstrip(")").split(",")] if rest else []
+    numbers = [int(p) for p in numbers if p.isdigit()]
+    base = base.strip().lower()
+    if base in ("char", "varchar") and numbers:
+        return base, numbers[0], None, None
+    if numbers:
+        return base, None, numbers[0], numbers[1] if len(numbers) > 1 else None
+    return base, None, None, None
+
+
 class DatabaseIntrospection(BaseDatabaseIntrospection):
     data_types_reverse = {
         "integer": "IntegerField",
+        "int": "IntegerField",
         "bigint": "BigIntegerField",
         "smallint": "SmallIntegerField",
         "bool": "BooleanField",
+        "boolean": "BooleanField",
         "real": "FloatField",
+        "double": "FloatField",
         "datetime": "DateTimeField",
+        "timestamp": "DateTimeField",
         "date": "DateField",
         "time": "TimeField",
         "decimal": "DecimalField",
+        "numeric": "DecimalField",
         "text": "TextField",
+        "varchar": "CharField",
+        "char": "CharField",
         "blob": "BinaryField",
         "embedded": "JSONField",
         "array": "JSONField",
         "objectid": "CharField",
     }
+    _auto_fields = {
+        "integer": "AutoField", "bigint": "BigAutoField", "smallint": "SmallAutoField",
+    }
 
     def _db(self, cursor):
         return cursor.connection.database
 
+    def get_field_type(self, data_type, description):
+        if getattr(description, "auto", False) and data_type in self._auto_fields:
+            return self._auto_fields[data_type]
+        if data_type == "varchar" and not description.internal_size:
+            return "TextField"
+        if data_type == "char" and description.internal_size == 32:
+            return "UUIDField"
+        return super().get_field_type(data_type, description)
+
     def get_table_list(self, cursor):
-        names = self._db(cursor).list_collection_names()
+        db = self._db(cursor)
+        names = set(db.list_collection_names())
+        # Tables created but not yet holding a collection (an empty table
+        # whose collection was dropped by a restore) are tables too.
+        names.update(
+            doc["name"] for doc in db[sequences.SCHEMA_COLLECTION].find(
+                {"columns": {"$exists": True}}, {"name": 1}
+            )
+        )
         return [
             TableInfo(name, "t")
             for name in sorted(names)
@@ -65,7 +109,19 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         ]
 
     def get_table_description(self, cursor, table_name):
-        """Fields seen in a sample of documents, with the type of their first value."""
+        """The recorded columns, or fields seen in a sample of documents."""
+        recorded = catalog.columns(self._db(cursor), table_name, None)
+        if recorded is not None:
+            description = []
+            for column in recorded:
+                base, size, precision, scale = _split_type(column.get("type", "text"))
+                description.append(FieldInfo(
+                    column["name"], base, size, size, precision, scale,
+                    bool(column.get("null", True)),
+                    sql_literal(column["default"]) if "default" in column else None, None,
+                    bool(column.get("auto")), bool(column.get("primary_key")),
+                ))
+            return description
         seen: dict[str, object] = {}
         nullable: set[str] = set()
         for doc in self._db(cursor)[table_name].find({}, limit=100):
@@ -73,9 +129,10 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 if value is None:
                     nullable.add(key)
                 seen.setdefault(key, value)
+        auto = sequences.auto_field(self._db(cursor), table_name, None)
         return [
             FieldInfo(name, _bson_type_name(value), None, None, None, None,
-                      name in nullable, None, None, None)
+                      name in nullable, None, None, name == auto, name == auto)
             for name, value in seen.items()
             if name != "_id" or not type(value).__name__ == "ObjectId"
         ]
@@ -88,17 +145,31 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         return {}
 
     def get_primary_key_columns(self, cursor, table_name):
-        field = sequences.auto_field(self._db(cursor), table_name, None)
+        db = self._db(cursor)
+        recorded = catalog.primary_key(db, table_name, None)
+        if recorded is not None:
+            return recorded or None
+        field = sequences.auto_field(db, table_name, None)
         return [field or "_id"]
 
     def get_constraints(self, cursor, table_name):
         constraints = {}
-        primary_key = self.get_primary_key_columns(cursor, table_name)
-        for index in self._db(cursor)[table_name].list_indexes():
+        db = self._db(cursor)
+        recorded = catalog.primary_key(db, table_name, None)
+        primary_key = self.get_primary_key_columns(cursor, table_name) or []
+        pk_index = catalog.pk_index(db, table_name, None)
+        for index in db[table_name].list_indexes():
             columns = list(index["key"].keys())
+            if index["name"] == "_id_" and recorded is not None and primary_key != ["_id"]:
+                # MongoDB's own key, not one of the table's columns.
+                continue
+            if pk_index is not None:
+                is_pk = index["name"] == pk_index
+            else:
+                is_pk = columns == primary_key and bool(index.get("unique") or columns == ["_id"])
             constraints[index["name"]] = {
                 "columns": columns,
-                "primary_key": columns == primary_key,
+                "primary_key": is_pk,
                 "unique": bool(index.get("unique")) or index["name"] == "_id_",
                 "foreign_key": None,
                 "check": False,

@@ -5,7 +5,25 @@ from __future__ import annotations
 import datetime
 import decimal
 
+from bson import Decimal128
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+
+def sql_literal(value) -> str:
+    """``value`` as a SQL literal in the dialect the compiler reads."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, Decimal128):
+        return str(value.to_decimal())
+    if isinstance(value, (datetime.date, datetime.time, datetime.datetime)):
+        value = value.isoformat()
+    if isinstance(value, (bytes, memoryview)):
+        value = bytes(value).hex()
+    return "'%s'" % str(value).replace("'", "''")
 
 
 class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
@@ -17,17 +35,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     sql_delete_fk = None
 
     def quote_value(self, value) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, (int, float, decimal.Decimal)):
-            return str(value)
-        if isinstance(value, (datetime.date, datetime.time, datetime.datetime)):
-            value = value.isoformat()
-        if isinstance(value, (bytes, memoryview)):
-            value = bytes(value).hex()
-        return "'%s'" % str(value).replace("'", "''")
+        return sql_literal(value)
 
     def prepare_default(self, value) -> str:
         return self.quote_value(value)

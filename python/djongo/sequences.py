@@ -33,16 +33,21 @@ def register(db: Database, collection: str, field: str, session: ClientSession |
     A collection that already holds documents (data copied in from elsewhere)
     starts its counter at the largest id present.
     """
-    if db[SCHEMA_COLLECTION].find_one({"name": collection}, session=session) is not None:
+    doc = db[SCHEMA_COLLECTION].find_one({"name": collection}, session=session)
+    if doc is not None and doc.get("auto"):
         return
     top = db[collection].find_one(
         {field: {"$type": "number"}}, {field: 1}, sort=[(field, DESCENDING)], session=session
     )
     start = int(top[field]) if top else 0
+    if doc is None:
+        # The table record (catalog.py) may share the document: only create
+        # it when absent, and only set "auto" where it is still missing.
+        update = {"$setOnInsert": {"auto": {"field_names": [field], "seq": start}}}
+    else:
+        update = {"$set": {"auto": {"field_names": [field], "seq": start}}}
     db[SCHEMA_COLLECTION].update_one(
-        {"name": collection},
-        {"$setOnInsert": {"auto": {"field_names": [field], "seq": start}}},
-        upsert=True,
+        {"name": collection, "auto": {"$in": [None, {}]}}, update, upsert=doc is None,
         session=session,
     )
 
@@ -78,3 +83,24 @@ def rename(db: Database, old: str, new: str, session: ClientSession | None) -> N
 
 def drop(db: Database, collection: str, session: ClientSession | None) -> None:
     db[SCHEMA_COLLECTION].delete_one({"name": collection}, session=session)
+
+
+def rename_field(db: Database, collection: str, old: str, new: str,
+                 session: ClientSession | None) -> None:
+    doc = db[SCHEMA_COLLECTION].find_one({"name": collection}, session=session)
+    names = ((doc or {}).get("auto") or {}).get("field_names") or []
+    if old in names:
+        db[SCHEMA_COLLECTION].update_one(
+            {"name": collection},
+            {"$set": {"auto.field_names": [new if n == old else n for n in names]}},
+            session=session,
+        )
+
+
+def unregister(db: Database, collection: str, field: str,
+               session: ClientSession | None) -> None:
+    """Forgets the counter when its field is dropped (the table record stays)."""
+    db[SCHEMA_COLLECTION].update_one(
+        {"name": collection, "auto.field_names": field}, {"$unset": {"auto": ""}},
+        session=session,
+    )

@@ -45,8 +45,12 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
                 "collection": collection,
                 "if_not_exists": if_not_exists,
                 "columns": columns.iter().map(column).collect::<Vec<_>>(),
-                "unique": unique.clone(),
+                "unique": unique.iter().map(|(_, cols)| cols.clone()).collect::<Vec<_>>(),
             };
+            if unique.iter().any(|(name, _)| name.is_some()) {
+                // Parallel to "unique": each constraint's name, or null.
+                d.insert("unique_names", unique.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>());
+            }
             if !checks.is_empty() {
                 let checks: Vec<Document> = checks.iter().map(|(n, sql)| doc! { "name": n.clone(), "check": sql }).collect();
                 d.insert("checks", checks);

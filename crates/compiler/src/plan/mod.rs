@@ -184,7 +184,8 @@ pub enum Ddl {
         collection: String,
         if_not_exists: bool,
         columns: Vec<ColumnDef>,
-        unique: Vec<Vec<String>>,
+        /// Table-level UNIQUE constraints (and composite primary keys): name, columns.
+        unique: Vec<(Option<String>, Vec<String>)>,
         checks: Vec<(Option<String>, String)>,
     },
     DropTable {

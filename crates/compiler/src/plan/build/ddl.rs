@@ -53,15 +53,15 @@ impl Builder {
         let mut unique = Vec::new();
         for tc in &c.constraints {
             match self.constraint(tc)? {
-                (_, Constraint::Unique(cols)) => unique.push(cols),
-                (_, Constraint::PrimaryKey(cols)) => {
+                (name, Constraint::Unique(cols)) => unique.push((name, cols)),
+                (name, Constraint::PrimaryKey(cols)) => {
                     if let [only] = cols.as_slice() {
                         for col in columns.iter_mut().filter(|c| c.name == *only) {
                             col.primary_key = true;
                             col.nullable = false;
                         }
                     } else {
-                        unique.push(cols);
+                        unique.push((name, cols));
                     }
                 }
                 // Referential integrity is not enforced by MongoDB; Django

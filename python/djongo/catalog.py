@@ -1,0 +1,127 @@
+"""Table definitions, recorded beside the counters in ``__schema__``.
+
+MongoDB stores no column list, so CREATE TABLE and ALTER TABLE record each
+table's columns in its ``__schema__`` document under a ``columns`` key,
+next to Djongo's ``auto`` key (whose shape is unchanged)::
+
+    {"name": "app_author",
+     "auto": {"field_names": ["id"], "seq": 12},
+     "columns": [{"name": "id", "type": "integer", "null": false,
+                  "primary_key": true, "unique": false, "auto": true}, ...]}
+
+Introspection reads it back; a collection without a record (made by Djongo,
+by an insert, or copied in) is described from a sample of its documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+from .sequences import SCHEMA_COLLECTION
+
+COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default")
+
+
+def _column(column: dict[str, Any], default: Any = None) -> dict[str, Any]:
+    record = {k: column[k] for k in COLUMN_KEYS if k in column and k != "default"}
+    if "default" in column:
+        record["default"] = default
+    return record
+
+
+def columns(db: Database, table: str, session: ClientSession | None) -> list[dict] | None:
+    """The recorded columns of ``table``, or None if it has no record."""
+    doc = db[SCHEMA_COLLECTION].find_one({"name": table}, {"columns": 1}, session=session)
+    if doc is None or "columns" not in doc:
+        return None
+    return list(doc["columns"])
+
+
+def is_recorded(db: Database, table: str, session: ClientSession | None) -> bool:
+    return columns(db, table, session) is not None
+
+
+def record_table(db: Database, table: str, cols: list[dict], session: ClientSession | None,
+                 defaults: dict[str, Any] | None = None) -> None:
+    defaults = defaults or {}
+    record = [_column(c, defaults.get(c["name"])) for c in cols]
+    db[SCHEMA_COLLECTION].update_one(
+        {"name": table}, {"$set": {"columns": record}}, upsert=True, session=session
+    )
+
+
+def pk_index(db: Database, table: str, session: ClientSession | None) -> str | None:
+    """The name of the unique index that is the table's PRIMARY KEY."""
+    doc = db[SCHEMA_COLLECTION].find_one({"name": table}, {"pk_index": 1}, session=session)
+    return (doc or {}).get("pk_index")
+
+
+def set_pk_index(db: Database, table: str, name: str | None,
+                 session: ClientSession | None) -> None:
+    update = {"$set": {"pk_index": name}} if name else {"$unset": {"pk_index": ""}}
+    db[SCHEMA_COLLECTION].update_one({"name": table}, update, session=session)
+
+
+def _write(db: Database, table: str, cols: list[dict], session: ClientSession | None) -> None:
+    db[SCHEMA_COLLECTION].update_one(
+        {"name": table}, {"$set": {"columns": cols}}, session=session
+    )
+
+
+def add_column(db: Database, table: str, column: dict, default: Any,
+               session: ClientSession | None) -> None:
+    cols = columns(db, table, session)
+    if cols is None:
+        return
+    cols = [c for c in cols if c["name"] != column["name"]]
+    cols.append(_column(column, default))
+    _write(db, table, cols, session)
+
+
+def drop_column(db: Database, table: str, name: str, session: ClientSession | None) -> None:
+    cols = columns(db, table, session)
+    if cols is not None:
+        _write(db, table, [c for c in cols if c["name"] != name], session)
+
+
+def rename_column(db: Database, table: str, old: str, new: str,
+                  session: ClientSession | None) -> None:
+    cols = columns(db, table, session)
+    if cols is not None:
+        for c in cols:
+            if c["name"] == old:
+                c["name"] = new
+        _write(db, table, cols, session)
+
+
+def alter_column(db: Database, table: str, name: str, changes: dict[str, Any],
+                 session: ClientSession | None) -> None:
+    cols = columns(db, table, session)
+    if cols is None:
+        return
+    for c in cols:
+        if c["name"] != name:
+            continue
+        for key, value in changes.items():
+            if key == "drop_default":
+                c.pop("default", None)
+            else:
+                c[key] = value
+    _write(db, table, cols, session)
+
+
+def column(db: Database, table: str, name: str, session: ClientSession | None) -> dict | None:
+    for c in columns(db, table, session) or ():
+        if c["name"] == name:
+            return c
+    return None
+
+
+def primary_key(db: Database, table: str, session: ClientSession | None) -> list[str] | None:
+    cols = columns(db, table, session)
+    if cols is None:
+        return None
+    return [c["name"] for c in cols if c.get("primary_key")]
