@@ -17,7 +17,7 @@ from pymongo.errors import CollectionInvalid, OperationFailure
 
 from . import catalog, sequences
 from .binding import Binder
-from .database import NotSupportedError, ProgrammingError, SchemaMismatchError
+from .database import IntegrityError, NotSupportedError, ProgrammingError, SchemaMismatchError
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -111,7 +111,8 @@ class Executor:
         MongoDB's own ``_id`` is left out when the collection's key is an
         integer auto field (the Djongo layout), as it is no model column.
         """
-        columns: dict[str, None] = {}
+        recorded = catalog.columns(self.db, collection, self.session) or []
+        columns: dict[str, None] = dict.fromkeys(c["name"] for c in recorded)
         for doc in documents:
             columns.update(dict.fromkeys(doc))
         if sequences.auto_field(self.db, collection, self.session) is not None:
@@ -141,7 +142,9 @@ class Executor:
         session = self.session
         documents = [dict(zip(columns, binder.bind(row), strict=True)) for row in plan["rows"]]
 
-        auto = sequences.auto_field(self.db, collection, session)
+        record = self._table_record(collection)
+        names = ((record or {}).get("auto") or {}).get("field_names") or [None]
+        auto = names[0]
         if auto is None:
             # A collection made implicitly (ENFORCE_SCHEMA off, or data copied
             # in): a returned column the statement does not set is its key.
@@ -161,6 +164,9 @@ class Executor:
                 for offset, doc in enumerate(missing):
                     doc[auto] = first + offset
 
+        required = _not_null_columns(record)
+        for doc in documents:
+            _check_not_null(collection, required, doc)
         self.db[collection].insert_many(documents, ordered=True, session=session)
         rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
         lastrowid = documents[-1].get(auto) if auto and documents else None
@@ -168,12 +174,23 @@ class Executor:
                       columns=returning)
 
     def _run_update(self, plan, binder: Binder) -> Result:
+        update = binder.bind(plan["update"])
+        required = _not_null_columns(self._table_record(plan["collection"]))
+        if required:
+            for stage in update:
+                values = stage.get("$set", {})
+                _check_not_null(plan["collection"], required, {
+                    k: None if v == {"$literal": None} else v for k, v in values.items()})
         result = self.db[plan["collection"]].update_many(
-            binder.bind(plan.get("filter") or {}),
-            binder.bind(plan["update"]),
-            session=self.session,
+            binder.bind(plan.get("filter") or {}), update, session=self.session,
         )
         return Result(rowcount=result.matched_count)
+
+    def _table_record(self, collection: str) -> dict | None:
+        """The collection's ``__schema__`` document: counter and recorded columns."""
+        return self.db[sequences.SCHEMA_COLLECTION].find_one(
+            {"name": collection}, {"auto": 1, "columns": 1}, session=self.session
+        )
 
     def _run_delete(self, plan, binder: Binder) -> Result:
         result = self.db[plan["collection"]].delete_many(
@@ -331,8 +348,17 @@ class Executor:
         # MongoDB stores neither types nor nullability: the change is
         # recorded for introspection; a changed default only matters for
         # later inserts, which Django fills in itself.
-        changes = binder.bind(plan["set"])
-        catalog.alter_column(self.db, plan["collection"], plan["column"], changes, self.session)
+        name, column = plan["collection"], plan["column"]
+        changes = dict(binder.bind(plan["set"]))
+        if "type" in changes:
+            serial = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
+            changes["auto"] = changes["type"] in serial
+            changes["type"] = serial.get(changes["type"], changes["type"])
+            if changes["auto"]:
+                sequences.register(self.db, name, column, self.session)
+            else:
+                sequences.unregister(self.db, name, column, self.session)
+        catalog.alter_column(self.db, name, column, changes, self.session)
         return Result(rowcount=0)
 
     def _run_create_index(self, plan, binder: Binder) -> Result:
@@ -408,6 +434,22 @@ def _rename_field(value: Any, old: str, new: str) -> Any:
     if isinstance(value, list):
         return [_rename_field(v, old, new) for v in value]
     return value
+
+
+def _not_null_columns(record: dict | None) -> set[str]:
+    columns = (record or {}).get("columns") or []
+    return {c["name"] for c in columns if c.get("null") is False and not c.get("auto")}
+
+
+def _check_not_null(collection: str, required: set[str], values: dict) -> None:
+    """SQL's NOT NULL: an explicit NULL into a NOT NULL column is refused.
+
+    A column absent from the statement is left alone: documents written
+    without it (ENFORCE_SCHEMA off) read it as NULL, as Djongo did.
+    """
+    for name in required:
+        if name in values and values[name] is None:
+            raise IntegrityError(f"NOT NULL constraint failed: {collection}.{name}")
 
 
 def _all_null(documents: list[dict], column: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from django.db import ProgrammingError
 from django.db.backends.base.introspection import BaseDatabaseIntrospection, TableInfo
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 
@@ -122,6 +123,10 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                     bool(column.get("auto")), bool(column.get("primary_key")),
                 ))
             return description
+        if table_name not in self._db(cursor).list_collection_names(
+            filter={"name": table_name}
+        ):
+            raise ProgrammingError(f"no such table: {table_name}")
         seen: dict[str, object] = {}
         nullable: set[str] = set()
         for doc in self._db(cursor)[table_name].find({}, limit=100):

@@ -8,6 +8,9 @@ import decimal
 from bson import Decimal128
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
+AUTO_FIELDS = {"AutoField", "BigAutoField", "SmallAutoField"}
+SERIAL_TYPES = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
+
 
 def sql_literal(value) -> str:
     """``value`` as a SQL literal in the dialect the compiler reads."""
@@ -36,6 +39,17 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def quote_value(self, value) -> str:
         return sql_literal(value)
+
+    def _alter_column_type_sql(self, model, old_field, new_field, new_type, old_collation,
+                               new_collation):
+        # The SERIAL spelling tells the executor the column (still) takes its
+        # values from a __schema__ counter; any other type ends the counter,
+        # as PostgreSQL drops the sequence of an AutoField made IntegerField.
+        if new_field.get_internal_type() in AUTO_FIELDS:
+            new_type = SERIAL_TYPES.get(new_type, new_type)
+        return super()._alter_column_type_sql(
+            model, old_field, new_field, new_type, old_collation, new_collation
+        )
 
     def prepare_default(self, value) -> str:
         return self.quote_value(value)
