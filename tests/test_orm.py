@@ -250,3 +250,13 @@ def test_mongo_pass_through_from_the_manager(entries):
 def test_string_parameters_are_never_operators(entries):
     assert not Entry.objects.filter(headline={"$gt": ""}).exists()
     assert not Entry.objects.filter(headline='{"$gt": ""}').exists()
+
+
+def test_inserting_null_into_a_not_null_column_is_an_integrity_error():
+    with pytest.raises(IntegrityError, match="NOT NULL constraint failed: blogapp_author.name"):
+        Author.objects.create(name=None)
+
+
+def test_updating_to_null_in_a_not_null_column_is_an_integrity_error(authors):
+    with pytest.raises(IntegrityError, match="NOT NULL constraint failed: blogapp_author.name"):
+        Author.objects.filter(name="Ann").update(name=None)

@@ -131,6 +131,20 @@ def check(runs: list[dict], known: dict[str, str]) -> list[str]:
     return problems
 
 
+def record_known_failures(runs: list[dict]) -> None:
+    known = read_known_failures()
+    lines = []
+    for run in runs:
+        for test_id, result in sorted(run["outcomes"].items()):
+            if result["outcome"] in ("failed", "error") and test_id not in known:
+                detail = result["detail"].strip().splitlines()
+                reason = " ".join((detail[-1] if detail else result["outcome"]).split())
+                lines.append(f"{test_id}  # {reason[:160]}")
+    with KNOWN_FAILURES.open("a") as fh:
+        fh.writelines(line + "\n" for line in lines)
+    print(f"recorded {len(lines)} known failures in {KNOWN_FAILURES}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("apps", nargs="*")
@@ -138,6 +152,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write all outcomes here")
+    parser.add_argument("--record-known-failures", action="store_true",
+                        help="add today's failures of these apps to known_failures.txt, "
+                             "each with its error as the reason")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=1800)
     args = parser.parse_args()
@@ -163,6 +180,8 @@ def main() -> int:
         total.update(summarize(run))
     print(f"suite: {total['passed']} passed, {total['failed'] + total['error']} failed, "
           f"{total['skipped']} skipped")
+    if args.record_known_failures:
+        record_known_failures(runs)
     if args.check or args.fast:
         problems = check(runs, read_known_failures())
         for problem in problems:
