@@ -125,3 +125,28 @@ def primary_key(db: Database, table: str, session: ClientSession | None) -> list
     if cols is None:
         return None
     return [c["name"] for c in cols if c.get("primary_key")]
+
+
+def complete_rows(cols: list[dict] | None, documents: list[dict], table: str,
+                  auto: str | None) -> None:
+    """Applies column DEFAULTs and NOT NULL to rows about to be inserted.
+
+    A column the INSERT leaves out takes its recorded DEFAULT (Django's
+    ``db_default``, a third-party migration's ``ADD COLUMN ... DEFAULT``);
+    a NOT NULL column left NULL raises ``IntegrityError`` and nothing is
+    written. ``auto`` (filled from the counter) is exempt.
+    """
+    from .database import IntegrityError
+
+    for column in cols or ():
+        name = column["name"]
+        # The counter fills `auto`; the driver fills a missing ObjectId `_id`.
+        if name == auto or (name == "_id" and name not in documents[0]):
+            continue
+        for doc in documents:
+            if name not in doc and "default" in column:
+                doc[name] = column["default"]
+            if not column.get("null", True) and doc.get(name) is None:
+                raise IntegrityError(
+                    f'NOT NULL constraint failed: {table}.{name} (null value in column "{name}")'
+                )
