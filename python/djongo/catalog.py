@@ -133,8 +133,9 @@ def complete_rows(cols: list[dict] | None, documents: list[dict], table: str,
 
     A column the INSERT leaves out takes its recorded DEFAULT (Django's
     ``db_default``, a third-party migration's ``ADD COLUMN ... DEFAULT``);
-    a NOT NULL column left NULL raises ``IntegrityError`` and nothing is
-    written. ``auto`` (filled from the counter) is exempt.
+    an explicit NULL in a NOT NULL column raises ``IntegrityError`` and
+    nothing is written. A column left out with no DEFAULT stays absent
+    (read as NULL, as Djongo did). ``auto`` (filled from the counter) is exempt.
     """
     from .database import IntegrityError
 
@@ -146,7 +147,7 @@ def complete_rows(cols: list[dict] | None, documents: list[dict], table: str,
         for doc in documents:
             if name not in doc and "default" in column:
                 doc[name] = column["default"]
-            if not column.get("null", True) and doc.get(name) is None:
+            if not column.get("null", True) and name in doc and doc[name] is None:
                 raise IntegrityError(
                     f'NOT NULL constraint failed: {table}.{name} (null value in column "{name}")'
                 )
