@@ -145,7 +145,7 @@ class Executor:
         record = self._table_record(collection)
         names = ((record or {}).get("auto") or {}).get("field_names") or [None]
         auto = names[0]
-        if auto is None:
+        if auto is None and not (record or {}).get("columns"):
             # A collection made implicitly (ENFORCE_SCHEMA off, or data copied
             # in): a returned column the statement does not set is its key.
             unset = [c for c in returning if c not in columns or _all_null(documents, c)]

@@ -49,6 +49,12 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_update_conflicts = False
     supports_sequence_reset = False
     supports_over_clause = False
+    # Date arithmetic: DATETIME - DATETIME is milliseconds, scaled to the
+    # microseconds a DurationField stores (operations.subtract_temporals).
+    supports_temporal_subtraction = True
+    # GREATEST/LEAST are $max/$min, which skip NULLs.
+    greatest_least_ignores_nulls = True
+    has_json_object_function = False
     supports_boolean_expr_in_select_clause = False
     supports_regex_backreferencing = False
     supports_paramstyle_pyformat = False

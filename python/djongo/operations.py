@@ -8,7 +8,9 @@ import uuid
 
 from bson import Decimal128
 from django.conf import settings
+from django.db import DatabaseError, DataError
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.backends.utils import split_tzname_delta
 from django.utils import timezone
 
 from . import sequences
@@ -24,6 +26,15 @@ TEXT_FIELDS = {
     "FileField", "FilePathField", "ImageField", "UUIDField", "GenericIPAddressField",
     "IPAddressField",
 }
+
+# Django's extract lookups → EXTRACT fields (PostgreSQL names; week_day is
+# written from DOW).
+_EXTRACT_PARTS = {
+    "year": "YEAR", "iso_year": "ISOYEAR", "quarter": "QUARTER", "month": "MONTH",
+    "week": "WEEK", "day": "DAY", "iso_week_day": "ISODOW",
+    "hour": "HOUR", "minute": "MINUTE", "second": "SECOND",
+}
+_TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour", "minute", "second"}
 
 
 class DatabaseOperations(BaseDatabaseOperations):
@@ -93,25 +104,92 @@ class DatabaseOperations(BaseDatabaseOperations):
     def regex_lookup(self, lookup_type: str) -> str:
         return "%s ~ %s" if lookup_type == "regex" else "%s ~* %s"
 
+    # -- dates and times -----------------------------------------------------------
+    # PostgreSQL's spelling: EXTRACT, DATE_TRUNC, AT TIME ZONE and CAST, which
+    # the compiler translates to MongoDB date operators. Stored datetimes are
+    # UTC; `x AT TIME ZONE %s` gives the wall-clock time in that zone.
+
+    def _convert_sql_to_tz(self, sql, params, tzname):
+        if tzname and settings.USE_TZ:
+            return f"{sql} AT TIME ZONE %s", (*params, self._prepare_tzname(tzname))
+        return sql, params
+
+    def _prepare_tzname(self, tzname):
+        # "UTC+05:00" (a fixed-offset zone) → "+05:00", MongoDB's spelling.
+        name, sign, offset = split_tzname_delta(tzname)
+        if offset:
+            return f"{sign}{offset}"
+        return name
+
     def date_extract_sql(self, lookup_type, sql, params):
-        return f"EXTRACT({lookup_type.upper()} FROM {sql})", params
+        if lookup_type == "week_day":
+            # Django counts Sunday=1 ... Saturday=7.
+            return f"(EXTRACT(DOW FROM {sql}) + 1)", params
+        part = _EXTRACT_PARTS.get(lookup_type)
+        if part is None:
+            raise ValueError(f"Invalid lookup type: {lookup_type!r}")
+        return f"EXTRACT({part} FROM {sql})", params
 
     def datetime_extract_sql(self, lookup_type, sql, params, tzname):
-        return f"EXTRACT({lookup_type.upper()} FROM {sql})", params
+        sql, params = self._convert_sql_to_tz(sql, params, tzname)
+        return self.time_extract_sql(lookup_type, sql, params)
+
+    def time_extract_sql(self, lookup_type, sql, params):
+        if lookup_type == "second":
+            # Whole seconds (EXTRACT(SECOND) includes the fraction).
+            return f"EXTRACT(SECOND FROM DATE_TRUNC('second', {sql}))", params
+        return self.date_extract_sql(lookup_type, sql, params)
+
+    def _trunc_sql(self, lookup_type, sql, params, tzname):
+        if lookup_type not in _TRUNC_UNITS:
+            raise DataError(f"Invalid lookup type: {lookup_type!r}")
+        sql, params = self._convert_sql_to_tz(sql, params, tzname)
+        return f"DATE_TRUNC('{lookup_type}', {sql})", params
 
     def date_trunc_sql(self, lookup_type, sql, params, tzname=None):
-        return f"DATE_TRUNC('{lookup_type}', {sql})", params
+        return self._trunc_sql(lookup_type, sql, params, tzname)
 
     def datetime_trunc_sql(self, lookup_type, sql, params, tzname):
-        return f"DATE_TRUNC('{lookup_type}', {sql})", params
+        return self._trunc_sql(lookup_type, sql, params, tzname)
 
     def time_trunc_sql(self, lookup_type, sql, params, tzname=None):
-        return f"DATE_TRUNC('{lookup_type}', {sql})", params
+        return self._trunc_sql(lookup_type, sql, params, tzname)
+
+    def combine_expression(self, connector, sub_expressions):
+        # `^` and `#` mean different things in different SQL dialects.
+        if connector == "^":
+            return "POWER(%s)" % ", ".join(sub_expressions)
+        if connector == "#":
+            return "BITXOR(%s)" % ", ".join(sub_expressions)
+        return super().combine_expression(connector, sub_expressions)
+
+    # -- durations (stored as integer microseconds) -----------------------------
+
+    def format_for_duration_arithmetic(self, sql):
+        # Date arithmetic counts milliseconds (BSON dates' precision).
+        return f"({sql} / 1000)"
+
+    def combine_duration_expression(self, connector, sub_expressions):
+        if connector not in ("+", "-"):
+            raise DatabaseError(f"Invalid connector for timedelta: {connector}.")
+        return super().combine_duration_expression(connector, sub_expressions)
+
+    def subtract_temporals(self, internal_type, lhs, rhs):
+        (lhs_sql, lhs_params), (rhs_sql, rhs_params) = lhs, rhs
+        params = (*lhs_params, *rhs_params)
+        if internal_type == "TimeField":
+            # Times are "HH:MM:SS[.ffffff]" strings: seconds since midnight.
+            diff = f"(EXTRACT(EPOCH FROM {lhs_sql}) - EXTRACT(EPOCH FROM {rhs_sql}))"
+            return f"CAST(ROUND({diff} * 1000000) AS bigint)", params
+        # Dates subtract to milliseconds.
+        return f"(({lhs_sql} - {rhs_sql}) * 1000)", params
 
     def datetime_cast_date_sql(self, sql, params, tzname):
+        sql, params = self._convert_sql_to_tz(sql, params, tzname)
         return f"CAST({sql} AS date)", params
 
     def datetime_cast_time_sql(self, sql, params, tzname):
+        sql, params = self._convert_sql_to_tz(sql, params, tzname)
         return f"CAST({sql} AS time)", params
 
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
@@ -147,7 +225,9 @@ class DatabaseOperations(BaseDatabaseOperations):
             return value
         if timezone.is_aware(value):
             if not settings.USE_TZ:
-                raise ValueError("djongo does not accept aware datetimes when USE_TZ is False.")
+                raise ValueError(
+                    "djongo backend does not support timezone-aware datetimes when USE_TZ is False."
+                )
             value = timezone.make_naive(value, datetime.UTC)
         return value
 
@@ -155,7 +235,7 @@ class DatabaseOperations(BaseDatabaseOperations):
         if value is None or hasattr(value, "resolve_expression"):
             return value
         if timezone.is_aware(value):
-            raise ValueError("djongo does not accept aware times.")
+            raise ValueError("djongo backend does not support timezone-aware times.")
         return value.isoformat()
 
     def adapt_decimalfield_value(self, value, max_digits=None, decimal_places=None):

@@ -7,7 +7,7 @@
 //! field path or an operator.
 use bson::{doc, Bson, Document};
 
-use super::{literal, param_slot, read, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
+use super::{date, literal, text, param_slot, read, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
 use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, Func, Literal, MatchKind, Query, SubqueryRef};
 
@@ -15,13 +15,13 @@ pub(crate) fn lit(b: impl Into<Bson>) -> Bson {
     Bson::Document(doc! { "$literal": b.into() })
 }
 
-fn op1(name: &str, arg: Bson) -> Bson {
+pub(crate) fn op1(name: &str, arg: Bson) -> Bson {
     let mut d = Document::new();
     d.insert(name, arg);
     Bson::Document(d)
 }
 
-fn opn(name: &str, args: Vec<Bson>) -> Bson {
+pub(crate) fn opn(name: &str, args: Vec<Bson>) -> Bson {
     op1(name, Bson::Array(args))
 }
 
@@ -171,7 +171,9 @@ impl Ctx {
                     CastType::Decimal => "$toDecimal",
                     CastType::Text => "$toString",
                     CastType::Bool => "$toBool",
-                    CastType::Date => "$toDate",
+                    CastType::DateTime => "$toDate",
+                    CastType::Date => return Ok(date::trunc_date(op1("$toDate", v), "day")),
+                    CastType::Time => return Ok(date::cast_time(v)),
                 };
                 op1(name, v)
             }
@@ -208,10 +210,12 @@ impl Ctx {
                 let op = if want { *op } else { op.negate() };
                 let mut parts = Vec::new();
                 let (l, r) = (self.value(env, left)?, self.value(env, right)?);
-                if !known_not_null(left) {
+                // `a = v` with a non-NULL `v` is already false for a NULL `a`.
+                let eq_known = op == CmpOp::Eq && (known_not_null(left) || known_not_null(right));
+                if !known_not_null(left) && !eq_known {
                     parts.push(not_null(l.clone()));
                 }
-                if !known_not_null(right) {
+                if !known_not_null(right) && !eq_known {
                     parts.push(not_null(r.clone()));
                 }
                 parts.push(opn(cmp_name(op), vec![l, r]));
@@ -353,6 +357,45 @@ impl Ctx {
             Func::Greatest => opn("$max", a),
             Func::Least => opn("$min", a),
             Func::Now => Bson::String("$$NOW".into()),
+            Func::Sin => op1("$sin", arg(0)),
+            Func::Cos => op1("$cos", arg(0)),
+            Func::Tan => op1("$tan", arg(0)),
+            Func::Asin => op1("$asin", arg(0)),
+            Func::Acos => op1("$acos", arg(0)),
+            Func::Atan => op1("$atan", arg(0)),
+            Func::Atan2 => opn("$atan2", vec![arg(0), arg(1)]),
+            Func::Cot => opn("$divide", vec![Bson::Int32(1), op1("$tan", arg(0))]),
+            Func::Degrees => op1("$radiansToDegrees", arg(0)),
+            Func::Radians => op1("$degreesToRadians", arg(0)),
+            Func::Pi => lit(std::f64::consts::PI),
+            Func::Log if argc == 1 => op1("$log10", arg(0)),
+            Func::Log => {
+                let (base, x) = (arg(0), arg(1));
+                opn("$log", vec![x, base])
+            }
+            Func::Random => Bson::Document(doc! { "$rand": {} }),
+            Func::Left => text::left(arg(0), arg(1)),
+            Func::Right => text::right(arg(0), arg(1)),
+            Func::Reverse => text::reverse(arg(0)),
+            Func::Repeat => text::repeat(arg(0), arg(1)),
+            Func::LPad | Func::RPad => {
+                let (s, n) = (arg(0), arg(1));
+                let fill = if argc > 2 { arg(2) } else { lit(" ") };
+                text::pad(s, n, fill, func == Func::LPad)
+            }
+            Func::BitAnd => opn("$bitAnd", vec![arg(0), arg(1)]),
+            Func::BitOr => opn("$bitOr", vec![arg(0), arg(1)]),
+            Func::BitXor => opn("$bitXor", vec![arg(0), arg(1)]),
+            Func::ShiftLeft | Func::ShiftRight => {
+                let (x, n) = (arg(0), arg(1));
+                text::shift(x, n, func == Func::ShiftLeft)
+            }
+            Func::Extract(part) => date::extract(part, arg(0)),
+            Func::DateTrunc(unit) => date::trunc(unit, arg(0)),
+            Func::AtTimeZone => {
+                let (x, tz) = (arg(0), arg(1));
+                date::at_time_zone(x, tz)
+            }
             Func::StrIndex => {
                 // 1-based position, 0 when absent (SQL INSTR/STRPOS).
                 let (s, sub) = (arg(0), arg(1));

@@ -18,7 +18,7 @@ use bson::{doc, Bson, Document};
 pub use like::like_to_regex;
 
 use crate::error::Result;
-use crate::plan::{ColumnRef, Literal, Statement, StatementKind};
+use crate::plan::{ColumnRef, Literal, SavepointOp, Statement, StatementKind};
 
 /// Reserved field-name prefix for everything the compiler adds to documents
 /// in a pipeline (joined rows, correlated lookups, hidden sort keys). Real
@@ -77,12 +77,23 @@ pub fn lower(stmt: Statement, params: usize) -> Result<Document> {
         StatementKind::Update(u) => write::update(&ctx, u)?,
         StatementKind::Delete(d) => write::delete(&ctx, d)?,
         StatementKind::Ddl(d) => ddl::lower(&ctx, d)?,
+        StatementKind::Savepoint(op) => savepoint(op),
     };
     plan.insert("params", params as i64);
     if !subplans.is_empty() {
         plan.insert("subqueries", subplans);
     }
     Ok(plan)
+}
+
+/// A savepoint statement: the executor runs it as a server command.
+fn savepoint(op: &SavepointOp) -> bson::Document {
+    let (kind, name) = match op {
+        SavepointOp::Create(n) => ("savepoint", n),
+        SavepointOp::RollbackTo(n) => ("rollback_to_savepoint", n),
+        SavepointOp::Release(n) => ("release_savepoint", n),
+    };
+    bson::doc! { "op": kind, "name": name.as_str() }
 }
 
 /// A literal as a BSON value (for documents that are data, not expressions).

@@ -116,6 +116,77 @@ pub enum Func {
     Log10,
     Sign,
     StrIndex,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Atan2,
+    Cot,
+    Degrees,
+    Radians,
+    Pi,
+    /// `LOG(x)` is base 10, `LOG(b, x)` base `b` (PostgreSQL).
+    Log,
+    Random,
+    Left,
+    Right,
+    Reverse,
+    Repeat,
+    LPad,
+    RPad,
+    BitAnd,
+    BitOr,
+    BitXor,
+    ShiftLeft,
+    ShiftRight,
+    /// `EXTRACT(part FROM x)`, with PostgreSQL's meaning of each part.
+    Extract(DatePart),
+    /// `DATE_TRUNC('unit', x)`.
+    DateTrunc(TruncUnit),
+    /// `x AT TIME ZONE tz`: the wall-clock time in zone `tz` of the instant
+    /// `x` (stored dates are UTC), as a zone-less date.
+    AtTimeZone,
+}
+
+/// A field of a date/time value, as PostgreSQL's EXTRACT names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    Year,
+    Quarter,
+    Month,
+    /// ISO 8601 week number.
+    Week,
+    Day,
+    /// Day of the week, 0 = Sunday.
+    Dow,
+    /// ISO day of the week, 1 = Monday.
+    IsoDow,
+    DayOfYear,
+    /// ISO 8601 week-numbering year.
+    IsoYear,
+    Hour,
+    Minute,
+    /// Seconds including the fractional part.
+    Second,
+    Millisecond,
+    /// Seconds since 1970-01-01T00:00:00Z.
+    Epoch,
+}
+
+/// A unit of DATE_TRUNC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TruncUnit {
+    Year,
+    Quarter,
+    Month,
+    /// Truncates to Monday (ISO weeks), as PostgreSQL does.
+    Week,
+    Day,
+    Hour,
+    Minute,
+    Second,
 }
 
 /// Target of a CAST, by family: MongoDB converts by family, not by width.
@@ -126,7 +197,12 @@ pub enum CastType {
     Decimal,
     Text,
     Bool,
+    /// `date`: truncated to midnight.
     Date,
+    /// `datetime`/`timestamp`.
+    DateTime,
+    /// `time`: TimeField values are ISO strings `HH:MM:SS[.ffffff]`.
+    Time,
 }
 
 /// A subquery inside an expression. Uncorrelated ones are compiled to a

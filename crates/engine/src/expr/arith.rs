@@ -39,6 +39,26 @@ pub(super) fn dispatch(cx: &Ctx, op: &str, arg: &Bson) -> Option<Result<Value>> 
         "$exp" => unary(cx, op, arg, |n| Ok(Num::Double(n.to_f64().exp()))),
         "$ln" => unary(cx, op, arg, |n| Ok(Num::Double(n.to_f64().ln()))),
         "$log10" => unary(cx, op, arg, |n| Ok(Num::Double(n.to_f64().log10()))),
+        "$sin" => trig(cx, op, arg, f64::sin, None),
+        "$cos" => trig(cx, op, arg, f64::cos, None),
+        "$tan" => trig(cx, op, arg, f64::tan, None),
+        "$asin" => trig(cx, op, arg, f64::asin, Some((-1.0, 1.0))),
+        "$acos" => trig(cx, op, arg, f64::acos, Some((-1.0, 1.0))),
+        "$atan" => trig(cx, op, arg, f64::atan, None),
+        "$sinh" => trig(cx, op, arg, f64::sinh, None),
+        "$cosh" => trig(cx, op, arg, f64::cosh, None),
+        "$tanh" => trig(cx, op, arg, f64::tanh, None),
+        "$asinh" => trig(cx, op, arg, f64::asinh, None),
+        "$acosh" => trig(cx, op, arg, f64::acosh, Some((1.0, f64::INFINITY))),
+        "$atanh" => trig(cx, op, arg, f64::atanh, Some((-1.0, 1.0))),
+        "$degreesToRadians" => trig(cx, op, arg, f64::to_radians, None),
+        "$radiansToDegrees" => trig(cx, op, arg, f64::to_degrees, None),
+        "$atan2" => binary(cx, op, arg, |a, b| Ok(float_like(a, b, a.to_f64().atan2(b.to_f64())))),
+        "$rand" => rand(arg),
+        "$bitAnd" => bits(cx, op, arg, |a, b| a & b, -1),
+        "$bitOr" => bits(cx, op, arg, |a, b| a | b, 0),
+        "$bitXor" => bits(cx, op, arg, |a, b| a ^ b, 0),
+        "$bitNot" => bit_not(cx, arg),
         "$round" => round(cx, op, arg, RoundingStrategy::MidpointNearestEven),
         "$trunc" => round(cx, op, arg, RoundingStrategy::ToZero),
         _ => return None,
@@ -80,6 +100,94 @@ fn binary(cx: &Ctx, op: &str, arg: &Bson, f: impl Fn(Num, Num) -> Result<Num>) -
         return Ok(Some(Bson::Null));
     }
     Ok(Some(f(number(op, &a)?, number(op, &b)?)?.to_bson()))
+}
+
+/// A double result, or a decimal one when an operand is a decimal (MongoDB's
+/// rule for the trigonometric operators).
+fn float_like(a: Num, b: Num, r: f64) -> Num {
+    if matches!(a, Num::Dec(_)) || matches!(b, Num::Dec(_)) {
+        if let Ok(d) = Decimal::try_from(r) {
+            return Num::Dec(d);
+        }
+    }
+    Num::Double(r)
+}
+
+/// A trigonometric operator; `domain` is the closed input range, outside
+/// which MongoDB raises an error.
+fn trig(cx: &Ctx, op: &str, arg: &Bson, f: fn(f64) -> f64, domain: Option<(f64, f64)>) -> Result<Value> {
+    unary(cx, op, arg, |n| {
+        let x = n.to_f64();
+        if let Some((lo, hi)) = domain {
+            if !(lo..=hi).contains(&x) && !x.is_nan() {
+                return Err(EngineError::location(
+                    50989,
+                    format!("cannot apply {op} to {x}, value must be in [{lo}, {hi}]"),
+                ));
+            }
+        }
+        Ok(float_like(n, n, f(x)))
+    })
+}
+
+/// `$rand`: a double in [0, 1), from the standard library's randomly keyed
+/// hasher over a counter and the clock.
+fn rand(arg: &Bson) -> Result<Value> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    if !matches!(arg, Bson::Document(d) if d.is_empty()) {
+        return Err(EngineError::location(10065, "$rand takes an empty object as its argument"));
+    }
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    h.write_u128(nanos);
+    Ok(Some(Bson::Double((h.finish() >> 11) as f64 / (1u64 << 53) as f64)))
+}
+
+/// An integer operand of a bitwise operator: (value, is it a long).
+fn bit_operand(op: &str, v: &Value) -> Result<(i64, bool)> {
+    match v {
+        Some(Bson::Int32(i)) => Ok((i64::from(*i), false)),
+        Some(Bson::Int64(i)) => Ok((*i, true)),
+        _ => Err(EngineError::location(28834, format!("{op} only supports int and long, not: {}", type_name(v)))),
+    }
+}
+
+fn bits_result(v: i64, long: bool) -> Bson {
+    match (long, i32::try_from(v)) {
+        (false, Ok(i)) => Bson::Int32(i),
+        _ => Bson::Int64(v),
+    }
+}
+
+fn bits(cx: &Ctx, op: &str, arg: &Bson, f: fn(i64, i64) -> i64, identity: i64) -> Result<Value> {
+    let mut acc = identity;
+    let mut long = false;
+    let mut null = false;
+    for a in arg_list(arg) {
+        let v = cx.eval(a)?;
+        if nullish(&v) {
+            null = true;
+            continue;
+        }
+        let (x, l) = bit_operand(op, &v)?;
+        acc = f(acc, x);
+        long |= l;
+    }
+    Ok(Some(if null { Bson::Null } else { bits_result(acc, long) }))
+}
+
+fn bit_not(cx: &Ctx, arg: &Bson) -> Result<Value> {
+    let args = arg_list(arg);
+    arity("$bitNot", args, 1)?;
+    let v = cx.eval(&args[0])?;
+    if nullish(&v) {
+        return Ok(Some(Bson::Null));
+    }
+    let (x, long) = bit_operand("$bitNot", &v)?;
+    Ok(Some(bits_result(!x, long)))
 }
 
 fn pow(a: Num, b: Num) -> Result<Num> {

@@ -199,3 +199,21 @@ fn date_parts_and_formatting() {
     let local_day = ev(bson::bson!({"$dateTrunc": {"date": "$t", "unit": "day", "timezone": "America/New_York"}}), &d).unwrap();
     assert_eq!(local_day, Bson::DateTime(DateTime::from_millis(super::date::parse_date("2021-01-02T05:00:00Z").unwrap())));
 }
+
+#[test]
+fn trigonometry_and_bits() {
+    assert_eq!(ev1(bson::bson!({"$cos": 0})), Bson::Double(1.0));
+    assert_eq!(ev1(bson::bson!({"$atan2": [1, 1]})), Bson::Double(std::f64::consts::FRAC_PI_4));
+    assert_eq!(ev1(bson::bson!({"$radiansToDegrees": std::f64::consts::PI})), Bson::Double(180.0));
+    assert_eq!(ev1(bson::bson!({"$sin": null})), Bson::Null);
+    let e = eval_value(&bson::bson!({"$acos": 2}), &doc! {}, &Vars::new()).unwrap_err();
+    assert!(e.message.contains("$acos"));
+    assert_eq!(ev1(bson::bson!({"$bitAnd": [12, 10]})), Bson::Int32(8));
+    assert_eq!(ev1(bson::bson!({"$bitOr": [12_i64, 3]})), Bson::Int64(15));
+    assert_eq!(ev1(bson::bson!({"$bitXor": [12, 10]})), Bson::Int32(6));
+    assert_eq!(ev1(bson::bson!({"$bitNot": 0})), Bson::Int32(-1));
+    assert_eq!(ev1(bson::bson!({"$bitAnd": [1, "$n"]})), Bson::Null);
+    assert!(eval_value(&bson::bson!({"$bitAnd": [1, 1.5]}), &doc! {}, &Vars::new()).is_err());
+    let Bson::Double(r) = ev1(bson::bson!({"$rand": {}})) else { panic!("$rand is a double") };
+    assert!((0.0..1.0).contains(&r));
+}

@@ -6,7 +6,7 @@ use sqlparser::ast::{
 
 use super::{kind_name, Builder};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, Expr, Func, Literal, MatchKind, SubqueryRef};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Func, Literal, MatchKind, SubqueryRef, TruncUnit};
 
 /// Our own recursion guard: sqlparser limits nesting of parentheses, but a
 /// long chain such as `a + b + c + ...` is a deep left-leaning tree.
@@ -154,6 +154,14 @@ impl Builder {
                 };
                 Expr::Function { func, args: vec![self.expr_at(expr, d)?] }
             }
+            A::Extract { field, expr, .. } => Expr::Function {
+                func: Func::Extract(date_part(field, e)?),
+                args: vec![self.expr_at(expr, d)?],
+            },
+            A::AtTimeZone { timestamp, time_zone } => Expr::Function {
+                func: Func::AtTimeZone,
+                args: vec![self.expr_at(timestamp, d)?, self.expr_at(time_zone, d)?],
+            },
             A::Position { expr, r#in } => Expr::Function {
                 func: Func::StrIndex,
                 args: vec![self.expr_at(r#in, d)?, self.expr_at(expr, d)?],
@@ -183,6 +191,7 @@ impl Builder {
         let r = self.expr_at(right, d)?;
         let cmp = |op| Expr::Compare { op, left: Box::new(l.clone()), right: Box::new(r.clone()) };
         let arith = |op| Expr::Arith { op, left: Box::new(l.clone()), right: Box::new(r.clone()) };
+        let bits = |func| Expr::Function { func, args: vec![l.clone(), r.clone()] };
         let regex = |ci, negated| Expr::Match { kind: MatchKind::Regex, expr: Box::new(l.clone()), pattern: Box::new(r.clone()), case_insensitive: ci, negated };
         Ok(match op {
             BinaryOperator::Eq => cmp(CmpOp::Eq),
@@ -203,6 +212,15 @@ impl Builder {
                 };
                 parts.push(r);
                 Expr::Concat(parts)
+            }
+            BinaryOperator::BitwiseAnd => bits(Func::BitAnd),
+            BinaryOperator::BitwiseOr => bits(Func::BitOr),
+            BinaryOperator::PGBitwiseXor => bits(Func::BitXor),
+            BinaryOperator::PGBitwiseShiftLeft => bits(Func::ShiftLeft),
+            BinaryOperator::PGBitwiseShiftRight => bits(Func::ShiftRight),
+            BinaryOperator::PGExp => Expr::Function { func: Func::Power, args: vec![l, r] },
+            BinaryOperator::BitwiseXor => {
+                return Err(CompileError::unsupported("operator ^ (XOR in MySQL, power in PostgreSQL): write POWER() or BITXOR()", whole))
             }
             BinaryOperator::PGRegexMatch => regex(false, false),
             BinaryOperator::PGRegexIMatch => regex(true, false),
@@ -298,6 +316,17 @@ impl Builder {
         if distinct || star || f.filter.is_some() {
             return Err(CompileError::unsupported(format!("DISTINCT/*/FILTER in {}()", name.to_uppercase()), whole));
         }
+        if name == "date_trunc" {
+            // The unit must be a literal: it decides the translation.
+            let unit = match args.first() {
+                Some(Expr::Literal(Literal::Str(u))) => trunc_unit(u, whole)?,
+                _ => return Err(CompileError::unsupported("DATE_TRUNC() with a unit that is not a string literal", whole)),
+            };
+            if args.len() != 2 {
+                return Err(CompileError::unsupported(format!("DATE_TRUNC() with {} arguments", args.len()), whole));
+            }
+            return Ok(Expr::Function { func: Func::DateTrunc(unit), args: args.into_iter().skip(1).collect() });
+        }
         let (func, arity): (Func, &[usize]) = match name.as_str() {
             "upper" | "ucase" => (Func::Upper, &[1]),
             "lower" | "lcase" => (Func::Lower, &[1]),
@@ -325,6 +354,28 @@ impl Builder {
             "log10" => (Func::Log10, &[1]),
             "sign" => (Func::Sign, &[1]),
             "instr" | "strpos" => (Func::StrIndex, &[2]),
+            "sin" => (Func::Sin, &[1]),
+            "cos" => (Func::Cos, &[1]),
+            "tan" => (Func::Tan, &[1]),
+            "asin" => (Func::Asin, &[1]),
+            "acos" => (Func::Acos, &[1]),
+            "atan" => (Func::Atan, &[1]),
+            "atan2" => (Func::Atan2, &[2]),
+            "cot" => (Func::Cot, &[1]),
+            "degrees" => (Func::Degrees, &[1]),
+            "radians" => (Func::Radians, &[1]),
+            "pi" => (Func::Pi, &[0]),
+            "log" => (Func::Log, &[1, 2]),
+            "random" | "rand" => (Func::Random, &[0]),
+            "left" => (Func::Left, &[2]),
+            "right" => (Func::Right, &[2]),
+            "reverse" => (Func::Reverse, &[1]),
+            "repeat" => (Func::Repeat, &[2]),
+            "lpad" => (Func::LPad, &[2, 3]),
+            "rpad" => (Func::RPad, &[2, 3]),
+            "bitand" => (Func::BitAnd, &[2]),
+            "bitor" => (Func::BitOr, &[2]),
+            "bitxor" => (Func::BitXor, &[2]),
             _ => return Err(CompileError::unsupported(format!("function {}()", name.to_uppercase()), whole)),
         };
         if (!arity.is_empty() && !arity.contains(&args.len())) || (arity.is_empty() && args.is_empty()) {
@@ -382,7 +433,44 @@ fn cast_type(t: &DataType, whole: &ast::Expr) -> Result<CastType> {
         "decimal" | "numeric" => CastType::Decimal,
         "text" | "varchar" | "char" | "character varying" | "character" | "string" => CastType::Text,
         "bool" | "boolean" => CastType::Bool,
-        "date" | "datetime" | "timestamp" | "timestamptz" | "timestamp with time zone" => CastType::Date,
+        "date" => CastType::Date,
+        "datetime" | "timestamp" | "timestamptz" | "timestamp with time zone" | "timestamp without time zone" => CastType::DateTime,
+        "time" | "time without time zone" => CastType::Time,
         _ => return Err(CompileError::unsupported(format!("CAST to {text}"), whole)),
+    })
+}
+
+fn date_part(f: &ast::DateTimeField, whole: &ast::Expr) -> Result<DatePart> {
+    use ast::DateTimeField as F;
+    Ok(match f {
+        F::Year | F::Years => DatePart::Year,
+        F::Quarter => DatePart::Quarter,
+        F::Month | F::Months => DatePart::Month,
+        F::Week(None) | F::Weeks | F::IsoWeek => DatePart::Week,
+        F::Day | F::Days => DatePart::Day,
+        F::Dow => DatePart::Dow,
+        F::Isodow => DatePart::IsoDow,
+        F::Doy | F::DayOfYear => DatePart::DayOfYear,
+        F::Isoyear => DatePart::IsoYear,
+        F::Hour | F::Hours => DatePart::Hour,
+        F::Minute | F::Minutes => DatePart::Minute,
+        F::Second | F::Seconds => DatePart::Second,
+        F::Millisecond | F::Milliseconds => DatePart::Millisecond,
+        F::Epoch => DatePart::Epoch,
+        other => return Err(CompileError::unsupported(format!("EXTRACT({other})"), whole)),
+    })
+}
+
+fn trunc_unit(u: &str, whole: &ast::Expr) -> Result<TruncUnit> {
+    Ok(match u.to_ascii_lowercase().as_str() {
+        "year" => TruncUnit::Year,
+        "quarter" => TruncUnit::Quarter,
+        "month" => TruncUnit::Month,
+        "week" => TruncUnit::Week,
+        "day" => TruncUnit::Day,
+        "hour" => TruncUnit::Hour,
+        "minute" => TruncUnit::Minute,
+        "second" => TruncUnit::Second,
+        other => return Err(CompileError::unsupported(format!("DATE_TRUNC unit '{other}'"), whole)),
     })
 }
