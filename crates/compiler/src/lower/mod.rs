@@ -4,11 +4,13 @@
 //! falls back to `$expr` only when it must; `expr` writes aggregation
 //! expressions; `read` chooses `find` or an `aggregate` pipeline; `write` and
 //! `ddl` produce the other plan kinds.
+mod date;
 mod ddl;
 mod expr;
 mod filter;
 mod like;
 mod read;
+mod text;
 mod write;
 
 use std::cell::RefCell;
