@@ -164,9 +164,7 @@ class Executor:
                 for offset, doc in enumerate(missing):
                     doc[auto] = first + offset
 
-        required = _not_null_columns(record)
-        for doc in documents:
-            _check_not_null(collection, required, doc)
+        catalog.complete_rows((record or {}).get("columns"), documents, collection, auto)
         self.db[collection].insert_many(documents, ordered=True, session=session)
         rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
         lastrowid = documents[-1].get(auto) if auto and documents else None
