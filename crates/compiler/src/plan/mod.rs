@@ -23,6 +23,18 @@ pub enum StatementKind {
     Update(Update),
     Delete(Delete),
     Ddl(Ddl),
+    Savepoint(SavepointOp),
+}
+
+/// Savepoint control inside a transaction: `SAVEPOINT s`, `ROLLBACK TO
+/// [SAVEPOINT] s`, `RELEASE [SAVEPOINT] s`. Django emits these for nested
+/// `atomic()` blocks; the executor runs them as the embedded server's
+/// savepoint commands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavepointOp {
+    Create(String),
+    RollbackTo(String),
+    Release(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

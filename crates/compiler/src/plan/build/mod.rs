@@ -9,7 +9,7 @@ mod query;
 use sqlparser::ast;
 
 use super::scope::Scopes;
-use super::{Query, Statement, StatementKind};
+use super::{Query, SavepointOp, Statement, StatementKind};
 use crate::error::{CompileError, Result};
 
 pub(crate) struct Builder {
@@ -31,6 +31,11 @@ pub fn build(stmt: &ast::Statement) -> Result<Statement> {
         ast::Statement::Insert(i) => StatementKind::Insert(b.insert(i)?),
         ast::Statement::Update(u) => StatementKind::Update(b.update(u)?),
         ast::Statement::Delete(d) => StatementKind::Delete(b.delete(d)?),
+        ast::Statement::Savepoint { name } => StatementKind::Savepoint(SavepointOp::Create(name.value.clone())),
+        ast::Statement::ReleaseSavepoint { name } => StatementKind::Savepoint(SavepointOp::Release(name.value.clone())),
+        ast::Statement::Rollback { chain: false, savepoint: Some(name) } => {
+            StatementKind::Savepoint(SavepointOp::RollbackTo(name.value.clone()))
+        }
         other => StatementKind::Ddl(b.ddl(other)?),
     };
     Ok(Statement {
