@@ -47,6 +47,9 @@ pub fn hello(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     reply.insert("minWireVersion", 0i32);
     reply.insert("maxWireVersion", MAX_WIRE_VERSION);
     reply.insert("readOnly", false);
+    // Our own extensions, for the djongo backend to detect (MongoDB sends
+    // no such field): the savepoint commands in commands/sessions.rs.
+    reply.insert("djongo", doc! {"savepoints": true});
     if let Some(Bson::String(user)) = body.get("saslSupportedMechs") {
         if ctx.state.users.contains(user) {
             reply.insert("saslSupportedMechs", vec![Bson::String("SCRAM-SHA-256".into())]);

@@ -51,14 +51,19 @@ impl<'a> Scope<'a> {
         self.in_txn.is_some()
     }
 
+    /// The open multi-document transaction this command runs in, if any.
+    pub fn open_transaction(&self) -> Option<&'a WriteTxn> {
+        self.in_txn
+    }
+
     /// Tables for reading: the transaction's own view inside a transaction
     /// (so it sees its writes), otherwise the last committed snapshot.
     pub fn read(&mut self) -> CmdResult<Tables<'_>> {
         if let Some(t) = self.in_txn {
-            return Tables::open_write(t.txn()?);
+            return Tables::open_write(t);
         }
         if let Some(w) = &self.write {
-            return Tables::open_write(w.txn()?);
+            return Tables::open_write(w);
         }
         let read = match &mut self.read {
             Some(r) => r,
@@ -71,7 +76,7 @@ impl<'a> Scope<'a> {
     /// and the write is committed when the command succeeds.
     pub fn write(&mut self) -> CmdResult<Tables<'_>> {
         if let Some(t) = self.in_txn {
-            return Tables::open_write(t.txn()?);
+            return Tables::open_write(t);
         }
         let write = match &mut self.write {
             Some(w) => w,
@@ -89,7 +94,7 @@ impl<'a> Scope<'a> {
                 }
             },
         };
-        Tables::open_write(write.txn()?)
+        Tables::open_write(write)
     }
 
     /// Commits an autocommit write if the command succeeded; otherwise
@@ -151,6 +156,9 @@ fn handler(name: &str) -> Option<Handler> {
         "startSession" => sessions::start_session,
         "commitTransaction" => sessions::commit_transaction,
         "abortTransaction" => sessions::abort_transaction,
+        "savepoint" => sessions::savepoint,
+        "rollbackToSavepoint" => sessions::rollback_to_savepoint,
+        "releaseSavepoint" => sessions::release_savepoint,
         _ => return None,
     })
 }
@@ -187,7 +195,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     let lsid = session_id(body)?;
     let in_txn = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
     if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
-        return execute_in_transaction(state, conn, body, db, lsid, run);
+        return execute_in_transaction(state, conn, body, db, lsid, (&name, run));
     }
     let mut ctx = Ctx { state, conn, db, scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid };
     let result = run(&mut ctx, body);
@@ -221,7 +229,7 @@ fn execute_in_transaction(
     body: &Document,
     db: String,
     lsid: Option<Vec<u8>>,
-    run: Handler,
+    (name, run): (&str, Handler),
 ) -> CmdResult<Document> {
     let Some(key) = lsid.clone() else {
         return Err(CommandError::new(50768, "InvalidOptions", "a transaction requires a session id (lsid)"));
@@ -256,21 +264,39 @@ fn execute_in_transaction(
     let TxnState::Active { txn, .. } = &session.state else {
         return Err(CommandError::internal("transaction vanished"));
     };
+    let mark = txn.statement_mark();
     let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid };
     let result = run(&mut ctx, body);
     drop(ctx);
-    // MongoDB aborts a transaction on any failed statement; drivers then see
-    // NoSuchTransaction (with TransientTransactionError) on commit.
     let failed = match &result {
         Err(_) => true,
         Ok(reply) => reply.get("writeErrors").is_some(),
     };
-    if failed {
+    // A failed savepoint command wrote nothing (an unknown name, say), so
+    // it leaves the transaction as it was.
+    let savepoint_command = matches!(name, "savepoint" | "rollbackToSavepoint" | "releaseSavepoint");
+    let must_abort = if txn.is_poisoned() {
+        true
+    } else if failed && !savepoint_command {
+        match mark {
+            // With a savepoint set, a failed statement is undone on its own
+            // and the transaction goes on, as in SQL: that is what lets a
+            // nested `atomic()` block recover from an IntegrityError.
+            Some(mark) => txn.undo_statement(mark).is_err(),
+            // Otherwise MongoDB's rule: any failed statement aborts the
+            // transaction; drivers then see NoSuchTransaction on commit.
+            None => true,
+        }
+    } else {
+        false
+    };
+    if must_abort {
         session.abort();
     }
     match result {
-        Err(e) => Err(e.with_label("TransientTransactionError")),
-        ok => ok,
+        // Only an aborted transaction is worth retrying from the start.
+        Err(e) if must_abort => Err(e.with_label("TransientTransactionError")),
+        other => other,
     }
 }
 

@@ -2,6 +2,7 @@
 use super::{txn_number, Ctx};
 use crate::error::{CmdResult, CommandError};
 use crate::session::TxnState;
+use crate::storage::{SavepointError, WriteTxn};
 use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use std::time::Instant;
 
@@ -103,4 +104,51 @@ pub fn abort_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
         TxnState::Committed => Err(CommandError::new(256, "TransactionCommitted", format!("Transaction with txnNumber {n} has been committed"))),
         _ => Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} has been aborted"))),
     }
+}
+
+// ---- savepoints (our own commands: MongoDB has none) ------------------------
+//
+// `{savepoint: "s1"}`, `{rollbackToSavepoint: "s1"}`, `{releaseSavepoint:
+// "s1"}`, sent inside a transaction (lsid, txnNumber, autocommit: false).
+// They carry out SQL's SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT
+// for the Django backend; `hello` advertises them as `djongo.savepoints`.
+
+fn savepoint_target<'a>(ctx: &Ctx<'a>, body: &Document, cmd: &str) -> CmdResult<(&'a WriteTxn, String)> {
+    let name = match body.get(cmd) {
+        Some(Bson::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(CommandError::type_mismatch(format!("'{cmd}' must be a non-empty savepoint name"))),
+    };
+    let Some(txn) = ctx.scope.open_transaction() else {
+        return Err(CommandError::new(
+            251,
+            "NoSuchTransaction",
+            format!("{cmd} can only run inside a transaction (send it with lsid, txnNumber and autocommit: false)"),
+        ));
+    };
+    Ok((txn, name))
+}
+
+fn savepoint_error(cmd: &str, e: SavepointError) -> CommandError {
+    match e {
+        SavepointError::NoSuchSavepoint(name) => CommandError::bad_value(format!("{cmd}: no such savepoint \"{name}\" in this transaction")),
+        SavepointError::Storage(message) => CommandError::internal(format!("{cmd} failed, the transaction is aborted: {message}")),
+    }
+}
+
+pub fn savepoint(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let (txn, name) = savepoint_target(ctx, body, "savepoint")?;
+    txn.savepoint(&name);
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn rollback_to_savepoint(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let (txn, name) = savepoint_target(ctx, body, "rollbackToSavepoint")?;
+    txn.rollback_to_savepoint(&name).map_err(|e| savepoint_error("rollbackToSavepoint", e))?;
+    Ok(doc! {"ok": 1.0})
+}
+
+pub fn release_savepoint(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let (txn, name) = savepoint_target(ctx, body, "releaseSavepoint")?;
+    txn.release_savepoint(&name).map_err(|e| savepoint_error("releaseSavepoint", e))?;
+    Ok(doc! {"ok": 1.0})
 }

@@ -4,13 +4,17 @@
 //! immediate durability, so it survives `kill -9`.
 mod lock;
 mod tables;
+mod undo;
 
 pub use lock::{LockToken, WriteLock};
 pub use tables::Tables;
+pub use undo::{SavepointError, UndoLog};
 
 use crate::error::{CmdResult, CommandError, ServerError};
+use parking_lot::Mutex;
 use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,12 +36,67 @@ pub struct Storage {
 /// it aborts the transaction and then releases the lock (field order matters).
 pub struct WriteTxn {
     txn: Option<WriteTransaction>,
+    /// Savepoints and the writes made since the oldest one (see `undo`). A
+    /// mutex rather than a RefCell because the transaction lives in the
+    /// server-wide session table; it is never contended.
+    undo: Mutex<UndoLog>,
+    /// Set when an undo failed half way: the data is then neither the
+    /// savepoint's nor the statement's, and only aborting is safe.
+    poisoned: AtomicBool,
     _token: LockToken,
 }
 
 impl WriteTxn {
     pub fn txn(&self) -> CmdResult<&WriteTransaction> {
         self.txn.as_ref().ok_or_else(|| CommandError::internal("write transaction already finished"))
+    }
+
+    pub(crate) fn undo_log(&self) -> &Mutex<UndoLog> {
+        &self.undo
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
+    }
+
+    pub fn savepoint(&self, name: &str) {
+        self.undo.lock().savepoint(name);
+    }
+
+    pub fn release_savepoint(&self, name: &str) -> Result<(), SavepointError> {
+        self.undo.lock().release(name)
+    }
+
+    /// Undoes every write made since savepoint `name`, which stays set;
+    /// savepoints set after it are forgotten.
+    pub fn rollback_to_savepoint(&self, name: &str) -> Result<(), SavepointError> {
+        let entries = self.undo.lock().take_for_rollback(name)?;
+        self.apply_undo(entries)
+    }
+
+    /// The undo position before a statement, if writes are being logged
+    /// (some savepoint is set); `None` means a failed statement cannot be
+    /// undone on its own.
+    pub fn statement_mark(&self) -> Option<usize> {
+        let log = self.undo.lock();
+        log.recording().then(|| log.mark())
+    }
+
+    /// Undoes the writes of a failed statement (those after `mark`).
+    pub fn undo_statement(&self, mark: usize) -> Result<(), SavepointError> {
+        let entries = self.undo.lock().take_after(mark);
+        self.apply_undo(entries)
+    }
+
+    fn apply_undo(&self, entries: Vec<undo::UndoEntry>) -> Result<(), SavepointError> {
+        let result = match &self.txn {
+            Some(t) => undo::apply(t, entries),
+            None => Err(SavepointError::Storage("write transaction already finished".into())),
+        };
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::SeqCst);
+        }
+        result
     }
     pub fn commit(mut self) -> CmdResult<()> {
         match self.txn.take() {
@@ -99,7 +158,7 @@ impl Storage {
     pub fn begin_write(&self, timeout: Duration) -> CmdResult<Option<WriteTxn>> {
         let Some(token) = self.lock.acquire(timeout) else { return Ok(None) };
         let txn = self.db.begin_write()?;
-        Ok(Some(WriteTxn { txn: Some(txn), _token: token }))
+        Ok(Some(WriteTxn { txn: Some(txn), undo: Mutex::default(), poisoned: AtomicBool::new(false), _token: token }))
     }
 }
 

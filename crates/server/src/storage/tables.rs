@@ -1,12 +1,14 @@
 //! Typed access to the four redb tables within one transaction: catalog
 //! reads and writes, document storage and index maintenance.
-use super::{CATALOG, DOCS, INDEX, META};
+use super::undo::{UndoEntry, UndoLog};
+use super::{WriteTxn, CATALOG, DOCS, INDEX, META};
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
 use crate::index::{duplicate_key_error, keys_for};
 use crate::keyenc;
 use bson::{spec::BinarySubtype, Binary, Bson, Document};
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
+use parking_lot::Mutex;
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table};
 
 type Bytes = &'static [u8];
 
@@ -16,6 +18,10 @@ pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;
 /// The tables of one transaction: read-only snapshot or writable. Both
 /// variants are large and short-lived (one per command, on the stack), so the
 /// size difference does not matter.
+///
+/// Every write goes through the `put_*`/`del_*` functions below, which log
+/// what they overwrite in the transaction's undo log (savepoints depend on
+/// it): code outside this file never touches the tables of `Write`.
 #[allow(clippy::large_enum_variant)]
 pub enum Tables<'t> {
     Read {
@@ -28,7 +34,79 @@ pub enum Tables<'t> {
         docs: Table<'t, Bytes, Bytes>,
         index: Table<'t, Bytes, Bytes>,
         meta: Table<'t, &'static str, u64>,
+        undo: &'t Mutex<UndoLog>,
     },
+}
+
+// ---- the logged writes: the only calls that change redb tables ---------------
+
+#[derive(Clone, Copy)]
+enum BytesTable {
+    Docs,
+    Index,
+}
+
+impl BytesTable {
+    fn entry(self, key: &[u8], prev: Option<Vec<u8>>) -> UndoEntry {
+        match self {
+            BytesTable::Docs => UndoEntry::Docs { key: key.to_vec(), prev },
+            BytesTable::Index => UndoEntry::Index { key: key.to_vec(), prev },
+        }
+    }
+}
+
+fn put_bytes(t: &mut Table<'_, Bytes, Bytes>, undo: &Mutex<UndoLog>, which: BytesTable, key: &[u8], value: &[u8]) -> CmdResult<()> {
+    let mut log = undo.lock();
+    let prev = t.insert(key, value)?;
+    if log.recording() {
+        let prev = prev.map(|g| g.value().to_vec());
+        log.record(which.entry(key, prev));
+    }
+    Ok(())
+}
+
+fn del_bytes(t: &mut Table<'_, Bytes, Bytes>, undo: &Mutex<UndoLog>, which: BytesTable, key: &[u8]) -> CmdResult<()> {
+    let mut log = undo.lock();
+    let prev = t.remove(key)?;
+    if log.recording() {
+        if let Some(prev) = prev {
+            let prev = Some(prev.value().to_vec());
+            log.record(which.entry(key, prev));
+        }
+    }
+    Ok(())
+}
+
+fn put_catalog(t: &mut Table<'_, &'static str, Bytes>, undo: &Mutex<UndoLog>, key: &str, value: &[u8]) -> CmdResult<()> {
+    let mut log = undo.lock();
+    let prev = t.insert(key, value)?;
+    if log.recording() {
+        let prev = prev.map(|g| g.value().to_vec());
+        log.record(UndoEntry::Catalog { key: key.to_string(), prev });
+    }
+    Ok(())
+}
+
+fn del_catalog(t: &mut Table<'_, &'static str, Bytes>, undo: &Mutex<UndoLog>, key: &str) -> CmdResult<()> {
+    let mut log = undo.lock();
+    let prev = t.remove(key)?;
+    if log.recording() {
+        if let Some(prev) = prev {
+            let prev = Some(prev.value().to_vec());
+            log.record(UndoEntry::Catalog { key: key.to_string(), prev });
+        }
+    }
+    Ok(())
+}
+
+fn put_meta(t: &mut Table<'_, &'static str, u64>, undo: &Mutex<UndoLog>, key: &str, value: u64) -> CmdResult<()> {
+    let mut log = undo.lock();
+    let prev = t.insert(key, value)?;
+    if log.recording() {
+        let prev = prev.map(|g| g.value());
+        log.record(UndoEntry::Meta { key: key.to_string(), prev });
+    }
+    Ok(())
 }
 
 /// Dispatches a read over either variant (the table types differ but both
@@ -147,12 +225,14 @@ impl<'t> Tables<'t> {
         Ok(Tables::Read { catalog: txn.open_table(CATALOG)?, docs: txn.open_table(DOCS)?, index: txn.open_table(INDEX)? })
     }
 
-    pub fn open_write(txn: &'t WriteTransaction) -> CmdResult<Tables<'t>> {
+    pub fn open_write(wtxn: &'t WriteTxn) -> CmdResult<Tables<'t>> {
+        let txn = wtxn.txn()?;
         Ok(Tables::Write {
             catalog: txn.open_table(CATALOG)?,
             docs: txn.open_table(DOCS)?,
             index: txn.open_table(INDEX)?,
             meta: txn.open_table(META)?,
+            undo: wtxn.undo_log(),
         })
     }
 
@@ -213,16 +293,16 @@ impl<'t> Tables<'t> {
     }
 
     fn next_sequence(&mut self, name: &str) -> CmdResult<u64> {
-        let Tables::Write { meta, .. } = self else { return Err(Self::not_writable()) };
+        let Tables::Write { meta, undo, .. } = self else { return Err(Self::not_writable()) };
         let next = meta.get(name)?.map(|v| v.value()).unwrap_or(1);
-        meta.insert(name, next + 1)?;
+        put_meta(meta, undo, name, next + 1)?;
         Ok(next)
     }
 
     pub fn put_collection(&mut self, meta_doc: &CollectionMeta) -> CmdResult<()> {
-        let Tables::Write { catalog, .. } = self else { return Err(Self::not_writable()) };
+        let Tables::Write { catalog, undo, .. } = self else { return Err(Self::not_writable()) };
         let bytes = meta_doc.to_document().to_vec()?;
-        catalog.insert(meta_doc.ns().as_str(), bytes.as_slice())?;
+        put_catalog(catalog, undo, meta_doc.ns().as_str(), bytes.as_slice())?;
         Ok(())
     }
 
@@ -273,14 +353,14 @@ impl<'t> Tables<'t> {
     }
 
     fn write_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], insert: bool) -> CmdResult<()> {
-        let Tables::Write { index, .. } = self else { return Err(Self::not_writable()) };
+        let Tables::Write { index, undo, .. } = self else { return Err(Self::not_writable()) };
         for ix in &meta.indexes {
             for key in keys_for(ix, doc)? {
                 let ek = entry_key(meta, ix, &key.encoded, id_key);
                 if insert {
-                    index.insert(ek.as_slice(), id_key)?;
+                    put_bytes(index, undo, BytesTable::Index, ek.as_slice(), id_key)?;
                 } else {
-                    index.remove(ek.as_slice())?;
+                    del_bytes(index, undo, BytesTable::Index, ek.as_slice())?;
                 }
             }
         }
@@ -307,8 +387,8 @@ impl<'t> Tables<'t> {
         let bytes = doc.to_vec()?;
         Self::check_size(&bytes)?;
         self.write_entries(meta, doc, &id_key, true)?;
-        let Tables::Write { docs, .. } = self else { return Err(Self::not_writable()) };
-        docs.insert(key.as_slice(), bytes.as_slice())?;
+        let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
+        put_bytes(docs, undo, BytesTable::Docs, key.as_slice(), bytes.as_slice())?;
         Ok(())
     }
 
@@ -323,32 +403,32 @@ impl<'t> Tables<'t> {
         Self::check_size(&bytes)?;
         self.write_entries(meta, old, &id_key, false)?;
         self.write_entries(meta, new, &id_key, true)?;
-        let Tables::Write { docs, .. } = self else { return Err(Self::not_writable()) };
-        docs.insert(doc_key(meta, &id_key).as_slice(), bytes.as_slice())?;
+        let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
+        put_bytes(docs, undo, BytesTable::Docs, doc_key(meta, &id_key).as_slice(), bytes.as_slice())?;
         Ok(())
     }
 
     pub fn delete(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<()> {
         let id_key = id_key(doc)?;
         self.write_entries(meta, doc, &id_key, false)?;
-        let Tables::Write { docs, .. } = self else { return Err(Self::not_writable()) };
-        docs.remove(doc_key(meta, &id_key).as_slice())?;
+        let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
+        del_bytes(docs, undo, BytesTable::Docs, doc_key(meta, &id_key).as_slice())?;
         Ok(())
     }
 
-    fn remove_range(table: &mut Table<'t, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<()> {
+    fn remove_range(table: &mut Table<'t, Bytes, Bytes>, undo: &Mutex<UndoLog>, which: BytesTable, prefix: &[u8]) -> CmdResult<()> {
         let keys: Vec<Vec<u8>> = range_values(table, prefix)?.into_iter().map(|(k, _)| k).collect();
         for k in keys {
-            table.remove(k.as_slice())?;
+            del_bytes(table, undo, which, k.as_slice())?;
         }
         Ok(())
     }
 
     pub fn drop_collection(&mut self, meta: &CollectionMeta) -> CmdResult<()> {
-        let Tables::Write { catalog, docs, index, .. } = self else { return Err(Self::not_writable()) };
-        Self::remove_range(docs, &doc_prefix(meta))?;
-        Self::remove_range(index, &doc_prefix(meta))?;
-        catalog.remove(meta.ns().as_str())?;
+        let Tables::Write { catalog, docs, index, undo, .. } = self else { return Err(Self::not_writable()) };
+        Self::remove_range(docs, undo, BytesTable::Docs, &doc_prefix(meta))?;
+        Self::remove_range(index, undo, BytesTable::Index, &doc_prefix(meta))?;
+        del_catalog(catalog, undo, meta.ns().as_str())?;
         Ok(())
     }
 
@@ -356,8 +436,8 @@ impl<'t> Tables<'t> {
     pub fn rename_collection(&mut self, meta: &CollectionMeta, db: &str, name: &str) -> CmdResult<CollectionMeta> {
         crate::catalog::validate_db_name(db)?;
         crate::catalog::validate_collection_name(name)?;
-        let Tables::Write { catalog, .. } = self else { return Err(Self::not_writable()) };
-        catalog.remove(meta.ns().as_str())?;
+        let Tables::Write { catalog, undo, .. } = self else { return Err(Self::not_writable()) };
+        del_catalog(catalog, undo, meta.ns().as_str())?;
         let mut renamed = meta.clone();
         renamed.db = db.to_string();
         renamed.name = name.to_string();
@@ -400,9 +480,9 @@ impl<'t> Tables<'t> {
                 entries.push((entry_key(meta, &ix, &key.encoded, &id), id.clone()));
             }
         }
-        let Tables::Write { index, .. } = self else { return Err(Self::not_writable()) };
+        let Tables::Write { index, undo, .. } = self else { return Err(Self::not_writable()) };
         for (k, v) in entries {
-            index.insert(k.as_slice(), v.as_slice())?;
+            put_bytes(index, undo, BytesTable::Index, k.as_slice(), v.as_slice())?;
         }
         meta.indexes.push(ix);
         self.put_collection(meta)?;
@@ -414,8 +494,8 @@ impl<'t> Tables<'t> {
             return Err(CommandError::new(27, "IndexNotFound", format!("index not found with name [{name}]")));
         };
         let ix = meta.indexes.remove(pos);
-        let Tables::Write { index, .. } = self else { return Err(Self::not_writable()) };
-        Self::remove_range(index, &index_prefix(meta, &ix))?;
+        let Tables::Write { index, undo, .. } = self else { return Err(Self::not_writable()) };
+        Self::remove_range(index, undo, BytesTable::Index, &index_prefix(meta, &ix))?;
         self.put_collection(meta)?;
         Ok(())
     }
