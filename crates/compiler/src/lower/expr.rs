@@ -7,7 +7,7 @@
 //! field path or an operator.
 use bson::{doc, Bson, Document};
 
-use super::{date, literal, text, param_slot, read, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
+use super::{date, like, literal, text, param_slot, read, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
 use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, Func, Literal, MatchKind, Query, SubqueryRef};
 
@@ -276,20 +276,32 @@ impl Ctx {
             Expr::Match { kind, expr, pattern, case_insensitive, negated } => {
                 let want = want != *negated;
                 let v = self.value(env, expr)?;
+                let ci = *case_insensitive;
                 let regex = match (kind, pattern.as_ref()) {
                     (MatchKind::Like, Expr::Literal(Literal::Str(s))) => lit(super::like_to_regex(s)),
                     (MatchKind::Regex, Expr::Literal(Literal::Str(s))) => lit(s.clone()),
                     (MatchKind::Like, Expr::Param(i)) => lit(doc! { "$param": *i as i64, "like": true }),
                     (MatchKind::Regex, Expr::Param(i)) => lit(param_slot(*i)),
-                    (_, other) => {
-                        return Err(CompileError::unsupported("LIKE/regex with a computed pattern", format!("{other:?}")));
+                    (MatchKind::Like, other) => {
+                        // A computed pattern: Django's contains/startswith/endswith
+                        // with an expression become substring tests; any other
+                        // pattern is turned into a regex at run time.
+                        if let Some((shape, inner)) = like::affix_shape(other) {
+                            let x = self.value(env, inner)?;
+                            let m = like::affix_match(shape, v.clone(), x.clone(), ci);
+                            return Ok(and(vec![not_null(v), not_null(x), if want { m } else { opn("$not", vec![m]) }]));
+                        }
+                        let p = self.value(env, other)?;
+                        let m = regex_match(v.clone(), like::runtime_like_regex(p.clone()), true, ci);
+                        return Ok(and(vec![not_null(v), not_null(p), if want { m } else { opn("$not", vec![m]) }]));
+                    }
+                    (MatchKind::Regex, other) => {
+                        let p = self.value(env, other)?;
+                        let m = regex_match(v.clone(), p.clone(), false, ci);
+                        return Ok(and(vec![not_null(v), not_null(p), if want { m } else { opn("$not", vec![m]) }]));
                     }
                 };
-                let mut rm = doc! { "input": v.clone(), "regex": regex };
-                if *case_insensitive {
-                    rm.insert("options", "i");
-                }
-                let m = Bson::Document(doc! { "$regexMatch": rm });
+                let m = regex_match(v.clone(), regex, *kind == MatchKind::Like, ci);
                 and(vec![not_null(v), if want { m } else { opn("$not", vec![m]) }])
             }
             // Any other value used as a condition (a boolean column, CASE,
@@ -449,6 +461,21 @@ pub(crate) fn var(vars: &Vars, c: ColumnRef, prefix: &str) -> String {
     let name = format!("{prefix}{}", v.len());
     v.push((c, name.clone()));
     name
+}
+
+/// `{$regexMatch}`; LIKE patterns match across newlines (`s`), as `%` does in SQL.
+fn regex_match(input: Bson, regex: Bson, like: bool, case_insensitive: bool) -> Bson {
+    let mut rm = doc! { "input": input, "regex": regex };
+    let options = match (like, case_insensitive) {
+        (true, true) => "is",
+        (true, false) => "s",
+        (false, true) => "i",
+        (false, false) => "",
+    };
+    if !options.is_empty() {
+        rm.insert("options", options);
+    }
+    Bson::Document(doc! { "$regexMatch": rm })
 }
 
 /// SQL division. Column types are unknown at compile time, so the rule is

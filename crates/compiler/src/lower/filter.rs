@@ -192,9 +192,13 @@ impl Ctx {
                     _ => return Ok(None),
                 };
                 let mut m = doc! { "$regex": regex };
-                if *case_insensitive {
-                    m.insert("$options", "i");
-                }
+                // LIKE's `%` matches across newlines (`s`).
+                match (kind, *case_insensitive) {
+                    (MatchKind::Like, true) => m.insert("$options", "is"),
+                    (MatchKind::Like, false) => m.insert("$options", "s"),
+                    (MatchKind::Regex, true) => m.insert("$options", "i"),
+                    (MatchKind::Regex, false) => None,
+                };
                 Some(if want != *negated {
                     field(f, Bson::Document(m))
                 } else {
