@@ -7,7 +7,7 @@
 //! field path or an operator.
 use bson::{doc, Bson, Document};
 
-use super::{date, like, literal, text, param_slot, read, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
+use super::{date, like, literal, text, param_slot, read, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
 use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, Func, Literal, MatchKind, Query, SubqueryRef};
 
@@ -84,14 +84,15 @@ fn known_not_null(e: &Expr) -> bool {
 impl Ctx {
     pub(crate) fn column(&self, env: Env, c: &ColumnRef) -> Result<Bson> {
         if c.scope > 0 {
-            let (Some(vars), 1) = (env.outer, c.scope) else {
-                return Err(CompileError::unsupported(
-                    "correlated subquery referencing a query two or more levels out",
-                    &c.path,
-                ));
+            let mut level = env.outer;
+            for _ in 1..c.scope {
+                level = level.and_then(|o| o.parent);
+            }
+            let Some(level) = level else {
+                return Err(CompileError::unsupported("column of an enclosing query out of reach", &c.path));
             };
             let outer = ColumnRef { scope: 0, ..c.clone() };
-            return Ok(Bson::String(format!("$${}", var(vars, outer, "o"))));
+            return Ok(Bson::String(format!("$${}", var(level.vars, outer, &level.prefix()))));
         }
         if let Some(g) = env.group {
             return g
@@ -424,7 +425,8 @@ impl Ctx {
             return Err(CompileError::unsupported("correlated subquery in this position", "correlated subquery"));
         };
         let vars: Vars = Default::default();
-        let plan = read::lower_query(self, q, Some(&vars))?;
+        let outer = Outer { vars: &vars, parent: env.outer, depth: env.outer.map_or(0, |o| o.depth + 1) };
+        let plan = read::lower_query(self, q, Some(&outer))?;
         let default = plan.default_first();
         let (collection, mut stages) = plan.into_stages()?;
         if limit_one && stages.last() != Some(&doc! { "$limit": 1 }) {

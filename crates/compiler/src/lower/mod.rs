@@ -41,6 +41,30 @@ pub(crate) struct Ctx {
 /// (column as seen from outside, variable name).
 pub(crate) type Vars = RefCell<Vec<(ColumnRef, String)>>;
 
+/// The enclosing queries of a correlated subquery: `vars` are the `let`
+/// variables of the `$lookup` that runs it (columns of the query one level
+/// out), `parent` the same for the level above. A `$lookup`'s variables are
+/// visible in pipelines nested in it, so a column two levels out is a
+/// variable of the outer `$lookup`, named by depth so inner ones never
+/// shadow it.
+pub(crate) struct Outer<'a> {
+    pub vars: &'a Vars,
+    pub parent: Option<&'a Outer<'a>>,
+    pub depth: usize,
+}
+
+impl Outer<'_> {
+    /// Prefix of this level's variable names: `o0`, `o1`... at the first
+    /// level, `o1_0`... below it.
+    pub fn prefix(&self) -> String {
+        if self.depth == 0 {
+            "o".to_string()
+        } else {
+            format!("o{}_", self.depth)
+        }
+    }
+}
+
 /// How column references of the current query level become field paths.
 #[derive(Clone, Copy)]
 pub(crate) enum Fields<'a> {
@@ -56,8 +80,8 @@ pub(crate) enum Fields<'a> {
 #[derive(Clone, Copy)]
 pub(crate) struct Env<'a> {
     pub fields: Fields<'a>,
-    /// Set inside a correlated subquery: references to the enclosing query.
-    pub outer: Option<&'a Vars>,
+    /// Set inside a correlated subquery: references to the enclosing queries.
+    pub outer: Option<&'a Outer<'a>>,
     /// Set after `$group`: how to read group keys and aggregates.
     pub group: Option<&'a read::GroupMap>,
     /// Stages (correlated `$lookup`s) that must run before the stage using

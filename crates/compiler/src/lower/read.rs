@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use bson::{doc, Bson, Document};
 
 use super::expr::{aggregate_default, is_null, not_null};
-use super::{join_field, literal, param_slot, Ctx, Env, Fields, Vars, RESERVED_PREFIX};
+use super::{join_field, literal, param_slot, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
 use crate::plan::{AggFunc, CmpOp, Expr, JoinKind, OrderItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
 
@@ -140,14 +140,14 @@ fn limit_value(e: &Option<Expr>) -> Option<Bson> {
     }
 }
 
-pub(crate) fn lower_query(ctx: &Ctx, q: &Query, outer: Option<&Vars>) -> Result<ReadPlan> {
+pub(crate) fn lower_query(ctx: &Ctx, q: &Query, outer: Option<&Outer>) -> Result<ReadPlan> {
     match q {
         Query::Select(s) => lower_select(ctx, s, outer),
         Query::SetOp(s) => lower_setop(ctx, s, outer),
     }
 }
 
-fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Vars>) -> Result<ReadPlan> {
+fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Outer>) -> Result<ReadPlan> {
     let columns = s.left.columns();
     let n = columns.len();
     if s.right.columns().len() != n {
@@ -227,7 +227,7 @@ fn needs_null_key(o: &OrderItem) -> bool {
     matches!(o.nulls_first, Some(nf) if nf == o.descending)
 }
 
-fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Vars>) -> Result<ReadPlan> {
+fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan> {
     let columns: Vec<String> = s.projection.iter().map(|p| p.label.clone()).collect();
     let mut prefixes = vec![String::new()];
     for k in 1..=s.joins.len() {
