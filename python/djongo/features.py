@@ -76,7 +76,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     ignores_table_name_case = False
     interprets_empty_strings_as_nulls = False
     related_fields_match_type = False
-    allows_group_by_select_index = False
+    # GROUP BY 1: the compiler resolves output positions to the select expressions.
+    allows_group_by_select_index = True
     requires_literal_defaults = False
     connection_persists_old_columns = False
     # Django's schema editor indexes ForeignKey columns (db_index=True).
