@@ -196,6 +196,26 @@ class Executor:
         )
         return Result(rowcount=result.deleted_count)
 
+    # -- savepoints ---------------------------------------------------------
+
+    # Django only sends these when features.uses_savepoints is on, i.e. when
+    # the server advertised the embedded engine's savepoint commands. They
+    # run in the connection's transaction (self.session starts it if this is
+    # its first statement).
+
+    def _savepoint_command(self, command: str, plan) -> Result:
+        self.db.command({command: plan["name"]}, session=self.session)
+        return Result(rowcount=0)
+
+    def _run_savepoint(self, plan, binder: Binder) -> Result:
+        return self._savepoint_command("savepoint", plan)
+
+    def _run_rollback_to_savepoint(self, plan, binder: Binder) -> Result:
+        return self._savepoint_command("rollbackToSavepoint", plan)
+
+    def _run_release_savepoint(self, plan, binder: Binder) -> Result:
+        return self._savepoint_command("releaseSavepoint", plan)
+
     # -- schema ------------------------------------------------------------
 
     def _run_noop(self, plan, binder: Binder) -> Result:

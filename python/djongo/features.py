@@ -4,6 +4,7 @@ Only what really works is declared; each ``False`` is a gap, not a policy.
 """
 
 from django.db.backends.base.features import BaseDatabaseFeatures
+from django.utils.functional import cached_property
 
 
 class DatabaseFeatures(BaseDatabaseFeatures):
@@ -15,12 +16,31 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_bulk_insert = True
 
     # Transactions are MongoDB multi-document transactions; DDL is not
-    # transactional, and there are no savepoints.
+    # transactional. Savepoints: see uses_savepoints below.
     supports_transactions = True
-    uses_savepoints = False
-    can_release_savepoints = False
     can_rollback_ddl = False
     atomic_transactions = True
+
+    @cached_property
+    def _server_extensions(self) -> dict:
+        """The ``djongo`` field of the server's hello reply: what the embedded
+        engine adds to MongoDB. A real MongoDB has no such field ({})."""
+        self.connection.ensure_connection()
+        with self.connection.wrap_database_errors:
+            hello = self.connection.connection.client.admin.command("hello")
+        extensions = hello.get("djongo")
+        return extensions if isinstance(extensions, dict) else {}
+
+    @cached_property
+    def uses_savepoints(self) -> bool:
+        # The embedded engine has savepoint commands (MongoDB has none), so
+        # nested atomic() blocks recover from errors there; on MongoDB an
+        # error inside atomic() rolls back the whole transaction.
+        return bool(self._server_extensions.get("savepoints"))
+
+    @cached_property
+    def can_release_savepoints(self) -> bool:
+        return self.uses_savepoints
 
     # Relations are not enforced by the server.
     supports_foreign_keys = False
