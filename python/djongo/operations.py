@@ -34,6 +34,11 @@ _EXTRACT_PARTS = {
     "week": "WEEK", "day": "DAY", "iso_week_day": "ISODOW",
     "hour": "HOUR", "minute": "MINUTE", "second": "SECOND",
 }
+_NUMERIC_FIELDS = {
+    "IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+    "PositiveBigIntegerField", "PositiveSmallIntegerField", "FloatField", "AutoField",
+    "BigAutoField", "SmallAutoField", "DurationField",
+}
 _TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour", "minute", "second"}
 
 
@@ -261,7 +266,16 @@ class DatabaseOperations(BaseDatabaseOperations):
         }.get(internal_type)
         if converter:
             converters.append(converter)
+        elif internal_type in _NUMERIC_FIELDS:
+            # Arithmetic with a decimal operand gives a Decimal128, which
+            # Django's int()/float() output conversion cannot read.
+            converters.append(self.convert_decimal128_value)
         return converters
+
+    def convert_decimal128_value(self, value, expression, connection):
+        if isinstance(value, Decimal128):
+            return value.to_decimal()
+        return value
 
     def convert_datetimefield_value(self, value, expression, connection):
         if isinstance(value, datetime.datetime) and settings.USE_TZ and timezone.is_naive(value):

@@ -328,7 +328,17 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
     if s.aggregated {
         let (stage, map) = group_stage(ctx, env, s)?;
         pipeline.append(&mut pre.borrow_mut());
+        // Without GROUP BY, SQL gives one row even on no input. When every
+        // output is a bare aggregate, the executor supplies it (default_row);
+        // otherwise (COALESCE(SUM(x), 0), SUM(x) + 1, a literal) the outputs
+        // are computed from a stand-in group with the empty-input values.
+        let bare = s.projection.iter().all(|p| matches!(p.expr, Expr::Aggregate { .. }));
+        let stand_in = (s.group_by.is_empty() && s.having.is_none() && !bare).then(|| empty_group(&stage));
         pipeline.push(stage);
+        if let Some(d) = stand_in {
+            pipeline.push(doc! { "$unionWith": { "pipeline": [ { "$documents": [d] } ] } });
+            pipeline.push(doc! { "$limit": 1 });
+        }
         group_map = map;
         env.group = Some(&group_map);
         if let Some(h) = &s.having {
@@ -336,7 +346,7 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
             pipeline.append(&mut pre.borrow_mut());
             pipeline.push(doc! { "$match": f });
         }
-        if s.group_by.is_empty() && s.having.is_none() {
+        if s.group_by.is_empty() && s.having.is_none() && bare {
             default_row = Some(
                 s.projection
                     .iter()
@@ -491,6 +501,27 @@ fn equi_sides(ctx: &Ctx, env: Env, k: usize, left: &Expr, right: &Expr) -> Optio
     Some((ctx.field_path(env, local)?, foreign.path.clone()))
 }
 
+/// The document a `$group` without GROUP BY would give on no input:
+/// sums 0, sets empty, every other accumulator NULL.
+fn empty_group(stage: &Document) -> Document {
+    let mut out = Document::new();
+    if let Ok(group) = stage.get_document("$group") {
+        for (name, acc) in group.iter().filter(|(k, _)| k.as_str() != "_id") {
+            let op = match acc {
+                Bson::Document(d) => d.keys().next().map(String::as_str).unwrap_or(""),
+                _ => "",
+            };
+            let value = match op {
+                "$sum" => Bson::Int32(0),
+                "$addToSet" | "$push" => Bson::Array(Vec::new()),
+                _ => Bson::Null,
+            };
+            out.insert(name.clone(), value);
+        }
+    }
+    out
+}
+
 /// `$group` for a grouped query and the map to read its results.
 fn group_stage(ctx: &Ctx, env: Env, s: &Select) -> Result<(Document, GroupMap)> {
     let mut id = Document::new();
@@ -560,6 +591,14 @@ fn collect_accumulators(ctx: &Ctx, env: Env, e: &Expr, entries: &mut Vec<(Expr, 
                     let s = add(group, doc! { "$sum": v.clone() });
                     let c = add(group, doc! { "$sum": { "$cond": [not_null(v), 1, 0] } });
                     (Bson::Document(doc! { "$cond": [ { "$eq": [format!("${c}"), 0] }, Bson::Null, format!("${s}") ] }), None)
+                }
+                (AggFunc::VarPop | AggFunc::VarSamp, Some(v), false) => {
+                    // Variance is the square of the standard deviation.
+                    let op = if *func == AggFunc::VarPop { "$stdDevPop" } else { "$stdDevSamp" };
+                    let mut acc = Document::new();
+                    acc.insert(op, v);
+                    let a = add(group, acc);
+                    (Bson::Document(doc! { "$pow": [format!("${a}"), 2] }), None)
                 }
                 (func, Some(v), false) => {
                     let op = match func {

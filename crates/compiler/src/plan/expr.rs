@@ -84,6 +84,8 @@ pub enum AggFunc {
     Max,
     StdDevPop,
     StdDevSamp,
+    VarPop,
+    VarSamp,
 }
 
 /// Scalar functions we translate; the names follow SQL, not MongoDB.

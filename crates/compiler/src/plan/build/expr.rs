@@ -286,6 +286,8 @@ impl Builder {
             "max" if args.len() == 1 => Some(AggFunc::Max),
             "stddev_pop" => Some(AggFunc::StdDevPop),
             "stddev_samp" | "stddev" => Some(AggFunc::StdDevSamp),
+            "var_pop" => Some(AggFunc::VarPop),
+            "var_samp" | "variance" => Some(AggFunc::VarSamp),
             _ => None,
         };
         if let Some(func) = agg {
