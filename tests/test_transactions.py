@@ -15,19 +15,6 @@ from tests.blogapp.models import Author
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def unique_email():
-    """The unique index on Author.email, which these tests collide with.
-
-    Another test drops the collection to simulate a never-migrated one;
-    the index is put back here if it went with it.
-    """
-    authors = connection.mongo_database["blogapp_author"]
-    if not any(ix.get("unique") and "email" in ix["key"] for ix in authors.list_indexes()):
-        authors.create_index("email", unique=True, name="blogapp_author_email_key",
-                             partialFilterExpression={"email": {"$type": "string"}})
-
-
 def names():
     return sorted(Author.objects.values_list("name", flat=True))
 
