@@ -37,9 +37,17 @@ _EXTRACT_PARTS = {
 _NUMERIC_FIELDS = {
     "IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
     "PositiveBigIntegerField", "PositiveSmallIntegerField", "FloatField", "AutoField",
-    "BigAutoField", "SmallAutoField", "DurationField",
+    "BigAutoField", "SmallAutoField",
 }
 _TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour", "minute", "second"}
+
+
+
+def _strip_ms(sql: str) -> str:
+    """``(x / 1000)`` as format_for_duration_arithmetic writes it → ``x``."""
+    if sql.startswith("(") and sql.endswith(" / 1000)"):
+        return sql[1:-len(" / 1000)")]
+    return sql
 
 
 class DatabaseOperations(BaseDatabaseOperations):
@@ -175,7 +183,11 @@ class DatabaseOperations(BaseDatabaseOperations):
         return f"({sql} / 1000)"
 
     def combine_duration_expression(self, connector, sub_expressions):
-        if connector not in ("+", "-"):
+        if connector in ("*", "/"):
+            # duration * number, duration / number: a duration, so in the
+            # stored microseconds (undo format_for_duration_arithmetic).
+            sub_expressions = [_strip_ms(s) for s in sub_expressions]
+        elif connector not in ("+", "-"):
             raise DatabaseError(f"Invalid connector for timedelta: {connector}.")
         return super().combine_duration_expression(connector, sub_expressions)
 
@@ -266,11 +278,21 @@ class DatabaseOperations(BaseDatabaseOperations):
         }.get(internal_type)
         if converter:
             converters.append(converter)
+        elif internal_type == "DurationField":
+            converters.append(self.convert_duration_microseconds)
         elif internal_type in _NUMERIC_FIELDS:
             # Arithmetic with a decimal operand gives a Decimal128, which
             # Django's int()/float() output conversion cannot read.
             converters.append(self.convert_decimal128_value)
         return converters
+
+    def convert_duration_microseconds(self, value, expression, connection):
+        # Whole microseconds (duration * decimal gives a Decimal128).
+        if isinstance(value, Decimal128):
+            value = value.to_decimal()
+        if isinstance(value, decimal.Decimal):
+            return int(value.to_integral_value())
+        return value
 
     def convert_decimal128_value(self, value, expression, connection):
         if isinstance(value, Decimal128):

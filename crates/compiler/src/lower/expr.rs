@@ -170,7 +170,11 @@ impl Ctx {
                     CastType::Integer => "$toLong",
                     CastType::Float => "$toDouble",
                     CastType::Decimal => "$toDecimal",
-                    CastType::Text => "$toString",
+                    CastType::Text(None) => "$toString",
+                    CastType::Text(Some(n)) => {
+                        let n = Bson::Int64(i64::from(*n));
+                        return Ok(null_safe(v, |x| opn("$substrCP", vec![op1("$toString", x), Bson::Int32(0), n])));
+                    }
                     CastType::Bool => "$toBool",
                     CastType::DateTime => "$toDate",
                     CastType::Date => return Ok(date::trunc_date(op1("$toDate", v), "day")),
@@ -326,7 +330,7 @@ impl Ctx {
             Func::Round => {
                 let x = arg(0);
                 let places = if args.len() > 1 { arg(1) } else { Bson::Int32(0) };
-                opn("$round", vec![x, places])
+                round_half_away(x, places)
             }
             Func::Ceil => op1("$ceil", arg(0)),
             Func::Floor => op1("$floor", arg(0)),
@@ -463,6 +467,37 @@ pub(crate) fn var(vars: &Vars, c: ColumnRef, prefix: &str) -> String {
     let name = format!("{prefix}{}", v.len());
     v.push((c, name.clone()));
     name
+}
+
+/// SQL ROUND: halves away from zero (MongoDB's `$round` rounds them to
+/// even): add half a unit of the last place, toward the sign, and truncate.
+/// An integer rounded to a non-negative place is itself.
+fn round_half_away(x: Bson, places: Bson) -> Bson {
+    let (xv, pv) = (Bson::String("$$x".into()), Bson::String("$$p".into()));
+    let half = opn(
+        "$multiply",
+        vec![
+            opn("$cond", vec![opn("$lt", vec![xv.clone(), Bson::Int32(0)]), Bson::Double(-0.5), Bson::Double(0.5)]),
+            opn("$pow", vec![Bson::Int32(10), opn("$subtract", vec![Bson::Int32(0), pv.clone()])]),
+        ],
+    );
+    let ints = Bson::Array(vec![Bson::String("int".into()), Bson::String("long".into())]);
+    let body = opn(
+        "$cond",
+        vec![
+            or(vec![is_null(xv.clone()), is_null(pv.clone())]),
+            Bson::Null,
+            opn(
+                "$cond",
+                vec![
+                    opn("$and", vec![opn("$in", vec![op1("$type", xv.clone()), ints]), opn("$gte", vec![pv.clone(), Bson::Int32(0)])]),
+                    xv.clone(),
+                    opn("$trunc", vec![opn("$add", vec![xv, half]), pv]),
+                ],
+            ),
+        ],
+    );
+    Bson::Document(doc! { "$let": { "vars": { "x": x, "p": places }, "in": body } })
 }
 
 /// `{$regexMatch}`; LIKE patterns match across newlines (`s`), as `%` does in SQL.

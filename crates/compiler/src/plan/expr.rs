@@ -197,7 +197,8 @@ pub enum CastType {
     Integer,
     Float,
     Decimal,
-    Text,
+    /// Text, cut to the given length (`varchar(n)`) when there is one.
+    Text(Option<u32>),
     Bool,
     /// `date`: truncated to midnight.
     Date,

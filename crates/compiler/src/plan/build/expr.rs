@@ -433,7 +433,10 @@ fn cast_type(t: &DataType, whole: &ast::Expr) -> Result<CastType> {
         "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int4" | "int8" | "int2" | "signed" | "signed integer" => CastType::Integer,
         "real" | "float" | "double" | "double precision" | "float4" | "float8" => CastType::Float,
         "decimal" | "numeric" => CastType::Decimal,
-        "text" | "varchar" | "char" | "character varying" | "character" | "string" => CastType::Text,
+        "text" | "varchar" | "char" | "character varying" | "character" | "string" => {
+            let len = text.split_once('(').and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse::<u32>().ok());
+            CastType::Text(len)
+        }
         "bool" | "boolean" => CastType::Bool,
         "date" => CastType::Date,
         "datetime" | "timestamp" | "timestamptz" | "timestamp with time zone" | "timestamp without time zone" => CastType::DateTime,
