@@ -124,6 +124,14 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def _convert_sql_to_tz(self, sql, params, tzname):
         if tzname and settings.USE_TZ:
+            db_tzname = self.connection.timezone_name
+            if tzname == db_tzname:
+                return sql, params
+            if db_tzname != "UTC":
+                # Stored values are wall-clock times in the database's TIME_ZONE.
+                return f"CONVERT_TZ({sql}, %s, %s)", (
+                    *params, self._prepare_tzname(db_tzname), self._prepare_tzname(tzname),
+                )
             return f"{sql} AT TIME ZONE %s", (*params, self._prepare_tzname(tzname))
         return sql, params
 
@@ -245,7 +253,8 @@ class DatabaseOperations(BaseDatabaseOperations):
                 raise ValueError(
                     "djongo backend does not support timezone-aware datetimes when USE_TZ is False."
                 )
-            value = timezone.make_naive(value, datetime.UTC)
+            # Stored naive, in the database's TIME_ZONE (UTC unless set).
+            value = timezone.make_naive(value, self.connection.timezone)
         return value
 
     def adapt_timefield_value(self, value):
@@ -301,7 +310,7 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def convert_datetimefield_value(self, value, expression, connection):
         if isinstance(value, datetime.datetime) and settings.USE_TZ and timezone.is_naive(value):
-            value = timezone.make_aware(value, datetime.UTC)
+            value = timezone.make_aware(value, self.connection.timezone)
         return value
 
     def convert_datefield_value(self, value, expression, connection):

@@ -155,6 +155,22 @@ pub(crate) fn at_time_zone(value: Bson, tz: Bson) -> Bson {
     } })
 }
 
+/// The instant at which the wall clock in zone `tz` shows `value` (a
+/// zone-less date): the inverse of [`at_time_zone`].
+pub(crate) fn from_wall_clock(value: Bson, tz: Bson) -> Bson {
+    let part = |name: &str| Bson::String(format!("$$p.{name}"));
+    let rebuilt = doc! { "$dateFromParts": {
+        "year": part("year"), "month": part("month"), "day": part("day"),
+        "hour": part("hour"), "minute": part("minute"), "second": part("second"),
+        "millisecond": part("millisecond"), "timezone": tz,
+    } };
+    let parts = doc! { "$dateToParts": { "date": value } };
+    Bson::Document(doc! { "$let": {
+        "vars": { "p": parts },
+        "in": { "$cond": [ { "$eq": [ { "$ifNull": ["$$p", null] }, null ] }, null, rebuilt ] },
+    } })
+}
+
 /// `CAST(value AS time)`: a time string stays as it is; a date gives its
 /// time of day in the stored form (`HH:MM:SS`, or `HH:MM:SS.ffffff` when
 /// there is a fraction, as Python's `time.isoformat()` writes it).

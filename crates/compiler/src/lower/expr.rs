@@ -409,6 +409,10 @@ impl Ctx {
             }
             Func::Extract(part) => date::extract(part, arg(0)),
             Func::DateTrunc(unit) => date::trunc(unit, arg(0)),
+            Func::ConvertTz => {
+                let (x, from, to) = (arg(0), arg(1), arg(2));
+                date::at_time_zone(date::from_wall_clock(x, from), to)
+            }
             Func::AtTimeZone => {
                 let (x, tz) = (arg(0), arg(1));
                 date::at_time_zone(x, tz)

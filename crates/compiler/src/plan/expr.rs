@@ -150,6 +150,9 @@ pub enum Func {
     /// `x AT TIME ZONE tz`: the wall-clock time in zone `tz` of the instant
     /// `x` (stored dates are UTC), as a zone-less date.
     AtTimeZone,
+    /// `CONVERT_TZ(x, from, to)` (MySQL): the wall-clock time `x` in zone
+    /// `from`, as the wall-clock time in zone `to`.
+    ConvertTz,
 }
 
 /// A field of a date/time value, as PostgreSQL's EXTRACT names it.

@@ -356,6 +356,7 @@ impl Builder {
             "log10" => (Func::Log10, &[1]),
             "sign" => (Func::Sign, &[1]),
             "instr" | "strpos" => (Func::StrIndex, &[2]),
+            "convert_tz" => (Func::ConvertTz, &[3]),
             "sin" => (Func::Sin, &[1]),
             "cos" => (Func::Cos, &[1]),
             "tan" => (Func::Tan, &[1]),
