@@ -321,6 +321,9 @@ class DatabaseOperations(BaseDatabaseOperations):
     def convert_timefield_value(self, value, expression, connection):
         if isinstance(value, str):
             return datetime.time.fromisoformat(value)
+        if isinstance(value, datetime.datetime):
+            # A date expression given a TimeField output (DATE_TRUNC of a datetime).
+            return value.time()
         return value
 
     def convert_decimalfield_value(self, value, expression, connection):
