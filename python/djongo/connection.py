@@ -9,15 +9,31 @@ transaction, not a no-op.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from bson import Decimal128
+from bson.codec_options import CodecOptions, TypeDecoder, TypeRegistry
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 
+class _DecimalDecoder(TypeDecoder):
+    bson_type = Decimal128
+
+    def transform_bson(self, value: Decimal128) -> Decimal:
+        return value.to_decimal()
+
+
+# Rows reach Django's converters (and raw SQL users) as Python values: a
+# Decimal128 from a computed column or extra(select=...) is read as Decimal.
+SQL_CODEC_OPTIONS = CodecOptions(type_registry=TypeRegistry([_DecimalDecoder()]))
+
+
 class Connection:
     def __init__(self, client: MongoClient, name: str, enforce_schema: bool) -> None:
         self.client = client
-        self.database: Database = client[name]
+        self.database: Database = client.get_database(name, codec_options=SQL_CODEC_OPTIONS)
         self.enforce_schema = enforce_schema
         self.autocommit = True
         self._session: ClientSession | None = None

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError, DataError
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.backends.utils import split_tzname_delta
+from django.db.models.expressions import Col
 from django.utils import timezone
 
 from . import sequences
@@ -331,8 +332,11 @@ class DatabaseOperations(BaseDatabaseOperations):
             value = value.to_decimal()
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             value = decimal.Decimal(str(value))
+        # A stored column keeps its declared places, as SQL databases return
+        # it; a computed value (an aggregate, an expression) keeps its own.
         places = getattr(expression.output_field, "decimal_places", None)
-        if isinstance(value, decimal.Decimal) and places is not None and value.is_finite():
+        if (isinstance(value, decimal.Decimal) and places is not None and value.is_finite()
+                and isinstance(expression, Col)):
             value = value.quantize(decimal.Decimal(1).scaleb(-places), context=_DECIMALS)
         return value
 
