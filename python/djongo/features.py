@@ -48,6 +48,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_forward_references = True
     can_defer_constraint_checks = False
 
+    # A DEFAULT must be a constant: an expression (db_default=Now()) would
+    # need inserts evaluated by the server, which plans don't do yet.
+    supports_expression_defaults = False
     supports_column_check_constraints = False
     supports_table_check_constraints = False
     supports_partial_indexes = False
@@ -75,7 +78,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # GREATEST/LEAST are $max/$min, which skip NULLs.
     greatest_least_ignores_nulls = True
     has_json_object_function = False
-    supports_boolean_expr_in_select_clause = False
+    supports_boolean_expr_in_select_clause = True
     supports_regex_backreferencing = False
     supports_paramstyle_pyformat = False
     supports_unspecified_pk = False
