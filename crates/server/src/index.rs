@@ -31,7 +31,7 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     let mut all_missing = true;
     for field in index.fields() {
         let mut values = Vec::new();
-        collect_path(&Bson::Document(doc.clone()), &field.split('.').collect::<Vec<_>>(), &mut values);
+        collect_path(&Bson::Document(doc.clone()), &field.split('.').collect::<Vec<_>>(), EmptyArray::Undefined, &mut values);
         if values.is_empty() {
             values.push(Bson::Null);
         } else {
@@ -71,11 +71,25 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
         .collect())
 }
 
-/// Walks a dotted path, descending into arrays the way MongoDB's indexing does.
-fn collect_path(value: &Bson, path: &[&str], out: &mut Vec<Bson>) {
+/// What an empty array at the end of a path contributes to `collect_path`.
+#[derive(Clone, Copy)]
+pub enum EmptyArray {
+    /// Nothing (`distinct`).
+    Skip,
+    /// An `undefined` key, so the document still has an index entry.
+    Undefined,
+}
+
+/// Walks a dotted path, descending into arrays the way MongoDB's indexing and
+/// `distinct` do: a leaf array contributes its elements.
+pub fn collect_path(value: &Bson, path: &[&str], empty: EmptyArray, out: &mut Vec<Bson>) {
     let Some((head, rest)) = path.split_first() else {
         match value {
-            Bson::Array(items) if items.is_empty() => out.push(Bson::Undefined),
+            Bson::Array(items) if items.is_empty() => {
+                if let EmptyArray::Undefined = empty {
+                    out.push(Bson::Undefined)
+                }
+            }
             Bson::Array(items) => out.extend(items.iter().cloned()),
             other => out.push(other.clone()),
         }
@@ -84,18 +98,18 @@ fn collect_path(value: &Bson, path: &[&str], out: &mut Vec<Bson>) {
     match value {
         Bson::Document(d) => {
             if let Some(v) = d.get(*head) {
-                collect_path(v, rest, out);
+                collect_path(v, rest, empty, out);
             }
         }
         Bson::Array(items) => {
             if let Ok(i) = head.parse::<usize>() {
                 if let Some(v) = items.get(i) {
-                    collect_path(v, rest, out);
+                    collect_path(v, rest, empty, out);
                 }
             } else {
                 for item in items {
                     if let Bson::Document(_) = item {
-                        collect_path(item, path, out);
+                        collect_path(item, path, empty, out);
                     }
                 }
             }

@@ -278,38 +278,6 @@ pub fn count(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     Ok(doc! {"n": n as i64, "ok": 1.0})
 }
 
-/// Values at a dotted path, with arrays contributing their elements.
-fn values_at(value: &Bson, path: &[&str], out: &mut Vec<Bson>) {
-    let Some((head, rest)) = path.split_first() else {
-        match value {
-            Bson::Array(items) => out.extend(items.iter().cloned()),
-            other => out.push(other.clone()),
-        }
-        return;
-    };
-    match value {
-        Bson::Document(d) => {
-            if let Some(v) = d.get(*head) {
-                values_at(v, rest, out);
-            }
-        }
-        Bson::Array(items) => {
-            if let Ok(i) = head.parse::<usize>() {
-                if let Some(v) = items.get(i) {
-                    values_at(v, rest, out);
-                }
-            } else {
-                for item in items {
-                    if matches!(item, Bson::Document(_)) {
-                        values_at(item, path, out);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 pub fn distinct(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "distinct")?;
     let key = match body.get("key") {
@@ -327,7 +295,7 @@ pub fn distinct(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut seen = std::collections::HashSet::new();
     for d in plan::matching(&tables, &meta, &filter, None)? {
         let mut found = Vec::new();
-        values_at(&Bson::Document(d), &path, &mut found);
+        crate::index::collect_path(&Bson::Document(d), &path, crate::index::EmptyArray::Skip, &mut found);
         for v in found {
             if seen.insert(crate::keyenc::encode_one(&v)) {
                 values.push(v);
