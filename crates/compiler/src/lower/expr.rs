@@ -64,7 +64,8 @@ fn null_safe(x: Bson, f: impl FnOnce(Bson) -> Bson) -> Bson {
     opn("$cond", vec![is_null(x.clone()), Bson::Null, f(x)])
 }
 
-fn cmp_name(op: CmpOp) -> &'static str {
+/// The MongoDB operator of a comparison (the same name in filters and expressions).
+pub(super) fn cmp_name(op: CmpOp) -> &'static str {
     match op {
         CmpOp::Eq => "$eq",
         CmpOp::Ne => "$ne",

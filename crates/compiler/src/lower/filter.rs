@@ -64,17 +64,6 @@ fn or_all(parts: Vec<Document>) -> Document {
     }
 }
 
-fn op_name(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Eq => "$eq",
-        CmpOp::Ne => "$ne",
-        CmpOp::Lt => "$lt",
-        CmpOp::Le => "$lte",
-        CmpOp::Gt => "$gt",
-        CmpOp::Ge => "$gte",
-    }
-}
-
 impl Ctx {
     /// A filter matching the documents for which `pred` is TRUE.
     pub(crate) fn filter(&self, env: Env, pred: &Expr) -> Result<Document> {
@@ -126,7 +115,7 @@ impl Ctx {
                     CmpOp::Ne => field(path, Bson::Document(doc! { "$nin": [value, Bson::Null] })),
                     // `$eq`, never a bare value: a bound document must not be
                     // read as operators.
-                    other => field(path, Bson::Document(doc! { op_name(other): value })),
+                    other => field(path, Bson::Document(doc! { super::expr::cmp_name(other): value })),
                 })
             }
             Expr::IsNull { expr, negated } => self.field_path(env, expr).map(|f| {
