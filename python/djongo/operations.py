@@ -104,16 +104,9 @@ class DatabaseOperations(BaseDatabaseOperations):
     def last_executed_query(self, cursor, sql, params):
         if not params:
             return sql
-        return sql % tuple(self._quote_for_display(p) for p in params)
+        from .schema import sql_literal
 
-    def _quote_for_display(self, value) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, (int, float, decimal.Decimal)):
-            return str(value)
-        return "'%s'" % str(value).replace("'", "''")
+        return sql % tuple(sql_literal(p) for p in params)
 
     def regex_lookup(self, lookup_type: str) -> str:
         return "%s ~ %s" if lookup_type == "regex" else "%s ~* %s"

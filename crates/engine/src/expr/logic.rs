@@ -143,23 +143,28 @@ fn switch(cx: &Ctx, arg: &Bson) -> Result<Value> {
     }
 }
 
+/// One `$mergeObjects` input (expression or accumulator): a document's fields
+/// overwrite `out`'s; null and missing are skipped; anything else is an error.
+pub(crate) fn merge_into(out: &mut Document, value: Option<Bson>) -> Result<()> {
+    match value {
+        None | Some(Bson::Null) | Some(Bson::Undefined) => Ok(()),
+        Some(Bson::Document(d)) => {
+            for (k, v) in d {
+                out.insert(k, v);
+            }
+            Ok(())
+        }
+        Some(other) => Err(EngineError::location(
+            40400,
+            format!("$mergeObjects requires object inputs, but input {other} is of type {}", crate::types::type_name(&other)),
+        )),
+    }
+}
+
 fn merge_objects(cx: &Ctx, arg: &Bson) -> Result<Value> {
     let mut out = Document::new();
     for a in arg_list(arg) {
-        match cx.eval(a)? {
-            None | Some(Bson::Null) | Some(Bson::Undefined) => {}
-            Some(Bson::Document(d)) => {
-                for (k, v) in d {
-                    out.insert(k, v);
-                }
-            }
-            Some(other) => {
-                return Err(EngineError::location(
-                    40400,
-                    format!("$mergeObjects requires object inputs, but input {other} is of type {}", crate::types::type_name(&other)),
-                ));
-            }
-        }
+        merge_into(&mut out, cx.eval(a)?)?;
     }
     Ok(Some(Bson::Document(out)))
 }

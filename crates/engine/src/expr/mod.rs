@@ -13,7 +13,7 @@ mod arith;
 mod array;
 mod convert;
 mod date;
-mod logic;
+pub(crate) mod logic;
 mod string;
 
 /// Variables visible to an expression (`$$ROOT`, `let` variables of `$lookup`).

@@ -150,20 +150,7 @@ fn accumulate(state: &mut State, kind: Kind, value: Option<Bson>) -> Result<()> 
                 values.push(n.to_f64());
             }
         }
-        State::Merge(out) => match value {
-            None | Some(Bson::Null) | Some(Bson::Undefined) => {}
-            Some(Bson::Document(d)) => {
-                for (k, v) in d {
-                    out.insert(k, v);
-                }
-            }
-            Some(other) => {
-                return Err(EngineError::location(
-                    40400,
-                    format!("$mergeObjects requires object inputs, but input {other} is of type {}", crate::types::type_name(&other)),
-                ))
-            }
-        },
+        State::Merge(out) => crate::expr::logic::merge_into(out, value)?,
     }
     Ok(())
 }
