@@ -273,9 +273,12 @@ class Executor:
 
     def _unique_index(self, collection: str, columns: Sequence[str], name: str,
                       where: dict | None = None) -> None:
-        if where is None:
-            conditions = [{c: {"$type": NON_NULL_TYPES}} for c in columns]
-            where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        # SQL's UNIQUE ignores rows with a NULL key, and a partial index
+        # (WHERE ...) also ignores rows outside its condition.
+        conditions = [{c: {"$type": NON_NULL_TYPES}} for c in columns]
+        if where:
+            conditions.append(where)
+        where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
         keys = self._free_keys(collection, [(c, 1) for c in columns])
         self.db[collection].create_index(
             keys, name=name, unique=True, partialFilterExpression=where, session=self.session,

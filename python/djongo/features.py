@@ -53,7 +53,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_expression_defaults = False
     supports_column_check_constraints = False
     supports_table_check_constraints = False
-    supports_partial_indexes = False
+    supports_partial_indexes = True
     supports_expression_indexes = False
     supports_deferrable_unique_constraints = False
     supports_covering_indexes = False
