@@ -69,3 +69,20 @@ def test_unsupported_construct_names_itself():
 def test_wrong_parameter_count_is_a_programming_error():
     with connection.cursor() as cursor, pytest.raises(ProgrammingError):
         cursor.execute("SELECT name FROM blogapp_author WHERE rank = %s", [1, 2])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_insert_on_conflict_do_nothing_skips_duplicates_in_autocommit():
+    Author.objects.create(name="Ann", email="ann@example.com")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO blogapp_author (name, email, rank) VALUES (%s, %s, 0), (%s, %s, 0) "
+            "ON CONFLICT DO NOTHING", ["dup", "ann@example.com", "new", "new@example.com"])
+        assert cursor.rowcount == 1
+    assert sorted(Author.objects.values_list("name", flat=True)) == ["Ann", "new"]
+
+
+def test_insert_on_conflict_do_nothing_in_a_transaction_is_refused():
+    with connection.cursor() as cursor, pytest.raises(NotSupportedError, match="transaction"):
+        cursor.execute("INSERT INTO blogapp_author (name, rank) VALUES (%s, 0) "
+                       "ON CONFLICT DO NOTHING", ["x"])

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import CollectionInvalid, OperationFailure
+from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 
 from . import catalog, sequences
 from .binding import Binder
@@ -165,11 +165,37 @@ class Executor:
                     doc[auto] = first + offset
 
         catalog.complete_rows((record or {}).get("columns"), documents, collection, auto)
+        if plan.get("on_conflict") == "ignore":
+            inserted = self._insert_skipping_conflicts(collection, documents)
+            return Result(rowcount=inserted, columns=returning)
         self.db[collection].insert_many(documents, ordered=True, session=session)
         rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
         lastrowid = documents[-1].get(auto) if auto and documents else None
         return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
                       columns=returning)
+
+    def _insert_skipping_conflicts(self, collection: str, documents: list[dict]) -> int:
+        """``ON CONFLICT DO NOTHING``: rows hitting a unique index are skipped.
+
+        Any other write error still fails the statement. Only outside a
+        transaction: MongoDB aborts a transaction on a duplicate key, and the
+        embedded engine undoes a failed statement as a whole, which would drop
+        the rows that did go in.
+        """
+        if self.session is not None:
+            raise NotSupportedError(
+                "INSERT ... ON CONFLICT DO NOTHING inside a transaction is not supported: "
+                "MongoDB aborts a transaction on a duplicate key"
+            )
+        try:
+            result = self.db[collection].insert_many(documents, ordered=False,
+                                                     session=self.session)
+        except BulkWriteError as exc:
+            details = exc.details or {}
+            if any(e.get("code") != 11000 for e in details.get("writeErrors", ())):
+                raise
+            return details.get("nInserted", 0)
+        return len(result.inserted_ids)
 
     def _run_update(self, plan, binder: Binder) -> Result:
         update = binder.bind(plan["update"])

@@ -18,13 +18,17 @@ fn row_value(v: &Option<Expr>) -> Bson {
 
 pub(crate) fn insert(i: &Insert) -> Result<Document> {
     let rows: Vec<Bson> = i.rows.iter().map(|r| Bson::Array(r.iter().map(row_value).collect())).collect();
-    Ok(doc! {
+    let mut plan = doc! {
         "op": "insert",
         "collection": &i.collection,
         "columns": &i.columns,
         "rows": rows,
         "returning": &i.returning,
-    })
+    };
+    if i.ignore_conflicts {
+        plan.insert("on_conflict", "ignore");
+    }
+    Ok(plan)
 }
 
 const SINGLE: [String; 1] = [String::new()];

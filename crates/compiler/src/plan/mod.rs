@@ -146,6 +146,9 @@ pub struct Insert {
     /// `None` is `DEFAULT`.
     pub rows: Vec<Vec<Option<Expr>>>,
     pub returning: Vec<String>,
+    /// `ON CONFLICT DO NOTHING` (no target): rows that would violate a
+    /// unique index are skipped.
+    pub ignore_conflicts: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

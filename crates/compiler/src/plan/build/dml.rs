@@ -8,9 +8,16 @@ use crate::plan::{Delete, Expr, Insert, Literal, Update};
 
 impl Builder {
     pub(crate) fn insert(&mut self, i: &ast::Insert) -> Result<Insert> {
-        if i.or.is_some() || i.ignore || i.on.is_some() || i.replace_into || !i.assignments.is_empty() || i.overwrite || i.partitioned.is_some() {
-            return Err(CompileError::unsupported("INSERT OR/IGNORE/ON CONFLICT/REPLACE", i));
+        if i.or.is_some() || i.ignore || i.replace_into || !i.assignments.is_empty() || i.overwrite || i.partitioned.is_some() {
+            return Err(CompileError::unsupported("INSERT OR/IGNORE/REPLACE", i));
         }
+        // A conflict target or DO UPDATE would need per-constraint handling
+        // MongoDB does not offer; only "skip any conflicting row" is exact.
+        let ignore_conflicts = match &i.on {
+            None => false,
+            Some(ast::OnInsert::OnConflict(ast::OnConflict { conflict_target: None, action: ast::OnConflictAction::DoNothing })) => true,
+            Some(_) => return Err(CompileError::unsupported("ON CONFLICT with a target or DO UPDATE / ON DUPLICATE KEY UPDATE", i)),
+        };
         let collection = match &i.table {
             TableObject::TableName(n) => object_name(n)?,
             _ => return Err(CompileError::unsupported("INSERT into a table function", i)),
@@ -47,7 +54,7 @@ impl Builder {
             None => Vec::new(),
             Some(items) => returning_columns(items)?,
         };
-        Ok(Insert { collection, columns, rows, returning })
+        Ok(Insert { collection, columns, rows, returning, ignore_conflicts })
     }
 
     fn insert_value(&mut self, e: &ast::Expr) -> Result<Option<Expr>> {
