@@ -78,6 +78,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # GREATEST/LEAST are $max/$min, which skip NULLs.
     greatest_least_ignores_nulls = True
     has_json_object_function = False
+    # Conditions are selected as BSON booleans (three-valued: true, false, null).
+    # Without this Django selects CASE WHEN c THEN 1 ELSE 0 END and later compares
+    # that 1/0 with a real boolean (`= (x < 5)`, `WHERE NOT "alias"`), and in BSON
+    # 1 is not true: such filters silently matched no rows.
     supports_boolean_expr_in_select_clause = True
     supports_regex_backreferencing = False
     supports_paramstyle_pyformat = False

@@ -96,7 +96,10 @@ impl ReadPlan {
                 if let Some(l) = limit {
                     st.push(doc! { "$limit": l });
                 }
-                st.push(doc! { "$project": projection });
+                // `SELECT *` (a derived table's whole documents) projects nothing.
+                if !self.star {
+                    st.push(doc! { "$project": projection });
+                }
                 st
             }
             Body::Aggregate { mut pipeline, default_row } => {
@@ -148,6 +151,9 @@ pub(crate) fn lower_query(ctx: &Ctx, q: &Query, outer: Option<&Outer>) -> Result
 }
 
 fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Outer>) -> Result<ReadPlan> {
+    if s.left.is_star() || s.right.is_star() {
+        return Err(CompileError::unsupported("SELECT * in a set operation (the compiler knows no schema; list the columns)", "*"));
+    }
     let columns = s.left.columns();
     let n = columns.len();
     if s.right.columns().len() != n {
@@ -190,12 +196,22 @@ fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Outer>) -> Result<ReadPlan> 
             pipeline.push(doc! { "$replaceRoot": { "newRoot": "$_id" } });
         }
     }
+    let mut null_flags = Document::new();
     if !s.order_by.is_empty() {
         let mut sort = Document::new();
-        for o in &s.order_by {
+        for (j, o) in s.order_by.iter().enumerate() {
             if let SortKey::Output(i) = o.key {
-                sort.entry(format!("c{i}")).or_insert(Bson::Int32(if o.descending { -1 } else { 1 }));
+                let key = format!("c{i}");
+                if needs_null_key(o) {
+                    let name = format!("{RESERVED_PREFIX}n{j}");
+                    null_flags.insert(name.clone(), null_flag(&key));
+                    sort.insert(name, sort_dir(o));
+                }
+                sort.entry(key).or_insert(sort_dir(o));
             }
+        }
+        if !null_flags.is_empty() {
+            pipeline.push(doc! { "$set": null_flags.clone() });
         }
         pipeline.push(doc! { "$sort": sort });
     }
@@ -204,6 +220,9 @@ fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Outer>) -> Result<ReadPlan> 
     }
     if let Some(v) = limit_value(&s.limit) {
         pipeline.push(doc! { "$limit": v });
+    }
+    if !null_flags.is_empty() {
+        pipeline.push(doc! { "$unset": null_flags.keys().cloned().collect::<Vec<_>>() });
     }
     Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row: None }, columns, star: false })
 }
@@ -219,6 +238,11 @@ fn pipeline_of(plan: ReadPlan) -> Result<(Option<String>, Vec<Document>)> {
 
 fn sort_dir(o: &OrderItem) -> Bson {
     Bson::Int32(if o.descending { -1 } else { 1 })
+}
+
+/// `1` when the field `key` of the document is NULL or missing, else `0`.
+fn null_flag(key: &str) -> Bson {
+    Bson::Document(doc! { "$cond": [is_null(Bson::String(format!("${key}"))), 1, 0] })
 }
 
 /// NULLs sort first ascending and last descending in MongoDB; an explicit
@@ -360,29 +384,30 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
     }
 
     // Projection, plus hidden sort keys for ORDER BY expressions not selected.
+    // A NULLS FIRST/LAST flag reads the sort key from the projected
+    // document, so it is computed in a stage after `$project` (a field of
+    // the same `$project` would read the input document, where `c<i>` does
+    // not exist yet).
     let mut project = project_doc(ctx, env, s)?;
     let mut sort = Document::new();
     let mut hidden = Vec::new();
+    let mut null_flags = Document::new();
     for (j, o) in s.order_by.iter().enumerate() {
-        let value = match &o.key {
-            SortKey::Output(i) => Bson::String(format!("$c{i}")),
-            SortKey::Expr(e) => ctx.value(env, e)?,
-        };
-        if needs_null_key(o) {
-            let name = format!("{RESERVED_PREFIX}n{j}");
-            project.insert(name.clone(), Bson::Document(doc! { "$cond": [is_null(value.clone()), 1, 0] }));
-            sort.insert(name.clone(), sort_dir(o));
-            hidden.push(name);
-        }
         let key = match &o.key {
             SortKey::Output(i) => format!("c{i}"),
-            SortKey::Expr(_) => {
+            SortKey::Expr(e) => {
                 let name = format!("{RESERVED_PREFIX}s{j}");
-                project.insert(name.clone(), value);
+                project.insert(name.clone(), ctx.value(env, e)?);
                 hidden.push(name.clone());
                 name
             }
         };
+        if needs_null_key(o) {
+            let name = format!("{RESERVED_PREFIX}n{j}");
+            null_flags.insert(name.clone(), null_flag(&key));
+            sort.insert(name.clone(), sort_dir(o));
+            hidden.push(name);
+        }
         sort.entry(key).or_insert(sort_dir(o));
     }
     pipeline.append(&mut pre.borrow_mut());
@@ -392,11 +417,14 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
         for i in 0..s.projection.len() {
             key.insert(format!("c{i}"), Bson::Document(doc! { "$ifNull": [format!("$c{i}"), Bson::Null] }));
         }
-        for h in &hidden {
+        for h in hidden.iter().filter(|h| !null_flags.contains_key(h.as_str())) {
             key.insert(h.clone(), Bson::Document(doc! { "$ifNull": [format!("${h}"), Bson::Null] }));
         }
         pipeline.push(doc! { "$group": { "_id": key } });
         pipeline.push(doc! { "$replaceRoot": { "newRoot": "$_id" } });
+    }
+    if !null_flags.is_empty() {
+        pipeline.push(doc! { "$set": null_flags });
     }
     if !sort.is_empty() {
         pipeline.push(doc! { "$sort": sort });

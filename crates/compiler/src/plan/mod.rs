@@ -50,6 +50,12 @@ impl Query {
             Query::SetOp(s) => s.left.columns(),
         }
     }
+
+    /// `SELECT *`: its documents are the stored documents, under their own
+    /// field names (the compiler does not know which).
+    pub fn is_star(&self) -> bool {
+        matches!(self, Query::Select(s) if s.star)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use crate::error::{CompileError, Result};
 pub struct SourceName {
     /// The alias if there is one, else the table name.
     pub name: String,
-    /// For a derived table, its output column labels (stored as `c0`, `c1`...).
+    /// For a derived table, its output column labels (stored as `c0`, `c1`...);
+    /// `None` for a table and for a derived `SELECT *` (fields by name).
     pub derived_columns: Option<Vec<String>>,
 }
 

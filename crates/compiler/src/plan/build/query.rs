@@ -235,7 +235,10 @@ impl Builder {
                     return Err(CompileError::unsupported("correlated derived table", t));
                 }
                 let name = alias_name(alias, t)?.unwrap_or_else(|| "subquery".to_string());
-                self.scopes.add_source(SourceName { name, derived_columns: Some(inner.columns()) });
+                // `(SELECT * FROM t ...) sq`: its rows are t's documents, so
+                // `sq.c` is the field `c`, as for the table itself.
+                let derived_columns = if inner.is_star() { None } else { Some(inner.columns()) };
+                self.scopes.add_source(SourceName { name, derived_columns });
                 Ok(Source::Derived(Box::new(inner)))
             }
             other => Err(CompileError::unsupported(format!("FROM item {}", kind_name(other)), other)),

@@ -1,0 +1,80 @@
+"""Query results that Django's own suite once caught wrong: each asserts the rows a user sees."""
+
+import pytest
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Upper
+from django.db.models.lookups import LessThan
+
+from tests.blogapp.models import Author, Entry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def entries():
+    ann = Author.objects.create(name="Ann", rank=2)
+    bob = Author.objects.create(name="Bob", rank=1)
+    rows = [("A", None, 10), ("B", None, 3), ("C", ann, 0), ("D", bob, 7)]
+    for headline, author, n in rows:
+        Entry.objects.create(
+            blog={"name": "b", "tagline": "t"}, headline=headline, author=author, n_comments=n,
+        )
+    return {"ann": ann, "bob": bob}
+
+
+def headlines(qs):
+    return [e.headline for e in qs]
+
+
+def test_nulls_last_on_a_selected_column(entries):
+    # ORDER BY "author_id" ASC NULLS LAST: the column is also an output column.
+    qs = Entry.objects.order_by(F("author").asc(nulls_last=True), "headline")
+    assert headlines(qs) == ["C", "D", "A", "B"]
+    assert headlines(qs.reverse()) == ["B", "A", "D", "C"]
+    qs = Entry.objects.order_by(F("author").desc(nulls_last=True), "headline")
+    assert headlines(qs) == ["D", "C", "A", "B"]
+
+
+def test_nulls_first_on_a_selected_column(entries):
+    qs = Entry.objects.order_by(F("author").desc(nulls_first=True), "headline")
+    assert headlines(qs) == ["A", "B", "D", "C"]
+    assert headlines(qs.reverse()) == ["C", "D", "B", "A"]
+
+
+def test_nulls_last_on_an_expression_across_a_join(entries):
+    qs = Entry.objects.order_by(Upper("author__name").asc(nulls_last=True), "headline")
+    assert headlines(qs) == ["C", "D", "A", "B"]
+    qs = Entry.objects.annotate(up=Upper("author__name"))
+    qs = qs.order_by(F("up").desc(nulls_last=True), "headline")
+    assert headlines(qs) == ["D", "C", "A", "B"]
+
+
+def test_nulls_last_in_a_union(entries):
+    qs = Entry.objects.filter(n_comments__gt=5).values_list("author", flat=True)
+    qs = qs.union(Entry.objects.filter(n_comments__lte=5).values_list("author", flat=True))
+    ordered = qs.order_by(F("author").asc(nulls_last=True))
+    assert list(ordered) == [entries["ann"].pk, entries["bob"].pk, None]
+
+
+def test_boolean_subquery_compared_with_a_boolean_expression(entries):
+    # A subquery selecting a condition, on the left of `=`.
+    inner = Entry.objects.filter(pk=OuterRef("pk")).values(lesser=LessThan(F("n_comments"), 5))
+    qs = Entry.objects.annotate(few=Subquery(inner)).filter(few=LessThan(F("n_comments"), 1))
+    assert sorted(headlines(qs)) == ["A", "C", "D"]
+
+
+def test_aggregate_filtered_on_exists_annotations(entries):
+    # The aggregate runs over a derived table whose columns are conditions.
+    result = Entry.objects.annotate(
+        has_author=Exists(Author.objects.filter(pk=OuterRef("author"))),
+        top_author=Exists(Author.objects.filter(pk=OuterRef("author"), rank=2)),
+    ).aggregate(m=Max("n_comments", filter=Q(has_author=True, top_author=False)))
+    assert result == {"m": 7}
+
+
+def test_raw_select_from_a_derived_select_star(entries):
+    qs = Entry.objects.raw(
+        "SELECT id, headline FROM (SELECT * FROM blogapp_entry WHERE author_id IS NOT NULL) sq"
+        " ORDER BY headline"
+    )
+    assert headlines(qs) == ["C", "D"]
