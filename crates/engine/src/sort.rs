@@ -1,7 +1,8 @@
 //! Sorting documents by a sort specification `{field: 1 | -1, ...}`.
 //!
 //! Like MongoDB, a field holding an array sorts by its smallest element in an
-//! ascending sort and its largest in a descending one; missing sorts as null.
+//! ascending sort and its largest in a descending one; missing sorts as null, and an
+//! empty array below null.
 use crate::compare::cmp_bson;
 use crate::{path, EngineError, Result};
 use bson::{Bson, Document};
@@ -58,7 +59,10 @@ impl SortSpec {
                 for v in path::query_values(doc, p) {
                     match v {
                         None => consider(&Bson::Null),
-                        Some(Bson::Array(a)) if a.is_empty() => consider(&Bson::Null),
+                        // MongoDB's sort order puts an empty array below null and missing:
+                        // first in an ascending sort, last in a descending one. MinKey ranks
+                        // just below null.
+                        Some(Bson::Array(a)) if a.is_empty() => consider(&Bson::MinKey),
                         Some(Bson::Array(a)) => a.iter().for_each(&mut consider),
                         Some(other) => consider(other),
                     }
@@ -120,6 +124,22 @@ mod tests {
         assert_eq!(docs[0].get_i32("_id").unwrap(), 1);
         sort_documents(&mut docs, &doc! {"a": -1}).unwrap();
         assert_eq!(docs[0].get_i32("_id").unwrap(), 1);
+    }
+
+    #[test]
+    fn empty_array_sorts_below_null_and_missing() {
+        let mut docs = vec![
+            doc! {"_id": 1, "a": 1},
+            doc! {"_id": 2, "a": []},
+            doc! {"_id": 3},
+            doc! {"_id": 4, "a": null},
+            doc! {"_id": 5, "a": [0, 1]},
+        ];
+        let ids = |docs: &[Document]| docs.iter().map(|d| d.get_i32("_id").unwrap()).collect::<Vec<_>>();
+        sort_documents(&mut docs, &doc! {"a": 1, "_id": 1}).unwrap();
+        assert_eq!(ids(&docs), vec![2, 3, 4, 5, 1]);
+        sort_documents(&mut docs, &doc! {"a": -1, "_id": 1}).unwrap();
+        assert_eq!(ids(&docs), vec![1, 5, 3, 4, 2]);
     }
 
     #[test]

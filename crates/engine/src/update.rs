@@ -286,6 +286,7 @@ fn apply_one(doc: &mut Document, op: &str, p: &[String], arg: &Bson) -> Result<(
             if to.as_slice() == p {
                 return Err(EngineError::bad_value(format!("The source and target field for $rename must differ: {}", p.join("."))));
             }
+            rename_source_viable(doc, p)?;
             if let Some(v) = path::get(doc, p).cloned() {
                 path::unset(doc, p);
                 path::set(doc, &to, v)?;
@@ -511,6 +512,29 @@ fn push(doc: &mut Document, p: &[String], arg: &Bson) -> Result<()> {
     Ok(())
 }
 
+/// MongoDB's $rename treats a missing source as a no-op, but a source path that runs
+/// through a value it cannot traverse (`n.y` where `n` is 5, null, or an array and `y` is
+/// not an index) fails with PathNotViable, as other update operators do.
+fn rename_source_viable(doc: &Document, p: &[String]) -> Result<()> {
+    let mut cur = doc;
+    for (i, part) in p.iter().enumerate().take(p.len().saturating_sub(1)) {
+        let next = &p[i + 1];
+        match cur.get(part) {
+            None => return Ok(()),
+            Some(Bson::Document(d)) => cur = d,
+            Some(Bson::Array(_)) if !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()) => return Ok(()),
+            Some(other) => {
+                return Err(EngineError::new(
+                    28,
+                    "PathNotViable",
+                    format!("cannot use the part ({next} of {}) to traverse the element ({{{part}: {other}}})", p.join(".")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,6 +564,18 @@ mod tests {
         assert_eq!(d, doc! {"_id": 1, "a": 3, "b": 1, "c": 1});
         let d = upd(doc! {"_id": 1, "a": 5}, bson!({"$rename": {"a": "z.y"}})).unwrap();
         assert_eq!(d, doc! {"_id": 1, "z": {"y": 5}});
+    }
+
+    #[test]
+    fn rename_through_a_scalar_is_path_not_viable() {
+        // A missing source is a no-op, at any depth ...
+        let d = upd(doc! {"_id": 1, "n": {"x": 1}}, bson!({"$rename": {"n.y": "n.yy", "m.y": "m.yy"}})).unwrap();
+        assert_eq!(d, doc! {"_id": 1, "n": {"x": 1}});
+        // ... but a source path through a scalar, null or (by name) an array fails, like MongoDB.
+        for n in [bson!(5), Bson::Null, bson!("s"), bson!([1, 2])] {
+            let e = upd(doc! {"_id": 1, "n": n.clone()}, bson!({"$rename": {"n.y": "n.yy"}})).unwrap_err();
+            assert_eq!(e.code, 28, "n = {n}");
+        }
     }
 
     #[test]
