@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
+from pymongo.errors import BulkWriteError, CollectionInvalid
 
 from . import catalog, sequences
 from .binding import Binder
@@ -501,7 +501,3 @@ def _check_not_null(collection: str, required: set[str], values: dict) -> None:
 
 def _all_null(documents: list[dict], column: str) -> bool:
     return all(doc.get(column) is None for doc in documents)
-
-
-def is_duplicate_key(exc: OperationFailure) -> bool:
-    return exc.code == 11000
