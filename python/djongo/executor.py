@@ -111,11 +111,11 @@ class Executor:
         MongoDB's own ``_id`` is left out when the collection's key is an
         integer auto field (the Djongo layout), as it is no model column.
         """
-        recorded = catalog.columns(self.db, collection, self.session) or []
-        columns: dict[str, None] = dict.fromkeys(c["name"] for c in recorded)
+        record = self._table_record(collection) or {}
+        columns: dict[str, None] = dict.fromkeys(c["name"] for c in record.get("columns") or ())
         for doc in documents:
             columns.update(dict.fromkeys(doc))
-        if sequences.auto_field(self.db, collection, self.session) is not None:
+        if _auto_field(record) is not None:
             columns.pop("_id", None)
         names = list(columns)
         rows = [tuple(doc.get(name) for name in names) for doc in documents]
@@ -143,8 +143,7 @@ class Executor:
         documents = [dict(zip(columns, binder.bind(row), strict=True)) for row in plan["rows"]]
 
         record = self._table_record(collection)
-        names = ((record or {}).get("auto") or {}).get("field_names") or [None]
-        auto = names[0]
+        auto = _auto_field(record)
         if auto is None and not (record or {}).get("columns"):
             # A collection made implicitly (ENFORCE_SCHEMA off, or data copied
             # in): a returned column the statement does not set is its key.
@@ -199,12 +198,15 @@ class Executor:
 
     def _run_update(self, plan, binder: Binder) -> Result:
         update = binder.bind(plan["update"])
-        required = _not_null_columns(self._table_record(plan["collection"]))
-        if required:
-            for stage in update:
-                values = stage.get("$set", {})
-                _check_not_null(plan["collection"], required, {
-                    k: None if v == {"$literal": None} else v for k, v in values.items()})
+        # Only an update that sets a NULL can break NOT NULL, so only then is
+        # the table's record read.
+        set_to_null = {
+            name for stage in update for name, value in stage.get("$set", {}).items()
+            if value is None or value == {"$literal": None}
+        }
+        if set_to_null:
+            required = _not_null_columns(self._table_record(plan["collection"]))
+            _check_not_null(plan["collection"], required, dict.fromkeys(set_to_null))
         result = self.db[plan["collection"]].update_many(
             binder.bind(plan.get("filter") or {}), update, session=self.session,
         )
@@ -481,6 +483,12 @@ def _rename_field(value: Any, old: str, new: str) -> Any:
     if isinstance(value, list):
         return [_rename_field(v, old, new) for v in value]
     return value
+
+
+def _auto_field(record: dict | None) -> str | None:
+    """The auto-increment field named by a ``__schema__`` record, if any."""
+    names = ((record or {}).get("auto") or {}).get("field_names") or []
+    return names[0] if names else None
 
 
 def _not_null_columns(record: dict | None) -> set[str]:
