@@ -1,7 +1,9 @@
 """ENFORCE_SCHEMA: missing fields read as None (False, default) or raise (True)."""
 
 import pytest
+from bson import ObjectId
 from django.db import DatabaseError, connection
+from djongo.exceptions import MigrationError
 
 from tests.blogapp.models import Author
 
@@ -19,11 +21,34 @@ def test_missing_fields_read_as_none_by_default(old_document):
     assert (author.name, author.email, author.rank) == ("old", None, None)
 
 
-def test_enforce_schema_names_the_missing_field(old_document, monkeypatch):
+def test_enforce_schema_names_collection_document_and_field(old_document, monkeypatch):
     monkeypatch.setattr(connection.connection, "enforce_schema", True)
-    with pytest.raises(DatabaseError, match="ENFORCE_SCHEMA"):
+    with pytest.raises(MigrationError) as info:
         Author.objects.get(id=9001)
+    error = info.value
+    assert (error.collection, error.field) == ("blogapp_author", "email")
+    assert isinstance(error.document_id, ObjectId)
+    assert str(error.document_id) in str(error) and "'email'" in str(error)
+    # Django code catching its own DatabaseError sees it too.
+    assert isinstance(error, DatabaseError)
+    # Selecting only the fields the document has reads it.
     assert Author.objects.filter(id=9001).values_list("name", flat=True).get() == "old"
+
+
+def test_enforce_schema_reads_a_stored_null(mongo_db, monkeypatch):
+    mongo_db["blogapp_author"].insert_one({"id": 9002, "name": "n", "email": None, "rank": 1})
+    monkeypatch.setattr(connection.connection, "enforce_schema", True)
+    assert Author.objects.get(id=9002).email is None
+
+
+def test_enforce_schema_setting_reaches_the_connection():
+    from djongo.base import DatabaseWrapper
+
+    params = DatabaseWrapper({"ENGINE": "djongo", "NAME": "x", "ENFORCE_SCHEMA": True},
+                             alias="enforced").get_connection_params()
+    assert params["enforce_schema"] is True
+    assert DatabaseWrapper({"ENGINE": "djongo", "NAME": "x"}).get_connection_params()[
+        "enforce_schema"] is False
 
 
 @pytest.fixture

@@ -52,6 +52,3 @@ class ProgrammingError(DatabaseError):
 class NotSupportedError(DatabaseError):
     pass
 
-
-class SchemaMismatchError(DatabaseError):
-    """A stored document lacks a field its model declares (``ENFORCE_SCHEMA: True``)."""

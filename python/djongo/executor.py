@@ -17,7 +17,8 @@ from pymongo.errors import BulkWriteError, CollectionInvalid
 
 from . import catalog, sequences
 from .binding import Binder
-from .database import IntegrityError, NotSupportedError, ProgrammingError, SchemaMismatchError
+from .database import IntegrityError, NotSupportedError, ProgrammingError
+from .exceptions import MigrationError
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -30,6 +31,10 @@ NON_NULL_TYPES = [
     "double", "string", "object", "array", "binData", "objectId", "bool",
     "date", "int", "timestamp", "long", "decimal", "regex",
 ]
+
+
+# The field a find under ENFORCE_SCHEMA adds to carry the document's _id.
+ENFORCED_ID = "__djongo_id"
 
 
 @dataclass
@@ -75,26 +80,42 @@ class Executor:
 
     # -- reads -------------------------------------------------------------
 
-    def _rows(self, documents, width: int, enforce: bool) -> Iterator[tuple]:
+    def _rows(self, documents, width: int) -> Iterator[tuple]:
         keys = [f"c{i}" for i in range(width)]
         for doc in documents:
-            if enforce and len(doc) < width:
-                missing = [k for k in keys if k not in doc]
-                raise SchemaMismatchError(
-                    f"a stored document lacks the field(s) selected as column(s) "
-                    f"{', '.join(missing)} (ENFORCE_SCHEMA is on); "
-                    "run the migration or set ENFORCE_SCHEMA to False to read them as NULL"
-                )
             yield tuple(doc.get(k) for k in keys)
+
+    def _enforced_rows(self, documents, width: int, collection: str,
+                       projection: dict) -> Iterator[tuple]:
+        """Rows of a ``find`` under ``ENFORCE_SCHEMA: True``.
+
+        A stored null is a value; only a field absent from the document is a
+        schema mismatch, reported with the collection, the document's ``_id``
+        and the field's name.
+        """
+        keys = [f"c{i}" for i in range(width)]
+        for doc in documents:
+            for key in keys:
+                if key not in doc:
+                    source = projection.get(key)
+                    field = source[1:] if isinstance(source, str) and source[:1] == "$" else key
+                    raise MigrationError(collection, doc.get(ENFORCED_ID), field)
+            yield tuple(doc[k] for k in keys)
 
     def _run_find(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
         limit = binder.bind(plan.get("limit"))
         if limit == 0:
             return Result(columns=columns, rowcount=0)
+        projection = binder.bind(plan.get("projection"))
+        enforce = (self.connection.enforce_schema and not plan.get("star")
+                   and isinstance(projection, dict))
+        if enforce:
+            # The document's _id names it in the error; it is no column.
+            projection = {**projection, ENFORCED_ID: "$_id"}
         cursor = self.db[plan["collection"]].find(
             binder.bind(plan.get("filter") or {}),
-            binder.bind(plan.get("projection")),
+            projection,
             sort=list(binder.bind(plan["sort"]).items()) if plan.get("sort") else None,
             skip=binder.bind(plan.get("skip")) or 0,
             limit=limit or 0,
@@ -102,7 +123,10 @@ class Executor:
         )
         if plan.get("star"):
             return self._star_result(plan["collection"], list(cursor))
-        rows = self._rows(cursor, len(columns), self.connection.enforce_schema)
+        if enforce:
+            rows = self._enforced_rows(cursor, len(columns), plan["collection"], projection)
+        else:
+            rows = self._rows(cursor, len(columns))
         return Result(rows=rows, columns=columns)
 
     def _star_result(self, collection: str, documents: list[dict]) -> Result:
@@ -130,7 +154,7 @@ class Executor:
         default_row = plan.get("default_row")
         if not documents and default_row is not None:
             return Result(rows=iter([tuple(default_row)]), columns=columns, rowcount=1)
-        rows = list(self._rows(documents, len(columns), False))
+        rows = list(self._rows(documents, len(columns)))
         return Result(rows=iter(rows), columns=columns, rowcount=len(rows))
 
     # -- writes ------------------------------------------------------------
