@@ -34,14 +34,16 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, dbpath: Path):
+    def __init__(self, dbpath: Path, *args: str):
         self.dbpath = dbpath
         self.port = _free_port()
+        self.args = args
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
-            [str(_binary()), "--dbpath", str(self.dbpath), "--port", str(self.port)],
+            [str(_binary()), "--dbpath", str(self.dbpath), "--port", str(self.port),
+             *self.args],
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 10

@@ -9,6 +9,15 @@ from django.core.exceptions import ImproperlyConfigured
 from djongo import server
 
 
+def wrapper_for(settings_dict: dict, alias: str):
+    """A connection for a settings block, with Django's defaults filled in."""
+    from django.db import connections
+    from djongo.base import DatabaseWrapper
+
+    filled = connections.configure_settings({"default": {}, alias: settings_dict})[alias]
+    return DatabaseWrapper(filled, alias=alias)
+
+
 def test_no_client_means_the_embedded_engine(tmp_path):
     choice = server.choose_server({"NAME": "blog", "DATA_DIR": str(tmp_path)})
     assert choice.embedded and choice.data_dir == Path(tmp_path).resolve()
@@ -55,3 +64,172 @@ def test_legacy_localhost_default_is_never_silently_replaced(tmp_path, monkeypat
         stop.set()
         thread.join()
         listener.close()
+
+
+def test_empty_name_is_a_clear_error():
+    from djongo.base import DatabaseWrapper
+
+    for name in ("", None):
+        wrapper = DatabaseWrapper({"ENGINE": "djongo", "NAME": name})
+        with pytest.raises(ImproperlyConfigured, match="NAME"):
+            wrapper.get_connection_params()
+
+
+@pytest.fixture
+def recorded_clients(monkeypatch):
+    """MongoClient replaced by a recorder: what djongo passes, nothing connects."""
+    calls = []
+
+    class Recorder:
+        def __init__(self, **kwargs):
+            calls.append(kwargs)
+
+    monkeypatch.setattr(server, "MongoClient", Recorder)
+    monkeypatch.setattr(server, "_clients", {})
+    return calls
+
+
+def test_every_client_key_reaches_mongoclient(recorded_clients):
+    client = {
+        "host": "mongodb://db1.example,db2.example/?replicaSet=rs0",
+        "port": 27017,
+        "username": "db-username",
+        "password": "password",
+        "authSource": "admin",
+        "authMechanism": "SCRAM-SHA-256",
+        "tls": True,
+        "tlsCAFile": "/etc/ssl/ca.pem",
+        "tlsCertificateKeyFile": "/etc/ssl/client.pem",
+        "tlsAllowInvalidHostnames": False,
+        "readPreference": "secondaryPreferred",
+        "w": "majority",
+        "serverSelectionTimeoutMS": 2000,
+    }
+    server.get_client(server.choose_server({"NAME": "blog", "CLIENT": client}))
+    [kwargs] = recorded_clients
+    listeners = kwargs.pop("event_listeners")
+    assert kwargs == client
+    assert [type(x) for x in listeners] == [server.CommandLogger]
+
+
+def test_users_own_event_listeners_are_kept(recorded_clients):
+    from pymongo import monitoring
+
+    class Mine(monitoring.CommandListener):
+        def started(self, event): pass
+        def succeeded(self, event): pass
+        def failed(self, event): pass
+
+    mine = Mine()
+    server.get_client(server.choose_server(
+        {"NAME": "blog", "CLIENT": {"host": "mongodb://db1", "event_listeners": [mine]}}))
+    assert recorded_clients[0]["event_listeners"][0] is mine
+
+
+def test_django_host_and_port_keys_mean_that_server(recorded_clients):
+    server.get_client(server.choose_server({"NAME": "blog", "HOST": "db1", "PORT": "27018"}))
+    assert (recorded_clients[0]["host"], recorded_clients[0]["port"]) == ("db1", 27018)
+
+
+@pytest.fixture
+def restore_djongo_logging():
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("djongo", "djongo.sql", "djongo.mongo")]
+    saved = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+    yield
+    for lg, (level, propagate, handlers) in zip(loggers, saved, strict=True):
+        lg.setLevel(level)
+        lg.propagate = propagate
+        lg.handlers[:] = handlers
+
+
+@pytest.mark.django_db
+def test_logging_key_is_a_dictconfig_for_the_djongo_logger(tmp_path, restore_djongo_logging):
+    import logging
+
+    from django.conf import settings
+
+    wrapper = wrapper_for({
+        "ENGINE": "djongo", "NAME": "logged", "DATA_DIR": settings.DATABASES["default"]["DATA_DIR"],
+        # As in Djongo's documentation, 'propogate' typo included: dictConfig ignores it.
+        "LOGGING": {"version": 1, "loggers": {"djongo": {"level": "DEBUG", "propogate": False}}},
+    }, alias="logged")
+    wrapper.ensure_connection()
+    try:
+        assert logging.getLogger("djongo").level == logging.DEBUG
+    finally:
+        wrapper.close()
+
+
+@pytest.mark.django_db
+def test_debug_logs_each_sql_statement_and_its_mongodb_command(caplog):
+    import logging
+
+    from tests.blogapp.models import Author
+
+    with caplog.at_level(logging.DEBUG, logger="djongo"):
+        list(Author.objects.filter(name="Logged"))
+    messages = [(r.name, r.getMessage()) for r in caplog.records]
+    sql = [m for name, m in messages if name == "djongo.sql"]
+    commands = [m for name, m in messages if name == "djongo.mongo"]
+    assert any('FROM "blogapp_author"' in m and "'Logged'" in m for m in sql)
+    assert any(".find: " in m and '"find": "blogapp_author"' in m and '"Logged"' in m
+               for m in commands)
+
+
+@pytest.fixture
+def server_with_user(tmp_path):
+    from tests.test_engine_server import Server
+
+    started = Server(tmp_path / "auth-data", "--user", "alice:s3cret").start()
+    yield started
+    started.stop()
+
+
+def _wrapper(port: int, **client):
+    return wrapper_for({"ENGINE": "djongo", "NAME": "authdb", "CLIENT": {
+        "host": "127.0.0.1", "port": port, "serverSelectionTimeoutMS": 3000, **client,
+    }}, alias="auth")
+
+
+@pytest.mark.django_db
+def test_client_credentials_authenticate_with_scram_sha_256(server_with_user):
+    wrapper = _wrapper(server_with_user.port, username="alice", password="s3cret",
+                       authSource="admin", authMechanism="SCRAM-SHA-256")
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("INSERT INTO notes (id, body) VALUES (%s, %s)", [1, "hello"])
+            cursor.execute("SELECT body FROM notes WHERE id = %s", [1])
+            assert cursor.fetchall() == [("hello",)]
+    finally:
+        wrapper.close()
+
+
+@pytest.mark.django_db
+def test_wrong_client_password_is_refused(server_with_user):
+    from django.db import OperationalError
+
+    wrapper = _wrapper(server_with_user.port, username="alice", password="wrong",
+                       authSource="admin", authMechanism="SCRAM-SHA-256")
+    try:
+        with pytest.raises(OperationalError, match="[Aa]uthentication failed"):
+            with wrapper.cursor() as cursor:
+                cursor.execute("SELECT body FROM notes")
+                cursor.fetchall()
+    finally:
+        wrapper.close()
+
+
+@pytest.mark.django_db
+def test_without_credentials_the_server_refuses(server_with_user):
+    from django.db import OperationalError
+
+    wrapper = _wrapper(server_with_user.port)
+    try:
+        with pytest.raises(OperationalError, match="requires authentication"):
+            with wrapper.cursor() as cursor:
+                cursor.execute("SELECT body FROM notes")
+                cursor.fetchall()
+    finally:
+        wrapper.close()

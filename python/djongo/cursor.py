@@ -146,8 +146,10 @@ def _translate(exc: PyMongoError) -> database.Error:
     if isinstance(exc, OperationFailure):
         if exc.code == 11000:
             return database.IntegrityError(_duplicate_message(exc.details or {}, str(exc)))
-        # Write conflict, no such transaction, transaction aborted, lock timeout.
-        if exc.code in (112, 251, 244, 24):
+        # Write conflict, no such transaction, transaction aborted, lock
+        # timeout; authentication failed and unauthorized (as psycopg reports
+        # a refused login).
+        if exc.code in (112, 251, 244, 24, 18, 13):
             return database.OperationalError(str(exc))
         return database.DatabaseError(str(exc))
     return database.DatabaseError(str(exc))

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bson import json_util
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 
 logger = logging.getLogger("djongo")
+command_logger = logging.getLogger("djongo.mongo")
 
 LEGACY_DEFAULT_HOST = ("localhost", 27017)
 
@@ -120,6 +122,35 @@ def start_embedded(data_dir: Path) -> str:
     return address
 
 
+class CommandLogger(monitoring.CommandListener):
+    """Logs, at DEBUG on ``djongo.mongo``, each command sent to the server.
+
+    Next to ``djongo.sql`` (the SQL statement and its parameters) this shows
+    what each statement became, and what ``mongo_*`` calls send. Session and
+    cluster bookkeeping is left out; pymongo already blanks credentials.
+    """
+
+    NOISE = frozenset({"lsid", "$clusterTime", "$db", "$readPreference"})
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if command_logger.isEnabledFor(logging.DEBUG):
+            command = {k: v for k, v in event.command.items() if k not in self.NOISE}
+            command_logger.debug("%s.%s: %s", event.database_name, event.command_name,
+                                 json_util.dumps(command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        if command_logger.isEnabledFor(logging.DEBUG):
+            command_logger.debug("%s failed: %s", event.command_name, event.failure)
+
+
+def _with_command_logger(kwargs: dict[str, Any]) -> dict[str, Any]:
+    listeners = [*kwargs.get("event_listeners", ()), CommandLogger()]
+    return {**kwargs, "event_listeners": listeners}
+
+
 def get_client(choice: ServerChoice) -> MongoClient:
     """One MongoClient per server per process: clients are thread-safe and costly to make."""
     key = choice.cache_key
@@ -129,14 +160,16 @@ def get_client(choice: ServerChoice) -> MongoClient:
             if choice.embedded:
                 assert choice.data_dir is not None
                 host, port = start_embedded(choice.data_dir).rsplit(":", 1)
-                client = MongoClient(
-                    host,
-                    int(port),
-                    directConnection=True,
-                    serverSelectionTimeoutMS=5000,
-                    appname="djongo",
-                )
+                client = MongoClient(**_with_command_logger({
+                    "host": host,
+                    "port": int(port),
+                    "directConnection": True,
+                    "serverSelectionTimeoutMS": 5000,
+                    "appname": "djongo",
+                }))
             else:
-                client = MongoClient(**choice.client_kwargs)
+                # Every CLIENT key goes to pymongo as is (replica sets, auth,
+                # TLS, timeouts, read/write concerns).
+                client = MongoClient(**_with_command_logger(choice.client_kwargs))
             _clients[key] = client
         return client
