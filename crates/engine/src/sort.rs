@@ -38,8 +38,13 @@ impl SortSpec {
         Ok(SortSpec { keys })
     }
 
+    /// The sort keys: (field path, descending).
+    pub(crate) fn fields(&self) -> &[(Vec<String>, bool)] {
+        &self.keys
+    }
+
     /// The values a document sorts by, one per key.
-    fn key_of(&self, doc: &Document) -> Vec<Bson> {
+    pub(crate) fn key_of(&self, doc: &Document) -> Vec<Bson> {
         self.keys
             .iter()
             .map(|(p, desc)| {
@@ -72,7 +77,7 @@ impl SortSpec {
             .collect()
     }
 
-    fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
+    pub(crate) fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
         for ((x, y), (_, desc)) in a.iter().zip(b.iter()).zip(self.keys.iter()) {
             let o = cmp_bson(x, y);
             if o != Ordering::Equal {

@@ -11,7 +11,7 @@ use bson::{Bson, Document};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Sum,
     Avg,
     Min,
@@ -32,8 +32,29 @@ struct AccSpec {
     arg: Bson,
 }
 
+impl Kind {
+    /// The accumulator named `op` (`$sum`, ...), if it is one.
+    pub(super) fn parse(op: &str) -> Option<Kind> {
+        Some(match op {
+            "$sum" => Kind::Sum,
+            "$avg" => Kind::Avg,
+            "$min" => Kind::Min,
+            "$max" => Kind::Max,
+            "$first" => Kind::First,
+            "$last" => Kind::Last,
+            "$push" => Kind::Push,
+            "$addToSet" => Kind::AddToSet,
+            "$count" => Kind::Count,
+            "$stdDevPop" => Kind::StdDevPop,
+            "$stdDevSamp" => Kind::StdDevSamp,
+            "$mergeObjects" => Kind::MergeObjects,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
-enum State {
+pub(super) enum State {
     Sum(Num),
     Avg(Num, i64),
     Extreme(Option<Bson>),
@@ -64,29 +85,15 @@ fn parse_specs(spec: &Document) -> Result<(Bson, Vec<AccSpec>)> {
             return Err(EngineError::location(40238, format!("The field '{field}' must specify one accumulator")));
         }
         let Some((op, arg)) = d.iter().next() else { continue };
-        let kind = match op.as_str() {
-            "$sum" => Kind::Sum,
-            "$avg" => Kind::Avg,
-            "$min" => Kind::Min,
-            "$max" => Kind::Max,
-            "$first" => Kind::First,
-            "$last" => Kind::Last,
-            "$push" => Kind::Push,
-            "$addToSet" => Kind::AddToSet,
-            "$count" => Kind::Count,
-            "$stdDevPop" => Kind::StdDevPop,
-            "$stdDevSamp" => Kind::StdDevSamp,
-            "$mergeObjects" => Kind::MergeObjects,
-            other => {
-                return Err(EngineError::location(15952, format!("unknown group operator '{other}'")));
-            }
+        let Some(kind) = Kind::parse(op) else {
+            return Err(EngineError::location(15952, format!("unknown group operator '{op}'")));
         };
         accs.push(AccSpec { field: field.clone(), kind, arg: arg.clone() });
     }
     Ok((id.clone(), accs))
 }
 
-fn initial(kind: Kind) -> State {
+pub(super) fn initial(kind: Kind) -> State {
     match kind {
         Kind::Sum | Kind::Count => State::Sum(Num::Int(0)),
         Kind::Avg => State::Avg(Num::Int(0), 0),
@@ -100,7 +107,7 @@ fn initial(kind: Kind) -> State {
     }
 }
 
-fn accumulate(state: &mut State, kind: Kind, value: Option<Bson>) -> Result<()> {
+pub(super) fn accumulate(state: &mut State, kind: Kind, value: Option<Bson>) -> Result<()> {
     match state {
         State::Sum(total) => {
             let n = match kind {
@@ -155,7 +162,7 @@ fn accumulate(state: &mut State, kind: Kind, value: Option<Bson>) -> Result<()> 
     Ok(())
 }
 
-fn finish(state: State, kind: Kind) -> Bson {
+pub(super) fn finish(state: State, kind: Kind) -> Bson {
     match state {
         State::Sum(total) => total.to_bson(),
         State::Avg(total, count) => {

@@ -13,6 +13,7 @@ use bson::{Bson, Document};
 use std::collections::{HashMap, HashSet};
 
 mod group;
+mod window;
 
 /// Gives the pipeline read access to other collections of the same database
 /// (for `$lookup`); the server implements it over its storage and the
@@ -220,8 +221,9 @@ fn run_stage(
             docs.extend(run_with_vars(&stages, other, source, vars)?);
             Ok(docs)
         }
+        "$setWindowFields" => window::set_window_fields(spec, docs, vars),
         "$out" | "$merge" | "$sample" | "$bucket" | "$bucketAuto" | "$graphLookup" | "$redact" | "$geoNear"
-        | "$setWindowFields" | "$densify" | "$fill" | "$collStats" | "$indexStats" | "$currentOp" => {
+        | "$densify" | "$fill" | "$collStats" | "$indexStats" | "$currentOp" => {
             Err(EngineError::unsupported(format!("aggregation stage {name}")))
         }
         _ => Err(EngineError::location(40324, format!("Unrecognized pipeline stage name: '{name}'"))),
@@ -437,3 +439,5 @@ fn lookup(spec: &Document, docs: Vec<Document>, source: &dyn CollectionSource, v
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
