@@ -105,5 +105,5 @@ class Binder:
         if slot.get("scalar"):
             if len(rows) > 1:
                 raise ProgrammingError("a scalar subquery returned more than one row")
-            return rows[0][0] if rows else None
+            return rows[0][slot.get("column", 0)] if rows else None
         return [row[0] for row in rows]

@@ -3,21 +3,31 @@ use bson::{doc, Bson, Document};
 
 use super::{literal, param_slot, Ctx, Env, Fields};
 use crate::error::{CompileError, Result};
-use crate::plan::{Delete, Expr, Insert, Update};
+use crate::plan::{Delete, Expr, Insert, InsertValue, Update};
 
 /// A value of an inserted row: data, so no `$literal` wrapping is needed.
-fn row_value(v: &Option<Expr>) -> Bson {
-    match v {
-        // DEFAULT: null; the executor fills the auto-increment column.
-        None => Bson::Null,
-        Some(Expr::Literal(l)) => literal(l),
-        Some(Expr::Param(i)) => param_slot(*i),
-        Some(_) => Bson::Null,
-    }
+fn row_value(v: &InsertValue, computed: Option<usize>) -> Result<Bson> {
+    Ok(match v {
+        // DEFAULT: null; the executor fills in the column's default.
+        InsertValue::Default => Bson::Null,
+        InsertValue::Data(Expr::Literal(l)) => literal(l),
+        InsertValue::Data(Expr::Param(i)) => param_slot(*i),
+        InsertValue::Data(other) => {
+            return Err(CompileError::unsupported("computed value in INSERT", format!("{other:?}")));
+        }
+        InsertValue::Computed(column) => {
+            let k = computed.ok_or_else(|| CompileError::unsupported("computed value in INSERT", "(no values query)"))?;
+            Bson::Document(doc! { "$subquery": k as i64, "scalar": true, "column": *column as i64 })
+        }
+    })
 }
 
 pub(crate) fn insert(i: &Insert) -> Result<Document> {
-    let rows: Vec<Bson> = i.rows.iter().map(|r| Bson::Array(r.iter().map(row_value).collect())).collect();
+    let rows = i
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|v| row_value(v, i.computed)).collect::<Result<Vec<_>>>().map(Bson::Array))
+        .collect::<Result<Vec<_>>>()?;
     let mut plan = doc! {
         "op": "insert",
         "collection": &i.collection,

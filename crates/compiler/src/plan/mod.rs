@@ -145,12 +145,27 @@ pub struct Select {
     pub offset: Option<Expr>,
 }
 
+/// One value of an inserted row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertValue {
+    /// `DEFAULT`: the column's default, filled in by the executor.
+    Default,
+    /// A literal or a parameter: data, stored as is.
+    Data(Expr),
+    /// A computed value (`LOWER(%s)`, `CURRENT_TIMESTAMP`, a scalar
+    /// subquery): column `i` of the row of `Insert::computed`.
+    Computed(usize),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Insert {
     pub collection: String,
     pub columns: Vec<String>,
-    /// `None` is `DEFAULT`.
-    pub rows: Vec<Vec<Option<Expr>>>,
+    pub rows: Vec<Vec<InsertValue>>,
+    /// The index in the statement's subqueries of a `SELECT` without FROM
+    /// that evaluates every computed value of the statement at once, so a
+    /// bulk INSERT costs one extra round trip, not one per value.
+    pub computed: Option<usize>,
     pub returning: Vec<String>,
     /// `ON CONFLICT DO NOTHING` (no target): rows that would violate a
     /// unique index are skipped.

@@ -4,7 +4,7 @@ use sqlparser::ast::{self, AssignmentTarget, FromTable, SelectItem, SetExpr, Tab
 use super::{object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{Delete, Expr, Insert, Literal, Update};
+use crate::plan::{Delete, Expr, Insert, InsertValue, Literal, ProjectItem, Query, Select, Update};
 
 impl Builder {
     pub(crate) fn insert(&mut self, i: &ast::Insert) -> Result<Insert> {
@@ -29,6 +29,7 @@ impl Builder {
             .collect::<Result<Vec<_>>>()?;
         // Values are constants: there is no row to refer to yet.
         self.scopes.push();
+        let mut computed = Vec::new();
         let rows = match i.source.as_deref() {
             None => vec![vec![]],
             Some(q) => match q.body.as_ref() {
@@ -40,7 +41,7 @@ impl Builder {
                         }
                         let mut out = Vec::with_capacity(row.content.len());
                         for e in &row.content {
-                            out.push(self.insert_value(e)?);
+                            out.push(self.insert_value(e, &mut computed)?);
                         }
                         rows.push(out);
                     }
@@ -50,24 +51,36 @@ impl Builder {
             },
         };
         self.scopes.pop();
+        let computed = (!computed.is_empty()).then(|| {
+            self.subqueries.push(values_query(computed));
+            self.subqueries.len() - 1
+        });
         let returning = match &i.returning {
             None => Vec::new(),
             Some(items) => returning_columns(items)?,
         };
-        Ok(Insert { collection, columns, rows, returning, ignore_conflicts })
+        Ok(Insert { collection, columns, rows, returning, ignore_conflicts, computed })
     }
 
-    fn insert_value(&mut self, e: &ast::Expr) -> Result<Option<Expr>> {
+    /// A value of a VALUES row. Anything but a literal or a parameter is
+    /// added to `computed` (evaluated by the server before the insert).
+    fn insert_value(&mut self, e: &ast::Expr, computed: &mut Vec<Expr>) -> Result<InsertValue> {
         if let ast::Expr::Identifier(id) = e {
             if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default") {
-                return Ok(None);
+                return Ok(InsertValue::Default);
             }
         }
         let v = self.expr(e)?;
-        match v {
-            Expr::Literal(_) | Expr::Param(_) => Ok(Some(v)),
-            _ => Err(CompileError::unsupported("computed value in INSERT (only literals and parameters)", e)),
+        if v.has_aggregate() {
+            return Err(CompileError::unsupported("aggregate function in INSERT VALUES", e));
         }
+        Ok(match v {
+            Expr::Literal(_) | Expr::Param(_) => InsertValue::Data(v),
+            _ => {
+                computed.push(v);
+                InsertValue::Computed(computed.len() - 1)
+            }
+        })
     }
 
     /// The single table of an UPDATE/DELETE, registered as the only source.
@@ -140,4 +153,27 @@ fn returning_columns(items: &[SelectItem]) -> Result<Vec<String>> {
 /// A constant of a DDL statement (column default), as a plan expression.
 pub(crate) fn is_constant(e: &Expr) -> bool {
     matches!(e, Expr::Literal(_) | Expr::Param(_)) || matches!(e, Expr::Neg(x) if matches!(**x, Expr::Literal(Literal::Int(_)) | Expr::Literal(Literal::Float(_))))
+}
+
+/// `SELECT e0, e1, ...` without FROM: the computed values of an INSERT.
+fn values_query(exprs: Vec<Expr>) -> Query {
+    let projection = exprs
+        .into_iter()
+        .enumerate()
+        .map(|(i, expr)| ProjectItem { expr, label: format!("v{i}") })
+        .collect();
+    Query::Select(Box::new(Select {
+        from: None,
+        joins: Vec::new(),
+        filter: None,
+        group_by: Vec::new(),
+        aggregated: false,
+        having: None,
+        projection,
+        star: false,
+        distinct: false,
+        order_by: Vec::new(),
+        limit: None,
+        offset: None,
+    }))
 }
