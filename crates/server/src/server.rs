@@ -8,7 +8,7 @@ use crate::error::ServerError;
 use crate::session::{SESSION_IDLE_TIMEOUT, TRANSACTION_IDLE_LIMIT};
 use crate::state::{ConnInfo, ServerState};
 use crate::storage::Storage;
-use crate::wire::{self, Request, WireError};
+use crate::wire::{self, Request};
 use bson::doc;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -52,6 +52,11 @@ pub struct ServerOptions {
 /// How long the accept loop sleeps between polls; bounds shutdown latency.
 const ACCEPT_POLL: Duration = Duration::from_millis(10);
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
+/// Stack of a connection thread. Commands recurse once per nesting level of
+/// their BSON (at most `wire::MAX_BSON_DEPTH`) and per field-path component;
+/// the default 2 MiB is tight for that in unoptimised builds. Only touched
+/// pages cost memory.
+const CONNECTION_STACK: usize = 16 * 1024 * 1024;
 
 enum Listener {
     Tcp(TcpListener),
@@ -267,7 +272,7 @@ fn start_connection(state: &Arc<ServerState>, connections: &Arc<Connections>, st
     connections.open.lock().insert(key, (registry_copy, None));
     let thread_state = Arc::clone(state);
     let thread_conns = Arc::clone(connections);
-    let spawned = std::thread::Builder::new().name("djongo-conn".into()).spawn(move || {
+    let spawned = std::thread::Builder::new().name("djongo-conn".into()).stack_size(CONNECTION_STACK).spawn(move || {
         serve_connection(&thread_state, stream, local, peer);
         // Forget the connection unless shutdown already took it over.
         let _ = thread_conns.open.lock().remove(&key);
@@ -323,12 +328,22 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
                 };
                 wire::encode_reply(request_id, header.request_id, &reply)
             }
-            Err(WireError::Malformed(msg)) => {
-                let reply = doc! {"ok": 0.0, "errmsg": format!("invalid message: {msg}"), "code": 9, "codeName": "FailedToParse"};
-                wire::encode_msg(request_id, header.request_id, 0, &reply)
+            Err(e) => {
+                // OP_COMPRESSED (never offered), removed legacy opcodes and
+                // lost framing get no reply: the connection is closed.
+                let Some(reply) = e.reply() else { return };
+                let bytes = match header.op_code {
+                    wire::OP_QUERY => wire::encode_reply(request_id, header.request_id, &reply),
+                    _ => wire::encode_msg(request_id, header.request_id, 0, &reply),
+                };
+                if e.closes_connection() {
+                    if let Ok(bytes) = bytes {
+                        let _ = wire::write_message(&mut writer, &bytes);
+                    }
+                    return;
+                }
+                bytes
             }
-            // OP_COMPRESSED (we never offer compression) or legacy opcodes.
-            Err(_) => return,
         };
         let Ok(bytes) = reply else { return };
         if wire::write_message(&mut writer, &bytes).is_err() {

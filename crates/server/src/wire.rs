@@ -3,7 +3,9 @@
 //! pair that drivers still use for the first handshake.
 //!
 //! Decoding is defensive: every length is checked against the bytes actually
-//! present, and malformed input yields a `WireError`, never a panic.
+//! present, nesting depth is checked without recursion before any document
+//! is built, and malformed input yields a `WireError`, never a panic.
+use bson::raw::{RawBsonRef, RawDocument};
 use bson::{Bson, Document};
 use std::io::{self, Read, Write};
 use thiserror::Error;
@@ -16,6 +18,18 @@ pub const OP_MSG: i32 = 2013;
 /// Largest message accepted, as advertised in `hello`.
 pub const MAX_MESSAGE_SIZE: usize = 48_000_000;
 const HEADER_LEN: usize = 16;
+/// Deepest nesting accepted in any BSON a client sends (MongoDB's
+/// `BSONDepth::kDefaultMaxAllowableDepth`). Building a `Document` recurses,
+/// so without this bound a small message nested a few thousand levels deep
+/// overflows a connection thread's stack and aborts the whole server.
+pub const MAX_BSON_DEPTH: usize = 200;
+/// Largest single BSON object in a message: 16 MiB for user documents plus
+/// MongoDB's 16 KiB of headroom for the command around them.
+pub const MAX_BSON_OBJECT_SIZE: usize = 16 * 1024 * 1024 + 16 * 1024;
+/// Memory reserved up front for a message body; the rest grows as bytes
+/// actually arrive, so a header that lies about its length costs nothing.
+const INITIAL_PAYLOAD_CAPACITY: usize = 64 * 1024;
+const CHECKSUM_LEN: usize = 4;
 
 pub const FLAG_CHECKSUM_PRESENT: u32 = 1;
 pub const FLAG_MORE_TO_COME: u32 = 1 << 1;
@@ -31,6 +45,49 @@ pub enum WireError {
     Malformed(String),
     #[error("unsupported opcode {0}")]
     UnsupportedOpCode(i32),
+    /// A well-framed message whose content MongoDB rejects with a specific
+    /// error code (invalid BSON, nesting too deep, bad checksum, ...).
+    #[error("{code_name} ({code}): {message}")]
+    Rejected { code: i32, code_name: &'static str, message: String },
+    /// Unknown required OP_MSG flag bits: MongoDB answers and then closes the
+    /// connection, since it cannot know how the rest of the stream is framed.
+    #[error("OP_MSG contains illegal flags value {0:#034b}")]
+    IllegalFlags(u32),
+}
+
+impl WireError {
+    fn invalid_bson(message: impl Into<String>) -> WireError {
+        WireError::Rejected { code: 22, code_name: "InvalidBSON", message: message.into() }
+    }
+
+    fn too_deep() -> WireError {
+        WireError::Rejected {
+            code: 15,
+            code_name: "Overflow",
+            message: format!("BSONObj exceeds maximum nested object depth ({MAX_BSON_DEPTH})"),
+        }
+    }
+
+    /// The error reply a client gets for this failure, or `None` when the
+    /// framing is lost and the connection is simply closed.
+    pub fn reply(&self) -> Option<Document> {
+        let (code, code_name) = match self {
+            WireError::Malformed(_) => (9, "FailedToParse"),
+            WireError::Rejected { code, code_name, .. } => (*code, *code_name),
+            WireError::IllegalFlags(_) => (223, "IllegalOpMsgFlag"),
+            WireError::Io(_) | WireError::BadLength(_) | WireError::UnsupportedOpCode(_) => return None,
+        };
+        let errmsg = match self {
+            WireError::Rejected { message, .. } => message.clone(),
+            other => format!("invalid message: {other}"),
+        };
+        Some(bson::doc! {"ok": 0.0, "errmsg": errmsg, "code": code, "codeName": code_name})
+    }
+
+    /// Whether the server must close the connection after replying.
+    pub fn closes_connection(&self) -> bool {
+        !matches!(self, WireError::Malformed(_) | WireError::Rejected { .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,13 +126,59 @@ pub fn read_message(r: &mut impl Read) -> Result<Option<(Header, Vec<u8>)>, Wire
         response_to: le_i32(&head[8..12]),
         op_code: le_i32(&head[12..16]),
     };
-    let len = header.length;
-    if len < HEADER_LEN as i32 || len as usize > MAX_MESSAGE_SIZE {
-        return Err(WireError::BadLength(i64::from(len)));
+    let len = match usize::try_from(header.length) {
+        Ok(n) if (HEADER_LEN..=MAX_MESSAGE_SIZE).contains(&n) => n,
+        _ => return Err(WireError::BadLength(i64::from(header.length))),
+    };
+    let want = len - HEADER_LEN;
+    let mut payload = Vec::with_capacity(want.min(INITIAL_PAYLOAD_CAPACITY));
+    r.take(want as u64).read_to_end(&mut payload)?;
+    if payload.len() < want {
+        return Err(WireError::Io(io::ErrorKind::UnexpectedEof.into()));
     }
-    let mut payload = vec![0u8; len as usize - HEADER_LEN];
-    r.read_exact(&mut payload)?;
     Ok(Some((header, payload)))
+}
+
+/// Checks that `bytes` hold one well-formed BSON document nested at most
+/// `MAX_BSON_DEPTH` levels.
+pub fn check_bson(bytes: &[u8]) -> Result<(), WireError> {
+    match exceeds_depth(bytes, MAX_BSON_DEPTH) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(WireError::too_deep()),
+        Err(e) => Err(WireError::invalid_bson(format!("invalid BSON: {e}"))),
+    }
+}
+
+/// Whether the document in `bytes` nests deeper than `limit` levels (the
+/// top level is level 1; empty documents and arrays do not count, as in
+/// MongoDB). Walks with an explicit stack: the point is to never recurse on
+/// client-controlled depth.
+pub fn exceeds_depth(bytes: &[u8], limit: usize) -> bson::error::Result<bool> {
+    type Values<'a> = Box<dyn Iterator<Item = bson::error::Result<RawBsonRef<'a>>> + 'a>;
+    fn children(doc: &RawDocument) -> Values<'_> {
+        Box::new(doc.iter().map(|item| item.map(|(_, v)| v)))
+    }
+    let root = RawDocument::from_bytes(bytes)?;
+    let mut stack: Vec<Values<'_>> = vec![children(root)];
+    while let Some(top) = stack.last_mut() {
+        let Some(item) = top.next() else {
+            stack.pop();
+            continue;
+        };
+        let nested: Option<Values<'_>> = match item? {
+            RawBsonRef::Document(d) if !d.is_empty() => Some(children(d)),
+            RawBsonRef::Array(a) if !a.is_empty() => Some(Box::new(a.into_iter())),
+            RawBsonRef::JavaScriptCodeWithScope(c) if !c.scope.is_empty() => Some(children(c.scope)),
+            _ => None,
+        };
+        if let Some(n) = nested {
+            if stack.len() >= limit {
+                return Ok(true);
+            }
+            stack.push(n);
+        }
+    }
+    Ok(false)
 }
 
 fn le_i32(b: &[u8]) -> i32 {
@@ -120,34 +223,66 @@ impl<'a> Cursor<'a> {
             return Err(WireError::Malformed("truncated document".into()));
         }
         let len = le_i32(&self.buf[self.pos..]);
-        if len < 5 || len as usize > self.remaining() {
-            return Err(WireError::Malformed(format!("invalid document length {len}")));
+        let len = match usize::try_from(len) {
+            Ok(n) if n >= 5 && n <= self.remaining() => n,
+            _ => return Err(WireError::invalid_bson(format!("invalid document length {len}"))),
+        };
+        if len > MAX_BSON_OBJECT_SIZE {
+            return Err(WireError::Rejected {
+                code: 10334,
+                code_name: "BSONObjectTooLarge",
+                message: format!("BSONObj size: {len} is invalid. Size must be between 0 and {MAX_BSON_OBJECT_SIZE}"),
+            });
         }
-        let bytes = self.take(len as usize)?;
-        Document::from_reader(bytes).map_err(|e| WireError::Malformed(format!("invalid BSON: {e}")))
+        let bytes = self.take(len)?;
+        check_bson(bytes)?;
+        Document::from_reader(bytes).map_err(|e| WireError::invalid_bson(format!("invalid BSON: {e}")))
     }
 }
 
 /// Decodes the payload of a message with the given header.
 pub fn parse_request(header: &Header, payload: &[u8]) -> Result<Request, WireError> {
     match header.op_code {
-        OP_MSG => parse_msg(payload),
+        OP_MSG => parse_msg(header, payload),
         OP_QUERY => parse_query(payload),
         other => Err(WireError::UnsupportedOpCode(other)),
     }
 }
 
-fn parse_msg(payload: &[u8]) -> Result<Request, WireError> {
+/// CRC-32C (Castagnoli) over the whole message but its last four bytes, as
+/// OP_MSG's optional checksum is defined.
+fn message_checksum(header: &Header, payload_without_checksum: &[u8]) -> u32 {
+    const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    let mut digest = CRC32C.digest();
+    for field in [header.length, header.request_id, header.response_to, header.op_code] {
+        digest.update(&field.to_le_bytes());
+    }
+    digest.update(payload_without_checksum);
+    digest.finalize()
+}
+
+fn parse_msg(header: &Header, payload: &[u8]) -> Result<Request, WireError> {
     let mut c = Cursor { buf: payload, pos: 0 };
     let flags = c.i32()? as u32;
     // Only the low 16 bits may carry required flags we do not know.
     if flags & 0xFFFF & !(FLAG_CHECKSUM_PRESENT | FLAG_MORE_TO_COME) != 0 {
-        return Err(WireError::Malformed(format!("unknown required OP_MSG flags {flags:#x}")));
+        return Err(WireError::IllegalFlags(flags));
     }
     let end = if flags & FLAG_CHECKSUM_PRESENT != 0 {
-        // The CRC-32C trailer is not verified: TCP already checksums, and
-        // drivers do not send it by default.
-        payload.len().checked_sub(4).ok_or_else(|| WireError::Malformed("missing checksum".into()))?
+        let end = payload
+            .len()
+            .checked_sub(CHECKSUM_LEN)
+            .filter(|&end| end > 4)
+            .ok_or_else(|| WireError::Malformed("invalid message size for an OP_MSG containing a checksum".into()))?;
+        let sent = u32::from_le_bytes([payload[end], payload[end + 1], payload[end + 2], payload[end + 3]]);
+        if sent != message_checksum(header, &payload[..end]) {
+            return Err(WireError::Rejected {
+                code: 17,
+                code_name: "ProtocolError",
+                message: "OP_MSG checksum does not match contents".into(),
+            });
+        }
+        end
     } else {
         payload.len()
     };
@@ -158,37 +293,51 @@ fn parse_msg(payload: &[u8]) -> Result<Request, WireError> {
         match c.u8()? {
             0 => {
                 if body.is_some() {
-                    return Err(WireError::Malformed("more than one body section".into()));
+                    return Err(rejected(40430, "Multiple body sections in message"));
                 }
                 body = Some(c.document()?);
             }
             1 => {
                 let size = c.i32()?;
-                if size < 4 || (size as usize - 4) > c.remaining() {
-                    return Err(WireError::Malformed(format!("invalid section size {size}")));
-                }
-                let section = c.take(size as usize - 4)?;
+                let size = match usize::try_from(size) {
+                    Ok(n) if n >= 4 && n - 4 <= c.remaining() => n,
+                    _ => return Err(WireError::Malformed(format!("invalid section size {size}"))),
+                };
+                let section = c.take(size - 4)?;
                 let mut sc = Cursor { buf: section, pos: 0 };
                 let id = sc.cstring()?;
+                if sequences.iter().any(|(seen, _)| *seen == id) {
+                    return Err(rejected(40431, format!("Duplicate document sequence: {id}")));
+                }
                 let mut docs = Vec::new();
                 while sc.remaining() > 0 {
                     docs.push(Bson::Document(sc.document()?));
                 }
                 sequences.push((id, docs));
             }
-            kind => return Err(WireError::Malformed(format!("unknown section kind {kind}"))),
+            kind => return Err(rejected(40432, format!("Unknown section kind {kind}"))),
         }
     }
-    let mut body = body.ok_or_else(|| WireError::Malformed("OP_MSG without a body section".into()))?;
+    let mut body = body.ok_or_else(|| rejected(40587, "OP_MSG messages must have a body"))?;
     for (id, docs) in sequences {
-        match body.get_mut(&id) {
-            Some(Bson::Array(existing)) => existing.extend(docs),
-            _ => {
-                body.insert(id, docs);
-            }
+        if body.contains_key(&id) {
+            return Err(rejected(40433, format!("Duplicate field between body and document sequence {id}")));
         }
+        body.insert(id, docs);
     }
     Ok(Request::Msg { flags, body })
+}
+
+/// A structural OP_MSG error; MongoDB reports these with bare location codes.
+fn rejected(code: i32, message: impl Into<String>) -> WireError {
+    let code_name = match code {
+        40430 => "Location40430",
+        40431 => "Location40431",
+        40432 => "Location40432",
+        40433 => "Location40433",
+        _ => "Location40587",
+    };
+    WireError::Rejected { code, code_name, message: message.into() }
 }
 
 fn parse_query(payload: &[u8]) -> Result<Request, WireError> {
@@ -271,7 +420,7 @@ pub fn encode_msg_with_sequence(request_id: i32, body: &Document, id: &str, docs
 /// Decodes a server reply (OP_MSG or OP_REPLY) into its document (client side).
 pub fn parse_reply(header: &Header, payload: &[u8]) -> Result<Document, WireError> {
     match header.op_code {
-        OP_MSG => match parse_msg(payload)? {
+        OP_MSG => match parse_msg(header, payload)? {
             Request::Msg { body, .. } => Ok(body),
             Request::Query { .. } => Err(WireError::Malformed("unexpected reply".into())),
         },

@@ -192,6 +192,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     if state.users.enabled() && !conn.auth.is_authenticated() && !PRE_AUTH.contains(&name.as_str()) {
         return Err(CommandError::new(13, "Unauthorized", format!("Command {name} requires authentication")));
     }
+    check_field_paths(body)?;
     let lsid = session_id(body)?;
     let in_txn = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
     if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
@@ -201,6 +202,32 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     let result = run(&mut ctx, body);
     ctx.scope.finish(result.is_ok())?;
     result
+}
+
+/// Longest dotted field path accepted (MongoDB's `FieldPath` limit, the
+/// BSON depth limit): the engine walks paths one component per call, so a
+/// path of a few hundred thousand components would exhaust the stack.
+pub const MAX_FIELD_PATH_COMPONENTS: usize = crate::wire::MAX_BSON_DEPTH;
+
+/// Rejects any field name or `$`-prefixed string (a field path expression)
+/// with more components than a path may have. The walk's own depth is
+/// bounded by the BSON depth check the wire decoder already made.
+fn check_field_paths(body: &Document) -> CmdResult<()> {
+    fn too_long(s: &str) -> bool {
+        s.bytes().filter(|&b| b == b'.').count() >= MAX_FIELD_PATH_COMPONENTS
+    }
+    fn walk(v: &Bson) -> bool {
+        match v {
+            Bson::Document(d) => d.iter().any(|(k, v)| too_long(k) || walk(v)),
+            Bson::Array(items) => items.iter().any(walk),
+            Bson::String(s) => s.starts_with('$') && too_long(s),
+            _ => false,
+        }
+    }
+    if body.iter().any(|(k, v)| too_long(k) || walk(v)) {
+        return Err(CommandError::new(15, "Overflow", "FieldPath is too long"));
+    }
+    Ok(())
 }
 
 fn session_id(body: &Document) -> CmdResult<Option<Vec<u8>>> {

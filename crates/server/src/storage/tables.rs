@@ -14,6 +14,15 @@ type Bytes = &'static [u8];
 
 /// Largest document MongoDB accepts.
 pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;
+/// Deepest nesting of a stored document (MongoDB's
+/// `BSONDepth::getMaxDepthForUserStorage()`).
+pub const MAX_STORED_DEPTH: usize = 100;
+
+#[derive(Clone, Copy)]
+enum WriteKind {
+    Insert,
+    Update,
+}
 
 /// The tables of one transaction: read-only snapshot or writable. Both
 /// variants are large and short-lived (one per command, on the stack), so the
@@ -367,9 +376,31 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    fn check_size(bytes: &[u8]) -> CmdResult<()> {
+    /// MongoDB's limits on a stored document, with the codes and messages
+    /// mongod 7 uses for an insert and for the result of an update.
+    fn check_storable(bytes: &[u8], write: WriteKind) -> CmdResult<()> {
         if bytes.len() > MAX_DOCUMENT_SIZE {
-            return Err(CommandError::new(10334, "BSONObjectTooLarge", format!("object to insert too large. size in bytes: {}, max size: {MAX_DOCUMENT_SIZE}", bytes.len())));
+            return Err(match write {
+                WriteKind::Insert => CommandError::bad_value(format!(
+                    "object to insert too large. size in bytes: {}, max size: {MAX_DOCUMENT_SIZE}",
+                    bytes.len()
+                )),
+                WriteKind::Update => CommandError::new(
+                    17419,
+                    "Location17419",
+                    format!("Resulting document after update is larger than {MAX_DOCUMENT_SIZE}"),
+                ),
+            });
+        }
+        if crate::wire::exceeds_depth(bytes, MAX_STORED_DEPTH)? {
+            return Err(CommandError::new(
+                15,
+                "Overflow",
+                match write {
+                    WriteKind::Insert => format!("cannot insert document because it exceeds {MAX_STORED_DEPTH} levels of nesting"),
+                    WriteKind::Update => format!("Document exceeds maximum nesting depth of {MAX_STORED_DEPTH}"),
+                },
+            ));
         }
         Ok(())
     }
@@ -385,7 +416,7 @@ impl<'t> Tables<'t> {
         }
         self.check_unique(meta, doc, &id_key, None)?;
         let bytes = doc.to_vec()?;
-        Self::check_size(&bytes)?;
+        Self::check_storable(&bytes, WriteKind::Insert)?;
         self.write_entries(meta, doc, &id_key, true)?;
         let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
         put_bytes(docs, undo, BytesTable::Docs, key.as_slice(), bytes.as_slice())?;
@@ -400,7 +431,7 @@ impl<'t> Tables<'t> {
         }
         self.check_unique(meta, new, &id_key, Some(old))?;
         let bytes = new.to_vec()?;
-        Self::check_size(&bytes)?;
+        Self::check_storable(&bytes, WriteKind::Update)?;
         self.write_entries(meta, old, &id_key, false)?;
         self.write_entries(meta, new, &id_key, true)?;
         let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
