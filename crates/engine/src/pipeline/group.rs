@@ -193,10 +193,31 @@ pub(super) fn finish(state: State, kind: Kind) -> Bson {
 
 pub(super) fn group(spec: &Document, input: Vec<Document>, vars: &Vars) -> Result<Vec<Document>> {
     let (id_expr, accs) = parse_specs(spec)?;
+    let ids = input
+        .iter()
+        .map(|doc| Ok(expr::eval_value(&id_expr, doc, vars)?.unwrap_or(Bson::Null)))
+        .collect::<Result<Vec<Bson>>>()?;
+    group_by_ids(&accs, ids, &input, vars)
+}
+
+/// Groups documents whose group keys were computed by the caller (`$bucket`,
+/// `$bucketAuto`); `output` holds the accumulator fields, without `_id`.
+pub(super) fn group_with_keys(output: &Document, ids: Vec<Bson>, input: &[Document], vars: &Vars) -> Result<Vec<Document>> {
+    let mut spec = Document::new();
+    spec.insert("_id", Bson::Null);
+    for (k, v) in output {
+        if k != "_id" {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    let (_, accs) = parse_specs(&spec)?;
+    group_by_ids(&accs, ids, input, vars)
+}
+
+fn group_by_ids(accs: &[AccSpec], ids: Vec<Bson>, input: &[Document], vars: &Vars) -> Result<Vec<Document>> {
     let mut order: Vec<(Bson, Vec<State>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for doc in &input {
-        let id = expr::eval_value(&id_expr, doc, vars)?.unwrap_or(Bson::Null);
+    for (doc, id) in input.iter().zip(ids) {
         let key = canonical_key(&id);
         let slot = match index.get(&key) {
             Some(i) => *i,

@@ -12,6 +12,7 @@ use crate::{path, EngineError, Result};
 use bson::{Bson, Document};
 use std::collections::{HashMap, HashSet};
 
+mod bucket;
 mod group;
 mod window;
 
@@ -222,7 +223,10 @@ fn run_stage(
             Ok(docs)
         }
         "$setWindowFields" => window::set_window_fields(spec, docs, vars),
-        "$out" | "$merge" | "$sample" | "$bucket" | "$bucketAuto" | "$graphLookup" | "$redact" | "$geoNear"
+        "$bucket" => bucket::bucket(spec, docs, vars),
+        "$bucketAuto" => bucket::bucket_auto(spec, docs, vars),
+        "$sample" => bucket::sample(spec, docs),
+        "$out" | "$merge" | "$graphLookup" | "$redact" | "$geoNear"
         | "$densify" | "$fill" | "$collStats" | "$indexStats" | "$currentOp" => {
             Err(EngineError::unsupported(format!("aggregation stage {name}")))
         }
@@ -439,5 +443,7 @@ fn lookup(spec: &Document, docs: Vec<Document>, source: &dyn CollectionSource, v
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod bucket_tests;
 #[cfg(test)]
 mod window_tests;
