@@ -13,6 +13,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "tests.blogapp",
+    "tests.fieldsapp",
+    "tests.spec.embedded",
+    "tests.spec.validators",
+    "tests.spec.integrity",
+    "tests.spec.nested",
 ]
 DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
 DATABASES = {"default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR}}

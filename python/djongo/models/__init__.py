@@ -1,9 +1,17 @@
-"""``from djongo import models``: Django's models plus MongoDB's shapes."""
+"""``from djongo import models``: Django's models plus MongoDB's shapes.
+
+``JSONField`` here is djongo's (a value stored as a BSON document, queryable
+by key), as in Djongo; Django's own is ``django.db.models.JSONField``.
+"""
 
 from django.db.models import *  # noqa: F403
 from django.db.models import __all__ as _django_all
 
-from .fields import ArrayField, EmbeddedField, ObjectIdField
+from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
 from .manager import DjongoManager
+from .references import ArrayReferenceField
 
-__all__ = [*_django_all, "ArrayField", "DjongoManager", "EmbeddedField", "ObjectIdField"]
+__all__ = [
+    *_django_all, "ArrayField", "ArrayReferenceField", "DjongoManager", "EmbeddedField",
+    "GenericObjectIdField", "JSONField", "ObjectIdField",
+]

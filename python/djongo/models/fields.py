@@ -76,6 +76,14 @@ def _allow_instantiation(model_container: type[models.Model]) -> None:
         self.__dict__.update(filled.__dict__)
 
     model_container.__init__ = __init__
+    if model_container.__str__ is models.Model.__str__:
+        # Model.__str__ shows the primary key, which a container has none of.
+        def __str__(self):
+            values = ", ".join(f"{f.name}={getattr(self, f.attname, None)!r}"
+                               for f in _embedded_fields(type(self)))
+            return f"{type(self).__name__}({values})"
+
+        model_container.__str__ = __str__
 
 
 class EmbeddedWidget(forms.MultiWidget):
@@ -93,6 +101,10 @@ class EmbeddedWidget(forms.MultiWidget):
         return [getattr(value, name, None) for name in self.field_names]
 
     def render(self, name, value, attrs=None, renderer=None):
+        # Decompressed first: Widget.get_context formats the value with
+        # str(), which a container model without __str__ cannot do.
+        if not isinstance(value, (list, tuple)):
+            value = self.decompress(value)
         context = self.get_context(name, value, attrs)
         rows = []
         for label, subwidget in zip(self.labels, context["widget"]["subwidgets"], strict=True):
@@ -221,8 +233,10 @@ class EmbeddedField(models.Field):
                 setattr(value, field.attname,
                         field.clean(getattr(value, field.attname), value))
             except ValidationError as exc:
+                # Not code="invalid": a ModelForm would replace the message
+                # with its form field's own "invalid" text.
                 errors.extend(
-                    ValidationError(f"{field.verbose_name}: {message}", code="invalid")
+                    ValidationError(f"{field.verbose_name}: {message}", code="invalid_sub_field")
                     for message in exc.messages
                 )
         if errors:
@@ -237,14 +251,16 @@ class EmbeddedField(models.Field):
         return super().formfield(**defaults)
 
     def get_transform(self, name):
-        transform = super().get_transform(name)
-        if transform is not None:
-            return transform
-        if self.model_container is not None:
-            names = {f.name for f in _embedded_fields(self.model_container)}
-            if name in names:
-                return SubFieldTransformFactory(name, self.model_container)
+        return super().get_transform(name) or _sub_field_transform(self.model_container, name)
+
+
+def _sub_field_transform(model_container, name: str):
+    """``blog__name``: the container's field ``name``, inside the stored document."""
+    if model_container is None:
         return None
+    if name in {f.name for f in _embedded_fields(model_container)}:
+        return SubFieldTransformFactory(name, model_container)
+    return None
 
 
 class SubField(models.Transform):
@@ -333,22 +349,181 @@ def _register_dict_lookups() -> None:
             {"pattern": patterns.get(base.lookup_name)},
         )
         EmbeddedField.register_lookup(lookup)
+        ArrayField.register_lookup(lookup)
 
 
-_register_dict_lookups()
+
+class ArrayItemForm(forms.Form):
+    """One embedded document of an ``ArrayField`` in a form.
+
+    Besides the form fields' own checks, each value goes through its model
+    field's ``clean`` (validators such as Djongo's ``script_injection``
+    example, choices, blank), so errors show next to the item's input.
+    """
+
+    model_container: type[models.Model]
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in _embedded_fields(self.model_container):
+            if field.name in self.errors or field.name not in cleaned:
+                continue
+            try:
+                cleaned[field.name] = field.clean(cleaned[field.name], None)
+            except ValidationError as exc:
+                self.add_error(field.name, exc)
+        return cleaned
+
+
+def _item_form_class(model_container: type[models.Model],
+                     model_form_class: type[forms.BaseForm] | None) -> type[forms.BaseForm]:
+    if model_form_class is not None:
+        return model_form_class
+    attrs: dict[str, Any] = {"model_container": model_container}
+    for field in _embedded_fields(model_container):
+        attrs[field.name] = field.formfield() or forms.CharField(required=False)
+    return type(f"{model_container.__name__}ItemForm", (ArrayItemForm,), attrs)
+
+
+class ArrayFormData:
+    """What an ``ArrayWidget`` reads from a submitted form: the formset's data."""
+
+    def __init__(self, prefix: str, data, files) -> None:
+        self.prefix = prefix
+        self.data = data
+        self.files = files
+
+    def formset(self, formset_class, initial=None):
+        return formset_class(self.data, self.files, prefix=self.prefix, initial=initial)
+
+
+def _item_dict(item: Any, form_class) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    return {name: getattr(item, name, None) for name in form_class.base_fields}
+
+
+class ArrayWidget(forms.Widget):
+    """A formset: one sub-form per array item, a delete box each, one blank item to add."""
+
+    def __init__(self, formset_class, attrs=None) -> None:
+        self.formset_class = formset_class
+        super().__init__(attrs)
+
+    def formset_for(self, name: str, value):
+        if isinstance(value, ArrayFormData):
+            return value.formset(self.formset_class)
+        items = value if isinstance(value, (list, tuple)) else []
+        form_class = self.formset_class.form
+        return self.formset_class(prefix=name,
+                                  initial=[_item_dict(item, form_class) for item in items])
+
+    def render(self, name, value, attrs=None, renderer=None):
+        formset = self.formset_for(name, value)
+        items = format_html_join(
+            "", '<fieldset class="djongo-array-item module aligned">{}</fieldset>',
+            ((form.as_div(),) for form in formset),
+        )
+        return format_html(
+            '<div class="djongo-array" id="{}">{}{}{}</div>',
+            (attrs or {}).get("id", name), formset.management_form,
+            formset.non_form_errors(), items,
+        )
+
+    def value_from_datadict(self, data, files, name):
+        return ArrayFormData(name, data, files)
+
+    def value_omitted_from_data(self, data, files, name):
+        return f"{name}-TOTAL_FORMS" not in data
+
+    def id_for_label(self, id_):
+        first = next(iter(self.formset_class.form.base_fields), None)
+        return f"{id_}-0-{first}" if id_ and first else id_
+
+
+class ArrayFormField(forms.Field):
+    """Edits a list of embedded documents as a formset of the container's fields."""
+
+    def __init__(self, model_container: type[models.Model], model_form_class=None,
+                 **kwargs) -> None:
+        self.model_container = model_container
+        self.item_form = _item_form_class(model_container, model_form_class)
+        self.formset_class = forms.formset_factory(self.item_form, extra=1, can_delete=True)
+        kwargs.pop("max_length", None)
+        kwargs["widget"] = ArrayWidget(self.formset_class)
+        super().__init__(**kwargs)
+
+    def _items(self, value) -> list[models.Model]:
+        if isinstance(value, ArrayFormData):
+            formset = value.formset(self.formset_class)
+            if not formset.is_valid():
+                raise ValidationError(_formset_messages(formset), code="invalid")
+            return [
+                make_instance(self.model_container, form.cleaned_data)
+                for form in formset.forms
+                if form.has_changed() and not formset._should_delete_form(form)
+            ]
+        if value in self.empty_values:
+            return []
+        if isinstance(value, str):
+            value = json.loads(value)
+        return [item if isinstance(item, self.model_container)
+                else make_instance(self.model_container, item) for item in value]
+
+    def clean(self, value):
+        items = self._items(value)
+        if not items and self.required:
+            raise ValidationError(self.error_messages["required"], code="required")
+        self.run_validators(items)
+        return items
+
+    def has_changed(self, initial, data) -> bool:
+        if self.disabled:
+            return False
+        if isinstance(data, ArrayFormData):
+            initial_dicts = [_item_dict(item, self.item_form) for item in initial or []]
+            return data.formset(self.formset_class, initial=initial_dicts).has_changed()
+        return super().has_changed(initial, data)
+
+
+def _formset_messages(formset) -> list[str]:
+    messages = [str(m) for m in formset.non_form_errors()]
+    for index, errors in enumerate(formset.errors, start=1):
+        for name, field_errors in errors.items():
+            label = "" if name == "__all__" else f"{name}: "
+            messages.extend(f"item {index}: {label}{m}" for m in field_errors)
+    return messages
 
 
 class ArrayField(models.Field):
-    """A list of embedded documents of ``model_container`` (Djongo's ArrayField)."""
+    """A list of ``model_container`` instances, stored as an array of sub-documents.
+
+    ``Entry.objects.filter(authors={'name': 'Paul'})`` and
+    ``authors__name__startswith='Pa'`` match entries having such an item.
+    The admin edits the list as a formset of the container's fields.
+    """
 
     description = "A list of embedded documents"
+    empty_strings_allowed = False
 
     def __init__(self, model_container: type[models.Model] | None = None,
                  model_form_class=None, model_form_kwargs=None, *args, **kwargs):
         self.model_container = model_container
         self.model_form_class = model_form_class
         self.model_form_kwargs = model_form_kwargs or {}
+        if isinstance(model_container, type) and issubclass(model_container, models.Model):
+            _allow_instantiation(model_container)
         super().__init__(*args, **kwargs)
+
+    def check(self, **kwargs):
+        errors = super().check(**kwargs)
+        if not (isinstance(self.model_container, type)
+                and issubclass(self.model_container, models.Model)):
+            errors.append(checks.Error(
+                "ArrayField needs model_container: a Model class (usually abstract).",
+                obj=self, id="djongo.E002",
+            ))
+        return errors
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
@@ -377,11 +552,36 @@ class ArrayField(models.Field):
     def from_db_value(self, value, expression, connection):
         return self.to_python(value)
 
+    def get_prep_value(self, value):
+        if isinstance(value, (list, tuple)):
+            item = self._item_field()
+            return [item.get_prep_value(v) for v in value]
+        return value
+
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None:
             return None
+        if isinstance(value, dict):
+            return to_bson(value)
         item = self._item_field()
         return [item.get_db_prep_value(v, connection, prepared) for v in value]
+
+    def validate(self, value, model_instance):
+        super().validate(value, model_instance)
+        if not value:
+            return
+        item_field = self._item_field()
+        errors = []
+        for index, item in enumerate(value, start=1):
+            if isinstance(item, dict):
+                item = make_instance(self.model_container, item)
+            try:
+                item_field.validate(item, model_instance)
+            except ValidationError as exc:
+                errors.extend(ValidationError(f"item {index}: {m}", code="invalid_item")
+                              for m in exc.messages)
+        if errors:
+            raise ValidationError(errors)
 
     def value_to_string(self, obj):
         item = self._item_field()
@@ -389,34 +589,23 @@ class ArrayField(models.Field):
         return json.dumps([item.get_prep_value(v) for v in value], default=str)
 
     def formfield(self, **kwargs):
-        # Editing lists of embedded documents in forms is not built yet; the
-        # admin shows the field as JSON until it is.
-        defaults = {"form_class": forms.JSONField}
+        defaults = {
+            "form_class": ArrayFormField,
+            "model_container": self.model_container,
+            "model_form_class": self.model_form_class,
+        }
         defaults.update(kwargs)
         return super().formfield(**defaults)
 
+    def get_transform(self, name):
+        return super().get_transform(name) or _sub_field_transform(self.model_container, name)
 
-class ObjectIdField(AutoFieldMixin, models.Field):
-    """A primary key holding MongoDB's ObjectId, generated on insert.
 
-    Used as ``_id = models.ObjectIdField()``; the column is ``_id``, the
-    document's own key.
-    """
+class ObjectIdMixin:
+    """Values are MongoDB ObjectIds; a 24-hex-digit string is accepted for one."""
 
     description = "A MongoDB ObjectId"
     empty_strings_allowed = False
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("primary_key", True)
-        super().__init__(*args, **kwargs)
-
-    def deconstruct(self):
-        name, path, args, kwargs = super().deconstruct()
-        kwargs.pop("primary_key", None)
-        return name, "djongo.models.ObjectIdField", args, kwargs
-
-    def get_internal_type(self):
-        return "ObjectIdField"
 
     def db_type(self, connection):
         return "objectid"
@@ -440,3 +629,125 @@ class ObjectIdField(AutoFieldMixin, models.Field):
 
     def from_db_value(self, value, expression, connection):
         return value
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return None if value is None else str(value)
+
+
+class ObjectIdField(ObjectIdMixin, AutoFieldMixin, models.Field):
+    """A primary key holding MongoDB's ObjectId, generated on insert.
+
+    Used as ``_id = models.ObjectIdField()``; the column is ``_id``, the
+    document's own key.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("primary_key", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("primary_key", None)
+        return name, "djongo.models.ObjectIdField", args, kwargs
+
+    def get_internal_type(self):
+        return "ObjectIdField"
+
+
+class GenericObjectIdField(ObjectIdMixin, models.Field):
+    """An ObjectId that is not the primary key: a reference kept by hand, say."""
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        return name, "djongo.models.GenericObjectIdField", args, kwargs
+
+    def get_internal_type(self):
+        return "GenericObjectIdField"
+
+    def formfield(self, **kwargs):
+        defaults = {"form_class": forms.CharField, "max_length": 24, "min_length": 24}
+        defaults.update(kwargs)
+        return super().formfield(**defaults)
+
+
+class JSONField(models.Field):
+    """A dict or list (or any JSON value) stored as a BSON document or array.
+
+    Djongo's JSONField: unlike Django's, the value is not serialized to text,
+    so ``data__owner__name='Ann'`` and ``data__tags='x'`` query inside it
+    (``"data"."owner"."name"``, MongoDB's dotted paths; an array matches when
+    any element does).
+    """
+
+    description = "A JSON document"
+    empty_strings_allowed = False
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        return name, "djongo.models.JSONField", args, kwargs
+
+    def db_type(self, connection):
+        return "json"
+
+    def get_internal_type(self):
+        return "DjongoJSONField"
+
+    def from_db_value(self, value, expression, connection):
+        if isinstance(value, Decimal128):
+            return value.to_decimal()
+        return value
+
+    def get_prep_value(self, value):
+        return value
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if hasattr(value, "as_sql"):
+            return value
+        return _json_to_bson(value)
+
+    def value_to_string(self, obj):
+        return json.dumps(self.value_from_object(obj), default=str)
+
+    def formfield(self, **kwargs):
+        defaults = {"form_class": forms.JSONField}
+        defaults.update(kwargs)
+        return super().formfield(**defaults)
+
+    def get_transform(self, name):
+        return super().get_transform(name) or KeyTransformFactory(name)
+
+
+def _json_to_bson(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_to_bson(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_to_bson(v) for v in value]
+    return to_bson(value)
+
+
+class KeyTransform(models.Transform):
+    """``data__key``: a key inside a JSONField's document (or an array index)."""
+
+    def __init__(self, key: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key = key
+
+    def as_sql(self, compiler, connection):
+        lhs, params = compiler.compile(self.lhs)
+        return f"{lhs}.{connection.ops.quote_name(self.key)}", params
+
+    @property
+    def output_field(self):
+        return JSONField()
+
+
+class KeyTransformFactory:
+    def __init__(self, key: str):
+        self.key = key
+
+    def __call__(self, *args, **kwargs):
+        return KeyTransform(self.key, *args, **kwargs)
+
+
+_register_dict_lookups()

@@ -1,0 +1,54 @@
+"""Djongo's MongoDB fields, modelled on the examples of Djongo's field pages."""
+
+from djongo import models
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.name
+
+
+class Post(models.Model):
+    """ArrayField: the authors are embedded, as an array of sub-documents."""
+
+    headline = models.CharField(max_length=255)
+    authors = models.ArrayField(model_container=Author, blank=True)
+    objects = models.DjongoManager()
+
+    def __str__(self):
+        return self.headline
+
+
+class Person(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Article(models.Model):
+    """ArrayReferenceField: the document holds the people's ids in an array."""
+
+    headline = models.CharField(max_length=255)
+    contributors = models.ArrayReferenceField(to=Person, on_delete=models.CASCADE)
+    reviewers = models.ArrayReferenceField(to="fieldsapp.Person", on_delete=models.PROTECT,
+                                           related_name="reviewed", blank=True)
+    objects = models.DjongoManager()
+
+    def __str__(self):
+        return self.headline
+
+
+class Event(models.Model):
+    """JSONField and GenericObjectIdField."""
+
+    kind = models.CharField(max_length=50)
+    data = models.JSONField(default=dict, blank=True)
+    source = models.GenericObjectIdField(null=True, blank=True)
