@@ -61,3 +61,47 @@ def test_explicit_ids_from_loaddata_raise_the_counter(mongo_db):
     for obj in serializers.deserialize("json", data):
         obj.save()
     assert Author.objects.create(name="after load").id == 78
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expression_db_default_is_evaluated_by_the_server(mongo_db):
+    """db_default=Now() / Lower(...): existing rows and later inserts get the value."""
+    import datetime
+
+    from django.db import connection, models
+    from django.db.models.functions import Lower, Now
+
+    from tests.blogapp.models import Author
+
+    before = Author.objects.create(name="before")
+    stamped = models.DateTimeField(db_default=Now())
+    stamped.set_attributes_from_name("stamped")
+    slug = models.CharField(max_length=20, db_default=Lower(models.Value("DJONGO")))
+    slug.set_attributes_from_name("slug")
+    stamped.model = slug.model = Author
+    try:
+        with connection.schema_editor() as editor:
+            editor.add_field(Author, stamped)
+            editor.add_field(Author, slug)
+        existing = mongo_db["blogapp_author"].find_one({"name": "before"})
+        assert isinstance(existing["stamped"], datetime.datetime)
+        assert existing["slug"] == "djongo"
+        # An insert that leaves both columns out (as Django does for db_default).
+        with connection.cursor() as cursor:
+            cursor.execute('INSERT INTO "blogapp_author" ("name", "rank") VALUES (%s, %s)',
+                           ["after", 0])
+        after = mongo_db["blogapp_author"].find_one({"name": "after"})
+        assert after["slug"] == "djongo"
+        assert after["stamped"] >= existing["stamped"]
+    finally:
+        with connection.schema_editor() as editor:
+            editor.remove_field(Author, slug)
+            editor.remove_field(Author, stamped)
+    assert before.pk is not None
+
+
+def test_a_default_that_reads_a_column_is_refused():
+    from django.db import NotSupportedError, connection
+
+    with pytest.raises(NotSupportedError, match="column reference"), connection.cursor() as cursor:
+        cursor.execute('ALTER TABLE "blogapp_author" ADD COLUMN "x" integer DEFAULT ("rank" + 1)')

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import json_util
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from .binding import to_bson
 from .sequences import SCHEMA_COLLECTION
 
 COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default")
@@ -29,7 +31,20 @@ def _column(column: dict[str, Any], default: Any = None) -> dict[str, Any]:
     record = {k: column[k] for k in COLUMN_KEYS if k in column and k != "default"}
     if "default" in column:
         record["default"] = default
+    if "default_expr" in column:
+        record["default_expr"] = encode_expression(column["default_expr"])
     return record
+
+
+def encode_expression(expr: Any) -> str:
+    """An aggregation expression (an expression DEFAULT, already bound) as
+    Extended JSON text: stored as a document, its ``$``-prefixed keys would
+    be read as operators by MongoDB's update language."""
+    return json_util.dumps(expr, json_options=json_util.CANONICAL_JSON_OPTIONS)
+
+
+def decode_expression(text: str) -> Any:
+    return json_util.loads(text, json_options=json_util.CANONICAL_JSON_OPTIONS)
 
 
 def columns(db: Database, table: str, session: ClientSession | None) -> list[dict] | None:
@@ -66,8 +81,9 @@ def set_pk_index(db: Database, table: str, name: str | None,
 
 
 def _write(db: Database, table: str, cols: list[dict], session: ClientSession | None) -> None:
+    # Read back through the SQL codec, a Decimal default is a Python Decimal.
     db[SCHEMA_COLLECTION].update_one(
-        {"name": table}, {"$set": {"columns": cols}}, session=session
+        {"name": table}, {"$set": {"columns": to_bson(cols)}}, session=session
     )
 
 
@@ -108,6 +124,13 @@ def alter_column(db: Database, table: str, name: str, changes: dict[str, Any],
         for key, value in changes.items():
             if key == "drop_default":
                 c.pop("default", None)
+                c.pop("default_expr", None)
+            elif key == "default":
+                c.pop("default_expr", None)
+                c["default"] = value
+            elif key == "default_expr":
+                c.pop("default", None)
+                c["default_expr"] = encode_expression(value)
             else:
                 c[key] = value
     _write(db, table, cols, session)
@@ -125,6 +148,16 @@ def primary_key(db: Database, table: str, session: ClientSession | None) -> list
     if cols is None:
         return None
     return [c["name"] for c in cols if c.get("primary_key")]
+
+
+def expression_defaults(cols: list[dict] | None, documents: list[dict]) -> dict[str, Any]:
+    """The expression DEFAULTs (``db_default=Now()``) of the columns that some
+    row leaves out, by column name: the server evaluates them."""
+    return {
+        c["name"]: decode_expression(c["default_expr"])
+        for c in cols or ()
+        if "default_expr" in c and any(c["name"] not in doc for doc in documents)
+    }
 
 
 def complete_rows(cols: list[dict] | None, documents: list[dict], table: str,
@@ -146,7 +179,7 @@ def complete_rows(cols: list[dict] | None, documents: list[dict], table: str,
             continue
         for doc in documents:
             if name not in doc and "default" in column:
-                doc[name] = column["default"]
+                doc[name] = to_bson(column["default"])
             if not column.get("null", True) and name in doc and doc[name] is None:
                 raise IntegrityError(
                     f'NOT NULL constraint failed: {table}.{name} (null value in column "{name}")'

@@ -187,7 +187,14 @@ class Executor:
                 for offset, doc in enumerate(missing):
                     doc[auto] = first + offset
 
-        catalog.complete_rows((record or {}).get("columns"), documents, collection, auto)
+        cols = (record or {}).get("columns")
+        expression_defaults = catalog.expression_defaults(cols, documents)
+        if expression_defaults:
+            values = self._evaluate(expression_defaults)
+            for doc in documents:
+                for name, value in values.items():
+                    doc.setdefault(name, value)
+        catalog.complete_rows(cols, documents, collection, auto)
         if plan.get("on_conflict") == "ignore":
             inserted = self._insert_skipping_conflicts(collection, documents)
             return Result(rowcount=inserted, columns=returning)
@@ -196,6 +203,15 @@ class Executor:
         lastrowid = documents[-1].get(auto) if auto and documents else None
         return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
                       columns=returning)
+
+    def _evaluate(self, expressions: dict[str, Any]) -> dict[str, Any]:
+        """Evaluates aggregation expressions that read no document, in one
+        database-level aggregate (so ``$$NOW`` has one value per statement)."""
+        names = list(expressions)
+        projection = {f"e{i}": expressions[name] for i, name in enumerate(names)}
+        pipeline = [{"$documents": [{}]}, {"$project": {"_id": 0, **projection}}]
+        row = next(iter(self.db.aggregate(pipeline, session=self.session)), {})
+        return {name: row.get(f"e{i}") for i, name in enumerate(names)}
 
     def _insert_skipping_conflicts(self, collection: str, documents: list[dict]) -> int:
         """``ON CONFLICT DO NOTHING``: rows hitting a unique index are skipped.
@@ -286,9 +302,9 @@ class Executor:
             # Collections spring into being on first insert, so one may
             # exist before its CREATE TABLE: adopt it rather than fail.
             logger.info("djongo: collection %s already exists; adopting it", name)
-        defaults = {c["name"]: binder.bind(c["default"]) for c in plan["columns"]
-                    if "default" in c}
-        catalog.record_table(self.db, name, plan["columns"], session, defaults)
+        columns = binder.bind(plan["columns"])
+        defaults = {c["name"]: c["default"] for c in columns if "default" in c}
+        catalog.record_table(self.db, name, columns, session, defaults)
         for column in plan["columns"]:
             if column.get("auto"):
                 sequences.register(self.db, name, column["name"], session)
@@ -361,13 +377,20 @@ class Executor:
 
     def _run_add_column(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
-        column = plan["column"]
-        default = binder.bind(column.get("default"))
+        column = binder.bind(plan["column"])
+        default = column.get("default")
         if catalog.column(self.db, name, column["name"], self.session) is not None:
             raise ProgrammingError(f"column {column['name']!r} of table {name!r} already exists")
-        if default is not None:
-            # Existing rows take the default, as in SQL (Djongo left them
-            # without the field, which broke NOT NULL columns).
+        # Existing rows take the default, as in SQL (Djongo left them without
+        # the field, which broke NOT NULL columns). An expression default is
+        # evaluated by the server (a pipeline update).
+        if "default_expr" in column:
+            self.db[name].update_many(
+                {column["name"]: {"$exists": False}},
+                [{"$set": {column["name"]: column["default_expr"]}}],
+                session=self.session,
+            )
+        elif default is not None:
             self.db[name].update_many(
                 {column["name"]: {"$exists": False}},
                 {"$set": {column["name"]: default}},

@@ -48,9 +48,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_forward_references = True
     can_defer_constraint_checks = False
 
-    # A DEFAULT must be a constant: an expression (db_default=Now()) would
-    # need inserts evaluated by the server, which plans don't do yet.
-    supports_expression_defaults = False
+    # An expression DEFAULT (db_default=Now()) is recorded in __schema__ and
+    # evaluated by the server for each insert that leaves the column out.
+    supports_expression_defaults = True
     supports_column_check_constraints = False
     supports_table_check_constraints = False
     supports_partial_indexes = True

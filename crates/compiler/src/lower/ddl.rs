@@ -7,20 +7,30 @@ use super::{literal, param_slot, Ctx, Env, Fields};
 use crate::error::Result;
 use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
 
-fn constant(e: &Expr) -> Bson {
-    match e {
-        Expr::Literal(l) => literal(l),
-        Expr::Param(i) => param_slot(*i),
+/// A column DEFAULT: `("default", value)` for a constant, or
+/// `("default_expr", aggregation expression)` for one the server evaluates
+/// at insert time (`CURRENT_TIMESTAMP` → `$$NOW`).
+fn default_value(ctx: &Ctx, e: &Expr) -> Result<(&'static str, Bson)> {
+    let constant = match e {
+        Expr::Literal(l) => Some(literal(l)),
+        Expr::Param(i) => Some(param_slot(*i)),
         Expr::Neg(x) => match x.as_ref() {
-            Expr::Literal(Literal::Int(i)) => Bson::Int64(i.wrapping_neg()),
-            Expr::Literal(Literal::Float(f)) => Bson::Double(-f),
-            _ => Bson::Null,
+            Expr::Literal(Literal::Int(i)) => Some(Bson::Int64(i.wrapping_neg())),
+            Expr::Literal(Literal::Float(f)) => Some(Bson::Double(-f)),
+            _ => None,
         },
-        _ => Bson::Null,
+        _ => None,
+    };
+    match constant {
+        Some(v) => Ok(("default", v)),
+        None => {
+            let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
+            Ok(("default_expr", ctx.value(env, e)?))
+        }
     }
 }
 
-fn column(c: &ColumnDef) -> Document {
+fn column(ctx: &Ctx, c: &ColumnDef) -> Result<Document> {
     let mut d = doc! {
         "name": &c.name,
         "type": &c.ty,
@@ -30,9 +40,10 @@ fn column(c: &ColumnDef) -> Document {
         "auto": c.auto,
     };
     if let Some(v) = &c.default {
-        d.insert("default", constant(v));
+        let (key, value) = default_value(ctx, v)?;
+        d.insert(key, value);
     }
-    d
+    Ok(d)
 }
 
 const SINGLE: [String; 1] = [String::new()];
@@ -44,7 +55,7 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
                 "op": "create_table",
                 "collection": collection,
                 "if_not_exists": if_not_exists,
-                "columns": columns.iter().map(column).collect::<Vec<_>>(),
+                "columns": columns.iter().map(|c| column(ctx, c)).collect::<Result<Vec<_>>>()?,
                 "unique": unique.iter().map(|(_, cols)| cols.clone()).collect::<Vec<_>>(),
             };
             if unique.iter().any(|(name, _)| name.is_some()) {
@@ -59,14 +70,17 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
         }
         Ddl::DropTable { collection, if_exists } => doc! { "op": "drop_table", "collection": collection, "if_exists": if_exists },
         Ddl::RenameTable { from, to } => doc! { "op": "rename_table", "collection": from, "to": to },
-        Ddl::AddColumn { collection, column: c } => doc! { "op": "add_column", "collection": collection, "column": column(c) },
+        Ddl::AddColumn { collection, column: c } => doc! { "op": "add_column", "collection": collection, "column": column(ctx, c)? },
         Ddl::DropColumn { collection, column } => doc! { "op": "drop_column", "collection": collection, "column": column },
         Ddl::RenameColumn { collection, from, to } => doc! { "op": "rename_column", "collection": collection, "from": from, "to": to },
         Ddl::AlterColumn { collection, column, change } => {
             let set = match change {
                 ColumnChange::Type(t) => doc! { "type": t },
                 ColumnChange::Nullable(n) => doc! { "null": n },
-                ColumnChange::Default(v) => doc! { "default": constant(v) },
+                ColumnChange::Default(v) => {
+                    let (key, value) = default_value(ctx, v)?;
+                    doc! { key: value }
+                }
                 ColumnChange::DropDefault => doc! { "drop_default": true },
             };
             doc! { "op": "alter_column", "collection": collection, "column": column, "set": set }

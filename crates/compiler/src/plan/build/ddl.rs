@@ -2,11 +2,10 @@
 //! schema editor decide what they mean for MongoDB.
 use sqlparser::ast::{self, AlterColumnOperation, AlterTableOperation, ColumnOption, ObjectType, TableConstraint};
 
-use super::dml::is_constant;
 use super::{kind_name, object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl};
+use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl, Expr};
 
 /// CHECK constraints: (name, SQL text).
 type Checks = Vec<(Option<String>, String)>;
@@ -95,13 +94,7 @@ impl Builder {
                     def.nullable = false;
                 }
                 ColumnOption::Unique(_) => def.unique = true,
-                ColumnOption::Default(e) => {
-                    let v = self.expr(e)?;
-                    if !is_constant(&v) {
-                        return Err(CompileError::unsupported("non-constant column DEFAULT", e));
-                    }
-                    def.default = Some(v);
-                }
+                ColumnOption::Default(e) => def.default = Some(self.column_default(e)?),
                 ColumnOption::DialectSpecific(tokens) => {
                     let text = tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
                     if text.eq_ignore_ascii_case("autoincrement") || text.eq_ignore_ascii_case("auto_increment") {
@@ -116,6 +109,20 @@ impl Builder {
             }
         }
         Ok((def, checks))
+    }
+
+    /// A column DEFAULT: a constant, or an expression of no column
+    /// (`CURRENT_TIMESTAMP`, `LOWER('x')`) that the executor evaluates on the
+    /// server for every insert that leaves the column out.
+    fn column_default(&mut self, e: &ast::Expr) -> Result<Expr> {
+        let v = self.expr(e)?;
+        let refers_to_data = v.any(&|x| {
+            matches!(x, Expr::Column(_) | Expr::ScalarSubquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. })
+        });
+        if refers_to_data || v.has_aggregate() {
+            return Err(CompileError::unsupported("column DEFAULT that reads a column, a subquery or an aggregate", e));
+        }
+        Ok(v)
     }
 
     fn constraint(&mut self, tc: &TableConstraint) -> Result<(Option<String>, Constraint)> {
@@ -205,13 +212,7 @@ impl Builder {
                     AlterColumnOperation::SetNotNull => ColumnChange::Nullable(false),
                     AlterColumnOperation::DropNotNull => ColumnChange::Nullable(true),
                     AlterColumnOperation::DropDefault => ColumnChange::DropDefault,
-                    AlterColumnOperation::SetDefault { value } => {
-                        let v = self.expr(value)?;
-                        if !is_constant(&v) {
-                            return Err(CompileError::unsupported("non-constant column DEFAULT", value));
-                        }
-                        ColumnChange::Default(v)
-                    }
+                    AlterColumnOperation::SetDefault { value } => ColumnChange::Default(self.column_default(value)?),
                     AlterColumnOperation::SetDataType { data_type, using: None, .. } => {
                         ColumnChange::Type(data_type.to_string().to_ascii_lowercase())
                     }

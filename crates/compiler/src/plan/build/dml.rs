@@ -4,7 +4,7 @@ use sqlparser::ast::{self, AssignmentTarget, FromTable, SelectItem, SetExpr, Tab
 use super::{object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{Delete, Expr, Insert, InsertValue, Literal, ProjectItem, Query, Select, Update};
+use crate::plan::{Delete, Expr, Insert, InsertValue, ProjectItem, Query, Select, Update};
 
 impl Builder {
     pub(crate) fn insert(&mut self, i: &ast::Insert) -> Result<Insert> {
@@ -148,11 +148,6 @@ fn returning_columns(items: &[SelectItem]) -> Result<Vec<String>> {
             other => Err(CompileError::unsupported("RETURNING something other than a column", other)),
         })
         .collect()
-}
-
-/// A constant of a DDL statement (column default), as a plan expression.
-pub(crate) fn is_constant(e: &Expr) -> bool {
-    matches!(e, Expr::Literal(_) | Expr::Param(_)) || matches!(e, Expr::Neg(x) if matches!(**x, Expr::Literal(Literal::Int(_)) | Expr::Literal(Literal::Float(_))))
 }
 
 /// `SELECT e0, e1, ...` without FROM: the computed values of an INSERT.
