@@ -41,7 +41,10 @@ N_AGGREGATE = 60    # pipelines
 EXCLUDED_FORMS = {
     # --- not implemented in FerretDB 1.24 (error 238 NotImplemented, or no such operator) ---
     "stages other than $match/$project/$group/$sort/$skip/$limit/$unwind/$count/"
-    "$addFields/$set/$unset (e.g. $lookup, $facet, $replaceRoot)": "not implemented",
+    "$addFields/$set/$unset (e.g. $lookup, $facet, $replaceRoot)": "not implemented; "
+    "test_stages_ferretdb_lacks checks the list in STAGES_FERRETDB_LACKS and cross-checks "
+    "$bucket, $setWindowFields, $sortByCount and $sample against equivalent queries FerretDB "
+    "does answer",
     "$group accumulators other than $sum and $count ($avg, $min, $max, $push, ...)":
         "not implemented",
     "aggregation expressions other than $sum and $type": "not implemented",
@@ -65,14 +68,14 @@ EXCLUDED_FORMS = {
         "several values and {$gte: x, $lte: y} satisfied by different elements match "
         "nothing (FerretDB#2960)",
     "$group with more than one accumulator":
-        "FerretDB computes only the first; the others come back as 0",
+        "FerretDB computes only the first; the others come back as 0 (FerretDB#4616)",
     "$project with a bare field path value ({bb: '$b'})":
-        "FerretDB outputs the literal string '$b' instead of the field's value",
+        "FerretDB outputs the literal string '$b' instead of the field's value (FerretDB#2768)",
     "$push/$addToSet with an empty $each on a missing field":
         "MongoDB creates the field as []; FerretDB leaves it missing",
     "$pull with a query condition ({$pull: {arr: {$gte: 3}}})":
         "FerretDB 1.24 compares the operand for equality with each element instead of "
-        "matching it as a condition; only scalar operands are generated",
+        "matching it as a condition (FerretDB#1765); only scalar operands are generated",
     "$sort on a $group key that may be an array":
         "not a FerretDB bug: an array key ties with its smallest/largest element, so the "
         "order is not determined; such results are compared as multisets, without $limit",
@@ -721,3 +724,163 @@ def test_aggregate(pair, docs):
                     ordered=ordered, involved=docs)
     rec.finish()
 
+
+
+# ---------------------------------------------------------------------------------------
+# Stages FerretDB 1.24 lacks
+# ---------------------------------------------------------------------------------------
+
+# Each answers 238 (NotImplemented) on FerretDB 1.24.2; test_stages_ferretdb_lacks keeps the
+# list honest. Ours runs every one of them.
+STAGES_FERRETDB_LACKS = {
+    "$bucket": {"groupBy": "$b", "boundaries": [0, 3, 100], "default": "other"},
+    "$bucketAuto": {"groupBy": "$b", "buckets": 3},
+    "$sample": {"size": 5},
+    "$setWindowFields": {"sortBy": {"_id": 1},
+                         "output": {"run": {"$sum": "$b",
+                                            "window": {"documents": ["unbounded", "current"]}}}},
+    "$sortByCount": "$s",
+    "$replaceRoot": {"newRoot": {"x": "$b"}},
+    "$replaceWith": {"x": "$b"},
+    "$facet": {"all": [{"$count": "n"}]},
+    "$lookup": {"from": "docs", "localField": "b", "foreignField": "_id", "as": "j"},
+    "$unionWith": "docs",
+}
+
+
+def test_stages_ferretdb_lacks(pair):
+    ours, theirs = pair
+    problems = []
+    for name, spec in STAGES_FERRETDB_LACKS.items():
+        pipeline = [{name: spec}, {"$limit": 3}]
+        theirs_out = run(lambda p=pipeline: list(theirs.docs.aggregate(p)))
+        if theirs_out.error is None or theirs_out.error.code != NOT_IMPLEMENTED:
+            problems.append(f"FerretDB now answers {name} ({theirs_out.describe()[:200]}): "
+                            "add it to the compared grammar and drop it from the list")
+        ours_out = run(lambda p=pipeline: list(ours.docs.aggregate(p)))
+        if ours_out.error is not None or not ours_out.docs:
+            problems.append(f"ours fails {name}: {ours_out.describe()[:300]}")
+    assert not problems, "\n".join(problems)
+
+
+def _count(db, flt) -> int:
+    out = list(db.docs.aggregate([{"$match": flt}, {"$count": "n"}]))
+    return out[0]["n"] if out else 0
+
+
+def test_bucket_matches_range_counts(pair, docs):
+    """$bucket on ours against one $match range + $count per bucket on FerretDB."""
+    ours, theirs = pair
+    rec = Recorder("bucket")
+    for i in range(N_AGGREGATE // 6):
+        case_seed, rng = _case_rng("bucket", i)
+        field = rng.choice(["b", "f", "n.x"])
+        bounds = sorted(set(rng.sample(INTS + DOUBLES, rng.randint(2, 5))))
+        if len(bounds) < 2:
+            continue
+        stage = {"$bucket": {"groupBy": f"${field}", "boundaries": bounds, "default": "other"}}
+        ours_out = run(lambda st=stage: list(ours.docs.aggregate([st])))
+
+        def theirs_fn(f=field, bs=bounds):
+            # Only numbers fall inside numeric boundaries; everything else (strings, null,
+            # missing, booleans) lands in the default bucket.
+            out = []
+            for lo, hi in zip(bs, bs[1:], strict=False):
+                n = _count(theirs, {f: {"$gte": lo, "$lt": hi}})
+                if n:
+                    out.append({"_id": lo, "count": n})
+            rest = len(docs) - sum(d["count"] for d in out)
+            if rest:
+                out.append({"_id": "other", "count": rest})
+            return out
+
+        rec.compare(case_seed, f"aggregate([{show(stage)}])", ours_out, run(theirs_fn),
+                    ordered=True, involved=docs)
+    rec.finish()
+
+
+def test_window_partition_totals_match_group(pair, docs):
+    """$setWindowFields over whole partitions on ours against $group on FerretDB."""
+    ours, theirs = pair
+    rec = Recorder("setWindowFields")
+    for i in range(N_AGGREGATE // 6):
+        case_seed, rng = _case_rng("window", i)
+        # No numeric keys: 1 and 1.0 share a partition, and this test's Python lookups
+        # would tell them apart.
+        key = rng.choice(["$s", "$flag", "$n.y"])
+        value = rng.choice(["$b", "$f", "$n.x", "$s"])
+        stage = {"$setWindowFields": {"partitionBy": key, "output": {
+            "total": {"$sum": value}, "c": {"$count": {}}}}}
+        pipeline = [stage, {"$project": {"_id": 1, "total": 1, "c": 1}}]
+        ours_out = run(lambda p=pipeline: list(ours.docs.aggregate(p)))
+
+        def theirs_fn(k=key, v=value):
+            # One accumulator per $group (FerretDB computes only the first: EXCLUDED_FORMS).
+            totals = {key_of(g["_id"]): g["t"] for g in
+                      theirs.docs.aggregate([{"$group": {"_id": k, "t": {"$sum": v}}}])}
+            counts = {key_of(g["_id"]): g["c"] for g in
+                      theirs.docs.aggregate([{"$group": {"_id": k, "c": {"$sum": 1}}}])}
+            out = []
+            # find, not $project: FerretDB 1.24 outputs a bare field path as a string.
+            for d in theirs.docs.find({}):
+                part = d
+                for step in k[1:].split("."):
+                    part = part.get(step) if isinstance(part, dict) else None
+                out.append({"_id": d["_id"], "total": totals[key_of(part)],
+                            "c": counts[key_of(part)]})
+            return out
+
+        rec.compare(case_seed, f"aggregate({show(pipeline)})", ours_out, run(theirs_fn),
+                    ordered=False, involved=docs)
+    rec.finish()
+
+
+def test_running_sum_matches_prefix_sums(pair, docs):
+    """A documents-window running $sum on ours against FerretDB summing each prefix."""
+    ours, theirs = pair
+    rec = Recorder("running sum")
+    for i in range(3):
+        case_seed, rng = _case_rng("running", i)
+        value = rng.choice(["$b", "$f", "$n.x"])
+        lo = rng.choice(["unbounded", -3, -1])
+        # A sample of positions keeps FerretDB's side to a few dozen queries; the window
+        # is computed over the whole collection before the $match.
+        checked = sorted(rng.sample(range(len(docs)), 25))
+        stage = {"$setWindowFields": {"sortBy": {"_id": 1}, "output": {
+            "run": {"$sum": value, "window": {"documents": [lo, "current"]}}}}}
+        pipeline = [stage, {"$match": {"_id": {"$in": checked}}},
+                    {"$project": {"_id": 1, "run": 1}}]
+        ours_out = run(lambda p=pipeline: list(ours.docs.aggregate(p)))
+
+        def theirs_fn(v=value, lo=lo, checked=checked):
+            out = []
+            for i in checked:
+                first = 0 if lo == "unbounded" else max(0, i + lo)
+                g = list(theirs.docs.aggregate([
+                    {"$match": {"_id": {"$gte": first, "$lte": i}}},
+                    {"$group": {"_id": None, "t": {"$sum": v}}}]))
+                out.append({"_id": i, "run": g[0]["t"] if g else 0})
+            return out
+
+        rec.compare(case_seed, f"aggregate({show(pipeline)})", ours_out, run(theirs_fn),
+                    ordered=True, involved=docs)
+    rec.finish()
+
+
+def test_sort_by_count_and_sample(pair, docs):
+    ours, theirs = pair
+    rec = Recorder("sortByCount")
+    for key in ["$s", "$flag", "$b"]:
+        stage = {"$sortByCount": key}
+        ours_out = run(lambda st=stage: list(ours.docs.aggregate([st])))
+        # Ties in count come in no particular order: compared as multisets.
+        theirs_out = run(lambda k=key: list(theirs.docs.aggregate(
+            [{"$group": {"_id": k, "count": {"$sum": 1}}}])))
+        rec.compare(0, f"aggregate([{show(stage)}])", ours_out, theirs_out, ordered=False,
+                    involved=docs)
+        counts = [d["count"] for d in ours_out.docs or []]
+        assert counts == sorted(counts, reverse=True), f"{stage}: not sorted by count"
+    rec.finish()
+    ids = {d["_id"] for d in theirs.docs.find({}, {"_id": 1})}
+    picked = [d["_id"] for d in ours.docs.aggregate([{"$sample": {"size": 40}}])]
+    assert len(picked) == 40 and len(set(picked)) == 40 and set(picked) <= ids
