@@ -37,11 +37,19 @@ class Connection:
         self.enforce_schema = enforce_schema
         self.autocommit = True
         self._session: ClientSession | None = None
+        self.closed = False
 
     def cursor(self):
         from .cursor import Cursor
 
+        self._check_open()
         return Cursor(self)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            from .database import InterfaceError
+
+            raise InterfaceError("the connection is closed")
 
     def session_for_statement(self) -> ClientSession | None:
         """The session a statement runs in: a transaction's, or none in autocommit."""
@@ -78,6 +86,8 @@ class Connection:
                 self._session.abort_transaction()
             self._session.end_session()
             self._session = None
+        self.closed = True
 
     def ping(self) -> None:
+        self._check_open()
         self.database.command("ping")

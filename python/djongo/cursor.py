@@ -40,6 +40,11 @@ class Cursor:
         self.connection = connection
         self._result = Result()
         self._rows: Iterator[tuple] = iter(())
+        self._closed = False
+        # The statement as sent, for DatabaseOperations.last_executed_query:
+        # an execute_wrapper may have changed the SQL Django wrote.
+        self.last_sql: str | None = None
+        self.last_params: tuple = ()
 
     # -- DB-API attributes --------------------------------------------------
 
@@ -60,7 +65,10 @@ class Cursor:
     # -- execution ------------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
+        if self._closed:
+            raise database.ProgrammingError("cannot execute on a closed cursor")
         params = () if params is None else tuple(params)
+        self.last_sql, self.last_params = sql, params
         logger.debug("%s; args=%r", sql, params)
         plan = compile_sql(sql)
         with translate_errors(sql):
@@ -99,6 +107,7 @@ class Cursor:
 
     def close(self) -> None:
         self._rows = iter(())
+        self._closed = True
 
     def setinputsizes(self, sizes) -> None:
         pass

@@ -26,6 +26,9 @@ TEXT_FIELDS = {
     None, "CharField", "TextField", "EmailField", "SlugField", "URLField",
     "FileField", "FilePathField", "ImageField", "UUIDField", "GenericIPAddressField",
     "IPAddressField",
+    # djongo.models.JSONField keys: a pattern matches string values only (a
+    # cast would fail on a key holding an array or a sub-document).
+    "DjongoJSONField",
 }
 
 # Django's extract lookups → EXTRACT fields (PostgreSQL names; week_day is
@@ -53,6 +56,10 @@ def _strip_ms(sql: str) -> str:
 
 class DatabaseOperations(BaseDatabaseOperations):
     cast_char_field_without_max_length = "text"
+    # Cast(x, DecimalField(...)) rounds to the field's places, as in SQL.
+    cast_data_types = {
+        "DecimalField": "numeric(%(max_digits)s, %(decimal_places)s)",
+    }
     explain_prefix = None
 
     def quote_name(self, name: str) -> str:
@@ -102,6 +109,9 @@ class DatabaseOperations(BaseDatabaseOperations):
         return "%s"
 
     def last_executed_query(self, cursor, sql, params):
+        # What the cursor really ran (an execute_wrapper may rewrite the SQL).
+        if getattr(cursor, "last_sql", None) is not None:
+            sql, params = cursor.last_sql, cursor.last_params
         if not params:
             return sql
         from .schema import sql_literal

@@ -60,6 +60,18 @@ fn or(mut parts: Vec<Bson>) -> Bson {
 
 /// SQL NULL → NULL, otherwise `f(x)`: for MongoDB operators that would turn
 /// null into a value ("" for `$toUpper`) or fail on it (`$strLenCP`).
+/// A decimal rounded to `scale` places, halves away from zero as SQL's
+/// numeric(p, s) does. Unlike `round_half_away` (SQL ROUND over any number),
+/// the half unit is a decimal, so the sum stays exact.
+fn round_decimal_half_away(x: Bson, scale: u32) -> Bson {
+    let half = format!("0.{}5", "0".repeat(scale as usize));
+    let signed_half = opn(
+        "$cond",
+        vec![opn("$gte", vec![x.clone(), Bson::Int32(0)]), op1("$toDecimal", Bson::String(half.clone())), op1("$toDecimal", Bson::String(format!("-{half}")))],
+    );
+    opn("$trunc", vec![opn("$add", vec![x, signed_half]), Bson::Int64(i64::from(scale))])
+}
+
 fn null_safe(x: Bson, f: impl FnOnce(Bson) -> Bson) -> Bson {
     opn("$cond", vec![is_null(x.clone()), Bson::Null, f(x)])
 }
@@ -170,7 +182,8 @@ impl Ctx {
                 let name = match to {
                     CastType::Integer => "$toLong",
                     CastType::Float => "$toDouble",
-                    CastType::Decimal => "$toDecimal",
+                    CastType::Decimal(None) => "$toDecimal",
+                    CastType::Decimal(Some(scale)) => return Ok(null_safe(v, |x| round_decimal_half_away(op1("$toDecimal", x), *scale))),
                     CastType::Text(None) => "$toString",
                     CastType::Text(Some(n)) => {
                         let n = Bson::Int64(i64::from(*n));

@@ -199,7 +199,8 @@ pub enum TruncUnit {
 pub enum CastType {
     Integer,
     Float,
-    Decimal,
+    /// `numeric(p, s)`: rounded to `s` decimal places when a scale is given.
+    Decimal(Option<u32>),
     /// Text, cut to the given length (`varchar(n)`) when there is one.
     Text(Option<u32>),
     Bool,

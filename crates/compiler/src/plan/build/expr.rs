@@ -433,7 +433,11 @@ fn cast_type(t: &DataType, whole: &ast::Expr) -> Result<CastType> {
     Ok(match base {
         "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int4" | "int8" | "int2" | "signed" | "signed integer" => CastType::Integer,
         "real" | "float" | "double" | "double precision" | "float4" | "float8" => CastType::Float,
-        "decimal" | "numeric" => CastType::Decimal,
+        "decimal" | "numeric" => {
+            // numeric(precision, scale): only the scale changes the value.
+            let scale = text.split_once(',').and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse::<u32>().ok());
+            CastType::Decimal(scale)
+        }
         "text" | "varchar" | "char" | "character varying" | "character" | "string" => {
             let len = text.split_once('(').and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse::<u32>().ok());
             CastType::Text(len)
