@@ -6,69 +6,12 @@ nothing and fails, rather than skips, when the binary is missing.
 
 import os
 import signal
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import pymongo
 import pytest
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _binary() -> Path:
-    for profile in ("debug", "release"):
-        candidate = ROOT / "target" / profile / "djongo-server"
-        if candidate.exists():
-            return candidate
-    pytest.fail("djongo-server binary not found under target/debug or target/release; "
-                "run `cargo build -p djongo-server` first")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, dbpath: Path, *args: str):
-        self.dbpath = dbpath
-        self.port = _free_port()
-        self.args = args
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [str(_binary()), "--dbpath", str(self.dbpath), "--port", str(self.port),
-             *self.args],
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stderr.read().decode()) from None
-                time.sleep(0.05)
-        raise RuntimeError("djongo-server did not start listening")
-
-    def client(self) -> pymongo.MongoClient:
-        return pymongo.MongoClient(f"mongodb://127.0.0.1:{self.port}/",
-                                   serverSelectionTimeoutMS=5000)
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
+from tests.engine_server import Server
 
 
 @pytest.fixture

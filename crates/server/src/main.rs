@@ -1,4 +1,5 @@
-//! `djongo-server --dbpath DIR [--bind 127.0.0.1] [--port 27017] [--unix-socket PATH]`
+//! `djongo-server --dbpath DIR [--bind 127.0.0.1] [--port 27017] [--unix-socket PATH]
+//! [--user NAME:PASSWORD] [--write-lock-timeout-ms MS]`
 //!
 //! Runs the embedded MongoDB-compatible server standalone until SIGINT or
 //! SIGTERM, then shuts down cleanly (open transactions are aborted; every
@@ -20,7 +21,12 @@ const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port POR
   --port PORT         TCP port (default 27017; 0 picks a free port)
   --unix-socket PATH  listen on a Unix domain socket instead of TCP
   --user NAME:PASSWORD  require SCRAM-SHA-256 authentication; the user
-                      authenticates against the admin database (repeatable)";
+                      authenticates against the admin database (repeatable)
+  --write-lock-timeout-ms MS
+                      how long a write or a new transaction waits for another
+                      session's open transaction (default 10000); a transaction
+                      that gives up fails with WriteConflict (112), labelled
+                      TransientTransactionError so drivers retry it";
 
 struct Args {
     dbpath: PathBuf,
@@ -28,6 +34,7 @@ struct Args {
     port: u16,
     unix_socket: Option<PathBuf>,
     users: Users,
+    write_lock_timeout: Option<Duration>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -36,6 +43,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut port = 27017u16;
     let mut unix_socket = None;
     let mut users = Users::default();
+    let mut write_lock_timeout = None;
     while let Some(arg) = args.next() {
         // Accept both "--opt value" and "--opt=value".
         let (name, inline) = match arg.split_once('=') {
@@ -56,12 +64,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 let (name, password) = v.split_once(':').ok_or_else(|| "--user expects NAME:PASSWORD".to_string())?;
                 users.add("admin", name, password);
             }
+            "--write-lock-timeout-ms" => {
+                let v = value("--write-lock-timeout-ms")?;
+                let ms: u64 = v.parse().map_err(|_| format!("invalid --write-lock-timeout-ms: {v}"))?;
+                write_lock_timeout = Some(Duration::from_millis(ms));
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
     let dbpath = dbpath.ok_or_else(|| "--dbpath is required".to_string())?;
-    Ok(Args { dbpath, bind, port, unix_socket, users })
+    Ok(Args { dbpath, bind, port, unix_socket, users, write_lock_timeout })
 }
 
 fn main() -> ExitCode {
@@ -88,7 +101,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let handle = match spawn_with(ServerConfig { data_dir: args.dbpath.clone(), bind }, ServerOptions { users: args.users, ..ServerOptions::default() }) {
+    let handle = match spawn_with(ServerConfig { data_dir: args.dbpath.clone(), bind }, ServerOptions { users: args.users, write_lock_timeout: args.write_lock_timeout }) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("djongo-server: {e}");
