@@ -1,5 +1,6 @@
 # Djongo's "Integrity checks" example, as printed; Address is the validators example's.
 from djongo import models
+
 from tests.spec.validators.models import Address
 
 

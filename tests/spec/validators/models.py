@@ -3,7 +3,6 @@
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
-
 from djongo import models
 
 
