@@ -140,3 +140,33 @@ def test_sigterm_stops_cleanly(server):
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(10) == 0
     assert os.path.exists(server.dbpath / "djongo.redb")
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of the TCP sockets listening on ``port`` (Linux /proc)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        with open(table) as f:
+            next(f)
+            for line in f:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    found.add(address)
+    return found
+
+
+def test_binds_loopback_unless_told_otherwise(tmp_path):
+    default = Server(tmp_path / "a").start()
+    try:
+        # 0100007F is 127.0.0.1 in /proc's little-endian hex.
+        assert _listening_addresses(default.port) == {"0100007F"}
+    finally:
+        default.stop()
+    everywhere = Server(tmp_path / "b", "--bind", "0.0.0.0").start()
+    try:
+        assert _listening_addresses(everywhere.port) == {"00000000"}
+    finally:
+        everywhere.stop()

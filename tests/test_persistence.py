@@ -40,19 +40,42 @@ def test_data_survives_a_restart(tmp_path):
     assert second.stdout.strip() == "['kept']"
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path):
+def test_acknowledged_writes_survive_kill_9_mid_load(tmp_path):
     migrate = run_django(tmp_path, 'call_command("migrate", verbosity=0)')
     assert migrate.returncode == 0, migrate.stderr
+    # Writer threads create rows and print each id once it is acknowledged;
+    # the process kills itself while they are still writing.
     crashed = run_django(tmp_path, """
-        for i in range(20):
-            Author.objects.create(name=f"a{i}")
+        import threading
+        printed = threading.Lock()
+        count = [0]
+        enough = threading.Event()
+
+        def write(n):
+            while True:
+                a = Author.objects.create(name=f"w{n}")
+                with printed:
+                    print(a.id, flush=True)
+                    count[0] += 1
+                    if count[0] >= 60:
+                        enough.set()
+
+        for n in range(3):
+            threading.Thread(target=write, args=(n,), daemon=True).start()
+        enough.wait(60)
         os.kill(os.getpid(), __import__("signal").SIGKILL)
     """)
-    assert crashed.returncode == -signal.SIGKILL
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    acked = [int(line) for line in crashed.stdout.split()]
+    assert len(acked) >= 60
+    assert len(set(acked)) == len(acked), "an id was handed out twice"
     after = run_django(tmp_path, """
-        print(Author.objects.count(), Author.objects.create(name="next").id)
+        print(*Author.objects.values_list("id", flat=True))
+        print(Author.objects.create(name="next").id)
     """)
     assert after.returncode == 0, after.stderr
-    count, next_id = after.stdout.split()
-    assert count == "20"
-    assert int(next_id) == 21
+    stored_line, next_line = after.stdout.strip().splitlines()
+    stored = {int(i) for i in stored_line.split()}
+    assert set(acked) <= stored, f"lost: {sorted(set(acked) - stored)[:10]}"
+    # The counter is never behind the rows that made it to disk.
+    assert int(next_line) > max(stored)
