@@ -21,6 +21,11 @@ INSTALLED_APPS = [
 ]
 DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
 DATABASES = {"default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR}}
+# DJONGO_TEST_MONGODB_URI=mongodb://host:port runs the tests against that server (MongoDB,
+# or FerretDB for what it implements) instead of the embedded engine.
+if os.environ.get("DJONGO_TEST_MONGODB_URI"):
+    DATABASES["default"] = {"ENGINE": "djongo", "NAME": "blog",
+                            "CLIENT": {"host": os.environ["DJONGO_TEST_MONGODB_URI"]}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "tests.urls"
 MIDDLEWARE = [

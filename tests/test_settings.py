@@ -233,3 +233,43 @@ def test_without_credentials_the_server_refuses(server_with_user):
                 cursor.fetchall()
     finally:
         wrapper.close()
+
+
+class _StandaloneClient:
+    """A MongoClient stand-in for a server without transactions (no setName in hello)."""
+
+    def __init__(self):
+        self.admin = self
+        self.sessions = 0
+
+    def command(self, name):
+        assert name == "hello"
+        return {"isWritablePrimary": True, "maxWireVersion": 21}
+
+    def get_database(self, name, **kwargs):
+        return None
+
+    def start_session(self):
+        self.sessions += 1
+        raise AssertionError("no session may be started on a standalone server")
+
+
+def test_a_standalone_server_runs_atomic_blocks_without_transactions(caplog):
+    """A standalone MongoDB (or FerretDB 1.x) refuses transactions: run as autocommit, say so."""
+    from djongo.connection import Connection
+
+    connection = Connection(_StandaloneClient(), "blog", enforce_schema=False)
+    connection.set_autocommit(False)
+    with caplog.at_level("WARNING", logger="djongo"):
+        assert connection.session_for_statement() is None
+    assert not connection.supports_transactions
+    assert "no transactions" in caplog.text
+    connection.commit()
+    connection.rollback()
+
+
+@pytest.mark.django_db
+def test_the_embedded_engine_has_transactions():
+    from django.db import connection
+
+    assert connection.features.supports_transactions

@@ -9,6 +9,7 @@ transaction, not a no-op.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from bson import Decimal128
@@ -16,6 +17,8 @@ from bson.codec_options import CodecOptions, TypeDecoder, TypeRegistry
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+
+logger = logging.getLogger("djongo")
 
 
 class _DecimalDecoder(TypeDecoder):
@@ -37,7 +40,28 @@ class Connection:
         self.enforce_schema = enforce_schema
         self.autocommit = True
         self._session: ClientSession | None = None
+        self._supports_transactions: bool | None = None
         self.closed = False
+
+    @property
+    def supports_transactions(self) -> bool:
+        """Whether the server runs multi-document transactions.
+
+        A replica set member (the embedded engine reports itself as one) or a
+        mongos does; a standalone MongoDB, or FerretDB 1.x, does not. There,
+        statements run as in autocommit and ``atomic()`` cannot roll back, as
+        with the original Djongo; the backend says so once, at connect time.
+        """
+        if self._supports_transactions is None:
+            hello = self.client.admin.command("hello")
+            self._supports_transactions = bool(
+                hello.get("setName") or hello.get("msg") == "isdbgrid")
+            if not self._supports_transactions:
+                logger.warning(
+                    "djongo: the server is not a replica set member or mongos, so it has no "
+                    "transactions: transaction.atomic() blocks run without rollback"
+                )
+        return self._supports_transactions
 
     def cursor(self):
         from .cursor import Cursor
@@ -53,7 +77,7 @@ class Connection:
 
     def session_for_statement(self) -> ClientSession | None:
         """The session a statement runs in: a transaction's, or none in autocommit."""
-        if self.autocommit:
+        if self.autocommit or not self.supports_transactions:
             return None
         if self._session is None:
             self._session = self.client.start_session()

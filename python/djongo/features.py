@@ -17,7 +17,6 @@ class DatabaseFeatures(BaseDatabaseFeatures):
 
     # Transactions are MongoDB multi-document transactions; DDL is not
     # transactional. Savepoints: see uses_savepoints below.
-    supports_transactions = True
     can_rollback_ddl = False
     atomic_transactions = True
 
@@ -30,6 +29,14 @@ class DatabaseFeatures(BaseDatabaseFeatures):
             hello = self.connection.connection.client.admin.command("hello")
         extensions = hello.get("djongo")
         return extensions if isinstance(extensions, dict) else {}
+
+    @cached_property
+    def supports_transactions(self) -> bool:
+        # MongoDB runs transactions on replica sets and sharded clusters only
+        # (the embedded engine is a one-node replica set).
+        self.connection.ensure_connection()
+        with self.connection.wrap_database_errors:
+            return self.connection.connection.supports_transactions
 
     @cached_property
     def uses_savepoints(self) -> bool:
