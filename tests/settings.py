@@ -12,7 +12,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "djongo",
     "tests.blogapp",
+    "tests.filesapp",
+    "tests.copyapp",
     "tests.fieldsapp",
     "tests.spec.embedded",
     "tests.spec.validators",
@@ -20,7 +23,12 @@ INSTALLED_APPS = [
     "tests.spec.nested",
 ]
 DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
-DATABASES = {"default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR}}
+DATABASES = {
+    "default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR},
+    # The SQL database that `manage.py copydata --from sqlite` copies from.
+    "sqlite": {"ENGINE": "django.db.backends.sqlite3",
+               "NAME": DATA_DIR + "-source.sqlite3"},
+}
 # DJONGO_TEST_MONGODB_URI=mongodb://host:port runs the tests against that server (MongoDB,
 # or FerretDB for what it implements) instead of the embedded engine.
 if os.environ.get("DJONGO_TEST_MONGODB_URI"):

@@ -10,6 +10,7 @@ bulk inserts), and an explicit id raises the counter to at least that id, so
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
@@ -36,10 +37,7 @@ def register(db: Database, collection: str, field: str, session: ClientSession |
     doc = db[SCHEMA_COLLECTION].find_one({"name": collection}, session=session)
     if doc is not None and doc.get("auto"):
         return
-    top = db[collection].find_one(
-        {field: {"$type": "number"}}, {field: 1}, sort=[(field, DESCENDING)], session=session
-    )
-    start = int(top[field]) if top else 0
+    start = largest_id(db, collection, field, session)
     if doc is None:
         # The table record (catalog.py) may share the document: only create
         # it when absent, and only set "auto" where it is still missing.
@@ -50,6 +48,56 @@ def register(db: Database, collection: str, field: str, session: ClientSession |
         {"name": collection, "auto": {"$in": [None, {}]}}, update, upsert=doc is None,
         session=session,
     )
+
+
+def largest_id(db: Database, collection: str, field: str,
+               session: ClientSession | None) -> int:
+    """The largest numeric ``field`` in ``collection``; 0 when there is none."""
+    top = db[collection].find_one(
+        {field: {"$type": "number"}}, {field: 1}, sort=[(field, DESCENDING)], session=session
+    )
+    return int(top[field]) if top else 0
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A counter that was behind the data (``before`` is None: there was none)."""
+
+    collection: str
+    field: str
+    before: int | None
+    after: int
+    field_names_before: list[str] | None = None
+
+
+def repair(db: Database, collection: str, field: str, *, dry_run: bool = False,
+           session: ClientSession | None = None) -> Repair | None:
+    """Raises the counter of ``collection`` to its largest ``field``; never lowers it.
+
+    Creates the counter (in Djongo's shape) when it is missing, and points
+    ``field_names`` at ``field`` when it names another field. Returns what
+    changed, or None when the counter was already right.
+    """
+    top = largest_id(db, collection, field, session)
+    doc = db[SCHEMA_COLLECTION].find_one({"name": collection}, session=session)
+    auto = (doc or {}).get("auto")
+    auto = auto if isinstance(auto, dict) else {}
+    names = auto.get("field_names")
+    seq = auto.get("seq")
+    current = int(seq) if isinstance(seq, int | float) and not isinstance(seq, bool) else None
+    if names == [field] and current is not None and current >= top:
+        return None
+    after = max(top, current) if current is not None else top
+    change = Repair(collection, field, current, after,
+                    None if names == [field] else list(names or []))
+    if dry_run:
+        return change
+    if auto:
+        update = {"$set": {"auto.field_names": [field]}, "$max": {"auto.seq": after}}
+    else:
+        update = {"$set": {"auto": {"field_names": [field], "seq": after}}}
+    db[SCHEMA_COLLECTION].update_one({"name": collection}, update, upsert=True, session=session)
+    return change
 
 
 def allocate(db: Database, collection: str, count: int, session: ClientSession | None) -> int:
