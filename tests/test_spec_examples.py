@@ -271,3 +271,26 @@ def test_schema_collection_tracks_autoincrement(mongo_db):
     record = mongo_db["__schema__"].find_one({"name": "spec_nested_blog"})
     assert record["auto"]["field_names"] == ["id"]
     assert record["auto"]["seq"] >= 3
+
+
+def test_mongo_prefixed_collection_methods(beatles):
+    found = list(Entry.objects.mongo_find({"blog.name": {"$regex": "^Beatles"}},
+                                          {"_id": 0, "headline": 1}).sort("headline"))
+    assert found == [{"headline": "Help"}, {"headline": "Love"}]
+    result = Entry.objects.mongo_update_many({"blog.name": "Stones"},
+                                             {"$set": {"blog.tagline": "Start me up"}})
+    assert result.modified_count == 1
+    assert Entry.objects.get(headline="Black").blog.tagline == "Start me up"
+    assert Entry.objects.mongo_count_documents({}) == 3
+    with pytest.raises(AttributeError, match="no method 'not_a_method'"):
+        Entry.objects.mongo_not_a_method()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mongo_create_index_outside_a_transaction():
+    try:
+        name = Entry.objects.mongo_create_index("headline", name="entry_headline")
+        assert name == "entry_headline"
+        assert "entry_headline" in Entry.objects.mongo_index_information()
+    finally:
+        Entry.objects.mongo_drop_index("entry_headline")

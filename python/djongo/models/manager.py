@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from django.db import connections, models
+from pymongo.collection import Collection
 
 
 class DjongoManager(models.Manager):
@@ -25,7 +26,9 @@ class DjongoManager(models.Manager):
         if name.startswith("mongo_") and name != "mongo_collection":
             method = name.removeprefix("mongo_")
             attribute = getattr(self.mongo_collection, method, None)
-            if not callable(attribute):
+            # An unknown name on a pymongo Collection is a sub-collection,
+            # which is "callable" only to raise TypeError.
+            if not callable(attribute) or isinstance(attribute, Collection):
                 raise AttributeError(f"pymongo's Collection has no method {method!r}")
             return partial(_in_transaction, connections[self.db].connection, attribute)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
