@@ -245,3 +245,22 @@ def test_generic_objectid_field():
     assert Event.objects.filter(source=ref).count() == 1
     with pytest.raises(ValidationError):
         Event(kind="bad", source="not-an-id").full_clean()
+
+
+def test_admin_edits_json_and_objectid_fields(admin_client):
+    ref = ObjectId()
+    response = admin_client.post("/admin/fieldsapp/event/add/", {
+        "kind": "admin", "data": '{"owner": {"name": "Ann"}, "n": [1, 2]}', "source": str(ref),
+    })
+    assert response.status_code == 302, response.content.decode()
+    event = Event.objects.get(kind="admin")
+    assert (event.data, event.source) == ({"owner": {"name": "Ann"}, "n": [1, 2]}, ref)
+    response = admin_client.post("/admin/fieldsapp/event/add/", {
+        "kind": "no-source", "data": "{}", "source": "",
+    })
+    assert response.status_code == 302, response.content.decode()
+    assert Event.objects.get(kind="no-source").source is None
+    response = admin_client.post("/admin/fieldsapp/event/add/", {
+        "kind": "bad", "data": "{}", "source": "zzzzzzzzzzzzzzzzzzzzzzzz",
+    })
+    assert response.status_code == 200 and "is not a valid ObjectId" in response.content.decode()

@@ -294,3 +294,27 @@ def test_mongo_create_index_outside_a_transaction():
         assert "entry_headline" in Entry.objects.mongo_index_information()
     finally:
         Entry.objects.mongo_drop_index("entry_headline")
+
+
+@pytest.fixture
+def blog_collection_from_version_1():
+    """spec_nested_blog as migrated before Blog gained its `tagline` (version 1)."""
+    from tests.spec.nested.models import Blog as ConcreteBlog
+
+    tagline = ConcreteBlog._meta.get_field("tagline")
+    with connection.schema_editor() as editor:
+        editor.remove_field(ConcreteBlog, tagline)
+    yield
+    connection.mongo_database["spec_nested_blog"].delete_many({})
+    with connection.schema_editor() as editor:
+        editor.add_field(ConcreteBlog, tagline)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_goodbye_migrations_version_2_saves_without_migrating(blog_collection_from_version_1):
+    """002: "The modified Model can be saved without running any migrations." """
+    from tests.spec.nested.models import Blog as ConcreteBlog
+
+    blog = ConcreteBlog.objects.create(name="v2", tagline="now with a tagline")
+    assert ConcreteBlog.objects.get(pk=blog.pk).tagline == "now with a tagline"
+    assert ConcreteBlog.objects.filter(tagline__startswith="now").count() == 1

@@ -616,6 +616,9 @@ class ObjectIdMixin:
     def to_python(self, value):
         if value is None or isinstance(value, ObjectId):
             return value
+        if value == "":
+            # An empty form input: no ObjectId.
+            return None
         try:
             return ObjectId(str(value))
         except (InvalidId, TypeError) as exc:
