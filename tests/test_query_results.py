@@ -78,3 +78,56 @@ def test_raw_select_from_a_derived_select_star(entries):
         " ORDER BY headline"
     )
     assert headlines(qs) == ["C", "D"]
+
+
+@pytest.fixture
+def ranked_entries():
+    # (headline, n_comments, rating): two pairs of ties on n_comments.
+    for headline, n, rating in [("A", 5, 1.0), ("B", 5, 2.0), ("C", 3, None), ("D", 9, 4.0),
+                                ("E", 3, 5.0)]:
+        Entry.objects.create(blog={"name": "b", "tagline": "t"}, headline=headline,
+                             n_comments=n, rating=rating)
+
+
+def test_window_functions_follow_sql_semantics(ranked_entries):
+    from django.db.models import Sum, Window
+    from django.db.models.functions import DenseRank, Lag, Rank, RowNumber
+
+    by_comments = {"order_by": F("n_comments").asc()}
+    rows = Entry.objects.annotate(
+        rank=Window(Rank(), **by_comments),
+        dense=Window(DenseRank(), **by_comments),
+        number=Window(RowNumber(), order_by=[F("n_comments").asc(), F("headline").asc()]),
+        # SQL's default frame with ORDER BY includes the current row's peers.
+        running=Window(Sum("n_comments"), **by_comments),
+        previous=Window(Lag("headline"), order_by=F("headline").asc()),
+    ).order_by("headline").values_list("headline", "rank", "dense", "number", "running", "previous")
+    assert list(rows) == [
+        ("A", 3, 2, 3, 16, None),
+        ("B", 3, 2, 4, 16, "A"),
+        ("C", 1, 1, 1, 6, "B"),
+        ("D", 5, 3, 5, 25, "C"),
+        ("E", 1, 1, 2, 6, "D"),
+    ]
+
+
+def test_filtering_on_a_window_function(ranked_entries):
+    from django.db.models import Window
+    from django.db.models.functions import Rank
+
+    top = Entry.objects.annotate(
+        rank=Window(Rank(), order_by=F("n_comments").desc()),
+    ).filter(rank__lte=3).order_by("headline")
+    assert headlines(top) == ["A", "B", "D"]
+
+
+def test_a_window_sum_over_no_values_is_null(ranked_entries):
+    from django.db.models import Sum, Window
+
+    # Each row alone in its frame; C's rating is NULL, so its SUM is NULL (not 0).
+    from django.db.models.expressions import RowRange
+
+    rows = Entry.objects.annotate(
+        own=Window(Sum("rating"), order_by=F("headline").asc(), frame=RowRange(0, 0)),
+    ).order_by("headline").values_list("headline", "own")
+    assert list(rows) == [("A", 1.0), ("B", 2.0), ("C", None), ("D", 4.0), ("E", 5.0)]

@@ -96,6 +96,11 @@ class Binder:
             ) from None
         if slot.get("like"):
             return like_to_regex(value)
+        if slot.get("negate"):
+            # LAG(x, %s): MongoDB's $shift takes the offset as a constant.
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ProgrammingError(f"LAG/LEAD offset must be an integer, not {value!r}")
+            return -value
         return to_bson(value)
 
     def _subquery(self, slot: dict[str, Any]) -> Any:

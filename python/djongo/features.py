@@ -78,7 +78,11 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_ignore_conflicts = False
     supports_update_conflicts = False
     supports_sequence_reset = False
-    supports_over_clause = False
+    # Window functions are $setWindowFields (frames: ROWS, and RANGE with
+    # UNBOUNDED/CURRENT ROW bounds; a RANGE offset is refused).
+    supports_over_clause = True
+    supports_frame_range_fixed_distance = False
+    supports_frame_exclusion = False
     # Date arithmetic: DATETIME - DATETIME is milliseconds, scaled to the
     # microseconds a DurationField stores (operations.subtract_temporals).
     supports_temporal_subtraction = True

@@ -58,8 +58,6 @@ fn or(mut parts: Vec<Bson>) -> Bson {
     }
 }
 
-/// SQL NULL → NULL, otherwise `f(x)`: for MongoDB operators that would turn
-/// null into a value ("" for `$toUpper`) or fail on it (`$strLenCP`).
 /// A decimal rounded to `scale` places, halves away from zero as SQL's
 /// numeric(p, s) does. Unlike `round_half_away` (SQL ROUND over any number),
 /// the half unit is a decimal, so the sum stays exact.
@@ -72,6 +70,8 @@ fn round_decimal_half_away(x: Bson, scale: u32) -> Bson {
     opn("$trunc", vec![opn("$add", vec![x, signed_half]), Bson::Int64(i64::from(scale))])
 }
 
+/// SQL NULL → NULL, otherwise `f(x)`: for MongoDB operators that would turn
+/// null into a value ("" for `$toUpper`) or fail on it (`$strLenCP`).
 fn null_safe(x: Bson, f: impl FnOnce(Bson) -> Bson) -> Bson {
     opn("$cond", vec![is_null(x.clone()), Bson::Null, f(x)])
 }
@@ -205,6 +205,7 @@ impl Ctx {
                     _ => first,
                 }
             }
+            Expr::Window(w) => self.window_field(w)?,
             // A predicate used as a value is three-valued: TRUE, FALSE or NULL.
             _ => {
                 let t = self.truth(env, e, true)?;

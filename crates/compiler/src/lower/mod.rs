@@ -11,6 +11,7 @@ mod filter;
 mod like;
 mod read;
 mod text;
+mod window;
 mod write;
 
 use std::cell::RefCell;
@@ -20,7 +21,7 @@ use bson::{doc, Bson, Document};
 pub use like::like_to_regex;
 
 use crate::error::Result;
-use crate::plan::{ColumnRef, Literal, SavepointOp, Statement, StatementKind};
+use crate::plan::{ColumnRef, Literal, SavepointOp, Statement, StatementKind, Window};
 
 /// Reserved field-name prefix for everything the compiler adds to documents
 /// in a pipeline (joined rows, correlated lookups, hidden sort keys). Real
@@ -35,6 +36,11 @@ pub fn join_field(k: usize) -> String {
 pub(crate) struct Ctx {
     /// Counter for correlated-subquery lookup fields.
     lookups: RefCell<usize>,
+    /// Window functions of the SELECTs being lowered, with the hidden field
+    /// holding each one's value (innermost SELECT last).
+    windows: RefCell<Vec<(Window, String)>>,
+    /// Counter for window field names.
+    window_count: RefCell<usize>,
 }
 
 /// Let-variables a nested pipeline needs from the document around it:
@@ -92,6 +98,8 @@ pub(crate) struct Env<'a> {
 pub fn lower(stmt: Statement, params: usize) -> Result<Document> {
     let ctx = Ctx {
         lookups: RefCell::new(0),
+        windows: RefCell::new(Vec::new()),
+        window_count: RefCell::new(0),
     };
     let mut subplans = Vec::with_capacity(stmt.subqueries.len());
     for q in &stmt.subqueries {

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use bson::{doc, Bson, Document};
 
 use super::expr::{aggregate_default, is_null, not_null};
-use super::{join_field, literal, param_slot, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
+use super::{join_field, literal, param_slot, window, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
 use crate::plan::{AggFunc, CmpOp, Expr, JoinKind, OrderItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
 
@@ -266,8 +266,13 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
         || s.joins.iter().any(|j| j.on.has_correlated())
         || s.order_by.iter().any(|o| matches!(&o.key, SortKey::Expr(e) if e.has_correlated()));
 
-    // --- find: one table, no joins, grouping, DISTINCT or computed sort keys.
-    let findable = s.joins.is_empty() && !s.aggregated && !s.distinct && !any_correlated && outer.is_none();
+    let windowed = window::has_windows(s);
+    if windowed && s.aggregated {
+        return Err(CompileError::unsupported("window function in a grouped query", "OVER"));
+    }
+
+    // --- find: one table, no joins, grouping, DISTINCT, windows or computed sort keys.
+    let findable = s.joins.is_empty() && !s.aggregated && !s.distinct && !windowed && !any_correlated && outer.is_none();
     if s.star && !(findable && matches!(s.from, Some(Source::Table { .. }))) {
         return Err(CompileError::Unsupported {
             construct: "SELECT * over joins, groups, DISTINCT or subqueries (the compiler knows no schema; list the columns)".into(),
@@ -336,6 +341,11 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
         if !f.is_empty() {
             pipeline.push(doc! { "$match": f });
         }
+    }
+
+    let windows_before = ctx.windows.borrow().len();
+    if windowed {
+        pipeline.extend(ctx.window_stages(env, s)?);
     }
 
     // COUNT(*) alone: `$count`, which engines can answer from metadata/indexes.
@@ -438,6 +448,8 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
     if !hidden.is_empty() {
         pipeline.push(doc! { "$unset": hidden });
     }
+    // This SELECT's windows are not visible to the queries around it.
+    ctx.windows.borrow_mut().truncate(windows_before);
     Ok(ReadPlan { collection, body: Body::Aggregate { pipeline, default_row }, columns, star: false })
 }
 
@@ -664,7 +676,7 @@ fn collect_accumulators(ctx: &Ctx, env: Env, e: &Expr, entries: &mut Vec<(Expr, 
 
 fn for_each_child(e: &Expr, f: &mut dyn FnMut(&Expr)) {
     match e {
-        Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) => {}
+        Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::Window(_) => {}
         Expr::Neg(x) | Expr::Not(x) | Expr::Cast { expr: x, .. } | Expr::IsNull { expr: x, .. } | Expr::InSubquery { expr: x, .. } => f(x),
         Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
             f(left);

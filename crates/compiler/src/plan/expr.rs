@@ -293,6 +293,53 @@ pub enum Expr {
         expr: Box<Expr>,
         to: CastType,
     },
+    /// `f(...) OVER (PARTITION BY ... ORDER BY ... frame)`.
+    Window(Box<Window>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowFunc {
+    RowNumber,
+    Rank,
+    DenseRank,
+    PercentRank,
+    CumeDist,
+    Ntile,
+    Lag,
+    Lead,
+    FirstValue,
+    LastValue,
+    NthValue,
+    Aggregate(AggFunc),
+}
+
+/// One end of a window frame; offsets count rows (ROWS) or sort-key units
+/// (RANGE), negative before the current row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameBound {
+    Unbounded,
+    Current,
+    Offset(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// ROWS (true) or RANGE (false).
+    pub rows: bool,
+    pub start: FrameBound,
+    pub end: FrameBound,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub func: WindowFunc,
+    pub args: Vec<Expr>,
+    pub partition_by: Vec<Expr>,
+    /// (key, descending)
+    pub order_by: Vec<(Expr, bool)>,
+    /// `None`: SQL's default frame (the whole partition without ORDER BY,
+    /// RANGE UNBOUNDED PRECEDING .. CURRENT ROW with it).
+    pub frame: Option<Frame>,
 }
 
 impl Expr {
@@ -341,7 +388,14 @@ impl Expr {
                     o.walk(f)
                 }
             }
+            Expr::Window(w) => {
+                w.args.iter().chain(&w.partition_by).chain(w.order_by.iter().map(|(e, _)| e)).for_each(|e| e.walk(f));
+            }
         }
+    }
+
+    pub fn has_window(&self) -> bool {
+        self.any(&|e| matches!(e, Expr::Window(_)))
     }
 
     pub fn any(&self, pred: &dyn Fn(&Expr) -> bool) -> bool {

@@ -51,6 +51,15 @@ impl Scopes {
         self.stack[top].sources.len() - 1
     }
 
+    /// The output columns of this level's FROM when it is one derived table
+    /// whose columns are known: what `SELECT *` means there.
+    pub fn only_derived_columns(&self) -> Option<Vec<String>> {
+        match self.stack.last()?.sources.as_slice() {
+            [only] => only.derived_columns.clone(),
+            _ => None,
+        }
+    }
+
     /// Resolves `parts` (the dotted pieces of an identifier) to a column.
     pub fn resolve(&mut self, parts: &[String], fragment: &str) -> Result<ColumnRef> {
         let Some(first) = parts.first() else {

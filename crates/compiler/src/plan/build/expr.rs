@@ -6,7 +6,7 @@ use sqlparser::ast::{
 
 use super::{kind_name, Builder};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Func, Literal, MatchKind, SubqueryRef, TruncUnit};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, Literal, MatchKind, SubqueryRef, TruncUnit, Window, WindowFunc};
 
 /// Our own recursion guard: sqlparser limits nesting of parentheses, but a
 /// long chain such as `a + b + c + ...` is a deep left-leaning tree.
@@ -230,6 +230,61 @@ impl Builder {
         })
     }
 
+    /// `name(args) OVER (...)`.
+    fn window(&mut self, name: &str, args: Vec<Expr>, star: bool, over: &ast::WindowType, whole: &ast::Expr, d: usize) -> Result<Expr> {
+        let spec = match over {
+            ast::WindowType::WindowSpec(spec) if spec.window_name.is_none() => spec,
+            _ => return Err(CompileError::unsupported("named window (WINDOW clause)", whole)),
+        };
+        let func = match name {
+            "row_number" => WindowFunc::RowNumber,
+            "rank" => WindowFunc::Rank,
+            "dense_rank" => WindowFunc::DenseRank,
+            "percent_rank" => WindowFunc::PercentRank,
+            "cume_dist" => WindowFunc::CumeDist,
+            "ntile" => WindowFunc::Ntile,
+            "lag" => WindowFunc::Lag,
+            "lead" => WindowFunc::Lead,
+            "first_value" => WindowFunc::FirstValue,
+            "last_value" => WindowFunc::LastValue,
+            "nth_value" => WindowFunc::NthValue,
+            "count" if star => WindowFunc::Aggregate(AggFunc::CountStar),
+            "count" => WindowFunc::Aggregate(AggFunc::Count),
+            "sum" => WindowFunc::Aggregate(AggFunc::Sum),
+            "avg" => WindowFunc::Aggregate(AggFunc::Avg),
+            "min" => WindowFunc::Aggregate(AggFunc::Min),
+            "max" => WindowFunc::Aggregate(AggFunc::Max),
+            "stddev_pop" => WindowFunc::Aggregate(AggFunc::StdDevPop),
+            "stddev_samp" | "stddev" => WindowFunc::Aggregate(AggFunc::StdDevSamp),
+            other => return Err(CompileError::unsupported(format!("window function {}()", other.to_uppercase()), whole)),
+        };
+        let arity_ok = match func {
+            WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank | WindowFunc::PercentRank | WindowFunc::CumeDist => args.is_empty(),
+            WindowFunc::Aggregate(AggFunc::CountStar) => args.is_empty(),
+            WindowFunc::Ntile | WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::Aggregate(_) => args.len() == 1,
+            WindowFunc::Lag | WindowFunc::Lead => (1..=3).contains(&args.len()),
+            WindowFunc::NthValue => args.len() == 2,
+        };
+        if !arity_ok {
+            return Err(CompileError::unsupported(format!("{}() with {} arguments", name.to_uppercase(), args.len()), whole));
+        }
+        if args.iter().any(|a| a.has_aggregate() || a.has_window()) {
+            return Err(CompileError::unsupported("window function over an aggregate or another window function", whole));
+        }
+        let partition_by = spec.partition_by.iter().map(|e| self.expr_at(e, d)).collect::<Result<Vec<_>>>()?;
+        let mut order_by = Vec::with_capacity(spec.order_by.len());
+        for o in &spec.order_by {
+            let descending = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+            // MongoDB sorts NULL lowest: first ascending, last descending.
+            if o.options.nulls_first.is_some_and(|first| first == descending) {
+                return Err(CompileError::unsupported("NULLS FIRST/LAST against MongoDB's order in a window", whole));
+            }
+            order_by.push((self.expr_at(&o.expr, d)?, descending));
+        }
+        let frame = spec.window_frame.as_ref().map(|f| window_frame(f, whole)).transpose()?;
+        Ok(Expr::Window(Box::new(Window { func, args, partition_by, order_by, frame })))
+    }
+
     /// Builds a subquery in a new scope; hoists it when uncorrelated.
     pub(crate) fn subquery(&mut self, q: &ast::Query) -> Result<SubqueryRef> {
         self.scopes.push();
@@ -252,9 +307,6 @@ impl Builder {
             .and_then(|p| p.as_ident())
             .map(|i| i.value.to_ascii_lowercase())
             .unwrap_or_default();
-        if f.over.is_some() {
-            return Err(CompileError::unsupported(format!("window function {}() OVER", name.to_uppercase()), whole));
-        }
         if !f.within_group.is_empty() {
             return Err(CompileError::unsupported("WITHIN GROUP", whole));
         }
@@ -278,6 +330,12 @@ impl Builder {
                 (args, distinct, star)
             }
         };
+        if let Some(over) = &f.over {
+            if distinct || star && name != "count" || f.filter.is_some() {
+                return Err(CompileError::unsupported(format!("DISTINCT/*/FILTER in window function {}()", name.to_uppercase()), whole));
+            }
+            return self.window(&name, args, star, over, whole, d);
+        }
         let agg = match name.as_str() {
             "count" => Some(if star { AggFunc::CountStar } else { AggFunc::Count }),
             "sum" => Some(AggFunc::Sum),
@@ -483,4 +541,39 @@ fn trunc_unit(u: &str, whole: &ast::Expr) -> Result<TruncUnit> {
         "second" => TruncUnit::Second,
         other => return Err(CompileError::unsupported(format!("DATE_TRUNC unit '{other}'"), whole)),
     })
+}
+
+/// `ROWS|RANGE BETWEEN start AND end`; offsets must be integer literals.
+fn window_frame(f: &ast::WindowFrame, whole: &ast::Expr) -> Result<Frame> {
+    let rows = match f.units {
+        ast::WindowFrameUnits::Rows => true,
+        ast::WindowFrameUnits::Range => false,
+        ast::WindowFrameUnits::Groups => return Err(CompileError::unsupported("GROUPS window frame", whole)),
+    };
+    let offset = |e: &Option<Box<ast::Expr>>, sign: i64| -> Result<FrameBound> {
+        match e.as_deref() {
+            None => Ok(FrameBound::Unbounded),
+            Some(ast::Expr::Value(v)) => match &v.value {
+                ast::Value::Number(n, _) => n
+                    .parse::<i64>()
+                    .map(|n| if n == 0 { FrameBound::Current } else { FrameBound::Offset(sign * n) })
+                    .map_err(|_| CompileError::unsupported("window frame offset that is not an integer", whole)),
+                _ => Err(CompileError::unsupported("window frame offset that is not an integer", whole)),
+            },
+            Some(_) => Err(CompileError::unsupported("window frame offset that is not an integer literal", whole)),
+        }
+    };
+    let bound = |b: &ast::WindowFrameBound| -> Result<FrameBound> {
+        match b {
+            ast::WindowFrameBound::CurrentRow => Ok(FrameBound::Current),
+            ast::WindowFrameBound::Preceding(e) => offset(e, -1),
+            ast::WindowFrameBound::Following(e) => offset(e, 1),
+        }
+    };
+    let start = bound(&f.start_bound)?;
+    let end = match &f.end_bound {
+        Some(b) => bound(b)?,
+        None => FrameBound::Current,
+    };
+    Ok(Frame { rows, start, end })
 }

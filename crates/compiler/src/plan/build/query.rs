@@ -4,7 +4,7 @@ use sqlparser::ast::{self, GroupByExpr, JoinConstraint, JoinOperator, LimitClaus
 use super::{kind_name, object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{Expr, Join, JoinKind, Literal, OrderItem, ProjectItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
+use crate::plan::{ColumnRef, Expr, Join, JoinKind, Literal, OrderItem, ProjectItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
 
 impl Builder {
     /// Builds a query in the current (already pushed) scope.
@@ -146,8 +146,19 @@ impl Builder {
         }
         let filter = s.selection.as_ref().map(|e| self.expr(e)).transpose()?;
         let mut projection = Vec::new();
-        let star = matches!(s.projection.as_slice(), [SelectItem::Wildcard(_)]);
-        for item in s.projection.iter().filter(|_| !star) {
+        let wildcard = matches!(s.projection.as_slice(), [SelectItem::Wildcard(_)]);
+        let mut star = wildcard;
+        if star {
+            // `SELECT * FROM (SELECT ...) sq` (Django's filter on a window
+            // function): the derived table's columns are known, so `*` is them.
+            if let Some(columns) = self.scopes.only_derived_columns() {
+                for (i, label) in columns.into_iter().enumerate() {
+                    projection.push(ProjectItem { expr: Expr::Column(ColumnRef { scope: 0, source: 0, path: format!("c{i}") }), label });
+                }
+                star = false;
+            }
+        }
+        for item in s.projection.iter().filter(|_| !wildcard) {
             let (expr, label) = match item {
                 SelectItem::UnnamedExpr(e) => {
                     let label = match e {

@@ -1,0 +1,361 @@
+//! Window functions → `$setWindowFields`.
+//!
+//! The windows of one SELECT are computed after its filters and joins, before
+//! its projection, into hidden fields `__djongo_w<n>` that the projection and
+//! ORDER BY then read (`Ctx::windows` maps each window to its field).
+//! Windows sharing PARTITION BY and ORDER BY share one `$setWindowFields`.
+//!
+//! SQL's peers (rows equal on the ORDER BY keys) have no counterpart in
+//! MongoDB's `documents` windows, and its `range` windows need one numeric
+//! sort key. So a RANGE frame ending at the current row (SQL's default frame
+//! with ORDER BY) is computed over `documents: ["unbounded", "current"]`, and
+//! a second `$setWindowFields` over each peer group gives every peer the value
+//! of the group's last row (first row for a frame starting at the current
+//! row), which is what SQL returns.
+use bson::{doc, Bson, Document};
+
+use super::expr::{is_null, op1, opn};
+use super::{param_slot, Ctx, Env, RESERVED_PREFIX};
+use crate::error::{CompileError, Result};
+use crate::plan::{AggFunc, Expr, Frame, FrameBound, Literal, Select, SortKey, Window, WindowFunc};
+
+/// Every window function of the SELECT list and ORDER BY, once each.
+fn collect(s: &Select) -> Vec<Window> {
+    let mut found: Vec<Window> = Vec::new();
+    let exprs = s.projection.iter().map(|p| &p.expr).chain(s.order_by.iter().filter_map(|o| match &o.key {
+        SortKey::Expr(e) => Some(e),
+        SortKey::Output(_) => None,
+    }));
+    for e in exprs {
+        e.walk(&mut |x| {
+            if let Expr::Window(w) = x {
+                if !found.contains(w) {
+                    found.push((**w).clone());
+                }
+            }
+        });
+    }
+    found
+}
+
+pub(crate) fn has_windows(s: &Select) -> bool {
+    s.projection.iter().any(|p| p.expr.has_window())
+        || s.order_by.iter().any(|o| matches!(&o.key, SortKey::Expr(e) if e.has_window()))
+}
+
+/// Windows sharing PARTITION BY and ORDER BY: (partition keys, sort keys, members).
+type WindowGroup<'a> = (&'a [Expr], &'a [(Expr, bool)], Vec<&'a Window>);
+
+/// Which row of a peer group gives its value to the whole group.
+#[derive(Clone, Copy, PartialEq)]
+enum PeerFix {
+    None,
+    Last,
+    First,
+}
+
+/// A window operator's outputs: raw fields of the first `$setWindowFields`,
+/// and the expression that makes the SQL value from them.
+struct Outputs {
+    raw: Vec<(String, Bson)>,
+    peer_fix: PeerFix,
+    finish: Bson,
+}
+
+fn field(name: &str) -> Bson {
+    Bson::String(format!("${name}"))
+}
+
+fn documents(start: Bson, end: Bson) -> Document {
+    doc! { "documents": [start, end] }
+}
+
+fn bound(b: FrameBound) -> Bson {
+    match b {
+        FrameBound::Unbounded => Bson::String("unbounded".into()),
+        FrameBound::Current => Bson::String("current".into()),
+        FrameBound::Offset(n) => Bson::Int64(n),
+    }
+}
+
+/// The MongoDB window of an accumulator, and the peer fix it needs.
+fn frame_window(frame: &Option<Frame>, ordered: bool, whole: &Window) -> Result<(Option<Document>, PeerFix)> {
+    let unbounded = || Bson::String("unbounded".into());
+    let current = || Bson::String("current".into());
+    Ok(match frame {
+        // Explicit, so nothing hangs on a server's default window.
+        None if !ordered => (Some(documents(unbounded(), unbounded())), PeerFix::None),
+        None => (Some(documents(unbounded(), current())), PeerFix::Last),
+        Some(Frame { rows: true, start, end }) => (Some(documents(bound(*start), bound(*end))), PeerFix::None),
+        Some(Frame { rows: false, start, end }) => match (start, end) {
+            (FrameBound::Unbounded, FrameBound::Unbounded) => (Some(documents(unbounded(), unbounded())), PeerFix::None),
+            (FrameBound::Unbounded, FrameBound::Current) => (Some(documents(unbounded(), current())), PeerFix::Last),
+            (FrameBound::Current, FrameBound::Unbounded) => (Some(documents(current(), unbounded())), PeerFix::First),
+            _ => {
+                return Err(CompileError::unsupported(
+                    "RANGE window frame other than UNBOUNDED PRECEDING / CURRENT ROW / UNBOUNDED FOLLOWING",
+                    format!("{:?}", whole.frame),
+                ))
+            }
+        },
+    })
+}
+
+fn with_window(mut op: Document, window: &Option<Document>) -> Bson {
+    if let Some(w) = window {
+        op.insert("window", w.clone());
+    }
+    Bson::Document(op)
+}
+
+/// An integer argument that MongoDB needs as a constant (`$shift`'s `by`):
+/// a literal, or a parameter slot (negated by the executor for LAG).
+fn constant_int(e: &Expr, negate: bool) -> Result<Bson> {
+    match e {
+        Expr::Literal(Literal::Int(n)) => Ok(Bson::Int64(if negate { -n } else { *n })),
+        Expr::Param(i) => {
+            let mut slot = param_slot(*i);
+            if let (true, Bson::Document(d)) = (negate, &mut slot) {
+                d.insert("negate", true);
+            }
+            Ok(slot)
+        }
+        _ => Err(CompileError::unsupported("LAG/LEAD offset that is not a constant", format!("{e:?}"))),
+    }
+}
+
+impl Ctx {
+    /// The field holding a window function's value in the current SELECT.
+    pub(crate) fn window_field(&self, w: &Window) -> Result<Bson> {
+        self.windows
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(known, _)| known == w)
+            .map(|(_, name)| field(name))
+            .ok_or_else(|| CompileError::unsupported("window function outside the SELECT list and ORDER BY", format!("{:?}", w.func)))
+    }
+
+    fn window_name(&self) -> String {
+        let mut n = self.window_count.borrow_mut();
+        *n += 1;
+        format!("{RESERVED_PREFIX}w{}", *n - 1)
+    }
+
+    /// The stages computing every window of `s` (registered in `self.windows`).
+    pub(crate) fn window_stages(&self, env: Env, s: &Select) -> Result<Vec<Document>> {
+        let windows = collect(s);
+        // Group the windows by (PARTITION BY, ORDER BY).
+        let mut groups: Vec<WindowGroup> = Vec::new();
+        for w in &windows {
+            match groups.iter_mut().find(|(p, o, _)| *p == w.partition_by.as_slice() && *o == w.order_by.as_slice()) {
+                Some(g) => g.2.push(w),
+                None => groups.push((&w.partition_by, &w.order_by, vec![w])),
+            }
+        }
+        let mut stages = Vec::new();
+        for (partition_by, order_by, members) in groups {
+            let base = self.window_name();
+            // Partition and sort keys as fields: sortBy takes field paths only.
+            let mut keys = Document::new();
+            let partition = format!("{base}p");
+            match partition_by {
+                [] => {}
+                [one] => {
+                    keys.insert(partition.clone(), self.value(env, one)?);
+                }
+                many => {
+                    let mut d = Document::new();
+                    for (j, e) in many.iter().enumerate() {
+                        d.insert(format!("k{j}"), self.value(env, e)?);
+                    }
+                    keys.insert(partition.clone(), d);
+                }
+            }
+            let mut sort_by = Document::new();
+            for (j, (e, descending)) in order_by.iter().enumerate() {
+                let name = format!("{base}k{j}");
+                keys.insert(name.clone(), self.value(env, e)?);
+                sort_by.insert(name, if *descending { -1 } else { 1 });
+            }
+            if sort_by.is_empty() {
+                // No ORDER BY: every row is a peer of every other. The ranking
+                // operators still need a sort key; a constant one gives that.
+                let name = format!("{base}k0");
+                keys.insert(name.clone(), Bson::Null);
+                sort_by.insert(name, 1);
+            }
+            // A running count, not `$documentNumber`: MongoDB allows that
+            // one only with a single sort key.
+            let row_number = format!("{base}rn");
+            let mut outputs = doc! { row_number.clone(): { "$sum": 1, "window": documents("unbounded".into(), "current".into()) } };
+            let mut peer_fields: Vec<(String, PeerFix)> = Vec::new();
+            let mut finish = Document::new();
+            for (m, w) in members.iter().enumerate() {
+                let name = format!("{base}_{m}");
+                let out = self.window_outputs(env, w, &name, sort_by.len(), !order_by.is_empty(), &row_number)?;
+                for (raw, op) in out.raw {
+                    if out.peer_fix != PeerFix::None {
+                        peer_fields.push((raw.clone(), out.peer_fix));
+                    }
+                    outputs.insert(raw, op);
+                }
+                finish.insert(name.clone(), out.finish);
+                self.windows.borrow_mut().push(((*w).clone(), name));
+            }
+            stages.push(doc! { "$set": keys });
+            let mut stage = doc! { "sortBy": sort_by.clone(), "output": outputs };
+            if !partition_by.is_empty() {
+                stage.insert("partitionBy", field(&partition));
+            }
+            stages.push(doc! { "$setWindowFields": stage });
+            if !peer_fields.is_empty() {
+                // Each peer group (same partition, same sort keys) takes the
+                // value of its last (or first) row.
+                let mut peer_key = Document::new();
+                if !partition_by.is_empty() {
+                    peer_key.insert("p", field(&partition));
+                }
+                for (j, k) in sort_by.keys().enumerate() {
+                    peer_key.insert(format!("k{j}"), field(k));
+                }
+                let mut fixes = Document::new();
+                for (raw, fix) in &peer_fields {
+                    let op = if *fix == PeerFix::Last { "$last" } else { "$first" };
+                    fixes.insert(raw.clone(), doc! { op: field(raw), "window": documents("unbounded".into(), "unbounded".into()) });
+                }
+                stages.push(doc! { "$setWindowFields": { "partitionBy": peer_key, "sortBy": { row_number.clone(): 1 }, "output": fixes } });
+            }
+            stages.push(doc! { "$set": finish });
+        }
+        Ok(stages)
+    }
+
+    fn window_outputs(&self, env: Env, w: &Window, name: &str, sort_keys: usize, ordered: bool, row_number: &str) -> Result<Outputs> {
+        let raw = |suffix: &str| format!("{name}{suffix}");
+        let whole = documents("unbounded".into(), "unbounded".into());
+        let count_all = || Bson::Document(doc! { "$count": {}, "window": whole.clone() });
+        // RANK() over several sort keys: the row number of the first peer
+        // (MongoDB's `$rank` takes a single sort key).
+        let rank = || -> (Bson, PeerFix) {
+            if sort_keys == 1 {
+                (Bson::Document(doc! { "$rank": {} }), PeerFix::None)
+            } else {
+                (Bson::Document(doc! { "$sum": 1, "window": documents("unbounded".into(), "current".into()) }), PeerFix::First)
+            }
+        };
+        let arg = |i: usize| -> Result<Bson> {
+            match w.args.get(i) {
+                Some(e) => self.value(env, e),
+                None => Ok(Bson::Null),
+            }
+        };
+        Ok(match &w.func {
+            WindowFunc::RowNumber => Outputs { raw: vec![], peer_fix: PeerFix::None, finish: field(row_number) },
+            WindowFunc::Rank => {
+                let (op, peer_fix) = rank();
+                Outputs { raw: vec![(raw("r"), op)], peer_fix, finish: field(&raw("r")) }
+            }
+            WindowFunc::DenseRank => {
+                if sort_keys != 1 {
+                    return Err(CompileError::unsupported("DENSE_RANK() over several ORDER BY keys", format!("{:?}", w.order_by)));
+                }
+                Outputs { raw: vec![(raw("r"), Bson::Document(doc! { "$denseRank": {} }))], peer_fix: PeerFix::None, finish: field(&raw("r")) }
+            }
+            WindowFunc::PercentRank => {
+                let (op, peer_fix) = rank();
+                let (r, n) = (field(&raw("r")), field(&raw("n")));
+                // (rank - 1) / (rows - 1), 0 for a partition of one row.
+                let finish = opn(
+                    "$cond",
+                    vec![
+                        opn("$lte", vec![n.clone(), Bson::Int32(1)]),
+                        Bson::Double(0.0),
+                        opn("$divide", vec![opn("$subtract", vec![r, Bson::Int32(1)]), opn("$subtract", vec![n, Bson::Int32(1)])]),
+                    ],
+                );
+                Outputs { raw: vec![(raw("r"), op), (raw("n"), count_all())], peer_fix, finish }
+            }
+            WindowFunc::CumeDist => {
+                // Rows up to the last peer of this row, over all rows.
+                let finish = opn("$divide", vec![field(&raw("l")), field(&raw("n"))]);
+                let upto = Bson::Document(doc! { "$sum": 1, "window": documents("unbounded".into(), "current".into()) });
+                let raw_fields = vec![(raw("l"), upto), (raw("n"), count_all())];
+                // Only `l` needs the peer fix, but fixing `n` (constant per
+                // partition) is harmless.
+                Outputs { raw: raw_fields, peer_fix: if ordered { PeerFix::Last } else { PeerFix::None }, finish: if ordered { finish } else { Bson::Double(1.0) } }
+            }
+            WindowFunc::Ntile => {
+                // SQL's NTILE(b): the first N mod b buckets hold one row more.
+                let (r, n, b) = (field(row_number), field(&raw("n")), arg(0)?);
+                let q = op1("$floor", opn("$divide", vec![n.clone(), b.clone()]));
+                let rem = opn("$mod", vec![n, b]);
+                let big = opn("$multiply", vec![rem.clone(), opn("$add", vec![q.clone(), Bson::Int32(1)])]);
+                let finish = op1(
+                    "$toLong",
+                    opn(
+                        "$cond",
+                        vec![
+                            opn("$lte", vec![r.clone(), big.clone()]),
+                            op1("$ceil", opn("$divide", vec![r.clone(), opn("$add", vec![q.clone(), Bson::Int32(1)])])),
+                            opn("$add", vec![rem, op1("$ceil", opn("$divide", vec![opn("$subtract", vec![r, big]), q]))]),
+                        ],
+                    ),
+                );
+                Outputs { raw: vec![(raw("n"), count_all())], peer_fix: PeerFix::None, finish }
+            }
+            WindowFunc::Lag | WindowFunc::Lead => {
+                let lag = w.func == WindowFunc::Lag;
+                let by = match w.args.get(1) {
+                    Some(e) => constant_int(e, lag)?,
+                    None => Bson::Int64(if lag { -1 } else { 1 }),
+                };
+                let shift = doc! { "$shift": { "output": arg(0)?, "by": by, "default": arg(2)? } };
+                Outputs { raw: vec![(raw("v"), Bson::Document(shift))], peer_fix: PeerFix::None, finish: field(&raw("v")) }
+            }
+            WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::NthValue => {
+                let (window, peer_fix) = frame_window(&w.frame, ordered, w)?;
+                let x = arg(0)?;
+                let (op, finish) = match w.func {
+                    WindowFunc::FirstValue => (doc! { "$first": x }, field(&raw("v"))),
+                    WindowFunc::LastValue => (doc! { "$last": x }, field(&raw("v"))),
+                    _ => {
+                        // Every value of the frame (NULLs kept), then the n-th.
+                        let n = arg(1)?;
+                        let nth = opn("$arrayElemAt", vec![field(&raw("v")), opn("$subtract", vec![n, Bson::Int32(1)])]);
+                        (doc! { "$push": opn("$ifNull", vec![x, Bson::Null]) }, opn("$ifNull", vec![nth, Bson::Null]))
+                    }
+                };
+                Outputs { raw: vec![(raw("v"), with_window(op, &window))], peer_fix, finish }
+            }
+            WindowFunc::Aggregate(func) => {
+                let (window, peer_fix) = frame_window(&w.frame, ordered, w)?;
+                let x = arg(0)?;
+                let present = || opn("$cond", vec![is_null(x.clone()), Bson::Int32(0), Bson::Int32(1)]);
+                match func {
+                    // SUM over no non-NULL value is NULL in SQL, 0 in MongoDB.
+                    AggFunc::Sum => Outputs {
+                        raw: vec![(raw("v"), with_window(doc! { "$sum": x.clone() }, &window)), (raw("c"), with_window(doc! { "$sum": present() }, &window))],
+                        peer_fix,
+                        finish: opn("$cond", vec![opn("$eq", vec![field(&raw("c")), Bson::Int32(0)]), Bson::Null, field(&raw("v"))]),
+                    },
+                    AggFunc::Count => Outputs { raw: vec![(raw("v"), with_window(doc! { "$sum": present() }, &window))], peer_fix, finish: field(&raw("v")) },
+                    AggFunc::CountStar => Outputs { raw: vec![(raw("v"), with_window(doc! { "$sum": 1 }, &window))], peer_fix, finish: field(&raw("v")) },
+                    other => {
+                        let op = match other {
+                            AggFunc::Avg => "$avg",
+                            AggFunc::Min => "$min",
+                            AggFunc::Max => "$max",
+                            AggFunc::StdDevPop => "$stdDevPop",
+                            AggFunc::StdDevSamp => "$stdDevSamp",
+                            _ => return Err(CompileError::unsupported("this aggregate as a window function", format!("{other:?}"))),
+                        };
+                        let mut d = Document::new();
+                        d.insert(op, x);
+                        Outputs { raw: vec![(raw("v"), with_window(d, &window))], peer_fix, finish: field(&raw("v")) }
+                    }
+                }
+            }
+        })
+    }
+}
