@@ -1,8 +1,8 @@
 //! Choosing candidate documents for a filter: a point lookup on `_id`, an
-//! equality lookup on a single-field index, or a full collection scan. The
-//! engine's `Filter` always has the last word, so a plan only has to return
-//! a superset of the matching documents.
-use crate::catalog::CollectionMeta;
+//! equality lookup on the leading fields of an index, or a full collection
+//! scan. The engine's `Filter` always has the last word, so a plan only has
+//! to return a superset of the matching documents.
+use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::CmdResult;
 use crate::keyenc;
 use crate::storage::Tables;
@@ -50,15 +50,16 @@ fn candidates(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> 
         }
         return Ok(out);
     }
-    for ix in &meta.indexes {
-        if ix.key.len() != 1 || ix.sparse || ix.partial.is_some() {
-            continue;
-        }
-        let Some(field) = ix.fields().next() else { continue };
-        let Some(values) = filter.get(field).and_then(equality_values) else { continue };
+    let best = meta
+        .indexes
+        .iter()
+        .filter_map(|ix| equality_prefix(ix, filter).map(|(keys, covered)| (ix, keys, covered)))
+        .max_by_key(|(ix, _, covered)| (*covered, ix.unique && *covered == ix.key.len()));
+    if let Some((ix, keys, covered)) = best {
+        let whole_key = covered == ix.key.len();
         let mut ids: Vec<Vec<u8>> = Vec::new();
-        for v in values {
-            ids.extend(tables.index_lookup(meta, ix, &keyenc::encode_one(&v))?);
+        for key in keys {
+            ids.extend(tables.index_lookup(meta, ix, &key, whole_key)?);
         }
         // Keep scan order (by _id) and drop duplicates from multikey entries.
         ids.sort();
@@ -74,6 +75,77 @@ fn candidates(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> 
     tables.scan(meta)
 }
 
+/// Lookups on `ix` that find every document `filter` can match: the encoded
+/// values of the longest run of leading index fields that `filter` compares
+/// for equality (one key per combination of `$in` values), and how many
+/// fields that run covers. None when the index cannot serve the filter.
+fn equality_prefix(ix: &IndexSpec, filter: &Document) -> Option<(Vec<Vec<u8>>, usize)> {
+    let mut combos: Vec<(Vec<u8>, Document)> = vec![(Vec::new(), Document::new())];
+    let mut covered = 0;
+    for field in ix.fields() {
+        let Some(values) = filter.get(field).and_then(equality_values) else { break };
+        if combos.len() * values.len() > MAX_LOOKUPS {
+            break;
+        }
+        combos = combos
+            .iter()
+            .flat_map(|(key, sample)| {
+                values.iter().map(move |v| {
+                    let mut key = key.clone();
+                    keyenc::encode(v, &mut key);
+                    let mut sample = sample.clone();
+                    sample.insert(field, v.clone());
+                    (key, sample)
+                })
+            })
+            .collect();
+        covered += 1;
+    }
+    if covered == 0 {
+        return None;
+    }
+    if let Some(partial) = &ix.partial {
+        let samples: Vec<&Document> = combos.iter().map(|(_, sample)| sample).collect();
+        if !partial_admits_all(partial, &samples) {
+            return None;
+        }
+    }
+    Some((combos.into_iter().map(|(key, _)| key).collect(), covered))
+}
+
+/// At most this many point lookups for one filter; past it a scan is cheaper.
+const MAX_LOOKUPS: usize = 1000;
+
+/// Whether a partial index holds every document whose indexed fields have
+/// the values of `samples`, so that an equality lookup on it misses none.
+///
+/// True only for the partial filters MongoDB accepts (equality, `$exists:
+/// true`, `$gt`/`$gte`/`$lt`/`$lte`, `$type`) on plain fields the lookup
+/// fixes: each of them holds for an array containing a value whenever it
+/// holds for the value itself, so trying the values alone is enough.
+/// Unique constraints that allow many NULLs are such indexes:
+/// `{f: {$type: [every type but null]}}`.
+fn partial_admits_all(partial: &Document, samples: &[&Document]) -> bool {
+    const OPERATORS: &[&str] = &["$eq", "$gt", "$gte", "$lt", "$lte", "$type", "$exists"];
+    let Some(fixed) = samples.first() else { return false };
+    let simple = partial.iter().all(|(field, condition)| {
+        !field.starts_with('$')
+            && !field.contains('.')
+            && fixed.contains_key(field)
+            && match condition {
+                Bson::Document(ops) => ops.iter().all(|(op, value)| {
+                    OPERATORS.contains(&op.as_str()) && (op != "$exists" || matches!(value, Bson::Boolean(true)))
+                }),
+                _ => true,
+            }
+    });
+    simple && samples.iter().all(|sample| partial_admits(partial, sample))
+}
+
+fn partial_admits(partial: &Document, sample: &Document) -> bool {
+    Filter::parse(partial).and_then(|f| f.matches(sample)).unwrap_or(false)
+}
+
 /// The documents of `meta` matching `filter`, stopping after `limit` matches.
 pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, limit: Option<usize>) -> CmdResult<Vec<Document>> {
     let parsed = Filter::parse(filter)?;
@@ -87,4 +159,44 @@ pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, l
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn index(spec: Document) -> IndexSpec {
+        IndexSpec::from_spec(1, &spec).unwrap()
+    }
+
+    #[test]
+    fn a_compound_index_serves_equality_on_its_leading_fields() {
+        let gridfs_chunks = index(doc! {"key": {"files_id": 1, "n": 1}, "name": "files_id_1_n_1", "unique": true});
+        let (keys, covered) = equality_prefix(&gridfs_chunks, &doc! {"files_id": 7, "n": 2}).unwrap();
+        assert_eq!((keys, covered), (vec![keyenc::encode_key(&[Bson::Int32(7), Bson::Int32(2)])], 2));
+        let (keys, covered) = equality_prefix(&gridfs_chunks, &doc! {"files_id": 7, "n": {"$gte": 2}}).unwrap();
+        assert_eq!((keys, covered), (vec![keyenc::encode_one(&Bson::Int32(7))], 1));
+        assert!(equality_prefix(&gridfs_chunks, &doc! {"n": 2}).is_none());
+        let (keys, _) = equality_prefix(&gridfs_chunks, &doc! {"files_id": {"$in": [1, 2]}, "n": {"$in": [0, 1, 2]}}).unwrap();
+        assert_eq!(keys.len(), 6);
+    }
+
+    #[test]
+    fn a_partial_index_serves_only_values_its_filter_admits() {
+        // Django's unique-but-many-NULLs constraint.
+        let not_null = index(doc! {"key": {"id": 1}, "name": "pk", "unique": true,
+            "partialFilterExpression": {"id": {"$type": ["int", "long", "double", "string"]}}});
+        assert!(equality_prefix(&not_null, &doc! {"id": 5}).is_some());
+        assert!(equality_prefix(&not_null, &doc! {"id": {"$in": [5, "x"]}}).is_some());
+        assert!(equality_prefix(&not_null, &doc! {"id": true}).is_none());
+        let above = index(doc! {"key": {"a": 1}, "name": "a", "partialFilterExpression": {"a": {"$gt": 10}}});
+        assert!(equality_prefix(&above, &doc! {"a": 11}).is_some());
+        assert!(equality_prefix(&above, &doc! {"a": {"$in": [11, 3]}}).is_none());
+        // Conditions on other fields, or that an array can fail while its element passes.
+        let other = index(doc! {"key": {"a": 1}, "name": "a", "partialFilterExpression": {"b": {"$exists": true}}});
+        assert!(equality_prefix(&other, &doc! {"a": 1, "b": 1}).is_none());
+        let negated = index(doc! {"key": {"a": 1}, "name": "a", "partialFilterExpression": {"a": {"$ne": 5}}});
+        assert!(equality_prefix(&negated, &doc! {"a": 3}).is_none());
+    }
 }

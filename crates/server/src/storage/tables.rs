@@ -278,12 +278,14 @@ impl<'t> Tables<'t> {
         raw.map(|b| decode(&b)).transpose()
     }
 
-    /// `_id` keys of documents whose `ix` entry equals `encoded` (exactly one
-    /// index value, not a prefix of a compound key).
-    pub fn index_lookup(&self, meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8]) -> CmdResult<Vec<Vec<u8>>> {
+    /// `_id` keys of documents whose `ix` entry starts with `encoded`: the
+    /// encoded values of the index's first fields (all of them when
+    /// `whole_key`). Encodings are self-delimiting, so a prefix of fields is
+    /// a prefix of bytes.
+    pub fn index_lookup(&self, meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8], whole_key: bool) -> CmdResult<Vec<Vec<u8>>> {
         let mut prefix = index_prefix(meta, ix);
         prefix.extend_from_slice(encoded);
-        if ix.unique {
+        if ix.unique && whole_key {
             let raw = with_table!(self, index, |t| t.get(prefix.as_slice())?.map(|v| v.value().to_vec()));
             return Ok(raw.into_iter().collect());
         }
