@@ -22,6 +22,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # djongo's management commands (repaircounters, copydata).
+    "djongo",
     "blog",
 ]
 
