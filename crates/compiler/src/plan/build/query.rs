@@ -142,9 +142,26 @@ impl Builder {
                     joins.push(Join { kind, collection, on });
                 }
             }
-            _ => return Err(CompileError::unsupported("several tables in FROM (implicit cross join)", s)),
+            [first, rest @ ..] => {
+                // `FROM a, b` (Django's extra(tables=...)): a cross join, each
+                // further table joined with no condition; WHERE relates them.
+                if !first.joins.is_empty() || rest.iter().any(|t| !t.joins.is_empty()) {
+                    return Err(CompileError::unsupported("several tables in FROM mixed with JOIN", s));
+                }
+                from = Some(self.source(&first.relation)?);
+                for t in rest {
+                    let collection = match self.source(&t.relation)? {
+                        Source::Table { collection } => collection,
+                        Source::Derived(_) => return Err(CompileError::unsupported("a derived table after a comma in FROM", t)),
+                    };
+                    joins.push(Join { kind: JoinKind::Inner, collection, on: Expr::Literal(Literal::Bool(true)) });
+                }
+            }
         }
-        let filter = s.selection.as_ref().map(|e| self.expr(e)).transpose()?;
+        let mut filter = s.selection.as_ref().map(|e| self.expr(e)).transpose()?;
+        if s.from.len() > 1 {
+            filter = push_into_cross_joins(filter, &mut joins);
+        }
         let mut projection = Vec::new();
         let wildcard = matches!(s.projection.as_slice(), [SelectItem::Wildcard(_)]);
         let mut star = wildcard;
@@ -281,4 +298,40 @@ fn output_index(e: &ast::Expr, labels: &[String]) -> Option<usize> {
 /// output column has the same label.
 fn is_resolvable_column(e: &ast::Expr) -> bool {
     matches!(e, ast::Expr::CompoundIdentifier(_))
+}
+
+/// `FROM a, b WHERE a.x = b.y`: each WHERE conjunct whose last table is a
+/// comma-joined one becomes that join's condition, so the join is a keyed
+/// `$lookup` rather than a cross product filtered afterwards. Exact for
+/// inner joins (every join here is one); conjuncts with subqueries or outer
+/// references stay in WHERE.
+fn push_into_cross_joins(filter: Option<Expr>, joins: &mut [Join]) -> Option<Expr> {
+    let mut kept = Vec::new();
+    for c in filter?.conjuncts() {
+        let mut last = 0;
+        let mut movable = true;
+        c.walk(&mut |e| match e {
+            Expr::Column(ColumnRef { scope: 0, source, .. }) => last = last.max(*source),
+            Expr::Column(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::InSubquery { .. } => movable = false,
+            _ => {}
+        });
+        match last.checked_sub(1).and_then(|k| joins.get_mut(k)) {
+            Some(j) if movable => {
+                j.on = match std::mem::replace(&mut j.on, Expr::Literal(Literal::Bool(true))) {
+                    Expr::Literal(Literal::Bool(true)) => c,
+                    Expr::And(mut v) => {
+                        v.push(c);
+                        Expr::And(v)
+                    }
+                    other => Expr::And(vec![other, c]),
+                };
+            }
+            _ => kept.push(c),
+        }
+    }
+    match kept.len() {
+        0 => None,
+        1 => kept.pop(),
+        _ => Some(Expr::And(kept)),
+    }
 }
