@@ -30,10 +30,13 @@ BASE_SEED = 20240611
 DB_NAME = "djongo_differential"
 N_DOCS = 300
 
-N_FIND = 150        # filters alone (order-insensitive)
-N_SORTED = 60       # filter + sort (with _id tiebreak) + skip + limit + projection
-N_UPDATE = 50       # update_many on a fresh copy of a slice of the collection
-N_AGGREGATE = 60    # pipelines
+# Cases per kind, multiplied by DJONGO_DIFFERENTIAL_SCALE (default 1) for longer runs:
+# DJONGO_DIFFERENTIAL=1 DJONGO_DIFFERENTIAL_SCALE=20 pytest tests/differential
+SCALE = max(1, int(os.environ.get("DJONGO_DIFFERENTIAL_SCALE", "1") or 1))
+N_FIND = 150 * SCALE        # filters alone (order-insensitive)
+N_SORTED = 60 * SCALE       # filter + sort (with _id tiebreak) + skip + limit + projection
+N_UPDATE = 50 * SCALE       # update_many on a fresh copy of a slice of the collection
+N_AGGREGATE = 60 * SCALE    # pipelines
 
 # Forms the grammar deliberately does not generate, and why. Each was either rejected by
 # FerretDB 1.24 or found by this test to differ from MongoDB's documented behaviour with our
