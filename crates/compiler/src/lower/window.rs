@@ -54,11 +54,11 @@ enum PeerFix {
     First,
 }
 
-/// A window operator's outputs: raw fields of the first `$setWindowFields`,
-/// and the expression that makes the SQL value from them.
+/// A window operator's outputs: raw fields of the first `$setWindowFields`
+/// (name, operator, which peer's value the field takes), and the expression
+/// that makes the SQL value from them.
 struct Outputs {
-    raw: Vec<(String, Bson)>,
-    peer_fix: PeerFix,
+    raw: Vec<(String, Bson, PeerFix)>,
     finish: Bson,
 }
 
@@ -66,8 +66,19 @@ fn field(name: &str) -> Bson {
     Bson::String(format!("${name}"))
 }
 
-fn documents(start: Bson, end: Bson) -> Document {
-    doc! { "documents": [start, end] }
+fn documents(start: FrameBound, end: FrameBound) -> Document {
+    doc! { "documents": [bound(start), bound(end)] }
+}
+
+/// The whole partition, written out so nothing hangs on a server's default.
+fn whole_partition() -> Document {
+    documents(FrameBound::Unbounded, FrameBound::Unbounded)
+}
+
+/// Rows from the partition's first up to the current one, counted: the row
+/// number (`$documentNumber` allows a single sort key only).
+fn running_count() -> Bson {
+    Bson::Document(doc! { "$sum": 1, "window": documents(FrameBound::Unbounded, FrameBound::Current) })
 }
 
 fn bound(b: FrameBound) -> Bson {
@@ -79,18 +90,16 @@ fn bound(b: FrameBound) -> Bson {
 }
 
 /// The MongoDB window of an accumulator, and the peer fix it needs.
-fn frame_window(frame: &Option<Frame>, ordered: bool, whole: &Window) -> Result<(Option<Document>, PeerFix)> {
-    let unbounded = || Bson::String("unbounded".into());
-    let current = || Bson::String("current".into());
+fn frame_window(frame: &Option<Frame>, ordered: bool, whole: &Window) -> Result<(Document, PeerFix)> {
+    use FrameBound::{Current, Unbounded};
     Ok(match frame {
-        // Explicit, so nothing hangs on a server's default window.
-        None if !ordered => (Some(documents(unbounded(), unbounded())), PeerFix::None),
-        None => (Some(documents(unbounded(), current())), PeerFix::Last),
-        Some(Frame { rows: true, start, end }) => (Some(documents(bound(*start), bound(*end))), PeerFix::None),
+        None if !ordered => (whole_partition(), PeerFix::None),
+        None => (documents(Unbounded, Current), PeerFix::Last),
+        Some(Frame { rows: true, start, end }) => (documents(*start, *end), PeerFix::None),
         Some(Frame { rows: false, start, end }) => match (start, end) {
-            (FrameBound::Unbounded, FrameBound::Unbounded) => (Some(documents(unbounded(), unbounded())), PeerFix::None),
-            (FrameBound::Unbounded, FrameBound::Current) => (Some(documents(unbounded(), current())), PeerFix::Last),
-            (FrameBound::Current, FrameBound::Unbounded) => (Some(documents(current(), unbounded())), PeerFix::First),
+            (Unbounded, Unbounded) => (whole_partition(), PeerFix::None),
+            (Unbounded, Current) => (documents(Unbounded, Current), PeerFix::Last),
+            (Current, Unbounded) => (documents(Current, Unbounded), PeerFix::First),
             _ => {
                 return Err(CompileError::unsupported(
                     "RANGE window frame other than UNBOUNDED PRECEDING / CURRENT ROW / UNBOUNDED FOLLOWING",
@@ -101,10 +110,8 @@ fn frame_window(frame: &Option<Frame>, ordered: bool, whole: &Window) -> Result<
     })
 }
 
-fn with_window(mut op: Document, window: &Option<Document>) -> Bson {
-    if let Some(w) = window {
-        op.insert("window", w.clone());
-    }
+fn with_window(mut op: Document, window: &Document) -> Bson {
+    op.insert("window", window.clone());
     Bson::Document(op)
 }
 
@@ -185,18 +192,16 @@ impl Ctx {
                 keys.insert(name.clone(), Bson::Null);
                 sort_by.insert(name, 1);
             }
-            // A running count, not `$documentNumber`: MongoDB allows that
-            // one only with a single sort key.
             let row_number = format!("{base}rn");
-            let mut outputs = doc! { row_number.clone(): { "$sum": 1, "window": documents("unbounded".into(), "current".into()) } };
+            let mut outputs = doc! { row_number.clone(): running_count() };
             let mut peer_fields: Vec<(String, PeerFix)> = Vec::new();
             let mut finish = Document::new();
             for (m, w) in members.iter().enumerate() {
                 let name = format!("{base}_{m}");
                 let out = self.window_outputs(env, w, &name, sort_by.len(), !order_by.is_empty(), &row_number)?;
-                for (raw, op) in out.raw {
-                    if out.peer_fix != PeerFix::None {
-                        peer_fields.push((raw.clone(), out.peer_fix));
+                for (raw, op, fix) in out.raw {
+                    if fix != PeerFix::None {
+                        peer_fields.push((raw.clone(), fix));
                     }
                     outputs.insert(raw, op);
                 }
@@ -222,7 +227,7 @@ impl Ctx {
                 let mut fixes = Document::new();
                 for (raw, fix) in &peer_fields {
                     let op = if *fix == PeerFix::Last { "$last" } else { "$first" };
-                    fixes.insert(raw.clone(), doc! { op: field(raw), "window": documents("unbounded".into(), "unbounded".into()) });
+                    fixes.insert(raw.clone(), doc! { op: field(raw), "window": whole_partition() });
                 }
                 stages.push(doc! { "$setWindowFields": { "partitionBy": peer_key, "sortBy": { row_number.clone(): 1 }, "output": fixes } });
             }
@@ -233,15 +238,14 @@ impl Ctx {
 
     fn window_outputs(&self, env: Env, w: &Window, name: &str, sort_keys: usize, ordered: bool, row_number: &str) -> Result<Outputs> {
         let raw = |suffix: &str| format!("{name}{suffix}");
-        let whole = documents("unbounded".into(), "unbounded".into());
-        let count_all = || Bson::Document(doc! { "$count": {}, "window": whole.clone() });
+        let count_all = || Bson::Document(doc! { "$count": {}, "window": whole_partition() });
         // RANK() over several sort keys: the row number of the first peer
         // (MongoDB's `$rank` takes a single sort key).
         let rank = || -> (Bson, PeerFix) {
             if sort_keys == 1 {
                 (Bson::Document(doc! { "$rank": {} }), PeerFix::None)
             } else {
-                (Bson::Document(doc! { "$sum": 1, "window": documents("unbounded".into(), "current".into()) }), PeerFix::First)
+                (running_count(), PeerFix::First)
             }
         };
         let arg = |i: usize| -> Result<Bson> {
@@ -251,19 +255,19 @@ impl Ctx {
             }
         };
         Ok(match &w.func {
-            WindowFunc::RowNumber => Outputs { raw: vec![], peer_fix: PeerFix::None, finish: field(row_number) },
+            WindowFunc::RowNumber => Outputs { raw: vec![], finish: field(row_number) },
             WindowFunc::Rank => {
-                let (op, peer_fix) = rank();
-                Outputs { raw: vec![(raw("r"), op)], peer_fix, finish: field(&raw("r")) }
+                let (op, fix) = rank();
+                Outputs { raw: vec![(raw("r"), op, fix)], finish: field(&raw("r")) }
             }
             WindowFunc::DenseRank => {
                 if sort_keys != 1 {
                     return Err(CompileError::unsupported("DENSE_RANK() over several ORDER BY keys", format!("{:?}", w.order_by)));
                 }
-                Outputs { raw: vec![(raw("r"), Bson::Document(doc! { "$denseRank": {} }))], peer_fix: PeerFix::None, finish: field(&raw("r")) }
+                Outputs { raw: vec![(raw("r"), Bson::Document(doc! { "$denseRank": {} }), PeerFix::None)], finish: field(&raw("r")) }
             }
             WindowFunc::PercentRank => {
-                let (op, peer_fix) = rank();
+                let (op, fix) = rank();
                 let (r, n) = (field(&raw("r")), field(&raw("n")));
                 // (rank - 1) / (rows - 1), 0 for a partition of one row.
                 let finish = opn(
@@ -274,16 +278,16 @@ impl Ctx {
                         opn("$divide", vec![opn("$subtract", vec![r, Bson::Int32(1)]), opn("$subtract", vec![n, Bson::Int32(1)])]),
                     ],
                 );
-                Outputs { raw: vec![(raw("r"), op), (raw("n"), count_all())], peer_fix, finish }
+                Outputs { raw: vec![(raw("r"), op, fix), (raw("n"), count_all(), PeerFix::None)], finish }
             }
             WindowFunc::CumeDist => {
-                // Rows up to the last peer of this row, over all rows.
+                // Rows up to the last peer of this row, over all rows; without
+                // ORDER BY every row is a peer of every other.
+                if !ordered {
+                    return Ok(Outputs { raw: vec![], finish: Bson::Double(1.0) });
+                }
                 let finish = opn("$divide", vec![field(&raw("l")), field(&raw("n"))]);
-                let upto = Bson::Document(doc! { "$sum": 1, "window": documents("unbounded".into(), "current".into()) });
-                let raw_fields = vec![(raw("l"), upto), (raw("n"), count_all())];
-                // Only `l` needs the peer fix, but fixing `n` (constant per
-                // partition) is harmless.
-                Outputs { raw: raw_fields, peer_fix: if ordered { PeerFix::Last } else { PeerFix::None }, finish: if ordered { finish } else { Bson::Double(1.0) } }
+                Outputs { raw: vec![(raw("l"), running_count(), PeerFix::Last), (raw("n"), count_all(), PeerFix::None)], finish }
             }
             WindowFunc::Ntile => {
                 // SQL's NTILE(b): the first N mod b buckets hold one row more.
@@ -302,7 +306,7 @@ impl Ctx {
                         ],
                     ),
                 );
-                Outputs { raw: vec![(raw("n"), count_all())], peer_fix: PeerFix::None, finish }
+                Outputs { raw: vec![(raw("n"), count_all(), PeerFix::None)], finish }
             }
             WindowFunc::Lag | WindowFunc::Lead => {
                 let lag = w.func == WindowFunc::Lag;
@@ -311,7 +315,7 @@ impl Ctx {
                     None => Bson::Int64(if lag { -1 } else { 1 }),
                 };
                 let shift = doc! { "$shift": { "output": arg(0)?, "by": by, "default": arg(2)? } };
-                Outputs { raw: vec![(raw("v"), Bson::Document(shift))], peer_fix: PeerFix::None, finish: field(&raw("v")) }
+                Outputs { raw: vec![(raw("v"), Bson::Document(shift), PeerFix::None)], finish: field(&raw("v")) }
             }
             WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::NthValue => {
                 let (window, peer_fix) = frame_window(&w.frame, ordered, w)?;
@@ -326,7 +330,7 @@ impl Ctx {
                         (doc! { "$push": opn("$ifNull", vec![x, Bson::Null]) }, opn("$ifNull", vec![nth, Bson::Null]))
                     }
                 };
-                Outputs { raw: vec![(raw("v"), with_window(op, &window))], peer_fix, finish }
+                Outputs { raw: vec![(raw("v"), with_window(op, &window), peer_fix)], finish }
             }
             WindowFunc::Aggregate(func) => {
                 let (window, peer_fix) = frame_window(&w.frame, ordered, w)?;
@@ -335,12 +339,14 @@ impl Ctx {
                 match func {
                     // SUM over no non-NULL value is NULL in SQL, 0 in MongoDB.
                     AggFunc::Sum => Outputs {
-                        raw: vec![(raw("v"), with_window(doc! { "$sum": x.clone() }, &window)), (raw("c"), with_window(doc! { "$sum": present() }, &window))],
-                        peer_fix,
+                        raw: vec![
+                            (raw("v"), with_window(doc! { "$sum": x.clone() }, &window), peer_fix),
+                            (raw("c"), with_window(doc! { "$sum": present() }, &window), peer_fix),
+                        ],
                         finish: opn("$cond", vec![opn("$eq", vec![field(&raw("c")), Bson::Int32(0)]), Bson::Null, field(&raw("v"))]),
                     },
-                    AggFunc::Count => Outputs { raw: vec![(raw("v"), with_window(doc! { "$sum": present() }, &window))], peer_fix, finish: field(&raw("v")) },
-                    AggFunc::CountStar => Outputs { raw: vec![(raw("v"), with_window(doc! { "$sum": 1 }, &window))], peer_fix, finish: field(&raw("v")) },
+                    AggFunc::Count => Outputs { raw: vec![(raw("v"), with_window(doc! { "$sum": present() }, &window), peer_fix)], finish: field(&raw("v")) },
+                    AggFunc::CountStar => Outputs { raw: vec![(raw("v"), with_window(doc! { "$sum": 1 }, &window), peer_fix)], finish: field(&raw("v")) },
                     other => {
                         let op = match other {
                             AggFunc::Avg => "$avg",
@@ -352,7 +358,7 @@ impl Ctx {
                         };
                         let mut d = Document::new();
                         d.insert(op, x);
-                        Outputs { raw: vec![(raw("v"), with_window(d, &window))], peer_fix, finish: field(&raw("v")) }
+                        Outputs { raw: vec![(raw("v"), with_window(d, &window), peer_fix)], finish: field(&raw("v")) }
                     }
                 }
             }
