@@ -225,8 +225,8 @@ class ArrayReferenceField(models.Field):
         )
 
 
-class ArrayReferenceDescriptor:
-    """``entry.authors``: the related manager; assigning a list sets the ids."""
+class _ManagerDescriptor:
+    """A class attribute giving each instance a related manager."""
 
     def __init__(self, field: ArrayReferenceField) -> None:
         self.field = field
@@ -235,9 +235,30 @@ class ArrayReferenceDescriptor:
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
+        # Built on first use: the related model may not be loaded before.
         if self._manager_class is None:
-            self._manager_class = _forward_manager_class(self.field)
+            self._manager_class = self.make_manager_class(self.field)
         return self._manager_class(instance)
+
+    @staticmethod
+    def make_manager_class(field: ArrayReferenceField):
+        raise NotImplementedError
+
+
+class ReverseArrayReferenceDescriptor(_ManagerDescriptor):
+    """``author.entry_set``: the objects whose array refers to an instance."""
+
+    @staticmethod
+    def make_manager_class(field: ArrayReferenceField):
+        return _reverse_manager_class(field)
+
+
+class ArrayReferenceDescriptor(_ManagerDescriptor):
+    """``entry.authors``: the related manager; assigning a list sets the ids."""
+
+    @staticmethod
+    def make_manager_class(field: ArrayReferenceField):
+        return _forward_manager_class(field)
 
     def __set__(self, instance, value) -> None:
         instance.__dict__[self.field.attname] = self.field.ids_of(value)
@@ -331,21 +352,6 @@ def _forward_manager_class(field: ArrayReferenceField):
         create.alters_data = True
 
     return ArrayReferenceManager
-
-
-class ReverseArrayReferenceDescriptor:
-    """``author.entry_set``: the objects whose array refers to an instance."""
-
-    def __init__(self, field: ArrayReferenceField) -> None:
-        self.field = field
-        self._manager_class = None
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        if self._manager_class is None:
-            self._manager_class = _reverse_manager_class(self.field)
-        return self._manager_class(instance)
 
 
 def _reverse_manager_class(field: ArrayReferenceField):
