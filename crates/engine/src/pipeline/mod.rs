@@ -13,7 +13,9 @@ use bson::{Bson, Document};
 use std::collections::{HashMap, HashSet};
 
 mod bucket;
+mod graph_lookup;
 mod group;
+mod redact;
 mod window;
 
 /// Gives the pipeline read access to other collections of the same database
@@ -226,7 +228,12 @@ fn run_stage(
         "$bucket" => bucket::bucket(spec, docs, vars),
         "$bucketAuto" => bucket::bucket_auto(spec, docs, vars),
         "$sample" => bucket::sample(spec, docs),
-        "$out" | "$merge" | "$graphLookup" | "$redact" | "$geoNear"
+        "$graphLookup" => graph_lookup::graph_lookup(spec, docs, source, vars),
+        "$redact" => redact::redact(spec, docs, vars),
+        // The server runs a final $out/$merge itself (they write through its
+        // storage); one that reaches the engine is not the final stage.
+        "$out" | "$merge" => Err(EngineError::location(40601, format!("{name} can only be the final stage in the pipeline"))),
+        "$geoNear"
         | "$densify" | "$fill" | "$collStats" | "$indexStats" | "$currentOp" => {
             Err(EngineError::unsupported(format!("aggregation stage {name}")))
         }
