@@ -79,6 +79,13 @@ EXCLUDED_FORMS = {
     "$pull with a query condition ({$pull: {arr: {$gte: 3}}})":
         "FerretDB 1.24 compares the operand for equality with each element instead of "
         "matching it as a condition (FerretDB#1765); only scalar operands are generated",
+    "positional projection ({'arr.$': 1}) with the array condition on another path "
+    "(e.g. a filter on subs.k projecting subs.$)":
+        "FerretDB 1.24 answers 51246 unless the filter has a condition on the projected "
+        "path itself; MongoDB uses whichever array condition matched",
+    "positional updates ($, $[], $[<id>] with arrayFilters)":
+        "FerretDB 1.24 reads $ and $[] as field names (error 28) and answers arrayFilters "
+        "with 238; test_positional_updates_ferretdb_lacks keeps watch",
     "$sort on a $group key that may be an array":
         "not a FerretDB bug: an array key ties with its smallest/largest element, so the "
         "order is not determined; such results are compared as multisets, without $limit",
@@ -887,3 +894,66 @@ def test_sort_by_count_and_sample(pair, docs):
     ids = {d["_id"] for d in theirs.docs.find({}, {"_id": 1})}
     picked = [d["_id"] for d in ours.docs.aggregate([{"$sample": {"size": 40}}])]
     assert len(picked) == 40 and len(set(picked)) == 40 and set(picked) <= ids
+
+
+N_POSITIONAL = 40 * SCALE
+
+
+def test_positional_projection(pair, docs):
+    """{"arr.$": 1}: the element of `arr` the filter matched, or 51246 when none was."""
+    ours, theirs = pair
+    rec = Recorder("positional projection")
+    for i in range(N_POSITIONAL):
+        case_seed, rng = _case_rng("positional", i)
+        # FerretDB 1.24 finds the position only from a condition on the projected path
+        # itself (see EXCLUDED_FORMS), so the array condition is on `arr`.
+        op = rng.choice(["$eq", "$gt", "$gte", "$lt", "$lte", "$in"])
+        value = ([rng.choice(INTS) for _ in range(rng.randint(1, 3))] if op == "$in"
+                 else rng.choice(INTS))
+        flt = {"arr": {op: value}}
+        if rng.random() < 0.4:
+            flt["b"] = {"$gte": rng.choice(INTS)}
+        proj = {"arr.$": 1}
+        if rng.random() < 0.5:
+            proj[rng.choice(["s", "b", "n.x"])] = 1
+
+        def q(db, flt=flt, proj=proj):
+            return list(db.docs.find(flt, proj).sort("_id", 1))
+
+        rec.compare(case_seed, f"find({show(flt)}, {show(proj)})", run(lambda: q(ours)),
+                    run(lambda: q(theirs)), ordered=True, involved=docs)
+    rec.finish()
+
+
+# Array-position updates FerretDB 1.24 does not implement: it reads `$` and `$[]` as field
+# names (PathNotViable, 28) and answers `arrayFilters` with 238. Ours follows MongoDB's
+# manual; tests/test_engine_positional.py and crates/engine/src/update/positional.rs check it.
+POSITIONAL_UPDATES_FERRETDB_LACKS = [
+    ({"arr": 5}, {"$set": {"arr.$": 50}}, None),
+    ({}, {"$inc": {"arr.$[]": 1}}, None),
+    ({}, {"$inc": {"arr.$[big]": 1}}, [{"big": {"$gt": 3}}]),
+]
+
+
+def test_positional_updates_ferretdb_lacks(ours, ferretdb):
+    problems = []
+    for flt, update, array_filters in POSITIONAL_UPDATES_FERRETDB_LACKS:
+        outcomes = {}
+        for name, client in (("ours", ours), ("FerretDB", ferretdb)):
+            c = client[DB_NAME]["positional_updates"]
+            c.drop()
+            c.insert_many([{"_id": 1, "arr": [1, 5, 9]}])
+            try:
+                c.update_many(flt, update, array_filters=array_filters)
+                outcomes[name] = (None, c.find_one({"_id": 1})["arr"])
+            except OperationFailure as e:
+                outcomes[name] = (e.code, None)
+            finally:
+                c.drop()
+        code, _ = outcomes["FerretDB"]
+        if code not in (28, NOT_IMPLEMENTED):
+            problems.append(f"FerretDB now answers {show(update)} ({outcomes['FerretDB']}): "
+                            "compare it result for result and drop it from the list")
+        if outcomes["ours"][0] is not None:
+            problems.append(f"ours refuses {show(update)}: {outcomes['ours']}")
+    assert not problems, "\n".join(problems)

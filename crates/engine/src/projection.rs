@@ -5,6 +5,7 @@
 //! kept) or an exclusion (named fields are dropped); `_id` is kept unless
 //! excluded and is the only field that may be excluded in an inclusion.
 use crate::expr::{Ctx, Vars};
+use crate::query::Filter;
 use crate::{EngineError, Result};
 use bson::{Bson, Document};
 
@@ -355,6 +356,84 @@ pub fn apply_projection(doc: &Document, projection: &Document) -> Result<Documen
     Projection::parse_find(projection)?.apply(doc, &Vars::new())
 }
 
+/// A `find` (or `findAndModify`) projection, parsed once for all documents.
+/// A positional part (`{"grades.$": 1}`) keeps only the array element the
+/// command's filter matched, so it holds on to that filter.
+#[derive(Debug, Clone)]
+pub struct FindProjection {
+    projection: Projection,
+    positional: Option<(Vec<String>, Filter)>,
+}
+
+impl FindProjection {
+    pub fn parse(spec: &Document, filter: &Document) -> Result<FindProjection> {
+        let mut plain = Document::new();
+        let mut positional_path: Option<Vec<String>> = None;
+        for (k, v) in spec {
+            if k.contains(".$.") {
+                return Err(EngineError::location(
+                    31394,
+                    "As of 4.4, it's illegal to specify positional operator in the middle of a path.Positional projection may only be used at the end, for example: a.b.$. If the query previously used a form like a.b.$.d, remove the parts following the '$' and the results will be equivalent.",
+                ));
+            }
+            let Some(prefix) = k.strip_suffix(".$").filter(|p| !p.starts_with('$') && !p.is_empty()) else {
+                plain.insert(k.clone(), v.clone());
+                continue;
+            };
+            if !matches!(classify(v, true)?, Some(Node::Include)) {
+                return Err(EngineError::location(31395, "positional projection cannot be used with exclusion"));
+            }
+            if positional_path.is_some() {
+                return Err(EngineError::location(31276, "Cannot specify more than one positional projection per query."));
+            }
+            positional_path = Some(crate::path::split(prefix));
+            plain.insert(prefix.to_string(), true);
+        }
+        let projection = Projection::parse_find(&plain)?;
+        let positional = match positional_path {
+            Some(p) => Some((p, Filter::parse(filter)?)),
+            None => None,
+        };
+        Ok(FindProjection { projection, positional })
+    }
+
+    pub fn apply(&self, doc: &Document) -> Result<Document> {
+        let mut out = self.projection.apply(doc, &Vars::new())?;
+        if let Some((path, filter)) = &self.positional {
+            keep_matched_element(&mut out, path, filter.match_position(doc)?)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Replaces the first array on `path` in the projected document by the one
+/// element the query matched, as mongod does; a path that meets no array is
+/// left as projected.
+fn keep_matched_element(out: &mut Document, path: &[String], matched: Option<usize>) -> Result<()> {
+    let mut current = out;
+    for part in path {
+        let Some(value) = current.get_mut(part) else { return Ok(()) };
+        match value {
+            Bson::Array(items) => {
+                let Some(i) = matched else {
+                    return Err(EngineError::location(
+                        51246,
+                        "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array",
+                    ));
+                };
+                let Some(element) = items.get(i).cloned() else {
+                    return Err(EngineError::location(51247, "Executor error during find command :: caused by :: positional operator '.$' element mismatch"));
+                };
+                *items = vec![element];
+                return Ok(());
+            }
+            Bson::Document(d) => current = d,
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +474,35 @@ mod tests {
         assert_eq!(apply_projection(&d, &doc! {"a": {"$slice": -1}, "c": 1}).unwrap(), doc! {"_id": 1, "a": [4], "c": 0});
         assert_eq!(apply_projection(&d, &doc! {"_id": 0, "a": {"$slice": [1, 2]}, "c": 1}).unwrap(), doc! {"a": [2, 3], "c": 0});
         assert_eq!(apply_projection(&d, &doc! {"b": {"$elemMatch": {"x": {"$gt": 1}}}}).unwrap(), doc! {"_id": 1, "b": [{"x": 2}]});
+    }
+
+    fn positional(d: Document, filter: Document, spec: Document) -> Result<Document> {
+        FindProjection::parse(&spec, &filter)?.apply(&d)
+    }
+
+    #[test]
+    fn positional_projection_keeps_the_matched_element() {
+        let d = doc! {"_id": 1, "grades": [70, 85, 90], "name": "x"};
+        assert_eq!(positional(d.clone(), doc! {"grades": {"$gte": 80}}, doc! {"grades.$": 1}).unwrap(), doc! {"_id": 1, "grades": [85]});
+        let d = doc! {"_id": 1, "items": [{"k": "a", "n": 1}, {"k": "b", "n": 2}], "other": 1};
+        assert_eq!(
+            positional(d.clone(), doc! {"items.k": "b"}, doc! {"items.$": 1, "other": 1}).unwrap(),
+            doc! {"_id": 1, "items": [{"k": "b", "n": 2}], "other": 1}
+        );
+        // The query matched a scalar, not an array: the field comes out as it is.
+        assert_eq!(positional(doc! {"_id": 1, "v": 42}, doc! {"v": 42}, doc! {"v.$": 1}).unwrap(), doc! {"_id": 1, "v": 42});
+    }
+
+    #[test]
+    fn positional_projection_errors() {
+        let d = doc! {"_id": 1, "v": [1, 2]};
+        assert_eq!(positional(d.clone(), doc! {}, doc! {"v.$": 1}).unwrap_err().code, 51246);
+        assert_eq!(positional(d.clone(), doc! {"v": 2}, doc! {"v.$.foo": 1}).unwrap_err().code, 31394);
+        assert_eq!(positional(d.clone(), doc! {"v": 2}, doc! {"v.$": 0}).unwrap_err().code, 31395);
+        assert_eq!(positional(d.clone(), doc! {"v": 2}, doc! {"v.$": 1, "w.$": 1}).unwrap_err().code, 31276);
+        assert_eq!(positional(d.clone(), doc! {"v": 2}, doc! {"$.foo.$": 1}).unwrap_err().code, 16410);
+        // The element the query matched is gone from the projected array.
+        assert_eq!(positional(doc! {"_id": 1, "v": [{"foo": 1}, 42]}, doc! {"v": 42}, doc! {"v.foo.$": 1}).unwrap_err().code, 51247);
     }
 
     #[test]

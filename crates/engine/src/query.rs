@@ -13,6 +13,8 @@ use bson::{Bson, Document};
 use regex::Regex;
 use std::cmp::Ordering;
 
+mod match_position;
+
 /// A parsed filter, ready to test documents against.
 #[derive(Debug, Clone)]
 pub struct Filter {

@@ -8,6 +8,9 @@ use crate::{path, EngineError, Result};
 use bson::{Bson, DateTime, Document, Timestamp};
 use std::cmp::Ordering;
 
+mod positional;
+pub use positional::{uses_match_position, ArrayFilters, Positions};
+
 const OPERATORS: &[&str] = &[
     "$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$setOnInsert", "$currentDate", "$push",
     "$addToSet", "$pull", "$pullAll", "$pop", "$bit",
@@ -17,10 +20,16 @@ const OPERATORS: &[&str] = &[
 /// array of pipeline stages) to `doc`. `is_insert` is true when the document is
 /// being created by an upsert (so `$setOnInsert` applies).
 pub fn apply_update(doc: &mut Document, update: &Bson, is_insert: bool) -> Result<()> {
+    apply_update_at(doc, update, is_insert, &Positions::default())
+}
+
+/// [`apply_update`] for updates whose paths name array positions: the
+/// positional `$` takes `positions.matched`, `$[<id>]` the array filters.
+pub fn apply_update_at(doc: &mut Document, update: &Bson, is_insert: bool, positions: &Positions<'_>) -> Result<()> {
     let original_id = doc.get("_id").cloned();
     match update {
         Bson::Array(stages) => pipeline_update(doc, stages)?,
-        Bson::Document(d) if is_operator_doc(d) => operator_update(doc, d, is_insert)?,
+        Bson::Document(d) if is_operator_doc(d) => operator_update(doc, d, is_insert, positions)?,
         Bson::Document(d) => replace(doc, d)?,
         _ => return Err(EngineError::new(9, "FailedToParse", "Update argument must be either an object or an array")),
     }
@@ -120,7 +129,7 @@ fn conflict(a: &[String], b: &[String]) -> bool {
     a[..n] == b[..n]
 }
 
-fn operator_update(doc: &mut Document, update: &Document, is_insert: bool) -> Result<()> {
+fn operator_update(doc: &mut Document, update: &Document, is_insert: bool, positions: &Positions<'_>) -> Result<()> {
     let mut changes: Vec<Change> = Vec::new();
     for (op, fields) in update {
         if !OPERATORS.contains(&op.as_str()) {
@@ -140,22 +149,39 @@ fn operator_update(doc: &mut Document, update: &Document, is_insert: bool) -> Re
             if field.is_empty() || field.split('.').any(str::is_empty) {
                 return Err(EngineError::new(56, "EmptyFieldName", format!("An empty update path is not valid: '{field}'")));
             }
-            changes.push(Change { op, path: path::split(field), arg });
+            if op == "$rename" {
+                let target = arg.as_str().unwrap_or_default();
+                for (which, p) in [("source", field.as_str()), ("destination", target)] {
+                    if p.split('.').any(|part| part.starts_with('$')) {
+                        return Err(EngineError::bad_value(format!("The {which} field for $rename may not be dynamic: {p}")));
+                    }
+                }
+            }
+            // Array positions resolve against this document before anything
+            // changes, so `a.$[]` and `a.$[x]` name the elements they started at.
+            for concrete in positional::expand(doc, &path::split(field), positions)? {
+                changes.push(Change { op, path: concrete, arg });
+            }
         }
     }
-    // Every touched path (both ends of a $rename) must be independent of the others.
-    let mut touched: Vec<&[String]> = Vec::new();
+    check_conflicts(&changes)?;
+    // MongoDB applies field updates in path order, which decides where new fields land.
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    for c in &changes {
+        apply_one(doc, c.op, &c.path, c.arg)?;
+    }
+    Ok(())
+}
+
+/// Every touched path (both ends of a `$rename`) must be independent of the
+/// others; checked on concrete paths, so `a.$[]` conflicts with `a.0`.
+fn check_conflicts(changes: &[Change]) -> Result<()> {
     let rename_targets: Vec<Vec<String>> = changes
         .iter()
         .filter(|c| c.op == "$rename")
         .filter_map(|c| c.arg.as_str().map(path::split))
         .collect();
-    for c in &changes {
-        touched.push(&c.path);
-    }
-    for t in &rename_targets {
-        touched.push(t);
-    }
+    let touched: Vec<&[String]> = changes.iter().map(|c| c.path.as_slice()).chain(rename_targets.iter().map(Vec::as_slice)).collect();
     for (i, a) in touched.iter().enumerate() {
         for b in touched.iter().skip(i + 1) {
             if conflict(a, b) {
@@ -167,41 +193,7 @@ fn operator_update(doc: &mut Document, update: &Document, is_insert: bool) -> Re
             }
         }
     }
-    // MongoDB applies field updates in path order, which decides where new fields land.
-    changes.sort_by(|a, b| a.path.cmp(&b.path));
-    for c in &changes {
-        for p in expand_all_positional(doc, &c.path)? {
-            apply_one(doc, c.op, &p, c.arg)?;
-        }
-    }
     Ok(())
-}
-
-/// Resolves `$[]` (every array element) into concrete paths. The plain `$`
-/// positional operator needs the query's match position, which the engine
-/// does not track.
-fn expand_all_positional(doc: &Document, p: &[String]) -> Result<Vec<Vec<String>>> {
-    let Some(pos) = p.iter().position(|s| s.starts_with('$')) else {
-        return Ok(vec![p.to_vec()]);
-    };
-    if p[pos] != "$[]" {
-        return Err(EngineError::unsupported(format!("positional update operator '{}' in '{}'", p[pos], p.join("."))));
-    }
-    let prefix = &p[..pos];
-    let len = match path::get(doc, prefix) {
-        Some(Bson::Array(a)) => a.len(),
-        _ => {
-            return Err(EngineError::bad_value(format!("The path '{}' must exist in the document in order to apply array updates.", prefix.join("."))));
-        }
-    };
-    let mut out = Vec::new();
-    for i in 0..len {
-        let mut concrete = prefix.to_vec();
-        concrete.push(i.to_string());
-        concrete.extend_from_slice(&p[pos + 1..]);
-        out.extend(expand_all_positional(doc, &concrete)?);
-    }
-    Ok(out)
 }
 
 fn id_of(doc: &Document) -> String {

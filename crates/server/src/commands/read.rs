@@ -5,7 +5,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use bson::{doc, Bson, Document};
-use djongo_engine::{compare::cmp_bson, projection::apply_projection, sort::sort_documents, CollectionSource, EngineError};
+use djongo_engine::{compare::cmp_bson, projection::FindProjection, sort::sort_documents, CollectionSource, EngineError};
 use std::collections::VecDeque;
 
 fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
@@ -29,7 +29,10 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "find")?;
     let filter = opt_doc(body, "filter")?.unwrap_or_default();
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
-    let projection = opt_doc(body, "projection")?.filter(|p| !p.is_empty());
+    let projection = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
+        Some(p) => Some(FindProjection::parse(&p, &filter)?),
+        None => None,
+    };
     let skip = opt_i64(body, "skip")?.unwrap_or(0);
     if skip < 0 {
         return Err(CommandError::bad_value("skip value must be non-negative"));
@@ -60,7 +63,7 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         docs.truncate(limit);
     }
     if let Some(p) = &projection {
-        docs = docs.iter().map(|d| apply_projection(d, p)).collect::<Result<_, _>>()?;
+        docs = docs.iter().map(|d| p.apply(d)).collect::<Result<_, _>>()?;
     }
     let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
     Ok(cursor_reply(ctx, format!("{db}.{coll}"), docs, batch_size, single_batch))

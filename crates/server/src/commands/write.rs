@@ -10,7 +10,8 @@ use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use bson::{doc, oid::ObjectId, Bson, Document};
-use djongo_engine::{projection::apply_projection, sort::sort_documents, update::apply_update};
+use djongo_engine::update::{apply_update_at, uses_match_position, ArrayFilters, Positions};
+use djongo_engine::{projection::FindProjection, sort::sort_documents, Filter};
 
 /// Gives the document an ObjectId `_id` if it has none and moves `_id` to
 /// the front, as MongoDB stores it.
@@ -115,11 +116,47 @@ fn is_replacement(u: &Bson) -> bool {
     matches!(u, Bson::Document(d) if d.keys().next().is_some_and(|k| !k.starts_with('$')))
 }
 
+/// An update statement's `u` with what its array positions need: the
+/// statement's `arrayFilters`, and its query when a path uses the positional
+/// `$` (the element the query matched).
+struct PreparedUpdate {
+    u: Bson,
+    array_filters: ArrayFilters,
+    query: Option<Filter>,
+}
+
+impl PreparedUpdate {
+    fn new(u: Bson, q: &Document, array_filters: Option<&Bson>) -> CmdResult<PreparedUpdate> {
+        let specs: &[Bson] = match array_filters {
+            None => &[],
+            Some(Bson::Array(items)) => items,
+            Some(other) => {
+                return Err(CommandError::new(14, "TypeMismatch", format!("arrayFilters must be an array, not {}", djongo_engine::types::type_name(other))));
+            }
+        };
+        let array_filters = ArrayFilters::parse(specs, &u)?;
+        let query = if uses_match_position(&u) { Some(Filter::parse(q)?) } else { None };
+        Ok(PreparedUpdate { u, array_filters, query })
+    }
+
+    /// Applies the update to `doc`; `is_insert` for an upsert's new document,
+    /// which no query element matched.
+    fn apply(&self, doc: &mut Document, is_insert: bool) -> CmdResult<()> {
+        let matched = match &self.query {
+            Some(q) if !is_insert => q.match_position(doc)?,
+            _ => None,
+        };
+        let positions = Positions { matched, array_filters: Some(&self.array_filters) };
+        apply_update_at(doc, &self.u, is_insert, &positions)?;
+        Ok(())
+    }
+}
+
 /// The new version of `old` after `u`; `_id` is carried over when a
 /// replacement omits it.
-fn updated(old: &Document, u: &Bson) -> CmdResult<Document> {
+fn updated(old: &Document, u: &PreparedUpdate) -> CmdResult<Document> {
     let mut new = old.clone();
-    apply_update(&mut new, u, false)?;
+    u.apply(&mut new, false)?;
     if !new.contains_key("_id") {
         if let Some(id) = old.get("_id") {
             new.insert("_id", id.clone());
@@ -130,11 +167,11 @@ fn updated(old: &Document, u: &Bson) -> CmdResult<Document> {
 }
 
 /// Builds and inserts the document of an upsert; returns it.
-fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document, u: &Bson) -> CmdResult<Document> {
+fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document, u: &PreparedUpdate) -> CmdResult<Document> {
     let mut seed = Document::new();
     seed_from_query(q, &mut seed);
-    let mut new = if is_replacement(u) {
-        let Bson::Document(rep) = u else { return Err(CommandError::internal("replacement is not a document")) };
+    let mut new = if is_replacement(&u.u) {
+        let Bson::Document(rep) = &u.u else { return Err(CommandError::internal("replacement is not a document")) };
         let mut rep = rep.clone();
         if !rep.contains_key("_id") {
             if let Some(id) = seed.get("_id") {
@@ -143,7 +180,7 @@ fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document,
         }
         rep
     } else {
-        apply_update(&mut seed, u, true)?;
+        u.apply(&mut seed, true)?;
         seed
     };
     ensure_id(&mut new);
@@ -158,13 +195,6 @@ fn update_arg(stmt: &Document, key: &str) -> CmdResult<Bson> {
     }
 }
 
-fn reject_array_filters(stmt: &Document) -> CmdResult<()> {
-    if stmt.contains_key("arrayFilters") {
-        return Err(CommandError::new(115, "CommandNotSupported", "not supported by the embedded engine: arrayFilters"));
-    }
-    Ok(())
-}
-
 struct UpdateOutcome {
     matched: i64,
     modified: i64,
@@ -172,12 +202,11 @@ struct UpdateOutcome {
 }
 
 fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document) -> CmdResult<UpdateOutcome> {
-    reject_array_filters(stmt)?;
     let q = opt_doc(stmt, "q")?.unwrap_or_default();
-    let u = update_arg(stmt, "u")?;
+    let u = PreparedUpdate::new(update_arg(stmt, "u")?, &q, stmt.get("arrayFilters"))?;
     let multi = opt_bool(stmt, "multi");
     let upsert = opt_bool(stmt, "upsert");
-    if multi && is_replacement(&u) {
+    if multi && is_replacement(&u.u) {
         return Err(CommandError::failed_to_parse("multi update is not supported for replacement-style update"));
     }
     let meta = match tables.collection(db, coll)? {
@@ -286,16 +315,18 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let cmd = if body.contains_key("findAndModify") { "findAndModify" } else { "findandmodify" };
     let coll = collection_arg(body, cmd)?;
-    reject_array_filters(body)?;
     let q = opt_doc(body, "query")?.unwrap_or_default();
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
-    let fields = opt_doc(body, "fields")?.filter(|f| !f.is_empty());
+    let fields = match opt_doc(body, "fields")?.filter(|f| !f.is_empty()) {
+        Some(f) => Some(FindProjection::parse(&f, &q)?),
+        None => None,
+    };
     let remove = opt_bool(body, "remove");
     let return_new = opt_bool(body, "new");
     let upsert = opt_bool(body, "upsert");
     let u = match body.get("update") {
         None | Some(Bson::Null) => None,
-        Some(_) => Some(update_arg(body, "update")?),
+        Some(_) => Some(PreparedUpdate::new(update_arg(body, "update")?, &q, body.get("arrayFilters"))?),
     };
     if remove == u.is_some() {
         return Err(CommandError::failed_to_parse("Either an update or remove=true must be specified"));
@@ -322,7 +353,7 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     };
     let project = |d: Document| -> CmdResult<Bson> {
         Ok(Bson::Document(match &fields {
-            Some(f) => apply_projection(&d, f)?,
+            Some(f) => f.apply(&d)?,
             None => d,
         }))
     };
