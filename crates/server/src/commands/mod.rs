@@ -1,6 +1,7 @@
 //! Command dispatch: finds the handler for a command body, runs it inside
 //! the right storage scope (a fresh snapshot, an autocommit write, or the
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
+mod aggregate_output;
 mod ddl;
 mod handshake;
 mod read;

@@ -1,4 +1,5 @@
 //! Read commands: find, getMore, killCursors, aggregate, count, distinct.
+use super::aggregate_output::take_output_stage;
 use super::{collection_arg, doc_array, num_i64, opt_bool, opt_doc, opt_i64, Ctx};
 use crate::cursor::{take_batch, DEFAULT_FIRST_BATCH};
 use crate::error::{CmdResult, CommandError};
@@ -122,28 +123,16 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         Some(v) if num_i64(v) == Some(1) => None,
         _ => return Err(CommandError::invalid_namespace("aggregate must name a collection or be 1")),
     };
-    // $out writes the result into a collection; the engine only computes.
-    let out_target = match pipeline.last() {
-        Some(stage) if stage_name(stage) == "$out" => {
-            let target = match stage.get("$out") {
-                Some(Bson::String(c)) => (db.clone(), c.clone()),
-                Some(Bson::Document(d)) => (
-                    d.get_str("db").unwrap_or(&db).to_string(),
-                    d.get_str("coll").map_err(|_| CommandError::bad_value("$out requires 'coll'"))?.to_string(),
-                ),
-                _ => return Err(CommandError::bad_value("$out must name a collection")),
-            };
-            pipeline.pop();
-            Some(target)
+    // A final $out/$merge writes the results; the engine only computes them.
+    let output = take_output_stage(&mut pipeline, &db)?;
+    if let Some(stage) = &output {
+        if ctx.scope.in_transaction() {
+            return Err(stage.refused_in_transaction());
         }
-        Some(stage) if stage_name(stage) == "$merge" => {
-            return Err(CommandError::new(115, "CommandNotSupported", "not supported by the embedded engine: $merge"));
-        }
-        _ => None,
-    };
+    }
     let results = {
         let tables = ctx.scope.read()?;
-        let fast = match (&collection, &out_target) {
+        let fast = match (&collection, &output) {
             (Some(coll), None) => count_fast_path(&tables, &db, coll, &pipeline)?,
             _ => None,
         };
@@ -189,17 +178,11 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         let source = Source { tables: &tables, db: &db };
         djongo_engine::run_pipeline(&pipeline, input, &source)?
     };
-    if let Some((out_db, out_coll)) = out_target {
+    if let Some(stage) = output {
         let mut tables = ctx.scope.write()?;
-        if let Some(existing) = tables.collection(&out_db, &out_coll)? {
-            tables.drop_collection(&existing)?;
-        }
-        let meta = tables.create_collection(&out_db, &out_coll, Document::new())?;
-        for mut d in results {
-            super::write::ensure_id(&mut d);
-            tables.insert(&meta, &d)?;
-        }
-        return Ok(doc! {"cursor": {"firstBatch": [], "id": 0i64, "ns": format!("{db}.{}", collection.unwrap_or_default())}, "ok": 1.0});
+        stage.write(&mut tables, results)?;
+        let ns = format!("{db}.{}", collection.unwrap_or_default());
+        return Ok(doc! {"cursor": {"firstBatch": [], "id": 0i64, "ns": ns}, "ok": 1.0});
     }
     let ns = match &collection {
         Some(c) => format!("{db}.{c}"),
