@@ -146,6 +146,12 @@ fn partial_admits(partial: &Document, sample: &Document) -> bool {
     Filter::parse(partial).and_then(|f| f.matches(sample)).unwrap_or(false)
 }
 
+/// Whether `filter` is served by point lookups (on `_id` or an index)
+/// rather than a scan of the whole collection.
+pub fn uses_index(meta: &CollectionMeta, filter: &Document) -> bool {
+    filter.get("_id").and_then(equality_values).is_some() || meta.indexes.iter().any(|ix| equality_prefix(ix, filter).is_some())
+}
+
 /// The documents of `meta` matching `filter`, stopping after `limit` matches.
 pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, limit: Option<usize>) -> CmdResult<Vec<Document>> {
     let parsed = Filter::parse(filter)?;

@@ -23,6 +23,14 @@ mod window;
 /// caller's transaction.
 pub trait CollectionSource {
     fn scan(&self, collection: &str) -> Result<Vec<Document>>;
+
+    /// The documents of `collection` whose `field` equals one of `values`
+    /// (as `{field: {$in: values}}` matches), in collection order, when the
+    /// source can find them without reading the whole collection (an index
+    /// on `field`). `None` tells the caller to scan instead.
+    fn find_equal(&self, _collection: &str, _field: &str, _values: &[Bson]) -> Result<Option<Vec<Document>>> {
+        Ok(None)
+    }
 }
 
 /// A source with no collections, for pipelines that need none.
@@ -370,6 +378,37 @@ fn join_values(doc: &Document, field: &[String]) -> Vec<Bson> {
     out
 }
 
+/// At most this many distinct join keys are looked up one by one; past it a
+/// scan of the foreign collection is as cheap.
+const MAX_JOIN_LOOKUPS: usize = 1000;
+
+/// The distinct local join values of `docs`, when an equality lookup on them
+/// finds every foreign match: plain scalars only. A null or missing local
+/// value also matches foreign documents lacking the field, and an array also
+/// matches a foreign array equal to it, so those need a scan.
+fn distinct_join_keys(docs: &[Document], local: &[String]) -> Option<Vec<Bson>> {
+    let mut seen = HashSet::new();
+    let mut keys = Vec::new();
+    for doc in docs {
+        for v in join_values(doc, local) {
+            let plain = matches!(
+                v,
+                Bson::String(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::ObjectId(_) | Bson::Boolean(_) | Bson::DateTime(_)
+            );
+            if !plain {
+                return None;
+            }
+            if seen.insert(canonical_key(&v)) {
+                keys.push(v);
+                if keys.len() > MAX_JOIN_LOOKUPS {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(keys)
+}
+
 fn lookup(spec: &Document, docs: Vec<Document>, source: &dyn CollectionSource, vars: &Vars) -> Result<Vec<Document>> {
     let as_field = match spec.get("as") {
         Some(Bson::String(s)) if !s.is_empty() => s.clone(),
@@ -398,9 +437,22 @@ fn lookup(spec: &Document, docs: Vec<Document>, source: &dyn CollectionSource, v
         Some(_) => return Err(EngineError::bad_value("$lookup 'let' must be an object")),
         None => Document::new(),
     };
-    let foreign_docs = match &from {
-        Some(c) => source.scan(c)?,
-        None => Vec::new(),
+    let foreign_docs = match (&from, &local, &foreign) {
+        (Some(c), Some(l), Some(f)) => {
+            // An equality join on an indexed foreign field reads only the
+            // foreign documents that can match (Django's joins on primary
+            // keys), not the whole collection.
+            let found = match distinct_join_keys(&docs, l) {
+                Some(keys) => source.find_equal(c, &f.join("."), &keys)?,
+                None => None,
+            };
+            match found {
+                Some(d) => d,
+                None => source.scan(c)?,
+            }
+        }
+        (Some(c), _, _) => source.scan(c)?,
+        (None, _, _) => Vec::new(),
     };
     // Index the foreign side by join key once, so each input document costs
     // a few hash lookups instead of a scan of the foreign collection.

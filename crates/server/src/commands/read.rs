@@ -96,13 +96,30 @@ struct Source<'a, 't> {
     db: &'a str,
 }
 
+fn to_engine(e: CommandError) -> EngineError {
+    EngineError::new(e.code, e.code_name, e.message)
+}
+
 impl CollectionSource for Source<'_, '_> {
     fn scan(&self, collection: &str) -> djongo_engine::Result<Vec<Document>> {
-        let to_engine = |e: CommandError| EngineError::new(e.code, e.code_name, e.message);
         match self.tables.collection(self.db, collection).map_err(to_engine)? {
             Some(meta) => self.tables.scan(&meta).map_err(to_engine),
             None => Ok(Vec::new()),
         }
+    }
+
+    fn find_equal(&self, collection: &str, field: &str, values: &[Bson]) -> djongo_engine::Result<Option<Vec<Document>>> {
+        let Some(meta) = self.tables.collection(self.db, collection).map_err(to_engine)? else {
+            return Ok(Some(Vec::new()));
+        };
+        let filter = doc! {field: {"$in": values.to_vec()}};
+        if !plan::uses_index(&meta, &filter) {
+            return Ok(None);
+        }
+        let mut docs = plan::matching(self.tables, &meta, &filter, None).map_err(to_engine)?;
+        // Collection order, as a scan would give them.
+        docs.sort_by_cached_key(|d| d.get("_id").map(crate::keyenc::encode_one).unwrap_or_default());
+        Ok(Some(docs))
     }
 }
 
