@@ -13,6 +13,7 @@ use bson::{Bson, Document};
 use regex::Regex;
 use std::cmp::Ordering;
 
+mod bits;
 mod match_position;
 
 /// A parsed filter, ready to test documents against.
@@ -61,6 +62,7 @@ enum Pred {
     ElemMatchValue(Box<Pred>),
     Size(i64),
     Mod(i64, i64),
+    Bits(bits::BitTest),
 }
 
 impl Filter {
@@ -244,6 +246,7 @@ fn parse_ops(d: &Document) -> Result<Pred> {
                 }
                 Pred::Mod(div, rem)
             }
+            "$bitsAllSet" | "$bitsAllClear" | "$bitsAnySet" | "$bitsAnyClear" => Pred::Bits(bits::BitTest::parse(k, v)?),
             "$comment" => continue,
             _ => return Err(EngineError::bad_value(format!("unknown operator: {k}"))),
         };
@@ -415,6 +418,7 @@ fn matches_single(pred: &Pred, v: &Bson) -> bool {
             InItem::Regex(r) => regex_matches(r, v),
         }),
         Pred::Regex(r) => regex_matches(r, v),
+        Pred::Bits(test) => test.matches(v),
         Pred::Type(codes) => codes.iter().any(|c| match c {
             Some(code) => types::type_code(v) == *code,
             None => types::is_number(v),
