@@ -333,7 +333,10 @@ fn document(depth: u32) -> impl Strategy<Value = Document> {
     proptest::collection::vec((key(), value(depth)), 0..6).prop_map(|pairs| pairs.into_iter().collect())
 }
 
-const FIELDS: &[&str] = &["_id", "a", "b", "a.b", "a.0", "c.d", "x", "tags", "n"];
+const FIELDS: &[&str] = &[
+    "_id", "a", "b", "a.b", "a.0", "c.d", "x", "tags", "n", "tags.$", "tags.$[]", "tags.$[t]", "a.$[x].b", "a.$.b",
+    "a.$[].b.$[t]", "$[t]",
+];
 const QUERY_OPS: &[&str] = &[
     "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$type", "$size", "$all", "$regex", "$mod",
     "$elemMatch", "$not",
@@ -394,6 +397,14 @@ fn update_document() -> BoxedStrategy<Bson> {
     .boxed()
 }
 
+/// `arrayFilters`: filters over the identifiers the update paths use (`t`,
+/// `x`), sometimes unused, duplicated, or not filters at all.
+fn array_filters() -> BoxedStrategy<Bson> {
+    let identifier = proptest::sample::select(&["t", "x", "x.b", "T", "", "$t"][..]);
+    let filter = (identifier, prop_oneof![scalar(), query()]).prop_map(|(id, cond)| Bson::Document(doc! {id: cond}));
+    proptest::collection::vec(prop_oneof![4 => filter, 1 => scalar()], 0..3).prop_map(Bson::Array).boxed()
+}
+
 fn sort_spec() -> impl Strategy<Value = Bson> {
     let direction = prop_oneof![Just(Bson::Int32(1)), Just(Bson::Int32(-1)), Just(Bson::Int32(0)), Just(Bson::Boolean(true)), scalar()];
     proptest::collection::vec((field(), direction), 0..3).prop_map(|p| Bson::Document(p.into_iter().collect()))
@@ -427,9 +438,18 @@ fn argument(name: &'static str) -> BoxedStrategy<Bson> {
     let shaped: BoxedStrategy<Bson> = match name {
         "documents" => proptest::collection::vec(document(3).prop_map(Bson::Document), 0..4).prop_map(Bson::Array).boxed(),
         "filter" | "q" | "query" | "partialFilterExpression" => query(),
+        "arrayFilters" => array_filters(),
         "update" | "u" => update_document(),
         "updates" => proptest::collection::vec(
-            (query(), update_document(), any::<bool>(), any::<bool>()).prop_map(|(q, u, upsert, multi)| Bson::Document(doc! {"q": q, "u": u, "upsert": upsert, "multi": multi})),
+            (query(), update_document(), any::<bool>(), any::<bool>(), proptest::option::of(array_filters())).prop_map(
+                |(q, u, upsert, multi, filters)| {
+                    let mut stmt = doc! {"q": q, "u": u, "upsert": upsert, "multi": multi};
+                    if let Some(f) = filters {
+                        stmt.insert("arrayFilters", f);
+                    }
+                    Bson::Document(stmt)
+                },
+            ),
             0..3,
         )
         .prop_map(Bson::Array)
