@@ -33,6 +33,7 @@ pub(super) fn dispatch(cx: &Ctx, op: &str, arg: &Bson) -> Option<Result<Value>> 
         "$allElementsTrue" => unary_array(cx, op, arg, |a| Ok(Bson::Boolean(a.iter().all(truthy)))),
         "$arrayToObject" => unary_array(cx, op, arg, array_to_object),
         "$objectToArray" => object_to_array(cx, arg),
+        "$zip" => zip(cx, arg),
         "$sum" | "$avg" | "$min" | "$max" => numeric_summary(cx, op, arg),
         _ => return None,
     })
@@ -397,4 +398,69 @@ fn numeric_summary(cx: &Ctx, op: &str, arg: &Bson) -> Result<Value> {
             best.unwrap_or(Bson::Null)
         }
     }))
+}
+
+/// `$zip`: transposes `inputs`, stopping at the shortest array unless
+/// `useLongestLength`, which pads with `defaults` (or null).
+fn zip(cx: &Ctx, arg: &Bson) -> Result<Value> {
+    let Bson::Document(spec) = arg else {
+        return Err(EngineError::location(34460, format!("$zip only supports an object as an argument, found {}", crate::types::type_name(arg))));
+    };
+    let (mut inputs, mut defaults, mut longest) = (None, None, false);
+    for (k, v) in spec {
+        match k.as_str() {
+            "inputs" => match v {
+                Bson::Array(items) => inputs = Some(items),
+                other => {
+                    return Err(EngineError::location(34461, format!("inputs must be an array of expressions, found {}", crate::types::type_name(other))))
+                }
+            },
+            "defaults" => match v {
+                Bson::Array(items) => defaults = Some(items),
+                other => {
+                    return Err(EngineError::location(34462, format!("defaults must be an array of expressions, found {}", crate::types::type_name(other))))
+                }
+            },
+            "useLongestLength" => match v {
+                Bson::Boolean(b) => longest = *b,
+                other => {
+                    return Err(EngineError::location(34463, format!("useLongestLength must be a bool, found {}", crate::types::type_name(other))))
+                }
+            },
+            other => return Err(EngineError::location(34464, format!("$zip found an unknown argument: {other}"))),
+        }
+    }
+    let inputs = inputs.filter(|i| !i.is_empty()).ok_or_else(|| EngineError::location(34465, "$zip requires at least one input array"))?;
+    if defaults.is_some() && !longest {
+        return Err(EngineError::location(34466, "cannot specify defaults unless useLongestLength is true"));
+    }
+    if defaults.is_some_and(|d| d.len() != inputs.len()) {
+        return Err(EngineError::location(34467, "inputs and defaults must be the same length"));
+    }
+    let mut arrays = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let v = cx.eval(input)?;
+        if nullish(&v) {
+            return Ok(Some(Bson::Null));
+        }
+        match v {
+            Some(Bson::Array(items)) => arrays.push(items),
+            other => {
+                return Err(EngineError::location(
+                    34468,
+                    format!("$zip found a non-array expression in input: {}", other.unwrap_or(Bson::Null)),
+                ))
+            }
+        }
+    }
+    let fill: Vec<Bson> = match defaults {
+        Some(d) => d.iter().map(|e| cx.eval_null(e)).collect::<Result<_>>()?,
+        None => vec![Bson::Null; arrays.len()],
+    };
+    let lengths = arrays.iter().map(Vec::len);
+    let len = if longest { lengths.max() } else { lengths.min() }.unwrap_or(0);
+    let rows = (0..len)
+        .map(|i| Bson::Array(arrays.iter().zip(&fill).map(|(a, d)| a.get(i).cloned().unwrap_or_else(|| d.clone())).collect()))
+        .collect();
+    Ok(Some(Bson::Array(rows)))
 }

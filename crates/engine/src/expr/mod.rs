@@ -11,9 +11,13 @@ use std::collections::HashMap;
 
 mod arith;
 mod array;
+mod array_order;
+mod bson_value;
 mod convert;
 mod date;
+mod fields;
 pub(crate) mod logic;
+mod quantile;
 mod string;
 
 /// Variables visible to an expression (`$$ROOT`, `let` variables of `$lookup`).
@@ -216,8 +220,18 @@ impl<'a> Ctx<'a> {
         if op == "$let" {
             return self.let_expr(arg);
         }
-        let handlers: [Handler; 6] =
-            [logic::dispatch, arith::dispatch, string::dispatch, array::dispatch, convert::dispatch, date::dispatch];
+        let handlers: [Handler; 10] = [
+            logic::dispatch,
+            arith::dispatch,
+            string::dispatch,
+            array::dispatch,
+            array_order::dispatch,
+            fields::dispatch,
+            convert::dispatch,
+            bson_value::dispatch,
+            date::dispatch,
+            quantile::dispatch,
+        ];
         for h in handlers {
             if let Some(r) = h(self, op, arg) {
                 return r;

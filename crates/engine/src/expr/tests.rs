@@ -217,3 +217,101 @@ fn trigonometry_and_bits() {
     let Bson::Double(r) = ev1(bson::bson!({"$rand": {}})) else { panic!("$rand is a double") };
     assert!((0.0..1.0).contains(&r));
 }
+
+fn err_code(e: Bson) -> i32 {
+    eval_value(&e, &doc! {"a": 1}, &Vars::new()).unwrap_err().code
+}
+
+#[test]
+fn sort_array_by_value_and_by_fields() {
+    use bson::bson;
+    assert_eq!(ev1(bson!({"$sortArray": {"input": [3, "b", 1, null, 2.5], "sortBy": 1}})), bson!([null, 1, 2.5, 3, "b"]));
+    assert_eq!(ev1(bson!({"$sortArray": {"input": [3, 1, 2], "sortBy": -1}})), bson!([3, 2, 1]));
+    let team = bson!([{"name": "pat", "age": 30}, {"name": "dallas", "age": 36}, {"name": "charlie", "age": 42}, {"name": "ann", "age": 30}]);
+    assert_eq!(
+        ev1(bson!({"$sortArray": {"input": team, "sortBy": {"age": -1, "name": 1}}})),
+        bson!([{"name": "charlie", "age": 42}, {"name": "dallas", "age": 36}, {"name": "ann", "age": 30}, {"name": "pat", "age": 30}])
+    );
+    assert_eq!(ev1(bson!({"$sortArray": {"input": "$nope", "sortBy": 1}})), Bson::Null);
+    assert_eq!(err_code(bson!({"$sortArray": {"input": 5, "sortBy": 1}})), 2942504);
+    assert_eq!(err_code(bson!({"$sortArray": {"input": [1]}})), 2942503);
+    assert_eq!(err_code(bson!({"$sortArray": {"input": [1], "sortBy": 1, "x": 1}})), 2942501);
+}
+
+#[test]
+fn first_last_max_min_n_over_arrays() {
+    use bson::bson;
+    assert_eq!(ev1(bson!({"$firstN": {"n": 2, "input": [5, null, 3]}})), bson!([5, null]));
+    assert_eq!(ev1(bson!({"$lastN": {"n": 5, "input": [5, null, 3]}})), bson!([5, null, 3]));
+    assert_eq!(ev1(bson!({"$maxN": {"n": 2, "input": [5, null, 3, 9]}})), bson!([9, 5]));
+    assert_eq!(ev1(bson!({"$minN": {"n": "$a", "input": [5, null, 3, 9]}})), bson!([3]));
+    assert_eq!(err_code(bson!({"$firstN": {"n": 0, "input": [1]}})), 5787908);
+    assert_eq!(err_code(bson!({"$firstN": {"n": 1.5, "input": [1]}})), 5787903);
+    assert_eq!(err_code(bson!({"$lastN": {"n": 1, "input": 3}})), 5788200);
+    assert_eq!(err_code(bson!({"$maxN": {"input": [1]}})), 5787906);
+}
+
+#[test]
+fn zip_transposes_arrays() {
+    use bson::bson;
+    assert_eq!(ev1(bson!({"$zip": {"inputs": [[1, 2, 3], ["a", "b"]]}})), bson!([[1, "a"], [2, "b"]]));
+    assert_eq!(
+        ev1(bson!({"$zip": {"inputs": [[1, 2, 3], ["a"]], "useLongestLength": true, "defaults": [0, "z"]}})),
+        bson!([[1, "a"], [2, "z"], [3, "z"]])
+    );
+    assert_eq!(ev1(bson!({"$zip": {"inputs": [[1], "$nope"]}})), Bson::Null);
+    assert_eq!(err_code(bson!({"$zip": {"inputs": [[1], 2]}})), 34468);
+    assert_eq!(err_code(bson!({"$zip": {"inputs": [[1]], "defaults": [0]}})), 34466);
+    assert_eq!(err_code(bson!({"$zip": {"inputs": [[1]], "useLongestLength": true, "defaults": []}})), 34467);
+}
+
+#[test]
+fn set_and_unset_field_by_literal_name() {
+    use bson::bson;
+    let d = doc! {"item": {"price.usd": 4, "qty": 2}};
+    assert_eq!(
+        ev(bson!({"$setField": {"field": "price.usd", "input": "$item", "value": 5}}), &d),
+        Some(bson!({"price.usd": 5, "qty": 2}))
+    );
+    assert_eq!(
+        ev(bson!({"$setField": {"field": {"$literal": "$cost"}, "input": "$item", "value": 1}}), &d),
+        Some(bson!({"price.usd": 4, "qty": 2, "$cost": 1}))
+    );
+    assert_eq!(ev(bson!({"$unsetField": {"field": "price.usd", "input": "$item"}}), &d), Some(bson!({"qty": 2})));
+    assert_eq!(ev(bson!({"$setField": {"field": "qty", "input": "$item", "value": "$$REMOVE"}}), &d), Some(bson!({"price.usd": 4})));
+    assert_eq!(ev(bson!({"$unsetField": {"field": "x", "input": "$nope"}}), &d), Some(Bson::Null));
+    assert_eq!(err_code(bson!({"$setField": {"field": "$x", "input": {}, "value": 1}})), 4161108);
+    assert_eq!(err_code(bson!({"$setField": {"field": "x", "input": 3, "value": 1}})), 4161105);
+    assert_eq!(err_code(bson!({"$setField": {"field": "x", "input": {}}})), 4161104);
+}
+
+#[test]
+fn sizes_and_timestamp_parts() {
+    use bson::{bson, Timestamp};
+    assert_eq!(ev1(bson!({"$bsonSize": {"a": 1}})), Bson::Int32(12));
+    assert_eq!(ev1(bson!({"$bsonSize": "$$ROOT"})), Bson::Int32(28));
+    assert_eq!(ev1(bson!({"$binarySize": "héllo"})), Bson::Int32(6));
+    assert_eq!(ev1(bson!({"$binarySize": "$n"})), Bson::Null);
+    assert_eq!(err_code(bson!({"$bsonSize": 3})), 31393);
+    assert_eq!(err_code(bson!({"$binarySize": 3})), 51276);
+    let ts = Bson::Timestamp(Timestamp { time: 1_700_000_000, increment: 7 });
+    assert_eq!(ev1(Bson::Document(doc! {"$tsSecond": ts.clone()})), Bson::Int64(1_700_000_000));
+    assert_eq!(ev1(Bson::Document(doc! {"$tsIncrement": ts})), Bson::Int64(7));
+    assert_eq!(err_code(bson!({"$tsSecond": 5})), 5687301);
+    assert_eq!(ev1(bson!({"$isoDayOfWeek": {"$toDate": "2024-06-09T00:00:00Z"}})), Bson::Int32(7));
+}
+
+#[test]
+fn median_and_percentile_over_arrays() {
+    use bson::bson;
+    assert_eq!(ev1(bson!({"$median": {"input": [4, 1, "x", 3, 2], "method": "approximate"}})), Bson::Double(2.0));
+    assert_eq!(
+        ev1(bson!({"$percentile": {"input": [10, 20, 30, 40, 50], "p": [0.0, 0.5, 0.95, 1], "method": "approximate"}})),
+        bson!([10.0, 30.0, 50.0, 50.0])
+    );
+    assert_eq!(ev1(bson!({"$median": {"input": "$a", "method": "approximate"}})), Bson::Double(1.0));
+    assert_eq!(ev1(bson!({"$percentile": {"input": [], "p": [0.5], "method": "approximate"}})), bson!([null]));
+    assert_eq!(err_code(bson!({"$median": {"input": [1]}})), 40414);
+    assert_eq!(err_code(bson!({"$percentile": {"input": [1], "p": [1.5], "method": "approximate"}})), 7750303);
+    assert_eq!(err_code(bson!({"$median": {"input": [1], "method": "exact"}})), 2);
+}
