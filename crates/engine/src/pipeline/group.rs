@@ -3,6 +3,11 @@
 //! Groups are keyed with [`canonical_key`], so `_id` values that MongoDB
 //! considers equal (1, 1.0, NumberLong(1)) land in one group. Groups come out
 //! in the order their first document arrived, which keeps results stable.
+//! The n-ary accumulators (`$topN`, ...) live in `nary.rs`, `$median` and
+//! `$percentile` in `quantile.rs`; a group collects their inputs and lets them
+//! pick the answer when the group is complete.
+use super::nary::{self, NarySpec};
+use super::quantile::QuantileSpec;
 use crate::compare::{canonical_key, cmp_bson};
 use crate::expr::{self, Vars};
 use crate::num::{self, Num};
@@ -28,8 +33,23 @@ pub(super) enum Kind {
 
 struct AccSpec {
     field: String,
-    kind: Kind,
-    arg: Bson,
+    op: AccOp,
+}
+
+/// What an output field of `$group` computes.
+enum AccOp {
+    /// A single-argument accumulator (`$sum`, `$push`, ...).
+    Simple(Kind, Bson),
+    Nary(NarySpec),
+    Quantile(QuantileSpec),
+}
+
+/// A group's running state for one output field.
+enum AccState {
+    Simple(State),
+    /// The collected items and the group's `n`.
+    Nary(Vec<nary::Item>, usize),
+    Quantile(Vec<f64>),
 }
 
 impl Kind {
@@ -85,10 +105,16 @@ fn parse_specs(spec: &Document) -> Result<(Bson, Vec<AccSpec>)> {
             return Err(EngineError::location(40238, format!("The field '{field}' must specify one accumulator")));
         }
         let Some((op, arg)) = d.iter().next() else { continue };
-        let Some(kind) = Kind::parse(op) else {
+        let op = if let Some(kind) = Kind::parse(op) {
+            AccOp::Simple(kind, arg.clone())
+        } else if let Some(spec) = NarySpec::parse(op, arg)? {
+            AccOp::Nary(spec)
+        } else if let Some(spec) = QuantileSpec::parse(op, arg)? {
+            AccOp::Quantile(spec)
+        } else {
             return Err(EngineError::location(15952, format!("unknown group operator '{op}'")));
         };
-        accs.push(AccSpec { field: field.clone(), kind, arg: arg.clone() });
+        accs.push(AccSpec { field: field.clone(), op });
     }
     Ok((id.clone(), accs))
 }
@@ -215,24 +241,27 @@ pub(super) fn group_with_keys(output: &Document, ids: Vec<Bson>, input: &[Docume
 }
 
 fn group_by_ids(accs: &[AccSpec], ids: Vec<Bson>, input: &[Document], vars: &Vars) -> Result<Vec<Document>> {
-    let mut order: Vec<(Bson, Vec<State>)> = Vec::new();
+    let mut order: Vec<(Bson, Vec<AccState>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for (doc, id) in input.iter().zip(ids) {
         let key = canonical_key(&id);
         let slot = match index.get(&key) {
             Some(i) => *i,
             None => {
-                order.push((id, accs.iter().map(|a| initial(a.kind)).collect()));
+                let states = accs.iter().map(|a| start_group(&a.op, &id, vars)).collect::<Result<_>>()?;
+                order.push((id, states));
                 index.insert(key, order.len() - 1);
                 order.len() - 1
             }
         };
         for (acc, state) in accs.iter().zip(order[slot].1.iter_mut()) {
-            let value = match acc.kind {
-                Kind::Count => None,
-                _ => expr::eval_value(&acc.arg, doc, vars)?,
-            };
-            accumulate(state, acc.kind, value)?;
+            match (&acc.op, state) {
+                (AccOp::Simple(Kind::Count, _), AccState::Simple(st)) => accumulate(st, Kind::Count, None)?,
+                (AccOp::Simple(kind, arg), AccState::Simple(st)) => accumulate(st, *kind, expr::eval_value(arg, doc, vars)?)?,
+                (AccOp::Nary(spec), AccState::Nary(items, _)) => items.push(spec.item(doc, vars)?),
+                (AccOp::Quantile(spec), AccState::Quantile(samples)) => samples.extend(spec.sample(doc, vars)?),
+                _ => {}
+            }
         }
     }
     Ok(order
@@ -241,9 +270,36 @@ fn group_by_ids(accs: &[AccSpec], ids: Vec<Bson>, input: &[Document], vars: &Var
             let mut out = Document::new();
             out.insert("_id", id);
             for (acc, state) in accs.iter().zip(states) {
-                out.insert(acc.field.clone(), finish(state, acc.kind));
+                let value = match (&acc.op, state) {
+                    (AccOp::Simple(kind, _), AccState::Simple(st)) => finish(st, *kind),
+                    (AccOp::Nary(spec), AccState::Nary(items, n)) => spec.finish(&items, n, false),
+                    (AccOp::Quantile(spec), AccState::Quantile(samples)) => spec.finish(samples),
+                    _ => Bson::Null,
+                };
+                out.insert(acc.field.clone(), value);
             }
             out
         })
         .collect())
 }
+
+/// A new group's state for one field. An n-ary accumulator's `n` is
+/// evaluated once per group, against the group key when it is a document
+/// (so `n` may depend on it), else against an empty document.
+fn start_group(op: &AccOp, id: &Bson, vars: &Vars) -> Result<AccState> {
+    Ok(match op {
+        AccOp::Simple(kind, _) => AccState::Simple(initial(*kind)),
+        AccOp::Nary(spec) => {
+            let root = match id {
+                Bson::Document(d) => d.clone(),
+                _ => Document::new(),
+            };
+            AccState::Nary(Vec::new(), spec.n_for(&root, vars)?)
+        }
+        AccOp::Quantile(_) => AccState::Quantile(Vec::new()),
+    })
+}
+
+#[cfg(test)]
+#[path = "group_tests.rs"]
+mod tests;

@@ -13,8 +13,12 @@ use bson::{Bson, Document};
 use std::collections::{HashMap, HashSet};
 
 mod bucket;
+mod densify;
+mod fill;
 mod graph_lookup;
 mod group;
+mod nary;
+mod quantile;
 mod redact;
 mod window;
 
@@ -233,6 +237,8 @@ fn run_stage(
             Ok(docs)
         }
         "$setWindowFields" => window::set_window_fields(spec, docs, vars),
+        "$densify" => densify::densify(spec, docs),
+        "$fill" => fill::fill(spec, docs, vars),
         "$bucket" => bucket::bucket(spec, docs, vars),
         "$bucketAuto" => bucket::bucket_auto(spec, docs, vars),
         "$sample" => bucket::sample(spec, docs),
@@ -241,8 +247,7 @@ fn run_stage(
         // The server runs a final $out/$merge itself (they write through its
         // storage); one that reaches the engine is not the final stage.
         "$out" | "$merge" => Err(EngineError::location(40601, format!("{name} can only be the final stage in the pipeline"))),
-        "$geoNear"
-        | "$densify" | "$fill" | "$collStats" | "$indexStats" | "$currentOp" => {
+        "$geoNear" | "$collStats" | "$indexStats" | "$currentOp" => {
             Err(EngineError::unsupported(format!("aggregation stage {name}")))
         }
         _ => Err(EngineError::location(40324, format!("Unrecognized pipeline stage name: '{name}'"))),

@@ -22,7 +22,13 @@
 //!   `sortBy` with exactly one field (MongoDB's restriction); `$shift`
 //!   (`{output, by, default}`) needs a `sortBy` and takes no window: SQL
 //!   LAG(x, n, d) is `by: -n`, LEAD is `by: n`.
+//! - Functions over the whole ordered partition or a window, each in its own
+//!   module: `$derivative`/`$integral` (calculus.rs), `$locf`/`$linearFill`
+//!   (gaps.rs), `$expMovingAvg` and covariances (stats.rs), the n-ary
+//!   accumulators (../nary.rs) and `$median`/`$percentile` (../quantile.rs).
 use super::group::{self, Kind};
+use super::nary::NarySpec;
+use super::quantile::QuantileSpec;
 use crate::compare::cmp_bson;
 use crate::expr::{self, Vars};
 use crate::num::Num;
@@ -30,6 +36,10 @@ use crate::sort::SortSpec;
 use crate::{path, EngineError, Result};
 use bson::{Bson, Document};
 use std::cmp::Ordering;
+
+mod calculus;
+mod gaps;
+mod stats;
 
 fn failed_to_parse(message: impl Into<String>) -> EngineError {
     EngineError::new(9, "FailedToParse", message)
@@ -56,6 +66,14 @@ enum Func {
     DenseRank,
     DocumentNumber,
     Shift { output: Bson, by: i64, default: Bson },
+    Nary(NarySpec),
+    Quantile(QuantileSpec),
+    ExpMovingAvg { input: Bson, smoothing: stats::Smoothing },
+    Derivative { input: Bson, unit_ms: Option<i64> },
+    Integral { input: Bson, unit_ms: Option<i64> },
+    Covariance { args: Bson, sample: bool },
+    Locf(Bson),
+    LinearFill(Bson),
 }
 
 #[derive(Debug, Clone)]
@@ -255,9 +273,44 @@ fn parse_output(path: &str, spec: &Bson, sort: Option<&SortSpec>) -> Result<Outp
             let by = by.ok_or_else(|| failed_to_parse("$shift requires 'by' as an integer value."))?;
             Func::Shift { output, by, default }
         }
+        "$expMovingAvg" => parse_exp_moving_avg(d, arg, sort)?,
+        "$derivative" | "$integral" => {
+            let (input, unit_ms) = parse_with_unit(name, arg, sort)?;
+            if name == "$derivative" {
+                if window.is_none() {
+                    return Err(failed_to_parse("$derivative requires explicit window bounds"));
+                }
+                Func::Derivative { input, unit_ms }
+            } else {
+                Func::Integral { input, unit_ms }
+            }
+        }
+        "$covariancePop" | "$covarianceSamp" => Func::Covariance { args: arg.clone(), sample: name == "$covarianceSamp" },
+        "$locf" | "$linearFill" => {
+            if window.is_some() {
+                return Err(failed_to_parse(format!("'window' field is not allowed in {name}")));
+            }
+            if name == "$locf" {
+                Func::Locf(arg.clone())
+            } else {
+                if !single_sort {
+                    return Err(EngineError::location(
+                        605001,
+                        "$linearFill must be specified with a top level sortBy expression with exactly one element",
+                    ));
+                }
+                Func::LinearFill(arg.clone())
+            }
+        }
         _ => match Kind::parse(name) {
             Some(Kind::MergeObjects) | None => {
-                return Err(failed_to_parse(format!("Unrecognized window function, {name}")));
+                if let Some(spec) = NarySpec::parse(name, arg)? {
+                    Func::Nary(spec)
+                } else if let Some(spec) = QuantileSpec::parse(name, arg)? {
+                    Func::Quantile(spec)
+                } else {
+                    return Err(failed_to_parse(format!("Unrecognized window function, {name}")));
+                }
             }
             Some(Kind::Count) => {
                 if !matches!(arg, Bson::Document(a) if a.is_empty()) {
@@ -273,6 +326,73 @@ fn parse_output(path: &str, spec: &Bson, sort: Option<&SortSpec>) -> Result<Outp
         None => None,
     };
     Ok(OutputField { path: path.to_string(), func, window })
+}
+
+/// `{$expMovingAvg: {input, N | alpha}}`: no window (it always runs from
+/// the partition's start to the current document) and a `sortBy`.
+fn parse_exp_moving_avg(whole: &Document, arg: &Bson, sort: Option<&SortSpec>) -> Result<Func> {
+    let Bson::Document(a) = arg else {
+        return Err(failed_to_parse("$expMovingAvg must have exactly one argument that is an object"));
+    };
+    if whole.len() != 1 {
+        return Err(failed_to_parse("$expMovingAvg must have exactly one argument that is an object"));
+    }
+    let shape = "$expMovingAvg sub object must have exactly two fields: An 'input' field, and either an 'N' field or an 'alpha' field";
+    let Some(input) = a.get("input").filter(|_| a.len() == 2) else {
+        return Err(failed_to_parse(shape));
+    };
+    if sort.is_none() {
+        return Err(failed_to_parse("$expMovingAvg requires an explicit 'sortBy'"));
+    }
+    let smoothing = if let Some(n) = a.get("N") {
+        let Some(num) = Num::from_bson(n) else {
+            return Err(failed_to_parse(format!("'N' field must be an integer, but found type {}", crate::types::type_name(n))));
+        };
+        let Some(n) = num.to_i64_exact() else {
+            return Err(failed_to_parse(format!(
+                "'N' field must be an integer, but found {n}. To use a non-integer, use the 'alpha' argument instead"
+            )));
+        };
+        if n <= 0 {
+            return Err(failed_to_parse(format!("'N' must be greater than zero. Got {n}")));
+        }
+        stats::Smoothing::N(n)
+    } else if let Some(alpha) = a.get("alpha") {
+        let Some(f) = Num::from_bson(alpha).map(Num::to_f64) else {
+            return Err(failed_to_parse("'alpha' must be a number"));
+        };
+        if !(f > 0.0 && f < 1.0) {
+            return Err(failed_to_parse(format!("'alpha' must be between 0 and 1 (exclusive), found {alpha}")));
+        }
+        stats::Smoothing::Alpha(f)
+    } else {
+        return Err(failed_to_parse(format!("Got unrecognized field in $expMovingAvg. {shape}")));
+    };
+    Ok(Func::ExpMovingAvg { input: input.clone(), smoothing })
+}
+
+/// `{input, unit?}` of `$derivative`/`$integral`, which need a `sortBy` on
+/// exactly one field.
+fn parse_with_unit(name: &str, arg: &Bson, sort: Option<&SortSpec>) -> Result<(Bson, Option<i64>)> {
+    let Some(sort) = sort else {
+        return Err(failed_to_parse(format!("{name} requires a sortBy")));
+    };
+    if sort.fields().len() != 1 {
+        return Err(failed_to_parse(format!("{name} requires a non-compound sortBy")));
+    }
+    let Bson::Document(a) = arg else {
+        return Err(failed_to_parse(format!("{name} expects an object, but got a {}: {arg}", crate::types::type_name(arg))));
+    };
+    let (mut input, mut unit) = (None, None);
+    for (k, v) in a {
+        match k.as_str() {
+            "input" => input = Some(v.clone()),
+            "unit" => unit = Some(calculus::unit_millis(name, v)?),
+            other => return Err(failed_to_parse(format!("{name} got unexpected argument: {other}"))),
+        }
+    }
+    let input = input.ok_or_else(|| failed_to_parse(format!("{name} requires an 'input' expression")))?;
+    Ok((input, unit))
 }
 
 struct Spec {
@@ -416,6 +536,35 @@ fn compute(o: &OutputField, part: &[Row], sort: Option<&SortSpec>, vars: &Vars) 
                 }
             })
             .collect(),
+        Func::Nary(spec) => {
+            let n = spec.n_for(&Document::new(), vars)?;
+            let items = part.iter().map(|r| spec.item(&r.doc, vars)).collect::<Result<Vec<_>>>()?;
+            let sliding = lower_bound_moves(o.window.as_ref());
+            let frames = frames(o.window.as_ref(), part, sort)?;
+            Ok(frames.iter().map(|&(a, b)| spec.finish(&items[a..b.max(a)], n, sliding)).collect())
+        }
+        Func::Quantile(spec) => {
+            let samples = part.iter().map(|r| spec.sample(&r.doc, vars)).collect::<Result<Vec<_>>>()?;
+            let frames = frames(o.window.as_ref(), part, sort)?;
+            Ok(frames.iter().map(|&(a, b)| spec.finish(samples[a..b.max(a)].iter().flatten().copied().collect())).collect())
+        }
+        Func::ExpMovingAvg { input, smoothing } => Ok(stats::exp_moving_avg(&eval_all(input, part, vars)?, *smoothing)),
+        Func::Covariance { args, sample } => {
+            let frames = frames(o.window.as_ref(), part, sort)?;
+            Ok(stats::covariance(&eval_all(args, part, vars)?, &frames, *sample))
+        }
+        Func::Derivative { input, unit_ms } | Func::Integral { input, unit_ms } => {
+            let values = eval_all(input, part, vars)?;
+            let axis = sort_axis(part, sort);
+            let frames = frames(o.window.as_ref(), part, sort)?;
+            if matches!(o.func, Func::Derivative { .. }) {
+                calculus::derivative(&values, &axis, &frames, *unit_ms)
+            } else {
+                calculus::integral(&values, &axis, &frames, *unit_ms)
+            }
+        }
+        Func::Locf(input) => Ok(gaps::locf(eval_all(input, part, vars)?)),
+        Func::LinearFill(input) => gaps::linear_fill(eval_all(input, part, vars)?, &sort_axis(part, sort)),
         Func::Acc(kind, arg) => {
             let values: Vec<Option<Bson>> = match kind {
                 Kind::Count => vec![None; n],
@@ -424,6 +573,32 @@ fn compute(o: &OutputField, part: &[Row], sort: Option<&SortSpec>, vars: &Vars) 
             let frames = frames(o.window.as_ref(), part, sort)?;
             accumulate_frames(*kind, &values, &frames)
         }
+    }
+}
+
+/// `input` evaluated against each document of the partition.
+fn eval_all(input: &Bson, part: &[Row], vars: &Vars) -> Result<Vec<Option<Bson>>> {
+    part.iter().map(|r| expr::eval_value(input, &r.doc, vars)).collect()
+}
+
+/// Each document's value of the (first) `sortBy` field: the axis that
+/// `$derivative`, `$integral` and `$linearFill` measure along.
+fn sort_axis(part: &[Row], sort: Option<&SortSpec>) -> Vec<Option<Bson>> {
+    let Some((field, _)) = sort.and_then(|s| s.fields().first()) else {
+        return vec![None; part.len()];
+    };
+    let parts: Vec<&str> = field.iter().map(String::as_str).collect();
+    part.iter().map(|r| path::expr_value(&r.doc, &parts)).collect()
+}
+
+/// Whether the window's first document changes from one document to the
+/// next (MongoDB then keeps removable state, which breaks some ties
+/// differently).
+fn lower_bound_moves(window: Option<&Window>) -> bool {
+    match window {
+        None => false,
+        Some(Window::Documents(lo, _)) => *lo != Bound::Unbounded,
+        Some(Window::Range(lo, _, _)) => *lo != Bound::Unbounded,
     }
 }
 
