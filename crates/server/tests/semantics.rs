@@ -31,9 +31,16 @@ fn update_counts_and_upsert() {
     // Changing _id is refused as a write error.
     let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"_id": 9}}}]});
     assert!(reply.get_array("writeErrors").is_ok());
-    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {}, "u": {"$set": {"a.$[x]": 1}}, "arrayFilters": [{"x": 1}]}]});
+    // arrayFilters pick the elements; a document without the array is a write error.
+    c.ok("db", doc! {"insert": "c", "documents": [{"_id": 50, "a": [1, 2, 1]}]});
+    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {"_id": 50}, "u": {"$set": {"a.$[x]": 10}}, "arrayFilters": [{"x": 1}]}]});
+    assert_eq!(reply.get_i32("nModified").ok(), Some(1));
+    let reply = c.ok("db", doc! {"find": "c", "filter": {"_id": 50}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 50, "a": [10, 2, 10]}]);
+    let reply = c.ok("db", doc! {"update": "c", "updates": [{"q": {"_id": 7}, "u": {"$set": {"a.$[x]": 1}}, "arrayFilters": [{"x": 1}]}]});
     let err = reply.get_array("writeErrors").unwrap()[0].as_document().unwrap().clone();
-    assert!(err.get_str("errmsg").unwrap().contains("arrayFilters"));
+    assert_eq!(err.get_i32("code").ok(), Some(2));
+    assert!(err.get_str("errmsg").unwrap().contains("must exist in the document"));
 }
 
 #[test]
