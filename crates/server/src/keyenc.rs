@@ -8,6 +8,7 @@
 //! Type classes follow MongoDB's cross-type ordering, which keeps scans in a
 //! sensible order even though no query relies on it yet.
 use bson::{Bson, Document};
+use djongo_engine::num::{decimal_key, DecimalKey};
 
 const MIN_KEY: u8 = 0x01;
 const NULL: u8 = 0x05;
@@ -32,6 +33,7 @@ const ELEMENT: u8 = 0x01;
 const NUM_INTEGRAL: u8 = 0x01;
 const NUM_FRACTIONAL: u8 = 0x02;
 const NUM_DECIMAL: u8 = 0x03;
+const NUM_DECIMAL_RAW: u8 = 0x04;
 const NUM_NAN: u8 = 0x00;
 
 /// Encodes one value.
@@ -42,11 +44,22 @@ pub fn encode(value: &Bson, out: &mut Vec<u8>) {
         Bson::Int32(i) => encode_integral(i64::from(*i), out),
         Bson::Int64(i) => encode_integral(*i, out),
         Bson::Double(f) => encode_double(*f, out),
-        Bson::Decimal128(d) => {
-            out.push(NUMBER);
-            out.push(NUM_DECIMAL);
-            out.extend_from_slice(&d.bytes());
-        }
+        // By value, so NumberDecimal("1.0"), 1 and 1.0 are one key, as MongoDB
+        // compares them; see KEY_FORMAT in storage for stores written before.
+        Bson::Decimal128(d) => match decimal_key(d) {
+            DecimalKey::Integral(i) => encode_integral(i, out),
+            DecimalKey::Double(f) => encode_double(f, out),
+            DecimalKey::Decimal(bytes) => {
+                out.push(NUMBER);
+                out.push(NUM_DECIMAL);
+                out.extend_from_slice(&bytes);
+            }
+            DecimalKey::Raw(bytes) => {
+                out.push(NUMBER);
+                out.push(NUM_DECIMAL_RAW);
+                out.extend_from_slice(&bytes);
+            }
+        },
         Bson::String(s) | Bson::Symbol(s) => {
             out.push(STRING);
             encode_str(s, out);
@@ -181,6 +194,11 @@ mod tests {
         assert_eq!(encode_one(&Bson::Int32(1)), encode_one(&Bson::Double(1.0)));
         assert_eq!(encode_one(&Bson::Double(-0.0)), encode_one(&Bson::Int32(0)));
         assert_ne!(encode_one(&Bson::Double(1.5)), encode_one(&Bson::Int32(1)));
+        let dec = |s: &str| Bson::Decimal128(s.parse().unwrap());
+        assert_eq!(encode_one(&dec("1.00")), encode_one(&Bson::Int32(1)));
+        assert_eq!(encode_one(&dec("2.5")), encode_one(&Bson::Double(2.5)));
+        assert_eq!(encode_one(&dec("0.10")), encode_one(&dec("0.1")));
+        assert_ne!(encode_one(&dec("0.1")), encode_one(&Bson::Double(0.1)));
     }
 
     #[test]

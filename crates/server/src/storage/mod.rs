@@ -141,7 +141,39 @@ impl Storage {
             Ok(())
         };
         init(&db).map_err(|e| ServerError::Init { path: path.clone(), message: e.to_string() })?;
-        Ok(Storage { db, lock: Arc::new(WriteLock::default()), path })
+        let storage = Storage { db, lock: Arc::new(WriteLock::default()), path };
+        storage
+            .upgrade_key_format()
+            .map_err(|e| ServerError::Init { path: storage.path.clone(), message: format!("upgrading stored keys: {}", e.message) })?;
+        Ok(storage)
+    }
+
+    /// Brings a store written with an older key encoding up to the current
+    /// one, in one transaction, before anything reads it: documents are
+    /// re-keyed and index entries rebuilt. A new store is just marked.
+    fn upgrade_key_format(&self) -> CmdResult<()> {
+        let Some(wtxn) = self.begin_write(Duration::from_secs(60))? else {
+            return Err(CommandError::internal("the store is busy"));
+        };
+        let mut tables = Tables::open_write(&wtxn)?;
+        if tables.key_format()? == Some(Tables::KEY_FORMAT) {
+            return Ok(());
+        }
+        let collections = tables.collections(None)?;
+        for meta in &collections {
+            let collisions = tables.reencode_keys(meta)?;
+            if collisions > 0 {
+                // Once per store, at upgrade: worth telling the operator.
+                eprintln!(
+                    "djongo-server: {}: {collisions} stored documents are equal by value in _id or a unique index \
+                     (e.g. 1 and NumberDecimal(\"1.0\")); they are kept, but MongoDB would refuse them",
+                    meta.ns()
+                );
+            }
+        }
+        tables.set_key_format(Tables::KEY_FORMAT)?;
+        drop(tables);
+        wtxn.commit()
     }
 
     pub fn path(&self) -> &Path {

@@ -478,6 +478,61 @@ impl<'t> Tables<'t> {
         Ok(renamed)
     }
 
+    /// Stored key format: 2 encodes Decimal128 by numeric value (see keyenc).
+    pub const KEY_FORMAT: u64 = 2;
+
+    pub fn key_format(&self) -> CmdResult<Option<u64>> {
+        let Tables::Write { meta, .. } = self else { return Err(Self::not_writable()) };
+        Ok(meta.get("key_format")?.map(|v| v.value()))
+    }
+
+    pub fn set_key_format(&mut self, format: u64) -> CmdResult<()> {
+        let Tables::Write { meta, undo, .. } = self else { return Err(Self::not_writable()) };
+        put_meta(meta, undo, "key_format", format)
+    }
+
+    /// Re-encodes every document key and index entry of `meta` with the
+    /// current key encoding, for a store written by an older one. Returns the
+    /// number of documents whose `_id` key, or one of whose index keys, now
+    /// collides with another document's: they stay stored (nothing is
+    /// dropped), but MongoDB would have refused them as duplicates.
+    pub fn reencode_keys(&mut self, meta: &CollectionMeta) -> CmdResult<usize> {
+        let rows = with_table!(self, docs, |t| range_values(t, &doc_prefix(meta)))?;
+        let mut collisions = 0;
+        let Tables::Write { docs, index, undo, .. } = self else { return Err(Self::not_writable()) };
+        Self::remove_range(index, undo, BytesTable::Index, &doc_prefix(meta))?;
+        let mut stored: Vec<(Vec<u8>, Document)> = Vec::with_capacity(rows.len());
+        for (old_key, bytes) in &rows {
+            let doc = decode(bytes)?;
+            let new_key = doc_key(meta, &id_key(&doc)?);
+            if new_key != *old_key {
+                if docs.get(new_key.as_slice())?.is_some() {
+                    // Another document already has this _id by value: keep
+                    // this one where it is rather than lose it.
+                    collisions += 1;
+                    stored.push((old_key[8..].to_vec(), doc));
+                    continue;
+                }
+                del_bytes(docs, undo, BytesTable::Docs, old_key)?;
+                put_bytes(docs, undo, BytesTable::Docs, &new_key, bytes)?;
+            }
+            stored.push((new_key[8..].to_vec(), doc));
+        }
+        for ix in &meta.indexes {
+            for (id, doc) in &stored {
+                for key in keys_for(ix, doc)? {
+                    let ek = entry_key(meta, ix, &key.encoded, id);
+                    if ix.unique && index.get(ek.as_slice())?.is_some() {
+                        collisions += 1;
+                        continue;
+                    }
+                    put_bytes(index, undo, BytesTable::Index, ek.as_slice(), id)?;
+                }
+            }
+        }
+        Ok(collisions)
+    }
+
     /// Adds an index and builds its entries; a unique index over existing
     /// duplicates fails with the duplicate-key error and changes nothing.
     pub fn create_index(&mut self, meta: &mut CollectionMeta, spec: &Document) -> CmdResult<bool> {
@@ -531,5 +586,70 @@ impl<'t> Tables<'t> {
         Self::remove_range(index, undo, BytesTable::Index, &index_prefix(meta, &ix))?;
         self.put_collection(meta)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod key_format_tests {
+    use super::*;
+    use crate::storage::Storage;
+    use bson::{doc, Decimal128};
+    use std::time::Duration;
+
+    fn dec(s: &str) -> Bson {
+        Bson::Decimal128(s.parse::<Decimal128>().unwrap())
+    }
+
+    /// How key format 1 encoded a Decimal128: its bytes.
+    fn format1_key(d: &Bson) -> Vec<u8> {
+        let Bson::Decimal128(d) = d else { panic!("not a decimal") };
+        let mut k = vec![0x0A, 0x03];
+        k.extend_from_slice(&d.bytes());
+        k
+    }
+
+    #[test]
+    fn a_format_1_store_is_re_keyed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let storage = Storage::open(dir.path()).unwrap();
+            let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+            let mut t = Tables::open_write(&wtxn).unwrap();
+            let mut meta = t.create_collection("shop", "items", Document::new()).unwrap();
+            t.create_index(&mut meta, &doc! {"key": {"price": 1}, "name": "price_1", "unique": true}).unwrap();
+            t.insert(&meta, &doc! {"_id": 7, "price": 3}).unwrap();
+            // What format 1 wrote for {_id: NumberDecimal("1.0"), price: NumberDecimal("2.50")}.
+            let old = doc! {"_id": dec("1.0"), "price": dec("2.50")};
+            let ix = meta.indexes[0].clone();
+            let Tables::Write { docs, index, meta: m, undo, .. } = &mut t else { panic!() };
+            let id = format1_key(&dec("1.0"));
+            put_bytes(docs, undo, BytesTable::Docs, &doc_key(&meta, &id), &old.to_vec().unwrap()).unwrap();
+            put_bytes(index, undo, BytesTable::Index, &entry_key(&meta, &ix, &format1_key(&dec("2.50")), &id), &id).unwrap();
+            put_meta(m, undo, "key_format", 1).unwrap();
+            drop(t);
+            wtxn.commit().unwrap();
+        }
+        let storage = Storage::open(dir.path()).unwrap();
+        let rtxn = storage.begin_read().unwrap();
+        let t = Tables::open_read(&rtxn).unwrap();
+        let meta = t.collection("shop", "items").unwrap().unwrap();
+        // The _id is found by value, as 1 ...
+        let found = t.get_by_id_key(&meta, &keyenc::encode_one(&Bson::Int32(1))).unwrap().unwrap();
+        assert_eq!(found.get("price"), Some(&dec("2.50")));
+        // ... and the index answers 2.5 (a double) for the decimal 2.50.
+        let ix = &meta.indexes[0];
+        assert_eq!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Double(2.5)), true).unwrap().len(), 1);
+        assert_eq!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(3)), true).unwrap().len(), 1);
+        assert_eq!(t.count(&meta).unwrap(), 2);
+        drop(t);
+        drop(rtxn);
+        // Marked: the next open has nothing to do, and new writes see duplicates by value.
+        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        let mut t = Tables::open_write(&wtxn).unwrap();
+        assert_eq!(t.key_format().unwrap(), Some(Tables::KEY_FORMAT));
+        let err = t.insert(&meta, &doc! {"_id": 8, "price": dec("3.000")}).unwrap_err();
+        assert_eq!(err.code, 11000);
+        let err = t.insert(&meta, &doc! {"_id": 1.0, "price": 9}).unwrap_err();
+        assert_eq!(err.code, 11000);
     }
 }
