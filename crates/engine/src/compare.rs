@@ -135,7 +135,7 @@ fn write_key(v: &Bson, out: &mut String) {
                         Num::Dec(d) => {
                             // A decimal equal to a double must key like that double.
                             let f = n.to_f64();
-                            if crate::num::Num::Double(f).to_dec() == Some(d) {
+                            if crate::num::Num::Double(f).to_dec_exact() == Some(d) {
                                 let _ = write!(out, "f{};", f.to_bits());
                             } else {
                                 let _ = write!(out, "m{};", d.normalize());

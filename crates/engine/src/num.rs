@@ -143,6 +143,15 @@ impl Num {
     }
 
     /// The value as an integer if it has no fractional part and fits in i64.
+    /// Like [`Num::to_dec`], but a double keeps its exact binary value (to
+    /// `Decimal`'s 28 digits) instead of its shortest decimal spelling.
+    pub fn to_dec_exact(self) -> Option<Decimal> {
+        match self {
+            Num::Double(f) => Decimal::from_f64_retain(f),
+            other => other.to_dec(),
+        }
+    }
+
     pub fn to_i64_exact(self) -> Option<i64> {
         match self {
             Num::Int(i) => Some(i64::from(i)),
@@ -307,7 +316,9 @@ fn cmp_with_double(a: Num, b: Num) -> Ordering {
             if let (Some(x), Some(y)) = (a.to_i64_exact(), b.to_i64_exact()) {
                 return x.cmp(&y);
             }
-            if let (Some(x), Some(y)) = (a.to_dec(), b.to_dec()) {
+            // A double meets a decimal at its exact binary value, as in MongoDB:
+            // 9.99 (really 9.9900000000000002131...) is not NumberDecimal("9.99").
+            if let (Some(x), Some(y)) = (a.to_dec_exact(), b.to_dec_exact()) {
                 return x.cmp(&y);
             }
             Ordering::Equal
@@ -352,6 +363,15 @@ mod tests {
         assert_eq!(cmp_num(Num::Double(f64::NAN), Num::Long(i64::MIN)), Ordering::Less);
         let d = Num::from_bson(&Bson::Decimal128("1.0".parse().unwrap())).unwrap();
         assert_eq!(cmp_num(d, Num::Int(1)), Ordering::Equal);
+    }
+
+    #[test]
+    fn doubles_meet_decimals_at_their_exact_value() {
+        let dec = |s: &str| Num::from_bson(&Bson::Decimal128(s.parse().unwrap())).unwrap();
+        assert_ne!(cmp_num(Num::Double(9.99), dec("9.99")), Ordering::Equal);
+        assert_eq!(cmp_num(Num::Double(9.99), dec("9.99")), Ordering::Greater, "9.99 is 9.99000000000000021...");
+        assert_eq!(cmp_num(Num::Double(0.5), dec("0.50")), Ordering::Equal);
+        assert_eq!(cmp_num(Num::Double(2.0), dec("2")), Ordering::Equal);
     }
 
     #[test]
