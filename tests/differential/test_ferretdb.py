@@ -22,7 +22,7 @@ import os
 import random
 
 import pytest
-from bson import Int64
+from bson import Binary, Int64
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
@@ -86,6 +86,10 @@ EXCLUDED_FORMS = {
     "positional updates ($, $[], $[<id>] with arrayFilters)":
         "FerretDB 1.24 reads $ and $[] as field names (error 28) and answers arrayFilters "
         "with 238; test_positional_updates_ferretdb_lacks keeps watch",
+    "$bitsAllSet/$bitsAllClear/$bitsAnySet/$bitsAnyClear on a field holding an array":
+        "FerretDB 1.24 tests the array itself and never matches; MongoDB tests each element "
+        "(jstests/core/bittest.js: {a: [1.1, 54]} matches {$bitsAllSet: 0}); test_bit_tests "
+        "draws only fields that never hold arrays",
     "$sort on a $group key that may be an array":
         "not a FerretDB bug: an array key ties with its smallest/largest element, so the "
         "order is not determined; such results are compared as multisets, without $limit",
@@ -746,6 +750,9 @@ STAGES_FERRETDB_LACKS = {
     "$bucket": {"groupBy": "$b", "boundaries": [0, 3, 100], "default": "other"},
     "$bucketAuto": {"groupBy": "$b", "buckets": 3},
     "$sample": {"size": 5},
+    "$graphLookup": {"from": "docs", "startWith": "$b", "connectFromField": "arr",
+                     "connectToField": "_id", "as": "g", "maxDepth": 1},
+    "$redact": {"$cond": [{"$eq": ["$flag", False]}, "$$PRUNE", "$$DESCEND"]},
     "$setWindowFields": {"sortBy": {"_id": 1},
                          "output": {"run": {"$sum": "$b",
                                             "window": {"documents": ["unbounded", "current"]}}}},
@@ -957,3 +964,155 @@ def test_positional_updates_ferretdb_lacks(ours, ferretdb):
         if outcomes["ours"][0] is not None:
             problems.append(f"ours refuses {show(update)}: {outcomes['ours']}")
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------
+# Bit tests (FerretDB 1.24 implements them, except on arrays: EXCLUDED_FORMS)
+# ---------------------------------------------------------------------------------------
+
+# Fields that never hold an array: ints, negative ints, doubles with fractions, Int64,
+# strings, dates, booleans, null and missing.
+BIT_FIELDS = ["b", "f", "n.x", "s", "n.z.w", "d", "flag", "nope"]
+BIT_POSITIONS = [0, 1, 2, 3, 5, 6, 31, 40, 62, 63, 64, 100]
+
+
+def gen_bit_test(rng: random.Random) -> dict:
+    op = rng.choice(["$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear"])
+    form = rng.random()
+    if form < 0.45:
+        operand = sorted(rng.sample(BIT_POSITIONS, rng.randint(0, 4)))
+    elif form < 0.75:
+        operand = rng.choice([0, 1, 2, 3, 5, 6, 7, 54, 127, Int64(2**40), Int64(2**62)])
+    else:
+        operand = Binary(bytes(rng.randrange(256) for _ in range(rng.randint(1, 3))))
+    return {rng.choice(BIT_FIELDS): {op: operand}}
+
+
+def test_bit_tests(pair, docs):
+    ours, theirs = pair
+    rec = Recorder("bit tests")
+    for i in range(N_FIND // 3):
+        case_seed, rng = _case_rng("bits", i)
+        flt = gen_bit_test(rng)
+        if rng.random() < 0.3:
+            flt = {"$or": [flt, gen_bit_test(rng)]}
+        rec.compare(case_seed, f"find({show(flt)})",
+                    run(lambda c=ours, f=flt: list(c.docs.find(f))),
+                    run(lambda c=theirs, f=flt: list(c.docs.find(f))),
+                    ordered=False, involved=docs)
+    rec.finish()
+
+
+# ---------------------------------------------------------------------------------------
+# $graphLookup, $out and $merge: FerretDB 1.24 lacks them; compared with what it answers
+# ---------------------------------------------------------------------------------------
+
+def _value_at(doc, path: str):
+    """(present, value) of a dotted path through subdocuments."""
+    value = doc
+    for step in path.split("."):
+        if not isinstance(value, dict) or step not in value:
+            return False, None
+        value = value[step]
+    return True, value
+
+
+def _reachable(db, start, max_depth) -> list[list]:
+    """[_id, depth] of the documents a breadth-first walk along docs.arr -> docs._id reaches
+    from `start`, using finds only."""
+    frontier = start if isinstance(start, list) else [start]
+    looked_up: list = []
+    found: dict = {}
+    depth = 0
+    while True:
+        values = [v for v in frontier if v not in looked_up]
+        looked_up.extend(values)
+        if not values:
+            break
+        nxt = []
+        for d in db.docs.find({"_id": {"$in": values}}).sort("_id", 1):
+            if d["_id"] in found:
+                continue
+            found[d["_id"]] = depth
+            present, arr = _value_at(d, "arr")
+            if present:
+                nxt.extend(arr if isinstance(arr, list) else [arr])
+        if max_depth is not None and depth >= max_depth:
+            break
+        depth += 1
+        frontier = nxt
+    return [[i, Int64(dep)] for i, dep in sorted(found.items())]
+
+
+def test_graph_lookup_matches_breadth_first_finds(pair, docs):
+    """$graphLookup on ours against a breadth-first walk of finds on FerretDB."""
+    ours, theirs = pair
+    rec = Recorder("graphLookup")
+    for i in range(6):
+        case_seed, rng = _case_rng("graph", i)
+        max_depth = rng.choice([None, 0, 1, 3])
+        start = rng.choice(["b", "arr", "n.x"])
+        ids = sorted(rng.sample(range(len(docs)), 15))
+        stage = {"from": "docs", "startWith": f"${start}", "connectFromField": "arr",
+                 "connectToField": "_id", "as": "g", "depthField": "depth"}
+        if max_depth is not None:
+            stage["maxDepth"] = max_depth
+        pipeline = [{"$match": {"_id": {"$in": ids}}}, {"$graphLookup": stage},
+                    {"$sort": {"_id": 1}}]
+
+        def ours_fn(p=pipeline):
+            return [{"_id": d["_id"], "reach": sorted([g["_id"], g["depth"]] for g in d["g"])}
+                    for d in ours.docs.aggregate(p)]
+
+        def theirs_fn(ids=ids, start=start, max_depth=max_depth):
+            out = []
+            for d in theirs.docs.find({"_id": {"$in": ids}}).sort("_id", 1):
+                present, value = _value_at(d, start)
+                # A missing startWith looks nothing up; null looks up null.
+                reach = _reachable(theirs, value, max_depth) if present else []
+                out.append({"_id": d["_id"], "reach": reach})
+            return out
+
+        rec.compare(case_seed, f"aggregate({show(pipeline)})", run(ours_fn), run(theirs_fn),
+                    ordered=True, involved=docs)
+    rec.finish()
+
+
+def test_out_and_merge_write_what_ferretdb_finds(pair, docs):
+    """$out/$merge on ours (FerretDB 1.24 answers 238) write exactly the documents a find on
+    FerretDB returns for the same filter; $merge then updates them as $set would."""
+    ours, theirs = pair
+    for stage in ({"$out": "diff_out"}, {"$merge": {"into": "diff_out"}}):
+        theirs_out = run(lambda st=stage: list(theirs.docs.aggregate([st])))
+        assert theirs_out.error is not None and theirs_out.error.code == NOT_IMPLEMENTED, (
+            f"FerretDB now answers {stage}: compare it directly")
+    rec = Recorder("$out/$merge")
+    marked = {"b": {"$gt": 2}}
+    for i in range(4):
+        case_seed, rng = _case_rng("out", i)
+        flt = gen_filter(rng)
+        ours.docs.aggregate([{"$match": flt}, {"$out": "diff_out"}])
+        rec.compare(case_seed, f"aggregate([{{$match: {show(flt)}}}, {{$out: 'diff_out'}}])",
+                    run(lambda: list(ours.diff_out.find().sort("_id", 1))),
+                    run(lambda f=flt: list(theirs.docs.find(f).sort("_id", 1))),
+                    ordered=True, involved=docs)
+        # Mark the documents with b > 2 that the target has, then add those it lacks.
+        ours.docs.aggregate([{"$match": marked}, {"$project": {"marked": {"$literal": True}}},
+                             {"$merge": {"into": "diff_out", "whenNotMatched": "discard"}}])
+        ours.docs.aggregate([{"$match": marked},
+                             {"$merge": {"into": "diff_out", "whenMatched": "keepExisting"}}])
+
+        def theirs_merged(f=flt):
+            kept = {d["_id"]: d for d in theirs.docs.find(f)}
+            for d in theirs.docs.find(marked):
+                if d["_id"] in kept:
+                    kept[d["_id"]]["marked"] = True
+                else:
+                    kept[d["_id"]] = d
+            return [kept[k] for k in sorted(kept)]
+
+        rec.compare(case_seed, f"$merge after $out of {show(flt)}",
+                    run(lambda: list(ours.diff_out.find().sort("_id", 1))), run(theirs_merged),
+                    ordered=True, involved=docs)
+    ours.drop_collection("diff_out")
+    rec.finish()
