@@ -762,6 +762,8 @@ STAGES_FERRETDB_LACKS = {
     "$facet": {"all": [{"$count": "n"}]},
     "$lookup": {"from": "docs", "localField": "b", "foreignField": "_id", "as": "j"},
     "$unionWith": "docs",
+    "$densify": {"field": "_id", "range": {"step": 0.5, "bounds": "full"}},
+    "$fill": {"sortBy": {"_id": 1}, "output": {"b": {"method": "locf"}, "f": {"value": 0}}},
 }
 
 
