@@ -36,11 +36,13 @@ def test_out_writes_the_results_and_replaces_the_target(db):
     result = list(db.sales.aggregate([{"$group": {"_id": "$k", "total": {"$sum": "$v"}}},
                                       {"$sort": {"_id": 1}}, {"$out": "totals"}]))
     assert result == []
-    assert list(db.totals.find().sort("_id", 1)) == [{"_id": "a", "total": 6}, {"_id": "b", "total": 9}]
+    assert list(db.totals.find().sort("_id", 1)) == [{"_id": "a", "total": 6},
+                                                     {"_id": "b", "total": 9}]
     # The target keeps its indexes, as on MongoDB.
     assert index_names(db.totals) == ["_id_", "total_1"]
     # Documents without _id get one; {db, coll} names another database.
-    db.sales.aggregate([{"$project": {"_id": 0, "v": 1}}, {"$out": {"db": "archive", "coll": "vs"}}])
+    db.sales.aggregate([{"$project": {"_id": 0, "v": 1}},
+                        {"$out": {"db": "archive", "coll": "vs"}}])
     copied = list(db.client.archive.vs.find())
     assert sorted(d["v"] for d in copied) == list(range(6))
     assert all("_id" in d for d in copied)
@@ -129,8 +131,8 @@ def test_merge_modes(db):
     db.incoming.aggregate([{"$project": {"sales": 1}},
                            {"$merge": {"into": "monthly", "whenMatched": "replace",
                                        "whenNotMatched": "discard"}}])
-    assert list(db.monthly.find().sort("_id", 1)) == [{"_id": 1, "sales": 12},
-                                                       {"_id": 2, "emp": "bob", "month": 1, "sales": 5}]
+    assert list(db.monthly.find().sort("_id", 1)) == [
+        {"_id": 1, "sales": 12}, {"_id": 2, "emp": "bob", "month": 1, "sales": 5}]
     db.incoming.aggregate([{"$merge": {"into": "monthly", "whenMatched": "keepExisting"}}])
     assert db.monthly.find_one({"_id": 1}) == {"_id": 1, "sales": 12}
     assert db.monthly.find_one({"_id": 3})["emp"] == "cy"
@@ -205,7 +207,8 @@ def test_graph_lookup_and_redact(db):
         {"$project": {"chain": {"$sortArray": {"input": "$chain.name", "sortBy": 1}},
                       "depths": {"$sortArray": {"input": "$chain.depth", "sortBy": 1}}}}]))
     assert out == [{"_id": 4, "chain": ["Eliot", "Ron"], "depths": [0, 1]}]
-    db.docs.insert_one({"_id": 1, "level": 1, "parts": [{"level": 1, "x": 1}, {"level": 5, "x": 2}]})
+    db.docs.insert_one({"_id": 1, "level": 1,
+                        "parts": [{"level": 1, "x": 1}, {"level": 5, "x": 2}]})
     out = list(db.docs.aggregate([{"$redact": {"$cond": [{"$lte": ["$level", 2]},
                                                            "$$DESCEND", "$$PRUNE"]}}]))
     assert out == [{"_id": 1, "level": 1, "parts": [{"level": 1, "x": 1}]}]
