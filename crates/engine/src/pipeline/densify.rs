@@ -434,9 +434,13 @@ fn on_grid(d: &Densifier<'_>, base: Point, value: Point) -> Result<bool> {
             Ok(num::rem(num::sub(v, b), d.spec.step).is_some_and(|r| r.to_f64() == 0.0))
         }
         _ => {
+            // Calendar units have no fixed length: step through them, as
+            // MongoDB does, but never more often than the stage may generate.
             let mut at = base;
-            while at.lt(value) {
+            let mut steps = 0;
+            while at.lt(value) && steps <= MAX_GENERATED {
                 at = d.next(at)?;
+                steps += 1;
             }
             Ok(at.cmp(value) == Ordering::Equal)
         }
