@@ -18,7 +18,7 @@ mod fill;
 mod graph_lookup;
 mod group;
 mod nary;
-mod quantile;
+pub(crate) mod quantile;
 mod redact;
 mod window;
 
