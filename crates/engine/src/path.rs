@@ -12,7 +12,7 @@ pub fn split(path: &str) -> Vec<String> {
     path.split('.').map(str::to_string).collect()
 }
 
-fn as_index(part: &str) -> Option<usize> {
+pub(crate) fn as_index(part: &str) -> Option<usize> {
     if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
         part.parse().ok()
     } else {

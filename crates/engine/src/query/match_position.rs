@@ -81,7 +81,7 @@ fn field_position(doc: &Document, path: &[String], pred: &Pred, vars: &Vars) -> 
 
 fn first_matching_element(items: &[Bson], rest: &[String], pred: &Pred, vars: &Vars) -> Result<Option<usize>> {
     // `a.1.b`: an explicit index names the element; nothing is recorded for it.
-    if rest.first().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+    if rest.first().is_some_and(|p| path::as_index(p).is_some()) {
         return Ok(None);
     }
     for (i, item) in items.iter().enumerate() {
