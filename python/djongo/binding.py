@@ -15,15 +15,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from bson import Decimal128
+from django.db.utils import DataError as DjangoDataError
 
-from .database import ProgrammingError
+from .database import DataError, ProgrammingError
 
 # Decimal128 carries 34 significant digits; Django's DecimalField allows fewer.
 _DECIMAL_CONTEXT = decimal.Context(prec=34)
 
 
-def to_bson(value: Any) -> Any:
-    """The BSON-encodable form of a Python parameter value."""
+# MongoDB stores documents nested at most 100 levels deep.
+MAX_NESTING = 100
+
+
+def to_bson(value: Any, depth: int = 0) -> Any:
+    """The BSON-encodable form of a Python parameter value.
+
+    Dict keys become strings; a value nested deeper than MongoDB stores
+    raises ``DataError`` (django.db's) rather than exhausting the stack.
+    """
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
     if isinstance(value, datetime.datetime):
@@ -42,10 +51,13 @@ def to_bson(value: Any) -> Any:
         return value.hex
     if isinstance(value, (memoryview, bytearray)):
         return bytes(value)
-    if isinstance(value, dict):
-        return {str(k): to_bson(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_bson(v) for v in value]
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        if depth >= MAX_NESTING:
+            raise DjangoDataError(f"a value nested more than {MAX_NESTING} levels deep "
+                                  "(MongoDB's limit)")
+        if isinstance(value, dict):
+            return {str(k): to_bson(v, depth + 1) for k, v in value.items()}
+        return [to_bson(v, depth + 1) for v in value]
     return value
 
 
@@ -68,6 +80,20 @@ def like_to_regex(pattern: Any) -> str:
     return "".join(out)
 
 
+class _Unknown(ProgrammingError):
+    """A comparison met a NULL bound late: in SQL it is UNKNOWN, never TRUE.
+
+    Raised by a ``null_unknown`` slot bound to None (and by a ``NOT IN``
+    subquery that returned a NULL); caught where the query language can drop
+    the condition: an ``$or`` branch, an ``$in`` item, or a whole filter,
+    which then selects nothing.
+    """
+
+
+# A filter that matches no document (what the compiler writes for FALSE).
+NEVER: dict[str, Any] = {"$expr": False}
+
+
 class Binder:
     """Replaces the slots of one plan with one statement's values."""
 
@@ -81,10 +107,51 @@ class Binder:
                 return self._param(node)
             if "$subquery" in node:
                 return self._subquery(node)
-            return {key: self.bind(value) for key, value in node.items()}
+            out = {}
+            for key, value in node.items():
+                if key == "$match":
+                    out[key] = self.bind_filter(value)
+                elif key == "$or" and isinstance(value, list):
+                    out[key] = self._bind_or(value)
+                elif key == "$in" and isinstance(value, list):
+                    out[key] = self._bind_in(value)
+                else:
+                    out[key] = self.bind(value)
+            if "$limit" in node and out.get("$limit") == 0 and len(out) == 1:
+                # MongoDB refuses `$limit: 0`; SQL's LIMIT 0 selects nothing.
+                return {"$match": dict(NEVER)}
+            return out
         if isinstance(node, list):
             return [self.bind(item) for item in node]
         return node
+
+    def bind_filter(self, node: Any) -> Any:
+        """A query-language filter; one made UNKNOWN by a NULL selects nothing."""
+        try:
+            return self.bind(node)
+        except _Unknown:
+            return dict(NEVER)
+
+    def _bind_or(self, branches: list) -> list:
+        kept = []
+        for branch in branches:
+            try:
+                kept.append(self.bind(branch))
+            except _Unknown:
+                continue
+        if not kept:
+            raise _Unknown
+        return kept
+
+    def _bind_in(self, items: list) -> list:
+        # `x IN (1, NULL)` is TRUE exactly when `x IN (1)` is.
+        kept = []
+        for item in items:
+            try:
+                kept.append(self.bind(item))
+            except _Unknown:
+                continue
+        return kept
 
     def _param(self, slot: dict[str, Any]) -> Any:
         index = slot["$param"]
@@ -94,6 +161,19 @@ class Binder:
             raise ProgrammingError(
                 f"the statement uses parameter {index + 1} but {len(self.params)} were given"
             ) from None
+        if value is None:
+            if slot.get("null_unknown"):
+                raise _Unknown
+            return None
+        clause = slot.get("count")
+        if clause:
+            # LIMIT / OFFSET: PostgreSQL's rules (pymongo would read a
+            # negative limit as "one batch").
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ProgrammingError(f"{clause} must be an integer, not {value!r}")
+            if value < 0:
+                raise DataError(f"{clause} must not be negative")
+            return value
         if slot.get("like"):
             return like_to_regex(value)
         if slot.get("negate"):
@@ -110,5 +190,14 @@ class Binder:
         if slot.get("scalar"):
             if len(rows) > 1:
                 raise ProgrammingError("a scalar subquery returned more than one row")
-            return rows[0][slot.get("column", 0)] if rows else None
-        return [row[0] for row in rows]
+            value = rows[0][slot.get("column", 0)] if rows else None
+            if value is None and slot.get("null_unknown"):
+                raise _Unknown
+            return value
+        values = [row[0] for row in rows]
+        nulls = slot.get("nulls")
+        if nulls == "skip":
+            return [v for v in values if v is not None]
+        if nulls == "unknown" and any(v is None for v in values):
+            raise _Unknown
+        return values

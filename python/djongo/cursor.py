@@ -13,10 +13,12 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from bson.errors import BSONError
 from pymongo.errors import (
     AutoReconnect,
     BulkWriteError,
     ConnectionFailure,
+    DocumentTooLarge,
     DuplicateKeyError,
     OperationFailure,
     PyMongoError,
@@ -117,16 +119,29 @@ class Cursor:
 
 
 def compile_sql(sql: str) -> dict[str, Any]:
+    if not isinstance(sql, str):
+        raise database.ProgrammingError(f"SQL must be a str, not {type(sql).__name__}")
     try:
         return _core.compile(sql)
     except _core.UnsupportedError as exc:
         raise database.NotSupportedError(str(exc)) from None
-    except _core.ParseError as exc:
+    except _core.InvalidValueError as exc:
+        raise database.DataError(str(exc)) from None
+    except _core.CompileError as exc:
         raise database.ProgrammingError(str(exc)) from None
+    except UnicodeEncodeError as exc:
+        raise database.DataError(_unencodable("the SQL text", exc)) from None
+
+
+def _unencodable(what: str, exc: UnicodeEncodeError) -> str:
+    char = exc.object[exc.start:exc.end] if isinstance(exc.object, str) else ""
+    return (f"{what} cannot be stored: it holds {char!r} at position {exc.start}, "
+            f"which is not valid Unicode text (UTF-8 has no {exc.reason.split()[0]})")
 
 
 class translate_errors:
-    """Re-raises pymongo's exceptions as the DB-API classes Django understands."""
+    """Re-raises the driver's and the encoder's exceptions as the DB-API
+    classes Django understands: nothing else escapes a statement."""
 
     def __init__(self, sql: str | None) -> None:
         self.sql = sql
@@ -135,21 +150,43 @@ class translate_errors:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or not isinstance(exc, PyMongoError):
+        if exc is None or isinstance(exc, database.Error):
             return False
-        raise _translate(exc) from exc
+        translated = _translate(exc)
+        if translated is None:
+            return False
+        raise translated from exc
 
 
-def _translate(exc: PyMongoError) -> database.Error:
+def _translate(exc: BaseException) -> database.Error | None:
+    if isinstance(exc, DocumentTooLarge):
+        return database.DataError(
+            f"a document or command is larger than MongoDB's 16 MiB limit: {exc}")
+    if isinstance(exc, BSONError):
+        return database.DataError(f"a value cannot be stored in MongoDB: {exc}")
+    if isinstance(exc, UnicodeEncodeError):
+        return database.DataError(_unencodable("a value", exc))
+    if isinstance(exc, OverflowError):
+        # Python ints beyond 64 bits (psycopg: "integer out of range").
+        return database.DataError(f"a value is out of range: {exc}")
+    if isinstance(exc, RecursionError):
+        return database.DataError("a value is nested too deeply to be stored "
+                                  "(MongoDB allows 100 levels)")
+    if not isinstance(exc, PyMongoError):
+        return None
     if isinstance(exc, DuplicateKeyError):
         return database.IntegrityError(_duplicate_message(exc.details or {}, str(exc)))
     if isinstance(exc, BulkWriteError):
         errors = (exc.details or {}).get("writeErrors") or []
         if errors and errors[0].get("code") == 11000:
             return database.IntegrityError(_duplicate_message(errors[0], errors[0].get("errmsg")))
+        if errors and _is_data_error(errors[0].get("code"), errors[0].get("errmsg")):
+            return database.DataError(str(errors[0].get("errmsg")))
         return database.DatabaseError(str(exc))
     if isinstance(exc, (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)):
         return database.OperationalError(f"cannot reach the MongoDB server: {exc}")
+    if isinstance(exc, OperationFailure) and _is_data_error(exc.code, str(exc)):
+        return database.DataError(str(exc))
     if isinstance(exc, WriteError):
         return database.DatabaseError(str(exc))
     if isinstance(exc, OperationFailure):
@@ -162,6 +199,18 @@ def _translate(exc: PyMongoError) -> database.Error:
             return database.OperationalError(str(exc))
         return database.DatabaseError(str(exc))
     return database.DatabaseError(str(exc))
+
+
+# Server errors about the data itself (psycopg's DataError class): a document
+# over 16 MiB (10334 BSONObjectTooLarge; 17419/17420 an update's result), nested
+# too deeply (15 Overflow), '$' keys where MongoDB stores none (52) and an
+# invalid _id (53).
+_DATA_ERROR_CODES = frozenset({10334, 17419, 17420, 15, 52, 53})
+
+
+def _is_data_error(code: Any, message: Any) -> bool:
+    # BadValue (2) is also what mongod answers for "object to insert too large".
+    return code in _DATA_ERROR_CODES or (code == 2 and "too large" in str(message))
 
 
 def _duplicate_message(details: dict, fallback: str | None) -> str:

@@ -114,7 +114,7 @@ class Executor:
             # The document's _id names it in the error; it is no column.
             projection = {**projection, ENFORCED_ID: "$_id"}
         cursor = self.db[plan["collection"]].find(
-            binder.bind(plan.get("filter") or {}),
+            binder.bind_filter(plan.get("filter") or {}),
             projection,
             sort=list(binder.bind(plan["sort"]).items()) if plan.get("sort") else None,
             skip=binder.bind(plan.get("skip")) or 0,
@@ -248,7 +248,7 @@ class Executor:
             required = _not_null_columns(self._table_record(plan["collection"]))
             _check_not_null(plan["collection"], required, dict.fromkeys(set_to_null))
         result = self.db[plan["collection"]].update_many(
-            binder.bind(plan.get("filter") or {}), update, session=self.session,
+            binder.bind_filter(plan.get("filter") or {}), update, session=self.session,
         )
         return Result(rowcount=result.matched_count)
 
@@ -260,7 +260,7 @@ class Executor:
 
     def _run_delete(self, plan, binder: Binder) -> Result:
         result = self.db[plan["collection"]].delete_many(
-            binder.bind(plan.get("filter") or {}), session=self.session
+            binder.bind_filter(plan.get("filter") or {}), session=self.session
         )
         return Result(rowcount=result.deleted_count)
 
@@ -460,7 +460,7 @@ class Executor:
     def _run_create_index(self, plan, binder: Binder) -> Result:
         name, index_name = plan["collection"], plan["name"]
         keys = [tuple(k) for k in plan["keys"]]
-        where = binder.bind(plan.get("where"))
+        where = binder.bind_filter(plan.get("where"))
         existing = {i["name"] for i in self.db[name].list_indexes(session=self.session)}
         if index_name in existing:
             if plan.get("if_not_exists"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import re
 import uuid
 
 from bson import Decimal128
@@ -47,6 +48,44 @@ _TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour", "minute", "se
 
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as one double-quoted SQL identifier, whatever it holds.
+
+    For names that come from users (JSON keys, dict keys of lookups): unlike
+    ``quote_name`` it never keeps quotes that are already there, so the key
+    ``"x"`` stays the three characters it is.
+    """
+    return '"%s"' % name.replace('"', '""')
+
+
+def is_quoted_identifier(name: str) -> bool:
+    """True when ``name`` is exactly one double-quoted identifier."""
+    return (len(name) >= 2 and name[0] == '"' and name[-1] == '"'
+            and '"' not in name[1:-1].replace('""', ''))
+
+
+# Parameter markers for last_executed_query: quoted text is skipped, as the
+# compiler skips it (python/djongo/../crates/compiler/src/placeholders.rs).
+_MARKERS = re.compile(r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`[^`]*`?|%s|%%""")
+
+
+def interpolate(sql: str, literals: list[str]) -> str:
+    """``sql`` with each ``%s`` marker replaced by the next of ``literals``."""
+    values = iter(literals)
+
+    def replace(match: re.Match) -> str:
+        token = match.group(0)
+        if token == "%s":
+            return next(values, "%s")
+        if token == "%%":
+            return "%"
+        if token.startswith("'"):
+            return token.replace("%%", "%")
+        return token
+
+    return _MARKERS.sub(replace, sql)
+
+
 def _strip_ms(sql: str) -> str:
     """``(x / 1000)`` as format_for_duration_arithmetic writes it → ``x``."""
     if sql.startswith("(") and sql.endswith(" / 1000)"):
@@ -63,9 +102,12 @@ class DatabaseOperations(BaseDatabaseOperations):
     explain_prefix = None
 
     def quote_name(self, name: str) -> str:
-        if name.startswith('"') and name.endswith('"'):
+        # Django quotes some names twice (a db_table written '"t"'), so a
+        # name that already is exactly one quoted identifier is kept; any
+        # other name is quoted, its quotes doubled, and never leaves them.
+        if is_quoted_identifier(name):
             return name
-        return '"%s"' % name.replace('"', '""')
+        return quote_identifier(name)
 
     def pk_default_value(self) -> str:
         return "NULL"
@@ -116,7 +158,8 @@ class DatabaseOperations(BaseDatabaseOperations):
             return sql
         from .schema import sql_literal
 
-        return sql % tuple(sql_literal(p) for p in params)
+        # Not `sql % params`: a `%` inside a quoted name (a JSON key) is text.
+        return interpolate(sql, [sql_literal(p) for p in params])
 
     def regex_lookup(self, lookup_type: str) -> str:
         return "%s ~ %s" if lookup_type == "regex" else "%s ~* %s"

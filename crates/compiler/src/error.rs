@@ -16,26 +16,66 @@ pub enum CompileError {
     /// rather than emit a plan with different semantics.
     #[error("unsupported SQL construct: {construct} in `{fragment}`")]
     Unsupported { construct: String, fragment: String },
+    /// The statement refers to something that cannot exist, as PostgreSQL
+    /// would refuse it (`ORDER BY 5` with two output columns).
+    #[error("{message}")]
+    Invalid { message: String },
+    /// A constant in the statement is out of its range (`LIMIT -1`): what
+    /// PostgreSQL reports as a data exception.
+    #[error("{message}")]
+    InvalidValue { message: String },
 }
 
 /// Longest SQL fragment quoted in an error message; enough to locate it.
 const MAX_FRAGMENT: usize = 200;
 
 impl CompileError {
+    /// `fragment` is formatted only up to `MAX_FRAGMENT` bytes: formatting
+    /// stops there, so quoting a huge statement costs nothing.
     pub fn unsupported(construct: impl Into<String>, fragment: impl std::fmt::Display) -> Self {
-        let mut fragment = fragment.to_string();
-        if fragment.len() > MAX_FRAGMENT {
-            let mut cut = MAX_FRAGMENT;
-            while !fragment.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            fragment.truncate(cut);
+        let mut out = Bounded::new(MAX_FRAGMENT);
+        let cut = std::fmt::Write::write_fmt(&mut out, format_args!("{fragment}")).is_err();
+        let mut fragment = out.into_string();
+        if cut {
             fragment.push_str("...");
         }
         CompileError::Unsupported {
             construct: construct.into(),
             fragment,
         }
+    }
+}
+
+/// A `fmt::Write` that keeps the first `limit` bytes (whole characters)
+/// and then fails, which stops the formatting that writes into it.
+pub(crate) struct Bounded {
+    text: String,
+    limit: usize,
+}
+
+impl Bounded {
+    pub(crate) fn new(limit: usize) -> Bounded {
+        Bounded { text: String::new(), limit }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.text
+    }
+}
+
+impl std::fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = self.limit - self.text.len();
+        if s.len() <= room {
+            self.text.push_str(s);
+            return Ok(());
+        }
+        let mut cut = room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.text.push_str(&s[..cut]);
+        Err(std::fmt::Error)
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod error;
 mod json;
+pub mod limits;
 mod lower;
 mod parse;
 pub mod placeholders;
@@ -20,9 +21,23 @@ pub use json::to_canonical_json;
 pub use lower::{like_to_regex, RESERVED_PREFIX};
 
 /// Compiles one SQL statement into a plan document.
+///
+/// Safe on any thread: with less than `limits::STACK_NEEDED` bytes of stack
+/// left, it runs on a stack of its own (see `crate::limits`).
 pub fn compile(sql: &str) -> Result<bson::Document, CompileError> {
+    stacker::maybe_grow(limits::STACK_NEEDED, limits::STACK_ALLOCATED, || compile_here(sql))
+}
+
+/// `compile` on the caller's stack, whatever is left of it: for measuring
+/// the stack the compiler needs (`limits::STACK_NEEDED`), not for use.
+#[doc(hidden)]
+pub fn compile_here(sql: &str) -> Result<bson::Document, CompileError> {
     let rewritten = placeholders::rewrite(sql);
     let ast = parse::parse(sql, &rewritten)?;
     let plan = plan::build::build(&ast)?;
-    lower::lower(plan, rewritten.params)
+    // The syntax tree is dropped here, within the stack `compile` guarantees.
+    drop(ast);
+    let plan = lower::lower(plan, rewritten.params)?;
+    limits::check_plan_depth(&plan)?;
+    Ok(plan)
 }

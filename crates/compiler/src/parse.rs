@@ -6,20 +6,25 @@
 use sqlparser::ast::Statement;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Tokenizer;
 
 use crate::error::{CompileError, Result};
+use crate::limits;
 use crate::placeholders::Rewritten;
-
-/// Nesting depth sqlparser may recurse to; deeper input is a parse error, not
-/// a stack overflow.
-const RECURSION_LIMIT: usize = 64;
 
 pub fn parse(original: &str, rewritten: &Rewritten) -> Result<Statement> {
     let dialect = GenericDialect {};
+    // Tokenized once: the tokens are checked for depth (crate::limits)
+    // before the parser builds a tree from them.
+    let tokens = Tokenizer::new(&dialect, &rewritten.sql)
+        .tokenize_with_location()
+        .map_err(|e| parse_error(original, rewritten, e.into()))?;
+    limits::check_depth(&tokens)?;
+    // Deeper recursive nesting is a parse error, not a stack overflow.
     let statements = Parser::new(&dialect)
-        .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(&rewritten.sql)
-        .and_then(|mut p| p.parse_statements())
+        .with_recursion_limit(limits::MAX_PARSE_RECURSION)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
         .map_err(|e| parse_error(original, rewritten, e))?;
     let mut it = statements.into_iter();
     match (it.next(), it.next()) {

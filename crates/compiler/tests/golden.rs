@@ -15,6 +15,8 @@ fn render(sql: &str) -> String {
             let kind = match &e {
                 CompileError::Parse { .. } => "parse",
                 CompileError::Unsupported { .. } => "unsupported",
+                CompileError::Invalid { .. } => "invalid",
+                CompileError::InvalidValue { .. } => "invalid_value",
             };
             to_canonical_json(&doc! { "error": kind, "message": e.to_string() })
         }

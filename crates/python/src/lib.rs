@@ -22,6 +22,18 @@ create_exception!(
     CompileError,
     "The SQL uses a construct the compiler does not implement."
 );
+create_exception!(
+    _core,
+    InvalidError,
+    CompileError,
+    "The SQL refers to something that cannot exist (ORDER BY 5 with two columns)."
+);
+create_exception!(
+    _core,
+    InvalidValueError,
+    CompileError,
+    "A constant in the SQL is out of range (LIMIT -1)."
+);
 create_exception!(_core, EngineError, PyException, "The embedded engine failed to start or stop.");
 
 /// Bounds the plan cache: Django emits a bounded set of statement shapes, but
@@ -69,6 +81,8 @@ fn compile_error_to_py(error: djongo_sql::CompileError) -> PyErr {
     match error {
         djongo_sql::CompileError::Parse { .. } => ParseError::new_err(error.to_string()),
         djongo_sql::CompileError::Unsupported { .. } => UnsupportedError::new_err(error.to_string()),
+        djongo_sql::CompileError::Invalid { .. } => InvalidError::new_err(error.to_string()),
+        djongo_sql::CompileError::InvalidValue { .. } => InvalidValueError::new_err(error.to_string()),
     }
 }
 
@@ -83,6 +97,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CompileError", py.get_type::<CompileError>())?;
     m.add("ParseError", py.get_type::<ParseError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
+    m.add("InvalidError", py.get_type::<InvalidError>())?;
+    m.add("InvalidValueError", py.get_type::<InvalidValueError>())?;
     m.add("EngineError", py.get_type::<EngineError>())?;
     Ok(())
 }

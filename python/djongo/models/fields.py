@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ..binding import to_bson
+from ..operations import quote_identifier
 
 
 def _embedded_fields(model_container: type[models.Model]) -> list[models.Field]:
@@ -273,7 +274,7 @@ class SubField(models.Transform):
 
     def as_sql(self, compiler, connection):
         lhs, params = compiler.compile(self.lhs)
-        return f"{lhs}.{connection.ops.quote_name(self.key)}", params
+        return f"{lhs}.{quote_identifier(self.key)}", params
 
     @property
     def output_field(self):
@@ -289,22 +290,17 @@ class SubFieldTransformFactory:
         return SubField(self.key, self.container, *args, **kwargs)
 
 
-def _flatten(prefix: tuple[str, ...], value: dict) -> list[tuple[tuple[str, ...], Any]]:
-    items = []
-    for key, sub in value.items():
-        if isinstance(sub, dict):
-            items.extend(_flatten(prefix + (key,), sub))
-        else:
-            items.append((prefix + (key,), sub))
-    return items
-
-
 class DictLookupMixin:
     """A lookup whose right-hand side may be a dict of sub-field values.
 
     Each key becomes a condition on ``"table"."field"."key"``, joined by AND,
     with the lookup's own operator: ``blog__startswith={'name': 'Beatles'}``
-    matches entries whose blog name starts with "Beatles".
+    matches entries whose blog name starts with "Beatles". Keys and values
+    are data: a key is one quoted name whatever it holds (``.``, ``$``,
+    quotes), and a value is compared as a whole, so a nested dict is a
+    sub-document to equal, never a path or an operator (``{'name': {'$ne':
+    None}}`` matches a name that *is* that document). ``{'name': None}``
+    means "name is NULL", as ``filter(name=None)`` does.
     """
 
     pattern: str | None = None  # LIKE pattern around the escaped value
@@ -320,8 +316,13 @@ class DictLookupMixin:
         lhs_sql, params = compiler.compile(self.lhs)
         params = list(params)
         conditions = []
-        for path, value in _flatten((), self.rhs):
-            column = lhs_sql + "".join("." + connection.ops.quote_name(k) for k in path)
+        for key, value in self.rhs.items():
+            column = f"{lhs_sql}.{quote_identifier(str(key))}"
+            if value is None:
+                if self.lookup_name not in ("exact", "iexact"):
+                    raise ValueError("Cannot use None as a query value")
+                conditions.append(f"{column} IS NULL")
+                continue
             if self.pattern is not None:
                 value = self.pattern % connection.ops.prep_for_like_query(value)
             conditions.append(f"{column} {connection.operators[self.lookup_name] % '%s'}")
@@ -722,15 +723,16 @@ class JSONField(models.Field):
 
 
 def _json_to_bson(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_to_bson(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_to_bson(v) for v in value]
     return to_bson(value)
 
 
 class KeyTransform(models.Transform):
-    """``data__key``: a key inside a JSONField's document (or an array index)."""
+    """``data__key``: a key inside a JSONField's document (or an array index).
+
+    The key is data: any string is one literal key, quoted as one name (a
+    ``.`` in it is no path, a leading ``$`` no operator; see
+    docs/engine-robustness.md for how such keys are matched).
+    """
 
     def __init__(self, key: str, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -738,7 +740,7 @@ class KeyTransform(models.Transform):
 
     def as_sql(self, compiler, connection):
         lhs, params = compiler.compile(self.lhs)
-        return f"{lhs}.{connection.ops.quote_name(self.key)}", params
+        return f"{lhs}.{quote_identifier(str(self.key))}", params
 
     @property
     def output_field(self):

@@ -9,7 +9,7 @@ use bson::{doc, Bson, Document};
 
 use super::{date, like, literal, text, param_slot, read, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, Func, Literal, MatchKind, Query, SubqueryRef};
+use crate::plan::{is_plain_key, AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, FieldPath, Func, Literal, MatchKind, Query, SubqueryRef};
 
 pub(crate) fn lit(b: impl Into<Bson>) -> Bson {
     Bson::Document(doc! { "$literal": b.into() })
@@ -88,10 +88,26 @@ pub(super) fn cmp_name(op: CmpOp) -> &'static str {
     }
 }
 
-/// Operands we may assume are never NULL (non-null literals; parameters,
-/// which Django never binds to None in a comparison — it writes IS NULL).
+/// A literal or a parameter: a value fixed before any document is read.
+fn is_constant(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(_) | Expr::Param(_))
+}
+
+/// TRUE when `v` (the lowered `e`) is not NULL. A parameter slot is bound to
+/// a value (never missing), so it needs no `$ifNull`.
+fn not_null_operand(e: &Expr, v: Bson) -> Bson {
+    if matches!(e, Expr::Param(_)) {
+        opn("$ne", vec![v, Bson::Null])
+    } else {
+        not_null(v)
+    }
+}
+
+/// Operands known not to be NULL at compile time: non-null literals. A
+/// parameter may be bound to None (raw SQL, `WHERE x = %s` with None), which
+/// SQL compares as UNKNOWN, so it gets the same NULL guard as a column.
 fn known_not_null(e: &Expr) -> bool {
-    matches!(e, Expr::Literal(l) if *l != Literal::Null) || matches!(e, Expr::Param(_))
+    matches!(e, Expr::Literal(l) if *l != Literal::Null)
 }
 
 impl Ctx {
@@ -115,11 +131,11 @@ impl Ctx {
         match env.fields {
             Fields::Prefixed(prefixes) => {
                 let prefix = prefixes.get(c.source).map(String::as_str).unwrap_or("");
-                Ok(Bson::String(format!("${prefix}{}", c.path)))
+                Ok(read_field(prefix, &c.path))
             }
             Fields::JoinPipeline { local, vars } => {
                 if c.source == local {
-                    Ok(Bson::String(format!("${}", c.path)))
+                    Ok(read_field("", &c.path))
                 } else {
                     Ok(Bson::String(format!("$${}", var(vars, c.clone(), "v"))))
                 }
@@ -135,9 +151,9 @@ impl Ctx {
         }
         match (e, env.fields) {
             (Expr::Column(c), Fields::Prefixed(prefixes)) if c.scope == 0 => {
-                Some(format!("{}{}", prefixes.get(c.source).map(String::as_str).unwrap_or(""), c.path))
+                Some(format!("{}{}", prefixes.get(c.source).map(String::as_str).unwrap_or(""), c.path.dotted()?))
             }
-            (Expr::Column(c), Fields::JoinPipeline { local, .. }) if c.scope == 0 && c.source == local => Some(c.path.clone()),
+            (Expr::Column(c), Fields::JoinPipeline { local, .. }) if c.scope == 0 && c.source == local => c.path.dotted(),
             _ => None,
         }
     }
@@ -230,13 +246,15 @@ impl Ctx {
                 let op = if want { *op } else { op.negate() };
                 let mut parts = Vec::new();
                 let (l, r) = (self.value(env, left)?, self.value(env, right)?);
-                // `a = v` with a non-NULL `v` is already false for a NULL `a`.
-                let eq_known = op == CmpOp::Eq && (known_not_null(left) || known_not_null(right));
-                if !known_not_null(left) && !eq_known {
-                    parts.push(not_null(l.clone()));
-                }
-                if !known_not_null(right) && !eq_known {
-                    parts.push(not_null(r.clone()));
+                // `a = v` with a non-NULL `v` is already false for a NULL
+                // `a`: against a literal or a parameter, only the parameter
+                // itself needs the NULL guard.
+                let eq_one_side = op == CmpOp::Eq && (is_constant(left) || is_constant(right));
+                for (e, v) in [(left, &l), (right, &r)] {
+                    if known_not_null(e) || (eq_one_side && !is_constant(e)) {
+                        continue;
+                    }
+                    parts.push(not_null_operand(e, v.clone()));
                 }
                 parts.push(opn(cmp_name(op), vec![l, r]));
                 and(parts)
@@ -252,9 +270,19 @@ impl Ctx {
                     return Ok(Bson::Boolean(false));
                 }
                 let v = self.value(env, expr)?;
-                let items = list.iter().filter(|x| !matches!(x, Expr::Literal(Literal::Null))).map(|x| self.value(env, x)).collect::<Result<Vec<_>>>()?;
-                let inn = opn("$in", vec![v.clone(), Bson::Array(items)]);
-                and(vec![not_null(v), if want { inn } else { opn("$not", vec![inn]) }])
+                let mut parts = vec![not_null(v.clone())];
+                let mut items = Vec::new();
+                for x in list.iter().filter(|x| !matches!(x, Expr::Literal(Literal::Null))) {
+                    let item = self.value(env, x)?;
+                    // `x NOT IN (..., NULL)` is never TRUE, NULL bound late included.
+                    if !want && !known_not_null(x) {
+                        parts.push(not_null_operand(x, item.clone()));
+                    }
+                    items.push(item);
+                }
+                let inn = opn("$in", vec![v, Bson::Array(items)]);
+                parts.push(if want { inn } else { opn("$not", vec![inn]) });
+                and(parts)
             }
             Expr::InSubquery { expr, subquery, negated } => {
                 let want = want != *negated;
@@ -266,8 +294,14 @@ impl Ctx {
                         Bson::String(format!("${field}.c0"))
                     }
                 };
-                let inn = opn("$in", vec![v.clone(), list]);
-                and(vec![not_null(v), if want { inn } else { opn("$not", vec![inn]) }])
+                let inn = opn("$in", vec![v.clone(), list.clone()]);
+                if want {
+                    and(vec![not_null(v), inn])
+                } else {
+                    // A NULL among the subquery's values makes NOT IN never TRUE.
+                    let has_null = opn("$in", vec![Bson::Null, list]);
+                    and(vec![not_null(v), opn("$not", vec![has_null]), opn("$not", vec![inn])])
+                }
             }
             Expr::Exists { subquery, negated } => {
                 let want = want != *negated;
@@ -321,8 +355,14 @@ impl Ctx {
                         return Ok(and(vec![not_null(v), not_null(p), if want { m } else { opn("$not", vec![m]) }]));
                     }
                 };
-                let m = regex_match(v.clone(), regex, *kind == MatchKind::Like, ci);
-                and(vec![not_null(v), if want { m } else { opn("$not", vec![m]) }])
+                let m = regex_match(v.clone(), regex.clone(), *kind == MatchKind::Like, ci);
+                let mut parts = vec![not_null(v)];
+                if matches!(pattern.as_ref(), Expr::Param(_)) {
+                    // `x LIKE NULL` is UNKNOWN (the slot binds NULL to null).
+                    parts.push(opn("$ne", vec![regex, Bson::Null]));
+                }
+                parts.push(if want { m } else { opn("$not", vec![m]) });
+                and(parts)
             }
             // Any other value used as a condition (a boolean column, CASE,
             // a function): TRUE/FALSE are the booleans themselves.
@@ -475,6 +515,40 @@ impl Ctx {
         pre.borrow_mut().push(doc! { "$lookup": lookup });
         Ok((field, default))
     }
+}
+
+/// The aggregation expression reading `path` in the document, under
+/// `prefix` (`""` for the root, `__djongo_joinK.` for a joined row).
+///
+/// The components MongoDB's dotted paths can spell are read as one `$a.b`
+/// path (arrays along it are traversed, as in the query language); from the
+/// first one they cannot (a key holding `.` or starting with `$`), each key is
+/// read literally with `$getField`, from documents only: anything else
+/// there (an array, a number) reads as NULL, as a missing key does.
+pub(crate) fn read_field(prefix: &str, path: &FieldPath) -> Bson {
+    let keys = path.components();
+    let plain = keys.iter().take_while(|k| is_plain_key(k)).count();
+    let mut value = if plain > 0 {
+        Bson::String(format!("${prefix}{}", keys[..plain].join(".")))
+    } else if prefix.is_empty() {
+        Bson::String("$$CURRENT".into())
+    } else {
+        Bson::String(format!("${}", prefix.trim_end_matches('.')))
+    };
+    for (i, key) in keys[plain..].iter().enumerate() {
+        let field = Bson::Document(doc! { "field": lit(key.as_str()), "input": "$$d" });
+        let get = op1("$getField", field);
+        value = if i == 0 && plain == 0 && prefix.is_empty() {
+            // The root is always a document.
+            op1("$getField", Bson::Document(doc! { "field": lit(key.as_str()), "input": "$$CURRENT" }))
+        } else {
+            Bson::Document(doc! { "$let": {
+                "vars": { "d": value },
+                "in": { "$cond": [ { "$eq": [ { "$type": "$$d" }, "object" ] }, get, Bson::Null ] },
+            } })
+        };
+    }
+    value
 }
 
 /// Registers (or reuses) a let-variable for `c`.

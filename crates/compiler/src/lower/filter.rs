@@ -7,9 +7,15 @@
 //! NULL (a missing field reads as NULL).
 use bson::{doc, Bson, Document};
 
-use super::{literal, param_slot, Ctx, Env};
+use super::{literal, Ctx, Env};
 use crate::error::Result;
 use crate::plan::{CmpOp, Expr, Literal, MatchKind, SubqueryRef};
+
+/// A slot whose NULL makes the condition around it UNKNOWN (see `operand`).
+fn unknown_if_null(mut slot: Document) -> Bson {
+    slot.insert("null_unknown", true);
+    Bson::Document(slot)
+}
 
 /// A filter that matches nothing (a predicate that can never be TRUE).
 fn never() -> Document {
@@ -84,12 +90,17 @@ impl Ctx {
         }
     }
 
-    /// A constant operand the query language can compare against.
+    /// A constant operand the query language can compare against. A slot
+    /// (parameter, scalar subquery) is only known at bind time; if it is
+    /// NULL there, the comparison is UNKNOWN in SQL, never TRUE, which the
+    /// query language cannot say with a value (`{$eq: null}` matches null
+    /// and missing fields). So the slot is marked `null_unknown`: bound to
+    /// NULL, it makes its condition select nothing (docs/plan-format.md).
     fn operand(&self, e: &Expr) -> Option<Bson> {
         match e {
             Expr::Literal(l) if *l != Literal::Null => Some(literal(l)),
-            Expr::Param(i) => Some(param_slot(*i)),
-            Expr::ScalarSubquery(SubqueryRef::Uncorrelated(k)) => Some(Bson::Document(doc! { "$subquery": *k as i64, "scalar": true })),
+            Expr::Param(i) => Some(unknown_if_null(doc! { "$param": *i as i64 })),
+            Expr::ScalarSubquery(SubqueryRef::Uncorrelated(k)) => Some(unknown_if_null(doc! { "$subquery": *k as i64, "scalar": true })),
             _ => None,
         }
     }
@@ -145,10 +156,13 @@ impl Ctx {
             }
             Expr::InSubquery { expr, subquery: SubqueryRef::Uncorrelated(k), negated } => {
                 let Some(f) = self.field_path(env, expr) else { return Ok(None) };
-                let slot = Bson::Document(doc! { "$subquery": *k as i64 });
+                // A NULL among the subquery's values never equals anything
+                // (`IN` skips it) and makes `NOT IN` never TRUE.
                 Some(if want != *negated {
+                    let slot = Bson::Document(doc! { "$subquery": *k as i64, "nulls": "skip" });
                     field(f, Bson::Document(doc! { "$in": slot }))
                 } else {
+                    let slot = Bson::Document(doc! { "$subquery": *k as i64, "nulls": "unknown" });
                     field(f, Bson::Document(doc! { "$nin": slot, "$ne": Bson::Null }))
                 })
             }
@@ -176,8 +190,8 @@ impl Ctx {
                 let regex = match (kind, pattern.as_ref()) {
                     (MatchKind::Like, Expr::Literal(Literal::Str(s))) => Bson::String(super::like_to_regex(s)),
                     (MatchKind::Regex, Expr::Literal(Literal::Str(s))) => Bson::String(s.clone()),
-                    (MatchKind::Like, Expr::Param(i)) => Bson::Document(doc! { "$param": *i as i64, "like": true }),
-                    (MatchKind::Regex, Expr::Param(i)) => param_slot(*i),
+                    (MatchKind::Like, Expr::Param(i)) => unknown_if_null(doc! { "$param": *i as i64, "like": true }),
+                    (MatchKind::Regex, Expr::Param(i)) => unknown_if_null(doc! { "$param": *i as i64 }),
                     _ => return Ok(None),
                 };
                 let mut m = doc! { "$regex": regex };

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use bson::{doc, Bson, Document};
 
 use super::expr::{aggregate_default, is_null, not_null};
-use super::{join_field, literal, param_slot, window, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
+use super::{join_field, literal, window, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
 use crate::plan::{AggFunc, CmpOp, Expr, JoinKind, OrderItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
 
@@ -135,10 +135,12 @@ impl GroupMap {
     }
 }
 
-fn limit_value(e: &Option<Expr>) -> Option<Bson> {
+/// A LIMIT or OFFSET (`clause`): a literal (checked when built), or a
+/// parameter slot marked with its clause, checked at bind time.
+fn limit_value(e: &Option<Expr>, clause: &str) -> Option<Bson> {
     match e {
         Some(Expr::Literal(l)) => Some(literal(l)),
-        Some(Expr::Param(i)) => Some(param_slot(*i)),
+        Some(Expr::Param(i)) => Some(Bson::Document(doc! { "$param": *i as i64, "count": clause })),
         _ => None,
     }
 }
@@ -151,31 +153,40 @@ pub(crate) fn lower_query(ctx: &Ctx, q: &Query, outer: Option<&Outer>) -> Result
 }
 
 fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Outer>) -> Result<ReadPlan> {
-    if s.left.is_star() || s.right.is_star() {
+    let Some((first, rest)) = s.inputs.split_first() else {
+        return Err(CompileError::unsupported("set operation without queries", "UNION/INTERSECT/EXCEPT"));
+    };
+    if s.inputs.iter().any(Query::is_star) {
         return Err(CompileError::unsupported("SELECT * in a set operation (the compiler knows no schema; list the columns)", "*"));
     }
-    let columns = s.left.columns();
+    let columns = first.columns();
     let n = columns.len();
-    if s.right.columns().len() != n {
+    if rest.iter().any(|q| q.columns().len() != n) {
         return Err(CompileError::unsupported("set operation with different column counts", "UNION/INTERSECT/EXCEPT"));
     }
-    let (collection, mut pipeline) = pipeline_of(lower_query(ctx, &s.left, outer)?)?;
-    let (rcoll, mut rstages) = lower_query(ctx, &s.right, outer)?.into_stages()?;
-    let side = format!("{RESERVED_PREFIX}side");
     let tagged = s.kind != SetOpKind::Union;
+    if tagged && s.all {
+        return Err(CompileError::unsupported("INTERSECT ALL / EXCEPT ALL", "set operation"));
+    }
+    // INTERSECT and EXCEPT tag each row with the index of its input, then
+    // group equal rows and keep them by the set of inputs they came from.
+    let side = format!("{RESERVED_PREFIX}side");
+    let (collection, mut pipeline) = pipeline_of(lower_query(ctx, first, outer)?)?;
     if tagged {
-        if s.all {
-            return Err(CompileError::unsupported("INTERSECT ALL / EXCEPT ALL", "set operation"));
-        }
         pipeline.push(doc! { "$set": { side.clone(): 0 } });
-        rstages.push(doc! { "$set": { side.clone(): 1 } });
     }
-    let mut union = Document::new();
-    if let Some(c) = rcoll {
-        union.insert("coll", c);
+    for (i, q) in rest.iter().enumerate() {
+        let (coll, mut stages) = lower_query(ctx, q, outer)?.into_stages()?;
+        if tagged {
+            stages.push(doc! { "$set": { side.clone(): (i + 1) as i32 } });
+        }
+        let mut union = Document::new();
+        if let Some(c) = coll {
+            union.insert("coll", c);
+        }
+        union.insert("pipeline", stages);
+        pipeline.push(doc! { "$unionWith": union });
     }
-    union.insert("pipeline", rstages);
-    pipeline.push(doc! { "$unionWith": union });
     let row_key = || {
         let mut k = Document::new();
         for i in 0..n {
@@ -191,7 +202,12 @@ fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Outer>) -> Result<ReadPlan> 
         }
         (kind, _) => {
             pipeline.push(doc! { "$group": { "_id": row_key(), "sides": { "$addToSet": format!("${side}") } } });
-            let cond = if kind == SetOpKind::Intersect { doc! { "sides": { "$all": [0, 1] } } } else { doc! { "sides": { "$eq": [0] } } };
+            let cond = if kind == SetOpKind::Intersect {
+                let all: Vec<Bson> = (0..s.inputs.len()).map(|i| Bson::Int32(i as i32)).collect();
+                doc! { "sides": { "$all": all } }
+            } else {
+                doc! { "sides": { "$eq": [0] } }
+            };
             pipeline.push(doc! { "$match": cond });
             pipeline.push(doc! { "$replaceRoot": { "newRoot": "$_id" } });
         }
@@ -215,10 +231,10 @@ fn lower_setop(ctx: &Ctx, s: &SetOp, outer: Option<&Outer>) -> Result<ReadPlan> 
         }
         pipeline.push(doc! { "$sort": sort });
     }
-    if let Some(v) = limit_value(&s.offset) {
+    if let Some(v) = limit_value(&s.offset, "OFFSET") {
         pipeline.push(doc! { "$skip": v });
     }
-    if let Some(v) = limit_value(&s.limit) {
+    if let Some(v) = limit_value(&s.limit, "LIMIT") {
         pipeline.push(doc! { "$limit": v });
     }
     if !null_flags.is_empty() {
@@ -292,8 +308,8 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
                     filter,
                     projection,
                     sort: if sort.is_empty() { None } else { Some(sort) },
-                    skip: limit_value(&s.offset),
-                    limit: limit_value(&s.limit),
+                    skip: limit_value(&s.offset, "OFFSET"),
+                    limit: limit_value(&s.limit, "LIMIT"),
                 },
                 columns,
                 star: s.star,
@@ -439,10 +455,10 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
     if !sort.is_empty() {
         pipeline.push(doc! { "$sort": sort });
     }
-    if let Some(v) = limit_value(&s.offset) {
+    if let Some(v) = limit_value(&s.offset, "OFFSET") {
         pipeline.push(doc! { "$skip": v });
     }
-    if let Some(v) = limit_value(&s.limit) {
+    if let Some(v) = limit_value(&s.limit, "LIMIT") {
         pipeline.push(doc! { "$limit": v });
     }
     if !hidden.is_empty() {
@@ -538,7 +554,7 @@ fn equi_sides(ctx: &Ctx, env: Env, k: usize, left: &Expr, right: &Expr) -> Optio
     } else {
         return None;
     };
-    Some((ctx.field_path(env, local)?, foreign.path.clone()))
+    Some((ctx.field_path(env, local)?, foreign.path.dotted()?))
 }
 
 /// The document a `$group` without GROUP BY would give on no input:

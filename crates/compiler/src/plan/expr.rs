@@ -14,12 +14,67 @@ pub enum Literal {
 /// A column: `scope` 0 is the query it appears in, 1 the enclosing query (a
 /// correlated reference), and so on. `source` indexes that query's FROM list
 /// (0 = the first table, `k` = the k-th joined table). `path` is the field
-/// path inside the source's documents (`blog.name` for embedded fields).
+/// inside the source's documents (`["blog", "name"]` for an embedded field).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnRef {
     pub scope: usize,
     pub source: usize,
-    pub path: String,
+    pub path: FieldPath,
+}
+
+/// Where a column lives in a document: the column, then the keys of
+/// embedded documents (an EmbeddedField's fields, a JSONField's keys).
+///
+/// Each component is one literal key, whatever it holds: a `.` never splits
+/// it and a leading `$` never makes it an operator. Components that MongoDB's
+/// dotted paths can spell (see [`is_plain_key`]) are read as `a.b.c`; the
+/// others are read one key at a time with `$getField`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath(Vec<String>);
+
+/// True when `key` can be one component of a dotted field path: not empty,
+/// no `.` (a separator), no leading `$` (an operator or a variable), no NUL
+/// (BSON keys are C strings).
+pub fn is_plain_key(key: &str) -> bool {
+    !key.is_empty() && !key.starts_with('$') && !key.contains(['.', '\0'])
+}
+
+impl FieldPath {
+    /// A single key: a column, or a field the compiler itself names (`c0`).
+    pub fn key(name: impl Into<String>) -> FieldPath {
+        FieldPath(vec![name.into()])
+    }
+
+    pub fn new(components: Vec<String>) -> FieldPath {
+        FieldPath(components)
+    }
+
+    pub fn components(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The dotted path (`blog.name`), when every component can be spelled
+    /// in one; `None` when a component must be read as a literal key.
+    pub fn dotted(&self) -> Option<String> {
+        if self.0.iter().all(|k| is_plain_key(k)) {
+            Some(self.0.join("."))
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for FieldPath {
+    /// The path as SQL names it (`"blog"."name"`), for error messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, k) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            write!(f, "\"{}\"", k.replace('"', "\"\""))?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

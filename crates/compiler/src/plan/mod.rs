@@ -47,7 +47,7 @@ impl Query {
     pub fn columns(&self) -> Vec<String> {
         match self {
             Query::Select(s) => s.projection.iter().map(|p| p.label.clone()).collect(),
-            Query::SetOp(s) => s.left.columns(),
+            Query::SetOp(s) => s.inputs.first().map(Query::columns).unwrap_or_default(),
         }
     }
 
@@ -65,14 +65,15 @@ pub enum SetOpKind {
     Except,
 }
 
-/// `left UNION [ALL] right ORDER BY ... LIMIT ...`; ORDER BY refers to output
-/// columns by position.
+/// `q0 UNION [ALL] q1 UNION [ALL] q2 ... ORDER BY ... LIMIT ...`: one
+/// operator applied left to right over two or more inputs (`INTERSECT`: rows
+/// in every input, `EXCEPT`: rows of the first input in no other). ORDER BY
+/// refers to output columns by position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetOp {
     pub kind: SetOpKind,
     pub all: bool,
-    pub left: Query,
-    pub right: Query,
+    pub inputs: Vec<Query>,
     pub order_by: Vec<OrderItem>,
     pub limit: Option<Expr>,
     pub offset: Option<Expr>,

@@ -2,7 +2,7 @@
 //! reference means, and the field path it denotes inside that entry's
 //! documents. The compiler knows no schema, so resolution is purely by the
 //! table names and aliases in FROM.
-use super::expr::ColumnRef;
+use super::expr::{ColumnRef, FieldPath};
 use crate::error::{CompileError, Result};
 
 /// One FROM entry as seen by name resolution.
@@ -110,7 +110,8 @@ impl Scopes {
 }
 
 /// The field path of `rest` (column, then embedded sub-fields) in `src`.
-fn field_path(src: &SourceName, rest: &[String], fragment: &str) -> Result<String> {
+/// Each identifier stays one component, whatever characters it holds.
+fn field_path(src: &SourceName, rest: &[String], fragment: &str) -> Result<FieldPath> {
     let Some(column) = rest.first() else {
         return Err(CompileError::unsupported("table name used as a value", fragment));
     };
@@ -130,10 +131,8 @@ fn field_path(src: &SourceName, rest: &[String], fragment: &str) -> Result<Strin
             format!("c{i}")
         }
     };
-    let mut path = head;
-    for p in &rest[1..] {
-        path.push('.');
-        path.push_str(p);
-    }
-    Ok(path)
+    let mut components = Vec::with_capacity(rest.len());
+    components.push(head);
+    components.extend(rest[1..].iter().cloned());
+    Ok(FieldPath::new(components))
 }

@@ -114,8 +114,16 @@ impl Builder {
             let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.clone()).collect();
             // `SET "t"."c" = ...` names the column with its table; drop it.
             let column = self.scopes.resolve(&parts, &a.to_string())?;
+            // `$set` reads its keys as dotted paths: a column whose name
+            // holds `.` or starts with `$` would land somewhere else.
+            let Some(path) = column.path.dotted() else {
+                return Err(CompileError::unsupported(
+                    format!("UPDATE of column {} (a name that contains '.', starts with '$' or is empty)", column.path),
+                    name,
+                ));
+            };
             let value = self.expr(&a.value)?;
-            assignments.push((column.path, value));
+            assignments.push((path, value));
         }
         let filter = u.selection.as_ref().map(|e| self.expr(e)).transpose()?;
         Ok(Update { collection, assignments, filter })

@@ -287,9 +287,11 @@ impl Builder {
 
     /// Builds a subquery in a new scope; hoists it when uncorrelated.
     pub(crate) fn subquery(&mut self, q: &ast::Query) -> Result<SubqueryRef> {
+        self.enter()?;
         self.scopes.push();
         let built = self.query(q);
         let scope = self.scopes.pop();
+        self.leave();
         let built = built?;
         if scope.correlated {
             Ok(SubqueryRef::Correlated(Box::new(built)))

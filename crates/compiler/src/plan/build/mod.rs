@@ -15,12 +15,35 @@ use crate::error::{CompileError, Result};
 pub(crate) struct Builder {
     scopes: Scopes,
     subqueries: Vec<Query>,
+    /// How many queries (subqueries, derived tables, set operands) enclose
+    /// the one being built.
+    nesting: usize,
+}
+
+impl Builder {
+    /// Enters a nested query; past `MAX_QUERY_NESTING` the statement is
+    /// refused before anything recurses deeper.
+    pub(crate) fn enter(&mut self) -> Result<()> {
+        if self.nesting >= crate::limits::MAX_QUERY_NESTING {
+            return Err(CompileError::unsupported(
+                format!("queries nested more than {} levels deep", crate::limits::MAX_QUERY_NESTING),
+                "(SELECT ...)",
+            ));
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.nesting = self.nesting.saturating_sub(1);
+    }
 }
 
 pub fn build(stmt: &ast::Statement) -> Result<Statement> {
     let mut b = Builder {
         scopes: Scopes::default(),
         subqueries: Vec::new(),
+        nesting: 0,
     };
     let kind = match stmt {
         ast::Statement::Query(q) => {
@@ -55,10 +78,15 @@ pub(crate) fn object_name(name: &ast::ObjectName) -> Result<String> {
 }
 
 /// A short name for an AST node kind, for error messages (`Interval`, `Cube`...).
+/// Only the head of the node's `Debug` text is written: formatting stops
+/// there, so a huge or deeply nested node costs nothing.
 pub(crate) fn kind_name(node: &impl std::fmt::Debug) -> String {
-    let dbg = format!("{node:?}");
+    let mut head = crate::error::Bounded::new(64);
+    let _ = std::fmt::Write::write_fmt(&mut head, format_args!("{node:?}"));
+    let dbg = head.into_string();
     dbg.split(|c: char| !c.is_alphanumeric() && c != '_')
         .next()
+        .filter(|s| !s.is_empty())
         .unwrap_or("expression")
         .to_string()
 }

@@ -4,7 +4,7 @@ use sqlparser::ast::{self, GroupByExpr, JoinConstraint, JoinOperator, LimitClaus
 use super::{kind_name, object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{ColumnRef, Expr, Join, JoinKind, Literal, OrderItem, ProjectItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
+use crate::plan::{ColumnRef, Expr, FieldPath, Join, JoinKind, Literal, OrderItem, ProjectItem, Query, Select, SetOp, SetOpKind, SortKey, Source};
 
 impl Builder {
     /// Builds a query in the current (already pushed) scope.
@@ -28,59 +28,67 @@ impl Builder {
         match q.body.as_ref() {
             SetExpr::Select(s) => Ok(Query::Select(Box::new(self.select(s, order_by, limit, offset)?))),
             SetExpr::Query(inner) if order_by.is_empty() && limit.is_none() && offset.is_none() => self.query(inner),
-            SetExpr::SetOperation { op, set_quantifier, left, right } => {
-                let kind = match op {
-                    ast::SetOperator::Union => SetOpKind::Union,
-                    ast::SetOperator::Intersect => SetOpKind::Intersect,
-                    ast::SetOperator::Except | ast::SetOperator::Minus => SetOpKind::Except,
-                };
-                let all = match set_quantifier {
-                    ast::SetQuantifier::All => true,
-                    ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
-                    other => return Err(CompileError::unsupported(format!("set quantifier {other}"), q)),
-                };
-                let left = self.set_operand(left)?;
-                let right = self.set_operand(right)?;
-                let labels = left.columns();
-                let mut items = Vec::new();
-                for o in order_by {
-                    let i = output_index(&o.expr, &labels).ok_or_else(|| {
-                        CompileError::unsupported("ORDER BY of a set operation on something other than an output column", &o.expr)
-                    })?;
-                    items.push(OrderItem { key: SortKey::Output(i), descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)), nulls_first: o.options.nulls_first });
-                }
-                Ok(Query::SetOp(Box::new(SetOp { kind, all, left, right, order_by: items, limit, offset })))
-            }
+            SetExpr::SetOperation { .. } => self.set_operation(q.body.as_ref(), order_by, limit, offset),
             other => Err(CompileError::unsupported(format!("query body {}", kind_name(other)), other)),
         }
     }
 
-    /// Each side of a set operation is its own query level with its own FROM.
+    /// `a UNION b UNION c ...`: sqlparser nests a chain as `((a UNION b)
+    /// UNION c)`; a chain of one operator and quantifier is one n-ary
+    /// operation, built in a loop however long it is (Django writes
+    /// `qs.union(*many)` as one flat chain). Mixed operators nest.
+    fn set_operation(&mut self, body: &SetExpr, order_by: &[ast::OrderByExpr], limit: Option<Expr>, offset: Option<Expr>) -> Result<Query> {
+        let SetExpr::SetOperation { op, set_quantifier, left, right } = body else {
+            return Err(CompileError::unsupported("set operation", "UNION/INTERSECT/EXCEPT"));
+        };
+        let (kind, all) = set_kind(op, set_quantifier)?;
+        let mut operands = vec![right.as_ref()];
+        let mut first = left.as_ref();
+        while let SetExpr::SetOperation { op, set_quantifier, left, right } = first {
+            if set_kind(op, set_quantifier)? != (kind, all) {
+                break;
+            }
+            operands.push(right.as_ref());
+            first = left.as_ref();
+        }
+        operands.push(first);
+        operands.reverse();
+        if operands.len() > crate::limits::MAX_SET_OPERANDS {
+            return Err(CompileError::unsupported(
+                format!("a set operation of {} queries (at most {} are supported)", operands.len(), crate::limits::MAX_SET_OPERANDS),
+                "UNION/INTERSECT/EXCEPT",
+            ));
+        }
+        let mut inputs = Vec::with_capacity(operands.len());
+        for e in operands {
+            inputs.push(self.set_operand(e)?);
+        }
+        let labels = inputs[0].columns();
+        let mut items = Vec::new();
+        for o in order_by {
+            check_position(&o.expr, &labels, "ORDER BY")?;
+            let i = output_index(&o.expr, &labels).ok_or_else(|| {
+                CompileError::unsupported("ORDER BY of a set operation on something other than an output column", &o.expr)
+            })?;
+            items.push(OrderItem { key: SortKey::Output(i), descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)), nulls_first: o.options.nulls_first });
+        }
+        Ok(Query::SetOp(Box::new(SetOp { kind, all, inputs, order_by: items, limit, offset })))
+    }
+
+    /// Each operand of a set operation is its own query level with its own FROM.
     fn set_operand(&mut self, e: &SetExpr) -> Result<Query> {
+        self.enter()?;
         self.scopes.push();
         let r = match e {
             SetExpr::Select(s) => self.select(s, &[], None, None).map(|s| Query::Select(Box::new(s))),
             SetExpr::Query(q) => self.query(q),
-            SetExpr::SetOperation { .. } => {
-                let q = ast::Query {
-                    with: None,
-                    body: Box::new(e.clone()),
-                    order_by: None,
-                    limit_clause: None,
-                    fetch: None,
-                    locks: vec![],
-                    for_clause: None,
-                    settings: None,
-                    format_clause: None,
-                    pipe_operators: vec![],
-                };
-                self.query(&q)
-            }
-            other => Err(CompileError::unsupported(format!("set operand {}", kind_name(other)), other)),
+            SetExpr::SetOperation { .. } => self.set_operation(e, &[], None, None),
+            other => Err(CompileError::unsupported(format!("set operand {}", kind_name(other)), "UNION/INTERSECT/EXCEPT")),
         };
         let scope = self.scopes.pop();
+        self.leave();
         if scope.correlated {
-            return Err(CompileError::unsupported("correlated set operation", e));
+            return Err(CompileError::unsupported("correlated set operation", "UNION/INTERSECT/EXCEPT"));
         }
         r
     }
@@ -96,15 +104,17 @@ impl Builder {
             }
             Some(LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
         };
-        let mut one = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
+        let mut one = |e: Option<&ast::Expr>, what: &str| -> Result<Option<Expr>> {
             let Some(e) = e else { return Ok(None) };
             match self.expr(e)? {
+                // PostgreSQL's rule (SQLite would read a negative LIMIT as none).
+                Expr::Literal(Literal::Int(n)) if n < 0 => Err(CompileError::InvalidValue { message: format!("{what} must not be negative") }),
                 x @ (Expr::Param(_) | Expr::Literal(Literal::Int(_))) => Ok(Some(x)),
                 Expr::Literal(Literal::Null) => Ok(None),
                 _ => Err(CompileError::unsupported("LIMIT/OFFSET that is not an integer or parameter", e)),
             }
         };
-        Ok((one(limit)?, one(offset)?))
+        Ok((one(limit, "LIMIT")?, one(offset, "OFFSET")?))
     }
 
     fn select(&mut self, s: &ast::Select, order_by: &[ast::OrderByExpr], limit: Option<Expr>, offset: Option<Expr>) -> Result<Select> {
@@ -170,7 +180,7 @@ impl Builder {
             // function): the derived table's columns are known, so `*` is them.
             if let Some(columns) = self.scopes.only_derived_columns() {
                 for (i, label) in columns.into_iter().enumerate() {
-                    projection.push(ProjectItem { expr: Expr::Column(ColumnRef { scope: 0, source: 0, path: format!("c{i}") }), label });
+                    projection.push(ProjectItem { expr: Expr::Column(ColumnRef { scope: 0, source: 0, path: FieldPath::key(format!("c{i}")) }), label });
                 }
                 star = false;
             }
@@ -198,6 +208,7 @@ impl Builder {
             GroupByExpr::Expressions(v, mods) if mods.is_empty() => {
                 let mut out = Vec::new();
                 for e in v {
+                    check_position(e, &labels, "GROUP BY")?;
                     out.push(match output_index(e, &labels) {
                         Some(i) if !is_resolvable_column(e) || matches!(e, ast::Expr::Value(_)) => projection[i].expr.clone(),
                         _ => self.expr(e)?,
@@ -215,6 +226,7 @@ impl Builder {
         };
         let mut order = Vec::new();
         for o in order_by {
+            check_position(&o.expr, &labels, "ORDER BY")?;
             let key = match output_index(&o.expr, &labels) {
                 Some(i) if !is_resolvable_column(&o.expr) || matches!(o.expr, ast::Expr::Value(_)) => SortKey::Output(i),
                 _ => {
@@ -255,9 +267,11 @@ impl Builder {
                 if *lateral {
                     return Err(CompileError::unsupported("LATERAL derived table", t));
                 }
+                self.enter()?;
                 self.scopes.push();
                 let inner = self.query(subquery);
                 let scope = self.scopes.pop();
+                self.leave();
                 let inner = inner?;
                 if scope.correlated {
                     return Err(CompileError::unsupported("correlated derived table", t));
@@ -280,6 +294,35 @@ fn alias_name(alias: &Option<ast::TableAlias>, t: &TableFactor) -> Result<Option
         Some(a) if a.columns.is_empty() => Ok(Some(a.name.value.clone())),
         Some(_) => Err(CompileError::unsupported("table alias with a column list", t)),
     }
+}
+
+fn set_kind(op: &ast::SetOperator, quantifier: &ast::SetQuantifier) -> Result<(SetOpKind, bool)> {
+    let kind = match op {
+        ast::SetOperator::Union => SetOpKind::Union,
+        ast::SetOperator::Intersect => SetOpKind::Intersect,
+        ast::SetOperator::Except | ast::SetOperator::Minus => SetOpKind::Except,
+    };
+    let all = match quantifier {
+        ast::SetQuantifier::All => true,
+        ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+        other => return Err(CompileError::unsupported(format!("set quantifier {other}"), op)),
+    };
+    Ok((kind, all))
+}
+
+/// `ORDER BY 5` / `GROUP BY 5` with fewer output columns: an error, as in
+/// PostgreSQL (a constant sort key would be silently ignored).
+fn check_position(e: &ast::Expr, labels: &[String], clause: &str) -> Result<()> {
+    if let ast::Expr::Value(v) = e {
+        if let ast::Value::Number(n, _) = &v.value {
+            let in_range = n.parse::<usize>().is_ok_and(|i| i >= 1 && i <= labels.len());
+            if n.chars().all(|c| c.is_ascii_digit()) && !in_range {
+                let shown: String = n.chars().take(40).collect();
+                return Err(CompileError::Invalid { message: format!("{clause} position {shown} is not in select list") });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `ORDER BY 2` / `GROUP BY 1` / `ORDER BY "alias"`: the output column meant.
