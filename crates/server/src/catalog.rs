@@ -177,9 +177,42 @@ pub fn validate_collection_name(name: &str) -> CmdResult<()> {
     Ok(())
 }
 
+/// Refuses writes MongoDB refuses by namespace (`userAllowedWriteNS`):
+/// `system.profile` and `system.views` ("cannot write to"), every other
+/// `system.*` collection ("Invalid system namespace", InvalidNamespace 73)
+/// and a `.system.` inside a name ("Invalid namespace", BadValue 2).
+///
+/// mongod lets a client write the few system collections it manages itself
+/// (`system.users`, `system.js`, `admin.system.roles`...). This engine keeps
+/// none of them (users come from `--user`), so it refuses those too, with
+/// the error mongod gives for the others.
+pub fn check_writable(db: &str, coll: &str) -> CmdResult<()> {
+    if coll == "system.profile" || coll == "system.views" {
+        return Err(CommandError::invalid_namespace(format!("cannot write to {db}.{coll}")));
+    }
+    if coll.starts_with("system.") {
+        return Err(CommandError::invalid_namespace(format!("Invalid system namespace: {db}.{coll}")));
+    }
+    if coll.contains(".system.") {
+        return Err(CommandError::bad_value(format!("Invalid namespace: {db}.{coll}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_namespaces_are_not_writable() {
+        let code = |db, coll| check_writable(db, coll).err().map(|e| (e.code, e.message));
+        assert_eq!(code("admin", "system.users"), Some((73, "Invalid system namespace: admin.system.users".into())));
+        assert_eq!(code("blog", "system.indexes"), Some((73, "Invalid system namespace: blog.system.indexes".into())));
+        assert_eq!(code("blog", "system.views"), Some((73, "cannot write to blog.system.views".into())));
+        assert_eq!(code("blog", "a.system.b"), Some((2, "Invalid namespace: blog.a.system.b".into())));
+        assert_eq!(code("blog", "systems"), None);
+        assert_eq!(code("blog", "fs.files"), None);
+    }
 
     #[test]
     fn default_names() {

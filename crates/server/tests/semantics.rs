@@ -148,3 +148,48 @@ fn whole_collection_counts() {
     let reply = c.ok("db", doc! {"aggregate": "c", "pipeline": [{"$match": {"a": {"$gt": 1}}}, {"$count": "n"}], "cursor": {}});
     assert_eq!(batch(&reply), vec![doc! {"n": 2}]);
 }
+
+/// Writes mongod refuses are refused with its codes and messages, and
+/// nothing is stored (issue 13).
+#[test]
+fn writes_to_system_collections_and_dollar_ids_are_refused() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let code = |reply: &Document| (reply.get_f64("ok").ok(), reply.get_i32("code").ok(), reply.get_str("errmsg").unwrap_or("").to_string());
+    let reply = c.cmd("admin", doc! {"insert": "system.users", "documents": [{"_id": "admin.x", "user": "x", "db": "admin"}]});
+    assert_eq!(code(&reply), (Some(0.0), Some(73), "Invalid system namespace: admin.system.users".into()));
+    let reply = c.cmd("blog", doc! {"insert": "system.indexes", "documents": [{"ns": "blog.t", "key": {"a": 1}, "name": "a_1"}]});
+    assert_eq!(code(&reply), (Some(0.0), Some(73), "Invalid system namespace: blog.system.indexes".into()));
+    let reply = c.cmd("blog", doc! {"update": "system.views", "updates": [{"q": {}, "u": {"$set": {"a": 1}}, "upsert": true}]});
+    assert_eq!(code(&reply), (Some(0.0), Some(73), "cannot write to blog.system.views".into()));
+    let reply = c.cmd("blog", doc! {"delete": "system.js", "deletes": [{"q": {}, "limit": 0}]});
+    assert_eq!(code(&reply).1, Some(73));
+    let reply = c.cmd("blog", doc! {"findAndModify": "system.profile", "query": {}, "update": {"$set": {"a": 1}}, "upsert": true});
+    assert_eq!(code(&reply).1, Some(73));
+    let reply = c.cmd("blog", doc! {"create": "system.indexes"});
+    assert_eq!(code(&reply).1, Some(73));
+    let reply = c.cmd("blog", doc! {"createIndexes": "system.users", "indexes": [{"key": {"a": 1}, "name": "a_1"}]});
+    assert_eq!(code(&reply).1, Some(73));
+    let reply = c.cmd("blog", doc! {"insert": "a.system.b", "documents": [{"x": 1}]});
+    assert_eq!(code(&reply), (Some(0.0), Some(2), "Invalid namespace: blog.a.system.b".into()));
+    c.ok("blog", doc! {"insert": "t", "documents": [{"_id": 1}]});
+    let reply = c.cmd("admin", doc! {"renameCollection": "blog.t", "to": "blog.system.users"});
+    assert_eq!(code(&reply).1, Some(73));
+    let reply = c.ok("admin", doc! {"listCollections": 1});
+    assert!(batch(&reply).is_empty(), "{reply:?}");
+
+    // `$`-prefixed keys in _id, at any depth; a DBRef is allowed.
+    let reply = c.ok("blog", doc! {"insert": "t", "documents": [{"_id": {"$gt": 1}}, {"_id": {"a": [{"b": {"$x": 1}}]}}, {"_id": 2}]});
+    let errors = reply.get_array("writeErrors").unwrap();
+    let first = errors[0].as_document().unwrap();
+    assert_eq!(first.get_i32("code").ok(), Some(52));
+    assert_eq!(first.get_str("errmsg").ok(), Some("_id fields may not contain '$'-prefixed fields: $gt is not valid for storage."));
+    assert_eq!(reply.get_i32("n").ok(), Some(0), "ordered insert stops at the first error");
+    let reply = c.ok("blog", doc! {"insert": "t", "documents": [{"_id": {"a": [{"b": {"$x": 1}}]}}], "ordered": false});
+    assert_eq!(reply.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").ok(), Some(52));
+    let reply = c.ok("blog", doc! {"update": "t", "updates": [{"q": {"_id": {"$eq": 9}}, "u": {"_id": {"$k": 1}, "v": 1}, "upsert": true}]});
+    assert_eq!(reply.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").ok(), Some(52));
+    let reply = c.ok("blog", doc! {"insert": "t", "documents": [{"_id": {"$ref": "c", "$id": 1, "$db": "d"}}]});
+    assert!(reply.get_array("writeErrors").is_err(), "{reply:?}");
+    assert_eq!(c.find_all("blog", "t").len(), 2);
+}

@@ -377,6 +377,7 @@ fn with_existing_id(mut doc: Document, existing: &Document) -> Document {
 
 fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>) -> CmdResult<()> {
     validate_collection_name(&spec.into.coll)?;
+    crate::catalog::check_writable(&spec.into.db, &spec.into.coll)?;
     let mut target = tables.collection(&spec.into.db, &spec.into.coll)?;
     if !spec.on_is_id() && !target.as_ref().is_some_and(|m| has_unique_index_on(m, &spec.on)) {
         return Err(location(51183, "Cannot find index to verify that join fields will be unique"));

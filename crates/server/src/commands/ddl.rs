@@ -82,6 +82,7 @@ pub fn list_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let name = collection_arg(body, "create")?;
     let db = ctx.db.clone();
+    crate::catalog::check_writable(&db, &name)?;
     let mut options = Document::new();
     for (k, v) in body {
         if !matches!(k.as_str(), "create" | "$db" | "lsid" | "txnNumber" | "autocommit" | "startTransaction" | "writeConcern" | "$clusterTime" | "$readPreference" | "comment") {
@@ -134,6 +135,7 @@ pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
     }
     let (from_db, from_coll) = split_ns(from)?;
     let (to_db, to_coll) = split_ns(to)?;
+    crate::catalog::check_writable(&to_db, &to_coll)?;
     let drop_target = opt_bool(body, "dropTarget");
     let mut tables = ctx.scope.write()?;
     let Some(meta) = tables.collection(&from_db, &from_coll)? else {
@@ -154,6 +156,7 @@ pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
 
 pub fn create_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let name = collection_arg(body, "createIndexes")?;
+    crate::catalog::check_writable(&ctx.db, &name)?;
     let specs = doc_array(body, "indexes")?;
     if specs.is_empty() {
         return Err(CommandError::bad_value("Must specify at least one index to create"));

@@ -25,6 +25,49 @@ pub fn ensure_id(doc: &mut Document) {
     *doc = out;
 }
 
+/// MongoDB's storage rule for `_id` (storage_validation::storageValidIdField):
+/// a document `_id` may hold no `$`-prefixed field at any depth, except a
+/// DBRef's `$ref`, `$id` and `$db` in that order.
+fn check_id_storable(doc: &Document) -> CmdResult<()> {
+    let Some(Bson::Document(id)) = doc.get("_id") else { return Ok(()) };
+    // Explicit stack: an `_id` may be nested up to the document limit.
+    let mut pending: Vec<&Document> = vec![id];
+    while let Some(d) = pending.pop() {
+        let keys: Vec<&String> = d.keys().collect();
+        let dbref = keys.len() >= 2 && keys[0] == "$ref" && keys[1] == "$id" && (keys.len() == 2 || keys[2] == "$db");
+        for (i, (k, v)) in d.iter().enumerate() {
+            if k.starts_with('$') && !(dbref && i < 3) {
+                return Err(CommandError::new(
+                    52,
+                    "DollarPrefixedFieldName",
+                    format!("_id fields may not contain '$'-prefixed fields: {k} is not valid for storage."),
+                ));
+            }
+            push_documents(v, &mut pending);
+        }
+    }
+    Ok(())
+}
+
+/// The documents in `v`: itself, or those inside an array (at any depth).
+fn push_documents<'a>(v: &'a Bson, out: &mut Vec<&'a Document>) {
+    let mut arrays: Vec<&'a [Bson]> = Vec::new();
+    match v {
+        Bson::Document(d) => out.push(d),
+        Bson::Array(items) => arrays.push(items),
+        _ => {}
+    }
+    while let Some(items) = arrays.pop() {
+        for item in items {
+            match item {
+                Bson::Document(d) => out.push(d),
+                Bson::Array(inner) => arrays.push(inner),
+                _ => {}
+            }
+        }
+    }
+}
+
 fn write_error(index: usize, e: &CommandError) -> Bson {
     let mut d = doc! {"index": index as i32, "code": e.code, "errmsg": e.message.clone()};
     for (k, v) in e.extra.iter() {
@@ -39,6 +82,7 @@ fn ordered(body: &Document) -> bool {
 
 pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "insert")?;
+    crate::catalog::check_writable(&ctx.db, &coll)?;
     let docs = doc_array(body, "documents")?;
     let ordered = ordered(body);
     let db = ctx.db.clone();
@@ -48,7 +92,7 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut errors = Vec::new();
     for (i, mut d) in docs.into_iter().enumerate() {
         ensure_id(&mut d);
-        match tables.insert(&meta, &d) {
+        match check_id_storable(&d).and_then(|()| tables.insert(&meta, &d)) {
             Ok(()) => n += 1,
             Err(e) if e.code == 1 => return Err(e),
             Err(e) => {
@@ -184,6 +228,7 @@ fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document,
         seed
     };
     ensure_id(&mut new);
+    check_id_storable(&new)?;
     tables.insert(meta, &new)?;
     Ok(new)
 }
@@ -236,6 +281,7 @@ fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Docume
 
 pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "update")?;
+    crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "updates")?;
     let ordered = ordered(body);
     let db = ctx.db.clone();
@@ -275,6 +321,7 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 
 pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "delete")?;
+    crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "deletes")?;
     let ordered = ordered(body);
     let db = ctx.db.clone();
@@ -315,6 +362,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let cmd = if body.contains_key("findAndModify") { "findAndModify" } else { "findandmodify" };
     let coll = collection_arg(body, cmd)?;
+    crate::catalog::check_writable(&ctx.db, &coll)?;
     let q = opt_doc(body, "query")?.unwrap_or_default();
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
     let fields = match opt_doc(body, "fields")?.filter(|f| !f.is_empty()) {
