@@ -18,6 +18,8 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from .cursor import translate_errors
+
 logger = logging.getLogger("djongo")
 
 
@@ -89,6 +91,9 @@ class Connection:
     def in_transaction(self) -> bool:
         return self._session is not None and self._session.in_transaction
 
+    # Django calls these inside its error wrapper, which maps the DB-API
+    # classes raised here (translate_errors) to django.db's.
+
     def set_autocommit(self, autocommit: bool) -> None:
         if autocommit and self.in_transaction:
             self.commit()
@@ -96,21 +101,26 @@ class Connection:
 
     def commit(self) -> None:
         if self.in_transaction:
-            self._session.commit_transaction()
+            with translate_errors(None):
+                self._session.commit_transaction()
 
     def rollback(self) -> None:
         if self.in_transaction:
-            self._session.abort_transaction()
+            with translate_errors(None):
+                self._session.abort_transaction()
 
     def close(self) -> None:
         # The MongoClient is shared by every connection to the same server in
         # the process; closing a Django connection only ends its session.
-        if self._session is not None:
-            if self._session.in_transaction:
-                self._session.abort_transaction()
-            self._session.end_session()
+        try:
+            if self._session is not None:
+                with translate_errors(None):
+                    if self._session.in_transaction:
+                        self._session.abort_transaction()
+                    self._session.end_session()
+        finally:
             self._session = None
-        self.closed = True
+            self.closed = True
 
     def ping(self) -> None:
         self._check_open()

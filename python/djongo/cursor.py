@@ -8,10 +8,11 @@ its own.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bson.errors import BSONError
 from pymongo.errors import (
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 logger = logging.getLogger("djongo.sql")
+
+T = TypeVar("T")
 
 
 class Cursor:
@@ -131,6 +134,9 @@ def compile_sql(sql: str) -> dict[str, Any]:
         raise database.ProgrammingError(str(exc)) from None
     except UnicodeEncodeError as exc:
         raise database.DataError(_unencodable("the SQL text", exc)) from None
+    except ValueError as exc:
+        # A plan the binding layer could not convert: a compiler bug.
+        raise database.InternalError(f"the compiler failed on this statement: {exc}") from None
 
 
 def _unencodable(what: str, exc: UnicodeEncodeError) -> str:
@@ -156,6 +162,19 @@ class translate_errors:
         if translated is None:
             return False
         raise translated from exc
+
+
+def django_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """Runs a method of a backend class (introspection, operations, creation)
+    that reaches the server outside a cursor: the driver's exceptions become
+    Django's (``django.db.OperationalError``...), as a cursor's do."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.connection.wrap_database_errors, translate_errors(None):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _translate(exc: BaseException) -> database.Error | None:

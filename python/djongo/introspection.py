@@ -9,6 +9,7 @@ from django.db.backends.base.introspection import BaseDatabaseIntrospection, Tab
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 
 from . import catalog, sequences
+from .cursor import django_errors
 from .schema import sql_literal
 
 # Internal collections never shown as tables.
@@ -93,6 +94,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             return "UUIDField"
         return super().get_field_type(data_type, description)
 
+    @django_errors
     def get_table_list(self, cursor):
         db = self._db(cursor)
         names = set(db.list_collection_names())
@@ -109,6 +111,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             if name not in HIDDEN_COLLECTIONS and not name.startswith("system.")
         ]
 
+    @django_errors
     def get_table_description(self, cursor, table_name):
         """The recorded columns, or fields seen in a sample of documents."""
         recorded = catalog.columns(self._db(cursor), table_name, None)
@@ -142,13 +145,16 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             if name != "_id" or not type(value).__name__ == "ObjectId"
         ]
 
+    @django_errors
     def get_sequences(self, cursor, table_name, table_fields=()):
         field = sequences.auto_field(self._db(cursor), table_name, None)
         return [{"table": table_name, "column": field}] if field else []
 
+    @django_errors
     def get_relations(self, cursor, table_name):
         return {}
 
+    @django_errors
     def get_primary_key_columns(self, cursor, table_name):
         db = self._db(cursor)
         recorded = catalog.primary_key(db, table_name, None)
@@ -157,6 +163,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         field = sequences.auto_field(db, table_name, None)
         return [field or "_id"]
 
+    @django_errors
     def get_constraints(self, cursor, table_name):
         constraints = {}
         db = self._db(cursor)

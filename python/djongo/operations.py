@@ -16,6 +16,7 @@ from django.db.models.expressions import Col
 from django.utils import timezone
 
 from . import sequences
+from .cursor import django_errors
 
 _DECIMALS = decimal.Context(prec=34)
 
@@ -274,6 +275,7 @@ class DatabaseOperations(BaseDatabaseOperations):
             statements.append("-- reset sequences: " + ",".join(tables))
         return statements
 
+    @django_errors
     def execute_sql_flush(self, sql_list):
         # Flushing is a bulk delete per collection; counters are reset here
         # because SQL has no statement for "reset this __schema__ counter".
