@@ -59,10 +59,14 @@ def quote_identifier(name: str) -> str:
     return '"%s"' % name.replace('"', '""')
 
 
+# One double-quoted identifier (inner quotes doubled), or several joined by
+# dots (a db_table written '"schema"."table"').
+_QUOTED = re.compile(r'"(?:[^"]|"")*"(?:\."(?:[^"]|"")*")*')
+
+
 def is_quoted_identifier(name: str) -> bool:
-    """True when ``name`` is exactly one double-quoted identifier."""
-    return (len(name) >= 2 and name[0] == '"' and name[-1] == '"'
-            and '"' not in name[1:-1].replace('""', ''))
+    """True when ``name`` is already quoted: every character inside quotes."""
+    return _QUOTED.fullmatch(name) is not None
 
 
 # Parameter markers for last_executed_query: quoted text is skipped, as the
@@ -104,7 +108,7 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def quote_name(self, name: str) -> str:
         # Django quotes some names twice (a db_table written '"t"'), so a
-        # name that already is exactly one quoted identifier is kept; any
+        # name already quoted (every character inside quotes) is kept; any
         # other name is quoted, its quotes doubled, and never leaves them.
         if is_quoted_identifier(name):
             return name
