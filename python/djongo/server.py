@@ -45,7 +45,6 @@ LEGACY_DEFAULT_HOST = ("localhost", 27017)
 STORE_SELECTION_TIMEOUT_MS = 15_000
 
 _clients: dict[str, MongoClient] = {}
-_store_paths: dict[str, store.StorePaths] = {}
 _clients_lock = threading.Lock()
 
 
@@ -109,10 +108,20 @@ def _legacy_default_answers() -> bool:
         return False
 
 
+def _exists(path: Path) -> bool:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # there, but not for us: the store check says why
+    return True
+
+
 def start_embedded(data_dir: Path) -> store.Joined:
     """Makes sure the store in ``data_dir`` is served, starting its server if
     no process serves it; says where its socket is and who started it."""
-    if not data_dir.exists() and _legacy_default_answers():
+    if not _exists(data_dir) and _legacy_default_answers():
         raise ImproperlyConfigured(
             "The DATABASES entry has no CLIENT, so djongo would create a new, empty embedded "
             f"database in {data_dir}, but a MongoDB server answers on localhost:27017, where "
@@ -134,7 +143,7 @@ def store_uri(socket: str, database: str = "") -> str:
     return f"mongodb://{quote(socket, safe='')}/{database}"
 
 
-def _embedded_client(data_dir: Path) -> tuple[MongoClient, store.StorePaths]:
+def _embedded_client(data_dir: Path) -> MongoClient:
     """A client on the store's socket, once its server proved to be ours."""
     joined = start_embedded(data_dir)
     paths = joined.paths
@@ -172,7 +181,7 @@ def _embedded_client(data_dir: Path) -> tuple[MongoClient, store.StorePaths]:
                     paths.dir, server.get("pid"), theirs, paths.socket)
     # Only now: a process of another version must not start servers here.
     store.watch(paths)
-    return client, paths
+    return client
 
 
 class CommandLogger(monitoring.CommandListener):
@@ -209,13 +218,10 @@ def get_client(choice: ServerChoice) -> MongoClient:
     key = choice.cache_key
     with _clients_lock:
         client = _clients.get(key)
-        if client is not None and key in _store_paths:
-            # A forked child (gunicorn, celery) watches the store on its own.
-            store.watch(_store_paths[key])
         if client is None:
             if choice.embedded:
                 assert choice.data_dir is not None
-                client, _store_paths[key] = _embedded_client(choice.data_dir)
+                client = _embedded_client(choice.data_dir)
             else:
                 # Every CLIENT key goes to pymongo as is (replica sets, auth,
                 # TLS, timeouts, read/write concerns).

@@ -233,8 +233,11 @@ def _tail(log: Path, lines: int = 5) -> str:
 
 # --- the watcher: a new server when the old one dies --------------------------------------
 
-_watchers: dict[Path, threading.Thread] = {}
-_watchers_lock = threading.Lock()
+# The stores this process watches, and those whose watcher runs in it (a
+# forked child has the first from its parent, not the second).
+_watched: dict[Path, StorePaths] = {}
+_watching: set[Path] = set()
+_watch_lock = threading.Lock()
 # Lock descriptors this process has open: a forked child closes its copies,
 # which would otherwise keep the lock held after this process lets it go.
 _open_lock_fds: set[int] = set()
@@ -242,13 +245,13 @@ _open_lock_fds: set[int] = set()
 
 def watch(paths: StorePaths) -> None:
     """Makes sure this process watches the store (once per process)."""
-    with _watchers_lock:
-        if paths.dir in _watchers:
+    with _watch_lock:
+        _watched[paths.dir] = paths
+        if paths.dir in _watching:
             return
-        thread = threading.Thread(target=_watch, args=(paths,), name="djongo-store-watcher",
-                                  daemon=True)
-        _watchers[paths.dir] = thread
-        thread.start()
+        _watching.add(paths.dir)
+        threading.Thread(target=_watch, args=(paths,), name="djongo-store-watcher",
+                         daemon=True).start()
 
 
 def _watch(paths: StorePaths) -> None:
@@ -277,17 +280,21 @@ def _watch(paths: StorePaths) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _watchers_lock
-    # The watcher threads did not come along; the child starts its own. Any
-    # lock descriptor it inherited is the parent's business.
-    _watchers.clear()
-    _watchers_lock = threading.Lock()
+    global _watch_lock
+    # Any lock descriptor the child inherited is the parent's business: kept
+    # open, it would hold the lock for the child's whole life.
     for fd in list(_open_lock_fds):
         try:
             os.close(fd)
         except OSError:
             pass
     _open_lock_fds.clear()
+    # The watcher threads did not come along: the child (a gunicorn or
+    # celery worker, say) watches the stores its parent used on its own.
+    _watch_lock = threading.Lock()
+    _watching.clear()
+    for paths in list(_watched.values()):
+        watch(paths)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
