@@ -96,7 +96,12 @@ class Connection:
 
     def commit(self) -> None:
         if self.in_transaction:
-            self._session.commit_transaction()
+            from .cursor import translate_errors
+
+            # A commit that fails (a transaction the store's previous server
+            # took with it, say) is a DatabaseError like any statement's.
+            with translate_errors(None):
+                self._session.commit_transaction()
 
     def rollback(self) -> None:
         if self.in_transaction:
