@@ -41,6 +41,10 @@ def _env(data: Path) -> dict[str, str]:
 def _seed(data: Path) -> None:
     seed = subprocess.run(
         [sys.executable, "-c", "import django; django.setup();"
+         # The tables' unique indexes (Transfer.tag: a transfer repeated after
+         # an error although it had committed would collide).
+         "from django.core.management import call_command;"
+         "call_command('migrate', run_syncdb=True, verbosity=0);"
          "from tests.loadapp.models import Account;"
          f"[Account.objects.create(name=n, balance={clients.OPENING_BALANCE})"
          f" for n in {clients.ACCOUNTS!r}]"],
@@ -141,6 +145,7 @@ def _verify(data: Path, reports: list[dict]) -> None:
         items = list(db.loadapp_item.find())
         accounts = {a["name"]: a["balance"] for a in db.loadapp_account.find()}
         transfers = list(db.loadapp_transfer.find())
+        indexes = db.loadapp_transfer.index_information()
     ids = [i["id"] for i in items]
     assert len(ids) == len(set(ids)), "two items share an id"
     by_id = {i["id"]: i for i in items}
@@ -154,6 +159,7 @@ def _verify(data: Path, reports: list[dict]) -> None:
             assert by_id[item_id]["qty"] == qty, f"acknowledged update of {item_id} lost"
     tags = [t["tag"] for t in transfers]
     assert len(tags) == len(set(tags))
+    assert any(ix.get("unique") for ix in indexes.values()), "Transfer.tag is not unique"
     for report in reports:
         missing = set(report["transfers"]) - set(tags)
         assert not missing, f"acknowledged transfers lost: {sorted(missing)[:5]}"
