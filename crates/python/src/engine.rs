@@ -1,9 +1,13 @@
-//! Starting and stopping the embedded engine inside the Python process.
+//! The embedded engine from Python.
 //!
-//! One server per data directory per process: Django opens a connection per
-//! thread and per alias, and they must all share the single writer of the
-//! store, so a second start for the same directory returns the running
-//! server's address.
+//! The Django backend shares a store between processes (djongo/store.py):
+//! `store_paths` checks a data directory and names its lock and socket, and
+//! `server_main` is `djongo-server`, which serves the store in a process of
+//! its own.
+//!
+//! `start_engine`/`stop_engine` run an engine inside this process instead,
+//! for tests and embedding: one server per data directory per process, a
+//! second start for the same directory returns the running server's address.
 use crate::EngineError;
 use djongo_server::{Bind, ServerConfig, ServerHandle};
 use parking_lot::Mutex;
