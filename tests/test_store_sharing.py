@@ -6,6 +6,7 @@ is a process of its own that the first of them starts (see djongo/store.py).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -175,6 +176,16 @@ def test_a_data_dir_the_user_cannot_write_is_a_clear_error(public_dir):
     """)], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "ImproperlyConfigured" in attempt.stdout, attempt.stderr
     assert f"{data} is not writable by this user (uid {NOBODY})" in attempt.stdout
+
+
+def test_a_file_system_without_locks_is_named(tmp_path):
+    """What NFS without a lock manager answers to flock() (ENOLCK), as a user reads it."""
+    paths, _ = store.store_paths(tmp_path / "data")
+    message = str(store._lock_error(paths, OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))))
+    assert f"the file system of {paths.dir} has no working file locks" in message
+    assert "local file system" in message
+    other = str(store._lock_error(paths, OSError(errno.EIO, os.strerror(errno.EIO))))
+    assert "no working file locks" not in other
 
 
 def test_a_long_data_dir_gets_a_private_socket_elsewhere(tmp_path):

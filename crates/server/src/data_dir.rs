@@ -285,6 +285,17 @@ mod tests {
     }
 
     #[test]
+    fn a_file_system_without_locks_is_told_apart_from_other_failures() {
+        use rustix::io::Errno;
+        for errno in [Errno::NOLCK, Errno::NOSYS, Errno::OPNOTSUPP] {
+            assert!(no_locks(&io::Error::from_raw_os_error(errno.raw_os_error())), "{errno:?}");
+        }
+        assert!(!no_locks(&io::Error::from_raw_os_error(Errno::ACCESS.raw_os_error())));
+        let err = DataDirError::NoLocks { path: PathBuf::from("/nfs/data/djongo.lock"), source: io::Error::from_raw_os_error(Errno::NOLCK.raw_os_error()) };
+        assert!(err.to_string().contains("has no working file locks"), "{err}");
+    }
+
+    #[test]
     fn long_paths_get_a_short_private_socket() {
         let short = Path::new("/srv/app/djongo-data");
         assert_eq!(socket_path(short), short.join(SOCKET_FILE));
