@@ -1,7 +1,8 @@
 """Settings for the djongo-rs demo: a blog on the embedded MongoDB-compatible engine.
 
-The database block names no server: with no ``CLIENT`` key, djongo starts its embedded
-engine in-process and keeps the data in ``DATA_DIR`` (default ``<BASE_DIR>/djongo-data``).
+The database block names no server: with no ``CLIENT`` key, djongo uses its embedded
+engine and keeps the data in ``DATA_DIR`` (default ``<BASE_DIR>/djongo-data``), shared by
+runserver and every ``manage.py`` command run meanwhile (docs/multiprocess.md).
 For the tests, ``DJONGO_DEMO_DATA_DIR`` points the data somewhere else.
 """
 

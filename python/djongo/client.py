@@ -12,9 +12,10 @@ class DatabaseClient(BaseDatabaseClient):
 
         choice = choose_server(settings_dict)
         if choice.embedded:
-            from .server import start_embedded
+            from .server import start_embedded, store_uri
 
-            host = "mongodb://%s/%s" % (start_embedded(choice.data_dir), settings_dict["NAME"])
+            joined = start_embedded(choice.data_dir)
+            host = store_uri(joined.paths.socket, settings_dict["NAME"])
         else:
             host = str(choice.client_kwargs.get("host", "mongodb://localhost:27017"))
         return [cls.executable_name, host, *parameters], None

@@ -4,9 +4,10 @@ The rule (also in README.md):
 
 * ``CLIENT`` (or Django's ``HOST``) in the settings: that server, through
   ``pymongo.MongoClient(**CLIENT)``. Nothing is started.
-* Neither: the embedded engine, started inside this process on a loopback
-  port, storing its files in ``DATA_DIR`` (default: ``<BASE_DIR>/djongo-data``,
-  or ``./djongo-data`` when the settings have no ``BASE_DIR``).
+* Neither: the embedded engine, storing its files in ``DATA_DIR`` (default:
+  ``<BASE_DIR>/djongo-data``, or ``./djongo-data`` when the settings have no
+  ``BASE_DIR``). Every process with that ``DATA_DIR`` shares the store
+  through its server's owner-only socket (``djongo.store``).
 
 Djongo used to fall back to ``localhost:27017`` when ``CLIENT`` was absent.
 A user relying on that must not land silently on a new, empty embedded
@@ -25,16 +26,23 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from bson import json_util
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from pymongo import MongoClient, monitoring
+from pymongo.errors import PyMongoError
+
+from . import _core, database, store
 
 logger = logging.getLogger("djongo")
 command_logger = logging.getLogger("djongo.mongo")
 
 LEGACY_DEFAULT_HOST = ("localhost", 27017)
+#: How long an operation on the embedded store waits for its server, e.g.
+#: while a new one takes over from one that died.
+STORE_SELECTION_TIMEOUT_MS = 15_000
 
 _clients: dict[str, MongoClient] = {}
 _clients_lock = threading.Lock()
@@ -100,11 +108,20 @@ def _legacy_default_answers() -> bool:
         return False
 
 
-def start_embedded(data_dir: Path) -> str:
-    """Starts (once per process and directory) the embedded engine; returns host:port."""
-    from djongo import _core
+def _exists(path: Path) -> bool:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # there, but not for us: the store check says why
+    return True
 
-    if not data_dir.exists() and _legacy_default_answers():
+
+def start_embedded(data_dir: Path) -> store.Joined:
+    """Makes sure the store in ``data_dir`` is served, starting its server if
+    no process serves it; says where its socket is and who started it."""
+    if not _exists(data_dir) and _legacy_default_answers():
         raise ImproperlyConfigured(
             "The DATABASES entry has no CLIENT, so djongo would create a new, empty embedded "
             f"database in {data_dir}, but a MongoDB server answers on localhost:27017, where "
@@ -112,14 +129,59 @@ def start_embedded(data_dir: Path) -> str:
             "'CLIENT': {'host': 'mongodb://localhost:27017'} to use that server, or set "
             "'DATA_DIR' to use the embedded engine."
         )
-    fresh = not data_dir.exists()
     try:
-        address = _core.start_engine(str(data_dir))
-    except _core.EngineError as exc:
-        raise ImproperlyConfigured(f"djongo could not start the embedded engine: {exc}") from exc
-    if fresh:
+        joined = store.join(data_dir)
+    except store.StoreError as exc:
+        raise ImproperlyConfigured(f"djongo cannot use the embedded store: {exc}") from None
+    if joined.created:
         logger.warning("djongo: created a new embedded database directory at %s", data_dir)
-    return address
+    return joined
+
+
+def store_uri(socket: str, database: str = "") -> str:
+    """A ``mongodb://`` URI for a store's socket (for mongosh and the like)."""
+    return f"mongodb://{quote(socket, safe='')}/{database}"
+
+
+def _embedded_client(data_dir: Path) -> MongoClient:
+    """A client on the store's socket, once its server proved to be ours."""
+    joined = start_embedded(data_dir)
+    paths = joined.paths
+    client = MongoClient(**_with_command_logger({
+        "host": store_uri(paths.socket),
+        "directConnection": True,
+        # Long enough for a new server to take over from one that died.
+        "serverSelectionTimeoutMS": STORE_SELECTION_TIMEOUT_MS,
+        "appname": "djongo",
+    }))
+    try:
+        hello = client.admin.command("hello")
+    except PyMongoError as exc:
+        client.close()
+        raise database.OperationalError(
+            f"the server of the embedded store {paths.dir} does not answer on {paths.socket}: "
+            f"{exc} (its log: {paths.log})") from exc
+    server = hello.get("djongo") or {}
+    theirs = server.get("version")
+    if theirs != _core.ENGINE_VERSION:
+        client.close()
+        running = f"djongo-rs {theirs}" if theirs else "a server that is not djongo-rs"
+        raise ImproperlyConfigured(
+            f"the embedded store {paths.dir} is served by {running} (pid {server.get('pid', '?')}) "
+            f"and this process runs djongo-rs {_core.ENGINE_VERSION}: one store, one version. Stop "
+            f"the processes of the other version (their server exits {store.IDLE_EXIT_SECONDS} s "
+            "after the last of them), then connect again."
+        )
+    if joined.started_pid is not None:
+        logger.info("djongo: embedded store %s: no process served it, so this process (pid %d) "
+                    "started its server (pid %s) on %s", paths.dir, os.getpid(),
+                    server.get("pid"), paths.socket)
+    else:
+        logger.info("djongo: embedded store %s: joined its server (pid %s, djongo-rs %s) on %s",
+                    paths.dir, server.get("pid"), theirs, paths.socket)
+    # Only now: a process of another version must not start servers here.
+    store.watch(paths)
+    return client
 
 
 class CommandLogger(monitoring.CommandListener):
@@ -159,14 +221,7 @@ def get_client(choice: ServerChoice) -> MongoClient:
         if client is None:
             if choice.embedded:
                 assert choice.data_dir is not None
-                host, port = start_embedded(choice.data_dir).rsplit(":", 1)
-                client = MongoClient(**_with_command_logger({
-                    "host": host,
-                    "port": int(port),
-                    "directConnection": True,
-                    "serverSelectionTimeoutMS": 5000,
-                    "appname": "djongo",
-                }))
+                client = _embedded_client(choice.data_dir)
             else:
                 # Every CLIENT key goes to pymongo as is (replica sets, auth,
                 # TLS, timeouts, read/write concerns).

@@ -94,6 +94,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_cache_size, m)?)?;
     m.add_function(wrap_pyfunction!(engine::start_engine, m)?)?;
     m.add_function(wrap_pyfunction!(engine::stop_engine, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::store_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::server_main, m)?)?;
+    m.add("ENGINE_VERSION", djongo_server::VERSION)?;
     m.add("CompileError", py.get_type::<CompileError>())?;
     m.add("ParseError", py.get_type::<ParseError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;

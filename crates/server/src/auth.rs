@@ -45,6 +45,13 @@ fn salted_password(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
     out.to_vec()
 }
 
+/// Shows how many users there are, never their keys.
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Users({})", self.users.len())
+    }
+}
+
 impl Users {
     pub fn enabled(&self) -> bool {
         !self.users.is_empty()
@@ -81,11 +88,18 @@ struct Conversation {
 pub struct ConnAuth {
     user: Option<(String, String)>,
     conversation: Option<Box<Conversation>>,
+    /// Came in through the store's owner-only socket: the file system
+    /// already established who the client is.
+    owner: bool,
 }
 
 impl ConnAuth {
+    /// A connection through the store's owner-only socket.
+    pub fn owner() -> ConnAuth {
+        ConnAuth { owner: true, ..ConnAuth::default() }
+    }
     pub fn is_authenticated(&self) -> bool {
-        self.user.is_some()
+        self.owner || self.user.is_some()
     }
     pub fn user(&self) -> Option<(String, String)> {
         self.user.clone()
@@ -189,7 +203,8 @@ pub fn sasl_continue(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> 
 }
 
 pub fn logout(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
-    ctx.conn.auth = ConnAuth::default();
+    // Logging out ends a password login; an owner stays the owner.
+    ctx.conn.auth = ConnAuth { owner: ctx.conn.auth.owner, ..ConnAuth::default() };
     Ok(doc! {"ok": 1.0})
 }
 

@@ -30,6 +30,11 @@ pub enum Bind {
     Tcp(String),
     /// A Unix domain socket path (a stale socket file is replaced).
     Unix(PathBuf),
+    /// A store's owner-only socket (see `data_dir`): a Unix socket made
+    /// 0600, whose connections count as the owner's, so they need no
+    /// password when users are configured. On Linux the peer's uid is
+    /// checked too, where the file mode alone might not be honoured.
+    OwnerSocket(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -47,11 +52,15 @@ pub struct ServerOptions {
     /// How long a write waits for another session's open transaction
     /// (default `state::WRITE_LOCK_TIMEOUT`).
     pub write_lock_timeout: Option<Duration>,
+    /// More places to listen, besides `ServerConfig::bind`.
+    pub also_listen: Vec<Bind>,
 }
 
 /// How long the accept loop sleeps between polls; bounds shutdown latency.
 const ACCEPT_POLL: Duration = Duration::from_millis(10);
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
+/// How often records of retryable writes (`retryable`) are pruned.
+const RETRY_RECORD_PRUNE_INTERVAL: Duration = Duration::from_secs(300);
 /// Stack of a connection thread. Commands recurse once per nesting level of
 /// their BSON (at most `wire::MAX_BSON_DEPTH`) and per field-path component;
 /// the default 2 MiB is tight for that in unoptimised builds. Only touched
@@ -62,6 +71,13 @@ enum Listener {
     Tcp(TcpListener),
     #[cfg(unix)]
     Unix(UnixListener, PathBuf),
+}
+
+/// A listener and whether its connections count as the owner's.
+struct Endpoint {
+    listener: Listener,
+    address: String,
+    owner_only: bool,
 }
 
 enum Stream {
@@ -83,6 +99,13 @@ impl Stream {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             #[cfg(unix)]
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+    fn shutdown_read(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Read),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.shutdown(Shutdown::Read),
         };
     }
 }
@@ -127,16 +150,27 @@ struct Connections {
 /// A running server. Dropping it shuts the server down too.
 pub struct ServerHandle {
     state: Arc<ServerState>,
-    address: String,
+    /// Where it listens: `ServerConfig::bind` first, then `also_listen`.
+    addresses: Vec<String>,
     connections: Arc<Connections>,
     threads: Vec<JoinHandle<()>>,
-    socket_path: Option<PathBuf>,
+    socket_paths: Vec<PathBuf>,
 }
 
 impl ServerHandle {
     /// "127.0.0.1:54321" for TCP, or the socket path for a Unix socket.
     pub fn address(&self) -> String {
-        self.address.clone()
+        self.addresses[0].clone()
+    }
+
+    /// Every address it listens on, `address()` first.
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    /// How many client connections are open (for idle shutdown).
+    pub fn open_connections(&self) -> usize {
+        self.connections.open.lock().len()
     }
 
     /// Stops accepting, closes connections, aborts open transactions and
@@ -151,8 +185,11 @@ impl ServerHandle {
             let _ = t.join();
         }
         let conns: Vec<OpenConnection> = self.connections.open.lock().drain().map(|(_, v)| v).collect();
+        // Only the read side: a command already running still sends its
+        // reply (an acknowledged write stays acknowledged), then the
+        // connection reads end-of-stream and closes.
         for (stream, _) in &conns {
-            stream.shutdown();
+            stream.shutdown_read();
         }
         for (_, handle) in conns {
             if let Some(h) = handle {
@@ -160,7 +197,7 @@ impl ServerHandle {
             }
         }
         self.state.sessions.abort_all();
-        if let Some(p) = self.socket_path.take() {
+        for p in self.socket_paths.drain(..) {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -181,19 +218,33 @@ pub fn spawn(config: ServerConfig) -> Result<ServerHandle, ServerError> {
 
 pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<ServerHandle, ServerError> {
     let storage = Storage::open(&config.data_dir)?;
-    let (listener, address, socket_path) = bind(&config.bind)?;
+    let mut endpoints = Vec::new();
+    let mut socket_paths = Vec::new();
+    for place in std::iter::once(&config.bind).chain(&options.also_listen) {
+        let (endpoint, socket_path) = match bind(place) {
+            Ok(bound) => bound,
+            Err(e) => {
+                for p in &socket_paths {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        };
+        endpoints.push(endpoint);
+        socket_paths.extend(socket_path);
+    }
+    let addresses = endpoints.iter().map(|e| e.address.clone()).collect();
     let timeout = options.write_lock_timeout.unwrap_or(crate::state::WRITE_LOCK_TIMEOUT);
     let state = Arc::new(ServerState::new(storage, options.users, timeout));
     let connections = Arc::new(Connections::default());
     let mut threads = Vec::new();
-    {
+    for endpoint in endpoints {
         let state = Arc::clone(&state);
         let connections = Arc::clone(&connections);
-        let address = address.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("djongo-accept".into())
-                .spawn(move || accept_loop(listener, state, connections, address))
+                .spawn(move || accept_loop(endpoint, state, connections))
                 .map_err(ServerError::Thread)?,
         );
     }
@@ -206,20 +257,20 @@ pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<Server
                 .map_err(ServerError::Thread)?,
         );
     }
-    Ok(ServerHandle { state, address, connections, threads, socket_path })
+    Ok(ServerHandle { state, addresses, connections, threads, socket_paths })
 }
 
-fn bind(bind: &Bind) -> Result<(Listener, String, Option<PathBuf>), ServerError> {
+fn bind(bind: &Bind) -> Result<(Endpoint, Option<PathBuf>), ServerError> {
     match bind {
         Bind::Tcp(addr) => {
             let err = |source| ServerError::Bind { address: addr.clone(), source };
             let l = TcpListener::bind(addr).map_err(err)?;
             let local = l.local_addr().map_err(err)?;
             l.set_nonblocking(true).map_err(err)?;
-            Ok((Listener::Tcp(l), local.to_string(), None))
+            Ok((Endpoint { listener: Listener::Tcp(l), address: local.to_string(), owner_only: false }, None))
         }
         #[cfg(unix)]
-        Bind::Unix(path) => {
+        Bind::Unix(path) | Bind::OwnerSocket(path) => {
             let err = |source| ServerError::Bind { address: path.display().to_string(), source };
             // A socket file left by a crashed server blocks bind; replace it
             // only if nobody answers on it.
@@ -227,18 +278,28 @@ fn bind(bind: &Bind) -> Result<(Listener, String, Option<PathBuf>), ServerError>
                 let _ = std::fs::remove_file(path);
             }
             let l = UnixListener::bind(path).map_err(err)?;
+            let owner_only = matches!(bind, Bind::OwnerSocket(_));
+            if owner_only {
+                use std::os::unix::fs::PermissionsExt;
+                if let Err(source) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                    let _ = std::fs::remove_file(path);
+                    return Err(err(source));
+                }
+            }
             l.set_nonblocking(true).map_err(err)?;
-            Ok((Listener::Unix(l, path.clone()), path.display().to_string(), Some(path.clone())))
+            let endpoint = Endpoint { listener: Listener::Unix(l, path.clone()), address: path.display().to_string(), owner_only };
+            Ok((endpoint, Some(path.clone())))
         }
         #[cfg(not(unix))]
-        Bind::Unix(path) => Err(ServerError::Bind {
+        Bind::Unix(path) | Bind::OwnerSocket(path) => Err(ServerError::Bind {
             address: path.display().to_string(),
             source: std::io::Error::new(std::io::ErrorKind::Unsupported, "Unix sockets are not available on this platform"),
         }),
     }
 }
 
-fn accept_loop(listener: Listener, state: Arc<ServerState>, connections: Arc<Connections>, address: String) {
+fn accept_loop(endpoint: Endpoint, state: Arc<ServerState>, connections: Arc<Connections>) {
+    let Endpoint { listener, address, owner_only } = endpoint;
     while !state.is_shutting_down() {
         let accepted = match &listener {
             Listener::Tcp(l) => l.accept().map(|(s, peer)| {
@@ -250,7 +311,8 @@ fn accept_loop(listener: Listener, state: Arc<ServerState>, connections: Arc<Con
             Listener::Unix(l, path) => l.accept().map(|(s, _)| (Stream::Unix(s), path.display().to_string(), "unix".to_string())),
         };
         match accepted {
-            Ok((stream, local, peer)) => start_connection(&state, &connections, stream, local, peer),
+            Ok((stream, _, _)) if owner_only && !peer_is_owner(&stream) => stream.shutdown(),
+            Ok((stream, local, peer)) => start_connection(&state, &connections, stream, local, peer, owner_only),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
             // Transient accept failures (EMFILE, aborted handshakes): back off.
             Err(_) => std::thread::sleep(ACCEPT_POLL * 10),
@@ -258,7 +320,20 @@ fn accept_loop(listener: Listener, state: Arc<ServerState>, connections: Arc<Con
     }
 }
 
-fn start_connection(state: &Arc<ServerState>, connections: &Arc<Connections>, stream: Stream, local: String, peer: String) {
+/// Whether the peer of an owner-only socket runs as this server's user.
+/// The socket's 0600 mode already keeps others out where the OS honours
+/// socket permissions; this also holds where it might not.
+fn peer_is_owner(stream: &Stream) -> bool {
+    match stream {
+        #[cfg(target_os = "linux")]
+        Stream::Unix(s) => rustix::net::sockopt::socket_peercred(s).is_ok_and(|cred| cred.uid == rustix::process::geteuid()),
+        #[cfg(all(unix, not(target_os = "linux")))]
+        Stream::Unix(_) => true,
+        Stream::Tcp(_) => false,
+    }
+}
+
+fn start_connection(state: &Arc<ServerState>, connections: &Arc<Connections>, stream: Stream, local: String, peer: String, owner: bool) {
     let set_blocking = match &stream {
         Stream::Tcp(s) => s.set_nonblocking(false),
         #[cfg(unix)]
@@ -273,7 +348,7 @@ fn start_connection(state: &Arc<ServerState>, connections: &Arc<Connections>, st
     let thread_state = Arc::clone(state);
     let thread_conns = Arc::clone(connections);
     let spawned = std::thread::Builder::new().name("djongo-conn".into()).stack_size(CONNECTION_STACK).spawn(move || {
-        serve_connection(&thread_state, stream, local, peer);
+        serve_connection(&thread_state, stream, local, peer, owner);
         // Forget the connection unless shutdown already took it over.
         let _ = thread_conns.open.lock().remove(&key);
     });
@@ -293,11 +368,12 @@ fn start_connection(state: &Arc<ServerState>, connections: &Arc<Connections>, st
 
 static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
 
-fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: String) {
+fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: String, owner: bool) {
     let Ok(write_half) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
     let mut writer = BufWriter::new(write_half);
-    let mut conn = ConnInfo { id: state.next_connection_id(), local_address: local, peer_address: peer, auth: ConnAuth::default() };
+    let auth = if owner { ConnAuth::owner() } else { ConnAuth::default() };
+    let mut conn = ConnInfo { id: state.next_connection_id(), local_address: local, peer_address: peer, auth };
     loop {
         let (header, payload) = match wire::read_message(&mut reader) {
             Ok(Some(m)) => m,
@@ -354,13 +430,20 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
 
 fn housekeeping(state: Arc<ServerState>) {
     let mut waited = Duration::ZERO;
+    // First pass at start: a store may hold records of long-gone sessions.
+    let mut since_prune = RETRY_RECORD_PRUNE_INTERVAL;
     while !state.is_shutting_down() {
         std::thread::sleep(ACCEPT_POLL * 5);
         waited += ACCEPT_POLL * 5;
         if waited >= HOUSEKEEPING_INTERVAL {
+            since_prune += waited;
             waited = Duration::ZERO;
             state.cursors.reap(CURSOR_IDLE_TIMEOUT);
             state.sessions.reap(TRANSACTION_IDLE_LIMIT, SESSION_IDLE_TIMEOUT);
+            // Skipped while a writer holds the store; tried again next pass.
+            if since_prune >= RETRY_RECORD_PRUNE_INTERVAL && crate::retryable::prune(&state.storage, SESSION_IDLE_TIMEOUT).unwrap_or(false) {
+                since_prune = Duration::ZERO;
+            }
         }
     }
 }

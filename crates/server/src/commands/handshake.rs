@@ -48,8 +48,10 @@ pub fn hello(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     reply.insert("maxWireVersion", MAX_WIRE_VERSION);
     reply.insert("readOnly", false);
     // Our own extensions, for the djongo backend to detect (MongoDB sends
-    // no such field): the savepoint commands in commands/sessions.rs.
-    reply.insert("djongo", doc! {"savepoints": true});
+    // no such field): the savepoint commands in commands/sessions.rs, and
+    // which djongo-rs serves (a process of another version will not join
+    // a store's server) in which process (the backend logs it).
+    reply.insert("djongo", doc! {"savepoints": true, "version": crate::VERSION, "pid": i64::from(std::process::id())});
     if let Some(Bson::String(user)) = body.get("saslSupportedMechs") {
         if ctx.state.users.contains(user) {
             reply.insert("saslSupportedMechs", vec![Bson::String("SCRAM-SHA-256".into())]);
@@ -74,7 +76,7 @@ pub fn build_info(_ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
         "storageEngines": ["redb"],
         "javascriptEngine": "none",
         "modules": [],
-        "djongo": env!("CARGO_PKG_VERSION"),
+        "djongo": crate::VERSION,
         "ok": 1.0,
     })
 }

@@ -10,6 +10,7 @@ mod write;
 
 use crate::catalog::truthy;
 use crate::error::{CmdResult, CommandError};
+use crate::retryable::{self, RetryKey};
 use crate::session::TxnState;
 use crate::state::{ConnInfo, ServerState};
 use crate::storage::{Storage, Tables, WriteTxn};
@@ -199,9 +200,22 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
         return execute_in_transaction(state, conn, body, db, lsid, (&name, run));
     }
+    // A retried write that was applied already (perhaps by the store's
+    // previous server) gets the reply it got then.
+    let retry = RetryKey::for_command(&name, body, lsid.as_deref())?;
+    if let Some(key) = &retry {
+        if let Some(reply) = retryable::replay(&state.storage, key)? {
+            return Ok(reply);
+        }
+    }
     let mut ctx = Ctx { state, conn, db, scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid };
     let result = run(&mut ctx, body);
-    ctx.scope.finish(result.is_ok())?;
+    let recorded = match (&retry, &result, &ctx.scope.write) {
+        (Some(key), Ok(reply), Some(write)) => retryable::record(write, key, reply),
+        _ => Ok(()),
+    };
+    ctx.scope.finish(result.is_ok() && recorded.is_ok())?;
+    recorded?;
     result
 }
 

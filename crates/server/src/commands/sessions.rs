@@ -1,6 +1,7 @@
 //! Session and transaction commands.
 use super::{txn_number, Ctx};
 use crate::error::{CmdResult, CommandError};
+use crate::retryable::{self, RetryKey};
 use crate::session::TxnState;
 use crate::storage::{SavepointError, WriteTxn};
 use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
@@ -62,14 +63,20 @@ pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docum
     let session_arc = ctx.state.sessions.get(&lsid);
     let mut session = session_arc.lock();
     session.last_used = Instant::now();
+    let key = RetryKey::new(&lsid, n);
     if session.txn_number != n {
+        // A commit retried after the store's previous server committed and
+        // died before replying.
+        if session.txn_number < n && retryable::committed(&ctx.state.storage, &key)? {
+            return Ok(doc! {"ok": 1.0});
+        }
         return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} is not in progress")));
     }
     match std::mem::replace(&mut session.state, TxnState::None) {
         TxnState::Active { txn, .. } => {
             // A failed commit leaves nothing applied; the driver may retry
             // the whole transaction.
-            if let Err(e) = txn.commit() {
+            if let Err(e) = retryable::record_commit(&txn, &key).and_then(|()| txn.commit()) {
                 session.state = TxnState::Aborted;
                 return Err(e.with_label("UnknownTransactionCommitResult"));
             }
