@@ -1,5 +1,6 @@
 //! `djongo-server --dbpath DIR [--bind 127.0.0.1] [--port 27017] [--unix-socket PATH]
-//! [--user NAME:PASSWORD] [--write-lock-timeout-ms MS]`
+//! [--user NAME:PASSWORD] [--write-lock-timeout-ms MS]
+//! [--setParameter transactionLifetimeLimitSeconds=N]`
 //!
 //! Runs the embedded MongoDB-compatible server standalone until SIGINT or
 //! SIGTERM, then shuts down cleanly (open transactions are aborted; every
@@ -23,10 +24,13 @@ const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port POR
   --user NAME:PASSWORD  require SCRAM-SHA-256 authentication; the user
                       authenticates against the admin database (repeatable)
   --write-lock-timeout-ms MS
-                      how long a write or a new transaction waits for another
-                      session's open transaction (default 10000); a transaction
-                      that gives up fails with WriteConflict (112), labelled
-                      TransientTransactionError so drivers retry it";
+                      how long a write outside a transaction waits for an open
+                      transaction that has written the same document (default
+                      10000); past it the write fails with LockTimeout (24).
+                      Transactions never wait: a second writer of a document
+                      gets WriteConflict (112), labelled TransientTransactionError
+  --setParameter transactionLifetimeLimitSeconds=N
+                      abort a transaction left idle for N seconds (default 60)";
 
 struct Args {
     dbpath: PathBuf,
@@ -35,6 +39,7 @@ struct Args {
     unix_socket: Option<PathBuf>,
     users: Users,
     write_lock_timeout: Option<Duration>,
+    transaction_lifetime_limit: Option<Duration>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -44,6 +49,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut unix_socket = None;
     let mut users = Users::default();
     let mut write_lock_timeout = None;
+    let mut transaction_lifetime_limit = None;
     while let Some(arg) = args.next() {
         // Accept both "--opt value" and "--opt=value".
         let (name, inline) = match arg.split_once('=') {
@@ -69,12 +75,24 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 let ms: u64 = v.parse().map_err(|_| format!("invalid --write-lock-timeout-ms: {v}"))?;
                 write_lock_timeout = Some(Duration::from_millis(ms));
             }
+            "--setParameter" => {
+                let v = value("--setParameter")?;
+                match v.split_once('=') {
+                    Some(("transactionLifetimeLimitSeconds", n)) => {
+                        let secs: u64 = n.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            format!("transactionLifetimeLimitSeconds must be a positive integer, not {n}")
+                        })?;
+                        transaction_lifetime_limit = Some(Duration::from_secs(secs));
+                    }
+                    _ => return Err(format!("unsupported --setParameter: {v} (known: transactionLifetimeLimitSeconds=N)")),
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
     let dbpath = dbpath.ok_or_else(|| "--dbpath is required".to_string())?;
-    Ok(Args { dbpath, bind, port, unix_socket, users, write_lock_timeout })
+    Ok(Args { dbpath, bind, port, unix_socket, users, write_lock_timeout, transaction_lifetime_limit })
 }
 
 fn main() -> ExitCode {
@@ -101,7 +119,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let handle = match spawn_with(ServerConfig { data_dir: args.dbpath.clone(), bind }, ServerOptions { users: args.users, write_lock_timeout: args.write_lock_timeout }) {
+    let handle = match spawn_with(ServerConfig { data_dir: args.dbpath.clone(), bind }, ServerOptions {
+            users: args.users,
+            write_lock_timeout: args.write_lock_timeout,
+            transaction_lifetime_limit: args.transaction_lifetime_limit,
+        }) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("djongo-server: {e}");

@@ -47,6 +47,9 @@ pub struct ServerOptions {
     /// How long a write waits for another session's open transaction
     /// (default `state::WRITE_LOCK_TIMEOUT`).
     pub write_lock_timeout: Option<Duration>,
+    /// `transactionLifetimeLimitSeconds`: how long a transaction may stay
+    /// idle (default `session::TRANSACTION_IDLE_LIMIT`).
+    pub transaction_lifetime_limit: Option<Duration>,
 }
 
 /// How long the accept loop sleeps between polls; bounds shutdown latency.
@@ -183,7 +186,8 @@ pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<Server
     let storage = Storage::open(&config.data_dir)?;
     let (listener, address, socket_path) = bind(&config.bind)?;
     let timeout = options.write_lock_timeout.unwrap_or(crate::state::WRITE_LOCK_TIMEOUT);
-    let state = Arc::new(ServerState::new(storage, options.users, timeout));
+    let lifetime = options.transaction_lifetime_limit.unwrap_or(TRANSACTION_IDLE_LIMIT);
+    let state = Arc::new(ServerState::new(storage, options.users, timeout, lifetime));
     let connections = Arc::new(Connections::default());
     let mut threads = Vec::new();
     {
@@ -298,6 +302,7 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
     let mut reader = BufReader::new(stream);
     let mut writer = BufWriter::new(write_half);
     let mut conn = ConnInfo { id: state.next_connection_id(), local_address: local, peer_address: peer, auth: ConnAuth::default() };
+    let _aborts_on_close = crate::session::ClosingConnection::new(state, conn.id);
     loop {
         let (header, payload) = match wire::read_message(&mut reader) {
             Ok(Some(m)) => m,
@@ -360,7 +365,7 @@ fn housekeeping(state: Arc<ServerState>) {
         if waited >= HOUSEKEEPING_INTERVAL {
             waited = Duration::ZERO;
             state.cursors.reap(CURSOR_IDLE_TIMEOUT);
-            state.sessions.reap(TRANSACTION_IDLE_LIMIT, SESSION_IDLE_TIMEOUT);
+            state.sessions.reap(state.transaction_lifetime_limit, SESSION_IDLE_TIMEOUT);
         }
     }
 }
