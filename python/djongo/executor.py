@@ -36,6 +36,12 @@ NON_NULL_TYPES = [
 # The field a find under ENFORCE_SCHEMA adds to carry the document's _id.
 ENFORCED_ID = "__djongo_id"
 
+# Plan ops that write the ``__schema__`` documents of their tables.
+SCHEMA_OPS = frozenset({
+    "create_table", "drop_table", "rename_table", "add_column", "drop_column",
+    "rename_column", "alter_column", "create_index", "add_constraint", "drop_constraint",
+})
+
 
 @dataclass
 class Result:
@@ -76,6 +82,9 @@ class Executor:
         handler = getattr(self, f"_run_{op}", None)
         if handler is None:
             raise NotSupportedError(f"the executor does not implement plan op {op!r}")
+        if op in SCHEMA_OPS and self.session is not None:
+            self.connection.wrote_schema_of(
+                *(t for t in (plan.get("collection"), plan.get("to")) if t))
         return handler(plan, binder)
 
     # -- reads -------------------------------------------------------------
@@ -175,15 +184,18 @@ class Executor:
             if len(unset) == 1 and unset[0] != "_id":
                 auto = unset[0]
                 sequences.register(self.db, collection, auto, session)
+                self.connection.wrote_schema_of(collection)
         if auto is not None:
+            # The counter works like a SQL sequence: outside the transaction.
+            counter_session = self.connection.sequence_session(collection)
             # Raise the counter past explicit ids before allocating, so a
             # statement mixing both never hands out an id it also inserts.
             explicit = [d[auto] for d in documents if d.get(auto) is not None]
             if explicit:
-                sequences.raise_to(self.db, collection, max(explicit), session)
+                sequences.raise_to(self.db, collection, max(explicit), counter_session)
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                first = sequences.allocate(self.db, collection, len(missing), session)
+                first = sequences.allocate(self.db, collection, len(missing), counter_session)
                 for offset, doc in enumerate(missing):
                     doc[auto] = first + offset
 

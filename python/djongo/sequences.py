@@ -6,6 +6,11 @@ the same shape Djongo writes, so existing Djongo databases keep their
 counters. Ids are taken with one atomic ``$inc`` per statement (a block for
 bulk inserts), and an explicit id raises the counter to at least that id, so
 ``loaddata`` and restores never leave the counter behind the data.
+
+Like a SQL sequence, the counter is not transactional: the backend takes ids
+outside the statement's transaction (``Connection.sequence_session``), so
+concurrent transactions inserting into one table never conflict on it, and
+ids taken by a transaction that rolls back are skipped, not reused.
 """
 
 from __future__ import annotations
