@@ -231,3 +231,16 @@ def test_transactions_inserting_into_one_table_do_not_conflict_on_ids():
         lost = Author.objects.create(name="rolled back")
         raise ValueError
     assert Author.objects.create(name="after").pk > lost.pk
+
+
+def test_a_counter_written_directly_inside_the_transaction_still_gives_the_right_ids(mongo_db):
+    """Code that writes a table's ``__schema__`` counter inside the transaction
+    without telling the backend: ids are then taken inside the transaction,
+    after a short wait for the counter outside it, never from the stale one."""
+    Author.objects.create(name="first")
+    table = Author._meta.db_table
+    with transaction.atomic():
+        mongo_db["__schema__"].update_one({"name": table}, {"$inc": {"auto.seq": 100}})
+        raised = mongo_db["__schema__"].find_one({"name": table})["auto"]["seq"]
+        assert Author.objects.create(name="second").pk == raised + 1
+    assert names() == ["first", "second"]

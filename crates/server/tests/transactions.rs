@@ -195,6 +195,20 @@ fn a_write_outside_a_transaction_waits_for_it_and_loses_nothing() {
 }
 
 #[test]
+fn a_blocked_write_gives_up_after_its_max_time_ms() {
+    let server = TestServer::start();
+    let mut c = setup(&server, vec![doc! {"_id": 1, "n": 0}]);
+    let mut a = Txn::new();
+    a.ok(&mut c, doc! {"update": "t", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]});
+    let reply = c.cmd("db", doc! {"findAndModify": "t", "query": {"_id": 1}, "update": {"$inc": {"n": 10}}, "maxTimeMS": 50});
+    assert_eq!(code(&reply), Some(50), "{reply}");
+    assert_eq!(reply.get_str("codeName").ok(), Some("MaxTimeMSExpired"));
+    // Nothing applied, and the transaction is untouched.
+    assert_eq!(a.commit(&mut c).get_f64("ok").ok(), Some(1.0));
+    assert_eq!(value_of(&mut c, "t", 1), Some(Bson::Int32(1)));
+}
+
+#[test]
 fn a_closed_connection_aborts_its_transaction_and_frees_its_documents() {
     // Long enough that only the abort on close can let the write through.
     let server = TestServer::start_with(ServerOptions { write_lock_timeout: Some(Duration::from_secs(30)), ..Default::default() });

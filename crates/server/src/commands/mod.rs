@@ -207,8 +207,11 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     concerns::write_concern(body)?;
     // A write that meets a document an open transaction has written waits
     // for that transaction to finish, then runs again (as mongod retries a
-    // write conflict), for up to the write lock timeout.
-    let deadline = Instant::now() + state.write_lock_timeout;
+    // write conflict), for up to the write lock timeout or the command's
+    // maxTimeMS, whichever is shorter.
+    let max_time = concerns::max_time_ms(body, &name)?.map(Duration::from_millis);
+    let started = Instant::now();
+    let deadline = started + max_time.map_or(state.write_lock_timeout, |t| t.min(state.write_lock_timeout));
     loop {
         let mut ctx = Ctx { state, conn: &mut *conn, db: db.clone(), scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid: lsid.clone() };
         let result = run(&mut ctx, body);
@@ -216,6 +219,9 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
         ctx.scope.finish(result.is_ok() && blocked.is_none())?;
         let Some((key, owner)) = blocked else { return result };
         if !state.storage.wait_for(&key, owner, deadline) {
+            if max_time.is_some_and(|t| t < state.write_lock_timeout) {
+                return Err(CommandError::new(50, "MaxTimeMSExpired", "operation exceeded time limit"));
+            }
             return Err(CommandError::new(
                 24,
                 "LockTimeout",
