@@ -624,3 +624,56 @@ mod key_format_tests {
         assert_eq!(err.code, 11000);
     }
 }
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::*;
+    use crate::storage::Storage;
+    use bson::doc;
+    use std::time::Duration;
+
+    /// Every reader sees a transaction's own writes merged over its
+    /// snapshot, and nothing of them outside it until commit.
+    #[test]
+    fn readers_see_the_transactions_own_writes_and_only_it_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        let mut t = Tables::open_write(&wtxn).unwrap();
+        let mut meta = t.create_collection("db", "c", Document::new()).unwrap();
+        t.create_index(&mut meta, &doc! {"key": {"k": 1}, "name": "k_1", "unique": true}).unwrap();
+        for i in 1..=3 {
+            t.insert(&meta, &doc! {"_id": i, "k": i}).unwrap();
+        }
+        drop(t);
+        wtxn.commit().unwrap();
+
+        let txn = storage.begin_transaction().unwrap();
+        let mut t = Tables::open_transaction(&txn).unwrap();
+        t.insert(&meta, &doc! {"_id": 4, "k": 4}).unwrap();
+        t.delete(&meta, &doc! {"_id": 1, "k": 1}).unwrap();
+        t.replace(&meta, &doc! {"_id": 2, "k": 2}, &doc! {"_id": 2, "k": 20}).unwrap();
+        let ix = &meta.indexes[0];
+        let ids = |t: &Tables<'_>| -> Vec<Bson> { t.scan(&meta).unwrap().into_iter().map(|d| d.get("_id").unwrap().clone()).collect() };
+        assert_eq!(ids(&t), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4)]);
+        assert_eq!(t.count(&meta).unwrap(), 3);
+        assert!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(2)), true).unwrap().is_empty());
+        assert_eq!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(20)), true).unwrap().len(), 1);
+        assert!(t.get_by_id_key(&meta, &keyenc::encode_one(&Bson::Int32(1))).unwrap().is_none());
+        // A unique value freed and taken again inside the transaction.
+        t.insert(&meta, &doc! {"_id": 5, "k": 2}).unwrap();
+        assert_eq!(t.insert(&meta, &doc! {"_id": 6, "k": 20}).unwrap_err().code, 11000);
+        drop(t);
+
+        let outside = storage.begin_read().unwrap();
+        let r = Tables::open_read(&outside).unwrap();
+        assert_eq!(ids(&r), vec![Bson::Int32(1), Bson::Int32(2), Bson::Int32(3)]);
+        drop(r);
+        drop(outside);
+        txn.commit(&storage, Duration::from_secs(5)).unwrap();
+        let after = storage.begin_read().unwrap();
+        let r = Tables::open_read(&after).unwrap();
+        assert_eq!(ids(&r), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4), Bson::Int32(5)]);
+        assert_eq!(r.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(2)), true).unwrap().len(), 1);
+    }
+}

@@ -104,6 +104,21 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
         }
     }
 
+    /// Every entry, in key order.
+    pub fn iter(&self) -> CmdResult<Range<'_, K, V>> {
+        self.range::<K::SelfType<'_>>(..)
+    }
+
+    /// The entry with the smallest key.
+    pub fn first(&self) -> CmdResult<Option<(Guard<'_, K>, Guard<'_, V>)>> {
+        self.iter()?.next().transpose()
+    }
+
+    /// The entry with the largest key.
+    pub fn last(&self) -> CmdResult<Option<(Guard<'_, K>, Guard<'_, V>)>> {
+        self.iter()?.next_back().transpose()
+    }
+
     pub(crate) fn insert<'k, 'v>(&mut self, key: impl Borrow<K::SelfType<'k>>, value: impl Borrow<V::SelfType<'v>>) -> CmdResult<()> {
         match &mut self.source {
             Source::Live(t) => {
@@ -311,7 +326,11 @@ mod tests {
                 front.extend(rear);
                 prop_assert_eq!(front, want);
             }
-            let all = collect(view.range::<&[u8]>(..).unwrap(), false);
+            let first = view.first().unwrap().map(|(k, _)| k.value().to_vec());
+            let last = view.last().unwrap().map(|(k, _)| k.value().to_vec());
+            prop_assert_eq!(first, expected.keys().next().cloned());
+            prop_assert_eq!(last, expected.keys().next_back().cloned());
+            let all = collect(view.iter().unwrap(), false);
             prop_assert_eq!(all, expected.into_iter().collect::<Vec<_>>());
         }
     }
