@@ -16,9 +16,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Dropping an uncommitted transaction aborts it: its claims are given back
+/// (`Claims::drop`) and its snapshot is released.
 pub struct Transaction {
-    // Field order is drop order: the claims are given back before the
-    // snapshot is closed.
     claims: Claims,
     overlay: RefCell<Overlay>,
     snapshot: ReadTransaction,
