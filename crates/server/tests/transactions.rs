@@ -195,6 +195,25 @@ fn a_write_outside_a_transaction_waits_for_it_and_loses_nothing() {
 }
 
 #[test]
+fn rolling_back_to_a_savepoint_frees_the_documents_written_since() {
+    let server = TestServer::start();
+    let mut c = setup(&server, vec![doc! {"_id": 1, "n": 0}, doc! {"_id": 2, "n": 0}]);
+    let (mut a, mut b) = (Txn::new(), Txn::new());
+    a.ok(&mut c, doc! {"update": "t", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]});
+    a.ok(&mut c, doc! {"savepoint": "s1"});
+    a.ok(&mut c, doc! {"update": "t", "updates": [{"q": {"_id": 2}, "u": {"$inc": {"n": 1}}}]});
+    a.ok(&mut c, doc! {"rollbackToSavepoint": "s1"});
+    // Document 2 is free again; document 1 is still the transaction's.
+    b.ok(&mut c, doc! {"update": "t", "updates": [{"q": {"_id": 2}, "u": {"$inc": {"n": 10}}}]});
+    let mut d = Txn::new();
+    assert_eq!(code(&d.cmd(&mut c, doc! {"update": "t", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 10}}}]})), Some(112));
+    assert_eq!(b.commit(&mut c).get_f64("ok").ok(), Some(1.0));
+    assert_eq!(a.commit(&mut c).get_f64("ok").ok(), Some(1.0));
+    assert_eq!(value_of(&mut c, "t", 1), Some(Bson::Int32(1)));
+    assert_eq!(value_of(&mut c, "t", 2), Some(Bson::Int32(10)));
+}
+
+#[test]
 fn a_blocked_write_gives_up_after_its_max_time_ms() {
     let server = TestServer::start();
     let mut c = setup(&server, vec![doc! {"_id": 1, "n": 0}]);
