@@ -17,7 +17,12 @@ def djongo_written(mongo_db):
     """Documents exactly as Djongo 1.3 leaves them: ``_id`` ObjectIds beside the integer
     ``id``, dates as BSON datetimes, the embedded blog as a sub-document, and
     ``__schema__`` holding only ``name`` and ``auto`` (no column records)."""
+    from django.db import connection
+
     mongo_db["__schema__"].delete_many({"name": {"$in": TABLES}})
+    # Written inside the test's transaction: ids for these tables must be taken
+    # there too (outside it, their counters are not Djongo's yet).
+    connection.connection.wrote_schema_of(*TABLES)
     mongo_db["__schema__"].insert_many([
         {"_id": ObjectId(), "name": "blogapp_author", "auto": {"field_names": ["id"], "seq": 7}},
         {"_id": ObjectId(), "name": "blogapp_entry", "auto": {"field_names": ["id"], "seq": 3}},

@@ -1,12 +1,15 @@
 """Many clients at once against the standalone server: threads and processes
-updating one document, allocating ids through ``__schema__`` counters, and
-transactions that meet another session's transaction.
+updating one document, allocating ids through ``__schema__`` counters,
+transactions that meet another session's transaction, and a client killed
+inside a transaction.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import random
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,7 +100,7 @@ class FailedCommands(monitoring.CommandListener):
 
 
 def test_a_transaction_blocked_by_another_gets_a_retryable_write_conflict(tmp_path):
-    server = Server(tmp_path / "data", "--write-lock-timeout-ms", "200").start()
+    server = Server(tmp_path / "data").start()
     try:
         listener = FailedCommands()
         first = server.client()
@@ -163,4 +166,47 @@ def test_transactions_from_many_threads_lose_no_update(server):
     for t in threads:
         t.join(120)
     assert client.app.balance.find_one({"_id": 1})["n"] == 4 * per_thread
+    client.close()
+
+
+HOLD_A_TRANSACTION = """
+import sys, time, pymongo
+client = pymongo.MongoClient(sys.argv[1])
+session = client.start_session()
+session.start_transaction()
+client.app.accounts.update_one({"_id": "a"}, {"$inc": {"n": 1000}}, session=session)
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_client_frees_the_documents_of_its_transaction(server):
+    """The client dies (SIGKILL) inside a transaction that wrote a document:
+    writers of that document go on at once, and none sees LockTimeout."""
+    client = server.client()
+    accounts = client.app.accounts
+    accounts.insert_one({"_id": "a", "n": 0})
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_TRANSACTION, server.uri],
+                              stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+    finally:
+        holder.kill()
+        holder.wait(30)
+    listener = FailedCommands()
+    writer_client = server.client(event_listeners=[listener])
+
+    def write() -> None:
+        for _ in range(20):
+            writer_client.app.accounts.update_one({"_id": "a"}, {"$inc": {"n": 1}})
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert listener.failures == []
+    # Every write counted; the dead transaction's never applied.
+    assert accounts.find_one({"_id": "a"})["n"] == 80
+    writer_client.close()
     client.close()

@@ -1,11 +1,15 @@
 """transaction.atomic() as a user sees it on the embedded engine: real
-transactions, and savepoints for nested blocks."""
+transactions, savepoints for nested blocks, and what concurrent transactions
+do to each other."""
 
 import contextlib
+import threading
 from types import SimpleNamespace
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
+from django.db.transaction import TransactionManagementError
 from djongo.features import DatabaseFeatures
 
 from tests.blogapp.models import Author
@@ -124,3 +128,119 @@ def test_on_commit_runs_after_commit_only():
         transaction.on_commit(lambda: calls.append("rolled back"))
         raise ValueError
     assert calls == ["outer"]
+
+
+# -- concurrent transactions ------------------------------------------------------
+
+
+class Holder:
+    """Another thread (so another Django connection) inside ``atomic()``,
+    holding the documents it wrote until ``finish()``."""
+
+    def __init__(self, work) -> None:
+        self._holding = threading.Event()
+        self._finish = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,))
+        self._thread.start()
+        assert self._holding.wait(30), self.error
+
+    def _run(self, work) -> None:
+        try:
+            with transaction.atomic():
+                work()
+                self._holding.set()
+                assert self._finish.wait(60)
+        except BaseException as exc:  # reported by finish()
+            self.error = exc
+            self._holding.set()
+        finally:
+            connection.close()
+
+    def finish(self) -> None:
+        self._finish.set()
+        self._thread.join(60)
+        assert self.error is None, self.error
+
+
+def test_a_write_conflict_fails_at_once_and_the_connection_recovers():
+    author = Author.objects.create(name="shared")
+    holder = Holder(lambda: Author.objects.filter(pk=author.pk).update(rank=1))
+    try:
+        with pytest.raises(OperationalError, match="Write conflict"), transaction.atomic():
+            Author.objects.create(name="lost with the block")
+            Author.objects.filter(pk=author.pk).update(rank=2)
+        # The block is left: the connection works, and nothing of it stayed.
+        assert names() == ["shared"]
+    finally:
+        holder.finish()
+    # Retrying the block now succeeds, on top of the other transaction.
+    with transaction.atomic():
+        Author.objects.filter(pk=author.pk).update(rank=F("rank") + 10)
+    assert Author.objects.get(pk=author.pk).rank == 11
+
+
+def test_a_conflict_in_a_nested_block_dooms_the_outer_one_until_it_ends():
+    author = Author.objects.create(name="shared")
+    holder = Holder(lambda: Author.objects.filter(pk=author.pk).update(rank=1))
+    try:
+        with pytest.raises(TransactionManagementError), transaction.atomic():
+            Author.objects.create(name="outer")
+            with pytest.raises(OperationalError), transaction.atomic():
+                Author.objects.filter(pk=author.pk).update(rank=2)
+            # As on PostgreSQL: the transaction is over, nothing more runs in it.
+            Author.objects.create(name="refused")
+    finally:
+        holder.finish()
+    assert names() == ["shared"]
+    with transaction.atomic():
+        Author.objects.create(name="next")
+    assert names() == ["next", "shared"]
+
+
+def test_an_aborted_transaction_frees_the_connection_once_the_block_is_left():
+    Author.objects.create(name="a", email="taken@example.com")
+    table = Author._meta.db_table
+    with pytest.raises(OperationalError), transaction.atomic(), connection.cursor() as cursor:
+        # No savepoint here: the duplicate key ends the transaction (MongoDB's
+        # rule, and PostgreSQL's "current transaction is aborted"). A raw
+        # cursor, so that Django does not mark the block for rollback itself.
+        with contextlib.suppress(IntegrityError):
+            cursor.execute(f"INSERT INTO {table} (name, email, rank) VALUES (%s, %s, %s)",
+                           ["b", "taken@example.com", 0])
+        cursor.execute(f"INSERT INTO {table} (name, rank) VALUES (%s, %s)", ["c", 0])
+    assert names() == ["a"]
+    Author.objects.create(name="d")
+    assert names() == ["a", "d"]
+
+
+def test_transactions_inserting_into_one_table_do_not_conflict_on_ids():
+    """Ids come from the table's counter outside the transaction, like a SQL
+    sequence, so two open transactions can both insert and commit."""
+    holder = Holder(lambda: Author.objects.create(name="from the other thread"))
+    try:
+        with transaction.atomic():
+            mine = Author.objects.create(name="from this thread")
+    finally:
+        holder.finish()
+    ids = list(Author.objects.values_list("pk", flat=True))
+    assert len(ids) == len(set(ids)) == 2
+    assert mine.pk in ids
+    # Ids of a rolled-back transaction are skipped, never handed out again.
+    with contextlib.suppress(ValueError), transaction.atomic():
+        lost = Author.objects.create(name="rolled back")
+        raise ValueError
+    assert Author.objects.create(name="after").pk > lost.pk
+
+
+def test_a_counter_written_directly_inside_the_transaction_still_gives_the_right_ids(mongo_db):
+    """Code that writes a table's ``__schema__`` counter inside the transaction
+    without telling the backend: ids are then taken inside the transaction,
+    after a short wait for the counter outside it, never from the stale one."""
+    Author.objects.create(name="first")
+    table = Author._meta.db_table
+    with transaction.atomic():
+        mongo_db["__schema__"].update_one({"name": table}, {"$inc": {"auto.seq": 100}})
+        raised = mongo_db["__schema__"].find_one({"name": table})["auto"]["seq"]
+        assert Author.objects.create(name="second").pk == raised + 1
+    assert names() == ["first", "second"]

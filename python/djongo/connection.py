@@ -5,6 +5,12 @@ Django drives transactions through ``set_autocommit(False)`` / ``commit()`` /
 after autocommit is turned off, runs in a pymongo session, and ends on
 commit or rollback: ``transaction.atomic()`` is a real multi-document
 transaction, not a no-op.
+
+As on MongoDB, two transactions writing the same document conflict: the
+second gets ``WriteConflict``, raised as ``OperationalError``, and its
+transaction is over. Leaving the ``atomic()`` block rolls it back, and the
+connection is ready for the next one (retrying the block is the cure), as on
+PostgreSQL after a serialization failure.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class Connection:
         self._session: ClientSession | None = None
         self._supports_transactions: bool | None = None
         self.closed = False
+        # Tables whose __schema__ document the current transaction has written
+        # (DDL inside atomic()): ids for them are taken inside the transaction,
+        # where that document is visible. Others take ids outside it.
+        self._schema_written: set[str] = set()
 
     @property
     def supports_transactions(self) -> bool:
@@ -84,8 +94,26 @@ class Connection:
         if self._session is None:
             self._session = self.client.start_session()
         if not self._session.in_transaction:
+            self._schema_written.clear()
             self._session.start_transaction()
         return self._session
+
+    def wrote_schema_of(self, *tables: str) -> None:
+        """Notes that the current transaction wrote these tables' ``__schema__``
+        documents (a no-op outside a transaction)."""
+        if self.in_transaction:
+            self._schema_written.update(tables)
+
+    def sequence_session(self, table: str) -> ClientSession | None:
+        """Where ids for ``table`` are taken: outside any transaction, as a SQL
+        sequence is, so that transactions inserting into one table do not
+        conflict on its counter (an id taken by a transaction that rolls back
+        is skipped, never handed out twice). Inside the transaction only when
+        it wrote the table's ``__schema__`` document itself, which is not
+        visible outside it yet."""
+        if self.in_transaction and table in self._schema_written:
+            return self._session
+        return None
 
     @property
     def in_transaction(self) -> bool:
@@ -101,13 +129,17 @@ class Connection:
 
     def commit(self) -> None:
         if self.in_transaction:
+            # A failed commit (a write conflict) raises a DatabaseError, so
+            # Django's atomic() rolls back and the connection stays usable.
             with translate_errors(None):
                 self._session.commit_transaction()
+        self._schema_written.clear()
 
     def rollback(self) -> None:
         if self.in_transaction:
             with translate_errors(None):
                 self._session.abort_transaction()
+        self._schema_written.clear()
 
     def close(self) -> None:
         # The MongoClient is shared by every connection to the same server in

@@ -9,11 +9,11 @@ onto collections, fields and indexes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import BulkWriteError, CollectionInvalid
+from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout
 
 from . import catalog, sequences
 from .binding import Binder
@@ -35,6 +35,16 @@ NON_NULL_TYPES = [
 
 # The field a find under ENFORCE_SCHEMA adds to carry the document's _id.
 ENFORCED_ID = "__djongo_id"
+
+# How long taking ids outside the transaction waits for a counter document
+# held by a transaction before taking them inside this one (Executor._counter).
+COUNTER_WAIT_MS = 1000
+
+# Plan ops that write the ``__schema__`` documents of their tables.
+SCHEMA_OPS = frozenset({
+    "create_table", "drop_table", "rename_table", "add_column", "drop_column",
+    "rename_column", "alter_column", "create_index", "add_constraint", "drop_constraint",
+})
 
 
 @dataclass
@@ -76,6 +86,9 @@ class Executor:
         handler = getattr(self, f"_run_{op}", None)
         if handler is None:
             raise NotSupportedError(f"the executor does not implement plan op {op!r}")
+        if op in SCHEMA_OPS and self.session is not None:
+            self.connection.wrote_schema_of(
+                *(t for t in (plan.get("collection"), plan.get("to")) if t))
         return handler(plan, binder)
 
     # -- reads -------------------------------------------------------------
@@ -175,15 +188,21 @@ class Executor:
             if len(unset) == 1 and unset[0] != "_id":
                 auto = unset[0]
                 sequences.register(self.db, collection, auto, session)
+                self.connection.wrote_schema_of(collection)
         if auto is not None:
             # Raise the counter past explicit ids before allocating, so a
             # statement mixing both never hands out an id it also inserts.
             explicit = [d[auto] for d in documents if d.get(auto) is not None]
             if explicit:
-                sequences.raise_to(self.db, collection, max(explicit), session)
+                self._counter(collection, lambda s, t: sequences.raise_to(
+                    self.db, collection, max(explicit), s, t))
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                first = sequences.allocate(self.db, collection, len(missing), session)
+                first = self._counter(collection, lambda s, t: sequences.allocate(
+                    self.db, collection, len(missing), s, t))
+                if first is None:
+                    raise ProgrammingError(f"table {collection!r} has no id counter in "
+                                           f"{sequences.SCHEMA_COLLECTION}")
                 for offset, doc in enumerate(missing):
                     doc[auto] = first + offset
 
@@ -203,6 +222,28 @@ class Executor:
         lastrowid = documents[-1].get(auto) if auto and documents else None
         return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
                       columns=returning)
+
+    def _counter(self, collection: str, update: Callable[[Any, int | None], Any]) -> Any:
+        """Runs ``update(session, max_time_ms)`` on ``collection``'s id counter.
+
+        Like a SQL sequence, the counter is updated outside the transaction
+        (``Connection.sequence_session``), so concurrent transactions do not
+        conflict on it. When that cannot work it is updated inside the
+        transaction instead: the counter document is not there outside it
+        (the transaction created it), or it stays held by a transaction (this
+        one, having written it directly) for ``COUNTER_WAIT_MS``.
+        """
+        session = self.connection.sequence_session(collection)
+        if session is not None or not self.connection.in_transaction:
+            return update(session, None)
+        try:
+            result = update(None, COUNTER_WAIT_MS)
+        except ExecutionTimeout:
+            result = None
+        if result is not None:
+            return result
+        self.connection.wrote_schema_of(collection)
+        return update(self.session, None)
 
     def _evaluate(self, expressions: dict[str, Any]) -> dict[str, Any]:
         """Evaluates aggregation expressions that read no document, in one

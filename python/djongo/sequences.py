@@ -6,6 +6,11 @@ the same shape Djongo writes, so existing Djongo databases keep their
 counters. Ids are taken with one atomic ``$inc`` per statement (a block for
 bulk inserts), and an explicit id raises the counter to at least that id, so
 ``loaddata`` and restores never leave the counter behind the data.
+
+Like a SQL sequence, the counter is not transactional: the backend takes ids
+outside the statement's transaction (``Connection.sequence_session``), so
+concurrent transactions inserting into one table never conflict on it, and
+ids taken by a transaction that rolls back are skipped, not reused.
 """
 
 from __future__ import annotations
@@ -100,23 +105,37 @@ def repair(db: Database, collection: str, field: str, *, dry_run: bool = False,
     return change
 
 
-def allocate(db: Database, collection: str, count: int, session: ClientSession | None) -> int:
-    """Reserves ``count`` ids and returns the first."""
+def _time_limit(max_time_ms: int | None) -> dict[str, int]:
+    return {"maxTimeMS": max_time_ms} if max_time_ms else {}
+
+
+def allocate(db: Database, collection: str, count: int, session: ClientSession | None,
+             max_time_ms: int | None = None) -> int | None:
+    """Reserves ``count`` ids and returns the first; None when ``collection``
+    has no counter (as ``session`` sees it)."""
     doc = db[SCHEMA_COLLECTION].find_one_and_update(
         {"name": collection},
         {"$inc": {"auto.seq": count}},
         return_document=ReturnDocument.AFTER,
         session=session,
+        **_time_limit(max_time_ms),
     )
+    if doc is None:
+        return None
     return int(doc["auto"]["seq"]) - count + 1
 
 
-def raise_to(db: Database, collection: str, value: Any, session: ClientSession | None) -> None:
+def raise_to(db: Database, collection: str, value: Any, session: ClientSession | None,
+             max_time_ms: int | None = None) -> bool | None:
+    """Raises the counter to at least ``value``; None when ``collection`` has
+    no counter (as ``session`` sees it)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        return
-    db[SCHEMA_COLLECTION].update_one(
-        {"name": collection}, {"$max": {"auto.seq": value}}, session=session
+        return True
+    doc = db[SCHEMA_COLLECTION].find_one_and_update(
+        {"name": collection}, {"$max": {"auto.seq": value}}, {"_id": 1},
+        session=session, **_time_limit(max_time_ms),
     )
+    return None if doc is None else True
 
 
 def reset(db: Database, collection: str, session: ClientSession | None) -> None:

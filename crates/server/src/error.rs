@@ -39,6 +39,8 @@ pub struct CommandError {
 pub type CmdResult<T> = std::result::Result<T, CommandError>;
 
 impl CommandError {
+    pub const WRITE_CONFLICT: i32 = 112;
+
     pub fn new(code: i32, code_name: &'static str, message: impl Into<String>) -> Self {
         CommandError { code, code_name, message: message.into(), labels: Vec::new(), extra: Box::default() }
     }
@@ -64,7 +66,15 @@ impl CommandError {
         Self::new(251, "NoSuchTransaction", message).with_label("TransientTransactionError")
     }
     pub fn write_conflict(message: impl Into<String>) -> Self {
-        Self::new(112, "WriteConflict", message)
+        Self::new(Self::WRITE_CONFLICT, "WriteConflict", message)
+    }
+
+    /// Whether the error ends the whole command rather than being reported
+    /// for one statement in `writeErrors`: storage failures, and write
+    /// conflicts (which abort a transaction, or make an autocommit write
+    /// wait and run again).
+    pub fn aborts_command(&self) -> bool {
+        self.code == 1 || self.code == Self::WRITE_CONFLICT
     }
     pub fn with_label(mut self, label: &'static str) -> Self {
         if !self.labels.contains(&label) {

@@ -16,7 +16,7 @@
 use crate::error::{CmdResult, CommandError};
 use crate::storage::{Storage, WriteTxn};
 use bson::{doc, Bson, DateTime, Document};
-use redb::{ReadableTable, TableDefinition, TableError};
+use redb::{ReadableTable, TableDefinition, TableError, WriteTransaction};
 use std::time::Duration;
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("retryable_writes");
@@ -101,19 +101,19 @@ pub fn replay(storage: &Storage, key: &RetryKey) -> CmdResult<Option<Document>> 
     Ok(if record.txn_number == key.txn_number { record.reply } else { None })
 }
 
-fn put(txn: &WriteTxn, lsid: &[u8], value: &[u8]) -> CmdResult<()> {
-    let mut table = txn.txn()?.open_table(RECORDS)?;
+fn put(txn: &WriteTransaction, lsid: &[u8], value: &[u8]) -> CmdResult<()> {
+    let mut table = txn.open_table(RECORDS)?;
     table.insert(lsid, value)?;
     Ok(())
 }
 
 /// Records a write's reply in the transaction that applies it.
 pub fn record(txn: &WriteTxn, key: &RetryKey, reply: &Document) -> CmdResult<()> {
-    put(txn, &key.lsid, &encode(key.txn_number, Some(reply))?)
+    put(txn.txn()?, &key.lsid, &encode(key.txn_number, Some(reply))?)
 }
 
 /// Records, in the transaction itself, that it commits.
-pub fn record_commit(txn: &WriteTxn, key: &RetryKey) -> CmdResult<()> {
+pub fn record_commit(txn: &WriteTransaction, key: &RetryKey) -> CmdResult<()> {
     put(txn, &key.lsid, &encode(key.txn_number, None)?)
 }
 
@@ -199,7 +199,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
         let txn = storage.begin_write(Duration::from_secs(1)).unwrap().unwrap();
-        record_commit(&txn, &key(7)).unwrap();
+        record_commit(txn.txn().unwrap(), &key(7)).unwrap();
         txn.commit().unwrap();
         assert!(committed(&storage, &key(7)).unwrap());
         assert!(!committed(&storage, &key(8)).unwrap());

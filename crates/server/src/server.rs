@@ -54,6 +54,9 @@ pub struct ServerOptions {
     pub write_lock_timeout: Option<Duration>,
     /// More places to listen, besides `ServerConfig::bind`.
     pub also_listen: Vec<Bind>,
+    /// `transactionLifetimeLimitSeconds`: how long a transaction may stay
+    /// idle (default `session::TRANSACTION_IDLE_LIMIT`).
+    pub transaction_lifetime_limit: Option<Duration>,
 }
 
 /// How long the accept loop sleeps between polls; bounds shutdown latency.
@@ -235,7 +238,8 @@ pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<Server
     }
     let addresses = endpoints.iter().map(|e| e.address.clone()).collect();
     let timeout = options.write_lock_timeout.unwrap_or(crate::state::WRITE_LOCK_TIMEOUT);
-    let state = Arc::new(ServerState::new(storage, options.users, timeout));
+    let lifetime = options.transaction_lifetime_limit.unwrap_or(TRANSACTION_IDLE_LIMIT);
+    let state = Arc::new(ServerState::new(storage, options.users, timeout, lifetime));
     let connections = Arc::new(Connections::default());
     let mut threads = Vec::new();
     for endpoint in endpoints {
@@ -374,6 +378,7 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
     let mut writer = BufWriter::new(write_half);
     let auth = if owner { ConnAuth::owner() } else { ConnAuth::default() };
     let mut conn = ConnInfo { id: state.next_connection_id(), local_address: local, peer_address: peer, auth };
+    let _aborts_on_close = crate::session::ClosingConnection::new(state, conn.id);
     loop {
         let (header, payload) = match wire::read_message(&mut reader) {
             Ok(Some(m)) => m,
@@ -439,7 +444,7 @@ fn housekeeping(state: Arc<ServerState>) {
             since_prune += waited;
             waited = Duration::ZERO;
             state.cursors.reap(CURSOR_IDLE_TIMEOUT);
-            state.sessions.reap(TRANSACTION_IDLE_LIMIT, SESSION_IDLE_TIMEOUT);
+            state.sessions.reap(state.transaction_lifetime_limit, SESSION_IDLE_TIMEOUT);
             // Skipped while a writer holds the store; tried again next pass.
             if since_prune >= RETRY_RECORD_PRUNE_INTERVAL && crate::retryable::prune(&state.storage, SESSION_IDLE_TIMEOUT).unwrap_or(false) {
                 since_prune = Duration::ZERO;

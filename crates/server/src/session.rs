@@ -1,28 +1,34 @@
 //! Logical sessions and their multi-document transactions.
 //!
-//! A transaction owns a redb write transaction (plus the server writer lock)
-//! from `startTransaction` until commit or abort: its writes are visible to
-//! its own commands and invisible to every other reader, which keeps reading
-//! the last committed snapshot. Drivers may send a session's commands over
-//! different pooled connections, so sessions live in a server-wide table.
-use crate::storage::WriteTxn;
+//! A transaction (see `storage::Transaction`) reads a snapshot taken at its
+//! first statement and keeps its writes to itself until commit; it holds no
+//! lock, only claims on the documents it wrote. Drivers may send a session's
+//! commands over different pooled connections, so sessions live in a
+//! server-wide table.
+//!
+//! Nothing a client leaves behind holds up others for long: a transaction is
+//! aborted when the connection that sent its last command closes, when it
+//! has been idle for `transactionLifetimeLimitSeconds`, and when its session
+//! is ended or killed.
+use crate::storage::Transaction;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// An open transaction unused for this long is aborted, freeing the writer
-/// lock a vanished client would otherwise hold. MongoDB limits a
-/// transaction's total age to 60 s instead; we limit idleness, because Django's
-/// TestCase keeps one transaction open around a whole test class.
+/// The default of `transactionLifetimeLimitSeconds`: an open transaction
+/// unused for this long is aborted, freeing the documents it claimed.
+/// MongoDB limits a transaction's total age instead; we limit idleness,
+/// because Django's TestCase keeps one transaction open around a whole test
+/// class.
 pub const TRANSACTION_IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Sessions idle longer than `logicalSessionTimeoutMinutes` are forgotten.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 pub enum TxnState {
     None,
-    /// Boxed: a redb write transaction is large and sessions are many.
-    Active { txn: Box<WriteTxn>, started: Instant },
+    /// Boxed: a transaction is large and sessions are many.
+    Active { txn: Box<Transaction>, started: Instant },
     Committed,
     Aborted,
 }
@@ -31,24 +37,50 @@ pub struct Session {
     pub txn_number: i64,
     pub state: TxnState,
     pub last_used: Instant,
+    /// The connection that sent the session's last command.
+    pub connection: i64,
 }
 
 impl Session {
     fn new() -> Session {
-        Session { txn_number: -1, state: TxnState::None, last_used: Instant::now() }
+        Session { txn_number: -1, state: TxnState::None, last_used: Instant::now(), connection: 0 }
     }
 
-    /// Discards an open transaction's writes.
+    /// Discards an open transaction's writes and gives back its documents.
     pub fn abort(&mut self) {
         if let TxnState::Active { .. } = self.state {
-            if let TxnState::Active { txn, .. } = std::mem::replace(&mut self.state, TxnState::Aborted) {
-                txn.abort();
-            }
+            self.state = TxnState::Aborted;
         }
+    }
+
+    /// Marks the session used now by connection `connection`.
+    pub fn touch(&mut self, connection: i64) {
+        self.last_used = Instant::now();
+        self.connection = connection;
     }
 }
 
 pub type SessionKey = Vec<u8>;
+
+/// Held by a connection's thread while it serves the connection; when the
+/// connection ends, for whatever reason, the transactions it carried last
+/// are aborted (`SessionTable::connection_closed`).
+pub struct ClosingConnection<'a> {
+    state: &'a crate::state::ServerState,
+    connection: i64,
+}
+
+impl<'a> ClosingConnection<'a> {
+    pub fn new(state: &'a crate::state::ServerState, connection: i64) -> Self {
+        ClosingConnection { state, connection }
+    }
+}
+
+impl Drop for ClosingConnection<'_> {
+    fn drop(&mut self) {
+        self.state.sessions.connection_closed(self.connection);
+    }
+}
 
 #[derive(Default)]
 pub struct SessionTable {
@@ -66,6 +98,26 @@ impl SessionTable {
         let removed = self.sessions.lock().remove(key);
         if let Some(session) = removed {
             session.lock().abort();
+        }
+    }
+
+    /// Ends every session (`killAllSessions`), aborting their transactions.
+    pub fn end_all(&self) {
+        self.abort_all();
+    }
+
+    /// Aborts the open transactions whose last command came over connection
+    /// `connection`, which has just closed: a client that died inside a
+    /// transaction frees its documents at once. (A driver may also send a
+    /// transaction's commands over several pooled connections; one closing
+    /// that did not carry the latest command leaves the transaction alone.)
+    pub fn connection_closed(&self, connection: i64) {
+        let sessions: Vec<Arc<Mutex<Session>>> = self.sessions.lock().values().cloned().collect();
+        for session in sessions {
+            let mut s = session.lock();
+            if s.connection == connection && matches!(s.state, TxnState::Active { .. }) {
+                s.abort();
+            }
         }
     }
 
@@ -112,19 +164,37 @@ mod tests {
     use super::*;
     use crate::storage::Storage;
 
+    fn open(table: &SessionTable, storage: &Storage, key: &[u8], connection: i64) -> Arc<Mutex<Session>> {
+        let session = table.get(key);
+        let txn = storage.begin_transaction().unwrap();
+        let mut s = session.lock();
+        s.touch(connection);
+        s.state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
+        drop(s);
+        session
+    }
+
     #[test]
-    fn idle_transactions_are_aborted_and_release_the_lock() {
+    fn idle_transactions_are_aborted() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
         let table = SessionTable::default();
-        let session = table.get(b"s1");
-        let txn = storage.begin_write(Duration::from_millis(10)).unwrap().unwrap();
-        session.lock().state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
-        assert!(storage.begin_write(Duration::from_millis(10)).unwrap().is_none());
+        let session = open(&table, &storage, b"s1", 1);
         table.reap(Duration::from_secs(60), SESSION_IDLE_TIMEOUT);
         assert!(matches!(session.lock().state, TxnState::Active { .. }));
         table.reap(Duration::ZERO, SESSION_IDLE_TIMEOUT);
         assert!(matches!(session.lock().state, TxnState::Aborted));
-        assert!(storage.begin_write(Duration::from_millis(10)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_closed_connection_aborts_the_transactions_it_carried_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let table = SessionTable::default();
+        let on_one = open(&table, &storage, b"s1", 1);
+        let on_two = open(&table, &storage, b"s2", 2);
+        table.connection_closed(1);
+        assert!(matches!(on_one.lock().state, TxnState::Aborted));
+        assert!(matches!(on_two.lock().state, TxnState::Active { .. }));
     }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 pub const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port PORT] [--unix-socket PATH]
                      [--no-tcp] [--user NAME:PASSWORD] [--idle-exit SECONDS]
+                     [--write-lock-timeout-ms MS] [--setParameter NAME=VALUE]
 
   --dbpath DIR        data directory (created 0700 if missing; holds djongo.redb). The
                       server also listens on the directory's owner-only socket
@@ -35,10 +36,13 @@ pub const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port
                       The owner-only socket needs none: only the owner can reach it
   --idle-exit SECONDS stop once no client has been connected for this long
   --write-lock-timeout-ms MS
-                      how long a write or a new transaction waits for another
-                      session's open transaction (default 10000); a transaction
-                      that gives up fails with WriteConflict (112), labelled
-                      TransientTransactionError so drivers retry it";
+                      how long a write outside a transaction waits for an open
+                      transaction that has written the same document (default
+                      10000); past it the write fails with LockTimeout (24).
+                      Transactions never wait: a second writer of a document
+                      gets WriteConflict (112), labelled TransientTransactionError
+  --setParameter transactionLifetimeLimitSeconds=N
+                      abort a transaction left idle for N seconds (default 60)";
 
 #[derive(Debug)]
 pub struct Args {
@@ -49,6 +53,7 @@ pub struct Args {
     pub no_tcp: bool,
     pub users: Users,
     pub write_lock_timeout: Option<Duration>,
+    pub transaction_lifetime_limit: Option<Duration>,
     pub idle_exit: Option<Duration>,
 }
 
@@ -61,6 +66,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
     let mut no_tcp = false;
     let mut users = Users::default();
     let mut write_lock_timeout = None;
+    let mut transaction_lifetime_limit = None;
     let mut idle_exit = None;
     while let Some(arg) = args.next() {
         // Accept both "--opt value" and "--opt=value".
@@ -88,6 +94,18 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
                 let ms: u64 = v.parse().map_err(|_| format!("invalid --write-lock-timeout-ms: {v}"))?;
                 write_lock_timeout = Some(Duration::from_millis(ms));
             }
+            "--setParameter" => {
+                let v = value("--setParameter")?;
+                match v.split_once('=') {
+                    Some(("transactionLifetimeLimitSeconds", n)) => {
+                        let secs: u64 = n.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            format!("transactionLifetimeLimitSeconds must be a positive integer, not {n}")
+                        })?;
+                        transaction_lifetime_limit = Some(Duration::from_secs(secs));
+                    }
+                    _ => return Err(format!("unsupported --setParameter: {v} (known: transactionLifetimeLimitSeconds=N)")),
+                }
+            }
             "--idle-exit" => {
                 let v = value("--idle-exit")?;
                 let seconds: f64 = v.parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0).ok_or_else(|| format!("invalid --idle-exit: {v}"))?;
@@ -104,7 +122,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
     if no_tcp && users.enabled() {
         return Err("--user protects TCP or --unix-socket; with --no-tcp only the owner can connect anyway".into());
     }
-    Ok(Args { dbpath, bind, port, unix_socket, no_tcp, users, write_lock_timeout, idle_exit })
+    Ok(Args { dbpath, bind, port, unix_socket, no_tcp, users, write_lock_timeout, transaction_lifetime_limit, idle_exit })
 }
 
 /// What a process that starts this server hands down (the Python package,
@@ -140,8 +158,8 @@ pub struct StoreServer {
 impl StoreServer {
     /// Checks the data directory, takes (or adopts) its lock, removes a
     /// socket a crashed server left, and serves the store on its owner-only
-    /// socket plus `also_listen`.
-    pub fn start(dir: &Path, lock: Option<File>, also_listen: Vec<Bind>, users: Users, write_lock_timeout: Option<Duration>) -> Result<StoreServer, StartError> {
+    /// socket plus `options.also_listen`.
+    pub fn start(dir: &Path, lock: Option<File>, options: ServerOptions) -> Result<StoreServer, StartError> {
         data_dir::prepare(dir)?;
         let dir = dir.canonicalize().map_err(|source| DataDirError::Inspect { path: dir.to_path_buf(), source })?;
         let socket = data_dir::socket_path(&dir);
@@ -158,7 +176,7 @@ impl StoreServer {
         }
         data_dir::make_private(&dir.join(DATA_FILE))?;
         let config = ServerConfig { data_dir: dir.clone(), bind: Bind::OwnerSocket(socket.clone()) };
-        let handle = spawn_with(config, ServerOptions { users, write_lock_timeout, also_listen })?;
+        let handle = spawn_with(config, options)?;
         // A new store file gets the owner-only mode too.
         data_dir::make_private(&dir.join(DATA_FILE))?;
         Ok(StoreServer { handle, lock, socket, dir })
@@ -237,7 +255,13 @@ pub fn main(args: impl Iterator<Item = String>, handed: HandedDown) -> i32 {
             return 1;
         }
     }
-    let server = match StoreServer::start(&args.dbpath, lock, also_listen, args.users, args.write_lock_timeout) {
+    let options = ServerOptions {
+        users: args.users,
+        write_lock_timeout: args.write_lock_timeout,
+        transaction_lifetime_limit: args.transaction_lifetime_limit,
+        also_listen,
+    };
+    let server = match StoreServer::start(&args.dbpath, lock, options) {
         Ok(s) => s,
         Err(e) => {
             report_failure(&e.to_string());
@@ -290,24 +314,24 @@ mod tests {
         std::fs::create_dir(&dir).unwrap();
         // What a killed server leaves: a socket file nobody answers on.
         drop(std::os::unix::net::UnixListener::bind(dir.join(data_dir::SOCKET_FILE)).unwrap());
-        let first = StoreServer::start(&dir, None, Vec::new(), Users::default(), None).unwrap();
+        let first = StoreServer::start(&dir, None, ServerOptions::default()).unwrap();
         let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
         assert_eq!(mode(first.socket()), 0o600);
         assert_eq!(mode(&dir.join(DATA_FILE)), 0o600);
         assert!(std::os::unix::net::UnixStream::connect(first.socket()).is_ok());
-        let second = StoreServer::start(&dir, None, Vec::new(), Users::default(), None);
+        let second = StoreServer::start(&dir, None, ServerOptions::default());
         assert!(matches!(second, Err(StartError::AlreadyServed { .. })), "{:?}", second.err().map(|e| e.to_string()));
         let socket = first.socket().to_path_buf();
         first.shutdown();
         assert!(!socket.exists());
-        let again = StoreServer::start(&dir, None, Vec::new(), Users::default(), None).unwrap();
+        let again = StoreServer::start(&dir, None, ServerOptions::default()).unwrap();
         again.shutdown();
     }
 
     #[test]
     fn an_idle_server_stops() {
         let root = tempfile::tempdir().unwrap();
-        let server = StoreServer::start(root.path(), None, Vec::new(), Users::default(), None).unwrap();
+        let server = StoreServer::start(root.path(), None, ServerOptions::default()).unwrap();
         let stop = AtomicBool::new(false);
         // Returns by itself: nobody is connected.
         server.serve(&stop, Some(Duration::from_millis(200)));

@@ -8,9 +8,9 @@ use bson::oid::ObjectId;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a writer waits for another session's open transaction before
-/// failing with a write conflict / lock timeout. Transactions serialize on
-/// the writer lock, so this is how long one may wait its turn.
+/// How long a write outside a transaction waits for a transaction that has
+/// written the same document (and a commit for the store's writer) before
+/// failing with `LockTimeout`.
 pub const WRITE_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ServerState {
@@ -22,12 +22,15 @@ pub struct ServerState {
     pub process_id: ObjectId,
     pub started: Instant,
     pub write_lock_timeout: Duration,
+    /// `transactionLifetimeLimitSeconds`: how long a transaction may stay
+    /// idle before it is aborted.
+    pub transaction_lifetime_limit: Duration,
     next_connection_id: AtomicI64,
     shutdown: AtomicBool,
 }
 
 impl ServerState {
-    pub fn new(storage: Storage, users: Users, write_lock_timeout: Duration) -> ServerState {
+    pub fn new(storage: Storage, users: Users, write_lock_timeout: Duration, transaction_lifetime_limit: Duration) -> ServerState {
         ServerState {
             storage,
             cursors: CursorTable::default(),
@@ -36,6 +39,7 @@ impl ServerState {
             process_id: ObjectId::new(),
             started: Instant::now(),
             write_lock_timeout,
+            transaction_lifetime_limit,
             next_connection_id: AtomicI64::new(1),
             shutdown: AtomicBool::new(false),
         }

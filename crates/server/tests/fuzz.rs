@@ -518,7 +518,7 @@ impl Store {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = Storage::open(dir.path()).expect("open store");
         // A short lock timeout: a fuzz case may leave a transaction open.
-        let state = ServerState::new(storage, Users::default(), Duration::from_millis(20));
+        let state = ServerState::new(storage, Users::default(), Duration::from_millis(20), Duration::from_secs(60));
         let store = Store { _dir: dir, state };
         let mut c = conn();
         let r = run_command(&store.state, &mut c, &doc! {"createIndexes": "guard", "indexes": [{"key": {"k": 1}, "name": "k_1", "unique": true}], "$db": "keep"});

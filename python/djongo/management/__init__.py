@@ -80,6 +80,8 @@ def repair_counters(connection: BaseDatabaseWrapper, models: Iterable[type[Model
         checked += 1
         change = sequences.repair(db, table, field.column, dry_run=dry_run,
                                   session=session)
+        if change is not None and not dry_run:
+            connection.connection.wrote_schema_of(table)
         if change is not None:
             changes.append(change)
     return changes, checked

@@ -81,11 +81,13 @@ pub fn build_info(_ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
     })
 }
 
-pub fn get_parameter(_ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+pub fn get_parameter(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let lifetime = i64::try_from(ctx.state.transaction_lifetime_limit.as_secs()).unwrap_or(i64::MAX);
     let known = doc! {
         "featureCompatibilityVersion": {"version": "7.0"},
-        "transactionLifetimeLimitSeconds": 60,
-        "maxTransactionLockRequestTimeoutMillis": 5,
+        "transactionLifetimeLimitSeconds": lifetime,
+        // Transactions never wait for one another: a conflict fails at once.
+        "maxTransactionLockRequestTimeoutMillis": 0,
         "authenticationMechanisms": ["SCRAM-SHA-256"],
     };
     let all = matches!(body.get("getParameter"), Some(Bson::String(s)) if s == "*");

@@ -2,6 +2,7 @@
 //! the right storage scope (a fresh snapshot, an autocommit write, or the
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
+mod concerns;
 mod ddl;
 mod handshake;
 mod read;
@@ -13,7 +14,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::retryable::{self, RetryKey};
 use crate::session::TxnState;
 use crate::state::{ConnInfo, ServerState};
-use crate::storage::{Storage, Tables, WriteTxn};
+use crate::storage::{ConflictKey, Storage, Tables, Transaction, WriteTxn, WriterId};
 use bson::{Bson, Document};
 use redb::ReadTransaction;
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ pub struct Ctx<'a> {
 pub struct Scope<'a> {
     storage: &'a Storage,
     lock_timeout: Duration,
-    in_txn: Option<&'a WriteTxn>,
+    in_txn: Option<&'a Transaction>,
     read: Option<ReadTransaction>,
     write: Option<WriteTxn>,
 }
@@ -45,7 +46,7 @@ impl<'a> Scope<'a> {
         Scope { storage, lock_timeout, in_txn: None, read: None, write: None }
     }
 
-    fn transaction(storage: &'a Storage, txn: &'a WriteTxn) -> Scope<'a> {
+    fn transaction(storage: &'a Storage, txn: &'a Transaction) -> Scope<'a> {
         Scope { storage, lock_timeout: Duration::ZERO, in_txn: Some(txn), read: None, write: None }
     }
 
@@ -54,15 +55,15 @@ impl<'a> Scope<'a> {
     }
 
     /// The open multi-document transaction this command runs in, if any.
-    pub fn open_transaction(&self) -> Option<&'a WriteTxn> {
+    pub fn open_transaction(&self) -> Option<&'a Transaction> {
         self.in_txn
     }
 
-    /// Tables for reading: the transaction's own view inside a transaction
-    /// (so it sees its writes), otherwise the last committed snapshot.
+    /// Tables for reading: the transaction's snapshot with its own writes
+    /// inside a transaction, otherwise the last committed snapshot.
     pub fn read(&mut self) -> CmdResult<Tables<'_>> {
         if let Some(t) = self.in_txn {
-            return Tables::open_write(t);
+            return Tables::open_transaction(t);
         }
         if let Some(w) = &self.write {
             return Tables::open_write(w);
@@ -74,11 +75,11 @@ impl<'a> Scope<'a> {
         Tables::open_read(read)
     }
 
-    /// Tables for writing; outside a transaction this takes the writer lock
-    /// and the write is committed when the command succeeds.
+    /// Tables for writing; outside a transaction this takes the store's
+    /// writer lock and the write is committed when the command succeeds.
     pub fn write(&mut self) -> CmdResult<Tables<'_>> {
         if let Some(t) = self.in_txn {
-            return Tables::open_write(t);
+            return Tables::open_transaction(t);
         }
         let write = match &mut self.write {
             Some(w) => w,
@@ -88,15 +89,18 @@ impl<'a> Scope<'a> {
                     return Err(CommandError::new(
                         24,
                         "LockTimeout",
-                        format!(
-                            "timed out after {:?} waiting for the write lock, held by an open multi-document transaction",
-                            self.lock_timeout
-                        ),
+                        format!("timed out after {:?} waiting for the store's writer", self.lock_timeout),
                     ))
                 }
             },
         };
         Tables::open_write(write)
+    }
+
+    /// The transaction an autocommit write ran into: it holds a document the
+    /// write needs, so the command must wait for it and run again.
+    fn blocked_on(&self) -> Option<(ConflictKey, WriterId)> {
+        self.write.as_ref().and_then(WriteTxn::blocked_on)
     }
 
     /// Commits an autocommit write if the command succeeded; otherwise
@@ -200,6 +204,8 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
         return execute_in_transaction(state, conn, body, db, lsid, (&name, run));
     }
+    concerns::read_concern(body)?;
+    concerns::write_concern(body)?;
     // A retried write that was applied already (perhaps by the store's
     // previous server) gets the reply it got then.
     let retry = RetryKey::for_command(&name, body, lsid.as_deref())?;
@@ -208,16 +214,45 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
             return Ok(reply);
         }
     }
-    let mut ctx = Ctx { state, conn, db, scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid };
-    let result = run(&mut ctx, body);
-    let recorded = match (&retry, &result, &ctx.scope.write) {
-        (Some(key), Ok(reply), Some(write)) => retryable::record(write, key, reply),
-        _ => Ok(()),
-    };
-    ctx.scope.finish(result.is_ok() && recorded.is_ok())?;
-    recorded?;
-    result
+    // A write that meets a document an open transaction has written waits
+    // for that transaction to finish, then runs again (as mongod retries a
+    // write conflict), for up to the write lock timeout or the command's
+    // maxTimeMS, whichever is shorter.
+    let max_time = concerns::max_time_ms(body, &name)?.map(Duration::from_millis);
+    let started = Instant::now();
+    let deadline = started + max_time.map_or(state.write_lock_timeout, |t| t.min(state.write_lock_timeout));
+    loop {
+        let mut ctx = Ctx { state, conn: &mut *conn, db: db.clone(), scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid: lsid.clone() };
+        let result = run(&mut ctx, body);
+        let blocked = ctx.scope.blocked_on();
+        // The reply is recorded in the redb transaction that applies the write.
+        let recorded = match (&retry, &result, &ctx.scope.write, &blocked) {
+            (Some(key), Ok(reply), Some(write), None) => retryable::record(write, key, reply),
+            _ => Ok(()),
+        };
+        ctx.scope.finish(result.is_ok() && blocked.is_none() && recorded.is_ok())?;
+        recorded?;
+        let Some((conflict, owner)) = blocked else { return result };
+        if !state.storage.wait_for(&conflict, owner, deadline) {
+            if max_time.is_some_and(|t| t < state.write_lock_timeout) {
+                return Err(CommandError::new(50, "MaxTimeMSExpired", "operation exceeded time limit"));
+            }
+            return Err(CommandError::new(
+                24,
+                "LockTimeout",
+                format!(
+                    "timed out after {:?} waiting for a multi-document transaction that has written the same document",
+                    state.write_lock_timeout
+                ),
+            ));
+        }
+    }
 }
+
+/// Commands that cannot run inside a transaction: they manage sessions
+/// (and would wait on the very session they run in).
+const NOT_IN_TRANSACTION: &[&str] =
+    &["endSessions", "killSessions", "killAllSessions", "killAllSessionsByPattern", "refreshSessions", "startSession"];
 
 /// Longest dotted field path accepted (MongoDB's `FieldPath` limit, the
 /// BSON depth limit): the engine walks paths one component per call, so a
@@ -279,26 +314,26 @@ fn execute_in_transaction(
     let Some(number) = txn_number(body)? else {
         return Err(CommandError::new(50768, "InvalidOptions", "a transaction requires txnNumber"));
     };
+    if NOT_IN_TRANSACTION.contains(&name) {
+        return Err(CommandError::new(263, "OperationNotSupportedInTransaction", format!("Cannot run '{name}' in a multi-document transaction.")));
+    }
+    let starting = truthy(body.get("startTransaction"));
+    concerns::check_statement(body, starting)?;
     let session_arc = state.sessions.get(&key);
     let mut session = session_arc.lock();
-    session.last_used = Instant::now();
+    session.touch(conn.id);
     if number < session.txn_number {
         return Err(CommandError::new(225, "TransactionTooOld", format!("txnNumber {number} is less than last txnNumber {} seen in this session", session.txn_number)));
     }
-    if truthy(body.get("startTransaction")) {
+    if starting {
         if number == session.txn_number && !matches!(session.state, TxnState::None) {
             return Err(CommandError::new(251, "NoSuchTransaction", format!("transaction {number} has already been started")));
         }
         session.abort();
         session.txn_number = number;
-        session.state = TxnState::None;
-        let Some(txn) = state.storage.begin_write(state.write_lock_timeout)? else {
-            session.state = TxnState::Aborted;
-            return Err(CommandError::write_conflict(
-                "could not start the transaction: another transaction held the write lock for too long",
-            )
-            .with_label("TransientTransactionError"));
-        };
+        // The snapshot is taken now, at the transaction's first statement;
+        // nothing waits for other transactions.
+        let txn = state.storage.begin_transaction()?;
         session.state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
     } else if number != session.txn_number || !matches!(session.state, TxnState::Active { .. }) {
         return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {number} has been aborted or is not in progress")));
@@ -314,10 +349,13 @@ fn execute_in_transaction(
         Err(_) => true,
         Ok(reply) => reply.get("writeErrors").is_some(),
     };
+    // A write conflict dooms the transaction: its snapshot is too old for
+    // that document, so only starting again can succeed.
+    let conflict = matches!(&result, Err(e) if e.code == CommandError::WRITE_CONFLICT);
     // A failed savepoint command wrote nothing (an unknown name, say), so
     // it leaves the transaction as it was.
     let savepoint_command = matches!(name, "savepoint" | "rollbackToSavepoint" | "releaseSavepoint");
-    let must_abort = if txn.is_poisoned() {
+    let must_abort = if conflict {
         true
     } else if failed && !savepoint_command {
         match mark {

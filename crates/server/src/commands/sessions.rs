@@ -1,11 +1,11 @@
 //! Session and transaction commands.
-use super::{txn_number, Ctx};
+use super::{concerns, txn_number, Ctx};
 use crate::error::{CmdResult, CommandError};
 use crate::retryable::{self, RetryKey};
 use crate::session::TxnState;
-use crate::storage::{SavepointError, WriteTxn};
+use crate::storage::{SavepointError, Transaction};
 use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
-use std::time::Instant;
+use std::time::Duration;
 
 fn session_ids(body: &Document, key: &str) -> Vec<Vec<u8>> {
     match body.get(key) {
@@ -30,10 +30,40 @@ pub fn end_sessions(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     Ok(doc! {"ok": 1.0})
 }
 
+/// `killSessions: [{id}]` ends those sessions. `killAllSessions` and
+/// `killAllSessionsByPattern` end every session (an empty list means all,
+/// and this server has one user); a pattern naming one `lsid` ends that one.
+/// Open transactions of the ended sessions are aborted.
 pub fn kill_sessions(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let name = body.keys().next().cloned().unwrap_or_default();
-    for id in session_ids(body, &name) {
-        ctx.state.sessions.end(&id);
+    let list = match body.get(&name) {
+        Some(Bson::Array(items)) => items.as_slice(),
+        _ => return Err(CommandError::type_mismatch(format!("'{name}' must be an array"))),
+    };
+    let by_lsid: Option<Vec<Vec<u8>>> = match name.as_str() {
+        "killSessions" => Some(session_ids(body, &name)),
+        "killAllSessionsByPattern" if !list.is_empty() => list
+            .iter()
+            .map(|p| match p {
+                Bson::Document(p) => match p.get("lsid") {
+                    Some(Bson::Document(l)) => match l.get("id") {
+                        Some(Bson::Binary(b)) => Some(b.bytes.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    };
+    match by_lsid {
+        Some(ids) => {
+            for id in ids {
+                ctx.state.sessions.end(&id);
+            }
+        }
+        None => ctx.state.sessions.end_all(),
     }
     Ok(doc! {"ok": 1.0})
 }
@@ -60,9 +90,13 @@ fn target(ctx: &Ctx<'_>, body: &Document) -> CmdResult<(Vec<u8>, i64)> {
 
 pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let (lsid, n) = target(ctx, body)?;
+    concerns::write_concern(body)?;
+    // Drivers send maxCommitTimeMS as the commit's maxTimeMS: here it bounds
+    // the wait for the store's writer.
+    let wait = concerns::max_time_ms(body, "commitTransaction")?.map(Duration::from_millis).unwrap_or(ctx.state.write_lock_timeout);
     let session_arc = ctx.state.sessions.get(&lsid);
     let mut session = session_arc.lock();
-    session.last_used = Instant::now();
+    session.touch(ctx.conn.id);
     let key = RetryKey::new(&lsid, n);
     if session.txn_number != n {
         // A commit retried after the store's previous server committed and
@@ -74,11 +108,13 @@ pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docum
     }
     match std::mem::replace(&mut session.state, TxnState::None) {
         TxnState::Active { txn, .. } => {
-            // A failed commit leaves nothing applied; the driver may retry
-            // the whole transaction.
-            if let Err(e) = retryable::record_commit(&txn, &key).and_then(|()| txn.commit()) {
+            // A failed commit leaves nothing applied; its error says whether
+            // the driver may retry the whole transaction. The commit is
+            // recorded in the same redb transaction as its writes, so a retry
+            // that reaches the store's next server is answered from it.
+            if let Err(e) = txn.commit(&ctx.state.storage, wait, |write| retryable::record_commit(write, &key)) {
                 session.state = TxnState::Aborted;
-                return Err(e.with_label("UnknownTransactionCommitResult"));
+                return Err(e);
             }
             session.state = TxnState::Committed;
             Ok(doc! {"ok": 1.0})
@@ -97,9 +133,10 @@ pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docum
 
 pub fn abort_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let (lsid, n) = target(ctx, body)?;
+    concerns::write_concern(body)?;
     let session_arc = ctx.state.sessions.get(&lsid);
     let mut session = session_arc.lock();
-    session.last_used = Instant::now();
+    session.touch(ctx.conn.id);
     if session.txn_number != n {
         return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} is not in progress")));
     }
@@ -120,7 +157,7 @@ pub fn abort_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
 // They carry out SQL's SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT
 // for the Django backend; `hello` advertises them as `djongo.savepoints`.
 
-fn savepoint_target<'a>(ctx: &Ctx<'a>, body: &Document, cmd: &str) -> CmdResult<(&'a WriteTxn, String)> {
+fn savepoint_target<'a>(ctx: &Ctx<'a>, body: &Document, cmd: &str) -> CmdResult<(&'a Transaction, String)> {
     let name = match body.get(cmd) {
         Some(Bson::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(CommandError::type_mismatch(format!("'{cmd}' must be a non-empty savepoint name"))),
@@ -138,13 +175,13 @@ fn savepoint_target<'a>(ctx: &Ctx<'a>, body: &Document, cmd: &str) -> CmdResult<
 fn savepoint_error(cmd: &str, e: SavepointError) -> CommandError {
     match e {
         SavepointError::NoSuchSavepoint(name) => CommandError::bad_value(format!("{cmd}: no such savepoint \"{name}\" in this transaction")),
-        SavepointError::Storage(message) => CommandError::internal(format!("{cmd} failed, the transaction is aborted: {message}")),
+        SavepointError::Busy => CommandError::internal(format!("{cmd}: the transaction is in use")),
     }
 }
 
 pub fn savepoint(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let (txn, name) = savepoint_target(ctx, body, "savepoint")?;
-    txn.savepoint(&name);
+    txn.savepoint(&name).map_err(|e| savepoint_error("savepoint", e))?;
     Ok(doc! {"ok": 1.0})
 }
 

@@ -94,7 +94,7 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         ensure_id(&mut d);
         match check_id_storable(&d).and_then(|()| tables.insert(&meta, &d)) {
             Ok(()) => n += 1,
-            Err(e) if e.code == 1 => return Err(e),
+            Err(e) if e.aborts_command() => return Err(e),
             Err(e) => {
                 errors.push(write_error(i, &e));
                 if ordered {
@@ -299,7 +299,7 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                     upserted.push(Bson::Document(doc! {"index": i as i32, "_id": id}));
                 }
             }
-            Err(e) if e.code == 1 => return Err(e),
+            Err(e) if e.aborts_command() => return Err(e),
             Err(e) => {
                 errors.push(write_error(i, &e));
                 if ordered {
@@ -342,7 +342,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         })();
         match result {
             Ok(k) => n += k,
-            Err(e) if e.code == 1 => return Err(e),
+            Err(e) if e.aborts_command() => return Err(e),
             Err(e) => {
                 errors.push(write_error(i, &e));
                 if ordered {

@@ -2,21 +2,36 @@
 //! documents (BSON bytes keyed by collection id + encoded `_id`) and index
 //! entries. Every acknowledged write is a committed redb transaction with
 //! immediate durability, so it survives `kill -9`.
+//!
+//! Concurrency follows MongoDB: reads see a snapshot and never wait; a
+//! multi-document transaction keeps its writes in memory (`transaction`,
+//! `overlay`) and holds no lock until commit; conflicting writes are
+//! detected per document (`conflicts`, `claims`). redb has one writer at a
+//! time, so autocommit writes and commits take the store's writer lock
+//! (`lock`) for as long as they run, which is one command or one commit.
+mod claims;
+mod conflicts;
 mod lock;
+mod overlay;
 mod tables;
-mod undo;
+mod transaction;
+mod view;
 
 pub use lock::{LockToken, WriteLock};
+pub use overlay::{Mark, SavepointError};
 pub use tables::Tables;
-pub use undo::{SavepointError, UndoLog};
+pub use transaction::Transaction;
+pub use view::{Guard, Range, View};
+
+pub(crate) use claims::Claims;
+pub(crate) use conflicts::{ConflictKey, Conflicts, WriterId};
 
 use crate::error::{CmdResult, CommandError, ServerError};
-use parking_lot::Mutex;
-use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const DATA_FILE: &str = "djongo.redb";
 
@@ -25,24 +40,28 @@ pub(crate) const DOCS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("doc
 pub(crate) const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_entries");
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-/// The open database file plus the writer lock.
+/// The `meta` counter of collection ids (the next one to hand out).
+pub(crate) const COLLECTION_ID: &str = "collection_id";
+
+/// The open database file, the writer lock and the conflict table.
 pub struct Storage {
     db: Database,
     lock: Arc<WriteLock>,
+    conflicts: Arc<Conflicts>,
+    /// Collection ids are handed out here rather than by a counter in a
+    /// transaction, so two transactions creating collections do not
+    /// conflict on it (an aborted one leaves a gap).
+    collection_ids: Arc<AtomicU64>,
     path: PathBuf,
 }
 
-/// A redb write transaction together with the server writer lock; dropping
-/// it aborts the transaction and then releases the lock (field order matters).
+/// An autocommit write: a redb write transaction with the store's writer
+/// lock, and the claims of the documents it writes. Dropping it aborts the
+/// transaction, gives the claims back and releases the lock (field order).
 pub struct WriteTxn {
     txn: Option<WriteTransaction>,
-    /// Savepoints and the writes made since the oldest one (see `undo`). A
-    /// mutex rather than a RefCell because the transaction lives in the
-    /// server-wide session table; it is never contended.
-    undo: Mutex<UndoLog>,
-    /// Set when an undo failed half way: the data is then neither the
-    /// savepoint's nor the statement's, and only aborting is safe.
-    poisoned: AtomicBool,
+    claims: Claims,
+    collection_ids: Arc<AtomicU64>,
     _token: LockToken,
 }
 
@@ -51,59 +70,32 @@ impl WriteTxn {
         self.txn.as_ref().ok_or_else(|| CommandError::internal("write transaction already finished"))
     }
 
-    pub(crate) fn undo_log(&self) -> &Mutex<UndoLog> {
-        &self.undo
+    pub(crate) fn claims(&self) -> &Claims {
+        &self.claims
     }
 
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::SeqCst)
+    pub(crate) fn collection_ids(&self) -> &AtomicU64 {
+        &self.collection_ids
     }
 
-    pub fn savepoint(&self, name: &str) {
-        self.undo.lock().savepoint(name);
+    /// The transaction this write ran into (a document it holds), if the
+    /// write failed for that reason: the command should wait for it and run
+    /// again.
+    pub(crate) fn blocked_on(&self) -> Option<(ConflictKey, WriterId)> {
+        self.claims.blocked_on()
     }
 
-    pub fn release_savepoint(&self, name: &str) -> Result<(), SavepointError> {
-        self.undo.lock().release(name)
-    }
-
-    /// Undoes every write made since savepoint `name`, which stays set;
-    /// savepoints set after it are forgotten.
-    pub fn rollback_to_savepoint(&self, name: &str) -> Result<(), SavepointError> {
-        let entries = self.undo.lock().take_for_rollback(name)?;
-        self.apply_undo(entries)
-    }
-
-    /// The undo position before a statement, if writes are being logged
-    /// (some savepoint is set); `None` means a failed statement cannot be
-    /// undone on its own.
-    pub fn statement_mark(&self) -> Option<usize> {
-        let log = self.undo.lock();
-        log.recording().then(|| log.mark())
-    }
-
-    /// Undoes the writes of a failed statement (those after `mark`).
-    pub fn undo_statement(&self, mark: usize) -> Result<(), SavepointError> {
-        let entries = self.undo.lock().take_after(mark);
-        self.apply_undo(entries)
-    }
-
-    fn apply_undo(&self, entries: Vec<undo::UndoEntry>) -> Result<(), SavepointError> {
-        let result = match &self.txn {
-            Some(t) => undo::apply(t, entries),
-            None => Err(SavepointError::Storage("write transaction already finished".into())),
-        };
-        if result.is_err() {
-            self.poisoned.store(true, Ordering::SeqCst);
-        }
-        result
-    }
     pub fn commit(mut self) -> CmdResult<()> {
         match self.txn.take() {
-            Some(t) => Ok(t.commit()?),
+            Some(t) => {
+                t.commit()?;
+                self.claims.publish();
+                Ok(())
+            }
             None => Err(CommandError::internal("write transaction already finished")),
         }
     }
+
     pub fn abort(mut self) {
         if let Some(t) = self.txn.take() {
             // An abort failure leaves nothing to undo: the data was never committed.
@@ -129,19 +121,37 @@ impl Storage {
             DatabaseError::DatabaseAlreadyOpen => ServerError::InUse { path: path.clone() },
             source => ServerError::Open { path: path.clone(), source },
         })?;
-        let init = |db: &Database| -> Result<(), redb::Error> {
+        let init = |db: &Database| -> Result<u64, redb::Error> {
             let w = db.begin_write()?;
-            {
-                w.open_table(CATALOG)?;
+            let next_id = {
                 w.open_table(DOCS)?;
                 w.open_table(INDEX)?;
-                w.open_table(META)?;
-            }
+                let catalog = w.open_table(CATALOG)?;
+                let meta = w.open_table(META)?;
+                // The next collection id: past the stored counter and past
+                // every id in the catalog.
+                let mut next = meta.get(COLLECTION_ID)?.map(|v| v.value()).unwrap_or(1);
+                for item in catalog.iter()? {
+                    let (_, v) = item?;
+                    if let Ok(doc) = bson::Document::from_reader(v.value()) {
+                        if let Ok(id) = doc.get_i64("id") {
+                            next = next.max(u64::try_from(id).unwrap_or(0).saturating_add(1));
+                        }
+                    }
+                }
+                next
+            };
             w.commit()?;
-            Ok(())
+            Ok(next_id)
         };
-        init(&db).map_err(|e| ServerError::Init { path: path.clone(), message: e.to_string() })?;
-        let storage = Storage { db, lock: Arc::new(WriteLock::default()), path };
+        let next_id = init(&db).map_err(|e| ServerError::Init { path: path.clone(), message: e.to_string() })?;
+        let storage = Storage {
+            db,
+            lock: Arc::new(WriteLock::default()),
+            conflicts: Arc::new(Conflicts::default()),
+            collection_ids: Arc::new(AtomicU64::new(next_id)),
+            path,
+        };
         storage
             .upgrade_key_format()
             .map_err(|e| ServerError::Init { path: storage.path.clone(), message: format!("upgrading stored keys: {}", e.message) })?;
@@ -186,12 +196,35 @@ impl Storage {
     }
 
     /// Takes the writer lock (waiting up to `timeout`) and begins a redb write
-    /// transaction. `None` means the lock stayed busy.
+    /// transaction for one autocommit command. `None` means the lock stayed
+    /// busy.
     pub fn begin_write(&self, timeout: Duration) -> CmdResult<Option<WriteTxn>> {
         let Some(token) = self.lock.acquire(timeout) else { return Ok(None) };
         let txn = self.db.begin_write()?;
-        Ok(Some(WriteTxn { txn: Some(txn), undo: Mutex::default(), poisoned: AtomicBool::new(false), _token: token }))
+        Ok(Some(WriteTxn {
+            txn: Some(txn),
+            claims: Claims::new(Arc::clone(&self.conflicts), None),
+            collection_ids: Arc::clone(&self.collection_ids),
+            _token: token,
+        }))
     }
+
+    /// Begins a multi-document transaction on a snapshot of the committed
+    /// data; never waits.
+    pub fn begin_transaction(&self) -> CmdResult<Transaction> {
+        Transaction::begin(self)
+    }
+
+    /// Waits until `owner` has finished with `key` (committed or aborted),
+    /// or `deadline` passes; returns whether it did.
+    pub(crate) fn wait_for(&self, key: &ConflictKey, owner: WriterId, deadline: Instant) -> bool {
+        self.conflicts.wait_for_release(key, owner, deadline)
+    }
+}
+
+/// Hands out the next collection id.
+pub(crate) fn next_collection_id(ids: &AtomicU64) -> u64 {
+    ids.fetch_add(1, Ordering::SeqCst)
 }
 
 #[allow(dead_code)]
@@ -199,6 +232,7 @@ fn assert_send() {
     // Transactions live in the session table and move between connection
     // threads, so these types must be Send.
     fn is_send<T: Send>() {}
+    is_send::<Transaction>();
     is_send::<WriteTxn>();
     is_send::<ReadTransaction>();
 }

@@ -1,14 +1,22 @@
-//! Typed access to the four redb tables within one transaction: catalog
-//! reads and writes, document storage and index maintenance.
-use super::undo::{UndoEntry, UndoLog};
-use super::{WriteTxn, CATALOG, DOCS, INDEX, META};
+//! Typed access to the four redb tables within one command: catalog reads
+//! and writes, document storage and index maintenance.
+//!
+//! The same `Tables` serves a read snapshot, an autocommit write and a
+//! multi-document transaction: each table is a `View`, which reads through a
+//! transaction's pending writes, so every reader below works unchanged in
+//! all three. Writes go through the functions at the end of this file; in a
+//! write they first claim the document (or unique key, or catalog entry) in
+//! the conflict table, which is how concurrent writers of one document meet.
+use super::view::View;
+use super::{next_collection_id, Claims, ConflictKey, Transaction, WriteTxn, CATALOG, COLLECTION_ID, DOCS, INDEX, META};
+use super::overlay::TableId;
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
 use crate::index::{duplicate_key_error, keys_for};
 use crate::keyenc;
 use bson::{spec::BinarySubtype, Binary, Bson, Document};
-use parking_lot::Mutex;
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table};
+use redb::ReadTransaction;
+use std::sync::atomic::AtomicU64;
 
 type Bytes = &'static [u8];
 
@@ -24,109 +32,27 @@ enum WriteKind {
     Update,
 }
 
-/// The tables of one transaction: read-only snapshot or writable. Both
-/// variants are large and short-lived (one per command, on the stack), so the
-/// size difference does not matter.
-///
-/// Every write goes through the `put_*`/`del_*` functions below, which log
-/// what they overwrite in the transaction's undo log (savepoints depend on
-/// it): code outside this file never touches the tables of `Write`.
-#[allow(clippy::large_enum_variant)]
-pub enum Tables<'t> {
-    Read {
-        catalog: ReadOnlyTable<&'static str, Bytes>,
-        docs: ReadOnlyTable<Bytes, Bytes>,
-        index: ReadOnlyTable<Bytes, Bytes>,
-    },
-    Write {
-        catalog: Table<'t, &'static str, Bytes>,
-        docs: Table<'t, Bytes, Bytes>,
-        index: Table<'t, Bytes, Bytes>,
-        meta: Table<'t, &'static str, u64>,
-        undo: &'t Mutex<UndoLog>,
-    },
+/// The tables as one command sees them, and, when it may write, the
+/// writer's claims.
+pub struct Tables<'t> {
+    catalog: View<'t, &'static str, Bytes>,
+    docs: View<'t, Bytes, Bytes>,
+    index: View<'t, Bytes, Bytes>,
+    meta: View<'t, &'static str, u64>,
+    writer: Option<Writer<'t>>,
 }
 
-// ---- the logged writes: the only calls that change redb tables ---------------
-
-#[derive(Clone, Copy)]
-enum BytesTable {
-    Docs,
-    Index,
+struct Writer<'t> {
+    claims: &'t Claims,
+    collection_ids: &'t AtomicU64,
 }
 
-impl BytesTable {
-    fn entry(self, key: &[u8], prev: Option<Vec<u8>>) -> UndoEntry {
-        match self {
-            BytesTable::Docs => UndoEntry::Docs { key: key.to_vec(), prev },
-            BytesTable::Index => UndoEntry::Index { key: key.to_vec(), prev },
-        }
-    }
-}
-
-fn put_bytes(t: &mut Table<'_, Bytes, Bytes>, undo: &Mutex<UndoLog>, which: BytesTable, key: &[u8], value: &[u8]) -> CmdResult<()> {
-    let mut log = undo.lock();
-    let prev = t.insert(key, value)?;
-    if log.recording() {
-        let prev = prev.map(|g| g.value().to_vec());
-        log.record(which.entry(key, prev));
-    }
-    Ok(())
-}
-
-fn del_bytes(t: &mut Table<'_, Bytes, Bytes>, undo: &Mutex<UndoLog>, which: BytesTable, key: &[u8]) -> CmdResult<()> {
-    let mut log = undo.lock();
-    let prev = t.remove(key)?;
-    if log.recording() {
-        if let Some(prev) = prev {
-            let prev = Some(prev.value().to_vec());
-            log.record(which.entry(key, prev));
-        }
-    }
-    Ok(())
-}
-
-fn put_catalog(t: &mut Table<'_, &'static str, Bytes>, undo: &Mutex<UndoLog>, key: &str, value: &[u8]) -> CmdResult<()> {
-    let mut log = undo.lock();
-    let prev = t.insert(key, value)?;
-    if log.recording() {
-        let prev = prev.map(|g| g.value().to_vec());
-        log.record(UndoEntry::Catalog { key: key.to_string(), prev });
-    }
-    Ok(())
-}
-
-fn del_catalog(t: &mut Table<'_, &'static str, Bytes>, undo: &Mutex<UndoLog>, key: &str) -> CmdResult<()> {
-    let mut log = undo.lock();
-    let prev = t.remove(key)?;
-    if log.recording() {
-        if let Some(prev) = prev {
-            let prev = Some(prev.value().to_vec());
-            log.record(UndoEntry::Catalog { key: key.to_string(), prev });
-        }
-    }
-    Ok(())
-}
-
-fn put_meta(t: &mut Table<'_, &'static str, u64>, undo: &Mutex<UndoLog>, key: &str, value: u64) -> CmdResult<()> {
-    let mut log = undo.lock();
-    let prev = t.insert(key, value)?;
-    if log.recording() {
-        let prev = prev.map(|g| g.value());
-        log.record(UndoEntry::Meta { key: key.to_string(), prev });
-    }
-    Ok(())
-}
-
-/// Dispatches a read over either variant (the table types differ but both
-/// implement `ReadableTable`).
+/// Gives each reader below `t`, the named table's `View`.
 macro_rules! with_table {
-    ($self:expr, $field:ident, |$t:ident| $body:expr) => {
-        match $self {
-            Tables::Read { $field: $t, .. } => $body,
-            Tables::Write { $field: $t, .. } => $body,
-        }
-    };
+    ($self:expr, $field:ident, |$t:ident| $body:expr) => {{
+        let $t = &$self.$field;
+        $body
+    }};
 }
 
 fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -140,7 +66,7 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-fn range_values<T: ReadableTable<Bytes, Bytes>>(t: &T, prefix: &[u8]) -> CmdResult<Vec<(Vec<u8>, Vec<u8>)>> {
+fn range_values(t: &View<'_, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut out = Vec::new();
     let iter = match prefix_end(prefix) {
         Some(end) => t.range::<&[u8]>(prefix..end.as_slice())?,
@@ -153,7 +79,7 @@ fn range_values<T: ReadableTable<Bytes, Bytes>>(t: &T, prefix: &[u8]) -> CmdResu
     Ok(out)
 }
 
-fn count_range<T: ReadableTable<Bytes, Bytes>>(t: &T, prefix: &[u8]) -> CmdResult<u64> {
+fn count_range(t: &View<'_, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<u64> {
     let iter = match prefix_end(prefix) {
         Some(end) => t.range::<&[u8]>(prefix..end.as_slice())?,
         None => t.range::<&[u8]>(prefix..)?,
@@ -166,7 +92,7 @@ fn count_range<T: ReadableTable<Bytes, Bytes>>(t: &T, prefix: &[u8]) -> CmdResul
     Ok(n)
 }
 
-fn catalog_range<T: ReadableTable<&'static str, Bytes>>(t: &T, db: Option<&str>) -> CmdResult<Vec<CollectionMeta>> {
+fn catalog_range(t: &View<'_, &'static str, Bytes>, db: Option<&str>) -> CmdResult<Vec<CollectionMeta>> {
     let mut out = Vec::new();
     let (start, end) = match db {
         // Database names cannot contain '.', and '/' follows '.', so this
@@ -231,22 +157,43 @@ pub fn id_key(doc: &Document) -> CmdResult<Vec<u8>> {
 
 impl<'t> Tables<'t> {
     pub fn open_read(txn: &ReadTransaction) -> CmdResult<Tables<'static>> {
-        Ok(Tables::Read { catalog: txn.open_table(CATALOG)?, docs: txn.open_table(DOCS)?, index: txn.open_table(INDEX)? })
+        Ok(Tables {
+            catalog: View::snapshot(txn.open_table(CATALOG)?),
+            docs: View::snapshot(txn.open_table(DOCS)?),
+            index: View::snapshot(txn.open_table(INDEX)?),
+            meta: View::snapshot(txn.open_table(META)?),
+            writer: None,
+        })
     }
 
+    /// The tables of an autocommit write.
     pub fn open_write(wtxn: &'t WriteTxn) -> CmdResult<Tables<'t>> {
         let txn = wtxn.txn()?;
-        Ok(Tables::Write {
-            catalog: txn.open_table(CATALOG)?,
-            docs: txn.open_table(DOCS)?,
-            index: txn.open_table(INDEX)?,
-            meta: txn.open_table(META)?,
-            undo: wtxn.undo_log(),
+        Ok(Tables {
+            catalog: View::live(txn.open_table(CATALOG)?),
+            docs: View::live(txn.open_table(DOCS)?),
+            index: View::live(txn.open_table(INDEX)?),
+            meta: View::live(txn.open_table(META)?),
+            writer: Some(Writer { claims: wtxn.claims(), collection_ids: wtxn.collection_ids() }),
+        })
+    }
+
+    /// The tables of a multi-document transaction: its snapshot with its
+    /// own writes over it.
+    pub fn open_transaction(txn: &'t Transaction) -> CmdResult<Tables<'t>> {
+        let snapshot = txn.snapshot();
+        let overlay = txn.overlay();
+        Ok(Tables {
+            catalog: View::overlaid(snapshot.open_table(CATALOG)?, overlay, TableId::Catalog),
+            docs: View::overlaid(snapshot.open_table(DOCS)?, overlay, TableId::Docs),
+            index: View::overlaid(snapshot.open_table(INDEX)?, overlay, TableId::Index),
+            meta: View::overlaid(snapshot.open_table(META)?, overlay, TableId::Meta),
+            writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids() }),
         })
     }
 
     pub fn is_writable(&self) -> bool {
-        matches!(self, Tables::Write { .. })
+        self.writer.is_some()
     }
 
     // ---- reads -----------------------------------------------------------
@@ -294,37 +241,49 @@ impl<'t> Tables<'t> {
     }
 
     fn index_owner(&self, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
-        Ok(with_table!(self, index, |t| t.get(key)?.map(|v| v.value().to_vec())))
+        with_table!(self, index, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
     }
 
     // ---- writes ----------------------------------------------------------
 
-    fn not_writable() -> CommandError {
-        CommandError::internal("write attempted in a read-only transaction")
+    fn writer(&self) -> CmdResult<&Writer<'t>> {
+        self.writer.as_ref().ok_or_else(|| CommandError::internal("write attempted in a read-only transaction"))
     }
 
-    fn next_sequence(&mut self, name: &str) -> CmdResult<u64> {
-        let Tables::Write { meta, undo, .. } = self else { return Err(Self::not_writable()) };
-        let next = meta.get(name)?.map(|v| v.value()).unwrap_or(1);
-        put_meta(meta, undo, name, next + 1)?;
-        Ok(next)
+    fn claim(&self, key: ConflictKey) -> CmdResult<()> {
+        self.writer()?.claims.claim(key)
     }
 
     pub fn put_collection(&mut self, meta_doc: &CollectionMeta) -> CmdResult<()> {
-        let Tables::Write { catalog, undo, .. } = self else { return Err(Self::not_writable()) };
+        let ns = meta_doc.ns();
+        self.writer()?.claims.change_definition(meta_doc.id, &ns)?;
         let bytes = meta_doc.to_document().to_vec()?;
-        put_catalog(catalog, undo, meta_doc.ns().as_str(), bytes.as_slice())?;
-        Ok(())
+        self.catalog.insert(ns.as_str(), bytes.as_slice())
+    }
+
+    fn remove_catalog_entry(&mut self, meta: &CollectionMeta) -> CmdResult<()> {
+        let ns = meta.ns();
+        self.writer()?.claims.change_definition(meta.id, &ns)?;
+        self.catalog.remove(ns.as_str())
     }
 
     /// Creates a collection; NamespaceExists (48) if it is already there.
     pub fn create_collection(&mut self, db: &str, name: &str, options: Document) -> CmdResult<CollectionMeta> {
         crate::catalog::validate_db_name(db)?;
         crate::catalog::validate_collection_name(name)?;
+        // Claimed before looking, so that two writers creating one
+        // collection meet here rather than both creating it.
+        self.claim(ConflictKey::Namespace(format!("{db}.{name}")))?;
         if self.collection(db, name)?.is_some() {
             return Err(CommandError::new(48, "NamespaceExists", format!("Collection {db}.{name} already exists.")));
         }
-        let id = self.next_sequence("collection_id")?;
+        let id = next_collection_id(self.writer()?.collection_ids);
+        // Only ever raised (see transaction::apply), so that a restart never
+        // hands out an id twice.
+        let stored = with_table!(self, meta, |t| t.get(COLLECTION_ID)?.map(|v| v.value())).unwrap_or(0);
+        if id + 1 > stored {
+            self.meta.insert(COLLECTION_ID, id + 1)?;
+        }
         let uuid = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
         let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Vec::new(), next_index_id: 1 };
         self.put_collection(&meta)?;
@@ -341,7 +300,8 @@ impl<'t> Tables<'t> {
     }
 
     /// Fails with the MongoDB duplicate-key error if `doc` would collide in a
-    /// unique index (or on `_id` when `check_id`).
+    /// unique index. The keys `doc` adds are claimed first, so a concurrent
+    /// writer adding the same key is a write conflict, never a lost check.
     fn check_unique(&self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], old: Option<&Document>) -> CmdResult<()> {
         for ix in meta.indexes.iter().filter(|ix| ix.unique) {
             let old_keys: Vec<Vec<u8>> = match old {
@@ -353,6 +313,7 @@ impl<'t> Tables<'t> {
                     continue;
                 }
                 let ek = entry_key(meta, ix, &key.encoded, id_key);
+                self.claim(ConflictKey::Unique(ek.clone()))?;
                 if let Some(owner) = self.index_owner(&ek)? {
                     if owner != id_key {
                         return Err(duplicate_key_error(&meta.ns(), &ix.name, &ix.key, &key.values));
@@ -364,18 +325,27 @@ impl<'t> Tables<'t> {
     }
 
     fn write_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], insert: bool) -> CmdResult<()> {
-        let Tables::Write { index, undo, .. } = self else { return Err(Self::not_writable()) };
         for ix in &meta.indexes {
             for key in keys_for(ix, doc)? {
                 let ek = entry_key(meta, ix, &key.encoded, id_key);
+                if ix.unique {
+                    self.claim(ConflictKey::Unique(ek.clone()))?;
+                }
                 if insert {
-                    put_bytes(index, undo, BytesTable::Index, ek.as_slice(), id_key)?;
+                    self.index.insert(ek.as_slice(), id_key)?;
                 } else {
-                    del_bytes(index, undo, BytesTable::Index, ek.as_slice())?;
+                    self.index.remove(ek.as_slice())?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Claims document `key` of `meta` for this writer.
+    fn claim_document(&self, meta: &CollectionMeta, key: &[u8]) -> CmdResult<()> {
+        let claims = self.writer()?.claims;
+        claims.write_contents(meta.id)?;
+        claims.claim(ConflictKey::Doc(key.to_vec()))
     }
 
     /// MongoDB's limits on a stored document, with the codes and messages
@@ -411,6 +381,7 @@ impl<'t> Tables<'t> {
     pub fn insert(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<()> {
         let id_key = id_key(doc)?;
         let key = doc_key(meta, &id_key);
+        self.claim_document(meta, &key)?;
         let exists = with_table!(self, docs, |t| t.get(key.as_slice())?.is_some());
         if exists {
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
@@ -420,9 +391,7 @@ impl<'t> Tables<'t> {
         let bytes = doc.to_vec()?;
         Self::check_storable(&bytes, WriteKind::Insert)?;
         self.write_entries(meta, doc, &id_key, true)?;
-        let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
-        put_bytes(docs, undo, BytesTable::Docs, key.as_slice(), bytes.as_slice())?;
-        Ok(())
+        self.docs.insert(key.as_slice(), bytes.as_slice())
     }
 
     /// Replaces `old` with `new` (same `_id`), keeping indexes in step.
@@ -431,37 +400,38 @@ impl<'t> Tables<'t> {
         if crate::keyenc::encode_one(new.get("_id").unwrap_or(&Bson::Null)) != id_key {
             return Err(CommandError::new(66, "ImmutableField", "Performing an update on the path '_id' would modify the immutable field '_id'"));
         }
+        let key = doc_key(meta, &id_key);
+        self.claim_document(meta, &key)?;
         self.check_unique(meta, new, &id_key, Some(old))?;
         let bytes = new.to_vec()?;
         Self::check_storable(&bytes, WriteKind::Update)?;
         self.write_entries(meta, old, &id_key, false)?;
         self.write_entries(meta, new, &id_key, true)?;
-        let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
-        put_bytes(docs, undo, BytesTable::Docs, doc_key(meta, &id_key).as_slice(), bytes.as_slice())?;
-        Ok(())
+        self.docs.insert(key.as_slice(), bytes.as_slice())
     }
 
     pub fn delete(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<()> {
         let id_key = id_key(doc)?;
+        let key = doc_key(meta, &id_key);
+        self.claim_document(meta, &key)?;
         self.write_entries(meta, doc, &id_key, false)?;
-        let Tables::Write { docs, undo, .. } = self else { return Err(Self::not_writable()) };
-        del_bytes(docs, undo, BytesTable::Docs, doc_key(meta, &id_key).as_slice())?;
-        Ok(())
+        self.docs.remove(key.as_slice())
     }
 
-    fn remove_range(table: &mut Table<'t, Bytes, Bytes>, undo: &Mutex<UndoLog>, which: BytesTable, prefix: &[u8]) -> CmdResult<()> {
+    /// Removes every key starting with `prefix`. Used with the collection's
+    /// definition claimed: no other writer is writing its documents.
+    fn remove_range(table: &mut View<'t, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<()> {
         let keys: Vec<Vec<u8>> = range_values(table, prefix)?.into_iter().map(|(k, _)| k).collect();
         for k in keys {
-            del_bytes(table, undo, which, k.as_slice())?;
+            table.remove(k.as_slice())?;
         }
         Ok(())
     }
 
     pub fn drop_collection(&mut self, meta: &CollectionMeta) -> CmdResult<()> {
-        let Tables::Write { catalog, docs, index, undo, .. } = self else { return Err(Self::not_writable()) };
-        Self::remove_range(docs, undo, BytesTable::Docs, &doc_prefix(meta))?;
-        Self::remove_range(index, undo, BytesTable::Index, &doc_prefix(meta))?;
-        del_catalog(catalog, undo, meta.ns().as_str())?;
+        self.remove_catalog_entry(meta)?;
+        Self::remove_range(&mut self.docs, &doc_prefix(meta))?;
+        Self::remove_range(&mut self.index, &doc_prefix(meta))?;
         Ok(())
     }
 
@@ -469,8 +439,7 @@ impl<'t> Tables<'t> {
     pub fn rename_collection(&mut self, meta: &CollectionMeta, db: &str, name: &str) -> CmdResult<CollectionMeta> {
         crate::catalog::validate_db_name(db)?;
         crate::catalog::validate_collection_name(name)?;
-        let Tables::Write { catalog, undo, .. } = self else { return Err(Self::not_writable()) };
-        del_catalog(catalog, undo, meta.ns().as_str())?;
+        self.remove_catalog_entry(meta)?;
         let mut renamed = meta.clone();
         renamed.db = db.to_string();
         renamed.name = name.to_string();
@@ -482,13 +451,12 @@ impl<'t> Tables<'t> {
     pub const KEY_FORMAT: u64 = 2;
 
     pub fn key_format(&self) -> CmdResult<Option<u64>> {
-        let Tables::Write { meta, .. } = self else { return Err(Self::not_writable()) };
-        Ok(meta.get("key_format")?.map(|v| v.value()))
+        with_table!(self, meta, |t| Ok(t.get("key_format")?.map(|v| v.value())))
     }
 
     pub fn set_key_format(&mut self, format: u64) -> CmdResult<()> {
-        let Tables::Write { meta, undo, .. } = self else { return Err(Self::not_writable()) };
-        put_meta(meta, undo, "key_format", format)
+        self.writer()?;
+        self.meta.insert("key_format", format)
     }
 
     /// Re-encodes every document key and index entry of `meta` with the
@@ -496,25 +464,27 @@ impl<'t> Tables<'t> {
     /// number of documents whose `_id` key, or one of whose index keys, now
     /// collides with another document's: they stay stored (nothing is
     /// dropped), but MongoDB would have refused them as duplicates.
+    ///
+    /// Runs at open, before any other writer exists, so it claims nothing.
     pub fn reencode_keys(&mut self, meta: &CollectionMeta) -> CmdResult<usize> {
+        self.writer()?;
         let rows = with_table!(self, docs, |t| range_values(t, &doc_prefix(meta)))?;
         let mut collisions = 0;
-        let Tables::Write { docs, index, undo, .. } = self else { return Err(Self::not_writable()) };
-        Self::remove_range(index, undo, BytesTable::Index, &doc_prefix(meta))?;
+        Self::remove_range(&mut self.index, &doc_prefix(meta))?;
         let mut stored: Vec<(Vec<u8>, Document)> = Vec::with_capacity(rows.len());
         for (old_key, bytes) in &rows {
             let doc = decode(bytes)?;
             let new_key = doc_key(meta, &id_key(&doc)?);
             if new_key != *old_key {
-                if docs.get(new_key.as_slice())?.is_some() {
+                if self.docs.get(new_key.as_slice())?.is_some() {
                     // Another document already has this _id by value: keep
                     // this one where it is rather than lose it.
                     collisions += 1;
                     stored.push((old_key[8..].to_vec(), doc));
                     continue;
                 }
-                del_bytes(docs, undo, BytesTable::Docs, old_key)?;
-                put_bytes(docs, undo, BytesTable::Docs, &new_key, bytes)?;
+                self.docs.remove(old_key.as_slice())?;
+                self.docs.insert(new_key.as_slice(), bytes.as_slice())?;
             }
             stored.push((new_key[8..].to_vec(), doc));
         }
@@ -522,11 +492,11 @@ impl<'t> Tables<'t> {
             for (id, doc) in &stored {
                 for key in keys_for(ix, doc)? {
                     let ek = entry_key(meta, ix, &key.encoded, id);
-                    if ix.unique && index.get(ek.as_slice())?.is_some() {
+                    if ix.unique && self.index.get(ek.as_slice())?.is_some() {
                         collisions += 1;
                         continue;
                     }
-                    put_bytes(index, undo, BytesTable::Index, ek.as_slice(), id)?;
+                    self.index.insert(ek.as_slice(), id.as_slice())?;
                 }
             }
         }
@@ -549,6 +519,9 @@ impl<'t> Tables<'t> {
         if let Some(existing) = meta.indexes.iter().find(|e| e.key == ix.key && e.same_definition(&ix)) {
             return Err(CommandError::new(85, "IndexOptionsConflict", format!("Index already exists with a different name: {}", existing.name)));
         }
+        // Claimed before reading the documents to index: no writer adds one
+        // behind the build's back.
+        self.writer()?.claims.change_definition(meta.id, &meta.ns())?;
         meta.next_index_id += 1;
         ix.id = meta.next_index_id - 1;
         let docs = self.scan(meta)?;
@@ -568,9 +541,8 @@ impl<'t> Tables<'t> {
                 entries.push((entry_key(meta, &ix, &key.encoded, &id), id.clone()));
             }
         }
-        let Tables::Write { index, undo, .. } = self else { return Err(Self::not_writable()) };
         for (k, v) in entries {
-            put_bytes(index, undo, BytesTable::Index, k.as_slice(), v.as_slice())?;
+            self.index.insert(k.as_slice(), v.as_slice())?;
         }
         meta.indexes.push(ix);
         self.put_collection(meta)?;
@@ -581,9 +553,9 @@ impl<'t> Tables<'t> {
         let Some(pos) = meta.indexes.iter().position(|ix| ix.name == name) else {
             return Err(CommandError::new(27, "IndexNotFound", format!("index not found with name [{name}]")));
         };
+        self.writer()?.claims.change_definition(meta.id, &meta.ns())?;
         let ix = meta.indexes.remove(pos);
-        let Tables::Write { index, undo, .. } = self else { return Err(Self::not_writable()) };
-        Self::remove_range(index, undo, BytesTable::Index, &index_prefix(meta, &ix))?;
+        Self::remove_range(&mut self.index, &index_prefix(meta, &ix))?;
         self.put_collection(meta)?;
         Ok(())
     }
@@ -621,11 +593,10 @@ mod key_format_tests {
             // What format 1 wrote for {_id: NumberDecimal("1.0"), price: NumberDecimal("2.50")}.
             let old = doc! {"_id": dec("1.0"), "price": dec("2.50")};
             let ix = meta.indexes[0].clone();
-            let Tables::Write { docs, index, meta: m, undo, .. } = &mut t else { panic!() };
             let id = format1_key(&dec("1.0"));
-            put_bytes(docs, undo, BytesTable::Docs, &doc_key(&meta, &id), &old.to_vec().unwrap()).unwrap();
-            put_bytes(index, undo, BytesTable::Index, &entry_key(&meta, &ix, &format1_key(&dec("2.50")), &id), &id).unwrap();
-            put_meta(m, undo, "key_format", 1).unwrap();
+            t.docs.insert(doc_key(&meta, &id).as_slice(), old.to_vec().unwrap().as_slice()).unwrap();
+            t.index.insert(entry_key(&meta, &ix, &format1_key(&dec("2.50")), &id).as_slice(), id.as_slice()).unwrap();
+            t.meta.insert("key_format", 1).unwrap();
             drop(t);
             wtxn.commit().unwrap();
         }
@@ -651,5 +622,58 @@ mod key_format_tests {
         assert_eq!(err.code, 11000);
         let err = t.insert(&meta, &doc! {"_id": 1.0, "price": 9}).unwrap_err();
         assert_eq!(err.code, 11000);
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::*;
+    use crate::storage::Storage;
+    use bson::doc;
+    use std::time::Duration;
+
+    /// Every reader sees a transaction's own writes merged over its
+    /// snapshot, and nothing of them outside it until commit.
+    #[test]
+    fn readers_see_the_transactions_own_writes_and_only_it_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        let mut t = Tables::open_write(&wtxn).unwrap();
+        let mut meta = t.create_collection("db", "c", Document::new()).unwrap();
+        t.create_index(&mut meta, &doc! {"key": {"k": 1}, "name": "k_1", "unique": true}).unwrap();
+        for i in 1..=3 {
+            t.insert(&meta, &doc! {"_id": i, "k": i}).unwrap();
+        }
+        drop(t);
+        wtxn.commit().unwrap();
+
+        let txn = storage.begin_transaction().unwrap();
+        let mut t = Tables::open_transaction(&txn).unwrap();
+        t.insert(&meta, &doc! {"_id": 4, "k": 4}).unwrap();
+        t.delete(&meta, &doc! {"_id": 1, "k": 1}).unwrap();
+        t.replace(&meta, &doc! {"_id": 2, "k": 2}, &doc! {"_id": 2, "k": 20}).unwrap();
+        let ix = &meta.indexes[0];
+        let ids = |t: &Tables<'_>| -> Vec<Bson> { t.scan(&meta).unwrap().into_iter().map(|d| d.get("_id").unwrap().clone()).collect() };
+        assert_eq!(ids(&t), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4)]);
+        assert_eq!(t.count(&meta).unwrap(), 3);
+        assert!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(2)), true).unwrap().is_empty());
+        assert_eq!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(20)), true).unwrap().len(), 1);
+        assert!(t.get_by_id_key(&meta, &keyenc::encode_one(&Bson::Int32(1))).unwrap().is_none());
+        // A unique value freed and taken again inside the transaction.
+        t.insert(&meta, &doc! {"_id": 5, "k": 2}).unwrap();
+        assert_eq!(t.insert(&meta, &doc! {"_id": 6, "k": 20}).unwrap_err().code, 11000);
+        drop(t);
+
+        let outside = storage.begin_read().unwrap();
+        let r = Tables::open_read(&outside).unwrap();
+        assert_eq!(ids(&r), vec![Bson::Int32(1), Bson::Int32(2), Bson::Int32(3)]);
+        drop(r);
+        drop(outside);
+        txn.commit(&storage, Duration::from_secs(5), |_| Ok(())).unwrap();
+        let after = storage.begin_read().unwrap();
+        let r = Tables::open_read(&after).unwrap();
+        assert_eq!(ids(&r), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4), Bson::Int32(5)]);
+        assert_eq!(r.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(2)), true).unwrap().len(), 1);
     }
 }

@@ -32,6 +32,12 @@ impl TestServer {
         TestServer { handle: Some(handle), dir }
     }
 
+    pub fn start_with(options: djongo_server::ServerOptions) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = djongo_server::spawn_with(ServerConfig { data_dir: dir.path().to_path_buf(), bind: Bind::Tcp("127.0.0.1:0".into()) }, options).unwrap();
+        TestServer { handle: Some(handle), dir }
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(&self.handle.as_ref().unwrap().address())
     }
