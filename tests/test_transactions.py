@@ -11,6 +11,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.db.transaction import TransactionManagementError
 from djongo.features import DatabaseFeatures
+from djongo.transaction import is_transient, retry_on_conflict
 
 from tests.blogapp.models import Author
 
@@ -244,3 +245,59 @@ def test_a_counter_written_directly_inside_the_transaction_still_gives_the_right
         raised = mongo_db["__schema__"].find_one({"name": table})["auto"]["seq"]
         assert Author.objects.create(name="second").pk == raised + 1
     assert names() == ["first", "second"]
+
+
+def test_retry_on_conflict_runs_the_block_again_after_a_write_conflict():
+    author = Author.objects.create(name="shared")
+    holder = Holder(lambda: Author.objects.filter(pk=author.pk).update(rank=1))
+    attempts = []
+
+    @retry_on_conflict(attempts=3, backoff=0)
+    def bump() -> int:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) == 2:
+            # The first attempt lost to the other transaction; let it commit,
+            # so the second attempt's snapshot includes its write.
+            holder.finish()
+        Author.objects.filter(pk=author.pk).update(rank=F("rank") + 10)
+        return Author.objects.get(pk=author.pk).rank
+
+    try:
+        assert bump() == 11
+    finally:
+        holder.finish()
+    assert attempts == [1, 2]
+    assert Author.objects.get(pk=author.pk).rank == 11
+
+
+def test_retry_on_conflict_leaves_other_errors_and_nested_blocks_alone():
+    Author.objects.create(name="a", email="taken@example.com")
+    attempts = []
+
+    @retry_on_conflict(attempts=3, backoff=0)
+    def duplicate() -> None:
+        attempts.append(1)
+        Author.objects.create(name="b", email="taken@example.com")
+
+    with pytest.raises(IntegrityError):
+        duplicate()
+    assert attempts == [1]
+
+    author = Author.objects.create(name="shared")
+    holder = Holder(lambda: Author.objects.filter(pk=author.pk).update(rank=1))
+
+    @retry_on_conflict(attempts=3, backoff=0)
+    def conflicting() -> None:
+        attempts.append(2)
+        Author.objects.filter(pk=author.pk).update(rank=2)
+
+    try:
+        # Inside an outer block the outer transaction is the one aborted:
+        # nothing can be retried here, so the conflict is raised at once.
+        with pytest.raises(OperationalError) as raised, transaction.atomic():
+            conflicting()
+    finally:
+        holder.finish()
+    assert attempts == [1, 2]
+    assert is_transient(raised.value)
+    assert Author.objects.get(pk=author.pk).rank == 1

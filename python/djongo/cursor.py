@@ -161,7 +161,15 @@ class translate_errors:
         translated = _translate(exc)
         if translated is None:
             return False
+        if isinstance(exc, PyMongoError):
+            translated.labels = frozenset(
+                label for label in _LABELS if exc.has_error_label(label))
+            translated.code = getattr(exc, "code", None)
         raise translated from exc
+
+
+# The labels that tell a caller whether to run a transaction again.
+_LABELS = ("TransientTransactionError", "UnknownTransactionCommitResult")
 
 
 def django_errors(method: Callable[..., T]) -> Callable[..., T]:

@@ -18,7 +18,15 @@ class Warning(Exception):  # noqa: A001 - the DB-API name
 
 
 class Error(Exception):
-    pass
+    """Carries the server's error labels (``TransientTransactionError``,
+    ``UnknownTransactionCommitResult``) and code, when it gave them: they say
+    whether running the transaction again may succeed (see djongo.transaction)."""
+
+    def __init__(self, *args: object, labels: frozenset[str] = frozenset(),
+                 code: int | None = None) -> None:
+        super().__init__(*args)
+        self.labels = labels
+        self.code = code
 
 
 class InterfaceError(Error):

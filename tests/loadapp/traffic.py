@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 from django.db.models import F
+from djongo.transaction import retry_on_conflict
 
 from .models import Account, Item, Transfer
 
@@ -24,13 +25,17 @@ def run(name: str, args: dict[str, Any]) -> dict[str, Any]:
     if name == "update":
         return {"rows": Item.objects.filter(pk=args["id"]).update(qty=args["qty"])}
     if name == "transfer":
-        with transaction.atomic():
-            Account.objects.filter(name=args["src"]).update(balance=F("balance") - args["amount"])
-            Account.objects.filter(name=args["dst"]).update(balance=F("balance") + args["amount"])
-            made = Transfer.objects.create(tag=args["tag"], src=args["src"], dst=args["dst"],
-                                           amount=args["amount"])
-        return {"id": made.id}
+        return {"id": _transfer(**args)}
     raise ValueError(f"no such operation: {name}")
+
+
+@retry_on_conflict(attempts=20)
+def _transfer(src: str, dst: str, amount: int, tag: str) -> int:
+    """Two transfers touching one account conflict (snapshot isolation, as on
+    MongoDB): the loser's block is run again, as an application would."""
+    Account.objects.filter(name=src).update(balance=F("balance") - amount)
+    Account.objects.filter(name=dst).update(balance=F("balance") + amount)
+    return Transfer.objects.create(tag=tag, src=src, dst=dst, amount=amount).id
 
 
 def is_transient(exc: BaseException) -> bool:
