@@ -29,18 +29,56 @@ def test_the_embedded_engine_declares_savepoints():
     assert connection.features.can_release_savepoints
 
 
-def test_savepoints_stay_off_on_a_server_without_them():
+def test_savepoints_stay_off_on_a_server_without_them(monkeypatch):
     """A real MongoDB's hello has no ``djongo`` field, and no savepoint commands."""
-    hello = {"isWritablePrimary": True, "ok": 1.0}
-    wrapper = SimpleNamespace(
-        ensure_connection=lambda: None,
-        wrap_database_errors=contextlib.nullcontext(),
-        connection=SimpleNamespace(client=SimpleNamespace(
-            admin=SimpleNamespace(command=lambda name: hello))),
-    )
-    features = DatabaseFeatures(wrapper)
-    assert not features.uses_savepoints
-    assert not features.can_release_savepoints
+    from djongo import server
+
+    hellos = []
+
+    def hello(name):
+        hellos.append(name)
+        return {"isWritablePrimary": True, "setName": "rs0", "ok": 1.0}
+
+    client = SimpleNamespace(admin=SimpleNamespace(command=hello))
+    monkeypatch.setattr(server, "get_client", lambda choice: client)
+    monkeypatch.setattr(server, "_capabilities", {})
+    settings = {**connection.settings_dict, "CLIENT": {"host": "mongodb://db.example:27017"}}
+    for _ in range(2):
+        features = DatabaseFeatures(_ForbiddenConnection(settings))
+        assert not features.uses_savepoints
+        assert not features.can_release_savepoints
+        assert features.supports_transactions
+    # Asked once per process, not once per connection.
+    assert hellos == ["hello"]
+
+
+class _ForbiddenConnection:
+    """A DatabaseWrapper stand-in that refuses to connect, as pytest-django
+    does outside a database test."""
+
+    wrap_database_errors = contextlib.nullcontext()
+
+    def __init__(self, settings_dict):
+        self.settings_dict = settings_dict
+
+    def ensure_connection(self):
+        raise AssertionError("Database access not allowed")
+
+
+def test_feature_flags_of_the_embedded_engine_need_no_connection():
+    features = DatabaseFeatures(_ForbiddenConnection(connection.settings_dict))
+    assert features.uses_savepoints
+    assert features.can_release_savepoints
+    assert features.supports_transactions
+
+
+def test_a_standalone_mongodb_has_neither_transactions_nor_savepoints():
+    from djongo.server import capabilities_from_hello
+
+    caps = capabilities_from_hello({"isWritablePrimary": True, "ok": 1.0})
+    assert (caps.transactions, caps.savepoints) == (False, False)
+    caps = capabilities_from_hello({"msg": "isdbgrid", "djongo": "not a dict"})
+    assert (caps.transactions, caps.savepoints) == (True, False)
 
 
 def test_nested_atomic_rolls_back_only_the_inner_block():

@@ -6,6 +6,9 @@ Only what really works is declared; each ``False`` is a gap, not a policy.
 from django.db.backends.base.features import BaseDatabaseFeatures
 from django.utils.functional import cached_property
 
+from .cursor import translate_errors
+from .server import Capabilities, choose_server, server_capabilities
+
 
 class DatabaseFeatures(BaseDatabaseFeatures):
     minimum_database_version = None
@@ -21,29 +24,26 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     atomic_transactions = True
 
     @cached_property
-    def _server_extensions(self) -> dict:
-        """The ``djongo`` field of the server's hello reply: what the embedded
-        engine adds to MongoDB. A real MongoDB has no such field ({})."""
-        self.connection.ensure_connection()
-        with self.connection.wrap_database_errors:
-            hello = self.connection.connection.client.admin.command("hello")
-        extensions = hello.get("djongo")
-        return extensions if isinstance(extensions, dict) else {}
+    def _capabilities(self) -> Capabilities:
+        # Computed without opening a Django connection (see
+        # server.server_capabilities): third-party test modules read
+        # uses_savepoints at import time, where pytest-django forbids one.
+        choice = choose_server(self.connection.settings_dict)
+        with self.connection.wrap_database_errors, translate_errors(None):
+            return server_capabilities(choice)
 
     @cached_property
     def supports_transactions(self) -> bool:
         # MongoDB runs transactions on replica sets and sharded clusters only
         # (the embedded engine is a one-node replica set).
-        self.connection.ensure_connection()
-        with self.connection.wrap_database_errors:
-            return self.connection.connection.supports_transactions
+        return self._capabilities.transactions
 
     @cached_property
     def uses_savepoints(self) -> bool:
         # The embedded engine has savepoint commands (MongoDB has none), so
         # nested atomic() blocks recover from errors there; on MongoDB an
         # error inside atomic() rolls back the whole transaction.
-        return bool(self._server_extensions.get("savepoints"))
+        return self._capabilities.savepoints
 
     @cached_property
     def can_release_savepoints(self) -> bool:

@@ -228,3 +228,51 @@ def get_client(choice: ServerChoice) -> MongoClient:
                 client = MongoClient(**_with_command_logger(choice.client_kwargs))
             _clients[key] = client
         return client
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a server offers beyond MongoDB's core, as DatabaseFeatures declares it."""
+
+    #: Multi-document transactions: a replica set member or a mongos (the
+    #: embedded engine reports itself as a one-node replica set).
+    transactions: bool
+    #: The embedded engine's savepoint commands (MongoDB has none).
+    savepoints: bool
+
+
+#: The embedded engine's, known without asking it: the backend only talks to
+#: an engine of its own version (``_embedded_client`` checks).
+EMBEDDED_CAPABILITIES = Capabilities(transactions=True, savepoints=True)
+
+_capabilities: dict[str, Capabilities] = {}
+
+
+def capabilities_from_hello(hello: dict[str, Any]) -> Capabilities:
+    extensions = hello.get("djongo")
+    if not isinstance(extensions, dict):
+        extensions = {}
+    return Capabilities(
+        transactions=bool(hello.get("setName") or hello.get("msg") == "isdbgrid"),
+        savepoints=bool(extensions.get("savepoints")),
+    )
+
+
+def server_capabilities(choice: ServerChoice) -> Capabilities:
+    """The capabilities of a settings block's server, once per process.
+
+    The embedded engine's are known from the settings alone; another
+    server's come from one ``hello`` through the process's shared client, so
+    no Django connection is opened: DatabaseFeatures can answer where one is
+    not allowed (a test module read at import time under pytest-django).
+    """
+    if choice.embedded:
+        return EMBEDDED_CAPABILITIES
+    key = choice.cache_key
+    with _clients_lock:
+        known = _capabilities.get(key)
+    if known is None:
+        known = capabilities_from_hello(get_client(choice).admin.command("hello"))
+        with _clients_lock:
+            _capabilities[key] = known
+    return known

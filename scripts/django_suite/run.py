@@ -4,9 +4,14 @@
     scripts/django-suite --check         # every app, checked against known failures (CI)
     scripts/django-suite --fast          # a quick subset, checked against known failures
     scripts/django-suite basic lookup    # some apps
+    scripts/django-suite --sqlite        # also on Django's sqlite3 backend: the report
+                                         # counts each app's tests up to what SQLite passes
 
 Each app runs in its own ``runtests.py`` process with its own embedded data
-directory; two apps run at a time. Outcomes come from a recording test
+directory; two apps run at a time. With ``--sqlite`` every app also runs on
+Django's own sqlite3 backend (djongo_suite_settings_sqlite.py, the same
+settings otherwise), and the report shows, per app, how many tests SQLite
+passes and how many of those pass on djongo. Outcomes come from a recording test
 runner (djongo_suite_runner.py). ``--check`` fails on a test that fails and
 is not in known_failures.txt, and on a listed test that now passes, so the
 list only ever shrinks.
@@ -65,7 +70,10 @@ def read_known_failures() -> dict[str, str]:
     return known
 
 
-def run_app(app: str, tests_dir: Path, timeout: int) -> dict:
+SETTINGS = {"djongo": "djongo_suite_settings", "sqlite": "djongo_suite_settings_sqlite"}
+
+
+def run_app(app: str, tests_dir: Path, timeout: int, backend: str = "djongo") -> dict:
     with tempfile.TemporaryDirectory(prefix=f"djongo-suite-{app}-") as tmp:
         results = Path(tmp) / "results.json"
         env = {
@@ -77,7 +85,7 @@ def run_app(app: str, tests_dir: Path, timeout: int) -> dict:
         started = time.monotonic()
         try:
             proc = subprocess.run(
-                [sys.executable, "runtests.py", "--settings=djongo_suite_settings",
+                [sys.executable, "runtests.py", f"--settings={SETTINGS[backend]}",
                  "--noinput", "-v", "1", app],
                 cwd=tests_dir, env=env, capture_output=True, text=True, timeout=timeout,
             )
@@ -85,7 +93,7 @@ def run_app(app: str, tests_dir: Path, timeout: int) -> dict:
         except subprocess.TimeoutExpired:
             crashed = f"timed out after {timeout}s"
         outcomes = json.loads(results.read_text()) if results.exists() else {}
-        return {"app": app, "outcomes": outcomes, "crashed": crashed,
+        return {"app": app, "backend": backend, "outcomes": outcomes, "crashed": crashed,
                 "seconds": round(time.monotonic() - started, 1)}
 
 
@@ -95,29 +103,72 @@ def summarize(run: dict) -> Counter:
     return counts
 
 
-def write_report(runs: list[dict], path: Path, known: dict[str, str]) -> None:
+def passed(run: dict | None) -> set[str]:
+    if run is None:
+        return set()
+    return {t for t, o in run["outcomes"].items() if o["outcome"] == "passed"}
+
+
+def write_report(runs: list[dict], path: Path, known: dict[str, str],
+                 sqlite_runs: dict[str, dict] | None = None) -> None:
+    """docs/compatibility.md: per app, our outcomes and (with ``sqlite_runs``)
+    how many of the tests SQLite passes pass on djongo too."""
+    compare = sqlite_runs is not None
     lines = [
         "# Django's own test suite on djongo",
         "",
         f"Django {django.get_version()}, unmodified `tests/runtests.py`, both aliases on the "
-        "embedded engine. Made by `scripts/django-suite`; a crashed app (the run died before "
+        "embedded engine, `USE_TZ = False`. Made by `scripts/django-suite"
+        + (" --sqlite" if compare else "") + "`; a crashed app (the run died before "
         "reporting) counts every test as not run.",
         "",
-        "| app | run | passed | failed | errors | skipped | seconds |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    if compare:
+        lines += [
+            "The yardstick is Django's own sqlite3 backend on the same apps and settings: "
+            "**SQLite** is the number of tests SQLite passes, **djongo** how many of those "
+            "pass on djongo (a test SQLite skips or fails does not count either way).",
+            "",
+            "| app | SQLite | djongo | % | run | passed | failed | errors | skipped | seconds |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+    else:
+        lines += [
+            "| app | run | passed | failed | errors | skipped | seconds |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
     total = Counter()
+    yard = Counter()
     for run in sorted(runs, key=lambda r: r["app"]):
         c = summarize(run)
         total.update(c)
         note = " (crashed)" if run["crashed"] else ""
-        lines.append(f"| {run['app']}{note} | {c['run']} | {c['passed']} | {c['failed']} | "
-                     f"{c['error']} | {c['skipped']} | {run['seconds']} |")
-    lines.append(f"| **total** | {total['run']} | {total['passed']} | {total['failed']} | "
-                 f"{total['error']} | {total['skipped']} | |")
+        ours = (f"{c['run']} | {c['passed']} | {c['failed']} | {c['error']} | "
+                f"{c['skipped']} | {run['seconds']} |")
+        if compare:
+            theirs = passed(sqlite_runs.get(run["app"]))
+            both = len(theirs & passed(run))
+            yard.update({"sqlite": len(theirs), "both": both})
+            share = f"{100 * both / len(theirs):.1f}" if theirs else "–"
+            lines.append(f"| {run['app']}{note} | {len(theirs)} | {both} | {share} | {ours}")
+        else:
+            lines.append(f"| {run['app']}{note} | {ours}")
+    totals = (f"{total['run']} | {total['passed']} | {total['failed']} | "
+              f"{total['error']} | {total['skipped']} | |")
+    if compare:
+        share = 100 * yard["both"] / max(yard["sqlite"], 1)
+        lines.append(f"| **total** | {yard['sqlite']} | {yard['both']} | {share:.1f} | {totals}")
+    else:
+        lines.append(f"| **total** | {totals}")
     executed = total["run"] - total["skipped"]
+    lines.append("")
+    if compare:
+        lines += [
+            f"Of the {yard['sqlite']} tests SQLite passes, djongo passes {yard['both']} "
+            f"({100 * yard['both'] / max(yard['sqlite'], 1):.1f}%).",
+            "",
+        ]
     lines += [
-        "",
         f"Passed: {total['passed']} of {total['run']} tests "
         f"({100 * total['passed'] / max(total['run'], 1):.1f}%), "
         f"{100 * total['passed'] / max(executed, 1):.1f}% of those not skipped. "
@@ -139,7 +190,25 @@ def write_report(runs: list[dict], path: Path, known: dict[str, str]) -> None:
                 reasons[known.get(test_id, "not listed: a new failure")] += 1
     for reason, count in reasons.most_common():
         lines.append(f"| {count} | {reason} |")
+    if compare:
+        lines += sqlite_only_section(runs, sqlite_runs)
     path.write_text("\n".join(lines) + "\n")
+
+
+def sqlite_only_section(runs: list[dict], sqlite_runs: dict[str, dict]) -> list[str]:
+    """Tests SQLite passes that djongo skips: the features we do not declare."""
+    skipped = Counter()
+    for run in runs:
+        theirs = passed(sqlite_runs.get(run["app"]))
+        for test_id, result in run["outcomes"].items():
+            if test_id in theirs and result["outcome"] == "skipped":
+                skipped[" ".join(result["detail"].split())[:160]] += 1
+    if not skipped:
+        return []
+    lines = ["", "## Passed by SQLite, skipped on djongo", "", "| tests | skip reason |",
+             "| ---: | --- |"]
+    lines += [f"| {count} | {reason} |" for reason, count in skipped.most_common()]
+    return lines
 
 
 def check(runs: list[dict], known: dict[str, str]) -> list[str]:
@@ -180,6 +249,9 @@ def main() -> int:
     parser.add_argument("--record-known-failures", action="store_true",
                         help="add today's failures of these apps to known_failures.txt, "
                              "each with its error as the reason")
+    parser.add_argument("--sqlite", action="store_true",
+                        help="also run the apps on Django's sqlite3 backend; the report "
+                             "counts each app's tests up to what SQLite passes")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=1800)
     args = parser.parse_args()
@@ -194,14 +266,31 @@ def main() -> int:
             print(f"{status}{run['app']}: {c['passed']}/{c['run']} passed, {c['failed']} failed, "
                   f"{c['error']} errors, {c['skipped']} skipped ({run['seconds']}s)", flush=True)
             runs.append(run)
+    sqlite_runs = None
+    if args.sqlite:
+        sqlite_runs = {}
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for run in pool.map(
+                    lambda app: run_app(app, tests_dir, args.timeout, "sqlite"), apps):
+                c = summarize(run)
+                status = "CRASHED " if run["crashed"] else ""
+                print(f"{status}sqlite {run['app']}: {c['passed']}/{c['run']} passed, "
+                      f"{c['failed']} failed, {c['error']} errors, {c['skipped']} skipped "
+                      f"({run['seconds']}s)", flush=True)
+                sqlite_runs[run["app"]] = run
+        both = sum(len(passed(r) & passed(sqlite_runs.get(r["app"]))) for r in runs)
+        theirs = sum(len(passed(r)) for r in sqlite_runs.values())
+        print(f"Of the {theirs} tests SQLite passes, djongo passes {both} "
+              f"({100 * both / max(theirs, 1):.1f}%)")
     # A checking run (CI) leaves the committed report alone unless asked.
     report = args.report or (
         None if args.apps or args.fast or args.check else ROOT / "docs/compatibility.md")
     if report:
-        write_report(runs, report, read_known_failures())
+        write_report(runs, report, read_known_failures(), sqlite_runs)
         print(f"report written to {report}")
     if args.json:
-        args.json.write_text(json.dumps(runs, indent=1, sort_keys=True))
+        args.json.write_text(json.dumps(runs + list((sqlite_runs or {}).values()),
+                                        indent=1, sort_keys=True))
     total = Counter()
     for run in runs:
         total.update(summarize(run))
