@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from . import database as Database
+from . import json_lookups
 from .client import DatabaseClient
 from .connection import Connection
 from .creation import DatabaseCreation
@@ -30,6 +31,8 @@ DJANGO_SETTINGS = {
 }
 
 _configured_logging: set[str] = set()
+
+json_lookups.register()
 
 
 def _varchar(params: dict[str, Any]) -> str:
@@ -58,7 +61,7 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         "BigIntegerField": "bigint",
         "IPAddressField": "char(15)",
         "GenericIPAddressField": "char(39)",
-        "JSONField": "text",
+        "JSONField": "json",
         "OneToOneField": "integer",
         "PositiveBigIntegerField": "bigint",
         "PositiveIntegerField": "integer",

@@ -17,7 +17,9 @@ from typing import Any
 from bson import Decimal128
 from django.db.utils import DataError as DjangoDataError
 
+from . import json_values
 from .database import DataError, ProgrammingError
+from .json_values import JSONValue
 
 # Decimal128 carries 34 significant digits; Django's DecimalField allows fewer.
 _DECIMAL_CONTEXT = decimal.Context(prec=34)
@@ -35,6 +37,9 @@ def to_bson(value: Any, depth: int = 0) -> Any:
     """
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
+    if isinstance(value, JSONValue):
+        # A JSONField's value: JSON null is MinKey, not SQL NULL.
+        return json_values.to_stored(value.value, lambda v: to_bson(v, depth))
     if isinstance(value, datetime.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(datetime.UTC).replace(tzinfo=None)
@@ -107,6 +112,8 @@ class Binder:
                 return self._param(node)
             if "$subquery" in node:
                 return self._subquery(node)
+            if "$jsonContains" in node:
+                return self._json_contains(node["$jsonContains"])
             out = {}
             for key, value in node.items():
                 if key == "$match":
@@ -176,12 +183,23 @@ class Binder:
             return value
         if slot.get("like"):
             return like_to_regex(value)
+        if slot.get("json"):
+            return json_values.parameter(value, to_bson)
         if slot.get("negate"):
             # LAG(x, %s): MongoDB's $shift takes the offset as a constant.
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ProgrammingError(f"LAG/LEAD offset must be an integer, not {value!r}")
             return -value
         return to_bson(value)
+
+    def _json_contains(self, spec: dict[str, Any]) -> Any:
+        """JSON_CONTAINS with one side known: an expression expanded over it."""
+        value = spec["value"]
+        if isinstance(value, dict) and "$literal" in value:
+            value = value["$literal"]
+        else:
+            value = self.bind(value)
+        return json_values.contains(self.bind(spec["expr"]), value, spec["value_is"])
 
     def _subquery(self, slot: dict[str, Any]) -> Any:
         rows = self.subquery_results[slot["$subquery"]]

@@ -72,7 +72,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_timezones = False
     has_native_uuid_field = False
     has_native_duration_field = False
-    supports_json_field = False
+    # Django's JSONField: native BSON documents and arrays (json_values.py).
+    supports_json_field = True
+    has_native_json_field = True
+    supports_json_field_contains = True
     has_select_for_update = False
     supports_select_for_update_with_limit = False
     supports_ignore_conflicts = False
@@ -88,7 +91,7 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_temporal_subtraction = True
     # GREATEST/LEAST are $max/$min, which skip NULLs.
     greatest_least_ignores_nulls = True
-    has_json_object_function = False
+    has_json_object_function = True
     # Conditions are selected as BSON booleans (three-valued: true, false, null).
     # Without this Django selects CASE WHEN c THEN 1 ELSE 0 END and later compares
     # that 1/0 with a real boolean (`= (x < 5)`, `WHERE NOT "alias"`), and in BSON
@@ -100,8 +103,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_collation_on_charfield = False
     supports_collation_on_textfield = False
     supports_non_deterministic_collations = False
-    supports_select_intersection = False
-    supports_select_difference = False
+    # INTERSECT / EXCEPT: rows tagged by input, grouped, kept by count.
+    supports_select_intersection = True
+    supports_select_difference = True
     supports_slicing_ordering_in_compound = False
     supports_aggregate_filter_clause = False
     supports_default_keyword_in_insert = False

@@ -76,6 +76,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         "blob": "BinaryField",
         "embedded": "JSONField",
         "array": "JSONField",
+        "json": "JSONField",
         "objectid": "CharField",
     }
     _auto_fields = {

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import re
 import uuid
 
 from bson import Decimal128
 from django.conf import settings
-from django.db import DatabaseError, DataError
+from django.db import DatabaseError, DataError, NotSupportedError
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.backends.utils import split_tzname_delta
 from django.db.models.expressions import Col
 from django.utils import timezone
 
-from . import sequences
+from . import json_values, sequences
 from .cursor import django_errors
 
 _DECIMALS = decimal.Context(prec=34)
@@ -149,6 +150,13 @@ class DatabaseOperations(BaseDatabaseOperations):
         return cursor.lastrowid
 
     def lookup_cast(self, lookup_type, internal_type=None):
+        if lookup_type in PATTERN_LOOKUPS and internal_type == "JSONField":
+            # SQL databases match the JSON text; MongoDB has no operator that
+            # writes a document as JSON text.
+            raise NotSupportedError(
+                f"{lookup_type} on a whole JSONField is not supported (MongoDB cannot write "
+                f"a document as JSON text); use it on a key: field__key__{lookup_type}"
+            )
         # Pattern lookups on numbers, dates... compare their text, as SQL
         # databases do (filter(id__startswith=2)).
         if lookup_type in PATTERN_LOOKUPS and internal_type not in TEXT_FIELDS:
@@ -325,6 +333,15 @@ class DatabaseOperations(BaseDatabaseOperations):
     def adapt_integerfield_value(self, value, internal_type):
         return value
 
+    def adapt_json_value(self, value, encoder):
+        # Stored as native BSON, not JSON text; the encoder decides what the
+        # value is (a datetime becomes its string, as on every backend).
+        text = json.dumps(value, cls=encoder)
+        try:
+            return json_values.JSONValue(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"the JSONField's encoder produced invalid JSON: {exc}") from None
+
     # -- values from the database ------------------------------------------------
 
     def get_db_converters(self, expression):
@@ -337,6 +354,7 @@ class DatabaseOperations(BaseDatabaseOperations):
             "DecimalField": self.convert_decimalfield_value,
             "UUIDField": self.convert_uuidfield_value,
             "BooleanField": self.convert_booleanfield_value,
+            "JSONField": self.convert_jsonfield_value,
         }.get(internal_type)
         if converter:
             converters.append(converter)
@@ -391,6 +409,10 @@ class DatabaseOperations(BaseDatabaseOperations):
                 and isinstance(expression, Col)):
             value = value.quantize(decimal.Decimal(1).scaleb(-places), context=_DECIMALS)
         return value
+
+    def convert_jsonfield_value(self, value, expression, connection):
+        # JSONField.from_db_value decodes JSON text with the field's decoder.
+        return json_values.from_stored(value)
 
     def convert_uuidfield_value(self, value, expression, connection):
         if isinstance(value, str):

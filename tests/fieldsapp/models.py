@@ -1,5 +1,7 @@
 """Djongo's MongoDB fields, modelled on the examples of Djongo's field pages."""
 
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import JSONField as DjangoJSONField
 from djongo import models
 
 
@@ -52,3 +54,14 @@ class Event(models.Model):
     kind = models.CharField(max_length=50)
     data = models.JSONField(default=dict, blank=True)
     source = models.GenericObjectIdField(null=True, blank=True)
+
+
+class Record(models.Model):
+    """Django's own JSONField (not Djongo's): SQL semantics over native BSON."""
+
+    name = models.CharField(max_length=50, blank=True)
+    value = DjangoJSONField(null=True, blank=True)
+    extra = DjangoJSONField(default=dict, encoder=DjangoJSONEncoder)
+
+    def __str__(self):
+        return self.name

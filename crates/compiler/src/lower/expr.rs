@@ -7,9 +7,9 @@
 //! field path or an operator.
 use bson::{doc, Bson, Document};
 
-use super::{date, like, literal, text, param_slot, read, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
+use super::{date, json, like, literal, text, param_slot, read, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
-use crate::plan::{is_plain_key, AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, FieldPath, Func, Literal, MatchKind, Query, SubqueryRef};
+use crate::plan::{is_plain_key, AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, FieldPath, Func, JsonMode, Literal, MatchKind, Query, SubqueryRef};
 
 pub(crate) fn lit(b: impl Into<Bson>) -> Bson {
     Bson::Document(doc! { "$literal": b.into() })
@@ -180,7 +180,19 @@ impl Ctx {
                 }
             }
             Expr::Concat(parts) => opn("$concat", parts.iter().map(|p| self.value(env, p)).collect::<Result<_>>()?),
+            Expr::Function { func: Func::JsonContains, args } => self.json_contains(env, args)?,
+            Expr::Function { func: Func::JsonObject, args } => {
+                let mut pairs = Vec::with_capacity(args.len() / 2);
+                for pair in args.chunks(2) {
+                    if let [k, v] = pair {
+                        pairs.push((self.value(env, k)?, self.value(env, v)?));
+                    }
+                }
+                json::object(pairs)
+            }
+            Expr::Function { func: Func::JsonArray, args } => json::array(args.iter().map(|a| self.value(env, a)).collect::<Result<_>>()?),
             Expr::Function { func, args } => self.function(env, *func, args)?,
+            Expr::JsonExtract { expr, path, mode } => json::extract(self.json_input(env, expr)?, path, *mode),
             Expr::Aggregate { .. } => return Err(CompileError::unsupported("aggregate function outside SELECT/HAVING/ORDER BY of a grouped query", format!("{e:?}"))),
             Expr::Case { whens, otherwise } => {
                 let mut branches = Vec::new();
@@ -193,6 +205,7 @@ impl Ctx {
                 };
                 Bson::Document(doc! { "$switch": { "branches": branches, "default": default } })
             }
+            Expr::Cast { expr, to: CastType::Json } => self.json_input(env, expr)?,
             Expr::Cast { expr, to } => {
                 let v = self.value(env, expr)?;
                 let name = match to {
@@ -209,6 +222,7 @@ impl Ctx {
                     CastType::DateTime => "$toDate",
                     CastType::Date => return Ok(date::trunc_date(op1("$toDate", v), "day")),
                     CastType::Time => return Ok(date::cast_time(v)),
+                    CastType::Json => return Ok(v),
                 };
                 op1(name, v)
             }
@@ -260,6 +274,9 @@ impl Ctx {
                 and(parts)
             }
             Expr::IsNull { expr, negated } => {
+                if let Expr::JsonExtract { expr: input, path, mode: JsonMode::Type } = &**expr {
+                    return Ok(json::presence(self.json_input(env, input)?, path, want == *negated));
+                }
                 let v = self.value(env, expr)?;
                 if want != *negated { is_null(v) } else { not_null(v) }
             }
@@ -472,12 +489,52 @@ impl Ctx {
                 let (x, tz) = (arg(0), arg(1));
                 date::at_time_zone(x, tz)
             }
+            Func::JsonContains | Func::JsonObject | Func::JsonArray => {
+                return Err(CompileError::unsupported("JSON function in this position", format!("{func:?}")));
+            }
             Func::StrIndex => {
                 // 1-based position, 0 when absent (SQL INSTR/STRPOS).
                 let (s, sub) = (arg(0), arg(1));
                 null_safe(s, |s| opn("$add", vec![opn("$indexOfCP", vec![s, sub]), Bson::Int32(1)]))
             }
         })
+    }
+
+    /// A value given to a JSON function: a parameter there is a JSON value,
+    /// and a string parameter is JSON text (as SQL's JSON functions read
+    /// text), which the executor parses when it binds it.
+    fn json_input(&self, env: Env, e: &Expr) -> Result<Bson> {
+        match e {
+            Expr::Param(i) => Ok(lit(doc! { "$param": *i as i64, "json": true })),
+            Expr::Literal(Literal::Str(text)) => Ok(lit(crate::plan::build::json::parse_text(text)?)),
+            other => self.value(env, other),
+        }
+    }
+
+    /// `JSON_CONTAINS(container, candidate)`. One side must be a constant
+    /// (a parameter or JSON text): the executor expands the containment
+    /// over that value's structure when it binds it (a `$jsonContains`
+    /// slot, docs/plan-format.md), so it runs in the server, on MongoDB too.
+    fn json_contains(&self, env: Env, args: &[Expr]) -> Result<Bson> {
+        let [container, candidate] = args else {
+            return Err(CompileError::unsupported("JSON_CONTAINS() with other than 2 arguments", format!("{args:?}")));
+        };
+        let constant = |e: &Expr| matches!(e, Expr::Param(_) | Expr::Literal(_));
+        let (value, expr, value_is) = if constant(candidate) {
+            (candidate, container, "contained")
+        } else if constant(container) {
+            (container, candidate, "container")
+        } else {
+            return Err(CompileError::unsupported("JSON_CONTAINS() of two computed values (one side must be a parameter or JSON text)", format!("{args:?}")));
+        };
+        let value = match value {
+            Expr::Param(i) => Bson::Document(doc! { "$param": *i as i64, "json": true }),
+            Expr::Literal(Literal::Str(text)) => lit(crate::plan::build::json::parse_text(text)?),
+            Expr::Literal(Literal::Null) => return Ok(Bson::Null),
+            Expr::Literal(l) => lit(literal(l)),
+            _ => return Err(CompileError::unsupported("JSON_CONTAINS() operand", format!("{value:?}"))),
+        };
+        Ok(Bson::Document(doc! { "$jsonContains": { "value": value, "expr": self.value(env, expr)?, "value_is": value_is } }))
     }
 
     /// Emits a `$lookup` running correlated subquery `q` for each document,

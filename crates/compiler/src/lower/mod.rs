@@ -8,6 +8,7 @@ mod date;
 mod ddl;
 mod expr;
 mod filter;
+mod json;
 mod like;
 mod read;
 mod text;

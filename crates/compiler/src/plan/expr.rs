@@ -208,6 +208,36 @@ pub enum Func {
     /// `CONVERT_TZ(x, from, to)` (MySQL): the wall-clock time `x` in zone
     /// `from`, as the wall-clock time in zone `to`.
     ConvertTz,
+    /// `JSON_CONTAINS(container, candidate)` (MySQL's containment: objects
+    /// by key, arrays by element, a non-array candidate in some element of
+    /// an array).
+    JsonContains,
+    /// `JSON_OBJECT(key, value, ...)`.
+    JsonObject,
+    /// `JSON_ARRAY(value, ...)`.
+    JsonArray,
+}
+
+/// One step of a JSON path (`$."key"[0]`): an object's key, or an array's
+/// element (counted from the end when negative).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JsonStep {
+    Key(String),
+    Index(i64),
+}
+
+/// What a JSON path expression yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonMode {
+    /// `JSON_EXTRACT(x, path)`: the JSON value there; NULL when there is none.
+    Value,
+    /// `JSON_UNQUOTE(JSON_EXTRACT(x, path))` (`->>`): the same, with JSON
+    /// null read as SQL NULL.
+    Text,
+    /// `JSON_TYPE(x, path)`: the JSON type's name (SQLite's: 'object',
+    /// 'array', 'text', 'integer', 'real', 'true', 'false', 'null'); NULL
+    /// when there is no value there.
+    Type,
 }
 
 /// A field of a date/time value, as PostgreSQL's EXTRACT names it.
@@ -265,6 +295,8 @@ pub enum CastType {
     DateTime,
     /// `time`: TimeField values are ISO strings `HH:MM:SS[.ffffff]`.
     Time,
+    /// `json`: a JSON value (a string parameter is read as JSON text).
+    Json,
 }
 
 /// A subquery inside an expression. Uncorrelated ones are compiled to a
@@ -350,6 +382,13 @@ pub enum Expr {
     },
     /// `f(...) OVER (PARTITION BY ... ORDER BY ... frame)`.
     Window(Box<Window>),
+    /// A value inside a JSON document (Django's JSONField key and index
+    /// transforms). Each key is one literal key, never a field path.
+    JsonExtract {
+        expr: Box<Expr>,
+        path: Vec<JsonStep>,
+        mode: JsonMode,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -404,7 +443,7 @@ impl Expr {
         f(self);
         match self {
             Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) => {}
-            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } => e.walk(f),
+            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } => e.walk(f),
             Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => expr.walk(f),
             Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
                 left.walk(f);

@@ -4,9 +4,9 @@ use sqlparser::ast::{
     FunctionArguments, UnaryOperator, Value,
 };
 
-use super::{kind_name, Builder};
+use super::{json, kind_name, Builder};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, Literal, MatchKind, SubqueryRef, TruncUnit, Window, WindowFunc};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, JsonMode, JsonStep, Literal, MatchKind, SubqueryRef, TruncUnit, Window, WindowFunc};
 
 /// Our own recursion guard: sqlparser limits nesting of parentheses, but a
 /// long chain such as `a + b + c + ...` is a deep left-leaning tree.
@@ -378,6 +378,9 @@ impl Builder {
         if distinct || star || f.filter.is_some() {
             return Err(CompileError::unsupported(format!("DISTINCT/*/FILTER in {}()", name.to_uppercase()), whole));
         }
+        if let Some(json) = self.json_function(&name, &args, whole)? {
+            return Ok(json);
+        }
         if name == "date_trunc" {
             // The unit must be a literal: it decides the translation.
             let unit = match args.first() {
@@ -448,6 +451,65 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// The JSON functions (Django's JSONField lookups, MySQL's and SQLite's
+    /// spelling); `None` for any other function.
+    fn json_function(&mut self, name: &str, args: &[Expr], whole: &ast::Expr) -> Result<Option<Expr>> {
+        let path = |e: &Expr| -> Result<Vec<JsonStep>> {
+            match e {
+                Expr::Literal(Literal::Str(p)) => json::parse_path(p),
+                _ => Err(CompileError::unsupported(format!("{}() with a path that is not a string literal", name.to_uppercase()), whole)),
+            }
+        };
+        let arity = |ok: bool| -> Result<()> {
+            if ok {
+                Ok(())
+            } else {
+                Err(CompileError::unsupported(format!("{}() with {} arguments", name.to_uppercase(), args.len()), whole))
+            }
+        };
+        Ok(Some(match name {
+            "json_extract" => {
+                arity(args.len() == 2)?;
+                json_extract(args[0].clone(), path(&args[1])?, JsonMode::Value)
+            }
+            "json_type" => {
+                arity(matches!(args.len(), 1 | 2))?;
+                let steps = if args.len() == 2 { path(&args[1])? } else { Vec::new() };
+                json_extract(args[0].clone(), steps, JsonMode::Type)
+            }
+            "json_unquote" => {
+                arity(args.len() == 1)?;
+                match args[0].clone() {
+                    Expr::JsonExtract { expr, path, mode: JsonMode::Value } => Expr::JsonExtract { expr, path, mode: JsonMode::Text },
+                    other => json_extract(other, Vec::new(), JsonMode::Text),
+                }
+            }
+            "json_contains" => {
+                arity(args.len() == 2)?;
+                Expr::Function { func: Func::JsonContains, args: args.to_vec() }
+            }
+            "json_object" => {
+                arity(args.len().is_multiple_of(2))?;
+                Expr::Function { func: Func::JsonObject, args: args.to_vec() }
+            }
+            "json_array" => Expr::Function { func: Func::JsonArray, args: args.to_vec() },
+            _ => return Ok(None),
+        }))
+    }
+}
+
+/// `JSON_EXTRACT(JSON_EXTRACT(x, p), q)` reads `x` at `p` then `q`.
+fn json_extract(input: Expr, mut path: Vec<JsonStep>, mode: JsonMode) -> Expr {
+    match input {
+        Expr::JsonExtract { expr, path: mut outer, mode: JsonMode::Value } if mode != JsonMode::Value || !path.is_empty() => {
+            outer.append(&mut path);
+            Expr::JsonExtract { expr, path: outer, mode }
+        }
+        other => Expr::JsonExtract { expr: Box::new(other), path, mode },
+    }
+}
+
 fn strip_nested(mut e: &ast::Expr) -> &ast::Expr {
     // Only parentheses around AND/OR operands of the same operator are
     // transparent; `a AND (b OR c)` keeps its structure via the operator check.
@@ -506,6 +568,7 @@ fn cast_type(t: &DataType, whole: &ast::Expr) -> Result<CastType> {
         "date" => CastType::Date,
         "datetime" | "timestamp" | "timestamptz" | "timestamp with time zone" | "timestamp without time zone" => CastType::DateTime,
         "time" | "time without time zone" => CastType::Time,
+        "json" | "jsonb" => CastType::Json,
         _ => return Err(CompileError::unsupported(format!("CAST to {text}"), whole)),
     })
 }

@@ -4,6 +4,7 @@
 mod ddl;
 mod dml;
 mod expr;
+pub(crate) mod json;
 mod query;
 
 use sqlparser::ast;
