@@ -99,6 +99,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_boolean_expr_in_select_clause = True
     supports_regex_backreferencing = False
     supports_paramstyle_pyformat = False
+    # Composite keys: Django writes (a = x AND b = y) for (a, b) = (x, y), as
+    # for SQLite; the query language has no row values.
+    supports_tuple_lookups = False
     supports_unspecified_pk = False
     supports_collation_on_charfield = False
     supports_collation_on_textfield = False
