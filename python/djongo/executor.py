@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout
 
 from . import catalog, sequences
@@ -214,9 +215,13 @@ class Executor:
                 for name, value in values.items():
                     doc.setdefault(name, value)
         catalog.complete_rows(cols, documents, collection, auto)
-        if plan.get("on_conflict") == "ignore":
+        on_conflict = plan.get("on_conflict")
+        if on_conflict == "ignore":
             inserted = self._insert_skipping_conflicts(collection, documents)
             return Result(rowcount=inserted, columns=returning)
+        if on_conflict:
+            rows = self._upsert(collection, documents, on_conflict, returning)
+            return Result(rows=iter(rows), rowcount=len(documents), columns=returning)
         self.db[collection].insert_many(documents, ordered=True, session=session)
         rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
         lastrowid = documents[-1].get(auto) if auto and documents else None
@@ -254,28 +259,102 @@ class Executor:
         row = next(iter(self.db.aggregate(pipeline, session=self.session)), {})
         return {name: row.get(f"e{i}") for i, name in enumerate(names)}
 
+    def _unique_indexes(self, collection: str) -> list[tuple[list[str], dict | None]]:
+        """The keys and partial filter of each unique index of ``collection``."""
+        return [
+            (list(index["key"]), index.get("partialFilterExpression"))
+            for index in self.db[collection].list_indexes(session=self.session)
+            if index.get("unique") or index["name"] == "_id_"
+        ]
+
     def _insert_skipping_conflicts(self, collection: str, documents: list[dict]) -> int:
         """``ON CONFLICT DO NOTHING``: rows hitting a unique index are skipped.
 
-        Any other write error still fails the statement. Only outside a
-        transaction: MongoDB aborts a transaction on a duplicate key, and the
-        embedded engine undoes a failed statement as a whole, which would drop
-        the rows that did go in.
+        Each row is an upsert that only inserts (``$setOnInsert``) and whose
+        filter matches a stored row it would collide with on any unique
+        index, so a colliding row is a no-op, not a duplicate-key error: it
+        works inside a transaction, which MongoDB aborts on any write error.
+        Outside one, a row another client inserts at the same moment may
+        still collide; that error is ignored too. Any other error fails the
+        statement.
         """
-        if self.session is not None:
-            raise NotSupportedError(
-                "INSERT ... ON CONFLICT DO NOTHING inside a transaction is not supported: "
-                "MongoDB aborts a transaction on a duplicate key"
-            )
+        indexes = self._unique_indexes(collection)
+        operations = []
+        for doc in documents:
+            _check_plain_keys(collection, doc)
+            branches = []
+            for keys, partial in indexes:
+                if any(doc.get(k) is None for k in keys):
+                    continue  # a NULL key never collides (partial unique indexes)
+                match = {k: {"$eq": doc[k]} for k in keys}
+                branches.append({"$and": [partial, match]} if partial else match)
+            if branches:
+                operations.append(UpdateOne({"$or": branches}, {"$setOnInsert": doc}, upsert=True))
+            else:
+                operations.append(InsertOne(doc))
+        if not operations:
+            return 0
+        in_transaction = self.session is not None
         try:
-            result = self.db[collection].insert_many(documents, ordered=False,
-                                                     session=self.session)
+            result = self.db[collection].bulk_write(
+                operations, ordered=in_transaction, session=self.session)
         except BulkWriteError as exc:
             details = exc.details or {}
-            if any(e.get("code") != 11000 for e in details.get("writeErrors", ())):
+            if in_transaction or any(e.get("code") != 11000
+                                     for e in details.get("writeErrors", ())):
                 raise
-            return details.get("nInserted", 0)
-        return len(result.inserted_ids)
+            return details.get("nInserted", 0) + details.get("nUpserted", 0)
+        return result.inserted_count + result.upserted_count
+
+    def _upsert(self, collection: str, documents: list[dict], on_conflict: dict,
+                returning: Sequence[str]) -> list[tuple]:
+        """``ON CONFLICT (target) DO UPDATE SET col = EXCLUDED.src``: each row
+        is an upsert on the target columns, setting the updated columns in
+        either case and the others only when it inserts. A row with a NULL
+        target column collides with nothing (SQL's UNIQUE), so it is
+        inserted. Rows come back in order, each with the values of the row
+        it inserted or updated, as SQL's RETURNING does.
+        """
+        target = on_conflict["target"]
+        updates = [tuple(pair) for pair in on_conflict["update"]]
+        if not any(set(keys) == set(target) for keys, _ in self._unique_indexes(collection)):
+            # As SQL databases answer: the target must be a unique constraint.
+            raise ProgrammingError(
+                f"ON CONFLICT ({', '.join(target)}) does not match any primary key or unique "
+                f"constraint of table {collection!r}"
+            )
+        operations, keyed = [], []
+        for doc in documents:
+            _check_plain_keys(collection, doc)
+            if any(doc.get(k) is None for k in target):
+                operations.append(InsertOne(doc))
+                keyed.append(None)
+                continue
+            match = {k: {"$eq": doc[k]} for k in target}
+            changes = {column: doc.get(source) for column, source in updates}
+            _check_not_null(collection, _not_null_columns(self._table_record(collection)),
+                            {k: v for k, v in changes.items() if v is None})
+            on_insert = {k: v for k, v in doc.items() if k not in changes}
+            update = {"$set": changes}
+            if on_insert:
+                update["$setOnInsert"] = on_insert
+            operations.append(UpdateOne(match, update, upsert=True))
+            keyed.append(match)
+        self.db[collection].bulk_write(operations, ordered=True, session=self.session)
+        if not returning:
+            return []
+        stored = {}
+        matches = [m for m in keyed if m is not None]
+        if matches:
+            projection = {"_id": 0, **{c: 1 for c in (*returning, *target)}}
+            for row in self.db[collection].find({"$or": matches}, projection,
+                                                session=self.session):
+                stored[_key(row.get(k) for k in target)] = row
+        rows = []
+        for doc, match in zip(documents, keyed, strict=True):
+            source = doc if match is None else stored.get(_key(doc[k] for k in target), doc)
+            rows.append(tuple(source.get(c) for c in returning))
+        return rows
 
     def _run_update(self, plan, binder: Binder) -> Result:
         update = binder.bind(plan["update"])
@@ -562,6 +641,22 @@ class Executor:
                 self.db[name].drop_index(index["name"], session=self.session)
                 break
         return Result(rowcount=0)
+
+
+def _check_plain_keys(collection: str, doc: dict) -> None:
+    """Update operators read their keys as paths: a column named ``a.b`` or
+    ``$x`` would land elsewhere, so such a row cannot be upserted."""
+    for name in doc:
+        if not name or name.startswith("$") or "." in name or "\x00" in name:
+            raise NotSupportedError(
+                f"ON CONFLICT on table {collection!r}: the column name {name!r} holds '.' or "
+                "starts with '$', which an upsert would read as a path"
+            )
+
+
+def _key(values) -> tuple:
+    """Column values as a dictionary key (documents and arrays by their text)."""
+    return tuple(repr(v) if isinstance(v, (dict, list)) else v for v in values)
 
 
 def _rename_field(value: Any, old: str, new: str) -> Any:

@@ -78,8 +78,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_json_field_contains = True
     has_select_for_update = False
     supports_select_for_update_with_limit = False
-    supports_ignore_conflicts = False
-    supports_update_conflicts = False
+    # bulk_create(ignore_conflicts / update_conflicts): MongoDB upserts.
+    supports_ignore_conflicts = True
+    supports_update_conflicts = True
+    supports_update_conflicts_with_target = True
     supports_sequence_reset = False
     # Window functions are $setWindowFields (frames: ROWS, and RANGE with
     # UNBOUNDED/CURRENT ROW bounds; a RANGE offset is refused).

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, DataError, NotSupportedError
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.backends.utils import split_tzname_delta
+from django.db.models.constants import OnConflict
 from django.db.models.expressions import Col
 from django.utils import timezone
 
@@ -145,6 +146,18 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     def fetch_returned_insert_rows(self, cursor):
         return cursor.fetchall()
+
+    def on_conflict_suffix_sql(self, fields, on_conflict, update_fields, unique_fields):
+        # The executor turns both into MongoDB upserts, in and out of
+        # transactions (executor.Executor._upsert).
+        if on_conflict == OnConflict.IGNORE:
+            return "ON CONFLICT DO NOTHING"
+        if on_conflict == OnConflict.UPDATE:
+            return "ON CONFLICT(%s) DO UPDATE SET %s" % (
+                ", ".join(map(self.quote_name, unique_fields)),
+                ", ".join(f"{f} = EXCLUDED.{f}" for f in map(self.quote_name, update_fields)),
+            )
+        return super().on_conflict_suffix_sql(fields, on_conflict, update_fields, unique_fields)
 
     def last_insert_id(self, cursor, table_name, pk_name):
         return cursor.lastrowid

@@ -3,7 +3,7 @@ use bson::{doc, Bson, Document};
 
 use super::{literal, param_slot, Ctx, Env, Fields};
 use crate::error::{CompileError, Result};
-use crate::plan::{Delete, Expr, Insert, InsertValue, Update};
+use crate::plan::{Delete, Expr, Insert, InsertValue, OnConflict, Update};
 
 /// A value of an inserted row: data, so no `$literal` wrapping is needed.
 fn row_value(v: &InsertValue, computed: Option<usize>) -> Result<Bson> {
@@ -35,8 +35,15 @@ pub(crate) fn insert(i: &Insert) -> Result<Document> {
         "rows": rows,
         "returning": &i.returning,
     };
-    if i.ignore_conflicts {
-        plan.insert("on_conflict", "ignore");
+    match &i.on_conflict {
+        None => {}
+        Some(OnConflict::Ignore) => {
+            plan.insert("on_conflict", "ignore");
+        }
+        Some(OnConflict::Update { target, set }) => {
+            let set: Vec<Bson> = set.iter().map(|(c, s)| Bson::Array(vec![c.as_str().into(), s.as_str().into()])).collect();
+            plan.insert("on_conflict", doc! { "target": target, "update": set });
+        }
     }
     Ok(plan)
 }

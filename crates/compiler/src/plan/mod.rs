@@ -168,9 +168,18 @@ pub struct Insert {
     /// bulk INSERT costs one extra round trip, not one per value.
     pub computed: Option<usize>,
     pub returning: Vec<String>,
-    /// `ON CONFLICT DO NOTHING` (no target): rows that would violate a
-    /// unique index are skipped.
-    pub ignore_conflicts: bool,
+    pub on_conflict: Option<OnConflict>,
+}
+
+/// What an INSERT does with a row that collides with a stored one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OnConflict {
+    /// `ON CONFLICT DO NOTHING` (no target): a row that would violate any
+    /// unique index is skipped.
+    Ignore,
+    /// `ON CONFLICT (target) DO UPDATE SET col = EXCLUDED.source, ...`: a
+    /// row whose target columns equal a stored row's updates that row.
+    Update { target: Vec<String>, set: Vec<(String, String)> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,19 +4,26 @@ use sqlparser::ast::{self, AssignmentTarget, FromTable, SelectItem, SetExpr, Tab
 use super::{object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{Delete, Expr, Insert, InsertValue, ProjectItem, Query, Select, Update};
+use crate::plan::{is_plain_key, Delete, Expr, FieldPath, Insert, InsertValue, OnConflict, ProjectItem, Query, Select, Update};
 
 impl Builder {
     pub(crate) fn insert(&mut self, i: &ast::Insert) -> Result<Insert> {
         if i.or.is_some() || i.ignore || i.replace_into || !i.assignments.is_empty() || i.overwrite || i.partitioned.is_some() {
             return Err(CompileError::unsupported("INSERT OR/IGNORE/REPLACE", i));
         }
-        // A conflict target or DO UPDATE would need per-constraint handling
-        // MongoDB does not offer; only "skip any conflicting row" is exact.
-        let ignore_conflicts = match &i.on {
-            None => false,
-            Some(ast::OnInsert::OnConflict(ast::OnConflict { conflict_target: None, action: ast::OnConflictAction::DoNothing })) => true,
-            Some(_) => return Err(CompileError::unsupported("ON CONFLICT with a target or DO UPDATE / ON DUPLICATE KEY UPDATE", i)),
+        let on_conflict = match &i.on {
+            None => None,
+            Some(ast::OnInsert::OnConflict(ast::OnConflict { conflict_target: None, action: ast::OnConflictAction::DoNothing })) => Some(OnConflict::Ignore),
+            Some(ast::OnInsert::OnConflict(ast::OnConflict {
+                conflict_target: Some(ast::ConflictTarget::Columns(target)),
+                action: ast::OnConflictAction::DoUpdate(update),
+            })) => Some(on_conflict_update(target, update, i)?),
+            Some(_) => {
+                return Err(CompileError::unsupported(
+                    "ON CONFLICT other than DO NOTHING or (columns) DO UPDATE SET col = EXCLUDED.col",
+                    i,
+                ))
+            }
         };
         let collection = match &i.table {
             TableObject::TableName(n) => object_name(n)?,
@@ -59,7 +66,7 @@ impl Builder {
             None => Vec::new(),
             Some(items) => returning_columns(items)?,
         };
-        Ok(Insert { collection, columns, rows, returning, ignore_conflicts, computed })
+        Ok(Insert { collection, columns, rows, returning, on_conflict, computed })
     }
 
     /// A value of a VALUES row. Anything but a literal or a parameter is
@@ -143,6 +150,37 @@ impl Builder {
         let filter = d.selection.as_ref().map(|e| self.expr(e)).transpose()?;
         Ok(Delete { collection, filter })
     }
+}
+
+/// `ON CONFLICT (a, b) DO UPDATE SET c = EXCLUDED.c, ...`: each column set
+/// to the value the row brought (what Django's bulk_create writes); any
+/// other expression, or a WHERE, is refused.
+fn on_conflict_update(target: &[ast::Ident], update: &ast::DoUpdate, whole: &ast::Insert) -> Result<OnConflict> {
+    if update.selection.is_some() {
+        return Err(CompileError::unsupported("ON CONFLICT DO UPDATE ... WHERE", whole));
+    }
+    if target.is_empty() || update.assignments.is_empty() {
+        return Err(CompileError::unsupported("ON CONFLICT DO UPDATE without a target or assignments", whole));
+    }
+    let mut set = Vec::with_capacity(update.assignments.len());
+    for a in &update.assignments {
+        let column = match &a.target {
+            AssignmentTarget::ColumnName(n) => n.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()),
+            AssignmentTarget::Tuple(_) => None,
+        };
+        let source = match &a.value {
+            ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 && parts[0].value.eq_ignore_ascii_case("excluded") => Some(parts[1].value.clone()),
+            _ => None,
+        };
+        let (Some(column), Some(source)) = (column, source) else {
+            return Err(CompileError::unsupported("ON CONFLICT DO UPDATE SET other than col = EXCLUDED.col", a));
+        };
+        if !is_plain_key(&column) {
+            return Err(CompileError::unsupported(format!("ON CONFLICT DO UPDATE of column {}", FieldPath::key(column)), a));
+        }
+        set.push((column, source));
+    }
+    Ok(OnConflict::Update { target: target.iter().map(|i| i.value.clone()).collect(), set })
 }
 
 fn returning_columns(items: &[SelectItem]) -> Result<Vec<String>> {
