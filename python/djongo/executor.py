@@ -17,7 +17,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout
 
 from . import catalog, sequences
-from .binding import Binder
+from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
 
@@ -41,6 +41,9 @@ ENFORCED_ID = "__djongo_id"
 # held by a transaction before taking them inside this one (Executor._counter).
 COUNTER_WAIT_MS = 1000
 
+# How many _ids one delete command of a correlated DELETE names.
+DELETE_BATCH = 10_000
+
 # Plan ops that write the ``__schema__`` documents of their tables.
 SCHEMA_OPS = frozenset({
     "create_table", "drop_table", "rename_table", "add_column", "drop_column",
@@ -59,6 +62,9 @@ class Result:
 class Executor:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        # The session of a statement that runs in a transaction of its own
+        # (_as_one_statement) while the connection is in autocommit.
+        self._statement_session = None
 
     @property
     def db(self):
@@ -66,7 +72,26 @@ class Executor:
 
     @property
     def session(self):
+        if self._statement_session is not None:
+            return self._statement_session
         return self.connection.session_for_statement()
+
+    def _as_one_statement(self, work: Callable[[], Result]) -> Result:
+        """Runs ``work`` (several commands) as one SQL statement: in the
+        connection's transaction if there is one, else in a transaction of
+        its own where the server has them, so no other client's write lands
+        between its read and its writes."""
+        if self.session is not None or not self.connection.supports_transactions:
+            return work()
+        with self.connection.client.start_session() as session:
+            def run(session):
+                self._statement_session = session
+                try:
+                    return work()
+                finally:
+                    self._statement_session = None
+
+            return session.with_transaction(run)
 
     def execute(self, plan: dict[str, Any], params: Sequence[Any]) -> Result:
         expected = plan.get("params", 0)
@@ -356,7 +381,13 @@ class Executor:
             rows.append(tuple(source.get(c) for c in returning))
         return rows
 
+    def _selected(self, plan, binder: Binder) -> list[tuple]:
+        """The rows of a correlated write's read: ``(_id, value, ...)``."""
+        return list(self._run(plan["select"], binder).rows)
+
     def _run_update(self, plan, binder: Binder) -> Result:
+        if "select" in plan:
+            return self._as_one_statement(lambda: self._update_each(plan, binder))
         update = binder.bind(plan["update"])
         # Only an update that sets a NULL can break NOT NULL, so only then is
         # the table's record read.
@@ -372,6 +403,27 @@ class Executor:
         )
         return Result(rowcount=result.matched_count)
 
+    def _update_each(self, plan, binder: Binder) -> Result:
+        """An UPDATE with correlated subqueries: each selected document gets
+        its own computed values (and the statement's other assignments)."""
+        collection, names = plan["collection"], plan["set"]
+        rows = self._selected(plan, binder)
+        others = binder.bind(plan["update"])
+        required = None
+        operations = []
+        for _id, *values in rows:
+            if any(v is None for v in values):
+                if required is None:
+                    required = _not_null_columns(self._table_record(collection))
+                _check_not_null(collection, required,
+                                {n: v for n, v in zip(names, values, strict=True) if v is None})
+            computed = {n: {"$literal": to_bson(v)} for n, v in zip(names, values, strict=True)}
+            stages = [{"$set": computed}] if computed else []
+            operations.append(UpdateOne({"_id": _id}, stages + others))
+        if operations:
+            self.db[collection].bulk_write(operations, ordered=True, session=self.session)
+        return Result(rowcount=len(rows))
+
     def _table_record(self, collection: str) -> dict | None:
         """The collection's ``__schema__`` document: counter and recorded columns."""
         return self.db[sequences.SCHEMA_COLLECTION].find_one(
@@ -379,10 +431,22 @@ class Executor:
         )
 
     def _run_delete(self, plan, binder: Binder) -> Result:
+        if "select" in plan:
+            return self._as_one_statement(lambda: self._delete_selected(plan, binder))
         result = self.db[plan["collection"]].delete_many(
             binder.bind_filter(plan.get("filter") or {}), session=self.session
         )
         return Result(rowcount=result.deleted_count)
+
+    def _delete_selected(self, plan, binder: Binder) -> Result:
+        """A DELETE with correlated subqueries: the selected documents by _id."""
+        ids = [row[0] for row in self._selected(plan, binder)]
+        deleted = 0
+        for start in range(0, len(ids), DELETE_BATCH):
+            deleted += self.db[plan["collection"]].delete_many(
+                {"_id": {"$in": ids[start:start + DELETE_BATCH]}}, session=self.session,
+            ).deleted_count
+        return Result(rowcount=deleted)
 
     # -- savepoints ---------------------------------------------------------
 

@@ -395,9 +395,23 @@ impl Ctx {
             Func::Upper => null_safe(arg(0), |x| op1("$toUpper", x)),
             Func::Lower => null_safe(arg(0), |x| op1("$toLower", x)),
             Func::Length => null_safe(arg(0), |x| op1("$strLenCP", x)),
-            Func::Trim => null_safe(arg(0), |x| Bson::Document(doc! { "$trim": { "input": x } })),
-            Func::LTrim => null_safe(arg(0), |x| Bson::Document(doc! { "$ltrim": { "input": x } })),
-            Func::RTrim => null_safe(arg(0), |x| Bson::Document(doc! { "$rtrim": { "input": x } })),
+            Func::Trim | Func::LTrim | Func::RTrim => {
+                let name = match func {
+                    Func::LTrim => "$ltrim",
+                    Func::RTrim => "$rtrim",
+                    _ => "$trim",
+                };
+                let x = arg(0);
+                if argc > 1 {
+                    // TRIM(x, chars): NULL if either is NULL, as in SQL.
+                    let chars = arg(1);
+                    let trim = op1(name, Bson::Document(doc! { "input": "$$x", "chars": "$$c" }));
+                    let body = opn("$cond", vec![or(vec![is_null(Bson::String("$$x".into())), is_null(Bson::String("$$c".into()))]), Bson::Null, trim]);
+                    Bson::Document(doc! { "$let": { "vars": { "x": x, "c": chars }, "in": body } })
+                } else {
+                    null_safe(x, |x| op1(name, Bson::Document(doc! { "input": x })))
+                }
+            }
             Func::Abs => op1("$abs", arg(0)),
             Func::Round => {
                 let x = arg(0);

@@ -332,7 +332,8 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
         }
         Some(Source::Table { collection }) => Some(collection.clone()),
         Some(Source::Derived(q)) => {
-            let (c, stages) = pipeline_of(lower_query(ctx, q, None)?)?;
+            // Inlined here, it sees the same enclosing queries as this one.
+            let (c, stages) = pipeline_of(lower_query(ctx, q, outer)?)?;
             pipeline.extend(stages);
             c
         }

@@ -1,9 +1,9 @@
 //! INSERT / UPDATE / DELETE plans.
 use bson::{doc, Bson, Document};
 
-use super::{literal, param_slot, Ctx, Env, Fields};
+use super::{literal, param_slot, read, Ctx, Env, Fields};
 use crate::error::{CompileError, Result};
-use crate::plan::{Delete, Expr, Insert, InsertValue, OnConflict, Update};
+use crate::plan::{ColumnRef, Delete, Expr, FieldPath, Insert, InsertValue, OnConflict, ProjectItem, Query, Select, Source, Update};
 
 /// A value of an inserted row: data, so no `$literal` wrapping is needed.
 fn row_value(v: &InsertValue, computed: Option<usize>) -> Result<Bson> {
@@ -51,7 +51,7 @@ pub(crate) fn insert(i: &Insert) -> Result<Document> {
 const SINGLE: [String; 1] = [String::new()];
 
 /// UPDATE/DELETE filters run as `update`/`delete` commands: no pipeline
-/// stages can precede them, so correlated subqueries are refused there.
+/// stages can precede them (correlated ones go through `selection`).
 fn write_filter(ctx: &Ctx, f: &Option<Expr>) -> Result<Document> {
     let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
     match f {
@@ -63,24 +63,75 @@ fn write_filter(ctx: &Ctx, f: &Option<Expr>) -> Result<Document> {
 pub(crate) fn update(ctx: &Ctx, u: &Update) -> Result<Document> {
     let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
     let mut set = Document::new();
+    let mut computed = Vec::new();
     for (column, value) in &u.assignments {
         if value.has_aggregate() {
             return Err(CompileError::unsupported("aggregate in UPDATE SET", column));
         }
-        set.insert(column.clone(), ctx.value(env, value)?);
+        if value.has_correlated() {
+            computed.push((column.clone(), value.clone()));
+        } else {
+            set.insert(column.clone(), ctx.value(env, value)?);
+        }
     }
+    let update = if set.is_empty() { Vec::new() } else { vec![doc! { "$set": set }] };
+    if computed.is_empty() && !u.filter.as_ref().is_some_and(Expr::has_correlated) {
+        return Ok(doc! {
+            "op": "update",
+            "collection": &u.collection,
+            "filter": write_filter(ctx, &u.filter)?,
+            "update": update,
+        });
+    }
+    // An update command takes no `$lookup`: a read picks the documents and
+    // computes the correlated values, then each document is updated by _id.
+    let names: Vec<String> = computed.iter().map(|(c, _)| c.clone()).collect();
+    let select = selection(ctx, &u.collection, &u.filter, computed.into_iter().map(|(_, v)| v).collect())?;
     Ok(doc! {
         "op": "update",
         "collection": &u.collection,
-        "filter": write_filter(ctx, &u.filter)?,
-        "update": [ { "$set": set } ],
+        "select": select,
+        "set": names,
+        "update": update,
     })
 }
 
 pub(crate) fn delete(ctx: &Ctx, d: &Delete) -> Result<Document> {
+    if d.filter.as_ref().is_some_and(Expr::has_correlated) {
+        // A delete command takes no `$lookup`: a read picks the _ids.
+        return Ok(doc! {
+            "op": "delete",
+            "collection": &d.collection,
+            "select": selection(ctx, &d.collection, &d.filter, Vec::new())?,
+        });
+    }
     Ok(doc! {
         "op": "delete",
         "collection": &d.collection,
         "filter": write_filter(ctx, &d.filter)?,
     })
+}
+
+/// `SELECT _id, values... FROM collection WHERE filter`: the documents a
+/// correlated UPDATE/DELETE writes, read as any SELECT is (correlated
+/// subqueries become `$lookup`s), with the values to set.
+fn selection(ctx: &Ctx, collection: &str, filter: &Option<Expr>, values: Vec<Expr>) -> Result<Document> {
+    let id = Expr::Column(ColumnRef { scope: 0, source: 0, path: FieldPath::key("_id") });
+    let mut projection = vec![ProjectItem { expr: id, label: "_id".into() }];
+    projection.extend(values.into_iter().enumerate().map(|(i, expr)| ProjectItem { expr, label: format!("v{i}") }));
+    let select = Select {
+        from: Some(Source::Table { collection: collection.to_string() }),
+        joins: Vec::new(),
+        filter: filter.clone(),
+        group_by: Vec::new(),
+        aggregated: false,
+        having: None,
+        projection,
+        star: false,
+        distinct: false,
+        order_by: Vec::new(),
+        limit: None,
+        offset: None,
+    };
+    Ok(read::lower_query(ctx, &Query::Select(Box::new(select)), None)?.into_document())
 }

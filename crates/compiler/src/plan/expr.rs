@@ -488,6 +488,61 @@ impl Expr {
         }
     }
 
+    /// Calls `f` on the direct sub-expressions of this expression (not
+    /// descending into subqueries, which are separate scopes).
+    pub fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        match self {
+            Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) => {}
+            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } => f(e),
+            Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => f(expr),
+            Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
+                f(left);
+                f(right);
+            }
+            Expr::Concat(v) | Expr::And(v) | Expr::Or(v) | Expr::Function { args: v, .. } => v.iter_mut().for_each(f),
+            Expr::InList { expr, list, .. } => {
+                f(expr);
+                list.iter_mut().for_each(f);
+            }
+            Expr::Between { expr, low, high, .. } => {
+                f(expr);
+                f(low);
+                f(high);
+            }
+            Expr::Match { expr, pattern, .. } => {
+                f(expr);
+                f(pattern);
+            }
+            Expr::Aggregate { arg, .. } => {
+                if let Some(a) = arg {
+                    f(a)
+                }
+            }
+            Expr::Case { whens, otherwise } => {
+                for (c, r) in whens {
+                    f(c);
+                    f(r);
+                }
+                if let Some(o) = otherwise {
+                    f(o)
+                }
+            }
+            Expr::Window(w) => {
+                w.args.iter_mut().chain(w.partition_by.iter_mut()).chain(w.order_by.iter_mut().map(|(e, _)| e)).for_each(f);
+            }
+        }
+    }
+
+    /// The correlated subquery this expression is, if it is one.
+    pub fn correlated_subquery_mut(&mut self) -> Option<&mut super::Query> {
+        match self {
+            Expr::InSubquery { subquery: SubqueryRef::Correlated(q), .. }
+            | Expr::Exists { subquery: SubqueryRef::Correlated(q), .. }
+            | Expr::ScalarSubquery(SubqueryRef::Correlated(q)) => Some(q),
+            _ => None,
+        }
+    }
+
     pub fn has_window(&self) -> bool {
         self.any(&|e| matches!(e, Expr::Window(_)))
     }

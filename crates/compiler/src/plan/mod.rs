@@ -3,6 +3,7 @@
 //! resolves every name); `crate::lower` turns it into MongoDB commands.
 pub mod build;
 pub mod expr;
+mod outer;
 mod scope;
 
 pub use expr::*;

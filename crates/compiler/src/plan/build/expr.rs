@@ -144,15 +144,20 @@ impl Builder {
                 Expr::Function { func: Func::Substr, args }
             }
             A::Trim { trim_where, trim_what, expr, trim_characters } => {
-                if trim_what.is_some() || trim_characters.is_some() {
-                    return Err(CompileError::unsupported("TRIM of specific characters", e));
-                }
                 let func = match trim_where {
                     None | Some(ast::TrimWhereField::Both) => Func::Trim,
                     Some(ast::TrimWhereField::Leading) => Func::LTrim,
                     Some(ast::TrimWhereField::Trailing) => Func::RTrim,
                 };
-                Expr::Function { func, args: vec![self.expr_at(expr, d)?] }
+                let mut args = vec![self.expr_at(expr, d)?];
+                // `TRIM([side] chars FROM x)` and SQLite's `TRIM(x, chars)`.
+                match (trim_what, trim_characters.as_deref()) {
+                    (None, None) => {}
+                    (Some(chars), None) => args.push(self.expr_at(chars, d)?),
+                    (None, Some([chars])) => args.push(self.expr_at(chars, d)?),
+                    _ => return Err(CompileError::unsupported("TRIM with several character lists", e)),
+                }
+                Expr::Function { func, args }
             }
             A::Extract { field, expr, .. } => Expr::Function {
                 func: Func::Extract(date_part(field, e)?),
@@ -403,9 +408,9 @@ impl Builder {
             "sqrt" => (Func::Sqrt, &[1]),
             "power" | "pow" => (Func::Power, &[2]),
             "mod" => (Func::Mod, &[2]),
-            "trim" => (Func::Trim, &[1]),
-            "ltrim" => (Func::LTrim, &[1]),
-            "rtrim" => (Func::RTrim, &[1]),
+            "trim" => (Func::Trim, &[1, 2]),
+            "ltrim" => (Func::LTrim, &[1, 2]),
+            "rtrim" => (Func::RTrim, &[1, 2]),
             "substr" | "substring" => (Func::Substr, &[2, 3]),
             "replace" => (Func::Replace, &[3]),
             "concat" => (Func::Concat, &[]),

@@ -272,9 +272,11 @@ impl Builder {
                 let inner = self.query(subquery);
                 let scope = self.scopes.pop();
                 self.leave();
-                let inner = inner?;
+                let mut inner = inner?;
                 if scope.correlated {
-                    return Err(CompileError::unsupported("correlated derived table", t));
+                    // Its pipeline runs inlined in this query's: its outer
+                    // references move one level closer.
+                    crate::plan::outer::inline_derived(&mut inner)?;
                 }
                 let name = alias_name(alias, t)?.unwrap_or_else(|| "subquery".to_string());
                 // `(SELECT * FROM t ...) sq`: its rows are t's documents, so
