@@ -2,9 +2,9 @@
 //!
 //! A derived table inside a correlated subquery (`SELECT COUNT(*) FROM
 //! (SELECT ... WHERE u.x = outer.y) t`, django-mptt's counts) may refer to
-//! the queries around the subquery. Its pipeline runs inlined in the
-//! subquery's, so its level disappears: each such reference is one level
-//! closer once the derived table is inlined.
+//! the queries around the subquery, and so may the operands of a set
+//! operation there. Their pipelines run inlined in the enclosing one, so
+//! their level disappears: each such reference is one level closer.
 use super::{ColumnRef, Expr, Query, Source};
 use crate::error::{CompileError, Result};
 
@@ -14,9 +14,10 @@ use crate::error::{CompileError, Result};
 pub fn for_each_outer_ref(q: &mut Query, depth: usize, f: &mut dyn FnMut(&mut ColumnRef, usize) -> Result<()>) -> Result<()> {
     match q {
         Query::SetOp(s) => {
-            // Each operand is a level of its own (plan::build::query).
+            // Operands are inlined in the set operation's level
+            // (plan::build::query), and refer to the levels around it.
             for input in &mut s.inputs {
-                for_each_outer_ref(input, depth + 1, f)?;
+                for_each_outer_ref(input, depth, f)?;
             }
             Ok(())
         }
@@ -62,9 +63,9 @@ fn visit(e: &mut Expr, depth: usize, f: &mut dyn FnMut(&mut ColumnRef, usize) ->
     e.for_each_child_mut(&mut |child| visit(child, depth, f, outcome));
 }
 
-/// Rewrites a correlated derived table's references for its inlining (see
-/// the module documentation). A reference to the level that holds the
-/// derived table itself (a sibling in FROM: LATERAL) is refused.
+/// Rewrites a correlated derived table's (or set operand's) references for
+/// its inlining (see the module documentation). A reference to the level
+/// that holds it (a sibling in FROM: LATERAL) is refused.
 pub fn inline_derived(q: &mut Query) -> Result<()> {
     for_each_outer_ref(q, 0, &mut |c, depth| {
         if c.scope == depth + 1 {

@@ -87,10 +87,13 @@ impl Builder {
         };
         let scope = self.scopes.pop();
         self.leave();
+        let mut r = r?;
         if scope.correlated {
-            return Err(CompileError::unsupported("correlated set operation", "UNION/INTERSECT/EXCEPT"));
+            // Operands run inlined in the set operation's pipeline, so their
+            // references to enclosing queries count from its level.
+            crate::plan::outer::inline_derived(&mut r)?;
         }
-        r
+        Ok(r)
     }
 
     fn limit(&mut self, l: &Option<LimitClause>) -> Result<(Option<Expr>, Option<Expr>)> {
