@@ -263,6 +263,8 @@ KEYS = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=(
 @example(key="%s", value=1)
 @example(key="%%", value=None)
 @example(key="0", value=1)
+@example(key="-1", value=None)
+@example(key=" 1", value="x")
 @example(key="'", value=1)
 @example(key="other", value=1)
 def test_any_key_of_a_json_field_is_one_key(key, value):
@@ -279,8 +281,30 @@ def test_any_key_of_a_json_field_is_one_key(key, value):
     assert mine.filter(value__has_any_keys=[key, "nope"]).count() == with_key
     assert mine.filter(**{"value__contains": {key: value}}).count() \
         == 1 + (key == "other" and value == 1)
+    # A key transform of an integer is an array index (Django's JSON paths):
+    # it reads the one-element array, not the object.
+    try:
+        index = int(key)
+    except ValueError:
+        index = None
+    if index is None:
+        found = 1 + (key == "other" and value == 1)
+    else:
+        found = int(index in (0, -1))
     exact = mine.filter(Exact(KeyTransform(key, "value"), Value(value, JSONField())))
-    assert exact.count() == 1 + (key == "other" and value == 1)
+    assert exact.count() == found
     texts = mine.annotate(t=KeyTextTransform(key, "value")).exclude(t=None)
-    assert texts.count() == (0 if value is None else with_key)
+    assert texts.count() == (0 if value is None else found)
     mine.delete()
+
+
+def test_contains_of_deep_values_grows_linearly_and_has_a_limit():
+    deep: object = 1
+    for _ in range(16):
+        deep = {"a": [deep]}  # 32 levels of documents and arrays
+    Record.objects.create(name="deep", value={"a": [{"a": [2]}]})
+    assert names(Record.objects.filter(value__contains={"a": [{"a": [2]}]})) == ["deep"]
+    wide = {"a": [{"a": [2]}], **{f"k{i}": i for i in range(200)}}
+    assert names(Record.objects.filter(value__contained_by=wide)) == ["deep"]
+    with pytest.raises(NotSupportedError, match="nested more than 16"):
+        list(Record.objects.filter(value__contains=deep))

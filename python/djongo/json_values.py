@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bson.min_key import MinKey
-from django.db.utils import DataError
+from django.db.utils import DataError, NotSupportedError
 
 
 class JSONValue:
@@ -148,12 +148,31 @@ def contains(expr: Any, value: Any, value_is: str) -> Any:
     contained in it (``"container"``). NULL on either side gives NULL."""
     if value is None:
         return None
+    if _depth(value) > MAX_CONTAINS_DEPTH:
+        raise NotSupportedError(
+            f"contains / contained_by with a value nested more than {MAX_CONTAINS_DEPTH} levels "
+            "deep (its expression would nest deeper than MongoDB accepts)")
     names = _Names()
     var = names()
     body = (_contains_value(f"$${var}", value, names) if value_is == "contained"
             else _contained_in_value(f"$${var}", value, names))
     return {"$let": {"vars": {var: expr}, "in": {"$cond": [
         {"$eq": [{"$ifNull": [f"$${var}", None]}, None]}, None, body]}}}
+
+
+#: Deepest contains / contained_by value: each level nests the expression
+#: about 10 levels, and MongoDB accepts commands nested at most 200 deep.
+MAX_CONTAINS_DEPTH = 16
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        level = [v for item in level
+                 for v in (item.values() if isinstance(item, dict)
+                           else item if isinstance(item, list) else ())]
+        depth += 1
+    return depth - 1
 
 
 def _is_json_null(expr: Any) -> dict:
@@ -166,6 +185,17 @@ def _scalar_equal(expr: Any, value: Any) -> Any:
     return {"$eq": [expr, _lit(value)]}
 
 
+def _each(expr: str, names: _Names, test: Callable[[str], Any], combine: str) -> dict:
+    """``test`` over the elements of ``expr`` if it is an array, else over
+    ``expr`` alone, combined by ``$anyElementTrue`` / ``$allElementsTrue``:
+    one expansion of ``test`` serves both cases, so the expression grows
+    with the value, never exponentially."""
+    element = names()
+    candidates = {"$cond": [{"$isArray": expr}, expr, [expr]]}
+    return {combine: [{"$map": {"input": candidates, "as": element,
+                                "in": test(f"$${element}")}}]}
+
+
 def _contains_value(x: str, value: Any, names: _Names) -> Any:
     """``x`` (a variable reference) contains the known ``value``."""
     if isinstance(value, list):
@@ -173,16 +203,13 @@ def _contains_value(x: str, value: Any, names: _Names) -> Any:
         direct = _and([_any(x, element, _contains_value(f"$${element}", item, names))
                        for item in value])
         return {"$cond": [{"$isArray": x}, direct, False]}
-    direct = _contains_direct(x, value, names)
-    element = names()
     # A non-array value is contained in an array when it is in some element.
-    in_element = _any(x, element, _contains_direct(f"$${element}", value, names))
-    return {"$cond": [{"$isArray": x}, in_element, direct]}
+    return _each(x, names, lambda e: _contains_direct(e, value, names), "$anyElementTrue")
 
 
 def _contains_direct(x: str, value: Any, names: _Names) -> Any:
     if isinstance(value, dict):
-        parts = [_type_is(x, "object")]
+        parts = []
         for key, item in value.items():
             field = names()
             got = {"$getField": {"field": _lit(key), "input": x}}
@@ -190,17 +217,16 @@ def _contains_direct(x: str, value: Any, names: _Names) -> Any:
                 {"$ne": [{"$type": got}, "missing"]},
                 _contains_value(f"$${field}", item, names),
             ])}})
-        return {"$cond": [_type_is(x, "object"), _and(parts[1:]), False]}
+        return {"$cond": [_type_is(x, "object"), _and(parts), False]}
     return _scalar_equal(x, value)
 
 
 def _contained_in_value(y: str, value: Any, names: _Names) -> Any:
     """``y`` (a variable reference) is contained in the known ``value``."""
     if isinstance(value, list):
-        element = names()
-        in_some = _or([_contained_direct(f"$${element}", item, names) for item in value])
-        whole = _or([_contained_direct(y, item, names) for item in value])
-        return {"$cond": [{"$isArray": y}, _all(y, element, in_some), whole]}
+        # Each element of an array y, or y itself, in some element of value.
+        return _each(y, names, lambda e: _or([_contained_direct(e, item, names)
+                                              for item in value]), "$allElementsTrue")
     return _contained_direct(y, value, names)
 
 
