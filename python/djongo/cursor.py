@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -69,11 +70,15 @@ class Cursor:
 
     # -- execution ------------------------------------------------------------
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Cursor:
         if self._closed:
             raise database.ProgrammingError("cannot execute on a closed cursor")
+        self.last_sql, self.last_params = sql, params if isinstance(params, Mapping) else ()
+        if isinstance(params, Mapping):
+            sql, params = positional(sql, params)
         params = () if params is None else tuple(params)
-        self.last_sql, self.last_params = sql, params
+        if not isinstance(self.last_params, Mapping):
+            self.last_params = params
         logger.debug("%s; args=%r", sql, params)
         plan = compile_sql(sql)
         with translate_errors(sql):
@@ -119,6 +124,30 @@ class Cursor:
 
     def setoutputsize(self, size, column=None) -> None:
         pass
+
+
+# `%(name)s` markers outside quotes (quoted text is copied as it is).
+_NAMED = re.compile(r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`[^`]*`?|%\(([^)]*)\)s|%%""")
+
+
+def positional(sql: str, params: Mapping[str, Any]) -> tuple[str, tuple]:
+    """pyformat SQL (``%(name)s``, DB-API's other style) as ``%s`` SQL and a
+    tuple of parameters in marker order."""
+    if not isinstance(sql, str):
+        return sql, ()
+    values: list[Any] = []
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)
+        try:
+            values.append(params[name])
+        except KeyError:
+            raise database.ProgrammingError(f"no value for the parameter %({name})s") from None
+        return "%s"
+
+    return _NAMED.sub(replace, sql), tuple(values)
 
 
 def compile_sql(sql: str) -> dict[str, Any]:

@@ -8,13 +8,15 @@ onto collections, fields and indexes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bson import json_util
 from pymongo import InsertOne, UpdateOne
-from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout
+from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
 from . import catalog, sequences
 from .binding import Binder, to_bson
@@ -448,6 +450,28 @@ class Executor:
             ).deleted_count
         return Result(rowcount=deleted)
 
+    # -- EXPLAIN -----------------------------------------------------------
+
+    def _run_explain(self, plan, binder: Binder) -> Result:
+        """``EXPLAIN``: the MongoDB commands the statement becomes, with its
+        parameters, and the server's own query plan for a read the server
+        can explain (the embedded engine has no explain command)."""
+        statement = plan["statement"]
+        explanation: dict[str, Any] = {"statement": statement, "parameters": list(binder.params)}
+        if statement["op"] in ("find", "aggregate") and not statement.get("subqueries"):
+            try:
+                explanation["server"] = self.db.command(
+                    "explain", _explainable(statement, binder), verbosity="queryPlanner",
+                    session=self.session)
+            except OperationFailure as exc:
+                explanation["server"] = f"not available: {exc.details.get('errmsg', exc)}"
+        if plan.get("format") == "json":
+            # Django writes each cell of a JSON explain with json.dumps.
+            cell = json.loads(json_util.dumps(explanation))
+        else:
+            cell = json_util.dumps(explanation, indent=1)
+        return Result(rows=iter([(cell,)]), columns=["QUERY PLAN"], rowcount=1)
+
     # -- savepoints ---------------------------------------------------------
 
     # Django only sends these when features.uses_savepoints is on, i.e. when
@@ -705,6 +729,19 @@ class Executor:
                 self.db[name].drop_index(index["name"], session=self.session)
                 break
         return Result(rowcount=0)
+
+
+def _explainable(plan: dict, binder: Binder) -> dict:
+    """A read plan as the MongoDB command it runs, for ``explain``."""
+    if plan["op"] == "find":
+        command = {"find": plan["collection"],
+                   "filter": binder.bind_filter(plan.get("filter") or {})}
+        for key in ("projection", "sort", "skip", "limit"):
+            if plan.get(key) is not None:
+                command[key] = binder.bind(plan[key])
+        return command
+    return {"aggregate": plan.get("collection") or 1,
+            "pipeline": binder.bind(plan["pipeline"]), "cursor": {}}
 
 
 def _check_plain_keys(collection: str, doc: dict) -> None:

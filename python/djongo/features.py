@@ -77,7 +77,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     has_native_json_field = True
     supports_json_field_contains = True
     has_select_for_update = False
-    supports_select_for_update_with_limit = False
+    # FOR UPDATE is accepted and ignored (has_select_for_update is False), with or
+    # without LIMIT.
+    supports_select_for_update_with_limit = True
     # bulk_create(ignore_conflicts / update_conflicts): MongoDB upserts.
     supports_ignore_conflicts = True
     supports_update_conflicts = True
@@ -100,7 +102,12 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # 1 is not true: such filters silently matched no rows.
     supports_boolean_expr_in_select_clause = True
     supports_regex_backreferencing = False
-    supports_paramstyle_pyformat = False
+    # cursor.execute(sql, {'name': value}) with %(name)s markers (cursor.positional).
+    supports_paramstyle_pyformat = True
+    # EXPLAIN shows the MongoDB commands a query becomes (and MongoDB's own
+    # query plan where the server explains).
+    supports_explaining_query_execution = True
+    supported_explain_formats = {"JSON", "TEXT"}
     # Composite keys: Django writes (a = x AND b = y) for (a, b) = (x, y), as
     # for SQLite; the query language has no row values.
     supports_tuple_lookups = False

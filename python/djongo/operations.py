@@ -7,6 +7,7 @@ import decimal
 import json
 import re
 import uuid
+from collections.abc import Mapping
 
 from bson import Decimal128
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.expressions import Col
 from django.utils import timezone
 
-from . import json_values, sequences
+from . import database, json_values, sequences
 from .cursor import django_errors
 
 _DECIMALS = decimal.Context(prec=34)
@@ -106,7 +107,11 @@ class DatabaseOperations(BaseDatabaseOperations):
     cast_data_types = {
         "DecimalField": "numeric(%(max_digits)s, %(decimal_places)s)",
     }
-    explain_prefix = None
+    explain_prefix = "EXPLAIN"
+
+    def explain_query_prefix(self, format=None, **options):
+        prefix = super().explain_query_prefix(format, **options)
+        return f"{prefix} FORMAT {format.upper()}" if format else prefix
 
     def quote_name(self, name: str) -> str:
         # Django quotes some names twice (a db_table written '"t"'), so a
@@ -182,8 +187,14 @@ class DatabaseOperations(BaseDatabaseOperations):
             sql, params = cursor.last_sql, cursor.last_params
         if not params:
             return sql
+        from .cursor import positional
         from .schema import sql_literal
 
+        if isinstance(params, Mapping):
+            try:
+                sql, params = positional(sql, params)
+            except database.ProgrammingError:
+                return sql  # a marker without a value: the statement failed
         # Not `sql % params`: a `%` inside a quoted name (a JSON key) is text.
         return interpolate(sql, [sql_literal(p) for p in params])
 
@@ -296,7 +307,7 @@ class DatabaseOperations(BaseDatabaseOperations):
                            style.SQL_FIELD(self.quote_name(table)))
             for table in tables
         ]
-        if reset_sequences:
+        if reset_sequences and tables:
             statements.append("-- reset sequences: " + ",".join(tables))
         return statements
 

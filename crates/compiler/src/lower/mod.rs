@@ -113,6 +113,10 @@ pub fn lower(stmt: Statement, params: usize) -> Result<Document> {
         StatementKind::Delete(d) => write::delete(&ctx, d)?,
         StatementKind::Ddl(d) => ddl::lower(&ctx, d)?,
         StatementKind::Savepoint(op) => savepoint(op),
+        StatementKind::Explain { statement, json } => {
+            let inner = lower((**statement).clone(), params)?;
+            doc! { "op": "explain", "format": if *json { "json" } else { "text" }, "statement": inner }
+        }
     };
     plan.insert("params", params as i64);
     if !subplans.is_empty() {

@@ -25,6 +25,9 @@ pub enum StatementKind {
     Delete(Delete),
     Ddl(Ddl),
     Savepoint(SavepointOp),
+    /// `EXPLAIN [FORMAT JSON|TEXT] statement`: what the statement becomes,
+    /// without running it.
+    Explain { statement: Box<Statement>, json: bool },
 }
 
 /// Savepoint control inside a transaction: `SAVEPOINT s`, `ROLLBACK TO

@@ -60,6 +60,17 @@ pub fn build(stmt: &ast::Statement) -> Result<Statement> {
         ast::Statement::Rollback { chain: false, savepoint: Some(name) } => {
             StatementKind::Savepoint(SavepointOp::RollbackTo(name.value.clone()))
         }
+        ast::Statement::Explain { statement, analyze, verbose, query_plan, estimate, format, options, .. } => {
+            if *analyze || *verbose || *query_plan || *estimate || options.is_some() {
+                return Err(CompileError::unsupported("EXPLAIN with options other than FORMAT", stmt));
+            }
+            let json = match format {
+                None | Some(ast::AnalyzeFormatKind::Keyword(ast::AnalyzeFormat::TEXT)) => false,
+                Some(ast::AnalyzeFormatKind::Keyword(ast::AnalyzeFormat::JSON)) => true,
+                Some(other) => return Err(CompileError::unsupported(format!("EXPLAIN {other}"), stmt)),
+            };
+            StatementKind::Explain { statement: Box::new(build(statement)?), json }
+        }
         other => StatementKind::Ddl(b.ddl(other)?),
     };
     Ok(Statement {
