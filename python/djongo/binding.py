@@ -17,7 +17,7 @@ from typing import Any
 from bson import Decimal128
 from django.db.utils import DataError as DjangoDataError
 
-from . import json_values
+from . import client_functions, json_values
 from .database import DataError, ProgrammingError
 from .json_values import JSONValue
 
@@ -114,6 +114,8 @@ class Binder:
                 return self._subquery(node)
             if "$jsonContains" in node:
                 return self._json_contains(node["$jsonContains"])
+            if "$apply" in node:
+                return client_functions.apply(node["$apply"], self.bind(node["arg"]))
             out = {}
             for key, value in node.items():
                 if key == "$match":

@@ -18,7 +18,7 @@ from bson import json_util
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, sequences
+from . import catalog, client_functions, sequences
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -107,7 +107,10 @@ class Executor:
         for subplan in plan.get("subqueries", ()):
             result = self._run(subplan, Binder(params, subquery_results))
             subquery_results.append(list(result.rows))
-        return self._run(plan, Binder(params, subquery_results))
+        result = self._run(plan, Binder(params, subquery_results))
+        if plan.get("post"):
+            result.rows = client_functions.post_process(result.rows, plan["post"])
+        return result
 
     def _run(self, plan: dict[str, Any], binder: Binder) -> Result:
         op = plan["op"]

@@ -7,7 +7,7 @@
 //! field path or an operator.
 use bson::{doc, Bson, Document};
 
-use super::{date, json, like, literal, text, param_slot, read, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
+use super::{client, date, json, like, literal, text, param_slot, read, Ctx, Env, Fields, Outer, Vars, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
 use crate::plan::{is_plain_key, AggFunc, ArithOp, CastType, CmpOp, ColumnRef, Expr, FieldPath, Func, JsonMode, Literal, MatchKind, Query, SubqueryRef};
 
@@ -191,6 +191,15 @@ impl Ctx {
                 json::object(pairs)
             }
             Expr::Function { func: Func::JsonArray, args } => json::array(args.iter().map(|a| self.value(env, a)).collect::<Result<_>>()?),
+            Expr::Function { func: f @ (Func::Hash(_) | Func::Chr | Func::Ord | Func::CodePrefix), args } => {
+                if let Some(first) = (*f == Func::Chr).then(|| client::chr_of_ord(args)).flatten() {
+                    return self.value(env, &first);
+                }
+                match args.first().and_then(|a| client::constant(*f, a)) {
+                    Some(slot) => slot,
+                    None => return Err(client::refused(*f)),
+                }
+            }
             Expr::Function { func, args } => self.function(env, *func, args)?,
             Expr::JsonExtract { expr, path, mode } => json::extract(self.json_input(env, expr)?, path, *mode),
             Expr::Aggregate { .. } => return Err(CompileError::unsupported("aggregate function outside SELECT/HAVING/ORDER BY of a grouped query", format!("{e:?}"))),
@@ -257,6 +266,9 @@ impl Ctx {
             Expr::Literal(Literal::Bool(b)) => Bson::Boolean(*b == want),
             Expr::Literal(Literal::Null) => Bson::Boolean(false),
             Expr::Compare { op, left, right } => {
+                if let Some(rewritten) = client::ord_comparison(*op, left, right) {
+                    return self.truth(env, &rewritten, want);
+                }
                 let op = if want { *op } else { op.negate() };
                 let mut parts = Vec::new();
                 let (l, r) = (self.value(env, left)?, self.value(env, right)?);
@@ -503,7 +515,7 @@ impl Ctx {
                 let (x, tz) = (arg(0), arg(1));
                 date::at_time_zone(x, tz)
             }
-            Func::JsonContains | Func::JsonObject | Func::JsonArray => {
+            Func::JsonContains | Func::JsonObject | Func::JsonArray | Func::Hash(_) | Func::Chr | Func::Ord | Func::CodePrefix => {
                 return Err(CompileError::unsupported("JSON function in this position", format!("{func:?}")));
             }
             Func::StrIndex => {

@@ -4,6 +4,7 @@
 //! falls back to `$expr` only when it must; `expr` writes aggregation
 //! expressions; `read` chooses `find` or an `aggregate` pipeline; `write` and
 //! `ddl` produce the other plan kinds.
+mod client;
 mod date;
 mod ddl;
 mod expr;
@@ -96,7 +97,7 @@ pub(crate) struct Env<'a> {
     pub pre: Option<&'a RefCell<Vec<Document>>>,
 }
 
-pub fn lower(stmt: Statement, params: usize) -> Result<Document> {
+pub fn lower(mut stmt: Statement, params: usize) -> Result<Document> {
     let ctx = Ctx {
         lookups: RefCell::new(0),
         windows: RefCell::new(Vec::new()),
@@ -106,8 +107,16 @@ pub fn lower(stmt: Statement, params: usize) -> Result<Document> {
     for q in &stmt.subqueries {
         subplans.push(Bson::Document(read::lower_query(&ctx, q, None)?.into_document()));
     }
-    let mut plan = match &stmt.kind {
-        StatementKind::Query(q) => read::lower_query(&ctx, q, None)?.into_document(),
+    let mut plan = match &mut stmt.kind {
+        StatementKind::Query(q) => {
+            let post = client::split_post(q);
+            let mut plan = read::lower_query(&ctx, q, None)?.into_document();
+            if !post.is_empty() {
+                let post: Vec<Bson> = post.into_iter().map(|(i, f)| Bson::Array(vec![Bson::Int64(i as i64), f.into()])).collect();
+                plan.insert("post", post);
+            }
+            plan
+        }
         StatementKind::Insert(i) => write::insert(i)?,
         StatementKind::Update(u) => write::update(&ctx, u)?,
         StatementKind::Delete(d) => write::delete(&ctx, d)?,

@@ -216,6 +216,40 @@ pub enum Func {
     JsonObject,
     /// `JSON_ARRAY(value, ...)`.
     JsonArray,
+    /// `MD5(x)`, `SHA1(x)`, ...: MongoDB has no hash operator; see
+    /// `crate::lower::client` for where they can run.
+    Hash(HashAlgo),
+    /// `CHR(n)`: the character of a code point.
+    Chr,
+    /// `ASCII(x)` / `ORD(x)` / `UNICODE(x)`: the code point of the first character.
+    Ord,
+    /// Not SQL: the string whose first character has a given code point
+    /// (CHR, and '' for 0), for comparisons of ORD() (`crate::lower::client`).
+    CodePrefix,
+}
+
+/// A hash function, by the name SQL gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlgo {
+    Md5,
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashAlgo {
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgo::Md5 => "md5",
+            HashAlgo::Sha1 => "sha1",
+            HashAlgo::Sha224 => "sha224",
+            HashAlgo::Sha256 => "sha256",
+            HashAlgo::Sha384 => "sha384",
+            HashAlgo::Sha512 => "sha512",
+        }
+    }
 }
 
 /// One step of a JSON path (`$."key"[0]`): an object's key, or an array's

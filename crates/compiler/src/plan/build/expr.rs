@@ -6,7 +6,7 @@ use sqlparser::ast::{
 
 use super::{json, kind_name, Builder};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, JsonMode, JsonStep, Literal, MatchKind, SubqueryRef, TruncUnit, Window, WindowFunc};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, HashAlgo, JsonMode, JsonStep, Literal, MatchKind, SubqueryRef, TruncUnit, Window, WindowFunc};
 
 /// Our own recursion guard: sqlparser limits nesting of parentheses, but a
 /// long chain such as `a + b + c + ...` is a deep left-leaning tree.
@@ -447,6 +447,14 @@ impl Builder {
             "bitand" => (Func::BitAnd, &[2]),
             "bitor" => (Func::BitOr, &[2]),
             "bitxor" => (Func::BitXor, &[2]),
+            "md5" => (Func::Hash(HashAlgo::Md5), &[1]),
+            "sha1" => (Func::Hash(HashAlgo::Sha1), &[1]),
+            "sha224" => (Func::Hash(HashAlgo::Sha224), &[1]),
+            "sha256" => (Func::Hash(HashAlgo::Sha256), &[1]),
+            "sha384" => (Func::Hash(HashAlgo::Sha384), &[1]),
+            "sha512" => (Func::Hash(HashAlgo::Sha512), &[1]),
+            "chr" => (Func::Chr, &[1]),
+            "ascii" | "ord" | "unicode" => (Func::Ord, &[1]),
             _ => return Err(CompileError::unsupported(format!("function {}()", name.to_uppercase()), whole)),
         };
         if (!arity.is_empty() && !arity.contains(&args.len())) || (arity.is_empty() && args.is_empty()) {
