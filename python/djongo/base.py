@@ -52,7 +52,7 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         "CharField": _varchar,
         "DateField": "date",
         "DateTimeField": "datetime",
-        "DecimalField": "decimal",
+        "DecimalField": "decimal(%(max_digits)s, %(decimal_places)s)",
         "DurationField": "bigint",
         "FileField": "varchar(%(max_length)s)",
         "FilePathField": "varchar(%(max_length)s)",

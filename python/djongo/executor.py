@@ -514,6 +514,10 @@ class Executor:
             # exist before its CREATE TABLE: adopt it rather than fail.
             logger.info("djongo: collection %s already exists; adopting it", name)
         columns = binder.bind(plan["columns"])
+        composite_key = plan.get("primary_key") or []
+        for column in columns:
+            if column["name"] in composite_key:
+                column["primary_key"] = True
         defaults = {c["name"]: c["default"] for c in columns if "default" in c}
         catalog.record_table(self.db, name, columns, session, defaults)
         for column in plan["columns"]:
@@ -526,6 +530,9 @@ class Executor:
                 catalog.set_pk_index(self.db, name, f"{name}_pkey", session)
             elif column.get("unique"):
                 self._unique_index(name, [column["name"]], f"{name}_{column['name']}_key")
+        if composite_key:
+            self._unique_index(name, composite_key, f"{name}_pkey")
+            catalog.set_pk_index(self.db, name, f"{name}_pkey", session)
         uniques = plan.get("unique", ())
         names = plan.get("unique_names") or [None] * len(uniques)
         for columns, constraint in zip(uniques, names, strict=True):

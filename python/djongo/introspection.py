@@ -91,8 +91,6 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             return self._auto_fields[data_type]
         if data_type == "varchar" and not description.internal_size:
             return "TextField"
-        if data_type == "char" and description.internal_size == 32:
-            return "UUIDField"
         return super().get_field_type(data_type, description)
 
     @django_errors

@@ -50,7 +50,7 @@ const SINGLE: [String; 1] = [String::new()];
 
 pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
     Ok(match ddl {
-        Ddl::CreateTable { collection, if_not_exists, columns, unique, checks } => {
+        Ddl::CreateTable { collection, if_not_exists, columns, unique, primary_key, checks } => {
             let mut d = doc! {
                 "op": "create_table",
                 "collection": collection,
@@ -61,6 +61,9 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             if unique.iter().any(|(name, _)| name.is_some()) {
                 // Parallel to "unique": each constraint's name, or null.
                 d.insert("unique_names", unique.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>());
+            }
+            if !primary_key.is_empty() {
+                d.insert("primary_key", primary_key);
             }
             if !checks.is_empty() {
                 let checks: Vec<Document> = checks.iter().map(|(n, sql)| doc! { "name": n.clone(), "check": sql }).collect();

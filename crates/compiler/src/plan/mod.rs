@@ -234,8 +234,11 @@ pub enum Ddl {
         collection: String,
         if_not_exists: bool,
         columns: Vec<ColumnDef>,
-        /// Table-level UNIQUE constraints (and composite primary keys): name, columns.
+        /// Table-level UNIQUE constraints: name, columns.
         unique: Vec<(Option<String>, Vec<String>)>,
+        /// A composite PRIMARY KEY's columns (a one-column key is marked on
+        /// its column).
+        primary_key: Vec<String>,
         checks: Vec<(Option<String>, String)>,
     },
     DropTable {

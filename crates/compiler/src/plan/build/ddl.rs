@@ -50,18 +50,21 @@ impl Builder {
             checks.extend(col_checks);
         }
         let mut unique = Vec::new();
+        let mut primary_key = Vec::new();
         for tc in &c.constraints {
             match self.constraint(tc)? {
                 (name, Constraint::Unique(cols)) => unique.push((name, cols)),
-                (name, Constraint::PrimaryKey(cols)) => {
-                    if let [only] = cols.as_slice() {
-                        for col in columns.iter_mut().filter(|c| c.name == *only) {
-                            col.primary_key = true;
-                            col.nullable = false;
-                        }
-                    } else {
-                        unique.push((name, cols));
+                (_, Constraint::PrimaryKey(cols)) if cols.len() == 1 => {
+                    for col in columns.iter_mut().filter(|c| c.name == cols[0]) {
+                        col.primary_key = true;
+                        col.nullable = false;
                     }
+                }
+                (_, Constraint::PrimaryKey(cols)) => {
+                    for col in columns.iter_mut().filter(|c| cols.contains(&c.name)) {
+                        col.nullable = false;
+                    }
+                    primary_key = cols;
                 }
                 // Referential integrity is not enforced by MongoDB; Django
                 // keeps it itself when the backend declares no FK support.
@@ -70,7 +73,7 @@ impl Builder {
             }
         }
         self.scopes.pop();
-        Ok(Ddl::CreateTable { collection, if_not_exists: c.if_not_exists, columns, unique, checks })
+        Ok(Ddl::CreateTable { collection, if_not_exists: c.if_not_exists, columns, unique, primary_key, checks })
     }
 
     fn column_def(&mut self, col: &ast::ColumnDef) -> Result<(ColumnDef, Checks)> {
