@@ -90,7 +90,7 @@ pub(super) fn cmp_name(op: CmpOp) -> &'static str {
 
 /// A literal or a parameter: a value fixed before any document is read.
 fn is_constant(e: &Expr) -> bool {
-    matches!(e, Expr::Literal(_) | Expr::Param(_))
+    matches!(e, Expr::Literal(_) | Expr::Param(_) | Expr::SubqueryColumn { .. })
 }
 
 /// TRUE when `v` (the lowered `e`) is not NULL. A parameter slot is bound to
@@ -236,6 +236,7 @@ impl Ctx {
                 op1(name, v)
             }
             Expr::ScalarSubquery(SubqueryRef::Uncorrelated(k)) => lit(doc! { "$subquery": *k as i64, "scalar": true }),
+            Expr::SubqueryColumn { index, column } => lit(doc! { "$subquery": *index as i64, "scalar": true, "column": *column as i64 }),
             Expr::ScalarSubquery(SubqueryRef::Correlated(q)) => {
                 let (field, default) = self.correlated_lookup(env, q, true)?;
                 let first = opn("$arrayElemAt", vec![Bson::String(format!("${field}.c0")), Bson::Int32(0)]);

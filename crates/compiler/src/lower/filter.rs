@@ -101,6 +101,9 @@ impl Ctx {
             Expr::Literal(l) if *l != Literal::Null => Some(literal(l)),
             Expr::Param(i) => Some(unknown_if_null(doc! { "$param": *i as i64 })),
             Expr::ScalarSubquery(SubqueryRef::Uncorrelated(k)) => Some(unknown_if_null(doc! { "$subquery": *k as i64, "scalar": true })),
+            Expr::SubqueryColumn { index, column } => {
+                Some(unknown_if_null(doc! { "$subquery": *index as i64, "scalar": true, "column": *column as i64 }))
+            }
             _ => None,
         }
     }

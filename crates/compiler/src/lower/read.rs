@@ -693,7 +693,7 @@ fn collect_accumulators(ctx: &Ctx, env: Env, e: &Expr, entries: &mut Vec<(Expr, 
 
 fn for_each_child(e: &Expr, f: &mut dyn FnMut(&Expr)) {
     match e {
-        Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::Window(_) => {}
+        Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } | Expr::Window(_) => {}
         Expr::Neg(x) | Expr::Not(x) | Expr::Cast { expr: x, .. } | Expr::IsNull { expr: x, .. } | Expr::InSubquery { expr: x, .. } | Expr::JsonExtract { expr: x, .. } => f(x),
         Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
             f(left);

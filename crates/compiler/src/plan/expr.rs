@@ -384,6 +384,9 @@ pub enum Expr {
         negated: bool,
     },
     ScalarSubquery(SubqueryRef),
+    /// Column `column` of the only row of uncorrelated subquery `index`
+    /// (a row value compared with a subquery: `(a, b) = (SELECT x, y ...)`).
+    SubqueryColumn { index: usize, column: usize },
     Between {
         expr: Box<Expr>,
         low: Box<Expr>,
@@ -490,7 +493,7 @@ impl Expr {
                 expr.walk(f);
                 list.iter().for_each(|e| e.walk(f));
             }
-            Expr::Exists { .. } | Expr::ScalarSubquery(_) => {}
+            Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } => {}
             Expr::Between {
                 expr, low, high, ..
             } => {
@@ -526,7 +529,7 @@ impl Expr {
     /// descending into subqueries, which are separate scopes).
     pub fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         match self {
-            Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) => {}
+            Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } => {}
             Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } => f(e),
             Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => f(expr),
             Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {

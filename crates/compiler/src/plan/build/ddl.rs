@@ -120,7 +120,7 @@ impl Builder {
     fn column_default(&mut self, e: &ast::Expr) -> Result<Expr> {
         let v = self.expr(e)?;
         let refers_to_data = v.any(&|x| {
-            matches!(x, Expr::Column(_) | Expr::ScalarSubquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. })
+            matches!(x, Expr::Column(_) | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } | Expr::InSubquery { .. } | Expr::Exists { .. })
         });
         if refers_to_data || v.has_aggregate() {
             return Err(CompileError::unsupported("column DEFAULT that reads a column, a subquery or an aggregate", e));

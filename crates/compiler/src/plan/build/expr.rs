@@ -192,6 +192,9 @@ impl Builder {
             }
             return Ok(if *op == BinaryOperator::And { Expr::And(operands) } else { Expr::Or(operands) });
         }
+        if let Some(row) = self.row_comparison(whole, left, op, right, d)? {
+            return Ok(row);
+        }
         let l = self.expr_at(left, d)?;
         let r = self.expr_at(right, d)?;
         let cmp = |op| Expr::Compare { op, left: Box::new(l.clone()), right: Box::new(r.clone()) };
@@ -233,6 +236,36 @@ impl Builder {
             BinaryOperator::PGRegexNotIMatch => regex(true, true),
             other => return Err(CompileError::unsupported(format!("operator {other}"), whole)),
         })
+    }
+
+    /// Row values: `(a, b) = (x, y)`, `(a, b) <> (x, y)` and `(a, b) =
+    /// (SELECT x, y ...)` (an uncorrelated subquery of one row), compared
+    /// column by column as SQL does (equal when every pair is, unequal when
+    /// some pair is, UNKNOWN otherwise with a NULL). `None` for other operands.
+    fn row_comparison(&mut self, whole: &ast::Expr, left: &ast::Expr, op: &BinaryOperator, right: &ast::Expr, d: usize) -> Result<Option<Expr>> {
+        let ast::Expr::Tuple(items) = strip_nested_tuple(left) else { return Ok(None) };
+        let cmp = match op {
+            BinaryOperator::Eq => CmpOp::Eq,
+            BinaryOperator::NotEq => CmpOp::Ne,
+            _ => return Err(CompileError::unsupported(format!("row value compared with {op}"), whole)),
+        };
+        let lefts = items.iter().map(|e| self.expr_at(e, d)).collect::<Result<Vec<_>>>()?;
+        let rights: Vec<Expr> = match strip_nested_tuple(right) {
+            ast::Expr::Tuple(r) if r.len() == lefts.len() => r.iter().map(|e| self.expr_at(e, d)).collect::<Result<_>>()?,
+            ast::Expr::Subquery(q) => {
+                let width = lefts.len();
+                match self.subquery(q)? {
+                    SubqueryRef::Uncorrelated(index) if self.subqueries[index].columns().len() == width => {
+                        (0..width).map(|column| Expr::SubqueryColumn { index, column }).collect()
+                    }
+                    SubqueryRef::Uncorrelated(_) => return Err(CompileError::unsupported("row value compared with a subquery of another width", whole)),
+                    SubqueryRef::Correlated(_) => return Err(CompileError::unsupported("row value compared with a correlated subquery", whole)),
+                }
+            }
+            _ => return Err(CompileError::unsupported("row value compared with something other than a row of the same width or a subquery", whole)),
+        };
+        let pairs: Vec<Expr> = lefts.into_iter().zip(rights).map(|(l, r)| Expr::Compare { op: cmp, left: Box::new(l), right: Box::new(r) }).collect();
+        Ok(Some(if cmp == CmpOp::Eq { Expr::And(pairs) } else { Expr::Or(pairs) }))
     }
 
     /// `name(args) OVER (...)`.
@@ -520,6 +553,13 @@ fn json_extract(input: Expr, mut path: Vec<JsonStep>, mode: JsonMode) -> Expr {
             Expr::JsonExtract { expr, path: outer, mode }
         }
         other => Expr::JsonExtract { expr: Box::new(other), path, mode },
+    }
+}
+
+fn strip_nested_tuple(e: &ast::Expr) -> &ast::Expr {
+    match e {
+        ast::Expr::Nested(inner) if matches!(**inner, ast::Expr::Tuple(_) | ast::Expr::Subquery(_)) => inner,
+        other => other,
     }
 }
 

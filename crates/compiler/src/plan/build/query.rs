@@ -360,7 +360,7 @@ fn push_into_cross_joins(filter: Option<Expr>, joins: &mut [Join]) -> Option<Exp
         let mut movable = true;
         c.walk(&mut |e| match e {
             Expr::Column(ColumnRef { scope: 0, source, .. }) => last = last.max(*source),
-            Expr::Column(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::InSubquery { .. } => movable = false,
+            Expr::Column(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } | Expr::InSubquery { .. } => movable = false,
             _ => {}
         });
         match last.checked_sub(1).and_then(|k| joins.get_mut(k)) {
