@@ -216,6 +216,7 @@ def write_report(runs: list[dict], path: Path, known: dict[str, str],
         lines.append(f"| {count} | {reason} |")
     if compare:
         lines += sqlite_only_section(runs, sqlite_runs)
+    lines += ["", (HERE / "unsupported.md").read_text().rstrip("\n")]
     path.write_text("\n".join(lines) + "\n")
 
 
