@@ -176,7 +176,11 @@ def test_copydata_replaces_the_content_types_migrate_made(bookshop):
     src = "sqlite"
     ContentType.objects.using(src).filter(app_label="copyapp").delete()
     ContentType.objects.clear_cache()
-    book_type = ContentType.objects.using(src).create(app_label="copyapp", model="book")
+    # An id the target does not use: which ids are free there depends on how
+    # many models the test apps have.
+    unused = max(ContentType.objects.values_list("pk", flat=True)) + 1000
+    book_type = ContentType.objects.using(src).create(pk=unused, app_label="copyapp",
+                                                      model="book")
     permission = Permission.objects.using(src).create(
         name="Can shelve book", codename="shelve_book", content_type=book_type)
     Group.objects.using(src).create(name="librarians").permissions.add(permission)
