@@ -17,9 +17,6 @@ from django.db import DataError, NotSupportedError, connection
 from django.db.models import Count, F, JSONField, OuterRef, Subquery, Value
 from django.db.models.fields.json import KT, KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, JSONObject
-from django.db.models.lookups import Exact
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 from tests.fieldsapp.models import Record
 
@@ -242,60 +239,6 @@ def test_introspection_reports_a_json_field():
         description = connection.introspection.get_table_description(cursor, "fieldsapp_record")
     types = {c.name: connection.introspection.get_field_type(c.type_code, c) for c in description}
     assert types["value"] == "JSONField"
-
-
-# -- keys are data --------------------------------------------------------------------
-
-PROPERTY = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
-KEYS = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
-               max_size=20)
-
-
-@settings(PROPERTY)
-@given(key=KEYS, value=st.one_of(st.text(max_size=10), st.integers(-5, 5), st.none(),
-                                 st.lists(st.integers(0, 3), max_size=2)))
-@example(key='test") = \'"a"\' OR 1 = 1 OR ("d', value="x")
-@example(key="$gt", value="")
-@example(key="a.b", value=1)
-@example(key="", value=1)
-@example(key="%s", value=1)
-@example(key="%%", value=None)
-@example(key="0", value=1)
-@example(key="-1", value=None)
-@example(key=" 1", value="x")
-@example(key="'", value=1)
-@example(key="other", value=1)
-def test_any_key_of_a_json_field_is_one_key(key, value):
-    tag = uuid.uuid4().hex
-    Record.objects.create(name=tag, value={key: value, "other": 1})
-    Record.objects.create(name=tag, value={"other": 1})
-    Record.objects.create(name=tag, value=[value])
-    mine = Record.objects.filter(name=tag)
-    assert [r.value for r in mine.order_by("id")] == [{key: value, "other": 1}, {"other": 1},
-                                                      [value]]
-    with_key = 1 + (key == "other")
-    assert mine.filter(value__has_key=key).count() == with_key
-    assert mine.filter(value__has_keys=[key, "other"]).count() == with_key
-    assert mine.filter(value__has_any_keys=[key, "nope"]).count() == with_key
-    assert mine.filter(**{"value__contains": {key: value}}).count() \
-        == 1 + (key == "other" and value == 1)
-    # A key transform of an integer is an array index (Django's JSON paths):
-    # it reads the one-element array, not the object.
-    try:
-        index = int(key)
-    except ValueError:
-        index = None
-    if index is None:
-        found = 1 + (key == "other" and value == 1)
-    else:
-        found = int(index in (0, -1))
-    exact = mine.filter(Exact(KeyTransform(key, "value"), Value(value, JSONField())))
-    assert exact.count() == found
-    texts = mine.annotate(t=KeyTextTransform(key, "value")).exclude(t=None)
-    assert texts.count() == (0 if value is None else found)
-    mine.delete()
 
 
 def test_contains_of_deep_values_grows_linearly_and_has_a_limit():

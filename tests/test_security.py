@@ -14,6 +14,9 @@ import uuid
 
 import pytest
 from django.db import DatabaseError, DataError, NotSupportedError, ProgrammingError, connection
+from django.db.models import JSONField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTransform as DjangoKeyTransform
 from django.db.models.lookups import Exact
 from djongo import _core
 from djongo.models.fields import KeyTransform
@@ -22,7 +25,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.blogapp.models import Entry
-from tests.fieldsapp.models import Event
+from tests.fieldsapp.models import Event, Record
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +134,76 @@ def test_any_json_key_round_trips_and_selects_only_its_rows(key, value):
     if "__" not in key and key and key not in connection.operators and key != "isnull":
         assert mine.filter(**{f"data__{key}": value}).count() == len(expected)
     mine.delete()
+
+
+# -- 1b. keys of Django's own JSONField (docs/jsonfield.md) ---------------------------
+
+@settings(PROPERTY)
+@given(key=KEYS, value=st.one_of(st.text(max_size=10), st.integers(-5, 5), st.none(),
+                                 st.lists(st.integers(0, 3), max_size=2)))
+@example(key='test") = \'"a"\' OR 1 = 1 OR ("d', value="x")
+@example(key="$gt", value="")
+@example(key="a.b", value=1)
+@example(key="", value=1)
+@example(key="%s", value=1)
+@example(key="%%", value=None)
+@example(key="0", value=1)
+@example(key="-1", value=None)
+@example(key=" 1", value="x")
+@example(key="'", value=1)
+@example(key="other", value=1)
+def test_any_key_of_a_json_field_is_one_key(key, value):
+    tag = uuid.uuid4().hex
+    Record.objects.create(name=tag, value={key: value, "other": 1})
+    Record.objects.create(name=tag, value={"other": 1})
+    Record.objects.create(name=tag, value=[value])
+    mine = Record.objects.filter(name=tag)
+    assert [r.value for r in mine.order_by("id")] == [{key: value, "other": 1}, {"other": 1},
+                                                      [value]]
+    with_key = 1 + (key == "other")
+    assert mine.filter(value__has_key=key).count() == with_key
+    assert mine.filter(value__has_keys=[key, "other"]).count() == with_key
+    assert mine.filter(value__has_any_keys=[key, "nope"]).count() == with_key
+    assert mine.filter(**{"value__contains": {key: value}}).count() \
+        == 1 + (key == "other" and value == 1)
+    # A key transform of an integer is an array index (Django's JSON paths):
+    # it reads the one-element array, not the object.
+    try:
+        index = int(key)
+    except ValueError:
+        index = None
+    if index is None:
+        found = 1 + (key == "other" and value == 1)
+    else:
+        found = int(index in (0, -1))
+    exact = mine.filter(Exact(DjangoKeyTransform(key, "value"), Value(value, JSONField())))
+    assert exact.count() == found
+    texts = mine.annotate(t=KeyTextTransform(key, "value")).exclude(t=None)
+    assert texts.count() == (0 if value is None else found)
+    mine.delete()
+
+
+@given(key=st.text(st.characters(blacklist_categories=("Cs",)), max_size=30))
+@example(key='a") OR 1=1 --')
+@example(key="' OR '1'='1")
+@example(key="%s%%")
+def test_a_key_in_a_json_path_compiles_to_one_literal_key(key):
+    from django.db.models.fields.json import compile_json_path
+    from djongo.json_lookups import path_literal
+
+    try:
+        int(key)
+        return  # an integer is an array index (Django's JSON paths)
+    except ValueError:
+        pass
+    # As the JSONField lookups write it: the key JSON-quoted in a SQL string
+    # literal, its quotes and % doubled.
+    sql = f'SELECT JSON_EXTRACT("t"."v", {path_literal(compile_json_path([key]))}) FROM "t"'
+    plan = _core.compile_uncached(sql)
+    assert plan["params"] == 0
+    text = repr(plan["projection"])
+    assert repr({"$literal": key}) in text
+    assert text.count("$getField") == 2
 
 
 # -- 2. and 3. dict keys and values of EmbeddedField lookups ------------------------
