@@ -33,6 +33,8 @@ def _column(column: dict[str, Any], default: Any = None) -> dict[str, Any]:
         record["default"] = default
     if "default_expr" in column:
         record["default_expr"] = encode_expression(column["default_expr"])
+    if "generated" in column:
+        record["generated"] = encode_expression(column["generated"])
     return record
 
 
@@ -148,6 +150,18 @@ def primary_key(db: Database, table: str, session: ClientSession | None) -> list
     if cols is None:
         return None
     return [c["name"] for c in cols if c.get("primary_key")]
+
+
+def generated_columns(cols: list[dict] | None) -> dict[str, Any]:
+    """The generated columns of a table: name → aggregation expression over the row."""
+    return {c["name"]: decode_expression(c["generated"]) for c in cols or () if "generated" in c}
+
+
+def all_generated_columns(db: Database, session: ClientSession | None) -> dict[str, dict]:
+    """Every table's generated columns (tables without any left out)."""
+    found = db[SCHEMA_COLLECTION].find({"columns.generated": {"$exists": True}},
+                                       {"name": 1, "columns": 1}, session=session)
+    return {doc["name"]: generated_columns(doc.get("columns")) for doc in found}
 
 
 def expression_defaults(cols: list[dict] | None, documents: list[dict]) -> dict[str, Any]:

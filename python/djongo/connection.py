@@ -54,6 +54,9 @@ class Connection:
         # (DDL inside atomic()): ids for them are taken inside the transaction,
         # where that document is visible. Others take ids outside it.
         self._schema_written: set[str] = set()
+        # Each table's generated columns (name → expression), read once per
+        # connection, at its first UPDATE: executor.Executor._generated.
+        self.generated: dict[str, dict] | None = None
 
     @property
     def supports_transactions(self) -> bool:

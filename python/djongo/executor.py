@@ -117,9 +117,12 @@ class Executor:
         handler = getattr(self, f"_run_{op}", None)
         if handler is None:
             raise NotSupportedError(f"the executor does not implement plan op {op!r}")
-        if op in SCHEMA_OPS and self.session is not None:
-            self.connection.wrote_schema_of(
-                *(t for t in (plan.get("collection"), plan.get("to")) if t))
+        if op in SCHEMA_OPS:
+            # Generated columns may have changed: read them again when needed.
+            self.connection.generated = None
+            if self.session is not None:
+                self.connection.wrote_schema_of(
+                    *(t for t in (plan.get("collection"), plan.get("to")) if t))
         return handler(plan, binder)
 
     # -- reads -------------------------------------------------------------
@@ -245,6 +248,9 @@ class Executor:
                 for name, value in values.items():
                     doc.setdefault(name, value)
         catalog.complete_rows(cols, documents, collection, auto)
+        generated = catalog.generated_columns(cols)
+        if generated:
+            self._compute_generated(documents, generated)
         on_conflict = plan.get("on_conflict")
         if on_conflict == "ignore":
             inserted = self._insert_skipping_conflicts(collection, documents)
@@ -257,6 +263,29 @@ class Executor:
         lastrowid = documents[-1].get(auto) if auto and documents else None
         return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
                       columns=returning)
+
+    def _compute_generated(self, documents: list[dict], generated: dict[str, Any]) -> None:
+        """Fills the generated columns of rows about to be inserted: the
+        server evaluates each column's expression over each row, in one
+        aggregate (a value the row gave for such a column is replaced, as a
+        generated column takes no value of its own)."""
+        names = list(generated)
+        projection = {"_id": 0, **{f"g{i}": generated[n] for i, n in enumerate(names)}}
+        pipeline = [{"$documents": [{k: v for k, v in doc.items() if k not in generated}
+                                    for doc in documents]},
+                    {"$project": projection}]
+        computed = list(self.db.aggregate(pipeline, session=self.session))
+        for doc, row in zip(documents, computed, strict=True):
+            for i, name in enumerate(names):
+                doc[name] = row.get(f"g{i}")
+
+    def _generated(self, collection: str) -> dict[str, Any]:
+        """The generated columns of ``collection``, from the connection's
+        cache: an UPDATE must recompute them, so the tables that have any are
+        read once per connection (again after this connection runs DDL)."""
+        if self.connection.generated is None:
+            self.connection.generated = catalog.all_generated_columns(self.db, self.session)
+        return self.connection.generated.get(collection, {})
 
     def _counter(self, collection: str, update: Callable[[Any, int | None], Any]) -> Any:
         """Runs ``update(session, max_time_ms)`` on ``collection``'s id counter.
@@ -371,10 +400,15 @@ class Executor:
             operations.append(UpdateOne(match, update, upsert=True))
             keyed.append(match)
         self.db[collection].bulk_write(operations, ordered=True, session=self.session)
+        generated = self._generated(collection)
+        matches = [m for m in keyed if m is not None]
+        if generated and matches:
+            # An updated row's generated columns follow its new values.
+            self.db[collection].update_many({"$or": matches}, [{"$set": generated}],
+                                            session=self.session)
         if not returning:
             return []
         stored = {}
-        matches = [m for m in keyed if m is not None]
         if matches:
             projection = {"_id": 0, **{c: 1 for c in (*returning, *target)}}
             for row in self.db[collection].find({"$or": matches}, projection,
@@ -403,6 +437,9 @@ class Executor:
         if set_to_null:
             required = _not_null_columns(self._table_record(plan["collection"]))
             _check_not_null(plan["collection"], required, dict.fromkeys(set_to_null))
+        generated = self._generated(plan["collection"])
+        if generated:
+            update = [*update, {"$set": generated}]
         result = self.db[plan["collection"]].update_many(
             binder.bind_filter(plan.get("filter") or {}), update, session=self.session,
         )
@@ -414,6 +451,9 @@ class Executor:
         collection, names = plan["collection"], plan["set"]
         rows = self._selected(plan, binder)
         others = binder.bind(plan["update"])
+        generated = self._generated(collection)
+        if generated:
+            others = [*others, {"$set": generated}]
         required = None
         operations = []
         for _id, *values in rows:
@@ -602,7 +642,11 @@ class Executor:
         # Existing rows take the default, as in SQL (Djongo left them without
         # the field, which broke NOT NULL columns). An expression default is
         # evaluated by the server (a pipeline update).
-        if "default_expr" in column:
+        if "generated" in column:
+            # Existing rows get their value too.
+            self.db[name].update_many(
+                {}, [{"$set": {column["name"]: column["generated"]}}], session=self.session)
+        elif "default_expr" in column:
             self.db[name].update_many(
                 {column["name"]: {"$exists": False}},
                 [{"$set": {column["name"]: column["default_expr"]}}],

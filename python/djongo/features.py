@@ -122,8 +122,10 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_aggregate_filter_clause = False
     supports_default_keyword_in_insert = False
     supports_default_keyword_in_bulk_insert = False
-    supports_stored_generated_columns = False
-    supports_virtual_generated_columns = False
+    # GeneratedField: computed by the server from the row whenever it is
+    # written (VIRTUAL ones are stored as well).
+    supports_stored_generated_columns = True
+    supports_virtual_generated_columns = True
     can_clone_databases = False
     test_db_allows_multiple_connections = True
     nulls_order_largest = False

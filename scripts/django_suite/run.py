@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CACHE = ROOT / ".cache"
 KNOWN_FAILURES = HERE / "known_failures.txt"
+FLAKY = HERE / "flaky.txt"
 
 
 def django_tests_dir() -> Path:
@@ -238,10 +239,13 @@ def sqlite_only_section(runs: list[dict], sqlite_runs: dict[str, dict]) -> list[
 
 def check(runs: list[dict], known: dict[str, str]) -> list[str]:
     problems = []
+    flaky = set(read_list(FLAKY))
     for run in runs:
         if run["crashed"]:
             problems.append(f"{run['app']}: the run crashed: {run['crashed']}")
         for test_id, result in sorted(run["outcomes"].items()):
+            if test_id in flaky:
+                continue
             listed = test_id in known or f"{run['app']}:*" in known
             if result["outcome"] in ("failed", "error") and not listed:
                 problems.append(f"new failure: {test_id}: {result['detail'].strip()[:300]}")

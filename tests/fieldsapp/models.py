@@ -1,7 +1,10 @@
 """Djongo's MongoDB fields, modelled on the examples of Djongo's field pages."""
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F
+from django.db.models import GeneratedField as DjangoGeneratedField
 from django.db.models import JSONField as DjangoJSONField
+from django.db.models.functions import Lower
 from djongo import models
 
 
@@ -62,6 +65,21 @@ class Record(models.Model):
     name = models.CharField(max_length=50, blank=True)
     value = DjangoJSONField(null=True, blank=True)
     extra = DjangoJSONField(default=dict, encoder=DjangoJSONEncoder)
+
+    def __str__(self):
+        return self.name
+
+
+class Rectangle(models.Model):
+    """Django's GeneratedField: computed by the server whenever a row is written."""
+
+    name = models.CharField(max_length=50, unique=True)
+    width = models.IntegerField()
+    height = models.IntegerField()
+    area = DjangoGeneratedField(expression=F("width") * F("height"),
+                                output_field=models.IntegerField(), db_persist=True)
+    label = DjangoGeneratedField(expression=Lower("name"),
+                                 output_field=models.CharField(max_length=50), db_persist=False)
 
     def __str__(self):
         return self.name

@@ -43,6 +43,12 @@ fn column(ctx: &Ctx, c: &ColumnDef) -> Result<Document> {
         let (key, value) = default_value(ctx, v)?;
         d.insert(key, value);
     }
+    if let Some(g) = &c.generated {
+        // An aggregation expression over the row, which the executor
+        // evaluates whenever the row is written.
+        let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
+        d.insert("generated", ctx.value(env, g)?);
+    }
     Ok(d)
 }
 

@@ -209,6 +209,9 @@ pub struct ColumnDef {
     pub unique: bool,
     pub auto: bool,
     pub default: Option<Expr>,
+    /// `GENERATED ALWAYS AS (expr) STORED|VIRTUAL`: computed from the row's
+    /// other columns whenever it is written (both kinds are stored).
+    pub generated: Option<Expr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -42,6 +42,8 @@ impl Builder {
         }
         let collection = object_name(&c.name)?;
         self.scopes.push();
+        // A generated column reads the row's columns.
+        self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
         let mut columns = Vec::new();
         let mut checks = Vec::new();
         for col in &c.columns {
@@ -86,6 +88,7 @@ impl Builder {
             primary_key: false,
             unique: false,
             default: None,
+            generated: None,
         };
         let mut checks = Vec::new();
         for opt in &col.options {
@@ -107,11 +110,26 @@ impl Builder {
                     }
                 }
                 ColumnOption::Check(c) => checks.push((c.name.as_ref().map(|n| n.value.clone()), c.expr.to_string())),
+                ColumnOption::Generated { generation_expr: Some(e), .. } => def.generated = Some(self.generated_expr(e)?),
                 ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::Collation(_) | ColumnOption::CharacterSet(_) => {}
                 other => return Err(CompileError::unsupported(format!("column option {other}"), col)),
             }
         }
         Ok((def, checks))
+    }
+
+    /// A generated column's expression: it reads the row's other columns,
+    /// and nothing else (no subquery, aggregate or window), as in SQL.
+    fn generated_expr(&mut self, e: &ast::Expr) -> Result<Expr> {
+        let v = self.expr(e)?;
+        let reads_more = v.any(&|x| {
+            matches!(x, Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } | Expr::InSubquery { .. } | Expr::Exists { .. } | Expr::Window(_))
+                || matches!(x, Expr::Column(c) if c.scope > 0)
+        });
+        if reads_more || v.has_aggregate() {
+            return Err(CompileError::unsupported("generated column that reads a subquery, an aggregate or a window", e));
+        }
+        Ok(v)
     }
 
     /// A column DEFAULT: a constant, or an expression of no column
@@ -181,6 +199,7 @@ impl Builder {
             return Err(CompileError::unsupported("ALTER TABLE with several operations", a));
         };
         self.scopes.push();
+        self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
         let r = self.alter_op(collection, op);
         self.scopes.pop();
         r
