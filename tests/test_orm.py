@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError
 from django.db.models import Q
 
-from tests.blogapp.models import Author, Blog, Document, Entry
+from tests.blogapp.models import Author, Blog, Comment, Document, Entry, Topic
 
 pytestmark = pytest.mark.django_db
 
@@ -260,3 +260,17 @@ def test_inserting_null_into_a_not_null_column_is_an_integrity_error():
 def test_updating_to_null_in_a_not_null_column_is_an_integrity_error(authors):
     with pytest.raises(IntegrityError, match="NOT NULL constraint failed: blogapp_author.name"):
         Author.objects.filter(name="Ann").update(name=None)
+
+
+def test_generic_relation_over_a_char_object_id_joins_integer_ids():
+    # Comment.object_id is a string ('2'), Topic.id an integer (2): the join
+    # casts, as SQL databases convert, instead of matching nothing.
+    rock, jazz = Topic.objects.create(name="rock"), Topic.objects.create(name="jazz")
+    Comment.objects.create(target=jazz, text="so what")
+    Comment.objects.create(target=rock, text="paint it black")
+    Comment.objects.create(target=rock, text="let it be")
+    assert list(Topic.objects.filter(comments__text="so what")) == [jazz]
+    assert list(Topic.objects.filter(comments__text__contains="it").distinct()) == [rock]
+    topics = Topic.objects.prefetch_related("comments").order_by("name")
+    assert [(t.name, sorted(c.text for c in t.comments.all())) for t in topics] == [
+        ("jazz", ["so what"]), ("rock", ["let it be", "paint it black"])]

@@ -16,6 +16,7 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.backends.utils import split_tzname_delta
 from django.db.models.constants import OnConflict
 from django.db.models.expressions import Col
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import database, json_values, sequences
@@ -163,6 +164,17 @@ class DatabaseOperations(BaseDatabaseOperations):
                 ", ".join(f"{f} = EXCLUDED.{f}" for f in map(self.quote_name, update_fields)),
             )
         return super().on_conflict_suffix_sql(fields, on_conflict, update_fields, unique_fields)
+
+    def prepare_join_on_clause(self, lhs_table, lhs_field, rhs_table, rhs_field):
+        lhs_expr, rhs_expr = super().prepare_join_on_clause(
+            lhs_table, lhs_field, rhs_table, rhs_field
+        )
+        # BSON comparison never converts: a GenericRelation's CharField
+        # object_id ('2') equals no integer id (2). Cast the joined column
+        # to the other side's type, as Django's PostgreSQL backend does.
+        if lhs_field.db_type(self.connection) != rhs_field.db_type(self.connection):
+            rhs_expr = Cast(rhs_expr, lhs_field)
+        return lhs_expr, rhs_expr
 
     def last_insert_id(self, cursor, table_name, pk_name):
         return cursor.lastrowid

@@ -1,3 +1,5 @@
+from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
+from django.contrib.contenttypes.models import ContentType
 from djongo import models
 
 
@@ -44,3 +46,17 @@ class Entry(models.Model):
 class Document(models.Model):
     _id = models.ObjectIdField()
     title = models.CharField(max_length=100)
+
+
+class Comment(models.Model):
+    """Points at any row through a CharField object id, as many apps do."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.CharField(max_length=64)
+    target = GenericForeignKey("content_type", "object_id")
+    text = models.CharField(max_length=100)
+
+
+class Topic(models.Model):
+    name = models.CharField(max_length=100)
+    comments = GenericRelation(Comment)
