@@ -111,6 +111,38 @@ def test_window_functions_follow_sql_semantics(ranked_entries):
     ]
 
 
+def test_window_functions_over_grouped_rows(entries):
+    from django.db.models import Count, Sum, Window
+    from django.db.models.functions import Rank
+
+    Entry.objects.create(blog={"name": "b", "tagline": "t"}, headline="E",
+                         author=entries["ann"], n_comments=4)
+    # GROUP BY the author: the windows rank and span the groups, not the entries.
+    rows = Author.objects.annotate(
+        comments=Sum("entries__n_comments"),
+        n_entries=Count("entries"),
+        place=Window(Rank(), order_by=F("comments").desc()),
+        top_rank=Window(Max("rank")),
+    ).order_by("name").values_list("name", "comments", "n_entries", "place", "top_rank")
+    assert list(rows) == [("Ann", 4, 2, 2, 2), ("Bob", 7, 1, 1, 2)]
+
+
+def test_range_frames_with_offsets_count_sort_key_units(ranked_entries):
+    from django.db.models import Sum, Window
+    from django.db.models.expressions import ValueRange
+
+    # n_comments: C 3, E 3, A 5, B 5, D 9. A frame holds the rows whose key
+    # is within the offsets of the current row's key, peers included.
+    rows = Entry.objects.annotate(
+        near=Window(Sum("n_comments"), order_by=F("n_comments").asc(),
+                    frame=ValueRange(start=-2, end=0)),
+        # Descending: PRECEDING means larger keys.
+        above=Window(Sum("n_comments"), order_by=F("n_comments").desc(),
+                     frame=ValueRange(start=-4, end=0)),
+    ).order_by("headline").values_list("headline", "near", "above")
+    assert list(rows) == [("A", 16, 19), ("B", 16, 19), ("C", 6, 16), ("D", 9, 9), ("E", 6, 16)]
+
+
 def test_filtering_on_a_window_function(ranked_entries):
     from django.db.models import Window
     from django.db.models.functions import Rank

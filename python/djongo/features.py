@@ -88,10 +88,11 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_update_conflicts = True
     supports_update_conflicts_with_target = True
     supports_sequence_reset = False
-    # Window functions are $setWindowFields (frames: ROWS, and RANGE with
-    # UNBOUNDED/CURRENT ROW bounds; a RANGE offset is refused).
+    # Window functions are $setWindowFields (frames: ROWS, and RANGE; a RANGE
+    # offset is a MongoDB range window, over one ORDER BY key), also over the
+    # groups of a grouped query.
     supports_over_clause = True
-    supports_frame_range_fixed_distance = False
+    supports_frame_range_fixed_distance = True
     supports_frame_exclusion = False
     # Date arithmetic: DATETIME - DATETIME is milliseconds, scaled to the
     # microseconds a DurationField stores (operations.subtract_temporals).

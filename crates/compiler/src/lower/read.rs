@@ -283,9 +283,6 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
         || s.order_by.iter().any(|o| matches!(&o.key, SortKey::Expr(e) if e.has_correlated()));
 
     let windowed = window::has_windows(s);
-    if windowed && s.aggregated {
-        return Err(CompileError::unsupported("window function in a grouped query", "OVER"));
-    }
 
     // --- find: one table, no joins, grouping, DISTINCT, windows or computed sort keys.
     let findable = s.joins.is_empty() && !s.aggregated && !s.distinct && !windowed && !any_correlated && outer.is_none();
@@ -361,7 +358,9 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
     }
 
     let windows_before = ctx.windows.borrow().len();
-    if windowed {
+    // Windows see the rows of the SELECT: the input rows, or the groups (after
+    // HAVING) when it is grouped.
+    if windowed && !s.aggregated {
         pipeline.extend(ctx.window_stages(env, s)?);
     }
 
@@ -396,6 +395,11 @@ fn lower_select(ctx: &Ctx, s: &Select, outer: Option<&Outer>) -> Result<ReadPlan
             let f = ctx.filter(env, h)?;
             pipeline.append(&mut pre.borrow_mut());
             pipeline.push(doc! { "$match": f });
+        }
+        if windowed {
+            let stages = ctx.window_stages(env, s)?;
+            pipeline.append(&mut pre.borrow_mut());
+            pipeline.extend(stages);
         }
         if s.group_by.is_empty() && s.having.is_none() && bare {
             default_row = Some(
@@ -679,6 +683,13 @@ fn collect_accumulators(ctx: &Ctx, env: Env, e: &Expr, entries: &mut Vec<(Expr, 
             let a = add(group, doc! { "$first": ctx.value(env, e)? });
             let _ = c;
             entries.push((e.clone(), Bson::String(format!("${a}")), Some(a)));
+        }
+        // A window runs over the groups: its arguments and keys are values
+        // of each group (SUM(SUM(x)) OVER (ORDER BY MAX(y))).
+        Expr::Window(w) => {
+            for child in w.args.iter().chain(&w.partition_by).chain(w.order_by.iter().map(|(k, _)| k)) {
+                collect_accumulators(ctx, env, child, entries, group, n)?;
+            }
         }
         other => {
             let mut children = Vec::new();

@@ -1,13 +1,15 @@
 //! Window functions → `$setWindowFields`.
 //!
-//! The windows of one SELECT are computed after its filters and joins, before
-//! its projection, into hidden fields `__djongo_w<n>` that the projection and
+//! The windows of one SELECT are computed after its filters and joins (after
+//! its grouping and HAVING when it is grouped), before its projection, into
+//! hidden fields `__djongo_w<n>` that the projection and
 //! ORDER BY then read (`Ctx::windows` maps each window to its field).
 //! Windows sharing PARTITION BY and ORDER BY share one `$setWindowFields`.
 //!
 //! SQL's peers (rows equal on the ORDER BY keys) have no counterpart in
 //! MongoDB's `documents` windows, and its `range` windows need one numeric
-//! sort key. So a RANGE frame ending at the current row (SQL's default frame
+//! sort key (a RANGE frame with an offset uses them, and so has one ORDER BY
+//! key). So a RANGE frame ending at the current row (SQL's default frame
 //! with ORDER BY) is computed over `documents: ["unbounded", "current"]`, and
 //! a second `$setWindowFields` over each peer group gives every peer the value
 //! of the group's last row (first row for a frame starting at the current
@@ -100,9 +102,20 @@ fn frame_window(frame: &Option<Frame>, ordered: bool, whole: &Window) -> Result<
             (Unbounded, Unbounded) => (whole_partition(), PeerFix::None),
             (Unbounded, Current) => (documents(Unbounded, Current), PeerFix::Last),
             (Current, Unbounded) => (documents(Current, Unbounded), PeerFix::First),
+            // An offset counts sort-key units: MongoDB's `range` window, over
+            // the one sort key it allows. CURRENT ROW is the current value
+            // (offset 0), so peers are in the frame as SQL wants; MongoDB's
+            // "current" would be the current document only.
+            (start, end) if whole.order_by.len() == 1 => {
+                let value_bound = |b: FrameBound| match b {
+                    Current => Bson::Int64(0),
+                    other => bound(other),
+                };
+                (doc! { "range": [value_bound(*start), value_bound(*end)] }, PeerFix::None)
+            }
             _ => {
                 return Err(CompileError::unsupported(
-                    "RANGE window frame other than UNBOUNDED PRECEDING / CURRENT ROW / UNBOUNDED FOLLOWING",
+                    "RANGE window frame with an offset and other than one ORDER BY key",
                     format!("{:?}", whole.frame),
                 ))
             }

@@ -306,8 +306,10 @@ impl Builder {
         if !arity_ok {
             return Err(CompileError::unsupported(format!("{}() with {} arguments", name.to_uppercase(), args.len()), whole));
         }
-        if args.iter().any(|a| a.has_aggregate() || a.has_window()) {
-            return Err(CompileError::unsupported("window function over an aggregate or another window function", whole));
+        // An aggregate argument (SUM(SUM(x)) OVER ()) makes the query grouped:
+        // the window then runs over the groups.
+        if args.iter().any(Expr::has_window) {
+            return Err(CompileError::unsupported("window function over another window function", whole));
         }
         let partition_by = spec.partition_by.iter().map(|e| self.expr_at(e, d)).collect::<Result<Vec<_>>>()?;
         let mut order_by = Vec::with_capacity(spec.order_by.len());
