@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from tests.fieldsapp.models import Article, Author, Event, Person, Post
+from tests.fieldsapp.models import Article, Author, Event, Memo, Person, Post
 
 pytestmark = pytest.mark.django_db
 
@@ -264,3 +264,19 @@ def test_admin_edits_json_and_objectid_fields(admin_client):
         "kind": "bad", "data": "{}", "source": "zzzzzzzzzzzzzzzzzzzzzzzz",
     })
     assert response.status_code == 200 and "is not a valid ObjectId" in response.content.decode()
+
+
+# -- CharField without max_length -------------------------------------------------
+
+def test_a_char_field_without_max_length_has_no_limit():
+    from django.core import checks
+    from django.db import connection
+
+    assert not [e for e in Memo.check(databases=["default"]) if e.level >= checks.ERROR]
+    memo = Memo.objects.create(text="x" * 10_000)
+    assert Memo.objects.get(pk=memo.pk).text == "x" * 10_000
+    with connection.cursor() as cursor:
+        description = connection.introspection.get_table_description(cursor, "fieldsapp_memo")
+    text = next(c for c in description if c.name == "text")
+    assert connection.introspection.get_field_type(text.type_code, text) == "CharField"
+    assert text.internal_size is None

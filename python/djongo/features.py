@@ -143,6 +143,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # Django's schema editor indexes ForeignKey columns (db_index=True).
     indexes_foreign_keys = True
     supports_index_on_text_field = True
+    # CharField(max_length=None): a varchar without a limit (BSON strings have none).
+    supports_unlimited_charfield = True
     can_introspect_default = False
     introspected_field_types = {
         **BaseDatabaseFeatures.introspected_field_types,

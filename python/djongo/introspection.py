@@ -89,8 +89,6 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
     def get_field_type(self, data_type, description):
         if getattr(description, "auto", False) and data_type in self._auto_fields:
             return self._auto_fields[data_type]
-        if data_type == "varchar" and not description.internal_size:
-            return "TextField"
         return super().get_field_type(data_type, description)
 
     @django_errors

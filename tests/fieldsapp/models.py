@@ -83,3 +83,9 @@ class Rectangle(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Memo(models.Model):
+    """CharField without max_length: a varchar without a limit."""
+
+    text = models.CharField()
