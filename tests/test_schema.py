@@ -107,3 +107,34 @@ def test_a_default_that_reads_a_column_is_refused():
 
     with pytest.raises(NotSupportedError, match="column reference"), connection.cursor() as cursor:
         cursor.execute('ALTER TABLE "blogapp_author" ADD COLUMN "x" integer DEFAULT ("rank" + 1)')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sequence_reset_restarts_ids_and_never_reuses_one_in_use():
+    from django.core.management.color import no_style
+    from django.db import NotSupportedError, connection
+
+    from tests.blogapp.models import Author
+
+    def reset():
+        sequences = connection.introspection.sequence_list()
+        with connection.cursor() as cursor:
+            for sql in connection.ops.sequence_reset_by_name_sql(no_style(), sequences):
+                cursor.execute(sql)
+
+    first = Author.objects.create(name="a")
+    Author.objects.create(name="b")
+    Author.objects.all().delete()
+    reset()
+    assert first.pk >= 1
+    assert Author.objects.create(name="c").pk == 1
+    Author.objects.create(name="d", pk=7)
+    Author.objects.filter(pk=1).delete()
+    reset()
+    # The counter restarts after the largest id present, never below it.
+    assert Author.objects.create(name="e").pk == 8
+    with connection.cursor() as cursor:
+        cursor.execute('ALTER TABLE "blogapp_author" AUTO_INCREMENT = 20')
+    assert Author.objects.create(name="f").pk == 20
+    with pytest.raises(NotSupportedError, match="AUTO_INCREMENT"), connection.cursor() as cursor:
+        cursor.execute('ALTER TABLE "blogapp_author" AUTO_INCREMENT = 0')

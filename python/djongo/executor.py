@@ -784,6 +784,18 @@ class Executor:
                 break
         return Result(rowcount=0)
 
+    def _run_set_auto_increment(self, plan, binder: Binder) -> Result:
+        # MySQL's ALTER TABLE ... AUTO_INCREMENT = n: the next id is n, or
+        # the one after the largest id present, so a reset never hands out an
+        # id that is in use. Like the counter, this is not transactional.
+        name = plan["collection"]
+        field = sequences.auto_field(self.db, name, self.session)
+        if field is None:
+            return Result(rowcount=0)
+        seq = max(plan["next"] - 1, sequences.largest_id(self.db, name, field, self.session))
+        self._counter(name, lambda s, t: sequences.restart(self.db, name, seq, s, t))
+        return Result(rowcount=0)
+
 
 def _explainable(plan: dict, binder: Binder) -> dict:
     """A read plan as the MongoDB command it runs, for ``explain``."""

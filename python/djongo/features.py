@@ -87,7 +87,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_ignore_conflicts = True
     supports_update_conflicts = True
     supports_update_conflicts_with_target = True
-    supports_sequence_reset = False
+    # Counters restart with ALTER TABLE t AUTO_INCREMENT = 1 (as on MySQL); an
+    # explicit id raises its counter, so sequence_reset_sql has nothing to do.
+    supports_sequence_reset = True
     # Window functions are $setWindowFields (frames: ROWS, and RANGE; a RANGE
     # offset is a MongoDB range window, over one ORDER BY key), also over the
     # groups of a grouped query.

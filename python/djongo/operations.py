@@ -323,6 +323,18 @@ class DatabaseOperations(BaseDatabaseOperations):
             statements.append("-- reset sequences: " + ",".join(tables))
         return statements
 
+    def sequence_reset_by_name_sql(self, style, sequences):
+        # MySQL's statement (the compiler reads it): the next id is 1, or the
+        # one after the largest id present.
+        return [
+            "%s %s %s %s = 1;" % (
+                style.SQL_KEYWORD("ALTER"), style.SQL_KEYWORD("TABLE"),
+                style.SQL_FIELD(self.quote_name(sequence_info["table"])),
+                style.SQL_FIELD("AUTO_INCREMENT"),
+            )
+            for sequence_info in sequences
+        ]
+
     @django_errors
     def execute_sql_flush(self, sql_list):
         # Flushing is a bulk delete per collection; counters are reset here

@@ -138,6 +138,18 @@ def raise_to(db: Database, collection: str, value: Any, session: ClientSession |
     return None if doc is None else True
 
 
+def restart(db: Database, collection: str, seq: int, session: ClientSession | None,
+            max_time_ms: int | None = None) -> bool | None:
+    """Sets the counter to ``seq`` (the next id is ``seq + 1``); None when
+    ``collection`` has no counter (as ``session`` sees it)."""
+    doc = db[SCHEMA_COLLECTION].find_one_and_update(
+        {"name": collection, "auto.field_names.0": {"$exists": True}},
+        {"$set": {"auto.seq": seq}}, {"_id": 1},
+        session=session, **_time_limit(max_time_ms),
+    )
+    return None if doc is None else True
+
+
 def reset(db: Database, collection: str, session: ClientSession | None) -> None:
     db[SCHEMA_COLLECTION].update_one(
         {"name": collection}, {"$set": {"auto.seq": 0}}, session=session

@@ -127,5 +127,6 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             d
         }
         Ddl::DropConstraint { collection, name } => doc! { "op": "drop_constraint", "collection": collection, "name": name },
+        Ddl::SetAutoIncrement { collection, next } => doc! { "op": "set_auto_increment", "collection": collection, "next": next },
     })
 }

@@ -292,4 +292,11 @@ pub enum Ddl {
         collection: String,
         name: String,
     },
+    /// `ALTER TABLE t AUTO_INCREMENT = n` (MySQL's form, which Django's MySQL
+    /// backend writes to reset a sequence): the next id is `n`, or the one
+    /// after the largest id present if that is larger.
+    SetAutoIncrement {
+        collection: String,
+        next: i64,
+    },
 }

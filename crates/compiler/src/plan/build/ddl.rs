@@ -247,6 +247,16 @@ impl Builder {
                 Ddl::AddConstraint { collection, name, constraint }
             }
             AlterTableOperation::DropConstraint { name, .. } => Ddl::DropConstraint { collection, name: name.value.clone() },
+            AlterTableOperation::AutoIncrement { value, .. } => {
+                let next = match &value.value {
+                    ast::Value::Number(n, _) => n.parse::<i64>().ok().filter(|n| *n >= 1),
+                    _ => None,
+                };
+                let Some(next) = next else {
+                    return Err(CompileError::unsupported("AUTO_INCREMENT other than a positive integer", op));
+                };
+                Ddl::SetAutoIncrement { collection, next }
+            }
             other => return Err(CompileError::unsupported(format!("ALTER TABLE {}", kind_name(other)), op)),
         })
     }
