@@ -128,6 +128,9 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_aggregate_filter_clause = False
     supports_default_keyword_in_insert = False
     supports_default_keyword_in_bulk_insert = False
+    # A row of nothing but defaults: the server fills in the DEFAULTs recorded
+    # in __schema__ (literal and expression ones).
+    insert_test_table_with_defaults = "INSERT INTO {} DEFAULT VALUES"
     # GeneratedField: computed by the server from the row whenever it is
     # written (VIRTUAL ones are stored as well).
     supports_stored_generated_columns = True
