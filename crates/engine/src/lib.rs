@@ -19,6 +19,7 @@ pub mod compare;
 pub mod error;
 pub mod expr;
 pub mod num;
+pub mod num_order;
 pub mod path;
 pub mod pipeline;
 pub mod projection;

@@ -143,15 +143,6 @@ impl Num {
     }
 
     /// The value as an integer if it has no fractional part and fits in i64.
-    /// Like [`Num::to_dec`], but a double keeps its exact binary value (to
-    /// `Decimal`'s 28 digits) instead of its shortest decimal spelling.
-    pub fn to_dec_exact(self) -> Option<Decimal> {
-        match self {
-            Num::Double(f) => Decimal::from_f64_retain(f),
-            other => other.to_dec(),
-        }
-    }
-
     pub fn to_i64_exact(self) -> Option<i64> {
         match self {
             Num::Int(i) => Some(i64::from(i)),
@@ -295,38 +286,25 @@ pub fn cmp_num(a: Num, b: Num) -> Ordering {
         (false, true) => return Ordering::Greater,
         _ => {}
     }
+    // By exact value, as MongoDB compares: a double meets a decimal at its
+    // exact binary value (9.99 is 9.9900000000000002131..., not
+    // NumberDecimal("9.99")).
+    use crate::num_order::{cmp_dec_f64, cmp_i64_f64};
     match (a, b) {
         (Num::Int(_) | Num::Long(_), Num::Int(_) | Num::Long(_)) => {
             a.to_i64_exact().unwrap_or(0).cmp(&b.to_i64_exact().unwrap_or(0))
         }
         (Num::Dec(x), Num::Dec(y)) => x.cmp(&y),
-        (Num::Double(_), _) | (_, Num::Double(_)) => cmp_with_double(a, b),
-        _ => match (a.to_dec(), b.to_dec()) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            _ => a.to_f64().total_cmp(&b.to_f64()),
-        },
+        (Num::Double(x), Num::Double(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Num::Dec(x), Num::Double(f)) => cmp_dec_f64(x, f),
+        (Num::Double(f), Num::Dec(x)) => cmp_dec_f64(x, f).reverse(),
+        (Num::Int(_) | Num::Long(_), Num::Double(f)) => cmp_i64_f64(a.to_i64_exact().unwrap_or(0), f),
+        (Num::Double(f), Num::Int(_) | Num::Long(_)) => cmp_i64_f64(b.to_i64_exact().unwrap_or(0), f).reverse(),
+        (Num::Int(_) | Num::Long(_), Num::Dec(y)) => Decimal::from(a.to_i64_exact().unwrap_or(0)).cmp(&y),
+        (Num::Dec(x), Num::Int(_) | Num::Long(_)) => x.cmp(&Decimal::from(b.to_i64_exact().unwrap_or(0))),
     }
 }
 
-fn cmp_with_double(a: Num, b: Num) -> Ordering {
-    let (fa, fb) = (a.to_f64(), b.to_f64());
-    match fa.partial_cmp(&fb) {
-        Some(Ordering::Equal) => {
-            // Doubles lose precision above 2^53; break ties exactly when both are integral.
-            if let (Some(x), Some(y)) = (a.to_i64_exact(), b.to_i64_exact()) {
-                return x.cmp(&y);
-            }
-            // A double meets a decimal at its exact binary value, as in MongoDB:
-            // 9.99 (really 9.9900000000000002131...) is not NumberDecimal("9.99").
-            if let (Some(x), Some(y)) = (a.to_dec_exact(), b.to_dec_exact()) {
-                return x.cmp(&y);
-            }
-            Ordering::Equal
-        }
-        Some(o) => o,
-        None => Ordering::Equal,
-    }
-}
 
 #[cfg(test)]
 mod tests {
