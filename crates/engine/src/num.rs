@@ -37,47 +37,6 @@ pub fn decimal_from_bson(d: &Decimal128) -> std::result::Result<Decimal, f64> {
     })
 }
 
-/// A Decimal128 as the number it is, for keys that must treat equal numbers
-/// of different types alike (MongoDB's indexes and `_id`s).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DecimalKey {
-    /// Integral and within the int64 range.
-    Integral(i64),
-    /// Exactly a double's value (also NaN and the infinities).
-    Double(f64),
-    /// Neither: the value, normalised so `1.10` and `1.1` agree.
-    Decimal([u8; 16]),
-    /// More digits than `Decimal` holds exactly: the value's own bytes.
-    Raw([u8; 16]),
-}
-
-/// Classifies `d` by value (see [`DecimalKey`]).
-pub fn decimal_key(d: &Decimal128) -> DecimalKey {
-    let text = d.to_string();
-    let coefficient = text.split(['E', 'e']).next().unwrap_or_default();
-    let digits = coefficient.bytes().filter(u8::is_ascii_digit).skip_while(|b| *b == b'0').count();
-    // `Decimal` keeps 28 digits; past that, parsing would round and could
-    // make two different numbers one key.
-    if digits > 28 {
-        return DecimalKey::Raw(d.bytes());
-    }
-    match decimal_from_bson(d) {
-        Ok(dec) => {
-            if dec.fract().is_zero() {
-                if let Some(i) = dec.to_i64() {
-                    return DecimalKey::Integral(i);
-                }
-            }
-            match dec.to_f64() {
-                Some(f) if Decimal::from_f64_retain(f) == Some(dec) => DecimalKey::Double(f),
-                _ => DecimalKey::Decimal(dec.normalize().serialize()),
-            }
-        }
-        Err(f) if f.is_nan() || f.is_infinite() => DecimalKey::Double(f),
-        Err(_) => DecimalKey::Raw(d.bytes()),
-    }
-}
-
 pub fn decimal_to_bson(d: Decimal) -> Bson {
     match Decimal128::from_str(&d.to_string()) {
         Ok(v) => Bson::Decimal128(v),
@@ -350,24 +309,5 @@ mod tests {
         assert_eq!(cmp_num(Num::Double(9.99), dec("9.99")), Ordering::Greater, "9.99 is 9.99000000000000021...");
         assert_eq!(cmp_num(Num::Double(0.5), dec("0.50")), Ordering::Equal);
         assert_eq!(cmp_num(Num::Double(2.0), dec("2")), Ordering::Equal);
-    }
-
-    #[test]
-    fn decimal_keys_are_by_value() {
-        let key = |s: &str| decimal_key(&s.parse().unwrap());
-        assert_eq!(key("1"), DecimalKey::Integral(1));
-        assert_eq!(key("1.000"), DecimalKey::Integral(1));
-        assert_eq!(key("-0"), DecimalKey::Integral(0));
-        assert_eq!(key("1E+3"), DecimalKey::Integral(1000));
-        assert_eq!(key("0.5"), DecimalKey::Double(0.5));
-        assert!(matches!(key("NaN"), DecimalKey::Double(f) if f.is_nan()));
-        assert_eq!(key("-Infinity"), DecimalKey::Double(f64::NEG_INFINITY));
-        // 0.1 is not a double's value: it stays a decimal, and 0.10 is the same one.
-        assert!(matches!(key("0.1"), DecimalKey::Decimal(_)));
-        assert_eq!(key("0.1"), key("0.10"));
-        assert_ne!(key("0.1"), key("0.2"));
-        // 34 digits: kept as written rather than rounded into another number.
-        assert!(matches!(key("1.000000000000000000000000000000001"), DecimalKey::Raw(_)));
-        assert_ne!(key("1.000000000000000000000000000000001"), key("1"));
     }
 }

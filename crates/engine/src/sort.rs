@@ -39,12 +39,12 @@ impl SortSpec {
     }
 
     /// The sort keys: (field path, descending).
-    pub(crate) fn fields(&self) -> &[(Vec<String>, bool)] {
+    pub fn fields(&self) -> &[(Vec<String>, bool)] {
         &self.keys
     }
 
     /// The values a document sorts by, one per key.
-    pub(crate) fn key_of(&self, doc: &Document) -> Vec<Bson> {
+    pub fn key_of(&self, doc: &Document) -> Vec<Bson> {
         self.keys
             .iter()
             .map(|(p, desc)| {
@@ -77,7 +77,8 @@ impl SortSpec {
             .collect()
     }
 
-    pub(crate) fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
+    /// Orders two documents' sort keys (from [`SortSpec::key_of`]).
+    pub fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
         for ((x, y), (_, desc)) in a.iter().zip(b.iter()).zip(self.keys.iter()) {
             let o = cmp_bson(x, y);
             if o != Ordering::Equal {

@@ -20,5 +20,8 @@ pub mod state;
 pub mod storage;
 pub mod wire;
 
+#[cfg(test)]
+mod test_support;
+
 pub use error::{CommandError, ServerError};
 pub use server::{spawn, spawn_with, Bind, ServerConfig, ServerHandle, ServerOptions};

@@ -6,7 +6,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use bson::{doc, Bson, Document};
-use djongo_engine::{compare::cmp_bson, projection::FindProjection, sort::sort_documents, CollectionSource, EngineError};
+use djongo_engine::{compare::cmp_bson, projection::FindProjection, sort::SortSpec, CollectionSource, EngineError};
 use std::collections::VecDeque;
 
 fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
@@ -14,6 +14,17 @@ fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
         Some(n) if n < 0 => Err(CommandError::bad_value("batchSize must be non-negative")),
         Some(n) => Ok(Some(n as usize)),
         None => Ok(None),
+    }
+}
+
+/// The `hint` of a find, count or aggregate: an index name or key pattern.
+pub(super) fn hint_arg(body: &Document) -> CmdResult<Option<Bson>> {
+    match body.get("hint") {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::String(s)) if s.is_empty() => Ok(None),
+        Some(Bson::Document(d)) if d.is_empty() => Ok(None),
+        Some(h @ (Bson::String(_) | Bson::Document(_))) => Ok(Some(h.clone())),
+        Some(_) => Err(CommandError::bad_value("hint must be a string or an object")),
     }
 }
 
@@ -44,25 +55,21 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let single_batch = opt_bool(body, "singleBatch") || limit < 0;
     let limit = limit.unsigned_abs() as usize;
     let skip = skip as usize;
+    if let Some(s) = &sort {
+        SortSpec::parse(s)?;
+    }
+    let hint = hint_arg(body)?;
     let db = ctx.db.clone();
     let mut docs = {
         let tables = ctx.scope.read()?;
         match tables.collection(&db, &coll)? {
             None => Vec::new(),
             Some(meta) => {
-                // Without a sort, matching can stop once skip+limit are found.
-                let stop = (sort.is_none() && limit > 0).then(|| skip.saturating_add(limit));
-                plan::matching(&tables, &meta, &filter, stop)?
+                let query = plan::Query { filter, sort, skip, limit: (limit > 0).then_some(limit), hint };
+                plan::find(&tables, &meta, &query)?
             }
         }
     };
-    if let Some(s) = &sort {
-        sort_documents(&mut docs, s)?;
-    }
-    let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
-    if limit > 0 {
-        docs.truncate(limit);
-    }
     if let Some(p) = &projection {
         docs = docs.iter().map(|d| p.apply(d)).collect::<Result<_, _>>()?;
     }
@@ -113,7 +120,7 @@ impl CollectionSource for Source<'_, '_> {
             return Ok(Some(Vec::new()));
         };
         let filter = doc! {field: {"$in": values.to_vec()}};
-        if !plan::uses_index(&meta, &filter) {
+        if !plan::uses_index(self.tables, &meta, &filter).map_err(to_engine)? {
             return Ok(None);
         }
         let mut docs = plan::matching(self.tables, &meta, &filter, None).map_err(to_engine)?;
@@ -268,12 +275,7 @@ pub fn count(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let Some(meta) = tables.collection(&db, &coll)? else {
         return Ok(doc! {"n": 0i64, "ok": 1.0});
     };
-    let total = if filter.is_empty() {
-        // Counting keys avoids decoding every document.
-        tables.count(&meta)?
-    } else {
-        plan::matching(&tables, &meta, &filter, None)?.len() as u64
-    };
+    let total = plan::count(&tables, &meta, &filter)?;
     let mut n = total.saturating_sub(skip);
     if limit > 0 {
         n = n.min(limit);

@@ -3,11 +3,13 @@
 //! entries. Every acknowledged write is a committed redb transaction with
 //! immediate durability, so it survives `kill -9`.
 mod lock;
+mod reads;
 mod tables;
 mod undo;
 
 pub use lock::{LockToken, WriteLock};
-pub use tables::Tables;
+pub use reads::{DocumentRange, EntryRange, IdRange, IndexEntry};
+pub use tables::{KeyRange, KeySpace, Tables};
 pub use undo::{SavepointError, UndoLog};
 
 use crate::error::{CmdResult, CommandError, ServerError};

@@ -1,0 +1,527 @@
+//! The query planner: how a filter, a sort and a limit are answered from a
+//! collection's documents and indexes.
+//!
+//! For a query it builds the candidate plans MongoDB would consider — a
+//! lookup of `_id` values, a scan of each index that bounds the filter or
+//! yields the sort order (forward or backward), a collection scan when
+//! nothing else applies — and, when there is more than one, runs them side
+//! by side for a short trial and keeps the first to finish or to produce a
+//! batch of results (MongoDB's multi-planner). The engine's `Filter` checks
+//! every document a plan fetches, so bounds only have to be a superset of
+//! the matches; ties in a sort come out in `_id` order whatever the plan, so
+//! every plan gives the same answer.
+//!
+//! Counts are answered from an index alone when its bounds decide the whole
+//! filter. `explain` shows the chosen plan in MongoDB's shape.
+mod bounds;
+mod explain;
+mod predicates;
+mod stages;
+#[cfg(test)]
+mod tests;
+mod usable;
+
+pub use explain::{explain_count, explain_find, Verbosity};
+
+use crate::catalog::{CollectionMeta, IndexSpec, ID_INDEX_NAME};
+use crate::error::{CmdResult, CommandError};
+use crate::storage::Tables;
+use bounds::{scan_bounds, ScanBounds};
+use bson::{doc, Bson, Document};
+use djongo_engine::sort::SortSpec;
+use djongo_engine::Filter;
+use predicates::Predicates;
+use stages::{BoxedStage, Check, DocScan, DocScanKind, Empty, Fetch, IndexScan, Limit, OrderTies, Row, Skip, Sort, Step};
+use std::collections::{HashSet, VecDeque};
+
+/// A read to plan: a filter, an optional sort, skip and limit.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Document,
+    pub sort: Option<Document>,
+    pub skip: usize,
+    pub limit: Option<usize>,
+    /// An index name or key pattern, or `{$natural: 1 | -1}`.
+    pub hint: Option<Bson>,
+}
+
+impl Query {
+    pub fn filter(filter: &Document) -> Query {
+        Query { filter: filter.clone(), ..Query::default() }
+    }
+}
+
+/// A trial ends when a plan has produced this many results (MongoDB's
+/// default first batch) or its limit, or has finished...
+const TRIAL_RESULTS: usize = 101;
+/// ... or after this many units of work for each plan.
+const TRIAL_WORKS: usize = 10_000;
+
+/// What a query's plans share, kept alive while they run.
+pub struct Prepared<'m> {
+    meta: &'m CollectionMeta,
+    filter: Filter,
+    filter_doc: Document,
+    preds: Predicates,
+    sort: Option<(SortSpec, Document)>,
+    skip: usize,
+    limit: Option<usize>,
+    hint: Option<Bson>,
+    /// Per index of `meta`, whether it is multikey.
+    multikey: Vec<bool>,
+    /// The bounds of a scan of each index (`_id` last).
+    bounds: Vec<ScanBounds>,
+    id_bounds: ScanBounds,
+    id_index: IndexSpec,
+}
+
+impl<'m> Prepared<'m> {
+    pub fn new(tables: &Tables<'_>, meta: &'m CollectionMeta, query: &Query) -> CmdResult<Prepared<'m>> {
+        let filter = Filter::parse(&query.filter)?;
+        let preds = Predicates::analyze(&query.filter);
+        let sort = match &query.sort {
+            Some(s) if !s.is_empty() => Some((SortSpec::parse(s)?, s.clone())),
+            _ => None,
+        };
+        let multikey = meta.indexes.iter().map(|ix| tables.is_multikey(meta, ix)).collect::<CmdResult<Vec<bool>>>()?;
+        let bounds = meta.indexes.iter().zip(&multikey).map(|(ix, mk)| scan_bounds(ix, &preds, *mk)).collect();
+        let id_index = IndexSpec::from_spec(0, &doc! {"key": {"_id": 1}, "name": ID_INDEX_NAME, "unique": true})?;
+        let id_bounds = scan_bounds(&id_index, &preds, false);
+        Ok(Prepared {
+            meta,
+            filter,
+            filter_doc: query.filter.clone(),
+            preds,
+            sort,
+            skip: query.skip,
+            limit: query.limit,
+            hint: query.hint.clone(),
+            multikey,
+            bounds,
+            id_bounds,
+            id_index,
+        })
+    }
+
+    fn check(&self) -> Option<Check<'_>> {
+        Some(Check { filter: &self.filter, shown: &self.filter_doc })
+    }
+
+    /// How many rows the trial waits for.
+    fn trial_goal(&self) -> usize {
+        self.limit.unwrap_or(TRIAL_RESULTS).clamp(1, TRIAL_RESULTS)
+    }
+}
+
+/// One way to answer the query.
+struct Candidate<'a> {
+    root: BoxedStage<'a>,
+    /// Whether it reads every document (a collection scan).
+    full_scan: bool,
+}
+
+impl<'a> Candidate<'a> {
+    fn new(root: BoxedStage<'a>) -> Candidate<'a> {
+        Candidate { root, full_scan: false }
+    }
+
+    fn collection_scan(root: BoxedStage<'a>) -> Candidate<'a> {
+        Candidate { root, full_scan: true }
+    }
+}
+
+/// The order an index scan yields, if it gives the query's sort: whether to
+/// read it backward, and whether rows with equal sort keys may come out of
+/// `_id` order (so they must be re-ordered).
+fn provided_order(ix: &IndexSpec, bounds: &ScanBounds, multikey: bool, sort: &SortSpec) -> Option<(bool, bool)> {
+    if multikey {
+        // An array sorts by its smallest or largest element, not by each.
+        return None;
+    }
+    let fields: Vec<&str> = ix.fields().collect();
+    let descending = ix.descending();
+    let fixed = bounds.single_value_fields;
+    let mut i = 0;
+    let mut reverse: Option<bool> = None;
+    for (path, sort_desc) in sort.fields() {
+        let path = path.join(".");
+        while i < fixed && fields[i] != path {
+            i += 1;
+        }
+        if i < fixed {
+            // A field fixed to one value sorts nothing.
+            i += 1;
+            continue;
+        }
+        if fields.get(i) != Some(&path.as_str()) {
+            return None;
+        }
+        let want = *sort_desc != descending[i];
+        if reverse.is_some_and(|r| r != want) {
+            return None;
+        }
+        reverse = Some(want);
+        i += 1;
+    }
+    let reverse = reverse.unwrap_or(false);
+    // Entries with equal keys are in `_id` order (non-unique entries end
+    // with it) when the sort covers the whole key and the scan runs forward;
+    // a unique index has no equal keys.
+    let covers_key = i == fields.len();
+    let ties_ordered = covers_key && (ix.unique || !reverse);
+    Some((reverse, !ties_ordered))
+}
+
+fn hint_matches(hint: &Bson, ix: &IndexSpec) -> bool {
+    match hint {
+        Bson::String(name) => *name == ix.name,
+        Bson::Document(key) => *key == ix.key,
+        _ => false,
+    }
+}
+
+/// `{$natural: ±1}`: a collection scan, in that direction.
+fn natural_hint(hint: &Bson) -> Option<bool> {
+    match hint {
+        Bson::Document(d) if d.len() == 1 => d.get("$natural").map(|v| djongo_engine::num::Num::from_bson(v).is_some_and(|n| n.to_f64() < 0.0)),
+        _ => None,
+    }
+}
+
+fn is_id_hint(hint: &Bson) -> bool {
+    match hint {
+        Bson::String(name) => name == ID_INDEX_NAME,
+        Bson::Document(key) => *key == doc! {"_id": 1} || *key == doc! {"_id": -1},
+        _ => false,
+    }
+}
+
+/// Adds what the query asks for on top of a scan: the sort (unless the scan
+/// yields it), skip and limit.
+fn finish<'a>(prep: &'a Prepared<'_>, scan: BoxedStage<'a>, sorted: Option<bool>) -> BoxedStage<'a> {
+    let mut root = scan;
+    if let Some((spec, shown)) = &prep.sort {
+        root = match sorted {
+            Some(true) => Box::new(OrderTies::new(root, spec)),
+            Some(false) => root,
+            None => {
+                let keep = prep.limit.map(|l| l.saturating_add(prep.skip));
+                Box::new(Sort::new(root, spec, shown, keep))
+            }
+        };
+    }
+    if prep.skip > 0 {
+        root = Box::new(Skip::new(root, prep.skip));
+    }
+    if let Some(l) = prep.limit {
+        root = Box::new(Limit::new(root, l));
+    }
+    root
+}
+
+/// The `_id` plan, if the filter bounds `_id`, or a scan of the documents in
+/// `_id` order when that is the sort.
+fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut Vec<Candidate<'a>>) {
+    let b = &prep.id_bounds;
+    let sort_order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(&prep.id_index, b, false, spec));
+    if b.used_fields == 0 && sort_order.is_none() {
+        return;
+    }
+    if b.is_empty() {
+        out.push(Candidate::new(finish(prep, Box::new(Empty::new()), Some(false))));
+        return;
+    }
+    let reverse = sort_order.is_some_and(|(r, _)| r);
+    let kind = if b.used_fields == 0 {
+        DocScanKind::Collection
+    } else if b.spans.len() == 1 && b.single_value_fields == 1 {
+        DocScanKind::IdHack
+    } else {
+        DocScanKind::IdRanges { labels: b.labels.clone() }
+    };
+    let full_scan = matches!(kind, DocScanKind::Collection);
+    let scan = DocScan::new(tables, prep.meta, b.spans.clone(), reverse, prep.check(), kind);
+    out.push(Candidate { root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan });
+}
+
+fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Vec<Candidate<'a>>> {
+    let meta = prep.meta;
+    let mut out = Vec::new();
+    if let Some(hint) = &prep.hint {
+        if let Some(reverse) = natural_hint(hint) {
+            let scan = DocScan::new(tables, meta, vec![bounds::KeySpan::all()], reverse, prep.check(), DocScanKind::Collection);
+            out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+            return Ok(out);
+        }
+        if is_id_hint(hint) {
+            id_candidates(tables, prep, &mut out);
+            if out.is_empty() {
+                let scan = DocScan::new(tables, meta, vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+                out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+            }
+            return Ok(out);
+        }
+        let Some(i) = meta.indexes.iter().position(|ix| hint_matches(hint, ix)) else {
+            return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index"));
+        };
+        out.push(index_candidate(tables, prep, i, true));
+        return Ok(out);
+    }
+    // Equality on `_id` is answered by lookups alone (MongoDB's IDHACK).
+    let id_points = prep.id_bounds.used_fields == 1
+        && prep.preds.atoms("_id").iter().all(|a| matches!(a, predicates::Atom::Eq(_) | predicates::Atom::In(_)));
+    id_candidates(tables, prep, &mut out);
+    if id_points {
+        return Ok(out);
+    }
+    for i in 0..meta.indexes.len() {
+        let ix = &meta.indexes[i];
+        if !usable::index_serves(ix, &prep.preds) {
+            continue;
+        }
+        let bounds = &prep.bounds[i];
+        let sorts = prep.sort.as_ref().is_some_and(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec).is_some());
+        if bounds.used_fields == 0 && !sorts {
+            continue;
+        }
+        out.push(index_candidate(tables, prep, i, false));
+    }
+    if out.is_empty() {
+        let scan = DocScan::new(tables, meta, vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+        out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+    }
+    Ok(out)
+}
+
+/// A scan of index `i`, fetching the documents.
+fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize, hinted: bool) -> Candidate<'a> {
+    let ix = &prep.meta.indexes[i];
+    let bounds = &prep.bounds[i];
+    if bounds.is_empty() && (hinted || bounds.used_fields > 0) {
+        return Candidate::new(finish(prep, Box::new(Empty::new()), Some(false)));
+    }
+    let order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec));
+    let reverse = order.is_some_and(|(r, _)| r);
+    let scan = IndexScan::new(tables, prep.meta, ix, bounds.spans.clone(), reverse, prep.multikey[i], bounds.labels.clone());
+    let fetch = Fetch::new(tables, prep.meta, Box::new(scan), prep.check());
+    Candidate::new(finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)))
+}
+
+/// The chosen plan, running: rows the trial produced come first.
+pub struct Execution<'a> {
+    root: BoxedStage<'a>,
+    buffered: VecDeque<Row>,
+    rejected: Vec<BoxedStage<'a>>,
+    done: bool,
+}
+
+impl<'a> Execution<'a> {
+    /// The next matching document.
+    pub fn next_document(&mut self) -> CmdResult<Option<Document>> {
+        loop {
+            if let Some(row) = self.buffered.pop_front() {
+                if let Some(doc) = row.doc {
+                    return Ok(Some(doc));
+                }
+                continue;
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.root.work()? {
+                Step::Advanced(row) => self.buffered.push_back(row),
+                Step::NeedTime => {}
+                Step::Eof => self.done = true,
+            }
+        }
+    }
+
+    /// Every remaining document.
+    pub fn collect_documents(mut self) -> CmdResult<Vec<Document>> {
+        let mut out = Vec::new();
+        while let Some(d) = self.next_document()? {
+            out.push(d);
+        }
+        Ok(out)
+    }
+}
+
+impl Iterator for Execution<'_> {
+    type Item = CmdResult<Document>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_document().transpose()
+    }
+}
+
+/// Plans `prep` and starts the winning plan.
+pub fn execute<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Execution<'a>> {
+    let cands = candidates(tables, prep)?;
+    choose(cands, prep.trial_goal())
+}
+
+/// Runs the candidates round-robin until one finishes or produces `goal`
+/// rows (or each has had its share of work); that one wins.
+fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution<'a>> {
+    if cands.len() == 1 {
+        let c = cands.remove(0);
+        return Ok(Execution { root: c.root, buffered: VecDeque::new(), rejected: Vec::new(), done: false });
+    }
+    let n = cands.len();
+    let mut results: Vec<VecDeque<Row>> = (0..n).map(|_| VecDeque::new()).collect();
+    let mut finished = vec![false; n];
+    let mut winner = None;
+    'trial: for _ in 0..TRIAL_WORKS {
+        for i in 0..n {
+            match cands[i].root.work()? {
+                Step::Advanced(row) => {
+                    results[i].push_back(row);
+                    if results[i].len() >= goal {
+                        winner = Some(i);
+                        break 'trial;
+                    }
+                }
+                Step::NeedTime => {}
+                Step::Eof => {
+                    finished[i] = true;
+                    winner = Some(i);
+                    break 'trial;
+                }
+            }
+        }
+    }
+    // No plan finished: the most productive one, preferring one that needs
+    // no blocking sort, then the first listed.
+    let winner = winner.unwrap_or_else(|| {
+        (0..n)
+            .max_by(|&a, &b| {
+                let key = |i: usize| (results[i].len(), !cands[i].root.blocking_sort());
+                key(a).cmp(&key(b)).then(b.cmp(&a))
+            })
+            .unwrap_or(0)
+    });
+    let mut rejected = Vec::with_capacity(n - 1);
+    let mut chosen = None;
+    for (i, c) in cands.into_iter().enumerate() {
+        if i == winner {
+            chosen = Some(c);
+        } else {
+            rejected.push(c.root);
+        }
+    }
+    let chosen = chosen.ok_or_else(|| CommandError::internal("no plan chosen"))?;
+    Ok(Execution { root: chosen.root, buffered: std::mem::take(&mut results[winner]), rejected, done: finished[winner] })
+}
+
+/// The documents of `meta` matching `filter`, stopping after `limit`
+/// matches (in plan order).
+pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, limit: Option<usize>) -> CmdResult<Vec<Document>> {
+    let query = Query { filter: filter.clone(), limit, ..Query::default() };
+    find(tables, meta, &query)
+}
+
+/// The documents a query returns: filtered, sorted, skipped and limited.
+pub fn find(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Vec<Document>> {
+    let prep = Prepared::new(tables, meta, query)?;
+    run(tables, &prep, |exec| exec.collect_documents())
+}
+
+/// Runs `f` over the started plan of `prep`.
+pub fn run<T>(tables: &Tables<'_>, prep: &Prepared<'_>, f: impl FnOnce(Execution<'_>) -> CmdResult<T>) -> CmdResult<T> {
+    // The stages borrow the tables for as long as they run; re-borrowing at
+    // one lifetime keeps their types simple.
+    let tables: &Tables<'_> = tables;
+    let exec = execute(shorten(tables), prep)?;
+    f(exec)
+}
+
+fn shorten<'a>(t: &'a Tables<'_>) -> &'a Tables<'a> {
+    // Tables is covariant in its transaction lifetime for reading purposes;
+    // see `storage::Tables`.
+    t
+}
+
+/// Whether `filter` is served by lookups or an index scan rather than a
+/// scan of the whole collection.
+pub fn uses_index(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<bool> {
+    let prep = Prepared::new(tables, meta, &Query::filter(filter))?;
+    let cands = candidates(shorten(tables), &prep)?;
+    let indexed = cands.iter().any(|c| !c.full_scan);
+    Ok(indexed)
+}
+
+/// How many documents match `filter`: from an index alone when its bounds
+/// decide the whole filter, else by running a plan.
+pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<u64> {
+    if filter.is_empty() {
+        return tables.count(meta);
+    }
+    let prep = Prepared::new(tables, meta, &Query::filter(filter))?;
+    if let Some(plan) = count_scan(&prep) {
+        return plan.run(tables, meta);
+    }
+    run(tables, &prep, |mut exec| {
+        let mut n = 0u64;
+        while exec.next_document()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    })
+}
+
+/// A count answered by reading keys only.
+pub(crate) struct CountScan<'p> {
+    /// `None`: the `_id` keys of the documents table.
+    index: Option<usize>,
+    bounds: &'p ScanBounds,
+    multikey: bool,
+}
+
+impl CountScan<'_> {
+    fn run(&self, tables: &Tables<'_>, meta: &CollectionMeta) -> CmdResult<u64> {
+        let mut n = 0u64;
+        let mut seen = HashSet::new();
+        for span in &self.bounds.spans {
+            let lo = if span.lo.is_empty() { std::ops::Bound::Unbounded } else { std::ops::Bound::Included(span.lo.as_slice()) };
+            let hi = match &span.hi {
+                Some(h) => std::ops::Bound::Excluded(h.as_slice()),
+                None => std::ops::Bound::Unbounded,
+            };
+            match self.index {
+                Some(i) => {
+                    for entry in tables.index_entries(meta, &meta.indexes[i], lo, hi, false)? {
+                        let entry = entry?;
+                        if !self.multikey || seen.insert(entry.id) {
+                            n += 1;
+                        }
+                    }
+                }
+                None => {
+                    for id in tables.ids_between(meta, lo, hi)? {
+                        id?;
+                        n += 1;
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// An index (or `_id`) whose bounds decide every condition of the filter.
+fn count_scan<'p>(prep: &'p Prepared<'_>) -> Option<CountScan<'p>> {
+    if !prep.preds.only_fields {
+        return None;
+    }
+    let decides = |ix: &IndexSpec, b: &ScanBounds| {
+        let used: Vec<&str> = ix.fields().take(b.used_fields).collect();
+        b.exact && prep.preds.fields.iter().all(|(path, _)| used.contains(&path.as_str()))
+    };
+    if decides(&prep.id_index, &prep.id_bounds) {
+        return Some(CountScan { index: None, bounds: &prep.id_bounds, multikey: false });
+    }
+    let best = (0..prep.meta.indexes.len())
+        .filter(|&i| usable::index_serves(&prep.meta.indexes[i], &prep.preds) && decides(&prep.meta.indexes[i], &prep.bounds[i]))
+        .min_by_key(|&i| prep.bounds[i].spans.len())?;
+    Some(CountScan { index: Some(best), bounds: &prep.bounds[best], multikey: prep.multikey[best] })
+}
