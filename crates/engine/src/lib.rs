@@ -16,6 +16,7 @@
 #![deny(unsafe_code)]
 
 pub mod compare;
+pub mod deps;
 pub mod error;
 pub mod expr;
 pub mod num;

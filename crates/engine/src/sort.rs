@@ -99,6 +99,26 @@ impl SortSpec {
     }
 }
 
+impl SortSpec {
+    /// Puts the first `k` documents in sort order at the front, as a stable
+    /// sort would, and drops the rest (a top-k sort: O(n log k)).
+    pub fn sort_top(&self, docs: &mut Vec<Document>, k: usize) {
+        if k >= docs.len() {
+            self.sort(docs);
+            return;
+        }
+        let mut keyed: Vec<(Vec<Bson>, usize, Document)> =
+            docs.drain(..).enumerate().map(|(i, d)| (self.key_of(&d), i, d)).collect();
+        let order = |a: &(Vec<Bson>, usize, Document), b: &(Vec<Bson>, usize, Document)| self.compare_keys(&a.0, &b.0).then(a.1.cmp(&b.1));
+        if k > 0 {
+            keyed.select_nth_unstable_by(k - 1, order);
+        }
+        keyed.truncate(k);
+        keyed.sort_by(order);
+        docs.extend(keyed.into_iter().map(|(_, _, d)| d));
+    }
+}
+
 pub fn sort_documents(docs: &mut [Document], spec: &Document) -> Result<()> {
     SortSpec::parse(spec)?.sort(docs);
     Ok(())
@@ -146,6 +166,20 @@ mod tests {
         assert_eq!(ids(&docs), vec![2, 3, 4, 5, 1]);
         sort_documents(&mut docs, &doc! {"a": -1, "_id": 1}).unwrap();
         assert_eq!(ids(&docs), vec![1, 5, 3, 4, 2]);
+    }
+
+    #[test]
+    fn top_k_is_the_head_of_a_stable_sort() {
+        let docs: Vec<Document> = (0..50).map(|i| doc! {"_id": i, "a": (i * 7) % 5}).collect();
+        let spec = SortSpec::parse(&doc! {"a": -1}).unwrap();
+        for k in [0, 1, 3, 10, 49, 50, 60] {
+            let mut full = docs.clone();
+            spec.sort(&mut full);
+            full.truncate(k);
+            let mut top = docs.clone();
+            spec.sort_top(&mut top, k);
+            assert_eq!(top, full, "k = {k}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
 mod ddl;
+mod explain;
 mod handshake;
 mod read;
 mod sessions;
@@ -147,6 +148,7 @@ fn handler(name: &str) -> Option<Handler> {
         "aggregate" => read::aggregate,
         "count" => read::count,
         "distinct" => read::distinct,
+        "explain" => explain::explain,
         "insert" => write::insert,
         "update" => write::update,
         "delete" => write::delete,

@@ -43,6 +43,9 @@ pub struct Query {
     pub limit: Option<usize>,
     /// An index name or key pattern, or `{$natural: 1 | -1}`.
     pub hint: Option<Bson>,
+    /// The top-level fields the caller reads of each document (`None`: all);
+    /// documents may come without the others.
+    pub fields: Option<Vec<String>>,
 }
 
 impl Query {
@@ -73,6 +76,20 @@ pub struct Prepared<'m> {
     bounds: Vec<ScanBounds>,
     id_bounds: ScanBounds,
     id_index: IndexSpec,
+    /// The fields to decode: the caller's, the filter's and the sort's.
+    decode: Option<HashSet<String>>,
+}
+
+/// The fields a plan must decode for `query`, `None` for all of them.
+fn decoded_fields(query: &Query) -> Option<HashSet<String>> {
+    let mut fields: HashSet<String> = query.fields.as_ref()?.iter().cloned().collect();
+    let mut needs = djongo_engine::deps::Needs::default();
+    djongo_engine::deps::filter_needs(&query.filter, &mut needs);
+    fields.extend(needs.top_level()?);
+    if let Some(sort) = &query.sort {
+        fields.extend(sort.keys().map(|k| k.split('.').next().unwrap_or(k).to_string()));
+    }
+    Some(fields)
 }
 
 impl<'m> Prepared<'m> {
@@ -100,6 +117,7 @@ impl<'m> Prepared<'m> {
             bounds,
             id_bounds,
             id_index,
+            decode: decoded_fields(query),
         })
     }
 
@@ -240,7 +258,8 @@ fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut V
         DocScanKind::IdRanges { labels: b.labels.clone() }
     };
     let full_scan = matches!(kind, DocScanKind::Collection);
-    let scan = DocScan::new(tables, prep.meta, b.spans.clone(), reverse, prep.check(), kind);
+    let check = if b.used_fields > 0 && decides(prep, &prep.id_index, b) { None } else { prep.check() };
+    let scan = DocScan::new(tables, prep.meta, prep.decode.as_ref(), b.spans.clone(), reverse, check, kind);
     out.push(Candidate { root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan });
 }
 
@@ -249,14 +268,14 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
     let mut out = Vec::new();
     if let Some(hint) = &prep.hint {
         if let Some(reverse) = natural_hint(hint) {
-            let scan = DocScan::new(tables, meta, vec![bounds::KeySpan::all()], reverse, prep.check(), DocScanKind::Collection);
+            let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], reverse, prep.check(), DocScanKind::Collection);
             out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
             return Ok(out);
         }
         if is_id_hint(hint) {
             id_candidates(tables, prep, &mut out);
             if out.is_empty() {
-                let scan = DocScan::new(tables, meta, vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+                let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
                 out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
             }
             return Ok(out);
@@ -287,7 +306,7 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
         out.push(index_candidate(tables, prep, i, false));
     }
     if out.is_empty() {
-        let scan = DocScan::new(tables, meta, vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+        let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
         out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
     }
     Ok(out)
@@ -303,7 +322,9 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
     let order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec));
     let reverse = order.is_some_and(|(r, _)| r);
     let scan = IndexScan::new(tables, prep.meta, ix, bounds.spans.clone(), reverse, prep.multikey[i], bounds.labels.clone());
-    let fetch = Fetch::new(tables, prep.meta, Box::new(scan), prep.check());
+    // Bounds that decide the whole filter leave nothing to check.
+    let check = if decides(prep, ix, bounds) { None } else { prep.check() };
+    let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), Box::new(scan), check);
     Candidate::new(finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)))
 }
 
@@ -441,13 +462,17 @@ fn shorten<'a>(t: &'a Tables<'_>) -> &'a Tables<'a> {
     t
 }
 
-/// Whether `filter` is served by lookups or an index scan rather than a
-/// scan of the whole collection.
-pub fn uses_index(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<bool> {
-    let prep = Prepared::new(tables, meta, &Query::filter(filter))?;
-    let cands = candidates(shorten(tables), &prep)?;
-    let indexed = cands.iter().any(|c| !c.full_scan);
-    Ok(indexed)
+/// The documents a query returns, if some plan reads less than the whole
+/// collection (a lookup or an index scan); `None` otherwise.
+pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<Vec<Document>>> {
+    let prep = Prepared::new(tables, meta, query)?;
+    let mut cands = candidates(shorten(tables), &prep)?;
+    cands.retain(|c| !c.full_scan);
+    if cands.is_empty() {
+        return Ok(None);
+    }
+    let found = choose(cands, prep.trial_goal())?.collect_documents()?;
+    Ok(Some(found))
 }
 
 /// How many documents match `filter`: from an index alone when its bounds
@@ -508,15 +533,19 @@ impl CountScan<'_> {
     }
 }
 
+/// Whether a scan of `ix` within `b` reads exactly the matching documents
+/// (its bounds are exact, and the filter has no other condition).
+fn decides(prep: &Prepared<'_>, ix: &IndexSpec, b: &ScanBounds) -> bool {
+    if !prep.preds.only_fields || !b.exact {
+        return false;
+    }
+    let used: Vec<&str> = ix.fields().take(b.used_fields).collect();
+    prep.preds.fields.iter().all(|(path, _)| used.contains(&path.as_str()))
+}
+
 /// An index (or `_id`) whose bounds decide every condition of the filter.
 fn count_scan<'p>(prep: &'p Prepared<'_>) -> Option<CountScan<'p>> {
-    if !prep.preds.only_fields {
-        return None;
-    }
-    let decides = |ix: &IndexSpec, b: &ScanBounds| {
-        let used: Vec<&str> = ix.fields().take(b.used_fields).collect();
-        b.exact && prep.preds.fields.iter().all(|(path, _)| used.contains(&path.as_str()))
-    };
+    let decides = |ix: &IndexSpec, b: &ScanBounds| decides(prep, ix, b);
     if decides(&prep.id_index, &prep.id_bounds) {
         return Some(CountScan { index: None, bounds: &prep.id_bounds, multikey: false });
     }

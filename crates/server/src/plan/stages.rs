@@ -8,12 +8,15 @@
 use super::bounds::KeySpan;
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::CmdResult;
-use crate::storage::{DocumentRange, EntryRange, Tables};
+use crate::storage::{decode_fields, DocumentRange, EntryRange, Tables};
 use bson::{doc, Bson, Document};
 use djongo_engine::sort::SortSpec;
 use djongo_engine::Filter;
 use std::cmp::Ordering;
 use std::collections::{HashSet, VecDeque};
+
+/// The top-level fields a plan decodes of each document (`None`: all).
+pub type Decode<'a> = Option<&'a HashSet<String>>;
 use std::ops::Bound;
 
 /// One result travelling up a plan.
@@ -126,6 +129,7 @@ impl Check<'_> {
 pub struct DocScan<'a> {
     tables: &'a Tables<'a>,
     meta: &'a CollectionMeta,
+    decode: Decode<'a>,
     spans: Vec<KeySpan>,
     reverse: bool,
     next_span: usize,
@@ -146,8 +150,17 @@ pub enum DocScanKind {
 }
 
 impl<'a> DocScan<'a> {
-    pub fn new(tables: &'a Tables<'a>, meta: &'a CollectionMeta, spans: Vec<KeySpan>, reverse: bool, check: Option<Check<'a>>, kind: DocScanKind) -> DocScan<'a> {
-        DocScan { tables, meta, spans, reverse, next_span: 0, current: None, check, kind, stats: Stats::default() }
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tables: &'a Tables<'a>,
+        meta: &'a CollectionMeta,
+        decode: Decode<'a>,
+        spans: Vec<KeySpan>,
+        reverse: bool,
+        check: Option<Check<'a>>,
+        kind: DocScanKind,
+    ) -> DocScan<'a> {
+        DocScan { tables, meta, decode, spans, reverse, next_span: 0, current: None, check, kind, stats: Stats::default() }
     }
 
     fn step(&mut self) -> CmdResult<Step> {
@@ -155,7 +168,8 @@ impl<'a> DocScan<'a> {
             if let Some(range) = &mut self.current {
                 match range.next() {
                     Some(row) => {
-                        let (id, doc) = row?;
+                        let (id, bytes) = row?;
+                        let doc = decode_fields(&bytes, self.decode)?;
                         self.stats.docs_examined += 1;
                         if let Some(check) = &self.check {
                             if !check.passes(&doc)? {
@@ -311,14 +325,15 @@ impl<'a> Stage<'a> for IndexScan<'a> {
 pub struct Fetch<'a> {
     tables: &'a Tables<'a>,
     meta: &'a CollectionMeta,
+    decode: Decode<'a>,
     input: BoxedStage<'a>,
     check: Option<Check<'a>>,
     stats: Stats,
 }
 
 impl<'a> Fetch<'a> {
-    pub fn new(tables: &'a Tables<'a>, meta: &'a CollectionMeta, input: BoxedStage<'a>, check: Option<Check<'a>>) -> Fetch<'a> {
-        Fetch { tables, meta, input, check, stats: Stats::default() }
+    pub fn new(tables: &'a Tables<'a>, meta: &'a CollectionMeta, decode: Decode<'a>, input: BoxedStage<'a>, check: Option<Check<'a>>) -> Fetch<'a> {
+        Fetch { tables, meta, decode, input, check, stats: Stats::default() }
     }
 
     fn step(&mut self) -> CmdResult<Step> {
@@ -330,8 +345,8 @@ impl<'a> Fetch<'a> {
             Some(d) => d,
             None => {
                 self.stats.docs_examined += 1;
-                match self.tables.get_by_id_key(self.meta, &row.id)? {
-                    Some(d) => d,
+                match self.tables.stored_document(self.meta, &row.id)? {
+                    Some(bytes) => decode_fields(&bytes, self.decode)?,
                     // An entry without its document: nothing to return.
                     None => return Ok(Step::NeedTime),
                 }

@@ -114,6 +114,11 @@ fn arb_sort() -> impl Strategy<Value = Option<Document>> {
     }))
 }
 
+/// What the caller reads of each document: a few fields, or all.
+fn arb_fields() -> impl Strategy<Value = Option<Vec<String>>> {
+    prop::option::of(prop::sample::subsequence(vec!["a", "b", "c", "d"], 0..3).prop_map(|f| f.into_iter().map(str::to_string).collect()))
+}
+
 /// The definition: every document, filtered, stably sorted (a scan is in
 /// `_id` order, so ties stay in `_id` order), skipped and limited.
 fn reference(all: &[Document], query: &Query) -> Vec<Document> {
@@ -140,7 +145,7 @@ proptest! {
     #[test]
     fn every_plan_answers_as_a_full_scan(
         docs in prop::collection::vec(arb_document(), 0..40),
-        queries in prop::collection::vec((arb_filter(), arb_sort(), 0usize..3, prop::option::of(1usize..6)), 1..6),
+        queries in prop::collection::vec((arb_filter(), arb_sort(), 0usize..3, prop::option::of(1usize..6), arb_fields()), 1..6),
         string_ids in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
@@ -164,8 +169,8 @@ proptest! {
             t.create_index(&mut meta, spec).unwrap();
         }
         stored.sort_by_key(|d| crate::keyenc::encode_one(d.get("_id").unwrap()));
-        for (filter, sort, skip, limit) in queries {
-            let query = Query { filter: filter.clone(), sort: sort.clone(), skip, limit, hint: None };
+        for (filter, sort, skip, limit, fields) in queries {
+            let query = Query { filter: filter.clone(), sort: sort.clone(), skip, limit, hint: None, fields };
             let expected = reference(&stored, &query);
             let mut hints: Vec<Option<Bson>> = vec![None, Some(Bson::Document(doc! {"$natural": 1}))];
             // A hint forces an index even when it cannot hold every match (a

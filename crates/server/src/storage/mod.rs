@@ -8,7 +8,7 @@ mod tables;
 mod undo;
 
 pub use lock::{LockToken, WriteLock};
-pub use reads::{DocumentRange, EntryRange, IdRange, IndexEntry};
+pub use reads::{decode_fields, DocumentRange, EntryRange, IdRange, IndexEntry};
 pub use tables::{KeyRange, KeySpace, Tables};
 pub use undo::{SavepointError, UndoLog};
 

@@ -6,9 +6,10 @@
 //! plus its own writes, say) only has to provide those.
 use super::tables::{decode, doc_prefix, index_prefix, multikey_marker, KeyRange, KeySpace, Tables};
 use crate::catalog::{CollectionMeta, IndexSpec};
-use crate::error::CmdResult;
+use crate::error::{CmdResult, CommandError};
 use crate::keyenc::prefix_end;
-use bson::Document;
+use bson::{Bson, Document, RawDocument};
+use std::collections::HashSet;
 use std::ops::Bound;
 
 /// One index entry: the encoded key (the indexed values, descending fields
@@ -19,22 +20,40 @@ pub struct IndexEntry {
     pub id: Vec<u8>,
 }
 
-/// Documents in `_id` order (or reversed), with their `_id` keys.
+/// Stored documents (BSON bytes) in `_id` order (or reversed), with their
+/// `_id` keys; [`decode_fields`] reads them.
 pub struct DocumentRange<'a> {
     rows: KeyRange<'a>,
     prefix_len: usize,
 }
 
 impl Iterator for DocumentRange<'_> {
-    type Item = CmdResult<(Vec<u8>, Document)>;
+    type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let prefix_len = self.prefix_len;
         self.rows.next().map(|row| {
             let (key, value) = row?;
-            Ok((key[prefix_len..].to_vec(), decode(&value)?))
+            Ok((key[prefix_len..].to_vec(), value))
         })
     }
+}
+
+/// A stored document, with only `fields` (top-level names) and `_id`
+/// decoded when a set is given: the others are skipped over, unread.
+pub fn decode_fields(bytes: &[u8], fields: Option<&HashSet<String>>) -> CmdResult<Document> {
+    let Some(fields) = fields else { return decode(bytes) };
+    let corrupt = |e: bson::error::Error| CommandError::internal(format!("corrupt stored document: {e}"));
+    let raw = RawDocument::from_bytes(bytes).map_err(corrupt)?;
+    let mut doc = Document::new();
+    for element in raw.iter() {
+        let (key, value) = element.map_err(corrupt)?;
+        let key = key.as_str();
+        if key == "_id" || fields.contains(key) {
+            doc.insert(key, Bson::try_from(value).map_err(corrupt)?);
+        }
+    }
+    Ok(doc)
 }
 
 /// `_id` keys of documents in `_id` order, without reading the documents.
@@ -115,7 +134,7 @@ impl Tables<'_> {
         self.key_range(KeySpace::Documents, as_slices(&start), as_slices(&end), reverse)
     }
 
-    /// Documents of `meta` whose encoded `_id` lies between the bounds.
+    /// Stored documents of `meta` whose encoded `_id` lies between the bounds.
     pub fn documents_between(&self, meta: &CollectionMeta, start: Bound<&[u8]>, end: Bound<&[u8]>, reverse: bool) -> CmdResult<DocumentRange<'_>> {
         Ok(DocumentRange { rows: self.collection_rows(meta, start, end, reverse)?, prefix_len: doc_prefix(meta).len() })
     }
@@ -132,6 +151,11 @@ impl Tables<'_> {
         let (start, end) = (absolute_start(&prefix, FIRST_ENTRY, start), absolute_end(&prefix, end));
         let rows = self.key_range(KeySpace::IndexEntries, as_slices(&start), as_slices(&end), reverse)?;
         Ok(EntryRange { rows, prefix_len: prefix.len(), unique: ix.unique })
+    }
+
+    /// The stored bytes of the document whose `_id` key is `id`.
+    pub fn stored_document(&self, meta: &CollectionMeta, id: &[u8]) -> CmdResult<Option<Vec<u8>>> {
+        self.key_get(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat())
     }
 
     /// Whether some document ever met an array on a path of `ix`, so that
