@@ -1,7 +1,7 @@
 //! `explain`: how a find, count, distinct, aggregate, update, delete or
 //! findAndModify would read its collection, without returning its results
 //! (with `executionStats`, after running the read part).
-use super::read::{aggregate_target, hint_arg, take_query};
+use super::read::{aggregate_target, count_shape, hint_arg, take_query, Source};
 use super::{collection_arg, doc_array, opt_doc, opt_i64, Ctx};
 use crate::error::{CmdResult, CommandError};
 use crate::plan::{self, Verbosity};
@@ -92,7 +92,9 @@ fn query_explain(ctx: &mut Ctx<'_>, coll: &str, query: plan::Query, verbosity: V
 }
 
 /// An aggregate's explain: the query its leading stages became (as a
-/// `$cursor` stage), then the stages the engine runs.
+/// `$cursor` stage), then the stages the engine runs. With execution
+/// statistics, the pipeline runs, and each `$lookup` shows how it read its
+/// collection (`indexesUsed`, `collectionScans`, as MongoDB reports them).
 pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosity) -> CmdResult<Document> {
     let mut pipeline = doc_array(body, "pipeline")?;
     djongo_engine::pipeline::optimize(&mut pipeline);
@@ -100,16 +102,65 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
         None => doc! {"stages": pipeline.into_iter().map(Bson::Document).collect::<Vec<_>>()},
         Some(coll) => {
             let query = plan::Query { hint: hint_arg(body)?, ..take_query(&mut pipeline) };
-            let cursor = query_explain(ctx, &coll, query, verbosity)?;
+            let reads = if verbosity >= Verbosity::ExecutionStats && !pipeline.is_empty() {
+                foreign_reads(ctx, &coll, &query, &pipeline)?
+            } else {
+                Vec::new()
+            };
+            let counts = count_shape(&pipeline).is_some() && query.sort.is_none() && query.skip == 0 && query.limit.is_none();
+            let cursor = if counts {
+                // Answered as a count (see read::aggregate).
+                let db = ctx.db.clone();
+                let tables = ctx.scope.read()?;
+                let meta = tables.collection(&db, &coll)?;
+                plan::explain_count(&tables, meta.as_ref(), &format!("{db}.{coll}"), &query.filter, verbosity)?
+            } else {
+                query_explain(ctx, &coll, query, verbosity)?
+            };
             if pipeline.is_empty() {
                 cursor
             } else {
                 let mut stages = vec![Bson::Document(doc! {"$cursor": cursor})];
-                stages.extend(pipeline.into_iter().map(Bson::Document));
+                stages.extend(pipeline.into_iter().map(|stage| Bson::Document(with_reads(stage, &reads))));
                 doc! {"stages": stages}
             }
         }
     };
     finish(&mut out, ctx, body);
     Ok(out)
+}
+
+/// Runs the pipeline after `query` and returns how its stages read other
+/// collections: (collection, index or `None` for a scan) per read.
+fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &[Document]) -> CmdResult<Vec<(String, Option<String>)>> {
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let Some(meta) = tables.collection(&db, coll)? else { return Ok(Vec::new()) };
+    let source = Source::new(&tables, &db);
+    let prep = plan::Prepared::new(&tables, &meta, query)?;
+    plan::run(&tables, &prep, |exec| {
+        let mut input = exec.map(|r| r.map_err(|e| djongo_engine::EngineError::new(e.code, e.code_name, e.message)));
+        djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, &source)?;
+        Ok(())
+    })?;
+    Ok(source.reads.into_inner())
+}
+
+/// A `$lookup` stage with how it read its `from` collection.
+fn with_reads(mut stage: Document, reads: &[(String, Option<String>)]) -> Document {
+    let from = match stage.get("$lookup") {
+        Some(Bson::Document(l)) => match l.get("from") {
+            Some(Bson::String(f)) => f.clone(),
+            _ => return stage,
+        },
+        _ => return stage,
+    };
+    let mine: Vec<&Option<String>> = reads.iter().filter(|(c, _)| *c == from).map(|(_, i)| i).collect();
+    let mut indexes: Vec<String> = mine.iter().filter_map(|i| (*i).clone()).collect();
+    indexes.sort();
+    indexes.dedup();
+    let scans = mine.iter().filter(|i| i.is_none()).count() as i64;
+    stage.insert("collectionScans", scans);
+    stage.insert("indexesUsed", indexes);
+    stage
 }

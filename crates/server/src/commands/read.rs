@@ -110,10 +110,22 @@ pub fn kill_cursors(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 }
 
 /// Lets `$lookup` and friends read other collections through the same
-/// transaction as the main input.
-struct Source<'a, 't> {
-    tables: &'a Tables<'t>,
-    db: &'a str,
+/// transaction as the main input, noting how it read each (for explain).
+pub(super) struct Source<'a, 't> {
+    pub tables: &'a Tables<'t>,
+    pub db: &'a str,
+    /// Per read: the collection and the index used (`None`: a scan).
+    pub reads: std::cell::RefCell<Vec<(String, Option<String>)>>,
+}
+
+impl<'a, 't> Source<'a, 't> {
+    pub fn new(tables: &'a Tables<'t>, db: &'a str) -> Source<'a, 't> {
+        Source { tables, db, reads: std::cell::RefCell::default() }
+    }
+
+    fn note(&self, collection: &str, index: Option<String>) {
+        self.reads.borrow_mut().push((collection.to_string(), index));
+    }
 }
 
 fn to_engine(e: CommandError) -> EngineError {
@@ -128,6 +140,7 @@ impl CollectionSource for Source<'_, '_> {
     fn scan_fields(&self, collection: &str, fields: Option<&[String]>) -> djongo_engine::Result<Vec<Document>> {
         match self.tables.collection(self.db, collection).map_err(to_engine)? {
             Some(meta) => {
+                self.note(collection, None);
                 let query = plan::Query { fields: fields.map(<[String]>::to_vec), ..plan::Query::default() };
                 plan::find(self.tables, &meta, &query).map_err(to_engine)
             }
@@ -141,9 +154,10 @@ impl CollectionSource for Source<'_, '_> {
         };
         let filter = doc! {field: {"$in": values.to_vec()}};
         let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), ..plan::Query::default() };
-        let Some(mut docs) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
+        let Some((index, mut docs)) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
             return Ok(None);
         };
+        self.note(collection, Some(index));
         // Collection order, as a scan would give them.
         docs.sort_by_cached_key(|d| d.get("_id").map(crate::keyenc::encode_one).unwrap_or_default());
         Ok(Some(docs))
@@ -173,7 +187,7 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     djongo_engine::pipeline::optimize(&mut pipeline);
     let results = {
         let tables = ctx.scope.read()?;
-        let source = Source { tables: &tables, db: &db };
+        let source = Source::new(&tables, &db);
         match &collection {
             None => {
                 let input = take_documents_stage(&mut pipeline)?;
@@ -304,7 +318,7 @@ pub(super) fn take_query(pipeline: &mut Vec<Document>) -> plan::Query {
 /// A pipeline that only counts its input (`[{$count: f}]`, or the `$group`
 /// with a constant `_id` and `{$sum: 1}` that drivers and the SQL compiler
 /// emit for COUNT(*)): the group `_id` to report, if any, and the field.
-fn count_shape(pipeline: &[Document]) -> Option<(Option<Bson>, String)> {
+pub(super) fn count_shape(pipeline: &[Document]) -> Option<(Option<Bson>, String)> {
     let [stage] = pipeline else { return None };
     if stage.len() != 1 {
         return None;

@@ -463,16 +463,26 @@ fn shorten<'a>(t: &'a Tables<'_>) -> &'a Tables<'a> {
 }
 
 /// The documents a query returns, if some plan reads less than the whole
-/// collection (a lookup or an index scan); `None` otherwise.
-pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<Vec<Document>>> {
+/// collection (a lookup or an index scan), with the index it used (`_id_`
+/// for lookups by `_id`); `None` otherwise.
+pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<(String, Vec<Document>)>> {
     let prep = Prepared::new(tables, meta, query)?;
     let mut cands = candidates(shorten(tables), &prep)?;
     cands.retain(|c| !c.full_scan);
     if cands.is_empty() {
         return Ok(None);
     }
-    let found = choose(cands, prep.trial_goal())?.collect_documents()?;
-    Ok(Some(found))
+    let exec = choose(cands, prep.trial_goal())?;
+    let index = index_name(&exec.root.explain(false)).unwrap_or_else(|| ID_INDEX_NAME.to_string());
+    Ok(Some((index, exec.collect_documents()?)))
+}
+
+/// The index a plan (as explain shows it) reads, if any.
+fn index_name(plan: &Document) -> Option<String> {
+    if let Ok(name) = plan.get_str("indexName") {
+        return Some(name.to_string());
+    }
+    plan.get_document("inputStage").ok().and_then(index_name)
 }
 
 /// How many documents match `filter`: from an index alone when its bounds
