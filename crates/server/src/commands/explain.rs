@@ -79,7 +79,7 @@ fn explain_find(ctx: &mut Ctx<'_>, inner: &Document, verbosity: Verbosity) -> Cm
         skip: skip as usize,
         limit: (limit > 0).then_some(limit),
         hint: hint_arg(inner)?,
-        fields: None,
+        ..plan::Query::default()
     };
     query_explain(ctx, &coll, query, verbosity)
 }

@@ -78,7 +78,7 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             None => Vec::new(),
             Some(meta) => {
                 let fields = projection_fields(body)?;
-                let query = plan::Query { filter, sort, skip, limit: (limit > 0).then_some(limit), hint, fields };
+                let query = plan::Query { filter, sort, skip, limit: (limit > 0).then_some(limit), hint, fields, any_order: false };
                 plan::find(&tables, &meta, &query)?
             }
         }
@@ -153,7 +153,7 @@ impl CollectionSource for Source<'_, '_> {
             return Ok(Some(Vec::new()));
         };
         let filter = doc! {field: {"$in": values.to_vec()}};
-        let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), ..plan::Query::default() };
+        let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), any_order: true, ..plan::Query::default() };
         let Some((index, mut docs)) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
             return Ok(None);
         };
@@ -393,7 +393,9 @@ pub fn distinct(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let path: Vec<&str> = key.split('.').collect();
     let mut values = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for d in plan::matching(&tables, &meta, &filter, None)? {
+    // The values come out sorted: any document order will do.
+    let fields = Some(vec![path[0].to_string()]);
+    for d in plan::find(&tables, &meta, &plan::Query { filter, fields, any_order: true, ..plan::Query::default() })? {
         let mut found = Vec::new();
         crate::index::collect_path(&Bson::Document(d), &path, crate::index::EmptyArray::Skip, &mut found);
         for v in found {

@@ -113,7 +113,7 @@ pub fn explain_count(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &st
         }
         return Ok(out);
     }
-    let prep = Prepared::new(tables, meta, &Query::filter(filter))?;
+    let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
     if let Some(plan) = count_scan(&prep) {
         let scan = match plan.index {
             Some(i) => {

@@ -31,7 +31,7 @@ use bson::{doc, Bson, Document};
 use djongo_engine::sort::SortSpec;
 use djongo_engine::Filter;
 use predicates::Predicates;
-use stages::{BoxedStage, Check, DocScan, DocScanKind, Empty, Fetch, IndexScan, Limit, OrderTies, Row, Skip, Sort, Step};
+use stages::{BoxedStage, Check, DocScan, DocScanKind, Empty, Fetch, IdOrder, IndexScan, Limit, OrderTies, Row, Skip, Sort, Step};
 use std::collections::{HashSet, VecDeque};
 
 /// A read to plan: a filter, an optional sort, skip and limit.
@@ -46,6 +46,9 @@ pub struct Query {
     /// The top-level fields the caller reads of each document (`None`: all);
     /// documents may come without the others.
     pub fields: Option<Vec<String>>,
+    /// Without a sort, whether the caller takes documents in any order (a
+    /// count, a caller that sorts them itself) rather than in `_id` order.
+    pub any_order: bool,
 }
 
 impl Query {
@@ -70,6 +73,8 @@ pub struct Prepared<'m> {
     skip: usize,
     limit: Option<usize>,
     hint: Option<Bson>,
+    /// Without a sort: rows in `_id` order (see `Query::any_order`).
+    id_order: bool,
     /// Per index of `meta`, whether it is multikey.
     multikey: Vec<bool>,
     /// The bounds of a scan of each index (`_id` last).
@@ -113,6 +118,7 @@ impl<'m> Prepared<'m> {
             skip: query.skip,
             limit: query.limit,
             hint: query.hint.clone(),
+            id_order: !query.any_order,
             multikey,
             bounds,
             id_bounds,
@@ -136,15 +142,18 @@ struct Candidate<'a> {
     root: BoxedStage<'a>,
     /// Whether it reads every document (a collection scan).
     full_scan: bool,
+    /// Whether it reads every index entry in its bounds before its first
+    /// document (to put them in `_id` order).
+    collects_first: bool,
 }
 
 impl<'a> Candidate<'a> {
     fn new(root: BoxedStage<'a>) -> Candidate<'a> {
-        Candidate { root, full_scan: false }
+        Candidate { root, full_scan: false, collects_first: false }
     }
 
     fn collection_scan(root: BoxedStage<'a>) -> Candidate<'a> {
-        Candidate { root, full_scan: true }
+        Candidate { root, full_scan: true, collects_first: false }
     }
 }
 
@@ -260,7 +269,7 @@ fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut V
     let full_scan = matches!(kind, DocScanKind::Collection);
     let check = if b.used_fields > 0 && decides(prep, &prep.id_index, b) { None } else { prep.check() };
     let scan = DocScan::new(tables, prep.meta, prep.decode.as_ref(), b.spans.clone(), reverse, check, kind);
-    out.push(Candidate { root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan });
+    out.push(Candidate { root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan, collects_first: false });
 }
 
 fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Vec<Candidate<'a>>> {
@@ -305,7 +314,10 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
         }
         out.push(index_candidate(tables, prep, i, false));
     }
-    if out.is_empty() {
+    // A collection scan is the fallback; without a sort it also competes
+    // with index plans that must collect their whole range before answering
+    // (a wide range and a small limit are met sooner by scanning).
+    if out.is_empty() || prep.sort.is_none() && prep.id_order && out.iter().all(|c| c.collects_first) {
         let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
         out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
     }
@@ -321,11 +333,18 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
     }
     let order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec));
     let reverse = order.is_some_and(|(r, _)| r);
-    let scan = IndexScan::new(tables, prep.meta, ix, bounds.spans.clone(), reverse, prep.multikey[i], bounds.labels.clone());
+    let mut scan: BoxedStage<'a> = Box::new(IndexScan::new(tables, prep.meta, ix, bounds.spans.clone(), reverse, prep.multikey[i], bounds.labels.clone()));
+    // Without a sort, rows come in `_id` order: a single value's entries
+    // already are (non-unique entries end with the `_id`); others are sorted.
+    let single_value = bounds.spans.len() == 1 && bounds.single_value_fields == ix.key.len();
+    let collects_first = prep.sort.is_none() && prep.id_order && !single_value;
+    if collects_first {
+        scan = Box::new(IdOrder::new(scan));
+    }
     // Bounds that decide the whole filter leave nothing to check.
     let check = if decides(prep, ix, bounds) { None } else { prep.check() };
-    let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), Box::new(scan), check);
-    Candidate::new(finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)))
+    let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
+    Candidate { root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
 }
 
 /// The chosen plan, running: rows the trial produced come first.
@@ -491,7 +510,7 @@ pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> C
     if filter.is_empty() {
         return tables.count(meta);
     }
-    let prep = Prepared::new(tables, meta, &Query::filter(filter))?;
+    let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
     if let Some(plan) = count_scan(&prep) {
         return plan.run(tables, meta);
     }

@@ -563,6 +563,71 @@ impl<'a> Stage<'a> for OrderTies<'a> {
     }
 }
 
+/// Puts the rows of an index scan in `_id` order before their documents are
+/// read: collects the `_id` keys of every entry (no document is read), sorts
+/// them, then passes them on. A query without a sort then answers in the
+/// same order whatever the plan — the order of a collection scan.
+pub struct IdOrder<'a> {
+    input: BoxedStage<'a>,
+    collected: Vec<Row>,
+    output: Option<VecDeque<Row>>,
+    stats: Stats,
+}
+
+impl<'a> IdOrder<'a> {
+    pub fn new(input: BoxedStage<'a>) -> IdOrder<'a> {
+        IdOrder { input, collected: Vec::new(), output: None, stats: Stats::default() }
+    }
+
+    fn step(&mut self) -> CmdResult<Step> {
+        if let Some(out) = &mut self.output {
+            return Ok(match out.pop_front() {
+                Some(row) => Step::Advanced(row),
+                None => Step::Eof,
+            });
+        }
+        match self.input.work()? {
+            Step::Advanced(row) => {
+                self.collected.push(row);
+                Ok(Step::NeedTime)
+            }
+            Step::NeedTime => Ok(Step::NeedTime),
+            Step::Eof => {
+                let mut rows = std::mem::take(&mut self.collected);
+                rows.sort_by(|a, b| a.id.cmp(&b.id));
+                self.output = Some(rows.into());
+                Ok(Step::NeedTime)
+            }
+        }
+    }
+}
+
+impl<'a> Stage<'a> for IdOrder<'a> {
+    fn work(&mut self) -> CmdResult<Step> {
+        let step = self.step()?;
+        self.stats.record(&step);
+        Ok(step)
+    }
+
+    fn explain(&self, with_stats: bool) -> Document {
+        // A sort of record ids (the collection's `_id` order), before FETCH.
+        let mut d = doc! {"stage": "SORT", "sortPattern": {"_id": 1}, "type": "recordIds"};
+        if with_stats {
+            self.stats.write(&mut d);
+        }
+        d.insert("inputStage", self.input.explain(with_stats));
+        d
+    }
+
+    fn examined(&self) -> (u64, u64) {
+        self.input.examined()
+    }
+
+    fn blocking_sort(&self) -> bool {
+        true
+    }
+}
+
 // ---- skip and limit ---------------------------------------------------------------
 
 pub struct Skip<'a> {
