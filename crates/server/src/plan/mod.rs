@@ -410,22 +410,34 @@ fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution
     let n = cands.len();
     let mut results: Vec<VecDeque<Row>> = (0..n).map(|_| VecDeque::new()).collect();
     let mut finished = vec![false; n];
+    // A plan that fails drops out (another may never read the document that
+    // failed it); only when all fail is the first failure the answer.
+    let mut failed: Vec<Option<CommandError>> = (0..n).map(|_| None).collect();
     let mut winner = None;
     'trial: for _ in 0..TRIAL_WORKS {
         for i in 0..n {
-            match cands[i].root.work()? {
-                Step::Advanced(row) => {
+            if failed[i].is_some() {
+                continue;
+            }
+            match cands[i].root.work() {
+                Ok(Step::Advanced(row)) => {
                     results[i].push_back(row);
                     if results[i].len() >= goal {
                         winner = Some(i);
                         break 'trial;
                     }
                 }
-                Step::NeedTime => {}
-                Step::Eof => {
+                Ok(Step::NeedTime) => {}
+                Ok(Step::Eof) => {
                     finished[i] = true;
                     winner = Some(i);
                     break 'trial;
+                }
+                Err(e) => {
+                    failed[i] = Some(e);
+                    if failed.iter().all(Option::is_some) {
+                        return Err(failed.into_iter().flatten().next().unwrap_or_else(|| CommandError::internal("every plan failed")));
+                    }
                 }
             }
         }
@@ -434,6 +446,7 @@ fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution
     // no blocking sort, then the first listed.
     let winner = winner.unwrap_or_else(|| {
         (0..n)
+            .filter(|&i| failed[i].is_none())
             .max_by(|&a, &b| {
                 let key = |i: usize| (results[i].len(), !cands[i].root.blocking_sort());
                 key(a).cmp(&key(b)).then(b.cmp(&a))
@@ -453,8 +466,8 @@ fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution
     Ok(Execution { root: chosen.root, buffered: std::mem::take(&mut results[winner]), rejected, done: finished[winner] })
 }
 
-/// The documents of `meta` matching `filter`, stopping after `limit`
-/// matches (in plan order).
+/// The documents of `meta` matching `filter`, in `_id` order, stopping
+/// after `limit` matches.
 pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, limit: Option<usize>) -> CmdResult<Vec<Document>> {
     let query = Query { filter: filter.clone(), limit, ..Query::default() };
     find(tables, meta, &query)
@@ -468,16 +481,14 @@ pub fn find(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdRes
 
 /// Runs `f` over the started plan of `prep`.
 pub fn run<T>(tables: &Tables<'_>, prep: &Prepared<'_>, f: impl FnOnce(Execution<'_>) -> CmdResult<T>) -> CmdResult<T> {
-    // The stages borrow the tables for as long as they run; re-borrowing at
-    // one lifetime keeps their types simple.
-    let tables: &Tables<'_> = tables;
     let exec = execute(shorten(tables), prep)?;
     f(exec)
 }
 
+/// The stages borrow the tables for as long as they run; seeing the
+/// transaction's lifetime as that borrow's (`Tables` is covariant in it)
+/// keeps their types to one lifetime.
 fn shorten<'a>(t: &'a Tables<'_>) -> &'a Tables<'a> {
-    // Tables is covariant in its transaction lifetime for reading purposes;
-    // see `storage::Tables`.
     t
 }
 

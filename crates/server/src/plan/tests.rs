@@ -292,3 +292,20 @@ fn an_id_equality_is_a_lookup() {
     let plan = winning(&storage, &Query::filter(&doc! {"tag": "t1"}));
     assert_eq!(stages(&plan), ["COLLSCAN"]);
 }
+
+#[test]
+fn a_plan_that_fails_drops_out_of_the_trial() {
+    // $strLenCP fails on the number in document 2, which only a collection
+    // scan reads: the index plan answers.
+    let docs = vec![doc! {"_id": 1, "n": 5, "s": "x"}, doc! {"_id": 2, "n": 100, "s": 3}];
+    let (_d, storage) = store_with(docs, &[doc! {"key": {"n": 1}, "name": "n_1"}]);
+    let rtxn = storage.begin_read().unwrap();
+    let t = Tables::open_read(&rtxn).unwrap();
+    let meta = t.collection("db", "c").unwrap().unwrap();
+    let filter = doc! {"$expr": {"$gt": [{"$strLenCP": "$s"}, 0]}, "n": {"$lt": 10}};
+    let found = find(&t, &meta, &Query::filter(&filter)).unwrap();
+    assert_eq!(found.len(), 1);
+    // Forced to scan, it fails.
+    let scan = Query { hint: Some(Bson::Document(doc! {"$natural": 1})), ..Query::filter(&filter) };
+    assert!(find(&t, &meta, &scan).is_err());
+}
