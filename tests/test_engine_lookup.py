@@ -97,6 +97,7 @@ def test_indexed_lookup_keeps_collection_order_and_sub_pipeline(db):
      {"$sort": {"_id": 1}}],
     [{"$project": {"_id": 1, "who": "$a.name", "tags": "$a.tags"}}, {"$sort": {"_id": 1, "who": 1}}],
     [{"$match": {"a.name": {"$ne": "Bob"}}}, {"$count": "n"}],
+    [{"$unwind": "$a.tags"}, {"$count": "n"}],
 ])
 def test_reading_only_the_fields_a_pipeline_uses_changes_nothing(db, coll, tail):
     # The engine decodes only the joined fields the tail reads; a stage reading

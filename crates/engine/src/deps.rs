@@ -59,13 +59,20 @@ impl Needs {
     pub fn below(&self, field: &str) -> Option<Vec<String>> {
         match self {
             Needs::All => None,
-            Needs::Paths { read, .. } => {
+            Needs::Paths { read, walked } => {
                 let mut out = BTreeSet::new();
                 let prefix = format!("{field}.");
                 for p in read {
                     if p == field || field.starts_with(&format!("{p}.")) {
                         return None;
                     }
+                    if let Some(rest) = p.strip_prefix(&prefix) {
+                        out.insert(first(rest).to_string());
+                    }
+                }
+                // Unwinding `field.tags` reads `tags` (unwinding `field`
+                // itself reads nothing inside it).
+                for p in walked {
                     if let Some(rest) = p.strip_prefix(&prefix) {
                         out.insert(first(rest).to_string());
                     }
@@ -277,6 +284,10 @@ mod tests {
         assert_eq!(pipeline_needs([&doc! {"$project": {"_id": 0, "a": 1}}]).top_level(), fields(&["a"]));
         assert_eq!(pipeline_needs([&doc! {"$project": {"x": "$$ROOT"}}]), Needs::All);
         assert_eq!(pipeline_needs([&doc! {"$project": {"x": "$$CURRENT.a"}}]).top_level(), fields(&["_id", "a", "x"]));
+        let unwinds_inside = pipeline_needs(&[doc! {"$unwind": "$j.tags"}, doc! {"$count": "n"}]);
+        assert_eq!(unwinds_inside.below("j"), fields(&["tags"]));
+        let unwinds_itself = pipeline_needs(&[doc! {"$unwind": "$j"}, doc! {"$count": "n"}]);
+        assert_eq!(unwinds_itself.below("j"), fields(&[]));
         let reads_whole = pipeline_needs([&doc! {"$project": {"x": "$j"}}]);
         assert_eq!(reads_whole.below("j"), None);
         assert_eq!(pipeline_needs(&[doc! {"$match": {"$where": "1"}}, doc! {"$count": "n"}]), Needs::All);
