@@ -95,7 +95,8 @@ def test_indexed_lookup_keeps_collection_order_and_sub_pipeline(db):
 @pytest.mark.parametrize("tail", [
     [{"$group": {"_id": "$a.name", "n": {"$sum": 1}, "ids": {"$push": "$_id"}}},
      {"$sort": {"_id": 1}}],
-    [{"$project": {"_id": 1, "who": "$a.name", "tags": "$a.tags"}}, {"$sort": {"_id": 1, "who": 1}}],
+    [{"$project": {"_id": 1, "who": "$a.name", "tags": "$a.tags"}},
+     {"$sort": {"_id": 1, "who": 1}}],
     [{"$match": {"a.name": {"$ne": "Bob"}}}, {"$count": "n"}],
     [{"$unwind": "$a.tags"}, {"$count": "n"}],
 ])
