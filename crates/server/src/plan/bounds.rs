@@ -313,6 +313,11 @@ pub struct ScanBounds {
 }
 
 impl ScanBounds {
+    /// A scan of the whole index, applying no condition.
+    pub fn unbounded() -> ScanBounds {
+        ScanBounds { spans: vec![KeySpan::all()], single_value_fields: 0, used_fields: 0, exact: true, labels: Document::new() }
+    }
+
     /// Whether the scan can find nothing.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()

@@ -33,6 +33,7 @@ use djongo_engine::Filter;
 use predicates::Predicates;
 use stages::{BoxedStage, Check, DocScan, DocScanKind, Empty, Fetch, IdOrder, IndexScan, Limit, OrderTies, Row, Skip, Sort, Step};
 use std::collections::{HashSet, VecDeque};
+use std::sync::OnceLock;
 
 /// A read to plan: a filter, an optional sort, skip and limit.
 #[derive(Debug, Clone, Default)]
@@ -80,9 +81,23 @@ pub struct Prepared<'m> {
     /// The bounds of a scan of each index (`_id` last).
     bounds: Vec<ScanBounds>,
     id_bounds: ScanBounds,
-    id_index: IndexSpec,
+    id_index: &'static IndexSpec,
     /// The fields to decode: the caller's, the filter's and the sort's.
     decode: Option<HashSet<String>>,
+}
+
+/// The `_id` index: the documents themselves, stored in `_id` order.
+fn id_index() -> &'static IndexSpec {
+    static ID_INDEX: OnceLock<IndexSpec> = OnceLock::new();
+    ID_INDEX.get_or_init(|| IndexSpec {
+        id: 0,
+        name: ID_INDEX_NAME.to_string(),
+        key: doc! {"_id": 1},
+        unique: true,
+        sparse: false,
+        partial: None,
+        spec: CollectionMeta::id_index_spec(),
+    })
 }
 
 /// The fields a plan must decode for `query`, `None` for all of them.
@@ -105,10 +120,26 @@ impl<'m> Prepared<'m> {
             Some(s) if !s.is_empty() => Some((SortSpec::parse(s)?, s.clone())),
             _ => None,
         };
-        let multikey = meta.indexes.iter().map(|ix| tables.is_multikey(meta, ix)).collect::<CmdResult<Vec<bool>>>()?;
-        let bounds = meta.indexes.iter().zip(&multikey).map(|(ix, mk)| scan_bounds(ix, &preds, *mk)).collect();
-        let id_index = IndexSpec::from_spec(0, &doc! {"key": {"_id": 1}, "name": ID_INDEX_NAME, "unique": true})?;
-        let id_bounds = scan_bounds(&id_index, &preds, false);
+        // Only an index whose first field the filter or the sort names can
+        // serve the query (unless a hint names it): the others are not read.
+        let sort_first = sort.as_ref().and_then(|(_, s)| s.keys().next().cloned());
+        let relevant = |ix: &IndexSpec| {
+            query.hint.is_some() || ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f))
+        };
+        let mut multikey = Vec::with_capacity(meta.indexes.len());
+        let mut bounds = Vec::with_capacity(meta.indexes.len());
+        for ix in &meta.indexes {
+            if relevant(ix) {
+                let mk = tables.is_multikey(meta, ix)?;
+                multikey.push(mk);
+                bounds.push(scan_bounds(ix, &preds, mk));
+            } else {
+                multikey.push(false);
+                bounds.push(ScanBounds::unbounded());
+            }
+        }
+        let id_index = id_index();
+        let id_bounds = scan_bounds(id_index, &preds, false);
         Ok(Prepared {
             meta,
             filter,
@@ -250,7 +281,7 @@ fn finish<'a>(prep: &'a Prepared<'_>, scan: BoxedStage<'a>, sorted: Option<bool>
 /// `_id` order when that is the sort.
 fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut Vec<Candidate<'a>>) {
     let b = &prep.id_bounds;
-    let sort_order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(&prep.id_index, b, false, spec));
+    let sort_order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(prep.id_index, b, false, spec));
     if b.used_fields == 0 && sort_order.is_none() {
         return;
     }
@@ -267,7 +298,7 @@ fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut V
         DocScanKind::IdRanges { labels: b.labels.clone() }
     };
     let full_scan = matches!(kind, DocScanKind::Collection);
-    let check = if b.used_fields > 0 && decides(prep, &prep.id_index, b) { None } else { prep.check() };
+    let check = if b.used_fields > 0 && decides(prep, prep.id_index, b) { None } else { prep.check() };
     let scan = DocScan::new(tables, prep.meta, prep.decode.as_ref(), b.spans.clone(), reverse, check, kind);
     out.push(Candidate { root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan, collects_first: false });
 }
@@ -586,7 +617,7 @@ fn decides(prep: &Prepared<'_>, ix: &IndexSpec, b: &ScanBounds) -> bool {
 /// An index (or `_id`) whose bounds decide every condition of the filter.
 fn count_scan<'p>(prep: &'p Prepared<'_>) -> Option<CountScan<'p>> {
     let decides = |ix: &IndexSpec, b: &ScanBounds| decides(prep, ix, b);
-    if decides(&prep.id_index, &prep.id_bounds) {
+    if decides(prep.id_index, &prep.id_bounds) {
         return Some(CountScan { index: None, bounds: &prep.id_bounds, multikey: false });
     }
     let best = (0..prep.meta.indexes.len())
