@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "tests.filesapp",
     "tests.copyapp",
     "tests.fieldsapp",
+    "tests.planapp",
     "tests.spec.embedded",
     "tests.spec.validators",
     "tests.spec.integrity",

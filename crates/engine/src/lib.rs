@@ -16,9 +16,11 @@
 #![deny(unsafe_code)]
 
 pub mod compare;
+pub mod deps;
 pub mod error;
 pub mod expr;
 pub mod num;
+pub mod num_order;
 pub mod path;
 pub mod pipeline;
 pub mod projection;

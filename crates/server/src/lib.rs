@@ -27,6 +27,9 @@ pub mod state;
 pub mod storage;
 pub mod wire;
 
+#[cfg(test)]
+mod test_support;
+
 pub use error::{CommandError, ServerError};
 
 /// The djongo-rs version a server reports in `hello` (`djongo.version`): a

@@ -4,6 +4,7 @@
 mod aggregate_output;
 mod concerns;
 mod ddl;
+mod explain;
 mod handshake;
 mod read;
 mod sessions;
@@ -152,6 +153,7 @@ fn handler(name: &str) -> Option<Handler> {
         "aggregate" => read::aggregate,
         "count" => read::count,
         "distinct" => read::distinct,
+        "explain" => explain::explain,
         "insert" => write::insert,
         "update" => write::update,
         "delete" => write::delete,

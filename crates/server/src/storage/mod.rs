@@ -13,13 +13,15 @@ mod claims;
 mod conflicts;
 mod lock;
 mod overlay;
+mod reads;
 mod tables;
 mod transaction;
 mod view;
 
 pub use lock::{LockToken, WriteLock};
 pub use overlay::{Mark, SavepointError};
-pub use tables::Tables;
+pub use reads::{decode_fields, DocumentRange, EntryRange, IdRange, IndexEntry};
+pub use tables::{KeyRange, KeySpace, Tables};
 pub use transaction::Transaction;
 pub use view::{Guard, Range, View};
 
