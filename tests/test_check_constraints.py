@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
+from django.test.utils import isolate_apps
 from pymongo.errors import WriteError
 
 from tests.validationapp.models import Article, Product
@@ -80,6 +81,7 @@ def test_model_validation_reports_the_check_without_the_database():
 
 
 @pytest.mark.django_db(transaction=True)
+@isolate_apps("tests.validationapp")
 def test_schema_editor_adds_removes_and_renames_checks():
     class Gadget(models.Model):
         weight = models.IntegerField(null=True)

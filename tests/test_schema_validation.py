@@ -11,6 +11,7 @@ from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.state import ModelState, ProjectState
+from django.test.utils import isolate_apps
 from djongo.models import JSONSchemaValidation
 from djongo.models.schema_validation import json_schema
 
@@ -77,6 +78,15 @@ def test_invalid_documents_raise_integrity_error_naming_the_field(values, messag
         Article.objects.create(**values)
     assert message in str(exc.value)
     assert Article.objects.count() == 0
+
+
+def test_readme_example():
+    with pytest.raises(IntegrityError) as exc, transaction.atomic():
+        Article.objects.create(title="t", status="gone", rating=6)
+    message = str(exc.value)
+    assert message.startswith("document failed schema validation (document _id=")
+    assert "field 'status': enum ['draft', 'live']: value was not found in enum" in message
+    assert "field 'rating': maximum 5: comparison failed" in message
 
 
 def test_updates_are_validated_too():
@@ -167,6 +177,7 @@ def test_migrations_keep_the_validator_in_step_with_the_model():
 
 
 @pytest.mark.django_db(transaction=True)
+@isolate_apps("tests.validationapp")
 def test_settings_choose_level_and_action(monkeypatch):
     class Kite(models.Model):
         name = models.CharField(max_length=3)
@@ -211,6 +222,7 @@ def test_sqlmigrate_shows_the_step_without_running_it():
         "-- djongo: set the $jsonSchema validator of validationapp_article"]
 
 
+@isolate_apps("tests.validationapp")
 def test_other_field_types():
     class Everything(models.Model):
         flag = models.BooleanField()
