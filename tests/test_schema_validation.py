@@ -70,7 +70,7 @@ def test_valid_documents_are_stored():
     ({"title": "t", "status": "gone"}, "field 'status': enum"),
     ({"title": "t", "rating": 6}, "field 'rating': maximum 5"),
     ({"title": "t", "address": Address(city="C" * 31)}, "field 'address.city': maxLength 30"),
-    ({"title": "t", "tags": [Tag(label="far too long")]}, "field 'tags'"),
+    ({"title": "t", "tags": [Tag(label="far too long")]}, "field 'tags.0.label': maxLength 10"),
 ])
 def test_invalid_documents_raise_integrity_error_naming_the_field(values, message):
     with pytest.raises(IntegrityError, match="document failed schema validation") as exc, \
@@ -249,3 +249,32 @@ def test_other_field_types():
 
 def test_system_check_passes_when_enabled():
     assert [e for e in checks.run_checks() if e.id == "djongo.W001"] == []
+
+
+def test_error_messages_name_what_failed():
+    from djongo.validator import describe_failure
+
+    error = {"errInfo": {"failingDocumentId": 7, "details": {
+        "operatorName": "$and", "clausesNotSatisfied": [
+            {"index": 0, "details": {
+                "operatorName": "$expr",
+                "specifiedAs": {"$expr": {"$let": {"vars": {"check": {"$literal": "c1"}},
+                                                   "in": False}}},
+                "reason": "expression did not match", "expressionResult": False}},
+            {"index": 1, "details": {"operatorName": "$jsonSchema", "schemaRulesNotSatisfied": [
+                {"operatorName": "required", "specifiedAs": {"required": ["a"]},
+                 "missingProperties": ["a"]}]}},
+        ]}}}
+    assert describe_failure(error) == "CHECK constraint failed: c1 (document _id=7)"
+    del error["errInfo"]["details"]["clausesNotSatisfied"][0]
+    assert describe_failure(error) == (
+        "document failed schema validation (document _id=7): field 'a' is required")
+    item_error = {"operatorName": "bsonType", "specifiedAs": {"bsonType": "string"},
+                  "reason": "type did not match", "consideredValue": 3, "consideredType": "int"}
+    tags = {"propertyName": "tags", "details": [
+        {"operatorName": "items", "reason": "At least one item did not match the sub-schema",
+         "itemIndex": 1, "details": [item_error]}]}
+    items = {"errInfo": {"details": {"operatorName": "$jsonSchema", "schemaRulesNotSatisfied": [
+        {"operatorName": "properties", "propertiesNotSatisfied": [tags]}]}}}
+    assert describe_failure(items) == ("document failed schema validation: "
+                                       "field 'tags.1': bsonType 'string': type did not match")

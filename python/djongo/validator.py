@@ -268,7 +268,14 @@ def describe_failure(error: dict) -> str:
     return f"document failed the collection's validator{where}: {details!r}"
 
 
+# Where mongod's errInfo nests the errors that explain an operator's failure.
+_CHILDREN = ("schemaRulesNotSatisfied", "clausesNotSatisfied", "clausesSatisfied",
+             "schemasNotSatisfied", "failingDependencies", "details")
+
+
 def _explain(node: Any, path: str, checks: list[str], fields: list[str]) -> None:
+    """Collects from ``errInfo.details`` the CHECKs (by name) and the fields (by
+    path, with the rule they break) that a document failed."""
     if isinstance(node, list):
         for item in node:
             _explain(item, path, checks, fields)
@@ -282,29 +289,22 @@ def _explain(node: Any, path: str, checks: list[str], fields: list[str]) -> None
     operator = node.get("operatorName")
     prefix = f"{path}." if path else ""
     if operator == "required":
-        fields.extend(f"field {prefix}{p!r} is required"
-                      for p in node.get("missingProperties", ()))
-        return
-    if operator == "properties":
+        missing = node.get("missingProperties", ())
+        fields.extend(f"field {prefix + p!r} is required" for p in missing)
+    elif operator == "properties":
         for prop in node.get("propertiesNotSatisfied", ()):
             _explain(prop.get("details"), f"{prefix}{prop.get('propertyName')}", checks, fields)
-        return
-    if operator in ("$jsonSchema", "$and", "$or", "$nor", "$not", "items", "allOf", "anyOf",
-                    "oneOf", "additionalItems", "patternProperties", "dependencies"):
-        for key in ("schemaRulesNotSatisfied", "clausesNotSatisfied", "clausesSatisfied",
-                    "details", "schemasNotSatisfied", "failingDependencies"):
-            if key in node:
-                _explain(node[key], path, checks, fields)
-        if "reason" not in node:
-            return
-    if "details" in node and operator is None:
-        _explain(node["details"], path, checks, fields)
-        return
-    if operator is None:
-        return
-    reason = node.get("reason", "failed")
-    specified = node.get("specifiedAs")
-    rule = f"{operator} {specified[operator]!r}" if isinstance(specified, dict) \
-        and operator in specified else operator
-    subject = f"field {path!r}" if path else "the document"
-    fields.append(f"{subject}: {rule}: {reason}")
+    elif "itemIndex" in node and "details" in node:
+        _explain(node["details"], f"{prefix}{node['itemIndex']}", checks, fields)
+    elif "conditionalProperty" in node and "missingProperties" in node:
+        fields.extend(f"field {prefix + p!r} is required with {node['conditionalProperty']!r}"
+                      for p in node["missingProperties"])
+    elif "reason" not in node and any(key in node for key in _CHILDREN):
+        for key in _CHILDREN:
+            _explain(node.get(key), path, checks, fields)
+    elif operator is not None:
+        specified = node.get("specifiedAs")
+        rule = f"{operator} {specified[operator]!r}" if isinstance(specified, dict) \
+            and operator in specified else operator
+        subject = f"field {path!r}" if path else "the document"
+        fields.append(f"{subject}: {rule}: {node.get('reason', 'failed')}")

@@ -70,9 +70,9 @@ pub(super) fn check_variables(e: &Bson, scope: &mut Vec<String>) -> Result<()> {
         }
         Bson::Array(items) => items.iter().try_for_each(|i| check_variables(i, scope)),
         Bson::Document(d) => {
-            let mut keys = d.keys();
-            match (keys.next(), keys.next()) {
-                (Some(op), None) if op.starts_with('$') => check_operator(op, &d[op.as_str()], scope),
+            let mut entries = d.iter();
+            match (entries.next(), entries.next()) {
+                (Some((op, arg)), None) if op.starts_with('$') => check_operator(op, arg, scope),
                 _ => d.values().try_for_each(|v| check_variables(v, scope)),
             }
         }
