@@ -158,7 +158,6 @@ pub(crate) struct Schema {
     pub additional_items: Option<Spec<Additional>>,
     // Objects.
     pub properties: Vec<(String, Schema)>,
-    pub has_properties: bool,
     pub pattern_properties: Vec<PatternProperty>,
     pub additional_properties: Option<Spec<Additional>>,
     pub required: Option<Spec<Vec<String>>>,
@@ -463,7 +462,6 @@ impl Schema {
             let Bson::Document(props) = v else {
                 return Err(keyword_error(14, "TypeMismatch", "properties", "must be an object"));
             };
-            self.has_properties = true;
             for (name, sub) in props {
                 let Bson::Document(sub) = sub else {
                     return Err(EngineError::type_mismatch(format!("Nested schema for $jsonSchema property '{name}' must be an object")));
