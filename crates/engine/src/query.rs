@@ -14,6 +14,7 @@ use regex::Regex;
 use std::cmp::Ordering;
 
 mod bits;
+pub mod json_schema;
 mod match_position;
 
 /// A parsed filter, ready to test documents against.
@@ -31,6 +32,7 @@ enum Node {
     Nor(Vec<Node>),
     Field { path: Vec<String>, pred: Pred },
     Expr(Bson),
+    Schema(Box<json_schema::JsonSchema>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +122,8 @@ fn parse_node(spec: &Document) -> Result<Node> {
             "$comment" => {}
             "$alwaysTrue" => parts.push(Node::True),
             "$alwaysFalse" => parts.push(Node::False),
-            "$where" | "$text" | "$jsonSchema" | "$near" | "$nearSphere" | "$geoWithin" | "$geoIntersects" => {
+            "$jsonSchema" => parts.push(Node::Schema(Box::new(json_schema::JsonSchema::parse(v)?))),
+            "$where" | "$text" | "$near" | "$nearSphere" | "$geoWithin" | "$geoIntersects" => {
                 return Err(EngineError::unsupported(format!("query operator {k}")))
             }
             _ if k.starts_with('$') => {
@@ -323,6 +326,7 @@ fn eval_node(node: &Node, doc: &Document, vars: &Vars) -> Result<bool> {
         }
         Node::Field { path, pred } => field_matches(pred, &path::query_values(doc, path), vars)?,
         Node::Expr(e) => expr::truthy_value(&expr::eval_value(e, doc, vars)?),
+        Node::Schema(s) => s.matches(doc),
     })
 }
 

@@ -25,6 +25,7 @@ pub mod session;
 pub mod standalone;
 pub mod state;
 pub mod storage;
+pub mod validation;
 pub mod wire;
 
 #[cfg(test)]

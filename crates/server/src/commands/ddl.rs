@@ -92,8 +92,51 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     if options.contains_key("viewOn") {
         return Err(CommandError::new(115, "CommandNotSupported", "views are not supported by the embedded engine"));
     }
+    crate::validation::check_options(&db, &name, &mut options)?;
     let mut tables = ctx.scope.write()?;
     tables.create_collection(&db, &name, options)?;
+    Ok(doc! {"ok": 1.0})
+}
+
+/// The collection options `collMod` can change here: the validation ones.
+const COLL_MOD_VALIDATION: &[&str] = &["validator", "validationLevel", "validationAction"];
+
+/// Fields of a command body that are not options of the command itself.
+const GENERIC_FIELDS: &[&str] = &["$db", "lsid", "txnNumber", "autocommit", "startTransaction", "writeConcern", "$clusterTime", "$readPreference", "comment", "maxTimeMS"];
+
+/// `collMod`: changes a collection's validator, `validationLevel` or
+/// `validationAction`. mongod's other options (`index`, `viewOn`,
+/// `expireAfterSeconds`...) are refused as not supported.
+pub fn coll_mod(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let name = collection_arg(body, "collMod")?;
+    let db = ctx.db.clone();
+    let mut changes = Document::new();
+    for (k, v) in body.iter().skip(1) {
+        if COLL_MOD_VALIDATION.contains(&k.as_str()) {
+            if k == "validator" && !matches!(v, Bson::Document(_)) {
+                return Err(CommandError::type_mismatch(format!(
+                    "BSON field 'collMod.validator' is the wrong type '{}', expected type 'object'",
+                    djongo_engine::types::type_name(v)
+                )));
+            }
+            changes.insert(k.clone(), v.clone());
+        } else if matches!(k.as_str(), "index" | "viewOn" | "pipeline" | "expireAfterSeconds" | "changeStreamPreAndPostImages" | "timeseries" | "cappedSize" | "cappedMax") {
+            return Err(CommandError::new(115, "CommandNotSupported", format!("not supported by the embedded engine: collMod option '{k}'")));
+        } else if !GENERIC_FIELDS.contains(&k.as_str()) {
+            return Err(CommandError::new(72, "InvalidOptions", format!("unknown option to collMod: {k}")));
+        }
+    }
+    let mut tables = ctx.scope.write()?;
+    let Some(mut meta) = tables.collection(&db, &name)? else {
+        return Err(CommandError::namespace_not_found(format!("ns does not exist: {db}.{name}")));
+    };
+    let mut options = meta.options.clone();
+    for (k, v) in changes {
+        options.insert(k, v);
+    }
+    crate::validation::check_options(&db, &name, &mut options)?;
+    meta.options = options;
+    tables.put_collection(&meta)?;
     Ok(doc! {"ok": 1.0})
 }
 

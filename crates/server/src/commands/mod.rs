@@ -140,6 +140,7 @@ fn handler(name: &str) -> Option<Handler> {
         "listCollections" => ddl::list_collections,
         "listIndexes" => ddl::list_indexes,
         "create" => ddl::create,
+        "collMod" => ddl::coll_mod,
         "drop" => ddl::drop,
         "dropDatabase" => ddl::drop_database,
         "renameCollection" => ddl::rename_collection,

@@ -219,7 +219,7 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     };
     if let Some(stage) = output {
         let mut tables = ctx.scope.write()?;
-        stage.write(&mut tables, results)?;
+        stage.write(&mut tables, results, crate::validation::bypass_requested(body))?;
         let ns = format!("{db}.{}", collection.unwrap_or_default());
         return Ok(doc! {"cursor": {"firstBatch": [], "id": 0i64, "ns": ns}, "ok": 1.0});
     }

@@ -9,6 +9,7 @@ use crate::catalog::CollectionMeta;
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
+use crate::validation::{bypass_requested, Rules};
 use bson::{doc, oid::ObjectId, Bson, Document};
 use djongo_engine::update::{apply_update_at, uses_match_position, ArrayFilters, Positions};
 use djongo_engine::{projection::FindProjection, sort::sort_documents, Filter};
@@ -88,11 +89,12 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let db = ctx.db.clone();
     let mut tables = ctx.scope.write()?;
     let meta = tables.ensure_collection(&db, &coll)?;
+    let rules = Rules::for_collection(&meta, bypass_requested(body))?;
     let mut n = 0i32;
     let mut errors = Vec::new();
     for (i, mut d) in docs.into_iter().enumerate() {
         ensure_id(&mut d);
-        match check_id_storable(&d).and_then(|()| tables.insert(&meta, &d)) {
+        match check_id_storable(&d).and_then(|()| rules.check_insert(&d)).and_then(|()| tables.insert(&meta, &d)) {
             Ok(()) => n += 1,
             Err(e) if e.aborts_command() => return Err(e),
             Err(e) => {
@@ -211,7 +213,7 @@ fn updated(old: &Document, u: &PreparedUpdate) -> CmdResult<Document> {
 }
 
 /// Builds and inserts the document of an upsert; returns it.
-fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document, u: &PreparedUpdate) -> CmdResult<Document> {
+fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, rules: &Rules, q: &Document, u: &PreparedUpdate) -> CmdResult<Document> {
     let mut seed = Document::new();
     seed_from_query(q, &mut seed);
     let mut new = if is_replacement(&u.u) {
@@ -229,6 +231,7 @@ fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document,
     };
     ensure_id(&mut new);
     check_id_storable(&new)?;
+    rules.check_insert(&new)?;
     tables.insert(meta, &new)?;
     Ok(new)
 }
@@ -246,7 +249,7 @@ struct UpdateOutcome {
     upserted: Option<Bson>,
 }
 
-fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document) -> CmdResult<UpdateOutcome> {
+fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document, bypass: bool) -> CmdResult<UpdateOutcome> {
     let q = opt_doc(stmt, "q")?.unwrap_or_default();
     let u = PreparedUpdate::new(update_arg(stmt, "u")?, &q, stmt.get("arrayFilters"))?;
     let multi = opt_bool(stmt, "multi");
@@ -259,10 +262,11 @@ fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Docume
         None if upsert => tables.ensure_collection(db, coll)?,
         None => return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None }),
     };
+    let rules = Rules::for_collection(&meta, bypass)?;
     let targets = plan::matching(tables, &meta, &q, if multi { None } else { Some(1) })?;
     if targets.is_empty() {
         if upsert {
-            let new = upsert_document(tables, &meta, &q, &u)?;
+            let new = upsert_document(tables, &meta, &rules, &q, &u)?;
             return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: new.get("_id").cloned() });
         }
         return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None });
@@ -272,6 +276,7 @@ fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Docume
         let new = updated(&old, &u)?;
         outcome.matched += 1;
         if new != old {
+            rules.check_update(&old, &new)?;
             tables.replace(&meta, &old, &new)?;
             outcome.modified += 1;
         }
@@ -290,7 +295,7 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
-        match update_statement(&mut tables, &db, &coll, stmt) {
+        match update_statement(&mut tables, &db, &coll, stmt, bypass_requested(body)) {
             Ok(o) => {
                 n += o.matched;
                 modified += o.modified;
@@ -389,6 +394,7 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
         None if upsert => Some(tables.ensure_collection(&db, &coll)?),
         None => None,
     };
+    let rules = meta.as_ref().map(|m| Rules::for_collection(m, bypass_requested(body))).transpose()?;
     let target = match &meta {
         None => None,
         Some(meta) => {
@@ -405,20 +411,21 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
             None => d,
         }))
     };
-    let (value, last_error) = match (meta, target, u) {
-        (Some(meta), Some(old), None) => {
+    let (value, last_error) = match (meta.zip(rules), target, u) {
+        (Some((meta, _)), Some(old), None) => {
             tables.delete(&meta, &old)?;
             (project(old)?, doc! {"n": 1})
         }
-        (Some(meta), Some(old), Some(u)) => {
+        (Some((meta, rules)), Some(old), Some(u)) => {
             let new = updated(&old, &u)?;
             if new != old {
+                rules.check_update(&old, &new)?;
                 tables.replace(&meta, &old, &new)?;
             }
             (project(if return_new { new } else { old })?, doc! {"n": 1, "updatedExisting": true})
         }
-        (Some(meta), None, Some(u)) if upsert => {
-            let new = upsert_document(&mut tables, &meta, &q, &u)?;
+        (Some((meta, rules)), None, Some(u)) if upsert => {
+            let new = upsert_document(&mut tables, &meta, &rules, &q, &u)?;
             let id = new.get("_id").cloned().unwrap_or(Bson::Null);
             let value = if return_new { project(new)? } else { Bson::Null };
             (value, doc! {"n": 1, "updatedExisting": false, "upserted": id})
