@@ -15,6 +15,7 @@ pub mod cursor;
 #[cfg(unix)]
 pub mod data_dir;
 pub mod error;
+pub mod failpoint;
 pub mod index;
 pub mod keyenc;
 pub mod plan;

@@ -68,17 +68,27 @@ pub type SessionKey = Vec<u8>;
 pub struct ClosingConnection<'a> {
     state: &'a crate::state::ServerState,
     connection: i64,
+    armed: bool,
 }
 
 impl<'a> ClosingConnection<'a> {
     pub fn new(state: &'a crate::state::ServerState, connection: i64) -> Self {
-        ClosingConnection { state, connection }
+        ClosingConnection { state, connection, armed: true }
+    }
+
+    /// The server itself closes this connection (a fail point's
+    /// `closeConnection`), not a client that went away: its transactions
+    /// stay open for the client's retry, as they would on mongod.
+    pub fn keep_transactions(&mut self) {
+        self.armed = false;
     }
 }
 
 impl Drop for ClosingConnection<'_> {
     fn drop(&mut self) {
-        self.state.sessions.connection_closed(self.connection);
+        if self.armed {
+            self.state.sessions.connection_closed(self.connection);
+        }
     }
 }
 

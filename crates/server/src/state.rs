@@ -2,6 +2,7 @@
 //! identity this server reports in `hello`.
 use crate::auth::Users;
 use crate::cursor::CursorTable;
+use crate::failpoint::FailPoints;
 use crate::session::SessionTable;
 use crate::storage::Storage;
 use bson::oid::ObjectId;
@@ -25,6 +26,10 @@ pub struct ServerState {
     /// `transactionLifetimeLimitSeconds`: how long a transaction may stay
     /// idle before it is aborted.
     pub transaction_lifetime_limit: Duration,
+    /// Whether test commands (`configureFailPoint`) are served
+    /// (`--enable-test-commands`).
+    pub test_commands: bool,
+    pub fail_points: FailPoints,
     next_connection_id: AtomicI64,
     shutdown: AtomicBool,
 }
@@ -40,6 +45,8 @@ impl ServerState {
             started: Instant::now(),
             write_lock_timeout,
             transaction_lifetime_limit,
+            test_commands: false,
+            fail_points: FailPoints::default(),
             next_connection_id: AtomicI64::new(1),
             shutdown: AtomicBool::new(false),
         }
@@ -66,4 +73,19 @@ pub struct ConnInfo {
     pub local_address: String,
     pub peer_address: String,
     pub auth: crate::auth::ConnAuth,
+    /// The `appName` of the client's handshake (`client.application.name`).
+    pub app_name: Option<String>,
+    /// Set by a command that wants the connection closed without a reply
+    /// (a fail point's `closeConnection`).
+    pub close: bool,
+    /// A fail point acted on this connection: when it closes (a driver
+    /// drops its pool after a "shutting down" error), that is the test's
+    /// doing, not a dead client, so the transactions it carried stay open.
+    pub faulted: bool,
+}
+
+impl ConnInfo {
+    pub fn new(id: i64, local_address: String, peer_address: String, auth: crate::auth::ConnAuth) -> ConnInfo {
+        ConnInfo { id, local_address, peer_address, auth, app_name: None, close: false, faulted: false }
+    }
 }

@@ -241,3 +241,9 @@ pub fn coll_stats(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let count = tables.count(&meta)? as i64;
     Ok(doc! {"ns": meta.ns(), "count": count, "nindexes": meta.indexes.len() as i64 + 1, "ok": 1.0})
 }
+
+/// Atlas Search index commands: refused as mongod refuses them without an
+/// Atlas deployment (SearchNotEnabled).
+pub fn search_indexes(_ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    Err(super::search_not_enabled())
+}

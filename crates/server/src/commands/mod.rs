@@ -6,7 +6,9 @@ mod concerns;
 mod ddl;
 mod handshake;
 mod read;
+mod reply;
 mod sessions;
+mod testing;
 mod write;
 
 use crate::catalog::truthy;
@@ -14,9 +16,11 @@ use crate::error::{CmdResult, CommandError};
 use crate::retryable::{self, RetryKey};
 use crate::session::TxnState;
 use crate::state::{ConnInfo, ServerState};
+use crate::failpoint;
 use crate::storage::{ConflictKey, Storage, Tables, Transaction, WriteTxn, WriterId};
 use bson::{Bson, Document};
 use redb::ReadTransaction;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Handler = fn(&mut Ctx<'_>, &Document) -> CmdResult<Document>;
@@ -29,6 +33,37 @@ pub struct Ctx<'a> {
     pub scope: Scope<'a>,
     /// The session id (`lsid.id` bytes), if the command carried one.
     pub lsid: Option<Vec<u8>>,
+    /// Whether this is a retryable write (a session and a `txnNumber`,
+    /// outside a transaction), which `onPrimaryTransactionalWrite` watches.
+    pub retryable: bool,
+}
+
+/// The `onPrimaryTransactionalWrite` fail point, consulted where a
+/// retryable write (`retryable`) is about to commit (each insert command,
+/// each update or delete statement that writes): it may close the
+/// connection after the commit, or fail the write before it (and the whole
+/// command with it, since a command's statements commit together here).
+/// Takes the context's fields, not the context, so a handler may call it
+/// while it holds the tables.
+pub fn transactional_write(state: &ServerState, conn: &mut ConnInfo, retryable: bool) -> CmdResult<()> {
+    {
+        if !retryable || !state.test_commands {
+            return Ok(());
+        }
+        let Some(fault) = state.fail_points.transactional_write_fault() else { return Ok(()) };
+        conn.faulted = true;
+        if fault.close_connection {
+            conn.close = true;
+        }
+        match fault.fail_before_commit {
+            Some(code) => {
+                let mut e = CommandError::with_code(code, "Failing write via 'onPrimaryTransactionalWrite' failpoint");
+                e.aborts = true;
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// Where a command reads and writes. Storage transactions are begun lazily,
@@ -37,7 +72,7 @@ pub struct Scope<'a> {
     storage: &'a Storage,
     lock_timeout: Duration,
     in_txn: Option<&'a Transaction>,
-    read: Option<ReadTransaction>,
+    read: Option<Arc<ReadTransaction>>,
     write: Option<WriteTxn>,
 }
 
@@ -48,6 +83,12 @@ impl<'a> Scope<'a> {
 
     fn transaction(storage: &'a Storage, txn: &'a Transaction) -> Scope<'a> {
         Scope { storage, lock_timeout: Duration::ZERO, in_txn: Some(txn), read: None, write: None }
+    }
+
+    /// A read at a point in time (`readConcern: snapshot`): reads see this
+    /// snapshot rather than the latest data.
+    fn at_snapshot(storage: &'a Storage, snapshot: Arc<ReadTransaction>) -> Scope<'a> {
+        Scope { storage, lock_timeout: Duration::ZERO, in_txn: None, read: Some(snapshot), write: None }
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -70,7 +111,7 @@ impl<'a> Scope<'a> {
         }
         let read = match &mut self.read {
             Some(r) => r,
-            slot => slot.insert(self.storage.begin_read()?),
+            slot => slot.insert(Arc::new(self.storage.begin_read()?)),
         };
         Tables::open_read(read)
     }
@@ -165,25 +206,156 @@ fn handler(name: &str) -> Option<Handler> {
         "savepoint" => sessions::savepoint,
         "rollbackToSavepoint" => sessions::rollback_to_savepoint,
         "releaseSavepoint" => sessions::release_savepoint,
+        "configureFailPoint" => testing::configure_fail_point,
+        "createSearchIndexes" | "dropSearchIndex" | "updateSearchIndex" => ddl::search_indexes,
         _ => return None,
     })
 }
 
+/// What a fail point did to a command, for its reply.
+#[derive(Default)]
+struct Effects {
+    /// Labels replacing the server's own (`errorLabels` of a fail point).
+    labels: Option<Vec<String>>,
+    /// The cluster time a snapshot read read at (`atClusterTime`).
+    snapshot_time: Option<bson::Timestamp>,
+}
+
 /// Runs one command body and returns the reply document (never fails:
-/// errors become `{ok: 0, errmsg, code, codeName}`).
+/// errors become `{ok: 0, errmsg, code, codeName}`). Every reply carries
+/// the labels, write concern error and cluster time a replica set member's
+/// would (`reply`).
 pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> Document {
-    match execute(state, conn, body) {
+    let name = body.keys().next().cloned().unwrap_or_default();
+    let mut effects = Effects::default();
+    let result = execute(state, conn, body, &mut effects);
+    let (mut reply, code) = match result {
         Ok(mut reply) => {
             if !reply.contains_key("ok") {
                 reply.insert("ok", 1.0);
             }
-            reply
+            if let Some(time) = effects.snapshot_time {
+                match reply.get_mut("cursor") {
+                    Some(Bson::Document(cursor)) => {
+                        cursor.insert("atClusterTime", time);
+                    }
+                    _ => {
+                        reply.insert("atClusterTime", time);
+                    }
+                }
+            }
+            (reply, None)
         }
-        Err(e) => e.to_reply(),
+        Err(e) => (e.to_reply(), Some(e.code)),
+    };
+    let mut write_concern_error = None;
+    if !conn.close && reply::takes_write_concern(&name, body) {
+        let fault = state.test_commands.then(|| state.fail_points.write_concern_fault(&command_site(conn, &name, body))).flatten();
+        write_concern_error = match fault {
+            Some((wce, labels)) => {
+                conn.faulted = true;
+                if labels.is_some() {
+                    effects.labels = labels;
+                }
+                Some(wce)
+            }
+            None => reply::unsatisfiable_write_concern(body),
+        };
+    }
+    let wce_code = write_concern_error.as_ref().and_then(|w| match w.get("code") {
+        Some(Bson::Int32(c)) => Some(*c),
+        Some(Bson::Int64(c)) => i32::try_from(*c).ok(),
+        Some(Bson::Double(c)) => Some(*c as i32),
+        _ => None,
+    });
+    if let Some(wce) = write_concern_error {
+        reply.insert("writeConcernError", wce);
+    }
+    let labels: Vec<String> = match effects.labels {
+        Some(labels) => labels,
+        None => {
+            let mut labels: Vec<String> = match reply.get("errorLabels") {
+                Some(Bson::Array(items)) => items.iter().filter_map(|l| l.as_str().map(str::to_string)).collect(),
+                _ => Vec::new(),
+            };
+            for label in reply::labels_for(&name, body, code, wce_code) {
+                if !labels.iter().any(|l| l == label) {
+                    labels.push(label.to_string());
+                }
+            }
+            labels
+        }
+    };
+    reply.remove("errorLabels");
+    if !labels.is_empty() {
+        reply.insert("errorLabels", labels);
+    }
+    reply::add_cluster_time(state, &mut reply);
+    reply
+}
+
+/// The command as `failCommand` sees it.
+fn command_site<'a>(conn: &'a ConnInfo, name: &'a str, body: &Document) -> failpoint::CommandSite<'a> {
+    let db = body.get_str("$db").unwrap_or("admin");
+    let collection = match (name, body.get(name)) {
+        ("getMore", _) => body.get_str("collection").ok(),
+        (_, Some(Bson::String(c))) => Some(c.as_str()),
+        _ => None,
+    };
+    failpoint::CommandSite {
+        name,
+        namespace: collection.map_or_else(|| format!("{db}.$cmd"), |c| format!("{db}.{c}")),
+        app_name: conn.app_name.as_deref(),
+        thread_name: format!("conn{}", conn.id),
     }
 }
 
-fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResult<Document> {
+/// The `failCommand` fail point, consulted before a command runs: it may
+/// stall the command, close the connection without a reply, or fail it.
+fn fail_command(state: &ServerState, conn: &mut ConnInfo, name: &str, body: &Document, effects: &mut Effects) -> CmdResult<()> {
+    if !state.test_commands {
+        return Ok(());
+    }
+    let Some(fault) = state.fail_points.command_fault(&command_site(conn, name, body))? else { return Ok(()) };
+    conn.faulted = true;
+    if let Some(pause) = fault.block {
+        std::thread::sleep(pause);
+    }
+    if fault.close_connection {
+        conn.close = true;
+        return Err(CommandError::new(50985, "Location50985", failpoint::FAIL_COMMAND_MESSAGE));
+    }
+    match fault.error_code {
+        Some(code) => {
+            effects.labels = fault.error_labels;
+            Err(CommandError::with_code(code, failpoint::FAIL_COMMAND_MESSAGE))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Commands that may read at a point in time outside a transaction
+/// (`readConcern: {level: "snapshot"}`), as in mongod 5.0 and later.
+const SNAPSHOT_READS: &[&str] = &["find", "aggregate", "distinct"];
+
+/// The snapshot a `readConcern: snapshot` read outside a transaction reads,
+/// and the cluster time it stands for.
+fn snapshot_read(state: &ServerState, name: &str, body: &Document) -> CmdResult<Option<(Arc<ReadTransaction>, bson::Timestamp)>> {
+    let Some(rc) = concerns::read_concern(body)? else { return Ok(None) };
+    if !matches!(rc.get("level"), Some(Bson::String(level)) if level == "snapshot") {
+        return Ok(None);
+    }
+    if !SNAPSHOT_READS.contains(&name) || (name == "aggregate" && reply::takes_write_concern(name, body)) {
+        return Err(CommandError::new(72, "InvalidOptions", format!("Command {name} does not support {{ readConcern: {{ level: \"snapshot\" }} }}")));
+    }
+    let at = match rc.get("atClusterTime") {
+        Some(Bson::Timestamp(t)) => Some(*t),
+        _ => None,
+    };
+    Ok(Some(state.storage.snapshot_at(at)?))
+}
+
+fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &mut Effects) -> CmdResult<Document> {
     let Some(name) = body.keys().next().cloned() else {
         return Err(CommandError::failed_to_parse("empty command document"));
     };
@@ -198,14 +370,20 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     if state.users.enabled() && !conn.auth.is_authenticated() && !PRE_AUTH.contains(&name.as_str()) {
         return Err(CommandError::new(13, "Unauthorized", format!("Command {name} requires authentication")));
     }
+    reply::gossip(state, body)?;
     check_field_paths(body)?;
+    refuse_atlas_only(&name, body)?;
     let lsid = session_id(body)?;
+    // As in mongod, a fail point acts before the command reaches its
+    // session: a statement it fails neither starts nor ends a transaction.
+    fail_command(state, conn, &name, body, effects)?;
     let in_txn = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
     if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
         return execute_in_transaction(state, conn, body, db, lsid, (&name, run));
     }
     concerns::read_concern(body)?;
     concerns::write_concern(body)?;
+    let snapshot = snapshot_read(state, &name, body)?;
     // A retried write that was applied already (perhaps by the store's
     // previous server) gets the reply it got then.
     let retry = RetryKey::for_command(&name, body, lsid.as_deref())?;
@@ -213,6 +391,11 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
         if let Some(reply) = retryable::replay(&state.storage, key)? {
             return Ok(reply);
         }
+    }
+    if let Some((snapshot, time)) = snapshot {
+        effects.snapshot_time = Some(time);
+        let mut ctx = Ctx { state, conn, db, scope: Scope::at_snapshot(&state.storage, snapshot), lsid, retryable: false };
+        return run(&mut ctx, body);
     }
     // A write that meets a document an open transaction has written waits
     // for that transaction to finish, then runs again (as mongod retries a
@@ -222,7 +405,14 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     let started = Instant::now();
     let deadline = started + max_time.map_or(state.write_lock_timeout, |t| t.min(state.write_lock_timeout));
     loop {
-        let mut ctx = Ctx { state, conn: &mut *conn, db: db.clone(), scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid: lsid.clone() };
+        let mut ctx = Ctx {
+            state,
+            conn: &mut *conn,
+            db: db.clone(),
+            scope: Scope::autocommit(&state.storage, state.write_lock_timeout),
+            lsid: lsid.clone(),
+            retryable: retry.is_some(),
+        };
         let result = run(&mut ctx, body);
         let blocked = ctx.scope.blocked_on();
         // The reply is recorded in the redb transaction that applies the write.
@@ -247,6 +437,28 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
             ));
         }
     }
+}
+
+/// Atlas Search: its commands and stages need an Atlas deployment; mongod
+/// without one answers SearchNotEnabled (31082) with this message.
+const ATLAS_SEARCH_MESSAGE: &str = "Using Atlas Search Database Commands and the $listSearchIndexes aggregation stage requires additional configuration. \
+Please connect to Atlas or an AtlasCLI local deployment to enable. For more information on how to connect, see https://dochub.mongodb.org/core/atlas-cli-deploy-local-reqs";
+
+pub fn search_not_enabled() -> CommandError {
+    CommandError::new(31082, "SearchNotEnabled", ATLAS_SEARCH_MESSAGE)
+}
+
+/// Refuses an aggregate that starts with an Atlas Search stage.
+fn refuse_atlas_only(name: &str, body: &Document) -> CmdResult<()> {
+    if name != "aggregate" {
+        return Ok(());
+    }
+    let Some(Bson::Array(stages)) = body.get("pipeline") else { return Ok(()) };
+    let atlas = |s: &Bson| matches!(s, Bson::Document(d) if d.keys().next().is_some_and(|k| matches!(k.as_str(), "$listSearchIndexes" | "$search" | "$searchMeta" | "$vectorSearch")));
+    if stages.iter().any(atlas) {
+        return Err(search_not_enabled());
+    }
+    Ok(())
 }
 
 /// Commands that cannot run inside a transaction: they manage sessions
@@ -342,7 +554,7 @@ fn execute_in_transaction(
         return Err(CommandError::internal("transaction vanished"));
     };
     let mark = txn.statement_mark();
-    let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid };
+    let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid, retryable: false };
     let result = run(&mut ctx, body);
     drop(ctx);
     let failed = match &result {
@@ -373,11 +585,9 @@ fn execute_in_transaction(
     if must_abort {
         session.abort();
     }
-    match result {
-        // Only an aborted transaction is worth retrying from the start.
-        Err(e) if must_abort => Err(e.with_label("TransientTransactionError")),
-        other => other,
-    }
+    // Labels follow mongod's rules (`reply::labels_for`): a conflict or
+    // another transient failure is TransientTransactionError.
+    result
 }
 
 // ---- argument helpers -------------------------------------------------------

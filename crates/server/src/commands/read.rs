@@ -97,7 +97,11 @@ struct Source<'a, 't> {
 }
 
 fn to_engine(e: CommandError) -> EngineError {
-    EngineError::new(e.code, e.code_name, e.message)
+    let name = match e.code_name {
+        std::borrow::Cow::Borrowed(name) => name,
+        std::borrow::Cow::Owned(_) => "Location",
+    };
+    EngineError::new(e.code, name, e.message)
 }
 
 impl CollectionSource for Source<'_, '_> {

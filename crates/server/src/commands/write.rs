@@ -4,7 +4,7 @@
 //! in `writeErrors` with `ok: 1`, exactly as MongoDB does, so drivers raise
 //! DuplicateKeyError / BulkWriteError. Ordered writes stop at the first
 //! failure; the statements before it stay applied.
-use super::{collection_arg, doc_array, opt_bool, opt_doc, Ctx};
+use super::{collection_arg, doc_array, opt_bool, opt_doc, transactional_write, Ctx};
 use crate::catalog::CollectionMeta;
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
@@ -102,6 +102,9 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                 }
             }
         }
+    }
+    if n > 0 {
+        transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
     }
     let mut reply = doc! {"n": n};
     if !errors.is_empty() {
@@ -290,7 +293,13 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
-        match update_statement(&mut tables, &db, &coll, stmt) {
+        let outcome = update_statement(&mut tables, &db, &coll, stmt).and_then(|o| {
+            if o.modified > 0 || o.upserted.is_some() {
+                transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
+            }
+            Ok(o)
+        });
+        match outcome {
             Ok(o) => {
                 n += o.matched;
                 modified += o.modified;
@@ -337,6 +346,9 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             let targets = plan::matching(&tables, meta, &q, (limit == 1).then_some(1))?;
             for d in &targets {
                 tables.delete(meta, d)?;
+            }
+            if !targets.is_empty() {
+                transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
             }
             Ok(targets.len() as i64)
         })();
@@ -431,6 +443,9 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
             (Bson::Null, le)
         }
     };
+    if last_error.get_i32("n").is_ok_and(|n| n == 1) {
+        transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
+    }
     Ok(doc! {"lastErrorObject": last_error, "value": value, "ok": 1.0})
 }
 

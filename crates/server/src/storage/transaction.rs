@@ -120,7 +120,7 @@ impl Transaction {
         let write = storage.db.begin_write().map_err(|e| transient(e.into()))?;
         apply(&write, &mut overlay).map_err(transient)?;
         also(&write).map_err(transient)?;
-        write.commit().map_err(|e| unknown(e.into()))?;
+        storage.clock.commit(|| write.commit().map_err(|e| unknown(e.into())))?;
         self.claims.publish();
         Ok(())
     }
