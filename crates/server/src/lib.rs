@@ -18,6 +18,7 @@ pub mod error;
 pub mod failpoint;
 pub mod index;
 pub mod keyenc;
+pub mod ops;
 pub mod plan;
 pub mod retryable;
 pub mod server;

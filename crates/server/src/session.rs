@@ -103,6 +103,36 @@ impl SessionTable {
         Arc::clone(map.entry(key.to_vec()).or_insert_with(|| Arc::new(Mutex::new(Session::new()))))
     }
 
+    /// Notes that a command used session `key` (every command that carries
+    /// an `lsid`), as mongod's logical session cache does, so
+    /// `$listLocalSessions` lists it. Never waits: a session busy running a
+    /// command is being used right now anyway.
+    pub fn seen(&self, key: &[u8]) {
+        let session = self.get(key);
+        let mut guard = session.try_lock();
+        if let Some(s) = guard.as_mut() {
+            s.last_used = Instant::now();
+        }
+    }
+
+    /// Every session with its id and when it was last used; `true` when it
+    /// has an open transaction. Sessions busy running a command are listed
+    /// as used now.
+    pub fn list(&self) -> Vec<(SessionKey, Instant, Option<i64>)> {
+        let sessions: Vec<(SessionKey, Arc<Mutex<Session>>)> =
+            self.sessions.lock().iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect();
+        sessions
+            .into_iter()
+            .map(|(key, s)| match s.try_lock() {
+                Some(s) => {
+                    let txn = matches!(s.state, TxnState::Active { .. }).then_some(s.txn_number);
+                    (key, s.last_used, txn)
+                }
+                None => (key, Instant::now(), None),
+            })
+            .collect()
+    }
+
     /// Ends a session, aborting its open transaction.
     pub fn end(&self, key: &[u8]) {
         let removed = self.sessions.lock().remove(key);

@@ -30,6 +30,8 @@ pub struct ServerState {
     /// (`--enable-test-commands`).
     pub test_commands: bool,
     pub fail_points: FailPoints,
+    /// The commands running now (`$currentOp`).
+    pub ops: crate::ops::ActiveOps,
     next_connection_id: AtomicI64,
     shutdown: AtomicBool,
 }
@@ -47,6 +49,7 @@ impl ServerState {
             transaction_lifetime_limit,
             test_commands: false,
             fail_points: FailPoints::default(),
+            ops: Default::default(),
             next_connection_id: AtomicI64::new(1),
             shutdown: AtomicBool::new(false),
         }

@@ -3,8 +3,10 @@
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
 mod concerns;
+mod db_sources;
 mod ddl;
 mod handshake;
+mod let_vars;
 mod read;
 mod reply;
 mod sessions;
@@ -228,7 +230,9 @@ struct Effects {
 pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> Document {
     let name = body.keys().next().cloned().unwrap_or_default();
     let mut effects = Effects::default();
+    let running = state.ops.begin(conn.id, &conn.peer_address, conn.app_name.as_deref(), body);
     let result = execute(state, conn, body, &mut effects);
+    drop(running);
     let (mut reply, code) = match result {
         Ok(mut reply) => {
             if !reply.contains_key("ok") {
@@ -373,7 +377,12 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     reply::gossip(state, body)?;
     check_field_paths(body)?;
     refuse_atlas_only(&name, body)?;
+    refuse_collation(&name, body)?;
+    refuse_linearizable_output(&name, body)?;
     let lsid = session_id(body)?;
+    if let Some(key) = &lsid {
+        state.sessions.seen(key);
+    }
     // As in mongod, a fail point acts before the command reaches its
     // session: a statement it fails neither starts nor ends a transaction.
     fail_command(state, conn, &name, body, effects)?;
@@ -446,6 +455,49 @@ Please connect to Atlas or an AtlasCLI local deployment to enable. For more info
 
 pub fn search_not_enabled() -> CommandError {
     CommandError::new(31082, "SearchNotEnabled", ATLAS_SEARCH_MESSAGE)
+}
+
+/// Collations are not implemented: a command that asks for one (other than
+/// `{locale: "simple"}`, the binary comparison every command makes) is
+/// refused, never run with another comparison than the one it asked for.
+/// They may appear on the command (find, aggregate, count, distinct,
+/// findAndModify, create), on each update or delete statement, and on each
+/// index of createIndexes.
+fn refuse_collation(name: &str, body: &Document) -> CmdResult<()> {
+    fn asks(v: Option<&Bson>) -> bool {
+        match v {
+            None => false,
+            Some(Bson::Document(c)) => !(c.len() == 1 && matches!(c.get("locale"), Some(Bson::String(l)) if l == "simple")),
+            Some(_) => true,
+        }
+    }
+    let nested = match name {
+        "update" => "updates",
+        "delete" => "deletes",
+        "createIndexes" => "indexes",
+        _ => "",
+    };
+    let in_list = match body.get(nested) {
+        Some(Bson::Array(items)) => items.iter().any(|i| matches!(i, Bson::Document(d) if asks(d.get("collation")))),
+        _ => false,
+    };
+    if asks(body.get("collation")) || in_list {
+        return Err(CommandError::new(
+            115,
+            "CommandNotSupported",
+            "collation is not supported by the embedded engine: only the simple (binary) collation, {locale: \"simple\"}, is",
+        ));
+    }
+    Ok(())
+}
+
+/// mongod refuses `$out`/`$merge` under a linearizable read concern.
+fn refuse_linearizable_output(name: &str, body: &Document) -> CmdResult<()> {
+    let linearizable = matches!(body.get("readConcern"), Some(Bson::Document(rc)) if matches!(rc.get("level"), Some(Bson::String(l)) if l == "linearizable"));
+    if name == "aggregate" && linearizable && reply::takes_write_concern(name, body) {
+        return Err(CommandError::new(72, "InvalidOptions", "$out and $merge cannot be used with a 'linearizable' read concern level"));
+    }
+    Ok(())
 }
 
 /// Refuses an aggregate that starts with an Atlas Search stage.

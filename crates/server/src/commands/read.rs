@@ -28,7 +28,8 @@ fn cursor_reply(ctx: &Ctx<'_>, ns: String, docs: Vec<Document>, batch_size: Opti
 
 pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "find")?;
-    let filter = opt_doc(body, "filter")?.unwrap_or_default();
+    let vars = super::let_vars::parse(body)?;
+    let filter = super::let_vars::bind_filter(opt_doc(body, "filter")?.unwrap_or_default(), vars.as_ref());
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
     let projection = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
         Some(p) => Some(FindProjection::parse(&p, &filter)?),
@@ -136,6 +137,7 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     if opt_bool(body, "explain") {
         return Err(CommandError::new(115, "CommandNotSupported", "explain is not supported by the embedded engine"));
     }
+    let vars = super::let_vars::parse(body)?.unwrap_or_default();
     let cursor_opts = opt_doc(body, "cursor")?.unwrap_or_default();
     let batch_size = batch_size_arg(opt_i64(&cursor_opts, "batchSize")?)?;
     let db = ctx.db.clone();
@@ -163,31 +165,13 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             return Ok(cursor_reply(ctx, ns, docs, batch_size, false));
         }
         let input = match &collection {
-            None => match pipeline.first() {
-                Some(stage) if stage_name(stage) == "$documents" => {
-                    let docs = match stage.get("$documents") {
-                        Some(Bson::Array(items)) => items
-                            .iter()
-                            .map(|i| match i {
-                                Bson::Document(d) => Ok(d.clone()),
-                                _ => Err(CommandError::type_mismatch("$documents must be an array of documents")),
-                            })
-                            .collect::<CmdResult<Vec<_>>>()?,
-                        _ => return Err(CommandError::type_mismatch("$documents must be an array of documents")),
-                    };
-                    pipeline.remove(0);
-                    docs
-                }
-                _ => {
-                    return Err(CommandError::new(115, "CommandNotSupported", "a database-level aggregate must start with $documents"));
-                }
-            },
+            None => super::db_sources::input(&super::db_sources::Site { state: ctx.state, db: &db, host: &ctx.conn.local_address }, &mut pipeline)?,
             Some(coll) => match tables.collection(&db, coll)? {
                 None => Vec::new(),
                 Some(meta) => match pipeline.first() {
                     // Push a leading $match into candidate selection (it can use indexes).
                     Some(stage) if stage_name(stage) == "$match" => {
-                        let filter = opt_doc(stage, "$match")?.unwrap_or_default();
+                        let filter = super::let_vars::bind_filter(opt_doc(stage, "$match")?.unwrap_or_default(), Some(&vars));
                         let docs = plan::matching(&tables, &meta, &filter, None)?;
                         pipeline.remove(0);
                         docs
@@ -197,12 +181,15 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             },
         };
         let source = Source { tables: &tables, db: &db };
-        djongo_engine::run_pipeline(&pipeline, input, &source)?
+        djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
     };
     if let Some(stage) = output {
         let mut tables = ctx.scope.write()?;
         stage.write(&mut tables, results)?;
-        let ns = format!("{db}.{}", collection.unwrap_or_default());
+        let ns = match &collection {
+            Some(c) => format!("{db}.{c}"),
+            None => format!("{db}.$cmd.aggregate"),
+        };
         return Ok(doc! {"cursor": {"firstBatch": [], "id": 0i64, "ns": ns}, "ok": 1.0});
     }
     let ns = match &collection {

@@ -4,12 +4,14 @@
 //! in `writeErrors` with `ok: 1`, exactly as MongoDB does, so drivers raise
 //! DuplicateKeyError / BulkWriteError. Ordered writes stop at the first
 //! failure; the statements before it stay applied.
+use super::let_vars::{self, bind_filter};
 use super::{collection_arg, doc_array, opt_bool, opt_doc, transactional_write, Ctx};
 use crate::catalog::CollectionMeta;
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use bson::{doc, oid::ObjectId, Bson, Document};
+use djongo_engine::expr::Vars;
 use djongo_engine::update::{apply_update_at, uses_match_position, ArrayFilters, Positions};
 use djongo_engine::{projection::FindProjection, sort::sort_documents, Filter};
 
@@ -166,14 +168,16 @@ fn is_replacement(u: &Bson) -> bool {
 /// An update statement's `u` with what its array positions need: the
 /// statement's `arrayFilters`, and its query when a path uses the positional
 /// `$` (the element the query matched).
-struct PreparedUpdate {
+struct PreparedUpdate<'v> {
     u: Bson,
     array_filters: ArrayFilters,
     query: Option<Filter>,
+    /// The command's `let`, for a pipeline-style update.
+    vars: Option<&'v Vars>,
 }
 
-impl PreparedUpdate {
-    fn new(u: Bson, q: &Document, array_filters: Option<&Bson>) -> CmdResult<PreparedUpdate> {
+impl<'v> PreparedUpdate<'v> {
+    fn new(u: Bson, q: &Document, array_filters: Option<&Bson>, vars: Option<&'v Vars>) -> CmdResult<PreparedUpdate<'v>> {
         let specs: &[Bson] = match array_filters {
             None => &[],
             Some(Bson::Array(items)) => items,
@@ -183,7 +187,7 @@ impl PreparedUpdate {
         };
         let array_filters = ArrayFilters::parse(specs, &u)?;
         let query = if uses_match_position(&u) { Some(Filter::parse(q)?) } else { None };
-        Ok(PreparedUpdate { u, array_filters, query })
+        Ok(PreparedUpdate { u, array_filters, query, vars })
     }
 
     /// Applies the update to `doc`; `is_insert` for an upsert's new document,
@@ -193,7 +197,7 @@ impl PreparedUpdate {
             Some(q) if !is_insert => q.match_position(doc)?,
             _ => None,
         };
-        let positions = Positions { matched, array_filters: Some(&self.array_filters) };
+        let positions = Positions { matched, array_filters: Some(&self.array_filters), vars: self.vars };
         apply_update_at(doc, &self.u, is_insert, &positions)?;
         Ok(())
     }
@@ -249,9 +253,9 @@ struct UpdateOutcome {
     upserted: Option<Bson>,
 }
 
-fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document) -> CmdResult<UpdateOutcome> {
-    let q = opt_doc(stmt, "q")?.unwrap_or_default();
-    let u = PreparedUpdate::new(update_arg(stmt, "u")?, &q, stmt.get("arrayFilters"))?;
+fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document, vars: Option<&Vars>) -> CmdResult<UpdateOutcome> {
+    let q = bind_filter(opt_doc(stmt, "q")?.unwrap_or_default(), vars);
+    let u = PreparedUpdate::new(update_arg(stmt, "u")?, &q, stmt.get("arrayFilters"), vars)?;
     let multi = opt_bool(stmt, "multi");
     let upsert = opt_bool(stmt, "upsert");
     if multi && is_replacement(&u.u) {
@@ -286,14 +290,20 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "update")?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "updates")?;
+    if statements.iter().any(|s| s.contains_key("sort")) {
+        // MongoDB 8.0 added `sort` to updateOne/replaceOne; 7.0, which this
+        // server reports itself as, refuses the command for an unknown field.
+        return Err(CommandError::new(40415, "IDLUnknownField", "BSON field 'update.updates.sort' is an unknown field."));
+    }
     let ordered = ordered(body);
+    let vars = let_vars::parse(body)?;
     let db = ctx.db.clone();
     let mut tables = ctx.scope.write()?;
     let (mut n, mut modified) = (0i64, 0i64);
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
-        let outcome = update_statement(&mut tables, &db, &coll, stmt).and_then(|o| {
+        let outcome = update_statement(&mut tables, &db, &coll, stmt, vars.as_ref()).and_then(|o| {
             if o.modified > 0 || o.upserted.is_some() {
                 transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
             }
@@ -333,6 +343,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "deletes")?;
     let ordered = ordered(body);
+    let vars = let_vars::parse(body)?;
     let db = ctx.db.clone();
     let mut tables = ctx.scope.write()?;
     let meta = tables.collection(&db, &coll)?;
@@ -341,7 +352,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     for (i, stmt) in statements.iter().enumerate() {
         let Some(meta) = &meta else { break };
         let result = (|| -> CmdResult<i64> {
-            let q = opt_doc(stmt, "q")?.unwrap_or_default();
+            let q = bind_filter(opt_doc(stmt, "q")?.unwrap_or_default(), vars.as_ref());
             let limit = super::opt_i64(stmt, "limit")?.unwrap_or(0);
             let targets = plan::matching(&tables, meta, &q, (limit == 1).then_some(1))?;
             for d in &targets {
@@ -375,7 +386,8 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     let cmd = if body.contains_key("findAndModify") { "findAndModify" } else { "findandmodify" };
     let coll = collection_arg(body, cmd)?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
-    let q = opt_doc(body, "query")?.unwrap_or_default();
+    let vars = let_vars::parse(body)?;
+    let q = bind_filter(opt_doc(body, "query")?.unwrap_or_default(), vars.as_ref());
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
     let fields = match opt_doc(body, "fields")?.filter(|f| !f.is_empty()) {
         Some(f) => Some(FindProjection::parse(&f, &q)?),
@@ -386,7 +398,7 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     let upsert = opt_bool(body, "upsert");
     let u = match body.get("update") {
         None | Some(Bson::Null) => None,
-        Some(_) => Some(PreparedUpdate::new(update_arg(body, "update")?, &q, body.get("arrayFilters"))?),
+        Some(_) => Some(PreparedUpdate::new(update_arg(body, "update")?, &q, body.get("arrayFilters"), vars.as_ref())?),
     };
     if remove == u.is_some() {
         return Err(CommandError::failed_to_parse("Either an update or remove=true must be specified"));
