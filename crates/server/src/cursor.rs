@@ -85,6 +85,14 @@ impl CursorTable {
         Ok((batch, id))
     }
 
+    /// Moves cursor `id` to namespace `ns` (a cursor on a view is read from
+    /// the view's source, but getMore names the view).
+    pub fn rename(&self, id: i64, ns: String) {
+        if let Some(cursor) = self.cursors.lock().get_mut(&id) {
+            cursor.ns = ns;
+        }
+    }
+
     /// Removes cursors; returns (killed, not found).
     pub fn kill(&self, ids: &[i64]) -> (Vec<i64>, Vec<i64>) {
         let mut map = self.cursors.lock();

@@ -46,6 +46,9 @@ pub fn list_databases(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document>
 }
 
 fn collection_entry(meta: &CollectionMeta) -> Document {
+    if super::views::is_view(meta) {
+        return doc! {"name": &meta.name, "type": "view", "options": meta.options.clone(), "info": {"readOnly": true}};
+    }
     doc! {
         "name": &meta.name,
         "type": "collection",
@@ -61,7 +64,7 @@ pub fn list_collections(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Documen
     let entries: Vec<Document> = tables.collections(Some(&db))?.iter().map(collection_entry).collect();
     let mut entries = filter_entries(entries, opt_doc(body, "filter")?)?;
     if opt_bool(body, "nameOnly") {
-        entries = entries.into_iter().map(|e| doc! {"name": e.get_str("name").unwrap_or_default(), "type": "collection"}).collect();
+        entries = entries.into_iter().map(|e| doc! {"name": e.get_str("name").unwrap_or_default(), "type": e.get_str("type").unwrap_or("collection")}).collect();
     }
     let batch: Vec<Bson> = entries.into_iter().map(Bson::Document).collect();
     Ok(doc! {"cursor": {"id": 0i64, "ns": format!("{db}.$cmd.listCollections"), "firstBatch": batch}, "ok": 1.0})
@@ -89,10 +92,11 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             options.insert(k.clone(), v.clone());
         }
     }
-    if options.contains_key("viewOn") {
-        return Err(CommandError::new(115, "CommandNotSupported", "views are not supported by the embedded engine"));
-    }
+    let view = super::views::definition(&options)?;
     let mut tables = ctx.scope.write()?;
+    if let Some((source, _)) = &view {
+        super::views::check_new_view(&tables, &db, &name, source)?;
+    }
     tables.create_collection(&db, &name, options)?;
     Ok(doc! {"ok": 1.0})
 }
@@ -143,6 +147,9 @@ pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
     };
     if from == to {
         return Err(CommandError::new(20, "IllegalOperation", "Can't rename a collection to itself"));
+    }
+    if super::views::is_view(&meta) {
+        return Err(CommandError::new(166, "CommandNotSupportedOnView", format!("cannot rename view {from}")));
     }
     if let Some(target) = tables.collection(&to_db, &to_coll)? {
         if !drop_target {
@@ -222,13 +229,14 @@ pub fn db_stats(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
     let db = ctx.db.clone();
     let tables = ctx.scope.read()?;
     let metas = tables.collections(Some(&db))?;
+    let views = metas.iter().filter(|m| super::views::is_view(m)).count() as i64;
     let mut objects = 0i64;
     let mut indexes = 0i64;
-    for m in &metas {
+    for m in metas.iter().filter(|m| !super::views::is_view(m)) {
         objects += tables.count(m)? as i64;
         indexes += m.indexes.len() as i64 + 1;
     }
-    Ok(doc! {"db": db, "collections": metas.len() as i64, "views": 0i64, "objects": objects, "indexes": indexes, "ok": 1.0})
+    Ok(doc! {"db": db, "collections": metas.len() as i64 - views, "views": views, "objects": objects, "indexes": indexes, "ok": 1.0})
 }
 
 pub fn coll_stats(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {

@@ -11,6 +11,7 @@ mod read;
 mod reply;
 mod sessions;
 mod testing;
+mod views;
 mod write;
 
 use crate::catalog::truthy;
@@ -404,7 +405,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     if let Some((snapshot, time)) = snapshot {
         effects.snapshot_time = Some(time);
         let mut ctx = Ctx { state, conn, db, scope: Scope::at_snapshot(&state.storage, snapshot), lsid, retryable: false };
-        return run(&mut ctx, body);
+        return dispatch(&mut ctx, &name, run, body);
     }
     // A write that meets a document an open transaction has written waits
     // for that transaction to finish, then runs again (as mongod retries a
@@ -422,7 +423,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
             lsid: lsid.clone(),
             retryable: retry.is_some(),
         };
-        let result = run(&mut ctx, body);
+        let result = dispatch(&mut ctx, &name, run, body);
         let blocked = ctx.scope.blocked_on();
         // The reply is recorded in the redb transaction that applies the write.
         let recorded = match (&retry, &result, &ctx.scope.write, &blocked) {
@@ -445,6 +446,14 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
                 ),
             ));
         }
+    }
+}
+
+/// Runs the handler, unless the command names a view (`views`).
+fn dispatch(ctx: &mut Ctx<'_>, name: &str, run: Handler, body: &Document) -> CmdResult<Document> {
+    match views::intercept(ctx, name, body)? {
+        Some(reply) => Ok(reply),
+        None => run(ctx, body),
     }
 }
 
@@ -607,7 +616,7 @@ fn execute_in_transaction(
     };
     let mark = txn.statement_mark();
     let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid, retryable: false };
-    let result = run(&mut ctx, body);
+    let result = dispatch(&mut ctx, name, run, body);
     drop(ctx);
     let failed = match &result {
         Err(_) => true,

@@ -92,9 +92,9 @@ pub fn kill_cursors(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 
 /// Lets `$lookup` and friends read other collections through the same
 /// transaction as the main input.
-struct Source<'a, 't> {
-    tables: &'a Tables<'t>,
-    db: &'a str,
+pub(super) struct Source<'a, 't> {
+    pub(super) tables: &'a Tables<'t>,
+    pub(super) db: &'a str,
 }
 
 fn to_engine(e: CommandError) -> EngineError {
