@@ -61,6 +61,7 @@ SUITES = [
     Suite("run-command", "run_command/unified", "RunCommand"),
     Suite("command-monitoring", "command_monitoring", "CommandMonitoring"),
     Suite("gridfs", "gridfs", "Gridfs"),
+    Suite("change-streams", "change_streams/unified", "ChangeStreams"),
 ]
 
 

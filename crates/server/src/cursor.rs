@@ -4,6 +4,7 @@
 //! documents; this keeps getMore independent of storage snapshots and of the
 //! transaction that produced it. Idle cursors are dropped after a timeout,
 //! as MongoDB does (10 minutes).
+use crate::changes::Stream;
 use crate::error::{CmdResult, CommandError};
 use bson::Document;
 use parking_lot::Mutex;
@@ -20,6 +21,15 @@ struct Cursor {
     ns: String,
     docs: VecDeque<Document>,
     last_used: Instant,
+    /// A change stream reads the change log on each getMore instead of a
+    /// queue; it is taken out while a getMore serves it.
+    stream: StreamSlot,
+}
+
+enum StreamSlot {
+    NotAStream,
+    Idle(Box<Stream>),
+    Busy,
 }
 
 #[derive(Default)]
@@ -62,8 +72,53 @@ impl CursorTable {
                 break candidate;
             }
         };
-        map.insert(id, Cursor { ns, docs, last_used: Instant::now() });
+        map.insert(id, Cursor { ns, docs, last_used: Instant::now(), stream: StreamSlot::NotAStream });
         id
+    }
+
+    /// Registers a change stream (never exhausted) and returns its id.
+    pub fn register_stream(&self, ns: String, stream: Stream) -> i64 {
+        let mut map = self.cursors.lock();
+        let id = loop {
+            let candidate = rand::random::<i64>() & i64::MAX;
+            if candidate != 0 && !map.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        map.insert(id, Cursor { ns, docs: VecDeque::new(), last_used: Instant::now(), stream: StreamSlot::Idle(Box::new(stream)) });
+        id
+    }
+
+    /// Takes out change stream `id` for a getMore; `None` if `id` is a
+    /// cursor of another kind (or none at all: the ordinary getMore reports it).
+    pub fn take_stream(&self, id: i64, ns: &str) -> CmdResult<Option<Box<Stream>>> {
+        let mut map = self.cursors.lock();
+        let Some(cursor) = map.get_mut(&id) else { return Ok(None) };
+        if matches!(cursor.stream, StreamSlot::NotAStream) {
+            return Ok(None);
+        }
+        if cursor.ns != ns {
+            return Err(CommandError::new(13, "Unauthorized", format!("cursor id {id} belongs to namespace {}, not {ns}", cursor.ns)));
+        }
+        cursor.last_used = Instant::now();
+        match std::mem::replace(&mut cursor.stream, StreamSlot::Busy) {
+            StreamSlot::Idle(stream) => Ok(Some(stream)),
+            _ => Err(CommandError::new(143, "CursorInUse", format!("cursor id {id} is already in use"))),
+        }
+    }
+
+    /// Whether cursor `id` is a change stream's.
+    pub fn is_stream(&self, id: i64) -> bool {
+        self.cursors.lock().get(&id).is_some_and(|c| !matches!(c.stream, StreamSlot::NotAStream))
+    }
+
+    /// Puts back a change stream taken by `take_stream` (unless it was
+    /// killed meanwhile).
+    pub fn return_stream(&self, id: i64, stream: Box<Stream>) {
+        if let Some(cursor) = self.cursors.lock().get_mut(&id) {
+            cursor.last_used = Instant::now();
+            cursor.stream = StreamSlot::Idle(stream);
+        }
     }
 
     /// The next batch of cursor `id`; returns the documents and the id to
@@ -101,7 +156,7 @@ impl CursorTable {
 
     pub fn reap(&self, idle: Duration) {
         let now = Instant::now();
-        self.cursors.lock().retain(|_, c| now.duration_since(c.last_used) < idle);
+        self.cursors.lock().retain(|_, c| matches!(c.stream, StreamSlot::Busy) || now.duration_since(c.last_used) < idle);
     }
 
     pub fn len(&self) -> usize {

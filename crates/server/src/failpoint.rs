@@ -18,6 +18,10 @@
 //!   statement that writes, as mongod does; here a command's statements
 //!   commit together, so failing one discards the whole command.
 //!
+//! - `failGetMoreAfterCursorCheckout`: a getMore (optionally only for one
+//!   `appName` or `namespace`) fails with `errorCode` (InternalError by
+//!   default) once it has found its cursor, which is then gone.
+//!
 //! Each fail point has a mode: `"off"`, `"alwaysOn"`, `{times: n}` (the next
 //! n activations, then off), `{skip: n}` (pass the next n, then always on) or
 //! `{activationProbability: p}`. Only an activation whose conditions hold
@@ -30,7 +34,8 @@ use std::time::Duration;
 
 pub const FAIL_COMMAND: &str = "failCommand";
 pub const ON_PRIMARY_TRANSACTIONAL_WRITE: &str = "onPrimaryTransactionalWrite";
-const KNOWN: &[&str] = &[FAIL_COMMAND, ON_PRIMARY_TRANSACTIONAL_WRITE];
+pub const FAIL_GET_MORE: &str = "failGetMoreAfterCursorCheckout";
+const KNOWN: &[&str] = &[FAIL_COMMAND, ON_PRIMARY_TRANSACTIONAL_WRITE, FAIL_GET_MORE];
 
 /// mongod's message for a command failed by `failCommand`.
 pub const FAIL_COMMAND_MESSAGE: &str = "Failing command via 'failCommand' failpoint";
@@ -262,6 +267,17 @@ impl FailPoints {
             Some(Bson::Document(wce)) => Some((wce.clone(), error_labels(&data))),
             _ => None,
         }
+    }
+
+    /// Consults `failGetMoreAfterCursorCheckout` for a getMore that has found
+    /// its cursor: the code to fail it with.
+    pub fn get_more_fault(&self, site: &CommandSite<'_>) -> Option<i32> {
+        let data = self.fire(FAIL_GET_MORE, |data| {
+            let mut as_fail_command = data.clone();
+            as_fail_command.insert("failCommands", vec![Bson::String("getMore".into())]);
+            applies_to(&as_fail_command, site)
+        })?;
+        Some(integer(data.get("errorCode")).and_then(|c| i32::try_from(c).ok()).unwrap_or(1))
     }
 
     /// Consults `onPrimaryTransactionalWrite` for a retryable write about to

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod changes;
 pub mod commands;
 pub mod cursor;
 #[cfg(unix)]

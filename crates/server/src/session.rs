@@ -28,9 +28,42 @@ pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub enum TxnState {
     None,
     /// Boxed: a transaction is large and sessions are many.
-    Active { txn: Box<Transaction>, started: Instant },
+    Active { txn: Box<Transaction>, started: Instant, changes: TxnChanges },
     Committed,
     Aborted,
+}
+
+/// The change events of a transaction's statements (`changes`), published
+/// when it commits. Savepoints mark positions in them, as in the
+/// transaction's own log of writes.
+#[derive(Default)]
+pub struct TxnChanges {
+    pub events: Vec<crate::changes::PendingChange>,
+    savepoints: Vec<(String, usize)>,
+}
+
+impl TxnChanges {
+    /// Sets savepoint `name` here (again, if it was set before).
+    pub fn savepoint(&mut self, name: &str) {
+        self.savepoints.retain(|(n, _)| n != name);
+        self.savepoints.push((name.to_string(), self.events.len()));
+    }
+
+    /// Forgets the events since savepoint `name` (which stays set) and the
+    /// savepoints set after it.
+    pub fn rollback_to(&mut self, name: &str) {
+        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.events.truncate(self.savepoints[i].1);
+            self.savepoints.truncate(i + 1);
+        }
+    }
+
+    /// Forgets savepoint `name` and those set after it.
+    pub fn release(&mut self, name: &str) {
+        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.savepoints.truncate(i);
+        }
+    }
 }
 
 pub struct Session {
@@ -209,7 +242,7 @@ mod tests {
         let txn = storage.begin_transaction().unwrap();
         let mut s = session.lock();
         s.touch(connection);
-        s.state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
+        s.state = TxnState::Active { txn: Box::new(txn), started: Instant::now(), changes: TxnChanges::default() };
         drop(s);
         session
     }

@@ -32,13 +32,17 @@ pub struct ServerState {
     pub fail_points: FailPoints,
     /// The commands running now (`$currentOp`).
     pub ops: crate::ops::ActiveOps,
+    /// The events change streams read (`changes`).
+    pub changes: crate::changes::ChangeLog,
     next_connection_id: AtomicI64,
     shutdown: AtomicBool,
 }
 
 impl ServerState {
     pub fn new(storage: Storage, users: Users, write_lock_timeout: Duration, transaction_lifetime_limit: Duration) -> ServerState {
+        let changes = crate::changes::ChangeLog::new(storage.clock().now());
         ServerState {
+            changes,
             storage,
             cursors: CursorTable::default(),
             sessions: SessionTable::default(),

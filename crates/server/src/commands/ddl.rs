@@ -1,6 +1,7 @@
 //! Catalog commands: databases, collections and indexes.
 use super::{collection_arg, doc_array, opt_bool, opt_doc, Ctx};
 use crate::catalog::{CollectionMeta, IndexSpec};
+use crate::changes::PendingChange;
 use crate::error::{CmdResult, CommandError};
 use bson::{doc, Bson, Document};
 use djongo_engine::Filter;
@@ -97,7 +98,10 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     if let Some((source, _)) = &view {
         super::views::check_new_view(&tables, &db, &name, source)?;
     }
-    tables.create_collection(&db, &name, options)?;
+    let meta = tables.create_collection(&db, &name, options)?;
+    let kind = if view.is_some() { "view" } else { "collection" };
+    let uuid = meta.uuid.clone();
+    ctx.changes.push(PendingChange::expanded(&db, &name, "create", doc! {"idIndex": CollectionMeta::id_index_spec(), "type": kind, "options": meta.options}).in_collection(&uuid));
     Ok(doc! {"ok": 1.0})
 }
 
@@ -111,6 +115,7 @@ pub fn drop(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     };
     let n_indexes = meta.indexes.len() as i32 + 1;
     tables.drop_collection(&meta)?;
+    ctx.changes.push(PendingChange::drop(&db, &name).in_collection(&meta.uuid));
     Ok(doc! {"ns": format!("{db}.{name}"), "nIndexesWas": n_indexes, "ok": 1.0})
 }
 
@@ -119,7 +124,9 @@ pub fn drop_database(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document>
     let mut tables = ctx.scope.write()?;
     for meta in tables.collections(Some(&db))? {
         tables.drop_collection(&meta)?;
+        ctx.changes.push(PendingChange::drop(&db, &meta.name).in_collection(&meta.uuid));
     }
+    ctx.changes.push(PendingChange::drop_database(&db));
     Ok(doc! {"dropped": db, "ok": 1.0})
 }
 
@@ -151,13 +158,17 @@ pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
     if super::views::is_view(&meta) {
         return Err(CommandError::new(166, "CommandNotSupportedOnView", format!("cannot rename view {from}")));
     }
+    let mut dropped = None;
     if let Some(target) = tables.collection(&to_db, &to_coll)? {
         if !drop_target {
             return Err(CommandError::new(48, "NamespaceExists", "target namespace exists"));
         }
         tables.drop_collection(&target)?;
+        ctx.changes.push(PendingChange::drop(&to_db, &to_coll).in_collection(&target.uuid));
+        dropped = Some(target.uuid);
     }
     tables.rename_collection(&meta, &to_db, &to_coll)?;
+    ctx.changes.push(PendingChange::rename(&from_db, &from_coll, &to_db, &to_coll, dropped.as_ref()).in_collection(&meta.uuid));
     Ok(doc! {"ok": 1.0})
 }
 
@@ -183,7 +194,12 @@ pub fn create_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document>
         IndexSpec::from_spec(0, spec)?;
     }
     for spec in &specs {
-        created_any |= tables.create_index(&mut meta, spec)?;
+        let created = tables.create_index(&mut meta, spec)?;
+        if created {
+            let description = doc! {"indexes": [IndexSpec::from_spec(0, spec)?.spec]};
+            ctx.changes.push(PendingChange::expanded(&db, &name, "createIndexes", description).in_collection(&meta.uuid));
+        }
+        created_any |= created;
     }
     let mut reply = doc! {
         "numIndexesBefore": before,
@@ -220,7 +236,11 @@ pub fn drop_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         if n == crate::catalog::ID_INDEX_NAME {
             return Err(CommandError::new(72, "InvalidOptions", "cannot drop _id index"));
         }
+        let spec = meta.index(&n).map(|ix| ix.spec.clone());
         tables.drop_index(&mut meta, &n)?;
+        if let Some(spec) = spec {
+            ctx.changes.push(PendingChange::expanded(&db, &name, "dropIndexes", doc! {"indexes": [spec]}).in_collection(&meta.uuid));
+        }
     }
     Ok(doc! {"nIndexesWas": before, "ok": 1.0})
 }

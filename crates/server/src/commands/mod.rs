@@ -2,6 +2,7 @@
 //! the right storage scope (a fresh snapshot, an autocommit write, or the
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
+mod change_stream;
 mod concerns;
 mod db_sources;
 mod ddl;
@@ -19,6 +20,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::retryable::{self, RetryKey};
 use crate::session::TxnState;
 use crate::state::{ConnInfo, ServerState};
+use crate::changes::PendingChange;
 use crate::failpoint;
 use crate::storage::{ConflictKey, Storage, Tables, Transaction, WriteTxn, WriterId};
 use bson::{Bson, Document};
@@ -39,6 +41,9 @@ pub struct Ctx<'a> {
     /// Whether this is a retryable write (a session and a `txnNumber`,
     /// outside a transaction), which `onPrimaryTransactionalWrite` watches.
     pub retryable: bool,
+    /// The change events of what the command wrote, published when its
+    /// write commits (`changes`).
+    pub changes: Vec<PendingChange>,
 }
 
 /// The `onPrimaryTransactionalWrite` fail point, consulted where a
@@ -147,12 +152,13 @@ impl<'a> Scope<'a> {
         self.write.as_ref().and_then(WriteTxn::blocked_on)
     }
 
-    /// Commits an autocommit write if the command succeeded; otherwise
+    /// Commits an autocommit write if the command succeeded, running `then`
+    /// with the commit's cluster time in its critical section; otherwise
     /// discards it. Transactions are finished by commit/abortTransaction.
-    fn finish(self, success: bool) -> CmdResult<()> {
+    fn finish(self, success: bool, then: impl FnOnce(bson::Timestamp)) -> CmdResult<()> {
         if let Some(w) = self.write {
             if success {
-                w.commit()?;
+                w.commit_then(then)?;
             } else {
                 w.abort();
             }
@@ -222,6 +228,9 @@ struct Effects {
     labels: Option<Vec<String>>,
     /// The cluster time a snapshot read read at (`atClusterTime`).
     snapshot_time: Option<bson::Timestamp>,
+    /// The command opens or continues a change stream (its errors say
+    /// whether the stream can resume).
+    change_stream: bool,
 }
 
 /// Runs one command body and returns the reply document (never fails:
@@ -283,7 +292,11 @@ pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) ->
                 Some(Bson::Array(items)) => items.iter().filter_map(|l| l.as_str().map(str::to_string)).collect(),
                 _ => Vec::new(),
             };
-            for label in reply::labels_for(&name, body, code, wce_code) {
+            let mut computed = reply::labels_for(&name, body, code, wce_code);
+            if effects.change_stream {
+                computed.extend(code.and_then(|c| reply::change_stream_label(c, !computed.is_empty())));
+            }
+            for label in computed {
                 if !labels.iter().any(|l| l == label) {
                     labels.push(label.to_string());
                 }
@@ -339,6 +352,19 @@ fn fail_command(state: &ServerState, conn: &mut ConnInfo, name: &str, body: &Doc
     }
 }
 
+/// The `failGetMoreAfterCursorCheckout` fail point: the getMore fails once
+/// it has its cursor, which is gone afterwards.
+fn fail_get_more(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResult<()> {
+    if !state.test_commands {
+        return Ok(());
+    }
+    let Some(id) = body.get("getMore").and_then(num_i64) else { return Ok(()) };
+    let Some(code) = state.fail_points.get_more_fault(&command_site(conn, "getMore", body)) else { return Ok(()) };
+    conn.faulted = true;
+    state.cursors.kill(&[id]);
+    Err(CommandError::with_code(code, "Hit the 'failGetMoreAfterCursorCheckout' failpoint"))
+}
+
 /// Commands that may read at a point in time outside a transaction
 /// (`readConcern: {level: "snapshot"}`), as in mongod 5.0 and later.
 const SNAPSHOT_READS: &[&str] = &["find", "aggregate", "distinct"];
@@ -384,9 +410,16 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     if let Some(key) = &lsid {
         state.sessions.seen(key);
     }
+    effects.change_stream = change_stream::opens_stream(&name, body);
     // As in mongod, a fail point acts before the command reaches its
     // session: a statement it fails neither starts nor ends a transaction.
     fail_command(state, conn, &name, body, effects)?;
+    if name == "getMore" {
+        // Only a getMore that has found its cursor knows it continues a
+        // change stream (mongod labels errors the same way).
+        effects.change_stream = body.get("getMore").and_then(num_i64).is_some_and(|id| state.cursors.is_stream(id));
+        fail_get_more(state, conn, body)?;
+    }
     let in_txn = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
     if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
         return execute_in_transaction(state, conn, body, db, lsid, (&name, run));
@@ -404,7 +437,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     }
     if let Some((snapshot, time)) = snapshot {
         effects.snapshot_time = Some(time);
-        let mut ctx = Ctx { state, conn, db, scope: Scope::at_snapshot(&state.storage, snapshot), lsid, retryable: false };
+        let mut ctx = Ctx { state, conn, db, scope: Scope::at_snapshot(&state.storage, snapshot), lsid, retryable: false, changes: Vec::new() };
         return dispatch(&mut ctx, &name, run, body);
     }
     // A write that meets a document an open transaction has written waits
@@ -422,6 +455,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
             scope: Scope::autocommit(&state.storage, state.write_lock_timeout),
             lsid: lsid.clone(),
             retryable: retry.is_some(),
+            changes: Vec::new(),
         };
         let result = dispatch(&mut ctx, &name, run, body);
         let blocked = ctx.scope.blocked_on();
@@ -430,7 +464,8 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
             (Some(key), Ok(reply), Some(write), None) => retryable::record(write, key, reply),
             _ => Ok(()),
         };
-        ctx.scope.finish(result.is_ok() && blocked.is_none() && recorded.is_ok())?;
+        let changes = std::mem::take(&mut ctx.changes);
+        ctx.scope.finish(result.is_ok() && blocked.is_none() && recorded.is_ok(), |time| state.changes.publish(time, changes, None))?;
         recorded?;
         let Some((conflict, owner)) = blocked else { return result };
         if !state.storage.wait_for(&conflict, owner, deadline) {
@@ -449,8 +484,17 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     }
 }
 
-/// Runs the handler, unless the command names a view (`views`).
+/// Runs the handler, unless the command opens or continues a change stream
+/// (`change_stream`) or names a view (`views`).
 fn dispatch(ctx: &mut Ctx<'_>, name: &str, run: Handler, body: &Document) -> CmdResult<Document> {
+    if change_stream::opens_stream(name, body) {
+        return change_stream::open(ctx, body);
+    }
+    if name == "getMore" {
+        if let Some(reply) = change_stream::get_more(ctx, body)? {
+            return Ok(reply);
+        }
+    }
     match views::intercept(ctx, name, body)? {
         Some(reply) => Ok(reply),
         None => run(ctx, body),
@@ -607,17 +651,32 @@ fn execute_in_transaction(
         // The snapshot is taken now, at the transaction's first statement;
         // nothing waits for other transactions.
         let txn = state.storage.begin_transaction()?;
-        session.state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
+        session.state = TxnState::Active { txn: Box::new(txn), started: Instant::now(), changes: Default::default() };
     } else if number != session.txn_number || !matches!(session.state, TxnState::Active { .. }) {
         return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {number} has been aborted or is not in progress")));
     }
-    let TxnState::Active { txn, .. } = &session.state else {
+    let TxnState::Active { txn, changes, .. } = &mut session.state else {
         return Err(CommandError::internal("transaction vanished"));
     };
+    let txn: &Transaction = txn;
     let mark = txn.statement_mark();
-    let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid, retryable: false };
+    let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid, retryable: false, changes: Vec::new() };
     let result = dispatch(&mut ctx, name, run, body);
+    let statement_changes = std::mem::take(&mut ctx.changes);
     drop(ctx);
+    // The statement's change events join the transaction's (a failed
+    // statement wrote nothing that stays); savepoints mark them too.
+    if result.is_ok() {
+        changes.events.extend(statement_changes);
+        if let Some(Bson::String(point)) = body.get(name) {
+            match name {
+                "savepoint" => changes.savepoint(point),
+                "rollbackToSavepoint" => changes.rollback_to(point),
+                "releaseSavepoint" => changes.release(point),
+                _ => {}
+            }
+        }
+    }
     let failed = match &result {
         Err(_) => true,
         Ok(reply) => reply.get("writeErrors").is_some(),

@@ -54,6 +54,20 @@ pub fn labels_for(command: &str, body: &Document, code: Option<i32>, write_conce
     Vec::new()
 }
 
+/// mongod's change stream labels: `NonResumableChangeStreamError` for
+/// ChangeStreamFatalError and ChangeStreamHistoryLost; otherwise, unless
+/// the error is already labelled for a retry, `ResumableChangeStreamError`
+/// for the errors a driver may resume the stream after (retriable and
+/// network errors, routing errors, RetryChangeStream,
+/// FailedToSatisfyReadPreference).
+pub fn change_stream_label(code: i32, labelled: bool) -> Option<&'static str> {
+    if matches!(code, 280 | 286) {
+        return Some("NonResumableChangeStreamError");
+    }
+    let resumable = is_retriable(code) || matches!(code, 150 | 13388 | 234 | 133 | 317 | 384);
+    (resumable && !labelled).then_some("ResumableChangeStreamError")
+}
+
 /// Commands that take a write concern (mongod's `supportsWriteConcern`).
 const WRITE_CONCERN_COMMANDS: &[&str] = &[
     "insert",

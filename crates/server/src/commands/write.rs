@@ -7,6 +7,7 @@
 use super::let_vars::{self, bind_filter};
 use super::{collection_arg, doc_array, opt_bool, opt_doc, transactional_write, Ctx};
 use crate::catalog::CollectionMeta;
+use crate::changes::{images_enabled, PendingChange};
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
@@ -92,10 +93,14 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let meta = tables.ensure_collection(&db, &coll)?;
     let mut n = 0i32;
     let mut errors = Vec::new();
+    let images = images_enabled(&meta.options);
     for (i, mut d) in docs.into_iter().enumerate() {
         ensure_id(&mut d);
         match check_id_storable(&d).and_then(|()| tables.insert(&meta, &d)) {
-            Ok(()) => n += 1,
+            Ok(()) => {
+                n += 1;
+                ctx.changes.push(PendingChange::insert(&db, &coll, &d, images).in_collection(&meta.uuid));
+            }
             Err(e) if e.aborts_command() => return Err(e),
             Err(e) => {
                 errors.push(write_error(i, &e));
@@ -240,6 +245,16 @@ fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, q: &Document,
     Ok(new)
 }
 
+/// The change event of an update: `replace` for a replacement document,
+/// `update` (with what changed) for operators or a pipeline.
+fn change_of_update(db: &str, coll: &str, u: &PreparedUpdate<'_>, old: &Document, new: &Document, images: bool) -> PendingChange {
+    if is_replacement(&u.u) {
+        PendingChange::replace(db, coll, old, new, images)
+    } else {
+        PendingChange::update(db, coll, old, new, images)
+    }
+}
+
 fn update_arg(stmt: &Document, key: &str) -> CmdResult<Bson> {
     match stmt.get(key) {
         Some(u @ (Bson::Document(_) | Bson::Array(_))) => Ok(u.clone()),
@@ -253,7 +268,13 @@ struct UpdateOutcome {
     upserted: Option<Bson>,
 }
 
-fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document, vars: Option<&Vars>) -> CmdResult<UpdateOutcome> {
+fn update_statement(
+    tables: &mut Tables<'_>,
+    (db, coll): (&str, &str),
+    stmt: &Document,
+    vars: Option<&Vars>,
+    changes: &mut Vec<PendingChange>,
+) -> CmdResult<UpdateOutcome> {
     let q = bind_filter(opt_doc(stmt, "q")?.unwrap_or_default(), vars);
     let u = PreparedUpdate::new(update_arg(stmt, "u")?, &q, stmt.get("arrayFilters"), vars)?;
     let multi = opt_bool(stmt, "multi");
@@ -266,10 +287,12 @@ fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Docume
         None if upsert => tables.ensure_collection(db, coll)?,
         None => return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None }),
     };
+    let images = images_enabled(&meta.options);
     let targets = plan::matching(tables, &meta, &q, if multi { None } else { Some(1) })?;
     if targets.is_empty() {
         if upsert {
             let new = upsert_document(tables, &meta, &q, &u)?;
+            changes.push(PendingChange::insert(db, coll, &new, images).in_collection(&meta.uuid));
             return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: new.get("_id").cloned() });
         }
         return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None });
@@ -280,6 +303,7 @@ fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Docume
         outcome.matched += 1;
         if new != old {
             tables.replace(&meta, &old, &new)?;
+            changes.push(change_of_update(db, coll, &u, &old, &new, images).in_collection(&meta.uuid));
             outcome.modified += 1;
         }
     }
@@ -303,7 +327,7 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
-        let outcome = update_statement(&mut tables, &db, &coll, stmt, vars.as_ref()).and_then(|o| {
+        let outcome = update_statement(&mut tables, (&db, &coll), stmt, vars.as_ref(), &mut ctx.changes).and_then(|o| {
             if o.modified > 0 || o.upserted.is_some() {
                 transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
             }
@@ -357,6 +381,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             let targets = plan::matching(&tables, meta, &q, (limit == 1).then_some(1))?;
             for d in &targets {
                 tables.delete(meta, d)?;
+                ctx.changes.push(PendingChange::delete(&db, &coll, d, images_enabled(&meta.options)).in_collection(&meta.uuid));
             }
             if !targets.is_empty() {
                 transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
@@ -432,17 +457,20 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     let (value, last_error) = match (meta, target, u) {
         (Some(meta), Some(old), None) => {
             tables.delete(&meta, &old)?;
+            ctx.changes.push(PendingChange::delete(&db, &coll, &old, images_enabled(&meta.options)).in_collection(&meta.uuid));
             (project(old)?, doc! {"n": 1})
         }
         (Some(meta), Some(old), Some(u)) => {
             let new = updated(&old, &u)?;
             if new != old {
                 tables.replace(&meta, &old, &new)?;
+                ctx.changes.push(change_of_update(&db, &coll, &u, &old, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
             }
             (project(if return_new { new } else { old })?, doc! {"n": 1, "updatedExisting": true})
         }
         (Some(meta), None, Some(u)) if upsert => {
             let new = upsert_document(&mut tables, &meta, &q, &u)?;
+            ctx.changes.push(PendingChange::insert(&db, &coll, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
             let id = new.get("_id").cloned().unwrap_or(Bson::Null);
             let value = if return_new { project(new)? } else { Bson::Null };
             (value, doc! {"n": 1, "updatedExisting": false, "upserted": id})

@@ -98,9 +98,11 @@ impl Clock {
         }
     }
 
-    /// Runs `commit` (a redb commit) and gives it the next tick. The kept
+    /// Runs `commit` (a redb commit), gives it the next tick and runs
+    /// `then` with that tick, still in the commit's critical section: what
+    /// `then` publishes (change events) appears in commit order. The kept
     /// snapshots that showed the latest data stop at this commit.
-    pub(crate) fn commit<T>(&self, commit: impl FnOnce() -> CmdResult<T>) -> CmdResult<T> {
+    pub(crate) fn commit<T>(&self, commit: impl FnOnce() -> CmdResult<T>, then: impl FnOnce(Timestamp)) -> CmdResult<T> {
         let mut kept = self.kept.lock();
         let out = commit()?;
         let tick = self.tick();
@@ -108,6 +110,7 @@ impl Clock {
         for k in kept.iter_mut().filter(|k| k.until.is_none()) {
             k.until = Some(tick);
         }
+        then(unpack(tick));
         Ok(out)
     }
 
@@ -178,11 +181,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("t.redb")).unwrap();
         let clock = Clock::default();
-        clock.commit(|| Ok(())).unwrap();
+        clock.commit(|| Ok(()), |_| {}).unwrap();
         let first = clock.last_commit();
         let (_, at) = clock.snapshot(&db, None).unwrap();
         assert_eq!(at, first);
-        clock.commit(|| Ok(())).unwrap();
+        clock.commit(|| Ok(()), |_| {}).unwrap();
         let second = clock.last_commit();
         assert!(second > first);
         // The first snapshot still answers for the time it was taken at...

@@ -90,10 +90,16 @@ impl WriteTxn {
         self.claims.blocked_on()
     }
 
-    pub fn commit(mut self) -> CmdResult<()> {
+    pub fn commit(self) -> CmdResult<()> {
+        self.commit_then(|_| {})
+    }
+
+    /// Commits, then runs `then` with the commit's cluster time inside the
+    /// commit's critical section (see `Clock::commit`).
+    pub fn commit_then(mut self, then: impl FnOnce(bson::Timestamp)) -> CmdResult<()> {
         match self.txn.take() {
             Some(t) => {
-                self.clock.commit(|| Ok(t.commit()?))?;
+                self.clock.commit(|| Ok(t.commit()?), then)?;
                 self.claims.publish();
                 Ok(())
             }
