@@ -224,7 +224,7 @@ impl PendingChange {
     }
 
     pub fn is_expanded(&self) -> bool {
-        matches!(self.event.get_str("operationType"), Ok("create" | "createIndexes" | "dropIndexes"))
+        matches!(self.event.get_str("operationType"), Ok("create" | "createIndexes" | "dropIndexes" | "modify"))
     }
 }
 

@@ -50,13 +50,16 @@ fn collection_entry(meta: &CollectionMeta) -> Document {
     if super::views::is_view(meta) {
         return doc! {"name": &meta.name, "type": "view", "options": meta.options.clone(), "info": {"readOnly": true}};
     }
-    doc! {
+    let mut entry = doc! {
         "name": &meta.name,
         "type": "collection",
         "options": meta.options.clone(),
         "info": {"readOnly": false, "uuid": meta.uuid.clone()},
-        "idIndex": CollectionMeta::id_index_spec(),
+    };
+    if super::collection_options::has_id_index(meta) {
+        entry.insert("idIndex", CollectionMeta::id_index_spec());
     }
+    entry
 }
 
 pub fn list_collections(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
@@ -78,7 +81,7 @@ pub fn list_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let Some(meta) = tables.collection(&db, &name)? else {
         return Err(CommandError::namespace_not_found(format!("ns does not exist: {db}.{name}")));
     };
-    let mut batch = vec![Bson::Document(CollectionMeta::id_index_spec())];
+    let mut batch = vec![Bson::Document(super::collection_options::id_index(&meta))];
     batch.extend(meta.indexes.iter().map(|ix| Bson::Document(ix.spec.clone())));
     Ok(doc! {"cursor": {"id": 0i64, "ns": format!("{db}.{name}"), "firstBatch": batch}, "ok": 1.0})
 }
@@ -94,6 +97,9 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         }
     }
     let view = super::views::definition(&options)?;
+    if view.is_none() {
+        super::collection_options::check_create(&mut options)?;
+    }
     let mut tables = ctx.scope.write()?;
     if let Some((source, _)) = &view {
         super::views::check_new_view(&tables, &db, &name, source)?;

@@ -3,6 +3,7 @@
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
 mod change_stream;
+mod collection_options;
 mod concerns;
 mod db_sources;
 mod ddl;
@@ -189,6 +190,7 @@ fn handler(name: &str) -> Option<Handler> {
         "listCollections" => ddl::list_collections,
         "listIndexes" => ddl::list_indexes,
         "create" => ddl::create,
+        "collMod" => collection_options::coll_mod,
         "drop" => ddl::drop,
         "dropDatabase" => ddl::drop_database,
         "renameCollection" => ddl::rename_collection,
