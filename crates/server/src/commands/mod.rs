@@ -7,6 +7,7 @@ mod collection_options;
 mod concerns;
 mod db_sources;
 mod ddl;
+mod find_keys;
 mod handshake;
 mod let_vars;
 mod read;

@@ -64,7 +64,8 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     if limit > 0 {
         docs.truncate(limit);
     }
-    if let Some(p) = &projection {
+    docs = super::find_keys::apply(ctx, body, &coll, &filter, sort.as_ref(), docs)?;
+    if let Some(p) = projection.as_ref().filter(|_| !super::find_keys::returns_keys(body)) {
         docs = docs.iter().map(|d| p.apply(d)).collect::<Result<_, _>>()?;
     }
     let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
