@@ -416,6 +416,17 @@ impl ChangeLog {
         self.log.lock().high_water
     }
 
+    /// Waits until a commit after `since` (the high-water mark seen before)
+    /// is published, or `deadline` passes.
+    pub fn wait_for_commit(&self, since: Position, deadline: Instant) {
+        let mut log = self.log.lock();
+        while log.high_water <= since {
+            if self.published.wait_until(&mut log, deadline).timed_out() {
+                return;
+            }
+        }
+    }
+
     /// Whether events after `position` may have left the log (or predate it).
     pub fn lost(&self, position: Position) -> bool {
         position < self.log.lock().floor

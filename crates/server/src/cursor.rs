@@ -21,15 +21,50 @@ struct Cursor {
     ns: String,
     docs: VecDeque<Document>,
     last_used: Instant,
-    /// A change stream reads the change log on each getMore instead of a
-    /// queue; it is taken out while a getMore serves it.
-    stream: StreamSlot,
+    /// A live cursor (change stream, tailable) reads on each getMore
+    /// instead of serving a queue; it is taken out while a getMore serves it.
+    live: LiveSlot,
 }
 
-enum StreamSlot {
-    NotAStream,
-    Idle(Box<Stream>),
-    Busy,
+/// A cursor that reads as it goes.
+pub enum Live {
+    Stream(Box<Stream>),
+    Tail(Box<Tail>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LiveKind {
+    Stream,
+    Tail,
+}
+
+impl Live {
+    fn kind(&self) -> LiveKind {
+        match self {
+            Live::Stream(_) => LiveKind::Stream,
+            Live::Tail(_) => LiveKind::Tail,
+        }
+    }
+}
+
+/// A tailable cursor on a capped collection: the rest of its first answer,
+/// then the documents inserted after the last one it has seen.
+#[derive(Debug, Clone)]
+pub struct Tail {
+    pub db: String,
+    pub coll: String,
+    pub queue: VecDeque<Document>,
+    /// The insertion number of the last document it has seen.
+    pub last_seq: i64,
+    pub filter: Document,
+    pub projection: Option<Document>,
+    pub await_data: bool,
+}
+
+enum LiveSlot {
+    NotLive,
+    Idle(Live),
+    Busy(LiveKind),
 }
 
 #[derive(Default)]
@@ -72,12 +107,12 @@ impl CursorTable {
                 break candidate;
             }
         };
-        map.insert(id, Cursor { ns, docs, last_used: Instant::now(), stream: StreamSlot::NotAStream });
+        map.insert(id, Cursor { ns, docs, last_used: Instant::now(), live: LiveSlot::NotLive });
         id
     }
 
-    /// Registers a change stream (never exhausted) and returns its id.
-    pub fn register_stream(&self, ns: String, stream: Stream) -> i64 {
+    /// Registers a live cursor (never exhausted) and returns its id.
+    pub fn register_live(&self, ns: String, live: Live) -> i64 {
         let mut map = self.cursors.lock();
         let id = loop {
             let candidate = rand::random::<i64>() & i64::MAX;
@@ -85,39 +120,52 @@ impl CursorTable {
                 break candidate;
             }
         };
-        map.insert(id, Cursor { ns, docs: VecDeque::new(), last_used: Instant::now(), stream: StreamSlot::Idle(Box::new(stream)) });
+        map.insert(id, Cursor { ns, docs: VecDeque::new(), last_used: Instant::now(), live: LiveSlot::Idle(live) });
         id
     }
 
-    /// Takes out change stream `id` for a getMore; `None` if `id` is a
-    /// cursor of another kind (or none at all: the ordinary getMore reports it).
-    pub fn take_stream(&self, id: i64, ns: &str) -> CmdResult<Option<Box<Stream>>> {
+    /// Takes out live cursor `id` of `kind` for a getMore; `None` if `id`
+    /// is a cursor of another kind (or none at all: the ordinary getMore
+    /// reports it).
+    pub fn take_live(&self, id: i64, ns: &str, kind: LiveKind) -> CmdResult<Option<Live>> {
         let mut map = self.cursors.lock();
         let Some(cursor) = map.get_mut(&id) else { return Ok(None) };
-        if matches!(cursor.stream, StreamSlot::NotAStream) {
+        let found = match &cursor.live {
+            LiveSlot::NotLive => return Ok(None),
+            LiveSlot::Idle(live) => live.kind(),
+            LiveSlot::Busy(k) => *k,
+        };
+        if found != kind {
             return Ok(None);
         }
         if cursor.ns != ns {
             return Err(CommandError::new(13, "Unauthorized", format!("cursor id {id} belongs to namespace {}, not {ns}", cursor.ns)));
         }
         cursor.last_used = Instant::now();
-        match std::mem::replace(&mut cursor.stream, StreamSlot::Busy) {
-            StreamSlot::Idle(stream) => Ok(Some(stream)),
-            _ => Err(CommandError::new(143, "CursorInUse", format!("cursor id {id} is already in use"))),
+        match std::mem::replace(&mut cursor.live, LiveSlot::Busy(kind)) {
+            LiveSlot::Idle(live) => Ok(Some(live)),
+            other => {
+                cursor.live = other;
+                Err(CommandError::new(143, "CursorInUse", format!("cursor id {id} is already in use")))
+            }
         }
     }
 
-    /// Whether cursor `id` is a change stream's.
-    pub fn is_stream(&self, id: i64) -> bool {
-        self.cursors.lock().get(&id).is_some_and(|c| !matches!(c.stream, StreamSlot::NotAStream))
+    /// Whether cursor `id` is a live cursor of `kind`.
+    pub fn is_live(&self, id: i64, kind: LiveKind) -> bool {
+        self.cursors.lock().get(&id).is_some_and(|c| match &c.live {
+            LiveSlot::NotLive => false,
+            LiveSlot::Idle(live) => live.kind() == kind,
+            LiveSlot::Busy(k) => *k == kind,
+        })
     }
 
-    /// Puts back a change stream taken by `take_stream` (unless it was
-    /// killed meanwhile).
-    pub fn return_stream(&self, id: i64, stream: Box<Stream>) {
+    /// Puts back a live cursor taken by `take_live` (unless it was killed
+    /// meanwhile).
+    pub fn return_live(&self, id: i64, live: Live) {
         if let Some(cursor) = self.cursors.lock().get_mut(&id) {
             cursor.last_used = Instant::now();
-            cursor.stream = StreamSlot::Idle(stream);
+            cursor.live = LiveSlot::Idle(live);
         }
     }
 
@@ -156,7 +204,7 @@ impl CursorTable {
 
     pub fn reap(&self, idle: Duration) {
         let now = Instant::now();
-        self.cursors.lock().retain(|_, c| matches!(c.stream, StreamSlot::Busy) || now.duration_since(c.last_used) < idle);
+        self.cursors.lock().retain(|_, c| matches!(c.live, LiveSlot::Busy(_)) || now.duration_since(c.last_used) < idle);
     }
 
     pub fn len(&self) -> usize {

@@ -14,6 +14,7 @@
 //! `$replaceRoot`/`$replaceWith`, `$redact`) shape each event.
 use super::{num_i64, opt_doc, opt_i64, Ctx};
 use crate::changes::{pack, BeforeChange, Entry, FullDocument, Position, Stream, Watch};
+use crate::cursor::{Live, LiveKind};
 use crate::error::{CmdResult, CommandError};
 use bson::{doc, Bson, DateTime, Document};
 use djongo_engine::pipeline::NoCollections;
@@ -164,7 +165,7 @@ pub fn open(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     // The first batch never waits.
     let (batch, ended) = next_batch(ctx, &mut stream, batch_size, None)?;
     let token = stream.position.token();
-    let id = if ended { 0 } else { ctx.state.cursors.register_stream(ns.clone(), stream) };
+    let id = if ended { 0 } else { ctx.state.cursors.register_live(ns.clone(), Live::Stream(Box::new(stream))) };
     Ok(doc! {"cursor": {"firstBatch": batch, "postBatchResumeToken": token, "id": id, "ns": ns}, "ok": 1.0})
 }
 
@@ -173,7 +174,7 @@ pub fn get_more(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Option<Document
     let Some(id) = body.get("getMore").and_then(num_i64) else { return Ok(None) };
     let Some(Bson::String(coll)) = body.get("collection") else { return Ok(None) };
     let ns = format!("{}.{coll}", ctx.db);
-    let Some(mut stream) = ctx.state.cursors.take_stream(id, &ns)? else { return Ok(None) };
+    let Some(Live::Stream(mut stream)) = ctx.state.cursors.take_live(id, &ns, LiveKind::Stream)? else { return Ok(None) };
     let batch_size = opt_i64(body, "batchSize")?.filter(|n| *n > 0).map_or(usize::MAX, |n| n as usize);
     let wait = super::concerns::max_time_ms(body, "getMore")?.map_or(DEFAULT_AWAIT, Duration::from_millis);
     let result = next_batch(ctx, &mut stream, batch_size, Some(Instant::now() + wait));
@@ -189,7 +190,7 @@ pub fn get_more(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Option<Document
         ctx.state.cursors.kill(&[id]);
         0
     } else {
-        ctx.state.cursors.return_stream(id, stream);
+        ctx.state.cursors.return_live(id, Live::Stream(stream));
         id
     };
     Ok(Some(doc! {"cursor": {"nextBatch": batch, "postBatchResumeToken": token, "id": id, "ns": ns}, "ok": 1.0}))

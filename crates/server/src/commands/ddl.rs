@@ -65,7 +65,7 @@ fn collection_entry(meta: &CollectionMeta) -> Document {
 pub fn list_collections(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let db = ctx.db.clone();
     let tables = ctx.scope.read()?;
-    let entries: Vec<Document> = tables.collections(Some(&db))?.iter().map(collection_entry).collect();
+    let entries: Vec<Document> = tables.collections(Some(&db))?.iter().filter(|m| !super::capped::is_companion(&m.name)).map(collection_entry).collect();
     let mut entries = filter_entries(entries, opt_doc(body, "filter")?)?;
     if opt_bool(body, "nameOnly") {
         entries = entries.into_iter().map(|e| doc! {"name": e.get_str("name").unwrap_or_default(), "type": e.get_str("type").unwrap_or("collection")}).collect();
@@ -99,12 +99,16 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let view = super::views::definition(&options)?;
     if view.is_none() {
         super::collection_options::check_create(&mut options)?;
+        super::capped::check_options(&mut options)?;
     }
     let mut tables = ctx.scope.write()?;
     if let Some((source, _)) = &view {
         super::views::check_new_view(&tables, &db, &name, source)?;
     }
     let meta = tables.create_collection(&db, &name, options)?;
+    if super::capped::is_capped(&meta) {
+        super::capped::create(&mut tables, &meta)?;
+    }
     let kind = if view.is_some() { "view" } else { "collection" };
     let uuid = meta.uuid.clone();
     ctx.changes.push(PendingChange::expanded(&db, &name, "create", doc! {"idIndex": CollectionMeta::id_index_spec(), "type": kind, "options": meta.options}).in_collection(&uuid));
@@ -121,6 +125,7 @@ pub fn drop(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     };
     let n_indexes = meta.indexes.len() as i32 + 1;
     tables.drop_collection(&meta)?;
+    super::capped::dropped(&mut tables, &meta)?;
     ctx.changes.push(PendingChange::drop(&db, &name).in_collection(&meta.uuid));
     Ok(doc! {"ns": format!("{db}.{name}"), "nIndexesWas": n_indexes, "ok": 1.0})
 }
@@ -130,7 +135,9 @@ pub fn drop_database(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document>
     let mut tables = ctx.scope.write()?;
     for meta in tables.collections(Some(&db))? {
         tables.drop_collection(&meta)?;
-        ctx.changes.push(PendingChange::drop(&db, &meta.name).in_collection(&meta.uuid));
+        if !super::capped::is_companion(&meta.name) {
+            ctx.changes.push(PendingChange::drop(&db, &meta.name).in_collection(&meta.uuid));
+        }
     }
     ctx.changes.push(PendingChange::drop_database(&db));
     Ok(doc! {"dropped": db, "ok": 1.0})
@@ -170,10 +177,12 @@ pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
             return Err(CommandError::new(48, "NamespaceExists", "target namespace exists"));
         }
         tables.drop_collection(&target)?;
+        super::capped::dropped(&mut tables, &target)?;
         ctx.changes.push(PendingChange::drop(&to_db, &to_coll).in_collection(&target.uuid));
         dropped = Some(target.uuid);
     }
     tables.rename_collection(&meta, &to_db, &to_coll)?;
+    super::capped::renamed(&mut tables, &meta, &to_db, &to_coll)?;
     ctx.changes.push(PendingChange::rename(&from_db, &from_coll, &to_db, &to_coll, dropped.as_ref()).in_collection(&meta.uuid));
     Ok(doc! {"ok": 1.0})
 }
@@ -254,7 +263,8 @@ pub fn drop_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 pub fn db_stats(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
     let db = ctx.db.clone();
     let tables = ctx.scope.read()?;
-    let metas = tables.collections(Some(&db))?;
+    let mut metas = tables.collections(Some(&db))?;
+    metas.retain(|m| !super::capped::is_companion(&m.name));
     let views = metas.iter().filter(|m| super::views::is_view(m)).count() as i64;
     let mut objects = 0i64;
     let mut indexes = 0i64;

@@ -2,6 +2,7 @@
 //! the right storage scope (a fresh snapshot, an autocommit write, or the
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
+mod capped;
 mod change_stream;
 mod collection_options;
 mod concerns;
@@ -420,7 +421,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     if name == "getMore" {
         // Only a getMore that has found its cursor knows it continues a
         // change stream (mongod labels errors the same way).
-        effects.change_stream = body.get("getMore").and_then(num_i64).is_some_and(|id| state.cursors.is_stream(id));
+        effects.change_stream = body.get("getMore").and_then(num_i64).is_some_and(|id| state.cursors.is_live(id, crate::cursor::LiveKind::Stream));
         fail_get_more(state, conn, body)?;
     }
     let in_txn = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
@@ -493,8 +494,14 @@ fn dispatch(ctx: &mut Ctx<'_>, name: &str, run: Handler, body: &Document) -> Cmd
     if change_stream::opens_stream(name, body) {
         return change_stream::open(ctx, body);
     }
+    if capped::is_tailable_find(name, body) {
+        return capped::tailable_find(ctx, body);
+    }
     if name == "getMore" {
         if let Some(reply) = change_stream::get_more(ctx, body)? {
+            return Ok(reply);
+        }
+        if let Some(reply) = capped::get_more(ctx, body)? {
             return Ok(reply);
         }
     }

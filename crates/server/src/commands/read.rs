@@ -51,13 +51,19 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         match tables.collection(&db, &coll)? {
             None => Vec::new(),
             Some(meta) => {
+                // Natural order: a capped collection's insertion order (`capped`).
+                let natural = super::capped::natural_order(&meta, sort.as_ref());
                 // Without a sort, matching can stop once skip+limit are found.
-                let stop = (sort.is_none() && limit > 0).then(|| skip.saturating_add(limit));
-                plan::matching(&tables, &meta, &filter, stop)?
+                let stop = (sort.is_none() && natural.is_none() && limit > 0).then(|| skip.saturating_add(limit));
+                let mut docs = plan::matching(&tables, &meta, &filter, stop)?;
+                if let Some(reverse) = natural {
+                    super::capped::order_naturally(&tables, &meta, reverse, &mut docs)?;
+                }
+                docs
             }
         }
     };
-    if let Some(s) = &sort {
+    if let Some(s) = sort.as_ref().filter(|s| super::capped::natural_direction(s).is_none()) {
         sort_documents(&mut docs, s)?;
     }
     let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();

@@ -89,17 +89,23 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let docs = doc_array(body, "documents")?;
     let ordered = ordered(body);
     let db = ctx.db.clone();
+    let in_txn = ctx.scope.in_transaction();
     let mut tables = ctx.scope.write()?;
     let meta = tables.ensure_collection(&db, &coll)?;
     let mut n = 0i32;
     let mut errors = Vec::new();
     let images = images_enabled(&meta.options);
+    let capped = super::capped::is_capped(&meta);
+    let mut inserted = Vec::new();
     for (i, mut d) in docs.into_iter().enumerate() {
         ensure_id(&mut d);
         match check_id_storable(&d).and_then(|()| tables.insert(&meta, &d)) {
             Ok(()) => {
                 n += 1;
                 ctx.changes.push(PendingChange::insert(&db, &coll, &d, images).in_collection(&meta.uuid));
+                if capped {
+                    inserted.push(d);
+                }
             }
             Err(e) if e.aborts_command() => return Err(e),
             Err(e) => {
@@ -110,6 +116,7 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             }
         }
     }
+    super::capped::inserted(&mut tables, &meta, &inserted, in_txn)?;
     if n > 0 {
         transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
     }
@@ -270,7 +277,7 @@ struct UpdateOutcome {
 
 fn update_statement(
     tables: &mut Tables<'_>,
-    (db, coll): (&str, &str),
+    (db, coll, in_txn): (&str, &str, bool),
     stmt: &Document,
     vars: Option<&Vars>,
     changes: &mut Vec<PendingChange>,
@@ -292,6 +299,7 @@ fn update_statement(
     if targets.is_empty() {
         if upsert {
             let new = upsert_document(tables, &meta, &q, &u)?;
+            super::capped::inserted(tables, &meta, std::slice::from_ref(&new), in_txn)?;
             changes.push(PendingChange::insert(db, coll, &new, images).in_collection(&meta.uuid));
             return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: new.get("_id").cloned() });
         }
@@ -303,6 +311,7 @@ fn update_statement(
         outcome.matched += 1;
         if new != old {
             tables.replace(&meta, &old, &new)?;
+            super::capped::replaced(tables, &meta, &new, in_txn)?;
             changes.push(change_of_update(db, coll, &u, &old, &new, images).in_collection(&meta.uuid));
             outcome.modified += 1;
         }
@@ -314,6 +323,7 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "update")?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "updates")?;
+    let in_txn = ctx.scope.in_transaction();
     if statements.iter().any(|s| s.contains_key("sort")) {
         // MongoDB 8.0 added `sort` to updateOne/replaceOne; 7.0, which this
         // server reports itself as, refuses the command for an unknown field.
@@ -327,7 +337,7 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
-        let outcome = update_statement(&mut tables, (&db, &coll), stmt, vars.as_ref(), &mut ctx.changes).and_then(|o| {
+        let outcome = update_statement(&mut tables, (&db, &coll, in_txn), stmt, vars.as_ref(), &mut ctx.changes).and_then(|o| {
             if o.modified > 0 || o.upserted.is_some() {
                 transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
             }
@@ -366,6 +376,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "delete")?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "deletes")?;
+    let in_txn = ctx.scope.in_transaction();
     let ordered = ordered(body);
     let vars = let_vars::parse(body)?;
     let db = ctx.db.clone();
@@ -381,6 +392,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             let targets = plan::matching(&tables, meta, &q, (limit == 1).then_some(1))?;
             for d in &targets {
                 tables.delete(meta, d)?;
+                super::capped::removed(&mut tables, meta, d, in_txn)?;
                 ctx.changes.push(PendingChange::delete(&db, &coll, d, images_enabled(&meta.options)).in_collection(&meta.uuid));
             }
             if !targets.is_empty() {
@@ -432,6 +444,7 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
         return Err(CommandError::failed_to_parse("Cannot specify both remove=true and upsert=true / new=true"));
     }
     let db = ctx.db.clone();
+    let in_txn = ctx.scope.in_transaction();
     let mut tables = ctx.scope.write()?;
     let meta = match tables.collection(&db, &coll)? {
         Some(m) => Some(m),
@@ -457,6 +470,7 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     let (value, last_error) = match (meta, target, u) {
         (Some(meta), Some(old), None) => {
             tables.delete(&meta, &old)?;
+            super::capped::removed(&mut tables, &meta, &old, in_txn)?;
             ctx.changes.push(PendingChange::delete(&db, &coll, &old, images_enabled(&meta.options)).in_collection(&meta.uuid));
             (project(old)?, doc! {"n": 1})
         }
@@ -464,12 +478,14 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
             let new = updated(&old, &u)?;
             if new != old {
                 tables.replace(&meta, &old, &new)?;
+                super::capped::replaced(&mut tables, &meta, &new, in_txn)?;
                 ctx.changes.push(change_of_update(&db, &coll, &u, &old, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
             }
             (project(if return_new { new } else { old })?, doc! {"n": 1, "updatedExisting": true})
         }
         (Some(meta), None, Some(u)) if upsert => {
             let new = upsert_document(&mut tables, &meta, &q, &u)?;
+            super::capped::inserted(&mut tables, &meta, std::slice::from_ref(&new), in_txn)?;
             ctx.changes.push(PendingChange::insert(&db, &coll, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
             let id = new.get("_id").cloned().unwrap_or(Bson::Null);
             let value = if return_new { project(new)? } else { Bson::Null };
