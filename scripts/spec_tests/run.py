@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CACHE = ROOT / ".cache"
 KNOWN_FAILURES = HERE / "known_failures.txt"
+SKIPS = HERE / "skips.txt"
 REPORT = ROOT / "docs" / "spec-tests.md"
 
 
@@ -163,17 +164,21 @@ def run_suite(suite: Suite, test_root: Path, server: str, timeout: int) -> dict:
         }
 
 
-def read_known_failures() -> dict[str, str]:
+def read_listing(path: Path) -> dict[str, str]:
     """``<suite>/<file>: <description>  # <reason>``, one a line."""
-    known = {}
-    for line in KNOWN_FAILURES.read_text().splitlines():
+    listed = {}
+    for line in path.read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         test_id, sep, reason = line.partition("  # ")
-        if not sep:
-            raise SystemExit(f"{KNOWN_FAILURES}: no '  # reason' in: {line}")
-        known[test_id.strip()] = reason.strip()
-    return known
+        if not sep or not reason.strip():
+            raise SystemExit(f"{path}: no '  # reason' in: {line}")
+        listed[test_id.strip()] = reason.strip()
+    return listed
+
+
+def read_known_failures() -> dict[str, str]:
+    return read_listing(KNOWN_FAILURES)
 
 
 def summarize(run: dict) -> Counter:
@@ -255,6 +260,10 @@ def check(runs: list[dict], known: dict[str, str], complete: bool) -> list[str]:
     if complete:
         problems += [f"listed but did not run, remove from known_failures.txt: {test_id}"
                      for test_id in sorted(set(known) - seen)]
+        skipped = {test_id for run in runs for test_id, result in run["outcomes"].items()
+                   if result["outcome"] == "skipped"}
+        problems += [f"listed in skips.txt but not skipped, remove it: {test_id}"
+                     for test_id in sorted(set(read_listing(SKIPS)) - skipped)]
     return problems
 
 
