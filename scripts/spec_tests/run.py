@@ -28,6 +28,7 @@ import tarfile
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,6 +295,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="write all outcomes here")
     parser.add_argument("--record-known-failures", action="store_true",
                         help="append today's unlisted failures to known_failures.txt")
+    parser.add_argument("--jobs", type=int, default=2, help="suites run at a time (default 2)")
     parser.add_argument("--timeout", type=int, default=1800)
     args = parser.parse_args()
 
@@ -302,13 +304,15 @@ def main() -> int:
     if args.keyword:
         os.environ["DJONGO_SPEC_KEYWORD"] = args.keyword
     runs = []
-    for suite in suites:
-        run = run_suite(suite, test_root, args.server, args.timeout)
-        c = summarize(run)
-        status = "CRASHED " if run["crashed"] else ""
-        print(f"{status}{suite.name}: {c['passed']}/{c['run']} passed, {c['failing']} failing, "
-              f"{c['skipped']} skipped ({run['seconds']}s)", flush=True)
-        runs.append(run)
+    # The harness spends most of its time waiting (heartbeats, retries), so
+    # two suites run side by side, each against its own server.
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for run in pool.map(lambda s: run_suite(s, test_root, args.server, args.timeout), suites):
+            c = summarize(run)
+            status = "CRASHED " if run["crashed"] else ""
+            print(f"{status}{run['suite']}: {c['passed']}/{c['run']} passed, {c['failing']} failing, "
+                  f"{c['skipped']} skipped ({run['seconds']}s)", flush=True)
+            runs.append(run)
     complete = not args.suites and not args.keyword
     report = args.report or (REPORT if complete and not args.check else None)
     known = read_known_failures()

@@ -2,7 +2,7 @@
 //! connection, the housekeeping thread, and the embedding API
 //! (`spawn` / `ServerHandle`).
 use crate::auth::{ConnAuth, Users};
-use crate::commands::run_command;
+use crate::commands::run_shared_command;
 use crate::cursor::CURSOR_IDLE_TIMEOUT;
 use crate::error::ServerError;
 use crate::session::{SESSION_IDLE_TIMEOUT, TRANSACTION_IDLE_LIMIT};
@@ -397,7 +397,7 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
         let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
         let reply = match wire::parse_request(&header, &payload) {
             Ok(Request::Msg { flags, body }) => {
-                let reply = run_command(state, &mut conn, &body);
+                let reply = run_shared_command(state, &mut conn, &std::sync::Arc::new(body));
                 if conn.faulted {
                     // A fail point acted here (and may close the connection
                     // on purpose): the client lives on, so its transactions do too.
@@ -416,7 +416,7 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
                 let reply = match full_collection_name.strip_suffix(".$cmd") {
                     Some(db) => {
                         query.insert("$db", db);
-                        let reply = run_command(state, &mut conn, &query);
+                        let reply = run_shared_command(state, &mut conn, &std::sync::Arc::new(query));
                         if conn.faulted {
                             aborts_on_close.keep_transactions();
                         }

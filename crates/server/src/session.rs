@@ -141,7 +141,8 @@ impl SessionTable {
     /// `$listLocalSessions` lists it. Never waits: a session busy running a
     /// command is being used right now anyway.
     pub fn seen(&self, key: &[u8]) {
-        let session = self.get(key);
+        let known = self.sessions.lock().get(key).cloned();
+        let session = known.unwrap_or_else(|| self.get(key));
         let mut guard = session.try_lock();
         if let Some(s) = guard.as_mut() {
             s.last_used = Instant::now();

@@ -34,6 +34,10 @@ pub struct ServerState {
     pub ops: crate::ops::ActiveOps,
     /// The events change streams read (`changes`).
     pub changes: crate::changes::ChangeLog,
+    /// Whether the store may hold a view: set when one is created (or one
+    /// is found at start) and never cleared while the server runs, so that
+    /// commands on stores without views skip looking for one.
+    pub views_exist: AtomicBool,
     next_connection_id: AtomicI64,
     shutdown: AtomicBool,
 }
@@ -41,8 +45,10 @@ pub struct ServerState {
 impl ServerState {
     pub fn new(storage: Storage, users: Users, write_lock_timeout: Duration, transaction_lifetime_limit: Duration) -> ServerState {
         let changes = crate::changes::ChangeLog::new(storage.clock().now());
+        let views_exist = AtomicBool::new(has_views(&storage));
         ServerState {
             changes,
+            views_exist,
             storage,
             cursors: CursorTable::default(),
             sessions: SessionTable::default(),
@@ -70,6 +76,17 @@ impl ServerState {
     pub fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
     }
+}
+
+/// Whether the store holds a view (true when that cannot be read: a
+/// needless lookup is only slower).
+fn has_views(storage: &Storage) -> bool {
+    let found = || -> crate::error::CmdResult<bool> {
+        let read = storage.begin_read()?;
+        let tables = crate::storage::Tables::open_read(&read)?;
+        Ok(tables.collections(None)?.iter().any(|m| m.options.contains_key("viewOn")))
+    };
+    found().unwrap_or(true)
 }
 
 /// Per-connection facts commands need.

@@ -97,6 +97,13 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         }
     }
     let view = super::views::definition(&options)?;
+    if view.is_some() {
+        if ctx.scope.in_transaction() {
+            return Err(CommandError::new(263, "OperationNotSupportedInTransaction", "Cannot create a view in a multi-document transaction."));
+        }
+        // Before the view exists: commands look for views from now on.
+        ctx.state.views_exist.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     if view.is_none() {
         super::collection_options::check_create(&mut options)?;
         super::capped::check_options(&mut options)?;

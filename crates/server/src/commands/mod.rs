@@ -242,9 +242,16 @@ struct Effects {
 /// the labels, write concern error and cluster time a replica set member's
 /// would (`reply`).
 pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> Document {
+    run_shared_command(state, conn, &Arc::new(body.clone()))
+}
+
+/// `run_command` for a command document the caller shares (the wire
+/// server's): `$currentOp` shows it while it runs without copying it.
+pub fn run_shared_command(state: &ServerState, conn: &mut ConnInfo, shared: &Arc<Document>) -> Document {
+    let body: &Document = shared;
     let name = body.keys().next().cloned().unwrap_or_default();
     let mut effects = Effects::default();
-    let running = state.ops.begin(conn.id, &conn.peer_address, conn.app_name.as_deref(), body);
+    let running = state.ops.begin(conn.id, &conn.peer_address, conn.app_name.as_deref(), shared);
     let result = execute(state, conn, body, &mut effects);
     drop(running);
     let (mut reply, code) = match result {

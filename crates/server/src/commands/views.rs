@@ -102,6 +102,9 @@ pub fn intercept(ctx: &mut Ctx<'_>, name: &str, body: &Document) -> CmdResult<Op
     if !READS.contains(&name) && !REFUSED.contains(&name) {
         return Ok(None);
     }
+    if !ctx.state.views_exist.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
     let Some(Bson::String(coll)) = body.get(name) else { return Ok(None) };
     let db = ctx.db.clone();
     let (source, pipeline) = {
