@@ -49,6 +49,11 @@ class Suite:
     #: share file names (commit.json...), and generate_test_classes names classes by
     #: directory and file, so without a prefix one suite's classes replace the other's.
     prefix: str
+    #: Only these files (paths under test/), instead of the whole directory.
+    files: tuple[str, ...] = ()
+    #: Run against a server requiring authentication (`--user`), as the tests whose
+    #: runOnRequirements ask for `auth: true` need.
+    auth: bool = False
 
 
 SUITES = [
@@ -64,7 +69,19 @@ SUITES = [
     Suite("command-monitoring", "command_monitoring", "CommandMonitoring"),
     Suite("gridfs", "gridfs", "Gridfs"),
     Suite("change-streams", "change_streams/unified", "ChangeStreams"),
+    # The tests that need authentication (handshake errors during SCRAM), run once
+    # more against a server with a user.
+    Suite("authenticated", "", "Authenticated", files=(
+        "retryable_writes/unified/handshakeError.json",
+        "retryable_reads/unified/handshakeError.json",
+        "transactions/unified/retryable-abort-handshake.json",
+        "transactions/unified/retryable-commit-handshake.json",
+    ), auth=True),
 ]
+
+#: The user an authenticated suite's server requires: pymongo's harness logs in with
+#: DB_USER/DB_PASSWORD.
+TEST_USER = ("user", "password")
 
 
 def pymongo_test_root() -> Path:
@@ -101,12 +118,13 @@ def default_server() -> str:
 class Server:
     """A djongo-server on a free loopback port, with test commands, in a fresh data dir."""
 
-    def __init__(self, program: str, data_dir: Path, log: Path) -> None:
+    def __init__(self, program: str, data_dir: Path, log: Path, auth: bool) -> None:
         self.log = log
         self.log_file = log.open("w")
+        users = ["--user", ":".join(TEST_USER)] if auth else []
         self.proc = subprocess.Popen(
             [program, "--dbpath", str(data_dir), "--bind", "127.0.0.1", "--port", "0",
-             "--enable-test-commands"],
+             "--enable-test-commands", *users],
             stdout=self.log_file, stderr=subprocess.STDOUT,
         )
         self.port = self._wait_for_port()
@@ -139,12 +157,24 @@ def run_suite(suite: Suite, test_root: Path, server: str, timeout: int) -> dict:
         tmp_path = Path(tmp)
         results = tmp_path / "results.json"
         started = time.monotonic()
-        mongod = Server(server, tmp_path / "data", tmp_path / "server.log")
+        suite_dir = suite.path
+        if suite.files:
+            # A directory of just these files, each under its suite's name so
+            # that files of the same name stay apart.
+            picked = tmp_path / "files"
+            for name in suite.files:
+                link = picked / Path(name).parts[0] / Path(name).name
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(test_root / "test" / name)
+            suite_dir = str(picked)
+        mongod = Server(server, tmp_path / "data", tmp_path / "server.log", suite.auth)
         env = {**os.environ, "DB_IP": "127.0.0.1", "DB_PORT": str(mongod.port),
                "DJONGO_SPEC_SUITE": suite.name, "PYTHONWARNINGS": "ignore"}
+        if suite.auth:
+            env.update(DB_USER=TEST_USER[0], DB_PASSWORD=TEST_USER[1])
         try:
             proc = subprocess.run(
-                [sys.executable, str(HERE / "suite.py"), str(test_root), suite.path,
+                [sys.executable, str(HERE / "suite.py"), str(test_root), suite_dir,
                  suite.prefix, str(results)],
                 env=env, capture_output=True, text=True, timeout=timeout,
             )

@@ -180,14 +180,18 @@ def main() -> int:
     if not test.client_context.connected:
         print(test.client_context.connection_attempt_info(), file=sys.stderr)
         return 2
+    # A relative suite_dir is under pymongo's test/; an absolute one (picked files)
+    # is taken as it is.
+    test_dir = Path(unified_format.get_test_path(*suite_dir.split("/")))
+    if Path(suite_dir).is_absolute():
+        test_dir = Path(suite_dir)
     classes = unified_format.generate_test_classes(
-        unified_format.get_test_path(*suite_dir.split("/")),
+        str(test_dir),
         module="spec_tests_" + prefix.lower(),
         class_name_prefix=prefix,
         expected_failures=DRIVER_EXPECTED_FAILURES.get(suite_dir, []),
     )
     loader = unittest.TestLoader()
-    test_dir = Path(unified_format.get_test_path(*suite_dir.split("/")))
     # Each test is named by its file (relative to the suite) and its description, as in
     # the specifications repository; the class names follow generate_test_classes.
     names: dict[str, str] = {}

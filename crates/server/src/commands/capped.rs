@@ -156,7 +156,7 @@ pub fn inserted(tables: &mut Tables<'_>, meta: &CollectionMeta, docs: &[Document
     let mut removed = Vec::new();
     if bytes > size || max.is_some_and(|m| count > m) {
         for entry in tables.scan(&companion)? {
-            if bytes <= size && !max.is_some_and(|m| count > m) {
+            if bytes <= size && max.is_none_or(|m| count <= m) {
                 break;
             }
             let Ok(seq) = entry.get_i64("_id") else { continue };

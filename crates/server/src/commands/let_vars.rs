@@ -16,7 +16,7 @@ fn check_name(name: &str) -> CmdResult<()> {
     let Some(first) = chars.next() else {
         return Err(EngineError::location(16869, "empty variable names are not allowed").into());
     };
-    if !(first.is_ascii_lowercase() || !first.is_ascii()) {
+    if first.is_ascii() && !first.is_ascii_lowercase() {
         return Err(EngineError::location(16870, format!("'{name}' starts with an invalid character for a user variable name")).into());
     }
     if chars.any(|c| !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii())) {

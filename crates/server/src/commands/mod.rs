@@ -188,6 +188,7 @@ fn handler(name: &str) -> Option<Handler> {
         "saslStart" => crate::auth::sasl_start,
         "saslContinue" => crate::auth::sasl_continue,
         "logout" => crate::auth::logout,
+        "usersInfo" => crate::auth::users_info,
         "listDatabases" => ddl::list_databases,
         "listCollections" => ddl::list_collections,
         "listIndexes" => ddl::list_indexes,
