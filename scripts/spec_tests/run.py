@@ -340,8 +340,8 @@ def main() -> int:
         for run in pool.map(lambda s: run_suite(s, test_root, args.server, args.timeout), suites):
             c = summarize(run)
             status = "CRASHED " if run["crashed"] else ""
-            print(f"{status}{run['suite']}: {c['passed']}/{c['run']} passed, {c['failing']} failing, "
-                  f"{c['skipped']} skipped ({run['seconds']}s)", flush=True)
+            print(f"{status}{run['suite']}: {c['passed']}/{c['run']} passed, "
+                  f"{c['failing']} failing, {c['skipped']} skipped ({run['seconds']}s)", flush=True)
             runs.append(run)
     complete = not args.suites and not args.keyword
     report = args.report or (REPORT if complete and not args.check else None)
