@@ -57,23 +57,21 @@ pub struct Ctx<'a> {
 /// Takes the context's fields, not the context, so a handler may call it
 /// while it holds the tables.
 pub fn transactional_write(state: &ServerState, conn: &mut ConnInfo, retryable: bool) -> CmdResult<()> {
-    {
-        if !retryable || !state.test_commands {
-            return Ok(());
+    if !retryable || !state.test_commands {
+        return Ok(());
+    }
+    let Some(fault) = state.fail_points.transactional_write_fault() else { return Ok(()) };
+    conn.faulted = true;
+    if fault.close_connection {
+        conn.close = true;
+    }
+    match fault.fail_before_commit {
+        Some(code) => {
+            let mut e = CommandError::with_code(code, "Failing write via 'onPrimaryTransactionalWrite' failpoint");
+            e.aborts = true;
+            Err(e)
         }
-        let Some(fault) = state.fail_points.transactional_write_fault() else { return Ok(()) };
-        conn.faulted = true;
-        if fault.close_connection {
-            conn.close = true;
-        }
-        match fault.fail_before_commit {
-            Some(code) => {
-                let mut e = CommandError::with_code(code, "Failing write via 'onPrimaryTransactionalWrite' failpoint");
-                e.aborts = true;
-                Err(e)
-            }
-            None => Ok(()),
-        }
+        None => Ok(()),
     }
 }
 
@@ -226,17 +224,7 @@ fn handler(name: &str) -> Option<Handler> {
     })
 }
 
-/// What a fail point did to a command, for its reply.
-#[derive(Default)]
-struct Effects {
-    /// Labels replacing the server's own (`errorLabels` of a fail point).
-    labels: Option<Vec<String>>,
-    /// The cluster time a snapshot read read at (`atClusterTime`).
-    snapshot_time: Option<bson::Timestamp>,
-    /// The command opens or continues a change stream (its errors say
-    /// whether the stream can resume).
-    change_stream: bool,
-}
+use reply::Effects;
 
 /// Runs one command body and returns the reply document (never fails:
 /// errors become `{ok: 0, errmsg, code, codeName}`). Every reply carries
@@ -250,82 +238,15 @@ pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) ->
 /// server's): `$currentOp` shows it while it runs without copying it.
 pub fn run_shared_command(state: &ServerState, conn: &mut ConnInfo, shared: &Arc<Document>) -> Document {
     let body: &Document = shared;
-    let name = body.keys().next().cloned().unwrap_or_default();
     let mut effects = Effects::default();
     let running = state.ops.begin(conn.id, &conn.peer_address, conn.app_name.as_deref(), shared);
     let result = execute(state, conn, body, &mut effects);
     drop(running);
-    let (mut reply, code) = match result {
-        Ok(mut reply) => {
-            if !reply.contains_key("ok") {
-                reply.insert("ok", 1.0);
-            }
-            if let Some(time) = effects.snapshot_time {
-                match reply.get_mut("cursor") {
-                    Some(Bson::Document(cursor)) => {
-                        cursor.insert("atClusterTime", time);
-                    }
-                    _ => {
-                        reply.insert("atClusterTime", time);
-                    }
-                }
-            }
-            (reply, None)
-        }
-        Err(e) => (e.to_reply(), Some(e.code)),
-    };
-    let mut write_concern_error = None;
-    if !conn.close && reply::takes_write_concern(&name, body) {
-        let fault = state.test_commands.then(|| state.fail_points.write_concern_fault(&command_site(conn, &name, body))).flatten();
-        write_concern_error = match fault {
-            Some((wce, labels)) => {
-                conn.faulted = true;
-                if labels.is_some() {
-                    effects.labels = labels;
-                }
-                Some(wce)
-            }
-            None => reply::unsatisfiable_write_concern(body),
-        };
-    }
-    let wce_code = write_concern_error.as_ref().and_then(|w| match w.get("code") {
-        Some(Bson::Int32(c)) => Some(*c),
-        Some(Bson::Int64(c)) => i32::try_from(*c).ok(),
-        Some(Bson::Double(c)) => Some(*c as i32),
-        _ => None,
-    });
-    if let Some(wce) = write_concern_error {
-        reply.insert("writeConcernError", wce);
-    }
-    let labels: Vec<String> = match effects.labels {
-        Some(labels) => labels,
-        None => {
-            let mut labels: Vec<String> = match reply.get("errorLabels") {
-                Some(Bson::Array(items)) => items.iter().filter_map(|l| l.as_str().map(str::to_string)).collect(),
-                _ => Vec::new(),
-            };
-            let mut computed = reply::labels_for(&name, body, code, wce_code);
-            if effects.change_stream {
-                computed.extend(code.and_then(|c| reply::change_stream_label(c, !computed.is_empty())));
-            }
-            for label in computed {
-                if !labels.iter().any(|l| l == label) {
-                    labels.push(label.to_string());
-                }
-            }
-            labels
-        }
-    };
-    reply.remove("errorLabels");
-    if !labels.is_empty() {
-        reply.insert("errorLabels", labels);
-    }
-    reply::add_cluster_time(state, &mut reply);
-    reply
+    reply::finish(state, conn, body, result, effects)
 }
 
 /// The command as `failCommand` sees it.
-fn command_site<'a>(conn: &'a ConnInfo, name: &'a str, body: &Document) -> failpoint::CommandSite<'a> {
+pub(super) fn command_site<'a>(conn: &'a ConnInfo, name: &'a str, body: &Document) -> failpoint::CommandSite<'a> {
     let db = body.get_str("$db").unwrap_or("admin");
     let collection = match (name, body.get(name)) {
         ("getMore", _) => body.get_str("collection").ok(),

@@ -2,8 +2,94 @@
 //! set member's does: error labels (mongod's `ErrorLabelBuilder`), write
 //! concern errors, and cluster time (`$clusterTime`, `operationTime`).
 use crate::error::{CmdResult, CommandError};
-use crate::state::ServerState;
+use crate::state::{ConnInfo, ServerState};
 use bson::{doc, spec::BinarySubtype, Binary, Bson, Document, Timestamp};
+
+/// What happened to a command on its way, for its reply.
+#[derive(Default)]
+pub struct Effects {
+    /// Labels replacing the server's own (`errorLabels` of a fail point).
+    pub labels: Option<Vec<String>>,
+    /// The cluster time a snapshot read read at (`atClusterTime`).
+    pub snapshot_time: Option<bson::Timestamp>,
+    /// The command opens or continues a change stream (its errors say
+    /// whether the stream can resume).
+    pub change_stream: bool,
+}
+
+/// The reply to a command, finished: `ok`, a snapshot read's
+/// `atClusterTime`, the write concern error (a fail point's or an
+/// unsatisfiable `w`), the error labels, and the cluster time.
+pub fn finish(state: &ServerState, conn: &mut ConnInfo, body: &Document, result: CmdResult<Document>, mut effects: Effects) -> Document {
+    let name = body.keys().next().cloned().unwrap_or_default();
+    let (mut reply, code) = match result {
+        Ok(mut reply) => {
+            if !reply.contains_key("ok") {
+                reply.insert("ok", 1.0);
+            }
+            if let Some(time) = effects.snapshot_time {
+                match reply.get_mut("cursor") {
+                    Some(Bson::Document(cursor)) => {
+                        cursor.insert("atClusterTime", time);
+                    }
+                    _ => {
+                        reply.insert("atClusterTime", time);
+                    }
+                }
+            }
+            (reply, None)
+        }
+        Err(e) => (e.to_reply(), Some(e.code)),
+    };
+    let mut write_concern_error = None;
+    if !conn.close && takes_write_concern(&name, body) {
+        let fault = state.test_commands.then(|| state.fail_points.write_concern_fault(&super::command_site(conn, &name, body))).flatten();
+        write_concern_error = match fault {
+            Some((wce, labels)) => {
+                conn.faulted = true;
+                if labels.is_some() {
+                    effects.labels = labels;
+                }
+                Some(wce)
+            }
+            None => unsatisfiable_write_concern(body),
+        };
+    }
+    let wce_code = write_concern_error.as_ref().and_then(|w| match w.get("code") {
+        Some(Bson::Int32(c)) => Some(*c),
+        Some(Bson::Int64(c)) => i32::try_from(*c).ok(),
+        Some(Bson::Double(c)) => Some(*c as i32),
+        _ => None,
+    });
+    if let Some(wce) = write_concern_error {
+        reply.insert("writeConcernError", wce);
+    }
+    let labels: Vec<String> = match effects.labels {
+        Some(labels) => labels,
+        None => {
+            let mut labels: Vec<String> = match reply.get("errorLabels") {
+                Some(Bson::Array(items)) => items.iter().filter_map(|l| l.as_str().map(str::to_string)).collect(),
+                _ => Vec::new(),
+            };
+            let mut computed = labels_for(&name, body, code, wce_code);
+            if effects.change_stream {
+                computed.extend(code.and_then(|c| change_stream_label(c, !computed.is_empty())));
+            }
+            for label in computed {
+                if !labels.iter().any(|l| l == label) {
+                    labels.push(label.to_string());
+                }
+            }
+            labels
+        }
+    };
+    reply.remove("errorLabels");
+    if !labels.is_empty() {
+        reply.insert("errorLabels", labels);
+    }
+    add_cluster_time(state, &mut reply);
+    reply
+}
 
 /// Codes of the `RetriableError` category (`error_codes.yml`): a driver may
 /// retry a retryable write or a commit that failed with one.
