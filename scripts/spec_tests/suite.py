@@ -7,8 +7,10 @@ from its sdist (a link), so ``import test`` finds it and not CPython's own ``tes
 package, while ``import pymongo`` stays the installed driver. The server to test is
 named by ``DB_IP``/``DB_PORT``, as pymongo's harness expects.
 
-pymongo's files are used as they are; the one fix below is applied to the running
-harness (not to its files).
+pymongo's files are used as they are. Two changes are made to the running harness, not
+to its files: its result matcher compares array lengths, as the format's specification
+requires (``check_list_lengths``), and the tests of ``skips.txt``, which a one-node
+replica set cannot pass, are skipped with their reason.
 """
 
 from __future__ import annotations
