@@ -227,9 +227,14 @@ def write_report(runs: list[dict], path: Path, known: dict[str, str]) -> None:
         "",
         f"pymongo {pymongo.version}'s unified-format suites and runner (`test/unified_format.py`, "
         "from its sdist on PyPI), run unmodified against `djongo-server --enable-test-commands` "
-        "(a one-node replica set reporting MongoDB 7.0) by `scripts/spec-tests`, with array "
-        "lengths checked as the format's specification requires. Fail points are enabled. "
-        "Every failing test is listed with its reason in `scripts/spec_tests/known_failures.txt`.",
+        "(a one-node replica set reporting MongoDB 7.0, fail points enabled) by "
+        "`scripts/spec-tests`, with array lengths checked as the format's specification "
+        "requires. Each suite gets a server of its own; `authenticated` runs the tests that "
+        "need authentication (handshake errors during SCRAM) against a server with a user. "
+        "Every failing test is listed with its reason in `scripts/spec_tests/known_failures.txt`; "
+        "the tests a one-node replica set cannot pass are skipped with theirs "
+        "(`scripts/spec_tests/skips.txt`, and the tests' own requirements: another topology, "
+        "another server version).",
         "",
         "| suite | tests | passed | failing (known) | skipped | seconds |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
