@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 /// because Django's TestCase keeps one transaction open around a whole test
 /// class.
 pub const TRANSACTION_IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// mongod's default `maxSessions`.
+pub const MAX_SESSIONS: usize = 1_000_000;
 /// Sessions idle longer than `logicalSessionTimeoutMinutes` are forgotten.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -140,13 +142,27 @@ impl SessionTable {
     /// an `lsid`), as mongod's logical session cache does, so
     /// `$listLocalSessions` lists it. Never waits: a session busy running a
     /// command is being used right now anyway.
-    pub fn seen(&self, key: &[u8]) {
-        let known = self.sessions.lock().get(key).cloned();
+    /// More sessions than `MAX_SESSIONS` are refused (261
+    /// TooManyLogicalSessions), as mongod's `maxSessions` does.
+    pub fn seen(&self, key: &[u8]) -> crate::error::CmdResult<()> {
+        let known = {
+            let map = self.sessions.lock();
+            let known = map.get(key).cloned();
+            if known.is_none() && map.len() >= MAX_SESSIONS {
+                return Err(crate::error::CommandError::new(
+                    261,
+                    "TooManyLogicalSessions",
+                    format!("Unable to add session into the cache because the number of active sessions is too high ({MAX_SESSIONS})"),
+                ));
+            }
+            known
+        };
         let session = known.unwrap_or_else(|| self.get(key));
         let mut guard = session.try_lock();
         if let Some(s) = guard.as_mut() {
             s.last_used = Instant::now();
         }
+        Ok(())
     }
 
     /// Every session with its id and when it was last used; `true` when it
@@ -270,5 +286,34 @@ mod tests {
         table.connection_closed(1);
         assert!(matches!(on_one.lock().state, TxnState::Aborted));
         assert!(matches!(on_two.lock().state, TxnState::Active { .. }));
+    }
+
+    #[test]
+    fn change_events_follow_savepoints() {
+        use crate::changes::PendingChange;
+        let event = |id: i32| PendingChange::insert("d", "c", &bson::doc! {"_id": id}, false);
+        let mut changes = TxnChanges::default();
+        changes.events.push(event(1));
+        changes.savepoint("a");
+        changes.events.push(event(2));
+        changes.savepoint("b");
+        changes.events.push(event(3));
+        changes.rollback_to("a");
+        assert_eq!(changes.events.len(), 1, "back to savepoint a");
+        changes.events.push(event(4));
+        changes.rollback_to("b");
+        assert_eq!(changes.events.len(), 2, "savepoint b went with the rollback to a");
+        changes.release("a");
+        changes.rollback_to("a");
+        assert_eq!(changes.events.len(), 2, "a released savepoint is gone");
+    }
+
+    #[test]
+    fn every_session_id_is_seen() {
+        let table = SessionTable::default();
+        table.seen(b"one").unwrap();
+        table.seen(b"one").unwrap();
+        table.seen(b"two").unwrap();
+        assert_eq!(table.list().len(), 2);
     }
 }

@@ -341,7 +341,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     refuse_linearizable_output(&name, body)?;
     let lsid = session_id(body)?;
     if let Some(key) = &lsid {
-        state.sessions.seen(key);
+        state.sessions.seen(key)?;
     }
     effects.change_stream = change_stream::opens_stream(&name, body);
     // As in mongod, a fail point acts before the command reaches its
