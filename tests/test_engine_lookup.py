@@ -89,3 +89,24 @@ def test_indexed_lookup_keeps_collection_order_and_sub_pipeline(db):
                              "foreignField": "_id", "as": "a",
                              "pipeline": [{"$project": {"name": 1, "_id": 0}}]}}]
     assert list(db.entries.aggregate(pipeline))[0]["a"] == [{"name": "Bob"}]
+
+
+@pytest.mark.parametrize("coll", ["authors_indexed", "authors_plain"])
+@pytest.mark.parametrize("tail", [
+    [{"$group": {"_id": "$a.name", "n": {"$sum": 1}, "ids": {"$push": "$_id"}}},
+     {"$sort": {"_id": 1}}],
+    [{"$project": {"_id": 1, "who": "$a.name", "tags": "$a.tags"}},
+     {"$sort": {"_id": 1, "who": 1}}],
+    [{"$match": {"a.name": {"$ne": "Bob"}}}, {"$count": "n"}],
+    [{"$unwind": "$a.tags"}, {"$count": "n"}],
+])
+def test_reading_only_the_fields_a_pipeline_uses_changes_nothing(db, coll, tail):
+    # The engine decodes only the joined fields the tail reads; a stage reading
+    # $$ROOT in between makes it decode everything. Both must agree.
+    head = [{"$lookup": {"from": coll, "localField": "author_id", "foreignField": "id",
+                         "as": "a"}},
+            {"$unwind": {"path": "$a", "preserveNullAndEmptyArrays": True}}]
+    partial = list(db.entries.aggregate(head + tail))
+    whole = list(db.entries.aggregate(head + [{"$addFields": {"everything": "$$ROOT"}}] + tail))
+    assert partial == whole
+    assert partial

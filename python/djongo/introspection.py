@@ -11,6 +11,7 @@ from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 from . import catalog, sequences
 from .cursor import django_errors
 from .schema import sql_literal
+from .validator import CollectionValidator
 
 # Internal collections never shown as tables.
 HIDDEN_COLLECTIONS = {sequences.SCHEMA_COLLECTION}
@@ -185,6 +186,18 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "index": True,
                 "type": "idx",
                 "orders": ["DESC" if d == -1 else "ASC" for d in index["key"].values()],
+                "definition": None,
+                "options": None,
+            }
+        # CHECK constraints are clauses of the collection's validator.
+        for check in CollectionValidator.read(db, table_name, None).checks:
+            constraints[check.name] = {
+                "columns": check.columns,
+                "primary_key": False,
+                "unique": False,
+                "foreign_key": None,
+                "check": True,
+                "index": False,
                 "definition": None,
                 "options": None,
             }

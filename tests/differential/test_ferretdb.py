@@ -519,6 +519,11 @@ def _clip(text: str, limit: int = 3000) -> str:
 # Fixtures
 # ---------------------------------------------------------------------------------------
 
+SCALAR_INDEXES = [([("b", 1)], {}), ([("s", 1), ("f", -1)], {}), ([("d", -1), ("b", 1)], {}),
+                  ([("n.x", 1)], {}), ([("flag", 1)], {"sparse": True}), ([("f", 1)], {})]
+ARRAY_INDEXES = [([("a", 1)], {}), ([("arr", -1)], {}), ([("subs.k", 1)], {})]
+
+
 @pytest.fixture(scope="module")
 def docs():
     return make_docs(SEED)
@@ -532,6 +537,11 @@ def pair(ours, ferretdb, docs):
         db.drop_collection("docs")
         db["docs"].insert_many(copy.deepcopy(docs))
         assert db["docs"].count_documents({}) == len(docs)
+    # Ours answers from indexes where its planner can (FerretDB 1.24 scans): single,
+    # compound, descending, nested, sparse and multikey ones, so index bounds, index
+    # order for sorts and counts from keys are compared too.
+    for keys, options in ARRAY_INDEXES + SCALAR_INDEXES:
+        dbs[0]["docs"].create_index(keys, **options)
     yield dbs
     for db in dbs:
         db.client.drop_database(DB_NAME)

@@ -134,8 +134,8 @@ fn write_key(v: &Bson, out: &mut String) {
                     None => match n {
                         Num::Dec(d) => {
                             // A decimal equal to a double must key like that double.
-                            let f = n.to_f64();
-                            if crate::num::Num::Double(f).to_dec_exact() == Some(d) {
+                            let f = crate::num_order::nearest_f64(d);
+                            if crate::num_order::cmp_dec_f64(d, f) == std::cmp::Ordering::Equal {
                                 let _ = write!(out, "f{};", f.to_bits());
                             } else {
                                 let _ = write!(out, "m{};", d.normalize());

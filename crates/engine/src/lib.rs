@@ -16,9 +16,11 @@
 #![deny(unsafe_code)]
 
 pub mod compare;
+pub mod deps;
 pub mod error;
 pub mod expr;
 pub mod num;
+pub mod num_order;
 pub mod path;
 pub mod pipeline;
 pub mod projection;
@@ -27,6 +29,7 @@ mod regex_util;
 pub mod sort;
 pub mod types;
 pub mod update;
+pub mod validate;
 
 pub use error::{EngineError, Result};
 pub use pipeline::{run_pipeline, CollectionSource};

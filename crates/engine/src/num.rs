@@ -37,47 +37,6 @@ pub fn decimal_from_bson(d: &Decimal128) -> std::result::Result<Decimal, f64> {
     })
 }
 
-/// A Decimal128 as the number it is, for keys that must treat equal numbers
-/// of different types alike (MongoDB's indexes and `_id`s).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DecimalKey {
-    /// Integral and within the int64 range.
-    Integral(i64),
-    /// Exactly a double's value (also NaN and the infinities).
-    Double(f64),
-    /// Neither: the value, normalised so `1.10` and `1.1` agree.
-    Decimal([u8; 16]),
-    /// More digits than `Decimal` holds exactly: the value's own bytes.
-    Raw([u8; 16]),
-}
-
-/// Classifies `d` by value (see [`DecimalKey`]).
-pub fn decimal_key(d: &Decimal128) -> DecimalKey {
-    let text = d.to_string();
-    let coefficient = text.split(['E', 'e']).next().unwrap_or_default();
-    let digits = coefficient.bytes().filter(u8::is_ascii_digit).skip_while(|b| *b == b'0').count();
-    // `Decimal` keeps 28 digits; past that, parsing would round and could
-    // make two different numbers one key.
-    if digits > 28 {
-        return DecimalKey::Raw(d.bytes());
-    }
-    match decimal_from_bson(d) {
-        Ok(dec) => {
-            if dec.fract().is_zero() {
-                if let Some(i) = dec.to_i64() {
-                    return DecimalKey::Integral(i);
-                }
-            }
-            match dec.to_f64() {
-                Some(f) if Decimal::from_f64_retain(f) == Some(dec) => DecimalKey::Double(f),
-                _ => DecimalKey::Decimal(dec.normalize().serialize()),
-            }
-        }
-        Err(f) if f.is_nan() || f.is_infinite() => DecimalKey::Double(f),
-        Err(_) => DecimalKey::Raw(d.bytes()),
-    }
-}
-
 pub fn decimal_to_bson(d: Decimal) -> Bson {
     match Decimal128::from_str(&d.to_string()) {
         Ok(v) => Bson::Decimal128(v),
@@ -143,15 +102,6 @@ impl Num {
     }
 
     /// The value as an integer if it has no fractional part and fits in i64.
-    /// Like [`Num::to_dec`], but a double keeps its exact binary value (to
-    /// `Decimal`'s 28 digits) instead of its shortest decimal spelling.
-    pub fn to_dec_exact(self) -> Option<Decimal> {
-        match self {
-            Num::Double(f) => Decimal::from_f64_retain(f),
-            other => other.to_dec(),
-        }
-    }
-
     pub fn to_i64_exact(self) -> Option<i64> {
         match self {
             Num::Int(i) => Some(i64::from(i)),
@@ -295,38 +245,25 @@ pub fn cmp_num(a: Num, b: Num) -> Ordering {
         (false, true) => return Ordering::Greater,
         _ => {}
     }
+    // By exact value, as MongoDB compares: a double meets a decimal at its
+    // exact binary value (9.99 is 9.9900000000000002131..., not
+    // NumberDecimal("9.99")).
+    use crate::num_order::{cmp_dec_f64, cmp_i64_f64};
     match (a, b) {
         (Num::Int(_) | Num::Long(_), Num::Int(_) | Num::Long(_)) => {
             a.to_i64_exact().unwrap_or(0).cmp(&b.to_i64_exact().unwrap_or(0))
         }
         (Num::Dec(x), Num::Dec(y)) => x.cmp(&y),
-        (Num::Double(_), _) | (_, Num::Double(_)) => cmp_with_double(a, b),
-        _ => match (a.to_dec(), b.to_dec()) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            _ => a.to_f64().total_cmp(&b.to_f64()),
-        },
+        (Num::Double(x), Num::Double(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Num::Dec(x), Num::Double(f)) => cmp_dec_f64(x, f),
+        (Num::Double(f), Num::Dec(x)) => cmp_dec_f64(x, f).reverse(),
+        (Num::Int(_) | Num::Long(_), Num::Double(f)) => cmp_i64_f64(a.to_i64_exact().unwrap_or(0), f),
+        (Num::Double(f), Num::Int(_) | Num::Long(_)) => cmp_i64_f64(b.to_i64_exact().unwrap_or(0), f).reverse(),
+        (Num::Int(_) | Num::Long(_), Num::Dec(y)) => Decimal::from(a.to_i64_exact().unwrap_or(0)).cmp(&y),
+        (Num::Dec(x), Num::Int(_) | Num::Long(_)) => x.cmp(&Decimal::from(b.to_i64_exact().unwrap_or(0))),
     }
 }
 
-fn cmp_with_double(a: Num, b: Num) -> Ordering {
-    let (fa, fb) = (a.to_f64(), b.to_f64());
-    match fa.partial_cmp(&fb) {
-        Some(Ordering::Equal) => {
-            // Doubles lose precision above 2^53; break ties exactly when both are integral.
-            if let (Some(x), Some(y)) = (a.to_i64_exact(), b.to_i64_exact()) {
-                return x.cmp(&y);
-            }
-            // A double meets a decimal at its exact binary value, as in MongoDB:
-            // 9.99 (really 9.9900000000000002131...) is not NumberDecimal("9.99").
-            if let (Some(x), Some(y)) = (a.to_dec_exact(), b.to_dec_exact()) {
-                return x.cmp(&y);
-            }
-            Ordering::Equal
-        }
-        Some(o) => o,
-        None => Ordering::Equal,
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -372,24 +309,5 @@ mod tests {
         assert_eq!(cmp_num(Num::Double(9.99), dec("9.99")), Ordering::Greater, "9.99 is 9.99000000000000021...");
         assert_eq!(cmp_num(Num::Double(0.5), dec("0.50")), Ordering::Equal);
         assert_eq!(cmp_num(Num::Double(2.0), dec("2")), Ordering::Equal);
-    }
-
-    #[test]
-    fn decimal_keys_are_by_value() {
-        let key = |s: &str| decimal_key(&s.parse().unwrap());
-        assert_eq!(key("1"), DecimalKey::Integral(1));
-        assert_eq!(key("1.000"), DecimalKey::Integral(1));
-        assert_eq!(key("-0"), DecimalKey::Integral(0));
-        assert_eq!(key("1E+3"), DecimalKey::Integral(1000));
-        assert_eq!(key("0.5"), DecimalKey::Double(0.5));
-        assert!(matches!(key("NaN"), DecimalKey::Double(f) if f.is_nan()));
-        assert_eq!(key("-Infinity"), DecimalKey::Double(f64::NEG_INFINITY));
-        // 0.1 is not a double's value: it stays a decimal, and 0.10 is the same one.
-        assert!(matches!(key("0.1"), DecimalKey::Decimal(_)));
-        assert_eq!(key("0.1"), key("0.10"));
-        assert_ne!(key("0.1"), key("0.2"));
-        // 34 digits: kept as written rather than rounded into another number.
-        assert!(matches!(key("1.000000000000000000000000000000001"), DecimalKey::Raw(_)));
-        assert_ne!(key("1.000000000000000000000000000000001"), key("1"));
     }
 }

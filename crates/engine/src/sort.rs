@@ -39,12 +39,12 @@ impl SortSpec {
     }
 
     /// The sort keys: (field path, descending).
-    pub(crate) fn fields(&self) -> &[(Vec<String>, bool)] {
+    pub fn fields(&self) -> &[(Vec<String>, bool)] {
         &self.keys
     }
 
     /// The values a document sorts by, one per key.
-    pub(crate) fn key_of(&self, doc: &Document) -> Vec<Bson> {
+    pub fn key_of(&self, doc: &Document) -> Vec<Bson> {
         self.keys
             .iter()
             .map(|(p, desc)| {
@@ -77,7 +77,8 @@ impl SortSpec {
             .collect()
     }
 
-    pub(crate) fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
+    /// Orders two documents' sort keys (from [`SortSpec::key_of`]).
+    pub fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
         for ((x, y), (_, desc)) in a.iter().zip(b.iter()).zip(self.keys.iter()) {
             let o = cmp_bson(x, y);
             if o != Ordering::Equal {
@@ -95,6 +96,26 @@ impl SortSpec {
         for (slot, (_, d)) in docs.iter_mut().zip(keyed) {
             *slot = d;
         }
+    }
+}
+
+impl SortSpec {
+    /// Puts the first `k` documents in sort order at the front, as a stable
+    /// sort would, and drops the rest (a top-k sort: O(n log k)).
+    pub fn sort_top(&self, docs: &mut Vec<Document>, k: usize) {
+        if k >= docs.len() {
+            self.sort(docs);
+            return;
+        }
+        let mut keyed: Vec<(Vec<Bson>, usize, Document)> =
+            docs.drain(..).enumerate().map(|(i, d)| (self.key_of(&d), i, d)).collect();
+        let order = |a: &(Vec<Bson>, usize, Document), b: &(Vec<Bson>, usize, Document)| self.compare_keys(&a.0, &b.0).then(a.1.cmp(&b.1));
+        if k > 0 {
+            keyed.select_nth_unstable_by(k - 1, order);
+        }
+        keyed.truncate(k);
+        keyed.sort_by(order);
+        docs.extend(keyed.into_iter().map(|(_, _, d)| d));
     }
 }
 
@@ -145,6 +166,20 @@ mod tests {
         assert_eq!(ids(&docs), vec![2, 3, 4, 5, 1]);
         sort_documents(&mut docs, &doc! {"a": -1, "_id": 1}).unwrap();
         assert_eq!(ids(&docs), vec![1, 5, 3, 4, 2]);
+    }
+
+    #[test]
+    fn top_k_is_the_head_of_a_stable_sort() {
+        let docs: Vec<Document> = (0..50).map(|i| doc! {"_id": i, "a": (i * 7) % 5}).collect();
+        let spec = SortSpec::parse(&doc! {"a": -1}).unwrap();
+        for k in [0, 1, 3, 10, 49, 50, 60] {
+            let mut full = docs.clone();
+            spec.sort(&mut full);
+            full.truncate(k);
+            let mut top = docs.clone();
+            spec.sort_top(&mut top, k);
+            assert_eq!(top, full, "k = {k}");
+        }
     }
 
     #[test]

@@ -131,6 +131,24 @@ impl IndexSpec {
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.key.keys().map(String::as_str)
     }
+
+    /// Per field, whether its entries are stored in descending order (a
+    /// negative direction in the key pattern).
+    pub fn descending(&self) -> Vec<bool> {
+        self.key.values().map(|dir| direction(dir).is_some_and(|d| d < 0.0)).collect()
+    }
+
+    /// Whether every field of the key pattern is an ordered direction (a
+    /// non-zero number), so that entries are in value order and the planner
+    /// may use the index; "text", "hashed", "2dsphere" and the like are not.
+    pub fn is_ordered(&self) -> bool {
+        self.key.values().all(|dir| direction(dir).is_some_and(|d| d != 0.0))
+    }
+}
+
+/// A key pattern's direction for a field, if it is a number.
+fn direction(v: &Bson) -> Option<f64> {
+    djongo_engine::num::Num::from_bson(v).map(|n| n.to_f64())
 }
 
 /// MongoDB's default index name: `a_1_b_-1`.

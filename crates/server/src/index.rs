@@ -31,7 +31,7 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     let mut all_missing = true;
     for field in index.fields() {
         let mut values = Vec::new();
-        collect_path(&Bson::Document(doc.clone()), &field.split('.').collect::<Vec<_>>(), EmptyArray::Undefined, &mut values);
+        collect_document_path(doc, &field.split('.').collect::<Vec<_>>(), EmptyArray::Undefined, &mut values);
         if values.is_empty() {
             values.push(Bson::Null);
         } else {
@@ -43,6 +43,7 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     if index.sparse && all_missing {
         return Ok(Vec::new());
     }
+    let descending = index.descending();
     let mut combos: Vec<Vec<Bson>> = vec![Vec::new()];
     for values in per_field {
         let mut next = Vec::with_capacity(combos.len() * values.len());
@@ -65,10 +66,42 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     Ok(combos
         .into_iter()
         .map(|values| {
-            let encoded = keyenc::encode_key(&values);
+            let encoded = keyenc::encode_directed(&values, &descending);
             IndexKey { values, encoded }
         })
         .collect())
+}
+
+/// Whether `doc` meets an array on one of `index`'s paths: then it may have
+/// several entries, and an entry holds an element rather than the field's
+/// value (a "multikey" document, as MongoDB calls it).
+pub fn is_multikey_document(index: &IndexSpec, doc: &Document) -> bool {
+    fn meets_array(value: Option<&Bson>, rest: &[&str]) -> bool {
+        match value {
+            Some(Bson::Array(_)) => true,
+            Some(Bson::Document(d)) => match rest.split_first() {
+                Some((head, tail)) => meets_array(d.get(*head), tail),
+                None => false,
+            },
+            _ => false,
+        }
+    }
+    index.fields().any(|field| {
+        let path: Vec<&str> = field.split('.').collect();
+        match path.split_first() {
+            Some((head, rest)) => meets_array(doc.get(*head), rest),
+            None => false,
+        }
+    })
+}
+
+/// `collect_path` starting at a document (without wrapping it in a `Bson`).
+pub fn collect_document_path(doc: &Document, path: &[&str], empty: EmptyArray, out: &mut Vec<Bson>) {
+    if let Some((head, rest)) = path.split_first() {
+        if let Some(v) = doc.get(*head) {
+            collect_path(v, rest, empty, out);
+        }
+    }
 }
 
 /// What an empty array at the end of a path contributes to `collect_path`.
@@ -193,6 +226,25 @@ mod tests {
         let keys = keys_for(&spec(doc! {"key": {"a": 1, "b": 1}}), &doc! {"a": 1, "b": "x"}).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].values, vec![Bson::Int32(1), Bson::String("x".into())]);
+    }
+
+    #[test]
+    fn multikey_documents_meet_an_array_on_an_indexed_path() {
+        let ix = spec(doc! {"key": {"a.b": 1, "c": -1}});
+        assert!(!is_multikey_document(&ix, &doc! {"a": {"b": 1}, "c": 2}));
+        assert!(!is_multikey_document(&ix, &doc! {"a": 5}));
+        assert!(is_multikey_document(&ix, &doc! {"a": [{"b": 1}]}));
+        assert!(is_multikey_document(&ix, &doc! {"a": {"b": []}}));
+        assert!(is_multikey_document(&ix, &doc! {"c": [1]}));
+        assert!(!is_multikey_document(&ix, &doc! {"d": [1]}));
+    }
+
+    #[test]
+    fn descending_fields_reverse_their_order() {
+        let ix = spec(doc! {"key": {"a": 1, "b": -1}});
+        let k = |a: i32, b: i32| keys_for(&ix, &doc! {"a": a, "b": b}).unwrap().remove(0).encoded;
+        assert!(k(1, 5) < k(1, 3));
+        assert!(k(1, 3) < k(2, 9));
     }
 
     #[test]

@@ -1,72 +1,92 @@
-//! Canonical binary encoding of BSON values, used for `_id` keys and index
-//! entries.
+//! Canonical, order-preserving binary encoding of BSON values, used for `_id`
+//! keys and index entries.
 //!
-//! Two values that MongoDB considers equal for indexing (e.g. `1`, `1.0` and
-//! `NumberLong(1)`) must encode to the same bytes, so a unique index is a plain
-//! key lookup. Every encoding is self-delimiting, so compound keys are simple
-//! concatenations and an `_id` key can be appended to a non-unique entry.
-//! Type classes follow MongoDB's cross-type ordering, which keeps scans in a
-//! sensible order even though no query relies on it yet.
+//! Two properties, both relied on by the query planner:
+//! - equal values encode alike: two values that MongoDB considers equal (e.g.
+//!   `1`, `1.0`, `NumberLong(1)` and `NumberDecimal("1.00")`; null and
+//!   undefined; a string and a symbol) have the same bytes, so a unique index
+//!   is a plain key lookup;
+//! - bytes order as values compare: `encode(a) < encode(b)` exactly when
+//!   `djongo_engine::compare::cmp_bson(a, b)` is `Less` — types in MongoDB's
+//!   cross-type order, numbers by exact value across int32/int64/double/
+//!   decimal128 (see `djongo_engine::num_order`), strings by bytes (no
+//!   collation), documents field by field (type, name, value) and arrays
+//!   element by element, shorter first.
+//!
+//! Every encoding is self-delimiting and no encoding is a prefix of another,
+//! so compound keys are concatenations, an `_id` key can follow a non-unique
+//! entry, and complementing every byte of a field reverses its order (the
+//! descending fields of an index).
 use bson::{Bson, Document};
-use djongo_engine::num::{decimal_key, DecimalKey};
+use djongo_engine::num::Num;
+use djongo_engine::num_order::{num_key, ExactValue, NumKey, Offset};
 
-const MIN_KEY: u8 = 0x01;
-const NULL: u8 = 0x05;
-const NUMBER: u8 = 0x0A;
-const STRING: u8 = 0x0F;
-const OBJECT: u8 = 0x14;
-const ARRAY: u8 = 0x19;
-const BINARY: u8 = 0x1E;
-const OBJECT_ID: u8 = 0x23;
-const BOOL: u8 = 0x28;
-const DATE: u8 = 0x2D;
-const TIMESTAMP: u8 = 0x32;
-const REGEX: u8 = 0x37;
-const OTHER: u8 = 0x40;
-const MAX_KEY: u8 = 0xF0;
+/// Type classes, in MongoDB's cross-type order (`compare::type_rank`).
+pub const MIN_KEY: u8 = 0x01;
+pub const NULL: u8 = 0x05;
+pub const NUMBER: u8 = 0x0A;
+pub const STRING: u8 = 0x0F;
+pub const OBJECT: u8 = 0x14;
+pub const ARRAY: u8 = 0x19;
+pub const BINARY: u8 = 0x1E;
+pub const OBJECT_ID: u8 = 0x23;
+pub const BOOL: u8 = 0x28;
+pub const DATE: u8 = 0x2D;
+pub const TIMESTAMP: u8 = 0x32;
+pub const REGEX: u8 = 0x37;
+pub const DB_POINTER: u8 = 0x3C;
+pub const CODE: u8 = 0x41;
+pub const CODE_WITH_SCOPE: u8 = 0x46;
+pub const MAX_KEY: u8 = 0xF0;
 
 /// Ends a document, array or string; lower than any type class so shorter
 /// containers sort first.
 const END: u8 = 0x00;
 const ELEMENT: u8 = 0x01;
 
-const NUM_INTEGRAL: u8 = 0x01;
-const NUM_FRACTIONAL: u8 = 0x02;
-const NUM_DECIMAL: u8 = 0x03;
-const NUM_DECIMAL_RAW: u8 = 0x04;
+/// After NUMBER: NaN (below every number), or an ordered number.
 const NUM_NAN: u8 = 0x00;
+const NUM_ORDERED: u8 = 0x01;
+/// After an ordered number's nearest double: the value lies below it, is it,
+/// or lies above it (then its exact value follows).
+const NUM_BELOW: u8 = 0x40;
+const NUM_EXACT: u8 = 0x80;
+const NUM_ABOVE: u8 = 0xC0;
+
+/// The type class a value's encoding starts with.
+pub fn type_class(value: &Bson) -> u8 {
+    match value {
+        Bson::MinKey => MIN_KEY,
+        Bson::Null | Bson::Undefined => NULL,
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => NUMBER,
+        Bson::String(_) | Bson::Symbol(_) => STRING,
+        Bson::Document(_) => OBJECT,
+        Bson::Array(_) => ARRAY,
+        Bson::Binary(_) => BINARY,
+        Bson::ObjectId(_) => OBJECT_ID,
+        Bson::Boolean(_) => BOOL,
+        Bson::DateTime(_) => DATE,
+        Bson::Timestamp(_) => TIMESTAMP,
+        Bson::RegularExpression(_) => REGEX,
+        Bson::DbPointer(_) => DB_POINTER,
+        Bson::JavaScriptCode(_) => CODE,
+        Bson::JavaScriptCodeWithScope(_) => CODE_WITH_SCOPE,
+        Bson::MaxKey => MAX_KEY,
+    }
+}
 
 /// Encodes one value.
 pub fn encode(value: &Bson, out: &mut Vec<u8>) {
+    out.push(type_class(value));
     match value {
-        Bson::MinKey => out.push(MIN_KEY),
-        Bson::Null | Bson::Undefined => out.push(NULL),
-        Bson::Int32(i) => encode_integral(i64::from(*i), out),
-        Bson::Int64(i) => encode_integral(*i, out),
-        Bson::Double(f) => encode_double(*f, out),
-        // By value, so NumberDecimal("1.0"), 1 and 1.0 are one key, as MongoDB
-        // compares them; see KEY_FORMAT in storage for stores written before.
-        Bson::Decimal128(d) => match decimal_key(d) {
-            DecimalKey::Integral(i) => encode_integral(i, out),
-            DecimalKey::Double(f) => encode_double(f, out),
-            DecimalKey::Decimal(bytes) => {
-                out.push(NUMBER);
-                out.push(NUM_DECIMAL);
-                out.extend_from_slice(&bytes);
-            }
-            DecimalKey::Raw(bytes) => {
-                out.push(NUMBER);
-                out.push(NUM_DECIMAL_RAW);
-                out.extend_from_slice(&bytes);
-            }
+        Bson::MinKey | Bson::MaxKey | Bson::Null | Bson::Undefined => {}
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => match Num::from_bson(value) {
+            Some(n) => encode_number(num_key(n), out),
+            None => out.push(NUM_NAN),
         },
-        Bson::String(s) | Bson::Symbol(s) => {
-            out.push(STRING);
-            encode_str(s, out);
-        }
-        Bson::Document(d) => encode_document(d, out),
+        Bson::String(s) | Bson::Symbol(s) => encode_str(s, out),
+        Bson::Document(d) => encode_fields(d, out),
         Bson::Array(items) => {
-            out.push(ARRAY);
             for item in items {
                 out.push(ELEMENT);
                 encode(item, out);
@@ -74,54 +94,59 @@ pub fn encode(value: &Bson, out: &mut Vec<u8>) {
             out.push(END);
         }
         Bson::Binary(b) => {
-            out.push(BINARY);
             out.extend_from_slice(&(b.bytes.len() as u32).to_be_bytes());
             out.push(u8::from(b.subtype));
             out.extend_from_slice(&b.bytes);
         }
-        Bson::ObjectId(oid) => {
-            out.push(OBJECT_ID);
-            out.extend_from_slice(&oid.bytes());
-        }
-        Bson::Boolean(b) => {
-            out.push(BOOL);
-            out.push(u8::from(*b));
-        }
-        Bson::DateTime(dt) => {
-            out.push(DATE);
-            out.extend_from_slice(&flip_i64(dt.timestamp_millis()));
-        }
+        Bson::ObjectId(oid) => out.extend_from_slice(&oid.bytes()),
+        Bson::Boolean(b) => out.push(u8::from(*b)),
+        Bson::DateTime(dt) => out.extend_from_slice(&flip_i64(dt.timestamp_millis())),
         Bson::Timestamp(ts) => {
-            out.push(TIMESTAMP);
             out.extend_from_slice(&ts.time.to_be_bytes());
             out.extend_from_slice(&ts.increment.to_be_bytes());
         }
         Bson::RegularExpression(re) => {
-            out.push(REGEX);
             encode_str(re.pattern.as_str(), out);
             encode_str(re.options.as_str(), out);
         }
-        Bson::MaxKey => out.push(MAX_KEY),
-        other => {
-            // JavaScript code and DBPointer: rare in keys; encode their BSON
-            // serialisation so equality still works.
-            out.push(OTHER);
-            let mut wrapper = Document::new();
-            wrapper.insert("v", other.clone());
-            let bytes = wrapper.to_vec().unwrap_or_default();
-            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            out.extend_from_slice(&bytes);
+        // Compared by their debug text (compare::cmp_bson): rare in keys.
+        Bson::DbPointer(p) => encode_str(&format!("{p:?}"), out),
+        Bson::JavaScriptCode(code) => encode_str(code, out),
+        Bson::JavaScriptCodeWithScope(c) => {
+            encode_str(&c.code, out);
+            encode_fields(&c.scope, out);
         }
     }
 }
 
-/// Encodes a compound key (one value per indexed field).
+/// Encodes a compound key (one value per indexed field), ascending.
 pub fn encode_key(values: &[Bson]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 * values.len());
     for v in values {
         encode(v, &mut out);
     }
     out
+}
+
+/// Encodes a compound key whose fields may be descending: a descending
+/// field's bytes are complemented, which reverses its order.
+pub fn encode_directed(values: &[Bson], descending: &[bool]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 * values.len());
+    for (i, v) in values.iter().enumerate() {
+        let start = out.len();
+        encode(v, &mut out);
+        if descending.get(i).copied().unwrap_or(false) {
+            complement(&mut out[start..]);
+        }
+    }
+    out
+}
+
+/// Reverses the order of an encoded field in place.
+pub fn complement(bytes: &mut [u8]) {
+    for b in bytes {
+        *b = !*b;
+    }
 }
 
 /// Encodes a single value into a fresh buffer.
@@ -131,10 +156,25 @@ pub fn encode_one(value: &Bson) -> Vec<u8> {
     out
 }
 
-fn encode_document(d: &Document, out: &mut Vec<u8>) {
-    out.push(OBJECT);
+/// The smallest byte string greater than every string that starts with
+/// `prefix`, if there is one (none when `prefix` is all 0xFF).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A document's fields: each as its value's type class, name and value, so
+/// documents order as `compare::cmp_documents` orders them.
+fn encode_fields(d: &Document, out: &mut Vec<u8>) {
     for (k, v) in d {
         out.push(ELEMENT);
+        out.push(type_class(v));
         encode_str(k, out);
         encode(v, out);
     }
@@ -158,29 +198,28 @@ fn flip_i64(i: i64) -> [u8; 8] {
     ((i as u64) ^ (1u64 << 63)).to_be_bytes()
 }
 
-fn encode_integral(i: i64, out: &mut Vec<u8>) {
-    out.push(NUMBER);
-    out.push(NUM_INTEGRAL);
-    out.extend_from_slice(&flip_i64(i));
+fn encode_number(key: NumKey, out: &mut Vec<u8>) {
+    let NumKey::Ordered { nearest, offset } = key else {
+        out.push(NUM_NAN);
+        return;
+    };
+    out.push(NUM_ORDERED);
+    // Standard order-preserving transform of IEEE-754 bits (no NaN here, and
+    // never -0.0).
+    let bits = nearest.to_bits();
+    let ordered = if bits >> 63 == 1 { !bits } else { bits | (1u64 << 63) };
+    out.extend_from_slice(&ordered.to_be_bytes());
+    match offset {
+        Offset::Below(v) => encode_exact(NUM_BELOW, v, out),
+        Offset::Exact => out.push(NUM_EXACT),
+        Offset::Above(v) => encode_exact(NUM_ABOVE, v, out),
+    }
 }
 
-fn encode_double(f: f64, out: &mut Vec<u8>) {
-    // 2^63 as f64; integral doubles inside the i64 range share the integer
-    // encoding so that 1.0 == 1 == NumberLong(1).
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() {
-        out.push(NUMBER);
-        out.push(NUM_NAN);
-    } else if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) {
-        encode_integral(f as i64, out);
-    } else {
-        out.push(NUMBER);
-        out.push(NUM_FRACTIONAL);
-        let bits = f.to_bits();
-        // Standard order-preserving transform of IEEE-754 bits.
-        let ordered = if bits >> 63 == 1 { !bits } else { bits | (1u64 << 63) };
-        out.extend_from_slice(&ordered.to_be_bytes());
-    }
+fn encode_exact(side: u8, v: ExactValue, out: &mut Vec<u8>) {
+    out.push(side);
+    out.extend_from_slice(&((v.floor as u128) ^ (1u128 << 127)).to_be_bytes());
+    out.extend_from_slice(&v.frac.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -232,5 +271,43 @@ mod tests {
     fn integers_sort_in_numeric_order() {
         assert!(encode_one(&Bson::Int32(-5)) < encode_one(&Bson::Int32(3)));
         assert!(encode_one(&Bson::Int64(3)) < encode_one(&Bson::Int64(300)));
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+    use crate::test_support::arb_value;
+    use djongo_engine::compare::cmp_bson;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bytes_order_as_values_compare(a in arb_value(), b in arb_value()) {
+            prop_assert_eq!(encode_one(&a).cmp(&encode_one(&b)), cmp_bson(&a, &b), "{:?} vs {:?}", a, b);
+        }
+
+        #[test]
+        fn compound_and_descending_keys_order_field_by_field(
+            a in prop::collection::vec(arb_value(), 2), b in prop::collection::vec(arb_value(), 2), desc in any::<bool>()
+        ) {
+            let dirs = [false, desc];
+            let expected = cmp_bson(&a[0], &b[0]).then_with(|| {
+                let o = cmp_bson(&a[1], &b[1]);
+                if desc { o.reverse() } else { o }
+            });
+            prop_assert_eq!(encode_directed(&a, &dirs).cmp(&encode_directed(&b, &dirs)), expected);
+        }
+    }
+
+    #[test]
+    fn no_encoding_is_a_prefix_of_another() {
+        let values = [Bson::String("a".into()), Bson::String("a\0".into()), Bson::String("ab".into()), Bson::Int32(1)];
+        for a in &values {
+            for b in &values {
+                let (x, y) = (encode_one(a), encode_one(b));
+                assert!(x == y || !y.starts_with(&x), "{a:?} is a prefix of {b:?}");
+            }
+        }
     }
 }

@@ -10,13 +10,16 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod changes;
 pub mod commands;
 pub mod cursor;
 #[cfg(unix)]
 pub mod data_dir;
 pub mod error;
+pub mod failpoint;
 pub mod index;
 pub mod keyenc;
+pub mod ops;
 pub mod plan;
 pub mod retryable;
 pub mod server;
@@ -25,7 +28,11 @@ pub mod session;
 pub mod standalone;
 pub mod state;
 pub mod storage;
+pub mod validation;
 pub mod wire;
+
+#[cfg(test)]
+mod test_support;
 
 pub use error::{CommandError, ServerError};
 

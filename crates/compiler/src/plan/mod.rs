@@ -227,8 +227,16 @@ pub enum Constraint {
     Unique(Vec<String>),
     PrimaryKey(Vec<String>),
     ForeignKey(Vec<String>),
-    /// The check expression as SQL text; MongoDB does not enforce it for us.
-    Check(String),
+    Check(Check),
+}
+
+/// A CHECK constraint: its condition over one row's columns, enforced by
+/// the server as (part of) the collection's validator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// The condition as SQL text, for introspection.
+    pub sql: String,
+    pub condition: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +250,8 @@ pub enum Ddl {
         /// A composite PRIMARY KEY's columns (a one-column key is marked on
         /// its column).
         primary_key: Vec<String>,
-        checks: Vec<(Option<String>, String)>,
+        /// Table and column CHECK constraints: name (if given), check.
+        checks: Vec<(Option<String>, Check)>,
     },
     DropTable {
         collection: String,
@@ -255,6 +264,8 @@ pub enum Ddl {
     AddColumn {
         collection: String,
         column: ColumnDef,
+        /// The column's CHECK constraints.
+        checks: Vec<(Option<String>, Check)>,
     },
     DropColumn {
         collection: String,

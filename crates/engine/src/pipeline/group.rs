@@ -31,12 +31,14 @@ pub(super) enum Kind {
     MergeObjects,
 }
 
+#[derive(Clone)]
 struct AccSpec {
     field: String,
     op: AccOp,
 }
 
 /// What an output field of `$group` computes.
+#[derive(Clone)]
 enum AccOp {
     /// A single-argument accumulator (`$sum`, `$push`, ...).
     Simple(Kind, Bson),
@@ -218,12 +220,34 @@ pub(super) fn finish(state: State, kind: Kind) -> Bson {
 }
 
 pub(super) fn group(spec: &Document, input: Vec<Document>, vars: &Vars) -> Result<Vec<Document>> {
-    let (id_expr, accs) = parse_specs(spec)?;
-    let ids = input
-        .iter()
-        .map(|doc| Ok(expr::eval_value(&id_expr, doc, vars)?.unwrap_or(Bson::Null)))
-        .collect::<Result<Vec<Bson>>>()?;
-    group_by_ids(&accs, ids, &input, vars)
+    let mut grouper = Grouper::new(spec)?;
+    for doc in &input {
+        grouper.add(doc, vars)?;
+    }
+    Ok(grouper.finish())
+}
+
+/// A `$group` fed one document at a time, so its input need not be held in
+/// memory: only the groups are.
+pub(super) struct Grouper {
+    id_expr: Bson,
+    groups: Groups,
+}
+
+impl Grouper {
+    pub fn new(spec: &Document) -> Result<Grouper> {
+        let (id_expr, accs) = parse_specs(spec)?;
+        Ok(Grouper { id_expr, groups: Groups::new(accs) })
+    }
+
+    pub fn add(&mut self, doc: &Document, vars: &Vars) -> Result<()> {
+        let id = expr::eval_value(&self.id_expr, doc, vars)?.unwrap_or(Bson::Null);
+        self.groups.add(id, doc, vars)
+    }
+
+    pub fn finish(self) -> Vec<Document> {
+        self.groups.finish()
+    }
 }
 
 /// Groups documents whose group keys were computed by the caller (`$bucket`,
@@ -241,20 +265,37 @@ pub(super) fn group_with_keys(output: &Document, ids: Vec<Bson>, input: &[Docume
 }
 
 fn group_by_ids(accs: &[AccSpec], ids: Vec<Bson>, input: &[Document], vars: &Vars) -> Result<Vec<Document>> {
-    let mut order: Vec<(Bson, Vec<AccState>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups = Groups::new(accs.to_vec());
     for (doc, id) in input.iter().zip(ids) {
+        groups.add(id, doc, vars)?;
+    }
+    Ok(groups.finish())
+}
+
+/// Groups in first-arrival order, with their accumulators' running state.
+struct Groups {
+    accs: Vec<AccSpec>,
+    order: Vec<(Bson, Vec<AccState>)>,
+    index: HashMap<String, usize>,
+}
+
+impl Groups {
+    fn new(accs: Vec<AccSpec>) -> Groups {
+        Groups { accs, order: Vec::new(), index: HashMap::new() }
+    }
+
+    fn add(&mut self, id: Bson, doc: &Document, vars: &Vars) -> Result<()> {
         let key = canonical_key(&id);
-        let slot = match index.get(&key) {
+        let slot = match self.index.get(&key) {
             Some(i) => *i,
             None => {
-                let states = accs.iter().map(|a| start_group(&a.op, &id, vars)).collect::<Result<_>>()?;
-                order.push((id, states));
-                index.insert(key, order.len() - 1);
-                order.len() - 1
+                let states = self.accs.iter().map(|a| start_group(&a.op, &id, vars)).collect::<Result<_>>()?;
+                self.order.push((id, states));
+                self.index.insert(key, self.order.len() - 1);
+                self.order.len() - 1
             }
         };
-        for (acc, state) in accs.iter().zip(order[slot].1.iter_mut()) {
+        for (acc, state) in self.accs.iter().zip(self.order[slot].1.iter_mut()) {
             match (&acc.op, state) {
                 (AccOp::Simple(Kind::Count, _), AccState::Simple(st)) => accumulate(st, Kind::Count, None)?,
                 (AccOp::Simple(kind, arg), AccState::Simple(st)) => accumulate(st, *kind, expr::eval_value(arg, doc, vars)?)?,
@@ -263,24 +304,29 @@ fn group_by_ids(accs: &[AccSpec], ids: Vec<Bson>, input: &[Document], vars: &Var
                 _ => {}
             }
         }
+        Ok(())
     }
-    Ok(order
-        .into_iter()
-        .map(|(id, states)| {
-            let mut out = Document::new();
-            out.insert("_id", id);
-            for (acc, state) in accs.iter().zip(states) {
-                let value = match (&acc.op, state) {
-                    (AccOp::Simple(kind, _), AccState::Simple(st)) => finish(st, *kind),
-                    (AccOp::Nary(spec), AccState::Nary(items, n)) => spec.finish(&items, n, false),
-                    (AccOp::Quantile(spec), AccState::Quantile(samples)) => spec.finish(samples),
-                    _ => Bson::Null,
-                };
-                out.insert(acc.field.clone(), value);
-            }
-            out
-        })
-        .collect())
+
+    fn finish(self) -> Vec<Document> {
+        let accs = self.accs;
+        self.order
+            .into_iter()
+            .map(|(id, states)| {
+                let mut out = Document::new();
+                out.insert("_id", id);
+                for (acc, state) in accs.iter().zip(states) {
+                    let value = match (&acc.op, state) {
+                        (AccOp::Simple(kind, _), AccState::Simple(st)) => finish(st, *kind),
+                        (AccOp::Nary(spec), AccState::Nary(items, n)) => spec.finish(&items, n, false),
+                        (AccOp::Quantile(spec), AccState::Quantile(samples)) => spec.finish(samples),
+                        _ => Bson::Null,
+                    };
+                    out.insert(acc.field.clone(), value);
+                }
+                out
+            })
+            .collect()
+    }
 }
 
 /// A new group's state for one field. An n-ary accumulator's `n` is

@@ -3,24 +3,30 @@
 //! Stages run one after the other over a `Vec<Document>`; each is a small
 //! function of the previous stage's output. Variables bound by a `$lookup`'s
 //! `let` flow into its sub-pipeline through `vars`.
-use crate::compare::canonical_key;
 use crate::expr::{self, Vars};
 use crate::projection::Projection;
 use crate::query::Filter;
 use crate::sort::SortSpec;
 use crate::{path, EngineError, Result};
 use bson::{Bson, Document};
-use std::collections::{HashMap, HashSet};
 
 mod bucket;
 mod densify;
 mod fill;
 mod graph_lookup;
 mod group;
+mod join;
 mod nary;
+mod optimize;
 pub(crate) mod quantile;
 mod redact;
+mod stream;
 mod window;
+
+pub use optimize::optimize;
+pub use stream::{run_pipeline_from, run_pipeline_from_with_vars};
+
+use join::{join_values, Lookup, Unwind};
 
 /// Gives the pipeline read access to other collections of the same database
 /// (for `$lookup`); the server implements it over its storage and the
@@ -28,11 +34,20 @@ mod window;
 pub trait CollectionSource {
     fn scan(&self, collection: &str) -> Result<Vec<Document>>;
 
+    /// Like [`CollectionSource::scan`], for a caller that reads only
+    /// `fields` (top-level names) of each document, and `_id`: a source may
+    /// leave the other fields out. `None` means every field.
+    fn scan_fields(&self, collection: &str, fields: Option<&[String]>) -> Result<Vec<Document>> {
+        let _ = fields;
+        self.scan(collection)
+    }
+
     /// The documents of `collection` whose `field` equals one of `values`
     /// (as `{field: {$in: values}}` matches), in collection order, when the
     /// source can find them without reading the whole collection (an index
-    /// on `field`). `None` tells the caller to scan instead.
-    fn find_equal(&self, _collection: &str, _field: &str, _values: &[Bson]) -> Result<Option<Vec<Document>>> {
+    /// on `field`); `fields` as for `scan_fields`. `None` tells the caller
+    /// to scan instead.
+    fn find_equal(&self, _collection: &str, _field: &str, _values: &[Bson], _fields: Option<&[String]>) -> Result<Option<Vec<Document>>> {
         Ok(None)
     }
 }
@@ -58,15 +73,59 @@ pub fn run_with_vars(
     source: &dyn CollectionSource,
     vars: &Vars,
 ) -> Result<Vec<Document>> {
+    run_before(stages, &[], input, source, vars)
+}
+
+/// Runs `stages`, which `following` will continue (only read to know what
+/// later stages need of the documents).
+pub(crate) fn run_before(
+    stages: &[Document],
+    following: &[Document],
+    input: Vec<Document>,
+    source: &dyn CollectionSource,
+    vars: &Vars,
+) -> Result<Vec<Document>> {
     let mut docs = input;
-    for (i, stage) in stages.iter().enumerate() {
-        let mut it = stage.iter();
-        let (Some((name, spec)), None) = (it.next(), it.next()) else {
-            return Err(EngineError::location(40323, "A pipeline stage specification object must contain exactly one field."));
-        };
-        docs = run_stage(name, spec, docs, source, vars, i == 0)?;
+    let mut i = 0;
+    while i < stages.len() {
+        let (name, spec) = single_stage(&stages[i])?;
+        let next = stages.get(i + 1).map(single_stage).transpose()?;
+        match (name, next) {
+            ("$lookup", next) => {
+                let lookup = Lookup::parse(spec_doc(name, spec)?)?;
+                // A $lookup unwound right away: the unwound documents directly.
+                if let Some(("$unwind", unwind_spec)) = next {
+                    let unwind = Unwind::parse(unwind_spec)?;
+                    if lookup.unwound_by(&unwind) {
+                        docs = lookup.apply_unwound(&unwind, docs, source, vars, stages[i + 2..].iter().chain(following))?;
+                        i += 2;
+                        continue;
+                    }
+                }
+                docs = lookup.apply(docs, source, vars, stages[i + 1..].iter().chain(following))?;
+            }
+            // A $sort before a $limit only has to find the first few.
+            ("$sort", Some(("$limit", limit))) => {
+                let sort = SortSpec::parse(spec_doc(name, spec)?)?;
+                match non_negative("$limit", limit) {
+                    Ok(n) if n > 0 => sort.sort_top(&mut docs, n),
+                    _ => sort.sort(&mut docs),
+                }
+            }
+            _ => docs = run_stage(name, spec, docs, source, vars, i == 0)?,
+        }
+        i += 1;
     }
     Ok(docs)
+}
+
+/// A stage's name and argument.
+fn single_stage(stage: &Document) -> Result<(&str, &Bson)> {
+    let mut it = stage.iter();
+    match (it.next(), it.next()) {
+        (Some((name, spec)), None) => Ok((name.as_str(), spec)),
+        _ => Err(EngineError::location(40323, "A pipeline stage specification object must contain exactly one field.")),
+    }
 }
 
 fn spec_doc<'a>(stage: &str, spec: &'a Bson) -> Result<&'a Document> {
@@ -190,8 +249,8 @@ fn run_stage(
             SortSpec::parse(&bson::doc! {"count": -1})?.sort(&mut out);
             Ok(out)
         }
-        "$unwind" => unwind(spec, docs),
-        "$lookup" => lookup(spec_doc(name, spec)?, docs, source, vars),
+        "$unwind" => Unwind::parse(spec)?.apply(docs),
+        "$lookup" => Lookup::parse(spec_doc(name, spec)?)?.apply(docs, source, vars, []),
         "$facet" => {
             let mut out = Document::new();
             for (field, sub) in spec_doc(name, spec)? {
@@ -302,205 +361,6 @@ pub(crate) fn add_fields(doc: Document, spec: &Document, vars: &Vars) -> Result<
     for ((path, _), value) in fields.iter().zip(values) {
         let parts: Vec<&str> = path.split('.').collect();
         path::assign(&mut out, &parts, value);
-    }
-    Ok(out)
-}
-
-fn unwind(spec: &Bson, docs: Vec<Document>) -> Result<Vec<Document>> {
-    let (field, preserve, index_field) = match spec {
-        Bson::String(s) => (s.clone(), false, None),
-        Bson::Document(d) => {
-            let Some(Bson::String(p)) = d.get("path") else {
-                return Err(EngineError::location(28812, "no path specified to $unwind stage"));
-            };
-            let preserve = d.get("preserveNullAndEmptyArrays").is_some_and(expr::truthy);
-            let index = match d.get("includeArrayIndex") {
-                Some(Bson::String(s)) if !s.is_empty() && !s.starts_with('$') => Some(path::split(s)),
-                Some(_) => return Err(EngineError::location(28810, "includeArrayIndex must be a non-empty string not starting with '$'")),
-                None => None,
-            };
-            (p.clone(), preserve, index)
-        }
-        _ => return Err(EngineError::location(15981, "expected either a string or an object as specification for $unwind stage")),
-    };
-    let Some(stripped) = field.strip_prefix('$') else {
-        return Err(EngineError::location(28818, format!("path option to $unwind stage should be prefixed with a '$': {field}")));
-    };
-    let parts = path::split(stripped);
-    let mut out = Vec::with_capacity(docs.len());
-    for doc in docs {
-        let value = path::get(&doc, &parts).cloned();
-        match value {
-            Some(Bson::Array(items)) if !items.is_empty() => {
-                for (i, item) in items.into_iter().enumerate() {
-                    let mut d = doc.clone();
-                    path::set(&mut d, &parts, item)?;
-                    if let Some(ix) = &index_field {
-                        path::set(&mut d, ix, Bson::Int64(i as i64))?;
-                    }
-                    out.push(d);
-                }
-            }
-            Some(Bson::Array(_)) | Some(Bson::Null) | Some(Bson::Undefined) | None => {
-                if preserve {
-                    let mut d = doc;
-                    if matches!(value, Some(Bson::Array(_))) {
-                        path::unset(&mut d, &parts);
-                    }
-                    if let Some(ix) = &index_field {
-                        path::set(&mut d, ix, Bson::Null)?;
-                    }
-                    out.push(d);
-                }
-            }
-            Some(_) => {
-                // A non-array value unwinds as a one-element array.
-                let mut d = doc;
-                if let Some(ix) = &index_field {
-                    path::set(&mut d, ix, Bson::Null)?;
-                }
-                out.push(d);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The values an equality `$lookup` compares: arrays contribute their
-/// elements, and a missing field counts as null.
-fn join_values(doc: &Document, field: &[String]) -> Vec<Bson> {
-    let mut out = Vec::new();
-    for v in path::query_values(doc, field) {
-        match v {
-            None => out.push(Bson::Null),
-            Some(Bson::Array(items)) => {
-                out.push(Bson::Array(items.clone()));
-                out.extend(items.iter().cloned());
-            }
-            Some(other) => out.push(other.clone()),
-        }
-    }
-    out
-}
-
-/// At most this many distinct join keys are looked up one by one; past it a
-/// scan of the foreign collection is as cheap.
-const MAX_JOIN_LOOKUPS: usize = 1000;
-
-/// The distinct local join values of `docs`, when an equality lookup on them
-/// finds every foreign match: plain scalars only. A null or missing local
-/// value also matches foreign documents lacking the field, and an array also
-/// matches a foreign array equal to it, so those need a scan.
-fn distinct_join_keys(docs: &[Document], local: &[String]) -> Option<Vec<Bson>> {
-    let mut seen = HashSet::new();
-    let mut keys = Vec::new();
-    for doc in docs {
-        for v in join_values(doc, local) {
-            let plain = matches!(
-                v,
-                Bson::String(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::ObjectId(_) | Bson::Boolean(_) | Bson::DateTime(_)
-            );
-            if !plain {
-                return None;
-            }
-            if seen.insert(canonical_key(&v)) {
-                keys.push(v);
-                if keys.len() > MAX_JOIN_LOOKUPS {
-                    return None;
-                }
-            }
-        }
-    }
-    Some(keys)
-}
-
-fn lookup(spec: &Document, docs: Vec<Document>, source: &dyn CollectionSource, vars: &Vars) -> Result<Vec<Document>> {
-    let as_field = match spec.get("as") {
-        Some(Bson::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(EngineError::bad_value("$lookup requires an 'as' field")),
-    };
-    let from = match spec.get("from") {
-        Some(Bson::String(s)) => Some(s.clone()),
-        Some(Bson::Document(d)) => d.get_str("coll").ok().map(str::to_string),
-        None => None,
-        Some(other) => return Err(EngineError::location(40321, format!("$lookup 'from' must be a string, found {other}"))),
-    };
-    let local = spec.get_str("localField").ok().map(path::split);
-    let foreign = spec.get_str("foreignField").ok().map(path::split);
-    if local.is_some() != foreign.is_some() {
-        return Err(EngineError::bad_value("$lookup requires both or neither of 'localField' and 'foreignField'"));
-    }
-    let pipeline = match spec.get("pipeline") {
-        Some(p) => Some(stage_list("$lookup", p)?),
-        None => None,
-    };
-    if pipeline.is_none() && local.is_none() {
-        return Err(EngineError::location(4570, "$lookup requires either 'pipeline' or both 'localField' and 'foreignField'"));
-    }
-    let let_spec = match spec.get("let") {
-        Some(Bson::Document(d)) => d.clone(),
-        Some(_) => return Err(EngineError::bad_value("$lookup 'let' must be an object")),
-        None => Document::new(),
-    };
-    let foreign_docs = match (&from, &local, &foreign) {
-        (Some(c), Some(l), Some(f)) => {
-            // An equality join on an indexed foreign field reads only the
-            // foreign documents that can match (Django's joins on primary
-            // keys), not the whole collection.
-            let found = match distinct_join_keys(&docs, l) {
-                Some(keys) => source.find_equal(c, &f.join("."), &keys)?,
-                None => None,
-            };
-            match found {
-                Some(d) => d,
-                None => source.scan(c)?,
-            }
-        }
-        (Some(c), _, _) => source.scan(c)?,
-        (None, _, _) => Vec::new(),
-    };
-    // Index the foreign side by join key once, so each input document costs
-    // a few hash lookups instead of a scan of the foreign collection.
-    let mut foreign_index: HashMap<String, Vec<usize>> = HashMap::new();
-    if let Some(f) = &foreign {
-        for (i, d) in foreign_docs.iter().enumerate() {
-            let keys: HashSet<String> = join_values(d, f).iter().map(canonical_key).collect();
-            for k in keys {
-                foreign_index.entry(k).or_default().push(i);
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(docs.len());
-    for doc in docs {
-        let candidates: Vec<Document> = match &local {
-            Some(l) => {
-                let mut hits: Vec<usize> = join_values(&doc, l)
-                    .iter()
-                    .filter_map(|v| foreign_index.get(&canonical_key(v)))
-                    .flatten()
-                    .copied()
-                    .collect();
-                // Foreign documents come out once each, in collection order.
-                hits.sort_unstable();
-                hits.dedup();
-                hits.into_iter().filter_map(|i| foreign_docs.get(i).cloned()).collect()
-            }
-            None => foreign_docs.clone(),
-        };
-        let matched = match &pipeline {
-            Some(stages) => {
-                let mut inner = vars.clone();
-                for (k, e) in &let_spec {
-                    inner.insert(k.clone(), expr::eval(e, &doc, vars)?);
-                }
-                run_with_vars(stages, candidates, source, &inner)?
-            }
-            None => candidates,
-        };
-        let mut d = doc;
-        let parts: Vec<&str> = as_field.split('.').collect();
-        path::assign(&mut d, &parts, Some(Bson::Array(matched.into_iter().map(Bson::Document).collect())));
-        out.push(d);
     }
     Ok(out)
 }

@@ -182,3 +182,29 @@ fn stage_errors() {
     assert!(run_pipeline(&[doc! {"$replaceWith": "$nope"}], vec![doc! {}], &src()).is_err());
     let _ = bson!(1);
 }
+
+#[test]
+fn an_unwound_lookup_gives_what_the_two_stages_give() {
+    // "authors" has an author with tags; local docs name 0, 1 or 2 authors.
+    let input = vec![
+        doc! {"_id": 1, "refs": [1, 3], "a": "kept in place", "z": 0},
+        doc! {"_id": 2, "refs": 2},
+        doc! {"_id": 3, "refs": 9, "a": "no match"},
+        doc! {"_id": 4},
+    ];
+    let lookup = doc! {"$lookup": {"from": "authors", "localField": "refs", "foreignField": "_id", "as": "a"}};
+    for unwind in [
+        doc! {"$unwind": "$a"},
+        doc! {"$unwind": {"path": "$a", "preserveNullAndEmptyArrays": true}},
+        doc! {"$unwind": {"path": "$a", "preserveNullAndEmptyArrays": true, "includeArrayIndex": "i"}},
+        doc! {"$unwind": {"path": "$a", "includeArrayIndex": "i"}},
+    ] {
+        let together = run(vec![lookup.clone(), unwind.clone()], input.clone());
+        // A stage in between keeps them apart.
+        let apart = run(vec![lookup.clone(), doc! {"$set": {}}, unwind.clone()], input.clone());
+        assert_eq!(together, apart, "{unwind}");
+    }
+    let together = run(vec![lookup, doc! {"$unwind": "$a"}], input);
+    assert_eq!(together[0], doc! {"_id": 1, "refs": [1, 3], "a": {"_id": 1, "name": "ann"}, "z": 0});
+    assert_eq!(together.len(), 3);
+}

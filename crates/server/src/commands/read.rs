@@ -6,7 +6,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use bson::{doc, Bson, Document};
-use djongo_engine::{compare::cmp_bson, projection::FindProjection, sort::sort_documents, CollectionSource, EngineError};
+use djongo_engine::{compare::cmp_bson, projection::FindProjection, sort::SortSpec, CollectionSource, EngineError};
 use std::collections::VecDeque;
 
 fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
@@ -15,6 +15,29 @@ fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
         Some(n) => Ok(Some(n as usize)),
         None => Ok(None),
     }
+}
+
+/// The `hint` of a find, count or aggregate: an index name or key pattern.
+pub(super) fn hint_arg(body: &Document) -> CmdResult<Option<Bson>> {
+    match body.get("hint") {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::String(s)) if s.is_empty() => Ok(None),
+        Some(Bson::Document(d)) if d.is_empty() => Ok(None),
+        Some(h @ (Bson::String(_) | Bson::Document(_))) => Ok(Some(h.clone())),
+        Some(_) => Err(CommandError::bad_value("hint must be a string or an object")),
+    }
+}
+
+/// The top-level fields a find's projection reads (`None`: every field).
+fn projection_fields(body: &Document) -> CmdResult<Option<Vec<String>>> {
+    Ok(match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let mut needs = djongo_engine::deps::Needs::default();
+            djongo_engine::deps::projection_needs(&p, &mut needs);
+            needs.top_level()
+        }
+        None => None,
+    })
 }
 
 /// Builds a cursor reply: the first batch now, the rest registered for getMore.
@@ -28,7 +51,8 @@ fn cursor_reply(ctx: &Ctx<'_>, ns: String, docs: Vec<Document>, batch_size: Opti
 
 pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "find")?;
-    let filter = opt_doc(body, "filter")?.unwrap_or_default();
+    let vars = super::let_vars::parse(body)?;
+    let filter = super::let_vars::bind_filter(opt_doc(body, "filter")?.unwrap_or_default(), vars.as_ref());
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
     let projection = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
         Some(p) => Some(FindProjection::parse(&p, &filter)?),
@@ -44,26 +68,48 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let single_batch = opt_bool(body, "singleBatch") || limit < 0;
     let limit = limit.unsigned_abs() as usize;
     let skip = skip as usize;
+    if let Some(s) = sort.as_ref().filter(|s| super::capped::natural_direction(s).is_none()) {
+        SortSpec::parse(s)?;
+    }
+    let hint = hint_arg(body)?;
     let db = ctx.db.clone();
     let mut docs = {
         let tables = ctx.scope.read()?;
         match tables.collection(&db, &coll)? {
             None => Vec::new(),
             Some(meta) => {
-                // Without a sort, matching can stop once skip+limit are found.
-                let stop = (sort.is_none() && limit > 0).then(|| skip.saturating_add(limit));
-                plan::matching(&tables, &meta, &filter, stop)?
+                match super::capped::natural_order(&meta, sort.as_ref()) {
+                    // Natural order: a capped collection's insertion order
+                    // (`capped`), `_id` order for any other.
+                    Some(reverse) => {
+                        let mut docs = plan::matching(&tables, &meta, &filter, None)?;
+                        super::capped::order_naturally(&tables, &meta, reverse, &mut docs)?;
+                        let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
+                        if limit > 0 {
+                            docs.truncate(limit);
+                        }
+                        docs
+                    }
+                    None => {
+                        // returnKey reads the index key's fields, whatever the projection.
+                        let fields = if super::find_keys::returns_keys(body) { None } else { projection_fields(body)? };
+                        let query = plan::Query {
+                            filter: filter.clone(),
+                            sort: sort.clone(),
+                            skip,
+                            limit: (limit > 0).then_some(limit),
+                            hint,
+                            fields,
+                            any_order: false,
+                        };
+                        plan::find(&tables, &meta, &query)?
+                    }
+                }
             }
         }
     };
-    if let Some(s) = &sort {
-        sort_documents(&mut docs, s)?;
-    }
-    let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
-    if limit > 0 {
-        docs.truncate(limit);
-    }
-    if let Some(p) = &projection {
+    docs = super::find_keys::apply(ctx, body, &coll, &filter, sort.as_ref(), docs)?;
+    if let Some(p) = projection.as_ref().filter(|_| !super::find_keys::returns_keys(body)) {
         docs = docs.iter().map(|d| p.apply(d)).collect::<Result<_, _>>()?;
     }
     let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
@@ -90,56 +136,74 @@ pub fn kill_cursors(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 }
 
 /// Lets `$lookup` and friends read other collections through the same
-/// transaction as the main input.
-struct Source<'a, 't> {
-    tables: &'a Tables<'t>,
-    db: &'a str,
+/// transaction as the main input, noting how it read each (for explain).
+pub(super) struct Source<'a, 't> {
+    pub tables: &'a Tables<'t>,
+    pub db: &'a str,
+    /// Per read: the collection and the index used (`None`: a scan).
+    pub reads: std::cell::RefCell<Vec<(String, Option<String>)>>,
 }
 
-fn to_engine(e: CommandError) -> EngineError {
-    EngineError::new(e.code, e.code_name, e.message)
+impl<'a, 't> Source<'a, 't> {
+    pub fn new(tables: &'a Tables<'t>, db: &'a str) -> Source<'a, 't> {
+        Source { tables, db, reads: std::cell::RefCell::default() }
+    }
+
+    fn note(&self, collection: &str, index: Option<String>) {
+        self.reads.borrow_mut().push((collection.to_string(), index));
+    }
+}
+
+pub(super) fn to_engine(e: CommandError) -> EngineError {
+    let name = match e.code_name {
+        std::borrow::Cow::Borrowed(name) => name,
+        std::borrow::Cow::Owned(_) => "Location",
+    };
+    EngineError::new(e.code, name, e.message)
 }
 
 impl CollectionSource for Source<'_, '_> {
     fn scan(&self, collection: &str) -> djongo_engine::Result<Vec<Document>> {
+        self.scan_fields(collection, None)
+    }
+
+    fn scan_fields(&self, collection: &str, fields: Option<&[String]>) -> djongo_engine::Result<Vec<Document>> {
         match self.tables.collection(self.db, collection).map_err(to_engine)? {
-            Some(meta) => self.tables.scan(&meta).map_err(to_engine),
+            Some(meta) => {
+                self.note(collection, None);
+                let query = plan::Query { fields: fields.map(<[String]>::to_vec), ..plan::Query::default() };
+                plan::find(self.tables, &meta, &query).map_err(to_engine)
+            }
             None => Ok(Vec::new()),
         }
     }
 
-    fn find_equal(&self, collection: &str, field: &str, values: &[Bson]) -> djongo_engine::Result<Option<Vec<Document>>> {
+    fn find_equal(&self, collection: &str, field: &str, values: &[Bson], fields: Option<&[String]>) -> djongo_engine::Result<Option<Vec<Document>>> {
         let Some(meta) = self.tables.collection(self.db, collection).map_err(to_engine)? else {
             return Ok(Some(Vec::new()));
         };
         let filter = doc! {field: {"$in": values.to_vec()}};
-        if !plan::uses_index(&meta, &filter) {
+        let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), any_order: true, ..plan::Query::default() };
+        let Some((index, mut docs)) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
             return Ok(None);
-        }
-        let mut docs = plan::matching(self.tables, &meta, &filter, None).map_err(to_engine)?;
+        };
+        self.note(collection, Some(index));
         // Collection order, as a scan would give them.
         docs.sort_by_cached_key(|d| d.get("_id").map(crate::keyenc::encode_one).unwrap_or_default());
         Ok(Some(docs))
     }
 }
 
-fn stage_name(stage: &Document) -> &str {
-    stage.keys().next().map(String::as_str).unwrap_or("")
-}
-
 pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
-    let mut pipeline = doc_array(body, "pipeline")?;
     if opt_bool(body, "explain") {
-        return Err(CommandError::new(115, "CommandNotSupported", "explain is not supported by the embedded engine"));
+        return super::explain::explain_aggregate(ctx, body, plan::Verbosity::QueryPlanner);
     }
+    let mut pipeline = doc_array(body, "pipeline")?;
+    let vars = super::let_vars::parse(body)?.unwrap_or_default();
     let cursor_opts = opt_doc(body, "cursor")?.unwrap_or_default();
     let batch_size = batch_size_arg(opt_i64(&cursor_opts, "batchSize")?)?;
     let db = ctx.db.clone();
-    let collection = match body.get("aggregate") {
-        Some(Bson::String(c)) if !c.is_empty() => Some(c.clone()),
-        Some(v) if num_i64(v) == Some(1) => None,
-        _ => return Err(CommandError::invalid_namespace("aggregate must name a collection or be 1")),
-    };
+    let collection = aggregate_target(body)?;
     // A final $out/$merge writes the results; the engine only computes them.
     let output = take_output_stage(&mut pipeline, &db)?;
     if let Some(stage) = &output {
@@ -147,58 +211,50 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             return Err(stage.refused_in_transaction());
         }
     }
+    djongo_engine::pipeline::optimize(&mut pipeline);
     let results = {
         let tables = ctx.scope.read()?;
-        let fast = match (&collection, &output) {
-            (Some(coll), None) => count_fast_path(&tables, &db, coll, &pipeline)?,
-            _ => None,
-        };
-        if let Some(docs) = fast {
-            drop(tables);
-            let ns = format!("{db}.{}", collection.unwrap_or_default());
-            return Ok(cursor_reply(ctx, ns, docs, batch_size, false));
-        }
-        let input = match &collection {
-            None => match pipeline.first() {
-                Some(stage) if stage_name(stage) == "$documents" => {
-                    let docs = match stage.get("$documents") {
-                        Some(Bson::Array(items)) => items
-                            .iter()
-                            .map(|i| match i {
-                                Bson::Document(d) => Ok(d.clone()),
-                                _ => Err(CommandError::type_mismatch("$documents must be an array of documents")),
-                            })
-                            .collect::<CmdResult<Vec<_>>>()?,
-                        _ => return Err(CommandError::type_mismatch("$documents must be an array of documents")),
-                    };
-                    pipeline.remove(0);
-                    docs
-                }
-                _ => {
-                    return Err(CommandError::new(115, "CommandNotSupported", "a database-level aggregate must start with $documents"));
-                }
-            },
+        let source = Source::new(&tables, &db);
+        match &collection {
+            None => {
+                let site = super::db_sources::Site { state: ctx.state, db: &db, host: &ctx.conn.local_address };
+                let input = super::db_sources::input(&site, &mut pipeline)?;
+                djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
+            }
             Some(coll) => match tables.collection(&db, coll)? {
-                None => Vec::new(),
-                Some(meta) => match pipeline.first() {
-                    // Push a leading $match into candidate selection (it can use indexes).
-                    Some(stage) if stage_name(stage) == "$match" => {
-                        let filter = opt_doc(stage, "$match")?.unwrap_or_default();
-                        let docs = plan::matching(&tables, &meta, &filter, None)?;
-                        pipeline.remove(0);
-                        docs
+                None => djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?,
+                Some(meta) => {
+                    // The leading $match/$sort/$skip/$limit become the query
+                    // the planner answers (with an index where one serves);
+                    // the command's `let` variables are bound into it first.
+                    let hint = hint_arg(body)?;
+                    let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
+                    let mut query = take_query(&mut pipeline);
+                    query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
+                    let query = plan::Query { hint, fields, ..query };
+                    match count_shape(&pipeline) {
+                        Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
+                            count_result(plan::count(&tables, &meta, &query.filter)?, shape)
+                        }
+                        _ => {
+                            let prep = plan::Prepared::new(&tables, &meta, &query)?;
+                            plan::run(&tables, &prep, |exec| {
+                                let mut input = exec.map(|r| r.map_err(to_engine));
+                                Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
+                            })?
+                        }
                     }
-                    _ => tables.scan(&meta)?,
-                },
+                }
             },
-        };
-        let source = Source { tables: &tables, db: &db };
-        djongo_engine::run_pipeline(&pipeline, input, &source)?
+        }
     };
     if let Some(stage) = output {
         let mut tables = ctx.scope.write()?;
-        stage.write(&mut tables, results)?;
-        let ns = format!("{db}.{}", collection.unwrap_or_default());
+        stage.write(&mut tables, results, crate::validation::bypass_requested(body))?;
+        let ns = match &collection {
+            Some(c) => format!("{db}.{c}"),
+            None => format!("{db}.$cmd.aggregate"),
+        };
         return Ok(doc! {"cursor": {"firstBatch": [], "id": 0i64, "ns": ns}, "ok": 1.0});
     }
     let ns = match &collection {
@@ -208,20 +264,80 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     Ok(cursor_reply(ctx, ns, results, batch_size, false))
 }
 
-/// Answers whole-collection counts (`[{$count: f}]`, or the `$group` with a
-/// constant `_id` and `{$sum: 1}` that drivers and the SQL compiler emit for
-/// COUNT(*)) from the number of stored keys, without decoding documents.
-fn count_fast_path(tables: &Tables<'_>, db: &str, coll: &str, pipeline: &[Document]) -> CmdResult<Option<Vec<Document>>> {
-    let stages: Vec<&Document> = pipeline
-        .iter()
-        .skip_while(|st| matches!(st.get("$match"), Some(Bson::Document(f)) if f.is_empty()) && st.len() == 1)
-        .collect();
-    let [stage] = stages.as_slice() else { return Ok(None) };
-    if stage.len() != 1 {
-        return Ok(None);
+/// The collection an aggregate reads, or `None` for `aggregate: 1`.
+pub(super) fn aggregate_target(body: &Document) -> CmdResult<Option<String>> {
+    match body.get("aggregate") {
+        Some(Bson::String(c)) if !c.is_empty() => Ok(Some(c.clone())),
+        Some(v) if num_i64(v) == Some(1) => Ok(None),
+        _ => Err(CommandError::invalid_namespace("aggregate must name a collection or be 1")),
     }
-    let shape = match stage.iter().next() {
-        Some((name, Bson::String(field))) if name == "$count" && !field.is_empty() && !field.starts_with('$') => {
+}
+
+/// Removes the leading stages a query can answer — `$match`, `$sort`, then
+/// `$skip`/`$limit` — and returns that query. Stages with bad arguments stay
+/// for the engine to refuse with its usual errors.
+pub(super) fn take_query(pipeline: &mut Vec<Document>) -> plan::Query {
+    let mut query = plan::Query::default();
+    let mut filters: Vec<Bson> = Vec::new();
+    let mut paging = false;
+    while let Some(stage) = pipeline.first() {
+        if stage.len() != 1 {
+            break;
+        }
+        let taken = match stage.iter().next() {
+            Some((name, Bson::Document(f))) if name == "$match" && !paging => {
+                filters.push(Bson::Document(f.clone()));
+                true
+            }
+            Some((name, Bson::Document(s))) if name == "$sort" && !paging && query.sort.is_none() && SortSpec::parse(s).is_ok() => {
+                query.sort = Some(s.clone());
+                true
+            }
+            Some((name, n)) if name == "$skip" => match num_i64(n).and_then(|n| usize::try_from(n).ok()) {
+                Some(k) => {
+                    query.skip = query.skip.saturating_add(k);
+                    query.limit = query.limit.map(|l| l.saturating_sub(k));
+                    paging = true;
+                    true
+                }
+                None => false,
+            },
+            Some((name, n)) if name == "$limit" => match num_i64(n).and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0) {
+                Some(m) => {
+                    query.limit = Some(query.limit.map_or(m, |l| l.min(m)));
+                    paging = true;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        };
+        if !taken {
+            break;
+        }
+        pipeline.remove(0);
+    }
+    query.filter = match filters.len() {
+        0 => Document::new(),
+        1 => match filters.pop() {
+            Some(Bson::Document(f)) => f,
+            _ => Document::new(),
+        },
+        _ => doc! {"$and": filters},
+    };
+    query
+}
+
+/// A pipeline that only counts its input (`[{$count: f}]`, or the `$group`
+/// with a constant `_id` and `{$sum: 1}` that drivers and the SQL compiler
+/// emit for COUNT(*)): the group `_id` to report, if any, and the field.
+pub(super) fn count_shape(pipeline: &[Document]) -> Option<(Option<Bson>, String)> {
+    let [stage] = pipeline else { return None };
+    if stage.len() != 1 {
+        return None;
+    }
+    match stage.iter().next() {
+        Some((name, Bson::String(field))) if name == "$count" && !field.is_empty() && !field.starts_with('$') && !field.contains('.') => {
             Some((None, field.clone()))
         }
         Some((name, Bson::Document(group))) if name == "$group" && group.len() == 2 => {
@@ -235,19 +351,18 @@ fn count_fast_path(tables: &Tables<'_>, db: &str, coll: &str, pipeline: &[Docume
                 _ => None,
             });
             match (constant_id, counter) {
-                (true, Some(field)) => Some((group.get("_id").cloned(), field)),
+                (true, Some(field)) if !field.contains('.') => Some((group.get("_id").cloned(), field)),
                 _ => None,
             }
         }
         _ => None,
-    };
-    let Some((id, field)) = shape else { return Ok(None) };
-    let n = match tables.collection(db, coll)? {
-        Some(meta) => tables.count(&meta)?,
-        None => 0,
-    };
+    }
+}
+
+/// What a counting pipeline answers for `n` documents.
+fn count_result(n: u64, (id, field): (Option<Bson>, String)) -> Vec<Document> {
     if n == 0 {
-        return Ok(Some(Vec::new()));
+        return Vec::new();
     }
     let mut out = Document::new();
     let n_bson = i32::try_from(n).map(Bson::Int32).unwrap_or(Bson::Int64(n as i64));
@@ -255,7 +370,7 @@ fn count_fast_path(tables: &Tables<'_>, db: &str, coll: &str, pipeline: &[Docume
         out.insert("_id", id);
     }
     out.insert(field, n_bson);
-    Ok(Some(vec![out]))
+    vec![out]
 }
 
 pub fn count(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
@@ -268,12 +383,7 @@ pub fn count(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let Some(meta) = tables.collection(&db, &coll)? else {
         return Ok(doc! {"n": 0i64, "ok": 1.0});
     };
-    let total = if filter.is_empty() {
-        // Counting keys avoids decoding every document.
-        tables.count(&meta)?
-    } else {
-        plan::matching(&tables, &meta, &filter, None)?.len() as u64
-    };
+    let total = plan::count(&tables, &meta, &filter)?;
     let mut n = total.saturating_sub(skip);
     if limit > 0 {
         n = n.min(limit);
@@ -296,7 +406,9 @@ pub fn distinct(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let path: Vec<&str> = key.split('.').collect();
     let mut values = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for d in plan::matching(&tables, &meta, &filter, None)? {
+    // The values come out sorted: any document order will do.
+    let fields = Some(vec![path[0].to_string()]);
+    for d in plan::find(&tables, &meta, &plan::Query { filter, fields, any_order: true, ..plan::Query::default() })? {
         let mut found = Vec::new();
         crate::index::collect_path(&Bson::Document(d), &path, crate::index::EmptyArray::Skip, &mut found);
         for v in found {

@@ -12,10 +12,11 @@ use super::{next_collection_id, Claims, ConflictKey, Transaction, WriteTxn, CATA
 use super::overlay::TableId;
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
-use crate::index::{duplicate_key_error, keys_for};
-use crate::keyenc;
+use crate::index::{duplicate_key_error, is_multikey_document, keys_for};
+use crate::keyenc::{self, prefix_end};
 use bson::{spec::BinarySubtype, Binary, Bson, Document};
 use redb::ReadTransaction;
+use std::ops::Bound;
 use std::sync::atomic::AtomicU64;
 
 type Bytes = &'static [u8];
@@ -55,15 +56,30 @@ macro_rules! with_table {
     }};
 }
 
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xFF {
-            end.push(last + 1);
-            return Some(end);
-        }
+/// The two ordered key spaces queries read: documents (collection id +
+/// encoded `_id` → BSON) and index entries (collection id + index id +
+/// encoded key [+ `_id` key] → `_id` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpace {
+    Documents,
+    IndexEntries,
+}
+
+/// Key-value pairs of a key space between two bounds, in key order or
+/// reversed, copied out of the store. Every planned read goes through one of
+/// these (see `Tables::key_range`).
+pub struct KeyRange<'a> {
+    inner: super::view::Range<'a, Bytes, Bytes>,
+    reverse: bool,
+}
+
+impl Iterator for KeyRange<'_> {
+    type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = if self.reverse { self.inner.next_back() } else { self.inner.next() };
+        item.map(|r| r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
     }
-    None
 }
 
 fn range_values(t: &View<'_, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -115,7 +131,7 @@ pub fn decode(bytes: &[u8]) -> CmdResult<Document> {
     Document::from_reader(bytes).map_err(|e| CommandError::internal(format!("corrupt stored document: {e}")))
 }
 
-fn doc_prefix(meta: &CollectionMeta) -> [u8; 8] {
+pub(super) fn doc_prefix(meta: &CollectionMeta) -> [u8; 8] {
     meta.id.to_be_bytes()
 }
 
@@ -126,7 +142,7 @@ fn doc_key(meta: &CollectionMeta, id_key: &[u8]) -> Vec<u8> {
     k
 }
 
-fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
+pub(super) fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
     let mut k = Vec::with_capacity(12);
     k.extend_from_slice(&meta.id.to_be_bytes());
     k.extend_from_slice(&ix.id.to_be_bytes());
@@ -141,6 +157,18 @@ fn entry_key(meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8], id_key: &[u8
     if !ix.unique {
         k.extend_from_slice(id_key);
     }
+    k
+}
+
+/// The key under which an index records that some document met an array on
+/// one of its paths (MongoDB's "multikey" flag). Entries start with a type
+/// class (complemented for a descending field), which is never 0x00, so the
+/// marker sorts before every entry; dropping the index removes it. It is
+/// written once, by the first multikey document, and never cleared: as in
+/// MongoDB, an index stays multikey until it is rebuilt.
+pub(super) fn multikey_marker(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
+    let mut k = index_prefix(meta, ix);
+    k.push(0x00);
     k
 }
 
@@ -225,19 +253,23 @@ impl<'t> Tables<'t> {
         raw.map(|b| decode(&b)).transpose()
     }
 
-    /// `_id` keys of documents whose `ix` entry starts with `encoded`: the
-    /// encoded values of the index's first fields (all of them when
-    /// `whole_key`). Encodings are self-delimiting, so a prefix of fields is
-    /// a prefix of bytes.
-    pub fn index_lookup(&self, meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8], whole_key: bool) -> CmdResult<Vec<Vec<u8>>> {
-        let mut prefix = index_prefix(meta, ix);
-        prefix.extend_from_slice(encoded);
-        if ix.unique && whole_key {
-            let raw = with_table!(self, index, |t| t.get(prefix.as_slice())?.map(|v| v.value().to_vec()));
-            return Ok(raw.into_iter().collect());
-        }
-        let rows = with_table!(self, index, |t| range_values(t, &prefix))?;
-        Ok(rows.into_iter().map(|(_, v)| v).collect())
+    /// The ordered read that the planner's reads (`storage/reads.rs`) are
+    /// built on: the pairs of `space` whose keys lie between the bounds,
+    /// forward or in reverse.
+    pub fn key_range(&self, space: KeySpace, start: Bound<&[u8]>, end: Bound<&[u8]>, reverse: bool) -> CmdResult<KeyRange<'_>> {
+        let inner = match space {
+            KeySpace::Documents => with_table!(self, docs, |t| t.range::<&[u8]>((start, end))?),
+            KeySpace::IndexEntries => with_table!(self, index, |t| t.range::<&[u8]>((start, end))?),
+        };
+        Ok(KeyRange { inner, reverse })
+    }
+
+    /// The value stored under `key` in `space`.
+    pub fn key_get(&self, space: KeySpace, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
+        Ok(match space {
+            KeySpace::Documents => with_table!(self, docs, |t| t.get(key)?.map(|v| v.value().to_vec())),
+            KeySpace::IndexEntries => with_table!(self, index, |t| t.get(key)?.map(|v| v.value().to_vec())),
+        })
     }
 
     fn index_owner(&self, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
@@ -324,8 +356,21 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Records that an index holds an array (see `multikey_marker`). Not
+    /// claimed: every writer writes the same empty value, so two
+    /// transactions marking one index never conflict.
+    fn mark_multikey(&mut self, marker: &[u8]) -> CmdResult<()> {
+        if self.index.get(marker)?.is_none() {
+            self.index.insert(marker, b"".as_slice())?;
+        }
+        Ok(())
+    }
+
     fn write_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], insert: bool) -> CmdResult<()> {
         for ix in &meta.indexes {
+            if insert && is_multikey_document(ix, doc) {
+                self.mark_multikey(&multikey_marker(meta, ix))?;
+            }
             for key in keys_for(ix, doc)? {
                 let ek = entry_key(meta, ix, &key.encoded, id_key);
                 if ix.unique {
@@ -447,8 +492,11 @@ impl<'t> Tables<'t> {
         Ok(renamed)
     }
 
-    /// Stored key format: 2 encodes Decimal128 by numeric value (see keyenc).
-    pub const KEY_FORMAT: u64 = 2;
+    /// Stored key format: 2 encodes Decimal128 by numeric value; 3 makes
+    /// every encoding order-preserving (numbers by exact value across types,
+    /// documents by type/name/value), stores descending index fields
+    /// complemented and marks multikey indexes (see keyenc).
+    pub const KEY_FORMAT: u64 = 3;
 
     pub fn key_format(&self) -> CmdResult<Option<u64>> {
         with_table!(self, meta, |t| Ok(t.get("key_format")?.map(|v| v.value())))
@@ -490,6 +538,9 @@ impl<'t> Tables<'t> {
         }
         for ix in &meta.indexes {
             for (id, doc) in &stored {
+                if is_multikey_document(ix, doc) {
+                    self.mark_multikey(&multikey_marker(meta, ix))?;
+                }
                 for key in keys_for(ix, doc)? {
                     let ek = entry_key(meta, ix, &key.encoded, id);
                     if ix.unique && self.index.get(ek.as_slice())?.is_some() {
@@ -527,8 +578,10 @@ impl<'t> Tables<'t> {
         let docs = self.scan(meta)?;
         let mut seen: std::collections::HashMap<Vec<u8>, Vec<u8>> = std::collections::HashMap::new();
         let mut entries = Vec::new();
+        let mut multikey = false;
         for doc in &docs {
             let id = id_key(doc)?;
+            multikey |= is_multikey_document(&ix, doc);
             for key in keys_for(&ix, doc)? {
                 if ix.unique {
                     if let Some(owner) = seen.get(&key.encoded) {
@@ -543,6 +596,9 @@ impl<'t> Tables<'t> {
         }
         for (k, v) in entries {
             self.index.insert(k.as_slice(), v.as_slice())?;
+        }
+        if multikey {
+            self.mark_multikey(&multikey_marker(meta, &ix))?;
         }
         meta.indexes.push(ix);
         self.put_collection(meta)?;
@@ -609,8 +665,13 @@ mod key_format_tests {
         assert_eq!(found.get("price"), Some(&dec("2.50")));
         // ... and the index answers 2.5 (a double) for the decimal 2.50.
         let ix = &meta.indexes[0];
-        assert_eq!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Double(2.5)), true).unwrap().len(), 1);
-        assert_eq!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(3)), true).unwrap().len(), 1);
+        let lookup = |v: &Bson| {
+            let key = keyenc::encode_one(v);
+            let end = prefix_end(&key).unwrap_or_default();
+            t.index_entries(&meta, ix, Bound::Included(&key), Bound::Excluded(&end), false).unwrap().count()
+        };
+        assert_eq!(lookup(&Bson::Double(2.5)), 1);
+        assert_eq!(lookup(&Bson::Int32(3)), 1);
         assert_eq!(t.count(&meta).unwrap(), 2);
         drop(t);
         drop(rtxn);
@@ -654,11 +715,16 @@ mod transaction_tests {
         t.delete(&meta, &doc! {"_id": 1, "k": 1}).unwrap();
         t.replace(&meta, &doc! {"_id": 2, "k": 2}, &doc! {"_id": 2, "k": 20}).unwrap();
         let ix = &meta.indexes[0];
+        // The `_id`s the unique index holds for the value `k`.
+        let holders = |t: &Tables<'_>, k: i32| -> usize {
+            let key = keyenc::encode_one(&Bson::Int32(k));
+            t.index_entries(&meta, ix, Bound::Included(key.as_slice()), Bound::Included(key.as_slice()), false).unwrap().count()
+        };
         let ids = |t: &Tables<'_>| -> Vec<Bson> { t.scan(&meta).unwrap().into_iter().map(|d| d.get("_id").unwrap().clone()).collect() };
         assert_eq!(ids(&t), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4)]);
         assert_eq!(t.count(&meta).unwrap(), 3);
-        assert!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(2)), true).unwrap().is_empty());
-        assert_eq!(t.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(20)), true).unwrap().len(), 1);
+        assert_eq!(holders(&t, 2), 0);
+        assert_eq!(holders(&t, 20), 1);
         assert!(t.get_by_id_key(&meta, &keyenc::encode_one(&Bson::Int32(1))).unwrap().is_none());
         // A unique value freed and taken again inside the transaction.
         t.insert(&meta, &doc! {"_id": 5, "k": 2}).unwrap();
@@ -670,10 +736,10 @@ mod transaction_tests {
         assert_eq!(ids(&r), vec![Bson::Int32(1), Bson::Int32(2), Bson::Int32(3)]);
         drop(r);
         drop(outside);
-        txn.commit(&storage, Duration::from_secs(5), |_| Ok(())).unwrap();
+        txn.commit(&storage, Duration::from_secs(5), |_| Ok(()), |_| {}).unwrap();
         let after = storage.begin_read().unwrap();
         let r = Tables::open_read(&after).unwrap();
         assert_eq!(ids(&r), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4), Bson::Int32(5)]);
-        assert_eq!(r.index_lookup(&meta, ix, &keyenc::encode_one(&Bson::Int32(2)), true).unwrap().len(), 1);
+        assert_eq!(holders(&r, 2), 1);
     }
 }

@@ -1,0 +1,547 @@
+"""ORM benchmark: the same Django workload on Django + SQLite, on djongo with the
+embedded engine, and as raw pymongo calls on that same engine (issue 18).
+
+Started by benches/orm/run.sh. For each data size, the driver loads the data once per
+database (through the ORM: Django's bulk_create), then measures each operation in its own
+process on a fresh copy of that data, so an operation's writes never change another's data
+and a pathologically slow one can be stopped by a timeout without losing the rest.
+
+    python bench.py --rows 5000 [--rows 500000] --out benches/orm/results \\
+        [--python-under-test .venv/bin/python] [--compare LABEL=PYTHON ...]
+
+`--compare` adds columns measured with another interpreter, e.g. a virtualenv of an older
+checkout (its djongo); SQLite is measured with the first interpreter.
+
+Internal: `bench.py worker load|op ...` is what the driver runs in each process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+AUTHORS = 50
+BATCH = 1000
+
+# name, what it does (the ORM call; the pymongo column runs its equivalent)
+OPERATIONS = [
+    ("get_pk", "Entry.objects.get(pk=k)"),
+    ("filter_indexed", "list(Entry.objects.filter(headline=h)[:20])"),
+    ("range_sort", "list(Entry.objects.filter(n__gte=N/2).order_by('-at')[:20])"),
+    ("count", "Entry.objects.filter(rating__lt=5.0).count()"),
+    ("select_related", "list(Entry.objects.select_related('author')[:20])"),
+    ("annotate", "list(Author.objects.annotate(Count('entry'), Avg('entry__n')))"),
+    ("update", "Entry.objects.filter(n__lt=50).update(rating=1.5)  # 50 rows"),
+    ("create", "Entry.objects.create(...)"),
+    ("bulk_create", "Entry.objects.bulk_create([1000 entries])"),
+    ("delete", "Entry.objects.filter(headline='gone').delete()  # 50 rows"),
+]
+# Operations an index makes independent of the table's size (a count reads the keys of every
+# matching row, so it grows with them, on SQLite too).
+INDEXED = {"get_pk", "filter_indexed", "range_sort", "select_related", "update", "delete"}
+BASE_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+# ---- the worker (one process per load or operation) -------------------------------------
+
+
+def setup_django(backend: str, data_dir: str) -> None:
+    os.environ["BENCH_BACKEND"] = "sqlite" if backend == "sqlite" else "djongo"
+    os.environ["BENCH_DIR"] = data_dir
+    os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
+    sys.path.insert(0, str(HERE))
+    import django
+
+    django.setup()
+
+
+def entry_fields(i: int, rows: int) -> dict:
+    """Row i of the data: independent orders on n (i), at (a permutation) and rating."""
+    return {
+        "author_id": i % AUTHORS + 1,
+        "headline": f"h{i % 250}",
+        "n": i,
+        "rating": (i * 7919) % 1000 / 100,
+        "at": BASE_TIME + dt.timedelta(seconds=(i * 104729) % rows),
+        "body": "lorem ipsum " * 8,
+    }
+
+
+def load(rows: int) -> None:
+    from benchapp.models import Author, Entry
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    Author.objects.bulk_create([Author(name=f"author {i}") for i in range(AUTHORS)])
+    for start in range(0, rows, BATCH):
+        Entry.objects.bulk_create(
+            [Entry(**entry_fields(i, rows)) for i in range(start, min(rows, start + BATCH))]
+        )
+
+
+def orm_operations(rows: int, rng: random.Random) -> dict:
+    from benchapp.models import Author, Entry
+    from django.db.models import Avg, Count
+
+    counter = iter(range(10**9))
+
+    def create():
+        Entry.objects.create(**entry_fields(rows + next(counter), rows))
+
+    def bulk_create():
+        base = rows + 10**6 + next(counter) * BATCH
+        Entry.objects.bulk_create([Entry(**entry_fields(base + j, rows)) for j in range(BATCH)])
+
+    def doomed():
+        Entry.objects.bulk_create(
+            [Entry(**{**entry_fields(j, rows), "headline": "gone"}) for j in range(50)]
+        )
+
+    return {
+        "get_pk": (lambda: Entry.objects.get(pk=rng.randrange(1, rows + 1)), None),
+        "filter_indexed": (
+            lambda: list(Entry.objects.filter(headline=f"h{rng.randrange(250)}")[:20]),
+            None,
+        ),
+        "range_sort": (
+            lambda: list(Entry.objects.filter(n__gte=rows // 2).order_by("-at")[:20]),
+            None,
+        ),
+        "count": (lambda: Entry.objects.filter(rating__lt=5.0).count(), None),
+        "select_related": (lambda: list(Entry.objects.select_related("author")[:20]), None),
+        "annotate": (lambda: list(Author.objects.annotate(Count("entry"), Avg("entry__n"))), None),
+        "update": (lambda: Entry.objects.filter(n__lt=50).update(rating=1.5), None),
+        "create": (create, None),
+        "bulk_create": (bulk_create, None),
+        "delete": (lambda: Entry.objects.filter(headline="gone").delete(), doomed),
+    }
+
+
+def pymongo_operations(rows: int, rng: random.Random) -> dict:
+    """The same work as raw pymongo calls on the engine djongo started."""
+    from django.db import connection
+
+    db = connection.mongo_database
+    entries, authors = db["benchapp_entry"], db["benchapp_author"]
+    counter = iter(range(10**9))
+
+    def document(i: int) -> dict:
+        return {**entry_fields(i, rows), "id": i + 1}
+
+    def doomed():
+        entries.insert_many(
+            [{**document(10**8 + next(counter) * 100 + j), "headline": "gone"} for j in range(50)]
+        )
+
+    join = [
+        {
+            "$lookup": {
+                "from": "benchapp_author",
+                "localField": "author_id",
+                "foreignField": "id",
+                "as": "a",
+            }
+        },
+        {"$unwind": "$a"},
+        {"$limit": 20},
+    ]
+    annotate = [
+        {
+            "$lookup": {
+                "from": "benchapp_entry",
+                "localField": "id",
+                "foreignField": "author_id",
+                "as": "e",
+            }
+        },
+        {"$unwind": {"path": "$e", "preserveNullAndEmptyArrays": True}},
+        {
+            "$group": {
+                "_id": "$id",
+                "name": {"$first": "$name"},
+                "count": {"$sum": {"$cond": [{"$ifNull": ["$e.id", False]}, 1, 0]}},
+                "avg": {"$avg": "$e.n"},
+            }
+        },
+    ]
+    return {
+        "get_pk": (lambda: entries.find_one({"id": rng.randrange(1, rows + 1)}), None),
+        "filter_indexed": (
+            lambda: list(entries.find({"headline": f"h{rng.randrange(250)}"}).limit(20)),
+            None,
+        ),
+        "range_sort": (
+            lambda: list(entries.find({"n": {"$gte": rows // 2}}).sort("at", -1).limit(20)),
+            None,
+        ),
+        "count": (lambda: entries.count_documents({"rating": {"$lt": 5.0}}), None),
+        "select_related": (lambda: list(entries.aggregate(join)), None),
+        "annotate": (lambda: list(authors.aggregate(annotate)), None),
+        "update": (
+            lambda: entries.update_many({"n": {"$lt": 50}}, {"$set": {"rating": 1.5}}),
+            None,
+        ),
+        "create": (lambda: entries.insert_one(document(rows + next(counter))), None),
+        "bulk_create": (
+            lambda: entries.insert_many(
+                [document(rows + 10**6 + next(counter) * BATCH + j) for j in range(BATCH)]
+            ),
+            None,
+        ),
+        "delete": (lambda: entries.delete_many({"headline": "gone"}), doomed),
+    }
+
+
+def measure(fn, setup, round_seconds: float, rounds: int, max_calls: int) -> dict:
+    """Best of `rounds` rounds, each of as many calls as fill `round_seconds`
+    (at least one); `setup` runs before each call, untimed."""
+
+    def one() -> float:
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    one()  # warm-up: caches, compiled plans
+    estimate = min(one(), one())
+    calls = max(1, min(max_calls, int(round_seconds / max(estimate, 1e-6))))
+    best = math.inf
+    for _ in range(rounds):
+        total = sum(one() for _ in range(calls))
+        best = min(best, total / calls)
+    return {"seconds": best, "calls": calls, "rounds": rounds}
+
+
+def worker(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="bench.py worker")
+    p.add_argument("mode", choices=["load", "op"])
+    p.add_argument("--backend", choices=["sqlite", "djongo", "pymongo"], required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--op")
+    p.add_argument("--round-seconds", type=float, default=0.3)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args(argv)
+    setup_django(args.backend, args.dir)
+    if args.mode == "load":
+        t0 = time.perf_counter()
+        load(args.rows)
+        print(json.dumps({"seconds": time.perf_counter() - t0}))
+        return
+    rng = random.Random(18)
+    ops = (pymongo_operations if args.backend == "pymongo" else orm_operations)(args.rows, rng)
+    fn, setup = ops[args.op]
+    # Writes that grow the data are kept to a few calls at large sizes.
+    max_calls = 20 if args.op == "bulk_create" else 5000
+    print(json.dumps(measure(fn, setup, args.round_seconds, args.rounds, max_calls)))
+
+
+# ---- the driver -------------------------------------------------------------------------
+
+
+def run_worker(python: str, args: list[str], timeout: float) -> dict | None:
+    cmd = [python, str(Path(__file__).resolve()), "worker", *args]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0:
+        raise SystemExit(f"worker failed: {' '.join(cmd)}\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def copy_data(template: Path, scratch: Path) -> None:
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    shutil.copytree(template, scratch)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker(sys.argv[2:])
+        return
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--rows", type=int, action="append", required=True)
+    p.add_argument("--out", type=Path, required=True, help="directory for results.json/.md/.png")
+    p.add_argument("--python-under-test", default=sys.executable)
+    p.add_argument("--label", default="this tree")
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        help="LABEL=PYTHON: also measure that interpreter's djongo",
+    )
+    p.add_argument(
+        "--op-timeout",
+        type=float,
+        default=600.0,
+        help="seconds before an operation counts as timed out",
+    )
+    p.add_argument("--command", default="", help="the command line to record in the report")
+    args = p.parse_args()
+    targets = [(args.label, args.python_under_test)]
+    for spec in args.compare:
+        label, _, python = spec.partition("=")
+        targets.append((label, python))
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {"runs": {}}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="djongo-orm-bench-") as tmp:
+        tmp = Path(tmp)
+        for rows in args.rows:
+            run = {"rows": rows, "columns": {}, "loads": {}}
+            columns = [("Django + SQLite", "sqlite", args.python_under_test)]
+            for label, python in targets:
+                columns.append((f"djongo {label}", "djongo", python))
+                columns.append((f"pymongo {label}", "pymongo", python))
+            templates: dict[tuple[str, str], Path] = {}
+            for _, backend, python in columns:
+                kind = "sqlite" if backend == "sqlite" else "djongo"
+                if (kind, python) in templates:
+                    continue
+                template = tmp / f"load-{kind}-{len(templates)}-{rows}"
+                template.mkdir()
+                print(f"loading {rows} rows: {kind} ({python})", flush=True)
+                loaded = run_worker(
+                    python,
+                    ["load", "--backend", kind, "--dir", str(template), "--rows", str(rows)],
+                    timeout=24 * 3600,
+                )
+                run["loads"][f"{kind} {python}"] = loaded
+                templates[(kind, python)] = template
+            for name, _ in OPERATIONS:
+                for column, backend, python in columns:
+                    kind = "sqlite" if backend == "sqlite" else "djongo"
+                    scratch = tmp / "scratch"
+                    copy_data(templates[(kind, python)], scratch)
+                    round_seconds = 0.3 if rows <= 10_000 else 1.0
+                    result = run_worker(
+                        python,
+                        [
+                            "op",
+                            "--backend",
+                            backend,
+                            "--dir",
+                            str(scratch),
+                            "--rows",
+                            str(rows),
+                            "--op",
+                            name,
+                            "--round-seconds",
+                            str(round_seconds),
+                        ],
+                        timeout=args.op_timeout,
+                    )
+                    run["columns"].setdefault(column, {})[name] = result
+                    shown = (
+                        "timeout"
+                        if result is None
+                        else f"{result['seconds'] * 1e3:.3f} ms ({result['calls']} calls)"
+                    )
+                    print(f"{rows:>8} {name:<15} {column:<28} {shown}", flush=True)
+            results["runs"][str(rows)] = run
+    results["machine"] = machine(load_before)
+    results["command"] = args.command
+    results_path.write_text(json.dumps(results, indent=1))
+    report(results, args.out)
+
+
+def machine(load_before) -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import django
+
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "load_before": [round(x, 1) for x in load_before],
+        "load_after": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+# ---- the report -------------------------------------------------------------------------
+
+
+def fmt_ms(r: dict | None) -> str:
+    if r is None:
+        return "timeout"
+    ms = r["seconds"] * 1e3
+    return f"{ms:.3f}" if ms < 10 else f"{ms:.1f}"
+
+
+def ratio(a: dict | None, b: dict | None) -> str:
+    if a is None or b is None:
+        return "–"
+    return f"{a['seconds'] / b['seconds']:.2f}"
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def report(results: dict, out: Path) -> None:
+    lines = ["# ORM benchmark: Django + SQLite, djongo (embedded engine), raw pymongo", ""]
+    lines.append(
+        "Generated by `benches/orm/run.sh` (`benches/orm/bench.py`). Times are per call, in "
+        "milliseconds, best of three rounds; every operation runs in its own process on a fresh "
+        "copy of the loaded data. **÷ SQLite** is djongo's time divided by Django + SQLite's "
+        "(below 1: djongo is faster). The pymongo columns are the same work written as raw "
+        "pymongo calls against the engine djongo started, so the difference between them and "
+        "djongo is the ORM layer's cost, and between them and SQLite the engine's. Columns are "
+        "named by the commit measured; the first is the tree under test, and **A ÷ B** compares "
+        "it with another (below 1: it is faster). A timeout is an operation whose warm-up call "
+        "alone did not finish in the time allowed."
+    )
+    lines.append("")
+    for rows_key in sorted(results["runs"], key=int):
+        run = results["runs"][rows_key]
+        columns = list(run["columns"])
+        sqlite = run["columns"].get("Django + SQLite", {})
+        lines.append(f"## {int(rows_key):,} entries, {AUTHORS} authors")
+        lines.append("")
+        djongo_cols = [c for c in columns if c.startswith("djongo")]
+        # Before/after: the tree under test (first) against each other one.
+        pairs = [
+            (kind, djongo_cols[0].split(" ", 1)[1], other.split(" ", 1)[1])
+            for other in djongo_cols[1:]
+            for kind in ("djongo", "pymongo")
+        ]
+        header = [
+            "operation",
+            *columns,
+            *[f"{c} ÷ SQLite" for c in djongo_cols],
+            *[f"{kind} {a} ÷ {kind} {b}" for kind, a, b in pairs],
+        ]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("| --- |" + " ---: |" * (len(header) - 1))
+        for name, what in OPERATIONS:
+            cells = [f"`{what}`"]
+            cells += [fmt_ms(run["columns"][c].get(name)) for c in columns]
+            cells += [ratio(run["columns"][c].get(name), sqlite.get(name)) for c in djongo_cols]
+            cells += [
+                ratio(
+                    run["columns"].get(f"{kind} {a}", {}).get(name),
+                    run["columns"].get(f"{kind} {b}", {}).get(name),
+                )
+                for kind, a, b in pairs
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        for c in djongo_cols:
+            rs = [
+                run["columns"][c][n]["seconds"] / sqlite[n]["seconds"]
+                for n, _ in OPERATIONS
+                if run["columns"][c].get(n) and sqlite.get(n)
+            ]
+            lines.append("")
+            lines.append(
+                f"Geometric mean of {c} ÷ SQLite: **{geomean(rs):.2f}** over {len(rs)} operations."
+            )
+        lines.append("")
+    if len(results["runs"]) > 1:
+        lines += growth_table(results)
+    m = results.get("machine", {})
+    lines += [
+        "## Machine",
+        "",
+        f"- date: {m.get('date')}",
+        f"- nproc: {m.get('nproc')}; CPU: {m.get('cpu')}",
+        f"- OS: {m.get('os')}",
+        f"- Python {m.get('python')}, Django {m.get('django')}",
+        f"- load average before/after: {m.get('load_before')} / {m.get('load_after')} "
+        "(a shared machine: absolute times move with other work; ratios within one run are "
+        "steadier)",
+        "",
+        "## Command",
+        "",
+        f"    {results.get('command') or 'benches/orm/run.sh'}",
+        "",
+    ]
+    (out / "results.md").write_text("\n".join(lines))
+    plot(results, out / "results.png")
+
+
+def growth_table(results: dict) -> list[str]:
+    sizes = sorted(results["runs"], key=int)
+    small, large = sizes[0], sizes[-1]
+    lines = [
+        f"## Growth: time at {int(large):,} ÷ time at {int(small):,} entries",
+        "",
+        "Operations an index serves with a bounded read (*bounded*) should barely grow; the "
+        "others read a share of the rows by nature (a count of half the table, a join of all of "
+        "it) or write to a larger store.",
+        "",
+    ]
+    columns = list(results["runs"][large]["columns"])
+    lines.append("| operation | bounded | " + " | ".join(columns) + " |")
+    lines.append("| --- | --- |" + " ---: |" * len(columns))
+    for name, _ in OPERATIONS:
+        cells = [name, "yes" if name in INDEXED else "no"]
+        for c in columns:
+            a = results["runs"][large]["columns"].get(c, {}).get(name)
+            b = results["runs"][small]["columns"].get(c, {}).get(name)
+            cells.append(ratio(a, b))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def plot(results: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot", file=sys.stderr)
+        return
+    sizes = sorted(results["runs"], key=int)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(7 * len(sizes), 5.5), squeeze=False)
+    for ax, rows_key in zip(axes[0], sizes, strict=True):
+        run = results["runs"][rows_key]
+        columns = list(run["columns"])
+        names = [n for n, _ in OPERATIONS]
+        width = 0.8 / len(columns)
+        for j, c in enumerate(columns):
+            values = [
+                (run["columns"][c].get(n) or {}).get("seconds", float("nan")) * 1e3 for n in names
+            ]
+            ax.bar([i + j * width for i in range(len(names))], values, width, label=c)
+        ax.set_yscale("log")
+        ax.set_xticks(
+            [i + 0.4 - width / 2 for i in range(len(names))], names, rotation=45, ha="right"
+        )
+        ax.set_ylabel("ms per call (log scale)")
+        ax.set_title(f"{int(rows_key):,} entries")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# ORM benchmark (issue 18): the same Django workload on Django + SQLite, on djongo with the
+# embedded engine, and as raw pymongo calls on that engine; writes benches/orm/results.{md,json,png}.
+#
+#   benches/orm/run.sh                     # 5,000 entries (a few minutes)
+#   LARGE=1 benches/orm/run.sh             # also 500,000 entries (long: loading alone takes minutes)
+#   COMPARE=/path/to/checkout benches/orm/run.sh
+#                                          # also measure another checkout's djongo (built here
+#                                          # with `scripts/setup --release` in that checkout)
+#   OP_TIMEOUT=300                         # seconds an operation may take (default 600)
+#
+# The extension is built with the release profile (scripts/setup --release) first.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+HERE="$ROOT/benches/orm"
+cd "$ROOT"
+
+scripts/setup --release
+PY="$ROOT/.venv/bin/python"
+"$PY" -c 'import matplotlib' 2>/dev/null || "$PY" -m pip install --quiet "matplotlib>=3.8"
+
+ROWS=(--rows 5000)
+if [ "${LARGE:-0}" = 1 ]; then
+    ROWS+=(--rows 500000)
+fi
+EXTRA=()
+if [ -n "${COMPARE:-}" ]; then
+    (cd "$COMPARE" && scripts/setup --release)
+    LABEL="$(git -C "$COMPARE" rev-parse --short HEAD)"
+    EXTRA+=(--compare "$LABEL=$COMPARE/.venv/bin/python")
+fi
+"$PY" "$HERE/bench.py" "${ROWS[@]}" --out "$HERE" --label "$(git rev-parse --short HEAD)" \
+    --op-timeout "${OP_TIMEOUT:-600}" "${EXTRA[@]}" \
+    --command "${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"

@@ -1,0 +1,19 @@
+"""Settings for one benchmark process: BENCH_BACKEND (sqlite | djongo) and
+BENCH_DIR (where the database lives) come from the environment."""
+
+import os
+
+SECRET_KEY = "bench-only"
+USE_TZ = True
+INSTALLED_APPS = ["benchapp"]
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+_dir = os.environ["BENCH_DIR"]
+if os.environ["BENCH_BACKEND"] == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(_dir, "bench.sqlite3"),
+        }
+    }
+else:
+    DATABASES = {"default": {"ENGINE": "djongo", "NAME": "bench", "DATA_DIR": _dir}}

@@ -1,0 +1,360 @@
+//! `$lookup` and `$unwind`, and the two together.
+//!
+//! A `$lookup` whose result is unwound right away (`$lookup` then `$unwind`
+//! of its `as` field, what a SQL join becomes) produces the unwound
+//! documents directly, as MongoDB does: it never builds the array of matches
+//! only to copy the document once per element with that array inside.
+use super::{stage_list, CollectionSource};
+use crate::compare::canonical_key;
+use crate::expr::{self, Vars};
+use crate::{path, EngineError, Result};
+use bson::{Bson, Document};
+use std::collections::{HashMap, HashSet};
+
+/// A parsed `$unwind`.
+pub(super) struct Unwind {
+    /// The path without its `$`.
+    pub field: String,
+    parts: Vec<String>,
+    preserve: bool,
+    index_field: Option<Vec<String>>,
+}
+
+impl Unwind {
+    pub fn parse(spec: &Bson) -> Result<Unwind> {
+        let (field, preserve, index_field) = match spec {
+            Bson::String(s) => (s.clone(), false, None),
+            Bson::Document(d) => {
+                let Some(Bson::String(p)) = d.get("path") else {
+                    return Err(EngineError::location(28812, "no path specified to $unwind stage"));
+                };
+                let preserve = d.get("preserveNullAndEmptyArrays").is_some_and(expr::truthy);
+                let index = match d.get("includeArrayIndex") {
+                    Some(Bson::String(s)) if !s.is_empty() && !s.starts_with('$') => Some(path::split(s)),
+                    Some(_) => return Err(EngineError::location(28810, "includeArrayIndex must be a non-empty string not starting with '$'")),
+                    None => None,
+                };
+                (p.clone(), preserve, index)
+            }
+            _ => return Err(EngineError::location(15981, "expected either a string or an object as specification for $unwind stage")),
+        };
+        let Some(stripped) = field.strip_prefix('$') else {
+            return Err(EngineError::location(28818, format!("path option to $unwind stage should be prefixed with a '$': {field}")));
+        };
+        Ok(Unwind { field: stripped.to_string(), parts: path::split(stripped), preserve, index_field })
+    }
+
+    pub fn apply(&self, docs: Vec<Document>) -> Result<Vec<Document>> {
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            self.unwind_one(doc, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn unwind_one(&self, mut doc: Document, out: &mut Vec<Document>) -> Result<()> {
+        // Take the array out (null keeps its place), so copies of the
+        // document for each element do not copy the array too.
+        let taken = path::get_mut(&mut doc, &self.parts).map(|slot| match slot {
+            Bson::Array(items) if !items.is_empty() => Some(std::mem::take(items)),
+            _ => None,
+        });
+        match taken {
+            Some(Some(items)) => {
+                let n = items.len();
+                for (i, item) in items.into_iter().enumerate() {
+                    let mut d = if i + 1 == n { std::mem::take(&mut doc) } else { doc.clone() };
+                    path::set(&mut d, &self.parts, item)?;
+                    if let Some(ix) = &self.index_field {
+                        path::set(&mut d, ix, Bson::Int64(i as i64))?;
+                    }
+                    out.push(d);
+                }
+            }
+            _ => {
+                let value = path::get(&doc, &self.parts);
+                match value {
+                    Some(Bson::Array(_)) | Some(Bson::Null) | Some(Bson::Undefined) | None => {
+                        if self.preserve {
+                            if matches!(value, Some(Bson::Array(_))) {
+                                path::unset(&mut doc, &self.parts);
+                            }
+                            if let Some(ix) = &self.index_field {
+                                path::set(&mut doc, ix, Bson::Null)?;
+                            }
+                            out.push(doc);
+                        }
+                    }
+                    Some(_) => {
+                        // A non-array value unwinds as a one-element array.
+                        if let Some(ix) = &self.index_field {
+                            path::set(&mut doc, ix, Bson::Null)?;
+                        }
+                        out.push(doc);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unwinds `matches` as if they had been set as the array `field` of
+    /// `doc` (a top-level field, which `doc` may already have).
+    fn unwind_matches(&self, mut doc: Document, matches: Vec<Document>, out: &mut Vec<Document>) -> Result<()> {
+        if matches.is_empty() {
+            if self.preserve {
+                doc.remove(&self.field);
+                if let Some(ix) = &self.index_field {
+                    path::set(&mut doc, ix, Bson::Null)?;
+                }
+                out.push(doc);
+            }
+            return Ok(());
+        }
+        // Where the array would have gone: the field's place, or the end.
+        doc.insert(self.field.clone(), Bson::Null);
+        let n = matches.len();
+        for (i, m) in matches.into_iter().enumerate() {
+            let mut d = if i + 1 == n { std::mem::take(&mut doc) } else { doc.clone() };
+            d.insert(self.field.clone(), Bson::Document(m));
+            if let Some(ix) = &self.index_field {
+                path::set(&mut d, ix, Bson::Int64(i as i64))?;
+            }
+            out.push(d);
+        }
+        Ok(())
+    }
+}
+
+/// The values an equality `$lookup` compares: arrays contribute their
+/// elements, and a missing field counts as null.
+pub(super) fn join_values(doc: &Document, field: &[String]) -> Vec<Bson> {
+    let mut out = Vec::new();
+    for v in path::query_values(doc, field) {
+        match v {
+            None => out.push(Bson::Null),
+            Some(Bson::Array(items)) => {
+                out.push(Bson::Array(items.clone()));
+                out.extend(items.iter().cloned());
+            }
+            Some(other) => out.push(other.clone()),
+        }
+    }
+    out
+}
+
+/// At most this many distinct join keys are looked up one by one; past it a
+/// scan of the foreign collection is as cheap.
+const MAX_JOIN_LOOKUPS: usize = 1000;
+
+/// The distinct local join values of `docs`, when an equality lookup on them
+/// finds every foreign match: plain scalars only. A null or missing local
+/// value also matches foreign documents lacking the field, and an array also
+/// matches a foreign array equal to it, so those need a scan.
+fn distinct_join_keys(docs: &[Document], local: &[String]) -> Option<Vec<Bson>> {
+    let mut seen = HashSet::new();
+    let mut keys = Vec::new();
+    for doc in docs {
+        for v in join_values(doc, local) {
+            let plain = matches!(
+                v,
+                Bson::String(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::ObjectId(_) | Bson::Boolean(_) | Bson::DateTime(_)
+            );
+            if !plain {
+                return None;
+            }
+            if seen.insert(canonical_key(&v)) {
+                keys.push(v);
+                if keys.len() > MAX_JOIN_LOOKUPS {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(keys)
+}
+
+/// A parsed `$lookup`.
+pub(super) struct Lookup {
+    /// The `as` field.
+    pub as_field: String,
+    from: Option<String>,
+    local: Option<Vec<String>>,
+    foreign: Option<Vec<String>>,
+    pipeline: Option<Vec<Document>>,
+    let_spec: Document,
+}
+
+impl Lookup {
+    pub fn parse(spec: &Document) -> Result<Lookup> {
+        let as_field = match spec.get("as") {
+            Some(Bson::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(EngineError::bad_value("$lookup requires an 'as' field")),
+        };
+        let from = match spec.get("from") {
+            Some(Bson::String(s)) => Some(s.clone()),
+            Some(Bson::Document(d)) => d.get_str("coll").ok().map(str::to_string),
+            None => None,
+            Some(other) => return Err(EngineError::location(40321, format!("$lookup 'from' must be a string, found {other}"))),
+        };
+        let local = spec.get_str("localField").ok().map(path::split);
+        let foreign = spec.get_str("foreignField").ok().map(path::split);
+        if local.is_some() != foreign.is_some() {
+            return Err(EngineError::bad_value("$lookup requires both or neither of 'localField' and 'foreignField'"));
+        }
+        let pipeline = match spec.get("pipeline") {
+            Some(p) => Some(stage_list("$lookup", p)?),
+            None => None,
+        };
+        if pipeline.is_none() && local.is_none() {
+            return Err(EngineError::location(4570, "$lookup requires either 'pipeline' or both 'localField' and 'foreignField'"));
+        }
+        let let_spec = match spec.get("let") {
+            Some(Bson::Document(d)) => d.clone(),
+            Some(_) => return Err(EngineError::bad_value("$lookup 'let' must be an object")),
+            None => Document::new(),
+        };
+        Ok(Lookup { as_field, from, local, foreign, pipeline, let_spec })
+    }
+
+    /// Sets each document's `as` field to its matches; `rest` is the rest
+    /// of the pipeline (what it reads of the matches need be read).
+    pub fn apply<'r>(&self, docs: Vec<Document>, source: &dyn CollectionSource, vars: &Vars, rest: impl IntoIterator<Item = &'r Document>) -> Result<Vec<Document>> {
+        let parts: Vec<&str> = self.as_field.split('.').collect();
+        let mut out = Vec::with_capacity(docs.len());
+        self.join(docs, source, vars, rest, |mut doc, matched| {
+            path::assign(&mut doc, &parts, Some(Bson::Array(matched.into_iter().map(Bson::Document).collect())));
+            out.push(doc);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Whether `unwind` unwinds exactly this lookup's results.
+    pub fn unwound_by(&self, unwind: &Unwind) -> bool {
+        !self.as_field.contains('.') && unwind.field == self.as_field
+    }
+
+    /// `$lookup` then `$unwind` of its `as` field, in one pass.
+    pub fn apply_unwound<'r>(
+        &self,
+        unwind: &Unwind,
+        docs: Vec<Document>,
+        source: &dyn CollectionSource,
+        vars: &Vars,
+        rest: impl IntoIterator<Item = &'r Document>,
+    ) -> Result<Vec<Document>> {
+        let mut out = Vec::with_capacity(docs.len());
+        self.join(docs, source, vars, rest, |doc, matched| unwind.unwind_matches(doc, matched, &mut out))?;
+        Ok(out)
+    }
+
+    /// The fields of the foreign documents the join and `rest` read (`None`:
+    /// all of them).
+    fn foreign_fields<'r>(&self, rest: impl IntoIterator<Item = &'r Document>) -> Option<Vec<String>> {
+        if self.pipeline.is_some() {
+            return None;
+        }
+        let mut fields = crate::deps::pipeline_needs(rest).below(&self.as_field)?;
+        if let Some(f) = self.foreign.as_ref().and_then(|f| f.first()) {
+            fields.push(f.clone());
+        }
+        Some(fields)
+    }
+
+    /// Finds each document's matches and hands both to `emit`.
+    fn join<'r>(
+        &self,
+        docs: Vec<Document>,
+        source: &dyn CollectionSource,
+        vars: &Vars,
+        rest: impl IntoIterator<Item = &'r Document>,
+        mut emit: impl FnMut(Document, Vec<Document>) -> Result<()>,
+    ) -> Result<()> {
+        let fields = self.foreign_fields(rest);
+        let fields = fields.as_deref();
+        let foreign_docs = match (&self.from, &self.local, &self.foreign) {
+            (Some(c), Some(l), Some(f)) => {
+                // An equality join on an indexed foreign field reads only the
+                // foreign documents that can match (Django's joins on primary
+                // keys), not the whole collection.
+                let found = match distinct_join_keys(&docs, l) {
+                    Some(keys) => source.find_equal(c, &f.join("."), &keys, fields)?,
+                    None => None,
+                };
+                match found {
+                    Some(d) => d,
+                    None => source.scan_fields(c, fields)?,
+                }
+            }
+            (Some(c), _, _) => source.scan_fields(c, fields)?,
+            (None, _, _) => Vec::new(),
+        };
+        // Index the foreign side by join key once, so each input document costs
+        // a few hash lookups instead of a scan of the foreign collection.
+        let mut foreign_index: HashMap<String, Vec<usize>> = HashMap::new();
+        if let Some(f) = &self.foreign {
+            for (i, d) in foreign_docs.iter().enumerate() {
+                let keys: HashSet<String> = join_values(d, f).iter().map(canonical_key).collect();
+                for k in keys {
+                    foreign_index.entry(k).or_default().push(i);
+                }
+            }
+        }
+        // Each document's matches, foreign documents once each in collection
+        // order; a foreign document is moved to its last match, not copied.
+        let hits: Vec<Vec<usize>> = match &self.local {
+            Some(l) => docs
+                .iter()
+                .map(|doc| {
+                    let mut hits: Vec<usize> =
+                        join_values(doc, l).iter().filter_map(|v| foreign_index.get(&canonical_key(v))).flatten().copied().collect();
+                    hits.sort_unstable();
+                    hits.dedup();
+                    hits
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut uses = vec![0usize; foreign_docs.len()];
+        for i in hits.iter().flatten() {
+            uses[*i] += 1;
+        }
+        let mut foreign_slots: Vec<Option<Document>> = Vec::new();
+        let foreign_docs = if self.local.is_some() {
+            foreign_slots = foreign_docs.into_iter().map(Some).collect();
+            Vec::new()
+        } else {
+            foreign_docs
+        };
+        let mut hits = hits.into_iter();
+        for doc in docs {
+            let candidates: Vec<Document> = match hits.next() {
+                Some(found) => found
+                    .into_iter()
+                    .filter_map(|i| {
+                        uses[i] -= 1;
+                        if uses[i] == 0 {
+                            foreign_slots[i].take()
+                        } else {
+                            foreign_slots[i].clone()
+                        }
+                    })
+                    .collect(),
+                None => foreign_docs.clone(),
+            };
+            let matched = match &self.pipeline {
+                Some(stages) => {
+                    let mut inner = vars.clone();
+                    for (k, e) in &self.let_spec {
+                        inner.insert(k.clone(), expr::eval(e, &doc, vars)?);
+                    }
+                    super::run_with_vars(stages, candidates, source, &inner)?
+                }
+                None => candidates,
+            };
+            emit(doc, matched)?;
+        }
+        Ok(())
+    }
+}

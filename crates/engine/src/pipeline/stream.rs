@@ -1,0 +1,136 @@
+//! Running a pipeline over documents as they come, reading no more input
+//! than it needs: per-document stages before a `$limit` work through the
+//! input in growing batches until the limit is met, and a `$group` takes
+//! its input one batch at a time instead of all at once.
+use super::group::Grouper;
+use super::{non_negative, run_before, run_with_vars, single_stage, spec_doc, CollectionSource};
+use crate::expr::Vars;
+use crate::Result;
+use bson::Document;
+
+/// Stages that turn each input document into zero or more output documents
+/// on their own, in input order.
+const PER_DOCUMENT: &[&str] = &["$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot", "$replaceWith", "$unwind", "$lookup", "$redact"];
+
+/// Stages that read another collection each time they run: batching them
+/// would read it once per batch.
+const READS_COLLECTIONS: &[&str] = &["$lookup"];
+
+const FIRST_BATCH: usize = 16;
+const MAX_BATCH: usize = 65_536;
+const GROUP_BATCH: usize = 1024;
+
+/// Runs `stages` over the documents `input` yields.
+pub fn run_pipeline_from(stages: &[Document], input: &mut dyn Iterator<Item = Result<Document>>, source: &dyn CollectionSource) -> Result<Vec<Document>> {
+    run_pipeline_from_with_vars(stages, input, source, &Vars::new())
+}
+
+/// Runs `stages` over the documents `input` yields, with variables in scope
+/// (a command's `let`).
+pub fn run_pipeline_from_with_vars(
+    stages: &[Document],
+    input: &mut dyn Iterator<Item = Result<Document>>,
+    source: &dyn CollectionSource,
+    vars: &Vars,
+) -> Result<Vec<Document>> {
+    let mut names = Vec::with_capacity(stages.len());
+    for s in stages {
+        names.push(single_stage(s)?.0);
+    }
+    let prefix = names.iter().take_while(|n| PER_DOCUMENT.contains(n)).count();
+    let (head, rest) = stages.split_at(prefix);
+    let reads_collections = names[..prefix].iter().any(|n| READS_COLLECTIONS.contains(n));
+    match needed(rest) {
+        Some(needed) => {
+            let mut out = Vec::new();
+            let mut batch = needed.clamp(FIRST_BATCH, MAX_BATCH);
+            while out.len() < needed {
+                let chunk = take(input, batch)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                out.extend(run_before(head, rest, chunk, source, vars)?);
+                batch = (batch * 2).min(MAX_BATCH);
+            }
+            run_with_vars(rest, out, source, vars)
+        }
+        None => match rest.first().map(single_stage).transpose()? {
+            Some(("$group", spec)) => {
+                let mut grouper = Grouper::new(spec_doc("$group", spec)?)?;
+                let batch = if reads_collections { usize::MAX } else { GROUP_BATCH };
+                loop {
+                    let chunk = take(input, batch)?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    for doc in run_before(head, rest, chunk, source, vars)? {
+                        grouper.add(&doc, vars)?;
+                    }
+                }
+                run_with_vars(&rest[1..], grouper.finish(), source, vars)
+            }
+            _ => {
+                let all = take(input, usize::MAX)?;
+                run_with_vars(stages, all, source, vars)
+            }
+        },
+    }
+}
+
+/// How many documents the per-document stages must produce for `rest`,
+/// when it starts with `$limit` (or `$skip` then `$limit`).
+fn needed(rest: &[Document]) -> Option<usize> {
+    let mut skip = 0usize;
+    for stage in rest.iter().take(2) {
+        match single_stage(stage).ok()? {
+            ("$skip", n) => skip = skip.checked_add(non_negative("$skip", n).ok()?)?,
+            ("$limit", n) => {
+                let n = non_negative("$limit", n).ok().filter(|n| *n > 0)?;
+                return skip.checked_add(n);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn take(input: &mut dyn Iterator<Item = Result<Document>>, n: usize) -> Result<Vec<Document>> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match input.next() {
+            Some(item) => out.push(item?),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{run_pipeline, NoCollections};
+    use crate::EngineError;
+    use bson::doc;
+
+    /// Input that fails past `ok` documents, to show it is not read.
+    fn input(ok: i32) -> impl Iterator<Item = Result<Document>> {
+        (0..1000).map(move |i| if i < ok { Ok(doc! {"i": i, "t": [i, i + 1]}) } else { Err(EngineError::bad_value("read too far")) })
+    }
+
+    #[test]
+    fn a_limit_reads_only_what_it_needs() {
+        let stages = vec![doc! {"$unwind": "$t"}, doc! {"$match": {"t": {"$gte": 2}}}, doc! {"$skip": 1}, doc! {"$limit": 3}];
+        let streamed = run_pipeline_from(&stages, &mut input(40), &NoCollections).unwrap();
+        let all: Vec<Document> = input(40).take(40).map(|d| d.unwrap()).collect();
+        assert_eq!(streamed, run_pipeline(&stages, all, &NoCollections).unwrap());
+    }
+
+    #[test]
+    fn a_group_takes_its_input_as_it_comes() {
+        let stages = vec![doc! {"$group": {"_id": {"$mod": ["$i", 3]}, "n": {"$sum": 1}}}, doc! {"$sort": {"_id": 1}}];
+        let out = run_pipeline_from(&stages, &mut (0..3000).map(|i| Ok(doc! {"i": i})), &NoCollections).unwrap();
+        assert_eq!(out, vec![doc! {"_id": 0, "n": 1000}, doc! {"_id": 1, "n": 1000}, doc! {"_id": 2, "n": 1000}]);
+        // A failing read fails the pipeline.
+        assert!(run_pipeline_from(&stages, &mut input(10), &NoCollections).is_err());
+    }
+}

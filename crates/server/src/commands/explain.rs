@@ -1,0 +1,166 @@
+//! `explain`: how a find, count, distinct, aggregate, update, delete or
+//! findAndModify would read its collection, without returning its results
+//! (with `executionStats`, after running the read part).
+use super::read::{aggregate_target, count_shape, hint_arg, take_query, Source};
+use super::{collection_arg, doc_array, opt_doc, opt_i64, Ctx};
+use crate::error::{CmdResult, CommandError};
+use crate::plan::{self, Verbosity};
+use bson::{doc, Bson, Document};
+
+pub fn explain(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let inner = match body.get("explain") {
+        Some(Bson::Document(d)) if !d.is_empty() => d.clone(),
+        _ => return Err(CommandError::type_mismatch("explain command requires a nested object")),
+    };
+    let verbosity = Verbosity::parse(body.get("verbosity"))?;
+    let Some(name) = inner.keys().next().cloned() else {
+        return Err(CommandError::type_mismatch("explain command requires a nested object"));
+    };
+    let mut out = match name.as_str() {
+        "find" => explain_find(ctx, &inner, verbosity)?,
+        "count" => {
+            let coll = collection_arg(&inner, "count")?;
+            let filter = opt_doc(&inner, "query")?.unwrap_or_default();
+            let db = ctx.db.clone();
+            let tables = ctx.scope.read()?;
+            let meta = tables.collection(&db, &coll)?;
+            plan::explain_count(&tables, meta.as_ref(), &format!("{db}.{coll}"), &filter, verbosity)?
+        }
+        "distinct" => {
+            let coll = collection_arg(&inner, "distinct")?;
+            let filter = opt_doc(&inner, "query")?.unwrap_or_default();
+            query_explain(ctx, &coll, plan::Query::filter(&filter), verbosity)?
+        }
+        "aggregate" => return explain_aggregate(ctx, &inner, verbosity),
+        "update" | "delete" => {
+            let coll = collection_arg(&inner, &name)?;
+            let key = if name == "update" { "updates" } else { "deletes" };
+            let statements = doc_array(&inner, key)?;
+            let Some(first) = statements.first() else {
+                return Err(CommandError::failed_to_parse(format!("explain of {name} needs one statement")));
+            };
+            let filter = opt_doc(first, "q")?.unwrap_or_default();
+            query_explain(ctx, &coll, plan::Query::filter(&filter), verbosity)?
+        }
+        "findAndModify" | "findandmodify" => {
+            let coll = collection_arg(&inner, &name)?;
+            let filter = opt_doc(&inner, "query")?.unwrap_or_default();
+            let sort = opt_doc(&inner, "sort")?.filter(|s| !s.is_empty());
+            query_explain(ctx, &coll, plan::Query { filter, sort, limit: Some(1), ..plan::Query::default() }, verbosity)?
+        }
+        other => return Err(CommandError::new(115, "CommandNotSupported", format!("explain of {other} is not supported by the embedded engine"))),
+    };
+    finish(&mut out, ctx, &inner);
+    Ok(out)
+}
+
+/// MongoDB's envelope around the plan.
+fn finish(out: &mut Document, ctx: &Ctx<'_>, inner: &Document) {
+    let mut shaped = doc! {"explainVersion": "1"};
+    shaped.extend(std::mem::take(out));
+    let mut command = inner.clone();
+    command.insert("$db", ctx.db.clone());
+    shaped.insert("command", command);
+    shaped.insert("serverInfo", doc! {"host": "localhost", "port": 0, "version": super::handshake::VERSION, "gitVersion": "djongo-server"});
+    shaped.insert("ok", 1.0);
+    *out = shaped;
+}
+
+fn explain_find(ctx: &mut Ctx<'_>, inner: &Document, verbosity: Verbosity) -> CmdResult<Document> {
+    let coll = collection_arg(inner, "find")?;
+    let skip = opt_i64(inner, "skip")?.unwrap_or(0);
+    if skip < 0 {
+        return Err(CommandError::bad_value("skip value must be non-negative"));
+    }
+    let limit = opt_i64(inner, "limit")?.unwrap_or(0).unsigned_abs() as usize;
+    let query = plan::Query {
+        filter: opt_doc(inner, "filter")?.unwrap_or_default(),
+        sort: opt_doc(inner, "sort")?.filter(|s| !s.is_empty()),
+        skip: skip as usize,
+        limit: (limit > 0).then_some(limit),
+        hint: hint_arg(inner)?,
+        ..plan::Query::default()
+    };
+    query_explain(ctx, &coll, query, verbosity)
+}
+
+fn query_explain(ctx: &mut Ctx<'_>, coll: &str, query: plan::Query, verbosity: Verbosity) -> CmdResult<Document> {
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let meta = tables.collection(&db, coll)?;
+    plan::explain_find(&tables, meta.as_ref(), &format!("{db}.{coll}"), &query, verbosity)
+}
+
+/// An aggregate's explain: the query its leading stages became (as a
+/// `$cursor` stage), then the stages the engine runs. With execution
+/// statistics, the pipeline runs, and each `$lookup` shows how it read its
+/// collection (`indexesUsed`, `collectionScans`, as MongoDB reports them).
+pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosity) -> CmdResult<Document> {
+    let mut pipeline = doc_array(body, "pipeline")?;
+    djongo_engine::pipeline::optimize(&mut pipeline);
+    let mut out = match aggregate_target(body)? {
+        None => doc! {"stages": pipeline.into_iter().map(Bson::Document).collect::<Vec<_>>()},
+        Some(coll) => {
+            let query = plan::Query { hint: hint_arg(body)?, ..take_query(&mut pipeline) };
+            let reads = if verbosity >= Verbosity::ExecutionStats && !pipeline.is_empty() {
+                foreign_reads(ctx, &coll, &query, &pipeline)?
+            } else {
+                Vec::new()
+            };
+            let counts = count_shape(&pipeline).is_some() && query.sort.is_none() && query.skip == 0 && query.limit.is_none();
+            let cursor = if counts {
+                // Answered as a count (see read::aggregate).
+                let db = ctx.db.clone();
+                let tables = ctx.scope.read()?;
+                let meta = tables.collection(&db, &coll)?;
+                plan::explain_count(&tables, meta.as_ref(), &format!("{db}.{coll}"), &query.filter, verbosity)?
+            } else {
+                query_explain(ctx, &coll, query, verbosity)?
+            };
+            if pipeline.is_empty() {
+                cursor
+            } else {
+                let mut stages = vec![Bson::Document(doc! {"$cursor": cursor})];
+                stages.extend(pipeline.into_iter().map(|stage| Bson::Document(with_reads(stage, &reads))));
+                doc! {"stages": stages}
+            }
+        }
+    };
+    finish(&mut out, ctx, body);
+    Ok(out)
+}
+
+/// Runs the pipeline after `query` and returns how its stages read other
+/// collections: (collection, index or `None` for a scan) per read.
+fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &[Document]) -> CmdResult<Vec<(String, Option<String>)>> {
+    let db = ctx.db.clone();
+    let tables = ctx.scope.read()?;
+    let Some(meta) = tables.collection(&db, coll)? else { return Ok(Vec::new()) };
+    let source = Source::new(&tables, &db);
+    let prep = plan::Prepared::new(&tables, &meta, query)?;
+    plan::run(&tables, &prep, |exec| {
+        let mut input = exec.map(|r| r.map_err(super::read::to_engine));
+        djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, &source)?;
+        Ok(())
+    })?;
+    Ok(source.reads.into_inner())
+}
+
+/// A `$lookup` stage with how it read its `from` collection.
+fn with_reads(mut stage: Document, reads: &[(String, Option<String>)]) -> Document {
+    let from = match stage.get("$lookup") {
+        Some(Bson::Document(l)) => match l.get("from") {
+            Some(Bson::String(f)) => f.clone(),
+            _ => return stage,
+        },
+        _ => return stage,
+    };
+    let mine: Vec<&Option<String>> = reads.iter().filter(|(c, _)| *c == from).map(|(_, i)| i).collect();
+    let mut indexes: Vec<String> = mine.iter().filter_map(|i| (*i).clone()).collect();
+    indexes.sort();
+    indexes.dedup();
+    let scans = mine.iter().filter(|i| i.is_none()).count() as i64;
+    stage.insert("collectionScans", scans);
+    stage.insert("indexesUsed", indexes);
+    stage
+}

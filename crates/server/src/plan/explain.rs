@@ -1,0 +1,152 @@
+//! `explain`: the chosen plan (and the plans it beat) in MongoDB's shape —
+//! `queryPlanner.winningPlan` as a tree of stages (`IXSCAN`, `FETCH`,
+//! `COLLSCAN`, `SORT`, `LIMIT`, ...) with the index, its bounds and the scan
+//! direction, and with `executionStats` the work each stage did.
+use super::stages::index_description;
+use super::{count_scan, execute, shorten, Execution, Prepared, Query};
+use crate::catalog::CollectionMeta;
+use crate::error::{CmdResult, CommandError};
+use crate::storage::Tables;
+use bson::{doc, Bson, Document};
+use std::time::Instant;
+
+/// How much `explain` reports (its `verbosity` argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    QueryPlanner,
+    ExecutionStats,
+    AllPlansExecution,
+}
+
+impl Verbosity {
+    pub fn parse(v: Option<&Bson>) -> CmdResult<Verbosity> {
+        match v {
+            None => Ok(Verbosity::AllPlansExecution),
+            Some(Bson::String(s)) => match s.as_str() {
+                "queryPlanner" => Ok(Verbosity::QueryPlanner),
+                "executionStats" => Ok(Verbosity::ExecutionStats),
+                "allPlansExecution" => Ok(Verbosity::AllPlansExecution),
+                other => Err(CommandError::bad_value(format!("verbosity string must be one of {{'queryPlanner', 'executionStats', 'allPlansExecution'}}, not '{other}'"))),
+            },
+            Some(_) => Err(CommandError::type_mismatch("verbosity must be a string")),
+        }
+    }
+}
+
+fn planner_section(ns: &str, filter: &Document, winning: Document, rejected: Vec<Document>) -> Document {
+    doc! {
+        "namespace": ns,
+        "indexFilterSet": false,
+        "parsedQuery": filter.clone(),
+        "maxIndexedOrSolutionsReached": false,
+        "maxIndexedAndSolutionsReached": false,
+        "maxScansToExplodeReached": false,
+        "winningPlan": winning,
+        "rejectedPlans": rejected.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+    }
+}
+
+fn execution_section(n_returned: u64, millis: u128, examined: (u64, u64), stages: Document) -> Document {
+    doc! {
+        "executionSuccess": true,
+        "nReturned": n_returned as i64,
+        "executionTimeMillis": millis as i64,
+        "totalKeysExamined": examined.0 as i64,
+        "totalDocsExamined": examined.1 as i64,
+        "executionStages": stages,
+    }
+}
+
+impl Execution<'_> {
+    fn winning(&self, with_stats: bool) -> Document {
+        self.root.explain(with_stats)
+    }
+
+    fn rejected(&self, with_stats: bool) -> Vec<Document> {
+        self.rejected.iter().map(|r| r.explain(with_stats)).collect()
+    }
+}
+
+/// The explain of a `find` (or of the query part of another command).
+pub fn explain_find(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &str, query: &Query, verbosity: Verbosity) -> CmdResult<Document> {
+    let Some(meta) = meta else {
+        let mut out = doc! {"queryPlanner": planner_section(ns, &query.filter, doc! {"stage": "EOF"}, Vec::new())};
+        if verbosity >= Verbosity::ExecutionStats {
+            out.insert("executionStats", execution_section(0, 0, (0, 0), doc! {"stage": "EOF", "nReturned": 0, "works": 1, "isEOF": 1}));
+        }
+        return Ok(out);
+    };
+    let prep = Prepared::new(tables, meta, query)?;
+    let started = Instant::now();
+    let mut exec = execute(shorten(tables), &prep)?;
+    let mut out = doc! {"queryPlanner": planner_section(ns, &query.filter, exec.winning(false), exec.rejected(false))};
+    if verbosity >= Verbosity::ExecutionStats {
+        let mut n = 0u64;
+        while exec.next_document()?.is_some() {
+            n += 1;
+        }
+        let mut stats = execution_section(n, started.elapsed().as_millis(), exec.root.examined(), exec.winning(true));
+        if verbosity == Verbosity::AllPlansExecution {
+            let all: Vec<Bson> = exec.rejected(true).into_iter().map(|d| Bson::Document(doc! {"executionStages": d})).collect();
+            stats.insert("allPlansExecution", all);
+        }
+        out.insert("executionStats", stats);
+    }
+    Ok(out)
+}
+
+/// The explain of a `count`: a fast count of the collection, a count of
+/// index keys, or a count over the plan a find would use.
+pub fn explain_count(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &str, filter: &Document, verbosity: Verbosity) -> CmdResult<Document> {
+    let Some(meta) = meta else {
+        return explain_find(tables, None, ns, &Query::filter(filter), verbosity);
+    };
+    if filter.is_empty() {
+        let winning = doc! {"stage": "RECORD_STORE_FAST_COUNT"};
+        let mut out = doc! {"queryPlanner": planner_section(ns, filter, winning.clone(), Vec::new())};
+        if verbosity >= Verbosity::ExecutionStats {
+            let started = Instant::now();
+            let n = tables.count(meta)?;
+            let mut stages = winning;
+            stages.insert("nCounted", n as i64);
+            out.insert("executionStats", execution_section(0, started.elapsed().as_millis(), (0, 0), stages));
+        }
+        return Ok(out);
+    }
+    let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
+    if let Some(plan) = count_scan(&prep) {
+        let scan = match plan.index {
+            Some(i) => {
+                let mut d = doc! {"stage": "COUNT_SCAN"};
+                d.extend(index_description(&meta.indexes[i], plan.multikey, false, &plan.bounds.labels));
+                d
+            }
+            None => doc! {"stage": "COUNT_SCAN", "keyPattern": {"_id": 1}, "indexName": crate::catalog::ID_INDEX_NAME,
+                "isMultiKey": false, "isUnique": true, "direction": "forward", "indexBounds": plan.bounds.labels.clone()},
+        };
+        let winning = doc! {"stage": "COUNT", "inputStage": scan};
+        let mut out = doc! {"queryPlanner": planner_section(ns, filter, winning.clone(), Vec::new())};
+        if verbosity >= Verbosity::ExecutionStats {
+            let started = Instant::now();
+            let n = plan.run(tables, meta)?;
+            let mut stages = winning;
+            stages.insert("nCounted", n as i64);
+            out.insert("executionStats", execution_section(0, started.elapsed().as_millis(), (n, 0), stages));
+        }
+        return Ok(out);
+    }
+    let started = Instant::now();
+    let mut exec = execute(shorten(tables), &prep)?;
+    let wrap = |inner: Document| doc! {"stage": "COUNT", "inputStage": inner};
+    let mut out = doc! {"queryPlanner": planner_section(ns, filter, wrap(exec.winning(false)), exec.rejected(false).into_iter().map(wrap).collect())};
+    if verbosity >= Verbosity::ExecutionStats {
+        let mut n = 0u64;
+        while exec.next_document()?.is_some() {
+            n += 1;
+        }
+        let mut stages = wrap(exec.winning(true));
+        stages.insert("nCounted", n as i64);
+        out.insert("executionStats", execution_section(0, started.elapsed().as_millis(), exec.root.examined(), stages));
+    }
+    Ok(out)
+}

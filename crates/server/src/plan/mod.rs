@@ -1,0 +1,627 @@
+//! The query planner: how a filter, a sort and a limit are answered from a
+//! collection's documents and indexes.
+//!
+//! For a query it builds the candidate plans MongoDB would consider — a
+//! lookup of `_id` values, a scan of each index that bounds the filter or
+//! yields the sort order (forward or backward), a collection scan when
+//! nothing else applies — and, when there is more than one, runs them side
+//! by side for a short trial and keeps the first to finish or to produce a
+//! batch of results (MongoDB's multi-planner). The engine's `Filter` checks
+//! every document a plan fetches, so bounds only have to be a superset of
+//! the matches; ties in a sort come out in `_id` order whatever the plan, so
+//! every plan gives the same answer.
+//!
+//! Counts are answered from an index alone when its bounds decide the whole
+//! filter. `explain` shows the chosen plan in MongoDB's shape.
+mod bounds;
+mod explain;
+mod predicates;
+mod stages;
+#[cfg(test)]
+mod tests;
+mod usable;
+
+pub use explain::{explain_count, explain_find, Verbosity};
+
+use crate::catalog::{CollectionMeta, IndexSpec, ID_INDEX_NAME};
+use crate::error::{CmdResult, CommandError};
+use crate::storage::Tables;
+use bounds::{scan_bounds, ScanBounds};
+use bson::{doc, Bson, Document};
+use djongo_engine::sort::SortSpec;
+use djongo_engine::Filter;
+use predicates::Predicates;
+use stages::{BoxedStage, Check, DocScan, DocScanKind, Empty, Fetch, IdOrder, IndexScan, Limit, OrderTies, Row, Skip, Sort, Step};
+use std::collections::{HashSet, VecDeque};
+use std::sync::OnceLock;
+
+/// A read to plan: a filter, an optional sort, skip and limit.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Document,
+    pub sort: Option<Document>,
+    pub skip: usize,
+    pub limit: Option<usize>,
+    /// An index name or key pattern, or `{$natural: 1 | -1}`.
+    pub hint: Option<Bson>,
+    /// The top-level fields the caller reads of each document (`None`: all);
+    /// documents may come without the others.
+    pub fields: Option<Vec<String>>,
+    /// Without a sort, whether the caller takes documents in any order (a
+    /// count, a caller that sorts them itself) rather than in `_id` order.
+    pub any_order: bool,
+}
+
+impl Query {
+    pub fn filter(filter: &Document) -> Query {
+        Query { filter: filter.clone(), ..Query::default() }
+    }
+}
+
+/// A trial ends when a plan has produced this many results (MongoDB's
+/// default first batch) or its limit, or has finished...
+const TRIAL_RESULTS: usize = 101;
+/// ... or after this many units of work for each plan.
+const TRIAL_WORKS: usize = 10_000;
+
+/// What a query's plans share, kept alive while they run.
+pub struct Prepared<'m> {
+    meta: &'m CollectionMeta,
+    filter: Filter,
+    filter_doc: Document,
+    preds: Predicates,
+    sort: Option<(SortSpec, Document)>,
+    skip: usize,
+    limit: Option<usize>,
+    hint: Option<Bson>,
+    /// Without a sort: rows in `_id` order (see `Query::any_order`).
+    id_order: bool,
+    /// Per index of `meta`, whether it is multikey.
+    multikey: Vec<bool>,
+    /// The bounds of a scan of each index (`_id` last).
+    bounds: Vec<ScanBounds>,
+    id_bounds: ScanBounds,
+    id_index: &'static IndexSpec,
+    /// The fields to decode: the caller's, the filter's and the sort's.
+    decode: Option<HashSet<String>>,
+}
+
+/// The `_id` index: the documents themselves, stored in `_id` order.
+fn id_index() -> &'static IndexSpec {
+    static ID_INDEX: OnceLock<IndexSpec> = OnceLock::new();
+    ID_INDEX.get_or_init(|| IndexSpec {
+        id: 0,
+        name: ID_INDEX_NAME.to_string(),
+        key: doc! {"_id": 1},
+        unique: true,
+        sparse: false,
+        partial: None,
+        spec: CollectionMeta::id_index_spec(),
+    })
+}
+
+/// The fields a plan must decode for `query`, `None` for all of them.
+fn decoded_fields(query: &Query) -> Option<HashSet<String>> {
+    let mut fields: HashSet<String> = query.fields.as_ref()?.iter().cloned().collect();
+    let mut needs = djongo_engine::deps::Needs::default();
+    djongo_engine::deps::filter_needs(&query.filter, &mut needs);
+    fields.extend(needs.top_level()?);
+    if let Some(sort) = &query.sort {
+        fields.extend(sort.keys().map(|k| k.split('.').next().unwrap_or(k).to_string()));
+    }
+    Some(fields)
+}
+
+impl<'m> Prepared<'m> {
+    pub fn new(tables: &Tables<'_>, meta: &'m CollectionMeta, query: &Query) -> CmdResult<Prepared<'m>> {
+        let filter = Filter::parse(&query.filter)?;
+        let preds = Predicates::analyze(&query.filter);
+        let sort = match &query.sort {
+            Some(s) if !s.is_empty() => Some((SortSpec::parse(s)?, s.clone())),
+            _ => None,
+        };
+        // Only an index whose first field the filter or the sort names can
+        // serve the query (unless a hint names it): the others are not read.
+        let sort_first = sort.as_ref().and_then(|(_, s)| s.keys().next().cloned());
+        let relevant = |ix: &IndexSpec| {
+            query.hint.is_some() || ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f))
+        };
+        let mut multikey = Vec::with_capacity(meta.indexes.len());
+        let mut bounds = Vec::with_capacity(meta.indexes.len());
+        for ix in &meta.indexes {
+            if relevant(ix) {
+                let mk = tables.is_multikey(meta, ix)?;
+                multikey.push(mk);
+                bounds.push(scan_bounds(ix, &preds, mk));
+            } else {
+                multikey.push(false);
+                bounds.push(ScanBounds::unbounded());
+            }
+        }
+        let id_index = id_index();
+        let id_bounds = scan_bounds(id_index, &preds, false);
+        Ok(Prepared {
+            meta,
+            filter,
+            filter_doc: query.filter.clone(),
+            preds,
+            sort,
+            skip: query.skip,
+            limit: query.limit,
+            hint: query.hint.clone(),
+            id_order: !query.any_order,
+            multikey,
+            bounds,
+            id_bounds,
+            id_index,
+            decode: decoded_fields(query),
+        })
+    }
+
+    fn check(&self) -> Option<Check<'_>> {
+        Some(Check { filter: &self.filter, shown: &self.filter_doc })
+    }
+
+    /// How many rows the trial waits for.
+    fn trial_goal(&self) -> usize {
+        self.limit.unwrap_or(TRIAL_RESULTS).clamp(1, TRIAL_RESULTS)
+    }
+}
+
+/// One way to answer the query.
+struct Candidate<'a> {
+    root: BoxedStage<'a>,
+    /// Whether it reads every document (a collection scan).
+    full_scan: bool,
+    /// Whether it reads every index entry in its bounds before its first
+    /// document (to put them in `_id` order).
+    collects_first: bool,
+}
+
+impl<'a> Candidate<'a> {
+    fn new(root: BoxedStage<'a>) -> Candidate<'a> {
+        Candidate { root, full_scan: false, collects_first: false }
+    }
+
+    fn collection_scan(root: BoxedStage<'a>) -> Candidate<'a> {
+        Candidate { root, full_scan: true, collects_first: false }
+    }
+}
+
+/// The order an index scan yields, if it gives the query's sort: whether to
+/// read it backward, and whether rows with equal sort keys may come out of
+/// `_id` order (so they must be re-ordered).
+fn provided_order(ix: &IndexSpec, bounds: &ScanBounds, multikey: bool, sort: &SortSpec) -> Option<(bool, bool)> {
+    if multikey {
+        // An array sorts by its smallest or largest element, not by each.
+        return None;
+    }
+    let fields: Vec<&str> = ix.fields().collect();
+    let descending = ix.descending();
+    let fixed = bounds.single_value_fields;
+    let mut i = 0;
+    let mut reverse: Option<bool> = None;
+    for (path, sort_desc) in sort.fields() {
+        let path = path.join(".");
+        while i < fixed && fields[i] != path {
+            i += 1;
+        }
+        if i < fixed {
+            // A field fixed to one value sorts nothing.
+            i += 1;
+            continue;
+        }
+        if fields.get(i) != Some(&path.as_str()) {
+            return None;
+        }
+        let want = *sort_desc != descending[i];
+        if reverse.is_some_and(|r| r != want) {
+            return None;
+        }
+        reverse = Some(want);
+        i += 1;
+    }
+    let reverse = reverse.unwrap_or(false);
+    // Entries with equal keys are in `_id` order (non-unique entries end
+    // with it) when the sort covers the whole key and the scan runs forward;
+    // a unique index has no equal keys.
+    let covers_key = i == fields.len();
+    let ties_ordered = covers_key && (ix.unique || !reverse);
+    Some((reverse, !ties_ordered))
+}
+
+fn hint_matches(hint: &Bson, ix: &IndexSpec) -> bool {
+    match hint {
+        Bson::String(name) => *name == ix.name,
+        Bson::Document(key) => *key == ix.key,
+        _ => false,
+    }
+}
+
+/// `{$natural: ±1}`: a collection scan, in that direction.
+fn natural_hint(hint: &Bson) -> Option<bool> {
+    match hint {
+        Bson::Document(d) if d.len() == 1 => d.get("$natural").map(|v| djongo_engine::num::Num::from_bson(v).is_some_and(|n| n.to_f64() < 0.0)),
+        _ => None,
+    }
+}
+
+fn is_id_hint(hint: &Bson) -> bool {
+    match hint {
+        Bson::String(name) => name == ID_INDEX_NAME,
+        Bson::Document(key) => *key == doc! {"_id": 1} || *key == doc! {"_id": -1},
+        _ => false,
+    }
+}
+
+/// Adds what the query asks for on top of a scan: the sort (unless the scan
+/// yields it), skip and limit.
+fn finish<'a>(prep: &'a Prepared<'_>, scan: BoxedStage<'a>, sorted: Option<bool>) -> BoxedStage<'a> {
+    let mut root = scan;
+    if let Some((spec, shown)) = &prep.sort {
+        root = match sorted {
+            Some(true) => Box::new(OrderTies::new(root, spec)),
+            Some(false) => root,
+            None => {
+                let keep = prep.limit.map(|l| l.saturating_add(prep.skip));
+                Box::new(Sort::new(root, spec, shown, keep))
+            }
+        };
+    }
+    if prep.skip > 0 {
+        root = Box::new(Skip::new(root, prep.skip));
+    }
+    if let Some(l) = prep.limit {
+        root = Box::new(Limit::new(root, l));
+    }
+    root
+}
+
+/// The `_id` plan, if the filter bounds `_id`, or a scan of the documents in
+/// `_id` order when that is the sort.
+fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut Vec<Candidate<'a>>) {
+    let b = &prep.id_bounds;
+    let sort_order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(prep.id_index, b, false, spec));
+    if b.used_fields == 0 && sort_order.is_none() {
+        return;
+    }
+    if b.is_empty() {
+        out.push(Candidate::new(finish(prep, Box::new(Empty::new()), Some(false))));
+        return;
+    }
+    let reverse = sort_order.is_some_and(|(r, _)| r);
+    let kind = if b.used_fields == 0 {
+        DocScanKind::Collection
+    } else if b.spans.len() == 1 && b.single_value_fields == 1 {
+        DocScanKind::IdHack
+    } else {
+        DocScanKind::IdRanges { labels: b.labels.clone() }
+    };
+    let full_scan = matches!(kind, DocScanKind::Collection);
+    let check = if b.used_fields > 0 && decides(prep, prep.id_index, b) { None } else { prep.check() };
+    let scan = DocScan::new(tables, prep.meta, prep.decode.as_ref(), b.spans.clone(), reverse, check, kind);
+    out.push(Candidate { root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan, collects_first: false });
+}
+
+fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Vec<Candidate<'a>>> {
+    let meta = prep.meta;
+    let mut out = Vec::new();
+    if let Some(hint) = &prep.hint {
+        if let Some(reverse) = natural_hint(hint) {
+            let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], reverse, prep.check(), DocScanKind::Collection);
+            out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+            return Ok(out);
+        }
+        if is_id_hint(hint) {
+            id_candidates(tables, prep, &mut out);
+            if out.is_empty() {
+                let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+                out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+            }
+            return Ok(out);
+        }
+        let Some(i) = meta.indexes.iter().position(|ix| hint_matches(hint, ix)) else {
+            return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index"));
+        };
+        out.push(index_candidate(tables, prep, i, true));
+        return Ok(out);
+    }
+    // Equality on `_id` is answered by lookups alone (MongoDB's IDHACK).
+    let id_points = prep.id_bounds.used_fields == 1
+        && prep.preds.atoms("_id").iter().all(|a| matches!(a, predicates::Atom::Eq(_) | predicates::Atom::In(_)));
+    id_candidates(tables, prep, &mut out);
+    if id_points {
+        return Ok(out);
+    }
+    for i in 0..meta.indexes.len() {
+        let ix = &meta.indexes[i];
+        if !usable::index_serves(ix, &prep.preds) {
+            continue;
+        }
+        let bounds = &prep.bounds[i];
+        let sorts = prep.sort.as_ref().is_some_and(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec).is_some());
+        if bounds.used_fields == 0 && !sorts {
+            continue;
+        }
+        out.push(index_candidate(tables, prep, i, false));
+    }
+    // A collection scan is the fallback; without a sort it also competes
+    // with index plans that must collect their whole range before answering
+    // (a wide range and a small limit are met sooner by scanning).
+    if out.is_empty() || prep.sort.is_none() && prep.id_order && out.iter().all(|c| c.collects_first) {
+        let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+        out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+    }
+    Ok(out)
+}
+
+/// A scan of index `i`, fetching the documents.
+fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize, hinted: bool) -> Candidate<'a> {
+    let ix = &prep.meta.indexes[i];
+    let bounds = &prep.bounds[i];
+    if bounds.is_empty() && (hinted || bounds.used_fields > 0) {
+        return Candidate::new(finish(prep, Box::new(Empty::new()), Some(false)));
+    }
+    let order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec));
+    let reverse = order.is_some_and(|(r, _)| r);
+    let mut scan: BoxedStage<'a> = Box::new(IndexScan::new(tables, prep.meta, ix, bounds.spans.clone(), reverse, prep.multikey[i], bounds.labels.clone()));
+    // Without a sort, rows come in `_id` order: a single value's entries
+    // already are (non-unique entries end with the `_id`); others are sorted.
+    let single_value = bounds.spans.len() == 1 && bounds.single_value_fields == ix.key.len();
+    let collects_first = prep.sort.is_none() && prep.id_order && !single_value;
+    if collects_first {
+        scan = Box::new(IdOrder::new(scan));
+    }
+    // Bounds that decide the whole filter leave nothing to check.
+    let check = if decides(prep, ix, bounds) { None } else { prep.check() };
+    let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
+    Candidate { root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
+}
+
+/// The chosen plan, running: rows the trial produced come first.
+pub struct Execution<'a> {
+    root: BoxedStage<'a>,
+    buffered: VecDeque<Row>,
+    rejected: Vec<BoxedStage<'a>>,
+    done: bool,
+}
+
+impl<'a> Execution<'a> {
+    /// The next matching document.
+    pub fn next_document(&mut self) -> CmdResult<Option<Document>> {
+        loop {
+            if let Some(row) = self.buffered.pop_front() {
+                if let Some(doc) = row.doc {
+                    return Ok(Some(doc));
+                }
+                continue;
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.root.work()? {
+                Step::Advanced(row) => self.buffered.push_back(row),
+                Step::NeedTime => {}
+                Step::Eof => self.done = true,
+            }
+        }
+    }
+
+    /// Every remaining document.
+    pub fn collect_documents(mut self) -> CmdResult<Vec<Document>> {
+        let mut out = Vec::new();
+        while let Some(d) = self.next_document()? {
+            out.push(d);
+        }
+        Ok(out)
+    }
+}
+
+impl Iterator for Execution<'_> {
+    type Item = CmdResult<Document>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_document().transpose()
+    }
+}
+
+/// Plans `prep` and starts the winning plan.
+pub fn execute<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Execution<'a>> {
+    let cands = candidates(tables, prep)?;
+    choose(cands, prep.trial_goal())
+}
+
+/// Runs the candidates round-robin until one finishes or produces `goal`
+/// rows (or each has had its share of work); that one wins.
+fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution<'a>> {
+    if cands.len() == 1 {
+        let c = cands.remove(0);
+        return Ok(Execution { root: c.root, buffered: VecDeque::new(), rejected: Vec::new(), done: false });
+    }
+    let n = cands.len();
+    let mut results: Vec<VecDeque<Row>> = (0..n).map(|_| VecDeque::new()).collect();
+    let mut finished = vec![false; n];
+    // A plan that fails drops out (another may never read the document that
+    // failed it); only when all fail is the first failure the answer.
+    let mut failed: Vec<Option<CommandError>> = (0..n).map(|_| None).collect();
+    let mut winner = None;
+    'trial: for _ in 0..TRIAL_WORKS {
+        for i in 0..n {
+            if failed[i].is_some() {
+                continue;
+            }
+            match cands[i].root.work() {
+                Ok(Step::Advanced(row)) => {
+                    results[i].push_back(row);
+                    if results[i].len() >= goal {
+                        winner = Some(i);
+                        break 'trial;
+                    }
+                }
+                Ok(Step::NeedTime) => {}
+                Ok(Step::Eof) => {
+                    finished[i] = true;
+                    winner = Some(i);
+                    break 'trial;
+                }
+                Err(e) => {
+                    failed[i] = Some(e);
+                    if failed.iter().all(Option::is_some) {
+                        return Err(failed.into_iter().flatten().next().unwrap_or_else(|| CommandError::internal("every plan failed")));
+                    }
+                }
+            }
+        }
+    }
+    // No plan finished: the most productive one, preferring one that needs
+    // no blocking sort, then the first listed.
+    let winner = winner.unwrap_or_else(|| {
+        (0..n)
+            .filter(|&i| failed[i].is_none())
+            .max_by(|&a, &b| {
+                let key = |i: usize| (results[i].len(), !cands[i].root.blocking_sort());
+                key(a).cmp(&key(b)).then(b.cmp(&a))
+            })
+            .unwrap_or(0)
+    });
+    let mut rejected = Vec::with_capacity(n - 1);
+    let mut chosen = None;
+    for (i, c) in cands.into_iter().enumerate() {
+        if i == winner {
+            chosen = Some(c);
+        } else {
+            rejected.push(c.root);
+        }
+    }
+    let chosen = chosen.ok_or_else(|| CommandError::internal("no plan chosen"))?;
+    Ok(Execution { root: chosen.root, buffered: std::mem::take(&mut results[winner]), rejected, done: finished[winner] })
+}
+
+/// The documents of `meta` matching `filter`, in `_id` order, stopping
+/// after `limit` matches.
+pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, limit: Option<usize>) -> CmdResult<Vec<Document>> {
+    let query = Query { filter: filter.clone(), limit, ..Query::default() };
+    find(tables, meta, &query)
+}
+
+/// The documents a query returns: filtered, sorted, skipped and limited.
+pub fn find(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Vec<Document>> {
+    let prep = Prepared::new(tables, meta, query)?;
+    run(tables, &prep, |exec| exec.collect_documents())
+}
+
+/// Runs `f` over the started plan of `prep`.
+pub fn run<T>(tables: &Tables<'_>, prep: &Prepared<'_>, f: impl FnOnce(Execution<'_>) -> CmdResult<T>) -> CmdResult<T> {
+    let exec = execute(shorten(tables), prep)?;
+    f(exec)
+}
+
+/// The stages borrow the tables for as long as they run; seeing the
+/// transaction's lifetime as that borrow's (`Tables` is covariant in it)
+/// keeps their types to one lifetime.
+fn shorten<'a>(t: &'a Tables<'_>) -> &'a Tables<'a> {
+    t
+}
+
+/// The documents a query returns, if some plan reads less than the whole
+/// collection (a lookup or an index scan), with the index it used (`_id_`
+/// for lookups by `_id`); `None` otherwise.
+pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<(String, Vec<Document>)>> {
+    let prep = Prepared::new(tables, meta, query)?;
+    let mut cands = candidates(shorten(tables), &prep)?;
+    cands.retain(|c| !c.full_scan);
+    if cands.is_empty() {
+        return Ok(None);
+    }
+    let exec = choose(cands, prep.trial_goal())?;
+    let index = index_name(&exec.root.explain(false)).unwrap_or_else(|| ID_INDEX_NAME.to_string());
+    Ok(Some((index, exec.collect_documents()?)))
+}
+
+/// The index a plan (as explain shows it) reads, if any.
+fn index_name(plan: &Document) -> Option<String> {
+    if let Ok(name) = plan.get_str("indexName") {
+        return Some(name.to_string());
+    }
+    plan.get_document("inputStage").ok().and_then(index_name)
+}
+
+/// How many documents match `filter`: from an index alone when its bounds
+/// decide the whole filter, else by running a plan.
+pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<u64> {
+    if filter.is_empty() {
+        return tables.count(meta);
+    }
+    let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
+    if let Some(plan) = count_scan(&prep) {
+        return plan.run(tables, meta);
+    }
+    run(tables, &prep, |mut exec| {
+        let mut n = 0u64;
+        while exec.next_document()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    })
+}
+
+/// A count answered by reading keys only.
+pub(crate) struct CountScan<'p> {
+    /// `None`: the `_id` keys of the documents table.
+    index: Option<usize>,
+    bounds: &'p ScanBounds,
+    multikey: bool,
+}
+
+impl CountScan<'_> {
+    fn run(&self, tables: &Tables<'_>, meta: &CollectionMeta) -> CmdResult<u64> {
+        let mut n = 0u64;
+        let mut seen = HashSet::new();
+        for span in &self.bounds.spans {
+            let lo = if span.lo.is_empty() { std::ops::Bound::Unbounded } else { std::ops::Bound::Included(span.lo.as_slice()) };
+            let hi = match &span.hi {
+                Some(h) => std::ops::Bound::Excluded(h.as_slice()),
+                None => std::ops::Bound::Unbounded,
+            };
+            match self.index {
+                Some(i) => {
+                    for entry in tables.index_entries(meta, &meta.indexes[i], lo, hi, false)? {
+                        let entry = entry?;
+                        if !self.multikey || seen.insert(entry.id) {
+                            n += 1;
+                        }
+                    }
+                }
+                None => {
+                    for id in tables.ids_between(meta, lo, hi)? {
+                        id?;
+                        n += 1;
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Whether a scan of `ix` within `b` reads exactly the matching documents
+/// (its bounds are exact, and the filter has no other condition).
+fn decides(prep: &Prepared<'_>, ix: &IndexSpec, b: &ScanBounds) -> bool {
+    if !prep.preds.only_fields || !b.exact {
+        return false;
+    }
+    let used: Vec<&str> = ix.fields().take(b.used_fields).collect();
+    prep.preds.fields.iter().all(|(path, _)| used.contains(&path.as_str()))
+}
+
+/// An index (or `_id`) whose bounds decide every condition of the filter.
+fn count_scan<'p>(prep: &'p Prepared<'_>) -> Option<CountScan<'p>> {
+    let decides = |ix: &IndexSpec, b: &ScanBounds| decides(prep, ix, b);
+    if decides(prep.id_index, &prep.id_bounds) {
+        return Some(CountScan { index: None, bounds: &prep.id_bounds, multikey: false });
+    }
+    let best = (0..prep.meta.indexes.len())
+        .filter(|&i| usable::index_serves(&prep.meta.indexes[i], &prep.preds) && decides(&prep.meta.indexes[i], &prep.bounds[i]))
+        .min_by_key(|&i| prep.bounds[i].spans.len())?;
+    Some(CountScan { index: Some(best), bounds: &prep.bounds[best], multikey: prep.multikey[best] })
+}

@@ -1,0 +1,140 @@
+"""explain shows an index for every indexed query of the ORM benchmark (benches/orm).
+
+The commands djongo sends for the benchmark's ORM calls are captured from pymongo and
+handed to the engine's ``explain``; the plan it picks must read an index, not the whole
+collection (and a `$lookup` must probe the joined collection's index).
+"""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.db.models import Avg, Count
+from pymongo.collection import Collection
+
+from tests.planapp.models import Post, Writer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROWS = 400
+BASE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def posts():
+    writers = Writer.objects.bulk_create([Writer(name=f"w{i}") for i in range(10)])
+    Post.objects.bulk_create([
+        Post(writer=writers[i % 10], headline=f"h{i % 40}", n=i, rating=(i * 7919) % 1000 / 100,
+             at=BASE + dt.timedelta(seconds=(i * 104729) % ROWS), body="lorem ipsum")
+        for i in range(ROWS)
+    ])
+
+
+def captured_commands(monkeypatch, call) -> list[dict]:
+    """The find/aggregate/update/delete commands `call` makes, as command documents."""
+    commands = []
+
+    def capture(name, build):
+        original = getattr(Collection, name)
+
+        def method(self, *args, **kwargs):
+            commands.append(build(self.name, *args, **kwargs))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Collection, name, method)
+
+    capture("find", lambda c, flt=None, proj=None, **kw: {
+        "find": c, "filter": flt or {}, "projection": proj, "sort": dict(kw.get("sort") or []),
+        "skip": kw.get("skip", 0), "limit": kw.get("limit", 0)})
+    capture("aggregate", lambda c, pipeline, **kw: {
+        "aggregate": c, "pipeline": pipeline, "cursor": {}})
+    capture("update_many", lambda c, flt, update, **kw: {
+        "update": c, "updates": [{"q": flt, "u": update, "multi": True}]})
+    capture("delete_many", lambda c, flt, **kw: {
+        "delete": c, "deletes": [{"q": flt, "limit": 0}]})
+    call()
+    monkeypatch.undo()
+    return [c for c in commands if next(iter(c.values())) != "__schema__"]
+
+
+def explain(command: dict) -> dict:
+    return connection.mongo_database.command("explain", command, verbosity="executionStats")
+
+
+def winning_plan(explained: dict) -> dict:
+    if "queryPlanner" in explained:
+        return explained["queryPlanner"]["winningPlan"]
+    return explained["stages"][0]["$cursor"]["queryPlanner"]["winningPlan"]
+
+
+def stages(plan: dict) -> list[dict]:
+    out = [plan]
+    while "inputStage" in plan:
+        plan = plan["inputStage"]
+        out.append(plan)
+    return out
+
+
+def index_read(command: dict) -> tuple[dict, str]:
+    """The key pattern of the index the winning plan reads, and its direction."""
+    plan = winning_plan(explain(command))
+    names = [s["stage"] for s in stages(plan)]
+    assert "COLLSCAN" not in names, plan
+    scans = [s for s in stages(plan) if s["stage"] in ("IXSCAN", "COUNT_SCAN")]
+    assert scans, plan
+    return scans[0]["keyPattern"], scans[0]["direction"]
+
+
+def only_command(monkeypatch, call) -> dict:
+    commands = captured_commands(monkeypatch, call)
+    assert len(commands) == 1, commands
+    return commands[0]
+
+
+def test_point_and_equality_reads_use_their_index(posts, monkeypatch):
+    pk = Post.objects.order_by("n")[7].pk
+    cmd = only_command(monkeypatch, lambda: Post.objects.get(pk=pk))
+    assert index_read(cmd) == ({"id": 1}, "forward")
+    cmd = only_command(monkeypatch, lambda: list(Post.objects.filter(headline="h3")[:20]))
+    assert index_read(cmd)[0] == {"headline": 1}
+
+
+def test_a_range_with_a_sort_and_a_limit_reads_an_index(posts, monkeypatch):
+    cmd = only_command(monkeypatch, lambda: list(
+        Post.objects.filter(n__gte=ROWS // 2).order_by("-at")[:20]))
+    key, direction = index_read(cmd)
+    assert key in ({"at": 1}, {"n": 1})
+    if key == {"at": 1}:
+        assert direction == "backward"
+    stats = explain(cmd)["executionStats"]
+    assert stats["nReturned"] == 20
+    assert stats["totalDocsExamined"] < ROWS // 2, "the limit stops the scan"
+
+
+def test_a_count_is_answered_from_the_index_alone(posts, monkeypatch):
+    cmd = only_command(monkeypatch, lambda: Post.objects.filter(rating__lt=5.0).count())
+    plan = winning_plan(explain(cmd))
+    assert [s["stage"] for s in stages(plan)] == ["COUNT", "COUNT_SCAN"]
+    assert plan["inputStage"]["keyPattern"] == {"rating": 1}
+
+
+def test_joins_probe_the_joined_collections_index(posts, monkeypatch):
+    cmd = only_command(monkeypatch, lambda: list(Post.objects.select_related("writer")[:20]))
+    lookup = explain(cmd)["stages"][1]["$lookup"]
+    assert lookup["from"] == "planapp_writer"
+    assert explain(cmd)["stages"][1]["indexesUsed"] == ["planapp_writer_pkey"]
+    assert explain(cmd)["stages"][1]["collectionScans"] == 0
+    cmd = only_command(monkeypatch, lambda: list(
+        Writer.objects.annotate(Count("post"), Avg("post__n"))))
+    step = explain(cmd)["stages"][1]
+    assert step["$lookup"]["from"] == "planapp_post"
+    assert step["collectionScans"] == 0 and len(step["indexesUsed"]) == 1
+
+
+def test_updates_and_deletes_find_their_rows_by_index(posts, monkeypatch):
+    cmd = only_command(monkeypatch, lambda: Post.objects.filter(n__lt=50).update(rating=1.5))
+    assert index_read(cmd)[0] == {"n": 1}
+    Post.objects.filter(n__lt=5).update(headline="gone")
+    cmds = captured_commands(monkeypatch, lambda: Post.objects.filter(headline="gone").delete())
+    deletes = [c for c in cmds if "delete" in c]
+    assert deletes and index_read(deletes[0])[0] == {"headline": 1}
