@@ -336,6 +336,12 @@ T = '"blogapp_entry"'
     (f"{T}.\"rating\" IN (SELECT U0.\"rating\" FROM {T} U0)", [], ["one", "two"]),
     (f"{T}.\"rating\" NOT IN (SELECT U0.\"rating\" FROM {T} U0 WHERE U0.\"headline\" <> 'one')",
      [], []),
+    # A row value with a NULL is in no set; the others compare value by value.
+    (f"({T}.\"headline\", {T}.\"rating\") IN (SELECT U0.\"headline\", U0.\"rating\" FROM {T} U0)",
+     [], ["one", "two"]),
+    (f"({T}.\"headline\", {T}.\"rating\") IN (SELECT U0.\"headline\", U0.\"rating\" + 1 "
+     f"FROM {T} U0)", [], []),
+    (f"({T}.\"headline\", {T}.\"rating\") IN (SELECT %s, 2)", ["two"], ["two"]),
 ])
 def test_null_compares_as_unknown(scored, condition, params, expected):
     sql = f'SELECT {T}."headline" FROM {T} WHERE {condition} ORDER BY 1'

@@ -191,6 +191,7 @@ impl Ctx {
                 json::object(pairs)
             }
             Expr::Function { func: Func::JsonArray, args } => json::array(args.iter().map(|a| self.value(env, a)).collect::<Result<_>>()?),
+            Expr::Function { func: Func::Row, args } => Bson::Array(args.iter().map(|a| self.value(env, a)).collect::<Result<_>>()?),
             Expr::Function { func: f @ (Func::Hash(_) | Func::Chr | Func::Ord | Func::CodePrefix), args } => {
                 if let Some(first) = (*f == Func::Chr).then(|| client::chr_of_ord(args)).flatten() {
                     return self.value(env, &first);
@@ -516,7 +517,7 @@ impl Ctx {
                 let (x, tz) = (arg(0), arg(1));
                 date::at_time_zone(x, tz)
             }
-            Func::JsonContains | Func::JsonObject | Func::JsonArray | Func::Hash(_) | Func::Chr | Func::Ord | Func::CodePrefix => {
+            Func::JsonContains | Func::JsonObject | Func::JsonArray | Func::Row | Func::Hash(_) | Func::Chr | Func::Ord | Func::CodePrefix => {
                 return Err(CompileError::unsupported("JSON function in this position", format!("{func:?}")));
             }
             Func::StrIndex => {

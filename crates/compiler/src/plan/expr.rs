@@ -216,6 +216,9 @@ pub enum Func {
     JsonObject,
     /// `JSON_ARRAY(value, ...)`.
     JsonArray,
+    /// A row value `(a, b)` as one array of its values, unconverted (a row
+    /// IN a subquery; never written in SQL).
+    Row,
     /// `MD5(x)`, `SHA1(x)`, ...: MongoDB has no hash operator; see
     /// `crate::lower::client` for where they can run.
     Hash(HashAlgo),

@@ -6,7 +6,7 @@ use sqlparser::ast::{
 
 use super::{json, kind_name, Builder};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, HashAlgo, JsonMode, JsonStep, Literal, MatchKind, SubqueryRef, TruncUnit, Window, WindowFunc};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, HashAlgo, JsonMode, JsonStep, Literal, MatchKind, ProjectItem, Query, SortKey, SubqueryRef, TruncUnit, Window, WindowFunc};
 
 /// Our own recursion guard: sqlparser limits nesting of parentheses, but a
 /// long chain such as `a + b + c + ...` is a deep left-leaning tree.
@@ -60,10 +60,13 @@ impl Builder {
                 list: list.iter().map(|x| self.expr_at(x, d)).collect::<Result<_>>()?,
                 negated: *negated,
             },
-            A::InSubquery { expr, subquery, negated } => Expr::InSubquery {
-                expr: Box::new(self.expr_at(expr, d)?),
-                subquery: self.subquery(subquery)?,
-                negated: *negated,
+            A::InSubquery { expr, subquery, negated } => match strip_nested_tuple(expr) {
+                ast::Expr::Tuple(items) => self.row_in_subquery(e, items, subquery, *negated, d)?,
+                _ => Expr::InSubquery {
+                    expr: Box::new(self.expr_at(expr, d)?),
+                    subquery: self.subquery(subquery)?,
+                    negated: *negated,
+                },
             },
             A::Exists { subquery, negated } => Expr::Exists { subquery: self.subquery(subquery)?, negated: *negated },
             A::Subquery(q) => Expr::ScalarSubquery(self.subquery(q)?),
@@ -266,6 +269,38 @@ impl Builder {
         };
         let pairs: Vec<Expr> = lefts.into_iter().zip(rights).map(|(l, r)| Expr::Compare { op: cmp, left: Box::new(l), right: Box::new(r) }).collect();
         Ok(Some(if cmp == CmpOp::Eq { Expr::And(pairs) } else { Expr::Or(pairs) }))
+    }
+
+    /// `(a, b) IN (SELECT x, y ...)` (an uncorrelated subquery of as many
+    /// columns): the row's values as one array, found among the subquery's
+    /// rows made arrays (`Func::Row`: BSON compares arrays element by
+    /// element). A row with a NULL is in no set, as in SQL; `NOT IN` (which
+    /// a NULL in the subquery makes UNKNOWN) is not compiled.
+    fn row_in_subquery(&mut self, whole: &ast::Expr, items: &[ast::Expr], subquery: &ast::Query, negated: bool, d: usize) -> Result<Expr> {
+        if negated {
+            return Err(CompileError::unsupported("row value NOT IN a subquery", whole));
+        }
+        let lefts = items.iter().map(|e| self.expr_at(e, d)).collect::<Result<Vec<_>>>()?;
+        let index = match self.subquery(subquery)? {
+            SubqueryRef::Uncorrelated(index) => index,
+            SubqueryRef::Correlated(_) => return Err(CompileError::unsupported("row value IN a correlated subquery", whole)),
+        };
+        let Query::Select(inner) = &mut self.subqueries[index] else {
+            return Err(CompileError::unsupported("row value IN a UNION / INTERSECT / EXCEPT", whole));
+        };
+        // ORDER BY 2 would name a column the one-array projection no longer has.
+        if inner.projection.len() != lefts.len() || inner.star || inner.order_by.iter().any(|o| matches!(o.key, SortKey::Output(_))) {
+            return Err(CompileError::unsupported("row value IN a subquery of another width", whole));
+        }
+        let values = inner.projection.drain(..).map(|p| p.expr).collect();
+        inner.projection.push(ProjectItem { expr: Expr::Function { func: Func::Row, args: values }, label: "row".into() });
+        let mut all = lefts.iter().map(|l| Expr::IsNull { expr: Box::new(l.clone()), negated: true }).collect::<Vec<_>>();
+        all.push(Expr::InSubquery {
+            expr: Box::new(Expr::Function { func: Func::Row, args: lefts }),
+            subquery: SubqueryRef::Uncorrelated(index),
+            negated: false,
+        });
+        Ok(Expr::And(all))
     }
 
     /// `name(args) OVER (...)`.
