@@ -790,6 +790,27 @@ class Executor:
                 break
         return Result(rowcount=0)
 
+    def _run_create_view(self, plan, binder: Binder) -> Result:
+        # A MongoDB view: the SELECT's pipeline over its collection, run by
+        # the server whenever the view is read (parameters bound now).
+        name = plan["view"]
+        if (name in self.db.list_collection_names(session=self.session)
+                or catalog.is_recorded(self.db, name, self.session)):
+            raise ProgrammingError(f"table or view {name!r} already exists")
+        self.db.create_collection(name, viewOn=plan["collection"],
+                                  pipeline=binder.bind(plan["pipeline"]), session=self.session)
+        return Result(rowcount=0)
+
+    def _run_drop_view(self, plan, binder: Binder) -> Result:
+        name = plan["view"]
+        views = {c["name"] for c in self.db.list_collections(
+            filter={"type": "view"}, session=self.session)}
+        if name in views:
+            self.db.drop_collection(name, session=self.session)
+        elif not plan.get("if_exists"):
+            raise ProgrammingError(f"no such view: {name}")
+        return Result(rowcount=0)
+
     def _run_set_auto_increment(self, plan, binder: Binder) -> Result:
         # MySQL's ALTER TABLE ... AUTO_INCREMENT = n: the next id is n, or
         # the one after the largest id present, so a reset never hands out an

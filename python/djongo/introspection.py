@@ -143,17 +143,16 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
     @django_errors
     def get_table_list(self, cursor):
         db = self._db(cursor)
-        names = set(db.list_collection_names())
+        kinds = {c["name"]: "v" if c.get("type") == "view" else "t"
+                 for c in db.list_collections()}
         # Tables created but not yet holding a collection (an empty table
         # whose collection was dropped by a restore) are tables too.
-        names.update(
-            doc["name"] for doc in db[sequences.SCHEMA_COLLECTION].find(
-                {"columns": {"$exists": True}}, {"name": 1}
-            )
-        )
+        for doc in db[sequences.SCHEMA_COLLECTION].find({"columns": {"$exists": True}},
+                                                         {"name": 1}):
+            kinds.setdefault(doc["name"], "t")
         return [
-            TableInfo(name, "t")
-            for name in sorted(names)
+            TableInfo(name, kind)
+            for name, kind in sorted(kinds.items())
             if name not in HIDDEN_COLLECTIONS and not name.startswith("system.")
         ]
 
@@ -209,6 +208,8 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
     def get_constraints(self, cursor, table_name):
         constraints = {}
         db = self._db(cursor)
+        if next(db.list_collections(filter={"name": table_name, "type": "view"}), None):
+            return constraints  # a view has no index and no validator
         recorded = catalog.primary_key(db, table_name, None)
         primary_key = self.get_primary_key_columns(cursor, table_name) or []
         pk_index = catalog.pk_index(db, table_name, None)

@@ -3,8 +3,8 @@
 //! the `__schema__` collection).
 use bson::{doc, Bson, Document};
 
-use super::{literal, param_slot, Ctx, Env, Fields};
-use crate::error::Result;
+use super::{literal, param_slot, read, Ctx, Env, Fields};
+use crate::error::{CompileError, Result};
 use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
 
 /// A column DEFAULT: `("default", value)` for a constant, or
@@ -175,6 +175,34 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             d
         }
         Ddl::DropConstraint { collection, name } => doc! { "op": "drop_constraint", "collection": collection, "name": name },
+        Ddl::CreateView { name, query } => {
+            // MD5()/CHR() of a column, which only the executor computes (on
+            // the rows of a SELECT), is refused here as anywhere but there.
+            let columns = query.columns();
+            let (collection, mut pipeline) = read::lower_query(ctx, query, None)?.into_stages()?;
+            let Some(collection) = collection else {
+                return Err(CompileError::unsupported("CREATE VIEW over a SELECT without FROM", name));
+            };
+            if !query.is_star() {
+                // The view's fields are its column names.
+                let mut rename = doc! { "_id": 0 };
+                for (i, label) in columns.iter().enumerate() {
+                    if !is_plain_name(label) {
+                        return Err(CompileError::unsupported("view column name with '.', '$' or NUL (give it an alias)", label));
+                    }
+                    rename.insert(label.clone(), format!("$c{i}"));
+                }
+                pipeline.push(doc! { "$project": rename });
+            }
+            doc! { "op": "create_view", "view": name, "collection": collection, "pipeline": pipeline }
+        }
+        Ddl::DropView { name, if_exists } => doc! { "op": "drop_view", "view": name, "if_exists": if_exists },
         Ddl::SetAutoIncrement { collection, next } => doc! { "op": "set_auto_increment", "collection": collection, "next": next },
     })
+}
+
+/// A column name MongoDB stores as one field name: not empty, no '.', no
+/// leading '$', no NUL.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('$') && !name.contains(['.', '\0'])
 }

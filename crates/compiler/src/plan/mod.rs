@@ -303,6 +303,16 @@ pub enum Ddl {
         collection: String,
         name: String,
     },
+    /// `CREATE VIEW v AS SELECT ...`: a MongoDB view, the SELECT's pipeline
+    /// over its one collection.
+    CreateView {
+        name: String,
+        query: Query,
+    },
+    DropView {
+        name: String,
+        if_exists: bool,
+    },
     /// `ALTER TABLE t AUTO_INCREMENT = n` (MySQL's form, which Django's MySQL
     /// backend writes to reset a sequence): the next id is `n`, or the one
     /// after the largest id present if that is larger.

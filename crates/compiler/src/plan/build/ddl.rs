@@ -23,6 +23,7 @@ impl Builder {
                 let name = object_name(name)?;
                 match object_type {
                     ObjectType::Table => Ok(Ddl::DropTable { collection: name, if_exists: *if_exists }),
+                    ObjectType::View => Ok(Ddl::DropView { name, if_exists: *if_exists }),
                     ObjectType::Index => Ok(Ddl::DropIndex {
                         collection: table.as_ref().map(object_name).transpose()?,
                         name,
@@ -32,8 +33,26 @@ impl Builder {
                 }
             }
             S::AlterTable(a) => self.alter_table(a),
+            S::CreateView(v) => self.create_view(v),
             other => Err(CompileError::unsupported(format!("statement {}", kind_name(other)), other)),
         }
+    }
+
+    fn create_view(&mut self, v: &ast::CreateView) -> Result<Ddl> {
+        if v.materialized || v.or_replace || v.or_alter || v.temporary || v.if_not_exists || !v.columns.is_empty() || v.to.is_some() {
+            return Err(CompileError::unsupported("CREATE VIEW other than CREATE VIEW name AS SELECT", v));
+        }
+        let name = object_name(&v.name)?;
+        self.scopes.push();
+        let query = self.query(&v.query);
+        self.scopes.pop();
+        let query = query?;
+        // An uncorrelated subquery runs before its statement and is bound as
+        // values: a view would keep the values of the day it was created.
+        if !self.subqueries.is_empty() {
+            return Err(CompileError::unsupported("CREATE VIEW with an uncorrelated subquery", v));
+        }
+        Ok(Ddl::CreateView { name, query })
     }
 
     fn create_table(&mut self, c: &ast::CreateTable) -> Result<Ddl> {
