@@ -140,3 +140,34 @@ def test_check_and_schema_share_the_validator():
         Article.objects.create(title="low", rating=0)
     clauses = options_of("validationapp_article")["validator"]["$and"]
     assert [next(iter(c)) for c in clauses] == ["$expr", "$jsonSchema"]
+
+
+@pytest.mark.django_db(transaction=True)
+@isolate_apps("tests.validationapp")
+def test_a_check_on_a_json_key_compares_the_stored_value():
+    from django.db import NotSupportedError
+
+    class Release(models.Model):
+        data = models.JSONField()
+
+        class Meta:
+            app_label = "validationapp"
+
+    stable = models.CheckConstraint(condition=Q(data__version="stable"), name="only_stable")
+    with connection.schema_editor() as editor:
+        editor.create_model(Release)
+    try:
+        with connection.schema_editor() as editor:
+            editor.add_constraint(Release, stable)
+        with pytest.raises(IntegrityError, match="only_stable"), transaction.atomic():
+            Release.objects.create(data={"release": "5.0.2dev", "version": "dev"})
+        Release.objects.create(data={"release": "5.0.3", "version": "stable"})
+        assert Release.objects.count() == 1
+        # A document has no SQL literal: refused, not compared as its repr.
+        document = models.CheckConstraint(condition=Q(data__meta={"a": 1}), name="doc")
+        with pytest.raises(NotSupportedError, match="JSON value"), \
+                connection.schema_editor() as editor:
+            editor.add_constraint(Release, document)
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(Release)

@@ -6,10 +6,12 @@ import datetime
 import decimal
 
 from bson import Decimal128
+from django.db import NotSupportedError
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 from . import validator
 from .cursor import django_errors
+from .json_values import JSONValue
 from .models import schema_validation
 
 AUTO_FIELDS = {"AutoField", "BigAutoField", "SmallAutoField"}
@@ -18,6 +20,14 @@ SERIAL_TYPES = {"integer": "serial", "bigint": "bigserial", "smallint": "smallse
 
 def sql_literal(value) -> str:
     """``value`` as a SQL literal in the dialect the compiler reads."""
+    if isinstance(value, JSONValue):
+        # A key of a JSONField compared in a CHECK or a default: the stored
+        # BSON value. A document, an array or JSON null has no SQL literal.
+        if value.value is None or isinstance(value.value, (dict, list)):
+            raise NotSupportedError(
+                f"the JSON value {value.value!r} in a CHECK constraint or a column default "
+                "(only strings, numbers and booleans)")
+        value = value.value
     if value is None:
         return "NULL"
     if isinstance(value, bool):
