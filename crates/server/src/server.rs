@@ -57,6 +57,9 @@ pub struct ServerOptions {
     /// `transactionLifetimeLimitSeconds`: how long a transaction may stay
     /// idle (default `session::TRANSACTION_IDLE_LIMIT`).
     pub transaction_lifetime_limit: Option<Duration>,
+    /// `ttlMonitorSleepSecs`: how often TTL indexes' expired documents are
+    /// deleted (default 60 s, as MongoDB).
+    pub ttl_monitor_interval: Option<Duration>,
     /// `--enable-test-commands`: serve the commands drivers' test suites use
     /// (`configureFailPoint`), never meant for production.
     pub enable_test_commands: bool,
@@ -244,6 +247,9 @@ pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<Server
     let lifetime = options.transaction_lifetime_limit.unwrap_or(TRANSACTION_IDLE_LIMIT);
     let mut state = ServerState::new(storage, options.users, timeout, lifetime);
     state.test_commands = options.enable_test_commands;
+    if let Some(interval) = options.ttl_monitor_interval {
+        state.ttl_monitor_interval = interval;
+    }
     let state = Arc::new(state);
     let connections = Arc::new(Connections::default());
     let mut threads = Vec::new();
@@ -457,17 +463,24 @@ fn housekeeping(state: Arc<ServerState>) {
     let mut waited = Duration::ZERO;
     // First pass at start: a store may hold records of long-gone sessions.
     let mut since_prune = RETRY_RECORD_PRUNE_INTERVAL;
+    let mut since_ttl = Duration::ZERO;
     while !state.is_shutting_down() {
         std::thread::sleep(ACCEPT_POLL * 5);
         waited += ACCEPT_POLL * 5;
         if waited >= HOUSEKEEPING_INTERVAL {
             since_prune += waited;
+            since_ttl += waited;
             waited = Duration::ZERO;
             state.cursors.reap(CURSOR_IDLE_TIMEOUT);
             state.sessions.reap(state.transaction_lifetime_limit, SESSION_IDLE_TIMEOUT);
             // Skipped while a writer holds the store; tried again next pass.
             if since_prune >= RETRY_RECORD_PRUNE_INTERVAL && crate::retryable::prune(&state.storage, SESSION_IDLE_TIMEOUT).unwrap_or(false) {
                 since_prune = Duration::ZERO;
+            }
+            if since_ttl >= state.ttl_monitor_interval {
+                since_ttl = Duration::ZERO;
+                // A failed pass (the store is busy) is retried on the next one.
+                let _ = crate::ttl::expire(&state, bson::DateTime::now());
             }
         }
     }

@@ -44,6 +44,9 @@ pub const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port
                       gets WriteConflict (112), labelled TransientTransactionError
   --setParameter transactionLifetimeLimitSeconds=N
                       abort a transaction left idle for N seconds (default 60)
+  --setParameter ttlMonitorSleepSecs=N
+                      delete documents that TTL indexes expire every N seconds
+                      (default 60)
   --enable-test-commands
                       serve the commands drivers' own test suites need
                       (configureFailPoint: make chosen commands fail, close the
@@ -60,6 +63,7 @@ pub struct Args {
     pub users: Users,
     pub write_lock_timeout: Option<Duration>,
     pub transaction_lifetime_limit: Option<Duration>,
+    pub ttl_monitor_interval: Option<Duration>,
     pub idle_exit: Option<Duration>,
     pub enable_test_commands: bool,
 }
@@ -74,6 +78,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
     let mut users = Users::default();
     let mut write_lock_timeout = None;
     let mut transaction_lifetime_limit = None;
+    let mut ttl_monitor_interval = None;
     let mut idle_exit = None;
     let mut enable_test_commands = false;
     while let Some(arg) = args.next() {
@@ -119,7 +124,17 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
                         })?;
                         transaction_lifetime_limit = Some(Duration::from_secs(secs));
                     }
-                    _ => return Err(format!("unsupported --setParameter: {v} (known: transactionLifetimeLimitSeconds=N, enableTestCommands=1)")),
+                    Some(("ttlMonitorSleepSecs", n)) => {
+                        let secs: u64 = n.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            format!("ttlMonitorSleepSecs must be a positive integer, not {n}")
+                        })?;
+                        ttl_monitor_interval = Some(Duration::from_secs(secs));
+                    }
+                    _ => {
+                        return Err(format!(
+                            "unsupported --setParameter: {v} (known: transactionLifetimeLimitSeconds=N, ttlMonitorSleepSecs=N, enableTestCommands=1)"
+                        ))
+                    }
                 }
             }
             "--idle-exit" => {
@@ -138,7 +153,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
     if no_tcp && users.enabled() {
         return Err("--user protects TCP or --unix-socket; with --no-tcp only the owner can connect anyway".into());
     }
-    Ok(Args { dbpath, bind, port, unix_socket, no_tcp, users, write_lock_timeout, transaction_lifetime_limit, idle_exit, enable_test_commands })
+    Ok(Args { dbpath, bind, port, unix_socket, no_tcp, users, write_lock_timeout, transaction_lifetime_limit, ttl_monitor_interval, idle_exit, enable_test_commands })
 }
 
 /// What a process that starts this server hands down (the Python package,
@@ -247,7 +262,8 @@ pub fn main(args: impl Iterator<Item = String>, handed: HandedDown) -> i32 {
     let args = match parse_args(args) {
         Ok(a) => a,
         Err(msg) if msg.is_empty() => {
-            eprintln!("{USAGE}");
+            // Asked for: the usage is the output, so it goes to stdout.
+            println!("{USAGE}");
             return 0;
         }
         Err(msg) => {
@@ -275,6 +291,7 @@ pub fn main(args: impl Iterator<Item = String>, handed: HandedDown) -> i32 {
         users: args.users,
         write_lock_timeout: args.write_lock_timeout,
         transaction_lifetime_limit: args.transaction_lifetime_limit,
+        ttl_monitor_interval: args.ttl_monitor_interval,
         also_listen,
         enable_test_commands: args.enable_test_commands,
     };

@@ -26,6 +26,9 @@ pub struct ServerState {
     /// `transactionLifetimeLimitSeconds`: how long a transaction may stay
     /// idle before it is aborted.
     pub transaction_lifetime_limit: Duration,
+    /// `ttlMonitorSleepSecs`: how often expired documents of TTL indexes
+    /// are deleted (`ttl`).
+    pub ttl_monitor_interval: Duration,
     /// Whether test commands (`configureFailPoint`) are served
     /// (`--enable-test-commands`).
     pub test_commands: bool,
@@ -57,6 +60,7 @@ impl ServerState {
             started: Instant::now(),
             write_lock_timeout,
             transaction_lifetime_limit,
+            ttl_monitor_interval: crate::ttl::DEFAULT_INTERVAL,
             test_commands: false,
             fail_points: FailPoints::default(),
             ops: Default::default(),

@@ -215,6 +215,7 @@ pub fn create_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document>
     for spec in &specs {
         // Validate every spec before building any of them.
         IndexSpec::from_spec(0, spec)?;
+        crate::ttl::check_spec(spec)?;
     }
     for spec in &specs {
         let created = tables.create_index(&mut meta, spec)?;

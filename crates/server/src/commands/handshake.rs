@@ -92,6 +92,8 @@ pub fn get_parameter(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> 
     let known = doc! {
         "featureCompatibilityVersion": {"version": "7.0"},
         "transactionLifetimeLimitSeconds": lifetime,
+        "ttlMonitorSleepSecs": i64::try_from(ctx.state.ttl_monitor_interval.as_secs()).unwrap_or(i64::MAX),
+        "ttlMonitorEnabled": true,
         // Transactions never wait for one another: a conflict fails at once.
         "maxTransactionLockRequestTimeoutMillis": 0,
         "authenticationMechanisms": ["SCRAM-SHA-256"],

@@ -2,7 +2,7 @@
 //! the right storage scope (a fresh snapshot, an autocommit write, or the
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
-mod capped;
+pub(crate) mod capped;
 mod change_stream;
 mod collection_options;
 mod concerns;
@@ -16,7 +16,7 @@ mod read;
 mod reply;
 mod sessions;
 mod testing;
-mod views;
+pub(crate) mod views;
 mod write;
 
 use crate::catalog::truthy;
