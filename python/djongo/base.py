@@ -17,7 +17,7 @@ from .features import DatabaseFeatures
 from .introspection import DatabaseIntrospection
 from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
-from .server import choose_server, get_client
+from .server import choose_server, get_client, get_store
 from .validation import DatabaseValidation
 
 logger = logging.getLogger("djongo")
@@ -140,7 +140,8 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             "djongo: database %r (alias %r) on the %s",
             conn_params["name"], self.alias, server.description,
         )
-        return Connection(client, conn_params["name"], conn_params["enforce_schema"])
+        return Connection(client, conn_params["name"], conn_params["enforce_schema"],
+                          store=get_store(server))
 
     def _configure_logging(self) -> None:
         config = self.settings_dict.get("LOGGING")

@@ -1,9 +1,15 @@
-"""Runs compiled plans with pymongo and turns the results into rows.
+"""Runs compiled plans and turns the results into rows.
 
 One method per plan ``op`` (docs/plan-format.md). Reads yield tuples in
 SELECT order from the ``c0, c1, ...`` fields of the result documents; writes
 report a row count; DDL maps tables, columns, unique constraints and indexes
 onto collections, fields and indexes.
+
+Statements reach the server through pymongo, except on the embedded store,
+whose own client (``self.store``, djongo.transport) runs the reads and
+writes of the ORM: it binds the plan and shapes the rows in Rust. The
+semantics around them (ids, defaults, NOT NULL, ENFORCE_SCHEMA) stay here,
+for both.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class Result:
 class Executor:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self.store = connection.store
 
     @property
     def db(self):
@@ -76,10 +83,11 @@ class Executor:
         # Sub-plans form one flat list in dependency order: a sub-plan's slots
         # only refer to results of sub-plans before it.
         subquery_results: list[list[tuple]] = []
+        binder = Binder(params, subquery_results)
         for subplan in plan.get("subqueries", ()):
-            result = self._run(subplan, Binder(params, subquery_results))
+            result = self._run(subplan, binder)
             subquery_results.append(list(result.rows))
-        return self._run(plan, Binder(params, subquery_results))
+        return self._run(plan, binder)
 
     def _run(self, plan: dict[str, Any], binder: Binder) -> Result:
         op = plan["op"]
@@ -117,6 +125,8 @@ class Executor:
 
     def _run_find(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        if self.store is not None and not self.connection.enforce_schema and not plan.get("star"):
+            return Result(rows=self.store.find(plan, binder), columns=columns)
         limit = binder.bind(plan.get("limit"))
         if limit == 0:
             return Result(columns=columns, rowcount=0)
@@ -160,6 +170,9 @@ class Executor:
 
     def _run_aggregate(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        if self.store is not None:
+            rows = self.store.aggregate(plan, binder)
+            return Result(rows=iter(rows), columns=columns, rowcount=len(rows))
         pipeline = binder.bind(plan["pipeline"])
         collection = plan.get("collection")
         target = self.db[collection] if collection else self.db
@@ -177,7 +190,7 @@ class Executor:
         columns = plan["columns"]
         returning = plan.get("returning") or []
         session = self.session
-        documents = [dict(zip(columns, binder.bind(row), strict=True)) for row in plan["rows"]]
+        documents = binder.bind_rows(plan)
 
         record = self._table_record(collection)
         auto = _auto_field(record)
@@ -217,7 +230,7 @@ class Executor:
         if plan.get("on_conflict") == "ignore":
             inserted = self._insert_skipping_conflicts(collection, documents)
             return Result(rowcount=inserted, columns=returning)
-        self.db[collection].insert_many(documents, ordered=True, session=session)
+        self._insert_many(collection, documents, ordered=True)
         rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
         lastrowid = documents[-1].get(auto) if auto and documents else None
         return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
@@ -268,28 +281,33 @@ class Executor:
                 "MongoDB aborts a transaction on a duplicate key"
             )
         try:
-            result = self.db[collection].insert_many(documents, ordered=False,
-                                                     session=self.session)
+            return self._insert_many(collection, documents, ordered=False)
         except BulkWriteError as exc:
             details = exc.details or {}
             if any(e.get("code") != 11000 for e in details.get("writeErrors", ())):
                 raise
             return details.get("nInserted", 0)
+
+    def _insert_many(self, collection: str, documents: list[dict], ordered: bool) -> int:
+        """Inserts ``documents``; the number inserted (``BulkWriteError``
+        when one fails, on either path)."""
+        if self.store is not None:
+            return self.store.insert(collection, documents, ordered)
+        result = self.db[collection].insert_many(documents, ordered=ordered, session=self.session)
         return len(result.inserted_ids)
 
     def _run_update(self, plan, binder: Binder) -> Result:
-        update = binder.bind(plan["update"])
         # Only an update that sets a NULL can break NOT NULL, so only then is
         # the table's record read.
-        set_to_null = {
-            name for stage in update for name, value in stage.get("$set", {}).items()
-            if value is None or value == {"$literal": None}
-        }
+        set_to_null = binder.set_to_null(plan)
         if set_to_null:
             required = _not_null_columns(self._table_record(plan["collection"]))
             _check_not_null(plan["collection"], required, dict.fromkeys(set_to_null))
+        if self.store is not None:
+            return Result(rowcount=self.store.update(plan, binder))
         result = self.db[plan["collection"]].update_many(
-            binder.bind_filter(plan.get("filter") or {}), update, session=self.session,
+            binder.bind_filter(plan.get("filter") or {}), binder.bind(plan["update"]),
+            session=self.session,
         )
         return Result(rowcount=result.matched_count)
 
@@ -300,6 +318,8 @@ class Executor:
         )
 
     def _run_delete(self, plan, binder: Binder) -> Result:
+        if self.store is not None:
+            return Result(rowcount=self.store.delete(plan, binder))
         result = self.db[plan["collection"]].delete_many(
             binder.bind_filter(plan.get("filter") or {}), session=self.session
         )
@@ -313,7 +333,10 @@ class Executor:
     # its first statement).
 
     def _savepoint_command(self, command: str, plan) -> Result:
-        self.db.command({command: plan["name"]}, session=self.session)
+        if self.store is not None:
+            self.store.command({command: plan["name"]})
+        else:
+            self.db.command({command: plan["name"]}, session=self.session)
         return Result(rowcount=0)
 
     def _run_savepoint(self, plan, binder: Binder) -> Result:

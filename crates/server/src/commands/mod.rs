@@ -3,6 +3,7 @@
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
 mod concerns;
+mod counter;
 mod ddl;
 mod explain;
 mod handshake;
