@@ -9,9 +9,9 @@ import datetime as dt
 import logging
 
 import pytest
+from bson import json_util
 from django.db import connection
 from django.db.models import Avg, Count
-from bson import json_util
 
 from tests.planapp.models import Post, Writer
 

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout
+from bson import Decimal128
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, sequences
+from . import catalog, records, sequences
 from .binding import Binder
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -45,6 +47,10 @@ ENFORCED_ID = "__djongo_id"
 # How long taking ids outside the transaction waits for a counter document
 # held by a transaction before taking them inside this one (Executor._counter).
 COUNTER_WAIT_MS = 1000
+
+# The server's answer to an insert whose counter filter matched nothing
+# (``djongoCounter``): the table's record changed since this process read it.
+NO_MATCHING_DOCUMENT = 47
 
 # Plan ops that write the ``__schema__`` documents of their tables.
 SCHEMA_OPS = frozenset({
@@ -94,9 +100,11 @@ class Executor:
         handler = getattr(self, f"_run_{op}", None)
         if handler is None:
             raise NotSupportedError(f"the executor does not implement plan op {op!r}")
-        if op in SCHEMA_OPS and self.session is not None:
-            self.connection.wrote_schema_of(
-                *(t for t in (plan.get("collection"), plan.get("to")) if t))
+        if op in SCHEMA_OPS:
+            tables = [t for t in (plan.get("collection"), plan.get("to")) if t]
+            records.forget(self.connection, *tables)
+            if self.session is not None:
+                self.connection.wrote_schema_of(*tables)
         return handler(plan, binder)
 
     # -- reads -------------------------------------------------------------
@@ -191,6 +199,9 @@ class Executor:
         returning = plan.get("returning") or []
         session = self.session
         documents = binder.bind_rows(plan)
+        numbered = self._insert_numbered(collection, documents, plan)
+        if numbered is not None:
+            return _inserted(*numbered, returning)
 
         record = self._table_record(collection)
         auto = _auto_field(record)
@@ -201,18 +212,21 @@ class Executor:
             if len(unset) == 1 and unset[0] != "_id":
                 auto = unset[0]
                 sequences.register(self.db, collection, auto, session)
+                records.forget(self.connection, collection)
                 self.connection.wrote_schema_of(collection)
         if auto is not None:
             # Raise the counter past explicit ids before allocating, so a
             # statement mixing both never hands out an id it also inserts.
             explicit = [d[auto] for d in documents if d.get(auto) is not None]
-            if explicit:
-                self._counter(collection, lambda s, t: sequences.raise_to(
-                    self.db, collection, max(explicit), s, t))
+            raising = sequences.raising(max(explicit)) if explicit else None
+            if raising is not None:
+                self._counter(collection, lambda s, t: self._update_counter(
+                    collection, raising, s, t))
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                first = self._counter(collection, lambda s, t: sequences.allocate(
-                    self.db, collection, len(missing), s, t))
+                first = self._counter(collection, lambda s, t: sequences.first_allocated(
+                    self._update_counter(collection, sequences.allocation(len(missing)), s, t),
+                    len(missing)))
                 if first is None:
                     raise ProgrammingError(f"table {collection!r} has no id counter in "
                                            f"{sequences.SCHEMA_COLLECTION}")
@@ -231,10 +245,50 @@ class Executor:
             inserted = self._insert_skipping_conflicts(collection, documents)
             return Result(rowcount=inserted, columns=returning)
         self._insert_many(collection, documents, ordered=True)
-        rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
-        lastrowid = documents[-1].get(auto) if auto and documents else None
-        return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
-                      columns=returning)
+        return _inserted(documents, auto, returning)
+
+    def _insert_numbered(self, collection: str, documents: list[dict],
+                         plan) -> tuple[list[dict], str] | None:
+        """Inserts with the ids taken in the insert's own write, when it can:
+        on the embedded store, outside a transaction, with the table's record
+        cached (``records``). Returns the rows as written and the auto field,
+        or None when nothing was written (then the statement takes the long
+        way, with ``documents`` untouched: record, counter, insert)."""
+        if self.store is None or self.connection.in_transaction or plan.get("on_conflict"):
+            return None
+        record = records.get(self.connection, collection)
+        auto = _auto_field(record)
+        if auto is None:
+            return None
+        explicit = sum(1 for d in documents if d.get(auto) is not None)
+        if 0 < explicit < len(documents):
+            # The server raises the counter past explicit ids per command; a
+            # statement split into several could be numbered into an id a later
+            # part gives. Django inserts rows with and without pks apart.
+            return None
+        columns = record.get("columns")
+        if catalog.expression_defaults(columns, documents):
+            return None
+        # Copies: the record may be stale, and then the long way must not
+        # find its defaults already applied.
+        rows = [dict(d) for d in documents]
+        try:
+            catalog.complete_rows(columns, rows, collection, auto)
+        except IntegrityError:
+            # Decided on the table's current record only.
+            records.forget(self.connection, collection)
+            return None
+        counter = {"collection": sequences.SCHEMA_COLLECTION, "path": "auto.seq", "field": auto,
+                   "filter": sequences.counter_filter(collection, record)}
+        try:
+            self.store.insert(collection, rows, True, counter=counter)
+        except OperationFailure as exc:
+            if exc.code != NO_MATCHING_DOCUMENT:
+                raise
+            # Another process changed the table: read its record again.
+            records.forget(self.connection, collection)
+            return None
+        return rows, auto
 
     def _counter(self, collection: str, update: Callable[[Any, int | None], Any]) -> Any:
         """Runs ``update(session, max_time_ms)`` on ``collection``'s id counter.
@@ -257,6 +311,21 @@ class Executor:
             return result
         self.connection.wrote_schema_of(collection)
         return update(self.session, None)
+
+    def _update_counter(self, collection: str, update: dict, session,
+                        max_time_ms: int | None) -> dict | None:
+        """Updates ``collection``'s id counter (in ``session``, or outside any
+        transaction); the counter document after, None if there is none."""
+        if self.store is None:
+            return self.db[sequences.SCHEMA_COLLECTION].find_one_and_update(
+                {"name": collection}, update, return_document=ReturnDocument.AFTER,
+                session=session, **({"maxTimeMS": max_time_ms} if max_time_ms else {}))
+        command = {"findAndModify": sequences.SCHEMA_COLLECTION, "query": {"name": collection},
+                   "update": update, "new": True}
+        if max_time_ms:
+            command["maxTimeMS"] = max_time_ms
+        inside = session is not None
+        return self.store.command(command, in_transaction=inside, write=not inside).get("value")
 
     def _evaluate(self, expressions: dict[str, Any]) -> dict[str, Any]:
         """Evaluates aggregation expressions that read no document, in one
@@ -312,10 +381,21 @@ class Executor:
         return Result(rowcount=result.matched_count)
 
     def _table_record(self, collection: str) -> dict | None:
-        """The collection's ``__schema__`` document: counter and recorded columns."""
-        return self.db[sequences.SCHEMA_COLLECTION].find_one(
-            {"name": collection}, {"auto": 1, "columns": 1}, session=self.session
-        )
+        """The collection's ``__schema__`` document: counter and recorded
+        columns (remembered for later inserts, see ``records``)."""
+        query = {"name": collection}
+        fields = {"auto": 1, "columns": 1}
+        catalog.ensure_name_index(self.db)
+        if self.store is None:
+            record = self.db[sequences.SCHEMA_COLLECTION].find_one(
+                query, fields, session=self.session)
+        else:
+            reply = self.store.command({"find": sequences.SCHEMA_COLLECTION, "filter": query,
+                                        "projection": fields, "limit": 1, "singleBatch": True})
+            found = reply["cursor"]["firstBatch"]
+            record = found[0] if found else None
+        records.remember(self.connection, collection, record)
+        return record
 
     def _run_delete(self, plan, binder: Binder) -> Result:
         if self.store is not None:
@@ -616,6 +696,20 @@ def _check_not_null(collection: str, required: set[str], values: dict) -> None:
     for name in required:
         if name in values and values[name] is None:
             raise IntegrityError(f"NOT NULL constraint failed: {collection}.{name}")
+
+
+def _inserted(documents: list[dict], auto: str | None, returning: Sequence[str]) -> Result:
+    """An INSERT's result: RETURNING's rows, the row count, the last id."""
+    rows = ([tuple(_as_read(doc.get(c)) for c in returning) for doc in documents]
+            if returning else [])
+    lastrowid = documents[-1].get(auto) if auto and documents else None
+    return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
+                  columns=returning)
+
+
+def _as_read(value: Any) -> Any:
+    """A value written by an INSERT as a read returns it (RETURNING): Decimal128 as Decimal."""
+    return value.to_decimal() if isinstance(value, Decimal128) else value
 
 
 def _all_null(documents: list[dict], column: str) -> bool:

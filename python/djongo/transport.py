@@ -103,12 +103,17 @@ class StoreTransport:
         with _reraised(txn, write="one"):
             return self.client.delete(self.db, plan, binder, txn, self._log())
 
-    def insert(self, collection: str, documents: list[dict], ordered: bool = True) -> int:
+    def insert(self, collection: str, documents: list[dict], ordered: bool = True,
+               counter: dict[str, Any] | None = None) -> int:
         """Inserts ``documents``; raises ``BulkWriteError`` as pymongo's
-        ``insert_many`` does when one fails."""
+        ``insert_many`` does when one fails. ``counter`` (outside a
+        transaction): the server numbers the documents that lack its
+        ``field`` in the insert's own write, and their dicts get the numbers
+        (``djongoCounter``, crates/server/src/commands/counter.rs)."""
         txn = self.connection.transaction_fields()
         with _reraised(txn, write="bulk"):
-            return self.client.insert(self.db, collection, documents, ordered, txn, self._log())
+            return self.client.insert(self.db, collection, documents, ordered, txn, self._log(),
+                                      counter)
 
     def command(self, command: dict[str, Any], *, in_transaction: bool = True,
                 write: bool = False) -> dict[str, Any]:

@@ -391,21 +391,6 @@ fn through_bson_decode<'py>(py: Python<'py>, value: RawBsonRef<'_>, decimals: De
     decoded.get_item("v")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates_round_trip() {
-        for days in [-719_468 - 1, -1, 0, 1, 59, 60, 11_016, 2_932_896, -25_567] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{days} -> {y}-{m}-{d}");
-        }
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
-}
 
 /// An owned BSON value as pymongo decodes it (see `to_python`).
 pub fn bson_to_python<'py>(py: Python<'py>, value: &Bson, decimals: Decimals) -> PyResult<Bound<'py, PyAny>> {
@@ -449,5 +434,21 @@ fn owned_through_bson_decode<'py>(py: Python<'py>, value: &Bson, decimals: Decim
     match raw.get("v").map_err(bson_error)? {
         Some(v) => through_bson_decode(py, v, decimals),
         None => Ok(py.None().into_bound(py)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for days in [-719_468 - 1, -1, 0, 1, 59, 60, 11_016, 2_932_896, -25_567] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{days} -> {y}-{m}-{d}");
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
     }
 }

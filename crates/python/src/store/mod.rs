@@ -70,6 +70,20 @@ enum Kind {
     Once,
 }
 
+/// Where a statement runs: in the statement's transaction, or on its own
+/// (then `Kind` says whether it may be sent again).
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Transaction(&'a Txn),
+    Alone(Kind),
+}
+
+impl<'a> Scope<'a> {
+    fn of(txn: Option<&'a Txn>, kind: Kind) -> Self {
+        txn.map_or(Scope::Alone(kind), Scope::Transaction)
+    }
+}
+
 enum Failure {
     Connection(io::Error),
     TooLarge(String),
@@ -90,13 +104,13 @@ pub struct StoreClient {
 impl StoreClient {
     /// Sends one command and returns its reply, raising the reply of a
     /// failed command as `StoreCommandError`.
-    fn run(&self, py: Python<'_>, db: &str, mut body: Document, documents: Option<&[Vec<u8>]>, txn: Option<&Txn>, kind: Kind, log: Option<&Bound<'_, PyAny>>) -> PyResult<RawDocumentBuf> {
+    fn run(&self, py: Python<'_>, db: &str, mut body: Document, documents: Option<&[Vec<u8>]>, scope: Scope<'_>, log: Option<&Bound<'_, PyAny>>) -> PyResult<RawDocumentBuf> {
         if let Some(log) = log {
             log_command(py, log, db, &body, documents)?;
         }
         body.insert("$db", db);
-        let kind = match txn {
-            Some(txn) => {
+        let kind = match scope {
+            Scope::Transaction(txn) => {
                 body.insert("lsid", doc! {"id": uuid(&txn.lsid)});
                 body.insert("txnNumber", txn.number);
                 if txn.starting {
@@ -105,7 +119,7 @@ impl StoreClient {
                 body.insert("autocommit", false);
                 Kind::Once
             }
-            None => kind,
+            Scope::Alone(kind) => kind,
         };
         let reply = py.detach(|| self.exchange(body, documents, kind)).map_err(|failure| match failure {
             Failure::Connection(e) => StoreConnectionError::new_err(format!("{}: {e}", self.pool.path().display())),
@@ -153,11 +167,12 @@ impl StoreClient {
     }
 
     /// Reads the rest of a cursor (inside the statement's transaction).
-    fn drain(&self, py: Python<'_>, db: &str, ns: &str, mut cursor_id: i64, width: usize, rows: &Bound<'_, PyList>, txn: Option<&Txn>) -> PyResult<()> {
+    fn drain(&self, py: Python<'_>, db: &str, first: &rows::Batch<'_>, width: usize, txn: Option<&Txn>) -> PyResult<()> {
+        let (ns, mut cursor_id, rows) = (first.ns.as_str(), first.cursor_id, &first.rows);
         let collection = ns.split_once('.').map_or(ns, |(_, c)| c).to_owned();
         let txn = txn.map(|t| Txn { lsid: t.lsid.clone(), number: t.number, starting: false });
         while cursor_id != 0 {
-            let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection.as_str()}, None, txn.as_ref(), Kind::Once, None)?;
+            let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection.as_str()}, None, Scope::of(txn.as_ref(), Kind::Once), None)?;
             let batch = rows::batch(py, &reply, "nextBatch", width)?;
             for row in batch.rows.iter() {
                 rows.append(row)?;
@@ -239,7 +254,7 @@ impl StoreClient {
             // The rows asked for in one reply, as far as a reply holds them.
             command.insert("batchSize", limit.min(MAX_WRITE_BATCH as i64));
         }
-        let reply = self.run(py, db, command, None, txn.as_ref(), Kind::Read, log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Read), log.as_ref())?;
         let batch = rows::batch(py, &reply, "firstBatch", width(&plan))?;
         Ok((batch.rows, batch.cursor_id))
     }
@@ -247,7 +262,7 @@ impl StoreClient {
     /// More rows of a `find`'s cursor.
     #[pyo3(signature = (db, collection, cursor_id, width, txn = None))]
     fn get_more<'py>(&self, py: Python<'py>, db: &str, collection: &str, cursor_id: i64, width: usize, txn: Option<Txn>) -> PyResult<(Bound<'py, PyList>, i64)> {
-        let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection}, None, txn.as_ref(), Kind::Once, None)?;
+        let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection}, None, Scope::of(txn.as_ref(), Kind::Once), None)?;
         let batch = rows::batch(py, &reply, "nextBatch", width)?;
         Ok((batch.rows, batch.cursor_id))
     }
@@ -255,7 +270,7 @@ impl StoreClient {
     /// Lets the server drop cursors this process will not read to the end.
     #[pyo3(signature = (db, collection, cursor_ids, txn = None))]
     fn kill_cursors(&self, py: Python<'_>, db: &str, collection: &str, cursor_ids: Vec<i64>, txn: Option<Txn>) -> PyResult<()> {
-        self.run(py, db, doc! {"killCursors": collection, "cursors": cursor_ids}, None, txn.as_ref(), Kind::Once, None).map(drop)
+        self.run(py, db, doc! {"killCursors": collection, "cursors": cursor_ids}, None, Scope::of(txn.as_ref(), Kind::Once), None).map(drop)
     }
 
     /// Runs an `aggregate` plan to its end: every row (or the plan's
@@ -269,10 +284,10 @@ impl StoreClient {
             _ => Bson::Int32(1),
         };
         let command = doc! {"aggregate": target, "pipeline": pipeline, "cursor": {}};
-        let reply = self.run(py, db, command, None, txn.as_ref(), Kind::Read, log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Read), log.as_ref())?;
         let width = width(&plan);
         let batch = rows::batch(py, &reply, "firstBatch", width)?;
-        self.drain(py, db, &batch.ns, batch.cursor_id, width, &batch.rows, txn.as_ref())?;
+        self.drain(py, db, &batch, width, txn.as_ref())?;
         if batch.rows.is_empty() {
             if let Some(Bson::Array(default_row)) = plan.get("default_row") {
                 let cells = default_row.iter().map(|v| values::bson_to_python(py, v, Decimals::Decimal)).collect::<PyResult<Vec<_>>>()?;
@@ -289,7 +304,7 @@ impl StoreClient {
         let filter = binder.bind_bson(py, plan.get("filter").unwrap_or(&Bson::Document(Document::new())), true)?;
         let update = binder.bind_bson(py, plan.get("update").unwrap_or(&Bson::Array(Vec::new())), false)?;
         let command = doc! {"update": plan_str(&plan, "collection")?, "updates": [{"q": filter, "u": update, "multi": true}], "ordered": true};
-        let reply = self.run(py, db, command, None, txn.as_ref(), Kind::Write, log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref())?;
         self.written(py, &reply)
     }
 
@@ -299,19 +314,36 @@ impl StoreClient {
         let plan = plans::document_of(plan)?;
         let filter = binder.bind_bson(py, plan.get("filter").unwrap_or(&Bson::Document(Document::new())), true)?;
         let command = doc! {"delete": plan_str(&plan, "collection")?, "deletes": [{"q": filter, "limit": 0}], "ordered": true};
-        let reply = self.run(py, db, command, None, txn.as_ref(), Kind::Write, log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref())?;
         self.written(py, &reply)
     }
 
     /// Inserts `documents` (dicts) into `collection`, in commands as large as
     /// a message allows; returns how many went in. A write error raises the
     /// reply (its `writeErrors` indexes counted from the first document).
-    #[pyo3(signature = (db, collection, documents, ordered = true, txn = None, log = None))]
-    fn insert<'py>(&self, py: Python<'py>, db: &str, collection: &str, documents: &Bound<'py, PyAny>, ordered: bool, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
+    ///
+    /// `counter` (outside a transaction only): the server's `djongoCounter`
+    /// (`{collection, filter, path, field}`), which numbers the documents
+    /// that lack `field` in the insert's own write; their dicts get the
+    /// numbers too.
+    #[pyo3(signature = (db, collection, documents, ordered = true, txn = None, log = None, counter = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn insert<'py>(&self, py: Python<'py>, db: &str, collection: &str, documents: &Bound<'py, PyAny>, ordered: bool, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, counter: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
+        let counter = counter.map(|c| values::to_document(&c)).transpose()?;
+        let numbered = match &counter {
+            Some(counter) => Some(counter.get_str("field").map_err(|_| pyo3::exceptions::PyValueError::new_err("counter.field must be a string"))?.to_owned()),
+            None => None,
+        };
+        let mut objects = Vec::new();
+        // Per document: whether the counter numbers it.
+        let mut unnumbered = Vec::new();
         let mut encoded = Vec::new();
         for object in documents.try_iter()? {
             let object = object?;
             let mut document = values::to_document(&object)?;
+            if let Some(field) = &numbered {
+                unnumbered.push(matches!(document.get(field), None | Some(Bson::Null)));
+            }
             if !document.contains_key("_id") {
                 // As pymongo's insert_many: the new _id goes into the caller's
                 // dict too (an ObjectId primary key is read back from it).
@@ -322,6 +354,7 @@ impl StoreClient {
                 object.set_item("_id", values::bson_to_python(py, &Bson::ObjectId(id), Decimals::Decimal128)?)?;
             }
             encoded.push(document.to_vec().map_err(|e| StoreTooLargeError::new_err(format!("a document cannot be encoded: {e}")))?);
+            objects.push(object);
         }
         let limit = djongo_server::wire::MAX_MESSAGE_SIZE - MESSAGE_HEADROOM;
         let mut inserted = 0i64;
@@ -334,8 +367,17 @@ impl StoreClient {
                 bytes += encoded[end].len();
                 end += 1;
             }
-            let command = doc! {"insert": collection, "ordered": ordered};
-            let reply = self.run(py, db, command, Some(&encoded[start..end]), txn.as_ref(), Kind::Write, log.as_ref())?;
+            let mut command = doc! {"insert": collection, "ordered": ordered};
+            if let Some(counter) = &counter {
+                command.insert("djongoCounter", counter.clone());
+            }
+            let reply = self.run(py, db, command, Some(&encoded[start..end]), Scope::of(txn.as_ref(), Kind::Write), log.as_ref())?;
+            if let (Some(field), Some(first)) = (&numbered, rows::counter_first(&reply)) {
+                let numbered_here = (start..end).filter(|&i| unnumbered[i]);
+                for (offset, i) in numbered_here.enumerate() {
+                    objects[i].set_item(field, first + offset as i64)?;
+                }
+            }
             inserted += rows::count(&reply, "n");
             for error in rows::write_errors(&reply, start) {
                 errors.push(error);
@@ -360,7 +402,7 @@ impl StoreClient {
     fn command<'py>(&self, py: Python<'py>, db: &str, command: &Bound<'py, PyAny>, txn: Option<Txn>, write: bool, log: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyDict>> {
         let body = values::to_document(command)?;
         let kind = if write { Kind::Write } else { Kind::Read };
-        let reply = self.run(py, db, body, None, txn.as_ref(), kind, log.as_ref())?;
+        let reply = self.run(py, db, body, None, Scope::of(txn.as_ref(), kind), log.as_ref())?;
         reply_to_python(py, &reply)
     }
 

@@ -79,6 +79,16 @@ pub fn count(reply: &RawDocument, key: &str) -> i64 {
     }
 }
 
+/// The first number an insert's `djongoCounter` handed out, if any.
+pub fn counter_first(reply: &RawDocument) -> Option<i64> {
+    let Ok(Some(RawBsonRef::Document(counter))) = reply.get("djongoCounter") else { return None };
+    match counter.get("first") {
+        Ok(Some(RawBsonRef::Int64(n))) => Some(n),
+        Ok(Some(RawBsonRef::Int32(n))) => Some(i64::from(n)),
+        _ => None,
+    }
+}
+
 /// A write reply's `writeErrors`, their `index` moved by `offset` (the
 /// position of the command's first document in the whole insert).
 pub fn write_errors(reply: &RawDocument, offset: usize) -> Vec<Bson> {
