@@ -22,10 +22,12 @@ INSTALLED_APPS = [
     "tests.spec.validators",
     "tests.spec.integrity",
     "tests.spec.nested",
+    "tests.validationapp",
 ]
 DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
 DATABASES = {
-    "default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR},
+    "default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR,
+                "SCHEMA_VALIDATION": True},
     # The SQL database that `manage.py copydata --from sqlite` copies from.
     "sqlite": {"ENGINE": "django.db.backends.sqlite3",
                "NAME": DATA_DIR + "-source.sqlite3"},
@@ -33,7 +35,7 @@ DATABASES = {
 # DJONGO_TEST_MONGODB_URI=mongodb://host:port runs the tests against that server (MongoDB,
 # or FerretDB for what it implements) instead of the embedded engine.
 if os.environ.get("DJONGO_TEST_MONGODB_URI"):
-    DATABASES["default"] = {"ENGINE": "djongo", "NAME": "blog",
+    DATABASES["default"] = {"ENGINE": "djongo", "NAME": "blog", "SCHEMA_VALIDATION": True,
                             "CLIENT": {"host": os.environ["DJONGO_TEST_MONGODB_URI"]}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "tests.urls"

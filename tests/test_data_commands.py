@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.models import Max
 from django.db.models.query import QuerySet
 
 from tests.blogapp.models import Author
@@ -176,7 +177,12 @@ def test_copydata_replaces_the_content_types_migrate_made(bookshop):
     src = "sqlite"
     ContentType.objects.using(src).filter(app_label="copyapp").delete()
     ContentType.objects.clear_cache()
-    book_type = ContentType.objects.using(src).create(app_label="copyapp", model="book")
+    # An id neither database has given out: the target's ids grow with every flush
+    # of a transactional test, so the source's next id may be taken there.
+    free = 1 + max(ContentType.objects.using(alias).aggregate(m=Max("pk"))["m"] or 0
+                   for alias in (src, "default"))
+    book_type = ContentType.objects.using(src).create(pk=free, app_label="copyapp",
+                                                       model="book")
     permission = Permission.objects.using(src).create(
         name="Can shelve book", codename="shelve_book", content_type=book_type)
     Group.objects.using(src).create(name="librarians").permissions.add(permission)

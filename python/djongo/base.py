@@ -15,6 +15,7 @@ from .connection import Connection
 from .creation import DatabaseCreation
 from .features import DatabaseFeatures
 from .introspection import DatabaseIntrospection
+from .models.schema_validation import check_setting
 from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
 from .server import choose_server, get_client, get_store
@@ -23,7 +24,8 @@ from .validation import DatabaseValidation
 logger = logging.getLogger("djongo")
 
 # Keys a djongo settings block may hold beyond Django's own.
-DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR"}
+DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR", "SCHEMA_VALIDATION",
+                   "SHOW_COMMANDS"}
 DJANGO_SETTINGS = {
     "ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS", "TEST",
     "ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TIME_ZONE",
@@ -68,6 +70,12 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         "TextField": "text",
         "TimeField": "time",
         "UUIDField": "char(32)",
+    }
+    # Column CHECKs, as PostgreSQL's: enforced by the collection's validator.
+    data_type_check_constraints = {
+        "PositiveBigIntegerField": '"%(column)s" >= 0',
+        "PositiveIntegerField": '"%(column)s" >= 0',
+        "PositiveSmallIntegerField": '"%(column)s" >= 0',
     }
     data_types_suffix = {
         "AutoField": "AUTOINCREMENT",
@@ -126,6 +134,10 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         client = settings_dict.get("CLIENT")
         if client is not None and not isinstance(client, dict):
             raise ImproperlyConfigured("DATABASES['%s']['CLIENT'] must be a dict." % self.alias)
+        problem = check_setting(settings_dict.get("SCHEMA_VALIDATION", False))
+        if problem:
+            raise ImproperlyConfigured(
+                f"DATABASES[{self.alias!r}]['SCHEMA_VALIDATION'] {problem}.")
         return {
             "name": settings_dict["NAME"],
             "server": choose_server(settings_dict),

@@ -29,6 +29,7 @@ from pymongo.errors import (
 
 from . import _core, database
 from .executor import Executor, Result
+from .validator import describe_failure
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -203,8 +204,12 @@ def _translate(exc: BaseException) -> database.Error | None:
         return None
     if isinstance(exc, DuplicateKeyError):
         return database.IntegrityError(_duplicate_message(exc.details or {}, str(exc)))
+    if getattr(exc, "code", None) == DOCUMENT_VALIDATION_FAILURE:
+        return database.IntegrityError(describe_failure(exc.details or {}))
     if isinstance(exc, BulkWriteError):
         errors = (exc.details or {}).get("writeErrors") or []
+        if errors and errors[0].get("code") == DOCUMENT_VALIDATION_FAILURE:
+            return database.IntegrityError(describe_failure(errors[0]))
         if errors and errors[0].get("code") == 11000:
             return database.IntegrityError(_duplicate_message(errors[0], errors[0].get("errmsg")))
         if errors and _is_data_error(errors[0].get("code"), errors[0].get("errmsg")):
@@ -227,6 +232,10 @@ def _translate(exc: BaseException) -> database.Error | None:
         return database.DatabaseError(str(exc))
     return database.DatabaseError(str(exc))
 
+
+# A write refused by the collection's validator (a CHECK constraint, the
+# model's $jsonSchema): IntegrityError, as a CHECK violation is in SQL.
+DOCUMENT_VALIDATION_FAILURE = 121
 
 # Server errors about the data itself (psycopg's DataError class): a document
 # over 16 MiB (10334 BSONObjectTooLarge; 17419/17420 an update's result), nested

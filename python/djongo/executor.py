@@ -23,7 +23,7 @@ from bson import Decimal128
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, records, sequences
+from . import catalog, records, sequences, validator
 from .binding import Binder
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -463,6 +463,7 @@ class Executor:
         names = plan.get("unique_names") or [None] * len(uniques)
         for columns, constraint in zip(uniques, names, strict=True):
             self._unique_index(name, columns, constraint or f"{name}_{'_'.join(columns)}_uniq")
+        validator.add_checks(self.db, name, _named_checks(name, plan.get("checks")), session)
         return Result(rowcount=0)
 
     def _free_keys(self, collection: str, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -548,6 +549,7 @@ class Executor:
             self._unique_index(name, [column["name"]], f"{name}_{column['name']}_key")
         if column.get("auto"):
             sequences.register(self.db, name, column["name"], self.session)
+        validator.add_checks(self.db, name, _named_checks(name, plan.get("checks")), self.session)
         return Result(rowcount=0)
 
     def _run_drop_column(self, plan, binder: Binder) -> Result:
@@ -558,6 +560,7 @@ class Executor:
                 self.db[name].drop_index(index["name"], session=self.session)
                 if index["name"] == pk_index:
                     catalog.set_pk_index(self.db, name, None, self.session)
+        validator.drop_field(self.db, name, column, self.session)
         self.db[name].update_many({}, {"$unset": {column: ""}}, session=self.session)
         catalog.drop_column(self.db, name, column, self.session)
         sequences.unregister(self.db, name, column, self.session)
@@ -565,6 +568,7 @@ class Executor:
 
     def _run_rename_column(self, plan, binder: Binder) -> Result:
         name, old, new = plan["collection"], plan["from"], plan["to"]
+        validator.rename_field(self.db, name, old, new, self.session)
         self.db[name].update_many(
             {old: {"$exists": True}}, {"$rename": {old: new}}, session=self.session,
         )
@@ -648,13 +652,15 @@ class Executor:
                 catalog.alter_column(self.db, name, column,
                                      {"primary_key": True, "null": False}, self.session)
         elif kind == "check":
-            raise NotSupportedError("CHECK constraints are not enforced by djongo yet")
+            validator.add_checks(self.db, name, _named_checks(name, [plan]), self.session)
         # Foreign keys are not enforced (DatabaseFeatures.supports_foreign_keys
         # is False).
         return Result(rowcount=0)
 
     def _run_drop_constraint(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
+        if validator.drop_check(self.db, name, plan["name"], self.session):
+            return Result(rowcount=0)
         for index in self.db[name].list_indexes(session=self.session):
             if index["name"] == plan["name"] and index["name"] != "_id_":
                 if index["name"] == catalog.pk_index(self.db, name, self.session):
@@ -665,6 +671,24 @@ class Executor:
                 self.db[name].drop_index(index["name"], session=self.session)
                 break
         return Result(rowcount=0)
+
+
+def _named_checks(table: str, checks: list[dict] | None) -> list[dict]:
+    """The CHECKs of a statement, each with a name: an unnamed (column) CHECK
+    gets PostgreSQL's ``<table>_<column>_check``."""
+    named = []
+    taken: set[str] = set()
+    for check in checks or ():
+        name = check.get("name")
+        if not name:
+            base = "_".join([table, *check.get("columns", [])[:1], "check"])
+            name, n = base, 1
+            while name in taken:
+                n += 1
+                name = f"{base}{n}"
+        taken.add(name)
+        named.append({**check, "name": name})
+    return named
 
 
 def _rename_field(value: Any, old: str, new: str) -> Any:

@@ -58,8 +58,11 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # An expression DEFAULT (db_default=Now()) is recorded in __schema__ and
     # evaluated by the server for each insert that leaves the column out.
     supports_expression_defaults = True
-    supports_column_check_constraints = False
-    supports_table_check_constraints = False
+    # CHECK constraints are clauses of the collection's validator
+    # (djongo/validator.py), enforced by the server, MongoDB included.
+    supports_column_check_constraints = True
+    supports_table_check_constraints = True
+    can_introspect_check_constraints = True
     supports_partial_indexes = True
     supports_expression_indexes = False
     supports_deferrable_unique_constraints = False

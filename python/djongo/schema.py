@@ -8,6 +8,10 @@ import decimal
 from bson import Decimal128
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
+from . import validator
+from .cursor import django_errors
+from .models import schema_validation
+
 AUTO_FIELDS = {"AutoField", "BigAutoField", "SmallAutoField"}
 SERIAL_TYPES = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 
@@ -53,4 +57,62 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
 
     def prepare_default(self, value) -> str:
         return self.quote_value(value)
+
+    # -- the $jsonSchema of models with JSONSchemaValidation -----------------------------
+    # Each operation that changes a model's fields regenerates its schema
+    # from the fields it leaves (``model`` is the state before the change).
+
+    def create_model(self, model):
+        super().create_model(model)
+        self._set_json_schema(model, model._meta.local_concrete_fields)
+
+    def add_field(self, model, field):
+        super().add_field(model, field)
+        if field.concrete:
+            self._set_json_schema(model, [*model._meta.local_concrete_fields, field])
+
+    def remove_field(self, model, field):
+        super().remove_field(model, field)
+        self._set_json_schema(
+            model, [f for f in model._meta.local_concrete_fields if f.name != field.name])
+
+    def alter_field(self, model, old_field, new_field, strict=False):
+        super().alter_field(model, old_field, new_field, strict)
+        self._set_json_schema(model, [new_field if f.name == old_field.name else f
+                                      for f in model._meta.local_concrete_fields])
+
+    def add_constraint(self, model, constraint):
+        if isinstance(constraint, schema_validation.JSONSchemaValidation):
+            self._set_json_schema(model, model._meta.local_concrete_fields, constraint)
+        else:
+            super().add_constraint(model, constraint)
+
+    def remove_constraint(self, model, constraint):
+        if isinstance(constraint, schema_validation.JSONSchemaValidation):
+            self._write_json_schema(model, None, None, None)
+        else:
+            super().remove_constraint(model, constraint)
+
+    def _set_json_schema(self, model, fields, constraint=None) -> None:
+        constraint = constraint or schema_validation.model_constraint(model)
+        if constraint is None or not schema_validation.enabled(self.connection.settings_dict):
+            return
+        schema = schema_validation.json_schema(model, fields, self.connection)
+        level, action = schema_validation.level_and_action(constraint,
+                                                           self.connection.settings_dict)
+        self._write_json_schema(model, schema, level, action)
+
+    def _write_json_schema(self, model, schema, level, action) -> None:
+        table = model._meta.db_table
+        if self.collect_sql:
+            what = "set" if schema is not None else "remove"
+            self.collected_sql.append(f"-- djongo: {what} the $jsonSchema validator of {table}")
+            return
+        self._write_validator(table, schema, level, action)
+
+    @django_errors
+    def _write_validator(self, table, schema, level, action) -> None:
+        database = self.connection.mongo_database
+        validator.set_json_schema(database, table, schema, level, action,
+                                  self.connection.connection.session_for_statement())
 

@@ -29,6 +29,7 @@ mod regex_util;
 pub mod sort;
 pub mod types;
 pub mod update;
+pub mod validate;
 
 pub use error::{EngineError, Result};
 pub use pipeline::{run_pipeline, CollectionSource};

@@ -81,3 +81,21 @@ fn not_inside_a_transaction() {
         "lsid": lsid, "txnNumber": 1i64, "autocommit": false, "startTransaction": true});
     assert_eq!(reply.get_i32("code").unwrap(), 263, "{reply}");
 }
+
+#[test]
+fn change_streams_see_the_counters_update_before_the_inserts() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let opened = c.ok("db", doc! {"aggregate": 1, "pipeline": [{"$changeStream": {}}], "cursor": {}});
+    let cursor = opened.get_document("cursor").unwrap().get_i64("id").unwrap();
+    c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": counter(doc! {"name": "t"})});
+    let more = c.ok("db", doc! {"getMore": cursor, "collection": "$cmd.aggregate", "maxTimeMS": 2000});
+    let events: Vec<(String, String)> = more.get_document("cursor").unwrap().get_array("nextBatch").unwrap().iter()
+        .map(|e| {
+            let e = e.as_document().unwrap();
+            (e.get_str("operationType").unwrap().to_owned(), e.get_document("ns").unwrap().get_str("coll").unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(events, vec![("update".to_owned(), "__schema__".to_owned()), ("insert".to_owned(), "t".to_owned())]);
+}

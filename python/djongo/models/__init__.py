@@ -10,8 +10,9 @@ from django.db.models import __all__ as _django_all
 from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
 from .manager import DjongoManager
 from .references import ArrayReferenceField
+from .schema_validation import JSONSchemaValidation
 
 __all__ = [
     *_django_all, "ArrayField", "ArrayReferenceField", "DjongoManager", "EmbeddedField",
-    "GenericObjectIdField", "JSONField", "ObjectIdField",
+    "GenericObjectIdField", "JSONField", "JSONSchemaValidation", "ObjectIdField",
 ]

@@ -5,7 +5,7 @@ use bson::{doc, Bson, Document};
 
 use super::{literal, param_slot, Ctx, Env, Fields};
 use crate::error::Result;
-use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
+use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
 
 /// A column DEFAULT: `("default", value)` for a constant, or
 /// `("default_expr", aggregation expression)` for one the server evaluates
@@ -48,6 +48,47 @@ fn column(ctx: &Ctx, c: &ColumnDef) -> Result<Document> {
 
 const SINGLE: [String; 1] = [String::new()];
 
+/// A CHECK constraint for the executor: its SQL text, the columns it reads,
+/// and `expr`, an aggregation expression over the row that is true when the
+/// row satisfies it. SQL passes a row whose condition is TRUE or NULL
+/// (unknown), unlike WHERE, so only FALSE fails.
+fn check(ctx: &Ctx, name: &Option<String>, c: &Check) -> Result<Document> {
+    let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
+    let condition = ctx.value(env, &c.condition)?;
+    let passes = match not_false(&condition) {
+        Some(is_false) => doc! {"$not": [is_false]},
+        None => doc! {"$ne": [condition, false]},
+    };
+    let mut columns: Vec<String> = Vec::new();
+    c.condition.walk(&mut |e| {
+        if let Expr::Column(col) = e {
+            if let Some(first) = col.path.components().first() {
+                if !columns.contains(first) {
+                    columns.push(first.clone());
+                }
+            }
+        }
+    });
+    Ok(doc! {
+        "name": name.clone(),
+        "check": &c.sql,
+        "columns": columns,
+        "expr": passes,
+    })
+}
+
+/// The "is FALSE" test of a three-valued condition lowered as
+/// `{$cond: [<is TRUE>, true, {$cond: [<is FALSE>, false, null]}]}`.
+fn not_false(condition: &Bson) -> Option<Bson> {
+    let Bson::Array(outer) = condition.as_document()?.get("$cond")? else { return None };
+    let [_, Bson::Boolean(true), inner] = outer.as_slice() else { return None };
+    let Bson::Array(inner) = inner.as_document()?.get("$cond")? else { return None };
+    match inner.as_slice() {
+        [is_false, Bson::Boolean(false), Bson::Null] => Some(is_false.clone()),
+        _ => None,
+    }
+}
+
 pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
     Ok(match ddl {
         Ddl::CreateTable { collection, if_not_exists, columns, unique, checks } => {
@@ -63,14 +104,21 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
                 d.insert("unique_names", unique.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>());
             }
             if !checks.is_empty() {
-                let checks: Vec<Document> = checks.iter().map(|(n, sql)| doc! { "name": n.clone(), "check": sql }).collect();
+                let checks = checks.iter().map(|(n, c)| check(ctx, n, c)).collect::<Result<Vec<_>>>()?;
                 d.insert("checks", checks);
             }
             d
         }
         Ddl::DropTable { collection, if_exists } => doc! { "op": "drop_table", "collection": collection, "if_exists": if_exists },
         Ddl::RenameTable { from, to } => doc! { "op": "rename_table", "collection": from, "to": to },
-        Ddl::AddColumn { collection, column: c } => doc! { "op": "add_column", "collection": collection, "column": column(ctx, c)? },
+        Ddl::AddColumn { collection, column: c, checks } => {
+            let mut d = doc! { "op": "add_column", "collection": collection, "column": column(ctx, c)? };
+            if !checks.is_empty() {
+                let checks = checks.iter().map(|(n, c)| check(ctx, n, c)).collect::<Result<Vec<_>>>()?;
+                d.insert("checks", checks);
+            }
+            d
+        }
         Ddl::DropColumn { collection, column } => doc! { "op": "drop_column", "collection": collection, "column": column },
         Ddl::RenameColumn { collection, from, to } => doc! { "op": "rename_column", "collection": collection, "from": from, "to": to },
         Ddl::AlterColumn { collection, column, change } => {
@@ -110,9 +158,9 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
                     d.insert("kind", "foreign_key");
                     d.insert("columns", cols.clone());
                 }
-                Constraint::Check(sql) => {
+                Constraint::Check(c) => {
                     d.insert("kind", "check");
-                    d.insert("check", sql);
+                    d.extend(check(ctx, name, c)?);
                 }
             }
             d

@@ -211,8 +211,16 @@ pub enum Constraint {
     Unique(Vec<String>),
     PrimaryKey(Vec<String>),
     ForeignKey(Vec<String>),
-    /// The check expression as SQL text; MongoDB does not enforce it for us.
-    Check(String),
+    Check(Check),
+}
+
+/// A CHECK constraint: its condition over one row's columns, enforced by
+/// the server as (part of) the collection's validator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// The condition as SQL text, for introspection.
+    pub sql: String,
+    pub condition: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +231,8 @@ pub enum Ddl {
         columns: Vec<ColumnDef>,
         /// Table-level UNIQUE constraints (and composite primary keys): name, columns.
         unique: Vec<(Option<String>, Vec<String>)>,
-        checks: Vec<(Option<String>, String)>,
+        /// Table and column CHECK constraints: name (if given), check.
+        checks: Vec<(Option<String>, Check)>,
     },
     DropTable {
         collection: String,
@@ -236,6 +245,8 @@ pub enum Ddl {
     AddColumn {
         collection: String,
         column: ColumnDef,
+        /// The column's CHECK constraints.
+        checks: Vec<(Option<String>, Check)>,
     },
     DropColumn {
         collection: String,

@@ -43,7 +43,7 @@ fn node_position(node: &Node, doc: &Document, vars: &Vars) -> Result<Option<usiz
             Ok(None)
         }
         Node::Field { path, pred } => field_position(doc, path, pred, vars),
-        Node::True | Node::False | Node::Nor(_) | Node::Expr(_) => Ok(None),
+        Node::True | Node::False | Node::Nor(_) | Node::Expr(_) | Node::Schema(_) => Ok(None),
     }
 }
 

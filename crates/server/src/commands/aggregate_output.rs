@@ -12,6 +12,7 @@ use crate::catalog::{validate_collection_name, CollectionMeta};
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
+use crate::validation::Rules;
 use bson::{doc, oid::ObjectId, Bson, Document};
 use djongo_engine::expr::{self, Vars};
 use djongo_engine::pipeline::{run_with_vars, NoCollections};
@@ -291,11 +292,12 @@ impl OutputStage {
         CommandError::new(263, "OperationNotSupportedInTransaction", format!("{} cannot be used in a transaction", self.name()))
     }
 
-    /// Writes `results` as the stage says.
-    pub fn write(&self, tables: &mut Tables<'_>, results: Vec<Document>) -> CmdResult<()> {
+    /// Writes `results` as the stage says, checking them against the
+    /// target's validator unless `bypass` (`bypassDocumentValidation`).
+    pub fn write(&self, tables: &mut Tables<'_>, results: Vec<Document>, bypass: bool) -> CmdResult<()> {
         match self {
-            OutputStage::Out(target) => replace_collection(tables, target, results),
-            OutputStage::Merge(spec) => merge_into(tables, spec, results),
+            OutputStage::Out(target) => replace_collection(tables, target, results, bypass),
+            OutputStage::Merge(spec) => merge_into(tables, spec, results, bypass),
         }
     }
 }
@@ -303,7 +305,7 @@ impl OutputStage {
 /// `$out`: the target's new contents are built in a temporary collection
 /// that carries the target's options and indexes (so unique indexes are
 /// enforced on the new documents), then renamed over the target.
-fn replace_collection(tables: &mut Tables<'_>, target: &Namespace, results: Vec<Document>) -> CmdResult<()> {
+fn replace_collection(tables: &mut Tables<'_>, target: &Namespace, results: Vec<Document>, bypass: bool) -> CmdResult<()> {
     validate_collection_name(&target.coll)?;
     if target.coll.starts_with("system.") {
         return Err(location(17385, format!("Can't $out to special collection: {}", target.coll)));
@@ -317,8 +319,10 @@ fn replace_collection(tables: &mut Tables<'_>, target: &Namespace, results: Vec<
             tables.create_index(&mut temp, &index.spec)?;
         }
     }
+    let rules = Rules::for_collection(&temp, bypass)?;
     for mut d in results {
         ensure_id(&mut d);
+        rules.check_insert(&d)?;
         tables.insert(&temp, &d)?;
     }
     if let Some(old) = &existing {
@@ -375,10 +379,13 @@ fn with_existing_id(mut doc: Document, existing: &Document) -> Document {
     doc
 }
 
-fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>) -> CmdResult<()> {
+fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>, bypass: bool) -> CmdResult<()> {
     validate_collection_name(&spec.into.coll)?;
     crate::catalog::check_writable(&spec.into.db, &spec.into.coll)?;
     let mut target = tables.collection(&spec.into.db, &spec.into.coll)?;
+    // A target created here has no validator.
+    let rules = target.as_ref().map(|m| Rules::for_collection(m, bypass)).transpose()?;
+    let check_insert = |d: &Document| rules.as_ref().map_or(Ok(()), |r| r.check_insert(d));
     if !spec.on_is_id() && !target.as_ref().is_some_and(|m| has_unique_index_on(m, &spec.on)) {
         return Err(location(51183, "Cannot find index to verify that join fields will be unique"));
     }
@@ -394,6 +401,7 @@ fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>)
                 None => target.insert(tables.ensure_collection(&spec.into.db, &spec.into.coll)?).clone(),
             };
             ensure_id(&mut result);
+            check_insert(&result)?;
             tables.insert(&meta, &result)?;
             continue;
         }
@@ -431,6 +439,9 @@ fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>)
                     }
                 };
                 if new != old {
+                    if let Some(r) = &rules {
+                        r.check_update(&old, &new)?;
+                    }
                     tables.replace(meta, &old, &new)?;
                 }
             }
@@ -449,6 +460,7 @@ fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>)
                         None => target.insert(tables.ensure_collection(&spec.into.db, &spec.into.coll)?).clone(),
                     };
                     ensure_id(&mut result);
+                    check_insert(&result)?;
                     tables.insert(&meta, &result)?;
                 }
             },

@@ -25,6 +25,7 @@
 //! transactions, as SQL sequences are, and a transaction would make every
 //! concurrent insert into the table conflict on the counter.
 use super::{opt_doc, Ctx};
+use crate::changes::{images_enabled, PendingChange};
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
@@ -99,8 +100,9 @@ fn no_counter(counter: &Counter) -> CommandError {
 }
 
 /// Numbers the documents that lack `field` (see the module's documentation)
-/// and returns the reply's `djongoCounter`.
-pub fn take(tables: &mut Tables<'_>, db: &str, counter: &Counter, documents: &mut [Document]) -> CmdResult<Document> {
+/// and returns the reply's `djongoCounter`. The counter's update is a change
+/// like any other (`changes`: change streams see it).
+pub fn take(tables: &mut Tables<'_>, db: &str, counter: &Counter, documents: &mut [Document], changes: &mut Vec<PendingChange>) -> CmdResult<Document> {
     let meta = tables.collection(db, &counter.collection)?.ok_or_else(|| no_counter(counter))?;
     let query = plan::Query { filter: counter.filter.clone(), sort: None, skip: 0, limit: Some(1), hint: None, fields: None, any_order: true };
     let old = plan::find(tables, &meta, &query)?.into_iter().next().ok_or_else(|| no_counter(counter))?;
@@ -125,6 +127,7 @@ pub fn take(tables: &mut Tables<'_>, db: &str, counter: &Counter, documents: &mu
         let mut new = old.clone();
         set_path(&mut new, &counter.path, number(last));
         tables.replace(&meta, &old, &new)?;
+        changes.push(PendingChange::update(db, &counter.collection, &old, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
     }
     Ok(doc! {"first": if count > 0 { Bson::Int64(first) } else { Bson::Null }, "count": count})
 }

@@ -5,10 +5,10 @@ use sqlparser::ast::{self, AlterColumnOperation, AlterTableOperation, ColumnOpti
 use super::{kind_name, object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{ColumnChange, ColumnDef, Constraint, Ddl, Expr};
+use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr};
 
-/// CHECK constraints: (name, SQL text).
-type Checks = Vec<(Option<String>, String)>;
+/// CHECK constraints as written: (name, condition).
+type Checks = Vec<(Option<String>, ast::Expr)>;
 
 impl Builder {
     pub(crate) fn ddl(&mut self, stmt: &ast::Statement) -> Result<Ddl> {
@@ -42,12 +42,16 @@ impl Builder {
         }
         let collection = object_name(&c.name)?;
         self.scopes.push();
+        // CHECK conditions read the row being written.
+        self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
         let mut columns = Vec::new();
         let mut checks = Vec::new();
         for col in &c.columns {
             let (def, col_checks) = self.column_def(col)?;
             columns.push(def);
-            checks.extend(col_checks);
+            for (name, e) in col_checks {
+                checks.push((name, self.check(&e)?));
+            }
         }
         let mut unique = Vec::new();
         for tc in &c.constraints {
@@ -103,7 +107,7 @@ impl Builder {
                         return Err(CompileError::unsupported(format!("column option {text}"), col));
                     }
                 }
-                ColumnOption::Check(c) => checks.push((c.name.as_ref().map(|n| n.value.clone()), c.expr.to_string())),
+                ColumnOption::Check(c) => checks.push((c.name.as_ref().map(|n| n.value.clone()), (*c.expr).clone())),
                 ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::Collation(_) | ColumnOption::CharacterSet(_) => {}
                 other => return Err(CompileError::unsupported(format!("column option {other}"), col)),
             }
@@ -125,6 +129,20 @@ impl Builder {
         Ok(v)
     }
 
+    /// A CHECK condition, over the columns of the one row it checks: no
+    /// subquery, aggregate, window function or parameter.
+    fn check(&mut self, e: &ast::Expr) -> Result<Check> {
+        let condition = self.expr(e)?;
+        let elsewhere = condition.any(&|x| {
+            matches!(x, Expr::ScalarSubquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } | Expr::Param(_) | Expr::Window(_))
+        });
+        if elsewhere || condition.has_aggregate() {
+            return Err(CompileError::unsupported("CHECK constraint with a subquery, an aggregate, a window function or a parameter", e));
+        }
+        Ok(Check { sql: e.to_string(), condition })
+    }
+
+    /// A table constraint; a CHECK's columns resolve to the table in scope.
     fn constraint(&mut self, tc: &TableConstraint) -> Result<(Option<String>, Constraint)> {
         let cols = |v: &[ast::IndexColumn]| -> Result<Vec<String>> {
             v.iter()
@@ -141,7 +159,7 @@ impl Builder {
                 f.name.as_ref().map(|n| n.value.clone()),
                 Constraint::ForeignKey(f.columns.iter().map(|i| i.value.clone()).collect()),
             ),
-            TableConstraint::Check(c) => (c.name.as_ref().map(|n| n.value.clone()), Constraint::Check(c.expr.to_string())),
+            TableConstraint::Check(c) => (c.name.as_ref().map(|n| n.value.clone()), Constraint::Check(self.check(&c.expr)?)),
             other => return Err(CompileError::unsupported("table constraint", other)),
         })
     }
@@ -178,6 +196,7 @@ impl Builder {
             return Err(CompileError::unsupported("ALTER TABLE with several operations", a));
         };
         self.scopes.push();
+        self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
         let r = self.alter_op(collection, op);
         self.scopes.pop();
         r
@@ -186,11 +205,12 @@ impl Builder {
     fn alter_op(&mut self, collection: String, op: &AlterTableOperation) -> Result<Ddl> {
         Ok(match op {
             AlterTableOperation::AddColumn { column_def, column_position: None, .. } => {
-                let (column, checks) = self.column_def(column_def)?;
-                if !checks.is_empty() {
-                    return Err(CompileError::unsupported("ADD COLUMN with CHECK", op));
+                let (column, raw) = self.column_def(column_def)?;
+                let mut checks = Vec::with_capacity(raw.len());
+                for (name, e) in raw {
+                    checks.push((name, self.check(&e)?));
                 }
-                Ddl::AddColumn { collection, column }
+                Ddl::AddColumn { collection, column, checks }
             }
             AlterTableOperation::DropColumn { column_names, .. } => match column_names.as_slice() {
                 [c] => Ddl::DropColumn { collection, column: c.value.clone() },
