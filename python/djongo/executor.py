@@ -1,9 +1,15 @@
-"""Runs compiled plans with pymongo and turns the results into rows.
+"""Runs compiled plans and turns the results into rows.
 
 One method per plan ``op`` (docs/plan-format.md). Reads yield tuples in
 SELECT order from the ``c0, c1, ...`` fields of the result documents; writes
 report a row count; DDL maps tables, columns, unique constraints and indexes
 onto collections, fields and indexes.
+
+Statements reach the server through pymongo, except on the embedded store,
+whose own client (``self.store``, djongo.transport) runs the reads and
+writes of the ORM: it binds the plan and shapes the rows in Rust. The
+semantics around them (ids, defaults, NOT NULL, ENFORCE_SCHEMA) stay here,
+for both.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout
+from bson import Decimal128
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, sequences, validator
+from . import catalog, records, sequences, validator
 from .binding import Binder
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -40,6 +48,10 @@ ENFORCED_ID = "__djongo_id"
 # held by a transaction before taking them inside this one (Executor._counter).
 COUNTER_WAIT_MS = 1000
 
+# The server's answer to an insert whose counter filter matched nothing
+# (``djongoCounter``): the table's record changed since this process read it.
+NO_MATCHING_DOCUMENT = 47
+
 # Plan ops that write the ``__schema__`` documents of their tables.
 SCHEMA_OPS = frozenset({
     "create_table", "drop_table", "rename_table", "add_column", "drop_column",
@@ -58,6 +70,7 @@ class Result:
 class Executor:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self.store = connection.store
 
     @property
     def db(self):
@@ -76,19 +89,22 @@ class Executor:
         # Sub-plans form one flat list in dependency order: a sub-plan's slots
         # only refer to results of sub-plans before it.
         subquery_results: list[list[tuple]] = []
+        binder = Binder(params, subquery_results)
         for subplan in plan.get("subqueries", ()):
-            result = self._run(subplan, Binder(params, subquery_results))
+            result = self._run(subplan, binder)
             subquery_results.append(list(result.rows))
-        return self._run(plan, Binder(params, subquery_results))
+        return self._run(plan, binder)
 
     def _run(self, plan: dict[str, Any], binder: Binder) -> Result:
         op = plan["op"]
         handler = getattr(self, f"_run_{op}", None)
         if handler is None:
             raise NotSupportedError(f"the executor does not implement plan op {op!r}")
-        if op in SCHEMA_OPS and self.session is not None:
-            self.connection.wrote_schema_of(
-                *(t for t in (plan.get("collection"), plan.get("to")) if t))
+        if op in SCHEMA_OPS:
+            tables = [t for t in (plan.get("collection"), plan.get("to")) if t]
+            records.forget(self.connection, *tables)
+            if self.session is not None:
+                self.connection.wrote_schema_of(*tables)
         return handler(plan, binder)
 
     # -- reads -------------------------------------------------------------
@@ -117,6 +133,8 @@ class Executor:
 
     def _run_find(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        if self.store is not None and not self.connection.enforce_schema and not plan.get("star"):
+            return Result(rows=self.store.find(plan, binder), columns=columns)
         limit = binder.bind(plan.get("limit"))
         if limit == 0:
             return Result(columns=columns, rowcount=0)
@@ -160,6 +178,9 @@ class Executor:
 
     def _run_aggregate(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        if self.store is not None:
+            rows = self.store.aggregate(plan, binder)
+            return Result(rows=iter(rows), columns=columns, rowcount=len(rows))
         pipeline = binder.bind(plan["pipeline"])
         collection = plan.get("collection")
         target = self.db[collection] if collection else self.db
@@ -177,7 +198,10 @@ class Executor:
         columns = plan["columns"]
         returning = plan.get("returning") or []
         session = self.session
-        documents = [dict(zip(columns, binder.bind(row), strict=True)) for row in plan["rows"]]
+        documents = binder.bind_rows(plan)
+        numbered = self._insert_numbered(collection, documents, plan)
+        if numbered is not None:
+            return _inserted(*numbered, returning)
 
         record = self._table_record(collection)
         auto = _auto_field(record)
@@ -188,18 +212,21 @@ class Executor:
             if len(unset) == 1 and unset[0] != "_id":
                 auto = unset[0]
                 sequences.register(self.db, collection, auto, session)
+                records.forget(self.connection, collection)
                 self.connection.wrote_schema_of(collection)
         if auto is not None:
             # Raise the counter past explicit ids before allocating, so a
             # statement mixing both never hands out an id it also inserts.
             explicit = [d[auto] for d in documents if d.get(auto) is not None]
-            if explicit:
-                self._counter(collection, lambda s, t: sequences.raise_to(
-                    self.db, collection, max(explicit), s, t))
+            raising = sequences.raising(max(explicit)) if explicit else None
+            if raising is not None:
+                self._counter(collection, lambda s, t: self._update_counter(
+                    collection, raising, s, t))
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                first = self._counter(collection, lambda s, t: sequences.allocate(
-                    self.db, collection, len(missing), s, t))
+                first = self._counter(collection, lambda s, t: sequences.first_allocated(
+                    self._update_counter(collection, sequences.allocation(len(missing)), s, t),
+                    len(missing)))
                 if first is None:
                     raise ProgrammingError(f"table {collection!r} has no id counter in "
                                            f"{sequences.SCHEMA_COLLECTION}")
@@ -217,11 +244,51 @@ class Executor:
         if plan.get("on_conflict") == "ignore":
             inserted = self._insert_skipping_conflicts(collection, documents)
             return Result(rowcount=inserted, columns=returning)
-        self.db[collection].insert_many(documents, ordered=True, session=session)
-        rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
-        lastrowid = documents[-1].get(auto) if auto and documents else None
-        return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
-                      columns=returning)
+        self._insert_many(collection, documents, ordered=True)
+        return _inserted(documents, auto, returning)
+
+    def _insert_numbered(self, collection: str, documents: list[dict],
+                         plan) -> tuple[list[dict], str] | None:
+        """Inserts with the ids taken in the insert's own write, when it can:
+        on the embedded store, outside a transaction, with the table's record
+        cached (``records``). Returns the rows as written and the auto field,
+        or None when nothing was written (then the statement takes the long
+        way, with ``documents`` untouched: record, counter, insert)."""
+        if self.store is None or self.connection.in_transaction or plan.get("on_conflict"):
+            return None
+        record = records.get(self.connection, collection)
+        auto = _auto_field(record)
+        if auto is None:
+            return None
+        explicit = sum(1 for d in documents if d.get(auto) is not None)
+        if 0 < explicit < len(documents):
+            # The server raises the counter past explicit ids per command; a
+            # statement split into several could be numbered into an id a later
+            # part gives. Django inserts rows with and without pks apart.
+            return None
+        columns = record.get("columns")
+        if catalog.expression_defaults(columns, documents):
+            return None
+        # Copies: the record may be stale, and then the long way must not
+        # find its defaults already applied.
+        rows = [dict(d) for d in documents]
+        try:
+            catalog.complete_rows(columns, rows, collection, auto)
+        except IntegrityError:
+            # Decided on the table's current record only.
+            records.forget(self.connection, collection)
+            return None
+        counter = {"collection": sequences.SCHEMA_COLLECTION, "path": "auto.seq", "field": auto,
+                   "filter": sequences.counter_filter(collection, record)}
+        try:
+            self.store.insert(collection, rows, True, counter=counter)
+        except OperationFailure as exc:
+            if exc.code != NO_MATCHING_DOCUMENT:
+                raise
+            # Another process changed the table: read its record again.
+            records.forget(self.connection, collection)
+            return None
+        return rows, auto
 
     def _counter(self, collection: str, update: Callable[[Any, int | None], Any]) -> Any:
         """Runs ``update(session, max_time_ms)`` on ``collection``'s id counter.
@@ -244,6 +311,21 @@ class Executor:
             return result
         self.connection.wrote_schema_of(collection)
         return update(self.session, None)
+
+    def _update_counter(self, collection: str, update: dict, session,
+                        max_time_ms: int | None) -> dict | None:
+        """Updates ``collection``'s id counter (in ``session``, or outside any
+        transaction); the counter document after, None if there is none."""
+        if self.store is None:
+            return self.db[sequences.SCHEMA_COLLECTION].find_one_and_update(
+                {"name": collection}, update, return_document=ReturnDocument.AFTER,
+                session=session, **({"maxTimeMS": max_time_ms} if max_time_ms else {}))
+        command = {"findAndModify": sequences.SCHEMA_COLLECTION, "query": {"name": collection},
+                   "update": update, "new": True}
+        if max_time_ms:
+            command["maxTimeMS"] = max_time_ms
+        inside = session is not None
+        return self.store.command(command, in_transaction=inside, write=not inside).get("value")
 
     def _evaluate(self, expressions: dict[str, Any]) -> dict[str, Any]:
         """Evaluates aggregation expressions that read no document, in one
@@ -268,38 +350,56 @@ class Executor:
                 "MongoDB aborts a transaction on a duplicate key"
             )
         try:
-            result = self.db[collection].insert_many(documents, ordered=False,
-                                                     session=self.session)
+            return self._insert_many(collection, documents, ordered=False)
         except BulkWriteError as exc:
             details = exc.details or {}
             if any(e.get("code") != 11000 for e in details.get("writeErrors", ())):
                 raise
             return details.get("nInserted", 0)
+
+    def _insert_many(self, collection: str, documents: list[dict], ordered: bool) -> int:
+        """Inserts ``documents``; the number inserted (``BulkWriteError``
+        when one fails, on either path)."""
+        if self.store is not None:
+            return self.store.insert(collection, documents, ordered)
+        result = self.db[collection].insert_many(documents, ordered=ordered, session=self.session)
         return len(result.inserted_ids)
 
     def _run_update(self, plan, binder: Binder) -> Result:
-        update = binder.bind(plan["update"])
         # Only an update that sets a NULL can break NOT NULL, so only then is
         # the table's record read.
-        set_to_null = {
-            name for stage in update for name, value in stage.get("$set", {}).items()
-            if value is None or value == {"$literal": None}
-        }
+        set_to_null = binder.set_to_null(plan)
         if set_to_null:
             required = _not_null_columns(self._table_record(plan["collection"]))
             _check_not_null(plan["collection"], required, dict.fromkeys(set_to_null))
+        if self.store is not None:
+            return Result(rowcount=self.store.update(plan, binder))
         result = self.db[plan["collection"]].update_many(
-            binder.bind_filter(plan.get("filter") or {}), update, session=self.session,
+            binder.bind_filter(plan.get("filter") or {}), binder.bind(plan["update"]),
+            session=self.session,
         )
         return Result(rowcount=result.matched_count)
 
     def _table_record(self, collection: str) -> dict | None:
-        """The collection's ``__schema__`` document: counter and recorded columns."""
-        return self.db[sequences.SCHEMA_COLLECTION].find_one(
-            {"name": collection}, {"auto": 1, "columns": 1}, session=self.session
-        )
+        """The collection's ``__schema__`` document: counter and recorded
+        columns (remembered for later inserts, see ``records``)."""
+        query = {"name": collection}
+        fields = {"auto": 1, "columns": 1}
+        catalog.ensure_name_index(self.db)
+        if self.store is None:
+            record = self.db[sequences.SCHEMA_COLLECTION].find_one(
+                query, fields, session=self.session)
+        else:
+            reply = self.store.command({"find": sequences.SCHEMA_COLLECTION, "filter": query,
+                                        "projection": fields, "limit": 1, "singleBatch": True})
+            found = reply["cursor"]["firstBatch"]
+            record = found[0] if found else None
+        records.remember(self.connection, collection, record)
+        return record
 
     def _run_delete(self, plan, binder: Binder) -> Result:
+        if self.store is not None:
+            return Result(rowcount=self.store.delete(plan, binder))
         result = self.db[plan["collection"]].delete_many(
             binder.bind_filter(plan.get("filter") or {}), session=self.session
         )
@@ -313,7 +413,10 @@ class Executor:
     # its first statement).
 
     def _savepoint_command(self, command: str, plan) -> Result:
-        self.db.command({command: plan["name"]}, session=self.session)
+        if self.store is not None:
+            self.store.command({command: plan["name"]})
+        else:
+            self.db.command({command: plan["name"]}, session=self.session)
         return Result(rowcount=0)
 
     def _run_savepoint(self, plan, binder: Binder) -> Result:
@@ -621,6 +724,20 @@ def _check_not_null(collection: str, required: set[str], values: dict) -> None:
     for name in required:
         if name in values and values[name] is None:
             raise IntegrityError(f"NOT NULL constraint failed: {collection}.{name}")
+
+
+def _inserted(documents: list[dict], auto: str | None, returning: Sequence[str]) -> Result:
+    """An INSERT's result: RETURNING's rows, the row count, the last id."""
+    rows = ([tuple(_as_read(doc.get(c)) for c in returning) for doc in documents]
+            if returning else [])
+    lastrowid = documents[-1].get(auto) if auto and documents else None
+    return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
+                  columns=returning)
+
+
+def _as_read(value: Any) -> Any:
+    """A value written by an INSERT as a read returns it (RETURNING): Decimal128 as Decimal."""
+    return value.to_decimal() if isinstance(value, Decimal128) else value
 
 
 def _all_null(documents: list[dict], column: str) -> bool:

@@ -128,7 +128,7 @@ impl<'m> Prepared<'m> {
         };
         let mut multikey = Vec::with_capacity(meta.indexes.len());
         let mut bounds = Vec::with_capacity(meta.indexes.len());
-        for ix in &meta.indexes {
+        for ix in meta.indexes.iter() {
             if relevant(ix) {
                 let mk = tables.is_multikey(meta, ix)?;
                 multikey.push(mk);

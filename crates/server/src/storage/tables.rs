@@ -18,6 +18,7 @@ use bson::{spec::BinarySubtype, Binary, Bson, Document};
 use redb::ReadTransaction;
 use std::ops::Bound;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 type Bytes = &'static [u8];
 
@@ -122,7 +123,7 @@ fn catalog_range(t: &View<'_, &'static str, Bytes>, db: Option<&str>) -> CmdResu
     };
     for item in iter {
         let (_, v) = item?;
-        out.push(CollectionMeta::from_document(&decode(v.value())?)?);
+        out.push(CollectionMeta::from_stored(v.value())?);
     }
     Ok(out)
 }
@@ -229,7 +230,7 @@ impl<'t> Tables<'t> {
     pub fn collection(&self, db: &str, name: &str) -> CmdResult<Option<CollectionMeta>> {
         let ns = format!("{db}.{name}");
         let raw = with_table!(self, catalog, |t| t.get(ns.as_str())?.map(|v| v.value().to_vec()));
-        raw.map(|b| CollectionMeta::from_document(&decode(&b)?)).transpose()
+        raw.map(|b| CollectionMeta::from_stored(&b)).transpose()
     }
 
     /// Collections of `db`, or of every database when `None`.
@@ -317,7 +318,7 @@ impl<'t> Tables<'t> {
             self.meta.insert(COLLECTION_ID, id + 1)?;
         }
         let uuid = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
-        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Vec::new(), next_index_id: 1 };
+        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Default::default(), next_index_id: 1 };
         self.put_collection(&meta)?;
         Ok(meta)
     }
@@ -367,7 +368,7 @@ impl<'t> Tables<'t> {
     }
 
     fn write_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], insert: bool) -> CmdResult<()> {
-        for ix in &meta.indexes {
+        for ix in meta.indexes.iter() {
             if insert && is_multikey_document(ix, doc) {
                 self.mark_multikey(&multikey_marker(meta, ix))?;
             }
@@ -536,7 +537,7 @@ impl<'t> Tables<'t> {
             }
             stored.push((new_key[8..].to_vec(), doc));
         }
-        for ix in &meta.indexes {
+        for ix in meta.indexes.iter() {
             for (id, doc) in &stored {
                 if is_multikey_document(ix, doc) {
                     self.mark_multikey(&multikey_marker(meta, ix))?;
@@ -600,7 +601,7 @@ impl<'t> Tables<'t> {
         if multikey {
             self.mark_multikey(&multikey_marker(meta, &ix))?;
         }
-        meta.indexes.push(ix);
+        Arc::make_mut(&mut meta.indexes).push(ix);
         self.put_collection(meta)?;
         Ok(true)
     }
@@ -610,7 +611,7 @@ impl<'t> Tables<'t> {
             return Err(CommandError::new(27, "IndexNotFound", format!("index not found with name [{name}]")));
         };
         self.writer()?.claims.change_definition(meta.id, &meta.ns())?;
-        let ix = meta.indexes.remove(pos);
+        let ix = Arc::make_mut(&mut meta.indexes).remove(pos);
         Self::remove_range(&mut self.index, &index_prefix(meta, &ix))?;
         self.put_collection(meta)?;
         Ok(())
