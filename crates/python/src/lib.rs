@@ -14,6 +14,11 @@ use pyo3::prelude::*;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+// The embedded engine runs in this library, and allocates per document field
+// (see the workspace Cargo.toml); Python's own objects keep Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 create_exception!(_core, CompileError, PyException, "The SQL could not be compiled.");
 create_exception!(_core, ParseError, CompileError, "The SQL does not parse.");
 create_exception!(

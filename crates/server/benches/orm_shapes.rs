@@ -16,6 +16,10 @@ use djongo_server::storage::Storage;
 use std::cell::Cell;
 use std::time::Duration;
 
+// The allocator the engine runs with (the Python extension, the binary).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AUTHORS: i64 = 50;
 const BATCH: i64 = 1000;
 const DB: &str = "bench";
