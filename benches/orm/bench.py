@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -266,7 +267,13 @@ def run_worker(python: str, args: list[str], timeout: float) -> dict | None:
 def copy_data(template: Path, scratch: Path) -> None:
     if scratch.exists():
         shutil.rmtree(scratch)
-    shutil.copytree(template, scratch)
+
+    # The loader's store process may still be idling on the template (it exits on its own):
+    # its socket is not data, and cannot be copied.
+    def sockets(directory: str, names: list[str]) -> list[str]:
+        return [n for n in names if stat.S_ISSOCK(os.lstat(os.path.join(directory, n)).st_mode)]
+
+    shutil.copytree(template, scratch, ignore=sockets)
 
 
 def main() -> None:
