@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
 import math
 import os
 import platform
 import random
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -264,16 +264,35 @@ def run_worker(python: str, args: list[str], timeout: float) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def wait_until_unserved(data_dir: Path, timeout: float = 120.0) -> None:
+    """Waits for the server of the embedded store in ``data_dir`` to exit (it does a few
+    seconds after its last client): a store is copied closed, never while a server has it
+    open. The server holds ``djongo.lock`` while it runs."""
+    lock = data_dir / "djongo.lock"
+    if not lock.exists():
+        return
+    deadline = time.monotonic() + timeout
+    with open(lock, "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the store server in {data_dir} did not exit") from None
+                time.sleep(0.2)
+                continue
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return
+
+
 def copy_data(template: Path, scratch: Path) -> None:
     if scratch.exists():
+        # The last operation's server must not outlive its store: exiting, it would remove
+        # the socket of the next one's.
+        wait_until_unserved(scratch)
         shutil.rmtree(scratch)
-
-    # The loader's store process may still be idling on the template (it exits on its own):
-    # its socket is not data, and cannot be copied.
-    def sockets(directory: str, names: list[str]) -> list[str]:
-        return [n for n in names if stat.S_ISSOCK(os.lstat(os.path.join(directory, n)).st_mode)]
-
-    shutil.copytree(template, scratch, ignore=sockets)
+    wait_until_unserved(template)
+    shutil.copytree(template, scratch)
 
 
 def main() -> None:
