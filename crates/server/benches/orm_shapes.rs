@@ -5,10 +5,15 @@
 //!
 //!     cargo bench -p djongo-server --bench orm_shapes
 //!     DJONGO_BENCH_ROWS=500000 cargo bench -p djongo-server --bench orm_shapes -- annotate
+//!     DJONGO_BENCH_CPU=1 cargo bench -p djongo-server --bench orm_shapes
 //!
 //! Writes commit durably (fsync), as every acknowledged write does.
+//! `DJONGO_BENCH_CPU=1` measures the thread's CPU time instead of the wall
+//! clock: on a shared machine it moves much less with other work, but it
+//! leaves out the time a write waits for the disk.
 use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BatchSize, Criterion, Throughput};
 use djongo_server::auth::{ConnAuth, Users};
 use djongo_server::commands::run_command;
 use djongo_server::state::{ConnInfo, ServerState, WRITE_LOCK_TIMEOUT};
@@ -100,10 +105,10 @@ fn annotate() -> Vec<Document> {
     ]
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let mut store = load();
     let rows = store.rows;
-    let mut g = c.benchmark_group(format!("{rows} entries"));
+    let mut g = c.benchmark_group(format!("{rows} entries{clock}"));
     g.sample_size(20);
     let next = Cell::new(0i64);
     g.bench_function("get_pk", |b| {
@@ -170,5 +175,72 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), in nanoseconds.
+struct CpuTime;
+
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, started: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(started)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &Nanoseconds
+    }
+}
+
+/// Shows nanoseconds as criterion shows durations (ns, µs, ms, s).
+struct Nanoseconds;
+
+impl ValueFormatter for Nanoseconds {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            t if t < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+        let per = match throughput {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => *n as f64,
+        };
+        values.iter_mut().for_each(|v| *v = per * 1e9 / *v);
+        "/s"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn main() {
+    if std::env::var_os("DJONGO_BENCH_CPU").is_some() {
+        let mut c = Criterion::default().with_measurement(CpuTime).configure_from_args();
+        bench(&mut c, " (CPU time)");
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default().configure_from_args();
+        bench(&mut c, "");
+        c.final_summary();
+    }
+}
