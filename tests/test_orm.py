@@ -247,6 +247,40 @@ def test_mongo_pass_through_from_the_manager(entries):
     assert Entry.objects.mongo_count_documents({"n_comments": {"$gte": 5}}) == 3
 
 
+def test_raw_aggregate_returns_model_instances(entries, django_assert_num_queries):
+    found = list(Entry.objects.raw_aggregate([
+        {"$match": {"n_comments": {"$gte": 5}}},
+        {"$addFields": {"score": {"$multiply": ["$n_comments", 2]}}},
+        {"$sort": {"n_comments": -1}},
+    ]))
+    assert [e.headline for e in found] == ["Let it be", "So what", "Take five"]
+    first = found[0]
+    assert isinstance(first, Entry) and first.pk == entries[0].pk
+    # Columns go through the fields' converters: a date, an embedded model, a foreign key.
+    assert first.pub_date == datetime.date(2024, 1, 5)
+    assert first.blog.name == "Beatles Blog"
+    assert first.author.name == "Ann"
+    # A key that is not a column becomes an attribute, as with Manager.raw().
+    assert first.score == 20
+    # Fields the pipeline left out are deferred, loaded by primary key when used.
+    slim = list(Entry.objects.raw_aggregate([{"$match": {"headline": "Yesterday"}},
+                                             {"$project": {"id": 1, "headline": 1}}]))
+    assert slim[0].get_deferred_fields() >= {"n_comments", "pub_date"}
+    with django_assert_num_queries(1):
+        assert slim[0].n_comments == 3
+    # Instances save like any others.
+    slim[0].headline = "Yesterday (remastered)"
+    slim[0].save(update_fields=["headline"])
+    assert Entry.objects.get(pk=slim[0].pk).headline == "Yesterday (remastered)"
+
+
+def test_raw_aggregate_errors_are_database_errors(entries):
+    from django.db import DatabaseError
+
+    with pytest.raises(DatabaseError):
+        list(Entry.objects.raw_aggregate([{"$nosuchstage": {}}]))
+
+
 def test_string_parameters_are_never_operators(entries):
     assert not Entry.objects.filter(headline={"$gt": ""}).exists()
     assert not Entry.objects.filter(headline='{"$gt": ""}').exists()

@@ -24,7 +24,8 @@ from .validation import DatabaseValidation
 logger = logging.getLogger("djongo")
 
 # Keys a djongo settings block may hold beyond Django's own.
-DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR", "SCHEMA_VALIDATION"}
+DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR", "SCHEMA_VALIDATION",
+                   "SHOW_COMMANDS"}
 DJANGO_SETTINGS = {
     "ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS", "TEST",
     "ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TIME_ZONE",

@@ -38,8 +38,52 @@ def _bson_type_name(value) -> str:
     return {"ObjectId": "objectid", "Decimal128": "decimal"}.get(type_name, "text")
 
 
+# How many documents describe a collection Django did not create (inspectdb's
+# --sample-size changes it): enough to see optional fields, bounded for large ones.
+DEFAULT_SAMPLE_SIZE = 1000
+
+
+def _sampled_columns(documents) -> list[tuple[str, str, bool, str | None]]:
+    """(name, type, nullable, note) per field seen in *documents*, in first-seen order.
+
+    A field is nullable when some document lacks it or holds null; its type is
+    the one most documents hold (an integer wider than 32 bits makes it bigint),
+    and a field holding several types gets a note naming them.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    present: dict[str, int] = {}
+    nulls: set[str] = set()
+    total = 0
+    for document in documents:
+        total += 1
+        for key, value in document.items():
+            present[key] = present.get(key, 0) + 1
+            if value is None:
+                nulls.add(key)
+                continue
+            kind = _bson_type_name(value)
+            by_type = counts.setdefault(key, {})
+            by_type[kind] = by_type.get(kind, 0) + 1
+    columns = []
+    for name, seen in present.items():
+        by_type = counts.get(name, {})
+        if {"integer", "bigint"} <= by_type.keys():
+            # One integer field, wider than 32 bits in some documents.
+            by_type = dict(by_type)
+            by_type["bigint"] += by_type.pop("integer")
+        kind = max(by_type, key=by_type.__getitem__) if by_type else "text"
+        note = None
+        if len(by_type) > 1:
+            mix = ", ".join(f"{t} in {n}" for t, n in sorted(by_type.items(), key=lambda i: -i[1]))
+            note = f"Mixed types in the sample: {mix} of {total} documents."
+        columns.append((name, kind, seen < total or name in nulls, note))
+    return columns
+
+
 # Django's FieldInfo plus what get_field_type needs to tell AutoFields apart.
-FieldInfo = namedtuple("FieldInfo", BaseFieldInfo._fields + ("auto", "primary_key"))
+# ``note`` says what inspectdb should tell the user about a sampled field.
+FieldInfo = namedtuple("FieldInfo", BaseFieldInfo._fields + ("auto", "primary_key", "note"),
+                       defaults=(None,))
 
 
 def _split_type(sql_type: str) -> tuple[str, int | None, int | None, int | None]:
@@ -77,8 +121,10 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         "blob": "BinaryField",
         "embedded": "JSONField",
         "array": "JSONField",
-        "objectid": "CharField",
+        "objectid": "GenericObjectIdField",
     }
+    # Documents read to describe a collection Django did not create.
+    sample_size = DEFAULT_SAMPLE_SIZE
     _auto_fields = {
         "integer": "AutoField", "bigint": "BigAutoField", "smallint": "SmallAutoField",
     }
@@ -93,6 +139,8 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             return "TextField"
         if data_type == "char" and description.internal_size == 32:
             return "UUIDField"
+        if data_type == "objectid" and getattr(description, "primary_key", False):
+            return "ObjectIdField"
         return super().get_field_type(data_type, description)
 
     @django_errors
@@ -131,19 +179,15 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
             filter={"name": table_name}
         ):
             raise ProgrammingError(f"no such table: {table_name}")
-        seen: dict[str, object] = {}
-        nullable: set[str] = set()
-        for doc in self._db(cursor)[table_name].find({}, limit=100):
-            for key, value in doc.items():
-                if value is None:
-                    nullable.add(key)
-                seen.setdefault(key, value)
-        auto = sequences.auto_field(self._db(cursor), table_name, None)
+        db = self._db(cursor)
+        auto = sequences.auto_field(db, table_name, None)
+        # The document key is the primary key, whatever its type.
+        key = auto or "_id"
+        sample = db[table_name].find({}, limit=max(1, int(self.sample_size)))
         return [
-            FieldInfo(name, _bson_type_name(value), None, None, None, None,
-                      name in nullable, None, None, name == auto, name == auto)
-            for name, value in seen.items()
-            if name != "_id" or not type(value).__name__ == "ObjectId"
+            FieldInfo(name, kind, None, None, None, None, nullable and name != key, None, None,
+                      name == auto, name == key, note)
+            for name, kind, nullable, note in _sampled_columns(sample)
         ]
 
     @django_errors

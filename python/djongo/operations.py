@@ -159,12 +159,15 @@ class DatabaseOperations(BaseDatabaseOperations):
         # What the cursor really ran (an execute_wrapper may rewrite the SQL).
         if getattr(cursor, "last_sql", None) is not None:
             sql, params = cursor.last_sql, cursor.last_params
-        if not params:
-            return sql
-        from .schema import sql_literal
+        text = sql
+        if params:
+            from .schema import sql_literal
 
-        # Not `sql % params`: a `%` inside a quoted name (a JSON key) is text.
-        return interpolate(sql, [sql_literal(p) for p in params])
+            # Not `sql % params`: a `%` inside a quoted name (a JSON key) is text.
+            text = interpolate(sql, [sql_literal(p) for p in params])
+        if self.connection.settings_dict.get("SHOW_COMMANDS"):
+            text = f"{text}\n{_command_comment(sql)}"
+        return text
 
     def regex_lookup(self, lookup_type: str) -> str:
         return "%s ~ %s" if lookup_type == "regex" else "%s ~* %s"
@@ -401,3 +404,20 @@ class DatabaseOperations(BaseDatabaseOperations):
         if isinstance(value, int) and not isinstance(value, bool):
             return bool(value)
         return value
+
+
+def _command_comment(sql: str) -> str:
+    """What *sql* compiles to, as a SQL comment: the plan of MongoDB commands,
+    parameters as ``{"$param": i}`` slots (their values are in the SQL above)."""
+    from bson import json_util
+
+    from . import database
+    from .cursor import compile_sql
+
+    try:
+        plan = compile_sql(sql)
+    except database.Error as exc:
+        return f"/* MongoDB: not compiled: {str(exc).replace('*/', '* /')} */"
+    # A stored string may hold '*/'; JSON lets '/' be written '\\/'.
+    shown = json_util.dumps(plan).replace("*/", "*\\/")
+    return f"/* MongoDB: {shown} */"

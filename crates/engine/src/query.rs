@@ -10,7 +10,7 @@ use crate::num::Num;
 use crate::types;
 use crate::{path, regex_util, EngineError, Result};
 use bson::{Bson, Document};
-use regex::Regex;
+use crate::regex_util::Regex;
 use std::cmp::Ordering;
 
 mod bits;
@@ -382,13 +382,31 @@ fn field_matches(pred: &Pred, values: &[Option<&Bson>], vars: &Vars) -> Result<b
             }
             false
         }
-        _ => values.iter().any(|v| match v {
-            None => matches_missing(pred),
-            Some(v) => {
-                matches_single(pred, v) || matches!(v, Bson::Array(a) if a.iter().any(|e| matches_single(pred, e)))
+        _ => {
+            for v in values {
+                let hit = match v {
+                    None => matches_missing(pred),
+                    Some(v) => matches_single(pred, v)? || matches_an_element(pred, v)?,
+                };
+                if hit {
+                    return Ok(true);
+                }
             }
-        }),
+            false
+        }
     })
+}
+
+/// Whether an element of array `v` matches `pred` on its own.
+fn matches_an_element(pred: &Pred, v: &Bson) -> Result<bool> {
+    if let Bson::Array(items) = v {
+        for e in items {
+            if matches_single(pred, e)? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// A missing field behaves as null for equality-like operators only.
@@ -401,13 +419,28 @@ fn matches_missing(pred: &Pred) -> bool {
     }
 }
 
-fn matches_single(pred: &Pred, v: &Bson) -> bool {
-    match pred {
+fn matches_single(pred: &Pred, v: &Bson) -> Result<bool> {
+    if let Pred::Regex(r) = pred {
+        return regex_matches(r, v);
+    }
+    if let Pred::In(items) = pred {
+        for i in items {
+            let hit = match i {
+                InItem::Value(q) => bson_eq(v, q),
+                InItem::Regex(r) => regex_matches(r, v)?,
+            };
+            if hit {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    Ok(match pred {
         Pred::Eq(q) => bson_eq(v, q),
         Pred::Cmp(op, q) => {
             let bracketed = type_rank(v) == type_rank(q) || matches!(q, Bson::MinKey | Bson::MaxKey);
             if !bracketed {
-                return false;
+                return Ok(false);
             }
             let o = cmp_bson(v, q);
             match op {
@@ -417,11 +450,7 @@ fn matches_single(pred: &Pred, v: &Bson) -> bool {
                 CmpOp::Lte => o != Ordering::Greater,
             }
         }
-        Pred::In(items) => items.iter().any(|i| match i {
-            InItem::Value(q) => bson_eq(v, q),
-            InItem::Regex(r) => regex_matches(r, v),
-        }),
-        Pred::Regex(r) => regex_matches(r, v),
+        Pred::In(_) | Pred::Regex(_) => false,
         Pred::Bits(test) => test.matches(v),
         Pred::Type(codes) => codes.iter().any(|c| match c {
             Some(code) => types::type_code(v) == *code,
@@ -435,14 +464,14 @@ fn matches_single(pred: &Pred, v: &Bson) -> bool {
             None => false,
         },
         _ => false,
-    }
+    })
 }
 
-fn regex_matches(r: &Regex, v: &Bson) -> bool {
+fn regex_matches(r: &Regex, v: &Bson) -> Result<bool> {
     match v {
         Bson::String(s) | Bson::Symbol(s) => r.is_match(s),
-        Bson::RegularExpression(q) => q.pattern.as_str() == r.as_str(),
-        _ => false,
+        Bson::RegularExpression(q) => Ok(q.pattern.as_str() == r.as_str()),
+        _ => Ok(false),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Update documents (`$set`, `$inc`, ...), pipeline-style updates and replacements.
 use crate::compare::{bson_eq, cmp_bson};
 use crate::num::{self, Num};
-use crate::pipeline::{run_pipeline, NoCollections};
+use crate::pipeline::{run_with_vars, NoCollections};
 use crate::query::{is_operator_doc, value_matches, Filter};
 use crate::sort::SortSpec;
 use crate::{path, EngineError, Result};
@@ -28,7 +28,7 @@ pub fn apply_update(doc: &mut Document, update: &Bson, is_insert: bool) -> Resul
 pub fn apply_update_at(doc: &mut Document, update: &Bson, is_insert: bool, positions: &Positions<'_>) -> Result<()> {
     let original_id = doc.get("_id").cloned();
     match update {
-        Bson::Array(stages) => pipeline_update(doc, stages)?,
+        Bson::Array(stages) => pipeline_update(doc, stages, positions.vars)?,
         Bson::Document(d) if is_operator_doc(d) => operator_update(doc, d, is_insert, positions)?,
         Bson::Document(d) => replace(doc, d)?,
         _ => return Err(EngineError::new(9, "FailedToParse", "Update argument must be either an object or an array")),
@@ -95,7 +95,7 @@ fn replace(doc: &mut Document, replacement: &Document) -> Result<()> {
     Ok(())
 }
 
-fn pipeline_update(doc: &mut Document, stages: &[Bson]) -> Result<()> {
+fn pipeline_update(doc: &mut Document, stages: &[Bson], vars: Option<&crate::expr::Vars>) -> Result<()> {
     let mut parsed = Vec::with_capacity(stages.len());
     for s in stages {
         let Bson::Document(stage) = s else {
@@ -107,7 +107,8 @@ fn pipeline_update(doc: &mut Document, stages: &[Bson]) -> Result<()> {
         }
         parsed.push(stage.clone());
     }
-    let mut out = run_pipeline(&parsed, vec![doc.clone()], &NoCollections)?;
+    let no_vars = crate::expr::Vars::new();
+    let mut out = run_with_vars(&parsed, vec![doc.clone()], &NoCollections, vars.unwrap_or(&no_vars))?;
     match out.pop() {
         Some(d) if out.is_empty() => {
             *doc = d;

@@ -79,7 +79,7 @@ fn load() -> Store {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let storage = Storage::open(dir.path()).expect("the store opens");
     let state = ServerState::new(storage, Users::default(), WRITE_LOCK_TIMEOUT, Duration::from_secs(60));
-    let conn = ConnInfo { id: 1, local_address: "bench".into(), peer_address: "bench".into(), auth: ConnAuth::owner() };
+    let conn = ConnInfo::new(1, "bench".into(), "bench".into(), ConnAuth::owner());
     let mut store = Store { state, conn, rows, _dir: dir };
     store.run(doc! {"createIndexes": "benchapp_entry", "indexes": indexes()});
     let authors: Vec<Document> = (0..AUTHORS).map(|i| doc! {"_id": ObjectId::new(), "name": format!("author {i}"), "id": i + 1}).collect();

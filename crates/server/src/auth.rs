@@ -61,6 +61,14 @@ impl Users {
         self.users.contains_key(db_user)
     }
 
+    /// The users, as (database, name), in name order.
+    pub fn names(&self) -> Vec<(String, String)> {
+        let mut names: Vec<(String, String)> =
+            self.users.keys().filter_map(|k| k.split_once('.')).map(|(db, user)| (db.to_string(), user.to_string())).collect();
+        names.sort();
+        names
+    }
+
     /// Adds a user that authenticates against database `db`.
     pub fn add(&mut self, db: &str, user: &str, password: &str) {
         let salt = rand::random::<[u8; 16]>().to_vec();
@@ -206,6 +214,50 @@ pub fn logout(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
     // Logging out ends a password login; an owner stays the owner.
     ctx.conn.auth = ConnAuth { owner: ctx.conn.auth.owner, ..ConnAuth::default() };
     Ok(doc! {"ok": 1.0})
+}
+
+/// `usersInfo`: the users of `--user` (all `root`: they reach every
+/// database, as the store's owner does). `{usersInfo: 1}` lists the users of
+/// the command's database; a name, a `{user, db}` document or a list of
+/// them pick users.
+pub fn users_info(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
+    let wanted: Option<Vec<(String, String)>> = match body.get("usersInfo") {
+        Some(Bson::Int32(1) | Bson::Int64(1) | Bson::Double(_)) => None,
+        Some(one @ (Bson::String(_) | Bson::Document(_))) => Some(vec![user_name(ctx, one)?]),
+        Some(Bson::Array(items)) => Some(items.iter().map(|i| user_name(ctx, i)).collect::<CmdResult<_>>()?),
+        _ => return Err(CommandError::bad_value("usersInfo must be 1, a user name, a {user, db} document or a list of them")),
+    };
+    let users: Vec<Bson> = ctx
+        .state
+        .users
+        .names()
+        .into_iter()
+        .filter(|(db, user)| match &wanted {
+            None => db == &ctx.db,
+            Some(list) => list.iter().any(|(d, u)| d == db && u == user),
+        })
+        .map(|(db, user)| {
+            Bson::Document(doc! {
+                "_id": format!("{db}.{user}"),
+                "user": user,
+                "db": db,
+                "roles": [{"role": "root", "db": "admin"}],
+                "mechanisms": ["SCRAM-SHA-256"],
+            })
+        })
+        .collect();
+    Ok(doc! {"users": users, "ok": 1.0})
+}
+
+fn user_name(ctx: &Ctx<'_>, v: &Bson) -> CmdResult<(String, String)> {
+    match v {
+        Bson::String(user) => Ok((ctx.db.clone(), user.clone())),
+        Bson::Document(d) => match (d.get("user"), d.get("db")) {
+            (Some(Bson::String(user)), Some(Bson::String(db))) => Ok((db.clone(), user.clone())),
+            _ => Err(CommandError::bad_value("a user is named by {user: <name>, db: <database>}")),
+        },
+        _ => Err(CommandError::bad_value("a user is named by a string or {user, db}")),
+    }
 }
 
 #[cfg(test)]

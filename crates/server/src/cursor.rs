@@ -4,6 +4,7 @@
 //! documents; this keeps getMore independent of storage snapshots and of the
 //! transaction that produced it. Idle cursors are dropped after a timeout,
 //! as MongoDB does (10 minutes).
+use crate::changes::Stream;
 use crate::error::{CmdResult, CommandError};
 use bson::Document;
 use parking_lot::Mutex;
@@ -20,6 +21,50 @@ struct Cursor {
     ns: String,
     docs: VecDeque<Document>,
     last_used: Instant,
+    /// A live cursor (change stream, tailable) reads on each getMore
+    /// instead of serving a queue; it is taken out while a getMore serves it.
+    live: LiveSlot,
+}
+
+/// A cursor that reads as it goes.
+pub enum Live {
+    Stream(Box<Stream>),
+    Tail(Box<Tail>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LiveKind {
+    Stream,
+    Tail,
+}
+
+impl Live {
+    fn kind(&self) -> LiveKind {
+        match self {
+            Live::Stream(_) => LiveKind::Stream,
+            Live::Tail(_) => LiveKind::Tail,
+        }
+    }
+}
+
+/// A tailable cursor on a capped collection: the rest of its first answer,
+/// then the documents inserted after the last one it has seen.
+#[derive(Debug, Clone)]
+pub struct Tail {
+    pub db: String,
+    pub coll: String,
+    pub queue: VecDeque<Document>,
+    /// The insertion number of the last document it has seen.
+    pub last_seq: i64,
+    pub filter: Document,
+    pub projection: Option<Document>,
+    pub await_data: bool,
+}
+
+enum LiveSlot {
+    NotLive,
+    Idle(Live),
+    Busy(LiveKind),
 }
 
 #[derive(Default)]
@@ -62,8 +107,66 @@ impl CursorTable {
                 break candidate;
             }
         };
-        map.insert(id, Cursor { ns, docs, last_used: Instant::now() });
+        map.insert(id, Cursor { ns, docs, last_used: Instant::now(), live: LiveSlot::NotLive });
         id
+    }
+
+    /// Registers a live cursor (never exhausted) and returns its id.
+    pub fn register_live(&self, ns: String, live: Live) -> i64 {
+        let mut map = self.cursors.lock();
+        let id = loop {
+            let candidate = rand::random::<i64>() & i64::MAX;
+            if candidate != 0 && !map.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        map.insert(id, Cursor { ns, docs: VecDeque::new(), last_used: Instant::now(), live: LiveSlot::Idle(live) });
+        id
+    }
+
+    /// Takes out live cursor `id` of `kind` for a getMore; `None` if `id`
+    /// is a cursor of another kind (or none at all: the ordinary getMore
+    /// reports it).
+    pub fn take_live(&self, id: i64, ns: &str, kind: LiveKind) -> CmdResult<Option<Live>> {
+        let mut map = self.cursors.lock();
+        let Some(cursor) = map.get_mut(&id) else { return Ok(None) };
+        let found = match &cursor.live {
+            LiveSlot::NotLive => return Ok(None),
+            LiveSlot::Idle(live) => live.kind(),
+            LiveSlot::Busy(k) => *k,
+        };
+        if found != kind {
+            return Ok(None);
+        }
+        if cursor.ns != ns {
+            return Err(CommandError::new(13, "Unauthorized", format!("cursor id {id} belongs to namespace {}, not {ns}", cursor.ns)));
+        }
+        cursor.last_used = Instant::now();
+        match std::mem::replace(&mut cursor.live, LiveSlot::Busy(kind)) {
+            LiveSlot::Idle(live) => Ok(Some(live)),
+            other => {
+                cursor.live = other;
+                Err(CommandError::new(143, "CursorInUse", format!("cursor id {id} is already in use")))
+            }
+        }
+    }
+
+    /// Whether cursor `id` is a live cursor of `kind`.
+    pub fn is_live(&self, id: i64, kind: LiveKind) -> bool {
+        self.cursors.lock().get(&id).is_some_and(|c| match &c.live {
+            LiveSlot::NotLive => false,
+            LiveSlot::Idle(live) => live.kind() == kind,
+            LiveSlot::Busy(k) => *k == kind,
+        })
+    }
+
+    /// Puts back a live cursor taken by `take_live` (unless it was killed
+    /// meanwhile).
+    pub fn return_live(&self, id: i64, live: Live) {
+        if let Some(cursor) = self.cursors.lock().get_mut(&id) {
+            cursor.last_used = Instant::now();
+            cursor.live = LiveSlot::Idle(live);
+        }
     }
 
     /// The next batch of cursor `id`; returns the documents and the id to
@@ -85,6 +188,14 @@ impl CursorTable {
         Ok((batch, id))
     }
 
+    /// Moves cursor `id` to namespace `ns` (a cursor on a view is read from
+    /// the view's source, but getMore names the view).
+    pub fn rename(&self, id: i64, ns: String) {
+        if let Some(cursor) = self.cursors.lock().get_mut(&id) {
+            cursor.ns = ns;
+        }
+    }
+
     /// Removes cursors; returns (killed, not found).
     pub fn kill(&self, ids: &[i64]) -> (Vec<i64>, Vec<i64>) {
         let mut map = self.cursors.lock();
@@ -93,7 +204,7 @@ impl CursorTable {
 
     pub fn reap(&self, idle: Duration) {
         let now = Instant::now();
-        self.cursors.lock().retain(|_, c| now.duration_since(c.last_used) < idle);
+        self.cursors.lock().retain(|_, c| matches!(c.live, LiveSlot::Busy(_)) || now.duration_since(c.last_used) < idle);
     }
 
     pub fn len(&self) -> usize {

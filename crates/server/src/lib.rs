@@ -10,13 +10,16 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod changes;
 pub mod commands;
 pub mod cursor;
 #[cfg(unix)]
 pub mod data_dir;
 pub mod error;
+pub mod failpoint;
 pub mod index;
 pub mod keyenc;
+pub mod ops;
 pub mod plan;
 pub mod retryable;
 pub mod server;
@@ -25,6 +28,7 @@ pub mod session;
 pub mod standalone;
 pub mod state;
 pub mod storage;
+pub mod ttl;
 pub mod validation;
 pub mod wire;
 

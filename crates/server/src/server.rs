@@ -2,7 +2,7 @@
 //! connection, the housekeeping thread, and the embedding API
 //! (`spawn` / `ServerHandle`).
 use crate::auth::{ConnAuth, Users};
-use crate::commands::run_command;
+use crate::commands::run_shared_command;
 use crate::cursor::CURSOR_IDLE_TIMEOUT;
 use crate::error::ServerError;
 use crate::session::{SESSION_IDLE_TIMEOUT, TRANSACTION_IDLE_LIMIT};
@@ -57,6 +57,12 @@ pub struct ServerOptions {
     /// `transactionLifetimeLimitSeconds`: how long a transaction may stay
     /// idle (default `session::TRANSACTION_IDLE_LIMIT`).
     pub transaction_lifetime_limit: Option<Duration>,
+    /// `ttlMonitorSleepSecs`: how often TTL indexes' expired documents are
+    /// deleted (default 60 s, as MongoDB).
+    pub ttl_monitor_interval: Option<Duration>,
+    /// `--enable-test-commands`: serve the commands drivers' test suites use
+    /// (`configureFailPoint`), never meant for production.
+    pub enable_test_commands: bool,
 }
 
 /// How long the accept loop sleeps between polls; bounds shutdown latency.
@@ -239,7 +245,12 @@ pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<Server
     let addresses = endpoints.iter().map(|e| e.address.clone()).collect();
     let timeout = options.write_lock_timeout.unwrap_or(crate::state::WRITE_LOCK_TIMEOUT);
     let lifetime = options.transaction_lifetime_limit.unwrap_or(TRANSACTION_IDLE_LIMIT);
-    let state = Arc::new(ServerState::new(storage, options.users, timeout, lifetime));
+    let mut state = ServerState::new(storage, options.users, timeout, lifetime);
+    state.test_commands = options.enable_test_commands;
+    if let Some(interval) = options.ttl_monitor_interval {
+        state.ttl_monitor_interval = interval;
+    }
+    let state = Arc::new(state);
     let connections = Arc::new(Connections::default());
     let mut threads = Vec::new();
     for endpoint in endpoints {
@@ -377,8 +388,8 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
     let mut reader = BufReader::new(stream);
     let mut writer = BufWriter::new(write_half);
     let auth = if owner { ConnAuth::owner() } else { ConnAuth::default() };
-    let mut conn = ConnInfo { id: state.next_connection_id(), local_address: local, peer_address: peer, auth };
-    let _aborts_on_close = crate::session::ClosingConnection::new(state, conn.id);
+    let mut conn = ConnInfo::new(state.next_connection_id(), local, peer, auth);
+    let mut aborts_on_close = crate::session::ClosingConnection::new(state, conn.id);
     loop {
         let (header, payload) = match wire::read_message(&mut reader) {
             Ok(Some(m)) => m,
@@ -392,7 +403,15 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
         let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
         let reply = match wire::parse_request(&header, &payload) {
             Ok(Request::Msg { flags, body }) => {
-                let reply = run_command(state, &mut conn, &body);
+                let reply = run_shared_command(state, &mut conn, &std::sync::Arc::new(body));
+                if conn.faulted {
+                    // A fail point acted here (and may close the connection
+                    // on purpose): the client lives on, so its transactions do too.
+                    aborts_on_close.keep_transactions();
+                }
+                if conn.close {
+                    return;
+                }
                 if flags & wire::FLAG_MORE_TO_COME != 0 {
                     // Unacknowledged (w: 0) request: the client expects no reply.
                     continue;
@@ -403,7 +422,14 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
                 let reply = match full_collection_name.strip_suffix(".$cmd") {
                     Some(db) => {
                         query.insert("$db", db);
-                        run_command(state, &mut conn, &query)
+                        let reply = run_shared_command(state, &mut conn, &std::sync::Arc::new(query));
+                        if conn.faulted {
+                            aborts_on_close.keep_transactions();
+                        }
+                        if conn.close {
+                            return;
+                        }
+                        reply
                     }
                     None => doc! {"ok": 0.0, "errmsg": "OP_QUERY is only supported for commands", "code": 5739101, "codeName": "Location5739101"},
                 };
@@ -437,17 +463,24 @@ fn housekeeping(state: Arc<ServerState>) {
     let mut waited = Duration::ZERO;
     // First pass at start: a store may hold records of long-gone sessions.
     let mut since_prune = RETRY_RECORD_PRUNE_INTERVAL;
+    let mut since_ttl = Duration::ZERO;
     while !state.is_shutting_down() {
         std::thread::sleep(ACCEPT_POLL * 5);
         waited += ACCEPT_POLL * 5;
         if waited >= HOUSEKEEPING_INTERVAL {
             since_prune += waited;
+            since_ttl += waited;
             waited = Duration::ZERO;
             state.cursors.reap(CURSOR_IDLE_TIMEOUT);
             state.sessions.reap(state.transaction_lifetime_limit, SESSION_IDLE_TIMEOUT);
             // Skipped while a writer holds the store; tried again next pass.
             if since_prune >= RETRY_RECORD_PRUNE_INTERVAL && crate::retryable::prune(&state.storage, SESSION_IDLE_TIMEOUT).unwrap_or(false) {
                 since_prune = Duration::ZERO;
+            }
+            if since_ttl >= state.ttl_monitor_interval {
+                since_ttl = Duration::ZERO;
+                // A failed pass (the store is busy) is retried on the next one.
+                let _ = crate::ttl::expire(&state, bson::DateTime::now());
             }
         }
     }

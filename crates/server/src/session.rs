@@ -22,15 +22,50 @@ use std::time::{Duration, Instant};
 /// because Django's TestCase keeps one transaction open around a whole test
 /// class.
 pub const TRANSACTION_IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// mongod's default `maxSessions`.
+pub const MAX_SESSIONS: usize = 1_000_000;
 /// Sessions idle longer than `logicalSessionTimeoutMinutes` are forgotten.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 pub enum TxnState {
     None,
     /// Boxed: a transaction is large and sessions are many.
-    Active { txn: Box<Transaction>, started: Instant },
+    Active { txn: Box<Transaction>, started: Instant, changes: TxnChanges },
     Committed,
     Aborted,
+}
+
+/// The change events of a transaction's statements (`changes`), published
+/// when it commits. Savepoints mark positions in them, as in the
+/// transaction's own log of writes.
+#[derive(Default)]
+pub struct TxnChanges {
+    pub events: Vec<crate::changes::PendingChange>,
+    savepoints: Vec<(String, usize)>,
+}
+
+impl TxnChanges {
+    /// Sets savepoint `name` here (again, if it was set before).
+    pub fn savepoint(&mut self, name: &str) {
+        self.savepoints.retain(|(n, _)| n != name);
+        self.savepoints.push((name.to_string(), self.events.len()));
+    }
+
+    /// Forgets the events since savepoint `name` (which stays set) and the
+    /// savepoints set after it.
+    pub fn rollback_to(&mut self, name: &str) {
+        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.events.truncate(self.savepoints[i].1);
+            self.savepoints.truncate(i + 1);
+        }
+    }
+
+    /// Forgets savepoint `name` and those set after it.
+    pub fn release(&mut self, name: &str) {
+        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.savepoints.truncate(i);
+        }
+    }
 }
 
 pub struct Session {
@@ -68,17 +103,27 @@ pub type SessionKey = Vec<u8>;
 pub struct ClosingConnection<'a> {
     state: &'a crate::state::ServerState,
     connection: i64,
+    armed: bool,
 }
 
 impl<'a> ClosingConnection<'a> {
     pub fn new(state: &'a crate::state::ServerState, connection: i64) -> Self {
-        ClosingConnection { state, connection }
+        ClosingConnection { state, connection, armed: true }
+    }
+
+    /// The server itself closes this connection (a fail point's
+    /// `closeConnection`), not a client that went away: its transactions
+    /// stay open for the client's retry, as they would on mongod.
+    pub fn keep_transactions(&mut self) {
+        self.armed = false;
     }
 }
 
 impl Drop for ClosingConnection<'_> {
     fn drop(&mut self) {
-        self.state.sessions.connection_closed(self.connection);
+        if self.armed {
+            self.state.sessions.connection_closed(self.connection);
+        }
     }
 }
 
@@ -91,6 +136,51 @@ impl SessionTable {
     pub fn get(&self, key: &[u8]) -> Arc<Mutex<Session>> {
         let mut map = self.sessions.lock();
         Arc::clone(map.entry(key.to_vec()).or_insert_with(|| Arc::new(Mutex::new(Session::new()))))
+    }
+
+    /// Notes that a command used session `key` (every command that carries
+    /// an `lsid`), as mongod's logical session cache does, so
+    /// `$listLocalSessions` lists it. Never waits: a session busy running a
+    /// command is being used right now anyway.
+    /// More sessions than `MAX_SESSIONS` are refused (261
+    /// TooManyLogicalSessions), as mongod's `maxSessions` does.
+    pub fn seen(&self, key: &[u8]) -> crate::error::CmdResult<()> {
+        let known = {
+            let map = self.sessions.lock();
+            let known = map.get(key).cloned();
+            if known.is_none() && map.len() >= MAX_SESSIONS {
+                return Err(crate::error::CommandError::new(
+                    261,
+                    "TooManyLogicalSessions",
+                    format!("Unable to add session into the cache because the number of active sessions is too high ({MAX_SESSIONS})"),
+                ));
+            }
+            known
+        };
+        let session = known.unwrap_or_else(|| self.get(key));
+        let mut guard = session.try_lock();
+        if let Some(s) = guard.as_mut() {
+            s.last_used = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Every session with its id and when it was last used; `true` when it
+    /// has an open transaction. Sessions busy running a command are listed
+    /// as used now.
+    pub fn list(&self) -> Vec<(SessionKey, Instant, Option<i64>)> {
+        let sessions: Vec<(SessionKey, Arc<Mutex<Session>>)> =
+            self.sessions.lock().iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect();
+        sessions
+            .into_iter()
+            .map(|(key, s)| match s.try_lock() {
+                Some(s) => {
+                    let txn = matches!(s.state, TxnState::Active { .. }).then_some(s.txn_number);
+                    (key, s.last_used, txn)
+                }
+                None => (key, Instant::now(), None),
+            })
+            .collect()
     }
 
     /// Ends a session, aborting its open transaction.
@@ -169,7 +259,7 @@ mod tests {
         let txn = storage.begin_transaction().unwrap();
         let mut s = session.lock();
         s.touch(connection);
-        s.state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
+        s.state = TxnState::Active { txn: Box::new(txn), started: Instant::now(), changes: TxnChanges::default() };
         drop(s);
         session
     }
@@ -196,5 +286,34 @@ mod tests {
         table.connection_closed(1);
         assert!(matches!(on_one.lock().state, TxnState::Aborted));
         assert!(matches!(on_two.lock().state, TxnState::Active { .. }));
+    }
+
+    #[test]
+    fn change_events_follow_savepoints() {
+        use crate::changes::PendingChange;
+        let event = |id: i32| PendingChange::insert("d", "c", &bson::doc! {"_id": id}, false);
+        let mut changes = TxnChanges::default();
+        changes.events.push(event(1));
+        changes.savepoint("a");
+        changes.events.push(event(2));
+        changes.savepoint("b");
+        changes.events.push(event(3));
+        changes.rollback_to("a");
+        assert_eq!(changes.events.len(), 1, "back to savepoint a");
+        changes.events.push(event(4));
+        changes.rollback_to("b");
+        assert_eq!(changes.events.len(), 2, "savepoint b went with the rollback to a");
+        changes.release("a");
+        changes.rollback_to("a");
+        assert_eq!(changes.events.len(), 2, "a released savepoint is gone");
+    }
+
+    #[test]
+    fn every_session_id_is_seen() {
+        let table = SessionTable::default();
+        table.seen(b"one").unwrap();
+        table.seen(b"one").unwrap();
+        table.seen(b"two").unwrap();
+        assert_eq!(table.list().len(), 2);
     }
 }

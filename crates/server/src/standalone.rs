@@ -23,6 +23,7 @@ use thiserror::Error;
 pub const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port PORT] [--unix-socket PATH]
                      [--no-tcp] [--user NAME:PASSWORD] [--idle-exit SECONDS]
                      [--write-lock-timeout-ms MS] [--setParameter NAME=VALUE]
+                     [--enable-test-commands]
 
   --dbpath DIR        data directory (created 0700 if missing; holds djongo.redb). The
                       server also listens on the directory's owner-only socket
@@ -42,7 +43,15 @@ pub const USAGE: &str = "usage: djongo-server --dbpath DIR [--bind HOST] [--port
                       Transactions never wait: a second writer of a document
                       gets WriteConflict (112), labelled TransientTransactionError
   --setParameter transactionLifetimeLimitSeconds=N
-                      abort a transaction left idle for N seconds (default 60)";
+                      abort a transaction left idle for N seconds (default 60)
+  --setParameter ttlMonitorSleepSecs=N
+                      delete documents that TTL indexes expire every N seconds
+                      (default 60)
+  --enable-test-commands
+                      serve the commands drivers' own test suites need
+                      (configureFailPoint: make chosen commands fail, close the
+                      connection or stall). For testing only, as mongod's
+                      enableTestCommands";
 
 #[derive(Debug)]
 pub struct Args {
@@ -54,7 +63,9 @@ pub struct Args {
     pub users: Users,
     pub write_lock_timeout: Option<Duration>,
     pub transaction_lifetime_limit: Option<Duration>,
+    pub ttl_monitor_interval: Option<Duration>,
     pub idle_exit: Option<Duration>,
+    pub enable_test_commands: bool,
 }
 
 /// Parses the flags (after the program name). `Err("")` asks for the usage.
@@ -67,7 +78,9 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
     let mut users = Users::default();
     let mut write_lock_timeout = None;
     let mut transaction_lifetime_limit = None;
+    let mut ttl_monitor_interval = None;
     let mut idle_exit = None;
+    let mut enable_test_commands = false;
     while let Some(arg) = args.next() {
         // Accept both "--opt value" and "--opt=value".
         let (name, inline) = match arg.split_once('=') {
@@ -84,6 +97,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
             }
             "--unix-socket" => unix_socket = Some(PathBuf::from(value("--unix-socket")?)),
             "--no-tcp" => no_tcp = true,
+            "--enable-test-commands" => enable_test_commands = true,
             "--user" => {
                 let v = value("--user")?;
                 let (name, password) = v.split_once(':').ok_or_else(|| "--user expects NAME:PASSWORD".to_string())?;
@@ -97,13 +111,30 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
             "--setParameter" => {
                 let v = value("--setParameter")?;
                 match v.split_once('=') {
+                    Some(("enableTestCommands", flag)) => {
+                        enable_test_commands = match flag {
+                            "1" | "true" => true,
+                            "0" | "false" => false,
+                            _ => return Err(format!("enableTestCommands must be 0 or 1, not {flag}")),
+                        };
+                    }
                     Some(("transactionLifetimeLimitSeconds", n)) => {
                         let secs: u64 = n.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
                             format!("transactionLifetimeLimitSeconds must be a positive integer, not {n}")
                         })?;
                         transaction_lifetime_limit = Some(Duration::from_secs(secs));
                     }
-                    _ => return Err(format!("unsupported --setParameter: {v} (known: transactionLifetimeLimitSeconds=N)")),
+                    Some(("ttlMonitorSleepSecs", n)) => {
+                        let secs: u64 = n.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            format!("ttlMonitorSleepSecs must be a positive integer, not {n}")
+                        })?;
+                        ttl_monitor_interval = Some(Duration::from_secs(secs));
+                    }
+                    _ => {
+                        return Err(format!(
+                            "unsupported --setParameter: {v} (known: transactionLifetimeLimitSeconds=N, ttlMonitorSleepSecs=N, enableTestCommands=1)"
+                        ))
+                    }
                 }
             }
             "--idle-exit" => {
@@ -122,7 +153,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
     if no_tcp && users.enabled() {
         return Err("--user protects TCP or --unix-socket; with --no-tcp only the owner can connect anyway".into());
     }
-    Ok(Args { dbpath, bind, port, unix_socket, no_tcp, users, write_lock_timeout, transaction_lifetime_limit, idle_exit })
+    Ok(Args { dbpath, bind, port, unix_socket, no_tcp, users, write_lock_timeout, transaction_lifetime_limit, ttl_monitor_interval, idle_exit, enable_test_commands })
 }
 
 /// What a process that starts this server hands down (the Python package,
@@ -259,7 +290,9 @@ pub fn main(args: impl Iterator<Item = String>, handed: HandedDown) -> i32 {
         users: args.users,
         write_lock_timeout: args.write_lock_timeout,
         transaction_lifetime_limit: args.transaction_lifetime_limit,
+        ttl_monitor_interval: args.ttl_monitor_interval,
         also_listen,
+        enable_test_commands: args.enable_test_commands,
     };
     let server = match StoreServer::start(&args.dbpath, lock, options) {
         Ok(s) => s,
@@ -300,6 +333,9 @@ mod tests {
         let a = parse(&["--dbpath", "/d", "--port=0", "--idle-exit", "2.5"]).unwrap();
         assert_eq!((a.dbpath, a.port, a.idle_exit), (PathBuf::from("/d"), 0, Some(Duration::from_millis(2500))));
         assert!(parse(&["--dbpath", "/d", "--no-tcp"]).unwrap().no_tcp);
+        assert!(!parse(&["--dbpath", "/d"]).unwrap().enable_test_commands);
+        assert!(parse(&["--dbpath", "/d", "--enable-test-commands"]).unwrap().enable_test_commands);
+        assert!(parse(&["--dbpath", "/d", "--setParameter", "enableTestCommands=1"]).unwrap().enable_test_commands);
         assert!(parse(&["--port", "1"]).unwrap_err().contains("--dbpath"));
         assert!(parse(&["--dbpath", "/d", "--no-tcp", "--unix-socket", "/s"]).is_err());
         assert!(parse(&["--dbpath", "/d", "--no-tcp", "--user", "a:b"]).is_err());

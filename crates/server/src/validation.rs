@@ -232,7 +232,7 @@ mod tests {
         let passing = doc! {"_id": 1, "a": 1};
         let strict = Rules::for_collection(&meta(doc! {"validator": {"a": 1}}), false).unwrap();
         let err = strict.check_insert(&failing).unwrap_err();
-        assert_eq!((err.code, err.code_name), (121, "DocumentValidationFailure"));
+        assert_eq!((err.code, err.code_name.as_ref()), (121, "DocumentValidationFailure"));
         assert_eq!(err.extra.get_document("errInfo").unwrap().get_i32("failingDocumentId").ok(), Some(1));
         assert!(strict.check_update(&failing, &failing).is_err());
         assert!(strict.check_insert(&passing).is_ok());

@@ -510,7 +510,7 @@ fn guard_docs() -> Vec<Document> {
 }
 
 fn conn() -> ConnInfo {
-    ConnInfo { id: 1, local_address: "127.0.0.1:1".into(), peer_address: "127.0.0.1:2".into(), auth: ConnAuth::default() }
+    ConnInfo::new(1, "127.0.0.1:1".into(), "127.0.0.1:2".into(), ConnAuth::default())
 }
 
 impl Store {

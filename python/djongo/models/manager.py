@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
 from django.db import connections, models
 from pymongo.collection import Collection
+
+from ..cursor import translate_errors
 
 
 class DjongoManager(models.Manager):
@@ -17,6 +20,20 @@ class DjongoManager(models.Manager):
     ``transaction.atomic()`` the call joins the connection's transaction, so
     it sees (and its writes belong to) that transaction.
     """
+
+    def raw_aggregate(self, pipeline: Sequence[dict[str, Any]],
+                      using: str | None = None) -> RawAggregate:
+        """Model instances from an aggregation pipeline on the model's collection.
+
+        Each document the pipeline returns becomes an instance: keys that are
+        the model's columns fill its fields (through the same converters as
+        a query's rows), fields the documents lack are deferred (read from
+        the database when first used, by primary key), and other keys become
+        attributes, as ``Manager.raw()`` treats extra columns.
+        ``Entry.objects.raw_aggregate([{"$match": ...}, {"$addFields":
+        {"score": ...}}])``.
+        """
+        return RawAggregate(self.model, list(pipeline), using or self.db)
 
     @property
     def mongo_collection(self):
@@ -39,3 +56,60 @@ def _in_transaction(connection, method, *args, **kwargs):
     if session is not None:
         kwargs.setdefault("session", session)
     return method(*args, **kwargs)
+
+
+class RawAggregate:
+    """The lazy result of ``raw_aggregate``: the pipeline runs each time it is iterated."""
+
+    def __init__(self, model: type[models.Model], pipeline: list[dict[str, Any]],
+                 using: str) -> None:
+        self.model = model
+        self.pipeline = pipeline
+        self.db = using
+
+    def using(self, alias: str) -> RawAggregate:
+        return RawAggregate(self.model, self.pipeline, alias)
+
+    def __repr__(self) -> str:
+        return f"<RawAggregate on {self.model._meta.db_table}: {self.pipeline!r}>"
+
+    def __iter__(self) -> Iterator[models.Model]:
+        connection = connections[self.db]
+        connection.ensure_connection()
+        collection = connection.mongo_database[self.model._meta.db_table]
+        fields = {field.column: field for field in self.model._meta.concrete_fields}
+        converters = {column: _converters(field, connection) for column, field in fields.items()}
+        # pymongo's errors as the driver's (translate_errors), then as Django's.
+        with connection.wrap_database_errors, translate_errors(None):
+            documents = _in_transaction(connection.connection, collection.aggregate, self.pipeline)
+            for document in documents:
+                yield self._instance(document, fields, converters, connection)
+
+    def _instance(self, document: dict[str, Any], fields, converters, connection):
+        names, values, extra = [], [], {}
+        for key, value in document.items():
+            field = fields.get(key)
+            if field is None:
+                if key != "_id":
+                    # MongoDB's own key is not an attribute unless a field names it.
+                    extra[key] = value
+                continue
+            column, functions = converters[key]
+            for convert in functions:
+                value = convert(value, column, connection)
+            names.append(field.attname)
+            values.append(value)
+        # Model.from_db wants the values in field order.
+        order = {field.attname: i for i, field in enumerate(self.model._meta.concrete_fields)}
+        ordered = sorted(zip(names, values, strict=True), key=lambda pair: order[pair[0]])
+        instance = self.model.from_db(self.db, [n for n, _ in ordered], [v for _, v in ordered])
+        for key, value in extra.items():
+            setattr(instance, key, value)
+        return instance
+
+
+def _converters(field: models.Field, connection) -> tuple[Any, list]:
+    """What a query applies to this column's values: the backend's, then the field's."""
+    column = field.get_col(field.model._meta.db_table)
+    return column, [*connection.ops.get_db_converters(column),
+                    *column.get_db_converters(connection)]

@@ -136,7 +136,8 @@ fn rand(arg: &Bson) -> Result<Value> {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    if !matches!(arg, Bson::Document(d) if d.is_empty()) {
+    // mongod takes `{}` and also `[]` (an empty argument list).
+    if !matches!(arg, Bson::Document(d) if d.is_empty()) && !matches!(arg, Bson::Array(a) if a.is_empty()) {
         return Err(EngineError::location(10065, "$rand takes an empty object as its argument"));
     }
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -144,13 +144,24 @@ impl Tz {
         utc_ms.saturating_add(self.offset_at(utc_ms))
     }
 
-    /// The instant of a local wall-clock time. Around a DST change the
-    /// offset is looked up twice, which picks the earlier of two readings of
-    /// an ambiguous time and moves a skipped time forward.
+    /// The instant of a local wall-clock time. Around a DST change this is
+    /// the "compatible" reading mongod's time library makes: an ambiguous
+    /// time (clocks turned back) is its earlier instant, and a time that
+    /// does not exist (clocks turned forward) moves forward by the gap, so
+    /// America/Sao_Paulo's 2016-10-16T00:00, skipped at the start of DST, is
+    /// 01:00 -02:00.
     fn to_utc(&self, local_ms: i64) -> i64 {
-        let first = self.offset_at(local_ms);
-        let second = self.offset_at(local_ms.saturating_sub(first));
-        local_ms.saturating_sub(second)
+        match self {
+            Tz::Fixed(o) => local_ms.saturating_sub(*o),
+            Tz::Named(tz) => {
+                let civil = jiff::Timestamp::from_millisecond(local_ms).map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).datetime());
+                match civil.and_then(|dt| tz.to_ambiguous_timestamp(dt).compatible()) {
+                    Ok(ts) => ts.as_millisecond(),
+                    // Outside jiff's range: the offset at that instant.
+                    Err(_) => local_ms.saturating_sub(self.offset_at(local_ms)),
+                }
+            }
+        }
     }
 }
 

@@ -179,9 +179,11 @@ fn get_field(cx: &Ctx, arg: &Bson) -> Result<Value> {
     let Some(Bson::String(name)) = cx.eval(&field)? else {
         return Err(EngineError::location(3041704, "$getField requires 'field' to evaluate to type String"));
     };
+    // As mongod answers: a null input gives null; a missing input, or one
+    // that is not a document (a number, a string, an array), gives missing.
     match cx.eval(&input)? {
         Some(Bson::Document(d)) => Ok(d.get(&name).cloned()),
-        None => Ok(None),
-        Some(_) => Ok(Some(Bson::Null)),
+        Some(Bson::Null | Bson::Undefined) => Ok(Some(Bson::Null)),
+        _ => Ok(None),
     }
 }

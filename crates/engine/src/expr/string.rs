@@ -239,24 +239,25 @@ fn regex_op(cx: &Ctx, op: &str, arg: &Bson) -> Result<Value> {
         v if nullish(v) => return Ok(Some(no_match(op))),
         _ => return Err(EngineError::location(51104, format!("{op} needs 'input' to be of type string"))),
     };
-    let describe = |caps: regex::Captures| -> Bson {
-        let whole = caps.get(0);
-        let idx = whole.map(|m| text[..m.start()].chars().count()).unwrap_or(0);
+    let describe = |caps: &crate::regex_util::Captures| -> Bson {
+        let whole = caps.whole();
+        let idx = text[..whole.start].chars().count();
         let groups: Vec<Bson> = caps
+            .groups
             .iter()
             .skip(1)
-            .map(|g| g.map(|m| Bson::String(m.as_str().to_string())).unwrap_or(Bson::Null))
+            .map(|g| g.clone().map(|r| Bson::String(text[r].to_string())).unwrap_or(Bson::Null))
             .collect();
         let mut out = Document::new();
-        out.insert("match", whole.map(|m| m.as_str()).unwrap_or_default());
+        out.insert("match", &text[whole]);
         out.insert("idx", i32::try_from(idx).unwrap_or(i32::MAX));
         out.insert("captures", groups);
         Bson::Document(out)
     };
     Ok(Some(match op {
-        "$regexMatch" => Bson::Boolean(re.is_match(&text)),
-        "$regexFind" => re.captures(&text).map(describe).unwrap_or(Bson::Null),
-        _ => Bson::Array(re.captures_iter(&text).map(describe).collect()),
+        "$regexMatch" => Bson::Boolean(re.is_match(&text)?),
+        "$regexFind" => re.captures(&text)?.as_ref().map(describe).unwrap_or(Bson::Null),
+        _ => Bson::Array(re.captures_all(&text, false)?.iter().map(describe).collect()),
     }))
 }
 

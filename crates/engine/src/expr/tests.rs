@@ -201,6 +201,21 @@ fn date_parts_and_formatting() {
 }
 
 #[test]
+fn date_trunc_across_a_dst_gap_and_fold() {
+    let at = |s: &str| Bson::DateTime(DateTime::from_millis(super::date::parse_date(s).unwrap()));
+    let trunc = |t: &str, unit: &str, tz: &str| {
+        ev(bson::bson!({"$dateTrunc": {"date": at(t), "unit": unit, "timezone": tz}}), &doc! {}).unwrap()
+    };
+    // Sao Paulo skipped 2016-10-16T00:00 (clocks went to 01:00 -02:00): the
+    // day starts at 01:00 local, 03:00Z, not in the day before.
+    assert_eq!(trunc("2016-10-16T13:00:00Z", "day", "America/Sao_Paulo"), at("2016-10-16T03:00:00Z"));
+    // An hour truncated on a normal day is unaffected.
+    assert_eq!(trunc("2016-02-21T01:30:00Z", "hour", "America/Sao_Paulo"), at("2016-02-21T01:00:00Z"));
+    // New York's 2021-11-07T01:30 happened twice: the earlier (EDT) reading.
+    assert_eq!(trunc("2021-11-07T06:40:00Z", "hour", "America/New_York"), at("2021-11-07T05:00:00Z"));
+}
+
+#[test]
 fn trigonometry_and_bits() {
     assert_eq!(ev1(bson::bson!({"$cos": 0})), Bson::Double(1.0));
     assert_eq!(ev1(bson::bson!({"$atan2": [1, 1]})), Bson::Double(std::f64::consts::FRAC_PI_4));
@@ -216,6 +231,24 @@ fn trigonometry_and_bits() {
     assert!(eval_value(&bson::bson!({"$bitAnd": [1, 1.5]}), &doc! {}, &Vars::new()).is_err());
     let Bson::Double(r) = ev1(bson::bson!({"$rand": {}})) else { panic!("$rand is a double") };
     assert!((0.0..1.0).contains(&r));
+    let Bson::Double(r) = ev1(bson::bson!({"$rand": []})) else { panic!("$rand: [] is a double too") };
+    assert!((0.0..1.0).contains(&r));
+    assert!(eval_value(&bson::bson!({"$rand": [1]}), &doc! {}, &Vars::new()).is_err());
+}
+
+#[test]
+fn get_field_of_a_non_document_is_missing() {
+    let d = doc! {"obj": {"k": 1}, "num": 5, "s": "x", "arr": [{"k": 2}], "nul": null};
+    let get = |input: &str| ev(bson::bson!({"$getField": {"field": "k", "input": input}}), &d);
+    assert_eq!(get("$obj"), Some(Bson::Int32(1)));
+    assert_eq!(get("$num"), None);
+    assert_eq!(get("$s"), None);
+    assert_eq!(get("$arr"), None);
+    assert_eq!(get("$absent"), None);
+    assert_eq!(get("$nul"), Some(Bson::Null));
+    // A missing result drops the field, as with any missing expression.
+    let projected = crate::projection::apply_projection(&d, &doc! {"v": {"$getField": {"field": "k", "input": "$num"}}}).unwrap();
+    assert!(!projected.contains_key("v"));
 }
 
 fn err_code(e: Bson) -> i32 {

@@ -24,7 +24,7 @@ mod stream;
 mod window;
 
 pub use optimize::optimize;
-pub use stream::run_pipeline_from;
+pub use stream::{run_pipeline_from, run_pipeline_from_with_vars};
 
 use join::{join_values, Lookup, Unwind};
 

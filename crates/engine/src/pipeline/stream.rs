@@ -23,7 +23,17 @@ const GROUP_BATCH: usize = 1024;
 
 /// Runs `stages` over the documents `input` yields.
 pub fn run_pipeline_from(stages: &[Document], input: &mut dyn Iterator<Item = Result<Document>>, source: &dyn CollectionSource) -> Result<Vec<Document>> {
-    let vars = Vars::new();
+    run_pipeline_from_with_vars(stages, input, source, &Vars::new())
+}
+
+/// Runs `stages` over the documents `input` yields, with variables in scope
+/// (a command's `let`).
+pub fn run_pipeline_from_with_vars(
+    stages: &[Document],
+    input: &mut dyn Iterator<Item = Result<Document>>,
+    source: &dyn CollectionSource,
+    vars: &Vars,
+) -> Result<Vec<Document>> {
     let mut names = Vec::with_capacity(stages.len());
     for s in stages {
         names.push(single_stage(s)?.0);
@@ -40,10 +50,10 @@ pub fn run_pipeline_from(stages: &[Document], input: &mut dyn Iterator<Item = Re
                 if chunk.is_empty() {
                     break;
                 }
-                out.extend(run_before(head, rest, chunk, source, &vars)?);
+                out.extend(run_before(head, rest, chunk, source, vars)?);
                 batch = (batch * 2).min(MAX_BATCH);
             }
-            run_with_vars(rest, out, source, &vars)
+            run_with_vars(rest, out, source, vars)
         }
         None => match rest.first().map(single_stage).transpose()? {
             Some(("$group", spec)) => {
@@ -60,21 +70,21 @@ pub fn run_pipeline_from(stages: &[Document], input: &mut dyn Iterator<Item = Re
                     if chunk.is_empty() {
                         break;
                     }
-                    let docs = run_before(&head[..before], &stages[before..], chunk, source, &vars)?;
+                    let docs = run_before(&head[..before], &stages[before..], chunk, source, vars)?;
                     match &joined {
-                        Some((lookup, unwind)) => lookup.apply_unwound_into(unwind, docs, source, &vars, rest, |doc| grouper.add(&doc, &vars))?,
+                        Some((lookup, unwind)) => lookup.apply_unwound_into(unwind, docs, source, vars, rest, |doc| grouper.add(&doc, vars))?,
                         None => {
                             for doc in docs {
-                                grouper.add(&doc, &vars)?;
+                                grouper.add(&doc, vars)?;
                             }
                         }
                     }
                 }
-                run_with_vars(&rest[1..], grouper.finish(), source, &vars)
+                run_with_vars(&rest[1..], grouper.finish(), source, vars)
             }
             _ => {
                 let all = take(input, usize::MAX)?;
-                run_with_vars(stages, all, source, &vars)
+                run_with_vars(stages, all, source, vars)
             }
         },
     }

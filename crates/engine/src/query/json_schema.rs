@@ -397,7 +397,7 @@ impl Schema {
             let Bson::String(p) = v else {
                 return Err(keyword_error(14, "TypeMismatch", "pattern", "must be a string"));
             };
-            self.pattern = Some(Spec { value: regex_util::compile(p, "")?, spec: single("pattern", v) });
+            self.pattern = Some(Spec { value: linear_pattern("pattern", p)?, spec: single("pattern", v) });
         }
         self.max_length = length(d, "maxLength")?;
         self.min_length = length(d, "minLength")?;
@@ -481,7 +481,7 @@ impl Schema {
                 };
                 self.pattern_properties.push(PatternProperty {
                     source: source.clone(),
-                    regex: regex_util::compile(source, "")?,
+                    regex: linear_pattern("patternProperties", source)?,
                     schema: Schema::parse(sub, depth + 1)?,
                 });
             }
@@ -805,6 +805,19 @@ pub(crate) fn unordered_eq(a: &Bson, b: &Bson) -> bool {
 
 fn unordered_doc_eq(x: &Document, y: &Document) -> bool {
     x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| unordered_eq(v, w)))
+}
+
+/// A `pattern`/`patternProperties` regular expression. Schemas test
+/// patterns on every validated write, so they run on the linear-time
+/// engine only; one that needs back-references or look-around is refused
+/// when the schema is parsed rather than risk a match that cannot finish.
+fn linear_pattern(keyword: &str, pattern: &str) -> Result<Regex> {
+    match regex_util::compile(pattern, "")? {
+        regex_util::Regex::Linear(r) => Ok(r),
+        regex_util::Regex::Backtracking(..) => Err(EngineError::bad_value(format!(
+            "$jsonSchema keyword '{keyword}': the pattern '{pattern}' uses back-references or look-around, which schemas do not support here"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -13,11 +13,13 @@ pub struct ArrayFilters {
 }
 
 /// What the positional parts of an update path need to be resolved: the
-/// query's match position (for `$`) and the array filters (for `$[<id>]`).
+/// query's match position (for `$`) and the array filters (for `$[<id>]`);
+/// and the command's `let` variables, which a pipeline-style update sees.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Positions<'a> {
     pub matched: Option<usize>,
     pub array_filters: Option<&'a ArrayFilters>,
+    pub vars: Option<&'a crate::expr::Vars>,
 }
 
 /// The kinds of path component that stand for array positions.
@@ -237,7 +239,7 @@ mod tests {
         assert!(query.matches(&d)?, "the query must match the document");
         let Bson::Array(specs) = filters else { panic!("arrayFilters must be an array") };
         let filters = ArrayFilters::parse(&specs, &update)?;
-        let positions = Positions { matched: query.match_position(&d)?, array_filters: Some(&filters) };
+        let positions = Positions { matched: query.match_position(&d)?, array_filters: Some(&filters), vars: None };
         apply_update_at(&mut d, &update, false, &positions)?;
         Ok(d)
     }

@@ -1,6 +1,7 @@
 //! Catalog commands: databases, collections and indexes.
 use super::{collection_arg, doc_array, opt_bool, opt_doc, Ctx};
 use crate::catalog::{CollectionMeta, IndexSpec};
+use crate::changes::PendingChange;
 use crate::error::{CmdResult, CommandError};
 use bson::{doc, Bson, Document};
 use djongo_engine::Filter;
@@ -46,22 +47,28 @@ pub fn list_databases(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document>
 }
 
 fn collection_entry(meta: &CollectionMeta) -> Document {
-    doc! {
+    if super::views::is_view(meta) {
+        return doc! {"name": &meta.name, "type": "view", "options": meta.options.clone(), "info": {"readOnly": true}};
+    }
+    let mut entry = doc! {
         "name": &meta.name,
         "type": "collection",
         "options": meta.options.clone(),
         "info": {"readOnly": false, "uuid": meta.uuid.clone()},
-        "idIndex": CollectionMeta::id_index_spec(),
+    };
+    if super::collection_options::has_id_index(meta) {
+        entry.insert("idIndex", CollectionMeta::id_index_spec());
     }
+    entry
 }
 
 pub fn list_collections(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let db = ctx.db.clone();
     let tables = ctx.scope.read()?;
-    let entries: Vec<Document> = tables.collections(Some(&db))?.iter().map(collection_entry).collect();
+    let entries: Vec<Document> = tables.collections(Some(&db))?.iter().filter(|m| !super::capped::is_companion(&m.name)).map(collection_entry).collect();
     let mut entries = filter_entries(entries, opt_doc(body, "filter")?)?;
     if opt_bool(body, "nameOnly") {
-        entries = entries.into_iter().map(|e| doc! {"name": e.get_str("name").unwrap_or_default(), "type": "collection"}).collect();
+        entries = entries.into_iter().map(|e| doc! {"name": e.get_str("name").unwrap_or_default(), "type": e.get_str("type").unwrap_or("collection")}).collect();
     }
     let batch: Vec<Bson> = entries.into_iter().map(Bson::Document).collect();
     Ok(doc! {"cursor": {"id": 0i64, "ns": format!("{db}.$cmd.listCollections"), "firstBatch": batch}, "ok": 1.0})
@@ -74,7 +81,7 @@ pub fn list_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let Some(meta) = tables.collection(&db, &name)? else {
         return Err(CommandError::namespace_not_found(format!("ns does not exist: {db}.{name}")));
     };
-    let mut batch = vec![Bson::Document(CollectionMeta::id_index_spec())];
+    let mut batch = vec![Bson::Document(super::collection_options::id_index(&meta))];
     batch.extend(meta.indexes.iter().map(|ix| Bson::Document(ix.spec.clone())));
     Ok(doc! {"cursor": {"id": 0i64, "ns": format!("{db}.{name}"), "firstBatch": batch}, "ok": 1.0})
 }
@@ -89,54 +96,30 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             options.insert(k.clone(), v.clone());
         }
     }
-    if options.contains_key("viewOn") {
-        return Err(CommandError::new(115, "CommandNotSupported", "views are not supported by the embedded engine"));
-    }
-    crate::validation::check_options(&db, &name, &mut options)?;
-    let mut tables = ctx.scope.write()?;
-    tables.create_collection(&db, &name, options)?;
-    Ok(doc! {"ok": 1.0})
-}
-
-/// The collection options `collMod` can change here: the validation ones.
-const COLL_MOD_VALIDATION: &[&str] = &["validator", "validationLevel", "validationAction"];
-
-/// Fields of a command body that are not options of the command itself.
-const GENERIC_FIELDS: &[&str] = &["$db", "lsid", "txnNumber", "autocommit", "startTransaction", "writeConcern", "$clusterTime", "$readPreference", "comment", "maxTimeMS"];
-
-/// `collMod`: changes a collection's validator, `validationLevel` or
-/// `validationAction`. mongod's other options (`index`, `viewOn`,
-/// `expireAfterSeconds`...) are refused as not supported.
-pub fn coll_mod(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
-    let name = collection_arg(body, "collMod")?;
-    let db = ctx.db.clone();
-    let mut changes = Document::new();
-    for (k, v) in body.iter().skip(1) {
-        if COLL_MOD_VALIDATION.contains(&k.as_str()) {
-            if k == "validator" && !matches!(v, Bson::Document(_)) {
-                return Err(CommandError::type_mismatch(format!(
-                    "BSON field 'collMod.validator' is the wrong type '{}', expected type 'object'",
-                    djongo_engine::types::type_name(v)
-                )));
-            }
-            changes.insert(k.clone(), v.clone());
-        } else if matches!(k.as_str(), "index" | "viewOn" | "pipeline" | "expireAfterSeconds" | "changeStreamPreAndPostImages" | "timeseries" | "cappedSize" | "cappedMax") {
-            return Err(CommandError::new(115, "CommandNotSupported", format!("not supported by the embedded engine: collMod option '{k}'")));
-        } else if !GENERIC_FIELDS.contains(&k.as_str()) {
-            return Err(CommandError::new(72, "InvalidOptions", format!("unknown option to collMod: {k}")));
+    let view = super::views::definition(&options)?;
+    if view.is_some() {
+        if ctx.scope.in_transaction() {
+            return Err(CommandError::new(263, "OperationNotSupportedInTransaction", "Cannot create a view in a multi-document transaction."));
         }
+        // Before the view exists: commands look for views from now on.
+        ctx.state.views_exist.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-    let mut tables = ctx.scope.write()?;
-    let Some(mut meta) = tables.collection(&db, &name)? else {
-        return Err(CommandError::namespace_not_found(format!("ns does not exist: {db}.{name}")));
-    };
-    let mut options = meta.options.clone();
-    for (k, v) in changes {
-        options.insert(k, v);
+    if view.is_none() {
+        super::collection_options::check_create(&mut options)?;
+        super::capped::check_options(&mut options)?;
     }
     crate::validation::check_options(&db, &name, &mut options)?;
-    meta.options = options;
-    tables.put_collection(&meta)?;
+    let mut tables = ctx.scope.write()?;
+    if let Some((source, _)) = &view {
+        super::views::check_new_view(&tables, &db, &name, source)?;
+    }
+    let meta = tables.create_collection(&db, &name, options)?;
+    if super::capped::is_capped(&meta) {
+        super::capped::create(&mut tables, &meta)?;
+    }
+    let kind = if view.is_some() { "view" } else { "collection" };
+    let uuid = meta.uuid.clone();
+    ctx.changes.push(PendingChange::expanded(&db, &name, "create", doc! {"idIndex": CollectionMeta::id_index_spec(), "type": kind, "options": meta.options}).in_collection(&uuid));
     Ok(doc! {"ok": 1.0})
 }
 
@@ -150,6 +133,8 @@ pub fn drop(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     };
     let n_indexes = meta.indexes.len() as i32 + 1;
     tables.drop_collection(&meta)?;
+    super::capped::dropped(&mut tables, &meta)?;
+    ctx.changes.push(PendingChange::drop(&db, &name).in_collection(&meta.uuid));
     Ok(doc! {"ns": format!("{db}.{name}"), "nIndexesWas": n_indexes, "ok": 1.0})
 }
 
@@ -158,7 +143,11 @@ pub fn drop_database(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document>
     let mut tables = ctx.scope.write()?;
     for meta in tables.collections(Some(&db))? {
         tables.drop_collection(&meta)?;
+        if !super::capped::is_companion(&meta.name) {
+            ctx.changes.push(PendingChange::drop(&db, &meta.name).in_collection(&meta.uuid));
+        }
     }
+    ctx.changes.push(PendingChange::drop_database(&db));
     Ok(doc! {"dropped": db, "ok": 1.0})
 }
 
@@ -187,13 +176,22 @@ pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
     if from == to {
         return Err(CommandError::new(20, "IllegalOperation", "Can't rename a collection to itself"));
     }
+    if super::views::is_view(&meta) {
+        return Err(CommandError::new(166, "CommandNotSupportedOnView", format!("cannot rename view {from}")));
+    }
+    let mut dropped = None;
     if let Some(target) = tables.collection(&to_db, &to_coll)? {
         if !drop_target {
             return Err(CommandError::new(48, "NamespaceExists", "target namespace exists"));
         }
         tables.drop_collection(&target)?;
+        super::capped::dropped(&mut tables, &target)?;
+        ctx.changes.push(PendingChange::drop(&to_db, &to_coll).in_collection(&target.uuid));
+        dropped = Some(target.uuid);
     }
     tables.rename_collection(&meta, &to_db, &to_coll)?;
+    super::capped::renamed(&mut tables, &meta, &to_db, &to_coll)?;
+    ctx.changes.push(PendingChange::rename(&from_db, &from_coll, &to_db, &to_coll, dropped.as_ref()).in_collection(&meta.uuid));
     Ok(doc! {"ok": 1.0})
 }
 
@@ -217,9 +215,15 @@ pub fn create_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document>
     for spec in &specs {
         // Validate every spec before building any of them.
         IndexSpec::from_spec(0, spec)?;
+        crate::ttl::check_spec(spec)?;
     }
     for spec in &specs {
-        created_any |= tables.create_index(&mut meta, spec)?;
+        let created = tables.create_index(&mut meta, spec)?;
+        if created {
+            let description = doc! {"indexes": [IndexSpec::from_spec(0, spec)?.spec]};
+            ctx.changes.push(PendingChange::expanded(&db, &name, "createIndexes", description).in_collection(&meta.uuid));
+        }
+        created_any |= created;
     }
     let mut reply = doc! {
         "numIndexesBefore": before,
@@ -256,7 +260,11 @@ pub fn drop_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         if n == crate::catalog::ID_INDEX_NAME {
             return Err(CommandError::new(72, "InvalidOptions", "cannot drop _id index"));
         }
+        let spec = meta.index(&n).map(|ix| ix.spec.clone());
         tables.drop_index(&mut meta, &n)?;
+        if let Some(spec) = spec {
+            ctx.changes.push(PendingChange::expanded(&db, &name, "dropIndexes", doc! {"indexes": [spec]}).in_collection(&meta.uuid));
+        }
     }
     Ok(doc! {"nIndexesWas": before, "ok": 1.0})
 }
@@ -264,14 +272,16 @@ pub fn drop_indexes(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 pub fn db_stats(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
     let db = ctx.db.clone();
     let tables = ctx.scope.read()?;
-    let metas = tables.collections(Some(&db))?;
+    let mut metas = tables.collections(Some(&db))?;
+    metas.retain(|m| !super::capped::is_companion(&m.name));
+    let views = metas.iter().filter(|m| super::views::is_view(m)).count() as i64;
     let mut objects = 0i64;
     let mut indexes = 0i64;
-    for m in &metas {
+    for m in metas.iter().filter(|m| !super::views::is_view(m)) {
         objects += tables.count(m)? as i64;
         indexes += m.indexes.len() as i64 + 1;
     }
-    Ok(doc! {"db": db, "collections": metas.len() as i64, "views": 0i64, "objects": objects, "indexes": indexes, "ok": 1.0})
+    Ok(doc! {"db": db, "collections": metas.len() as i64 - views, "views": views, "objects": objects, "indexes": indexes, "ok": 1.0})
 }
 
 pub fn coll_stats(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
@@ -283,4 +293,10 @@ pub fn coll_stats(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     };
     let count = tables.count(&meta)? as i64;
     Ok(doc! {"ns": meta.ns(), "count": count, "nindexes": meta.indexes.len() as i64 + 1, "ok": 1.0})
+}
+
+/// Atlas Search index commands: refused as mongod refuses them without an
+/// Atlas deployment (SearchNotEnabled).
+pub fn search_indexes(_ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    Err(super::search_not_enabled())
 }

@@ -139,7 +139,7 @@ fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &
     let source = Source::new(&tables, &db);
     let prep = plan::Prepared::new(&tables, &meta, query)?;
     plan::run(&tables, &prep, |exec| {
-        let mut input = exec.map(|r| r.map_err(|e| djongo_engine::EngineError::new(e.code, e.code_name, e.message)));
+        let mut input = exec.map(|r| r.map_err(super::read::to_engine));
         djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, &source)?;
         Ok(())
     })?;

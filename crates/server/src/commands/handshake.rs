@@ -22,6 +22,12 @@ pub fn hello(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             }
         }
     }
+    // The handshake names the application (fail points may target it).
+    if let Some(Bson::Document(client)) = body.get("client") {
+        if let Ok(name) = client.get_document("application").and_then(|a| a.get_str("name")) {
+            ctx.conn.app_name = Some(name.to_string());
+        }
+    }
     let me = ctx.conn.local_address.clone();
     let name = body.keys().next().map(String::as_str).unwrap_or("hello");
     let mut reply = Document::new();
@@ -86,9 +92,13 @@ pub fn get_parameter(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> 
     let known = doc! {
         "featureCompatibilityVersion": {"version": "7.0"},
         "transactionLifetimeLimitSeconds": lifetime,
+        "ttlMonitorSleepSecs": i64::try_from(ctx.state.ttl_monitor_interval.as_secs()).unwrap_or(i64::MAX),
+        "ttlMonitorEnabled": true,
         // Transactions never wait for one another: a conflict fails at once.
         "maxTransactionLockRequestTimeoutMillis": 0,
         "authenticationMechanisms": ["SCRAM-SHA-256"],
+        // Drivers' test suites read it to decide whether fail points exist.
+        "enableTestCommands": ctx.state.test_commands,
     };
     let all = matches!(body.get("getParameter"), Some(Bson::String(s)) if s == "*");
     let mut reply = Document::new();

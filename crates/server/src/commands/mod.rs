@@ -2,12 +2,21 @@
 //! the right storage scope (a fresh snapshot, an autocommit write, or the
 //! session's open transaction) and turns failures into `{ok: 0}` replies.
 mod aggregate_output;
+pub(crate) mod capped;
+mod change_stream;
+mod collection_options;
 mod concerns;
+mod db_sources;
 mod ddl;
 mod explain;
+mod find_keys;
 mod handshake;
+mod let_vars;
 mod read;
+mod reply;
 mod sessions;
+mod testing;
+pub(crate) mod views;
 mod write;
 
 use crate::catalog::truthy;
@@ -15,9 +24,12 @@ use crate::error::{CmdResult, CommandError};
 use crate::retryable::{self, RetryKey};
 use crate::session::TxnState;
 use crate::state::{ConnInfo, ServerState};
+use crate::changes::PendingChange;
+use crate::failpoint;
 use crate::storage::{ConflictKey, Storage, Tables, Transaction, WriteTxn, WriterId};
 use bson::{Bson, Document};
 use redb::ReadTransaction;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Handler = fn(&mut Ctx<'_>, &Document) -> CmdResult<Document>;
@@ -30,6 +42,38 @@ pub struct Ctx<'a> {
     pub scope: Scope<'a>,
     /// The session id (`lsid.id` bytes), if the command carried one.
     pub lsid: Option<Vec<u8>>,
+    /// Whether this is a retryable write (a session and a `txnNumber`,
+    /// outside a transaction), which `onPrimaryTransactionalWrite` watches.
+    pub retryable: bool,
+    /// The change events of what the command wrote, published when its
+    /// write commits (`changes`).
+    pub changes: Vec<PendingChange>,
+}
+
+/// The `onPrimaryTransactionalWrite` fail point, consulted where a
+/// retryable write (`retryable`) is about to commit (each insert command,
+/// each update or delete statement that writes): it may close the
+/// connection after the commit, or fail the write before it (and the whole
+/// command with it, since a command's statements commit together here).
+/// Takes the context's fields, not the context, so a handler may call it
+/// while it holds the tables.
+pub fn transactional_write(state: &ServerState, conn: &mut ConnInfo, retryable: bool) -> CmdResult<()> {
+    if !retryable || !state.test_commands {
+        return Ok(());
+    }
+    let Some(fault) = state.fail_points.transactional_write_fault() else { return Ok(()) };
+    conn.faulted = true;
+    if fault.close_connection {
+        conn.close = true;
+    }
+    match fault.fail_before_commit {
+        Some(code) => {
+            let mut e = CommandError::with_code(code, "Failing write via 'onPrimaryTransactionalWrite' failpoint");
+            e.aborts = true;
+            Err(e)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Where a command reads and writes. Storage transactions are begun lazily,
@@ -38,7 +82,7 @@ pub struct Scope<'a> {
     storage: &'a Storage,
     lock_timeout: Duration,
     in_txn: Option<&'a Transaction>,
-    read: Option<ReadTransaction>,
+    read: Option<Arc<ReadTransaction>>,
     write: Option<WriteTxn>,
 }
 
@@ -49,6 +93,12 @@ impl<'a> Scope<'a> {
 
     fn transaction(storage: &'a Storage, txn: &'a Transaction) -> Scope<'a> {
         Scope { storage, lock_timeout: Duration::ZERO, in_txn: Some(txn), read: None, write: None }
+    }
+
+    /// A read at a point in time (`readConcern: snapshot`): reads see this
+    /// snapshot rather than the latest data.
+    fn at_snapshot(storage: &'a Storage, snapshot: Arc<ReadTransaction>) -> Scope<'a> {
+        Scope { storage, lock_timeout: Duration::ZERO, in_txn: None, read: Some(snapshot), write: None }
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -71,7 +121,7 @@ impl<'a> Scope<'a> {
         }
         let read = match &mut self.read {
             Some(r) => r,
-            slot => slot.insert(self.storage.begin_read()?),
+            slot => slot.insert(Arc::new(self.storage.begin_read()?)),
         };
         Tables::open_read(read)
     }
@@ -104,12 +154,13 @@ impl<'a> Scope<'a> {
         self.write.as_ref().and_then(WriteTxn::blocked_on)
     }
 
-    /// Commits an autocommit write if the command succeeded; otherwise
+    /// Commits an autocommit write if the command succeeded, running `then`
+    /// with the commit's cluster time in its critical section; otherwise
     /// discards it. Transactions are finished by commit/abortTransaction.
-    fn finish(self, success: bool) -> CmdResult<()> {
+    fn finish(self, success: bool, then: impl FnOnce(bson::Timestamp)) -> CmdResult<()> {
         if let Some(w) = self.write {
             if success {
-                w.commit()?;
+                w.commit_then(then)?;
             } else {
                 w.abort();
             }
@@ -136,11 +187,12 @@ fn handler(name: &str) -> Option<Handler> {
         "saslStart" => crate::auth::sasl_start,
         "saslContinue" => crate::auth::sasl_continue,
         "logout" => crate::auth::logout,
+        "usersInfo" => crate::auth::users_info,
         "listDatabases" => ddl::list_databases,
         "listCollections" => ddl::list_collections,
         "listIndexes" => ddl::list_indexes,
         "create" => ddl::create,
-        "collMod" => ddl::coll_mod,
+        "collMod" => collection_options::coll_mod,
         "drop" => ddl::drop,
         "dropDatabase" => ddl::drop_database,
         "renameCollection" => ddl::rename_collection,
@@ -168,25 +220,108 @@ fn handler(name: &str) -> Option<Handler> {
         "savepoint" => sessions::savepoint,
         "rollbackToSavepoint" => sessions::rollback_to_savepoint,
         "releaseSavepoint" => sessions::release_savepoint,
+        "configureFailPoint" => testing::configure_fail_point,
+        "createSearchIndexes" | "dropSearchIndex" | "updateSearchIndex" => ddl::search_indexes,
         _ => return None,
     })
 }
 
+use reply::Effects;
+
 /// Runs one command body and returns the reply document (never fails:
-/// errors become `{ok: 0, errmsg, code, codeName}`).
+/// errors become `{ok: 0, errmsg, code, codeName}`). Every reply carries
+/// the labels, write concern error and cluster time a replica set member's
+/// would (`reply`).
 pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> Document {
-    match execute(state, conn, body) {
-        Ok(mut reply) => {
-            if !reply.contains_key("ok") {
-                reply.insert("ok", 1.0);
-            }
-            reply
-        }
-        Err(e) => e.to_reply(),
+    run_shared_command(state, conn, &Arc::new(body.clone()))
+}
+
+/// `run_command` for a command document the caller shares (the wire
+/// server's): `$currentOp` shows it while it runs without copying it.
+pub fn run_shared_command(state: &ServerState, conn: &mut ConnInfo, shared: &Arc<Document>) -> Document {
+    let body: &Document = shared;
+    let mut effects = Effects::default();
+    let running = state.ops.begin(conn.id, &conn.peer_address, conn.app_name.as_deref(), shared);
+    let result = execute(state, conn, body, &mut effects);
+    drop(running);
+    reply::finish(state, conn, body, result, effects)
+}
+
+/// The command as `failCommand` sees it.
+pub(super) fn command_site<'a>(conn: &'a ConnInfo, name: &'a str, body: &Document) -> failpoint::CommandSite<'a> {
+    let db = body.get_str("$db").unwrap_or("admin");
+    let collection = match (name, body.get(name)) {
+        ("getMore", _) => body.get_str("collection").ok(),
+        (_, Some(Bson::String(c))) => Some(c.as_str()),
+        _ => None,
+    };
+    failpoint::CommandSite {
+        name,
+        namespace: collection.map_or_else(|| format!("{db}.$cmd"), |c| format!("{db}.{c}")),
+        app_name: conn.app_name.as_deref(),
+        thread_name: format!("conn{}", conn.id),
     }
 }
 
-fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResult<Document> {
+/// The `failCommand` fail point, consulted before a command runs: it may
+/// stall the command, close the connection without a reply, or fail it.
+fn fail_command(state: &ServerState, conn: &mut ConnInfo, name: &str, body: &Document, effects: &mut Effects) -> CmdResult<()> {
+    if !state.test_commands {
+        return Ok(());
+    }
+    let Some(fault) = state.fail_points.command_fault(&command_site(conn, name, body))? else { return Ok(()) };
+    conn.faulted = true;
+    if let Some(pause) = fault.block {
+        std::thread::sleep(pause);
+    }
+    if fault.close_connection {
+        conn.close = true;
+        return Err(CommandError::new(50985, "Location50985", failpoint::FAIL_COMMAND_MESSAGE));
+    }
+    match fault.error_code {
+        Some(code) => {
+            effects.labels = fault.error_labels;
+            Err(CommandError::with_code(code, failpoint::FAIL_COMMAND_MESSAGE))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The `failGetMoreAfterCursorCheckout` fail point: the getMore fails once
+/// it has its cursor, which is gone afterwards.
+fn fail_get_more(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResult<()> {
+    if !state.test_commands {
+        return Ok(());
+    }
+    let Some(id) = body.get("getMore").and_then(num_i64) else { return Ok(()) };
+    let Some(code) = state.fail_points.get_more_fault(&command_site(conn, "getMore", body)) else { return Ok(()) };
+    conn.faulted = true;
+    state.cursors.kill(&[id]);
+    Err(CommandError::with_code(code, "Hit the 'failGetMoreAfterCursorCheckout' failpoint"))
+}
+
+/// Commands that may read at a point in time outside a transaction
+/// (`readConcern: {level: "snapshot"}`), as in mongod 5.0 and later.
+const SNAPSHOT_READS: &[&str] = &["find", "aggregate", "distinct"];
+
+/// The snapshot a `readConcern: snapshot` read outside a transaction reads,
+/// and the cluster time it stands for.
+fn snapshot_read(state: &ServerState, name: &str, body: &Document) -> CmdResult<Option<(Arc<ReadTransaction>, bson::Timestamp)>> {
+    let Some(rc) = concerns::read_concern(body)? else { return Ok(None) };
+    if !matches!(rc.get("level"), Some(Bson::String(level)) if level == "snapshot") {
+        return Ok(None);
+    }
+    if !SNAPSHOT_READS.contains(&name) || (name == "aggregate" && reply::takes_write_concern(name, body)) {
+        return Err(CommandError::new(72, "InvalidOptions", format!("Command {name} does not support {{ readConcern: {{ level: \"snapshot\" }} }}")));
+    }
+    let at = match rc.get("atClusterTime") {
+        Some(Bson::Timestamp(t)) => Some(*t),
+        _ => None,
+    };
+    Ok(Some(state.storage.snapshot_at(at)?))
+}
+
+fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &mut Effects) -> CmdResult<Document> {
     let Some(name) = body.keys().next().cloned() else {
         return Err(CommandError::failed_to_parse("empty command document"));
     };
@@ -201,14 +336,32 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     if state.users.enabled() && !conn.auth.is_authenticated() && !PRE_AUTH.contains(&name.as_str()) {
         return Err(CommandError::new(13, "Unauthorized", format!("Command {name} requires authentication")));
     }
+    reply::gossip(state, body)?;
     check_field_paths(body)?;
+    refuse_atlas_only(&name, body)?;
+    refuse_collation(&name, body)?;
+    refuse_linearizable_output(&name, body)?;
     let lsid = session_id(body)?;
+    if let Some(key) = &lsid {
+        state.sessions.seen(key)?;
+    }
+    effects.change_stream = change_stream::opens_stream(&name, body);
+    // As in mongod, a fail point acts before the command reaches its
+    // session: a statement it fails neither starts nor ends a transaction.
+    fail_command(state, conn, &name, body, effects)?;
+    if name == "getMore" {
+        // Only a getMore that has found its cursor knows it continues a
+        // change stream (mongod labels errors the same way).
+        effects.change_stream = body.get("getMore").and_then(num_i64).is_some_and(|id| state.cursors.is_live(id, crate::cursor::LiveKind::Stream));
+        fail_get_more(state, conn, body)?;
+    }
     let in_txn = matches!(body.get("autocommit"), Some(Bson::Boolean(false)));
     if in_txn && !matches!(name.as_str(), "commitTransaction" | "abortTransaction") {
         return execute_in_transaction(state, conn, body, db, lsid, (&name, run));
     }
     concerns::read_concern(body)?;
     concerns::write_concern(body)?;
+    let snapshot = snapshot_read(state, &name, body)?;
     // A retried write that was applied already (perhaps by the store's
     // previous server) gets the reply it got then.
     let retry = RetryKey::for_command(&name, body, lsid.as_deref())?;
@@ -216,6 +369,11 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
         if let Some(reply) = retryable::replay(&state.storage, key)? {
             return Ok(reply);
         }
+    }
+    if let Some((snapshot, time)) = snapshot {
+        effects.snapshot_time = Some(time);
+        let mut ctx = Ctx { state, conn, db, scope: Scope::at_snapshot(&state.storage, snapshot), lsid, retryable: false, changes: Vec::new() };
+        return dispatch(&mut ctx, &name, run, body);
     }
     // A write that meets a document an open transaction has written waits
     // for that transaction to finish, then runs again (as mongod retries a
@@ -225,15 +383,24 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
     let started = Instant::now();
     let deadline = started + max_time.map_or(state.write_lock_timeout, |t| t.min(state.write_lock_timeout));
     loop {
-        let mut ctx = Ctx { state, conn: &mut *conn, db: db.clone(), scope: Scope::autocommit(&state.storage, state.write_lock_timeout), lsid: lsid.clone() };
-        let result = run(&mut ctx, body);
+        let mut ctx = Ctx {
+            state,
+            conn: &mut *conn,
+            db: db.clone(),
+            scope: Scope::autocommit(&state.storage, state.write_lock_timeout),
+            lsid: lsid.clone(),
+            retryable: retry.is_some(),
+            changes: Vec::new(),
+        };
+        let result = dispatch(&mut ctx, &name, run, body);
         let blocked = ctx.scope.blocked_on();
         // The reply is recorded in the redb transaction that applies the write.
         let recorded = match (&retry, &result, &ctx.scope.write, &blocked) {
             (Some(key), Ok(reply), Some(write), None) => retryable::record(write, key, reply),
             _ => Ok(()),
         };
-        ctx.scope.finish(result.is_ok() && blocked.is_none() && recorded.is_ok())?;
+        let changes = std::mem::take(&mut ctx.changes);
+        ctx.scope.finish(result.is_ok() && blocked.is_none() && recorded.is_ok(), |time| state.changes.publish(time, changes, None))?;
         recorded?;
         let Some((conflict, owner)) = blocked else { return result };
         if !state.storage.wait_for(&conflict, owner, deadline) {
@@ -250,6 +417,94 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document) -> CmdResu
             ));
         }
     }
+}
+
+/// Runs the handler, unless the command opens or continues a change stream
+/// (`change_stream`) or names a view (`views`).
+fn dispatch(ctx: &mut Ctx<'_>, name: &str, run: Handler, body: &Document) -> CmdResult<Document> {
+    if change_stream::opens_stream(name, body) {
+        return change_stream::open(ctx, body);
+    }
+    if capped::is_tailable_find(name, body) {
+        return capped::tailable_find(ctx, body);
+    }
+    if name == "getMore" {
+        if let Some(reply) = change_stream::get_more(ctx, body)? {
+            return Ok(reply);
+        }
+        if let Some(reply) = capped::get_more(ctx, body)? {
+            return Ok(reply);
+        }
+    }
+    match views::intercept(ctx, name, body)? {
+        Some(reply) => Ok(reply),
+        None => run(ctx, body),
+    }
+}
+
+/// Atlas Search: its commands and stages need an Atlas deployment; mongod
+/// without one answers SearchNotEnabled (31082) with this message.
+const ATLAS_SEARCH_MESSAGE: &str = "Using Atlas Search Database Commands and the $listSearchIndexes aggregation stage requires additional configuration. \
+Please connect to Atlas or an AtlasCLI local deployment to enable. For more information on how to connect, see https://dochub.mongodb.org/core/atlas-cli-deploy-local-reqs";
+
+pub fn search_not_enabled() -> CommandError {
+    CommandError::new(31082, "SearchNotEnabled", ATLAS_SEARCH_MESSAGE)
+}
+
+/// Collations are not implemented: a command that asks for one (other than
+/// `{locale: "simple"}`, the binary comparison every command makes) is
+/// refused, never run with another comparison than the one it asked for.
+/// They may appear on the command (find, aggregate, count, distinct,
+/// findAndModify, create), on each update or delete statement, and on each
+/// index of createIndexes.
+fn refuse_collation(name: &str, body: &Document) -> CmdResult<()> {
+    fn asks(v: Option<&Bson>) -> bool {
+        match v {
+            None => false,
+            Some(Bson::Document(c)) => !(c.len() == 1 && matches!(c.get("locale"), Some(Bson::String(l)) if l == "simple")),
+            Some(_) => true,
+        }
+    }
+    let nested = match name {
+        "update" => "updates",
+        "delete" => "deletes",
+        "createIndexes" => "indexes",
+        _ => "",
+    };
+    let in_list = match body.get(nested) {
+        Some(Bson::Array(items)) => items.iter().any(|i| matches!(i, Bson::Document(d) if asks(d.get("collation")))),
+        _ => false,
+    };
+    if asks(body.get("collation")) || in_list {
+        return Err(CommandError::new(
+            115,
+            "CommandNotSupported",
+            "collation is not supported by the embedded engine: only the simple (binary) collation, {locale: \"simple\"}, is",
+        ));
+    }
+    Ok(())
+}
+
+/// mongod refuses `$out`/`$merge` under a linearizable read concern.
+fn refuse_linearizable_output(name: &str, body: &Document) -> CmdResult<()> {
+    let linearizable = matches!(body.get("readConcern"), Some(Bson::Document(rc)) if matches!(rc.get("level"), Some(Bson::String(l)) if l == "linearizable"));
+    if name == "aggregate" && linearizable && reply::takes_write_concern(name, body) {
+        return Err(CommandError::new(72, "InvalidOptions", "$out and $merge cannot be used with a 'linearizable' read concern level"));
+    }
+    Ok(())
+}
+
+/// Refuses an aggregate that starts with an Atlas Search stage.
+fn refuse_atlas_only(name: &str, body: &Document) -> CmdResult<()> {
+    if name != "aggregate" {
+        return Ok(());
+    }
+    let Some(Bson::Array(stages)) = body.get("pipeline") else { return Ok(()) };
+    let atlas = |s: &Bson| matches!(s, Bson::Document(d) if d.keys().next().is_some_and(|k| matches!(k.as_str(), "$listSearchIndexes" | "$search" | "$searchMeta" | "$vectorSearch")));
+    if stages.iter().any(atlas) {
+        return Err(search_not_enabled());
+    }
+    Ok(())
 }
 
 /// Commands that cannot run inside a transaction: they manage sessions
@@ -337,17 +592,32 @@ fn execute_in_transaction(
         // The snapshot is taken now, at the transaction's first statement;
         // nothing waits for other transactions.
         let txn = state.storage.begin_transaction()?;
-        session.state = TxnState::Active { txn: Box::new(txn), started: Instant::now() };
+        session.state = TxnState::Active { txn: Box::new(txn), started: Instant::now(), changes: Default::default() };
     } else if number != session.txn_number || !matches!(session.state, TxnState::Active { .. }) {
         return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {number} has been aborted or is not in progress")));
     }
-    let TxnState::Active { txn, .. } = &session.state else {
+    let TxnState::Active { txn, changes, .. } = &mut session.state else {
         return Err(CommandError::internal("transaction vanished"));
     };
+    let txn: &Transaction = txn;
     let mark = txn.statement_mark();
-    let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid };
-    let result = run(&mut ctx, body);
+    let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid, retryable: false, changes: Vec::new() };
+    let result = dispatch(&mut ctx, name, run, body);
+    let statement_changes = std::mem::take(&mut ctx.changes);
     drop(ctx);
+    // The statement's change events join the transaction's (a failed
+    // statement wrote nothing that stays); savepoints mark them too.
+    if result.is_ok() {
+        changes.events.extend(statement_changes);
+        if let Some(Bson::String(point)) = body.get(name) {
+            match name {
+                "savepoint" => changes.savepoint(point),
+                "rollbackToSavepoint" => changes.rollback_to(point),
+                "releaseSavepoint" => changes.release(point),
+                _ => {}
+            }
+        }
+    }
     let failed = match &result {
         Err(_) => true,
         Ok(reply) => reply.get("writeErrors").is_some(),
@@ -376,11 +646,9 @@ fn execute_in_transaction(
     if must_abort {
         session.abort();
     }
-    match result {
-        // Only an aborted transaction is worth retrying from the start.
-        Err(e) if must_abort => Err(e.with_label("TransientTransactionError")),
-        other => other,
-    }
+    // Labels follow mongod's rules (`reply::labels_for`): a conflict or
+    // another transient failure is TransientTransactionError.
+    result
 }
 
 // ---- argument helpers -------------------------------------------------------

@@ -51,7 +51,8 @@ fn cursor_reply(ctx: &Ctx<'_>, ns: String, docs: Vec<Document>, batch_size: Opti
 
 pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "find")?;
-    let filter = opt_doc(body, "filter")?.unwrap_or_default();
+    let vars = super::let_vars::parse(body)?;
+    let filter = super::let_vars::bind_filter(opt_doc(body, "filter")?.unwrap_or_default(), vars.as_ref());
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
     let projection = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
         Some(p) => Some(FindProjection::parse(&p, &filter)?),
@@ -67,7 +68,7 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let single_batch = opt_bool(body, "singleBatch") || limit < 0;
     let limit = limit.unsigned_abs() as usize;
     let skip = skip as usize;
-    if let Some(s) = &sort {
+    if let Some(s) = sort.as_ref().filter(|s| super::capped::natural_direction(s).is_none()) {
         SortSpec::parse(s)?;
     }
     let hint = hint_arg(body)?;
@@ -77,13 +78,38 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         match tables.collection(&db, &coll)? {
             None => Vec::new(),
             Some(meta) => {
-                let fields = projection_fields(body)?;
-                let query = plan::Query { filter, sort, skip, limit: (limit > 0).then_some(limit), hint, fields, any_order: false };
-                plan::find(&tables, &meta, &query)?
+                match super::capped::natural_order(&meta, sort.as_ref()) {
+                    // Natural order: a capped collection's insertion order
+                    // (`capped`), `_id` order for any other.
+                    Some(reverse) => {
+                        let mut docs = plan::matching(&tables, &meta, &filter, None)?;
+                        super::capped::order_naturally(&tables, &meta, reverse, &mut docs)?;
+                        let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
+                        if limit > 0 {
+                            docs.truncate(limit);
+                        }
+                        docs
+                    }
+                    None => {
+                        // returnKey reads the index key's fields, whatever the projection.
+                        let fields = if super::find_keys::returns_keys(body) { None } else { projection_fields(body)? };
+                        let query = plan::Query {
+                            filter: filter.clone(),
+                            sort: sort.clone(),
+                            skip,
+                            limit: (limit > 0).then_some(limit),
+                            hint,
+                            fields,
+                            any_order: false,
+                        };
+                        plan::find(&tables, &meta, &query)?
+                    }
+                }
             }
         }
     };
-    if let Some(p) = &projection {
+    docs = super::find_keys::apply(ctx, body, &coll, &filter, sort.as_ref(), docs)?;
+    if let Some(p) = projection.as_ref().filter(|_| !super::find_keys::returns_keys(body)) {
         docs = docs.iter().map(|d| p.apply(d)).collect::<Result<_, _>>()?;
     }
     let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
@@ -128,8 +154,12 @@ impl<'a, 't> Source<'a, 't> {
     }
 }
 
-fn to_engine(e: CommandError) -> EngineError {
-    EngineError::new(e.code, e.code_name, e.message)
+pub(super) fn to_engine(e: CommandError) -> EngineError {
+    let name = match e.code_name {
+        std::borrow::Cow::Borrowed(name) => name,
+        std::borrow::Cow::Owned(_) => "Location",
+    };
+    EngineError::new(e.code, name, e.message)
 }
 
 impl CollectionSource for Source<'_, '_> {
@@ -164,15 +194,12 @@ impl CollectionSource for Source<'_, '_> {
     }
 }
 
-fn stage_name(stage: &Document) -> &str {
-    stage.keys().next().map(String::as_str).unwrap_or("")
-}
-
 pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     if opt_bool(body, "explain") {
         return super::explain::explain_aggregate(ctx, body, plan::Verbosity::QueryPlanner);
     }
     let mut pipeline = doc_array(body, "pipeline")?;
+    let vars = super::let_vars::parse(body)?.unwrap_or_default();
     let cursor_opts = opt_doc(body, "cursor")?.unwrap_or_default();
     let batch_size = batch_size_arg(opt_i64(&cursor_opts, "batchSize")?)?;
     let db = ctx.db.clone();
@@ -190,17 +217,21 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         let source = Source::new(&tables, &db);
         match &collection {
             None => {
-                let input = take_documents_stage(&mut pipeline)?;
-                djongo_engine::run_pipeline(&pipeline, input, &source)?
+                let site = super::db_sources::Site { state: ctx.state, db: &db, host: &ctx.conn.local_address };
+                let input = super::db_sources::input(&site, &mut pipeline)?;
+                djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
             }
             Some(coll) => match tables.collection(&db, coll)? {
-                None => djongo_engine::run_pipeline(&pipeline, Vec::new(), &source)?,
+                None => djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?,
                 Some(meta) => {
                     // The leading $match/$sort/$skip/$limit become the query
-                    // the planner answers (with an index where one serves).
+                    // the planner answers (with an index where one serves);
+                    // the command's `let` variables are bound into it first.
                     let hint = hint_arg(body)?;
                     let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
-                    let query = plan::Query { hint, fields, ..take_query(&mut pipeline) };
+                    let mut query = take_query(&mut pipeline);
+                    query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
+                    let query = plan::Query { hint, fields, ..query };
                     match count_shape(&pipeline) {
                         Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
                             count_result(plan::count(&tables, &meta, &query.filter)?, shape)
@@ -209,7 +240,7 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                             let prep = plan::Prepared::new(&tables, &meta, &query)?;
                             plan::run(&tables, &prep, |exec| {
                                 let mut input = exec.map(|r| r.map_err(to_engine));
-                                Ok(djongo_engine::pipeline::run_pipeline_from(&pipeline, &mut input, &source)?)
+                                Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
                             })?
                         }
                     }
@@ -220,7 +251,10 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     if let Some(stage) = output {
         let mut tables = ctx.scope.write()?;
         stage.write(&mut tables, results, crate::validation::bypass_requested(body))?;
-        let ns = format!("{db}.{}", collection.unwrap_or_default());
+        let ns = match &collection {
+            Some(c) => format!("{db}.{c}"),
+            None => format!("{db}.$cmd.aggregate"),
+        };
         return Ok(doc! {"cursor": {"firstBatch": [], "id": 0i64, "ns": ns}, "ok": 1.0});
     }
     let ns = match &collection {
@@ -236,27 +270,6 @@ pub(super) fn aggregate_target(body: &Document) -> CmdResult<Option<String>> {
         Some(Bson::String(c)) if !c.is_empty() => Ok(Some(c.clone())),
         Some(v) if num_i64(v) == Some(1) => Ok(None),
         _ => Err(CommandError::invalid_namespace("aggregate must name a collection or be 1")),
-    }
-}
-
-/// The documents of a database-level aggregate's leading `$documents`.
-fn take_documents_stage(pipeline: &mut Vec<Document>) -> CmdResult<Vec<Document>> {
-    match pipeline.first() {
-        Some(stage) if stage_name(stage) == "$documents" => {
-            let docs = match stage.get("$documents") {
-                Some(Bson::Array(items)) => items
-                    .iter()
-                    .map(|i| match i {
-                        Bson::Document(d) => Ok(d.clone()),
-                        _ => Err(CommandError::type_mismatch("$documents must be an array of documents")),
-                    })
-                    .collect::<CmdResult<Vec<_>>>()?,
-                _ => return Err(CommandError::type_mismatch("$documents must be an array of documents")),
-            };
-            pipeline.remove(0);
-            Ok(docs)
-        }
-        _ => Err(CommandError::new(115, "CommandNotSupported", "a database-level aggregate must start with $documents")),
     }
 }
 

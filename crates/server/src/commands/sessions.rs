@@ -107,12 +107,14 @@ pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docum
         return Err(CommandError::no_such_transaction(format!("Transaction with txnNumber {n} is not in progress")));
     }
     match std::mem::replace(&mut session.state, TxnState::None) {
-        TxnState::Active { txn, .. } => {
+        TxnState::Active { txn, changes, .. } => {
             // A failed commit leaves nothing applied; its error says whether
             // the driver may retry the whole transaction. The commit is
             // recorded in the same redb transaction as its writes, so a retry
             // that reaches the store's next server is answered from it.
-            if let Err(e) = txn.commit(&ctx.state.storage, wait, |write| retryable::record_commit(write, &key)) {
+            let lsid_doc = Bson::Document(doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: lsid.clone() }});
+            let publish = |time| ctx.state.changes.publish(time, changes.events, Some((lsid_doc, n)));
+            if let Err(e) = txn.commit(&ctx.state.storage, wait, |write| retryable::record_commit(write, &key), publish) {
                 session.state = TxnState::Aborted;
                 return Err(e);
             }

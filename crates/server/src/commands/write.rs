@@ -4,13 +4,16 @@
 //! in `writeErrors` with `ok: 1`, exactly as MongoDB does, so drivers raise
 //! DuplicateKeyError / BulkWriteError. Ordered writes stop at the first
 //! failure; the statements before it stay applied.
-use super::{collection_arg, doc_array, opt_bool, opt_doc, Ctx};
+use super::let_vars::{self, bind_filter};
+use super::{collection_arg, doc_array, opt_bool, opt_doc, transactional_write, Ctx};
 use crate::catalog::CollectionMeta;
+use crate::changes::{images_enabled, PendingChange};
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use crate::validation::{bypass_requested, Rules};
 use bson::{doc, oid::ObjectId, Bson, Document};
+use djongo_engine::expr::Vars;
 use djongo_engine::update::{apply_update_at, uses_match_position, ArrayFilters, Positions};
 use djongo_engine::{projection::FindProjection, sort::sort_documents, Filter};
 
@@ -87,15 +90,25 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let docs = doc_array(body, "documents")?;
     let ordered = ordered(body);
     let db = ctx.db.clone();
+    let in_txn = ctx.scope.in_transaction();
     let mut tables = ctx.scope.write()?;
     let meta = tables.ensure_collection(&db, &coll)?;
     let rules = Rules::for_collection(&meta, bypass_requested(body))?;
     let mut n = 0i32;
     let mut errors = Vec::new();
+    let images = images_enabled(&meta.options);
+    let capped = super::capped::is_capped(&meta);
+    let mut inserted = Vec::new();
     for (i, mut d) in docs.into_iter().enumerate() {
         ensure_id(&mut d);
         match check_id_storable(&d).and_then(|()| rules.check_insert(&d)).and_then(|()| tables.insert(&meta, &d)) {
-            Ok(()) => n += 1,
+            Ok(()) => {
+                n += 1;
+                ctx.changes.push(PendingChange::insert(&db, &coll, &d, images).in_collection(&meta.uuid));
+                if capped {
+                    inserted.push(d);
+                }
+            }
             Err(e) if e.aborts_command() => return Err(e),
             Err(e) => {
                 errors.push(write_error(i, &e));
@@ -104,6 +117,10 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                 }
             }
         }
+    }
+    super::capped::inserted(&mut tables, &meta, &inserted, in_txn)?;
+    if n > 0 {
+        transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
     }
     let mut reply = doc! {"n": n};
     if !errors.is_empty() {
@@ -165,14 +182,16 @@ fn is_replacement(u: &Bson) -> bool {
 /// An update statement's `u` with what its array positions need: the
 /// statement's `arrayFilters`, and its query when a path uses the positional
 /// `$` (the element the query matched).
-struct PreparedUpdate {
+struct PreparedUpdate<'v> {
     u: Bson,
     array_filters: ArrayFilters,
     query: Option<Filter>,
+    /// The command's `let`, for a pipeline-style update.
+    vars: Option<&'v Vars>,
 }
 
-impl PreparedUpdate {
-    fn new(u: Bson, q: &Document, array_filters: Option<&Bson>) -> CmdResult<PreparedUpdate> {
+impl<'v> PreparedUpdate<'v> {
+    fn new(u: Bson, q: &Document, array_filters: Option<&Bson>, vars: Option<&'v Vars>) -> CmdResult<PreparedUpdate<'v>> {
         let specs: &[Bson] = match array_filters {
             None => &[],
             Some(Bson::Array(items)) => items,
@@ -182,7 +201,7 @@ impl PreparedUpdate {
         };
         let array_filters = ArrayFilters::parse(specs, &u)?;
         let query = if uses_match_position(&u) { Some(Filter::parse(q)?) } else { None };
-        Ok(PreparedUpdate { u, array_filters, query })
+        Ok(PreparedUpdate { u, array_filters, query, vars })
     }
 
     /// Applies the update to `doc`; `is_insert` for an upsert's new document,
@@ -192,7 +211,7 @@ impl PreparedUpdate {
             Some(q) if !is_insert => q.match_position(doc)?,
             _ => None,
         };
-        let positions = Positions { matched, array_filters: Some(&self.array_filters) };
+        let positions = Positions { matched, array_filters: Some(&self.array_filters), vars: self.vars };
         apply_update_at(doc, &self.u, is_insert, &positions)?;
         Ok(())
     }
@@ -236,6 +255,16 @@ fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, rules: &Rules
     Ok(new)
 }
 
+/// The change event of an update: `replace` for a replacement document,
+/// `update` (with what changed) for operators or a pipeline.
+fn change_of_update(db: &str, coll: &str, u: &PreparedUpdate<'_>, old: &Document, new: &Document, images: bool) -> PendingChange {
+    if is_replacement(&u.u) {
+        PendingChange::replace(db, coll, old, new, images)
+    } else {
+        PendingChange::update(db, coll, old, new, images)
+    }
+}
+
 fn update_arg(stmt: &Document, key: &str) -> CmdResult<Bson> {
     match stmt.get(key) {
         Some(u @ (Bson::Document(_) | Bson::Array(_))) => Ok(u.clone()),
@@ -249,9 +278,15 @@ struct UpdateOutcome {
     upserted: Option<Bson>,
 }
 
-fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Document, bypass: bool) -> CmdResult<UpdateOutcome> {
-    let q = opt_doc(stmt, "q")?.unwrap_or_default();
-    let u = PreparedUpdate::new(update_arg(stmt, "u")?, &q, stmt.get("arrayFilters"))?;
+fn update_statement(
+    tables: &mut Tables<'_>,
+    (db, coll, in_txn): (&str, &str, bool),
+    stmt: &Document,
+    (vars, bypass): (Option<&Vars>, bool),
+    changes: &mut Vec<PendingChange>,
+) -> CmdResult<UpdateOutcome> {
+    let q = bind_filter(opt_doc(stmt, "q")?.unwrap_or_default(), vars);
+    let u = PreparedUpdate::new(update_arg(stmt, "u")?, &q, stmt.get("arrayFilters"), vars)?;
     let multi = opt_bool(stmt, "multi");
     let upsert = opt_bool(stmt, "upsert");
     if multi && is_replacement(&u.u) {
@@ -263,10 +298,13 @@ fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Docume
         None => return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None }),
     };
     let rules = Rules::for_collection(&meta, bypass)?;
+    let images = images_enabled(&meta.options);
     let targets = plan::matching(tables, &meta, &q, if multi { None } else { Some(1) })?;
     if targets.is_empty() {
         if upsert {
             let new = upsert_document(tables, &meta, &rules, &q, &u)?;
+            super::capped::inserted(tables, &meta, std::slice::from_ref(&new), in_txn)?;
+            changes.push(PendingChange::insert(db, coll, &new, images).in_collection(&meta.uuid));
             return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: new.get("_id").cloned() });
         }
         return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None });
@@ -278,6 +316,8 @@ fn update_statement(tables: &mut Tables<'_>, db: &str, coll: &str, stmt: &Docume
         if new != old {
             rules.check_update(&old, &new)?;
             tables.replace(&meta, &old, &new)?;
+            super::capped::replaced(tables, &meta, &new, in_txn)?;
+            changes.push(change_of_update(db, coll, &u, &old, &new, images).in_collection(&meta.uuid));
             outcome.modified += 1;
         }
     }
@@ -288,14 +328,28 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "update")?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "updates")?;
+    let in_txn = ctx.scope.in_transaction();
+    if statements.iter().any(|s| s.contains_key("sort")) {
+        // MongoDB 8.0 added `sort` to updateOne/replaceOne; 7.0, which this
+        // server reports itself as, refuses the command for an unknown field.
+        return Err(CommandError::new(40415, "IDLUnknownField", "BSON field 'update.updates.sort' is an unknown field."));
+    }
     let ordered = ordered(body);
+    let vars = let_vars::parse(body)?;
+    let bypass = bypass_requested(body);
     let db = ctx.db.clone();
     let mut tables = ctx.scope.write()?;
     let (mut n, mut modified) = (0i64, 0i64);
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
-        match update_statement(&mut tables, &db, &coll, stmt, bypass_requested(body)) {
+        let outcome = update_statement(&mut tables, (&db, &coll, in_txn), stmt, (vars.as_ref(), bypass), &mut ctx.changes).and_then(|o| {
+            if o.modified > 0 || o.upserted.is_some() {
+                transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
+            }
+            Ok(o)
+        });
+        match outcome {
             Ok(o) => {
                 n += o.matched;
                 modified += o.modified;
@@ -328,7 +382,9 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "delete")?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
     let statements = doc_array(body, "deletes")?;
+    let in_txn = ctx.scope.in_transaction();
     let ordered = ordered(body);
+    let vars = let_vars::parse(body)?;
     let db = ctx.db.clone();
     let mut tables = ctx.scope.write()?;
     let meta = tables.collection(&db, &coll)?;
@@ -337,11 +393,16 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     for (i, stmt) in statements.iter().enumerate() {
         let Some(meta) = &meta else { break };
         let result = (|| -> CmdResult<i64> {
-            let q = opt_doc(stmt, "q")?.unwrap_or_default();
+            let q = bind_filter(opt_doc(stmt, "q")?.unwrap_or_default(), vars.as_ref());
             let limit = super::opt_i64(stmt, "limit")?.unwrap_or(0);
             let targets = plan::matching(&tables, meta, &q, (limit == 1).then_some(1))?;
             for d in &targets {
                 tables.delete(meta, d)?;
+                super::capped::removed(&mut tables, meta, d, in_txn)?;
+                ctx.changes.push(PendingChange::delete(&db, &coll, d, images_enabled(&meta.options)).in_collection(&meta.uuid));
+            }
+            if !targets.is_empty() {
+                transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
             }
             Ok(targets.len() as i64)
         })();
@@ -368,7 +429,8 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     let cmd = if body.contains_key("findAndModify") { "findAndModify" } else { "findandmodify" };
     let coll = collection_arg(body, cmd)?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
-    let q = opt_doc(body, "query")?.unwrap_or_default();
+    let vars = let_vars::parse(body)?;
+    let q = bind_filter(opt_doc(body, "query")?.unwrap_or_default(), vars.as_ref());
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
     let fields = match opt_doc(body, "fields")?.filter(|f| !f.is_empty()) {
         Some(f) => Some(FindProjection::parse(&f, &q)?),
@@ -379,7 +441,7 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     let upsert = opt_bool(body, "upsert");
     let u = match body.get("update") {
         None | Some(Bson::Null) => None,
-        Some(_) => Some(PreparedUpdate::new(update_arg(body, "update")?, &q, body.get("arrayFilters"))?),
+        Some(_) => Some(PreparedUpdate::new(update_arg(body, "update")?, &q, body.get("arrayFilters"), vars.as_ref())?),
     };
     if remove == u.is_some() {
         return Err(CommandError::failed_to_parse("Either an update or remove=true must be specified"));
@@ -388,6 +450,7 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
         return Err(CommandError::failed_to_parse("Cannot specify both remove=true and upsert=true / new=true"));
     }
     let db = ctx.db.clone();
+    let in_txn = ctx.scope.in_transaction();
     let mut tables = ctx.scope.write()?;
     let meta = match tables.collection(&db, &coll)? {
         Some(m) => Some(m),
@@ -414,6 +477,8 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
     let (value, last_error) = match (meta.zip(rules), target, u) {
         (Some((meta, _)), Some(old), None) => {
             tables.delete(&meta, &old)?;
+            super::capped::removed(&mut tables, &meta, &old, in_txn)?;
+            ctx.changes.push(PendingChange::delete(&db, &coll, &old, images_enabled(&meta.options)).in_collection(&meta.uuid));
             (project(old)?, doc! {"n": 1})
         }
         (Some((meta, rules)), Some(old), Some(u)) => {
@@ -421,11 +486,15 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
             if new != old {
                 rules.check_update(&old, &new)?;
                 tables.replace(&meta, &old, &new)?;
+                super::capped::replaced(&mut tables, &meta, &new, in_txn)?;
+                ctx.changes.push(change_of_update(&db, &coll, &u, &old, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
             }
             (project(if return_new { new } else { old })?, doc! {"n": 1, "updatedExisting": true})
         }
         (Some((meta, rules)), None, Some(u)) if upsert => {
             let new = upsert_document(&mut tables, &meta, &rules, &q, &u)?;
+            super::capped::inserted(&mut tables, &meta, std::slice::from_ref(&new), in_txn)?;
+            ctx.changes.push(PendingChange::insert(&db, &coll, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
             let id = new.get("_id").cloned().unwrap_or(Bson::Null);
             let value = if return_new { project(new)? } else { Bson::Null };
             (value, doc! {"n": 1, "updatedExisting": false, "upserted": id})
@@ -438,6 +507,9 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
             (Bson::Null, le)
         }
     };
+    if last_error.get_i32("n").is_ok_and(|n| n == 1) {
+        transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
+    }
     Ok(doc! {"lastErrorObject": last_error, "value": value, "ok": 1.0})
 }
 

@@ -10,6 +10,7 @@
 //! time, so autocommit writes and commits take the store's writer lock
 //! (`lock`) for as long as they run, which is one command or one commit.
 mod claims;
+pub mod clock;
 mod conflicts;
 mod lock;
 mod overlay;
@@ -18,6 +19,7 @@ mod tables;
 mod transaction;
 mod view;
 
+pub use clock::Clock;
 pub use lock::{LockToken, WriteLock};
 pub use overlay::{Mark, SavepointError};
 pub use reads::{decode_fields, DocumentRange, EntryRange, IdRange, IndexEntry};
@@ -54,6 +56,8 @@ pub struct Storage {
     /// transaction, so two transactions creating collections do not
     /// conflict on it (an aborted one leaves a gap).
     collection_ids: Arc<AtomicU64>,
+    /// Cluster time; every commit takes a tick (`clock`).
+    clock: Arc<Clock>,
     path: PathBuf,
 }
 
@@ -64,6 +68,7 @@ pub struct WriteTxn {
     txn: Option<WriteTransaction>,
     claims: Claims,
     collection_ids: Arc<AtomicU64>,
+    clock: Arc<Clock>,
     _token: LockToken,
 }
 
@@ -87,10 +92,16 @@ impl WriteTxn {
         self.claims.blocked_on()
     }
 
-    pub fn commit(mut self) -> CmdResult<()> {
+    pub fn commit(self) -> CmdResult<()> {
+        self.commit_then(|_| {})
+    }
+
+    /// Commits, then runs `then` with the commit's cluster time inside the
+    /// commit's critical section (see `Clock::commit`).
+    pub fn commit_then(mut self, then: impl FnOnce(bson::Timestamp)) -> CmdResult<()> {
         match self.txn.take() {
             Some(t) => {
-                t.commit()?;
+                self.clock.commit(|| Ok(t.commit()?), then)?;
                 self.claims.publish();
                 Ok(())
             }
@@ -152,6 +163,7 @@ impl Storage {
             lock: Arc::new(WriteLock::default()),
             conflicts: Arc::new(Conflicts::default()),
             collection_ids: Arc::new(AtomicU64::new(next_id)),
+            clock: Arc::new(Clock::default()),
             path,
         };
         storage
@@ -192,6 +204,17 @@ impl Storage {
         &self.path
     }
 
+    /// The store's cluster time.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// A read snapshot at cluster time `at` (the latest data when `None`),
+    /// kept for later reads at that time; see `clock`.
+    pub fn snapshot_at(&self, at: Option<bson::Timestamp>) -> CmdResult<(Arc<ReadTransaction>, bson::Timestamp)> {
+        self.clock.snapshot(&self.db, at)
+    }
+
     /// A consistent snapshot for reads; never blocks on writers.
     pub fn begin_read(&self) -> CmdResult<ReadTransaction> {
         Ok(self.db.begin_read()?)
@@ -207,6 +230,7 @@ impl Storage {
             txn: Some(txn),
             claims: Claims::new(Arc::clone(&self.conflicts), None),
             collection_ids: Arc::clone(&self.collection_ids),
+            clock: Arc::clone(&self.clock),
             _token: token,
         }))
     }

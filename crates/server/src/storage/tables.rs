@@ -750,7 +750,7 @@ mod transaction_tests {
         assert_eq!(ids(&r), vec![Bson::Int32(1), Bson::Int32(2), Bson::Int32(3)]);
         drop(r);
         drop(outside);
-        txn.commit(&storage, Duration::from_secs(5), |_| Ok(())).unwrap();
+        txn.commit(&storage, Duration::from_secs(5), |_| Ok(()), |_| {}).unwrap();
         let after = storage.begin_read().unwrap();
         let r = Tables::open_read(&after).unwrap();
         assert_eq!(ids(&r), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4), Bson::Int32(5)]);

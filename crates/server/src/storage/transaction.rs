@@ -99,11 +99,14 @@ impl Transaction {
     /// `also` writes into the same redb transaction (the retryable-write
     /// record of the commit), so it is durable exactly when the writes are.
     /// A transaction that wrote nothing commits nothing, `also` included.
+    /// `then` runs with the commit's cluster time inside the commit's
+    /// critical section (see `Clock::commit`).
     pub fn commit(
         self,
         storage: &Storage,
         wait: Duration,
         also: impl FnOnce(&WriteTransaction) -> CmdResult<()>,
+        then: impl FnOnce(bson::Timestamp),
     ) -> CmdResult<()> {
         let mut overlay = self.overlay.try_borrow_mut().map_err(|_| CommandError::internal("transaction is in use"))?;
         if overlay.is_empty() {
@@ -120,7 +123,7 @@ impl Transaction {
         let write = storage.db.begin_write().map_err(|e| transient(e.into()))?;
         apply(&write, &mut overlay).map_err(transient)?;
         also(&write).map_err(transient)?;
-        write.commit().map_err(|e| unknown(e.into()))?;
+        storage.clock.commit(|| write.commit().map_err(|e| unknown(e.into())), then)?;
         self.claims.publish();
         Ok(())
     }
