@@ -14,9 +14,9 @@ def test_migrate_created_collections_for_contrib_and_app(mongo_db):
 
 
 def test_schema_entries_have_djongo_shape(mongo_db):
-    from tests.blogapp.models import Author
-
     from django.db import connection
+
+    from tests.blogapp.models import Author
 
     author = Author.objects.create(name="x")
     # Ids are taken outside the test's transaction (so that a rollback never hands

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.test.utils import isolate_apps
 from djongo import server
 
 
@@ -273,3 +274,23 @@ def test_the_embedded_engine_has_transactions():
     from django.db import connection
 
     assert connection.features.supports_transactions
+
+
+@isolate_apps("tests.blogapp")
+def test_a_column_mongodb_would_read_as_a_path_or_operator_fails_the_checks():
+    from django.db import connection, models
+
+    class Dotted(models.Model):
+        plain = models.IntegerField(db_column="fine_name")
+        dotted = models.IntegerField(db_column="a.b")
+        dollar = models.IntegerField(db_column="$where")
+        owner = models.ForeignKey("auth.User", models.CASCADE, db_column="owner.id")
+
+        class Meta:
+            app_label = "blogapp"
+
+    errors = [e for f in Dotted._meta.local_fields
+              for e in connection.validation.check_field(f)]
+    assert [(e.id, e.obj.name) for e in errors] == [
+        ("djongo.E001", "dotted"), ("djongo.E001", "dollar"), ("djongo.E001", "owner")]
+    assert "'a.b'" in errors[0].msg

@@ -382,7 +382,7 @@ class Executor:
         return keys
 
     def _unique_index(self, collection: str, columns: Sequence[str], name: str,
-                      where: dict | None = None) -> None:
+                      where: dict | None = None, options: dict | None = None) -> None:
         # SQL's UNIQUE ignores rows with a NULL key, and a partial index
         # (WHERE ...) also ignores rows outside its condition.
         conditions = [{c: {"$type": NON_NULL_TYPES}} for c in columns]
@@ -392,6 +392,7 @@ class Executor:
         keys = self._free_keys(collection, [(c, 1) for c in columns])
         self.db[collection].create_index(
             keys, name=name, unique=True, partialFilterExpression=where, session=self.session,
+            **(options or {}),
         )
 
     def _run_drop_table(self, plan, binder: Binder) -> Result:
@@ -511,10 +512,13 @@ class Executor:
             if plan.get("if_not_exists"):
                 return Result(rowcount=0)
             raise ProgrammingError(f"index {index_name!r} already exists")
+        # MongoDB's own index options (djongo.models.indexes): expireAfterSeconds, sparse...
+        options = dict(plan.get("options") or {})
         if plan.get("unique"):
-            self._unique_index(name, [k for k, _ in keys], index_name, where)
+            self._unique_index(name, [k for k, _ in keys], index_name, where, options)
         else:
-            options = {"partialFilterExpression": where} if where else {}
+            if where:
+                options["partialFilterExpression"] = where
             self.db[name].create_index(self._free_keys(name, keys), name=index_name,
                                        session=self.session, **options)
         return Result(rowcount=0)

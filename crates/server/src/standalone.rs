@@ -262,7 +262,8 @@ pub fn main(args: impl Iterator<Item = String>, handed: HandedDown) -> i32 {
     let args = match parse_args(args) {
         Ok(a) => a,
         Err(msg) if msg.is_empty() => {
-            eprintln!("{USAGE}");
+            // Asked for: the usage is the output, so it goes to stdout.
+            println!("{USAGE}");
             return 0;
         }
         Err(msg) => {

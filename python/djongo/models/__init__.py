@@ -8,11 +8,13 @@ from django.db.models import *  # noqa: F403
 from django.db.models import __all__ as _django_all
 
 from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
+from .indexes import MongoIndex, TTLIndex
 from .manager import DjongoManager
 from .references import ArrayReferenceField
 from .schema_validation import JSONSchemaValidation
 
 __all__ = [
     *_django_all, "ArrayField", "ArrayReferenceField", "DjongoManager", "EmbeddedField",
-    "GenericObjectIdField", "JSONField", "JSONSchemaValidation", "ObjectIdField",
+    "GenericObjectIdField", "JSONField", "JSONSchemaValidation", "MongoIndex", "ObjectIdField",
+    "TTLIndex",
 ]

@@ -133,14 +133,18 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             };
             doc! { "op": "alter_column", "collection": collection, "column": column, "set": set }
         }
-        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter } => {
+        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options } => {
             let keys: Vec<Bson> = keys.iter().map(|(k, asc)| Bson::Array(vec![Bson::String(k.clone()), Bson::Int32(if *asc { 1 } else { -1 })])).collect();
             let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
             let filter = match filter {
                 Some(f) => Bson::Document(ctx.filter(env, f)?),
                 None => Bson::Null,
             };
-            doc! { "op": "create_index", "collection": collection, "name": name, "keys": keys, "unique": unique, "if_not_exists": if_not_exists, "where": filter }
+            let mut plan = doc! { "op": "create_index", "collection": collection, "name": name, "keys": keys, "unique": unique, "if_not_exists": if_not_exists, "where": filter };
+            if !options.is_empty() {
+                plan.insert("options", options.iter().map(|(k, v)| (k.clone(), literal(v))).collect::<Document>());
+            }
+            plan
         }
         Ddl::DropIndex { collection, name, if_exists } => doc! { "op": "drop_index", "collection": collection.clone(), "name": name, "if_exists": if_exists },
         Ddl::AddConstraint { collection, name, constraint } => {

@@ -269,6 +269,8 @@ pub enum Ddl {
         unique: bool,
         if_not_exists: bool,
         filter: Option<Expr>,
+        /// MongoDB index options from `WITH (...)`, by name (`index_option`).
+        options: Vec<(String, Literal)>,
     },
     DropIndex {
         collection: Option<String>,

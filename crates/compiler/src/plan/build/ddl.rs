@@ -5,7 +5,7 @@ use sqlparser::ast::{self, AlterColumnOperation, AlterTableOperation, ColumnOpti
 use super::{kind_name, object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr};
+use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
 
 /// CHECK constraints as written: (name, condition).
 type Checks = Vec<(Option<String>, ast::Expr)>;
@@ -165,12 +165,11 @@ impl Builder {
     }
 
     fn create_index(&mut self, c: &ast::CreateIndex) -> Result<Ddl> {
-        if c.using.is_some() || !c.include.is_empty() || !c.with.is_empty() || c.concurrently {
-            // CONCURRENTLY and USING change nothing for MongoDB, but INCLUDE/WITH would be lost.
-            if !c.include.is_empty() || !c.with.is_empty() {
-                return Err(CompileError::unsupported("CREATE INDEX with INCLUDE/WITH", c));
-            }
+        // CONCURRENTLY and USING change nothing for MongoDB, but INCLUDE would be lost.
+        if !c.include.is_empty() {
+            return Err(CompileError::unsupported("CREATE INDEX with INCLUDE", c));
         }
+        let options = c.with.iter().map(index_option).collect::<Result<Vec<_>>>()?;
         let name = c.name.as_ref().ok_or_else(|| CompileError::unsupported("CREATE INDEX without a name", c))?;
         let name = object_name(name)?;
         let collection = object_name(&c.table_name)?;
@@ -187,7 +186,7 @@ impl Builder {
         self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
         let filter = c.predicate.as_ref().map(|p| self.expr(p)).transpose()?;
         self.scopes.pop();
-        Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter })
+        Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter, options })
     }
 
     fn alter_table(&mut self, a: &ast::AlterTable) -> Result<Ddl> {
@@ -248,4 +247,35 @@ impl Builder {
             other => return Err(CompileError::unsupported(format!("ALTER TABLE {}", kind_name(other)), op)),
         })
     }
+}
+
+/// One `WITH (name = value)` option of CREATE INDEX: the MongoDB index
+/// options djongo's index classes set, with a value of the type MongoDB
+/// takes. Anything else is refused rather than dropped.
+fn index_option(e: &ast::Expr) -> Result<(String, Literal)> {
+    let ast::Expr::BinaryOp { left, op: ast::BinaryOperator::Eq, right } = e else {
+        return Err(CompileError::unsupported("CREATE INDEX WITH option other than name = value", e));
+    };
+    let ast::Expr::Identifier(name) = left.as_ref() else {
+        return Err(CompileError::unsupported("CREATE INDEX WITH option name", e));
+    };
+    let value = match right.as_ref() {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => match n.parse::<i64>() {
+                Ok(i) => Literal::Int(i),
+                Err(_) => return Err(CompileError::unsupported("CREATE INDEX WITH option value", e)),
+            },
+            ast::Value::Boolean(b) => Literal::Bool(*b),
+            _ => return Err(CompileError::unsupported("CREATE INDEX WITH option value", e)),
+        },
+        _ => return Err(CompileError::unsupported("CREATE INDEX WITH option value", e)),
+    };
+    let valid = matches!((name.value.as_str(), &value), ("expireAfterSeconds", Literal::Int(_)) | ("sparse" | "hidden", Literal::Bool(_)));
+    if !valid {
+        return Err(CompileError::unsupported(
+            format!("CREATE INDEX option {} (known: expireAfterSeconds = <integer>, sparse = <boolean>, hidden = <boolean>)", name.value),
+            e,
+        ));
+    }
+    Ok((name.value.clone(), value))
 }
