@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import itertools
+import fcntl
 import json
 import math
 import os
@@ -264,24 +264,35 @@ def run_worker(python: str, args: list[str], timeout: float) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def wait_for_idle_exit(data_dir: Path, timeout: float = 60) -> None:
-    """Waits until the store's server the loading process started has exited
-    (idle: its socket is gone), so the copies are of a closed database."""
+def wait_until_unserved(data_dir: Path, timeout: float = 120.0) -> None:
+    """Waits for the server of the embedded store in ``data_dir`` to exit (it does a few
+    seconds after its last client): a store is copied closed, never while a server has it
+    open. The server holds ``djongo.lock`` while it runs."""
+    lock = data_dir / "djongo.lock"
+    if not lock.exists():
+        return
     deadline = time.monotonic() + timeout
-    while (data_dir / "djongo.sock").exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the store's server on {data_dir} did not exit within {timeout} s")
-        time.sleep(0.2)
+    with open(lock, "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the store server in {data_dir} did not exit") from None
+                time.sleep(0.2)
+                continue
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return
 
 
-def copy_data(template: Path, scratch: Path, previous: Path | None) -> None:
-    """Copies ``template`` to ``scratch``, a new path each time: the previous
-    operation's server may still be running (until it is idle for 10 s), and
-    its exit must not touch the next operation's copy."""
-    if previous is not None and previous.exists():
-        shutil.rmtree(previous)
-    # A socket cannot be copied; each operation's process starts its own server.
-    shutil.copytree(template, scratch, ignore=shutil.ignore_patterns("djongo.sock"))
+def copy_data(template: Path, scratch: Path) -> None:
+    if scratch.exists():
+        # The last operation's server must not outlive its store: exiting, it would remove
+        # the socket of the next one's.
+        wait_until_unserved(scratch)
+        shutil.rmtree(scratch)
+    wait_until_unserved(template)
+    shutil.copytree(template, scratch)
 
 
 def main() -> None:
@@ -319,8 +330,6 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="djongo-orm-bench-") as tmp:
         tmp = Path(tmp)
-        copies = itertools.count()
-        scratch: Path | None = None
         for rows in args.rows:
             run = {"rows": rows, "columns": {}, "loads": {}}
             columns = [("Django + SQLite", "sqlite", args.python_under_test)]
@@ -341,14 +350,12 @@ def main() -> None:
                     timeout=24 * 3600,
                 )
                 run["loads"][f"{kind} {python}"] = loaded
-                if kind == "djongo":
-                    wait_for_idle_exit(template)
                 templates[(kind, python)] = template
             for name, _ in OPERATIONS:
                 for column, backend, python in columns:
                     kind = "sqlite" if backend == "sqlite" else "djongo"
-                    previous, scratch = scratch, tmp / f"scratch-{next(copies)}"
-                    copy_data(templates[(kind, python)], scratch, previous)
+                    scratch = tmp / "scratch"
+                    copy_data(templates[(kind, python)], scratch)
                     round_seconds = 0.3 if rows <= 10_000 else 1.0
                     result = run_worker(
                         python,

@@ -18,6 +18,11 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+// The embedded engine runs in this library, and allocates per document field
+// (see the workspace Cargo.toml); Python's own objects keep Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 create_exception!(_core, CompileError, PyException, "The SQL could not be compiled.");
 create_exception!(_core, ParseError, CompileError, "The SQL does not parse.");
 create_exception!(

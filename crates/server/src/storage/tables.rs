@@ -74,12 +74,20 @@ pub struct KeyRange<'a> {
     reverse: bool,
 }
 
+impl KeyRange<'_> {
+    /// The next pair, lent to `f` where it lies in the store: a caller that
+    /// only counts, decodes or keeps part of it copies nothing else.
+    pub fn next_with<T>(&mut self, f: impl FnOnce(&[u8], &[u8]) -> CmdResult<T>) -> Option<CmdResult<T>> {
+        let item = if self.reverse { self.inner.next_back() } else { self.inner.next() };
+        item.map(|r| r.and_then(|(k, v)| f(k.value(), v.value())))
+    }
+}
+
 impl Iterator for KeyRange<'_> {
     type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = if self.reverse { self.inner.next_back() } else { self.inner.next() };
-        item.map(|r| r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+        self.next_with(|k, v| Ok((k.to_vec(), v.to_vec())))
     }
 }
 
@@ -267,10 +275,16 @@ impl<'t> Tables<'t> {
 
     /// The value stored under `key` in `space`.
     pub fn key_get(&self, space: KeySpace, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
-        Ok(match space {
-            KeySpace::Documents => with_table!(self, docs, |t| t.get(key)?.map(|v| v.value().to_vec())),
-            KeySpace::IndexEntries => with_table!(self, index, |t| t.get(key)?.map(|v| v.value().to_vec())),
-        })
+        self.key_get_with(space, key, |v| Ok(v.to_vec()))
+    }
+
+    /// The value stored under `key` in `space`, lent to `f` where it lies.
+    pub fn key_get_with<T>(&self, space: KeySpace, key: &[u8], f: impl FnOnce(&[u8]) -> CmdResult<T>) -> CmdResult<Option<T>> {
+        let guard = match space {
+            KeySpace::Documents => with_table!(self, docs, |t| t.get(key)?),
+            KeySpace::IndexEntries => with_table!(self, index, |t| t.get(key)?),
+        };
+        guard.map(|g| f(g.value())).transpose()
     }
 
     fn index_owner(&self, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
