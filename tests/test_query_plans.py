@@ -1,16 +1,17 @@
 """explain shows an index for every indexed query of the ORM benchmark (benches/orm).
 
-The commands djongo sends for the benchmark's ORM calls are captured from pymongo and
+The commands djongo sends for the benchmark's ORM calls are captured from its command log and
 handed to the engine's ``explain``; the plan it picks must read an index, not the whole
 collection (and a `$lookup` must probe the joined collection's index).
 """
 
 import datetime as dt
+import logging
 
 import pytest
+from bson import json_util
 from django.db import connection
 from django.db.models import Avg, Count
-from pymongo.collection import Collection
 
 from tests.planapp.models import Post, Writer
 
@@ -30,31 +31,36 @@ def posts():
     ])
 
 
-def captured_commands(monkeypatch, call) -> list[dict]:
-    """The find/aggregate/update/delete commands `call` makes, as command documents."""
+def captured_commands(call) -> list[dict]:
+    """The find/aggregate/update/delete commands `call` makes, as command documents.
+
+    Read from the ``djongo.mongo`` debug log, which shows each command as sent,
+    whichever client (the store's own or pymongo) sent it.
+    """
+    records = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("djongo.mongo")
+    handler = Capture(logging.DEBUG)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        call()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     commands = []
-
-    def capture(name, build):
-        original = getattr(Collection, name)
-
-        def method(self, *args, **kwargs):
-            commands.append(build(self.name, *args, **kwargs))
-            return original(self, *args, **kwargs)
-
-        monkeypatch.setattr(Collection, name, method)
-
-    capture("find", lambda c, flt=None, proj=None, **kw: {
-        "find": c, "filter": flt or {}, "projection": proj, "sort": dict(kw.get("sort") or []),
-        "skip": kw.get("skip", 0), "limit": kw.get("limit", 0)})
-    capture("aggregate", lambda c, pipeline, **kw: {
-        "aggregate": c, "pipeline": pipeline, "cursor": {}})
-    capture("update_many", lambda c, flt, update, **kw: {
-        "update": c, "updates": [{"q": flt, "u": update, "multi": True}]})
-    capture("delete_many", lambda c, flt, **kw: {
-        "delete": c, "deletes": [{"q": flt, "limit": 0}]})
-    call()
-    monkeypatch.undo()
-    return [c for c in commands if next(iter(c.values())) != "__schema__"]
+    for message in records:
+        name, _, text = message.partition(": ")
+        if name.rsplit(".", 1)[-1] in ("find", "aggregate", "update", "delete"):
+            command = json_util.loads(text)
+            if next(iter(command.values())) != "__schema__":
+                commands.append(command)
+    return commands
 
 
 def explain(command: dict) -> dict:
@@ -85,22 +91,22 @@ def index_read(command: dict) -> tuple[dict, str]:
     return scans[0]["keyPattern"], scans[0]["direction"]
 
 
-def only_command(monkeypatch, call) -> dict:
-    commands = captured_commands(monkeypatch, call)
+def only_command(call) -> dict:
+    commands = captured_commands(call)
     assert len(commands) == 1, commands
     return commands[0]
 
 
-def test_point_and_equality_reads_use_their_index(posts, monkeypatch):
+def test_point_and_equality_reads_use_their_index(posts):
     pk = Post.objects.order_by("n")[7].pk
-    cmd = only_command(monkeypatch, lambda: Post.objects.get(pk=pk))
+    cmd = only_command(lambda: Post.objects.get(pk=pk))
     assert index_read(cmd) == ({"id": 1}, "forward")
-    cmd = only_command(monkeypatch, lambda: list(Post.objects.filter(headline="h3")[:20]))
+    cmd = only_command(lambda: list(Post.objects.filter(headline="h3")[:20]))
     assert index_read(cmd)[0] == {"headline": 1}
 
 
-def test_a_range_with_a_sort_and_a_limit_reads_an_index(posts, monkeypatch):
-    cmd = only_command(monkeypatch, lambda: list(
+def test_a_range_with_a_sort_and_a_limit_reads_an_index(posts):
+    cmd = only_command(lambda: list(
         Post.objects.filter(n__gte=ROWS // 2).order_by("-at")[:20]))
     key, direction = index_read(cmd)
     assert key in ({"at": 1}, {"n": 1})
@@ -111,30 +117,30 @@ def test_a_range_with_a_sort_and_a_limit_reads_an_index(posts, monkeypatch):
     assert stats["totalDocsExamined"] < ROWS // 2, "the limit stops the scan"
 
 
-def test_a_count_is_answered_from_the_index_alone(posts, monkeypatch):
-    cmd = only_command(monkeypatch, lambda: Post.objects.filter(rating__lt=5.0).count())
+def test_a_count_is_answered_from_the_index_alone(posts):
+    cmd = only_command(lambda: Post.objects.filter(rating__lt=5.0).count())
     plan = winning_plan(explain(cmd))
     assert [s["stage"] for s in stages(plan)] == ["COUNT", "COUNT_SCAN"]
     assert plan["inputStage"]["keyPattern"] == {"rating": 1}
 
 
-def test_joins_probe_the_joined_collections_index(posts, monkeypatch):
-    cmd = only_command(monkeypatch, lambda: list(Post.objects.select_related("writer")[:20]))
+def test_joins_probe_the_joined_collections_index(posts):
+    cmd = only_command(lambda: list(Post.objects.select_related("writer")[:20]))
     lookup = explain(cmd)["stages"][1]["$lookup"]
     assert lookup["from"] == "planapp_writer"
     assert explain(cmd)["stages"][1]["indexesUsed"] == ["planapp_writer_pkey"]
     assert explain(cmd)["stages"][1]["collectionScans"] == 0
-    cmd = only_command(monkeypatch, lambda: list(
+    cmd = only_command(lambda: list(
         Writer.objects.annotate(Count("post"), Avg("post__n"))))
     step = explain(cmd)["stages"][1]
     assert step["$lookup"]["from"] == "planapp_post"
     assert step["collectionScans"] == 0 and len(step["indexesUsed"]) == 1
 
 
-def test_updates_and_deletes_find_their_rows_by_index(posts, monkeypatch):
-    cmd = only_command(monkeypatch, lambda: Post.objects.filter(n__lt=50).update(rating=1.5))
+def test_updates_and_deletes_find_their_rows_by_index(posts):
+    cmd = only_command(lambda: Post.objects.filter(n__lt=50).update(rating=1.5))
     assert index_read(cmd)[0] == {"n": 1}
     Post.objects.filter(n__lt=5).update(headline="gone")
-    cmds = captured_commands(monkeypatch, lambda: Post.objects.filter(headline="gone").delete())
+    cmds = captured_commands(lambda: Post.objects.filter(headline="gone").delete())
     deletes = [c for c in cmds if "delete" in c]
     assert deletes and index_read(deletes[0])[0] == {"headline": 1}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
 import math
 import os
@@ -263,9 +264,34 @@ def run_worker(python: str, args: list[str], timeout: float) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def wait_until_unserved(data_dir: Path, timeout: float = 120.0) -> None:
+    """Waits for the server of the embedded store in ``data_dir`` to exit (it does a few
+    seconds after its last client): a store is copied closed, never while a server has it
+    open. The server holds ``djongo.lock`` while it runs."""
+    lock = data_dir / "djongo.lock"
+    if not lock.exists():
+        return
+    deadline = time.monotonic() + timeout
+    with open(lock, "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the store server in {data_dir} did not exit") from None
+                time.sleep(0.2)
+                continue
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return
+
+
 def copy_data(template: Path, scratch: Path) -> None:
     if scratch.exists():
+        # The last operation's server must not outlive its store: exiting, it would remove
+        # the socket of the next one's.
+        wait_until_unserved(scratch)
         shutil.rmtree(scratch)
+    wait_until_unserved(template)
     shutil.copytree(template, scratch)
 
 

@@ -7,6 +7,8 @@
 #   COMPARE=/path/to/checkout benches/orm/run.sh
 #                                          # also measure another checkout's djongo (built here
 #                                          # with `scripts/setup --release` in that checkout)
+#   COMPARE_LABEL=e3c810a                  # its column's name (default: its git HEAD; needed for
+#                                          # a tree exported with `git archive`, which has no .git)
 #   OP_TIMEOUT=300                         # seconds an operation may take (default 600)
 #
 # The extension is built with the release profile (scripts/setup --release) first.
@@ -26,9 +28,9 @@ fi
 EXTRA=()
 if [ -n "${COMPARE:-}" ]; then
     (cd "$COMPARE" && scripts/setup --release)
-    LABEL="$(git -C "$COMPARE" rev-parse --short HEAD)"
+    LABEL="${COMPARE_LABEL:-$(git -C "$COMPARE" rev-parse --short HEAD)}"
     EXTRA+=(--compare "$LABEL=$COMPARE/.venv/bin/python")
 fi
 "$PY" "$HERE/bench.py" "${ROWS[@]}" --out "$HERE" --label "$(git rev-parse --short HEAD)" \
     --op-timeout "${OP_TIMEOUT:-600}" "${EXTRA[@]}" \
-    --command "${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
+    --command "${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"

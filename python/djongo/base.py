@@ -19,7 +19,7 @@ from .introspection import DatabaseIntrospection
 from .models.schema_validation import check_setting
 from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
-from .server import choose_server, get_client
+from .server import choose_server, get_client, get_store
 from .validation import DatabaseValidation
 
 logger = logging.getLogger("djongo")
@@ -155,7 +155,8 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             "djongo: database %r (alias %r) on the %s",
             conn_params["name"], self.alias, server.description,
         )
-        return Connection(client, conn_params["name"], conn_params["enforce_schema"])
+        return Connection(client, conn_params["name"], conn_params["enforce_schema"],
+                          store=get_store(server))
 
     def _configure_logging(self) -> None:
         config = self.settings_dict.get("LOGGING")

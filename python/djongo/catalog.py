@@ -15,16 +15,50 @@ by an insert, or copied in) is described from a sample of its documents.
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from bson import json_util
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from .binding import to_bson
 from .sequences import SCHEMA_COLLECTION
 
 COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default")
+
+logger = logging.getLogger("djongo")
+
+# The databases whose __schema__ this process has indexed by name.
+_indexed: set[tuple[int, str]] = set()
+_indexed_lock = threading.Lock()
+
+
+def ensure_name_index(db: Database) -> None:
+    """Indexes ``__schema__`` by table name (once per database per process):
+    every insert and DDL statement looks up its table's record, which without
+    it reads every record of the database."""
+    key = (id(db.client), db.name)
+    if key in _indexed:
+        return
+    with _indexed_lock:
+        if key in _indexed:
+            return
+        try:
+            db[SCHEMA_COLLECTION].create_index("name", unique=True, name="name_1")
+        except OperationFailure as exc:
+            # Two records for one table (data from elsewhere): look up by scan.
+            logger.warning("djongo: cannot index %s.%s by name: %s", db.name,
+                           SCHEMA_COLLECTION, exc)
+        _indexed.add(key)
+
+
+def forget_name_index(client: Any, name: str) -> None:
+    """The database ``name`` was dropped: its next ``__schema__`` needs the index again."""
+    with _indexed_lock:
+        _indexed.discard((id(client), name))
 
 
 def _column(column: dict[str, Any], default: Any = None) -> dict[str, Any]:
@@ -63,6 +97,7 @@ def is_recorded(db: Database, table: str, session: ClientSession | None) -> bool
 
 def record_table(db: Database, table: str, cols: list[dict], session: ClientSession | None,
                  defaults: dict[str, Any] | None = None) -> None:
+    ensure_name_index(db)
     defaults = defaults or {}
     record = [_column(c, defaults.get(c["name"])) for c in cols]
     db[SCHEMA_COLLECTION].update_one(

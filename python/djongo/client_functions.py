@@ -1,9 +1,10 @@
 """SQL functions MongoDB has no operator for, computed by the backend.
 
-MD5() and the SHA*() hashes, CHR() and ORD(): of a constant when the
-statement is bound (an ``$apply`` slot), or on a column of the outermost
-SELECT list as the rows arrive (the plan's ``post``); the compiler refuses
-them anywhere else (crates/compiler/src/lower/client.rs).
+MD5() and the SHA*() hashes, CHR() and ORD() on a column of the outermost
+SELECT list as the rows arrive (the plan's ``post``). Of a constant they are
+computed when the statement is bound (an ``$apply`` slot,
+crates/compiler/src/bind/functions.rs, with the same rules); the compiler
+refuses them anywhere else (crates/compiler/src/lower/client.rs).
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from . import _core, shared_transaction
 from .cursor import translate_errors
+from .transport import StoreTransport
 
 logger = logging.getLogger("djongo")
 
@@ -42,12 +44,16 @@ SQL_CODEC_OPTIONS = CodecOptions(type_registry=TypeRegistry([_DecimalDecoder()])
 
 
 class Connection:
-    def __init__(self, client: MongoClient, name: str, enforce_schema: bool) -> None:
+    def __init__(self, client: MongoClient, name: str, enforce_schema: bool,
+                 store: _core.StoreClient | None = None) -> None:
         self.client = client
         self.database: Database = client.get_database(name, codec_options=SQL_CODEC_OPTIONS)
         self.enforce_schema = enforce_schema
+        # The embedded store's own client (djongo.transport), or None: pymongo.
+        self.store = StoreTransport(store, self, name) if store is not None else None
         self.autocommit = True
         self._session: ClientSession | None = None
+        self._session_id: bytes | None = None
         self._supports_transactions: bool | None = None
         self.closed = False
         # Tables whose __schema__ document the current transaction has written
@@ -100,6 +106,24 @@ class Connection:
             self._schema_written.clear()
             self._session.start_transaction()
         return self._session
+
+    def transaction_fields(self) -> tuple[bytes, int, bool] | None:
+        """What a statement sent by the store's client carries to run in the
+        connection's transaction: the session id, its txnNumber and whether
+        this statement starts the transaction. None in autocommit.
+
+        The transaction is the pymongo session's, so that ``mongo_*`` calls,
+        GridFS and the executor's own pymongo calls share it: the first
+        statement of either kind starts it on the server, and the session's
+        state says so to the other (``shared_transaction``).
+        """
+        session = self.session_for_statement()
+        if session is None:
+            return None
+        if self._session_id is None:
+            self._session_id = bytes(session.session_id["id"])
+        number, starting = shared_transaction.statement(session)
+        return self._session_id, number, starting
 
     def wrote_schema_of(self, *tables: str) -> None:
         """Notes that the current transaction wrote these tables' ``__schema__``
@@ -155,6 +179,7 @@ class Connection:
                     self._session.end_session()
         finally:
             self._session = None
+            self._session_id = None
             self.closed = True
 
     def ping(self) -> None:

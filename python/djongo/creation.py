@@ -2,6 +2,8 @@
 
 from django.db.backends.base.creation import BaseDatabaseCreation
 
+from .catalog import forget_name_index
+
 
 class DatabaseCreation(BaseDatabaseCreation):
     def _database_exists(self, name: str) -> bool:
@@ -25,8 +27,11 @@ class DatabaseCreation(BaseDatabaseCreation):
             if verbosity >= 1:
                 self.log(f"Destroying old test database for alias {self.connection.alias}...")
             client.drop_database(name)
+            forget_name_index(client, name)
         return name
 
     def _destroy_test_db(self, test_database_name, verbosity):
         self.connection.ensure_connection()
-        self.connection.connection.client.drop_database(test_database_name)
+        client = self.connection.connection.client
+        client.drop_database(test_database_name)
+        forget_name_index(client, test_database_name)

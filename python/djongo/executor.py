@@ -1,9 +1,15 @@
-"""Runs compiled plans with pymongo and turns the results into rows.
+"""Runs compiled plans and turns the results into rows.
 
 One method per plan ``op`` (docs/plan-format.md). Reads yield tuples in
 SELECT order from the ``c0, c1, ...`` fields of the result documents; writes
 report a row count; DDL maps tables, columns, unique constraints and indexes
 onto collections, fields and indexes.
+
+Statements reach the server through pymongo, except on the embedded store,
+whose own client (``self.store``, djongo.transport) runs the reads and
+writes of the ORM: it binds the plan and shapes the rows in Rust. The
+semantics around them (ids, defaults, NOT NULL, ENFORCE_SCHEMA) stay here,
+for both.
 """
 
 from __future__ import annotations
@@ -14,11 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bson import json_util
-from pymongo import InsertOne, UpdateOne
+from bson import Decimal128, json_util
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, client_functions, sequences, validator
+from . import catalog, client_functions, records, sequences, validator
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -46,6 +52,10 @@ COUNTER_WAIT_MS = 1000
 # How many _ids one delete command of a correlated DELETE names.
 DELETE_BATCH = 10_000
 
+# The server's answer to an insert whose counter filter matched nothing
+# (``djongoCounter``): the table's record changed since this process read it.
+NO_MATCHING_DOCUMENT = 47
+
 # Plan ops that write the ``__schema__`` documents of their tables.
 SCHEMA_OPS = frozenset({
     "create_table", "drop_table", "rename_table", "add_column", "drop_column",
@@ -67,6 +77,7 @@ class Executor:
         # The session of a statement that runs in a transaction of its own
         # (_as_one_statement) while the connection is in autocommit.
         self._statement_session = None
+        self.store = connection.store
 
     @property
     def db(self):
@@ -104,10 +115,11 @@ class Executor:
         # Sub-plans form one flat list in dependency order: a sub-plan's slots
         # only refer to results of sub-plans before it.
         subquery_results: list[list[tuple]] = []
+        binder = Binder(params, subquery_results)
         for subplan in plan.get("subqueries", ()):
-            result = self._run(subplan, Binder(params, subquery_results))
+            result = self._run(subplan, binder)
             subquery_results.append(list(result.rows))
-        result = self._run(plan, Binder(params, subquery_results))
+        result = self._run(plan, binder)
         if plan.get("post"):
             result.rows = client_functions.post_process(result.rows, plan["post"])
         return result
@@ -120,9 +132,10 @@ class Executor:
         if op in SCHEMA_OPS:
             # Generated columns may have changed: read them again when needed.
             self.connection.generated = None
+            tables = [t for t in (plan.get("collection"), plan.get("to")) if t]
+            records.forget(self.connection, *tables)
             if self.session is not None:
-                self.connection.wrote_schema_of(
-                    *(t for t in (plan.get("collection"), plan.get("to")) if t))
+                self.connection.wrote_schema_of(*tables)
         return handler(plan, binder)
 
     # -- reads -------------------------------------------------------------
@@ -151,6 +164,8 @@ class Executor:
 
     def _run_find(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        if self.store is not None and not self.connection.enforce_schema and not plan.get("star"):
+            return Result(rows=self.store.find(plan, binder), columns=columns)
         limit = binder.bind(plan.get("limit"))
         if limit == 0:
             return Result(columns=columns, rowcount=0)
@@ -194,6 +209,9 @@ class Executor:
 
     def _run_aggregate(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        if self.store is not None:
+            rows = self.store.aggregate(plan, binder)
+            return Result(rows=iter(rows), columns=columns, rowcount=len(rows))
         pipeline = binder.bind(plan["pipeline"])
         collection = plan.get("collection")
         target = self.db[collection] if collection else self.db
@@ -211,7 +229,10 @@ class Executor:
         columns = plan["columns"]
         returning = plan.get("returning") or []
         session = self.session
-        documents = [dict(zip(columns, binder.bind(row), strict=True)) for row in plan["rows"]]
+        documents = binder.bind_rows(plan)
+        numbered = self._insert_numbered(collection, documents, plan)
+        if numbered is not None:
+            return _inserted(*numbered, returning)
 
         record = self._table_record(collection)
         auto = _auto_field(record)
@@ -222,18 +243,21 @@ class Executor:
             if len(unset) == 1 and unset[0] != "_id":
                 auto = unset[0]
                 sequences.register(self.db, collection, auto, session)
+                records.forget(self.connection, collection)
                 self.connection.wrote_schema_of(collection)
         if auto is not None:
             # Raise the counter past explicit ids before allocating, so a
             # statement mixing both never hands out an id it also inserts.
             explicit = [d[auto] for d in documents if d.get(auto) is not None]
-            if explicit:
-                self._counter(collection, lambda s, t: sequences.raise_to(
-                    self.db, collection, max(explicit), s, t))
+            raising = sequences.raising(max(explicit)) if explicit else None
+            if raising is not None:
+                self._counter(collection, lambda s, t: self._update_counter(
+                    collection, raising, s, t))
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                first = self._counter(collection, lambda s, t: sequences.allocate(
-                    self.db, collection, len(missing), s, t))
+                first = self._counter(collection, lambda s, t: sequences.first_allocated(
+                    self._update_counter(collection, sequences.allocation(len(missing)), s, t),
+                    len(missing)))
                 if first is None:
                     raise ProgrammingError(f"table {collection!r} has no id counter in "
                                            f"{sequences.SCHEMA_COLLECTION}")
@@ -258,11 +282,51 @@ class Executor:
         if on_conflict:
             rows = self._upsert(collection, documents, on_conflict, returning)
             return Result(rows=iter(rows), rowcount=len(documents), columns=returning)
-        self.db[collection].insert_many(documents, ordered=True, session=session)
-        rows = [tuple(doc.get(c) for c in returning) for doc in documents] if returning else []
-        lastrowid = documents[-1].get(auto) if auto and documents else None
-        return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
-                      columns=returning)
+        self._insert_many(collection, documents, ordered=True)
+        return _inserted(documents, auto, returning)
+
+    def _insert_numbered(self, collection: str, documents: list[dict],
+                         plan) -> tuple[list[dict], str] | None:
+        """Inserts with the ids taken in the insert's own write, when it can:
+        on the embedded store, outside a transaction, with the table's record
+        cached (``records``). Returns the rows as written and the auto field,
+        or None when nothing was written (then the statement takes the long
+        way, with ``documents`` untouched: record, counter, insert)."""
+        if self.store is None or self.connection.in_transaction or plan.get("on_conflict"):
+            return None
+        record = records.get(self.connection, collection)
+        auto = _auto_field(record)
+        if auto is None:
+            return None
+        explicit = sum(1 for d in documents if d.get(auto) is not None)
+        if 0 < explicit < len(documents):
+            # The server raises the counter past explicit ids per command; a
+            # statement split into several could be numbered into an id a later
+            # part gives. Django inserts rows with and without pks apart.
+            return None
+        columns = record.get("columns")
+        if catalog.expression_defaults(columns, documents) or catalog.generated_columns(columns):
+            return None
+        # Copies: the record may be stale, and then the long way must not
+        # find its defaults already applied.
+        rows = [dict(d) for d in documents]
+        try:
+            catalog.complete_rows(columns, rows, collection, auto)
+        except IntegrityError:
+            # Decided on the table's current record only.
+            records.forget(self.connection, collection)
+            return None
+        counter = {"collection": sequences.SCHEMA_COLLECTION, "path": "auto.seq", "field": auto,
+                   "filter": sequences.counter_filter(collection, record)}
+        try:
+            self.store.insert(collection, rows, True, counter=counter)
+        except OperationFailure as exc:
+            if exc.code != NO_MATCHING_DOCUMENT:
+                raise
+            # Another process changed the table: read its record again.
+            records.forget(self.connection, collection)
+            return None
+        return rows, auto
 
     def _compute_generated(self, documents: list[dict], generated: dict[str, Any]) -> None:
         """Fills the generated columns of rows about to be inserted: the
@@ -308,6 +372,21 @@ class Executor:
             return result
         self.connection.wrote_schema_of(collection)
         return update(self.session, None)
+
+    def _update_counter(self, collection: str, update: dict, session,
+                        max_time_ms: int | None) -> dict | None:
+        """Updates ``collection``'s id counter (in ``session``, or outside any
+        transaction); the counter document after, None if there is none."""
+        if self.store is None:
+            return self.db[sequences.SCHEMA_COLLECTION].find_one_and_update(
+                {"name": collection}, update, return_document=ReturnDocument.AFTER,
+                session=session, **({"maxTimeMS": max_time_ms} if max_time_ms else {}))
+        command = {"findAndModify": sequences.SCHEMA_COLLECTION, "query": {"name": collection},
+                   "update": update, "new": True}
+        if max_time_ms:
+            command["maxTimeMS"] = max_time_ms
+        inside = session is not None
+        return self.store.command(command, in_transaction=inside, write=not inside).get("value")
 
     def _evaluate(self, expressions: dict[str, Any]) -> dict[str, Any]:
         """Evaluates aggregation expressions that read no document, in one
@@ -364,6 +443,14 @@ class Executor:
                 raise
             return details.get("nInserted", 0) + details.get("nUpserted", 0)
         return result.inserted_count + result.upserted_count
+
+    def _insert_many(self, collection: str, documents: list[dict], ordered: bool) -> int:
+        """Inserts ``documents``; the number inserted (``BulkWriteError``
+        when one fails, on either path)."""
+        if self.store is not None:
+            return self.store.insert(collection, documents, ordered)
+        result = self.db[collection].insert_many(documents, ordered=ordered, session=self.session)
+        return len(result.inserted_ids)
 
     def _upsert(self, collection: str, documents: list[dict], on_conflict: dict,
                 returning: Sequence[str]) -> list[tuple]:
@@ -427,17 +514,16 @@ class Executor:
     def _run_update(self, plan, binder: Binder) -> Result:
         if "select" in plan:
             return self._as_one_statement(lambda: self._update_each(plan, binder))
-        update = binder.bind(plan["update"])
         # Only an update that sets a NULL can break NOT NULL, so only then is
         # the table's record read.
-        set_to_null = {
-            name for stage in update for name, value in stage.get("$set", {}).items()
-            if value is None or value == {"$literal": None}
-        }
+        set_to_null = binder.set_to_null(plan)
         if set_to_null:
             required = _not_null_columns(self._table_record(plan["collection"]))
             _check_not_null(plan["collection"], required, dict.fromkeys(set_to_null))
         generated = self._generated(plan["collection"])
+        if self.store is not None and not generated:
+            return Result(rowcount=self.store.update(plan, binder))
+        update = binder.bind(plan["update"])
         if generated:
             update = [*update, {"$set": generated}]
         result = self.db[plan["collection"]].update_many(
@@ -470,14 +556,27 @@ class Executor:
         return Result(rowcount=len(rows))
 
     def _table_record(self, collection: str) -> dict | None:
-        """The collection's ``__schema__`` document: counter and recorded columns."""
-        return self.db[sequences.SCHEMA_COLLECTION].find_one(
-            {"name": collection}, {"auto": 1, "columns": 1}, session=self.session
-        )
+        """The collection's ``__schema__`` document: counter and recorded
+        columns (remembered for later inserts, see ``records``)."""
+        query = {"name": collection}
+        fields = {"auto": 1, "columns": 1}
+        catalog.ensure_name_index(self.db)
+        if self.store is None:
+            record = self.db[sequences.SCHEMA_COLLECTION].find_one(
+                query, fields, session=self.session)
+        else:
+            reply = self.store.command({"find": sequences.SCHEMA_COLLECTION, "filter": query,
+                                        "projection": fields, "limit": 1, "singleBatch": True})
+            found = reply["cursor"]["firstBatch"]
+            record = found[0] if found else None
+        records.remember(self.connection, collection, record)
+        return record
 
     def _run_delete(self, plan, binder: Binder) -> Result:
         if "select" in plan:
             return self._as_one_statement(lambda: self._delete_selected(plan, binder))
+        if self.store is not None:
+            return Result(rowcount=self.store.delete(plan, binder))
         result = self.db[plan["collection"]].delete_many(
             binder.bind_filter(plan.get("filter") or {}), session=self.session
         )
@@ -523,7 +622,10 @@ class Executor:
     # its first statement).
 
     def _savepoint_command(self, command: str, plan) -> Result:
-        self.db.command({command: plan["name"]}, session=self.session)
+        if self.store is not None:
+            self.store.command({command: plan["name"]})
+        else:
+            self.db.command({command: plan["name"]}, session=self.session)
         return Result(rowcount=0)
 
     def _run_savepoint(self, plan, binder: Binder) -> Result:
@@ -904,6 +1006,20 @@ def _check_not_null(collection: str, required: set[str], values: dict) -> None:
     for name in required:
         if name in values and values[name] is None:
             raise IntegrityError(f"NOT NULL constraint failed: {collection}.{name}")
+
+
+def _inserted(documents: list[dict], auto: str | None, returning: Sequence[str]) -> Result:
+    """An INSERT's result: RETURNING's rows, the row count, the last id."""
+    rows = ([tuple(_as_read(doc.get(c)) for c in returning) for doc in documents]
+            if returning else [])
+    lastrowid = documents[-1].get(auto) if auto and documents else None
+    return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
+                  columns=returning)
+
+
+def _as_read(value: Any) -> Any:
+    """A value written by an INSERT as a read returns it (RETURNING): Decimal128 as Decimal."""
+    return value.to_decimal() if isinstance(value, Decimal128) else value
 
 
 def _all_null(documents: list[dict], column: str) -> bool:

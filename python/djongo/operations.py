@@ -44,11 +44,6 @@ _EXTRACT_PARTS = {
     "week": "WEEK", "day": "DAY", "iso_week_day": "ISODOW",
     "hour": "HOUR", "minute": "MINUTE", "second": "SECOND",
 }
-_NUMERIC_FIELDS = {
-    "IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
-    "PositiveBigIntegerField", "PositiveSmallIntegerField", "FloatField", "AutoField",
-    "BigAutoField", "SmallAutoField",
-}
 _TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour", "minute", "second"}
 
 
@@ -398,26 +393,26 @@ class DatabaseOperations(BaseDatabaseOperations):
 
     # -- values from the database ------------------------------------------------
 
+    # The converter of each internal type whose stored form Django does not
+    # read as is, by method name (built once, not per column of each query).
+    _CONVERTERS = {
+        "DateTimeField": "convert_datetimefield_value",
+        "DateField": "convert_datefield_value",
+        "TimeField": "convert_timefield_value",
+        "DecimalField": "convert_decimalfield_value",
+        "UUIDField": "convert_uuidfield_value",
+        "BooleanField": "convert_booleanfield_value",
+        "DurationField": "convert_duration_microseconds",
+        "JSONField": "convert_jsonfield_value",
+    }
+
     def get_db_converters(self, expression):
         converters = super().get_db_converters(expression)
-        internal_type = expression.output_field.get_internal_type()
-        converter = {
-            "DateTimeField": self.convert_datetimefield_value,
-            "DateField": self.convert_datefield_value,
-            "TimeField": self.convert_timefield_value,
-            "DecimalField": self.convert_decimalfield_value,
-            "UUIDField": self.convert_uuidfield_value,
-            "BooleanField": self.convert_booleanfield_value,
-            "JSONField": self.convert_jsonfield_value,
-        }.get(internal_type)
-        if converter:
-            converters.append(converter)
-        elif internal_type == "DurationField":
-            converters.append(self.convert_duration_microseconds)
-        elif internal_type in _NUMERIC_FIELDS:
-            # Arithmetic with a decimal operand gives a Decimal128, which
-            # Django's int()/float() output conversion cannot read.
-            converters.append(self.convert_decimal128_value)
+        # Numbers need none: rows read Decimal128 as Decimal (both clients'
+        # codecs), which Django's int()/float() output conversion accepts.
+        name = self._CONVERTERS.get(expression.output_field.get_internal_type())
+        if name is not None:
+            converters.append(getattr(self, name))
         return converters
 
     def convert_duration_microseconds(self, value, expression, connection):
@@ -426,11 +421,6 @@ class DatabaseOperations(BaseDatabaseOperations):
             value = value.to_decimal()
         if isinstance(value, decimal.Decimal):
             return int(value.to_integral_value())
-        return value
-
-    def convert_decimal128_value(self, value, expression, connection):
-        if isinstance(value, Decimal128):
-            return value.to_decimal()
         return value
 
     def convert_datetimefield_value(self, value, expression, connection):

@@ -21,6 +21,7 @@ from typing import Any
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 SCHEMA_COLLECTION = "__schema__"
 
@@ -49,10 +50,17 @@ def register(db: Database, collection: str, field: str, session: ClientSession |
         update = {"$setOnInsert": {"auto": {"field_names": [field], "seq": start}}}
     else:
         update = {"$set": {"auto": {"field_names": [field], "seq": start}}}
-    db[SCHEMA_COLLECTION].update_one(
-        {"name": collection, "auto": {"$in": [None, {}]}}, update, upsert=doc is None,
-        session=session,
-    )
+    try:
+        db[SCHEMA_COLLECTION].update_one(
+            {"name": collection, "auto": {"$in": [None, {}]}}, update, upsert=doc is None,
+            session=session,
+        )
+    except DuplicateKeyError:
+        # Another process created the record since it was read (the unique
+        # index on name, catalog.ensure_name_index): go on from that record.
+        if doc is not None:
+            raise
+        register(db, collection, field, session)
 
 
 def largest_id(db: Database, collection: str, field: str,
@@ -114,12 +122,20 @@ def allocate(db: Database, collection: str, count: int, session: ClientSession |
     """Reserves ``count`` ids and returns the first; None when ``collection``
     has no counter (as ``session`` sees it)."""
     doc = db[SCHEMA_COLLECTION].find_one_and_update(
-        {"name": collection},
-        {"$inc": {"auto.seq": count}},
-        return_document=ReturnDocument.AFTER,
-        session=session,
-        **_time_limit(max_time_ms),
+        {"name": collection}, allocation(count), return_document=ReturnDocument.AFTER,
+        session=session, **_time_limit(max_time_ms),
     )
+    return first_allocated(doc, count)
+
+
+def allocation(count: int) -> dict[str, Any]:
+    """The counter update that reserves ``count`` ids."""
+    return {"$inc": {"auto.seq": count}}
+
+
+def first_allocated(doc: dict | None, count: int) -> int | None:
+    """The first of ``count`` ids reserved by ``allocation``, from the
+    counter document after the update (None: there was no counter)."""
     if doc is None:
         return None
     return int(doc["auto"]["seq"]) - count + 1
@@ -129,11 +145,11 @@ def raise_to(db: Database, collection: str, value: Any, session: ClientSession |
              max_time_ms: int | None = None) -> bool | None:
     """Raises the counter to at least ``value``; None when ``collection`` has
     no counter (as ``session`` sees it)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    update = raising(value)
+    if update is None:
         return True
     doc = db[SCHEMA_COLLECTION].find_one_and_update(
-        {"name": collection}, {"$max": {"auto.seq": value}}, {"_id": 1},
-        session=session, **_time_limit(max_time_ms),
+        {"name": collection}, update, {"_id": 1}, session=session, **_time_limit(max_time_ms),
     )
     return None if doc is None else True
 
@@ -148,6 +164,26 @@ def restart(db: Database, collection: str, seq: int, session: ClientSession | No
         session=session, **_time_limit(max_time_ms),
     )
     return None if doc is None else True
+
+
+def raising(value: Any) -> dict[str, Any] | None:
+    """The counter update that raises it to at least ``value`` (None: not an
+    integer, which no counter follows)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return {"$max": {"auto.seq": value}}
+
+
+def counter_filter(collection: str, record: dict) -> dict[str, Any]:
+    """The filter that finds ``collection``'s counter document only while it
+    still is ``record`` (its auto field and columns): a process that cached a
+    record learns from no match that another one changed the table."""
+    auto = record.get("auto") or {}
+    return {
+        "name": collection,
+        "auto.field_names": auto.get("field_names"),
+        "columns": record["columns"] if "columns" in record else {"$exists": False},
+    }
 
 
 def reset(db: Database, collection: str, session: ClientSession | None) -> None:

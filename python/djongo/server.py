@@ -45,7 +45,13 @@ LEGACY_DEFAULT_HOST = ("localhost", 27017)
 STORE_SELECTION_TIMEOUT_MS = 15_000
 
 _clients: dict[str, MongoClient] = {}
+_stores: dict[str, _core.StoreClient] = {}
 _clients_lock = threading.Lock()
+
+#: ``DJONGO_EMBEDDED_CLIENT=pymongo`` sends the ORM's statements to the
+#: embedded store through pymongo instead of its own client (for comparing
+#: the two; the default is the store's client).
+EMBEDDED_CLIENT_ENV = "DJONGO_EMBEDDED_CLIENT"
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,27 @@ class CommandLogger(monitoring.CommandListener):
 def _with_command_logger(kwargs: dict[str, Any]) -> dict[str, Any]:
     listeners = [*kwargs.get("event_listeners", ()), CommandLogger()]
     return {**kwargs, "event_listeners": listeners}
+
+
+def get_store(choice: ServerChoice) -> _core.StoreClient | None:
+    """The embedded store's own client (one per store per process), which the
+    ORM's statements go through; None for a server reached through CLIENT.
+    Call after ``get_client``, which checks the server and watches the store."""
+    if not choice.embedded or os.environ.get(EMBEDDED_CLIENT_ENV) == "pymongo":
+        return None
+    key = choice.cache_key
+    with _clients_lock:
+        client = _stores.get(key)
+        if client is None:
+            assert choice.data_dir is not None
+            try:
+                paths, _ = store.store_paths(choice.data_dir)
+            except store.StoreError as exc:
+                raise ImproperlyConfigured(
+                    f"djongo cannot use the embedded store: {exc}") from None
+            client = _core.StoreClient(paths.socket, STORE_SELECTION_TIMEOUT_MS)
+            _stores[key] = client
+        return client
 
 
 def get_client(choice: ServerChoice) -> MongoClient:

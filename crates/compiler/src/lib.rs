@@ -3,11 +3,13 @@
 //! The data flow, one module per step:
 //! `placeholders` (`%s` → `$N`) → `parse` (sqlparser AST) → `plan::build`
 //! (typed relational plan, names resolved) → `lower` (MongoDB commands with
-//! parameter slots, as described in docs/plan-format.md).
+//! parameter slots, as described in docs/plan-format.md); `bind` fills the
+//! slots with one statement's values.
 //!
 //! `compile` is pure and deterministic; caching belongs to the caller.
 #![deny(unsafe_code)]
 
+pub mod bind;
 mod error;
 mod json;
 pub mod limits;

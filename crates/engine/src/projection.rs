@@ -363,6 +363,36 @@ pub fn apply_projection(doc: &Document, projection: &Document) -> Result<Documen
 pub struct FindProjection {
     projection: Projection,
     positional: Option<(Vec<String>, Filter)>,
+    /// `{_id: 0, a: "$x", b: "$y"}`, which only renames top-level fields (the
+    /// shape of every SQL read's projection): the new and old names.
+    renames: Option<Vec<(String, String)>>,
+}
+
+/// The new and old names of a projection that excludes `_id` and otherwise
+/// only renames top-level fields (`{_id: 0, c0: "$id", c1: "$name"}`).
+fn renames(spec: &Document) -> Option<Vec<(String, String)>> {
+    let plain_name = |s: &str| !s.is_empty() && !s.starts_with('$') && !s.contains('.');
+    let mut out = Vec::with_capacity(spec.len());
+    let mut id_excluded = false;
+    for (key, value) in spec {
+        if key == "_id" {
+            id_excluded = matches!(value, Bson::Int32(0) | Bson::Int64(0) | Bson::Boolean(false)) || matches!(value, Bson::Double(f) if *f == 0.0);
+            if !id_excluded {
+                return None;
+            }
+            continue;
+        }
+        let source = match value {
+            Bson::String(s) => s.strip_prefix('$').filter(|name| plain_name(name))?,
+            _ => return None,
+        };
+        if !plain_name(key) {
+            return None;
+        }
+        out.push((key.clone(), source.to_string()));
+    }
+    // `{_id: 0}` alone excludes `_id` and keeps everything else.
+    (id_excluded && !out.is_empty()).then_some(out)
 }
 
 impl FindProjection {
@@ -394,7 +424,31 @@ impl FindProjection {
             Some(p) => Some((p, Filter::parse(filter)?)),
             None => None,
         };
-        Ok(FindProjection { projection, positional })
+        let renames = if positional.is_none() { renames(spec) } else { None };
+        Ok(FindProjection { projection, positional, renames })
+    }
+
+    /// `apply`, on a document the caller gives up: a renaming projection
+    /// moves the values instead of copying them.
+    pub fn apply_owned(&self, doc: Document) -> Result<Document> {
+        let Some(renames) = &self.renames else { return self.apply(&doc) };
+        let mut values: Vec<Option<Bson>> = vec![None; renames.len()];
+        for (name, value) in doc {
+            let mut readers = renames.iter().enumerate().filter(|(_, (_, old))| *old == name).map(|(i, _)| i);
+            let Some(first) = readers.next() else { continue };
+            // A field read twice is copied for the others.
+            for other in readers {
+                values[other] = Some(value.clone());
+            }
+            values[first] = Some(value);
+        }
+        let mut out = Document::new();
+        for ((new, _), value) in renames.iter().zip(values) {
+            if let Some(value) = value {
+                out.insert(new.clone(), value);
+            }
+        }
+        Ok(out)
     }
 
     pub fn apply(&self, doc: &Document) -> Result<Document> {
@@ -510,5 +564,35 @@ mod tests {
         let e = apply_projection(&doc! {}, &doc! {"a": 1, "b": 0}).unwrap_err();
         assert_eq!(e.code, 31254);
         assert!(apply_projection(&doc! {}, &doc! {"a": 1, "a.b": 1}).is_err());
+    }
+}
+
+#[cfg(test)]
+mod rename_tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn a_renaming_projection_moves_what_apply_copies() {
+        let doc = doc! {"_id": 1, "a": [1, {"b": 2}], "n": Bson::Null, "s": "x"};
+        let specs = [
+            doc! {"_id": 0, "c0": "$a", "c1": "$missing", "c2": "$n", "c3": "$s"},
+            doc! {"_id": 0, "c0": "$s", "c1": "$s", "c2": "$a"},
+            doc! {"_id": false, "c0": "$_id"},
+            // Not renames: handled by `apply` itself.
+            doc! {"c0": "$a"},
+            doc! {"_id": 0, "c0": "$a.b"},
+            doc! {"_id": 0, "c0": {"$add": [1, 2]}},
+            doc! {"_id": 0, "a": 1},
+            doc! {"_id": 0},
+        ];
+        for spec in specs {
+            let projection = FindProjection::parse(&spec, &Document::new()).unwrap();
+            assert_eq!(projection.apply_owned(doc.clone()).unwrap(), projection.apply(&doc).unwrap(), "{spec}");
+        }
+        assert!(renames(&doc! {"_id": 0, "c0": "$a"}).is_some());
+        assert!(renames(&doc! {"_id": 0, "c0": "$a.b"}).is_none());
+        assert!(renames(&doc! {"c0": "$a"}).is_none());
+        assert!(renames(&doc! {"_id": 0}).is_none());
     }
 }

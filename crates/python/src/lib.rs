@@ -1,18 +1,27 @@
 //! `djongo._core`: the Python face of the Rust core.
 //!
-//! Two things cross this boundary: compiled plans (SQL text in, a plan `dict`
-//! out, cached by SQL text) and the embedded engine's lifecycle. Every Rust
-//! error becomes a Python exception; nothing here may panic into Python.
+//! What crosses this boundary: compiled plans (SQL text in, a plan `dict`
+//! out, cached by SQL text: `plans`), a statement's values bound into its
+//! plan (`binder`), the embedded store's own client, which runs plans and
+//! returns rows (`store`), and the embedded engine's lifecycle (`engine`).
+//! Every Rust error becomes a Python exception; nothing here may panic into
+//! Python.
 
+mod binder;
 mod convert;
 mod engine;
+mod plans;
+mod store;
+mod values;
 
-use parking_lot::Mutex;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use std::collections::HashMap;
-use std::sync::OnceLock;
+
+// The embedded engine runs in this library, and allocates per document field
+// (see the workspace Cargo.toml); Python's own objects keep Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 create_exception!(_core, CompileError, PyException, "The SQL could not be compiled.");
 create_exception!(_core, ParseError, CompileError, "The SQL does not parse.");
@@ -36,33 +45,13 @@ create_exception!(
 );
 create_exception!(_core, EngineError, PyException, "The embedded engine failed to start or stop.");
 
-/// Bounds the plan cache: Django emits a bounded set of statement shapes, but
-/// raw SQL with inlined literals is unbounded, so the cache is cleared when
-/// full rather than growing without limit.
-const PLAN_CACHE_CAPACITY: usize = 4096;
-
-fn plan_cache() -> &'static Mutex<HashMap<String, Py<PyAny>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Py<PyAny>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 /// Compiles one SQL statement into a plan (see docs/plan-format.md).
 ///
 /// The returned dict is shared between callers with the same SQL text and
 /// must be treated as immutable.
 #[pyfunction]
 fn compile(py: Python<'_>, sql: &str) -> PyResult<Py<PyAny>> {
-    if let Some(plan) = plan_cache().lock().get(sql) {
-        return Ok(plan.clone_ref(py));
-    }
-    let plan = py.detach(|| djongo_sql::compile(sql)).map_err(compile_error_to_py)?;
-    let object = convert::document_to_py(py, &plan)?;
-    let mut cache = plan_cache().lock();
-    if cache.len() >= PLAN_CACHE_CAPACITY {
-        cache.clear();
-    }
-    cache.insert(sql.to_owned(), object.clone_ref(py));
-    Ok(object)
+    plans::compile(py, sql)
 }
 
 /// Compiles without the cache: for benchmarks and tests of the compiler itself.
@@ -74,7 +63,7 @@ fn compile_uncached(py: Python<'_>, sql: &str) -> PyResult<Py<PyAny>> {
 
 #[pyfunction]
 fn plan_cache_size() -> usize {
-    plan_cache().lock().len()
+    plans::size()
 }
 
 fn compile_error_to_py(error: djongo_sql::CompileError) -> PyErr {
@@ -96,6 +85,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::stop_engine, m)?)?;
     m.add_function(wrap_pyfunction!(engine::store_paths, m)?)?;
     m.add_function(wrap_pyfunction!(engine::server_main, m)?)?;
+    m.add_class::<binder::Binder>()?;
+    m.add_class::<store::StoreClient>()?;
     m.add("ENGINE_VERSION", djongo_server::VERSION)?;
     m.add("CompileError", py.get_type::<CompileError>())?;
     m.add("ParseError", py.get_type::<ParseError>())?;
@@ -103,5 +94,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidError", py.get_type::<InvalidError>())?;
     m.add("InvalidValueError", py.get_type::<InvalidValueError>())?;
     m.add("EngineError", py.get_type::<EngineError>())?;
+    m.add("StoreError", py.get_type::<store::StoreError>())?;
+    m.add("StoreConnectionError", py.get_type::<store::StoreConnectionError>())?;
+    m.add("StoreCommandError", py.get_type::<store::StoreCommandError>())?;
+    m.add("StoreTooLargeError", py.get_type::<store::StoreTooLargeError>())?;
     Ok(())
 }

@@ -3,6 +3,9 @@
 //! `catalog` table, keyed by namespace (`db.collection`).
 use crate::error::{CmdResult, CommandError};
 use bson::{doc, Binary, Bson, Document};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 /// One collection's catalog entry.
 #[derive(Debug, Clone)]
@@ -14,7 +17,9 @@ pub struct CollectionMeta {
     pub id: u64,
     pub uuid: Binary,
     pub options: Document,
-    pub indexes: Vec<IndexSpec>,
+    /// Shared between copies: a command copies its collection's entry, and
+    /// only index DDL changes the list (`Arc::make_mut`).
+    pub indexes: Arc<Vec<IndexSpec>>,
     pub next_index_id: u32,
 }
 
@@ -79,9 +84,30 @@ impl CollectionMeta {
             id: d.get_i64("id").map_err(|_| corrupt("id"))? as u64,
             uuid,
             options: d.get_document("options").cloned().unwrap_or_default(),
-            indexes,
+            indexes: Arc::new(indexes),
             next_index_id: d.get_i64("nextIndexId").unwrap_or(1) as u32,
         })
+    }
+
+    /// The entry stored as `raw` (catalog bytes), decoded once per process:
+    /// every command reads its collection's entry, and decoding it (with its
+    /// index specifications) cost more than a point read. Keyed by the bytes
+    /// themselves, so any snapshot, transaction or store gets what it stored.
+    pub fn from_stored(raw: &[u8]) -> CmdResult<CollectionMeta> {
+        const CAPACITY: usize = 4096;
+        static DECODED: OnceLock<Mutex<HashMap<Box<[u8]>, CollectionMeta>>> = OnceLock::new();
+        let cache = DECODED.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(meta) = cache.lock().get(raw) {
+            return Ok(meta.clone());
+        }
+        let document = Document::from_reader(raw).map_err(|e| CommandError::internal(format!("corrupt catalog entry: {e}")))?;
+        let meta = CollectionMeta::from_document(&document)?;
+        let mut cache = cache.lock();
+        if cache.len() >= CAPACITY {
+            cache.clear();
+        }
+        cache.insert(raw.into(), meta.clone());
+        Ok(meta)
     }
 
     pub fn index(&self, name: &str) -> Option<&IndexSpec> {
@@ -247,7 +273,7 @@ mod tests {
             id: 7,
             uuid: Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![1; 16] },
             options: doc! {},
-            indexes: vec![spec],
+            indexes: Arc::new(vec![spec]),
             next_index_id: 4,
         };
         let back = CollectionMeta::from_document(&meta.to_document()).unwrap();

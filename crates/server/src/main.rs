@@ -9,6 +9,10 @@
 
 use std::process::ExitCode;
 
+// See the workspace Cargo.toml: the engine allocates per document field.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let status = djongo_server::standalone::main(std::env::args().skip(1), Default::default());
     ExitCode::from(u8::try_from(status).unwrap_or(1))

@@ -66,7 +66,7 @@ pub fn expire(state: &ServerState, now: DateTime) -> CmdResult<u64> {
     let mut conn = ConnInfo::new(state.next_connection_id(), "ttl monitor".into(), "internal".into(), ConnAuth::owner());
     let mut deleted = 0u64;
     for meta in metas.iter().filter(|m| expires_documents(m)) {
-        for index in &meta.indexes {
+        for index in meta.indexes.iter() {
             let Some(seconds) = expire_after(index) else { continue };
             let Some(field) = index.fields().next() else { continue };
             let cutoff = DateTime::from_millis(now.timestamp_millis().saturating_sub(seconds.saturating_mul(1000)));

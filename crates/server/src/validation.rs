@@ -206,7 +206,7 @@ mod tests {
             id: 1,
             uuid: bson::Binary { subtype: BinarySubtype::Uuid, bytes: vec![0; 16] },
             options,
-            indexes: Vec::new(),
+            indexes: Default::default(),
             next_index_id: 1,
         }
     }

@@ -100,14 +100,14 @@ impl Unwind {
 
     /// Unwinds `matches` as if they had been set as the array `field` of
     /// `doc` (a top-level field, which `doc` may already have).
-    fn unwind_matches(&self, mut doc: Document, matches: Vec<Document>, out: &mut Vec<Document>) -> Result<()> {
+    fn unwind_matches(&self, mut doc: Document, matches: Vec<Document>, out: &mut impl FnMut(Document) -> Result<()>) -> Result<()> {
         if matches.is_empty() {
             if self.preserve {
                 doc.remove(&self.field);
                 if let Some(ix) = &self.index_field {
                     path::set(&mut doc, ix, Bson::Null)?;
                 }
-                out.push(doc);
+                out(doc)?;
             }
             return Ok(());
         }
@@ -120,7 +120,7 @@ impl Unwind {
             if let Some(ix) = &self.index_field {
                 path::set(&mut d, ix, Bson::Int64(i as i64))?;
             }
-            out.push(d);
+            out(d)?;
         }
         Ok(())
     }
@@ -245,8 +245,25 @@ impl Lookup {
         rest: impl IntoIterator<Item = &'r Document>,
     ) -> Result<Vec<Document>> {
         let mut out = Vec::with_capacity(docs.len());
-        self.join(docs, source, vars, rest, |doc, matched| unwind.unwind_matches(doc, matched, &mut out))?;
+        self.apply_unwound_into(unwind, docs, source, vars, rest, |d| {
+            out.push(d);
+            Ok(())
+        })?;
         Ok(out)
+    }
+
+    /// [`Lookup::apply_unwound`], handing each unwound document to `sink` as
+    /// soon as it is made instead of collecting them.
+    pub fn apply_unwound_into<'r>(
+        &self,
+        unwind: &Unwind,
+        docs: Vec<Document>,
+        source: &dyn CollectionSource,
+        vars: &Vars,
+        rest: impl IntoIterator<Item = &'r Document>,
+        mut sink: impl FnMut(Document) -> Result<()>,
+    ) -> Result<()> {
+        self.join(docs, source, vars, rest, |doc, matched| unwind.unwind_matches(doc, matched, &mut sink))
     }
 
     /// The fields of the foreign documents the join and `rest` read (`None`:

@@ -3,6 +3,7 @@
 //! input in growing batches until the limit is met, and a `$group` takes
 //! its input one batch at a time instead of all at once.
 use super::group::Grouper;
+use super::join::{Lookup, Unwind};
 use super::{non_negative, run_before, run_with_vars, single_stage, spec_doc, CollectionSource};
 use crate::expr::Vars;
 use crate::Result;
@@ -58,13 +59,25 @@ pub fn run_pipeline_from_with_vars(
             Some(("$group", spec)) => {
                 let mut grouper = Grouper::new(spec_doc("$group", spec)?)?;
                 let batch = if reads_collections { usize::MAX } else { GROUP_BATCH };
+                // A $lookup unwound right before the $group (a join then an
+                // aggregate, Django's annotate() over a relation) hands each
+                // joined document to the group as it is made: they are never
+                // all held at once.
+                let joined = unwound_lookup(head)?;
+                let before = if joined.is_some() { prefix - 2 } else { prefix };
                 loop {
                     let chunk = take(input, batch)?;
                     if chunk.is_empty() {
                         break;
                     }
-                    for doc in run_before(head, rest, chunk, source, vars)? {
-                        grouper.add(&doc, vars)?;
+                    let docs = run_before(&head[..before], &stages[before..], chunk, source, vars)?;
+                    match &joined {
+                        Some((lookup, unwind)) => lookup.apply_unwound_into(unwind, docs, source, vars, rest, |doc| grouper.add(&doc, vars))?,
+                        None => {
+                            for doc in docs {
+                                grouper.add(&doc, vars)?;
+                            }
+                        }
                     }
                 }
                 run_with_vars(&rest[1..], grouper.finish(), source, vars)
@@ -75,6 +88,17 @@ pub fn run_pipeline_from_with_vars(
             }
         },
     }
+}
+
+/// The `$lookup` and `$unwind` that end `head`, when the `$unwind` unwinds
+/// exactly the lookup's results (see `run_before`).
+fn unwound_lookup(head: &[Document]) -> Result<Option<(Lookup, Unwind)>> {
+    let [.., lookup, unwind] = head else { return Ok(None) };
+    let (("$lookup", lookup), ("$unwind", unwind)) = (single_stage(lookup)?, single_stage(unwind)?) else {
+        return Ok(None);
+    };
+    let (lookup, unwind) = (Lookup::parse(spec_doc("$lookup", lookup)?)?, Unwind::parse(unwind)?);
+    Ok(lookup.unwound_by(&unwind).then_some((lookup, unwind)))
 }
 
 /// How many documents the per-document stages must produce for `rest`,
@@ -123,6 +147,40 @@ mod tests {
         let streamed = run_pipeline_from(&stages, &mut input(40), &NoCollections).unwrap();
         let all: Vec<Document> = input(40).take(40).map(|d| d.unwrap()).collect();
         assert_eq!(streamed, run_pipeline(&stages, all, &NoCollections).unwrap());
+    }
+
+    struct Entries;
+
+    impl crate::pipeline::CollectionSource for Entries {
+        fn scan(&self, collection: &str) -> Result<Vec<Document>> {
+            Ok(match collection {
+                "entry" => (0..30).map(|i| doc! {"_id": i, "author": i % 4, "n": i}).collect(),
+                _ => Vec::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_group_after_a_join_gets_each_joined_document() {
+        // Django's annotate(Count('entry'), Avg('entry__n')): author 3 has no
+        // entries (kept by preserveNullAndEmptyArrays), author 0 has eight.
+        let stages = vec![
+            doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": "author", "as": "e"}},
+            doc! {"$unwind": {"path": "$e", "preserveNullAndEmptyArrays": true}},
+            doc! {"$group": {"_id": "$id", "c": {"$sum": {"$cond": [{"$ne": [{"$ifNull": ["$e._id", null]}, null]}, 1, 0]}}, "a": {"$avg": "$e.n"}}},
+        ];
+        let authors: Vec<Document> = [0, 1, 2, 5].iter().map(|i| doc! {"_id": i, "id": i}).collect();
+        let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &Entries).unwrap();
+        assert_eq!(streamed, run_pipeline(&stages, authors, &Entries).unwrap());
+        assert_eq!(
+            streamed,
+            vec![
+                doc! {"_id": 0, "c": 8, "a": 14.0},
+                doc! {"_id": 1, "c": 8, "a": 15.0},
+                doc! {"_id": 2, "c": 7, "a": 14.0},
+                doc! {"_id": 5, "c": 0, "a": null},
+            ]
+        );
     }
 
     #[test]

@@ -315,7 +315,7 @@ fn replace_collection(tables: &mut Tables<'_>, target: &Namespace, results: Vec<
     let options = existing.as_ref().map(|m| m.options.clone()).unwrap_or_default();
     let mut temp = tables.create_collection(&target.db, &temp_name, options)?;
     if let Some(old) = &existing {
-        for index in &old.indexes {
+        for index in old.indexes.iter() {
             tables.create_index(&mut temp, &index.spec)?;
         }
     }

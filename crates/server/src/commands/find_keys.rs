@@ -89,7 +89,7 @@ mod tests {
             id: 1,
             uuid: bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![0; 16] },
             options: doc! {},
-            indexes: vec![IndexSpec::from_spec(1, &doc! {"key": {"a": 1, "b": -1}}).unwrap()],
+            indexes: vec![IndexSpec::from_spec(1, &doc! {"key": {"a": 1, "b": -1}}).unwrap()].into(),
             next_index_id: 2,
         };
         assert_eq!(index_used(&meta, &doc! {"_id": 3}, None), Some(doc! {"_id": 1}));

@@ -6,6 +6,7 @@ pub(crate) mod capped;
 mod change_stream;
 mod collection_options;
 mod concerns;
+mod counter;
 mod db_sources;
 mod ddl;
 mod explain;

@@ -110,7 +110,7 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     };
     docs = super::find_keys::apply(ctx, body, &coll, &filter, sort.as_ref(), docs)?;
     if let Some(p) = projection.as_ref().filter(|_| !super::find_keys::returns_keys(body)) {
-        docs = docs.iter().map(|d| p.apply(d)).collect::<Result<_, _>>()?;
+        docs = docs.into_iter().map(|d| p.apply_owned(d)).collect::<Result<_, _>>()?;
     }
     let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
     Ok(cursor_reply(ctx, format!("{db}.{coll}"), docs, batch_size, single_batch))

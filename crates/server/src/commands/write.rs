@@ -87,11 +87,16 @@ fn ordered(body: &Document) -> bool {
 pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "insert")?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
-    let docs = doc_array(body, "documents")?;
+    let mut docs = doc_array(body, "documents")?;
     let ordered = ordered(body);
+    let counter = super::counter::parse(ctx, body)?;
     let db = ctx.db.clone();
     let in_txn = ctx.scope.in_transaction();
     let mut tables = ctx.scope.write()?;
+    let counted = match &counter {
+        Some(counter) => Some(super::counter::take(&mut tables, &db, counter, &mut docs, &mut ctx.changes)?),
+        None => None,
+    };
     let meta = tables.ensure_collection(&db, &coll)?;
     let rules = Rules::for_collection(&meta, bypass_requested(body))?;
     let mut n = 0i32;
@@ -125,6 +130,9 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut reply = doc! {"n": n};
     if !errors.is_empty() {
         reply.insert("writeErrors", errors);
+    }
+    if let Some(counted) = counted {
+        reply.insert("djongoCounter", counted);
     }
     reply.insert("ok", 1.0);
     Ok(reply)

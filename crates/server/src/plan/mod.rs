@@ -128,7 +128,7 @@ impl<'m> Prepared<'m> {
         };
         let mut multikey = Vec::with_capacity(meta.indexes.len());
         let mut bounds = Vec::with_capacity(meta.indexes.len());
-        for ix in &meta.indexes {
+        for ix in meta.indexes.iter() {
             if relevant(ix) {
                 let mk = tables.is_multikey(meta, ix)?;
                 multikey.push(mk);
@@ -576,29 +576,18 @@ pub(crate) struct CountScan<'p> {
 impl CountScan<'_> {
     fn run(&self, tables: &Tables<'_>, meta: &CollectionMeta) -> CmdResult<u64> {
         let mut n = 0u64;
-        let mut seen = HashSet::new();
+        // A multikey document can have entries in several spans.
+        let mut seen = self.multikey.then(HashSet::new);
         for span in &self.bounds.spans {
             let lo = if span.lo.is_empty() { std::ops::Bound::Unbounded } else { std::ops::Bound::Included(span.lo.as_slice()) };
             let hi = match &span.hi {
                 Some(h) => std::ops::Bound::Excluded(h.as_slice()),
                 None => std::ops::Bound::Unbounded,
             };
-            match self.index {
-                Some(i) => {
-                    for entry in tables.index_entries(meta, &meta.indexes[i], lo, hi, false)? {
-                        let entry = entry?;
-                        if !self.multikey || seen.insert(entry.id) {
-                            n += 1;
-                        }
-                    }
-                }
-                None => {
-                    for id in tables.ids_between(meta, lo, hi)? {
-                        id?;
-                        n += 1;
-                    }
-                }
-            }
+            n += match self.index {
+                Some(i) => tables.index_entries(meta, &meta.indexes[i], lo, hi, false)?.count_documents(seen.as_mut())?,
+                None => tables.ids_between(meta, lo, hi)?.count()?,
+            };
         }
         Ok(n)
     }

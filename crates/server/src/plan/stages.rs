@@ -8,7 +8,7 @@
 use super::bounds::KeySpan;
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::CmdResult;
-use crate::storage::{decode_fields, DocumentRange, EntryRange, Tables};
+use crate::storage::{DocumentRange, EntryRange, Tables};
 use bson::{doc, Bson, Document};
 use djongo_engine::sort::SortSpec;
 use djongo_engine::Filter;
@@ -166,10 +166,9 @@ impl<'a> DocScan<'a> {
     fn step(&mut self) -> CmdResult<Step> {
         loop {
             if let Some(range) = &mut self.current {
-                match range.next() {
+                match range.next_document(self.decode) {
                     Some(row) => {
-                        let (id, bytes) = row?;
-                        let doc = decode_fields(&bytes, self.decode)?;
+                        let (id, doc) = row?;
                         self.stats.docs_examined += 1;
                         if let Some(check) = &self.check {
                             if !check.passes(&doc)? {
@@ -257,15 +256,15 @@ impl<'a> IndexScan<'a> {
     fn step(&mut self) -> CmdResult<Step> {
         loop {
             if let Some(range) = &mut self.current {
-                match range.next() {
-                    Some(entry) => {
-                        let entry = entry?;
+                match range.next_id() {
+                    Some(id) => {
+                        let id = id?;
                         self.stats.keys_examined += 1;
-                        if self.multikey && !self.seen.insert(entry.id.clone()) {
+                        if self.multikey && !self.seen.insert(id.clone()) {
                             self.stats.dups_dropped += 1;
                             return Ok(Step::NeedTime);
                         }
-                        return Ok(Step::Advanced(Row { id: entry.id, doc: None }));
+                        return Ok(Step::Advanced(Row { id, doc: None }));
                     }
                     None => self.current = None,
                 }
@@ -345,8 +344,8 @@ impl<'a> Fetch<'a> {
             Some(d) => d,
             None => {
                 self.stats.docs_examined += 1;
-                match self.tables.stored_document(self.meta, &row.id)? {
-                    Some(bytes) => decode_fields(&bytes, self.decode)?,
+                match self.tables.fetch_document(self.meta, &row.id, self.decode)? {
+                    Some(doc) => doc,
                     // An entry without its document: nothing to return.
                     None => return Ok(Step::NeedTime),
                 }

@@ -27,15 +27,21 @@ pub struct DocumentRange<'a> {
     prefix_len: usize,
 }
 
+impl DocumentRange<'_> {
+    /// The next document's `_id` key and the document, decoded (see
+    /// [`decode_fields`]) straight from the stored bytes.
+    pub fn next_document(&mut self, fields: Option<&HashSet<String>>) -> Option<CmdResult<(Vec<u8>, Document)>> {
+        let prefix_len = self.prefix_len;
+        self.rows.next_with(|key, value| Ok((key.get(prefix_len..).unwrap_or_default().to_vec(), decode_fields(value, fields)?)))
+    }
+}
+
 impl Iterator for DocumentRange<'_> {
     type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let prefix_len = self.prefix_len;
-        self.rows.next().map(|row| {
-            let (key, value) = row?;
-            Ok((key[prefix_len..].to_vec(), value))
-        })
+        self.rows.next_with(|key, value| Ok((key.get(prefix_len..).unwrap_or_default().to_vec(), value.to_vec())))
     }
 }
 
@@ -62,12 +68,24 @@ pub struct IdRange<'a> {
     prefix_len: usize,
 }
 
+impl IdRange<'_> {
+    /// How many documents are left in the range, copying none of them.
+    pub fn count(mut self) -> CmdResult<u64> {
+        let mut n = 0u64;
+        while let Some(row) = self.rows.next_with(|_, _| Ok(())) {
+            row?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
 impl Iterator for IdRange<'_> {
     type Item = CmdResult<Vec<u8>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let prefix_len = self.prefix_len;
-        self.rows.next().map(|row| row.map(|(key, _)| key[prefix_len..].to_vec()))
+        self.rows.next_with(|key, _| Ok(key.get(prefix_len..).unwrap_or_default().to_vec()))
     }
 }
 
@@ -78,16 +96,44 @@ pub struct EntryRange<'a> {
     unique: bool,
 }
 
+impl EntryRange<'_> {
+    /// The `_id` key of the next entry's document (its value), without
+    /// copying the entry's key.
+    pub fn next_id(&mut self) -> Option<CmdResult<Vec<u8>>> {
+        self.rows.next_with(|_, id| Ok(id.to_vec()))
+    }
+
+    /// How many documents the rest of the range holds entries of. Every
+    /// entry counts, unless `seen` is given (a multikey index, where a
+    /// document may have several entries): then only documents not in it
+    /// yet, and they are added.
+    pub fn count_documents(mut self, seen: Option<&mut HashSet<Vec<u8>>>) -> CmdResult<u64> {
+        let mut n = 0u64;
+        if let Some(seen) = seen {
+            while let Some(id) = self.next_id() {
+                if seen.insert(id?) {
+                    n += 1;
+                }
+            }
+        } else {
+            while let Some(row) = self.rows.next_with(|_, _| Ok(())) {
+                row?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl Iterator for EntryRange<'_> {
     type Item = CmdResult<IndexEntry>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let (prefix_len, unique) = (self.prefix_len, self.unique);
-        self.rows.next().map(|row| {
-            let (key, id) = row?;
+        self.rows.next_with(|key, id| {
             // Non-unique entries end with the `_id` key (also their value).
             let end = if unique { key.len() } else { key.len().saturating_sub(id.len()) };
-            Ok(IndexEntry { key: key.get(prefix_len..end).unwrap_or_default().to_vec(), id })
+            Ok(IndexEntry { key: key.get(prefix_len..end).unwrap_or_default().to_vec(), id: id.to_vec() })
         })
     }
 }
@@ -156,6 +202,12 @@ impl Tables<'_> {
     /// The stored bytes of the document whose `_id` key is `id`.
     pub fn stored_document(&self, meta: &CollectionMeta, id: &[u8]) -> CmdResult<Option<Vec<u8>>> {
         self.key_get(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat())
+    }
+
+    /// The document whose `_id` key is `id`, decoded (see [`decode_fields`])
+    /// straight from the stored bytes.
+    pub fn fetch_document(&self, meta: &CollectionMeta, id: &[u8], fields: Option<&HashSet<String>>) -> CmdResult<Option<Document>> {
+        self.key_get_with(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat(), |bytes| decode_fields(bytes, fields))
     }
 
     /// Whether some document ever met an array on a path of `ix`, so that

@@ -18,6 +18,7 @@ use bson::{spec::BinarySubtype, Binary, Bson, Document};
 use redb::ReadTransaction;
 use std::ops::Bound;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 type Bytes = &'static [u8];
 
@@ -73,12 +74,20 @@ pub struct KeyRange<'a> {
     reverse: bool,
 }
 
+impl KeyRange<'_> {
+    /// The next pair, lent to `f` where it lies in the store: a caller that
+    /// only counts, decodes or keeps part of it copies nothing else.
+    pub fn next_with<T>(&mut self, f: impl FnOnce(&[u8], &[u8]) -> CmdResult<T>) -> Option<CmdResult<T>> {
+        let item = if self.reverse { self.inner.next_back() } else { self.inner.next() };
+        item.map(|r| r.and_then(|(k, v)| f(k.value(), v.value())))
+    }
+}
+
 impl Iterator for KeyRange<'_> {
     type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = if self.reverse { self.inner.next_back() } else { self.inner.next() };
-        item.map(|r| r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+        self.next_with(|k, v| Ok((k.to_vec(), v.to_vec())))
     }
 }
 
@@ -122,7 +131,7 @@ fn catalog_range(t: &View<'_, &'static str, Bytes>, db: Option<&str>) -> CmdResu
     };
     for item in iter {
         let (_, v) = item?;
-        out.push(CollectionMeta::from_document(&decode(v.value())?)?);
+        out.push(CollectionMeta::from_stored(v.value())?);
     }
     Ok(out)
 }
@@ -229,7 +238,7 @@ impl<'t> Tables<'t> {
     pub fn collection(&self, db: &str, name: &str) -> CmdResult<Option<CollectionMeta>> {
         let ns = format!("{db}.{name}");
         let raw = with_table!(self, catalog, |t| t.get(ns.as_str())?.map(|v| v.value().to_vec()));
-        raw.map(|b| CollectionMeta::from_document(&decode(&b)?)).transpose()
+        raw.map(|b| CollectionMeta::from_stored(&b)).transpose()
     }
 
     /// Collections of `db`, or of every database when `None`.
@@ -266,10 +275,16 @@ impl<'t> Tables<'t> {
 
     /// The value stored under `key` in `space`.
     pub fn key_get(&self, space: KeySpace, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
-        Ok(match space {
-            KeySpace::Documents => with_table!(self, docs, |t| t.get(key)?.map(|v| v.value().to_vec())),
-            KeySpace::IndexEntries => with_table!(self, index, |t| t.get(key)?.map(|v| v.value().to_vec())),
-        })
+        self.key_get_with(space, key, |v| Ok(v.to_vec()))
+    }
+
+    /// The value stored under `key` in `space`, lent to `f` where it lies.
+    pub fn key_get_with<T>(&self, space: KeySpace, key: &[u8], f: impl FnOnce(&[u8]) -> CmdResult<T>) -> CmdResult<Option<T>> {
+        let guard = match space {
+            KeySpace::Documents => with_table!(self, docs, |t| t.get(key)?),
+            KeySpace::IndexEntries => with_table!(self, index, |t| t.get(key)?),
+        };
+        guard.map(|g| f(g.value())).transpose()
     }
 
     fn index_owner(&self, key: &[u8]) -> CmdResult<Option<Vec<u8>>> {
@@ -317,7 +332,7 @@ impl<'t> Tables<'t> {
             self.meta.insert(COLLECTION_ID, id + 1)?;
         }
         let uuid = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
-        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Vec::new(), next_index_id: 1 };
+        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Default::default(), next_index_id: 1 };
         self.put_collection(&meta)?;
         Ok(meta)
     }
@@ -367,7 +382,7 @@ impl<'t> Tables<'t> {
     }
 
     fn write_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], insert: bool) -> CmdResult<()> {
-        for ix in &meta.indexes {
+        for ix in meta.indexes.iter() {
             if insert && is_multikey_document(ix, doc) {
                 self.mark_multikey(&multikey_marker(meta, ix))?;
             }
@@ -536,7 +551,7 @@ impl<'t> Tables<'t> {
             }
             stored.push((new_key[8..].to_vec(), doc));
         }
-        for ix in &meta.indexes {
+        for ix in meta.indexes.iter() {
             for (id, doc) in &stored {
                 if is_multikey_document(ix, doc) {
                     self.mark_multikey(&multikey_marker(meta, ix))?;
@@ -600,7 +615,7 @@ impl<'t> Tables<'t> {
         if multikey {
             self.mark_multikey(&multikey_marker(meta, &ix))?;
         }
-        meta.indexes.push(ix);
+        Arc::make_mut(&mut meta.indexes).push(ix);
         self.put_collection(meta)?;
         Ok(true)
     }
@@ -610,7 +625,7 @@ impl<'t> Tables<'t> {
             return Err(CommandError::new(27, "IndexNotFound", format!("index not found with name [{name}]")));
         };
         self.writer()?.claims.change_definition(meta.id, &meta.ns())?;
-        let ix = meta.indexes.remove(pos);
+        let ix = Arc::make_mut(&mut meta.indexes).remove(pos);
         Self::remove_range(&mut self.index, &index_prefix(meta, &ix))?;
         self.put_collection(meta)?;
         Ok(())

@@ -1,0 +1,101 @@
+//! `insert`'s `djongoCounter`: ids taken from a counter document in the
+//! insert's own write (one command, one commit), over the wire.
+mod common;
+
+use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
+use common::{Client, TestServer};
+
+fn counter(filter: Document) -> Document {
+    doc! {"collection": "__schema__", "filter": filter, "path": "auto.seq", "field": "id"}
+}
+
+fn seq(c: &mut Client) -> Bson {
+    let reply = c.ok("db", doc! {"find": "__schema__", "filter": {"name": "t"}});
+    let batch = reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap();
+    batch[0].as_document().unwrap().get_document("auto").unwrap().get("seq").unwrap().clone()
+}
+
+fn ids(c: &mut Client) -> Vec<Bson> {
+    let reply = c.ok("db", doc! {"find": "t", "filter": {}, "sort": {"n": 1}, "projection": {"_id": 0, "id": 1}});
+    let batch = reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap();
+    batch.iter().map(|d| d.as_document().unwrap().get("id").cloned().unwrap_or(Bson::Null)).collect()
+}
+
+fn setup(c: &mut Client) {
+    c.ok("db", doc! {"insert": "__schema__", "documents": [{"name": "t", "auto": {"field_names": ["id"], "seq": 5}, "columns": [{"name": "id"}]}]});
+}
+
+#[test]
+fn documents_without_the_field_are_numbered_after_the_counter_and_explicit_ids() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let filter = doc! {"name": "t", "auto.field_names": ["id"], "columns": [{"name": "id"}]};
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}, {"n": 2, "id": Bson::Null}], "djongoCounter": counter(filter.clone())});
+    assert_eq!(reply.get_i32("n").unwrap(), 2);
+    assert_eq!(reply.get_document("djongoCounter").unwrap(), &doc! {"first": 6i64, "count": 2i64});
+    assert_eq!(seq(&mut c), Bson::Int32(7));
+    // An explicit id raises the counter first, so the others come after it.
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 3, "id": 20}, {"n": 4}], "djongoCounter": counter(filter.clone())});
+    assert_eq!(reply.get_document("djongoCounter").unwrap(), &doc! {"first": 21i64, "count": 1i64});
+    assert_eq!(ids(&mut c), vec![Bson::Int32(6), Bson::Int32(7), Bson::Int32(20), Bson::Int32(21)]);
+    // Explicit ids below the counter leave it alone.
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 5, "id": 1}], "djongoCounter": counter(filter)});
+    assert_eq!(reply.get_document("djongoCounter").unwrap(), &doc! {"first": Bson::Null, "count": 0i64});
+    assert_eq!(seq(&mut c), Bson::Int32(21));
+}
+
+#[test]
+fn a_filter_that_matches_no_counter_writes_nothing() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let stale = doc! {"name": "t", "columns": [{"name": "id"}, {"name": "added"}]};
+    let reply = c.cmd("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": counter(stale)});
+    assert_eq!(reply.get_i32("code").unwrap(), 47, "{reply}");
+    assert_eq!(ids(&mut c), Vec::<Bson>::new());
+    assert_eq!(seq(&mut c), Bson::Int32(5));
+}
+
+#[test]
+fn a_retried_insert_gets_its_ids_again_and_is_not_applied_twice() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![7; 16] }};
+    let insert = doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": counter(doc! {"name": "t"}), "lsid": lsid, "txnNumber": 1i64};
+    let first = c.ok("db", insert.clone());
+    let again = c.ok("db", insert);
+    assert_eq!(first.get_document("djongoCounter").unwrap(), again.get_document("djongoCounter").unwrap());
+    assert_eq!(ids(&mut c), vec![Bson::Int32(6)]);
+    assert_eq!(seq(&mut c), Bson::Int32(6));
+}
+
+#[test]
+fn not_inside_a_transaction() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![8; 16] }};
+    let reply = c.cmd("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": counter(doc! {"name": "t"}),
+        "lsid": lsid, "txnNumber": 1i64, "autocommit": false, "startTransaction": true});
+    assert_eq!(reply.get_i32("code").unwrap(), 263, "{reply}");
+}
+
+#[test]
+fn change_streams_see_the_counters_update_before_the_inserts() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let opened = c.ok("db", doc! {"aggregate": 1, "pipeline": [{"$changeStream": {}}], "cursor": {}});
+    let cursor = opened.get_document("cursor").unwrap().get_i64("id").unwrap();
+    c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": counter(doc! {"name": "t"})});
+    let more = c.ok("db", doc! {"getMore": cursor, "collection": "$cmd.aggregate", "maxTimeMS": 2000});
+    let events: Vec<(String, String)> = more.get_document("cursor").unwrap().get_array("nextBatch").unwrap().iter()
+        .map(|e| {
+            let e = e.as_document().unwrap();
+            (e.get_str("operationType").unwrap().to_owned(), e.get_document("ns").unwrap().get_str("coll").unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(events, vec![("update".to_owned(), "__schema__".to_owned()), ("insert".to_owned(), "t".to_owned())]);
+}

@@ -1,0 +1,52 @@
+"""Tables' ``__schema__`` records as inserts use them, cached per process.
+
+An INSERT needs its table's record (catalog.py, sequences.py): which field
+the counter numbers, and the columns' DEFAULTs and NOT NULLs. Reading it for
+every statement costs a round trip, and it only changes with DDL. So a
+process keeps the records it read, drops a table's record when its own DDL
+touches the table (``Executor._run``), and never relies on one unchecked:
+the insert that uses a cached record (on the embedded store, outside a
+transaction) has the server take its ids from the counter document only if
+that document still is the cached record (``sequences.counter_filter``).
+When another process's migration changed the table, nothing is written and
+the record is read again. The counter's value itself is never cached.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+# Records by (client, database, table); bounded like the plan cache.
+_CAPACITY = 4096
+_records: dict[tuple[int, str, str], dict] = {}
+_lock = threading.Lock()
+
+
+def _key(connection: Connection, table: str) -> tuple[int, str, str]:
+    return id(connection.client), connection.database.name, table
+
+
+def get(connection: Connection, table: str) -> dict | None:
+    """The record of ``table`` this process last read, if any."""
+    return _records.get(_key(connection, table))
+
+
+def remember(connection: Connection, table: str, record: dict | None) -> None:
+    with _lock:
+        if record is None:
+            _records.pop(_key(connection, table), None)
+            return
+        if len(_records) >= _CAPACITY:
+            _records.clear()
+        _records[_key(connection, table)] = record
+
+
+def forget(connection: Connection, *tables: str) -> None:
+    """Drops the records of ``tables`` (their DDL ran in this process)."""
+    with _lock:
+        for table in tables:
+            _records.pop(_key(connection, table), None)

@@ -1,0 +1,208 @@
+"""The embedded store's own client (djongo.transport, crates/python/src/store).
+
+On the embedded store the ORM's statements go through it instead of pymongo;
+pymongo stays behind ``mongo_*``, GridFS and the schema statements. These
+tests check what a user must not be able to tell apart: one transaction for
+both clients, the same Python values in rows, writes that survive the store's
+server dying, and inserts that see another process's migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+from bson.dbref import DBRef
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from djongo.connection import Connection
+
+from tests.blogapp.models import Author
+from tests.multiproc import run_django, server_pid, start_django, wait_until_gone
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def names():
+    return sorted(Author.objects.values_list("name", flat=True))
+
+
+def test_the_orm_goes_through_the_stores_own_client():
+    connection.ensure_connection()
+    assert connection.connection.store is not None
+
+
+# -- one transaction, two clients ---------------------------------------------------------
+
+
+def _authors_collection():
+    connection.ensure_connection()
+    return connection.connection.database[Author._meta.db_table]
+
+
+def _mongo_insert(name: str) -> None:
+    """What a ``mongo_*`` call does inside atomic(): pymongo, in the connection's session."""
+    session = connection.connection.session_for_statement()
+    _authors_collection().insert_one({"name": name, "email": None}, session=session)
+
+
+@pytest.mark.parametrize("first", ["orm", "pymongo"])
+def test_orm_statements_and_pymongo_calls_commit_as_one_transaction(first):
+    with transaction.atomic():
+        if first == "orm":
+            Author.objects.create(name="orm")
+            _mongo_insert("pymongo")
+        else:
+            _mongo_insert("pymongo")
+            Author.objects.create(name="orm")
+        # Inside, each sees the other's writes...
+        assert sorted(d["name"] for d in _authors_collection().find(
+            {}, session=connection.connection.session_for_statement())) == ["orm", "pymongo"]
+        # ...and nobody outside sees either yet.
+        assert list(_authors_collection().find()) == []
+    assert names() == ["orm", "pymongo"]
+
+
+@pytest.mark.parametrize("first", ["orm", "pymongo"])
+def test_orm_statements_and_pymongo_calls_roll_back_as_one_transaction(first):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        if first == "orm":
+            Author.objects.create(name="orm")
+            _mongo_insert("pymongo")
+        else:
+            _mongo_insert("pymongo")
+            Author.objects.create(name="orm")
+        raise RuntimeError("roll back")
+    assert names() == []
+    # The connection goes on with a new transaction.
+    with transaction.atomic():
+        Author.objects.create(name="after")
+        _mongo_insert("after too")
+    assert names() == ["after", "after too"]
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+VALUES = {
+    "int32": 7, "int64": Int64(2**40), "double": 2.5, "text": "été \u2603", "true": True,
+    "null": None, "when": dt.datetime(2024, 2, 29, 23, 59, 58, 123000),
+    "old": dt.datetime(1, 1, 1), "decimal": Decimal128("-12.3400"), "oid": ObjectId(),
+    "bytes": Binary(b"\x00\x01", 0), "uuid": Binary(b"\x11" * 16, 4),
+    "doc": {"a": [1, {"b": Decimal128("1E+3")}], "c": None}, "list": [1, "x", [2]],
+    "regex": Regex("^a.*", "i"), "ts": Timestamp(5, 6), "ref": DBRef("coll", 3),
+    "min": MinKey(), "max": MaxKey(),
+}
+
+
+def test_rows_hold_the_values_pymongo_reads():
+    collection = _authors_collection().database["typed_values"]
+    collection.insert_one({"_id": 1, **VALUES})
+    columns = ", ".join(f'"{name}"' for name in [*VALUES, "missing"])
+    sql = f'SELECT {columns} FROM "typed_values" WHERE "_id" = %s'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [1])
+        through_store = cursor.fetchall()
+    pymongo_only = Connection(connection.connection.client, connection.connection.database.name,
+                              enforce_schema=False)
+    cursor = pymongo_only.cursor()
+    cursor.execute(sql, [1])
+    through_pymongo = cursor.fetchall()
+    assert through_store == through_pymongo
+    [row] = through_store
+    by_name = dict(zip([*VALUES, "missing"], row, strict=True))
+    assert by_name["decimal"] == Decimal("-12.3400") and isinstance(by_name["decimal"], Decimal)
+    assert by_name["bytes"] == b"\x00\x01" and type(by_name["bytes"]) is bytes
+    assert by_name["when"] == VALUES["when"] and by_name["when"].tzinfo is None
+    assert by_name["missing"] is None
+    for name in ("int64", "double", "text", "oid", "uuid", "regex", "ts", "ref", "min", "max"):
+        assert by_name[name] == VALUES[name], name
+
+
+def test_parameters_are_stored_as_pymongo_stores_them():
+    when = dt.datetime(2024, 5, 1, 12, 30, 15, 987654, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    with connection.cursor() as cursor:
+        cursor.execute('INSERT INTO "typed_params" ("a", "b", "c", "d", "e", "f") '
+                       "VALUES (%s, %s, %s, %s, %s, %s)",
+                       [when, Decimal("1.10"), 2**40, {"k": [1, (2, 3)]}, b"\x00",
+                        dt.date(2020, 1, 2)])
+    # Read with pymongo's own codec (the connection's reads decimals as Decimal).
+    collection = _authors_collection().database.client[connection.connection.database.name]
+    [doc] = collection["typed_params"].find({}, {"_id": 0})
+    assert doc == {"a": dt.datetime(2024, 5, 1, 10, 30, 15, 987000),
+                   "b": Decimal128("1.10"), "c": 2**40, "d": {"k": [1, [2, 3]]},
+                   "e": b"\x00", "f": dt.datetime(2020, 1, 2)}
+
+
+# -- the store's server dies ---------------------------------------------------------------
+
+
+def test_writes_outside_a_transaction_survive_the_servers_death_applied_once():
+    """A pooled connection to a killed server fails; the client waits for the
+    next server (which this process's watcher starts) and sends the statement
+    again, numbered in its session, so it is applied once."""
+    Author.objects.bulk_create([Author(name=f"a{i}") for i in range(3)])
+    pid = server_pid(Path(settings.DATABASES["default"]["DATA_DIR"]))
+    os.kill(pid, signal.SIGKILL)
+    wait_until_gone(pid)
+    # A multi-document update, which pymongo would not retry; applied twice,
+    # it would leave rank 2.
+    assert Author.objects.filter(name__startswith="a").update(rank=F("rank") + 1) == 3
+    Author.objects.create(name="b")
+    assert list(Author.objects.values_list("name", "rank")) == [
+        ("a0", 1), ("a1", 1), ("a2", 1), ("b", 0)]
+
+
+# -- inserts and another process's migration -----------------------------------------------
+
+
+def test_an_insert_sees_a_default_another_process_added(tmp_path):
+    """Inserts keep their table's record per process; a column another
+    process adds with a DEFAULT is still filled in."""
+    data = tmp_path / "data"
+    web = run_django(data, """
+        # CREATE TABLE records the columns (blogapp has no migrations).
+        call_command("migrate", run_syncdb=True, verbosity=0)
+        import subprocess, sys
+        Author.objects.create(name="before")      # the record is now cached here
+        from tests.multiproc import run_django
+        from django.conf import settings
+        from pathlib import Path
+        migrate = run_django(Path(settings.DATA_DIR), '''
+            from django.db import connection
+            with connection.cursor() as c:
+                c.execute("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
+                          "DEFAULT 'FR' NOT NULL")
+        ''')
+        assert migrate.returncode == 0, migrate.stderr
+        Author.objects.create(name="after")       # this process's model has no country
+        from django.db import connection
+        db = connection.connection.database
+        print(sorted((d["name"], d.get("country")) for d in db.blogapp_author.find()))
+    """)
+    assert web.returncode == 0, web.stderr
+    assert web.stdout.strip() == "[('after', 'FR'), ('before', 'FR')]"
+
+
+def test_ids_stay_unique_and_increasing_across_processes(tmp_path):
+    data = tmp_path / "data"
+    assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0
+    script = """
+        ids = [Author.objects.create(name="p").pk for _ in range(30)]
+        assert ids == sorted(ids), ids
+        print(" ".join(map(str, ids)))
+    """
+    workers = [start_django(data, script, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for _ in range(3)]
+    ids = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        ids += [int(x) for x in out.split()]
+    assert sorted(ids) == list(range(1, 91))
