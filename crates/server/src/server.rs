@@ -163,7 +163,40 @@ pub struct ServerHandle {
     addresses: Vec<String>,
     connections: Arc<Connections>,
     threads: Vec<JoinHandle<()>>,
-    socket_paths: Vec<PathBuf>,
+    socket_paths: Vec<SocketFile>,
+}
+
+/// A Unix socket this server created, identified by its inode: at exit the
+/// server removes the file at that path only if it is still this one. A
+/// newer server may have bound the same path since (the data directory was
+/// deleted and made again while this one idled), and its socket must stay.
+struct SocketFile {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    fn new(path: PathBuf) -> SocketFile {
+        let identity = file_identity(&path);
+        SocketFile { path, identity }
+    }
+
+    fn remove_if_ours(&self) {
+        if self.identity.is_some() && file_identity(&self.path) == self.identity {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_path: &std::path::Path) -> Option<(u64, u64)> {
+    None
 }
 
 impl ServerHandle {
@@ -206,8 +239,8 @@ impl ServerHandle {
             }
         }
         self.state.sessions.abort_all();
-        for p in self.socket_paths.drain(..) {
-            let _ = std::fs::remove_file(p);
+        for socket in self.socket_paths.drain(..) {
+            socket.remove_if_ours();
         }
     }
 }
@@ -233,14 +266,14 @@ pub fn spawn_with(config: ServerConfig, options: ServerOptions) -> Result<Server
         let (endpoint, socket_path) = match bind(place) {
             Ok(bound) => bound,
             Err(e) => {
-                for p in &socket_paths {
-                    let _ = std::fs::remove_file(p);
+                for socket in &socket_paths {
+                    SocketFile::remove_if_ours(socket);
                 }
                 return Err(e);
             }
         };
         endpoints.push(endpoint);
-        socket_paths.extend(socket_path);
+        socket_paths.extend(socket_path.map(SocketFile::new));
     }
     let addresses = endpoints.iter().map(|e| e.address.clone()).collect();
     let timeout = options.write_lock_timeout.unwrap_or(crate::state::WRITE_LOCK_TIMEOUT);
