@@ -79,22 +79,6 @@ fn get_path<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
     }
 }
 
-fn set_path(doc: &mut Document, path: &str, value: Bson) {
-    match path.split_once('.') {
-        None => {
-            doc.insert(path, value);
-        }
-        Some((head, rest)) => {
-            if !matches!(doc.get(head), Some(Bson::Document(_))) {
-                doc.insert(head, Document::new());
-            }
-            if let Some(Bson::Document(inner)) = doc.get_mut(head) {
-                set_path(inner, rest, value);
-            }
-        }
-    }
-}
-
 fn no_counter(counter: &Counter) -> CommandError {
     CommandError::new(47, "NoMatchingDocument", format!("no counter document in {} matches {}", counter.collection, counter.filter))
 }
@@ -125,7 +109,7 @@ pub fn take(tables: &mut Tables<'_>, db: &str, counter: &Counter, documents: &mu
     }
     if last != current {
         let mut new = old.clone();
-        set_path(&mut new, &counter.path, number(last));
+        super::write::set_path(&mut new, &counter.path, number(last));
         tables.replace(&meta, &old, &new)?;
         changes.push(PendingChange::update(db, &counter.collection, &old, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
     }

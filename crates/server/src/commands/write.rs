@@ -139,7 +139,7 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
 }
 
 /// Sets `value` at a dotted `path`, creating intermediate documents.
-fn set_path(doc: &mut Document, path: &str, value: Bson) {
+pub(super) fn set_path(doc: &mut Document, path: &str, value: Bson) {
     match path.split_once('.') {
         None => {
             doc.insert(path, value);
