@@ -154,11 +154,8 @@ class Shell:
         text = text.strip()
         try:
             self._dispatch(text)
-        except (DatabaseError, PyMongoError, ShellError) as exc:
-            print(f"error: {_one_line(exc)}", file=self.out)
-            return False
-        except (ValueError, TypeError) as exc:
-            # Extended JSON that does not parse, a wrong argument type.
+        except (DatabaseError, PyMongoError, ShellError, ValueError, TypeError) as exc:
+            # ValueError/TypeError: Extended JSON that does not parse, a wrong argument type.
             print(f"error: {_one_line(exc)}", file=self.out)
             return False
         return True

@@ -77,31 +77,29 @@ class RawAggregate:
         connection = connections[self.db]
         connection.ensure_connection()
         collection = connection.mongo_database[self.model._meta.db_table]
-        fields = {field.column: field for field in self.model._meta.concrete_fields}
-        converters = {column: _converters(field, connection) for column, field in fields.items()}
+        # Per column: its field's place (Model.from_db wants values in field
+        # order), the field, and the converters a query applies to it.
+        columns = {field.column: (place, field, *_converters(field, connection))
+                   for place, field in enumerate(self.model._meta.concrete_fields)}
         # pymongo's errors as the driver's (translate_errors), then as Django's.
         with connection.wrap_database_errors, translate_errors(None):
             documents = _in_transaction(connection.connection, collection.aggregate, self.pipeline)
             for document in documents:
-                yield self._instance(document, fields, converters, connection)
+                yield self._instance(document, columns, connection)
 
-    def _instance(self, document: dict[str, Any], fields, converters, connection):
-        names, values, extra = [], [], {}
+    def _instance(self, document: dict[str, Any], columns, connection):
+        found, extra = {}, {}
         for key, value in document.items():
-            field = fields.get(key)
-            if field is None:
+            if key not in columns:
                 if key != "_id":
                     # MongoDB's own key is not an attribute unless a field names it.
                     extra[key] = value
                 continue
-            column, functions = converters[key]
+            place, field, column, functions = columns[key]
             for convert in functions:
                 value = convert(value, column, connection)
-            names.append(field.attname)
-            values.append(value)
-        # Model.from_db wants the values in field order.
-        order = {field.attname: i for i, field in enumerate(self.model._meta.concrete_fields)}
-        ordered = sorted(zip(names, values, strict=True), key=lambda pair: order[pair[0]])
+            found[place] = (field.attname, value)
+        ordered = [found[place] for place in sorted(found)]
         instance = self.model.from_db(self.db, [n for n, _ in ordered], [v for _, v in ordered])
         for key, value in extra.items():
             setattr(instance, key, value)
