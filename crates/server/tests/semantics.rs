@@ -192,4 +192,14 @@ fn writes_to_system_collections_and_dollar_ids_are_refused() {
     let reply = c.ok("blog", doc! {"insert": "t", "documents": [{"_id": {"$ref": "c", "$id": 1, "$db": "d"}}]});
     assert!(reply.get_array("writeErrors").is_err(), "{reply:?}");
     assert_eq!(c.find_all("blog", "t").len(), 2);
+
+    // The same rule holds for documents an aggregation writes with $out or $merge.
+    let computed_id = doc! {"$project": {"_id": {"$literal": {"$gt": 1}}, "v": "$_id"}};
+    let reply = c.cmd("blog", doc! {"aggregate": "t", "pipeline": [computed_id.clone(), {"$out": "copied"}], "cursor": {}});
+    assert_eq!(code(&reply).1, Some(52), "{reply:?}");
+    let reply = c.cmd("blog", doc! {"aggregate": "t", "pipeline": [computed_id.clone(), {"$merge": {"into": "merged"}}], "cursor": {}});
+    assert_eq!(code(&reply).1, Some(52), "{reply:?}");
+    let reply = c.cmd("blog", doc! {"aggregate": "t", "pipeline": [computed_id, {"$merge": {"into": "merged", "whenMatched": "fail"}}], "cursor": {}});
+    assert_eq!(code(&reply).1, Some(52), "{reply:?}");
+    assert!(c.find_all("blog", "copied").is_empty() && c.find_all("blog", "merged").is_empty());
 }

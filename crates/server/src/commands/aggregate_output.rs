@@ -7,7 +7,7 @@
 //! temporary collection (with the target's indexes and options) and renames
 //! it over the target, and a failure of either stage leaves the target as
 //! it was. MongoDB refuses both inside a multi-document transaction.
-use super::write::ensure_id;
+use super::write::{check_id_storable, ensure_id};
 use crate::catalog::{validate_collection_name, CollectionMeta};
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
@@ -322,6 +322,7 @@ fn replace_collection(tables: &mut Tables<'_>, target: &Namespace, results: Vec<
     let rules = Rules::for_collection(&temp, bypass)?;
     for mut d in results {
         ensure_id(&mut d);
+        check_id_storable(&d)?;
         rules.check_insert(&d)?;
         tables.insert(&temp, &d)?;
     }
@@ -401,6 +402,7 @@ fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>,
                 None => target.insert(tables.ensure_collection(&spec.into.db, &spec.into.coll)?).clone(),
             };
             ensure_id(&mut result);
+            check_id_storable(&result)?;
             check_insert(&result)?;
             tables.insert(&meta, &result)?;
             continue;
@@ -460,6 +462,7 @@ fn merge_into(tables: &mut Tables<'_>, spec: &MergeSpec, results: Vec<Document>,
                         None => target.insert(tables.ensure_collection(&spec.into.db, &spec.into.coll)?).clone(),
                     };
                     ensure_id(&mut result);
+                    check_id_storable(&result)?;
                     check_insert(&result)?;
                     tables.insert(&meta, &result)?;
                 }

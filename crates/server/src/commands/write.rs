@@ -32,7 +32,7 @@ pub fn ensure_id(doc: &mut Document) {
 /// MongoDB's storage rule for `_id` (storage_validation::storageValidIdField):
 /// a document `_id` may hold no `$`-prefixed field at any depth, except a
 /// DBRef's `$ref`, `$id` and `$db` in that order.
-fn check_id_storable(doc: &Document) -> CmdResult<()> {
+pub(super) fn check_id_storable(doc: &Document) -> CmdResult<()> {
     let Some(Bson::Document(id)) = doc.get("_id") else { return Ok(()) };
     // Explicit stack: an `_id` may be nested up to the document limit.
     let mut pending: Vec<&Document> = vec![id];
