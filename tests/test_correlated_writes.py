@@ -105,3 +105,21 @@ def test_trim_of_given_characters(authors):
             'TRIM("name", NULL) FROM "blogapp_author" WHERE "name" LIKE \'%%ann%%\'', ["/"])
         assert cursor.fetchall() == [("ann", "ann/", "//ann", None)]
     assert Author.objects.annotate(t=Trim("name")).get(name="bob").t == "bob"
+
+
+@pytest.mark.django_db
+def test_correlated_not_in_reads_a_missing_field_as_null(authors):
+    ann, bob, cid = authors
+    # A document written outside Django, without n_comments: its value is SQL NULL,
+    # so `x NOT IN (<ann's n_comments>)` can no longer be TRUE for any x.
+    Entry.objects.mongo_insert_one({"id": 900, "headline": "raw", "author_id": ann.pk})
+    sql = ('SELECT "name" FROM "blogapp_author" a WHERE 7 NOT IN '
+           '(SELECT "n_comments" FROM "blogapp_entry" e WHERE e."author_id" = a."id") '
+           'ORDER BY "name"')
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        assert [r[0] for r in cursor.fetchall()] == ["bob", "cid"]
+    in_sql = sql.replace("NOT IN", "IN").replace("7", "0")
+    with connection.cursor() as cursor:
+        cursor.execute(in_sql)
+        assert [r[0] for r in cursor.fetchall()] == ["ann", "bob"]

@@ -318,19 +318,29 @@ impl Ctx {
             Expr::InSubquery { expr, subquery, negated } => {
                 let want = want != *negated;
                 let v = self.value(env, expr)?;
-                let list = match subquery {
-                    SubqueryRef::Uncorrelated(k) => lit(doc! { "$subquery": *k as i64 }),
+                // `values` skips the subquery rows whose c0 is missing; `with_nulls`
+                // keeps them as NULL, which only NOT IN needs to see.
+                let (values, with_nulls) = match subquery {
+                    SubqueryRef::Uncorrelated(k) => {
+                        let list = lit(doc! { "$subquery": *k as i64 });
+                        (list.clone(), list)
+                    }
                     SubqueryRef::Correlated(q) => {
                         let (field, _) = self.correlated_lookup(env, q, false)?;
-                        Bson::String(format!("${field}.c0"))
+                        let with_nulls = doc! { "$map": {
+                            "input": format!("${field}"),
+                            "as": "row",
+                            "in": { "$ifNull": ["$$row.c0", Bson::Null] },
+                        } };
+                        (Bson::String(format!("${field}.c0")), with_nulls.into())
                     }
                 };
-                let inn = opn("$in", vec![v.clone(), list.clone()]);
+                let inn = opn("$in", vec![v.clone(), values]);
                 if want {
                     and(vec![not_null(v), inn])
                 } else {
                     // A NULL among the subquery's values makes NOT IN never TRUE.
-                    let has_null = opn("$in", vec![Bson::Null, list]);
+                    let has_null = opn("$in", vec![Bson::Null, with_nulls]);
                     and(vec![not_null(v), opn("$not", vec![has_null]), opn("$not", vec![inn])])
                 }
             }
