@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import django
+from report_plot import plot as plot_report
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -193,6 +194,8 @@ def write_report(runs: list[dict], path: Path, known: dict[str, str],
             f"({100 * yard['both'] / max(yard['sqlite'], 1):.1f}%); SQLite also passes "
             f"{yard['vendor']} tests written for SQLite alone, left out.",
             "",
+            f"![the apps where djongo passes fewer tests than SQLite]({path.stem}.png)",
+            "",
         ]
     lines += [
         f"Passed: {total['passed']} of {total['run']} tests "
@@ -220,6 +223,12 @@ def write_report(runs: list[dict], path: Path, known: dict[str, str],
         lines += sqlite_only_section(runs, sqlite_runs)
     lines += ["", (HERE / "unsupported.md").read_text().rstrip("\n")]
     path.write_text("\n".join(lines) + "\n")
+    if compare:
+        try:
+            plot_report(path, path.with_suffix(".png"))
+        except ImportError:
+            print("matplotlib is not installed (pip install -e '.[bench]'): the report's "
+                  "plot was not redrawn", file=sys.stderr)
 
 
 def sqlite_only_section(runs: list[dict], sqlite_runs: dict[str, dict]) -> list[str]:
