@@ -205,6 +205,9 @@ impl Ctx {
             Expr::JsonExtract { expr, path, mode } => json::extract(self.json_input(env, expr)?, path, *mode),
             Expr::Aggregate { .. } => return Err(CompileError::unsupported("aggregate function outside SELECT/HAVING/ORDER BY of a grouped query", format!("{e:?}"))),
             Expr::Case { whens, otherwise } => {
+                if let Some(lookup) = self.case_as_lookup(env, whens, otherwise.as_deref())? {
+                    return Ok(lookup);
+                }
                 let mut branches = Vec::new();
                 for (c, v) in whens {
                     branches.push(Bson::Document(doc! { "case": self.truth(env, c, true)?, "then": self.value(env, v)? }));
@@ -727,5 +730,73 @@ pub(crate) fn aggregate_default(func: AggFunc) -> Bson {
     match func {
         AggFunc::CountStar | AggFunc::Count => Bson::Int64(0),
         _ => Bson::Null,
+    }
+}
+
+/// The fewest WHEN arms for which a CASE on one column becomes a lookup.
+/// Below it, `$switch` is as fast and reads more plainly in a plan.
+const CASE_LOOKUP_MIN_ARMS: usize = 8;
+
+/// `col = constant` (either way round): the column and the constant.
+fn column_equals_constant(cond: &Expr) -> Option<(&Expr, &Expr)> {
+    match cond {
+        Expr::Compare { op: CmpOp::Eq, left, right } => match (&**left, &**right) {
+            (c @ Expr::Column(_), k) | (k, c @ Expr::Column(_)) if matches!(k, Expr::Literal(_) | Expr::Param(_)) => Some((c, k)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A literal or a parameter slot as a raw value inside a `$literal`.
+fn constant_value(e: &Expr) -> Option<Bson> {
+    match e {
+        Expr::Literal(l) => Some(literal(l)),
+        Expr::Param(i) => Some(param_slot(*i)),
+        _ => None,
+    }
+}
+
+impl Ctx {
+    /// `CASE WHEN col = k1 THEN v1 WHEN col = k2 THEN v2 ... ELSE e END` with
+    /// constant keys and values (Django's `bulk_update()` writes one arm per
+    /// object) as a lookup: the position of `col` among the keys picks the
+    /// value. A `$switch` would test every arm for every document, which is
+    /// quadratic in a bulk update's batch. The first matching arm wins, as
+    /// `$indexOfArray` returns the first position; a NULL column matches no
+    /// arm, and neither does a NULL key (a NULL column never reaches the
+    /// lookup, and no other value equals NULL).
+    fn case_as_lookup(&self, env: Env, whens: &[(Expr, Expr)], otherwise: Option<&Expr>) -> Result<Option<Bson>> {
+        if whens.len() < CASE_LOOKUP_MIN_ARMS {
+            return Ok(None);
+        }
+        let Some((column, _)) = whens.first().and_then(|(c, _)| column_equals_constant(c)) else { return Ok(None) };
+        let mut keys = Vec::with_capacity(whens.len());
+        let mut values = Vec::with_capacity(whens.len());
+        for (cond, then) in whens {
+            let Some((c, key)) = column_equals_constant(cond) else { return Ok(None) };
+            let (Some(key), Some(value)) = (constant_value(key), constant_value(then)) else { return Ok(None) };
+            if c != column {
+                return Ok(None);
+            }
+            keys.push(key);
+            values.push(value);
+        }
+        let otherwise = match otherwise {
+            None => Bson::Null,
+            Some(e) if is_constant(e) => self.value(env, e)?,
+            Some(_) => return Ok(None),
+        };
+        let column = self.value(env, column)?;
+        let position = opn("$indexOfArray", vec![lit(Bson::Array(keys)), column.clone()]);
+        let picked = doc! { "$let": {
+            "vars": { "arm": position },
+            "in": opn("$cond", vec![
+                opn("$eq", vec![Bson::String("$$arm".into()), Bson::Int32(-1)]),
+                otherwise.clone(),
+                opn("$arrayElemAt", vec![lit(Bson::Array(values)), Bson::String("$$arm".into())]),
+            ]),
+        } };
+        Ok(Some(opn("$cond", vec![is_null(column), otherwise, picked.into()])))
     }
 }
