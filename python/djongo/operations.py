@@ -126,8 +126,19 @@ class DatabaseOperations(BaseDatabaseOperations):
     def max_name_length(self) -> int:
         return 200
 
+    # bulk_update() objects per UPDATE. Its SQL sets each field to a CASE with
+    # one arm per object, evaluated for every object it updates, so the work
+    # grows with the square of the batch; a full batch's SQL text is the same
+    # for every batch, so its compiled plan is reused.
+    bulk_update_batch_size = 100
+
     def bulk_batch_size(self, fields, objs) -> int:
-        return len(objs)
+        # bulk_update() passes the primary key twice (the WHEN arms and the
+        # WHERE pk IN), then the fields it sets; inserts and deletions go in
+        # one command, whatever their size.
+        if len(fields) > 2 and fields[0] is fields[1] and getattr(fields[0], "primary_key", False):
+            return max(1, min(len(objs), self.bulk_update_batch_size))
+        return max(1, len(objs))
 
     def bulk_insert_sql(self, fields, placeholder_rows) -> str:
         rows = ", ".join("(%s)" % ", ".join(row) for row in placeholder_rows)
