@@ -272,7 +272,8 @@ def _fail_text(entry: dict) -> str:
     return "fails: `%s`" % text.replace("|", "\\|").replace("`", "'")
 
 
-def report(rs: dict, peer: dict, criterion_dir: pathlib.Path | None) -> str:
+def report(rs: dict, peer: dict, criterion_dir: pathlib.Path | None,
+           plot_path: pathlib.Path | None = None) -> str:
     lines = [
         "# Compile time: djongo-rs vs Djongo 1.3.7's SQL translator",
         "",
@@ -337,6 +338,8 @@ def report(rs: dict, peer: dict, criterion_dir: pathlib.Path | None) -> str:
             len(own_fail), ", ".join(own_fail) or "none",
             len(rs_fail), (" (%s)" % ", ".join(rs_fail)) if rs_fail else ""),
     ]
+    if plot_path:
+        lines += ["", "![compile time per statement](%s)" % plot_path.name]
     lines += ["", "## Machine", ""] + _machine() + [
         "- djongo-rs: release build of `crates/python` (maturin), Python %s" % rs["python"],
         "- load average (1, 5, 15 min) before/after: djongo-rs run %s / %s; Djongo run %s / %s"
@@ -347,6 +350,59 @@ def report(rs: dict, peer: dict, criterion_dir: pathlib.Path | None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def plot(rs: dict, peer: dict, path: pathlib.Path) -> None:
+    """Per statement, on a log scale: djongo-rs (cache miss and hit) and Djongo 1.3.7."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rs["statements"])
+    series: dict[str, list[float | None]] = {
+        "djongo-rs, cache miss": [], "djongo-rs, cache hit": [], "Djongo 1.3.7": []}
+    dialect_marks = []
+    for name in names:
+        entry = rs["statements"][name]
+        series["djongo-rs, cache miss"].append(entry.get("miss", {}).get("median_us"))
+        series["djongo-rs, cache hit"].append(entry.get("hit", {}).get("median_us"))
+        p = peer["statements"].get(name, {})
+        same, own = p.get("same_sql", {}), p.get("own_dialect", {})
+        if "time" in same:
+            series["Djongo 1.3.7"].append(same["time"]["median_us"])
+            dialect_marks.append("")
+        elif "time" in own:
+            series["Djongo 1.3.7"].append(own["time"]["median_us"])
+            dialect_marks.append("†")
+        else:
+            series["Djongo 1.3.7"].append(None)
+            dialect_marks.append("fails")
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(names) + 1.5))
+    height = 0.27
+    colors = {"djongo-rs, cache miss": "#4f81bd", "djongo-rs, cache hit": "#9bbb59",
+              "Djongo 1.3.7": "#c0504d"}
+    for i, (label, values) in enumerate(series.items()):
+        ys = [n + (i - 1) * height for n in range(len(names))]
+        ax.barh([y for y, v in zip(ys, values, strict=True) if v],
+                [v for v in values if v], height, label=label, color=colors[label])
+        if label == "Djongo 1.3.7":
+            for y, v, mark in zip(ys, values, dialect_marks, strict=True):
+                if mark == "fails":
+                    ax.text(0.12, y, "Djongo cannot translate it", va="center", fontsize=7,
+                            color=colors[label])
+                elif mark:
+                    ax.text(v * 1.1, y, "† own dialect", va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlim(left=0.1)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("µs per statement (median, log scale)")
+    ax.set_title("Compiling the SQL Django 5.2 writes: djongo-rs vs Djongo 1.3.7", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -361,10 +417,13 @@ def main() -> None:
     p.add_argument("rs", type=pathlib.Path)
     p.add_argument("peer", type=pathlib.Path)
     p.add_argument("criterion_dir", type=pathlib.Path, nargs="?")
+    p.add_argument("--plot", type=pathlib.Path, help="also draw the results as this PNG")
     args = parser.parse_args()
     if args.cmd == "report":
-        print(report(json.loads(args.rs.read_text()), json.loads(args.peer.read_text()),
-                     args.criterion_dir))
+        rs, peer = json.loads(args.rs.read_text()), json.loads(args.peer.read_text())
+        print(report(rs, peer, args.criterion_dir, args.plot))
+        if args.plot:
+            plot(rs, peer, args.plot)
         return
     data = bench_rs(args) if args.cmd == "rs" else bench_peer(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

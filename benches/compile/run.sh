@@ -3,6 +3,8 @@
 #   benches/compile/run.sh            # everything; writes benches/compile/results.md
 #   SAMPLES=50 CRITERION=0 benches/compile/run.sh   # quicker, no criterion run
 # Uses its own venvs under .cache/ (git-ignored); never touches the dev .venv.
+# Writes results.md, results.png and the raw results-*.json (to redraw without a rerun:
+#   python benches/compile/bench.py report results-djongo-rs.json results-djongo137.json --plot results.png).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$ROOT/benches/compile"
@@ -52,6 +54,9 @@ echo "== Djongo 1.3.7 translator"
 (cd "$CACHE" && "$PEER_VENV/bin/python" "$HERE/bench.py" peer "$CACHE/peer.json" \
     --samples "$SAMPLES" --sample-ms "$SAMPLE_MS")
 
+"$RS_VENV/bin/pip" install --quiet "matplotlib>=3.8"
 "$RS_VENV/bin/python" "$HERE/bench.py" report "$CACHE/rs.json" "$CACHE/peer.json" $CRIT_DIR \
-    > "$HERE/results.md"
+    --plot "$HERE/results.png" > "$HERE/results.md"
+cp "$CACHE/rs.json" "$HERE/results-djongo-rs.json"
+cp "$CACHE/peer.json" "$HERE/results-djongo137.json"
 echo "wrote $HERE/results.md"

@@ -580,7 +580,8 @@ fn execute_in_transaction(
     concerns::check_statement(body, starting)?;
     let session_arc = state.sessions.get(&key);
     let mut session = session_arc.lock();
-    session.touch(conn.id);
+    let conn_id = conn.id;
+    session.touch(conn_id);
     if number < session.txn_number {
         return Err(CommandError::new(225, "TransactionTooOld", format!("txnNumber {number} is less than last txnNumber {} seen in this session", session.txn_number)));
     }
@@ -647,6 +648,10 @@ fn execute_in_transaction(
     if must_abort {
         session.abort();
     }
+    // The idle clock restarts when a statement ends too: one that ran longer
+    // than the idle limit (a large update on a loaded machine) must not leave
+    // its transaction looking abandoned to the reaper the moment it returns.
+    session.touch(conn_id);
     // Labels follow mongod's rules (`reply::labels_for`): a conflict or
     // another transient failure is TransientTransactionError.
     result
