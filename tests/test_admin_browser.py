@@ -140,8 +140,15 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     again = _manage(env, "seed_demo")
     assert "0 authors and 0 entries added" in again, again
 
+    with runserver(env, workdir / "runserver.log") as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def runserver(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``manage.py runserver`` of the demo (settings from *env*) on a free loopback port,
+    until the block ends; its log is kept in the artifacts."""
     port = _free_port()
-    log = workdir / "runserver.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
@@ -163,7 +170,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait(timeout=15)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log, ARTIFACTS / "runserver.log")
+        shutil.copyfile(log, ARTIFACTS / log.name)
 
 
 # --- the browser -------------------------------------------------------------------------

@@ -1,14 +1,22 @@
 """``inspectdb`` of a collection Django did not create (documents inserted with pymongo):
-the models it prints import and run as written, and the admin lists and edits them."""
+the models it prints import and run as written, and the admin lists and edits them in a
+real headless Chromium (the browser and server helpers of tests/test_admin_browser.py)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
-from tests.test_admin_browser import DEMO, _manage
+from tests.test_admin_browser import (  # noqa: F401 - browser_context and page are fixtures
+    DEMO,
+    _login,
+    _manage,
+    _rows,
+    _shot,
+    browser_context,
+    page,
+    runserver,
+)
 
 FILL = """
 import datetime
@@ -25,70 +33,9 @@ db.legacy_products.insert_many([
 ])
 """
 
-# Runs in a process whose settings add the generated app: the admin, logged in, lists the
-# collection and saves an edited document through the change form as a browser would post it.
-ADMIN = """
-import re
-from html.parser import HTMLParser
+def test_inspectdb_models_of_a_pymongo_collection_run_in_the_admin(tmp_path, page):  # noqa: F811
+    from playwright.sync_api import expect
 
-import django
-django.setup()
-from django.contrib.auth import get_user_model
-from django.test import Client
-from django.test.utils import setup_test_environment
-from legacy.models import LegacyProducts
-
-setup_test_environment()
-
-
-class FormFields(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.data, self._textarea = {}, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        name = attrs.get("name")
-        if tag == "input" and name and attrs.get("type") not in ("submit", "checkbox"):
-            self.data[name] = attrs.get("value") or ""
-        elif tag == "input" and name and "checked" in attrs:
-            self.data[name] = "on"
-        elif tag == "textarea" and name:
-            self._textarea, self.data[name] = name, ""
-
-    def handle_data(self, data):
-        if self._textarea:
-            self.data[self._textarea] += data
-
-    def handle_endtag(self, tag):
-        if tag == "textarea":
-            self._textarea = None
-
-
-admin = get_user_model().objects.filter(username="inspector").first() or \\
-    get_user_model().objects.create_superuser("inspector", "i@example.com", "pw-inspect-42")
-client = Client()
-client.force_login(admin)
-
-listing = client.get("/admin/legacy/legacyproducts/")
-assert listing.status_code == 200, listing.status_code
-page = listing.content.decode()
-assert "Lamp" in page and "Desk" in page and "Chair" in page, page[:3000]
-
-lamp = LegacyProducts.objects.get(name="Lamp")
-url = f"/admin/legacy/legacyproducts/{lamp.pk}/change/"
-form = client.get(url)
-assert form.status_code == 200, form.status_code
-fields = FormFields()
-fields.feed(form.content.decode())
-data = dict(fields.data, name="Lamp (edited)", stock="4", _save="Save")
-saved = client.post(url, data)
-assert saved.status_code == 302, saved.content.decode()[:5000]
-print("EDITED", LegacyProducts.objects.get(pk=lamp.pk).name)
-"""
-
-
-def test_inspectdb_models_of_a_pymongo_collection_run_in_the_admin(tmp_path):
     env = dict(os.environ)
     env.update(DJONGO_DEMO_DATA_DIR=str(tmp_path / "data"),
                DJANGO_SETTINGS_MODULE="blogsite.settings", PYTHONUNBUFFERED="1")
@@ -127,10 +74,21 @@ def test_inspectdb_models_of_a_pymongo_collection_run_in_the_admin(tmp_path):
     """))
     env.update(DJANGO_SETTINGS_MODULE="inspected_settings",
                PYTHONPATH=os.pathsep.join([str(app), str(DEMO)]))
-    proc = subprocess.run([sys.executable, "-c", ADMIN], cwd=DEMO, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "EDITED Lamp (edited)" in proc.stdout
+    _manage(env, "ensure_superuser")
+    with runserver(env, tmp_path / "runserver-inspectdb.log") as base_url:
+        _login(page, base_url)
+        page.goto(f"{base_url}/admin/legacy/legacyproducts/")
+        expect(page.locator("#result_list")).to_be_visible()
+        assert sorted(_rows(page)) == ["Chair", "Desk", "Lamp"]
+        _shot(page, "inspectdb-01-changelist")
+        page.locator("#result_list tbody tr th a", has_text="Lamp").click()
+        expect(page.locator("#id_name")).to_have_value("Lamp")
+        page.fill("#id_name", "Lamp (edited)")
+        page.fill("#id_stock", "4")
+        page.click("input[name=_save]")
+        expect(page.locator("ul.messagelist li.success")).to_contain_text("was changed successfully")
+        assert sorted(_rows(page)) == ["Chair", "Desk", "Lamp (edited)"]
+        _shot(page, "inspectdb-02-saved")
 
     # The edit reached the document; what the model does not show stays as it was.
     check = _manage(env, "shell", "-c", textwrap.dedent("""
