@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Operation benchmark: djongo-server against FerretDB 1.24 (SQLite backend), same machine,
-# same run, same data; writes benches/engine/results.md.
+# same run, same data; writes benches/engine/results.md and results.png.
 #   benches/engine/run.sh                    # release build, 5000 documents (~5 minutes)
 #   DOCS=20000 SCALE=2 benches/engine/run.sh # more data, more repetitions
 # Needs cargo, Go (for scripts/ferretdb-setup, first time only) and Python 3.11+.
@@ -25,6 +25,7 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
 fi
 PY="$ROOT/.venv/bin/python"
 "$PY" -c 'import pymongo' 2>/dev/null || "$PY" -m pip install --quiet "pymongo>=4.6"
+"$PY" -c 'import matplotlib' 2>/dev/null || "$PY" -m pip install --quiet "matplotlib>=3.8"
 
 echo "== benchmark ($DOCS documents, scale $SCALE)"
 "$PY" "$HERE/bench.py" --ours "$OURS" --ferretdb "$FERRETDB" --out "$HERE/results.md" \
