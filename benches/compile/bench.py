@@ -389,17 +389,18 @@ def plot(rs: dict, peer: dict, path: pathlib.Path) -> None:
         if label == "Djongo 1.3.7":
             for y, v, mark in zip(ys, values, dialect_marks, strict=True):
                 if mark == "fails":
-                    ax.text(0.12, y, "Djongo cannot translate it", va="center", fontsize=7,
+                    ax.text(0.025, y, "Djongo cannot translate it", va="center", fontsize=7,
                             color=colors[label])
                 elif mark:
                     ax.text(v * 1.1, y, "† own dialect", va="center", fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlim(left=0.1)
+    ax.set_xlim(left=0.02, right=1e6)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("µs per statement (median, log scale)")
-    ax.set_title("Compiling the SQL Django 5.2 writes: djongo-rs vs Djongo 1.3.7", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Compiling the SQL Django 5.2 writes: djongo-rs vs Djongo 1.3.7", fontsize=10,
+                 pad=28)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
