@@ -693,8 +693,8 @@ fn collect_accumulators(ctx: &Ctx, env: Env, e: &Expr, entries: &mut Vec<(Expr, 
         }
         other => {
             let mut children = Vec::new();
-            for_each_child(other, &mut |c| children.push(c.clone()));
-            for child in &children {
+            other.for_each_child(&mut |c| children.push(c));
+            for child in children {
                 collect_accumulators(ctx, env, child, entries, group, n)?;
             }
         }
@@ -702,42 +702,4 @@ fn collect_accumulators(ctx: &Ctx, env: Env, e: &Expr, entries: &mut Vec<(Expr, 
     Ok(())
 }
 
-fn for_each_child(e: &Expr, f: &mut dyn FnMut(&Expr)) {
-    match e {
-        Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } | Expr::Window(_) => {}
-        Expr::Neg(x) | Expr::Not(x) | Expr::Cast { expr: x, .. } | Expr::IsNull { expr: x, .. } | Expr::InSubquery { expr: x, .. } | Expr::JsonExtract { expr: x, .. } => f(x),
-        Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
-            f(left);
-            f(right);
-        }
-        Expr::Concat(v) | Expr::And(v) | Expr::Or(v) | Expr::Function { args: v, .. } => v.iter().for_each(&mut *f),
-        Expr::InList { expr, list, .. } => {
-            f(expr);
-            list.iter().for_each(&mut *f);
-        }
-        Expr::Between { expr, low, high, .. } => {
-            f(expr);
-            f(low);
-            f(high);
-        }
-        Expr::Match { expr, pattern, .. } => {
-            f(expr);
-            f(pattern);
-        }
-        Expr::Aggregate { arg, .. } => {
-            if let Some(a) = arg {
-                f(a)
-            }
-        }
-        Expr::Case { whens, otherwise } => {
-            for (c, r) in whens {
-                f(c);
-                f(r);
-            }
-            if let Some(o) = otherwise {
-                f(o)
-            }
-        }
-    }
-}
 

@@ -481,49 +481,51 @@ impl Expr {
     /// into subqueries, which are separate scopes).
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
+        self.for_each_child(&mut |child| child.walk(&mut *f));
+    }
+
+    /// Calls `f` on the direct sub-expressions of this expression (not
+    /// descending into subqueries, which are separate scopes). The same
+    /// children as [`Expr::for_each_child_mut`], read-only.
+    pub fn for_each_child<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
         match self {
-            Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) => {}
-            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } => e.walk(f),
-            Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => expr.walk(f),
+            Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } => {}
+            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } => f(e),
+            Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => f(expr),
             Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
-                left.walk(f);
-                right.walk(f);
+                f(left);
+                f(right);
             }
-            Expr::Concat(v) | Expr::And(v) | Expr::Or(v) | Expr::Function { args: v, .. } => {
-                v.iter().for_each(|e| e.walk(f))
-            }
+            Expr::Concat(v) | Expr::And(v) | Expr::Or(v) | Expr::Function { args: v, .. } => v.iter().for_each(f),
             Expr::InList { expr, list, .. } => {
-                expr.walk(f);
-                list.iter().for_each(|e| e.walk(f));
+                f(expr);
+                list.iter().for_each(f);
             }
-            Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } => {}
-            Expr::Between {
-                expr, low, high, ..
-            } => {
-                expr.walk(f);
-                low.walk(f);
-                high.walk(f);
+            Expr::Between { expr, low, high, .. } => {
+                f(expr);
+                f(low);
+                f(high);
             }
             Expr::Match { expr, pattern, .. } => {
-                expr.walk(f);
-                pattern.walk(f);
+                f(expr);
+                f(pattern);
             }
             Expr::Aggregate { arg, .. } => {
                 if let Some(a) = arg {
-                    a.walk(f)
+                    f(a)
                 }
             }
             Expr::Case { whens, otherwise } => {
                 for (c, r) in whens {
-                    c.walk(f);
-                    r.walk(f);
+                    f(c);
+                    f(r);
                 }
                 if let Some(o) = otherwise {
-                    o.walk(f)
+                    f(o)
                 }
             }
             Expr::Window(w) => {
-                w.args.iter().chain(&w.partition_by).chain(w.order_by.iter().map(|(e, _)| e)).for_each(|e| e.walk(f));
+                w.args.iter().chain(&w.partition_by).chain(w.order_by.iter().map(|(e, _)| e)).for_each(f);
             }
         }
     }
