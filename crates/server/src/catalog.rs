@@ -34,6 +34,8 @@ pub struct IndexSpec {
     pub partial: Option<Document>,
     /// The spec as the client gave it, returned by listIndexes.
     pub spec: Document,
+    /// A text index's definition (its key is `{_fts: "text", _ftsx: 1}`).
+    pub text: Option<Arc<crate::text::TextSpec>>,
 }
 
 pub const ID_INDEX_NAME: &str = "_id_";
@@ -123,13 +125,27 @@ impl CollectionMeta {
 impl IndexSpec {
     /// Validates a createIndexes entry (`{key, name, unique, sparse, partialFilterExpression}`).
     pub fn from_spec(id: u32, spec: &Document) -> CmdResult<IndexSpec> {
+        // A text index is stored as MongoDB stores it (`{_fts: "text",
+        // _ftsx: 1}`, weights...); its default name comes from the key given.
+        let (normalized, text_name) = match spec.get("key") {
+            Some(Bson::Document(k)) if crate::text::is_text_key(k) => {
+                let normalized = crate::text::TextSpec::normalize(spec)?;
+                (Some(normalized), Some(default_index_name(k)))
+            }
+            _ => (None, None),
+        };
+        let spec = normalized.as_ref().unwrap_or(spec);
+        let text = match &normalized {
+            Some(n) => Some(Arc::new(crate::text::TextSpec::from_normalized(n)?)),
+            None => None,
+        };
         let key = match spec.get("key") {
             Some(Bson::Document(k)) if !k.is_empty() => k.clone(),
             _ => return Err(CommandError::new(67, "CannotCreateIndex", "index specification must have a non-empty 'key' document")),
         };
         let name = match spec.get("name") {
             Some(Bson::String(n)) if !n.is_empty() => n.clone(),
-            None => default_index_name(&key),
+            None => text_name.unwrap_or_else(|| default_index_name(&key)),
             _ => return Err(CommandError::new(67, "CannotCreateIndex", "index 'name' must be a non-empty string")),
         };
         let unique = truthy(spec.get("unique"));
@@ -146,12 +162,12 @@ impl IndexSpec {
                 stored.insert(k.clone(), v.clone());
             }
         }
-        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored })
+        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored, text })
     }
 
     /// Whether two specs describe the same index (createIndexes is idempotent for those).
     pub fn same_definition(&self, other: &IndexSpec) -> bool {
-        self.key == other.key && self.unique == other.unique && self.sparse == other.sparse && self.partial == other.partial
+        self.key == other.key && self.unique == other.unique && self.sparse == other.sparse && self.partial == other.partial && self.text == other.text
     }
 
     pub fn fields(&self) -> impl Iterator<Item = &str> {

@@ -27,6 +27,15 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
             return Ok(Vec::new());
         }
     }
+    if let Some(text) = &index.text {
+        return Ok(crate::text::search::index_keys(text, doc)?
+            .into_iter()
+            .map(|values| {
+                let encoded = keyenc::encode_key(&values);
+                IndexKey { values, encoded }
+            })
+            .collect());
+    }
     let mut per_field: Vec<Vec<Bson>> = Vec::new();
     let mut all_missing = true;
     for field in index.fields() {

@@ -28,6 +28,7 @@ pub mod session;
 pub mod standalone;
 pub mod state;
 pub mod storage;
+pub mod text;
 pub mod ttl;
 pub mod validation;
 pub mod wire;

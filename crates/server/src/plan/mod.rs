@@ -97,6 +97,7 @@ fn id_index() -> &'static IndexSpec {
         sparse: false,
         partial: None,
         spec: CollectionMeta::id_index_spec(),
+        text: None,
     })
 }
 
