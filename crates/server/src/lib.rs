@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod data_dir;
 pub mod error;
 pub mod failpoint;
+pub mod hashed;
 pub mod index;
 pub mod keyenc;
 pub mod ops;
@@ -31,6 +32,7 @@ pub mod storage;
 pub mod text;
 pub mod ttl;
 pub mod validation;
+pub mod wildcard;
 pub mod wire;
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 mod bounds;
 mod explain;
 mod predicates;
+mod special;
 mod stages;
 #[cfg(test)]
 mod tests;
@@ -98,6 +99,7 @@ fn id_index() -> &'static IndexSpec {
         partial: None,
         spec: CollectionMeta::id_index_spec(),
         text: None,
+        wildcard: None,
     })
 }
 
@@ -125,12 +127,27 @@ impl<'m> Prepared<'m> {
         // serve the query (unless a hint names it): the others are not read.
         let sort_first = sort.as_ref().and_then(|(_, s)| s.keys().next().cloned());
         let relevant = |ix: &IndexSpec| {
-            query.hint.is_some() || ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f))
+            query.hint.is_some()
+                || match &ix.wildcard {
+                    Some(wildcard) => preds.fields.iter().any(|(path, _)| wildcard.covers(path)),
+                    None => ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f)),
+                }
         };
         let mut multikey = Vec::with_capacity(meta.indexes.len());
         let mut bounds = Vec::with_capacity(meta.indexes.len());
         for ix in meta.indexes.iter() {
-            if relevant(ix) {
+            if let (Some(wildcard), true) = (&ix.wildcard, relevant(ix)) {
+                // A document may have many entries in a wildcard index.
+                multikey.push(true);
+                bounds.push(special::wildcard_bounds(ix, wildcard, &preds));
+            } else if ix.is_hashed() && relevant(ix) {
+                let mk = tables.is_multikey(meta, ix)?;
+                multikey.push(mk);
+                bounds.push(special::hashed_bounds(ix, &preds, mk));
+            } else if ix.text.is_some() {
+                multikey.push(false);
+                bounds.push(ScanBounds::unbounded());
+            } else if relevant(ix) {
                 let mk = tables.is_multikey(meta, ix)?;
                 multikey.push(mk);
                 bounds.push(scan_bounds(ix, &preds, mk));
@@ -193,7 +210,8 @@ impl<'a> Candidate<'a> {
 /// read it backward, and whether rows with equal sort keys may come out of
 /// `_id` order (so they must be re-ordered).
 fn provided_order(ix: &IndexSpec, bounds: &ScanBounds, multikey: bool, sort: &SortSpec) -> Option<(bool, bool)> {
-    if multikey {
+    // Hashes and (path, value) entries are not in the sort's order.
+    if multikey || ix.is_hashed() || ix.wildcard.is_some() {
         // An array sorts by its smallest or largest element, not by each.
         return None;
     }
