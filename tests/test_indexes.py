@@ -127,11 +127,13 @@ def test_text_hashed_and_wildcard_indexes_through_migrations_and_introspection()
     assert introspected["columns"] == ["body_text", "headline"]
     assert introspected["options"]["weights"] == {"body_text": 1, "headline": 10}
 
-    listed, introspected = _add_and_remove(Author, HashedIndex(fields=["name"], name="author_name_h"))
+    hashed = HashedIndex(fields=["name"], name="author_name_h")
+    listed, introspected = _add_and_remove(Author, hashed)
     assert listed["key"] == {"name": "hashed"}
     assert (introspected["type"], introspected["columns"]) == ("hashed", ["name"])
 
-    listed, introspected = _add_and_remove(Entry, WildcardIndex(fields=["blog"], name="entry_blog_w"))
+    wildcard = WildcardIndex(fields=["blog"], name="entry_blog_w")
+    listed, introspected = _add_and_remove(Entry, wildcard)
     assert listed["key"] == {"blog.$**": 1}
     assert (introspected["type"], introspected["columns"]) == ("wildcard", ["blog"])
 

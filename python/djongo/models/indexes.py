@@ -225,8 +225,8 @@ class WildcardIndex(MongoIndex):
 
     suffix = "wildcard"
 
-    def __init__(self, *args: Any, fields: Any = (), wildcard_projection: dict[str, int] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fields: Any = (),
+                 wildcard_projection: dict[str, int] | None = None, **kwargs: Any) -> None:
         fields = list(fields)
         whole_document = not fields
         if whole_document and not kwargs.get("name"):
