@@ -232,3 +232,23 @@ fn compound_text_index_needs_its_prefix() {
     assert_eq!(code, 2);
     assert!(msg.contains("dept"), "{msg}");
 }
+
+#[test]
+fn text_in_count_distinct_update_and_delete() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    articles(&mut c);
+    let reply = c.ok("db", doc! {"count": "articles", "query": {"$text": {"$search": "coffee"}}});
+    assert_eq!(reply.get_i32("n").or_else(|_| reply.get_i64("n").map(|n| n as i32)).unwrap(), 3);
+    let reply = c.ok("db", doc! {"distinct": "articles", "key": "author", "query": {"$text": {"$search": "coffee"}}});
+    let mut authors: Vec<&str> = reply.get_array("values").unwrap().iter().filter_map(Bson::as_str).collect();
+    authors.sort();
+    assert_eq!(authors, ["efg", "xyz"]);
+    let reply = c.ok("db", doc! {"update": "articles", "updates": [{"q": {"$text": {"$search": "leche"}}, "u": {"$inc": {"views": 1}}, "multi": true}]});
+    assert_eq!(reply.get_i32("nModified").unwrap(), 2);
+    let views: Vec<i32> = find(&mut c, doc! {"filter": {"_id": {"$in": [5, 8]}}}).iter().map(|d| d.get_i32("views").unwrap()).collect();
+    assert_eq!(views, [201, 11]);
+    assert!(find(&mut c, doc! {"filter": {"_id": 5}})[0].keys().all(|k| !k.contains("score")), "no score is stored");
+    c.ok("db", doc! {"delete": "articles", "deletes": [{"q": {"$text": {"$search": "bake"}}, "limit": 0}]});
+    assert_eq!(ids(&mut c, doc! {"$search": "cake baking coffee"}), [1, 2, 7]);
+}

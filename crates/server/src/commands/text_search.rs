@@ -4,31 +4,14 @@
 use crate::catalog::CollectionMeta;
 use crate::error::CmdResult;
 use crate::storage::Tables;
-use crate::text::meta::{self, SCORE_FIELD};
+use crate::text::meta;
 use crate::text::search::{self, TextFilter};
 use bson::{Bson, Document};
-use djongo_engine::sort::SortSpec;
 
 /// The documents a `$text` find returns, before projection: each carries
 /// its score in `SCORE_FIELD`.
 pub fn find(tables: &Tables<'_>, meta: &CollectionMeta, filter: &TextFilter, sort: Option<&Document>, skip: usize, limit: Option<usize>) -> CmdResult<Vec<Document>> {
-    let mut docs: Vec<Document> = search::run(tables, meta, filter)?
-        .into_iter()
-        .map(|scored| {
-            let mut doc = scored.doc;
-            doc.insert(SCORE_FIELD, Bson::Double(scored.score));
-            doc
-        })
-        .collect();
-    if let Some(sort) = sort {
-        let (sort, _) = meta::rewrite_sort(sort)?;
-        SortSpec::parse(&sort)?.sort(&mut docs);
-    }
-    let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
-    if let Some(limit) = limit {
-        docs.truncate(limit);
-    }
-    Ok(docs)
+    search::select(tables, meta, filter, sort, skip, limit, true)
 }
 
 /// A find projection split into the engine's part and the score fields;

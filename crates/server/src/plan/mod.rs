@@ -525,6 +525,10 @@ pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, l
 
 /// The documents a query returns: filtered, sorted, skipped and limited.
 pub fn find(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Vec<Document>> {
+    // `$text` is answered by the text index (crates/server/src/text/).
+    if let Some(text) = crate::text::search::TextFilter::split(&query.filter)? {
+        return crate::text::search::select(tables, meta, &text, query.sort.as_ref(), query.skip, query.limit, false);
+    }
     let prep = Prepared::new(tables, meta, query)?;
     run(tables, &prep, |exec| exec.collect_documents())
 }
@@ -570,6 +574,9 @@ fn index_name(plan: &Document) -> Option<String> {
 pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<u64> {
     if filter.is_empty() {
         return tables.count(meta);
+    }
+    if let Some(text) = crate::text::search::TextFilter::split(filter)? {
+        return Ok(crate::text::search::run(tables, meta, &text)?.len() as u64);
     }
     let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
     if let Some(plan) = count_scan(&prep) {

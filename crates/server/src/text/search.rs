@@ -168,6 +168,41 @@ pub fn run(tables: &Tables<'_>, meta: &CollectionMeta, filter: &TextFilter) -> C
     Ok(out)
 }
 
+/// What a query with `$text` returns, sorted (a `{$meta: "textScore"}` sort
+/// key reads the score), skipped and limited. With `keep_score`, each
+/// document carries its score in `meta::SCORE_FIELD` for the stages that
+/// read it; without, documents are as stored (for counts, updates, deletes).
+pub fn select(
+    tables: &Tables<'_>,
+    meta: &CollectionMeta,
+    filter: &TextFilter,
+    sort: Option<&Document>,
+    skip: usize,
+    limit: Option<usize>,
+    keep_score: bool,
+) -> CmdResult<Vec<Document>> {
+    let mut docs: Vec<Document> = run(tables, meta, filter)?
+        .into_iter()
+        .map(|scored| {
+            let mut doc = scored.doc;
+            doc.insert(super::meta::SCORE_FIELD, Bson::Double(scored.score));
+            doc
+        })
+        .collect();
+    if let Some(sort) = sort {
+        let (sort, _) = super::meta::rewrite_sort(sort)?;
+        djongo_engine::sort::SortSpec::parse(&sort)?.sort(&mut docs);
+    }
+    let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
+    if let Some(limit) = limit {
+        docs.truncate(limit);
+    }
+    if !keep_score {
+        docs.iter_mut().for_each(super::meta::strip);
+    }
+    Ok(docs)
+}
+
 /// The index keys of `doc` in text index `spec`: one per distinct term,
 /// after the values of the prefix fields.
 pub fn index_keys(spec: &TextSpec, doc: &Document) -> CmdResult<Vec<Vec<Bson>>> {
