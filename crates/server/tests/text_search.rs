@@ -76,6 +76,14 @@ fn manual_text_operator_examples() {
     // Diacritic sensitivity.
     assert_eq!(ids(&mut c, doc! {"$search": "CAFÉ", "$diacriticSensitive": true}), [5]);
     assert_eq!(ids(&mut c, doc! {"$search": "leches -cafés", "$diacriticSensitive": true}), [8]);
+    // Explain shows mongod's TEXT_MATCH over the text index.
+    let explain = c.ok("db", doc! {"explain": {"find": "articles", "filter": {"$text": {"$search": "coffee -shop"}}}, "verbosity": "executionStats"});
+    let plan = explain.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap();
+    assert_eq!(plan.get_str("stage").unwrap(), "TEXT_MATCH");
+    assert_eq!(plan.get_document("parsedTextQuery").unwrap().get_array("negatedTerms").unwrap(), &vec![Bson::String("shop".into())]);
+    let stats = explain.get_document("executionStats").unwrap();
+    assert_eq!(stats.get_i64("nReturned").unwrap(), 2);
+    assert_eq!(stats.get_i64("totalDocsExamined").unwrap(), 3);
     // The rest of the filter applies too.
     assert_eq!(find(&mut c, doc! {"filter": {"$text": {"$search": "coffee"}, "views": {"$gt": 20}}}).len(), 1);
 }

@@ -136,12 +136,18 @@ pub struct Scored {
 
 /// What the text index and the checks select for `filter`, in `_id` order.
 pub fn run(tables: &Tables<'_>, meta: &CollectionMeta, filter: &TextFilter) -> CmdResult<Vec<Scored>> {
+    Ok(run_counted(tables, meta, filter)?.0)
+}
+
+/// `run`, with how many index entries and documents it examined.
+pub fn run_counted(tables: &Tables<'_>, meta: &CollectionMeta, filter: &TextFilter) -> CmdResult<(Vec<Scored>, (u64, u64))> {
     let (ix, spec) = text_index(meta)?;
     let language: Language = filter.query.language.unwrap_or(spec.default_language);
     let parsed = filter.query.parse_search(language);
     let prefix = prefix_values(spec, &filter.rest)?;
     let rest = Filter::parse(&filter.rest)?;
     let mut ids: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut keys_examined = 0u64;
     for term in &parsed.terms_for_bounds {
         let mut values = prefix.clone();
         values.push(Bson::String(term.clone()));
@@ -153,9 +159,11 @@ pub fn run(tables: &Tables<'_>, meta: &CollectionMeta, filter: &TextFilter) -> C
         };
         let mut entries = tables.index_entries(meta, ix, Bound::Included(start.as_slice()), end_bound, false)?;
         while let Some(id) = entries.next_id() {
+            keys_examined += 1;
             ids.insert(id?);
         }
     }
+    let docs_examined = ids.len() as u64;
     let mut out = Vec::new();
     for id in ids {
         let Some(doc) = tables.fetch_document(meta, &id, None)? else { continue };
@@ -165,7 +173,7 @@ pub fn run(tables: &Tables<'_>, meta: &CollectionMeta, filter: &TextFilter) -> C
         let score = query::score(spec, &parsed, &doc)?;
         out.push(Scored { doc, score });
     }
-    Ok(out)
+    Ok((out, (keys_examined, docs_examined)))
 }
 
 /// What a query with `$text` returns, sorted (a `{$meta: "textScore"}` sort
