@@ -95,14 +95,14 @@ impl Wildcard {
     /// The (path, value) keys of `doc`: every leaf value of a covered path;
     /// an array's elements are each a value of the array's path.
     pub fn keys(&self, doc: &Document) -> Vec<[Bson; 2]> {
-        let mut out = Vec::new();
+        let mut out = Keys::default();
         for (name, value) in doc {
             self.visit(name, value, 0, &mut out);
         }
-        out
+        out.keys
     }
 
-    fn visit(&self, path: &str, value: &Bson, depth: usize, out: &mut Vec<[Bson; 2]>) {
+    fn visit(&self, path: &str, value: &Bson, depth: usize, out: &mut Keys) {
         if depth > MAX_DEPTH || !self.leads_somewhere(path) {
             return;
         }
@@ -125,14 +125,22 @@ impl Wildcard {
         }
     }
 
-    fn push(&self, path: &str, value: &Bson, out: &mut Vec<[Bson; 2]>) {
+    fn push(&self, path: &str, value: &Bson, out: &mut Keys) {
         if self.covers(path) {
             let key = [Bson::String(path.to_string()), value.clone()];
-            if !out.contains(&key) {
-                out.push(key);
+            // Equal values (1 and 1.0) make one entry, as they encode alike.
+            if out.seen.insert(crate::keyenc::encode_key(&key)) {
+                out.keys.push(key);
             }
         }
     }
+}
+
+/// A document's keys, each once.
+#[derive(Default)]
+struct Keys {
+    keys: Vec<[Bson; 2]>,
+    seen: std::collections::HashSet<Vec<u8>>,
 }
 
 #[cfg(test)]
