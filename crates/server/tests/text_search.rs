@@ -211,6 +211,8 @@ fn errors_are_mongodbs() {
     assert_eq!(code, 40218);
     let (code, _) = error(&mut c, "db", doc! {"find": "articles", "filter": {}, "sort": {"s": {"$meta": "textScore"}}});
     assert_eq!(code, 40218);
+    let (code, _) = error(&mut c, "db", doc! {"find": "articles", "filter": {"views": 5}, "hint": "subject_text"});
+    assert_eq!(code, 2);
     // Dropping the index: $text has no index again.
     c.ok("db", doc! {"dropIndexes": "articles", "index": "subject_text"});
     let (code, _) = error(&mut c, "db", doc! {"find": "articles", "filter": {"$text": {"$search": "coffee"}}});

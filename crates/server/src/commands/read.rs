@@ -83,13 +83,10 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let db = ctx.db.clone();
     let mut docs = {
         let tables = ctx.scope.read()?;
-        match tables.collection(&db, &coll)? {
-            None => Vec::new(),
-            Some(meta) if text.is_some() => {
-                let text = text.as_ref().ok_or_else(|| CommandError::internal("text filter vanished"))?;
-                super::text_search::find(&tables, &meta, text, sort.as_ref(), skip, (limit > 0).then_some(limit))?
-            }
-            Some(meta) => {
+        match (tables.collection(&db, &coll)?, text.as_ref()) {
+            (None, _) => Vec::new(),
+            (Some(meta), Some(text)) => super::text_search::find(&tables, &meta, text, sort.as_ref(), skip, (limit > 0).then_some(limit))?,
+            (Some(meta), None) => {
                 match super::capped::natural_order(&meta, sort.as_ref()) {
                     // Natural order: a capped collection's insertion order
                     // (`capped`), `_id` order for any other.
@@ -269,18 +266,18 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                         results.iter_mut().for_each(crate::text::meta::strip);
                         results
                     } else {
-                    match count_shape(&pipeline) {
-                        Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
-                            count_result(plan::count(&tables, &meta, &query.filter)?, shape)
+                        match count_shape(&pipeline) {
+                            Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
+                                count_result(plan::count(&tables, &meta, &query.filter)?, shape)
+                            }
+                            _ => {
+                                let prep = plan::Prepared::new(&tables, &meta, &query)?;
+                                plan::run(&tables, &prep, |exec| {
+                                    let mut input = exec.map(|r| r.map_err(to_engine));
+                                    Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
+                                })?
+                            }
                         }
-                        _ => {
-                            let prep = plan::Prepared::new(&tables, &meta, &query)?;
-                            plan::run(&tables, &prep, |exec| {
-                                let mut input = exec.map(|r| r.map_err(to_engine));
-                                Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
-                            })?
-                        }
-                    }
                     }
                 }
             },

@@ -342,6 +342,10 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
         let Some(i) = meta.indexes.iter().position(|ix| hint_matches(hint, ix)) else {
             return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index"));
         };
+        // A text index answers only `$text` (its entries are terms).
+        if meta.indexes[i].text.is_some() {
+            return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: a text index can only be hinted for a $text query"));
+        }
         out.push(index_candidate(tables, prep, i, true));
         return Ok(out);
     }
