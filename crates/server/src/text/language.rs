@@ -107,11 +107,15 @@ impl Language {
         static FRENCH: OnceLock<HashSet<&'static str>> = OnceLock::new();
         static GERMAN: OnceLock<HashSet<&'static str>> = OnceLock::new();
         static SPANISH: OnceLock<HashSet<&'static str>> = OnceLock::new();
+        static ITALIAN: OnceLock<HashSet<&'static str>> = OnceLock::new();
+        static PORTUGUESE: OnceLock<HashSet<&'static str>> = OnceLock::new();
         match self {
             Language::English => Some(load(&ENGLISH, include_str!("stop_words/english.txt"))),
             Language::French => Some(load(&FRENCH, include_str!("stop_words/french.txt"))),
             Language::German => Some(load(&GERMAN, include_str!("stop_words/german.txt"))),
             Language::Spanish => Some(load(&SPANISH, include_str!("stop_words/spanish.txt"))),
+            Language::Italian => Some(load(&ITALIAN, include_str!("stop_words/italian.txt"))),
+            Language::Portuguese => Some(load(&PORTUGUESE, include_str!("stop_words/portuguese.txt"))),
             _ => None,
         }
     }
@@ -169,6 +173,7 @@ mod tests {
         assert!(Language::English.is_stop_word("don't"));
         assert!(!Language::English.is_stop_word("coffee"));
         assert!(Language::Spanish.is_stop_word("el"));
+        assert!(Language::Italian.is_stop_word("perché") && Language::Portuguese.is_stop_word("você"));
         assert!(!Language::None.is_stop_word("the"));
     }
 
