@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from django.db import NotSupportedError, connection
-from djongo.models import MongoIndex, TTLIndex
+from django.db import DatabaseError, NotSupportedError, connection
+from django.db.models import Q
+from djongo.models import (
+    CompoundIndex,
+    HashedIndex,
+    MongoIndex,
+    TextIndex,
+    TTLIndex,
+    WildcardIndex,
+)
 
 from tests.blogapp.models import Author, Entry
 
@@ -61,3 +69,128 @@ def test_bad_ttl_indexes_are_refused_when_declared(kwargs):
 def test_an_unknown_index_option_is_refused_not_dropped():
     with connection.cursor() as cursor, pytest.raises(NotSupportedError, match="colour"):
         cursor.execute('CREATE INDEX "ix" ON "blogapp_entry" ("headline") WITH ("colour" = 1)')
+
+
+def _add_and_remove(model, index):
+    """Runs ``AddIndex`` forwards, returns what listIndexes shows and
+    get_constraints reports, then runs it backwards."""
+    from django.apps import apps
+    from django.db import migrations
+    from django.db.migrations.state import ProjectState
+
+    operation = migrations.AddIndex(model._meta.model_name, index)
+    before = ProjectState.from_apps(apps)
+    after = before.clone()
+    operation.state_forwards(model._meta.app_label, after)
+    with connection.schema_editor() as editor:
+        operation.database_forwards(model._meta.app_label, editor, before, after)
+    try:
+        listed = _indexes(model._meta.db_table)[index.name]
+        with connection.cursor() as cursor:
+            introspected = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    finally:
+        with connection.schema_editor() as editor:
+            operation.database_backwards(model._meta.app_label, editor, after, before)
+    assert index.name not in _indexes(model._meta.db_table)
+    return listed, introspected[index.name]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compound_index_with_directions_unique_partial_filter_and_collation():
+    index = CompoundIndex(fields=["author", "-pub_date"], unique=True, name="entry_author_date",
+                          condition=Q(n_comments__gt=0), collation={"locale": "simple"})
+    listed, introspected = _add_and_remove(Entry, index)
+    assert listed["key"] == {"author_id": 1, "pub_date": -1}
+    assert listed["unique"] is True
+    assert listed["collation"] == {"locale": "simple"}
+    # Django's condition, and SQL's rule that rows with a NULL key are not unique.
+    assert {"n_comments": {"$gt": 0}} in listed["partialFilterExpression"]["$and"]
+    assert introspected["columns"] == ["author_id", "pub_date"]
+    assert introspected["orders"] == ["ASC", "DESC"]
+    assert introspected["unique"] is True and introspected["type"] == "idx"
+    # The embedded engine compares strings by code point only: a language's
+    # collation is MongoDB's (CLIENT), and refused here with a clear error.
+    french = CompoundIndex(fields=["headline"], name="entry_fr", collation={"locale": "fr"})
+    with pytest.raises(DatabaseError, match="collation is not supported by the embedded engine"):
+        _add_and_remove(Entry, french)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_text_hashed_and_wildcard_indexes_through_migrations_and_introspection():
+    text = TextIndex(fields=["headline", "body_text"], weights={"headline": 10},
+                     default_language="spanish", name="entry_search")
+    listed, introspected = _add_and_remove(Entry, text)
+    assert listed["key"] == {"_fts": "text", "_ftsx": 1}
+    assert listed["weights"] == {"body_text": 1, "headline": 10}
+    assert listed["default_language"] == "spanish"
+    assert introspected["type"] == TextIndex.suffix == "text"
+    assert introspected["columns"] == ["body_text", "headline"]
+    assert introspected["options"]["weights"] == {"body_text": 1, "headline": 10}
+
+    hashed = HashedIndex(fields=["name"], name="author_name_h")
+    listed, introspected = _add_and_remove(Author, hashed)
+    assert listed["key"] == {"name": "hashed"}
+    assert (introspected["type"], introspected["columns"]) == ("hashed", ["name"])
+
+    wildcard = WildcardIndex(fields=["blog"], name="entry_blog_w")
+    listed, introspected = _add_and_remove(Entry, wildcard)
+    assert listed["key"] == {"blog.$**": 1}
+    assert (introspected["type"], introspected["columns"]) == ("wildcard", ["blog"])
+
+    whole = WildcardIndex(name="entry_all", wildcard_projection={"body_text": 0})
+    listed, introspected = _add_and_remove(Entry, whole)
+    assert listed["key"] == {"$**": 1}
+    assert listed["wildcardProjection"] == {"body_text": 0}
+    assert introspected["type"] == "wildcard"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ttl_indexes_show_their_expiry_in_introspection():
+    listed, introspected = _add_and_remove(
+        Entry, TTLIndex(fields=["pub_date"], expire_after_seconds=90, name="entry_ttl"))
+    assert introspected["options"] == {"expireAfterSeconds": 90}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hashed_indexes_serve_lookups():
+    with connection.schema_editor() as editor:
+        editor.add_index(Author, HashedIndex(fields=["name"], name="author_name_h"))
+    try:
+        Author.objects.create(name="Ada", rank=1)
+        Author.objects.create(name="Grace", rank=2)
+        assert list(Author.objects.filter(name="Grace").values_list("rank", flat=True)) == [2]
+        plan = Author.objects.filter(name="Grace").explain()
+        assert "author_name_h" in plan
+    finally:
+        with connection.schema_editor() as editor:
+            editor.remove_index(Author, HashedIndex(fields=["name"], name="author_name_h"))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: TextIndex(fields=["a"], weights={"b": 2}, name="x"),
+    lambda: TextIndex(fields=["a"], weights={"a": 0}, name="x"),
+    lambda: TextIndex(fields=["-a"], name="x"),
+    lambda: HashedIndex(fields=["a", "b"], name="x"),
+    lambda: WildcardIndex(fields=["a", "b"], name="x"),
+    lambda: WildcardIndex(fields=["a"], wildcard_projection={"b": 1}, name="x"),
+    lambda: WildcardIndex(),
+    lambda: CompoundIndex(fields=["a"], collation="fr", name="x"),
+])
+def test_bad_index_declarations_are_refused(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_the_index_classes_deconstruct_for_migrations():
+    for index in [
+        CompoundIndex(fields=["a", "-b"], unique=True, collation={"locale": "fr"}, name="c"),
+        TextIndex(fields=["a", "b"], weights={"a": 3}, default_language="french",
+                  language_override="lang", name="t"),
+        HashedIndex(fields=["a"], name="h"),
+        WildcardIndex(fields=["a"], name="w"),
+        WildcardIndex(wildcard_projection={"a": 1}, name="w2"),
+    ]:
+        path, args, kwargs = index.deconstruct()
+        assert path == f"djongo.models.{type(index).__name__}"
+        assert type(index)(*args, **kwargs) == index
+    assert TextIndex(fields=["a"], weights={"a": 3}, name="t") != TextIndex(fields=["a"], name="t")

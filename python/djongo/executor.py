@@ -701,14 +701,15 @@ class Executor:
         return keys
 
     def _unique_index(self, collection: str, columns: Sequence[str], name: str,
-                      where: dict | None = None, options: dict | None = None) -> None:
+                      where: dict | None = None, options: dict | None = None,
+                      keys: list[tuple[str, Any]] | None = None) -> None:
         # SQL's UNIQUE ignores rows with a NULL key, and a partial index
         # (WHERE ...) also ignores rows outside its condition.
         conditions = [{c: {"$type": NON_NULL_TYPES}} for c in columns]
         if where:
             conditions.append(where)
         where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
-        keys = self._free_keys(collection, [(c, 1) for c in columns])
+        keys = self._free_keys(collection, keys or [(c, 1) for c in columns])
         self.db[collection].create_index(
             keys, name=name, unique=True, partialFilterExpression=where, session=self.session,
             **(options or {}),
@@ -837,8 +838,12 @@ class Executor:
             raise ProgrammingError(f"index {index_name!r} already exists")
         # MongoDB's own index options (djongo.models.indexes): expireAfterSeconds, sparse...
         options = dict(plan.get("options") or {})
+        keys = _keys_of_kind(keys, options.pop("kind", None))
+        for document_option in ("weights", "wildcardProjection", "collation"):
+            if document_option in options:
+                options[document_option] = json.loads(options[document_option])
         if plan.get("unique"):
-            self._unique_index(name, [k for k, _ in keys], index_name, where, options)
+            self._unique_index(name, [k for k, _ in keys], index_name, where, options, keys)
         else:
             if where:
                 options["partialFilterExpression"] = where
@@ -957,6 +962,17 @@ def _check_plain_keys(collection: str, doc: dict) -> None:
 def _key(values) -> tuple:
     """Column values as a dictionary key (documents and arrays by their text)."""
     return tuple(repr(v) if isinstance(v, (dict, list)) else v for v in values)
+
+
+def _keys_of_kind(keys: list[tuple[str, Any]], kind: str | None) -> list[tuple[str, Any]]:
+    """The key pattern of a CREATE INDEX ... WITH (kind = ...): MongoDB
+    writes an index's kind in its key (``{f: "text"}``, ``{f: "hashed"}``,
+    ``{"f.$**": 1}``, or ``{"$**": 1}`` for the whole document)."""
+    if kind == "text" or kind == "hashed":
+        return [(k, kind) for k, _ in keys]
+    if kind == "wildcard":
+        return [(k if k == "$**" else f"{k}.$**", 1) for k, _ in keys]
+    return keys
 
 
 def _named_checks(table: str, checks: list[dict] | None) -> list[dict]:

@@ -222,6 +222,8 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 is_pk = index["name"] == pk_index
             else:
                 is_pk = columns == primary_key and bool(index.get("unique") or columns == ["_id"])
+            kind, columns = _index_kind(index, columns)
+            options = {k: index[k] for k in _INDEX_OPTIONS if k in index}
             constraints[index["name"]] = {
                 "columns": columns,
                 "primary_key": is_pk,
@@ -229,10 +231,10 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "foreign_key": None,
                 "check": False,
                 "index": True,
-                "type": "idx",
-                "orders": ["DESC" if d == -1 else "ASC" for d in index["key"].values()],
+                "type": kind,
+                "orders": ["DESC" if index["key"].get(c) == -1 else "ASC" for c in columns],
                 "definition": None,
-                "options": None,
+                "options": options or None,
             }
         # CHECK constraints are clauses of the collection's validator.
         for check in CollectionValidator.read(db, table_name, None).checks:
@@ -247,3 +249,24 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "options": None,
             }
         return constraints
+
+
+# The MongoDB index options get_constraints reports (as "options").
+_INDEX_OPTIONS = ("expireAfterSeconds", "sparse", "hidden", "partialFilterExpression", "collation",
+                  "weights", "default_language", "language_override", "wildcardProjection")
+
+
+def _index_kind(index: dict, columns: list[str]) -> tuple[str, list[str]]:
+    """The kind of an index as ``djongo.models.indexes`` names it (the
+    index class's ``suffix``) and the columns it covers."""
+    key = index["key"]
+    if "_fts" in key:
+        # {prefix..., _fts: "text", _ftsx: 1, suffix...}: the weighted fields.
+        before = columns[:columns.index("_fts")]
+        after = columns[columns.index("_ftsx") + 1:] if "_ftsx" in key else []
+        return "text", before + [f for f in index.get("weights", {}) if f != "$**"] + after
+    if "hashed" in key.values():
+        return "hashed", columns
+    if any(c == "$**" or c.endswith(".$**") for c in columns):
+        return "wildcard", [c.removesuffix("$**").removesuffix(".") for c in columns if c != "$**"]
+    return "idx", columns

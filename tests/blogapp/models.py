@@ -60,3 +60,14 @@ class Comment(models.Model):
 class Topic(models.Model):
     name = models.CharField(max_length=100)
     comments = GenericRelation(Comment)
+
+
+class Article(models.Model):
+    """The articles of MongoDB's $text manual page (tests/test_text_search.py)."""
+
+    subject = models.CharField(max_length=200)
+    author = models.CharField(max_length=50, blank=True)
+    views = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.TextIndex(fields=["subject"], name="article_subject_text")]

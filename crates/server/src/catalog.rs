@@ -34,6 +34,10 @@ pub struct IndexSpec {
     pub partial: Option<Document>,
     /// The spec as the client gave it, returned by listIndexes.
     pub spec: Document,
+    /// A text index's definition (its key is `{_fts: "text", _ftsx: 1}`).
+    pub text: Option<Arc<crate::text::TextSpec>>,
+    /// A wildcard index's covered paths (its key is `{"$**": 1}` or `{"a.$**": 1}`).
+    pub wildcard: Option<Arc<crate::wildcard::Wildcard>>,
 }
 
 pub const ID_INDEX_NAME: &str = "_id_";
@@ -123,15 +127,33 @@ impl CollectionMeta {
 impl IndexSpec {
     /// Validates a createIndexes entry (`{key, name, unique, sparse, partialFilterExpression}`).
     pub fn from_spec(id: u32, spec: &Document) -> CmdResult<IndexSpec> {
+        // A text index is stored as MongoDB stores it (`{_fts: "text",
+        // _ftsx: 1}`, weights...); its default name comes from the key given.
+        let (normalized, text_name) = match spec.get("key") {
+            Some(Bson::Document(k)) if crate::text::is_text_key(k) => {
+                let normalized = crate::text::TextSpec::normalize(spec)?;
+                (Some(normalized), Some(default_index_name(k)))
+            }
+            _ => (None, None),
+        };
+        let spec = normalized.as_ref().unwrap_or(spec);
+        let text = match &normalized {
+            Some(n) => Some(Arc::new(crate::text::TextSpec::from_normalized(n)?)),
+            None => None,
+        };
         let key = match spec.get("key") {
             Some(Bson::Document(k)) if !k.is_empty() => k.clone(),
             _ => return Err(CommandError::new(67, "CannotCreateIndex", "index specification must have a non-empty 'key' document")),
         };
         let name = match spec.get("name") {
             Some(Bson::String(n)) if !n.is_empty() => n.clone(),
-            None => default_index_name(&key),
+            None => text_name.unwrap_or_else(|| default_index_name(&key)),
             _ => return Err(CommandError::new(67, "CannotCreateIndex", "index 'name' must be a non-empty string")),
         };
+        let wildcard = crate::wildcard::Wildcard::from_spec(spec, &key)?.map(Arc::new);
+        if key.values().any(crate::hashed::is_hashed_direction) {
+            crate::hashed::validate(spec, &key)?;
+        }
         let unique = truthy(spec.get("unique"));
         let sparse = truthy(spec.get("sparse"));
         let partial = match spec.get("partialFilterExpression") {
@@ -146,16 +168,21 @@ impl IndexSpec {
                 stored.insert(k.clone(), v.clone());
             }
         }
-        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored })
+        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored, text, wildcard })
     }
 
     /// Whether two specs describe the same index (createIndexes is idempotent for those).
     pub fn same_definition(&self, other: &IndexSpec) -> bool {
-        self.key == other.key && self.unique == other.unique && self.sparse == other.sparse && self.partial == other.partial
+        self.key == other.key && self.unique == other.unique && self.sparse == other.sparse && self.partial == other.partial && self.text == other.text && self.wildcard == other.wildcard
     }
 
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.key.keys().map(String::as_str)
+    }
+
+    /// Whether one field holds hashes of values (`"hashed"`).
+    pub fn is_hashed(&self) -> bool {
+        self.key.values().any(crate::hashed::is_hashed_direction)
     }
 
     /// Per field, whether its entries are stored in descending order (a

@@ -27,10 +27,39 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
             return Ok(Vec::new());
         }
     }
+    if let Some(text) = &index.text {
+        return Ok(crate::text::search::index_keys(text, doc)?
+            .into_iter()
+            .map(|values| {
+                let encoded = keyenc::encode_key(&values);
+                IndexKey { values, encoded }
+            })
+            .collect());
+    }
+    if let Some(wildcard) = &index.wildcard {
+        return Ok(wildcard
+            .keys(doc)
+            .into_iter()
+            .map(|values| {
+                let encoded = keyenc::encode_key(&values);
+                IndexKey { values: values.to_vec(), encoded }
+            })
+            .collect());
+    }
     let mut per_field: Vec<Vec<Bson>> = Vec::new();
     let mut all_missing = true;
-    for field in index.fields() {
+    for (field, direction) in index.key.iter() {
         let mut values = Vec::new();
+        if crate::hashed::is_hashed_direction(direction) {
+            let mut raw = Vec::new();
+            collect_document_path(doc, &field.split('.').collect::<Vec<_>>(), EmptyArray::Undefined, &mut raw);
+            if path_meets_array(doc, field) {
+                raw.push(Bson::Array(Vec::new()));
+            }
+            all_missing &= raw.is_empty();
+            per_field.push(vec![crate::hashed::key_value(field, &raw)?]);
+            continue;
+        }
         collect_document_path(doc, &field.split('.').collect::<Vec<_>>(), EmptyArray::Undefined, &mut values);
         if values.is_empty() {
             values.push(Bson::Null);
@@ -76,6 +105,11 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
 /// several entries, and an entry holds an element rather than the field's
 /// value (a "multikey" document, as MongoDB calls it).
 pub fn is_multikey_document(index: &IndexSpec, doc: &Document) -> bool {
+    index.fields().any(|field| path_meets_array(doc, field))
+}
+
+/// Whether the dotted `field` of `doc` is or passes through an array.
+pub fn path_meets_array(doc: &Document, field: &str) -> bool {
     fn meets_array(value: Option<&Bson>, rest: &[&str]) -> bool {
         match value {
             Some(Bson::Array(_)) => true,
@@ -86,13 +120,11 @@ pub fn is_multikey_document(index: &IndexSpec, doc: &Document) -> bool {
             _ => false,
         }
     }
-    index.fields().any(|field| {
-        let path: Vec<&str> = field.split('.').collect();
-        match path.split_first() {
-            Some((head, rest)) => meets_array(doc.get(*head), rest),
-            None => false,
-        }
-    })
+    let path: Vec<&str> = field.split('.').collect();
+    match path.split_first() {
+        Some((head, rest)) => meets_array(doc.get(*head), rest),
+        None => false,
+    }
 }
 
 /// `collect_path` starting at a document (without wrapping it in a `Bson`).

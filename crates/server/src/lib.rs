@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod data_dir;
 pub mod error;
 pub mod failpoint;
+pub mod hashed;
 pub mod index;
 pub mod keyenc;
 pub mod ops;
@@ -28,8 +29,10 @@ pub mod session;
 pub mod standalone;
 pub mod state;
 pub mod storage;
+pub mod text;
 pub mod ttl;
 pub mod validation;
+pub mod wildcard;
 pub mod wire;
 
 #[cfg(test)]

@@ -77,3 +77,29 @@ fn bad_expire_after_seconds_are_refused() {
         assert_eq!(reply.get_i32("code").ok(), Some(code), "{spec}: {reply}");
     }
 }
+
+#[test]
+fn coll_mod_changes_a_ttl_index_expiry() {
+    let options = djongo_server::ServerOptions { ttl_monitor_interval: Some(Duration::from_millis(200)), ..Default::default() };
+    let server = TestServer::start_with(options);
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "sessions", "indexes": [{"key": {"seen": 1}, "name": "seen_ttl", "expireAfterSeconds": 3600}]});
+    c.ok("db", doc! {"insert": "sessions", "documents": [{"name": "ten-minutes-old", "seen": ago(600)}, {"name": "fresh", "seen": ago(0)}]});
+    let reply = c.ok("db", doc! {"collMod": "sessions", "index": {"name": "seen_ttl", "expireAfterSeconds": 300}});
+    assert_eq!(reply.get_i32("expireAfterSeconds_old").unwrap(), 3600);
+    assert_eq!(reply.get_i32("expireAfterSeconds_new").unwrap(), 300);
+    let listed = c.ok("db", doc! {"listIndexes": "sessions"});
+    let batch = listed.get_document("cursor").unwrap().get_array("firstBatch").unwrap();
+    assert_eq!(batch[1].as_document().unwrap().get_i32("expireAfterSeconds").unwrap(), 300);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while names(&c.find_all("db", "sessions")) != ["fresh"] {
+        assert!(Instant::now() < deadline, "not expired after the change");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // By key pattern; errors as mongod gives them.
+    c.ok("db", doc! {"collMod": "sessions", "index": {"keyPattern": {"seen": 1}, "expireAfterSeconds": 7200}});
+    let reply = c.cmd("db", doc! {"collMod": "sessions", "index": {"name": "nope", "expireAfterSeconds": 1}});
+    assert_eq!(reply.get_i32("code").unwrap(), 27);
+    let reply = c.cmd("db", doc! {"collMod": "sessions", "index": {"name": "seen_ttl", "expireAfterSeconds": -1}});
+    assert_eq!(reply.get_i32("code").unwrap(), 72);
+}

@@ -8,13 +8,22 @@ from django.db.models import *  # noqa: F403
 from django.db.models import __all__ as _django_all
 
 from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
-from .indexes import MongoIndex, TTLIndex
+from .indexes import (
+    CompoundIndex,
+    HashedIndex,
+    MongoIndex,
+    TextIndex,
+    TTLIndex,
+    WildcardIndex,
+)
 from .manager import DjongoManager
 from .references import ArrayReferenceField
 from .schema_validation import JSONSchemaValidation
+from .search import TextScore, TextSearch
 
 __all__ = [
     *_django_all, "ArrayField", "ArrayReferenceField", "DjongoManager", "EmbeddedField",
     "GenericObjectIdField", "JSONField", "JSONSchemaValidation", "MongoIndex", "ObjectIdField",
-    "TTLIndex",
+    "TTLIndex", "CompoundIndex", "TextIndex", "HashedIndex", "WildcardIndex", "TextSearch",
+    "TextScore",
 ]

@@ -419,6 +419,13 @@ impl Ctx {
         let argc = a.len();
         let mut arg = |i: usize| a.get_mut(i).map(std::mem::take).unwrap_or(Bson::Null);
         Ok(match func {
+            Func::TextScore => Bson::Document(doc! { "$meta": "textScore" }),
+            Func::TextSearch => {
+                return Err(CompileError::unsupported(
+                    "MONGO_TEXT_SEARCH() other than as a condition of the WHERE clause's top-level AND (MongoDB's $text)",
+                    "MONGO_TEXT_SEARCH",
+                ))
+            }
             Func::Upper => null_safe(arg(0), |x| op1("$toUpper", x)),
             Func::Lower => null_safe(arg(0), |x| op1("$toLower", x)),
             Func::Length => null_safe(arg(0), |x| op1("$strLenCP", x)),

@@ -8,8 +8,8 @@
 use bson::{doc, Bson, Document};
 
 use super::{literal, Ctx, Env};
-use crate::error::Result;
-use crate::plan::{CmpOp, Expr, Literal, MatchKind, SubqueryRef};
+use crate::error::{CompileError, Result};
+use crate::plan::{CmpOp, Expr, Func, Literal, MatchKind, SubqueryRef};
 
 /// A slot whose NULL makes the condition around it UNKNOWN (see `operand`).
 fn unknown_if_null(mut slot: Document) -> Bson {
@@ -108,9 +108,36 @@ impl Ctx {
         }
     }
 
+    /// `$text` for `MONGO_TEXT_SEARCH(search, 'option', value, ...)`: the
+    /// search and the values are operands (bound parameters stay data), the
+    /// option names literals among `$language`, `$caseSensitive`,
+    /// `$diacriticSensitive`. A negated search is refused: MongoDB has no
+    /// `$not` of `$text`.
+    fn text_search(&self, args: &[Expr], want: bool) -> Result<Document> {
+        let refuse = |what: &str| CompileError::unsupported(what.to_string(), "MONGO_TEXT_SEARCH");
+        if !want {
+            return Err(refuse("NOT MONGO_TEXT_SEARCH() (MongoDB cannot negate $text)"));
+        }
+        let [search, options @ ..] = args else { return Err(refuse("MONGO_TEXT_SEARCH() without a search string")) };
+        let mut text = doc! { "$search": self.operand(search).ok_or_else(|| refuse("MONGO_TEXT_SEARCH() of a column"))? };
+        for pair in options.chunks(2) {
+            let [Expr::Literal(Literal::Str(name)), value] = pair else { return Err(refuse("MONGO_TEXT_SEARCH() option not a string literal")) };
+            if !matches!(name.as_str(), "$language" | "$caseSensitive" | "$diacriticSensitive") {
+                return Err(refuse("MONGO_TEXT_SEARCH() option other than $language, $caseSensitive, $diacriticSensitive"));
+            }
+            text.insert(name.clone(), self.operand(value).ok_or_else(|| refuse("MONGO_TEXT_SEARCH() option value of a column"))?);
+        }
+        Ok(doc! { "$text": text })
+    }
+
     /// One predicate on one field in the query language, or `None`.
     fn simple(&self, env: Env, pred: &Expr, want: bool) -> Result<Option<Document>> {
         Ok(match pred {
+            Expr::Function { func: Func::TextSearch, args } => Some(self.text_search(args, want)?),
+            Expr::Compare { op: CmpOp::Eq, left, right } if matches!(**left, Expr::Function { func: Func::TextSearch, .. }) && matches!(**right, Expr::Literal(Literal::Bool(_))) => {
+                let (Expr::Function { args, .. }, Expr::Literal(Literal::Bool(b))) = (&**left, &**right) else { return Ok(None) };
+                Some(self.text_search(args, want == *b)?)
+            }
             Expr::Literal(Literal::Bool(b)) => Some(if *b == want { Document::new() } else { never() }),
             Expr::Literal(Literal::Null) => Some(never()),
             Expr::Column(_) => self.field_path(env, pred).map(|f| field(f, Bson::Document(doc! { "$eq": want }))),

@@ -146,6 +146,11 @@ pub enum AggFunc {
 /// Scalar functions we translate; the names follow SQL, not MongoDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Func {
+    /// `MONGO_TEXT_SEARCH(search [, 'option', value]...)`: MongoDB's `$text`
+    /// (djongo.models.TextSearch); only as a top-level condition of WHERE.
+    TextSearch,
+    /// `MONGO_TEXT_SCORE()`: the `$text` score of the document.
+    TextScore,
     Upper,
     Lower,
     Length,

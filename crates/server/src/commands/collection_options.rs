@@ -138,8 +138,14 @@ pub fn coll_mod(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                 check_images(value)?;
                 changed.insert(key.clone(), value.clone());
             }
+            "index" => match value {
+                Bson::Document(_) => {
+                    changed.insert(key.clone(), value.clone());
+                }
+                _ => return Err(CommandError::type_mismatch("BSON field 'collMod.index' is the wrong type, expected type 'object'")),
+            },
             // Options mongod knows but this engine does not change yet.
-            "index" | "viewOn" | "pipeline" | "expireAfterSeconds" | "timeseries" | "recordPreImages" | "cappedSize" | "cappedMax"
+            "viewOn" | "pipeline" | "expireAfterSeconds" | "timeseries" | "recordPreImages" | "cappedSize" | "cappedMax"
             | "dryRun" => return Err(not_supported(&format!("collMod option '{key}'"))),
             other => {
                 return Err(CommandError::new(40415, "IDLUnknownField", format!("BSON field 'collMod.{other}' is an unknown field.")));
@@ -154,18 +160,72 @@ pub fn coll_mod(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         return Err(CommandError::new(166, "CommandNotSupportedOnView", format!("Namespace {db}.{name} is a view, not a collection")));
     }
     let old = meta.options.clone();
+    let index_change = match changed.remove("index") {
+        Some(Bson::Document(index)) => Some(modify_index(&mut meta, &index)?),
+        _ => None,
+    };
     for (k, v) in &changed {
         meta.options.insert(k.clone(), v.clone());
     }
     crate::validation::check_options(&db, &name, &mut meta.options)?;
-    if meta.options != old {
+    if meta.options != old || index_change.as_ref().is_some_and(|(_, changed)| *changed) {
         tables.put_collection(&meta)?;
     }
     // mongod reports every collMod, even one that changes nothing.
     let mut change = PendingChange::expanded(&db, &name, "modify", changed).in_collection(&meta.uuid);
     change.expanded_fields = Some(doc! {"stateBeforeChange": {"collectionOptions": old}});
     ctx.changes.push(change);
-    Ok(doc! {"ok": 1.0})
+    let mut reply = index_change.map(|(reply, _)| reply).unwrap_or_default();
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+/// `collMod`'s `index: {name | keyPattern, expireAfterSeconds, hidden}`:
+/// changes those options of one index in the catalog entry. Returns the
+/// reply's `<option>_old`/`<option>_new` fields and whether anything changed.
+fn modify_index(meta: &mut crate::catalog::CollectionMeta, index: &Document) -> CmdResult<(Document, bool)> {
+    let position = match (index.get("name"), index.get("keyPattern")) {
+        (Some(Bson::String(name)), None) => meta.indexes.iter().position(|ix| ix.name == *name),
+        (None, Some(Bson::Document(key))) => meta.indexes.iter().position(|ix| ix.key == *key),
+        _ => return Err(CommandError::bad_value("collMod 'index' must name the index by exactly one of 'name' or 'keyPattern'")),
+    };
+    let Some(position) = position else {
+        return Err(CommandError::new(27, "IndexNotFound", format!("cannot find index {index} for ns {}", meta.ns())));
+    };
+    let mut spec = meta.indexes[position].spec.clone();
+    let mut reply = Document::new();
+    for (option, value) in index {
+        match option.as_str() {
+            "name" | "keyPattern" => {}
+            "expireAfterSeconds" => {
+                let mut probe = spec.clone();
+                probe.insert("expireAfterSeconds", value.clone());
+                crate::ttl::check_spec(&probe)?;
+                if meta.indexes[position].key.len() != 1 || meta.indexes[position].text.is_some() || meta.indexes[position].wildcard.is_some() {
+                    return Err(CommandError::new(72, "InvalidOptions", "TTL indexes are single-field indexes, compound indexes do not support TTL"));
+                }
+                if let Some(old) = spec.get("expireAfterSeconds") {
+                    reply.insert("expireAfterSeconds_old", old.clone());
+                }
+                reply.insert("expireAfterSeconds_new", value.clone());
+                spec.insert("expireAfterSeconds", value.clone());
+            }
+            "hidden" => {
+                let Bson::Boolean(hidden) = value else { return Err(CommandError::type_mismatch("collMod 'index.hidden' must be a boolean")) };
+                reply.insert("hidden_old", crate::catalog::truthy(spec.get("hidden")));
+                reply.insert("hidden_new", *hidden);
+                spec.insert("hidden", *hidden);
+            }
+            other => return Err(not_supported(&format!("collMod index option '{other}'"))),
+        }
+    }
+    if reply.is_empty() {
+        return Err(CommandError::bad_value("no expireAfterSeconds or hidden field to change in collMod 'index'"));
+    }
+    let changed = spec != meta.indexes[position].spec;
+    let id = meta.indexes[position].id;
+    std::sync::Arc::make_mut(&mut meta.indexes)[position] = crate::catalog::IndexSpec::from_spec(id, &spec)?;
+    Ok((reply, changed))
 }
 
 #[cfg(test)]

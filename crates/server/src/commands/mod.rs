@@ -17,6 +17,7 @@ mod read;
 mod reply;
 mod sessions;
 mod testing;
+mod text_search;
 pub(crate) mod views;
 mod write;
 

@@ -54,9 +54,15 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let vars = super::let_vars::parse(body)?;
     let filter = super::let_vars::bind_filter(opt_doc(body, "filter")?.unwrap_or_default(), vars.as_ref());
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
-    let projection = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
-        Some(p) => Some(FindProjection::parse(&p, &filter)?),
-        None => None,
+    let text = crate::text::search::TextFilter::split(&filter)?;
+    // `{$meta: "textScore"}` fields are filled in after the projection.
+    let (projection, score_fields) = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let (rest, score_fields) = super::text_search::split_projection(&p, text.is_some())?;
+            let projection = if rest.is_empty() { None } else { Some(FindProjection::parse(&rest, &filter)?) };
+            (projection, score_fields)
+        }
+        None => (None, Vec::new()),
     };
     let skip = opt_i64(body, "skip")?.unwrap_or(0);
     if skip < 0 {
@@ -69,15 +75,18 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let limit = limit.unsigned_abs() as usize;
     let skip = skip as usize;
     if let Some(s) = sort.as_ref().filter(|s| super::capped::natural_direction(s).is_none()) {
-        SortSpec::parse(s)?;
+        if !super::text_search::check_sort(s, text.is_some())? {
+            SortSpec::parse(s)?;
+        }
     }
     let hint = hint_arg(body)?;
     let db = ctx.db.clone();
     let mut docs = {
         let tables = ctx.scope.read()?;
-        match tables.collection(&db, &coll)? {
-            None => Vec::new(),
-            Some(meta) => {
+        match (tables.collection(&db, &coll)?, text.as_ref()) {
+            (None, _) => Vec::new(),
+            (Some(meta), Some(text)) => super::text_search::find(&tables, &meta, text, sort.as_ref(), skip, (limit > 0).then_some(limit))?,
+            (Some(meta), None) => {
                 match super::capped::natural_order(&meta, sort.as_ref()) {
                     // Natural order: a capped collection's insertion order
                     // (`capped`), `_id` order for any other.
@@ -109,7 +118,20 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         }
     };
     docs = super::find_keys::apply(ctx, body, &coll, &filter, sort.as_ref(), docs)?;
-    if let Some(p) = projection.as_ref().filter(|_| !super::find_keys::returns_keys(body)) {
+    if text.is_some() {
+        docs = docs
+            .into_iter()
+            .map(|d| {
+                let score = d.get_f64(crate::text::meta::SCORE_FIELD).ok();
+                let mut d = match projection.as_ref() {
+                    Some(p) => p.apply_owned(d)?,
+                    None => d,
+                };
+                super::text_search::finish(&mut d, score, &score_fields);
+                Ok(d)
+            })
+            .collect::<CmdResult<_>>()?;
+    } else if let Some(p) = projection.as_ref().filter(|_| !super::find_keys::returns_keys(body)) {
         docs = docs.into_iter().map(|d| p.apply_owned(d)).collect::<Result<_, _>>()?;
     }
     let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
@@ -212,6 +234,7 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         }
     }
     djongo_engine::pipeline::optimize(&mut pipeline);
+    let reads_score = crate::text::meta::rewrite_pipeline(&mut pipeline)?;
     let results = {
         let tables = ctx.scope.read()?;
         let source = Source::new(&tables, &db);
@@ -232,16 +255,28 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                     let mut query = take_query(&mut pipeline);
                     query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
                     let query = plan::Query { hint, fields, ..query };
-                    match count_shape(&pipeline) {
-                        Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
-                            count_result(plan::count(&tables, &meta, &query.filter)?, shape)
-                        }
-                        _ => {
-                            let prep = plan::Prepared::new(&tables, &meta, &query)?;
-                            plan::run(&tables, &prep, |exec| {
-                                let mut input = exec.map(|r| r.map_err(to_engine));
-                                Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
-                            })?
+                    let text = crate::text::search::TextFilter::split(&query.filter)?;
+                    if reads_score && text.is_none() {
+                        return Err(crate::text::meta::score_unavailable());
+                    }
+                    if let Some(text) = &text {
+                        let docs = super::text_search::find(&tables, &meta, text, query.sort.as_ref(), query.skip, query.limit)?;
+                        let mut input = docs.into_iter().map(Ok);
+                        let mut results = djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?;
+                        results.iter_mut().for_each(crate::text::meta::strip);
+                        results
+                    } else {
+                        match count_shape(&pipeline) {
+                            Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
+                                count_result(plan::count(&tables, &meta, &query.filter)?, shape)
+                            }
+                            _ => {
+                                let prep = plan::Prepared::new(&tables, &meta, &query)?;
+                                plan::run(&tables, &prep, |exec| {
+                                    let mut input = exec.map(|r| r.map_err(to_engine));
+                                    Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
+                                })?
+                            }
                         }
                     }
                 }

@@ -76,6 +76,9 @@ pub fn explain_find(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &str
         }
         return Ok(out);
     };
+    if let Some(text) = crate::text::search::TextFilter::split(&query.filter)? {
+        return explain_text(tables, meta, ns, query, &text, verbosity);
+    }
     let prep = Prepared::new(tables, meta, query)?;
     let started = Instant::now();
     let mut exec = execute(shorten(tables), &prep)?;
@@ -91,6 +94,48 @@ pub fn explain_find(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &str
             stats.insert("allPlansExecution", all);
         }
         out.insert("executionStats", stats);
+    }
+    Ok(out)
+}
+
+/// The explain of a `$text` query, in mongod's shape: a `TEXT_MATCH` over
+/// the fetched documents of the text index's entries for the search terms.
+fn explain_text(tables: &Tables<'_>, meta: &CollectionMeta, ns: &str, query: &Query, text: &crate::text::search::TextFilter, verbosity: Verbosity) -> CmdResult<Document> {
+    let (ix, spec) = crate::text::search::text_index(meta)?;
+    let language = text.query.language.unwrap_or(spec.default_language);
+    let parsed = text.query.parse_search(language);
+    let list = |items: Vec<String>| items.into_iter().map(Bson::String).collect::<Vec<_>>();
+    let winning = doc! {
+        "stage": "TEXT_MATCH",
+        "indexPrefix": {},
+        "indexName": &ix.name,
+        "parsedTextQuery": {
+            "terms": list(parsed.positive_terms.iter().cloned().collect()),
+            "negatedTerms": list(parsed.negated_terms.iter().cloned().collect()),
+            "phrases": list(parsed.positive_phrases.clone()),
+            "negatedPhrases": list(parsed.negated_phrases.clone()),
+        },
+        "textIndexVersion": 3,
+        "inputStage": {
+            "stage": "FETCH",
+            "inputStage": {
+                "stage": "IXSCAN",
+                "keyPattern": ix.key.clone(),
+                "indexName": &ix.name,
+                "isMultiKey": true,
+                "indexBounds": {"terms": list(parsed.terms_for_bounds.iter().cloned().collect())},
+            },
+        },
+    };
+    let mut out = doc! {"queryPlanner": planner_section(ns, &query.filter, winning.clone(), Vec::new())};
+    if verbosity >= Verbosity::ExecutionStats {
+        let started = Instant::now();
+        let (matches, examined) = crate::text::search::run_counted(tables, meta, text)?;
+        let after_skip = (matches.len() as u64).saturating_sub(query.skip as u64);
+        let n = query.limit.map_or(after_skip, |l| after_skip.min(l as u64));
+        let mut stages = winning;
+        stages.insert("nReturned", n as i64);
+        out.insert("executionStats", execution_section(n, started.elapsed().as_millis(), examined, stages));
     }
     Ok(out)
 }

@@ -16,6 +16,7 @@
 mod bounds;
 mod explain;
 mod predicates;
+mod special;
 mod stages;
 #[cfg(test)]
 mod tests;
@@ -97,6 +98,8 @@ fn id_index() -> &'static IndexSpec {
         sparse: false,
         partial: None,
         spec: CollectionMeta::id_index_spec(),
+        text: None,
+        wildcard: None,
     })
 }
 
@@ -124,12 +127,27 @@ impl<'m> Prepared<'m> {
         // serve the query (unless a hint names it): the others are not read.
         let sort_first = sort.as_ref().and_then(|(_, s)| s.keys().next().cloned());
         let relevant = |ix: &IndexSpec| {
-            query.hint.is_some() || ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f))
+            query.hint.is_some()
+                || match &ix.wildcard {
+                    Some(wildcard) => preds.fields.iter().any(|(path, _)| wildcard.covers(path)),
+                    None => ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f)),
+                }
         };
         let mut multikey = Vec::with_capacity(meta.indexes.len());
         let mut bounds = Vec::with_capacity(meta.indexes.len());
         for ix in meta.indexes.iter() {
-            if relevant(ix) {
+            if let (Some(wildcard), true) = (&ix.wildcard, relevant(ix)) {
+                // A document may have many entries in a wildcard index.
+                multikey.push(true);
+                bounds.push(special::wildcard_bounds(ix, wildcard, &preds));
+            } else if ix.is_hashed() && relevant(ix) {
+                let mk = tables.is_multikey(meta, ix)?;
+                multikey.push(mk);
+                bounds.push(special::hashed_bounds(ix, &preds, mk));
+            } else if ix.text.is_some() {
+                multikey.push(false);
+                bounds.push(ScanBounds::unbounded());
+            } else if relevant(ix) {
                 let mk = tables.is_multikey(meta, ix)?;
                 multikey.push(mk);
                 bounds.push(scan_bounds(ix, &preds, mk));
@@ -192,7 +210,8 @@ impl<'a> Candidate<'a> {
 /// read it backward, and whether rows with equal sort keys may come out of
 /// `_id` order (so they must be re-ordered).
 fn provided_order(ix: &IndexSpec, bounds: &ScanBounds, multikey: bool, sort: &SortSpec) -> Option<(bool, bool)> {
-    if multikey {
+    // Hashes and (path, value) entries are not in the sort's order.
+    if multikey || ix.is_hashed() || ix.wildcard.is_some() {
         // An array sorts by its smallest or largest element, not by each.
         return None;
     }
@@ -323,6 +342,10 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
         let Some(i) = meta.indexes.iter().position(|ix| hint_matches(hint, ix)) else {
             return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index"));
         };
+        // A text index answers only `$text` (its entries are terms).
+        if meta.indexes[i].text.is_some() {
+            return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: a text index can only be hinted for a $text query"));
+        }
         out.push(index_candidate(tables, prep, i, true));
         return Ok(out);
     }
@@ -506,6 +529,10 @@ pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, l
 
 /// The documents a query returns: filtered, sorted, skipped and limited.
 pub fn find(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Vec<Document>> {
+    // `$text` is answered by the text index (crates/server/src/text/).
+    if let Some(text) = crate::text::search::TextFilter::split(&query.filter)? {
+        return crate::text::search::select(tables, meta, &text, query.sort.as_ref(), query.skip, query.limit, false);
+    }
     let prep = Prepared::new(tables, meta, query)?;
     run(tables, &prep, |exec| exec.collect_documents())
 }
@@ -551,6 +578,9 @@ fn index_name(plan: &Document) -> Option<String> {
 pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<u64> {
     if filter.is_empty() {
         return tables.count(meta);
+    }
+    if let Some(text) = crate::text::search::TextFilter::split(filter)? {
+        return Ok(crate::text::search::run(tables, meta, &text)?.len() as u64);
     }
     let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
     if let Some(plan) = count_scan(&prep) {

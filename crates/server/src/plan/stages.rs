@@ -282,8 +282,10 @@ impl<'a> IndexScan<'a> {
 
 /// The `IXSCAN` fields explain shows for an index.
 pub fn index_description(ix: &IndexSpec, multikey: bool, reverse: bool, labels: &Document) -> Document {
+    // A wildcard scan shows the (path, field) key it reads, as MongoDB does.
+    let key_pattern = if ix.wildcard.is_some() { super::special::wildcard_key_pattern(labels).unwrap_or_else(|| ix.key.clone()) } else { ix.key.clone() };
     doc! {
-        "keyPattern": ix.key.clone(),
+        "keyPattern": key_pattern,
         "indexName": ix.name.clone(),
         "isMultiKey": multikey,
         "isUnique": ix.unique,

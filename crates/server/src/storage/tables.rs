@@ -585,6 +585,15 @@ impl<'t> Tables<'t> {
         if let Some(existing) = meta.indexes.iter().find(|e| e.key == ix.key && e.same_definition(&ix)) {
             return Err(CommandError::new(85, "IndexOptionsConflict", format!("Index already exists with a different name: {}", existing.name)));
         }
+        if ix.text.is_some() {
+            if let Some(existing) = meta.indexes.iter().find(|e| e.text.is_some()) {
+                return Err(CommandError::new(
+                    67,
+                    "CannotCreateIndex",
+                    format!("only one text index per collection allowed, found existing text index \"{}\"", existing.name),
+                ));
+            }
+        }
         // Claimed before reading the documents to index: no writer adds one
         // behind the build's back.
         self.writer()?.claims.change_definition(meta.id, &meta.ns())?;

@@ -314,14 +314,31 @@ fn index_option(e: &ast::Expr) -> Result<(String, Literal)> {
                 Err(_) => return Err(CompileError::unsupported("CREATE INDEX WITH option value", e)),
             },
             ast::Value::Boolean(b) => Literal::Bool(*b),
+            ast::Value::SingleQuotedString(s) => Literal::Str(s.clone()),
             _ => return Err(CompileError::unsupported("CREATE INDEX WITH option value", e)),
         },
         _ => return Err(CompileError::unsupported("CREATE INDEX WITH option value", e)),
     };
-    let valid = matches!((name.value.as_str(), &value), ("expireAfterSeconds", Literal::Int(_)) | ("sparse" | "hidden", Literal::Bool(_)));
+    let valid = match (name.value.as_str(), &value) {
+        ("expireAfterSeconds", Literal::Int(_)) | ("sparse" | "hidden", Literal::Bool(_)) => true,
+        // The index kind puts its word in the key pattern: {f: "text"},
+        // {f: "hashed"}, {"f.$**": 1}.
+        ("kind", Literal::Str(k)) => matches!(k.as_str(), "text" | "hashed" | "wildcard"),
+        ("default_language" | "language_override", Literal::Str(_)) => true,
+        // Documents travel as JSON text, checked here.
+        ("weights" | "wildcardProjection" | "collation", Literal::Str(json)) => {
+            matches!(serde_json::from_str::<serde_json::Value>(json), Ok(serde_json::Value::Object(_)))
+        }
+        _ => false,
+    };
     if !valid {
         return Err(CompileError::unsupported(
-            format!("CREATE INDEX option {} (known: expireAfterSeconds = <integer>, sparse = <boolean>, hidden = <boolean>)", name.value),
+            format!(
+                "CREATE INDEX option {} (known: expireAfterSeconds = <integer>, sparse = <boolean>, hidden = <boolean>, \
+                 kind = 'text' | 'hashed' | 'wildcard', default_language = '<language>', language_override = '<field>', \
+                 weights | wildcardProjection | collation = '<JSON object>')",
+                name.value
+            ),
             e,
         ));
     }

@@ -525,6 +525,8 @@ impl Builder {
             "sha512" => (Func::Hash(HashAlgo::Sha512), &[1]),
             "chr" => (Func::Chr, &[1]),
             "ascii" | "ord" | "unicode" => (Func::Ord, &[1]),
+            "mongo_text_search" => (Func::TextSearch, &[1, 3, 5, 7]),
+            "mongo_text_score" => (Func::TextScore, &[0]),
             _ => return Err(CompileError::unsupported(format!("function {}()", name.to_uppercase()), whole)),
         };
         if (!arity.is_empty() && !arity.contains(&args.len())) || (arity.is_empty() && args.is_empty()) {
