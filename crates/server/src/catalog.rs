@@ -125,6 +125,12 @@ impl CollectionMeta {
 }
 
 impl IndexSpec {
+    /// A hidden index is kept up to date (and still enforces `unique`) but
+    /// no query uses it, hinted or not, until `collMod` unhides it.
+    pub fn is_hidden(&self) -> bool {
+        truthy(self.spec.get("hidden"))
+    }
+
     /// Validates a createIndexes entry (`{key, name, unique, sparse, partialFilterExpression}`).
     pub fn from_spec(id: u32, spec: &Document) -> CmdResult<IndexSpec> {
         // A text index is stored as MongoDB stores it (`{_fts: "text",

@@ -107,3 +107,28 @@ fn wildcard_projection_and_errors() {
     );
     assert_eq!(error_code(&mut c, doc! {"createIndexes": "things", "indexes": [{"key": {"$**": 1}, "name": "u", "unique": true}]}), 67);
 }
+
+#[test]
+fn hidden_indexes_are_kept_but_not_used_until_unhidden() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "t", "indexes": [
+        {"key": {"k": 1}, "name": "k_1", "hidden": true, "unique": true},
+        {"key": {"body": "text"}, "name": "body_text", "hidden": true},
+    ]});
+    let docs: Vec<Document> = (0..20).map(|i| doc! {"_id": i, "k": i, "body": format!("word{i}")}).collect();
+    c.ok("db", doc! {"insert": "t", "documents": docs});
+    // Neither the planner nor a hint uses it; $text finds no text index.
+    assert_eq!(index_used(&mut c, "t", doc! {"k": 5}), None);
+    assert_eq!(ids(&mut c, "t", doc! {"k": 5}), [5]);
+    assert_eq!(error_code(&mut c, doc! {"find": "t", "filter": {"k": 5}, "hint": "k_1"}), 2);
+    assert_eq!(error_code(&mut c, doc! {"find": "t", "filter": {"$text": {"$search": "word3"}}}), 27);
+    // It is still maintained: its unique constraint holds.
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"_id": 99, "k": 5}]});
+    assert_eq!(reply.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").unwrap(), 11000);
+    // Unhidden, the same queries use it.
+    c.ok("db", doc! {"collMod": "t", "index": {"name": "k_1", "hidden": false}});
+    c.ok("db", doc! {"collMod": "t", "index": {"name": "body_text", "hidden": false}});
+    assert_eq!(index_used(&mut c, "t", doc! {"k": 5}).map(|(n, _)| n).as_deref(), Some("k_1"));
+    assert_eq!(ids(&mut c, "t", doc! {"$text": {"$search": "word3"}}), [3]);
+}

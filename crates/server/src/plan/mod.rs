@@ -250,6 +250,9 @@ fn provided_order(ix: &IndexSpec, bounds: &ScanBounds, multikey: bool, sort: &So
 }
 
 fn hint_matches(hint: &Bson, ix: &IndexSpec) -> bool {
+    if ix.is_hidden() {
+        return false;
+    }
     match hint {
         Bson::String(name) => *name == ix.name,
         Bson::Document(key) => *key == ix.key,

@@ -10,6 +10,9 @@ use std::cmp::Ordering;
 /// An index may serve `preds` when it is ordered (no text/hashed fields)
 /// and, if sparse or partial, the filter implies its entry condition.
 pub fn index_serves(ix: &IndexSpec, preds: &Predicates) -> bool {
+    if ix.is_hidden() {
+        return false;
+    }
     if !ix.is_ordered() && !ix.is_hashed() && ix.wildcard.is_none() {
         return false;
     }

@@ -102,6 +102,7 @@ fn mentions_text(d: &Document, depth: usize) -> bool {
 pub fn text_index(meta: &CollectionMeta) -> CmdResult<(&IndexSpec, &TextSpec)> {
     meta.indexes
         .iter()
+        .filter(|ix| !ix.is_hidden())
         .find_map(|ix| ix.text.as_deref().map(|t| (ix, t)))
         .ok_or_else(|| CommandError::new(27, "IndexNotFound", "text index required for $text query"))
 }
