@@ -306,7 +306,9 @@ fn run_stage(
         // The server runs a final $out/$merge itself (they write through its
         // storage); one that reaches the engine is not the final stage.
         "$out" | "$merge" => Err(EngineError::location(40601, format!("{name} can only be the final stage in the pipeline"))),
-        "$geoNear" | "$collStats" | "$indexStats" | "$currentOp" => {
+        // The server runs a leading $geoNear against the collection's geo index.
+        "$geoNear" => Err(EngineError::location(40602, "$geoNear is only valid as the first stage in a pipeline")),
+        "$collStats" | "$indexStats" | "$currentOp" => {
             Err(EngineError::unsupported(format!("aggregation stage {name}")))
         }
         _ => Err(EngineError::location(40324, format!("Unrecognized pipeline stage name: '{name}'"))),
