@@ -4,6 +4,7 @@
 //! What needs a 2dsphere index (`$near`, `$nearSphere`, `$geoNear`) is
 //! decided by the server, which owns the catalog; this module only says
 //! what a shape is and what a query means for one.
+pub mod cells;
 pub mod near_stage;
 pub mod predicate;
 pub mod shape;

@@ -106,18 +106,7 @@ impl GeoNear {
         let key_path = path::split(key);
         let mut measured: Vec<(f64, Document)> = Vec::new();
         for mut doc in docs {
-            let mut best: Option<(f64, Bson)> = None;
-            for value in path::query_values(&doc, &key_path).into_iter().flatten() {
-                for candidate in candidates(value) {
-                    if let Ok(Some(s)) = shape::parse_stored(candidate) {
-                        let d = self.near.distance_to(&s.geometry);
-                        if best.as_ref().is_none_or(|(b, _)| d < *b) {
-                            best = Some((d, candidate.clone()));
-                        }
-                    }
-                }
-            }
-            let Some((distance, location)) = best else { continue };
+            let Some((distance, location)) = nearest(&self.near, &doc, &key_path) else { continue };
             if !self.near.accepts(distance) {
                 continue;
             }
@@ -130,6 +119,23 @@ impl GeoNear {
         measured.sort_by(|a, b| a.0.total_cmp(&b.0));
         Ok(measured.into_iter().map(|(_, d)| d).collect())
     }
+}
+
+/// The distance from `near` to the closest shape at `key_path` in `doc`,
+/// and that shape; `None` when the field holds no shape.
+pub fn nearest(near: &Near, doc: &Document, key_path: &[String]) -> Option<(f64, Bson)> {
+    let mut best: Option<(f64, Bson)> = None;
+    for value in path::query_values(doc, key_path).into_iter().flatten() {
+        for candidate in candidates(value) {
+            if let Ok(Some(s)) = shape::parse_stored(candidate) {
+                let d = near.distance_to(&s.geometry);
+                if best.as_ref().is_none_or(|(b, _)| d < *b) {
+                    best = Some((d, candidate.clone()));
+                }
+            }
+        }
+    }
+    best
 }
 
 /// The geometries a value holds: itself, or the elements of an array of

@@ -90,6 +90,9 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                         }
                         docs
                     }
+                    None if djongo_engine::geo::find_near(&filter)?.is_some() => {
+                        super::geo::find_near(&tables, &meta, &filter, sort.as_ref(), skip, limit)?
+                    }
                     None => {
                         // returnKey reads the index key's fields, whatever the projection.
                         let fields = if super::find_keys::returns_keys(body) { None } else { projection_fields(body)? };
@@ -223,6 +226,10 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             }
             Some(coll) => match tables.collection(&db, coll)? {
                 None => djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?,
+                Some(meta) if super::geo::leads_with_geo_near(&pipeline) => {
+                    let input = super::geo::geo_near_input(&tables, &meta, &mut pipeline, &vars)?;
+                    djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
+                }
                 Some(meta) => {
                     // The leading $match/$sort/$skip/$limit become the query
                     // the planner answers (with an index where one serves);
