@@ -229,7 +229,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "foreign_key": None,
                 "check": False,
                 "index": True,
-                "type": "idx",
+                "type": "2dsphere" if "2dsphere" in index["key"].values() else "idx",
                 "orders": ["DESC" if d == -1 else "ASC" for d in index["key"].values()],
                 "definition": None,
                 "options": None,

@@ -3,13 +3,13 @@
 //! and which index answers `$near`/`$nearSphere`/`$geoNear`.
 //!
 //! An entry's key is the quadtree cell enclosing the shape
-//! (`djongo_engine::geo::cells`). The planner does not yet read these
-//! entries: geo queries scan the collection (or the candidates other
-//! predicates select) and test each shape; the index is required where
-//! MongoDB requires one, validates writes, and holds the cells a covering
-//! scan will use.
+//! (`djongo_engine::geo::cells`). A geo predicate on an index's first field
+//! becomes a scan of the cells covering the predicate's bounding box (and
+//! their ancestors); the documents found are then tested exactly.
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
+use crate::keyenc::{encode_one, prefix_end};
+use crate::plan::bounds::{KeySpan, ScanBounds};
 use bson::{Bson, Document};
 use djongo_engine::geo::{cells, shape};
 
@@ -96,4 +96,39 @@ pub fn geo_near_key(meta: &CollectionMeta, key: Option<&str>) -> CmdResult<Strin
             )),
         },
     }
+}
+
+/// The bounds of a scan of geo index `ix` for `filter`: the cell ranges
+/// covering the box of a geo predicate on the index's first field, or an
+/// unused (whole-index) scan when there is none. Never exact: the shapes
+/// found are tested against the predicate afterwards.
+pub fn scan_bounds(ix: &IndexSpec, filter: &Document) -> CmdResult<ScanBounds> {
+    let Some((field, dir)) = ix.key.iter().next() else { return Ok(ScanBounds::unbounded()) };
+    if !is_geo_direction(dir) {
+        return Ok(ScanBounds::unbounded());
+    }
+    let Some(region) = djongo_engine::geo::region_of(filter, field)? else {
+        return Ok(ScanBounds::unbounded());
+    };
+    let ranges = cells::covering_ranges(region);
+    let spans: Vec<KeySpan> = ranges
+        .iter()
+        .map(|(lo, hi)| KeySpan { lo: encode_one(&Bson::Int64(*lo)), hi: prefix_end(&encode_one(&Bson::Int64(*hi))) })
+        .collect();
+    let label = match region {
+        Some(r) => format!(
+            "{} quadtree cell ranges covering [{}, {}] x [{}, {}]",
+            ranges.len(),
+            r.min().x,
+            r.max().x,
+            r.min().y,
+            r.max().y
+        ),
+        None => "[MinKey, MaxKey] (unbounded geo predicate)".to_string(),
+    };
+    let mut labels = Document::new();
+    for (f, _) in ix.key.iter() {
+        labels.insert(f.clone(), vec![Bson::String(if f == field { label.clone() } else { "[MinKey, MaxKey]".to_string() })]);
+    }
+    Ok(ScanBounds { spans, single_value_fields: 0, used_fields: 1, exact: false, labels })
 }

@@ -157,3 +157,38 @@ fn invalid_shapes_in_an_indexed_field_are_refused() {
     let spec = batch(&listed).into_iter().find(|i| i.get_str("name").ok() == Some("loc_2dsphere")).unwrap();
     assert_eq!(spec.get_i32("2dsphereIndexVersion").unwrap(), 3);
 }
+
+#[test]
+fn the_index_narrows_geo_queries_and_explain_shows_it() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "grid", "indexes": [{"key": {"loc": "2dsphere"}, "name": "loc_2dsphere"}]});
+    // One point per 10 degrees over the world, and a polygon over Europe.
+    let mut docs = Vec::new();
+    let mut id = 0;
+    for x in (-170..=170).step_by(10) {
+        for y in (-80..=80).step_by(10) {
+            id += 1;
+            docs.push(doc! {"_id": id, "loc": {"type": "Point", "coordinates": [x, y]}});
+        }
+    }
+    docs.push(doc! {"_id": 0, "loc": {"type": "Polygon", "coordinates": [[[-10, 35], [30, 35], [30, 60], [-10, 60], [-10, 35]]]}});
+    let total = docs.len();
+    c.ok("db", doc! {"insert": "grid", "documents": docs});
+    let filter = doc! {"loc": {"$geoWithin": {"$box": [[5, 5], [25, 25]]}}};
+    let r = c.ok("db", doc! {"find": "grid", "filter": filter.clone(), "sort": {"_id": 1}});
+    let found: Vec<i32> = batch(&r).iter().map(|d| d.get_i32("_id").unwrap()).collect();
+    assert_eq!(found.len(), 4, "{found:?}"); // (10|20, 10|20)
+    let explain = c.ok("db", doc! {"explain": {"find": "grid", "filter": filter}, "verbosity": "executionStats"});
+    let plan = explain.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap().to_string();
+    assert!(plan.contains("loc_2dsphere") && plan.contains("quadtree cell ranges"), "{plan}");
+    let examined = explain.get_document("executionStats").unwrap().get_i64("totalDocsExamined").unwrap();
+    assert!(examined < (total / 10) as i64, "examined {examined} of {total}");
+    // The large polygon is stored at a coarse cell and still found.
+    let r = c.ok("db", doc! {"find": "grid", "filter": {"loc": {"$geoIntersects": {"$geometry": {"type": "Point", "coordinates": [12, 48]}}}}});
+    assert_eq!(batch(&r).iter().map(|d| d.get_i32("_id").unwrap()).collect::<Vec<_>>(), [0]);
+    // $near with a bound scans the covering too, nearest first.
+    let r = c.ok("db", doc! {"find": "grid", "filter": {"loc": {"$near": {"$geometry": {"type": "Point", "coordinates": [21, 19]}, "$maxDistance": 300_000}}}});
+    let near: Vec<Document> = batch(&r).iter().map(|d| d.get_document("loc").unwrap().clone()).collect();
+    assert_eq!(near, [doc! {"type": "Point", "coordinates": [20, 20]}]);
+}

@@ -8,13 +8,14 @@ from django.db.models import *  # noqa: F403
 from django.db.models import __all__ as _django_all
 
 from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
-from .indexes import MongoIndex, TTLIndex
+from .geo import Distance, GeoPoint, PointField
+from .indexes import MongoIndex, TTLIndex, TwoDSphereIndex
 from .manager import DjongoManager
 from .references import ArrayReferenceField
 from .schema_validation import JSONSchemaValidation
 
 __all__ = [
-    *_django_all, "ArrayField", "ArrayReferenceField", "DjongoManager", "EmbeddedField",
-    "GenericObjectIdField", "JSONField", "JSONSchemaValidation", "MongoIndex", "ObjectIdField",
-    "TTLIndex",
+    *_django_all, "ArrayField", "ArrayReferenceField", "Distance", "DjongoManager", "EmbeddedField",
+    "GenericObjectIdField", "GeoPoint", "JSONField", "JSONSchemaValidation", "MongoIndex",
+    "ObjectIdField", "PointField", "TTLIndex", "TwoDSphereIndex",
 ]

@@ -2,9 +2,8 @@
 
 ``TTLIndex`` is the first: MongoDB deletes a document once the date in its
 indexed field is ``expire_after_seconds`` old (the embedded engine's TTL
-monitor does so every 60 s, as mongod's). Text, 2dsphere, hashed and
-wildcard indexes are not here yet: the embedded engine does not answer
-their queries.
+monitor does so every 60 s, as mongod's). ``TwoDSphereIndex`` indexes
+GeoJSON locations (``djongo.models.PointField``) for ``$near``/``$geoNear``.
 """
 
 from __future__ import annotations
@@ -82,6 +81,33 @@ class TTLIndex(MongoIndex):
         path, args, kwargs = super().deconstruct()
         kwargs["expire_after_seconds"] = self.expire_after_seconds
         return path, args, kwargs
+
+
+class TwoDSphereIndex(Index):
+    """``TwoDSphereIndex(fields=["location"], name="...")``: MongoDB's
+    ``2dsphere`` index on GeoJSON (``PointField``) or legacy ``[lng, lat]``
+    fields, which ``$near``, ``$nearSphere`` and ``$geoNear`` require.
+    Writes of a value that is not a valid shape are refused
+    (``Can't extract geo keys``, a ``DatabaseError``); documents without the
+    field are left out of the index (it is sparse, as MongoDB's version 3).
+    """
+
+    suffix = "2dsphere"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.expressions or any(f.startswith("-") for f in self.fields):
+            raise ValueError("TwoDSphereIndex takes plain field names (no expressions, no '-').")
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor == "djongo":
+            template = kwargs.pop("sql", None) or schema_editor.sql_create_index
+            kwargs["sql"] = template.replace('%(table)s (', '%(table)s USING "2dsphere" (', 1)
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        return path.replace("djongo.models.indexes", "djongo.models"), args, kwargs
 
 
 def _literal(value: Any) -> str:

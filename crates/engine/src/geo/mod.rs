@@ -66,3 +66,32 @@ fn collect_near(filter: &bson::Document, top: bool, out: &mut Vec<(String, Near)
     }
     Ok(())
 }
+
+/// The box a geo predicate on `field` (at the filter's top level or under
+/// `$and`) confines its matches to: `None` when there is no such
+/// predicate, `Some(None)` when there is one but it bounds nothing.
+pub fn region_of(filter: &bson::Document, field: &str) -> crate::Result<Option<Option<geo::Rect<f64>>>> {
+    use bson::Bson;
+    for (k, v) in filter {
+        match (k.as_str(), v) {
+            ("$and", Bson::Array(items)) => {
+                for item in items {
+                    if let Bson::Document(d) = item {
+                        if let Some(found) = region_of(d, field)? {
+                            return Ok(Some(found));
+                        }
+                    }
+                }
+            }
+            (f, Bson::Document(ops)) if f == field => {
+                for (op, arg) in ops {
+                    if is_geo_operator(op) {
+                        return Ok(Some(GeoQuery::parse(op, arg, ops)?.bounding_box()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}

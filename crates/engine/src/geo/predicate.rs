@@ -15,7 +15,7 @@ use super::shape::{self, Shape};
 use crate::{EngineError, Result};
 use bson::{Bson, Document};
 use geo::{
-    Closest, Contains, Coord, Distance, Euclidean, Geometry, HaversineClosestPoint, HaversineMeasure, Intersects, LineString,
+    BoundingRect, Closest, Contains, Coord, Distance, Euclidean, Geometry, HaversineClosestPoint, HaversineMeasure, Intersects, LineString,
     Point, Polygon, Rect, Relate,
 };
 
@@ -123,6 +123,67 @@ impl GeoQuery {
             GeoQuery::Near(near) => near.accepts(near.distance_to(&shape.geometry)),
         }
     }
+}
+
+impl GeoQuery {
+    /// A (lng, lat) box that every shape the operator accepts meets, for
+    /// narrowing an index scan; `None` when the operator is unbounded (a
+    /// `$near` without `$maxDistance`).
+    pub fn bounding_box(&self) -> Option<Rect<f64>> {
+        let b = match self {
+            GeoQuery::Within(region) => region.bounding_box(),
+            GeoQuery::Intersects(g) => g.bounding_rect(),
+            GeoQuery::Near(n) => n.max.and_then(|max| cap_box(n.point, if n.radians { max } else { max / EARTH_RADIUS_METERS })),
+        }?;
+        // A hair wider, so rounding never loses a shape on the edge.
+        let pad = 1e-9;
+        Some(Rect::new(
+            Coord { x: (b.min().x - pad).max(-180.0), y: (b.min().y - pad).max(-90.0) },
+            Coord { x: (b.max().x + pad).min(180.0), y: (b.max().y + pad).min(90.0) },
+        ))
+    }
+}
+
+impl Region {
+    fn bounding_box(&self) -> Option<Rect<f64>> {
+        match self {
+            Region::Geometry(g) => g.bounding_rect(),
+            Region::CenterSphere { center, radians } => cap_box(*center, *radians),
+            Region::Box(r) => Some(*r),
+            Region::Polygon(p) => p.bounding_rect(),
+            Region::Center { center, radius } => Some(Rect::new(
+                Coord { x: center.x() - radius, y: center.y() - radius },
+                Coord { x: center.x() + radius, y: center.y() + radius },
+            )),
+        }
+    }
+}
+
+/// The (lng, lat) box of the spherical cap of angular radius `radians`
+/// around `center`; the whole longitude range when it reaches a pole or
+/// crosses the antimeridian.
+fn cap_box(center: Point<f64>, radians: f64) -> Option<Rect<f64>> {
+    use std::f64::consts::{FRAC_PI_2, PI};
+    if !radians.is_finite() || radians >= PI {
+        return None;
+    }
+    let lat = center.y().to_radians();
+    let (lo, hi) = (lat - radians, lat + radians);
+    let (y0, y1) = (lo.max(-FRAC_PI_2).to_degrees(), hi.min(FRAC_PI_2).to_degrees());
+    let whole = Some(Rect::new(Coord { x: -180.0, y: y0 }, Coord { x: 180.0, y: y1 }));
+    if lo <= -FRAC_PI_2 || hi >= FRAC_PI_2 {
+        return whole;
+    }
+    let ratio = radians.sin() / lat.cos();
+    if ratio >= 1.0 {
+        return whole;
+    }
+    let dlng = ratio.asin().to_degrees();
+    let (x0, x1) = (center.x() - dlng, center.x() + dlng);
+    if x0 < -180.0 || x1 > 180.0 {
+        return whole;
+    }
+    Some(Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 }))
 }
 
 fn parse_region(value: &Bson) -> Result<Region> {
@@ -364,6 +425,20 @@ mod tests {
         let GeoQuery::Near(n) = legacy else { panic!("near") };
         let d = n.distance_to(&Geometry::Point(Point::new(1.0, 0.0)));
         assert!((d - 1f64.to_radians()).abs() < 1e-9, "{d}");
+    }
+
+    #[test]
+    fn boxes_hold_what_the_operators_accept() {
+        let near = GeoQuery::parse("$near", &bson!({"$geometry": {"type": "Point", "coordinates": [-73.97, 40.77]}, "$maxDistance": 5000}), &Document::new()).unwrap();
+        let b = near.bounding_box().unwrap();
+        // 5 km is ~0.045 degrees of latitude and ~0.059 of longitude there.
+        assert!((b.max().y - 40.77 - 0.0449).abs() < 1e-3, "{b:?}");
+        assert!((b.max().x + 73.97 - 0.0594).abs() < 1e-3, "{b:?}");
+        let unbounded = GeoQuery::parse("$near", &bson!({"$geometry": {"type": "Point", "coordinates": [0, 0]}}), &Document::new()).unwrap();
+        assert!(unbounded.bounding_box().is_none());
+        let polar = query("$geoWithin", bson!({"$centerSphere": [[0, 89], 0.1]}));
+        let b = polar.bounding_box().unwrap();
+        assert_eq!((b.min().x, b.max().x, b.max().y), (-180.0, 180.0, 90.0));
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub fn parse_stored(value: &Bson) -> Result<Option<Shape>, ShapeError> {
 /// valid geometry is an error (MongoDB's "Can't extract geo keys").
 pub fn parse_indexed(value: &Bson) -> Result<Shape, ShapeError> {
     match parse_stored(value)? {
+        Some(Shape { geometry: Geometry::Point(p), legacy: true }) if !(-180.0..=180.0).contains(&p.x()) || !(-90.0..=90.0).contains(&p.y()) => {
+            Err(format!("longitude/latitude is out of bounds, lng: {} lat: {}", p.x(), p.y()))
+        }
         Some(shape) => Ok(shape),
         None => Err(format!("Point must be an array or object, instead got type {}", crate::types::type_name(value))),
     }
@@ -321,5 +324,6 @@ mod tests {
         assert!(matches!(s.geometry, Geometry::Point(p) if p.x() == -73.97));
         assert!(parse_stored(&bson!("x")).unwrap().is_none());
         assert!(parse_indexed(&bson!("x")).is_err());
+        assert!(parse_indexed(&bson!([181, 0])).unwrap_err().contains("out of bounds"));
     }
 }

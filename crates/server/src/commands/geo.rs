@@ -7,7 +7,7 @@ use crate::error::CmdResult;
 use crate::geo_index;
 use crate::plan;
 use crate::storage::Tables;
-use bson::{Bson, Document};
+use bson::{doc, Bson, Document};
 use djongo_engine::expr::Vars;
 use djongo_engine::geo::{near_stage, GeoNear};
 use djongo_engine::sort::SortSpec;
@@ -59,6 +59,19 @@ pub fn geo_near_input(tables: &Tables<'_>, meta: &CollectionMeta, pipeline: &mut
     if djongo_engine::geo::find_near(&query)?.is_some() {
         return Err(crate::error::CommandError::bad_value("$geoNear query must not contain $near or $nearSphere"));
     }
+    // With a maxDistance the key's index narrows the scan, as for $near.
+    let query = match geo_near.near.max {
+        Some(max) => {
+            let (x, y) = (geo_near.near.point.x(), geo_near.near.point.y());
+            let band = if geo_near.near.radians {
+                doc! {"$nearSphere": [x, y], "$maxDistance": max}
+            } else {
+                doc! {"$nearSphere": {"$geometry": {"type": "Point", "coordinates": [x, y]}, "$maxDistance": max}}
+            };
+            doc! {"$and": [query, {key.as_str(): band}]}
+        }
+        None => query,
+    };
     let docs = plan::find(tables, meta, &plan::Query::filter(&query))?;
     Ok(geo_near.apply(&key, docs)?)
 }
