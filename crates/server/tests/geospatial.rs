@@ -77,6 +77,9 @@ fn near_and_geo_near_need_a_geo_index() {
     assert!(r.get_str("errmsg").unwrap().contains("more than one 2dsphere index"));
     let r = c.ok("db", doc! {"aggregate": "plain", "pipeline": [{"$geoNear": {"near": [0, 0], "distanceField": "d", "key": "loc"}}], "cursor": {}});
     assert_eq!(batch(&r).len(), 1);
+    // $near in an aggregate's $match: refused, as MongoDB does.
+    let r = c.cmd("db", doc! {"aggregate": "plain", "pipeline": [{"$match": {"loc": {"$near": [0, 0]}}}], "cursor": {}});
+    assert_eq!(code(&r), 224, "{r}");
     // Not first: refused.
     let r = c.cmd("db", doc! {"aggregate": "plain", "pipeline": [{"$match": {}}, {"$geoNear": {"near": [0, 0], "distanceField": "d", "key": "loc"}}], "cursor": {}});
     assert_eq!(code(&r), 40602, "{r}");

@@ -83,5 +83,8 @@ pub(crate) fn distance(point: Bson, query: Bson) -> Bson {
             ]),
         }
     };
-    Bson::Document(doc! { "$let": { "vars": { "geo_p": coords, "geo_q": query }, "in": inner } })
+    // NULL unless both are arrays (`$min` and friends would hide a NULL).
+    let both = opn("$and", vec![op1("$isArray", Bson::String("$$geo_p".into())), op1("$isArray", Bson::String("$$geo_q".into()))]);
+    let guarded = opn("$cond", vec![both, Bson::Document(inner), Bson::Null]);
+    Bson::Document(doc! { "$let": { "vars": { "geo_p": coords, "geo_q": query }, "in": guarded } })
 }

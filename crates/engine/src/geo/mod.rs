@@ -95,3 +95,16 @@ pub fn region_of(filter: &bson::Document, field: &str) -> crate::Result<Option<O
     }
     Ok(None)
 }
+
+/// `$match` in a pipeline (and other non-find contexts) may not ask for
+/// proximity: MongoDB's "not allowed in this context" (224).
+pub fn refuse_near(filter: &bson::Document) -> crate::Result<()> {
+    if find_near(filter)?.is_some() {
+        return Err(crate::EngineError::new(
+            224,
+            "QueryFeatureNotAllowed",
+            "$geoNear, $near, and $nearSphere are not allowed in this context",
+        ));
+    }
+    Ok(())
+}

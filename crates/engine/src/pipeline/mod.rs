@@ -152,6 +152,7 @@ fn run_stage(
 ) -> Result<Vec<Document>> {
     match name {
         "$match" => {
+            crate::geo::refuse_near(spec_doc(name, spec)?)?;
             let filter = Filter::parse(spec_doc(name, spec)?)?;
             let mut out = Vec::with_capacity(docs.len());
             for d in docs {

@@ -237,6 +237,7 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                     let hint = hint_arg(body)?;
                     let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
                     let mut query = take_query(&mut pipeline);
+                    djongo_engine::geo::refuse_near(&query.filter)?;
                     query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
                     let query = plan::Query { hint, fields, ..query };
                     match count_shape(&pipeline) {
