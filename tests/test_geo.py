@@ -75,7 +75,8 @@ def test_a_2dsphere_index_takes_plain_fields():
 
 @pytest.mark.django_db
 def test_points_round_trip_as_geojson(mongo_db):
-    place = Place.objects.create(name="Eiffel Tower", location={"type": "Point", "coordinates": [2.2945, 48.8584]})
+    eiffel = {"type": "Point", "coordinates": [2.2945, 48.8584]}
+    place = Place.objects.create(name="Eiffel Tower", location=eiffel)
     place.refresh_from_db()
     assert place.location == GeoPoint(2.2945, 48.8584) == (2.2945, 48.8584)
     stored = mongo_db["fieldsapp_place"].find_one({"name": "Eiffel Tower"})
@@ -88,7 +89,8 @@ def test_near_selects_within_meters(places):
     within_7km = Place.objects.filter(location__near=(ROOSEVELT_PARK, 7000)).order_by("name")
     assert names(within_7km) == ["Central Park", "Sara D. Roosevelt Park"]
     assert Place.objects.filter(location__near=(ROOSEVELT_PARK, 7000)).count() == 2
-    assert names(Place.objects.filter(location__near=(ROOSEVELT_PARK, 100))) == ["Sara D. Roosevelt Park"]
+    within_100m = Place.objects.filter(location__near=(ROOSEVELT_PARK, 100))
+    assert names(within_100m) == ["Sara D. Roosevelt Park"]
     # exclude() keeps the rows without a location, as Django does on every database.
     assert names(Place.objects.exclude(location__near=(ROOSEVELT_PARK, 100)).order_by("name")) == [
         "Central Park", "Nowhere", "Polo Grounds"]
@@ -98,10 +100,13 @@ def test_near_selects_within_meters(places):
 def test_geo_within_a_polygon_a_vertex_list_or_a_circle(places):
     manhattan_box = [(-74.0, 40.7), (-73.95, 40.7), (-73.95, 40.8), (-74.0, 40.8)]
     expected = ["Central Park", "Sara D. Roosevelt Park"]
-    assert names(Place.objects.filter(location__geo_within=manhattan_box).order_by("name")) == expected
-    polygon = {"type": "Polygon", "coordinates": [[list(p) for p in manhattan_box] + [list(manhattan_box[0])]]}
+    within = Place.objects.filter(location__geo_within=manhattan_box).order_by("name")
+    assert names(within) == expected
+    ring = [list(p) for p in manhattan_box] + [list(manhattan_box[0])]
+    polygon = {"type": "Polygon", "coordinates": [ring]}
     assert names(Place.objects.filter(location__geo_within=polygon).order_by("name")) == expected
-    assert names(Place.objects.filter(location__geo_within=(CENTRAL_PARK, 1000))) == ["Central Park"]
+    in_circle = Place.objects.filter(location__geo_within=(CENTRAL_PARK, 1000))
+    assert names(in_circle) == ["Central Park"]
 
 
 @pytest.mark.django_db
@@ -118,17 +123,19 @@ def test_ordering_by_distance(places):
     assert names(nearest) == ["Sara D. Roosevelt Park", "Central Park", "Polo Grounds"]
     meters = [round(p.d) for p in nearest]
     assert meters[0] < 5 and 5_500 < meters[1] < 6_500 and 12_000 < meters[2] < 13_500
-    assert names(Place.objects.filter(location__isnull=False).order_by(Distance("location", POLO_GROUNDS))[:1]) == [
-        "Polo Grounds"]
+    located = Place.objects.filter(location__isnull=False)
+    assert names(located.order_by(Distance("location", POLO_GROUNDS))[:1]) == ["Polo Grounds"]
     # A place without a location is at no distance at all (NULL).
-    assert Place.objects.annotate(d=Distance("location", ROOSEVELT_PARK)).get(name="Nowhere").d is None
+    nowhere = Place.objects.annotate(d=Distance("location", ROOSEVELT_PARK)).get(name="Nowhere")
+    assert nowhere.d is None
 
 
 @pytest.mark.django_db
 def test_shapes_are_data_not_operators(places):
     # A dict with operators where a shape goes is a (bad) shape, refused by the database.
     with pytest.raises(DatabaseError):
-        list(Place.objects.filter(location__geo_within={"type": "Polygon", "coordinates": {"$gt": ""}}))
+        shape = {"type": "Polygon", "coordinates": {"$gt": ""}}
+        list(Place.objects.filter(location__geo_within=shape))
     with pytest.raises(DatabaseError):
         list(Place.objects.filter(location__geo_intersects={"type": "Nope", "$where": "1"}))
 
@@ -163,7 +170,8 @@ def test_the_database_refuses_invalid_geojson_in_an_indexed_field(mongo_db):
     collection = mongo_db["fieldsapp_place"]
     from pymongo.errors import WriteError
     with pytest.raises(WriteError) as caught:
-        collection.insert_one({"name": "bad", "location": {"type": "Point", "coordinates": [181, 0]}})
+        bad = {"type": "Point", "coordinates": [181, 0]}
+        collection.insert_one({"name": "bad", "location": bad})
     assert caught.value.code == 16755
 
 
@@ -189,7 +197,8 @@ def test_the_readme_example_runs(places):
     from djongo import models
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = readme.split("**Places: `PointField`", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    section = readme.split("**Places: `PointField`", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
     model_source, _, rest = block.partition("\n\nPlace.")
     statements = "Place." + rest
     assert 'location = models.PointField(null=True, blank=True)' in model_source

@@ -75,7 +75,8 @@ def parse_point(value: Any) -> GeoPoint:
         raise ValidationError("A point's coordinates must be numbers.", code="invalid_point")
     if not -180 <= lng <= 180 or not -90 <= lat <= 90:
         raise ValidationError(
-            "Longitude must be within -180..180 and latitude within -90..90 (got %(lng)s, %(lat)s).",
+            "Longitude must be within -180..180 and latitude within -90..90 "
+            "(got %(lng)s, %(lat)s).",
             code="out_of_range", params={"lng": lng, "lat": lat})
     return GeoPoint(lng, lat)
 
