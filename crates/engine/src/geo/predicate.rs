@@ -289,19 +289,38 @@ impl Region {
     /// Whether the region contains `g` (points on the boundary included).
     pub fn covers(&self, g: &Geometry<f64>) -> bool {
         match self {
-            Region::Geometry(region) => region.relate(g).is_covers(),
+            Region::Geometry(region) => covers_shape(region, g),
             Region::CenterSphere { center, radians } => {
                 let limit = radians * EARTH_RADIUS_METERS;
                 // A cap no wider than a hemisphere is convex on the sphere,
                 // so a shape lies inside it when all of its vertices do.
                 all_points(g).into_iter().all(|p| SPHERE.distance(*center, p) <= limit)
             }
-            Region::Box(rect) => Geometry::Rect(*rect).relate(g).is_covers(),
-            Region::Polygon(poly) => poly.relate(g).is_covers(),
+            // A box covers exactly the shapes whose bounding box it covers.
+            Region::Box(rect) => g.bounding_rect().is_some_and(|b| {
+                rect.min().x <= b.min().x && rect.min().y <= b.min().y && b.max().x <= rect.max().x && b.max().y <= rect.max().y
+            }),
+            Region::Polygon(poly) => covers_shape(poly, g),
             Region::Center { center, radius } => {
                 all_points(g).into_iter().all(|p| Euclidean.distance(*center, p) <= *radius)
             }
         }
+    }
+}
+
+/// Whether `region` (a polygon) covers `g`, boundary included. Points go
+/// through point-in-polygon; other shapes through `geo`'s relate (DE-9IM),
+/// which can panic on degenerate input ("topology position conflict", e.g.
+/// coordinates near f64's limits in a legacy pair): such a shape is not
+/// covered, rather than the panic reaching the server.
+fn covers_shape<R>(region: &R, g: &Geometry<f64>) -> bool
+where
+    R: Relate<f64> + Intersects<Point<f64>>,
+{
+    match g {
+        Geometry::Point(p) => region.intersects(p),
+        Geometry::MultiPoint(points) => points.iter().all(|p| region.intersects(p)),
+        other => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| region.relate(other).is_covers())).unwrap_or(false),
     }
 }
 
@@ -439,6 +458,54 @@ mod tests {
         let polar = query("$geoWithin", bson!({"$centerSphere": [[0, 89], 0.1]}));
         let b = polar.bounding_box().unwrap();
         assert_eq!((b.min().x, b.max().x, b.max().y), (-180.0, 180.0, 90.0));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// Any coordinates, valid or not, give a result or an error, never a panic.
+        #[test]
+        fn arbitrary_shapes_never_panic(
+            ring in proptest::collection::vec((-200.0f64..200.0, -100.0f64..100.0), 0..8),
+            point in (-190.0f64..190.0, -95.0f64..95.0),
+            odd in proptest::sample::select(vec![0.0, f64::NAN, f64::INFINITY, 1e308, -0.0]),
+        ) {
+            let mut coords: Vec<Bson> = ring.iter().map(|(x, y)| bson!([*x, *y])).collect();
+            if let Some(first) = coords.first().cloned() {
+                coords.push(first);
+            }
+            let shapes = [
+                bson!({"$geometry": {"type": "Polygon", "coordinates": [coords.clone()]}}),
+                bson!({"$polygon": coords.clone()}),
+                bson!({"$centerSphere": [[point.0, point.1], odd]}),
+                bson!({"$box": [[point.0, point.1], [odd, odd]]}),
+            ];
+            let values = [
+                bson!({"type": "Point", "coordinates": [point.0, point.1]}),
+                bson!([odd, point.1]),
+                bson!({"type": "LineString", "coordinates": coords.clone()}),
+                bson!({"type": "Polygon", "coordinates": [coords.clone()]}),
+            ];
+            for shape in &shapes {
+                for op in ["$geoWithin", "$geoIntersects"] {
+                    let arg = if op == "$geoIntersects" { bson!({"$geometry": {"type": "LineString", "coordinates": coords.clone()}}) } else { shape.clone() };
+                    if let Ok(q) = GeoQuery::parse(op, &arg, &Document::new()) {
+                        for v in &values {
+                            let _ = q.matches_any(&[Some(v)]);
+                        }
+                        let _ = q.bounding_box();
+                    }
+                }
+            }
+            let near = bson!({"$geometry": {"type": "Point", "coordinates": [point.0, point.1]}, "$maxDistance": odd});
+            if let Ok(q) = GeoQuery::parse("$near", &near, &Document::new()) {
+                for v in &values {
+                    let _ = q.matches_any(&[Some(v)]);
+                }
+                if let Some(b) = q.bounding_box() {
+                    let _ = super::super::cells::covering_ranges(Some(b));
+                }
+            }
+        }
     }
 
     #[test]

@@ -216,7 +216,8 @@ fn polygon(items: &[Bson]) -> Result<Polygon<f64>, ShapeError> {
 pub fn legacy_point(items: &[Bson]) -> Result<Option<Point<f64>>, ShapeError> {
     match items {
         [x, y, ..] => match (number(x), number(y)) {
-            (Some(x), Some(y)) => Ok(Some(Point::new(x, y))),
+            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok(Some(Point::new(x, y))),
+            (Some(x), Some(y)) => Err(format!("longitude/latitude is out of bounds, lng: {x} lat: {y}")),
             _ => Err("Point must only contain numeric elements".to_string()),
         },
         _ => Ok(None),
@@ -325,5 +326,7 @@ mod tests {
         assert!(parse_stored(&bson!("x")).unwrap().is_none());
         assert!(parse_indexed(&bson!("x")).is_err());
         assert!(parse_indexed(&bson!([181, 0])).unwrap_err().contains("out of bounds"));
+        assert!(parse_stored(&bson!([f64::NAN, 0.0])).is_err());
+        assert!(parse_stored(&bson!({"type": "Point", "coordinates": [f64::INFINITY, 0.0]})).is_err());
     }
 }
