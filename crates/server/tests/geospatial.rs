@@ -67,6 +67,9 @@ fn near_and_geo_near_need_a_geo_index() {
     assert!(r.get_str("errmsg").unwrap().contains("unable to find index for $geoNear query"));
     let r = c.cmd("db", doc! {"aggregate": "plain", "pipeline": [{"$geoNear": {"near": [0, 0], "distanceField": "d"}}], "cursor": {}});
     assert_eq!(code(&r), 27, "{r}");
+    // A collection that does not exist has nothing near anything.
+    let r = c.ok("db", doc! {"aggregate": "absent", "pipeline": [{"$geoNear": {"near": [0, 0], "distanceField": "d"}}], "cursor": {}});
+    assert!(batch(&r).is_empty());
     // $geoWithin and $geoIntersects need none.
     let r = c.ok("db", doc! {"find": "plain", "filter": {"loc": {"$geoWithin": {"$box": [[0, 0], [2, 2]]}}}});
     assert_eq!(batch(&r).len(), 1);

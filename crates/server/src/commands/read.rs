@@ -225,7 +225,14 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                 djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
             }
             Some(coll) => match tables.collection(&db, coll)? {
-                None => djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?,
+                None => {
+                    // No collection, no documents to measure: a valid $geoNear yields nothing.
+                    if super::geo::leads_with_geo_near(&pipeline) {
+                        let stage = pipeline.remove(0);
+                        djongo_engine::geo::GeoNear::parse(stage.get("$geoNear").unwrap_or(&Bson::Null))?;
+                    }
+                    djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?
+                }
                 Some(meta) if super::geo::leads_with_geo_near(&pipeline) => {
                     let input = super::geo::geo_near_input(&tables, &meta, &mut pipeline, &vars)?;
                     djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
