@@ -86,7 +86,8 @@ def test_inspectdb_models_of_a_pymongo_collection_run_in_the_admin(tmp_path, pag
         page.fill("#id_name", "Lamp (edited)")
         page.fill("#id_stock", "4")
         page.click("input[name=_save]")
-        expect(page.locator("ul.messagelist li.success")).to_contain_text("was changed successfully")
+        saved = page.locator("ul.messagelist li.success")
+        expect(saved).to_contain_text("was changed successfully")
         assert sorted(_rows(page)) == ["Chair", "Desk", "Lamp (edited)"]
         _shot(page, "inspectdb-02-saved")
 

@@ -694,6 +694,8 @@ class Executor:
                  for index in self.db[collection].list_indexes(session=self.session)}
         if tuple(keys) not in taken:
             return keys
+        if not all(isinstance(d, int) for _, d in keys):
+            return keys  # "2dsphere" and the like have no direction to flip
         for mask in range(1, 2 ** len(keys)):
             candidate = [(k, -d if mask >> i & 1 else d) for i, (k, d) in enumerate(keys)]
             if tuple(candidate) not in taken:

@@ -267,6 +267,8 @@ def _index_kind(index: dict, columns: list[str]) -> tuple[str, list[str]]:
         return "text", before + [f for f in index.get("weights", {}) if f != "$**"] + after
     if "hashed" in key.values():
         return "hashed", columns
+    if "2dsphere" in key.values():
+        return "2dsphere", columns
     if any(c == "$**" or c.endswith(".$**") for c in columns):
         return "wildcard", [c.removesuffix("$**").removesuffix(".") for c in columns if c != "$**"]
     return "idx", columns

@@ -89,3 +89,17 @@ class Memo(models.Model):
     """CharField without max_length: a varchar without a limit."""
 
     text = models.CharField()
+
+
+class Place(models.Model):
+    """A named place, as in the MongoDB manual's geospatial examples."""
+
+    name = models.CharField(max_length=100)
+    category = models.CharField(max_length=40, blank=True)
+    location = models.PointField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.TwoDSphereIndex(fields=["location"], name="place_location_geo")]
+
+    def __str__(self):
+        return self.name

@@ -19,6 +19,7 @@ pub mod compare;
 pub mod deps;
 pub mod error;
 pub mod expr;
+pub mod geo;
 pub mod num;
 pub mod num_order;
 pub mod path;

@@ -65,6 +65,7 @@ enum Pred {
     Size(i64),
     Mod(i64, i64),
     Bits(bits::BitTest),
+    Geo(Box<crate::geo::GeoQuery>),
 }
 
 impl Filter {
@@ -123,7 +124,7 @@ fn parse_node(spec: &Document) -> Result<Node> {
             "$alwaysTrue" => parts.push(Node::True),
             "$alwaysFalse" => parts.push(Node::False),
             "$jsonSchema" => parts.push(Node::Schema(Box::new(json_schema::JsonSchema::parse(v)?))),
-            "$where" | "$text" | "$near" | "$nearSphere" | "$geoWithin" | "$geoIntersects" => {
+            "$where" | "$text" => {
                 return Err(EngineError::unsupported(format!("query operator {k}")))
             }
             _ if k.starts_with('$') => {
@@ -250,6 +251,9 @@ fn parse_ops(d: &Document) -> Result<Pred> {
                 Pred::Mod(div, rem)
             }
             "$bitsAllSet" | "$bitsAllClear" | "$bitsAnySet" | "$bitsAnyClear" => Pred::Bits(bits::BitTest::parse(k, v)?),
+            op if crate::geo::is_geo_operator(op) => Pred::Geo(Box::new(crate::geo::GeoQuery::parse(op, v, d)?)),
+            // Legacy `$near: [x, y], $maxDistance: r` keeps its band beside the operator.
+            "$maxDistance" | "$minDistance" if d.contains_key("$near") || d.contains_key("$nearSphere") => continue,
             "$comment" => continue,
             _ => return Err(EngineError::bad_value(format!("unknown operator: {k}"))),
         };
@@ -370,6 +374,7 @@ fn field_matches(pred: &Pred, values: &[Option<&Bson>], vars: &Vars) -> Result<b
             }
             false
         }
+        Pred::Geo(q) => q.matches_any(values),
         Pred::ElemMatchValue(p) => {
             for v in values.iter().flatten() {
                 if let Bson::Array(a) = v {
@@ -450,7 +455,7 @@ fn matches_single(pred: &Pred, v: &Bson) -> Result<bool> {
                 CmpOp::Lte => o != Ordering::Greater,
             }
         }
-        Pred::In(_) | Pred::Regex(_) => false,
+        Pred::In(_) | Pred::Regex(_) | Pred::Geo(_) => false,
         Pred::Bits(test) => test.matches(v),
         Pred::Type(codes) => codes.iter().any(|c| match c {
             Some(code) => types::type_code(v) == *code,

@@ -174,6 +174,9 @@ impl IndexSpec {
                 stored.insert(k.clone(), v.clone());
             }
         }
+        if key.values().any(crate::geo_index::is_geo_direction) && !stored.contains_key("2dsphereIndexVersion") {
+            stored.insert("2dsphereIndexVersion", crate::geo_index::INDEX_VERSION);
+        }
         Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored, text, wildcard })
     }
 

@@ -48,7 +48,20 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     }
     let mut per_field: Vec<Vec<Bson>> = Vec::new();
     let mut all_missing = true;
+    let mut geo_missing = true;
     for (field, direction) in index.key.iter() {
+        if crate::geo_index::is_geo_direction(direction) {
+            // A 2dsphere field: one key per shape, the document refused if
+            // a value is not a valid shape.
+            match crate::geo_index::field_keys(doc, field)? {
+                Some(keys) => {
+                    geo_missing = false;
+                    per_field.push(keys);
+                }
+                None => per_field.push(vec![Bson::Null]),
+            }
+            continue;
+        }
         let mut values = Vec::new();
         if crate::hashed::is_hashed_direction(direction) {
             let mut raw = Vec::new();
@@ -70,6 +83,10 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
         per_field.push(values);
     }
     if index.sparse && all_missing {
+        return Ok(Vec::new());
+    }
+    // 2dsphere indexes (version 2 and up) leave out documents without a shape.
+    if crate::geo_index::is_geo_index(index) && geo_missing {
         return Ok(Vec::new());
     }
     let descending = index.descending();

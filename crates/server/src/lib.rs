@@ -18,6 +18,7 @@ pub mod data_dir;
 pub mod error;
 pub mod failpoint;
 pub mod hashed;
+pub mod geo_index;
 pub mod index;
 pub mod keyenc;
 pub mod ops;

@@ -8,12 +8,14 @@ from django.db.models import *  # noqa: F403
 from django.db.models import __all__ as _django_all
 
 from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
+from .geo import Distance, GeoPoint, PointField
 from .indexes import (
     CompoundIndex,
     HashedIndex,
     MongoIndex,
     TextIndex,
     TTLIndex,
+    TwoDSphereIndex,
     WildcardIndex,
 )
 from .manager import DjongoManager
@@ -22,8 +24,8 @@ from .schema_validation import JSONSchemaValidation
 from .search import TextScore, TextSearch
 
 __all__ = [
-    *_django_all, "ArrayField", "ArrayReferenceField", "DjongoManager", "EmbeddedField",
-    "GenericObjectIdField", "JSONField", "JSONSchemaValidation", "MongoIndex", "ObjectIdField",
-    "TTLIndex", "CompoundIndex", "TextIndex", "HashedIndex", "WildcardIndex", "TextSearch",
-    "TextScore",
+    *_django_all, "ArrayField", "ArrayReferenceField", "Distance", "DjongoManager", "EmbeddedField",
+    "GenericObjectIdField", "GeoPoint", "JSONField", "JSONSchemaValidation", "MongoIndex",
+    "ObjectIdField", "PointField", "TTLIndex", "CompoundIndex", "TextIndex", "HashedIndex",
+    "WildcardIndex", "TwoDSphereIndex", "TextSearch", "TextScore",
 ]

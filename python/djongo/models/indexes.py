@@ -10,9 +10,12 @@
   (``djongo.models.TextSearch``), with per-field ``weights``.
 * ``HashedIndex``: equality lookups by a hash of the value.
 * ``WildcardIndex``: every path under a field, or the whole document.
+* ``TwoDSphereIndex``: GeoJSON locations (``djongo.models.PointField``) for
+  ``$near``/``$geoNear`` and the geo lookups.
 
-Each is written to SQL as ``CREATE INDEX ... WITH (...)``, which the compiler
-turns into MongoDB's ``createIndexes`` (crates/compiler/src/plan/build/ddl.rs).
+Each is written to SQL as ``CREATE INDEX ... WITH (...)`` (``TwoDSphereIndex``
+as ``CREATE INDEX ... USING "2dsphere"``), which the compiler turns into
+MongoDB's ``createIndexes`` (crates/compiler/src/plan/build/ddl.rs).
 """
 
 from __future__ import annotations
@@ -267,6 +270,33 @@ class WildcardIndex(MongoIndex):
 
 def _with_clause(options: dict[str, Any], quote) -> str:
     return ", ".join(f"{quote(k)} = {_literal(v)}" for k, v in options.items())
+
+
+class TwoDSphereIndex(Index):
+    """``TwoDSphereIndex(fields=["location"], name="...")``: MongoDB's
+    ``2dsphere`` index on GeoJSON (``PointField``) or legacy ``[lng, lat]``
+    fields, which ``$near``, ``$nearSphere`` and ``$geoNear`` require.
+    Writes of a value that is not a valid shape are refused
+    (``Can't extract geo keys``, a ``DatabaseError``); documents without the
+    field are left out of the index (it is sparse, as MongoDB's version 3).
+    """
+
+    suffix = "2dsphere"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.expressions or any(f.startswith("-") for f in self.fields):
+            raise ValueError("TwoDSphereIndex takes plain field names (no expressions, no '-').")
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor == "djongo":
+            template = kwargs.pop("sql", None) or schema_editor.sql_create_index
+            kwargs["sql"] = template.replace('%(table)s (', '%(table)s USING "2dsphere" (', 1)
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        return path.replace("djongo.models.indexes", "djongo.models"), args, kwargs
 
 
 def _literal(value: Any) -> str:

@@ -142,8 +142,12 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             };
             doc! { "op": "alter_column", "collection": collection, "column": column, "set": set }
         }
-        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options } => {
-            let keys: Vec<Bson> = keys.iter().map(|(k, asc)| Bson::Array(vec![Bson::String(k.clone()), Bson::Int32(if *asc { 1 } else { -1 })])).collect();
+        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options, kind } => {
+            let direction = |asc: bool| match kind {
+                Some(k) => Bson::String(k.clone()),
+                None => Bson::Int32(if asc { 1 } else { -1 }),
+            };
+            let keys: Vec<Bson> = keys.iter().map(|(k, asc)| Bson::Array(vec![Bson::String(k.clone()), direction(*asc)])).collect();
             let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
             let filter = match filter {
                 Some(f) => Bson::Document(ctx.filter(env, f)?),

@@ -181,6 +181,13 @@ impl Ctx {
             }
             Expr::Concat(parts) => opn("$concat", parts.iter().map(|p| self.value(env, p)).collect::<Result<_>>()?),
             Expr::Function { func: Func::JsonContains, args } => self.json_contains(env, args)?,
+            Expr::Function { func: Func::Geo(crate::plan::GeoFunc::Distance), args } => match args.as_slice() {
+                [point, query] => super::geo::distance(self.value(env, point)?, self.value(env, query)?),
+                _ => return Err(CompileError::unsupported("GEO_DISTANCE() with other than 2 arguments", format!("{args:?}"))),
+            },
+            Expr::Function { func: Func::Geo(g), .. } => {
+                return Err(CompileError::unsupported(format!("{g:?} geo predicate outside WHERE"), format!("{e:?}")));
+            }
             Expr::Function { func: Func::JsonObject, args } => {
                 let mut pairs = Vec::with_capacity(args.len() / 2);
                 for pair in args.chunks(2) {
@@ -537,7 +544,7 @@ impl Ctx {
                 let (x, tz) = (arg(0), arg(1));
                 date::at_time_zone(x, tz)
             }
-            Func::JsonContains | Func::JsonObject | Func::JsonArray | Func::Row | Func::Hash(_) | Func::Chr | Func::Ord | Func::CodePrefix => {
+            Func::JsonContains | Func::JsonObject | Func::JsonArray | Func::Row | Func::Hash(_) | Func::Chr | Func::Ord | Func::CodePrefix | Func::Geo(_) => {
                 return Err(CompileError::unsupported("JSON function in this position", format!("{func:?}")));
             }
             Func::StrIndex => {

@@ -215,6 +215,7 @@ impl Ctx {
                     doc! { "$or": [ { f.clone(): { "$lt": lo } }, { f: { "$gt": hi } } ] }
                 })
             }
+            Expr::Function { func: crate::plan::Func::Geo(g), args } if *g != crate::plan::GeoFunc::Distance => self.geo_filter(env, *g, args, want)?,
             Expr::Match { kind, expr, pattern, case_insensitive, negated } => {
                 let Some(f) = self.field_path(env, expr) else { return Ok(None) };
                 let regex = match (kind, pattern.as_ref()) {

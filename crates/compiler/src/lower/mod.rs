@@ -9,6 +9,7 @@ mod date;
 mod ddl;
 mod expr;
 mod filter;
+mod geo;
 mod json;
 mod like;
 mod read;

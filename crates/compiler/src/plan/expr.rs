@@ -217,6 +217,9 @@ pub enum Func {
     /// by key, arrays by element, a non-array candidate in some element of
     /// an array).
     JsonContains,
+    /// djongo's geospatial functions (`GEO_WITHIN(col, shape)`, ...): see
+    /// `crate::lower::geo`.
+    Geo(GeoFunc),
     /// `JSON_OBJECT(key, value, ...)`.
     JsonObject,
     /// `JSON_ARRAY(value, ...)`.
@@ -627,4 +630,29 @@ impl Expr {
             other => vec![other],
         }
     }
+}
+
+/// The geospatial SQL functions djongo's `PointField` lookups and `Distance`
+/// write. The shapes and points are parameters (BSON values), never SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeoFunc {
+    /// `GEO_WITHIN(col, geojson)`: `$geoWithin` a Polygon/MultiPolygon.
+    Within,
+    /// `GEO_WITHIN_SPHERE(col, [lng, lat], radians)`: `$geoWithin $centerSphere`.
+    WithinSphere,
+    /// `GEO_INTERSECTS(col, geojson)`: `$geoIntersects`.
+    Intersects,
+    /// `GEO_DISTANCE(col, [lng, lat])`: great-circle meters to a stored point.
+    Distance,
+}
+
+/// The geospatial function a SQL function name stands for.
+pub fn geo_function(name: &str) -> Option<GeoFunc> {
+    Some(match name {
+        "geo_within" => GeoFunc::Within,
+        "geo_within_sphere" => GeoFunc::WithinSphere,
+        "geo_intersects" => GeoFunc::Intersects,
+        "geo_distance" => GeoFunc::Distance,
+        _ => return None,
+    })
 }

@@ -290,6 +290,9 @@ pub enum Ddl {
         filter: Option<Expr>,
         /// MongoDB index options from `WITH (...)`, by name (`index_option`).
         options: Vec<(String, Literal)>,
+        /// A MongoDB index type from `USING "<type>"` (`2dsphere`): every
+        /// key takes it instead of a direction.
+        kind: Option<String>,
     },
     DropIndex {
         collection: Option<String>,

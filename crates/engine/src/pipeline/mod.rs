@@ -152,6 +152,7 @@ fn run_stage(
 ) -> Result<Vec<Document>> {
     match name {
         "$match" => {
+            crate::geo::refuse_near(spec_doc(name, spec)?)?;
             let filter = Filter::parse(spec_doc(name, spec)?)?;
             let mut out = Vec::with_capacity(docs.len());
             for d in docs {
@@ -306,7 +307,9 @@ fn run_stage(
         // The server runs a final $out/$merge itself (they write through its
         // storage); one that reaches the engine is not the final stage.
         "$out" | "$merge" => Err(EngineError::location(40601, format!("{name} can only be the final stage in the pipeline"))),
-        "$geoNear" | "$collStats" | "$indexStats" | "$currentOp" => {
+        // The server runs a leading $geoNear against the collection's geo index.
+        "$geoNear" => Err(EngineError::location(40602, "$geoNear is only valid as the first stage in a pipeline")),
+        "$collStats" | "$indexStats" | "$currentOp" => {
             Err(EngineError::unsupported(format!("aggregation stage {name}")))
         }
         _ => Err(EngineError::location(40324, format!("Unrecognized pipeline stage name: '{name}'"))),

@@ -99,6 +99,9 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                         }
                         docs
                     }
+                    None if djongo_engine::geo::find_near(&filter)?.is_some() => {
+                        super::geo::find_near(&tables, &meta, &filter, sort.as_ref(), skip, limit)?
+                    }
                     None => {
                         // returnKey reads the index key's fields, whatever the projection.
                         let fields = if super::find_keys::returns_keys(body) { None } else { projection_fields(body)? };
@@ -245,7 +248,18 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                 djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
             }
             Some(coll) => match tables.collection(&db, coll)? {
-                None => djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?,
+                None => {
+                    // No collection, no documents to measure: a valid $geoNear yields nothing.
+                    if super::geo::leads_with_geo_near(&pipeline) {
+                        let stage = pipeline.remove(0);
+                        djongo_engine::geo::GeoNear::parse(stage.get("$geoNear").unwrap_or(&Bson::Null))?;
+                    }
+                    djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?
+                }
+                Some(meta) if super::geo::leads_with_geo_near(&pipeline) => {
+                    let input = super::geo::geo_near_input(&tables, &meta, &mut pipeline, &vars)?;
+                    djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
+                }
                 Some(meta) => {
                     // The leading $match/$sort/$skip/$limit become the query
                     // the planner answers (with an index where one serves);
@@ -253,6 +267,7 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                     let hint = hint_arg(body)?;
                     let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
                     let mut query = take_query(&mut pipeline);
+                    djongo_engine::geo::refuse_near(&query.filter)?;
                     query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
                     let query = plan::Query { hint, fields, ..query };
                     let text = crate::text::search::TextFilter::split(&query.filter)?;

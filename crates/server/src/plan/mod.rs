@@ -13,7 +13,7 @@
 //!
 //! Counts are answered from an index alone when its bounds decide the whole
 //! filter. `explain` shows the chosen plan in MongoDB's shape.
-mod bounds;
+pub(crate) mod bounds;
 mod explain;
 mod predicates;
 mod special;
@@ -136,6 +136,12 @@ impl<'m> Prepared<'m> {
         let mut multikey = Vec::with_capacity(meta.indexes.len());
         let mut bounds = Vec::with_capacity(meta.indexes.len());
         for ix in meta.indexes.iter() {
+            if crate::geo_index::is_geo_index(ix) {
+                // One entry per shape: always treated as multikey.
+                multikey.push(true);
+                bounds.push(crate::geo_index::scan_bounds(ix, &query.filter)?);
+                continue;
+            }
             if let (Some(wildcard), true) = (&ix.wildcard, relevant(ix)) {
                 // A document may have many entries in a wildcard index.
                 multikey.push(true);
@@ -361,6 +367,13 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
     }
     for i in 0..meta.indexes.len() {
         let ix = &meta.indexes[i];
+        if crate::geo_index::is_geo_index(ix) {
+            // A geo predicate's cell covering: a candidate like any other.
+            if prep.bounds[i].used_fields > 0 && !ix.is_hidden() {
+                out.push(index_candidate(tables, prep, i, false));
+            }
+            continue;
+        }
         if !usable::index_serves(ix, &prep.preds) {
             continue;
         }

@@ -208,6 +208,10 @@ impl Builder {
             return Err(CompileError::unsupported("CREATE INDEX with INCLUDE", c));
         }
         let options = c.with.iter().map(index_option).collect::<Result<Vec<_>>>()?;
+        let kind = match &c.using {
+            Some(ast::IndexType::Custom(t)) if GEO_INDEX_TYPES.contains(&t.value.as_str()) => Some(t.value.clone()),
+            _ => None,
+        };
         let name = c.name.as_ref().ok_or_else(|| CompileError::unsupported("CREATE INDEX without a name", c))?;
         let name = object_name(name)?;
         let collection = object_name(&c.table_name)?;
@@ -224,7 +228,7 @@ impl Builder {
         self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
         let filter = c.predicate.as_ref().map(|p| self.expr(p)).transpose()?;
         self.scopes.pop();
-        Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter, options })
+        Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter, options, kind })
     }
 
     fn alter_table(&mut self, a: &ast::AlterTable) -> Result<Ddl> {
@@ -296,6 +300,9 @@ impl Builder {
         })
     }
 }
+
+/// The MongoDB geospatial index types `CREATE INDEX ... USING "<type>"` names.
+const GEO_INDEX_TYPES: &[&str] = &["2dsphere"];
 
 /// One `WITH (name = value)` option of CREATE INDEX: the MongoDB index
 /// options djongo's index classes set, with a value of the type MongoDB

@@ -6,7 +6,7 @@ use sqlparser::ast::{
 
 use super::{json, kind_name, Builder};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, HashAlgo, JsonMode, JsonStep, Literal, MatchKind, ProjectItem, Query, SortKey, SubqueryRef, TruncUnit, Window, WindowFunc};
+use crate::plan::{AggFunc, ArithOp, CastType, CmpOp, DatePart, Expr, Frame, FrameBound, Func, GeoFunc, HashAlgo, JsonMode, JsonStep, Literal, MatchKind, ProjectItem, Query, SortKey, SubqueryRef, TruncUnit, Window, WindowFunc};
 
 /// Our own recursion guard: sqlparser limits nesting of parentheses, but a
 /// long chain such as `a + b + c + ...` is a deep left-leaning tree.
@@ -455,6 +455,13 @@ impl Builder {
         }
         if let Some(json) = self.json_function(&name, &args, whole)? {
             return Ok(json);
+        }
+        if let Some(geo) = crate::plan::expr::geo_function(&name) {
+            let arity = if matches!(geo, GeoFunc::WithinSphere) { 3 } else { 2 };
+            if args.len() != arity {
+                return Err(CompileError::unsupported(format!("{}() with {} arguments", name.to_uppercase(), args.len()), whole));
+            }
+            return Ok(Expr::Function { func: Func::Geo(geo), args });
         }
         if name == "date_trunc" {
             // The unit must be a literal: it decides the translation.
