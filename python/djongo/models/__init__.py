@@ -7,14 +7,16 @@ by key), as in Djongo; Django's own is ``django.db.models.JSONField``.
 from django.db.models import *  # noqa: F403
 from django.db.models import __all__ as _django_all
 
+from .bulk import BulkWrite
 from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
 from .indexes import MongoIndex, TTLIndex
-from .manager import DjongoManager
+from .manager import Concerns, DjongoManager, DjongoQuerySet
 from .references import ArrayReferenceField
 from .schema_validation import JSONSchemaValidation
 
 __all__ = [
-    *_django_all, "ArrayField", "ArrayReferenceField", "DjongoManager", "EmbeddedField",
+    *_django_all, "ArrayField", "ArrayReferenceField", "BulkWrite", "Concerns",
+    "DjongoManager", "DjongoQuerySet", "EmbeddedField",
     "GenericObjectIdField", "JSONField", "JSONSchemaValidation", "MongoIndex", "ObjectIdField",
     "TTLIndex",
 ]

@@ -9,10 +9,55 @@ from typing import Any
 from django.db import connections, models
 from pymongo.collection import Collection
 
+from .. import concerns
 from ..cursor import translate_errors
 
 
-class DjongoManager(models.Manager):
+class Concerns:
+    """A model's read concern, write concern and read preference, sent with every
+    command the ORM runs for it (outside transactions; djongo.concerns)::
+
+        class Entry(models.Model):
+            concerns = models.Concerns(read_concern="majority",
+                                       write_concern={"w": "majority", "wtimeout": 5000},
+                                       read_preference="primaryPreferred")
+
+    Values are MongoDB's (a level or ``{"level": ...}``; ``{"w", "j", "wtimeout"}``;
+    a mode or ``{"mode", "tags", "maxStalenessSeconds"}``), checked by the server.
+    Subclasses inherit them.
+    """
+
+    def __init__(self, *, read_concern: str | dict | None = None,
+                 write_concern: dict | None = None,
+                 read_preference: str | dict | None = None) -> None:
+        self.options = concerns.options(read_concern, write_concern, read_preference)
+
+    def contribute_to_class(self, cls, name: str) -> None:
+        setattr(cls, name, self)
+        setattr(cls, concerns.MODEL_ATTRIBUTE, self)
+
+    def __repr__(self) -> str:
+        return f"<Concerns {self.options}>"
+
+
+class DjongoQuerySet(models.QuerySet):
+    def with_options(self, *, read_concern: str | dict | None = None,
+                     write_concern: dict | None = None,
+                     read_preference: str | dict | None = None) -> DjongoQuerySet:
+        """This queryset with its own read concern, write concern or read
+        preference (each given one replaces the model's ``Concerns``)::
+
+            Entry.objects.with_options(read_concern="majority").filter(...)
+            Entry.objects.with_options(write_concern={"w": 1, "j": True}).update(...)
+        """
+        clone = self._chain()
+        mine = concerns.options(read_concern, write_concern, read_preference)
+        before = getattr(clone.query, concerns.QUERY_ATTRIBUTE, None)
+        setattr(clone.query, concerns.QUERY_ATTRIBUTE, mine.over(before))
+        return clone
+
+
+class DjongoManager(models.Manager.from_queryset(DjongoQuerySet)):
     """``Entry.objects.mongo_aggregate([...])`` calls ``Collection.aggregate``.
 
     Any pymongo ``Collection`` method is reachable with the ``mongo_`` prefix,

@@ -1,0 +1,31 @@
+"""Models for bulk writes (djongo.models.BulkWrite) and per-model concerns
+(djongo.models.Concerns)."""
+
+from djongo import models
+
+
+class Item(models.Model):
+    sku = models.CharField(max_length=20, unique=True)
+    qty = models.IntegerField(default=0)
+    objects = models.DjongoManager()
+
+
+class Note(models.Model):
+    text = models.CharField(max_length=50)
+    item = models.ForeignKey(Item, null=True, on_delete=models.SET_NULL)
+    objects = models.DjongoManager()
+
+
+class Ledger(models.Model):
+    amount = models.IntegerField()
+
+    concerns = models.Concerns(read_concern="majority",
+                               write_concern={"w": "majority", "wtimeout": 5000},
+                               read_preference="primaryPreferred")
+    objects = models.DjongoManager()
+
+
+class Audited(Ledger):
+    """Inherits Ledger's concerns."""
+
+    reason = models.CharField(max_length=20, default="")
