@@ -25,7 +25,16 @@ class Ledger(models.Model):
     objects = models.DjongoManager()
 
 
-class Audited(Ledger):
-    """Inherits Ledger's concerns."""
+class Majority(models.Model):
+    concerns = models.Concerns(read_concern="majority",
+                               write_concern={"w": "majority", "wtimeout": 5000})
+
+    class Meta:
+        abstract = True
+
+
+class Audited(Majority):
+    """Inherits its abstract parent's concerns."""
 
     reason = models.CharField(max_length=20, default="")
+    objects = models.DjongoManager()
