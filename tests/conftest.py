@@ -95,3 +95,22 @@ def commands():
     yield seen
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+@pytest.fixture(params=["embedded", "standalone-server"])
+def default_server(request):
+    """Runs a test written for the ``default`` database twice: on the
+    embedded engine, and with ``default`` pointing at the standalone
+    djongo-server's connection (the test's database marker must list
+    ``standalone`` too, so that its test database is set up)."""
+    if request.param == "embedded":
+        yield "default"
+        return
+    from django.db import connections
+
+    original = connections["default"]
+    connections["default"] = connections["standalone"]
+    try:
+        yield "standalone"
+    finally:
+        connections["default"] = original
