@@ -147,3 +147,44 @@ def test_models_limits_what_is_collected(server):
 def test_bulk_writes_do_not_nest():
     with BulkWrite(), pytest.raises(ProgrammingError), BulkWrite():
         pass
+
+
+def test_a_validators_refusal_is_an_integrity_error_naming_the_field(server):
+    from tests.validationapp.models import Article
+
+    bulk = BulkWrite(using=server, ordered=False)
+    with pytest.raises(IntegrityError) as raised, bulk:
+        Article(title="fine").save(using=server)
+        Article(title="x" * 31).save(using=server)
+    assert "operation 1 (insert on validationapp_article)" in str(raised.value)
+    assert "field 'title': maxLength 30" in str(raised.value)
+    assert [e.code for e in bulk.result.errors] == [121]
+    assert list(Article.objects.using(server).values_list("title", flat=True)) == ["fine"]
+
+
+def test_the_models_write_concern_goes_with_its_bulk_write(server, commands):
+    from tests.writeapp.models import Ledger
+
+    with BulkWrite(using=server):
+        Ledger(amount=1).save(using=server)
+        Ledger(amount=2).save(using=server)
+    [insert] = writes(commands, Ledger._meta.db_table)
+    assert insert[1]["writeConcern"] == {"w": "majority", "wtimeout": 5000}
+    assert len(insert[1]["documents"]) == 2
+
+
+def test_bulk_create_and_correlated_writes_are_queued_too(server, commands):
+    from django.db.models import OuterRef, Subquery
+
+    items = Item.objects.using(server).bulk_create([Item(sku=f"b{n}") for n in range(3)])
+    commands.clear()
+    with BulkWrite(using=server) as bulk:
+        Note.objects.using(server).bulk_create(
+            [Note(text=f"n{item.sku}", item=item) for item in items])
+        # A correlated UPDATE: each item's qty from a subquery.
+        Item.objects.using(server).update(qty=Subquery(
+            Item.objects.using(server).filter(pk=OuterRef("pk")).values("id")[:1]))
+    assert bulk.result.inserted_count == 3 and bulk.result.matched_count == 3
+    assert [name for name, _ in writes(commands)] == ["update"]
+    assert {i.sku: i.qty for i in Item.objects.using(server).all()} == {
+        i.sku: i.pk for i in items}
