@@ -104,3 +104,14 @@ def test_declared_values_must_be_documents():
         models.Concerns(write_concern=1)
     with pytest.raises(TypeError):
         Ledger.objects.with_options(read_preference=["primary"])
+
+
+def test_mongo_methods_and_raw_aggregate_use_the_models_concerns(server, commands):
+    manager = Ledger.objects.db_manager(server)
+    manager.mongo_insert_one({"id": 1, "amount": 3})
+    assert [e.amount for e in manager.raw_aggregate([])] == [3]
+    table = Ledger._meta.db_table
+    [insert] = sent(commands, "insert", table)
+    assert insert["writeConcern"] == {"w": "majority", "wtimeout": 5000}
+    [aggregate] = sent(commands, "aggregate", table)
+    assert aggregate["readConcern"] == {"level": "majority"}

@@ -82,7 +82,10 @@ class DjongoManager(models.Manager.from_queryset(DjongoQuerySet)):
 
     @property
     def mongo_collection(self):
-        return connections[self.db].mongo_database[self.model._meta.db_table]
+        """The model's pymongo collection, with the model's ``Concerns`` (pymongo
+        leaves them out inside a transaction, whose own apply)."""
+        return _with_concerns(
+            connections[self.db].mongo_database[self.model._meta.db_table], self.model)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("mongo_") and name != "mongo_collection":
@@ -94,6 +97,13 @@ class DjongoManager(models.Manager.from_queryset(DjongoQuerySet)):
                 raise AttributeError(f"pymongo's Collection has no method {method!r}")
             return partial(_in_transaction, connections[self.db].connection, attribute)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _with_concerns(collection: Collection, model: type[models.Model]) -> Collection:
+    declared = getattr(model, concerns.MODEL_ATTRIBUTE, None)
+    if declared is None:
+        return collection
+    return collection.with_options(**declared.options.pymongo())
 
 
 def _in_transaction(connection, method, *args, **kwargs):
@@ -121,7 +131,8 @@ class RawAggregate:
     def __iter__(self) -> Iterator[models.Model]:
         connection = connections[self.db]
         connection.ensure_connection()
-        collection = connection.mongo_database[self.model._meta.db_table]
+        collection = _with_concerns(connection.mongo_database[self.model._meta.db_table],
+                                    self.model)
         # Per column: its field's place (Model.from_db wants values in field
         # order), the field, and the converters a query applies to it.
         columns = {field.column: (place, field, *_converters(field, connection))
