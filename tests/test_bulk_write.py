@@ -188,3 +188,19 @@ def test_bulk_create_and_correlated_writes_are_queued_too(server, commands):
     assert [name for name, _ in writes(commands)] == ["update"]
     assert {i.sku: i.qty for i in Item.objects.using(server).all()} == {
         i.sku: i.pk for i in items}
+
+
+def test_reserved_ids_never_collide_with_explicit_ones_or_later_inserts(server, commands):
+    commands.clear()
+    with BulkWrite(using=server):
+        first = Item.objects.using(server).create(sku="r1")
+        Item(pk=first.pk + 1, sku="explicit").save(using=server, force_insert=True)
+        after = Item.objects.using(server).create(sku="r2")
+        more = [Item.objects.using(server).create(sku=f"m{n}") for n in range(20)]
+    assert after.pk > first.pk + 1
+    # Ids come from the counter in blocks, not one update per save().
+    counters = [b for n, b in commands if n == "findAndModify"]
+    assert len(counters) < 10
+    later = Item.objects.using(server).create(sku="later")
+    pks = [first.pk, first.pk + 1, after.pk, *(m.pk for m in more), later.pk]
+    assert len(set(pks)) == len(pks) == Item.objects.using(server).count()

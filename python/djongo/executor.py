@@ -268,7 +268,10 @@ class Executor:
         if numbered is not None:
             return _inserted(*numbered, returning)
 
-        record = self._table_record(collection)
+        # In a BulkWrite the table's cached record serves (its ids are taken
+        # only while the counter document still is that record, see _bulk_ids).
+        cached = records.get(self.connection, collection) if bulk is not None else None
+        record = cached or self._table_record(collection)
         auto = _auto_field(record)
         if auto is None and not (record or {}).get("columns"):
             # A collection made implicitly (ENFORCE_SCHEMA off, or data copied
@@ -287,11 +290,21 @@ class Executor:
             if raising is not None:
                 self._counter(collection, lambda s, t: self._update_counter(
                     collection, raising, s, t))
+                if bulk is not None:
+                    # An explicit id may fall in the block's reserved ids.
+                    bulk.ids.drop(collection)
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                first = self._counter(collection, lambda s, t: sequences.first_allocated(
-                    self._update_counter(collection, sequences.allocation(len(missing)), s, t),
-                    len(missing)))
+                if bulk is not None:
+                    first = self._bulk_ids(bulk, collection, cached, len(missing))
+                    if first is None and cached is not None:
+                        # Another process changed the table: read its record again.
+                        records.forget(self.connection, collection)
+                        return self._run_insert(plan, binder)
+                else:
+                    first = self._counter(collection, lambda s, t: sequences.first_allocated(
+                        self._update_counter(collection, sequences.allocation(len(missing)),
+                                             s, t), len(missing)))
                 if first is None:
                     raise ProgrammingError(f"table {collection!r} has no id counter in "
                                            f"{sequences.SCHEMA_COLLECTION}")
@@ -415,15 +428,35 @@ class Executor:
         self.connection.wrote_schema_of(collection)
         return update(self.session, None)
 
+    def _bulk_ids(self, bulk, collection: str, cached: dict | None, count: int) -> int | None:
+        """The first of ``count`` ids for rows a BulkWrite queues: from the
+        ids it reserved for the table, reserving a larger block when they run
+        out (ids left unused are skipped, as a rolled back insert's are).
+        With a ``cached`` record, None when the counter document is no longer
+        that record."""
+        first = bulk.ids.take(collection, count)
+        if first is not None:
+            return first
+        size = bulk.ids.next_size(collection, count)
+        query = sequences.counter_filter(collection, cached) if cached is not None else None
+        first = self._counter(collection, lambda s, t: sequences.first_allocated(
+            self._update_counter(collection, sequences.allocation(size), s, t, query), size))
+        if first is None:
+            return None
+        bulk.ids.reserve(collection, first, size)
+        return bulk.ids.take(collection, count)
+
     def _update_counter(self, collection: str, update: dict, session,
-                        max_time_ms: int | None) -> dict | None:
+                        max_time_ms: int | None, query: dict | None = None) -> dict | None:
         """Updates ``collection``'s id counter (in ``session``, or outside any
-        transaction); the counter document after, None if there is none."""
+        transaction); the counter document after, None if there is none (or
+        none matches ``query``)."""
+        query = query or {"name": collection}
         if self.store is None:
             return self.db[sequences.SCHEMA_COLLECTION].find_one_and_update(
-                {"name": collection}, update, return_document=ReturnDocument.AFTER,
+                query, update, return_document=ReturnDocument.AFTER,
                 session=session, **({"maxTimeMS": max_time_ms} if max_time_ms else {}))
-        command = {"findAndModify": sequences.SCHEMA_COLLECTION, "query": {"name": collection},
+        command = {"findAndModify": sequences.SCHEMA_COLLECTION, "query": query,
                    "update": update, "new": True}
         if max_time_ms:
             command["maxTimeMS"] = max_time_ms

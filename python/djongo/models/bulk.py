@@ -24,7 +24,8 @@ duplicate key or a validator's refusal among them) or ``DatabaseError``
 listing each failed operation; ``result`` has the counts either way.
 
 What the block's statements see: ids are taken when the statement runs
-(``obj.pk`` is set after ``save()``/``create()``), and reads inside the block do
+(``obj.pk`` is set after ``save()``/``create()``; the block reserves them from
+the counter in growing blocks, ``ReservedIds``), and reads inside the block do
 not see the block's pending writes. An UPDATE or DELETE reports how many
 documents its filter matches when it is queued; ``save()`` of an instance
 loaded from (or already saved to) the database is queued as an update without
@@ -96,6 +97,39 @@ class BulkWriteResult:
             setattr(self, f"{key}_count", getattr(self, f"{key}_count") + value)
 
 
+class ReservedIds:
+    """Ids a BulkWrite took from tables' counters ahead of its inserts: one
+    counter update per block rather than per ``save()``. Blocks grow from 16
+    to 1024 ids; what the block leaves unused is skipped, as a SQL sequence's
+    cache is."""
+
+    FIRST, LARGEST = 16, 1024
+
+    def __init__(self) -> None:
+        self._next: dict[str, int] = {}
+        self._end: dict[str, int] = {}
+        self._size: dict[str, int] = {}
+
+    def take(self, table: str, count: int) -> int | None:
+        first = self._next.get(table)
+        if first is None or first + count > self._end[table]:
+            return None
+        self._next[table] = first + count
+        return first
+
+    def next_size(self, table: str, count: int) -> int:
+        size = min(self._size.get(table, self.FIRST // 2) * 2, self.LARGEST)
+        self._size[table] = size
+        return max(size, count)
+
+    def reserve(self, table: str, first: int, size: int) -> None:
+        self._next[table], self._end[table] = first, first + size
+
+    def drop(self, table: str) -> None:
+        self._next.pop(table, None)
+        self._end.pop(table, None)
+
+
 @dataclass
 class _Queued:
     index: int
@@ -115,6 +149,7 @@ class BulkWrite:
         self.using = using or DEFAULT_DB_ALIAS
         self.tables = None if models is None else {m._meta.db_table for m in models}
         self.result: BulkWriteResult | None = None
+        self.ids = ReservedIds()
         self._queue: list[_Queued] = []
         self._connection = None
         # While save() of an instance that is in the database runs: its
@@ -135,6 +170,7 @@ class BulkWrite:
         self._connection = connection
         self._queue = []
         self.result = None
+        self.ids = ReservedIds()
         uid = f"djongo-bulk-{id(self)}"
         pre_save.connect(self._pre_save, dispatch_uid=uid, weak=False)
         post_save.connect(self._post_save, dispatch_uid=uid, weak=False)
