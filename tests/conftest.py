@@ -41,3 +41,76 @@ def mongo_db(db):
 
     connection.ensure_connection()
     return InTransaction(connection.connection)
+
+
+# -- the ORM on the embedded engine and on a standalone djongo-server ------------------------
+
+@pytest.fixture(scope="session")
+def standalone_server():
+    """``djongo-server`` on the Unix socket that the ``standalone`` database's
+    CLIENT names (tests/settings.py), for the session."""
+    from django.conf import settings
+
+    from tests.engine_server import SocketServer
+
+    server = SocketServer(settings.STANDALONE_DATA_DIR, settings.STANDALONE_SOCKET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(standalone_server, django_db_setup):
+    """pytest-django's, once the standalone server runs (test databases
+    are created on it too)."""
+    yield
+
+
+@pytest.fixture(params=["default", "standalone"], ids=["embedded", "standalone-server"])
+def server(request):
+    """The database alias a test runs on: the embedded engine (default), or a
+    standalone djongo-server reached through ``CLIENT: {"host": ...}``."""
+    return request.param
+
+
+@pytest.fixture
+def commands():
+    """The commands the backend sends (both clients log each, at DEBUG on
+    ``djongo.mongo``), as (name, command) pairs."""
+    import logging
+
+    from bson import json_util
+
+    seen: list[tuple[str, dict]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            db, name, body = record.args[:3] if len(record.args) >= 3 else (None, None, None)
+            if isinstance(body, str):
+                seen.append((name, json_util.loads(body)))
+
+    logger = logging.getLogger("djongo.mongo")
+    handler, level = Capture(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield seen
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.fixture(params=["embedded", "standalone-server"])
+def default_server(request):
+    """Runs a test written for the ``default`` database twice: on the
+    embedded engine, and with ``default`` pointing at the standalone
+    djongo-server's connection (the test's database marker must list
+    ``standalone`` too, so that its test database is set up)."""
+    if request.param == "embedded":
+        yield "default"
+        return
+    from django.db import connections
+
+    original = connections["default"]
+    connections["default"] = connections["standalone"]
+    try:
+        yield "standalone"
+    finally:
+        connections["default"] = original

@@ -74,3 +74,40 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
+
+
+class SocketServer:
+    """The installed ``djongo-server`` command on a Unix socket only."""
+
+    def __init__(self, dbpath: str, socket_path: str):
+        self.dbpath = dbpath
+        self.socket = socket_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> SocketServer:
+        import shutil
+        import sys
+
+        command = shutil.which("djongo-server", path=str(Path(sys.executable).parent))
+        if command is None:
+            pytest.fail("the djongo-server command is not installed next to this Python")
+        self.proc = subprocess.Popen(
+            [command, "--dbpath", self.dbpath, "--unix-socket", self.socket],
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.socket)
+                    return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.proc.stderr.read().decode()) from None
+                time.sleep(0.05)
+        raise RuntimeError("djongo-server did not start listening")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)

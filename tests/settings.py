@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from urllib.parse import quote
 
 SECRET_KEY = "tests-only"
 USE_TZ = True
@@ -23,6 +24,7 @@ INSTALLED_APPS = [
     "tests.spec.integrity",
     "tests.spec.nested",
     "tests.validationapp",
+    "tests.writeapp",
 ]
 DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
 DATABASES = {
@@ -37,6 +39,15 @@ DATABASES = {
 if os.environ.get("DJONGO_TEST_MONGODB_URI"):
     DATABASES["default"] = {"ENGINE": "djongo", "NAME": "blog", "SCHEMA_VALIDATION": True,
                             "CLIENT": {"host": os.environ["DJONGO_TEST_MONGODB_URI"]}}
+# A standalone djongo-server (started by tests/conftest.py) reached through CLIENT, as a
+# MongoDB server is: tests parametrized by the `server` fixture run on both.
+_STANDALONE = tempfile.mkdtemp(prefix="djongo-standalone-")
+STANDALONE_DATA_DIR = os.path.join(_STANDALONE, "data")
+STANDALONE_SOCKET = os.path.join(_STANDALONE, "server.sock")
+DATABASES["standalone"] = {
+    "ENGINE": "djongo", "NAME": "blog", "SCHEMA_VALIDATION": True,
+    "CLIENT": {"host": "mongodb://" + quote(STANDALONE_SOCKET, safe="")},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "tests.urls"
 MIDDLEWARE = [

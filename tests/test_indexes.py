@@ -22,7 +22,8 @@ def _indexes(collection: str) -> dict[str, dict]:
     return {i["name"]: dict(i) for i in connection.mongo_database[collection].list_indexes()}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "standalone"])
+@pytest.mark.usefixtures("default_server")   # embedded, and a standalone djongo-server
 def test_ttl_and_sparse_indexes_are_created_and_dropped_by_the_schema_editor():
     ttl = TTLIndex(fields=["pub_date"], expire_after_seconds=3600, name="entry_pub_ttl",
                    sparse=True)
@@ -65,7 +66,8 @@ def test_bad_ttl_indexes_are_refused_when_declared(kwargs):
         TTLIndex(name="bad", **kwargs)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=["default", "standalone"])
+@pytest.mark.usefixtures("default_server")
 def test_an_unknown_index_option_is_refused_not_dropped():
     with connection.cursor() as cursor, pytest.raises(NotSupportedError, match="colour"):
         cursor.execute('CREATE INDEX "ix" ON "blogapp_entry" ("headline") WITH ("colour" = 1)')

@@ -247,7 +247,9 @@ def test_mongo_pass_through_from_the_manager(entries):
     assert Entry.objects.mongo_count_documents({"n_comments": {"$gte": 5}}) == 3
 
 
-def test_raw_aggregate_returns_model_instances(entries, django_assert_num_queries):
+@pytest.mark.django_db(databases=["default", "standalone"])
+def test_raw_aggregate_returns_model_instances(default_server, entries,
+                                               django_assert_num_queries):
     found = list(Entry.objects.raw_aggregate([
         {"$match": {"n_comments": {"$gte": 5}}},
         {"$addFields": {"score": {"$multiply": ["$n_comments", 2]}}},
@@ -274,7 +276,8 @@ def test_raw_aggregate_returns_model_instances(entries, django_assert_num_querie
     assert Entry.objects.get(pk=slim[0].pk).headline == "Yesterday (remastered)"
 
 
-def test_raw_aggregate_errors_are_database_errors(entries):
+@pytest.mark.django_db(databases=["default", "standalone"])
+def test_raw_aggregate_errors_are_database_errors(default_server, entries):
     from django.db import DatabaseError
 
     with pytest.raises(DatabaseError):

@@ -17,7 +17,10 @@ from djongo.models.schema_validation import json_schema
 
 from tests.validationapp.models import Address, Article, Tag
 
-pytestmark = pytest.mark.django_db
+# Each test runs on the embedded engine and on a standalone djongo-server
+# reached through CLIENT (tests/conftest.py).
+pytestmark = [pytest.mark.django_db(databases=["default", "standalone"]),
+              pytest.mark.usefixtures("default_server")]
 
 
 def options_of(table: str) -> dict:
@@ -141,7 +144,7 @@ def apply(operation, state: ProjectState) -> ProjectState:
     return new_state
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "standalone"])
 def test_migrations_keep_the_validator_in_step_with_the_model():
     table = "validationapp_pony"
     state = apply(migrations.CreateModel("Pony", [
@@ -176,7 +179,7 @@ def test_migrations_keep_the_validator_in_step_with_the_model():
         apply(migrations.DeleteModel("Pony"), state)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "standalone"])
 @isolate_apps("tests.validationapp")
 def test_settings_choose_level_and_action(monkeypatch):
     class Kite(models.Model):

@@ -63,6 +63,9 @@ class Connection:
         # Each table's generated columns (name → expression), read once per
         # connection, at its first UPDATE: executor.Executor._generated.
         self.generated: dict[str, dict] | None = None
+        # The open djongo.models.BulkWrite, which collects this connection's
+        # writes until its block ends, or None.
+        self.bulk = None
 
     @property
     def supports_transactions(self) -> bool:

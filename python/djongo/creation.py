@@ -35,3 +35,12 @@ class DatabaseCreation(BaseDatabaseCreation):
         client = self.connection.connection.client
         client.drop_database(test_database_name)
         forget_name_index(client, test_database_name)
+
+    def test_db_signature(self):
+        """What tells two aliases' test databases apart: besides Django's
+        (HOST, PORT, ENGINE, name), the server the settings choose (CLIENT
+        or DATA_DIR), so two aliases on different servers each get theirs."""
+        from .server import choose_server
+
+        return (*super().test_db_signature(),
+                choose_server(self.connection.settings_dict).cache_key)

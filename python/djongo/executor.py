@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bson import Decimal128, json_util
-from pymongo import InsertOne, ReturnDocument, UpdateOne
+from bson import Decimal128, ObjectId, json_util
+from pymongo import DeleteMany, InsertOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, client_functions, records, sequences, validator
+from . import catalog, client_functions, concerns, records, sequences, validator
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -88,6 +88,28 @@ class Executor:
         if self._statement_session is not None:
             return self._statement_session
         return self.connection.session_for_statement()
+
+    def _concerns(self) -> concerns.Options | None:
+        """The statement's read and write concerns (djongo.concerns), unless
+        it runs in a transaction, whose own apply."""
+        options = concerns.current.get()
+        if options is None or self.session is not None:
+            return None
+        return options
+
+    def _collection(self, name: str, options: concerns.Options | None = None):
+        """The pymongo collection ``name``, with the statement's concerns."""
+        options = options if options is not None else self._concerns()
+        collection = self.db[name]
+        return collection.with_options(**options.pymongo()) if options else collection
+
+    def _bulk(self, collection: str):
+        """The open BulkWrite that collects writes to ``collection``, if any."""
+        bulk = self.connection.bulk
+        return bulk if bulk is not None and bulk.covers(collection) else None
+
+    def _queue(self, bulk, collection: str, requests: list) -> None:
+        bulk.queue(collection, requests, concerns.current.get())
 
     def _as_one_statement(self, work: Callable[[], Result]) -> Result:
         """Runs ``work`` (several commands) as one SQL statement: in the
@@ -164,8 +186,10 @@ class Executor:
 
     def _run_find(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        options = self._concerns()
         if self.store is not None and not self.connection.enforce_schema and not plan.get("star"):
-            return Result(rows=self.store.find(plan, binder), columns=columns)
+            return Result(rows=self.store.find(plan, binder, options and options.for_read()),
+                          columns=columns)
         limit = binder.bind(plan.get("limit"))
         if limit == 0:
             return Result(columns=columns, rowcount=0)
@@ -175,7 +199,7 @@ class Executor:
         if enforce:
             # The document's _id names it in the error; it is no column.
             projection = {**projection, ENFORCED_ID: "$_id"}
-        cursor = self.db[plan["collection"]].find(
+        cursor = self._collection(plan["collection"], options).find(
             binder.bind_filter(plan.get("filter") or {}),
             projection,
             sort=list(binder.bind(plan["sort"]).items()) if plan.get("sort") else None,
@@ -209,12 +233,16 @@ class Executor:
 
     def _run_aggregate(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
+        options = self._concerns()
         if self.store is not None:
-            rows = self.store.aggregate(plan, binder)
+            rows = self.store.aggregate(plan, binder, options and options.for_read())
             return Result(rows=iter(rows), columns=columns, rowcount=len(rows))
         pipeline = binder.bind(plan["pipeline"])
         collection = plan.get("collection")
-        target = self.db[collection] if collection else self.db
+        if collection:
+            target = self._collection(collection, options)
+        else:
+            target = self.db.with_options(**options.pymongo()) if options else self.db
         documents = list(target.aggregate(pipeline, session=self.session))
         default_row = plan.get("default_row")
         if not documents and default_row is not None:
@@ -230,11 +258,20 @@ class Executor:
         returning = plan.get("returning") or []
         session = self.session
         documents = binder.bind_rows(plan)
-        numbered = self._insert_numbered(collection, documents, plan)
+        bulk = self._bulk(collection)
+        if bulk is not None and plan.get("on_conflict"):
+            raise NotSupportedError(
+                f"INSERT ... ON CONFLICT into {collection!r} inside a BulkWrite: a bulk write "
+                "has no upserts of its own; run it outside the block")
+        numbered = None if bulk is not None else self._insert_numbered(collection, documents,
+                                                                       plan)
         if numbered is not None:
             return _inserted(*numbered, returning)
 
-        record = self._table_record(collection)
+        # In a BulkWrite the table's cached record serves (its ids are taken
+        # only while the counter document still is that record, see _bulk_ids).
+        cached = records.get(self.connection, collection) if bulk is not None else None
+        record = cached or self._table_record(collection)
         auto = _auto_field(record)
         if auto is None and not (record or {}).get("columns"):
             # A collection made implicitly (ENFORCE_SCHEMA off, or data copied
@@ -253,11 +290,21 @@ class Executor:
             if raising is not None:
                 self._counter(collection, lambda s, t: self._update_counter(
                     collection, raising, s, t))
+                if bulk is not None:
+                    # An explicit id may fall in the block's reserved ids.
+                    bulk.ids.drop(collection)
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                first = self._counter(collection, lambda s, t: sequences.first_allocated(
-                    self._update_counter(collection, sequences.allocation(len(missing)), s, t),
-                    len(missing)))
+                if bulk is not None:
+                    first = self._bulk_ids(bulk, collection, cached, len(missing))
+                    if first is None and cached is not None:
+                        # Another process changed the table: read its record again.
+                        records.forget(self.connection, collection)
+                        return self._run_insert(plan, binder)
+                else:
+                    first = self._counter(collection, lambda s, t: sequences.first_allocated(
+                        self._update_counter(collection, sequences.allocation(len(missing)),
+                                             s, t), len(missing)))
                 if first is None:
                     raise ProgrammingError(f"table {collection!r} has no id counter in "
                                            f"{sequences.SCHEMA_COLLECTION}")
@@ -282,7 +329,13 @@ class Executor:
         if on_conflict:
             rows = self._upsert(collection, documents, on_conflict, returning)
             return Result(rows=iter(rows), rowcount=len(documents), columns=returning)
-        self._insert_many(collection, documents, ordered=True)
+        if bulk is not None:
+            for doc in documents:
+                # The id is known now (an ObjectId key is read back from it).
+                doc.setdefault("_id", ObjectId())
+            self._queue(bulk, collection, [InsertOne(doc) for doc in documents])
+        else:
+            self._insert_many(collection, documents, ordered=True)
         return _inserted(documents, auto, returning)
 
     def _insert_numbered(self, collection: str, documents: list[dict],
@@ -318,8 +371,10 @@ class Executor:
             return None
         counter = {"collection": sequences.SCHEMA_COLLECTION, "path": "auto.seq", "field": auto,
                    "filter": sequences.counter_filter(collection, record)}
+        options = self._concerns()
         try:
-            self.store.insert(collection, rows, True, counter=counter)
+            self.store.insert(collection, rows, True, counter=counter,
+                              concerns=options and options.for_write())
         except OperationFailure as exc:
             if exc.code != NO_MATCHING_DOCUMENT:
                 raise
@@ -373,15 +428,35 @@ class Executor:
         self.connection.wrote_schema_of(collection)
         return update(self.session, None)
 
+    def _bulk_ids(self, bulk, collection: str, cached: dict | None, count: int) -> int | None:
+        """The first of ``count`` ids for rows a BulkWrite queues: from the
+        ids it reserved for the table, reserving a larger block when they run
+        out (ids left unused are skipped, as a rolled back insert's are).
+        With a ``cached`` record, None when the counter document is no longer
+        that record."""
+        first = bulk.ids.take(collection, count)
+        if first is not None:
+            return first
+        size = bulk.ids.next_size(collection, count)
+        query = sequences.counter_filter(collection, cached) if cached is not None else None
+        first = self._counter(collection, lambda s, t: sequences.first_allocated(
+            self._update_counter(collection, sequences.allocation(size), s, t, query), size))
+        if first is None:
+            return None
+        bulk.ids.reserve(collection, first, size)
+        return bulk.ids.take(collection, count)
+
     def _update_counter(self, collection: str, update: dict, session,
-                        max_time_ms: int | None) -> dict | None:
+                        max_time_ms: int | None, query: dict | None = None) -> dict | None:
         """Updates ``collection``'s id counter (in ``session``, or outside any
-        transaction); the counter document after, None if there is none."""
+        transaction); the counter document after, None if there is none (or
+        none matches ``query``)."""
+        query = query or {"name": collection}
         if self.store is None:
             return self.db[sequences.SCHEMA_COLLECTION].find_one_and_update(
-                {"name": collection}, update, return_document=ReturnDocument.AFTER,
+                query, update, return_document=ReturnDocument.AFTER,
                 session=session, **({"maxTimeMS": max_time_ms} if max_time_ms else {}))
-        command = {"findAndModify": sequences.SCHEMA_COLLECTION, "query": {"name": collection},
+        command = {"findAndModify": sequences.SCHEMA_COLLECTION, "query": query,
                    "update": update, "new": True}
         if max_time_ms:
             command["maxTimeMS"] = max_time_ms
@@ -434,7 +509,7 @@ class Executor:
             return 0
         in_transaction = self.session is not None
         try:
-            result = self.db[collection].bulk_write(
+            result = self._collection(collection).bulk_write(
                 operations, ordered=in_transaction, session=self.session)
         except BulkWriteError as exc:
             details = exc.details or {}
@@ -447,9 +522,12 @@ class Executor:
     def _insert_many(self, collection: str, documents: list[dict], ordered: bool) -> int:
         """Inserts ``documents``; the number inserted (``BulkWriteError``
         when one fails, on either path)."""
+        options = self._concerns()
         if self.store is not None:
-            return self.store.insert(collection, documents, ordered)
-        result = self.db[collection].insert_many(documents, ordered=ordered, session=self.session)
+            return self.store.insert(collection, documents, ordered,
+                                     concerns=options and options.for_write())
+        result = self._collection(collection, options).insert_many(
+            documents, ordered=ordered, session=self.session)
         return len(result.inserted_ids)
 
     def _upsert(self, collection: str, documents: list[dict], on_conflict: dict,
@@ -486,7 +564,7 @@ class Executor:
                 update["$setOnInsert"] = on_insert
             operations.append(UpdateOne(match, update, upsert=True))
             keyed.append(match)
-        self.db[collection].bulk_write(operations, ordered=True, session=self.session)
+        self._collection(collection).bulk_write(operations, ordered=True, session=self.session)
         generated = self._generated(collection)
         matches = [m for m in keyed if m is not None]
         if generated and matches:
@@ -513,6 +591,8 @@ class Executor:
 
     def _run_update(self, plan, binder: Binder) -> Result:
         if "select" in plan:
+            if self._bulk(plan["collection"]) is not None:
+                return self._update_each(plan, binder)
             return self._as_one_statement(lambda: self._update_each(plan, binder))
         # Only an update that sets a NULL can break NOT NULL, so only then is
         # the table's record read.
@@ -521,15 +601,31 @@ class Executor:
             required = _not_null_columns(self._table_record(plan["collection"]))
             _check_not_null(plan["collection"], required, dict.fromkeys(set_to_null))
         generated = self._generated(plan["collection"])
-        if self.store is not None and not generated:
-            return Result(rowcount=self.store.update(plan, binder))
+        bulk = self._bulk(plan["collection"])
+        options = self._concerns()
+        if self.store is not None and not generated and bulk is None:
+            return Result(rowcount=self.store.update(plan, binder,
+                                                     options and options.for_write()))
         update = binder.bind(plan["update"])
         if generated:
             update = [*update, {"$set": generated}]
-        result = self.db[plan["collection"]].update_many(
-            binder.bind_filter(plan.get("filter") or {}), update, session=self.session,
+        query = binder.bind_filter(plan.get("filter") or {})
+        if bulk is not None:
+            self._queue(bulk, plan["collection"], [UpdateMany(query, update)])
+            if bulk.saving_stored_instance:
+                # save() of an instance that is in the database: its UPDATE
+                # matches it (asking the server would cost what bulk saves).
+                return Result(rowcount=1)
+            return Result(rowcount=self._matching(plan["collection"], query))
+        result = self._collection(plan["collection"], options).update_many(
+            query, update, session=self.session,
         )
         return Result(rowcount=result.matched_count)
+
+    def _matching(self, collection: str, query: dict) -> int:
+        """How many documents ``query`` matches now: a queued UPDATE's or
+        DELETE's row count (the block's pending writes are not seen)."""
+        return self.db[collection].count_documents(query, session=self.session)
 
     def _update_each(self, plan, binder: Binder) -> Result:
         """An UPDATE with correlated subqueries: each selected document gets
@@ -551,8 +647,12 @@ class Executor:
             computed = {n: {"$literal": to_bson(v)} for n, v in zip(names, values, strict=True)}
             stages = [{"$set": computed}] if computed else []
             operations.append(UpdateOne({"_id": _id}, stages + others))
-        if operations:
-            self.db[collection].bulk_write(operations, ordered=True, session=self.session)
+        bulk = self._bulk(collection)
+        if bulk is not None:
+            self._queue(bulk, collection, operations)
+        elif operations:
+            self._collection(collection).bulk_write(operations, ordered=True,
+                                                    session=self.session)
         return Result(rowcount=len(rows))
 
     def _table_record(self, collection: str) -> dict | None:
@@ -573,21 +673,35 @@ class Executor:
         return record
 
     def _run_delete(self, plan, binder: Binder) -> Result:
+        bulk = self._bulk(plan["collection"])
         if "select" in plan:
+            if bulk is not None:
+                return self._delete_selected(plan, binder)
             return self._as_one_statement(lambda: self._delete_selected(plan, binder))
-        if self.store is not None:
-            return Result(rowcount=self.store.delete(plan, binder))
-        result = self.db[plan["collection"]].delete_many(
-            binder.bind_filter(plan.get("filter") or {}), session=self.session
-        )
+        options = self._concerns()
+        if self.store is not None and bulk is None:
+            return Result(rowcount=self.store.delete(plan, binder,
+                                                     options and options.for_write()))
+        query = binder.bind_filter(plan.get("filter") or {})
+        if bulk is not None:
+            self._queue(bulk, plan["collection"], [DeleteMany(query)])
+            return Result(rowcount=self._matching(plan["collection"], query))
+        result = self._collection(plan["collection"], options).delete_many(
+            query, session=self.session)
         return Result(rowcount=result.deleted_count)
 
     def _delete_selected(self, plan, binder: Binder) -> Result:
         """A DELETE with correlated subqueries: the selected documents by _id."""
         ids = [row[0] for row in self._selected(plan, binder)]
+        bulk = self._bulk(plan["collection"])
+        if bulk is not None:
+            self._queue(bulk, plan["collection"], [
+                DeleteMany({"_id": {"$in": ids[start:start + DELETE_BATCH]}})
+                for start in range(0, len(ids), DELETE_BATCH)])
+            return Result(rowcount=len(ids))
         deleted = 0
         for start in range(0, len(ids), DELETE_BATCH):
-            deleted += self.db[plan["collection"]].delete_many(
+            deleted += self._collection(plan["collection"]).delete_many(
                 {"_id": {"$in": ids[start:start + DELETE_BATCH]}}, session=self.session,
             ).deleted_count
         return Result(rowcount=deleted)

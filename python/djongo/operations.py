@@ -98,6 +98,9 @@ def _strip_ms(sql: str) -> str:
 
 
 class DatabaseOperations(BaseDatabaseOperations):
+    # Django's compilers, running each statement with its model's and
+    # queryset's read and write concerns (djongo.concerns).
+    compiler_module = "djongo.compiler"
     cast_char_field_without_max_length = "text"
     # Cast(x, DecimalField(...)) rounds to the field's places, as in SQL.
     cast_data_types = {

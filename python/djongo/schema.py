@@ -36,7 +36,16 @@ def sql_literal(value) -> str:
         return str(value)
     if isinstance(value, Decimal128):
         return str(value.to_decimal())
-    if isinstance(value, (datetime.date, datetime.time, datetime.datetime)):
+    if isinstance(value, datetime.datetime):
+        # Stored as BSON dates (binding.to_bson): the compiler folds the CAST
+        # of a literal into one, so a CHECK or an index condition compares
+        # dates with dates, not with text.
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return f"CAST('{value.isoformat()}' AS timestamp)"
+    if isinstance(value, datetime.date):
+        return f"CAST('{value.isoformat()}' AS date)"
+    if isinstance(value, datetime.time):
         value = value.isoformat()
     if isinstance(value, (bytes, memoryview)):
         value = bytes(value).hex()

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 command_logger = logging.getLogger("djongo.mongo")
 
 # The session bookkeeping left out of logged commands, as CommandLogger does.
-_NOISE = frozenset({"lsid", "$clusterTime", "$db", "$readPreference", "txnNumber",
-                    "autocommit", "startTransaction"})
+_NOISE = frozenset({"lsid", "$clusterTime", "$db", "txnNumber", "autocommit",
+                    "startTransaction"})
 
 
 class StoreTransport:
@@ -56,11 +56,14 @@ class StoreTransport:
 
     # -- reads ---------------------------------------------------------------
 
-    def find(self, plan: dict[str, Any], binder: Binder) -> Iterator[tuple]:
-        """The rows of a ``find`` plan; a large result is read batch by batch."""
+    def find(self, plan: dict[str, Any], binder: Binder,
+             concerns: dict[str, Any] | None = None) -> Iterator[tuple]:
+        """The rows of a ``find`` plan; a large result is read batch by batch.
+        ``concerns``: fields the command carries outside a transaction
+        (``readConcern``, ``$readPreference``, ``writeConcern``: djongo.concerns)."""
         txn = self.connection.transaction_fields()
         with _reraised(txn):
-            rows, cursor_id = self.client.find(self.db, plan, binder, txn, self._log())
+            rows, cursor_id = self.client.find(self.db, plan, binder, txn, self._log(), concerns)
         if not cursor_id:
             return iter(rows)
         later = None if txn is None else (txn[0], txn[1], False)
@@ -83,28 +86,32 @@ class StoreTransport:
                 except _core.StoreError:
                     pass
 
-    def aggregate(self, plan: dict[str, Any], binder: Binder) -> list[tuple]:
+    def aggregate(self, plan: dict[str, Any], binder: Binder,
+                  concerns: dict[str, Any] | None = None) -> list[tuple]:
         """Every row of an ``aggregate`` plan."""
         txn = self.connection.transaction_fields()
         with _reraised(txn):
-            return self.client.aggregate(self.db, plan, binder, txn, self._log())
+            return self.client.aggregate(self.db, plan, binder, txn, self._log(), concerns)
 
     # -- writes --------------------------------------------------------------
 
-    def update(self, plan: dict[str, Any], binder: Binder) -> int:
+    def update(self, plan: dict[str, Any], binder: Binder,
+               concerns: dict[str, Any] | None = None) -> int:
         """Runs an ``update`` plan; the number of documents it matched."""
         txn = self.connection.transaction_fields()
         with _reraised(txn, write="one"):
-            return self.client.update(self.db, plan, binder, txn, self._log())
+            return self.client.update(self.db, plan, binder, txn, self._log(), concerns)
 
-    def delete(self, plan: dict[str, Any], binder: Binder) -> int:
+    def delete(self, plan: dict[str, Any], binder: Binder,
+               concerns: dict[str, Any] | None = None) -> int:
         """Runs a ``delete`` plan; the number of documents it deleted."""
         txn = self.connection.transaction_fields()
         with _reraised(txn, write="one"):
-            return self.client.delete(self.db, plan, binder, txn, self._log())
+            return self.client.delete(self.db, plan, binder, txn, self._log(), concerns)
 
     def insert(self, collection: str, documents: list[dict], ordered: bool = True,
-               counter: dict[str, Any] | None = None) -> int:
+               counter: dict[str, Any] | None = None,
+               concerns: dict[str, Any] | None = None) -> int:
         """Inserts ``documents``; raises ``BulkWriteError`` as pymongo's
         ``insert_many`` does when one fails. ``counter`` (outside a
         transaction): the server numbers the documents that lack its
@@ -113,7 +120,7 @@ class StoreTransport:
         txn = self.connection.transaction_fields()
         with _reraised(txn, write="bulk"):
             return self.client.insert(self.db, collection, documents, ordered, txn, self._log(),
-                                      counter)
+                                      counter, concerns)
 
     def command(self, command: dict[str, Any], *, in_transaction: bool = True,
                 write: bool = False) -> dict[str, Any]:

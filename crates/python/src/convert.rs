@@ -1,7 +1,8 @@
 //! Plans are BSON documents in Rust and plain dicts in Python.
 //!
 //! A plan only holds what SQL can spell (numbers, strings, booleans, null,
-//! documents and arrays), plus MinKey, a JSON null where it is a whole value
+//! documents and arrays, and dates: a CAST of a date literal, folded by the
+//! compiler), plus MinKey, a JSON null where it is a whole value
 //! (crates/compiler/src/lower/json.rs); any other BSON type here is a
 //! compiler bug, reported as an exception rather than guessed at.
 use bson::{Bson, Document};
@@ -35,6 +36,7 @@ fn bson_to_py(py: Python<'_>, value: &Bson) -> PyResult<Py<PyAny>> {
             list.into_any().unbind()
         }
         Bson::MinKey => py.import("bson.min_key")?.getattr("MinKey")?.call0()?.unbind(),
+        Bson::DateTime(_) => crate::values::bson_to_python(py, value, crate::values::Decimals::Decimal)?.unbind(),
         other => {
             return Err(PyValueError::new_err(format!(
                 "the compiler produced a {:?} value, which plans never contain",

@@ -7,6 +7,7 @@ by key), as in Djongo; Django's own is ``django.db.models.JSONField``.
 from django.db.models import *  # noqa: F403
 from django.db.models import __all__ as _django_all
 
+from .bulk import BulkWrite
 from .fields import ArrayField, EmbeddedField, GenericObjectIdField, JSONField, ObjectIdField
 from .geo import Distance, GeoPoint, PointField
 from .indexes import (
@@ -18,14 +19,15 @@ from .indexes import (
     TwoDSphereIndex,
     WildcardIndex,
 )
-from .manager import DjongoManager
+from .manager import Concerns, DjongoManager, DjongoQuerySet
 from .references import ArrayReferenceField
 from .schema_validation import JSONSchemaValidation
 from .search import TextScore, TextSearch
 
 __all__ = [
-    *_django_all, "ArrayField", "ArrayReferenceField", "Distance", "DjongoManager", "EmbeddedField",
-    "GenericObjectIdField", "GeoPoint", "JSONField", "JSONSchemaValidation", "MongoIndex",
-    "ObjectIdField", "PointField", "TTLIndex", "CompoundIndex", "TextIndex", "HashedIndex",
-    "WildcardIndex", "TwoDSphereIndex", "TextSearch", "TextScore",
+    *_django_all, "ArrayField", "ArrayReferenceField", "BulkWrite", "Concerns", "Distance",
+    "DjongoManager", "DjongoQuerySet", "EmbeddedField", "GenericObjectIdField", "GeoPoint",
+    "JSONField", "JSONSchemaValidation", "MongoIndex", "ObjectIdField", "PointField", "TTLIndex",
+    "CompoundIndex", "TextIndex", "HashedIndex", "WildcardIndex", "TwoDSphereIndex", "TextSearch",
+    "TextScore",
 ]

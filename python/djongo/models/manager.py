@@ -9,10 +9,55 @@ from typing import Any
 from django.db import connections, models
 from pymongo.collection import Collection
 
+from .. import concerns
 from ..cursor import translate_errors
 
 
-class DjongoManager(models.Manager):
+class Concerns:
+    """A model's read concern, write concern and read preference, sent with every
+    command the ORM runs for it (outside transactions; djongo.concerns)::
+
+        class Entry(models.Model):
+            concerns = models.Concerns(read_concern="majority",
+                                       write_concern={"w": "majority", "wtimeout": 5000},
+                                       read_preference="primaryPreferred")
+
+    Values are MongoDB's (a level or ``{"level": ...}``; ``{"w", "j", "wtimeout"}``;
+    a mode or ``{"mode", "tags", "maxStalenessSeconds"}``), checked by the server.
+    Subclasses inherit them.
+    """
+
+    def __init__(self, *, read_concern: str | dict | None = None,
+                 write_concern: dict | None = None,
+                 read_preference: str | dict | None = None) -> None:
+        self.options = concerns.options(read_concern, write_concern, read_preference)
+
+    def contribute_to_class(self, cls, name: str) -> None:
+        setattr(cls, name, self)
+        setattr(cls, concerns.MODEL_ATTRIBUTE, self)
+
+    def __repr__(self) -> str:
+        return f"<Concerns {self.options}>"
+
+
+class DjongoQuerySet(models.QuerySet):
+    def with_options(self, *, read_concern: str | dict | None = None,
+                     write_concern: dict | None = None,
+                     read_preference: str | dict | None = None) -> DjongoQuerySet:
+        """This queryset with its own read concern, write concern or read
+        preference (each given one replaces the model's ``Concerns``)::
+
+            Entry.objects.with_options(read_concern="majority").filter(...)
+            Entry.objects.with_options(write_concern={"w": 1, "j": True}).update(...)
+        """
+        clone = self._chain()
+        mine = concerns.options(read_concern, write_concern, read_preference)
+        before = getattr(clone.query, concerns.QUERY_ATTRIBUTE, None)
+        setattr(clone.query, concerns.QUERY_ATTRIBUTE, mine.over(before))
+        return clone
+
+
+class DjongoManager(models.Manager.from_queryset(DjongoQuerySet)):
     """``Entry.objects.mongo_aggregate([...])`` calls ``Collection.aggregate``.
 
     Any pymongo ``Collection`` method is reachable with the ``mongo_`` prefix,
@@ -37,7 +82,10 @@ class DjongoManager(models.Manager):
 
     @property
     def mongo_collection(self):
-        return connections[self.db].mongo_database[self.model._meta.db_table]
+        """The model's pymongo collection, with the model's ``Concerns`` (pymongo
+        leaves them out inside a transaction, whose own apply)."""
+        return _with_concerns(
+            connections[self.db].mongo_database[self.model._meta.db_table], self.model)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("mongo_") and name != "mongo_collection":
@@ -49,6 +97,13 @@ class DjongoManager(models.Manager):
                 raise AttributeError(f"pymongo's Collection has no method {method!r}")
             return partial(_in_transaction, connections[self.db].connection, attribute)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _with_concerns(collection: Collection, model: type[models.Model]) -> Collection:
+    declared = getattr(model, concerns.MODEL_ATTRIBUTE, None)
+    if declared is None:
+        return collection
+    return collection.with_options(**declared.options.pymongo())
 
 
 def _in_transaction(connection, method, *args, **kwargs):
@@ -76,7 +131,8 @@ class RawAggregate:
     def __iter__(self) -> Iterator[models.Model]:
         connection = connections[self.db]
         connection.ensure_connection()
-        collection = connection.mongo_database[self.model._meta.db_table]
+        collection = _with_concerns(connection.mongo_database[self.model._meta.db_table],
+                                    self.model)
         # Per column: its field's place (Model.from_db wants values in field
         # order), the field, and the converters a query applies to it.
         columns = {field.column: (place, field, *_converters(field, connection))

@@ -153,6 +153,7 @@ pub(crate) fn literal(l: &Literal) -> Bson {
         Literal::Int(i) => Bson::Int64(*i),
         Literal::Float(f) => Bson::Double(*f),
         Literal::Str(s) => Bson::String(s.clone()),
+        Literal::Date(d) => Bson::DateTime(*d),
     }
 }
 

@@ -9,6 +9,11 @@ pub enum Literal {
     Int(i64),
     Float(f64),
     Str(String),
+    /// `CAST('2024-01-05' AS date)` / `CAST('2024-01-05T10:00:00' AS timestamp)`
+    /// of a literal: folded at compile time into the BSON date it stands for,
+    /// so that a filter (a partial index's condition, a CHECK) compares dates
+    /// with dates.
+    Date(bson::DateTime),
 }
 
 /// A column: `scope` 0 is the query it appears in, 1 the enclosing query (a

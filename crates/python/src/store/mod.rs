@@ -104,7 +104,16 @@ pub struct StoreClient {
 impl StoreClient {
     /// Sends one command and returns its reply, raising the reply of a
     /// failed command as `StoreCommandError`.
-    fn run(&self, py: Python<'_>, db: &str, mut body: Document, documents: Option<&[Vec<u8>]>, scope: Scope<'_>, log: Option<&Bound<'_, PyAny>>) -> PyResult<RawDocumentBuf> {
+    ///
+    /// `concerns` (`readConcern`, `writeConcern`, `$readPreference`, from
+    /// djongo.concerns) go into a command that runs on its own; inside a
+    /// transaction the transaction's own apply, as drivers do, so they are
+    /// left out.
+    #[allow(clippy::too_many_arguments)]
+    fn run(&self, py: Python<'_>, db: &str, mut body: Document, documents: Option<&[Vec<u8>]>, scope: Scope<'_>, log: Option<&Bound<'_, PyAny>>, concerns: Option<&Document>) -> PyResult<RawDocumentBuf> {
+        if let (Some(concerns), Scope::Alone(_)) = (concerns, scope) {
+            body.extend(concerns.clone());
+        }
         if let Some(log) = log {
             log_command(py, log, db, &body, documents)?;
         }
@@ -172,7 +181,7 @@ impl StoreClient {
         let collection = ns.split_once('.').map_or(ns, |(_, c)| c).to_owned();
         let txn = txn.map(|t| Txn { lsid: t.lsid.clone(), number: t.number, starting: false });
         while cursor_id != 0 {
-            let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection.as_str()}, None, Scope::of(txn.as_ref(), Kind::Once), None)?;
+            let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection.as_str()}, None, Scope::of(txn.as_ref(), Kind::Once), None, None)?;
             let batch = rows::batch(py, &reply, "nextBatch", width)?;
             for row in batch.rows.iter() {
                 rows.append(row)?;
@@ -225,9 +234,11 @@ impl StoreClient {
 
     /// Runs a `find` plan: the first batch of rows, and the cursor id (0
     /// when there are no more).
-    #[pyo3(signature = (db, plan, binder, txn = None, log = None))]
-    fn find<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>) -> PyResult<(Bound<'py, PyList>, i64)> {
+    #[pyo3(signature = (db, plan, binder, txn = None, log = None, concerns = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn find<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<(Bound<'py, PyList>, i64)> {
         let plan = plans::document_of(plan)?;
+        let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let bind = |key: &str| plan.get(key).map(|node| binder.bind_bson(py, node, false)).transpose();
         let limit = bind("limit")?;
         if limit.as_ref().is_some_and(|l| matches!(l, Bson::Int32(0) | Bson::Int64(0))) {
@@ -254,7 +265,7 @@ impl StoreClient {
             // The rows asked for in one reply, as far as a reply holds them.
             command.insert("batchSize", limit.min(MAX_WRITE_BATCH as i64));
         }
-        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Read), log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Read), log.as_ref(), concerns.as_ref())?;
         let batch = rows::batch(py, &reply, "firstBatch", width(&plan))?;
         Ok((batch.rows, batch.cursor_id))
     }
@@ -262,7 +273,7 @@ impl StoreClient {
     /// More rows of a `find`'s cursor.
     #[pyo3(signature = (db, collection, cursor_id, width, txn = None))]
     fn get_more<'py>(&self, py: Python<'py>, db: &str, collection: &str, cursor_id: i64, width: usize, txn: Option<Txn>) -> PyResult<(Bound<'py, PyList>, i64)> {
-        let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection}, None, Scope::of(txn.as_ref(), Kind::Once), None)?;
+        let reply = self.run(py, db, doc! {"getMore": cursor_id, "collection": collection}, None, Scope::of(txn.as_ref(), Kind::Once), None, None)?;
         let batch = rows::batch(py, &reply, "nextBatch", width)?;
         Ok((batch.rows, batch.cursor_id))
     }
@@ -270,21 +281,23 @@ impl StoreClient {
     /// Lets the server drop cursors this process will not read to the end.
     #[pyo3(signature = (db, collection, cursor_ids, txn = None))]
     fn kill_cursors(&self, py: Python<'_>, db: &str, collection: &str, cursor_ids: Vec<i64>, txn: Option<Txn>) -> PyResult<()> {
-        self.run(py, db, doc! {"killCursors": collection, "cursors": cursor_ids}, None, Scope::of(txn.as_ref(), Kind::Once), None).map(drop)
+        self.run(py, db, doc! {"killCursors": collection, "cursors": cursor_ids}, None, Scope::of(txn.as_ref(), Kind::Once), None, None).map(drop)
     }
 
     /// Runs an `aggregate` plan to its end: every row (or the plan's
     /// `default_row` when the pipeline yields none).
-    #[pyo3(signature = (db, plan, binder, txn = None, log = None))]
-    fn aggregate<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+    #[pyo3(signature = (db, plan, binder, txn = None, log = None, concerns = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn aggregate<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
         let plan = plans::document_of(plan)?;
+        let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let pipeline = binder.bind_bson(py, plan.get("pipeline").unwrap_or(&Bson::Array(Vec::new())), false)?;
         let target = match plan.get("collection") {
             Some(Bson::String(collection)) => Bson::String(collection.clone()),
             _ => Bson::Int32(1),
         };
         let command = doc! {"aggregate": target, "pipeline": pipeline, "cursor": {}};
-        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Read), log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Read), log.as_ref(), concerns.as_ref())?;
         let width = width(&plan);
         let batch = rows::batch(py, &reply, "firstBatch", width)?;
         self.drain(py, db, &batch, width, txn.as_ref())?;
@@ -298,23 +311,27 @@ impl StoreClient {
     }
 
     /// Runs an `update` plan; returns the number of documents it matched.
-    #[pyo3(signature = (db, plan, binder, txn = None, log = None))]
-    fn update<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
+    #[pyo3(signature = (db, plan, binder, txn = None, log = None, concerns = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
         let plan = plans::document_of(plan)?;
+        let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let filter = binder.bind_bson(py, plan.get("filter").unwrap_or(&Bson::Document(Document::new())), true)?;
         let update = binder.bind_bson(py, plan.get("update").unwrap_or(&Bson::Array(Vec::new())), false)?;
         let command = doc! {"update": plan_str(&plan, "collection")?, "updates": [{"q": filter, "u": update, "multi": true}], "ordered": true};
-        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref(), concerns.as_ref())?;
         self.written(py, &reply)
     }
 
     /// Runs a `delete` plan; returns the number of documents it deleted.
-    #[pyo3(signature = (db, plan, binder, txn = None, log = None))]
-    fn delete<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
+    #[pyo3(signature = (db, plan, binder, txn = None, log = None, concerns = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn delete<'py>(&self, py: Python<'py>, db: &str, plan: &Bound<'py, PyAny>, binder: &Binder, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
         let plan = plans::document_of(plan)?;
+        let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let filter = binder.bind_bson(py, plan.get("filter").unwrap_or(&Bson::Document(Document::new())), true)?;
         let command = doc! {"delete": plan_str(&plan, "collection")?, "deletes": [{"q": filter, "limit": 0}], "ordered": true};
-        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref())?;
+        let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref(), concerns.as_ref())?;
         self.written(py, &reply)
     }
 
@@ -326,9 +343,10 @@ impl StoreClient {
     /// (`{collection, filter, path, field}`), which numbers the documents
     /// that lack `field` in the insert's own write; their dicts get the
     /// numbers too.
-    #[pyo3(signature = (db, collection, documents, ordered = true, txn = None, log = None, counter = None))]
+    #[pyo3(signature = (db, collection, documents, ordered = true, txn = None, log = None, counter = None, concerns = None))]
     #[allow(clippy::too_many_arguments)]
-    fn insert<'py>(&self, py: Python<'py>, db: &str, collection: &str, documents: &Bound<'py, PyAny>, ordered: bool, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, counter: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
+    fn insert<'py>(&self, py: Python<'py>, db: &str, collection: &str, documents: &Bound<'py, PyAny>, ordered: bool, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, counter: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
+        let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let counter = counter.map(|c| values::to_document(&c)).transpose()?;
         let numbered = match &counter {
             Some(counter) => Some(counter.get_str("field").map_err(|_| pyo3::exceptions::PyValueError::new_err("counter.field must be a string"))?.to_owned()),
@@ -371,7 +389,7 @@ impl StoreClient {
             if let Some(counter) = &counter {
                 command.insert("djongoCounter", counter.clone());
             }
-            let reply = self.run(py, db, command, Some(&encoded[start..end]), Scope::of(txn.as_ref(), Kind::Write), log.as_ref())?;
+            let reply = self.run(py, db, command, Some(&encoded[start..end]), Scope::of(txn.as_ref(), Kind::Write), log.as_ref(), concerns.as_ref())?;
             if let (Some(field), Some(first)) = (&numbered, rows::counter_first(&reply)) {
                 let numbered_here = (start..end).filter(|&i| unnumbered[i]);
                 for (offset, i) in numbered_here.enumerate() {
@@ -402,7 +420,7 @@ impl StoreClient {
     fn command<'py>(&self, py: Python<'py>, db: &str, command: &Bound<'py, PyAny>, txn: Option<Txn>, write: bool, log: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyDict>> {
         let body = values::to_document(command)?;
         let kind = if write { Kind::Write } else { Kind::Read };
-        let reply = self.run(py, db, body, None, Scope::of(txn.as_ref(), kind), log.as_ref())?;
+        let reply = self.run(py, db, body, None, Scope::of(txn.as_ref(), kind), log.as_ref(), None)?;
         reply_to_python(py, &reply)
     }
 

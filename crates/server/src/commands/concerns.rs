@@ -1,4 +1,4 @@
-//! `readConcern`, `writeConcern` and `maxTimeMS` arguments: checked the way
+//! `readConcern`, `writeConcern`, `$readPreference` and `maxTimeMS` arguments: checked the way
 //! mongod parses them, with its error codes and messages, including the
 //! rules for statements of a multi-document transaction. A one-node replica
 //! set satisfies every valid concern, so beyond the checks they change
@@ -164,6 +164,106 @@ fn check_w(w: &Bson) -> CmdResult<()> {
     }
 }
 
+/// Read preference modes (`ReadPreference_serializer`).
+const READ_PREFERENCE_MODES: &[&str] = &["primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"];
+/// `ReadPreferenceSetting::kMinimalMaxStalenessValue`, in seconds.
+const MIN_MAX_STALENESS_SECONDS: i64 = 90;
+
+/// The command's `$readPreference`, checked as mongod parses it
+/// (`ReadPreferenceSetting::fromInnerBSON`). The one node is the primary,
+/// which serves every mode, so a valid preference changes nothing.
+pub fn read_preference(body: &Document) -> CmdResult<()> {
+    let pref = match body.get("$readPreference") {
+        None => return Ok(()),
+        Some(Bson::Document(d)) => d,
+        Some(other) => {
+            return Err(CommandError::type_mismatch(format!(
+                "$readPreference has incorrect type: expected object but got {}",
+                type_name(other)
+            )))
+        }
+    };
+    let mode = match pref.get("mode") {
+        None => return Err(CommandError::new(4, "NoSuchKey", "Missing expected field \"mode\"")),
+        Some(Bson::String(mode)) => mode.as_str(),
+        Some(other) => {
+            return Err(CommandError::type_mismatch(format!(
+                "\"mode\" had the wrong type. Expected string, found {}",
+                type_name(other)
+            )))
+        }
+    };
+    if !READ_PREFERENCE_MODES.contains(&mode) {
+        return Err(CommandError::bad_value(format!(
+            "Could not parse $readPreference mode '{mode}'. Only the modes 'primary', 'primaryPreferred', 'secondary', \
+             'secondaryPreferred', and 'nearest' are supported. :: caused by :: Enumeration value '{mode}' for field 'mode' is not a valid value."
+        )));
+    }
+    let primary = mode == "primary";
+    if let Some(hedge) = pref.get("hedge") {
+        let Bson::Document(hedge) = hedge else {
+            return Err(CommandError::type_mismatch(format!("hedge field must be of type object if provided; found {}", type_name(hedge))));
+        };
+        let mut enabled = true;
+        for (field, value) in hedge {
+            match (field.as_str(), value) {
+                ("enabled", Bson::Boolean(b)) => enabled = *b,
+                ("enabled", other) => {
+                    return Err(CommandError::type_mismatch(format!(
+                        "BSON field 'hedge.enabled' is the wrong type '{}', expected type 'bool'",
+                        type_name(other)
+                    )))
+                }
+                (other, _) => return Err(CommandError::new(40415, "Location40415", format!("BSON field 'hedge.{other}' is an unknown field."))),
+            }
+        }
+        if enabled && primary {
+            return Err(invalid_options("cannot enable hedging for $readPreference mode \"primaryOnly\""));
+        }
+    }
+    match pref.get("tags") {
+        None => {}
+        Some(Bson::Array(tags)) => {
+            // `[]` and `[{}]` are the defaults; any other tag set needs a mode
+            // that may read from a secondary.
+            let default = tags.is_empty() || (tags.len() == 1 && matches!(&tags[0], Bson::Document(d) if d.is_empty()));
+            if primary && !default {
+                return Err(CommandError::bad_value("Only empty tags are allowed with primary read preference"));
+            }
+        }
+        Some(other) => {
+            return Err(CommandError::type_mismatch(format!("\"tags\" had the wrong type. Expected array, found {}", type_name(other))))
+        }
+    }
+    let staleness = match pref.get("maxStalenessSeconds") {
+        None => 0,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Double(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => *f as i64,
+        Some(Bson::Double(f)) => {
+            return Err(CommandError::bad_value(format!(
+                "Expected field \"maxStalenessSeconds\" to have a value exactly representable as a 64-bit integer, but found {f}"
+            )))
+        }
+        Some(other) => {
+            return Err(CommandError::type_mismatch(format!(
+                "Expected field \"maxStalenessSeconds\" to have numeric type, but found {}",
+                type_name(other)
+            )))
+        }
+    };
+    if staleness < 0 {
+        return Err(CommandError::bad_value("maxStalenessSeconds must be a non-negative integer"));
+    }
+    if staleness > 0 && staleness < MIN_MAX_STALENESS_SECONDS {
+        return Err(CommandError::new(160, "MaxStalenessOutOfRange", format!("maxStalenessSeconds value can not be less than {MIN_MAX_STALENESS_SECONDS}")));
+    }
+    if staleness > 0 && primary {
+        return Err(CommandError::bad_value("maxStalenessSeconds can not be set for the primary mode"));
+    }
+    Ok(())
+}
+
 /// The command's `maxTimeMS` in milliseconds (0 or absent: no limit). On
 /// `commitTransaction` it is how drivers send `maxCommitTimeMS`.
 pub fn max_time_ms(body: &Document, command: &str) -> CmdResult<Option<u64>> {
@@ -241,6 +341,33 @@ mod tests {
         assert_eq!(code(write_concern(&doc! {"writeConcern": {"wtimeout": 3_000_000_000i64}})), 9);
         assert!(write_concern(&doc! {"writeConcern": {"w": "majority", "j": true, "wtimeout": 100}}).unwrap().is_some());
         assert!(write_concern(&doc! {"writeConcern": {}}).unwrap().is_none());
+    }
+
+    #[test]
+    fn read_preference_errors_are_mongods() {
+        let rp = |pref: Bson| read_preference(&doc! {"find": "c", "$readPreference": pref});
+        assert_eq!(code(rp(Bson::String("primary".into()))), 14);
+        assert_eq!(code(rp(Bson::Document(doc! {}))), 4);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": 1}))), 14);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "secondaryOnly"}))), 2);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "primary", "tags": [{"dc": "ny"}]}))), 2);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "nearest", "tags": {"dc": "ny"}}))), 14);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "secondary", "maxStalenessSeconds": 10}))), 160);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "secondary", "maxStalenessSeconds": -1}))), 2);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "secondary", "maxStalenessSeconds": "90"}))), 14);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "primary", "maxStalenessSeconds": 90}))), 2);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "primary", "hedge": {}}))), 72);
+        assert_eq!(code(rp(Bson::Document(doc! {"mode": "nearest", "hedge": {"x": 1}}))), 40415);
+        for ok in [
+            doc! {"mode": "primary"},
+            doc! {"mode": "primary", "tags": [{}]},
+            doc! {"mode": "primary", "hedge": {"enabled": false}},
+            doc! {"mode": "secondaryPreferred", "tags": [{"dc": "ny"}, {}], "maxStalenessSeconds": 90},
+            doc! {"mode": "nearest", "hedge": {"enabled": true}},
+        ] {
+            rp(Bson::Document(ok)).unwrap();
+        }
+        read_preference(&doc! {"find": "c"}).unwrap();
     }
 
     #[test]

@@ -344,6 +344,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     refuse_atlas_only(&name, body)?;
     refuse_collation(&name, body)?;
     refuse_linearizable_output(&name, body)?;
+    concerns::read_preference(body)?;
     let lsid = session_id(body)?;
     if let Some(key) = &lsid {
         state.sessions.seen(key)?;

@@ -126,7 +126,17 @@ impl Builder {
                 if format.is_some() || matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
                     return Err(CompileError::unsupported("CAST with FORMAT / TRY_CAST", e));
                 }
-                Expr::Cast { expr: Box::new(self.expr_at(expr, d)?), to: cast_type(data_type, e)? }
+                let to = cast_type(data_type, e)?;
+                let inner = self.expr_at(expr, d)?;
+                match (&inner, &to) {
+                    (Expr::Literal(Literal::Str(text)), CastType::Date | CastType::DateTime) => {
+                        match date_literal(text, matches!(to, CastType::Date)) {
+                            Some(date) => Expr::Literal(Literal::Date(date)),
+                            None => Expr::Cast { expr: Box::new(inner), to },
+                        }
+                    }
+                    _ => Expr::Cast { expr: Box::new(inner), to },
+                }
             }
             A::Ceil { expr, field } | A::Floor { expr, field } => {
                 if !matches!(field, ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime)) {
@@ -646,6 +656,31 @@ fn number(n: &str) -> Option<Literal> {
         return Some(Literal::Int(i));
     }
     n.parse::<f64>().ok().map(Literal::Float)
+}
+
+/// The BSON date an ISO 8601 text names: `YYYY-MM-DD`, or a date and time
+/// (`T` or a space between them) with an optional fraction and offset; no
+/// offset means UTC, as djongo stores datetimes. `date_only`: the day's
+/// midnight (SQL's CAST to date drops the time). None for any other text,
+/// which is then cast when the statement runs, as before.
+fn date_literal(text: &str, date_only: bool) -> Option<bson::DateTime> {
+    let text = text.trim();
+    let iso = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        let mut iso = text.replacen(' ', "T", 1);
+        let time = iso.get(11..)?;
+        if !(time.ends_with('Z') || time.contains('+') || time.contains('-')) {
+            iso.push('Z');
+        }
+        iso
+    };
+    let parsed = bson::DateTime::parse_rfc3339_str(&iso).ok()?;
+    if !date_only {
+        return Some(parsed);
+    }
+    const DAY_MS: i64 = 86_400_000;
+    Some(bson::DateTime::from_millis(parsed.timestamp_millis().div_euclid(DAY_MS) * DAY_MS))
 }
 
 fn cast_type(t: &DataType, whole: &ast::Expr) -> Result<CastType> {
