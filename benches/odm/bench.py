@@ -768,7 +768,6 @@ def plot(results: dict, path: Path) -> None:
         right.bar([i + j * width for i in range(len(tasks))],
                   [rs.get(t, float("nan")) for t in tasks], width, label=f"{c} ÷ official")
     right.axhline(1.0, color="black", linewidth=0.8)
-    right.set_yscale("log")
     right.set_ylabel("ratio (below 1: djongo faster)")
     right.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))])
     right.set_xticklabels(tasks, rotation=60, ha="right", fontsize=8)
