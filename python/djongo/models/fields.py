@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -20,11 +21,15 @@ from ..binding import to_bson
 from ..operations import quote_identifier
 
 
-def _embedded_fields(model_container: type[models.Model]) -> list[models.Field]:
-    return [
+@functools.cache
+def _embedded_fields(model_container: type[models.Model]) -> tuple[models.Field, ...]:
+    # Asked for every sub-document read or written; a model's fields are fixed
+    # once its class exists, and the isinstance() check against AutoField
+    # (a metaclass check) is not free.
+    return tuple(
         f for f in model_container._meta.concrete_fields
         if not isinstance(f, (models.AutoField, ObjectIdField))
-    ]
+    )
 
 
 def make_instance(model_container: type[models.Model], values: dict[str, Any]) -> models.Model:

@@ -170,7 +170,7 @@ def json_schema(model, fields: Iterable[models.Field], connection) -> dict:
     return schema
 
 
-def object_schema(fields: list[models.Field], connection, embedded: bool = False) -> dict:
+def object_schema(fields: Iterable[models.Field], connection, embedded: bool = False) -> dict:
     """A document's schema; an embedded document keys its fields by attname."""
     properties: dict[str, dict] = {}
     required: list[str] = []

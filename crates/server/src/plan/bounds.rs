@@ -308,6 +308,10 @@ pub struct ScanBounds {
     pub used_fields: usize,
     /// Whether every used field's bounds are exact.
     pub exact: bool,
+    /// Whether each span is one whole key: every field of the index fixed to
+    /// one of a few values (equality, `$in`). On a unique index each span then
+    /// holds at most one entry.
+    pub whole_keys: bool,
     /// Per index field, the intervals explain shows (`indexBounds`).
     pub labels: Document,
 }
@@ -315,7 +319,7 @@ pub struct ScanBounds {
 impl ScanBounds {
     /// A scan of the whole index, applying no condition.
     pub fn unbounded() -> ScanBounds {
-        ScanBounds { spans: vec![KeySpan::all()], single_value_fields: 0, used_fields: 0, exact: true, labels: Document::new() }
+        ScanBounds { spans: vec![KeySpan::all()], single_value_fields: 0, used_fields: 0, exact: true, whole_keys: false, labels: Document::new() }
     }
 
     /// Whether the scan can find nothing.
@@ -342,7 +346,7 @@ pub fn scan_bounds(ix: &IndexSpec, preds: &Predicates, multikey: bool) -> ScanBo
         used_fields += 1;
         exact &= fb.exact;
         if fb.spans.is_empty() {
-            return ScanBounds { spans: Vec::new(), single_value_fields, used_fields, exact, labels: fill_labels(labels, &fields) };
+            return ScanBounds { spans: Vec::new(), single_value_fields, used_fields, exact, whole_keys: false, labels: fill_labels(labels, &fields) };
         }
         if fb.all_points() && prefixes.len() * fb.spans.len() <= MAX_SPANS {
             if fb.spans.len() == 1 && single_value_fields == i {
@@ -366,6 +370,7 @@ pub fn scan_bounds(ix: &IndexSpec, preds: &Predicates, multikey: bool) -> ScanBo
         tail_desc = desc;
         break;
     }
+    let whole_keys = tail.is_none() && used_fields == fields.len();
     let mut spans = Vec::new();
     match tail {
         None => {
@@ -401,7 +406,7 @@ pub fn scan_bounds(ix: &IndexSpec, preds: &Predicates, multikey: bool) -> ScanBo
         }
     }
     spans.sort_by(|a, b| a.lo.cmp(&b.lo));
-    ScanBounds { spans, single_value_fields, used_fields, exact, labels: fill_labels(labels, &fields) }
+    ScanBounds { spans, single_value_fields, used_fields, exact, whole_keys, labels: fill_labels(labels, &fields) }
 }
 
 /// Explain lists every field of the key pattern; unconstrained ones read all.

@@ -386,8 +386,15 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
     }
     // A collection scan is the fallback; without a sort it also competes
     // with index plans that must collect their whole range before answering
-    // (a wide range and a small limit are met sooner by scanning).
-    if out.is_empty() || prep.sort.is_none() && prep.id_order && out.iter().all(|c| c.collects_first) {
+    // (a wide range and a small limit are met sooner by scanning) — unless a
+    // unique index is read at a few whole keys (`id IN (...)`): that plan
+    // reads at most one document per key, where the scan's trial alone would
+    // read hundreds.
+    let few_keys = (0..meta.indexes.len()).any(|i| {
+        let b = &prep.bounds[i];
+        meta.indexes[i].unique && b.whole_keys && b.used_fields > 0 && usable::index_serves(&meta.indexes[i], &prep.preds)
+    });
+    if out.is_empty() || !few_keys && prep.sort.is_none() && prep.id_order && out.iter().all(|c| c.collects_first) {
         let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
         out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
     }

@@ -309,3 +309,32 @@ fn a_plan_that_fails_drops_out_of_the_trial() {
     let scan = Query { hint: Some(Bson::Document(doc! {"$natural": 1})), ..Query::filter(&filter) };
     assert!(find(&t, &meta, &scan).is_err());
 }
+
+#[test]
+fn keys_of_a_unique_index_are_read_without_racing_a_collection_scan() {
+    // 100 keys of 300 documents: a collection scan racing the index plan would
+    // read its way through the whole collection before the index plan (which
+    // collects its keys to answer in `_id` order) is done.
+    let (_d, storage) = store_with(entries(300), &[doc! {"key": {"n": 1}, "name": "n_1", "unique": true}]);
+    let keys: Vec<Bson> = (0..100).map(|i| Bson::Int32(i * 3)).collect();
+    let q = Query::filter(&doc! {"n": {"$in": keys.clone()}});
+    let rtxn = storage.begin_read().unwrap();
+    let t = Tables::open_read(&rtxn).unwrap();
+    let meta = t.collection("db", "c").unwrap().unwrap();
+    let e = explain_find(&t, Some(&meta), "db.c", &q, Verbosity::ExecutionStats).unwrap();
+    let planner = e.get_document("queryPlanner").unwrap();
+    assert_eq!(stages(planner.get_document("winningPlan").unwrap()), ["FETCH", "SORT", "IXSCAN"], "{e}");
+    assert!(planner.get_array("rejectedPlans").unwrap().is_empty(), "{e}");
+    assert_eq!(e.get_document("executionStats").unwrap().get_i64("totalDocsExamined").unwrap(), 100, "{e}");
+    let found = find(&t, &meta, &q).unwrap();
+    assert_eq!(found.iter().map(|d| d.get("n").unwrap().clone()).collect::<Vec<_>>(), keys);
+    // The same keys on an index that is not unique may match any number of
+    // documents: the scan still competes.
+    drop((t, rtxn));
+    let (_d2, storage) = store_with(entries(300), &[doc! {"key": {"n": 1}, "name": "n_1"}]);
+    let rtxn = storage.begin_read().unwrap();
+    let t = Tables::open_read(&rtxn).unwrap();
+    let meta = t.collection("db", "c").unwrap().unwrap();
+    let e = explain_find(&t, Some(&meta), "db.c", &q, Verbosity::QueryPlanner).unwrap();
+    assert_eq!(e.get_document("queryPlanner").unwrap().get_array("rejectedPlans").unwrap().len(), 1, "{e}");
+}
