@@ -36,6 +36,28 @@ pub fn apply_update_at(doc: &mut Document, update: &Bson, is_insert: bool, posit
     check_id(doc, original_id, is_insert)
 }
 
+/// The assignments of a pipeline that is one `$set`/`$addFields` of
+/// `{$literal: value}` to top-level fields (an SQL `UPDATE ... SET a = %s`):
+/// applied as plain assignments, with the same result as running the stage
+/// (each field replaced in place or appended), without building a pipeline
+/// for every document.
+fn literal_assignments(stages: &[Bson]) -> Option<Vec<(&str, &Bson)>> {
+    let [Bson::Document(stage)] = stages else { return None };
+    let (name, Bson::Document(spec)) = stage.iter().next()? else { return None };
+    if stage.len() != 1 || !matches!(name.as_str(), "$set" | "$addFields") || spec.is_empty() {
+        return None;
+    }
+    spec.iter()
+        .map(|(field, value)| {
+            let plain = !field.is_empty() && !field.starts_with('$') && !field.contains('.');
+            match value {
+                Bson::Document(literal) if plain && literal.len() == 1 => literal.get("$literal").map(|v| (field.as_str(), v)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Whether `update` is a replacement document rather than operators or a pipeline.
 pub fn is_replacement(update: &Bson) -> bool {
     matches!(update, Bson::Document(d) if !is_operator_doc(d))
@@ -96,6 +118,12 @@ fn replace(doc: &mut Document, replacement: &Document) -> Result<()> {
 }
 
 fn pipeline_update(doc: &mut Document, stages: &[Bson], vars: Option<&crate::expr::Vars>) -> Result<()> {
+    if let Some(assignments) = literal_assignments(stages) {
+        for (field, value) in assignments {
+            doc.insert(field, value.clone());
+        }
+        return Ok(());
+    }
     let mut parsed = Vec::with_capacity(stages.len());
     for s in stages {
         let Bson::Document(stage) = s else {
@@ -621,5 +649,28 @@ mod tests {
         assert_eq!(d, doc! {"_id": 1, "a": {"b": 2}, "b": 2});
         assert!(upd(doc! {"_id": 1}, bson!([{"$group": {"_id": null}}])).is_err());
         assert_eq!(upd(doc! {"_id": 1}, bson!([{"$set": {"_id": 9}}])).unwrap_err().code, 66);
+    }
+
+    #[test]
+    fn literal_assignments_give_what_the_pipeline_gives() {
+        let before = doc! {"_id": 1, "a": 1, "b": {"c": 2}, "arr": [{"x": 1}, {"x": 2}]};
+        let cases = [
+            bson!([{"$set": {"a": {"$literal": 5}, "new": {"$literal": {"$gt": ""}}, "b": {"$literal": null}}}]),
+            bson!([{"$addFields": {"b": {"$literal": [1, {"$x": 2}]}}}]),
+            // Not plain assignments: the pipeline runs (a dotted path sets
+            // the field in every element of an array, an expression reads
+            // the document).
+            bson!([{"$set": {"arr.x": {"$literal": 9}}}]),
+            bson!([{"$set": {"a": {"$literal": 5}, "c": "$a"}}]),
+        ];
+        for update in cases {
+            let Bson::Array(stages) = &update else { unreachable!() };
+            let mut fast = before.clone();
+            apply_update(&mut fast, &update, false).unwrap();
+            let parsed: Vec<Document> = stages.iter().map(|s| s.as_document().unwrap().clone()).collect();
+            let slow = run_with_vars(&parsed, vec![before.clone()], &NoCollections, &crate::expr::Vars::new()).unwrap().pop().unwrap();
+            assert_eq!(fast, slow, "{update}");
+        }
+        assert_eq!(upd(doc! {"_id": 1}, bson!([{"$set": {"_id": {"$literal": 9}}}])).unwrap_err().code, 66);
     }
 }
