@@ -67,7 +67,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_table_check_constraints = True
     can_introspect_check_constraints = True
     supports_partial_indexes = True
-    supports_expression_indexes = False
+    # An expression key is a hidden generated field, indexed (executor._index_keys).
+    supports_expression_indexes = True
     supports_deferrable_unique_constraints = False
     supports_covering_indexes = False
     supports_index_column_ordering = True

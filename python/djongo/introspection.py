@@ -159,7 +159,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
     @django_errors
     def get_table_description(self, cursor, table_name):
         """The recorded columns, or fields seen in a sample of documents."""
-        recorded = catalog.columns(self._db(cursor), table_name, None)
+        recorded = catalog.visible_columns(catalog.columns(self._db(cursor), table_name, None))
         if recorded is not None:
             description = []
             for column in recorded:
@@ -214,7 +214,9 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         primary_key = self.get_primary_key_columns(cursor, table_name) or []
         pk_index = catalog.pk_index(db, table_name, None)
         for index in db[table_name].list_indexes():
-            columns = list(index["key"].keys())
+            # An expression key (the hidden field that holds its value) has no
+            # column, as in PostgreSQL's introspection.
+            columns = [None if catalog.is_index_field(key) else key for key in index["key"]]
             if index["name"] == "_id_" and recorded is not None and primary_key != ["_id"]:
                 # MongoDB's own key, not one of the table's columns.
                 continue
