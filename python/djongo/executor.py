@@ -120,6 +120,12 @@ class Executor:
             result = self._run(subplan, binder)
             subquery_results.append(list(result.rows))
         result = self._run(plan, binder)
+        if plan.get("post_filter"):
+            hidden = int(plan["hidden_columns"])
+            rows = list(client_functions.post_filter(
+                result.rows, binder.bind(plan["post_filter"]), hidden))
+            result.rows, result.rowcount = iter(rows), len(rows)
+            result.columns = result.columns[:-hidden]
         if plan.get("post"):
             result.rows = client_functions.post_process(result.rows, plan["post"])
         return result
