@@ -157,7 +157,8 @@ def test_an_expression_index_follows_a_renamed_column():
     from django.db import IntegrityError
 
     with connection.cursor() as cursor:
-        cursor.execute('CREATE UNIQUE INDEX "author_lname_uq" ON "blogapp_author" ((LOWER("name")))')
+        cursor.execute(
+            'CREATE UNIQUE INDEX "author_lname_uq" ON "blogapp_author" ((LOWER("name")))')
         cursor.execute('ALTER TABLE "blogapp_author" RENAME COLUMN "name" TO "full_name"')
         try:
             cursor.execute('INSERT INTO "blogapp_author" ("full_name", "rank") VALUES (%s, 0)',

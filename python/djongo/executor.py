@@ -824,7 +824,8 @@ class Executor:
             self.db[name].create_index(keys, session=self.session, **options)
         catalog.rename_column(self.db, name, old, new, self.session)
         # Index expressions read the column under its new name, as in SQL.
-        for column in catalog.index_expression_columns(catalog.columns(self.db, name, self.session)):
+        cols = catalog.columns(self.db, name, self.session)
+        for column in catalog.index_expression_columns(cols):
             expression = catalog.decode_expression(column["generated"])
             if _reads_field(expression, old):
                 catalog.alter_column(self.db, name, column["name"], {
