@@ -38,9 +38,40 @@ def test_hashes_of_constants_anywhere(authors):
         assert cursor.fetchall() == [(1,)]
 
 
-def test_a_hash_of_a_column_in_where_is_refused(authors):
-    with register_lookup(CharField, MD5), pytest.raises(NotSupportedError, match="MD5"):
-        list(Author.objects.filter(name__md5="x"))
+def test_a_hash_of_a_column_compared_in_where_filters_the_rows(authors):
+    jan, elodie = (hashlib.sha256(n.encode()).hexdigest() for n in ("Jan", "Élodie"))
+    with register_lookup(CharField, SHA256):
+        found = Author.objects.filter(name__sha256=jan)
+        assert list(found.values_list("name", flat=True)) == ["Jan"]
+        # Beside conditions the server runs, in its order, with its columns.
+        assert [a.name for a in Author.objects.filter(name__sha256=elodie, rank=0)] == ["Élodie"]
+        assert list(Author.objects.filter(name__sha256=elodie, rank=1)) == []
+        above = Author.objects.filter(name__sha256__gt=jan).order_by("-name")
+        expected = sorted((n for n in ("Jan", "Élodie", "皇帝", "", "null email")
+                           if hashlib.sha256(n.encode()).hexdigest() > jan), reverse=True)
+        assert list(above.values_list("name", flat=True)) == expected
+    with register_lookup(CharField, MD5):
+        # NULL has no hash: it compares with nothing (the "" name does).
+        assert list(Author.objects.filter(email__md5__lt="g").values_list("name")) == []
+        blank = hashlib.md5(b"").hexdigest()
+        assert list(Author.objects.filter(name__md5=blank).values_list("name")) == [("",)]
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT "name" FROM "blogapp_author" WHERE MD5("email") <> %s', ["x"])
+        assert cursor.fetchall() == [] and len(cursor.description) == 1
+        cursor.execute('SELECT "name" FROM "blogapp_author" WHERE %s = MD5("name")',
+                       [hashlib.md5(b"Jan").hexdigest()])
+        assert cursor.fetchall() == [("Jan",)] and len(cursor.description) == 1
+
+
+def test_a_hash_of_a_column_is_refused_where_the_server_needs_it(authors):
+    with register_lookup(CharField, MD5):
+        # LIMIT, COUNT(*) and NOT run on the server after the WHERE.
+        with pytest.raises(NotSupportedError, match="MD5"):
+            list(Author.objects.filter(name__md5="x")[:1])
+        with pytest.raises(NotSupportedError, match="MD5"):
+            Author.objects.filter(name__md5="x").count()
+        with pytest.raises(NotSupportedError, match="MD5"):
+            list(Author.objects.exclude(name__md5="x"))
     with pytest.raises(NotSupportedError, match="MD5"):
         list(Author.objects.annotate(h=MD5("name")).order_by("h"))
 

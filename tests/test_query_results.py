@@ -163,3 +163,33 @@ def test_a_window_sum_over_no_values_is_null(ranked_entries):
         own=Window(Sum("rating"), order_by=F("headline").asc(), frame=RowRange(0, 0)),
     ).order_by("headline").values_list("headline", "own")
     assert list(rows) == [("A", 1.0), ("B", 2.0), ("C", None), ("D", 4.0), ("E", 5.0)]
+
+
+def test_window_frames_exclude_the_current_row_its_group_or_its_ties(ranked_entries):
+    from django.db.models import Count, Sum, Window
+    from django.db.models.expressions import RowRange, ValueRange, WindowFrameExclusion
+
+    # Sorted by n_comments: C 3, E 3 | A 5, B 5 | D 9; ratings A 1, B 2, C NULL, D 4, E 5.
+    def whole(exclusion):
+        return Window(Sum("rating"), order_by=F("n_comments").asc(),
+                      frame=ValueRange(start=None, end=None, exclusion=exclusion))
+
+    rows = Entry.objects.annotate(
+        others=whole(WindowFrameExclusion.CURRENT_ROW),
+        other_groups=whole(WindowFrameExclusion.GROUP),
+        no_ties=whole(WindowFrameExclusion.TIES),
+        everyone=whole(WindowFrameExclusion.NO_OTHERS),
+        # SQL's default RANGE frame (up to the last peer), without the peers.
+        before=Window(Max("rating"), order_by=F("n_comments").asc(),
+                      frame=ValueRange(end=0, exclusion=WindowFrameExclusion.GROUP)),
+        neighbours=Window(Count("rating"), order_by=F("headline").asc(),
+                          frame=RowRange(-1, 1, exclusion=WindowFrameExclusion.CURRENT_ROW)),
+    ).order_by("headline").values_list("headline", "others", "other_groups", "no_ties",
+                                       "everyone", "before", "neighbours")
+    assert list(rows) == [
+        ("A", 11.0, 9.0, 10.0, 12.0, 5.0, 1),
+        ("B", 10.0, 9.0, 11.0, 12.0, 5.0, 1),
+        ("C", 12.0, 7.0, 7.0, 12.0, None, 2),
+        ("D", 8.0, 8.0, 12.0, 12.0, 5.0, 1),
+        ("E", 7.0, 7.0, 12.0, 12.0, None, 1),
+    ]

@@ -150,3 +150,56 @@ def test_sequence_reset_restarts_ids_and_never_reuses_one_in_use():
     assert Author.objects.create(name="f").pk == 20
     with pytest.raises(NotSupportedError, match="AUTO_INCREMENT"), connection.cursor() as cursor:
         cursor.execute('ALTER TABLE "blogapp_author" AUTO_INCREMENT = 0')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_primary_key_made_bigint_takes_its_foreign_keys_along():
+    """AlterField(id → BigAutoField): the columns that refer to the key, and the
+    ones that refer to those (multi-table inheritance), are bigint too."""
+    from django.db import connection, migrations, models
+    from django.db.migrations.state import ProjectState
+    from django.test.utils import isolate_apps
+
+    with isolate_apps("tests.blogapp") as apps:
+        class Base(models.Model):
+            class Meta:
+                app_label = "blogapp"
+
+        class Child(Base):
+            class Meta:
+                app_label = "blogapp"
+
+        class Rider(models.Model):
+            child = models.ForeignKey(Child, models.CASCADE)
+
+            class Meta:
+                app_label = "blogapp"
+
+        def types() -> tuple[str, str, str]:
+            with connection.cursor() as cursor:
+                def type_of(table, column):
+                    description = connection.introspection.get_table_description(cursor, table)
+                    return next(c.type_code for c in description if c.name == column)
+
+                return (type_of("blogapp_base", "id"), type_of("blogapp_child", "base_ptr_id"),
+                        type_of("blogapp_rider", "child_id"))
+
+        with connection.schema_editor() as editor:
+            for model in (Base, Child, Rider):
+                editor.create_model(model)
+        try:
+            assert types() == ("bigint", "bigint", "bigint")
+            before = ProjectState.from_apps(apps)
+            operation = migrations.AlterField("Base", "id", models.AutoField(primary_key=True))
+            after = before.clone()
+            operation.state_forwards("blogapp", after)
+            with connection.schema_editor() as editor:
+                operation.database_forwards("blogapp", editor, before, after)
+            assert types() == ("integer", "integer", "integer")
+            with connection.schema_editor() as editor:
+                operation.database_backwards("blogapp", editor, after, before)
+            assert types() == ("bigint", "bigint", "bigint")
+        finally:
+            with connection.schema_editor() as editor:
+                for model in (Rider, Child, Base):
+                    editor.delete_model(model)

@@ -27,7 +27,22 @@ from pymongo.errors import OperationFailure
 from .binding import to_bson
 from .sequences import SCHEMA_COLLECTION
 
-COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default")
+COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default", "index")
+
+# The hidden field that holds the value of an index expression
+# (``Index(Lower("name"))``): MongoDB indexes field paths only, so each
+# expression key of an index is a generated column of its own, recorded with
+# ``"index": <index name>`` and kept out of the table's description.
+INDEX_FIELD_PREFIX = "__djongo_index__"
+
+
+def index_field(index: str, position: int) -> str:
+    """The hidden field of key ``position`` of the index ``index``."""
+    return f"{INDEX_FIELD_PREFIX}{index}__{position}"
+
+
+def is_index_field(name: str) -> bool:
+    return name.startswith(INDEX_FIELD_PREFIX)
 
 logger = logging.getLogger("djongo")
 
@@ -89,6 +104,23 @@ def columns(db: Database, table: str, session: ClientSession | None) -> list[dic
     if doc is None or "columns" not in doc:
         return None
     return list(doc["columns"])
+
+
+def visible_columns(cols: list[dict] | None) -> list[dict] | None:
+    """The table's own columns: without the hidden fields of index expressions."""
+    return None if cols is None else [c for c in cols if "index" not in c]
+
+
+def index_expression_columns(cols: list[dict] | None, index: str | None = None) -> list[dict]:
+    """The hidden columns of index expressions (of the index ``index``, or of all)."""
+    return [c for c in cols or () if "index" in c and (index is None or c["index"] == index)]
+
+
+def drop_columns(db: Database, table: str, names: set[str],
+                 session: ClientSession | None) -> None:
+    cols = columns(db, table, session)
+    if cols is not None:
+        _write(db, table, [c for c in cols if c["name"] not in names], session)
 
 
 def is_recorded(db: Database, table: str, session: ClientSession | None) -> bool:

@@ -1,7 +1,9 @@
 """SQL functions MongoDB has no operator for, computed by the backend.
 
 MD5() and the SHA*() hashes, CHR() and ORD() on a column of the outermost
-SELECT list as the rows arrive (the plan's ``post``). Of a constant they are
+SELECT list as the rows arrive (the plan's ``post``), and compared with a
+constant in its WHERE (the plan's ``post_filter``: the rows are kept or
+dropped as they arrive, crates/compiler/src/lower/client.rs says when). Of a constant they are
 computed when the statement is bound (an ``$apply`` slot,
 crates/compiler/src/bind/functions.rs, with the same rules); the compiler
 refuses them anywhere else (crates/compiler/src/lower/client.rs).
@@ -10,6 +12,7 @@ refuses them anywhere else (crates/compiler/src/lower/client.rs).
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -75,3 +78,31 @@ def post_process(rows: Iterator[tuple], post: list) -> Iterator[tuple]:
         for i, name in steps:
             values[i] = apply(name, values[i])
         yield tuple(values)
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
+    "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+}
+
+
+def _holds(condition: dict, row: tuple) -> bool:
+    """``apply(row[column]) op value``; a NULL on either side is not TRUE."""
+    value = apply(condition["apply"], row[int(condition["column"])])
+    constant = condition["value"]
+    if value is None or constant is None:
+        return False
+    try:
+        return COMPARISONS[condition["op"]](value, constant)
+    except TypeError:
+        raise DataError(
+            f"{condition['apply'].upper()}() compared with {constant!r}, "
+            f"a value of another type") from None
+
+
+def post_filter(rows: Iterator[tuple], conditions: list[dict], hidden: int) -> Iterator[tuple]:
+    """The rows for which every condition holds, without the ``hidden``
+    trailing columns that the conditions read."""
+    for row in rows:
+        if all(_holds(c, row) for c in conditions):
+            yield tuple(row[:-hidden])

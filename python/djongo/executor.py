@@ -142,6 +142,12 @@ class Executor:
             result = self._run(subplan, binder)
             subquery_results.append(list(result.rows))
         result = self._run(plan, binder)
+        if plan.get("post_filter"):
+            hidden = int(plan["hidden_columns"])
+            rows = list(client_functions.post_filter(
+                result.rows, binder.bind(plan["post_filter"]), hidden))
+            result.rows, result.rowcount = iter(rows), len(rows)
+            result.columns = result.columns[:-hidden]
         if plan.get("post"):
             result.rows = client_functions.post_process(result.rows, plan["post"])
         return result
@@ -227,7 +233,8 @@ class Executor:
             columns.update(dict.fromkeys(doc))
         if _auto_field(record) is not None:
             columns.pop("_id", None)
-        names = list(columns)
+        # The hidden fields of index expressions are no columns.
+        names = [name for name in columns if not catalog.is_index_field(name)]
         rows = [tuple(doc.get(name) for name in names) for doc in documents]
         return Result(rows=iter(rows), columns=names, rowcount=len(rows))
 
@@ -893,8 +900,16 @@ class Executor:
     def _run_drop_column(self, plan, binder: Binder) -> Result:
         name, column = plan["collection"], plan["column"]
         pk_index = catalog.pk_index(self.db, name, self.session)
+        # An index over an expression that reads the column goes with it,
+        # as in PostgreSQL.
+        reading = {c["index"] for c in catalog.index_expression_columns(
+            catalog.columns(self.db, name, self.session))
+            if _reads_field(catalog.decode_expression(c["generated"]), column)}
         for index in self.db[name].list_indexes(session=self.session):
-            if column in index["key"] and index["name"] != "_id_":
+            if index["name"] in reading:
+                self.db[name].drop_index(index["name"], session=self.session)
+                self._dropped_index(name, index["name"])
+            elif column in index["key"] and index["name"] != "_id_":
                 self.db[name].drop_index(index["name"], session=self.session)
                 if index["name"] == pk_index:
                     catalog.set_pk_index(self.db, name, None, self.session)
@@ -923,6 +938,14 @@ class Executor:
             self.db[name].drop_index(index["name"], session=self.session)
             self.db[name].create_index(keys, session=self.session, **options)
         catalog.rename_column(self.db, name, old, new, self.session)
+        # Index expressions read the column under its new name, as in SQL.
+        cols = catalog.columns(self.db, name, self.session)
+        for column in catalog.index_expression_columns(cols):
+            expression = catalog.decode_expression(column["generated"])
+            if _reads_field(expression, old):
+                catalog.alter_column(self.db, name, column["name"], {
+                    "generated": catalog.encode_expression(
+                        _rename_in_expression(expression, old, new))}, self.session)
         sequences.rename_field(self.db, name, old, new, self.session)
         return Result(rowcount=0)
 
@@ -945,27 +968,77 @@ class Executor:
 
     def _run_create_index(self, plan, binder: Binder) -> Result:
         name, index_name = plan["collection"], plan["name"]
-        keys = [tuple(k) for k in plan["keys"]]
         where = binder.bind_filter(plan.get("where"))
         existing = {i["name"] for i in self.db[name].list_indexes(session=self.session)}
         if index_name in existing:
             if plan.get("if_not_exists"):
                 return Result(rowcount=0)
             raise ProgrammingError(f"index {index_name!r} already exists")
+        keys, expressions = self._index_keys(name, index_name, plan["keys"], binder)
         # MongoDB's own index options (djongo.models.indexes): expireAfterSeconds, sparse...
         options = dict(plan.get("options") or {})
         keys = _keys_of_kind(keys, options.pop("kind", None))
         for document_option in ("weights", "wildcardProjection", "collation"):
             if document_option in options:
                 options[document_option] = json.loads(options[document_option])
-        if plan.get("unique"):
-            self._unique_index(name, [k for k, _ in keys], index_name, where, options, keys)
-        else:
-            if where:
-                options["partialFilterExpression"] = where
-            self.db[name].create_index(self._free_keys(name, keys), name=index_name,
-                                       session=self.session, **options)
+        try:
+            if plan.get("unique"):
+                self._unique_index(name, [k for k, _ in keys], index_name, where, options, keys)
+            else:
+                if where:
+                    options["partialFilterExpression"] = where
+                self.db[name].create_index(self._free_keys(name, keys), name=index_name,
+                                           session=self.session, **options)
+        except Exception:
+            # A unique index refused by the rows present leaves no hidden field.
+            self._drop_index_expressions(name, expressions)
+            raise
         return Result(rowcount=0)
+
+    def _index_keys(self, collection: str, index_name: str, planned: list,
+                    binder: Binder) -> tuple[list[tuple[str, int]], list[dict]]:
+        """The index's (field, direction) keys. An expression key (``[null,
+        direction, expression]``) becomes a hidden generated column, which
+        the executor computes for the rows present and keeps up to date on
+        every INSERT and UPDATE (as for GeneratedField), so that MongoDB,
+        which indexes fields only, can index it: on a real MongoDB as well."""
+        keys: list[tuple[str, int]] = []
+        expressions: list[dict] = []
+        for position, key in enumerate(planned):
+            field, direction = key[0], key[1]
+            if field is None:
+                field = catalog.index_field(index_name, position)
+                expressions.append({"name": field, "type": "index expression", "null": True,
+                                    "index": index_name, "generated": binder.bind(key[2])})
+            keys.append((field, direction))
+        if not expressions:
+            return keys, expressions
+        if not catalog.is_recorded(self.db, collection, self.session):
+            raise NotSupportedError(
+                f"an index on an expression of {collection!r}, a collection without a "
+                "recorded table definition (djongo keeps the expression's value in a "
+                "generated field, which needs the table's record)")
+        for column in expressions:
+            catalog.add_column(self.db, collection, column, None, self.session)
+        self.db[collection].update_many(
+            {}, [{"$set": {c["name"]: c["generated"] for c in expressions}}],
+            session=self.session)
+        return keys, expressions
+
+    def _drop_index_expressions(self, collection: str, columns: list[dict]) -> None:
+        """Removes the hidden fields of an index's expressions, values and records."""
+        if not columns:
+            return
+        names = {c["name"] for c in columns}
+        self.db[collection].update_many(
+            {}, {"$unset": dict.fromkeys(names, "")}, session=self.session)
+        catalog.drop_columns(self.db, collection, names, self.session)
+
+    def _dropped_index(self, collection: str, index_name: str) -> None:
+        """After DROP INDEX: the hidden fields of its expressions go too."""
+        cols = catalog.columns(self.db, collection, self.session)
+        self._drop_index_expressions(
+            collection, catalog.index_expression_columns(cols, index_name))
 
     def _run_drop_index(self, plan, binder: Binder) -> Result:
         self._drop_index_named(plan.get("collection"), plan["name"], plan.get("if_exists", False))
@@ -979,6 +1052,7 @@ class Executor:
             for index in self.db[candidate].list_indexes(session=self.session):
                 if index["name"] == name and name != "_id_":
                     self.db[candidate].drop_index(name, session=self.session)
+                    self._dropped_index(candidate, name)
                     return
         if not if_exists:
             raise ProgrammingError(f"no such index: {name}")
@@ -1014,6 +1088,7 @@ class Executor:
                                              self.session)
                     catalog.set_pk_index(self.db, name, None, self.session)
                 self.db[name].drop_index(index["name"], session=self.session)
+                self._dropped_index(name, index["name"])
                 break
         return Result(rowcount=0)
 
@@ -1073,6 +1148,31 @@ def _check_plain_keys(collection: str, doc: dict) -> None:
                 f"ON CONFLICT on table {collection!r}: the column name {name!r} holds '.' or "
                 "starts with '$', which an upsert would read as a path"
             )
+
+
+def _reads_field(expression: Any, field: str) -> bool:
+    """Whether an aggregation expression reads ``$field`` (or a path in it)."""
+    if isinstance(expression, str):
+        return expression == f"${field}" or expression.startswith(f"${field}.")
+    if isinstance(expression, dict):
+        return any(k != "$literal" and _reads_field(v, field) for k, v in expression.items())
+    if isinstance(expression, list):
+        return any(_reads_field(v, field) for v in expression)
+    return False
+
+
+def _rename_in_expression(expression: Any, old: str, new: str) -> Any:
+    """An aggregation expression reading ``$new`` where it read ``$old``."""
+    if isinstance(expression, str):
+        if expression == f"${old}" or expression.startswith(f"${old}."):
+            return f"${new}{expression[len(old) + 1:]}"
+        return expression
+    if isinstance(expression, dict):
+        return {k: v if k == "$literal" else _rename_in_expression(v, old, new)
+                for k, v in expression.items()}
+    if isinstance(expression, list):
+        return [_rename_in_expression(v, old, new) for v in expression]
+    return expression
 
 
 def _key(values) -> tuple:

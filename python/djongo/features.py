@@ -67,7 +67,8 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     supports_table_check_constraints = True
     can_introspect_check_constraints = True
     supports_partial_indexes = True
-    supports_expression_indexes = False
+    # An expression key is a hidden generated field, indexed (executor._index_keys).
+    supports_expression_indexes = True
     supports_deferrable_unique_constraints = False
     supports_covering_indexes = False
     supports_index_column_ordering = True
@@ -93,12 +94,14 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # Counters restart with ALTER TABLE t AUTO_INCREMENT = 1 (as on MySQL); an
     # explicit id raises its counter, so sequence_reset_sql has nothing to do.
     supports_sequence_reset = True
-    # Window functions are $setWindowFields (frames: ROWS, and RANGE; a RANGE
+    # Window functions are $setWindowFields (frames: ROWS, and RANGE, with EXCLUDE; a RANGE
     # offset is a MongoDB range window, over one ORDER BY key), also over the
     # groups of a grouped query.
     supports_over_clause = True
     supports_frame_range_fixed_distance = True
-    supports_frame_exclusion = False
+    # EXCLUDE CURRENT ROW | GROUP | TIES: the frame is pushed and filtered
+    # (compiler: lower/window.rs).
+    supports_frame_exclusion = True
     # Date arithmetic: DATETIME - DATETIME is milliseconds, scaled to the
     # microseconds a DurationField stores (operations.subtract_temporals).
     supports_temporal_subtraction = True

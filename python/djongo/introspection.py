@@ -159,7 +159,7 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
     @django_errors
     def get_table_description(self, cursor, table_name):
         """The recorded columns, or fields seen in a sample of documents."""
-        recorded = catalog.columns(self._db(cursor), table_name, None)
+        recorded = catalog.visible_columns(catalog.columns(self._db(cursor), table_name, None))
         if recorded is not None:
             description = []
             for column in recorded:
@@ -214,7 +214,9 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
         primary_key = self.get_primary_key_columns(cursor, table_name) or []
         pk_index = catalog.pk_index(db, table_name, None)
         for index in db[table_name].list_indexes():
-            columns = list(index["key"].keys())
+            # An expression key (the hidden field that holds its value) has no
+            # column, as in PostgreSQL's introspection.
+            columns = [None if catalog.is_index_field(key) else key for key in index["key"]]
             if index["name"] == "_id_" and recorded is not None and primary_key != ["_id"]:
                 # MongoDB's own key, not one of the table's columns.
                 continue
@@ -232,7 +234,10 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "check": False,
                 "index": True,
                 "type": kind,
-                "orders": ["DESC" if index["key"].get(c) == -1 else "ASC" for c in columns],
+                # Per key (an expression key has no column to look it up by).
+                "orders": (["DESC" if d == -1 else "ASC" for d in index["key"].values()]
+                           if kind == "idx" else
+                           ["DESC" if index["key"].get(c) == -1 else "ASC" for c in columns]),
                 "definition": None,
                 "options": options or None,
             }
@@ -269,6 +274,6 @@ def _index_kind(index: dict, columns: list[str]) -> tuple[str, list[str]]:
         return "hashed", columns
     if "2dsphere" in key.values():
         return "2dsphere", columns
-    if any(c == "$**" or c.endswith(".$**") for c in columns):
+    if any(c is not None and (c == "$**" or c.endswith(".$**")) for c in columns):
         return "wildcard", [c.removesuffix("$**").removesuffix(".") for c in columns if c != "$**"]
     return "idx", columns

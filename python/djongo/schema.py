@@ -7,7 +7,7 @@ import decimal
 
 from bson import Decimal128
 from django.db import NotSupportedError
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor, _related_non_m2m_objects
 
 from . import validator
 from .cursor import django_errors
@@ -73,6 +73,32 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         return super()._alter_column_type_sql(
             model, old_field, new_field, new_type, old_collation, new_collation
         )
+
+    def _alter_field(self, model, old_field, new_field, old_type, new_type, old_db_params,
+                     new_db_params, strict=False):
+        super()._alter_field(model, old_field, new_field, old_type, new_type, old_db_params,
+                             new_db_params, strict)
+        # A key's new type reaches the columns that refer to it (an AutoField
+        # made BigAutoField: its foreign keys, and theirs, become bigint).
+        # Django does this itself only alongside the foreign key constraints
+        # it drops and remakes, which this backend has none of.
+        keys = ((old_field.primary_key and new_field.primary_key)
+                or (old_field.unique and new_field.unique))
+        if self.connection.features.supports_foreign_keys or not keys or old_type == new_type:
+            return
+        for old_rel, new_rel in _related_non_m2m_objects(old_field, new_field):
+            params = new_rel.field.db_parameters(connection=self.connection)
+            old_params = old_rel.field.db_parameters(connection=self.connection)
+            fragment, other_actions = self._alter_column_type_sql(
+                new_rel.related_model, old_rel.field, new_rel.field, params["type"],
+                old_params.get("collation"), params.get("collation"),
+            )
+            self.execute(self.sql_alter_column % {
+                "table": self.quote_name(new_rel.related_model._meta.db_table),
+                "changes": fragment[0],
+            }, fragment[1])
+            for sql, sql_params in other_actions:
+                self.execute(sql, sql_params)
 
     def prepare_default(self, value) -> str:
         return self.quote_value(value)

@@ -11,6 +11,7 @@
 
 pub mod bind;
 mod error;
+mod frame_exclusion;
 mod json;
 pub mod limits;
 mod lower;

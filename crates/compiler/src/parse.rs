@@ -16,10 +16,11 @@ pub fn parse(original: &str, rewritten: &Rewritten) -> Result<Statement> {
     let dialect = GenericDialect {};
     // Tokenized once: the tokens are checked for depth (crate::limits)
     // before the parser builds a tree from them.
-    let tokens = Tokenizer::new(&dialect, &rewritten.sql)
+    let mut tokens = Tokenizer::new(&dialect, &rewritten.sql)
         .tokenize_with_location()
         .map_err(|e| parse_error(original, rewritten, e.into()))?;
     limits::check_depth(&tokens)?;
+    crate::frame_exclusion::mark(&mut tokens);
     // Deeper recursive nesting is a parse error, not a stack overflow.
     let statements = Parser::new(&dialect)
         .with_recursion_limit(limits::MAX_PARSE_RECURSION)

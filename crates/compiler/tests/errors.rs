@@ -61,3 +61,21 @@ fn error_messages_are_readable() {
     let e = compile("SELECT \"a\" FROM \"t\" FULL OUTER JOIN \"u\" ON (\"t\".\"a\" = \"u\".\"a\")").err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.starts_with("unsupported SQL construct: FULL OUTER JOIN in `"), "{e}");
 }
+
+#[test]
+fn index_on_a_non_deterministic_expression_is_refused() {
+    let (c, _) = unsupported("CREATE INDEX \"r\" ON \"t\" ((RANDOM()))");
+    assert!(c.contains("non-deterministic"), "{c}");
+    let (c, _) = unsupported("CREATE INDEX \"s\" ON \"t\" ((\"a\" + (SELECT MAX(\"b\") FROM \"u\")))");
+    assert!(c.contains("subquery"), "{c}");
+}
+
+#[test]
+fn a_named_window_is_still_refused_beside_frame_exclusions() {
+    let (c, _) = unsupported("SELECT SUM(\"a\") OVER (w ORDER BY \"a\" ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM \"t\"");
+    assert!(c.contains("named window"), "{c}");
+    let (c, _) = unsupported("SELECT SUM(\"a\") OVER (__djongo_frame_exclude_current_row) FROM \"t\"");
+    assert!(c.contains("named window"), "{c}");
+    let (c, _) = unsupported("SELECT RANK() OVER (ORDER BY \"a\" ROWS BETWEEN 1 PRECEDING AND CURRENT ROW EXCLUDE TIES) FROM \"t\"");
+    assert!(c.contains("EXCLUDE"), "{c}");
+}

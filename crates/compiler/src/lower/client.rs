@@ -9,13 +9,19 @@
 //! * `ORD(x)` compared with `ORD(y)` or with a constant compares first
 //!   characters: code-point order is UTF-8 byte order, MongoDB's string
 //!   order; `CHR(ORD(x))` is `x`'s first character;
+//! * compared with a constant in the WHERE of the outermost SELECT (an AND of
+//!   conditions, no grouping, DISTINCT, window, LIMIT or OFFSET, which would
+//!   run after it), the server returns the argument as a hidden trailing
+//!   column and the executor keeps the rows whose value compares as asked
+//!   (the plan's `post_filter`); the other conditions still run on the
+//!   server, so they choose the rows it sends;
 //! * anywhere else the statement is refused, naming the function.
 use bson::{doc, Bson};
 
 use super::expr::lit;
 use super::{literal, param_slot};
 use crate::error::CompileError;
-use crate::plan::{CmpOp, Expr, Func, Literal, OrderItem, Query, Select, SortKey};
+use crate::plan::{CmpOp, Expr, Func, Literal, OrderItem, ProjectItem, Query, Select, SortKey};
 
 /// The executor's name for a function it computes.
 pub(crate) fn name(func: Func) -> Option<&'static str> {
@@ -112,4 +118,95 @@ fn used_elsewhere(s: &Select, i: usize) -> bool {
         SortKey::Expr(e) => e == item,
     });
     sorted || s.group_by.iter().any(|g| g == item) || s.having.as_ref().is_some_and(|h| h.any(&|e| e == item))
+}
+
+/// A condition of the outermost WHERE that the executor checks on the rows
+/// it receives: `name(column) op value`, SQL's NULL failing every comparison.
+pub(crate) struct PostFilter {
+    pub column: usize,
+    pub name: &'static str,
+    pub op: CmpOp,
+    pub value: Bson,
+}
+
+fn op_name(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "eq",
+        CmpOp::Ne => "ne",
+        CmpOp::Lt => "lt",
+        CmpOp::Le => "le",
+        CmpOp::Gt => "gt",
+        CmpOp::Ge => "ge",
+    }
+}
+
+impl PostFilter {
+    pub(crate) fn to_bson(&self) -> Bson {
+        Bson::Document(doc! { "column": self.column as i64, "apply": self.name, "op": op_name(self.op), "value": self.value.clone() })
+    }
+}
+
+/// `f(x) op constant` (either way round) with `f` a client function of a
+/// non-constant argument: (function, argument, op as `f(x) op constant`, constant).
+fn client_comparison(e: &Expr) -> Option<(&'static str, &Expr, CmpOp, Bson)> {
+    let Expr::Compare { op, left, right } = e else { return None };
+    let constant = |e: &Expr| match e {
+        Expr::Param(i) => Some(param_slot(*i)),
+        Expr::Literal(l) if !matches!(l, Literal::Null) => Some(literal(l)),
+        _ => None,
+    };
+    fn call(e: &Expr) -> Option<(&'static str, &Expr)> {
+        match e {
+            // ORD(x) compared with a constant runs on the server (ord_comparison).
+            Expr::Function { func, args } if *func != Func::Ord && args.len() == 1 && !matches!(args[0], Expr::Param(_) | Expr::Literal(_)) && chr_of_ord(args).is_none() => {
+                name(*func).map(|n| (n, &args[0]))
+            }
+            _ => None,
+        }
+    }
+    if let (Some((n, arg)), Some(v)) = (call(left), constant(right)) {
+        return Some((n, arg, *op, v));
+    }
+    if let (Some((n, arg)), Some(v)) = (call(right), constant(left)) {
+        return Some((n, arg, op.flip(), v));
+    }
+    None
+}
+
+/// Takes the client-function comparisons out of the outermost WHERE when
+/// nothing the server does after the WHERE depends on it (see the module
+/// comment); each reads its argument as a column appended to the SELECT
+/// list. Returns the filters and how many columns were appended.
+pub(crate) fn split_filter(q: &mut Query) -> Vec<PostFilter> {
+    let Query::Select(s) = q else { return Vec::new() };
+    let Some(filter) = &s.filter else { return Vec::new() };
+    let after_where = s.aggregated || !s.group_by.is_empty() || s.having.is_some() || s.distinct || s.star || s.limit.is_some() || s.offset.is_some();
+    if after_where || s.projection.iter().any(|p| p.expr.has_window() || p.expr.has_aggregate()) {
+        return Vec::new();
+    }
+    let conjuncts: Vec<Expr> = match filter {
+        Expr::And(v) => v.clone(),
+        other => vec![other.clone()],
+    };
+    if !conjuncts.iter().any(|c| client_comparison(c).is_some()) {
+        return Vec::new();
+    }
+    let mut kept = Vec::new();
+    let mut filters = Vec::new();
+    for c in conjuncts {
+        match client_comparison(&c) {
+            Some((name, arg, op, value)) => {
+                filters.push(PostFilter { column: s.projection.len(), name, op, value });
+                let label = format!("{}cf{}", super::RESERVED_PREFIX, filters.len() - 1);
+                s.projection.push(ProjectItem { expr: arg.clone(), label });
+            }
+            None => kept.push(c),
+        }
+    }
+    s.filter = match kept.len() {
+        0 => None,
+        1 => kept.pop(),
+        _ => Some(Expr::And(kept)),
+    };
+    filters
 }

@@ -5,7 +5,7 @@ use bson::{doc, Bson, Document};
 
 use super::{literal, param_slot, read, Ctx, Env, Fields};
 use crate::error::{CompileError, Result};
-use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
+use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, IndexKey, Literal};
 
 /// A column DEFAULT: `("default", value)` for a constant, or
 /// `("default_expr", aggregation expression)` for one the server evaluates
@@ -143,12 +143,24 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             doc! { "op": "alter_column", "collection": collection, "column": column, "set": set }
         }
         Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options, kind } => {
+            let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
+            // A special kind (USING "2dsphere") gives every key that kind.
             let direction = |asc: bool| match kind {
                 Some(k) => Bson::String(k.clone()),
                 None => Bson::Int32(if asc { 1 } else { -1 }),
             };
-            let keys: Vec<Bson> = keys.iter().map(|(k, asc)| Bson::Array(vec![Bson::String(k.clone()), direction(*asc)])).collect();
-            let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
+            // [field, direction], or [null, direction, expression] for an
+            // expression the executor keeps in a hidden field.
+            let keys = keys
+                .iter()
+                .map(|(k, asc)| {
+                    let direction = direction(*asc);
+                    Ok(Bson::Array(match k {
+                        IndexKey::Field(f) => vec![Bson::String(f.clone()), direction],
+                        IndexKey::Expr(e) => vec![Bson::Null, direction, ctx.value(env, e)?],
+                    }))
+                })
+                .collect::<Result<Vec<Bson>>>()?;
             let filter = match filter {
                 Some(f) => Bson::Document(ctx.filter(env, f)?),
                 None => Bson::Null,

@@ -110,8 +110,15 @@ pub fn lower(mut stmt: Statement, params: usize) -> Result<Document> {
     }
     let mut plan = match &mut stmt.kind {
         StatementKind::Query(q) => {
+            let post_filter = client::split_filter(q);
             let post = client::split_post(q);
             let mut plan = read::lower_query(&ctx, q, None)?.into_document();
+            if !post_filter.is_empty() {
+                // Checked by the executor, which then drops the trailing
+                // columns the checks read.
+                plan.insert("post_filter", post_filter.iter().map(client::PostFilter::to_bson).collect::<Vec<_>>());
+                plan.insert("hidden_columns", post_filter.len() as i64);
+            }
             if !post.is_empty() {
                 let post: Vec<Bson> = post.into_iter().map(|(i, f)| Bson::Array(vec![Bson::Int64(i as i64), f.into()])).collect();
                 plan.insert("post", post);

@@ -14,12 +14,18 @@
 //! a second `$setWindowFields` over each peer group gives every peer the value
 //! of the group's last row (first row for a frame starting at the current
 //! row), which is what SQL returns.
+//!
+//! A frame with `EXCLUDE` (no MongoDB counterpart) pushes each row of the
+//! frame as `{i: row number, k: sort keys, v: value}`; the rows the
+//! exclusion leaves out (the current one by its number, its peers by their
+//! keys) are filtered out of that array, and the aggregate is taken over
+//! what is left. The row numbers come from a `$setWindowFields` before.
 use bson::{doc, Bson, Document};
 
 use super::expr::{is_null, op1, opn};
 use super::{param_slot, Ctx, Env, RESERVED_PREFIX};
 use crate::error::{CompileError, Result};
-use crate::plan::{AggFunc, Expr, Frame, FrameBound, Literal, Select, SortKey, Window, WindowFunc};
+use crate::plan::{AggFunc, Exclusion, Expr, Frame, FrameBound, Literal, Select, SortKey, Window, WindowFunc};
 
 /// Every window function of the SELECT list and ORDER BY, once each.
 fn collect(s: &Select) -> Vec<Window> {
@@ -97,8 +103,8 @@ fn frame_window(frame: &Option<Frame>, ordered: bool, whole: &Window) -> Result<
     Ok(match frame {
         None if !ordered => (whole_partition(), PeerFix::None),
         None => (documents(Unbounded, Current), PeerFix::Last),
-        Some(Frame { rows: true, start, end }) => (documents(*start, *end), PeerFix::None),
-        Some(Frame { rows: false, start, end }) => match (start, end) {
+        Some(Frame { rows: true, start, end, .. }) => (documents(*start, *end), PeerFix::None),
+        Some(Frame { rows: false, start, end, .. }) => match (start, end) {
             (Unbounded, Unbounded) => (whole_partition(), PeerFix::None),
             (Unbounded, Current) => (documents(Unbounded, Current), PeerFix::Last),
             (Current, Unbounded) => (documents(Current, Unbounded), PeerFix::First),
@@ -206,12 +212,14 @@ impl Ctx {
                 sort_by.insert(name, 1);
             }
             let row_number = format!("{base}rn");
+            let excluding = members.iter().any(|w| w.frame.as_ref().is_some_and(|f| f.exclusion.is_some()));
+            let peers = Peers { id: format!("{base}x"), keys: sort_by.keys().cloned().collect() };
             let mut outputs = doc! { row_number.clone(): running_count() };
             let mut peer_fields: Vec<(String, PeerFix)> = Vec::new();
             let mut finish = Document::new();
             for (m, w) in members.iter().enumerate() {
                 let name = format!("{base}_{m}");
-                let out = self.window_outputs(env, w, &name, sort_by.len(), !order_by.is_empty(), &row_number)?;
+                let out = self.window_outputs(env, w, &name, sort_by.len(), !order_by.is_empty(), &row_number, &peers)?;
                 for (raw, op, fix) in out.raw {
                     if fix != PeerFix::None {
                         peer_fields.push((raw.clone(), fix));
@@ -222,6 +230,15 @@ impl Ctx {
                 self.windows.borrow_mut().push(((*w).clone(), name));
             }
             stages.push(doc! { "$set": keys });
+            if excluding {
+                // Each row's number, for EXCLUDE to tell the current row from
+                // the others of its frame (a window cannot read its own output).
+                let mut numbering = doc! { "sortBy": sort_by.clone(), "output": { peers.id.clone(): running_count() } };
+                if !partition_by.is_empty() {
+                    numbering.insert("partitionBy", field(&partition));
+                }
+                stages.push(doc! { "$setWindowFields": numbering });
+            }
             let mut stage = doc! { "sortBy": sort_by.clone(), "output": outputs };
             if !partition_by.is_empty() {
                 stage.insert("partitionBy", field(&partition));
@@ -249,8 +266,12 @@ impl Ctx {
         Ok(stages)
     }
 
-    fn window_outputs(&self, env: Env, w: &Window, name: &str, sort_keys: usize, ordered: bool, row_number: &str) -> Result<Outputs> {
+    #[allow(clippy::too_many_arguments)]
+    fn window_outputs(&self, env: Env, w: &Window, name: &str, sort_keys: usize, ordered: bool, row_number: &str, peers: &Peers) -> Result<Outputs> {
         let raw = |suffix: &str| format!("{name}{suffix}");
+        if let Some(exclusion) = w.frame.as_ref().and_then(|f| f.exclusion) {
+            return self.excluding_outputs(env, w, &raw("a"), ordered, exclusion, peers);
+        }
         let count_all = || Bson::Document(doc! { "$count": {}, "window": whole_partition() });
         // RANK() over several sort keys: the row number of the first peer
         // (MongoDB's `$rank` takes a single sort key).
@@ -377,4 +398,59 @@ impl Ctx {
             }
         })
     }
+
+    /// A frame with `EXCLUDE`: the frame's rows are pushed (see the module
+    /// comment), the excluded ones filtered out, the function taken over the rest.
+    fn excluding_outputs(&self, env: Env, w: &Window, raw: &str, ordered: bool, exclusion: Exclusion, peers: &Peers) -> Result<Outputs> {
+        let (window, peer_fix) = frame_window(&w.frame, ordered, w)?;
+        let x = match w.args.first() {
+            Some(e) => self.value(env, e)?,
+            None => Bson::Null,
+        };
+        let keys = |prefix: &str| Bson::Array(peers.keys.iter().map(|k| Bson::String(format!("{prefix}{k}"))).collect());
+        let element = doc! { "i": field(&peers.id), "k": keys("$"), "v": x };
+        let me = field(&peers.id);
+        let peer = opn("$eq", vec![Bson::String("$$e.k".into()), keys("$")]);
+        let is_me = opn("$eq", vec![Bson::String("$$e.i".into()), me]);
+        let keep = match exclusion {
+            Exclusion::CurrentRow => op1("$not", Bson::Array(vec![is_me])),
+            Exclusion::Group => op1("$not", Bson::Array(vec![peer])),
+            Exclusion::Ties => opn("$or", vec![is_me, op1("$not", Bson::Array(vec![peer]))]),
+        };
+        let kept = Bson::Document(doc! { "$filter": { "input": field(raw), "as": "e", "cond": keep } });
+        let values = Bson::Document(doc! { "$map": { "input": kept.clone(), "as": "e", "in": "$$e.v" } });
+        let non_null = Bson::Document(doc! { "$filter": { "input": values.clone(), "as": "v", "cond": { "$ne": ["$$v", Bson::Null] } } });
+        let nth = |i: Bson| opn("$ifNull", vec![opn("$arrayElemAt", vec![values.clone(), i]), Bson::Null]);
+        let finish = match &w.func {
+            WindowFunc::Aggregate(AggFunc::Sum) => opn(
+                "$cond",
+                vec![opn("$eq", vec![op1("$size", non_null), Bson::Int32(0)]), Bson::Null, op1("$sum", values)],
+            ),
+            WindowFunc::Aggregate(AggFunc::Count) => op1("$size", non_null),
+            WindowFunc::Aggregate(AggFunc::CountStar) => op1("$size", kept),
+            WindowFunc::Aggregate(AggFunc::Avg) => op1("$avg", values),
+            WindowFunc::Aggregate(AggFunc::Min) => op1("$min", values),
+            WindowFunc::Aggregate(AggFunc::Max) => op1("$max", values),
+            WindowFunc::Aggregate(AggFunc::StdDevPop) => op1("$stdDevPop", values),
+            WindowFunc::Aggregate(AggFunc::StdDevSamp) => op1("$stdDevSamp", values),
+            WindowFunc::FirstValue => nth(Bson::Int32(0)),
+            WindowFunc::LastValue => nth(Bson::Int32(-1)),
+            WindowFunc::NthValue => {
+                let n = match w.args.get(1) {
+                    Some(e) => self.value(env, e)?,
+                    None => Bson::Null,
+                };
+                nth(opn("$subtract", vec![n, Bson::Int32(1)]))
+            }
+            other => return Err(CompileError::unsupported("EXCLUDE in the frame of this window function (it has no frame)", format!("{other:?}"))),
+        };
+        Ok(Outputs { raw: vec![(raw.to_string(), with_window(doc! { "$push": element }, &window), peer_fix)], finish })
+    }
+}
+
+/// What a frame's EXCLUDE compares rows by: the field of each row's number
+/// in its partition, and the fields of its sort keys (peers share them).
+struct Peers {
+    id: String,
+    keys: Vec<String>,
 }

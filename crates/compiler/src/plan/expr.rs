@@ -475,6 +475,17 @@ pub struct Frame {
     pub rows: bool,
     pub start: FrameBound,
     pub end: FrameBound,
+    /// `EXCLUDE ...` (None: `EXCLUDE NO OTHERS`, the default).
+    pub exclusion: Option<Exclusion>,
+}
+
+/// The rows a frame's `EXCLUDE` leaves out: the current row, its peers with
+/// it (GROUP), or its peers but not itself (TIES).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    CurrentRow,
+    Group,
+    Ties,
 }
 
 #[derive(Debug, Clone, PartialEq)]

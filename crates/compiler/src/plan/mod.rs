@@ -239,6 +239,15 @@ pub struct Check {
     pub condition: Expr,
 }
 
+/// One key of CREATE INDEX: a field, or an expression of the row's columns
+/// (`Index(Lower("name"))`), which MongoDB cannot index itself: the executor
+/// keeps its value in a hidden field of each document and indexes that.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexKey {
+    Field(String),
+    Expr(Expr),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ddl {
     CreateTable {
@@ -284,7 +293,8 @@ pub enum Ddl {
     CreateIndex {
         collection: String,
         name: String,
-        keys: Vec<(String, bool)>,
+        /// Each key, ascending (true) or descending.
+        keys: Vec<(IndexKey, bool)>,
         unique: bool,
         if_not_exists: bool,
         filter: Option<Expr>,

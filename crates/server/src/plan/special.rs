@@ -83,7 +83,7 @@ pub fn wildcard_bounds(ix: &IndexSpec, wildcard: &Wildcard, preds: &Predicates) 
             labels.insert(path.clone(), v.clone());
         }
         // One value's entries are in `_id` order, one per document.
-        return ScanBounds { spans, single_value_fields: inner.single_value_fields, used_fields: 1, exact: false, labels };
+        return ScanBounds { spans, single_value_fields: inner.single_value_fields, used_fields: 1, exact: false, whole_keys: false, labels };
     }
     ScanBounds::unbounded()
 }

@@ -5,7 +5,7 @@ use sqlparser::ast::{self, AlterColumnOperation, AlterTableOperation, ColumnOpti
 use super::{kind_name, object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Literal};
+use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Func, IndexKey, Literal};
 
 /// CHECK constraints as written: (name, condition).
 type Checks = Vec<(Option<String>, ast::Expr)>;
@@ -215,20 +215,45 @@ impl Builder {
         let name = c.name.as_ref().ok_or_else(|| CompileError::unsupported("CREATE INDEX without a name", c))?;
         let name = object_name(name)?;
         let collection = object_name(&c.table_name)?;
-        let mut keys = Vec::new();
-        for col in &c.columns {
-            let field = match &col.column.expr {
-                ast::Expr::Identifier(i) => i.value.clone(),
-                ast::Expr::CompoundIdentifier(p) => p.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join("."),
-                other => return Err(CompileError::unsupported("index on an expression", other)),
-            };
-            keys.push((field, !matches!(col.column.options.sort, Some(ast::OrderBySort::Desc))));
-        }
         self.scopes.push();
         self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
-        let filter = c.predicate.as_ref().map(|p| self.expr(p)).transpose()?;
+        let built = self.index_keys(&c.columns).and_then(|keys| {
+            let filter = c.predicate.as_ref().map(|p| self.expr(p)).transpose()?;
+            Ok((keys, filter))
+        });
         self.scopes.pop();
+        let (keys, filter) = built?;
         Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter, options, kind })
+    }
+
+    /// The keys of CREATE INDEX: a column (`"name"`, or `("name")` as Django
+    /// writes `F("name")`), or an expression over the row's columns.
+    fn index_keys(&mut self, columns: &[ast::IndexColumn]) -> Result<Vec<(IndexKey, bool)>> {
+        let mut keys = Vec::with_capacity(columns.len());
+        for col in columns {
+            let mut e = &col.column.expr;
+            while let ast::Expr::Nested(inner) = e {
+                e = inner;
+            }
+            let key = match e {
+                ast::Expr::Identifier(i) => IndexKey::Field(i.value.clone()),
+                ast::Expr::CompoundIdentifier(p) => IndexKey::Field(p.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(".")),
+                other => IndexKey::Expr(self.index_expr(other)?),
+            };
+            keys.push((key, !matches!(col.column.options.sort, Some(ast::OrderBySort::Desc))));
+        }
+        Ok(keys)
+    }
+
+    /// An index expression: like a generated column's, and deterministic, as
+    /// in SQL (an index on RANDOM() or NOW() would not find its rows again).
+    fn index_expr(&mut self, e: &ast::Expr) -> Result<Expr> {
+        let v = self.generated_expr(e)?;
+        let volatile = v.any(&|x| matches!(x, Expr::Function { func: Func::Random | Func::Now, .. } | Expr::Param(_)));
+        if volatile {
+            return Err(CompileError::unsupported("index on a non-deterministic expression (RANDOM(), NOW() or a parameter)", e));
+        }
+        Ok(v)
     }
 
     fn alter_table(&mut self, a: &ast::AlterTable) -> Result<Ddl> {

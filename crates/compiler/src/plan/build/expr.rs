@@ -315,8 +315,15 @@ impl Builder {
 
     /// `name(args) OVER (...)`.
     fn window(&mut self, name: &str, args: Vec<Expr>, star: bool, over: &ast::WindowType, whole: &ast::Expr, d: usize) -> Result<Expr> {
-        let spec = match over {
-            ast::WindowType::WindowSpec(spec) if spec.window_name.is_none() => spec,
+        // A window name here is a frame's EXCLUDE (crate::frame_exclusion).
+        let (spec, exclusion) = match over {
+            ast::WindowType::WindowSpec(spec) => match &spec.window_name {
+                None => (spec, None),
+                Some(name) => match crate::frame_exclusion::from_window_name(&name.value) {
+                    Some(e) if spec.window_frame.is_some() => (spec, Some(e)),
+                    _ => return Err(CompileError::unsupported("named window (WINDOW clause)", whole)),
+                },
+            },
             _ => return Err(CompileError::unsupported("named window (WINDOW clause)", whole)),
         };
         let func = match name {
@@ -366,7 +373,10 @@ impl Builder {
             }
             order_by.push((self.expr_at(&o.expr, d)?, descending));
         }
-        let frame = spec.window_frame.as_ref().map(|f| window_frame(f, whole)).transpose()?;
+        let mut frame = spec.window_frame.as_ref().map(|f| window_frame(f, whole)).transpose()?;
+        if let Some(f) = frame.as_mut() {
+            f.exclusion = exclusion;
+        }
         Ok(Expr::Window(Box::new(Window { func, args, partition_by, order_by, frame })))
     }
 
@@ -774,5 +784,5 @@ fn window_frame(f: &ast::WindowFrame, whole: &ast::Expr) -> Result<Frame> {
         Some(b) => bound(b)?,
         None => FrameBound::Current,
     };
-    Ok(Frame { rows, start, end })
+    Ok(Frame { rows, start, end, exclusion: None })
 }
