@@ -246,15 +246,11 @@ impl Grouper {
         self.groups.accumulate(slot, doc, vars)
     }
 
-    /// The group `doc` belongs to (started if new), without accumulating it.
+    /// The group `doc` belongs to (started if new), without accumulating it
+    /// (see [`Grouper::accumulate_split`]).
     pub fn slot(&mut self, doc: &Document, vars: &Vars) -> Result<usize> {
         let id = expr::eval_value(&self.id_expr, doc, vars)?.unwrap_or(Bson::Null);
         self.groups.slot(id, vars)
-    }
-
-    /// Accumulates `doc` into group `slot` (from [`Grouper::slot`]).
-    pub fn accumulate(&mut self, slot: usize, doc: &Document, vars: &Vars) -> Result<()> {
-        self.groups.accumulate(slot, doc, vars)
     }
 
     /// How the group splits at `field` (a join's `as` field): when the key
