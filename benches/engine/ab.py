@@ -46,7 +46,8 @@ def load_orm(db) -> None:
                                      "id": i + 1} for i in range(AUTHORS)])
     for start in range(0, ENTRIES, 1000):
         db.benchapp_entry.insert_many([
-            {"_id": ObjectId(f"{10**6 + i:024x}"), "author_id": i % AUTHORS + 1, "headline": f"h{i % 250}", "n": i,
+            {"_id": ObjectId(f"{10**6 + i:024x}"), "author_id": i % AUTHORS + 1,
+             "headline": f"h{i % 250}", "n": i,
              "rating": (i * 7919) % 1000 / 100,
              "at": base + dt.timedelta(seconds=(i * 104729) % ENTRIES),
              "body": "lorem ipsum " * 8, "id": i + 1}
@@ -169,7 +170,7 @@ def main() -> None:
         for name, reps, med, ratio in results:
             lines.append(f"| {name} | {reps} | {med[a]:.3f} | {med[b]:.3f} | {ratio:.3f} |")
         lines += ["", "## Machine", "",
-                  f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+                  f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
                   f"- nproc: {os.cpu_count()}",
                   f"- load average before/after: {', '.join(f'{x:.1f}' for x in load_before)}"
                   f" / {', '.join(f'{x:.1f}' for x in os.getloadavg())} (a shared machine)",
