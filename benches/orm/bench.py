@@ -523,18 +523,43 @@ def growth_table(results: dict) -> list[str]:
         "it) or write to a larger store.",
         "",
     ]
-    columns = list(results["runs"][large]["columns"])
-    lines.append("| operation | bounded | " + " | ".join(columns) + " |")
-    lines.append("| --- | --- |" + " ---: |" * len(columns))
+    pairs = growth_pairs(list(results["runs"][large]["columns"]),
+                         list(results["runs"][small]["columns"]))
+    header = [a if a == b else f"{a} ÷ {b}" for a, b in pairs]
+    lines.append("| operation | bounded | " + " | ".join(header) + " |")
+    lines.append("| --- | --- |" + " ---: |" * len(pairs))
     for name, _ in OPERATIONS:
         cells = [name, "yes" if name in INDEXED else "no"]
-        for c in columns:
-            a = results["runs"][large]["columns"].get(c, {}).get(name)
-            b = results["runs"][small]["columns"].get(c, {}).get(name)
+        for c_large, c_small in pairs:
+            a = results["runs"][large]["columns"].get(c_large, {}).get(name)
+            b = results["runs"][small]["columns"].get(c_small, {}).get(name)
             cells.append(ratio(a, b))
         lines.append("| " + " | ".join(cells) + " |")
+    if any(a != b for a, b in pairs):
+        lines += ["", "A column named *A ÷ B* compares two commits (the sizes were measured in "
+                  "different runs): its growth includes what changed between them."]
     lines.append("")
     return lines
+
+
+def growth_pairs(large: list[str], small: list[str]) -> list[tuple[str, str]]:
+    """Each column of the large run with its counterpart in the small one: the column of
+    the same name, else the one in the same place among its kind (the tree under test of
+    each run, then the compared ones), when the sizes were measured at different commits."""
+    def kind(column: str) -> str:
+        return column.split(" ", 1)[0]
+
+    pairs = []
+    for column in large:
+        if column in small:
+            pairs.append((column, column))
+            continue
+        same_kind = [c for c in large if kind(c) == kind(column)]
+        candidates = [c for c in small if kind(c) == kind(column) and c not in large]
+        place = same_kind.index(column)
+        if place < len(candidates):
+            pairs.append((column, candidates[place]))
+    return pairs
 
 
 def plot(results: dict, path: Path) -> None:

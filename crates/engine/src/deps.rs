@@ -136,6 +136,18 @@ pub fn expression_needs(expr: &Bson, needs: &mut Needs) {
                     "$literal" => {}
                     // Field names as data, or code: anything.
                     "$getField" | "$setField" | "$unsetField" | "$function" | "$accumulator" | "$where" => *needs = Needs::All,
+                    // The accumulators that sort name their sort fields as
+                    // keys of `sortBy`, not as `$` paths.
+                    "$top" | "$bottom" | "$topN" | "$bottomN" => {
+                        if let Bson::Document(spec) = v {
+                            match spec.get("sortBy") {
+                                Some(Bson::Document(sort)) => sort.keys().for_each(|k| needs.read(k)),
+                                Some(_) => *needs = Needs::All,
+                                None => {}
+                            }
+                        }
+                        expression_needs(v, needs);
+                    }
                     _ => expression_needs(v, needs),
                 }
             }
@@ -292,5 +304,16 @@ mod tests {
         assert_eq!(reads_whole.below("j"), None);
         assert_eq!(pipeline_needs(&[doc! {"$match": {"$where": "1"}}, doc! {"$count": "n"}]), Needs::All);
         assert_eq!(pipeline_needs([&doc! {"$count": "n"}]).top_level(), fields(&[]));
+    }
+
+    #[test]
+    fn sorting_accumulators_read_their_sort_fields() {
+        let rest = vec![
+            doc! {"$unwind": "$j"},
+            doc! {"$group": {"_id": "$id", "t": {"$topN": {"n": 2, "sortBy": {"j.at": -1}, "output": "$j.n"}}}},
+        ];
+        assert_eq!(pipeline_needs(&rest).below("j"), fields(&["at", "n"]));
+        let bottom = [doc! {"$group": {"_id": null, "b": {"$bottom": {"sortBy": {"k": 1}, "output": "$v"}}}}];
+        assert_eq!(pipeline_needs(&bottom).top_level(), fields(&["k", "v"]));
     }
 }

@@ -12,9 +12,10 @@
 //! stream that falls behind its start, or resumes from before this server
 //! started, gets `ChangeStreamHistoryLost` (286), as one whose resume point
 //! has left mongod's oplog.
-use bson::{doc, Bson, DateTime, Document, Timestamp};
+use bson::{doc, Bson, DateTime, Document, RawDocumentBuf, Timestamp};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// At most this many events are kept...
@@ -96,8 +97,14 @@ pub enum Scope {
 #[derive(Debug, Clone)]
 pub struct PendingChange {
     pub scope: Scope,
-    /// The event without `_id`, `clusterTime`, `wallTime` and session fields.
+    /// The event without `_id`, `clusterTime`, `wallTime` and session fields
+    /// (empty for an insert: see `inserted`).
     pub event: Document,
+    /// An insert's document as stored: the bytes the write encoded anyway.
+    /// Every insert is logged, whether a stream is open or not (a stream may
+    /// start at an earlier operation time), so an insert's event is kept as
+    /// these bytes alone and built when a stream reads it.
+    pub inserted: Option<RawDocumentBuf>,
     /// The document before and after the change, kept when the collection
     /// has `changeStreamPreAndPostImages` enabled.
     pub pre_image: Option<Document>,
@@ -141,6 +148,7 @@ impl PendingChange {
         PendingChange {
             scope: Scope::Collection { db: db.to_string(), coll: coll.to_string() },
             event,
+            inserted: None,
             pre_image: None,
             post_image: None,
             invalidates: false,
@@ -150,9 +158,18 @@ impl PendingChange {
         }
     }
 
-    pub fn insert(db: &str, coll: &str, doc: &Document, images: bool) -> PendingChange {
-        let event = doc! {"operationType": "insert", "ns": ns(db, coll), "documentKey": document_key(doc), "fullDocument": doc.clone()};
-        with_images(PendingChange::collection(db, coll, event), images, None, Some(doc))
+    /// An insert of `doc`, whose stored bytes are `stored`.
+    pub fn insert(db: &str, coll: &str, doc: &Document, stored: RawDocumentBuf, images: bool) -> PendingChange {
+        let mut change = with_images(PendingChange::collection(db, coll, Document::new()), images, None, Some(doc));
+        change.inserted = Some(stored);
+        change
+    }
+
+    fn operation_type(&self) -> Option<&str> {
+        match &self.inserted {
+            Some(_) => Some("insert"),
+            None => self.event.get_str("operationType").ok(),
+        }
     }
 
     /// An update by operators or a pipeline: what changed, as paths.
@@ -208,6 +225,7 @@ impl PendingChange {
         PendingChange {
             scope: Scope::Database { db: db.to_string() },
             event: doc! {"operationType": "dropDatabase", "ns": {"db": db}},
+            inserted: None,
             pre_image: None,
             post_image: None,
             invalidates: true,
@@ -224,7 +242,7 @@ impl PendingChange {
     }
 
     pub fn is_expanded(&self) -> bool {
-        matches!(self.event.get_str("operationType"), Ok("create" | "createIndexes" | "dropIndexes" | "modify"))
+        matches!(self.operation_type(), Some("create" | "createIndexes" | "dropIndexes" | "modify"))
     }
 }
 
@@ -346,10 +364,73 @@ fn diff_arrays(path: &mut Vec<Step>, old: &[Bson], new: &[Bson], diff: &mut Diff
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub position: Position,
-    pub change: PendingChange,
-    /// The whole event as streams see it (with `_id`, `clusterTime`...).
-    pub event: Document,
+    /// Boxed: the log holds many entries, most of them never read.
+    pub change: Box<PendingChange>,
+    pub wall_time: DateTime,
+    /// A transaction's `(lsid, txnNumber)`, shared by its events.
+    session: Option<Arc<(Bson, i64)>>,
     bytes: usize,
+}
+
+impl Entry {
+    /// The whole event as streams see it (with `_id`, `clusterTime`...).
+    /// Built when a stream reads it, not when the write commits: most
+    /// events are never read.
+    pub fn event(&self) -> Document {
+        let change = &self.change;
+        let mut event = doc! {"_id": self.position.token()};
+        event.insert("operationType", change.operation_type().map_or(Bson::Null, |t| Bson::String(t.to_string())));
+        event.insert("clusterTime", self.position.timestamp());
+        event.insert("wallTime", self.wall_time);
+        for (k, v) in &change.event {
+            if k != "operationType" {
+                event.insert(k.clone(), v.clone());
+            }
+        }
+        if let (Some(stored), Scope::Collection { db, coll }) = (&change.inserted, &change.scope) {
+            // The bytes are what this server stored from a valid document.
+            let document = Document::try_from(&**stored).unwrap_or_default();
+            event.insert("ns", ns(db, coll));
+            event.insert("documentKey", document_key(&document));
+            event.insert("fullDocument", document);
+        }
+        if let Some((lsid, txn_number)) = self.session.as_deref() {
+            event.insert("lsid", lsid.clone());
+            event.insert("txnNumber", *txn_number);
+        }
+        event
+    }
+}
+
+/// Roughly what a document holds, for the log's bound: the encoded size of
+/// its values without building the encoding (a change's documents are
+/// counted once each; the log's own fields are small and left out).
+fn approximate_size(doc: &Document) -> usize {
+    doc.iter().map(|(k, v)| k.len() + 2 + approximate_value_size(v)).sum::<usize>() + 5
+}
+
+fn approximate_value_size(v: &Bson) -> usize {
+    match v {
+        Bson::Document(d) => approximate_size(d),
+        Bson::Array(items) => items.iter().map(|i| 4 + approximate_value_size(i)).sum::<usize>() + 5,
+        Bson::String(s) | Bson::JavaScriptCode(s) | Bson::Symbol(s) => s.len() + 5,
+        Bson::Binary(b) => b.bytes.len() + 5,
+        Bson::RegularExpression(r) => r.pattern.len() + r.options.len() + 2,
+        Bson::JavaScriptCodeWithScope(c) => c.code.len() + approximate_size(&c.scope) + 9,
+        Bson::Decimal128(_) => 16,
+        Bson::ObjectId(_) | Bson::DbPointer(_) => 12,
+        _ => 8,
+    }
+}
+
+impl PendingChange {
+    /// What the change holds, for the log's bound.
+    fn approximate_size(&self) -> usize {
+        approximate_size(&self.event)
+            + self.inserted.as_ref().map_or(0, |d| d.as_bytes().len())
+            + self.pre_image.as_ref().map_or(0, approximate_size)
+            + self.post_image.as_ref().map_or(0, approximate_size)
+    }
 }
 
 struct Log {
@@ -379,27 +460,19 @@ impl ChangeLog {
     pub fn publish(&self, time: Timestamp, changes: Vec<PendingChange>, session: Option<(Bson, i64)>) {
         let packed = pack(time);
         let wall = DateTime::now();
+        let session = session.map(Arc::new);
+        let sized: Vec<(Box<PendingChange>, usize)> = changes
+            .into_iter()
+            .map(|c| {
+                let bytes = c.approximate_size();
+                (Box::new(c), bytes)
+            })
+            .collect();
         let mut log = self.log.lock();
-        for (index, change) in changes.into_iter().enumerate() {
+        for (index, (change, bytes)) in sized.into_iter().enumerate() {
             let position = Position { time: packed, index: index as u32 };
-            let mut event = doc! {"_id": position.token()};
-            event.insert("operationType", change.event.get("operationType").cloned().unwrap_or(Bson::Null));
-            event.insert("clusterTime", time);
-            event.insert("wallTime", wall);
-            for (k, v) in &change.event {
-                if k != "operationType" {
-                    event.insert(k.clone(), v.clone());
-                }
-            }
-            if let Some((lsid, txn_number)) = &session {
-                event.insert("lsid", lsid.clone());
-                event.insert("txnNumber", *txn_number);
-            }
-            let bytes = event.to_vec().map_or(0, |b| b.len())
-                + change.pre_image.as_ref().and_then(|d| d.to_vec().ok()).map_or(0, |b| b.len())
-                + change.post_image.as_ref().and_then(|d| d.to_vec().ok()).map_or(0, |b| b.len());
             log.bytes += bytes;
-            log.entries.push_back(Entry { position, change, event, bytes });
+            log.entries.push_back(Entry { position, change, wall_time: wall, session: session.clone(), bytes });
         }
         log.high_water = log.high_water.max(Position::end_of(packed));
         while log.entries.len() > MAX_EVENTS || log.bytes > MAX_BYTES {
@@ -577,12 +650,19 @@ mod tests {
     fn readers_see_events_in_commit_order_and_history_is_bounded() {
         let log = ChangeLog::new(ts(1, 0));
         let start = log.high_water();
-        log.publish(ts(2, 1), vec![PendingChange::insert("d", "c", &doc! {"_id": 1}, false)], None);
+        let inserted = doc! {"_id": 1, "a": "x"};
+        let stored = RawDocumentBuf::try_from(&inserted).unwrap();
+        log.publish(ts(2, 1), vec![PendingChange::insert("d", "c", &inserted, stored, false)], None);
         log.publish(ts(2, 2), vec![], None);
         log.publish(ts(2, 3), vec![PendingChange::delete("d", "c", &doc! {"_id": 1}, false)], None);
         let (events, reached) = log.read(start, 10, None, |_| true);
         assert_eq!(events.len(), 2);
-        assert_eq!(events[1].event.get_str("operationType").unwrap(), "delete");
+        let insert = events[0].event();
+        assert_eq!(insert.get_str("operationType").unwrap(), "insert");
+        assert_eq!(insert.get_document("fullDocument").unwrap(), &inserted);
+        assert_eq!(insert.get_document("documentKey").unwrap(), &doc! {"_id": 1});
+        assert_eq!(insert.get_timestamp("clusterTime").unwrap(), ts(2, 1));
+        assert_eq!(events[1].event().get_str("operationType").unwrap(), "delete");
         assert_eq!(reached, Position::end_of(pack(ts(2, 3))));
         let (events, _) = log.read(events[0].position, 10, None, |_| true);
         assert_eq!(events.len(), 1);

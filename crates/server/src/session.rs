@@ -291,7 +291,11 @@ mod tests {
     #[test]
     fn change_events_follow_savepoints() {
         use crate::changes::PendingChange;
-        let event = |id: i32| PendingChange::insert("d", "c", &bson::doc! {"_id": id}, false);
+        let event = |id: i32| {
+            let doc = bson::doc! {"_id": id};
+            let stored = bson::RawDocumentBuf::try_from(&doc).unwrap();
+            PendingChange::insert("d", "c", &doc, stored, false)
+        };
         let mut changes = TxnChanges::default();
         changes.events.push(event(1));
         changes.savepoint("a");

@@ -9,6 +9,7 @@
 use super::nary::{self, NarySpec};
 use super::quantile::QuantileSpec;
 use crate::compare::{canonical_key, cmp_bson};
+use crate::deps::{expression_needs, Needs};
 use crate::expr::{self, Vars};
 use crate::num::{self, Num};
 use crate::{EngineError, Result};
@@ -241,8 +242,62 @@ impl Grouper {
     }
 
     pub fn add(&mut self, doc: &Document, vars: &Vars) -> Result<()> {
+        let slot = self.slot(doc, vars)?;
+        self.groups.accumulate(slot, doc, vars)
+    }
+
+    /// The group `doc` belongs to (started if new), without accumulating it
+    /// (see [`Grouper::accumulate_split`]).
+    pub fn slot(&mut self, doc: &Document, vars: &Vars) -> Result<usize> {
         let id = expr::eval_value(&self.id_expr, doc, vars)?.unwrap_or(Bson::Null);
-        self.groups.add(id, doc, vars)
+        self.groups.slot(id, vars)
+    }
+
+    /// How the group splits at `field` (a join's `as` field): when the key
+    /// reads no field at or below `field`, and each accumulator reads either
+    /// only fields below it (`true`) or none of them (`false`), then the key
+    /// of a document with `field` set is the key of that document without it,
+    /// and each accumulator sees the same values in `{field: value}` or in
+    /// the document without `field`. `None` otherwise. (Single-argument
+    /// accumulators only: the dependency analysis does not follow the field
+    /// names inside `$topN`'s `sortBy`.)
+    pub fn split_at(&self, field: &str) -> Option<Vec<bool>> {
+        let inside = |p: &String| p == field || p.strip_prefix(field).is_some_and(|rest| rest.starts_with('.'));
+        let reads = |e: &Bson| {
+            let mut needs = Needs::default();
+            expression_needs(e, &mut needs);
+            match needs {
+                Needs::All => None,
+                Needs::Paths { read, walked } => Some(read.into_iter().chain(walked).collect::<Vec<String>>()),
+            }
+        };
+        if reads(&self.id_expr)?.iter().any(inside) {
+            return None;
+        }
+        self.groups
+            .accs
+            .iter()
+            .map(|acc| match &acc.op {
+                AccOp::Simple(_, arg) => {
+                    let paths = reads(arg)?;
+                    if paths.iter().all(inside) {
+                        Some(true)
+                    } else if paths.iter().any(inside) {
+                        None
+                    } else {
+                        Some(false)
+                    }
+                }
+                AccOp::Nary(_) | AccOp::Quantile(_) => None,
+            })
+            .collect()
+    }
+
+    /// Accumulates into group `slot` a document split as [`Grouper::split_at`]
+    /// says (`sides`): `joined` for the accumulators that read the field,
+    /// `local` for the others.
+    pub fn accumulate_split(&mut self, slot: usize, local: &Document, joined: &Document, sides: &[bool], vars: &Vars) -> Result<()> {
+        self.groups.accumulate_with(slot, |i| if sides.get(i).copied().unwrap_or(false) { joined } else { local }, vars)
     }
 
     pub fn finish(self) -> Vec<Document> {
@@ -285,8 +340,14 @@ impl Groups {
     }
 
     fn add(&mut self, id: Bson, doc: &Document, vars: &Vars) -> Result<()> {
+        let slot = self.slot(id, vars)?;
+        self.accumulate(slot, doc, vars)
+    }
+
+    /// The group keyed `id`, started if new.
+    fn slot(&mut self, id: Bson, vars: &Vars) -> Result<usize> {
         let key = canonical_key(&id);
-        let slot = match self.index.get(&key) {
+        Ok(match self.index.get(&key) {
             Some(i) => *i,
             None => {
                 let states = self.accs.iter().map(|a| start_group(&a.op, &id, vars)).collect::<Result<_>>()?;
@@ -294,8 +355,20 @@ impl Groups {
                 self.index.insert(key, self.order.len() - 1);
                 self.order.len() - 1
             }
+        })
+    }
+
+    fn accumulate(&mut self, slot: usize, doc: &Document, vars: &Vars) -> Result<()> {
+        self.accumulate_with(slot, |_| doc, vars)
+    }
+
+    /// Accumulates into group `slot`, accumulator `i` reading `doc_for(i)`.
+    fn accumulate_with<'d>(&mut self, slot: usize, doc_for: impl Fn(usize) -> &'d Document, vars: &Vars) -> Result<()> {
+        let Some((_, states)) = self.order.get_mut(slot) else {
+            return Err(EngineError::new(1, "InternalError", "$group: no such group"));
         };
-        for (acc, state) in self.accs.iter().zip(self.order[slot].1.iter_mut()) {
+        for (i, (acc, state)) in self.accs.iter().zip(states.iter_mut()).enumerate() {
+            let doc = doc_for(i);
             match (&acc.op, state) {
                 (AccOp::Simple(Kind::Count, _), AccState::Simple(st)) => accumulate(st, Kind::Count, None)?,
                 (AccOp::Simple(kind, arg), AccState::Simple(st)) => accumulate(st, *kind, expr::eval_value(arg, doc, vars)?)?,

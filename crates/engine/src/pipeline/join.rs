@@ -4,6 +4,7 @@
 //! of its `as` field, what a SQL join becomes) produces the unwound
 //! documents directly, as MongoDB does: it never builds the array of matches
 //! only to copy the document once per element with that array inside.
+use super::group::Grouper;
 use super::{stage_list, CollectionSource};
 use crate::compare::canonical_key;
 use crate::expr::{self, Vars};
@@ -17,7 +18,7 @@ pub(super) struct Unwind {
     pub field: String,
     parts: Vec<String>,
     preserve: bool,
-    index_field: Option<Vec<String>>,
+    pub index_field: Option<Vec<String>>,
 }
 
 impl Unwind {
@@ -266,6 +267,43 @@ impl Lookup {
         self.join(docs, source, vars, rest, |doc, matched| unwind.unwind_matches(doc, matched, &mut sink))
     }
 
+    /// `$lookup`, `$unwind` of its result, then `grouper` (a `$group`), for a
+    /// group that splits at the `as` field (`sides`, from
+    /// [`Grouper::split_at`]; Django's `annotate()` over a relation): the
+    /// group key is computed once per local document, and each match reaches
+    /// the accumulators that read it as `{as: match}`, without a copy of the
+    /// local document per match.
+    #[allow(clippy::too_many_arguments)]
+    pub fn group_unwound<'r>(
+        &self,
+        unwind: &Unwind,
+        docs: Vec<Document>,
+        source: &dyn CollectionSource,
+        vars: &Vars,
+        rest: impl IntoIterator<Item = &'r Document>,
+        grouper: &mut Grouper,
+        sides: &[bool],
+    ) -> Result<()> {
+        let mut joined = Document::new();
+        let nothing = Document::new();
+        self.join(docs, source, vars, rest, |doc, matched| {
+            if matched.is_empty() {
+                if unwind.preserve {
+                    // The document comes through without the field.
+                    let slot = grouper.slot(&doc, vars)?;
+                    grouper.accumulate_split(slot, &doc, &nothing, sides, vars)?;
+                }
+                return Ok(());
+            }
+            let slot = grouper.slot(&doc, vars)?;
+            for m in matched {
+                joined.insert(self.as_field.as_str(), Bson::Document(m));
+                grouper.accumulate_split(slot, &doc, &joined, sides, vars)?;
+            }
+            Ok(())
+        })
+    }
+
     /// The fields of the foreign documents the join and `rest` read (`None`:
     /// all of them).
     fn foreign_fields<'r>(&self, rest: impl IntoIterator<Item = &'r Document>) -> Option<Vec<String>> {
@@ -312,9 +350,15 @@ impl Lookup {
         let mut foreign_index: HashMap<String, Vec<usize>> = HashMap::new();
         if let Some(f) = &self.foreign {
             for (i, d) in foreign_docs.iter().enumerate() {
-                let keys: HashSet<String> = join_values(d, f).iter().map(canonical_key).collect();
-                for k in keys {
-                    foreign_index.entry(k).or_default().push(i);
+                match join_values(d, f).as_slice() {
+                    // The usual case: one value, no set to dedupe it in.
+                    [one] => foreign_index.entry(canonical_key(one)).or_default().push(i),
+                    values => {
+                        let keys: HashSet<String> = values.iter().map(canonical_key).collect();
+                        for k in keys {
+                            foreign_index.entry(k).or_default().push(i);
+                        }
+                    }
                 }
             }
         }

@@ -65,6 +65,10 @@ pub fn run_pipeline_from_with_vars(
                 // all held at once.
                 let joined = unwound_lookup(head)?;
                 let before = if joined.is_some() { prefix - 2 } else { prefix };
+                let split = match &joined {
+                    Some((lookup, unwind)) if unwind.index_field.is_none() => grouper.split_at(&lookup.as_field),
+                    _ => None,
+                };
                 loop {
                     let chunk = take(input, batch)?;
                     if chunk.is_empty() {
@@ -72,6 +76,10 @@ pub fn run_pipeline_from_with_vars(
                     }
                     let docs = run_before(&head[..before], &stages[before..], chunk, source, vars)?;
                     match &joined {
+                        Some((lookup, unwind)) if split.is_some() => {
+                            let sides = split.as_deref().unwrap_or_default();
+                            lookup.group_unwound(unwind, docs, source, vars, rest, &mut grouper, sides)?
+                        }
                         Some((lookup, unwind)) => lookup.apply_unwound_into(unwind, docs, source, vars, rest, |doc| grouper.add(&doc, vars))?,
                         None => {
                             for doc in docs {
@@ -181,6 +189,42 @@ mod tests {
                 doc! {"_id": 5, "c": 0, "a": null},
             ]
         );
+    }
+
+    #[test]
+    fn a_group_after_a_join_gives_what_the_stages_one_by_one_give() {
+        // Keys and accumulators on either side of the join, with and without
+        // unmatched authors kept: the key computed once per author (when it
+        // reads only the author) must not change any result.
+        let groups = [
+            doc! {"_id": {"a": "$id", "k": "$kind"}, "c": {"$sum": 1}, "s": {"$sum": "$e.n"}, "f": {"$first": "$e._id"}, "p": {"$push": "$e"}},
+            doc! {"_id": "$kind", "c": {"$sum": 1}, "m": {"$max": "$e.n"}, "ids": {"$addToSet": "$e.author"}},
+            doc! {"_id": "$e.author", "c": {"$sum": 1}},
+            doc! {"_id": "$id", "x": {"$sum": "$id"}, "n": {"$avg": "$e.n"}},
+            doc! {"_id": "$id", "name": {"$first": "$kind"}, "e": {"$last": "$e"}, "mixed": {"$sum": {"$add": ["$id", "$e.n"]}}},
+            doc! {"_id": "$id", "name": {"$first": "$kind"}, "c": {"$sum": {"$cond": [{"$ifNull": ["$e.n", false]}, 1, 0]}}},
+            doc! {"_id": null, "e": {"$push": "$e"}, "r": {"$first": "$$ROOT"}},
+            doc! {"_id": "$id", "t": {"$topN": {"n": 2, "sortBy": {"id": 1}, "output": "$e.n"}}},
+        ];
+        // Which of them take the split path, and which side each accumulator reads.
+        let split: Vec<Option<Vec<bool>>> = groups.iter().map(|g| Grouper::new(g).unwrap().split_at("e")).collect();
+        let (local, joined) = (Some(false), Some(true));
+        assert_eq!(
+            split.iter().map(|s| s.as_ref().map(|sides| sides.iter().map(|j| if *j { joined } else { local }).collect::<Vec<_>>())).collect::<Vec<_>>(),
+            vec![Some(vec![joined; 4]), Some(vec![joined; 3]), None, Some(vec![local, joined]), None, Some(vec![local, joined]), None, None]
+        );
+        let authors: Vec<Document> = [0, 1, 2, 5, 3].iter().map(|i| doc! {"_id": i, "id": i, "kind": i % 2, "e": "mine"}).collect();
+        for preserve in [true, false] {
+            for group in &groups {
+                let stages = vec![
+                    doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": "author", "as": "e"}},
+                    doc! {"$unwind": {"path": "$e", "preserveNullAndEmptyArrays": preserve}},
+                    doc! {"$group": group.clone()},
+                ];
+                let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &Entries).unwrap();
+                assert_eq!(streamed, run_pipeline(&stages, authors.clone(), &Entries).unwrap(), "{group} preserve={preserve}");
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{num_i64, opt_doc, opt_i64, Ctx};
 use crate::changes::{pack, BeforeChange, Entry, FullDocument, Position, Stream, Watch};
 use crate::cursor::{Live, LiveKind};
 use crate::error::{CmdResult, CommandError};
-use bson::{doc, Bson, DateTime, Document};
+use bson::{doc, Bson, Document};
 use djongo_engine::pipeline::NoCollections;
 use std::time::{Duration, Instant};
 
@@ -219,7 +219,7 @@ fn next_batch(ctx: &mut Ctx<'_>, stream: &mut Stream, limit: usize, deadline: Op
                 "_id": position.token(),
                 "operationType": "invalidate",
                 "clusterTime": entry.position.timestamp(),
-                "wallTime": entry.event.get("wallTime").cloned().unwrap_or(Bson::DateTime(DateTime::now())),
+                "wallTime": entry.wall_time,
             };
             if let Some(event) = through_pipeline(stream, invalidate)? {
                 batch.push(Bson::Document(event));
@@ -236,7 +236,7 @@ const INVALIDATE_BIT: u32 = 1 << 31;
 /// An event as the stream shows it: with the documents its options ask
 /// for, through the stream's own stages.
 fn shape(ctx: &mut Ctx<'_>, stream: &Stream, entry: &Entry) -> CmdResult<Option<Document>> {
-    let mut event = entry.event.clone();
+    let mut event = entry.event();
     let operation = event.get_str("operationType").unwrap_or("").to_string();
     let change = &entry.change;
     if stream.show_expanded {

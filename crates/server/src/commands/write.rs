@@ -12,7 +12,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use crate::validation::{bypass_requested, Rules};
-use bson::{doc, oid::ObjectId, Bson, Document};
+use bson::{doc, oid::ObjectId, Bson, Document, RawDocumentBuf};
 use djongo_engine::expr::Vars;
 use djongo_engine::update::{apply_update_at, uses_match_position, ArrayFilters, Positions};
 use djongo_engine::{projection::FindProjection, sort::sort_documents, Filter};
@@ -104,12 +104,13 @@ pub fn insert(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let images = images_enabled(&meta.options);
     let capped = super::capped::is_capped(&meta);
     let mut inserted = Vec::new();
+    ctx.changes.reserve(docs.len());
     for (i, mut d) in docs.into_iter().enumerate() {
         ensure_id(&mut d);
-        match check_id_storable(&d).and_then(|()| rules.check_insert(&d)).and_then(|()| tables.insert(&meta, &d)) {
-            Ok(()) => {
+        match check_id_storable(&d).and_then(|()| rules.check_insert(&d)).and_then(|()| tables.insert_stored(&meta, &d)) {
+            Ok(stored) => {
                 n += 1;
-                ctx.changes.push(PendingChange::insert(&db, &coll, &d, images).in_collection(&meta.uuid));
+                ctx.changes.push(PendingChange::insert(&db, &coll, &d, stored, images).in_collection(&meta.uuid));
                 if capped {
                     inserted.push(d);
                 }
@@ -239,8 +240,8 @@ fn updated(old: &Document, u: &PreparedUpdate) -> CmdResult<Document> {
     Ok(new)
 }
 
-/// Builds and inserts the document of an upsert; returns it.
-fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, rules: &Rules, q: &Document, u: &PreparedUpdate) -> CmdResult<Document> {
+/// Builds and inserts the document of an upsert; returns it, and as stored.
+fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, rules: &Rules, q: &Document, u: &PreparedUpdate) -> CmdResult<(Document, RawDocumentBuf)> {
     let mut seed = Document::new();
     seed_from_query(q, &mut seed);
     let mut new = if is_replacement(&u.u) {
@@ -259,8 +260,8 @@ fn upsert_document(tables: &mut Tables<'_>, meta: &CollectionMeta, rules: &Rules
     ensure_id(&mut new);
     check_id_storable(&new)?;
     rules.check_insert(&new)?;
-    tables.insert(meta, &new)?;
-    Ok(new)
+    let stored = tables.insert_stored(meta, &new)?;
+    Ok((new, stored))
 }
 
 /// The change event of an update: `replace` for a replacement document,
@@ -310,9 +311,9 @@ fn update_statement(
     let targets = plan::matching(tables, &meta, &q, if multi { None } else { Some(1) })?;
     if targets.is_empty() {
         if upsert {
-            let new = upsert_document(tables, &meta, &rules, &q, &u)?;
+            let (new, stored) = upsert_document(tables, &meta, &rules, &q, &u)?;
             super::capped::inserted(tables, &meta, std::slice::from_ref(&new), in_txn)?;
-            changes.push(PendingChange::insert(db, coll, &new, images).in_collection(&meta.uuid));
+            changes.push(PendingChange::insert(db, coll, &new, stored, images).in_collection(&meta.uuid));
             return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: new.get("_id").cloned() });
         }
         return Ok(UpdateOutcome { matched: 0, modified: 0, upserted: None });
@@ -500,9 +501,9 @@ pub fn find_and_modify(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document
             (project(if return_new { new } else { old })?, doc! {"n": 1, "updatedExisting": true})
         }
         (Some((meta, rules)), None, Some(u)) if upsert => {
-            let new = upsert_document(&mut tables, &meta, &rules, &q, &u)?;
+            let (new, stored) = upsert_document(&mut tables, &meta, &rules, &q, &u)?;
             super::capped::inserted(&mut tables, &meta, std::slice::from_ref(&new), in_txn)?;
-            ctx.changes.push(PendingChange::insert(&db, &coll, &new, images_enabled(&meta.options)).in_collection(&meta.uuid));
+            ctx.changes.push(PendingChange::insert(&db, &coll, &new, stored, images_enabled(&meta.options)).in_collection(&meta.uuid));
             let id = new.get("_id").cloned().unwrap_or(Bson::Null);
             let value = if return_new { project(new)? } else { Bson::Null };
             (value, doc! {"n": 1, "updatedExisting": false, "upserted": id})

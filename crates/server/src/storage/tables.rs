@@ -14,7 +14,7 @@ use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
 use crate::index::{duplicate_key_error, is_multikey_document, keys_for};
 use crate::keyenc::{self, prefix_end};
-use bson::{spec::BinarySubtype, Binary, Bson, Document};
+use bson::{spec::BinarySubtype, Binary, Bson, Document, RawDocumentBuf};
 use redb::ReadTransaction;
 use std::ops::Bound;
 use std::sync::atomic::AtomicU64;
@@ -439,6 +439,12 @@ impl<'t> Tables<'t> {
 
     /// Inserts a document that already has an `_id`.
     pub fn insert(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<()> {
+        self.insert_stored(meta, doc).map(drop)
+    }
+
+    /// [`Tables::insert`], handing back the document as it was stored (for
+    /// the change log, which keeps those bytes rather than a copy of `doc`).
+    pub fn insert_stored(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<RawDocumentBuf> {
         let id_key = id_key(doc)?;
         let key = doc_key(meta, &id_key);
         self.claim_document(meta, &key)?;
@@ -451,7 +457,8 @@ impl<'t> Tables<'t> {
         let bytes = doc.to_vec()?;
         Self::check_storable(&bytes, WriteKind::Insert)?;
         self.write_entries(meta, doc, &id_key, true)?;
-        self.docs.insert(key.as_slice(), bytes.as_slice())
+        self.docs.insert(key.as_slice(), bytes.as_slice())?;
+        Ok(RawDocumentBuf::from_bytes(bytes)?)
     }
 
     /// Replaces `old` with `new` (same `_id`), keeping indexes in step.
