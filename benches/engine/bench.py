@@ -305,7 +305,9 @@ def plot(rows, path: Path) -> None:
         ours = samples.get("djongo-server", [])
         peer = samples.get("FerretDB workaround" if "FerretDB" in errors else "FerretDB", [])
         if ours and peer:
-            labels.append(name + (" (vs workaround)" if "FerretDB" in errors else ""))
+            # "$" would start matplotlib's math text.
+            label = name + (" (vs workaround)" if "FerretDB" in errors else "")
+            labels.append(label.replace("$", r"\$"))
             ratios.append(statistics.median(ours) / statistics.median(peer))
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.4))
     bars = ax.barh(labels, ratios, color=["#4f81bd" if r < 1 else "#c0504d" for r in ratios])
