@@ -119,19 +119,6 @@ fn selection(ctx: &Ctx, collection: &str, filter: &Option<Expr>, values: Vec<Exp
     let id = Expr::Column(ColumnRef { scope: 0, source: 0, path: FieldPath::key("_id") });
     let mut projection = vec![ProjectItem { expr: id, label: "_id".into() }];
     projection.extend(values.into_iter().enumerate().map(|(i, expr)| ProjectItem { expr, label: format!("v{i}") }));
-    let select = Select {
-        from: Some(Source::Table { collection: collection.to_string() }),
-        joins: Vec::new(),
-        filter: filter.clone(),
-        group_by: Vec::new(),
-        aggregated: false,
-        having: None,
-        projection,
-        star: false,
-        distinct: false,
-        order_by: Vec::new(),
-        limit: None,
-        offset: None,
-    };
+    let select = Select::plain(Some(Source::Table { collection: collection.to_string() }), filter.clone(), projection);
     Ok(read::lower_query(ctx, &Query::Select(Box::new(select)), None)?.into_document())
 }

@@ -150,6 +150,27 @@ pub struct Select {
     pub offset: Option<Expr>,
 }
 
+impl Select {
+    /// `SELECT <projection> [FROM from] [WHERE filter]`: no join, grouping,
+    /// ordering or limit (the reads the compiler makes up for itself).
+    pub fn plain(from: Option<Source>, filter: Option<Expr>, projection: Vec<ProjectItem>) -> Select {
+        Select {
+            from,
+            joins: Vec::new(),
+            filter,
+            group_by: Vec::new(),
+            aggregated: false,
+            having: None,
+            projection,
+            star: false,
+            distinct: false,
+            order_by: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+}
+
 /// One value of an inserted row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InsertValue {

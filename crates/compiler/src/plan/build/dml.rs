@@ -203,18 +203,5 @@ fn values_query(exprs: Vec<Expr>) -> Query {
         .enumerate()
         .map(|(i, expr)| ProjectItem { expr, label: format!("v{i}") })
         .collect();
-    Query::Select(Box::new(Select {
-        from: None,
-        joins: Vec::new(),
-        filter: None,
-        group_by: Vec::new(),
-        aggregated: false,
-        having: None,
-        projection,
-        star: false,
-        distinct: false,
-        order_by: Vec::new(),
-        limit: None,
-        offset: None,
-    }))
+    Query::Select(Box::new(Select::plain(None, None, projection)))
 }
