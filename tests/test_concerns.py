@@ -7,7 +7,7 @@ import pytest
 from django.db import DatabaseError, transaction
 from djongo import models
 
-from tests.writeapp.models import Audited, Item, Ledger
+from tests.writeapp.models import Audited, Item, Ledger, Note
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "standalone"])
 
@@ -115,3 +115,50 @@ def test_mongo_methods_and_raw_aggregate_use_the_models_concerns(server, command
     assert insert["writeConcern"] == {"w": "majority", "wtimeout": 5000}
     [aggregate] = sent(commands, "aggregate", table)
     assert aggregate["readConcern"] == {"level": "majority"}
+
+
+def test_with_options_reaches_writes_django_builds_itself(server, commands):
+    """create(), bulk_create(), get_or_create(), update_or_create() and a
+    delete() with cascades run queries Django builds anew: the queryset's
+    values go with them, for its own model's rows only. Those Django runs in
+    an atomic block of its own send the write concern with the commit."""
+    mine = {"w": 1, "j": True}
+    ledgers = Ledger.objects.using(server).with_options(write_concern=mine)
+    table = Ledger._meta.db_table
+
+    ledgers.create(amount=1)
+    [insert] = sent(commands, "insert", table)
+    assert insert["writeConcern"] == mine
+
+    for write in (lambda: ledgers.bulk_create([Ledger(amount=2), Ledger(amount=3)]),
+                  lambda: ledgers.get_or_create(amount=4),
+                  lambda: ledgers.update_or_create(amount=4, defaults={"amount": 5})):
+        commands.clear()
+        write()
+        statements = [b for n, b in commands if b.get(n) == table]
+        assert statements and not any("writeConcern" in b for b in statements)
+        [commit] = [b for n, b in commands if n == "commitTransaction"]
+        assert commit["writeConcern"] == mine
+    assert sorted(Ledger.objects.using(server).values_list("amount", flat=True)) == [1, 2, 3, 5]
+
+    # Outside with_options(), the model's own concerns again.
+    commands.clear()
+    Ledger.objects.using(server).create(amount=6)
+    [insert] = sent(commands, "insert", table)
+    assert insert["writeConcern"] == {"w": "majority", "wtimeout": 5000}
+
+    # A user's own atomic block keeps its own concerns.
+    commands.clear()
+    with transaction.atomic(using=server):
+        ledgers.bulk_create([Ledger(amount=7)])
+    [commit] = [b for n, b in commands if n == "commitTransaction"]
+    assert "writeConcern" not in commit
+
+    item = Item.objects.using(server).create(sku="cascade")
+    Note.objects.using(server).create(text="n", item=item)
+    commands.clear()
+    Item.objects.using(server).with_options(write_concern=mine).filter(pk=item.pk).delete()
+    [commit] = [b for n, b in commands if n == "commitTransaction"]
+    assert commit["writeConcern"] == mine
+    assert not Item.objects.using(server).exists()
+    assert Note.objects.using(server).get().item_id is None

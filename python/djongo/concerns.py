@@ -58,6 +58,11 @@ class Options:
     def for_write(self) -> dict[str, Any] | None:
         return {"writeConcern": self.write_concern} if self.write_concern is not None else None
 
+    def transaction(self) -> dict[str, Any]:
+        """``ClientSession.start_transaction`` arguments: the write concern,
+        which the transaction's commit carries."""
+        return {k: v for k, v in self.pymongo().items() if k == "write_concern"}
+
     def pymongo(self) -> dict[str, Any]:
         """``Collection.with_options`` arguments for a server reached through pymongo."""
         from pymongo.read_concern import ReadConcern
@@ -121,6 +126,8 @@ def of_query(query) -> Options | None:
         # count() and aggregate() wrap the queryset's query in an AggregateQuery.
         own = getattr(inner, QUERY_ATTRIBUTE, None)
     model = getattr(query, "model", None)
+    if own is None and model is not None:
+        own = _requested_for(model)
     declared = getattr(model, MODEL_ATTRIBUTE, None) if model is not None else None
     base = declared.options if declared is not None else None
     return own.over(base) if own is not None else base
@@ -128,3 +135,28 @@ def of_query(query) -> Options | None:
 
 #: The options of the statement that runs now (set by djongo.compiler).
 current: ContextVar[Options | None] = ContextVar("djongo_concerns", default=None)
+
+#: ``with_options()`` of a queryset method that saves or deletes through
+#: queries Django builds anew (``create()``, ``bulk_create()``, ``delete()``
+#: of a queryset with cascades...): the model they were given for, and the values.
+requested: ContextVar[tuple[type, Options] | None] = ContextVar(
+    "djongo_requested_concerns", default=None)
+
+
+#: The options for a transaction that a queryset method opens itself (Django
+#: runs ``bulk_create()``, ``get_or_create()``, ``delete()``... in an atomic
+#: block of their own): its statements send no concerns, as in every
+#: transaction, and its commit carries the write concern.
+for_transaction: ContextVar[Options | None] = ContextVar(
+    "djongo_transaction_concerns", default=None)
+
+
+def _requested_for(model: type) -> Options | None:
+    """The options ``requested`` for ``model``'s rows: the model itself or, for
+    a multi-table child, one of the parents its rows are saved in. Other
+    models written meanwhile (a cascade, a signal handler) keep their own."""
+    entry = requested.get()
+    if entry is None:
+        return None
+    wanted, options = entry
+    return options if isinstance(wanted, type) and issubclass(wanted, model) else None

@@ -24,7 +24,7 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from . import _core, shared_transaction
+from . import _core, concerns, shared_transaction
 from .cursor import translate_errors
 from .transport import StoreTransport
 
@@ -107,7 +107,8 @@ class Connection:
             self._session = self.client.start_session()
         if not self._session.in_transaction:
             self._schema_written.clear()
-            self._session.start_transaction()
+            options = concerns.for_transaction.get()
+            self._session.start_transaction(**(options.transaction() if options else {}))
         return self._session
 
     def transaction_fields(self) -> tuple[bytes, int, bool] | None:

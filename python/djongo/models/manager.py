@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -55,6 +56,62 @@ class DjongoQuerySet(models.QuerySet):
         before = getattr(clone.query, concerns.QUERY_ATTRIBUTE, None)
         setattr(clone.query, concerns.QUERY_ATTRIBUTE, mine.over(before))
         return clone
+
+    # Django writes these through queries of its own (an InsertQuery for
+    # create(), a Collector's DeleteQuery for delete(), save() in
+    # update_or_create()), not through this queryset's query: the values of
+    # with_options() go with them in djongo.concerns.requested, and with the
+    # commit of the atomic block Django opens for them (for_transaction).
+
+    @contextmanager
+    def _options_in_effect(self) -> Iterator[None]:
+        own = getattr(self.query, concerns.QUERY_ATTRIBUTE, None)
+        if own is None:
+            yield
+            return
+        token = concerns.requested.set((self.model, own))
+        # A transaction opened from here on is the method's own (the user's
+        # atomic block, if any, keeps the concerns it started with).
+        opens_own = not connections[self.db].in_atomic_block
+        transaction_token = (concerns.for_transaction.set(concerns.of_query(self.query))
+                             if opens_own else None)
+        try:
+            yield
+        finally:
+            if transaction_token is not None:
+                concerns.for_transaction.reset(transaction_token)
+            concerns.requested.reset(token)
+
+    def create(self, **kwargs: Any) -> models.Model:
+        with self._options_in_effect():
+            return super().create(**kwargs)
+
+    create.alters_data = True
+
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list[models.Model]:
+        with self._options_in_effect():
+            return super().bulk_create(*args, **kwargs)
+
+    bulk_create.alters_data = True
+
+    def get_or_create(self, *args: Any, **kwargs: Any) -> tuple[models.Model, bool]:
+        with self._options_in_effect():
+            return super().get_or_create(*args, **kwargs)
+
+    get_or_create.alters_data = True
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> tuple[models.Model, bool]:
+        with self._options_in_effect():
+            return super().update_or_create(*args, **kwargs)
+
+    update_or_create.alters_data = True
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with self._options_in_effect():
+            return super().delete()
+
+    delete.alters_data = True
+    delete.queryset_only = True
 
 
 class DjongoManager(models.Manager.from_queryset(DjongoQuerySet)):
