@@ -150,15 +150,15 @@ class EmbeddedFormField(forms.MultiValueField):
                                                            strict=True)))
 
 
-class EmbeddedField(models.Field):
-    """A model stored as a sub-document of its parent's document.
+class _ContainerField(models.Field):
+    """A field whose values are instances of ``model_container`` (usually an
+    abstract model): what EmbeddedField and ArrayField share."""
 
-    ``Entry.objects.filter(blog={'name': 'Beatles Blog'})`` and the other
-    lookups accept a dict, matched field by field; ``blog__name__startswith``
-    reaches into the sub-document.
-    """
-
-    description = "An embedded document"
+    #: The public class a migration names (also for subclasses, as before
+    #: they shared this code) and the system check's id when model_container
+    #: is not a Model class.
+    public_name = ""
+    container_check_id = ""
 
     def __init__(self, model_container: type[models.Model] | None = None,
                  model_form_class=None, model_form_kwargs=None, *args, **kwargs):
@@ -174,15 +174,29 @@ class EmbeddedField(models.Field):
         if not (isinstance(self.model_container, type)
                 and issubclass(self.model_container, models.Model)):
             errors.append(checks.Error(
-                "EmbeddedField needs model_container: a Model class (usually abstract).",
-                obj=self, id="djongo.E001",
+                f"{self.public_name} needs model_container: a Model class (usually abstract).",
+                obj=self, id=self.container_check_id,
             ))
         return errors
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
         kwargs["model_container"] = self.model_container
-        return name, "djongo.models.EmbeddedField", args, kwargs
+        return name, f"djongo.models.{self.public_name}", args, kwargs
+
+
+class EmbeddedField(_ContainerField):
+    """A model stored as a sub-document of its parent's document.
+
+    ``Entry.objects.filter(blog={'name': 'Beatles Blog'})`` and the other
+    lookups accept a dict, matched field by field; ``blog__name__startswith``
+    reaches into the sub-document.
+    """
+
+    description = "An embedded document"
+
+    public_name = "EmbeddedField"
+    container_check_id = "djongo.E001"
 
     def db_type(self, connection):
         return "embedded"
@@ -501,7 +515,7 @@ def _formset_messages(formset) -> list[str]:
     return messages
 
 
-class ArrayField(models.Field):
+class ArrayField(_ContainerField):
     """A list of ``model_container`` instances, stored as an array of sub-documents.
 
     ``Entry.objects.filter(authors={'name': 'Paul'})`` and
@@ -512,29 +526,8 @@ class ArrayField(models.Field):
     description = "A list of embedded documents"
     empty_strings_allowed = False
 
-    def __init__(self, model_container: type[models.Model] | None = None,
-                 model_form_class=None, model_form_kwargs=None, *args, **kwargs):
-        self.model_container = model_container
-        self.model_form_class = model_form_class
-        self.model_form_kwargs = model_form_kwargs or {}
-        if isinstance(model_container, type) and issubclass(model_container, models.Model):
-            _allow_instantiation(model_container)
-        super().__init__(*args, **kwargs)
-
-    def check(self, **kwargs):
-        errors = super().check(**kwargs)
-        if not (isinstance(self.model_container, type)
-                and issubclass(self.model_container, models.Model)):
-            errors.append(checks.Error(
-                "ArrayField needs model_container: a Model class (usually abstract).",
-                obj=self, id="djongo.E002",
-            ))
-        return errors
-
-    def deconstruct(self):
-        name, path, args, kwargs = super().deconstruct()
-        kwargs["model_container"] = self.model_container
-        return name, "djongo.models.ArrayField", args, kwargs
+    public_name = "ArrayField"
+    container_check_id = "djongo.E002"
 
     def db_type(self, connection):
         return "list"
