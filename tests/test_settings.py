@@ -292,5 +292,5 @@ def test_a_column_mongodb_would_read_as_a_path_or_operator_fails_the_checks():
     errors = [e for f in Dotted._meta.local_fields
               for e in connection.validation.check_field(f)]
     assert [(e.id, e.obj.name) for e in errors] == [
-        ("djongo.E001", "dotted"), ("djongo.E001", "dollar"), ("djongo.E001", "owner")]
+        ("djongo.E004", "dotted"), ("djongo.E004", "dollar"), ("djongo.E004", "owner")]
     assert "'a.b'" in errors[0].msg

@@ -19,6 +19,6 @@ class DatabaseValidation(BaseDatabaseValidation):
                 "starts with '$' or holds a NUL character",
                 hint="Choose another db_column.",
                 obj=field,
-                id="djongo.E001",
+                id="djongo.E004",
             ))
         return errors
