@@ -284,7 +284,10 @@ impl Lookup {
         grouper: &mut Grouper,
         sides: &[bool],
     ) -> Result<()> {
+        // One document `{as: match}`, its value replaced for each match (no
+        // field name allocated per match).
         let mut joined = Document::new();
+        joined.insert(self.as_field.as_str(), Bson::Null);
         let nothing = Document::new();
         self.join(docs, source, vars, rest, |doc, matched| {
             if matched.is_empty() {
@@ -297,7 +300,9 @@ impl Lookup {
             }
             let slot = grouper.slot(&doc, vars)?;
             for m in matched {
-                joined.insert(self.as_field.as_str(), Bson::Document(m));
+                if let Some(value) = joined.get_mut(&self.as_field) {
+                    *value = Bson::Document(m);
+                }
                 grouper.accumulate_split(slot, &doc, &joined, sides, vars)?;
             }
             Ok(())
@@ -350,6 +355,17 @@ impl Lookup {
         let mut foreign_index: HashMap<String, Vec<usize>> = HashMap::new();
         if let Some(f) = &self.foreign {
             for (i, d) in foreign_docs.iter().enumerate() {
+                // The usual case, a top-level field holding a scalar (or
+                // missing: null), is keyed without collecting its values.
+                if let [name] = f.as_slice() {
+                    match d.get(name) {
+                        Some(Bson::Array(_)) => {}
+                        value => {
+                            foreign_index.entry(canonical_key(value.unwrap_or(&Bson::Null))).or_default().push(i);
+                            continue;
+                        }
+                    }
+                }
                 match join_values(d, f).as_slice() {
                     // The usual case: one value, no set to dedupe it in.
                     [one] => foreign_index.entry(canonical_key(one)).or_default().push(i),

@@ -208,13 +208,14 @@ impl CollectionSource for Source<'_, '_> {
             return Ok(Some(Vec::new()));
         };
         let filter = doc! {field: {"$in": values.to_vec()}};
-        let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), any_order: true, ..plan::Query::default() };
-        let Some((index, mut docs)) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
+        // Collection order, as a scan would give them: the plan sorts the
+        // index entries' `_id` keys before it fetches (no `_id` decoded and
+        // re-encoded per document to sort them after).
+        let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), ..plan::Query::default() };
+        let Some((index, docs)) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
             return Ok(None);
         };
         self.note(collection, Some(index));
-        // Collection order, as a scan would give them.
-        docs.sort_by_cached_key(|d| d.get("_id").map(crate::keyenc::encode_one).unwrap_or_default());
         Ok(Some(docs))
     }
 }
