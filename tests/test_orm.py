@@ -3,7 +3,7 @@
 import datetime
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.db.models import Q
 
 from tests.blogapp.models import Author, Blog, Comment, Document, Entry, Topic
@@ -297,6 +297,15 @@ def test_inserting_null_into_a_not_null_column_is_an_integrity_error():
 def test_updating_to_null_in_a_not_null_column_is_an_integrity_error(authors):
     with pytest.raises(IntegrityError, match="NOT NULL constraint failed: blogapp_author.name"):
         Author.objects.filter(name="Ann").update(name=None)
+
+
+def test_updating_to_a_null_parameter_in_a_not_null_column_is_an_integrity_error(authors):
+    # Django writes "= NULL" for None; a raw statement binds it as a parameter.
+    with pytest.raises(IntegrityError, match="NOT NULL constraint failed: blogapp_author.name"):
+        with connection.cursor() as cursor:
+            cursor.execute('UPDATE "blogapp_author" SET "rank" = %s, "name" = %s '
+                           'WHERE "name" = %s', [7, None, "Ann"])
+    assert Author.objects.get(name="Ann").rank == 3
 
 
 def test_generic_relation_over_a_char_object_id_joins_integer_ids():

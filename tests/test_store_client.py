@@ -22,6 +22,7 @@ from bson.dbref import DBRef
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from djongo import records
 from djongo.connection import Connection
 
 from tests.blogapp.models import Author
@@ -188,6 +189,59 @@ def test_an_insert_sees_a_default_another_process_added(tmp_path):
     """)
     assert web.returncode == 0, web.stderr
     assert web.stdout.strip() == "[('after', 'FR'), ('before', 'FR')]"
+
+
+def test_an_insert_with_the_records_digest_sees_a_default_another_process_added(tmp_path):
+    """The second insert into a table sends the server's digest of its
+    record instead of the record's columns; another process's migration
+    changes the record, so the digest no longer matches and the insert
+    still fills in the new column's DEFAULT."""
+    data = tmp_path / "data"
+    web = run_django(data, """
+        call_command("migrate", run_syncdb=True, verbosity=0)
+        Author.objects.create(name="first")       # reads the record
+        Author.objects.create(name="second")      # the columns' filter; the digest comes back
+        Author.objects.create(name="third")       # the digest only
+        from tests.multiproc import run_django
+        from django.conf import settings
+        from pathlib import Path
+        migrate = run_django(Path(settings.DATA_DIR), '''
+            from django.db import connection
+            with connection.cursor() as c:
+                c.execute("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
+                          "DEFAULT 'FR' NOT NULL")
+        ''')
+        assert migrate.returncode == 0, migrate.stderr
+        Author.objects.create(name="after")       # the digest differs: the long way
+        Author.objects.create(name="later")       # the new record's columns, then its digest
+        Author.objects.create(name="last")
+        from django.db import connection
+        db = connection.connection.database
+        print(sorted((d["name"], d.get("country"), d["id"]) for d in db.blogapp_author.find()))
+    """)
+    assert web.returncode == 0, web.stderr
+    assert web.stdout.strip() == str(sorted([
+        ("first", "FR", 1), ("second", "FR", 2), ("third", "FR", 3), ("after", "FR", 4),
+        ("later", "FR", 5), ("last", "FR", 6)]))
+
+
+def test_inserts_send_the_tables_columns_once_then_the_records_digest(commands):
+    """A table's record (a descriptor per column) goes to the server with
+    the first insert numbered from the cached record; later inserts send
+    the server's digest of it."""
+    connection.ensure_connection()
+    records.forget(connection.connection, Author._meta.db_table)  # as in a fresh process
+    Author.objects.create(name="a")   # the record is read and cached
+    commands.clear()
+    Author.objects.create(name="b")
+    Author.objects.create(name="c")
+    counters = [command["djongoCounter"] for name, command in commands if name == "insert"]
+    assert len(counters) == 2, commands
+    first, second = counters
+    assert "columns" in first["filter"] and first["digest"] is None
+    assert second["filter"] == {"name": Author._meta.db_table}
+    assert isinstance(second["digest"], bytes) and len(second["digest"]) == 32
+    assert list(Author.objects.order_by("pk").values_list("name", flat=True)) == ["a", "b", "c"]
 
 
 def test_ids_stay_unique_and_increasing_across_processes(tmp_path):

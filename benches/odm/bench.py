@@ -381,15 +381,35 @@ def percentiles(times: list[float]) -> dict[str, float]:
     return {f"p{p}": ordered[max(0, int(len(ordered) * p / 100) - 1)] for p in PERCENTILES}
 
 
-def run_task(task: Task, min_time: float, min_iterations: int, max_time: float) -> dict:
+def process_cpu(pid: int | None) -> float | None:
+    """The CPU seconds (user + system) process `pid` has used; None where /proc has no
+    answer. The system part includes the kernel's work for the process's writes and
+    fsyncs."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_task(task: Task, min_time: float, min_iterations: int, max_time: float,
+             server_pid: int | None = None) -> dict:
     task.setup()
     times: list[float] = []
+    client_cpu = server_cpu = 0.0
     start = time.monotonic()
     while True:
         task.before()
+        c0, s0 = time.process_time(), process_cpu(server_pid)
         t0 = time.perf_counter()
         task.do()
         times.append(time.perf_counter() - t0)
+        client_cpu += time.process_time() - c0
+        s1 = process_cpu(server_pid)
+        if s0 is not None and s1 is not None:
+            server_cpu += s1 - s0
         task.after()
         elapsed = time.monotonic() - start
         if elapsed >= min_time and (len(times) >= min_iterations or elapsed >= max_time):
@@ -404,6 +424,9 @@ def run_task(task: Task, min_time: float, min_iterations: int, max_time: float) 
         "data_size": task.data_size,
         "ops": task.ops,
         "mb_per_s": task.data_size / pct["p50"] / 1e6,
+        # CPU per timed iteration, mean (a CPU clock ticks in 10 ms steps: means, not medians)
+        "client_cpu": client_cpu / len(times),
+        "server_cpu": server_cpu / len(times) if server_pid is not None else None,
     }
 
 
@@ -412,7 +435,7 @@ def worker(args) -> None:
     task_class = globals()[args.task]
     n = args.large_docs if args.task.startswith("LargeFlat") else args.docs
     result = run_task(task_class(Path(args.data), n), args.min_time, args.min_iterations,
-                      args.max_time)
+                      args.max_time, args.server_pid)
     result["versions"] = versions()
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -471,10 +494,12 @@ def drop_databases(sock: Path) -> None:
         client.close()
 
 
-def run_worker(python: str, backend: str, task: str, args, dbpath: Path, sock: Path) -> dict:
+def run_worker(python: str, backend: str, task: str, args, dbpath: Path, sock: Path,
+               server_pid: int) -> dict:
     cmd = [
         python, str(Path(__file__).resolve()), "worker", "--backend", backend, "--task", task,
         "--dbpath", str(dbpath), "--socket", str(sock), "--data", str(args.data),
+        "--server-pid", str(server_pid),
         "--docs", str(args.docs), "--large-docs", str(args.large_docs),
         "--min-time", str(args.min_time), "--min-iterations", str(args.min_iterations),
         "--max-time", str(args.max_time),
@@ -523,7 +548,7 @@ def driver(args) -> None:
             for name, python in order:
                 drop_databases(sock)
                 started = time.monotonic()
-                result = run_worker(python, name, task, args, dbpath, sock)
+                result = run_worker(python, name, task, args, dbpath, sock, server.pid)
                 result["wall"] = time.monotonic() - started
                 results["tasks"][task][name] = result
                 shown = (
@@ -685,6 +710,7 @@ def report(results: dict, out: Path) -> None:
                 f"below 1.0; highest {rs[worst]:.2f} ({worst})."
             )
             lines.append("")
+    lines += cpu_table(results, columns, ours, peer)
     failures = [
         (task, c, r["error"])
         for task, cols in results["tasks"].items()
@@ -737,6 +763,55 @@ def report(results: dict, out: Path) -> None:
     ]
     (out / "results.md").write_text("\n".join(lines))
     plot(results, out / "results.png")
+
+
+def cpu(r: dict) -> float | None:
+    """Client + server CPU seconds of one iteration (mean), if both were measured."""
+    if r.get("client_cpu") is None or r.get("server_cpu") is None:
+        return None
+    return r["client_cpu"] + r["server_cpu"]
+
+
+def cpu_table(results: dict, columns: list[str], ours: list[str], peer: str) -> list[str]:
+    """The CPU each backend spent per iteration: its own process and the server's. Steadier
+    than wall time on a loaded machine (others' work does not count), but blind to time spent
+    waiting for the disk."""
+    if not any(cpu(r) is not None for cols in results["tasks"].values() for r in cols.values()):
+        return []
+    lines = ["## CPU per iteration", "",
+             "Mean CPU time of one timed iteration: the backend's process (client) and the "
+             "server's process (server, user + system: the kernel's work for its writes and "
+             "fsyncs included, the wait for the disk not). **÷ official** compares the sums.", ""]
+    header = ["task"]
+    for c in columns:
+        header += [f"{c} client", f"{c} server"]
+    header += [f"{c} ÷ official" for c in ours]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("| --- |" + " ---: |" * (len(header) - 1))
+    cpu_ratios: dict[str, list[float]] = {c: [] for c in ours}
+    for task, cols in results["tasks"].items():
+        cells = [task]
+        for c in columns:
+            r = cols.get(c, {})
+            if cpu(r) is None:
+                cells += ["–", "–"]
+            else:
+                cells += [fmt_seconds(r["client_cpu"]), fmt_seconds(r["server_cpu"])]
+        for c in ours:
+            a, b = cpu(cols.get(c, {})), cpu(cols.get(peer, {}))
+            if a is not None and b:
+                cpu_ratios[c].append(a / b)
+                cells.append(f"**{a / b:.2f}**")
+            else:
+                cells.append("–")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for c, rs in cpu_ratios.items():
+        if rs:
+            lines.append(f"{c} ÷ official, CPU: geometric mean **{geomean(rs):.2f}**; "
+                         f"{sum(v <= 1.0 for v in rs)} of {len(rs)} at or below 1.0.")
+            lines.append("")
+    return lines
 
 
 def plot(results: dict, path: Path) -> None:
@@ -801,6 +876,7 @@ def main() -> None:
     w.add_argument("--task", required=True, choices=TASK_NAMES)
     w.add_argument("--dbpath", required=True)
     w.add_argument("--socket", required=True)
+    w.add_argument("--server-pid", type=int, help="the server's pid, to read its CPU time")
     args = parser.parse_args()
     if args.mode == "worker":
         worker(args)

@@ -376,8 +376,8 @@ class Executor:
             # Decided on the table's current record only.
             records.forget(self.connection, collection)
             return None
-        counter = {"collection": sequences.SCHEMA_COLLECTION, "path": "auto.seq", "field": auto,
-                   "filter": sequences.counter_filter(collection, record)}
+        digest = records.digest(record)
+        counter = sequences.counter_spec(collection, auto, record, digest)
         options = self._concerns()
         try:
             self.store.insert(collection, rows, True, counter=counter,
@@ -388,6 +388,9 @@ class Executor:
             # Another process changed the table: read its record again.
             records.forget(self.connection, collection)
             return None
+        if digest is None and counter.get("digest") is not None:
+            # The filter carrying the record matched: later inserts send the digest.
+            records.keep_digest(record, counter["digest"])
         return rows, auto
 
     def _compute_generated(self, documents: list[dict], generated: dict[str, Any]) -> None:

@@ -10,6 +10,14 @@ transaction) has the server take its ids from the counter document only if
 that document still is the cached record (``sequences.counter_filter``).
 When another process's migration changed the table, nothing is written and
 the record is read again. The counter's value itself is never cached.
+
+A record's columns can be large (a descriptor per column), so the filter
+that carries them is sent once: that insert's reply gives the server's
+digest of the counter document (all of it but the counter), which the
+record keeps (``digest``), and later inserts send only the table's name and
+that digest. The server computes the digest from what is stored, so a
+change by any writer of ``__schema__`` (this backend's DDL in another
+process, Djongo, an older djongo-rs, a shell) makes it differ.
 """
 
 from __future__ import annotations
@@ -33,6 +41,24 @@ def _key(connection: Connection, table: str) -> tuple[int, str, str]:
 def get(connection: Connection, table: str) -> dict | None:
     """The record of ``table`` this process last read, if any."""
     return _records.get(_key(connection, table))
+
+
+# Where a cached record keeps its digest: a key no record read from the
+# server has (reads project "auto" and "columns" only).
+_DIGEST = "$digest"
+
+
+def digest(record: dict) -> bytes | None:
+    """The server's digest of the counter document ``record`` was matched
+    against (``keep_digest``), if any."""
+    return record.get(_DIGEST)
+
+
+def keep_digest(record: dict, value: bytes) -> None:
+    """Keeps ``value`` with ``record``: the digest the server gave for the
+    counter document when a filter carrying ``record``'s assumptions
+    matched it."""
+    record[_DIGEST] = value
 
 
 def remember(connection: Connection, table: str, record: dict | None) -> None:

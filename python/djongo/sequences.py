@@ -186,6 +186,19 @@ def counter_filter(collection: str, record: dict) -> dict[str, Any]:
     }
 
 
+def counter_spec(collection: str, field: str, record: dict,
+                 digest: bytes | None) -> dict[str, Any]:
+    """The insert's ``djongoCounter`` numbering ``field`` of ``collection``
+    with ``record`` cached. With the server's ``digest`` of the counter
+    document (given by an earlier insert whose filter carried ``record``),
+    the filter is only the table's name and the digest goes along; without
+    one, the filter is the whole ``counter_filter`` and the reply is asked
+    for the digest (``null``)."""
+    query = {"name": collection} if digest is not None else counter_filter(collection, record)
+    return {"collection": SCHEMA_COLLECTION, "path": "auto.seq", "field": field,
+            "filter": query, "digest": digest}
+
+
 def reset(db: Database, collection: str, session: ClientSession | None) -> None:
     db[SCHEMA_COLLECTION].update_one(
         {"name": collection}, {"$set": {"auto.seq": 0}}, session=session

@@ -107,6 +107,22 @@ impl Binder {
     pub fn param_count(&self) -> usize {
         self.params.len()
     }
+
+    /// The parameter a plan value binds to as it is: a slot `{$param: i}`
+    /// without flags, or one inside `{$literal: ...}` (what `SET col = %s`
+    /// compiles to). None for anything else.
+    fn plain_param(&self, value: &Bson) -> Option<&Bson> {
+        let Bson::Document(d) = value else { return None };
+        if d.len() != 1 {
+            return None;
+        }
+        match d.iter().next()? {
+            (key, inner) if key == "$literal" => self.plain_param(inner),
+            (key, Bson::Int32(i)) if key == "$param" => self.params.get(usize::try_from(*i).ok()?),
+            (key, Bson::Int64(i)) if key == "$param" => self.params.get(usize::try_from(*i).ok()?),
+            _ => None,
+        }
+    }
 }
 
 #[pymethods]
@@ -144,18 +160,23 @@ impl Binder {
     }
 
     /// The fields an `update` plan sets to NULL (for the NOT NULL check).
+    /// A field set to a parameter is looked up, not bound: binding the
+    /// whole update here would copy every value the statement sets (a
+    /// 250-column `save()`) once more before the update itself binds them.
     fn set_to_null(&self, py: Python<'_>, plan: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         let plan = plans::document_of(plan)?;
-        let Some(update) = plan.get("update") else { return Ok(Vec::new()) };
-        let Bson::Array(stages) = self.bind_bson(py, update, false)? else { return Ok(Vec::new()) };
+        let Some(Bson::Array(stages)) = plan.get("update") else { return Ok(Vec::new()) };
         let mut names = Vec::new();
-        for stage in &stages {
+        for stage in stages {
             let Some(Ok(set)) = stage.as_document().map(|s| s.get_document("$set")) else { continue };
             for (name, value) in set {
-                let null = match value {
-                    Bson::Null => true,
-                    Bson::Document(d) => d.len() == 1 && matches!(d.get("$literal"), Some(Bson::Null)),
-                    _ => false,
+                let null = match self.plain_param(value) {
+                    Some(param) => matches!(param, Bson::Null),
+                    None => match self.bind_bson(py, value, false)? {
+                        Bson::Null => true,
+                        Bson::Document(d) => d.len() == 1 && matches!(d.get("$literal"), Some(Bson::Null)),
+                        _ => false,
+                    },
                 };
                 if null {
                     names.push(name.clone());

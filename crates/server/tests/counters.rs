@@ -99,3 +99,68 @@ fn change_streams_see_the_counters_update_before_the_inserts() {
         .collect();
     assert_eq!(events, vec![("update".to_owned(), "__schema__".to_owned()), ("insert".to_owned(), "t".to_owned())]);
 }
+
+fn digest(reply: &Document) -> Bson {
+    reply.get_document("djongoCounter").unwrap().get("digest").cloned().expect("the reply carries the digest")
+}
+
+fn with_digest(filter: Document, digest: Bson) -> Document {
+    let mut spec = counter(filter);
+    spec.insert("digest", digest);
+    spec
+}
+
+#[test]
+fn the_digest_is_asked_for_with_null_and_stays_while_only_the_counter_moves() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let full = doc! {"name": "t", "auto.field_names": ["id"], "columns": [{"name": "id"}]};
+    let first = c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": with_digest(full, Bson::Null)});
+    let known = digest(&first);
+    assert!(matches!(&known, Bson::Binary(b) if b.bytes.len() == 32), "{known}");
+    // Only the name and the digest: numbered as before, the digest unchanged.
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 2}, {"n": 3}], "djongoCounter": with_digest(doc! {"name": "t"}, known.clone())});
+    assert_eq!(reply.get_document("djongoCounter").unwrap().get_i64("first").unwrap(), 7);
+    assert_eq!(digest(&reply), known);
+    assert_eq!(ids(&mut c), vec![Bson::Int32(6), Bson::Int32(7), Bson::Int32(8)]);
+    // Without "digest", the reply has none (as for older backends).
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 4}], "djongoCounter": counter(doc! {"name": "t"})});
+    assert!(!reply.get_document("djongoCounter").unwrap().contains_key("digest"), "{reply}");
+}
+
+#[test]
+fn a_digest_the_counter_document_no_longer_has_writes_nothing() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let first = c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": with_digest(doc! {"name": "t"}, Bson::Null)});
+    let known = digest(&first);
+    // Another process's migration adds a column (any writer: a plain update).
+    c.ok("db", doc! {"update": "__schema__", "updates": [{"q": {"name": "t"}, "u": {"$push": {"columns": {"name": "added", "default": "x"}}}}]});
+    let reply = c.cmd("db", doc! {"insert": "t", "documents": [{"n": 2}], "djongoCounter": with_digest(doc! {"name": "t"}, known.clone())});
+    assert_eq!(reply.get_i32("code").unwrap(), 47, "{reply}");
+    assert_eq!(ids(&mut c), vec![Bson::Int32(6)]);
+    assert_eq!(seq(&mut c), Bson::Int32(6));
+    // A change put back (the same record again) is the same digest: the
+    // digest is of what is stored, not of who wrote it.
+    c.ok("db", doc! {"update": "__schema__", "updates": [{"q": {"name": "t"}, "u": {"$pop": {"columns": 1}}}]});
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 3}], "djongoCounter": with_digest(doc! {"name": "t"}, known.clone())});
+    assert_eq!(reply.get_document("djongoCounter").unwrap().get_i64("first").unwrap(), 7);
+    // A counter moved by another writer ($inc, as Djongo's allocation) is
+    // not a change of the record.
+    c.ok("db", doc! {"update": "__schema__", "updates": [{"q": {"name": "t"}, "u": {"$inc": {"auto.seq": 10}}}]});
+    let again = c.ok("db", doc! {"insert": "t", "documents": [{"n": 4}], "djongoCounter": with_digest(doc! {"name": "t"}, Bson::Null)});
+    assert_eq!(again.get_document("djongoCounter").unwrap().get_i64("first").unwrap(), 18);
+    assert_eq!(digest(&again), known);
+}
+
+#[test]
+fn a_digest_that_is_not_binary_is_a_type_mismatch() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let reply = c.cmd("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": with_digest(doc! {"name": "t"}, Bson::String("abc".into()))});
+    assert_eq!(reply.get_i32("code").unwrap(), 14, "{reply}");
+    assert_eq!(ids(&mut c), Vec::<Bson>::new());
+}

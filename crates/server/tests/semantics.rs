@@ -60,6 +60,31 @@ fn update_respects_unique_indexes() {
 }
 
 #[test]
+fn an_update_moves_only_the_index_entries_that_change() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "m", "indexes": [{"key": {"tags": 1}, "name": "tags_1"}, {"key": {"code": 1}, "name": "code_1", "unique": true}]});
+    c.ok("db", doc! {"insert": "m", "documents": [{"_id": 1, "tags": ["a", "b"], "code": "x", "n": 0}]});
+    // Some keys of a multikey index stay, one goes, one comes.
+    c.ok("db", doc! {"update": "m", "updates": [{"q": {"_id": 1}, "u": {"$set": {"tags": ["b", "c"], "n": 1}}}]});
+    for (tag, found) in [("a", 0), ("b", 1), ("c", 1)] {
+        let reply = c.ok("db", doc! {"find": "m", "filter": {"tags": tag}, "hint": "tags_1"});
+        assert_eq!(batch(&reply).len(), found, "tags: {tag}");
+    }
+    // An update leaving the unique key alone keeps it owned...
+    c.ok("db", doc! {"update": "m", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]});
+    let reply = c.ok("db", doc! {"insert": "m", "documents": [{"_id": 2, "code": "x"}]});
+    assert_eq!(reply.get_array("writeErrors").unwrap()[0].as_document().unwrap().get_i32("code").ok(), Some(11000));
+    let reply = c.ok("db", doc! {"find": "m", "filter": {"code": "x"}, "hint": "code_1"});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 1, "tags": ["b", "c"], "code": "x", "n": 2}]);
+    // ...and an update that changes it frees the old one.
+    c.ok("db", doc! {"update": "m", "updates": [{"q": {"_id": 1}, "u": {"$set": {"code": "y"}}}]});
+    c.ok("db", doc! {"insert": "m", "documents": [{"_id": 2, "code": "x"}]});
+    let reply = c.ok("db", doc! {"find": "m", "filter": {"code": {"$in": ["x", "y"]}}, "hint": "code_1", "sort": {"code": 1}, "projection": {"code": 1}});
+    assert_eq!(batch(&reply), vec![doc! {"_id": 2, "code": "x"}, doc! {"_id": 1, "code": "y"}]);
+}
+
+#[test]
 fn partial_unique_index_allows_many_nulls() {
     let server = TestServer::start();
     let mut c = server.client();

@@ -342,12 +342,14 @@ impl StoreClient {
     /// `counter` (outside a transaction only): the server's `djongoCounter`
     /// (`{collection, filter, path, field}`), which numbers the documents
     /// that lack `field` in the insert's own write; their dicts get the
-    /// numbers too.
+    /// numbers too, and the `counter` dict gets the reply's `digest` when
+    /// the server gives one.
     #[pyo3(signature = (db, collection, documents, ordered = true, txn = None, log = None, counter = None, concerns = None))]
     #[allow(clippy::too_many_arguments)]
     fn insert<'py>(&self, py: Python<'py>, db: &str, collection: &str, documents: &Bound<'py, PyAny>, ordered: bool, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, counter: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
         let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
-        let counter = counter.map(|c| values::to_document(&c)).transpose()?;
+        let counter_dict = counter;
+        let counter = counter_dict.as_ref().map(values::to_document).transpose()?;
         let numbered = match &counter {
             Some(counter) => Some(counter.get_str("field").map_err(|_| pyo3::exceptions::PyValueError::new_err("counter.field must be a string"))?.to_owned()),
             None => None,
@@ -395,6 +397,9 @@ impl StoreClient {
                 for (offset, i) in numbered_here.enumerate() {
                     objects[i].set_item(field, first + offset as i64)?;
                 }
+            }
+            if let (Some(dict), Some(digest)) = (&counter_dict, rows::counter_digest(&reply)) {
+                dict.set_item("digest", pyo3::types::PyBytes::new(py, digest))?;
             }
             inserted += rows::count(&reply, "n");
             for error in rows::write_errors(&reply, start) {

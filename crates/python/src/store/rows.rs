@@ -89,6 +89,15 @@ pub fn counter_first(reply: &RawDocument) -> Option<i64> {
     }
 }
 
+/// The counter document's digest an insert's `djongoCounter` replied, if any.
+pub fn counter_digest(reply: &RawDocument) -> Option<&[u8]> {
+    let Ok(Some(RawBsonRef::Document(counter))) = reply.get("djongoCounter") else { return None };
+    match counter.get("digest") {
+        Ok(Some(RawBsonRef::Binary(binary))) => Some(binary.bytes),
+        _ => None,
+    }
+}
+
 /// A write reply's `writeErrors`, their `index` moved by `offset` (the
 /// position of the command's first document in the whole insert).
 pub fn write_errors(reply: &RawDocument, offset: usize) -> Vec<Bson> {

@@ -472,9 +472,42 @@ impl<'t> Tables<'t> {
         self.check_unique(meta, new, &id_key, Some(old))?;
         let bytes = new.to_vec()?;
         Self::check_storable(&bytes, WriteKind::Update)?;
-        self.write_entries(meta, old, &id_key, false)?;
-        self.write_entries(meta, new, &id_key, true)?;
+        self.rewrite_entries(meta, old, new, &id_key)?;
         self.docs.insert(key.as_slice(), bytes.as_slice())
+    }
+
+    /// Moves a replaced document's index entries from `old` to `new`,
+    /// touching only the entries that differ: an update that leaves an
+    /// index's keys alone (a counter raised in a `__schema__` record, a
+    /// `save()` of unchanged indexed fields) writes nothing to that index.
+    /// An unchanged unique entry needs no claim: the document's own claim
+    /// already orders every writer that could remove it, and a writer adding
+    /// the same key finds it (`check_unique`).
+    fn rewrite_entries(&mut self, meta: &CollectionMeta, old: &Document, new: &Document, id_key: &[u8]) -> CmdResult<()> {
+        for ix in meta.indexes.iter() {
+            if is_multikey_document(ix, new) {
+                self.mark_multikey(&multikey_marker(meta, ix))?;
+            }
+            let old_keys: Vec<Vec<u8>> = keys_for(ix, old)?.into_iter().map(|k| k.encoded).collect();
+            let new_keys: Vec<Vec<u8>> = keys_for(ix, new)?.into_iter().map(|k| k.encoded).collect();
+            let old_set: std::collections::HashSet<&[u8]> = old_keys.iter().map(Vec::as_slice).collect();
+            let new_set: std::collections::HashSet<&[u8]> = new_keys.iter().map(Vec::as_slice).collect();
+            for key in old_keys.iter().filter(|k| !new_set.contains(k.as_slice())) {
+                let ek = entry_key(meta, ix, key, id_key);
+                if ix.unique {
+                    self.claim(ConflictKey::Unique(ek.clone()))?;
+                }
+                self.index.remove(ek.as_slice())?;
+            }
+            for key in new_keys.iter().filter(|k| !old_set.contains(k.as_slice())) {
+                let ek = entry_key(meta, ix, key, id_key);
+                if ix.unique {
+                    self.claim(ConflictKey::Unique(ek.clone()))?;
+                }
+                self.index.insert(ek.as_slice(), id_key)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn delete(&mut self, meta: &CollectionMeta, doc: &Document) -> CmdResult<()> {
