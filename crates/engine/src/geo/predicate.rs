@@ -250,39 +250,82 @@ fn parse_region(value: &Bson) -> Result<Region> {
     }
 }
 
-fn distance_arg(d: &Document, key: &str) -> Result<Option<f64>> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(v) => match number(v) {
-            Some(n) if n >= 0.0 => Ok(Some(n)),
-            Some(_) => Err(bad(format!("{key} must be non-negative"))),
-            None => Err(bad(format!("{key} must be a number"))),
-        },
+/// A `$minDistance`/`$maxDistance`, with mongod's errors for each form
+/// (matcher/expression_geo.cpp): beside a legacy point they are numbered
+/// assertions (16893/16895 not a number, 16894/16896 negative); inside a
+/// GeoJSON `$near` document they are BadValue, and must also be finite.
+fn distance_arg(d: &Document, key: &str, legacy: bool) -> Result<Option<f64>> {
+    let Some(v) = d.get(key) else { return Ok(None) };
+    let (not_number, negative) = if key == "$minDistance" { (16893, 16894) } else { (16895, 16896) };
+    let fail = |code: i32, what: &str| {
+        let message = format!("{key} must be {what}");
+        if legacy {
+            EngineError::location(code, message)
+        } else {
+            bad(message)
+        }
+    };
+    match number(v) {
+        None => Err(fail(not_number, "a number")),
+        Some(n) if n >= 0.0 && (legacy || n.is_finite()) => Ok(Some(n)),
+        Some(_) => Err(fail(negative, "non-negative")),
     }
 }
 
+/// `{$near | $nearSphere: <point>, $minDistance: d, $maxDistance: d}` (a
+/// legacy pair, distances in radians) or `{$near: {$geometry: <GeoJSON
+/// point>, $minDistance: m, $maxDistance: m}}` (meters), as mongod's
+/// GeoNearExpression parses them: the legacy form takes no other sibling
+/// (34413), the GeoJSON form no sibling at all.
 fn parse_near(value: &Bson, siblings: &Document) -> Result<Near> {
-    let (point, radians, inner) = match value {
-        Bson::Document(d) if d.contains_key("$geometry") => {
-            let point = match d.get("$geometry") {
-                Some(g) => shape::parse_query_point(g).map_err(bad)?,
-                None => return Err(bad("invalid $geometry")),
-            };
-            (point, false, Some(d))
+    if let Bson::Document(d) = value {
+        if d.keys().next().is_some_and(|k| k.starts_with('$')) {
+            return parse_geojson_near(d, siblings);
         }
-        other => (shape::parse_query_point(other).map_err(bad)?, true, None),
-    };
+    }
+    for key in siblings.keys() {
+        if !matches!(key.as_str(), "$near" | "$nearSphere" | "$minDistance" | "$maxDistance" | "$uniqueDocs") {
+            return Err(EngineError::location(34413, format!("invalid argument in geo near query: {key}")));
+        }
+    }
+    let point = shape::parse_query_point(value).map_err(bad)?;
     let Geometry::Point(p) = point.geometry else {
         return Err(bad("geo near accepts just one argument when querying for a GeoJSON point"));
     };
-    let source = inner.unwrap_or(siblings);
-    let mut min = distance_arg(source, "$minDistance")?;
-    let mut max = distance_arg(source, "$maxDistance")?;
-    if inner.is_some() {
-        min = min.or(distance_arg(siblings, "$minDistance")?);
-        max = max.or(distance_arg(siblings, "$maxDistance")?);
+    // A GeoJSON point given directly (`$near: {type: "Point", ...}`)
+    // measures in meters, a legacy pair in radians.
+    Ok(Near {
+        point: p,
+        radians: point.legacy,
+        min: distance_arg(siblings, "$minDistance", true)?,
+        max: distance_arg(siblings, "$maxDistance", true)?,
+    })
+}
+
+fn parse_geojson_near(d: &Document, siblings: &Document) -> Result<Near> {
+    if let Some((key, value)) = siblings.iter().find(|(k, _)| !matches!(k.as_str(), "$near" | "$nearSphere")) {
+        return Err(bad(format!(
+            "geo near accepts just one argument when querying for a GeoJSON point. Extra field found: {key}: {value}"
+        )));
     }
-    Ok(Near { point: p, radians, min, max })
+    let mut point = None;
+    for (key, value) in d {
+        match key.as_str() {
+            "$geometry" => {
+                let Bson::Document(g) = value else { continue };
+                let shape = shape::parse_query_point(value)
+                    .map_err(|reason| bad(format!("invalid point in geo near query $geometry argument: {g}  {reason}")))?;
+                match shape.geometry {
+                    Geometry::Point(p) if !shape.legacy => point = Some(p),
+                    _ => return Err(bad(format!("$near requires geojson point, given {g}"))),
+                }
+            }
+            "$minDistance" | "$maxDistance" => {}
+            other => return Err(bad(format!("invalid argument in geo near query: {other}"))),
+        }
+    }
+    let point = point.ok_or_else(|| bad("$geometry is required for geo near query"))?;
+    Ok(Near { point, radians: false, min: distance_arg(d, "$minDistance", false)?, max: distance_arg(d, "$maxDistance", false)? })
 }
 
 impl Region {
