@@ -297,3 +297,78 @@ fn where_near_is_allowed_and_where_refused() {
         assert_eq!(code(&r), expected, "{filter}: {r}");
     }
 }
+
+/// Polygon and line edges are great-circle arcs, as MongoDB's S2 draws
+/// them: cases where that and straight edges on a lng/lat map disagree,
+/// each through the 2dsphere index (whose covering must follow the arcs
+/// too) and without it.
+#[test]
+fn edges_are_great_circle_arcs() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let docs = [
+        doc! {"_id": "under the northern arc", "loc": {"type": "Point", "coordinates": [0, 70]}},
+        doc! {"_id": "above the southern arc", "loc": {"type": "Point", "coordinates": [0, 55]}},
+        doc! {"_id": "north pole cap", "loc": {"type": "Point", "coordinates": [45, 85]}},
+        doc! {"_id": "antimeridian east", "loc": {"type": "Point", "coordinates": [179, 0]}},
+        doc! {"_id": "antimeridian west", "loc": [-179, 5]},
+        doc! {"_id": "origin", "loc": {"type": "Point", "coordinates": [0, 0]}},
+        doc! {"_id": "far north of 180", "loc": {"type": "Point", "coordinates": [180, 86]}},
+        doc! {"_id": "north of 180", "loc": {"type": "Point", "coordinates": [180, 79]}},
+        doc! {"_id": "parallel 62 line", "loc": {"type": "LineString", "coordinates": [[-60, 62], [60, 62]]}},
+    ];
+    for coll in ["indexed", "plain"] {
+        c.ok("db", doc! {"insert": coll, "documents": docs.to_vec()});
+    }
+    c.ok("db", doc! {"createIndexes": "indexed", "indexes": [{"key": {"loc": "2dsphere"}, "name": "loc_2dsphere"}]});
+    let polygon = |ring: Vec<[f64; 2]>| doc! {"type": "Polygon", "coordinates": [ring.iter().map(|p| vec![p[0], p[1]]).collect::<Vec<_>>()]};
+    let strict = |mut g: Document| {
+        g.insert("crs", doc! {"type": "name", "properties": {"name": "urn:x-mongodb:crs:strictwinding:EPSG:4326"}});
+        g
+    };
+    let ids = |c: &mut Client, coll: &str, filter: Document| -> Vec<String> {
+        let r = c.ok("db", doc! {"find": coll, "filter": filter, "sort": {"_id": 1}});
+        batch(&r).iter().map(|d| d.get_str("_id").unwrap().to_string()).collect()
+    };
+    // Along the parallels 50°N and 60°N from 60°W to 60°E: the arcs bulge
+    // north (to 67.2°N and 73.9°N at 0°), so (0, 70) is inside and
+    // (0, 55), inside on a flat map, is not.
+    let band = polygon(vec![[-60.0, 50.0], [60.0, 50.0], [60.0, 60.0], [-60.0, 60.0], [-60.0, 50.0]]);
+    // Across the antimeridian: the 20° square around 180°, not the rest of the world.
+    let across = polygon(vec![[170.0, -10.0], [-170.0, -10.0], [-170.0, 10.0], [170.0, 10.0], [170.0, -10.0]]);
+    // A ring at 80°N holds the pole.
+    let cap = polygon((0..=12).map(|i| [-180.0 + 30.0 * f64::from(i % 12), 80.0]).collect());
+    // The MongoDB manual's big polygon ($geoWithin page, "Big Polygon"):
+    // strict winding makes it the region left of the ring, more than a
+    // hemisphere: all but a band around 180° whose arcs reach 84.3°N.
+    let big = strict(polygon(vec![[-100.0, 60.0], [-100.0, 0.0], [-100.0, -60.0], [100.0, -60.0], [100.0, 60.0], [-100.0, 60.0]]));
+    for coll in ["indexed", "plain"] {
+        assert_eq!(ids(&mut c, coll, doc! {"loc": {"$geoWithin": {"$geometry": band.clone()}}}), ["under the northern arc"], "{coll}");
+        assert_eq!(ids(&mut c, coll, doc! {"loc": {"$geoWithin": {"$geometry": across.clone()}}}), ["antimeridian east", "antimeridian west"], "{coll}");
+        assert_eq!(ids(&mut c, coll, doc! {"loc": {"$geoWithin": {"$geometry": cap.clone()}}}), ["far north of 180", "north pole cap"], "{coll}");
+        assert_eq!(
+            ids(&mut c, coll, doc! {"loc": {"$geoWithin": {"$geometry": big.clone()}}}),
+            ["above the southern arc", "far north of 180", "north pole cap", "origin", "parallel 62 line", "under the northern arc"],
+            "{coll}"
+        );
+        // The line between (±60°, 62°N) passes 75.1°N at 0°: it meets a
+        // small box there, which a straight line along 62°N would not.
+        let box_at_75 = polygon(vec![[-1.0, 74.5], [1.0, 74.5], [1.0, 75.5], [-1.0, 75.5], [-1.0, 74.5]]);
+        assert_eq!(ids(&mut c, coll, doc! {"loc": {"$geoIntersects": {"$geometry": box_at_75}}}), ["parallel 62 line"], "{coll}");
+        assert_eq!(
+            ids(&mut c, coll, doc! {"loc": {"$geoIntersects": {"$geometry": across.clone()}}}),
+            ["antimeridian east", "antimeridian west"],
+            "{coll}"
+        );
+    }
+    // Only a one-ring Polygon may use the strict-winding CRS, as in mongod.
+    let multi = strict(doc! {"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]]});
+    let r = c.cmd("db", doc! {"find": "plain", "filter": {"loc": {"$geoWithin": {"$geometry": multi}}}});
+    assert_eq!((code(&r), r.get_str("errmsg").unwrap()), (2, "only polygon supported with strict winding order"));
+    let holed = strict(doc! {"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 0]], [[1, 1], [2, 1], [2, 2], [1, 1]]]});
+    let r = c.cmd("db", doc! {"find": "plain", "filter": {"loc": {"$geoIntersects": {"$geometry": holed}}}});
+    assert_eq!(code(&r), 2, "{r}");
+    // A stored shape may not use it.
+    let r = c.cmd("db", doc! {"insert": "indexed", "documents": [{"loc": strict(polygon(vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]))}]});
+    assert!(format!("{r}").contains("16755"), "{r}");
+}

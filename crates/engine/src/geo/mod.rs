@@ -8,6 +8,7 @@ pub mod cells;
 pub mod near_stage;
 pub mod predicate;
 pub mod shape;
+pub mod sphere;
 
 pub use near_stage::GeoNear;
 pub use predicate::{GeoQuery, Near, EARTH_RADIUS_METERS};

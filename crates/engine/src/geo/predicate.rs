@@ -2,20 +2,20 @@
 //! `$near` and `$nearSphere`, parsed once and tested against each value the
 //! field's path reaches.
 //!
-//! Geometry on the sphere (`$geometry`, `$centerSphere`, distances) uses
-//! georust `geo`: distances are haversine great-circle distances on a sphere
-//! of MongoDB's radius; containment and intersection of shapes are computed
-//! by `geo`'s relate on (longitude, latitude) coordinates, i.e. with
-//! straight edges in the plate carrée plane where MongoDB (S2) uses
-//! geodesic edges. The two agree for points against shapes whose edges run
-//! along a meridian or the equator, and differ near long edges far from
-//! the equator (see docs/geospatial.md). `$box`, `$polygon` and `$center`
-//! are flat in MongoDB too.
+//! Geometry on the sphere: distances (`$near`, `$centerSphere`) are
+//! georust `geo`'s haversine great-circle distances on a sphere of
+//! MongoDB's radius; containment and intersection for `$geometry` are
+//! [`super::sphere`]'s, with great-circle edges as MongoDB's S2 draws them
+//! (a polygon across the antimeridian or around a pole is the small region
+//! it encloses; a strict-winding "big polygon" is the region on its left).
+//! `$box`, `$polygon` and `$center` are flat in MongoDB too, and use `geo`'s
+//! planar predicates.
 use super::shape::{self, Shape};
+use super::sphere::{self, SphericalPolygon, SphericalShape};
 use crate::{EngineError, Result};
 use bson::{Bson, Document};
 use geo::{
-    BoundingRect, Closest, Contains, Coord, Distance, Euclidean, Geometry, HaversineClosestPoint, HaversineMeasure, Intersects, LineString,
+    BoundingRect, Closest, Coord, Distance, Euclidean, Geometry, HaversineClosestPoint, HaversineMeasure, Intersects, LineString,
     Point, Polygon, Rect, Relate,
 };
 
@@ -27,8 +27,9 @@ const SPHERE: HaversineMeasure = HaversineMeasure::new(EARTH_RADIUS_METERS);
 /// A region `$geoWithin` tests against.
 #[derive(Debug, Clone)]
 pub enum Region {
-    /// `$geometry`: a GeoJSON Polygon or MultiPolygon on the sphere.
-    Geometry(Geometry<f64>),
+    /// `$geometry`: a GeoJSON Polygon or MultiPolygon on the sphere
+    /// (`strict`: MongoDB's strict-winding CRS, a big polygon).
+    Sphere { geometry: Geometry<f64>, polygons: Vec<SphericalPolygon>, strict: bool },
     /// `$centerSphere: [[x, y], radians]`.
     CenterSphere { center: Point<f64>, radians: f64 },
     /// `$box: [[x1, y1], [x2, y2]]` (flat).
@@ -52,7 +53,8 @@ pub struct Near {
 #[derive(Debug, Clone)]
 pub enum GeoQuery {
     Within(Region),
-    Intersects(Geometry<f64>),
+    /// `$geoIntersects` with a `$geometry` (`strict` as for `$geoWithin`).
+    Intersects { geometry: Geometry<f64>, shape: SphericalShape, strict: bool },
     Near(Near),
 }
 
@@ -81,14 +83,15 @@ impl GeoQuery {
         match op {
             "$geoWithin" | "$within" => Ok(GeoQuery::Within(parse_region(value)?)),
             "$geoIntersects" => {
-                let geometry = match value {
+                let (geometry, strict) = match value {
                     Bson::Document(d) => match d.get("$geometry") {
-                        Some(Bson::Document(g)) => shape::parse_geojson(g).map_err(bad)?,
+                        Some(Bson::Document(g)) => shape::parse_query_geometry(g).map_err(bad)?,
                         _ => return Err(bad("$geoIntersects not followed by a $geometry object")),
                     },
                     _ => return Err(bad("$geoIntersects not followed by a $geometry object")),
                 };
-                Ok(GeoQuery::Intersects(geometry))
+                let shape = SphericalShape::new(&geometry, strict);
+                Ok(GeoQuery::Intersects { geometry, shape, strict })
             }
             "$near" | "$nearSphere" => Ok(GeoQuery::Near(parse_near(value, siblings)?)),
             other => Err(bad(format!("unknown geo operator {other}"))),
@@ -119,7 +122,7 @@ impl GeoQuery {
     pub fn matches_shape(&self, shape: &Shape) -> bool {
         match self {
             GeoQuery::Within(region) => region.covers(&shape.geometry),
-            GeoQuery::Intersects(g) => g.intersects(&shape.geometry),
+            GeoQuery::Intersects { shape: query, .. } => query.intersects(&SphericalShape::new(&shape.geometry, false)),
             GeoQuery::Near(near) => near.accepts(near.distance_to(&shape.geometry)),
         }
     }
@@ -132,7 +135,7 @@ impl GeoQuery {
     pub fn bounding_box(&self) -> Option<Rect<f64>> {
         let b = match self {
             GeoQuery::Within(region) => region.bounding_box(),
-            GeoQuery::Intersects(g) => g.bounding_rect(),
+            GeoQuery::Intersects { geometry, strict, .. } => sphere::bounding_box(geometry, *strict),
             GeoQuery::Near(n) => n.max.and_then(|max| cap_box(n.point, if n.radians { max } else { max / EARTH_RADIUS_METERS })),
         }?;
         // A hair wider, so rounding never loses a shape on the edge.
@@ -147,7 +150,7 @@ impl GeoQuery {
 impl Region {
     fn bounding_box(&self) -> Option<Rect<f64>> {
         match self {
-            Region::Geometry(g) => g.bounding_rect(),
+            Region::Sphere { geometry, strict, .. } => sphere::bounding_box(geometry, *strict),
             Region::CenterSphere { center, radians } => cap_box(*center, *radians),
             Region::Box(r) => Some(*r),
             Region::Polygon(p) => p.bounding_rect(),
@@ -198,11 +201,13 @@ fn parse_region(value: &Bson) -> Result<Region> {
             let Bson::Document(g) = arg else {
                 return Err(bad("$geometry must be a GeoJSON object"));
             };
-            let geometry = shape::parse_geojson(g).map_err(bad)?;
-            match geometry {
-                Geometry::Polygon(_) | Geometry::MultiPolygon(_) => Ok(Region::Geometry(geometry)),
-                _ => Err(bad("$geoWithin $geometry must be a Polygon or MultiPolygon")),
-            }
+            let (geometry, strict) = shape::parse_query_geometry(g).map_err(bad)?;
+            let polygons: Vec<SphericalPolygon> = match &geometry {
+                Geometry::Polygon(p) => SphericalPolygon::new(p, strict).into_iter().collect(),
+                Geometry::MultiPolygon(ps) => ps.iter().filter_map(|p| SphericalPolygon::new(p, strict)).collect(),
+                _ => return Err(bad("$geoWithin $geometry must be a Polygon or MultiPolygon")),
+            };
+            Ok(Region::Sphere { geometry, polygons, strict })
         }
         "$centerSphere" | "$center" => {
             let Bson::Array(items) = arg else {
@@ -332,7 +337,7 @@ impl Region {
     /// Whether the region contains `g` (points on the boundary included).
     pub fn covers(&self, g: &Geometry<f64>) -> bool {
         match self {
-            Region::Geometry(region) => covers_shape(region, g),
+            Region::Sphere { polygons, .. } => SphericalShape::new(g, false).within(polygons),
             Region::CenterSphere { center, radians } => {
                 let limit = radians * EARTH_RADIUS_METERS;
                 // A cap no wider than a hemisphere is convex on the sphere,
@@ -394,7 +399,8 @@ impl Near {
 pub fn meters_between(p: Point<f64>, g: &Geometry<f64>) -> f64 {
     match g {
         Geometry::Point(q) => SPHERE.distance(p, *q),
-        Geometry::Polygon(_) | Geometry::MultiPolygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) if g.contains(&p) => 0.0,
+        Geometry::Polygon(poly) if sphere::point_in_polygons(p, &SphericalPolygon::new(poly, false).into_iter().collect::<Vec<_>>()) => 0.0,
+        Geometry::MultiPolygon(polys) if sphere::point_in_polygons(p, &polys.iter().filter_map(|q| SphericalPolygon::new(q, false)).collect::<Vec<_>>()) => 0.0,
         Geometry::GeometryCollection(items) => items.iter().map(|i| meters_between(p, i)).fold(f64::INFINITY, f64::min),
         other => match other.haversine_closest_point(&p) {
             Closest::Intersection(_) => 0.0,
