@@ -90,9 +90,7 @@ fn collect_near(filter: &bson::Document, level: Level, depth: usize, out: &mut V
 /// filters `$not` and `$elemMatch` hold (whose clauses are not top level).
 fn collect_near_ops(field: &str, ops: &bson::Document, level: Level, depth: usize, out: &mut Vec<(String, Near, Level)>) -> crate::Result<()> {
     use bson::Bson;
-    if ops.keys().any(|op| op == "$near" || op == "$nearSphere") {
-        let op = ops.keys().find(|op| *op == "$near" || *op == "$nearSphere").map(String::as_str).unwrap_or("$near");
-        let arg = ops.get(op).unwrap_or(&Bson::Null);
+    if let Some((op, arg)) = ops.iter().find(|(op, _)| *op == "$near" || *op == "$nearSphere") {
         if let GeoQuery::Near(n) = GeoQuery::parse(op, arg, ops)? {
             out.push((field.to_string(), n, level));
         }
