@@ -222,6 +222,7 @@ fn where_near_is_allowed_and_where_refused() {
         vec![doc! {"$match": {"$or": [{"location": near.clone()}, {"name": "x"}]}}],
         vec![doc! {"$project": {"name": 1}}, doc! {"$match": {"location": near.clone()}}],
         vec![doc! {"$lookup": {"from": "places", "pipeline": [{"$match": {"location": near.clone()}}], "as": "x"}}],
+        vec![doc! {"$facet": {"x": [{"$match": {"location": near.clone()}}]}}],
         vec![doc! {"$geoNear": {"near": [-73.99, 40.71], "distanceField": "d", "query": {"location": near.clone()}}}],
     ] {
         refused(&mut c, doc! {"aggregate": "places", "pipeline": pipeline, "cursor": {}}, 5626500, not_allowed);
