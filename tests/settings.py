@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "tests.spec.nested",
     "tests.validationapp",
     "tests.writeapp",
+    "tests.readmeapp",      # models of the README examples, in isolated registries only
 ]
 DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
 DATABASES = {

@@ -166,9 +166,9 @@ def test_coll_mod_changes_the_validator_level_and_action(db):
 
 @pytest.mark.parametrize("validator, code", [
     (7, 2),
-    ({"$where": "this.a == this.b"}, 224),
-    ({"$text": {"$search": "bob"}}, 224),
-    ({"loc": {"$nearSphere": [0, 0]}}, 224),
+    ({"$where": "this.a == this.b"}, 2),
+    ({"$text": {"$search": "bob"}}, 2),
+    ({"loc": {"$nearSphere": [0, 0]}}, 5626500),
     ({"$expr": {"$eq": ["$a", "$$unbound"]}}, 17276),
     ({"$jsonSchema": {"invalid": 1}}, 9),
     ({"$jsonSchema": {"format": "email"}}, 9),

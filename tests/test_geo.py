@@ -68,6 +68,24 @@ def test_migrations_remove_and_add_a_2dsphere_index():
     assert made["key"] == {"location": "2dsphere"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_index_sql_names_its_kind_with_and_the_older_using_is_still_read():
+    # The one spelling djongo writes: WITH (kind = '2dsphere'), as for the
+    # other kinds (docs/plan-format.md).
+    index = TwoDSphereIndex(fields=["location"], name="place_loc_sql")
+    with connection.schema_editor(collect_sql=True) as editor:
+        sql = str(index.create_sql(Place, editor))
+    assert sql == ('CREATE INDEX "place_loc_sql" ON "fieldsapp_place" ("location") '
+                   'WITH ("kind" = \'2dsphere\')')
+    # A migration's RunSQL written with the spelling djongo used before.
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE INDEX "legacy_loc" ON "geo_legacy_sql" USING "2dsphere" ("loc")')
+    try:
+        assert _indexes("geo_legacy_sql")["legacy_loc"]["key"] == {"loc": "2dsphere"}
+    finally:
+        connection.mongo_database.drop_collection("geo_legacy_sql")
+
+
 def test_a_2dsphere_index_takes_plain_fields():
     with pytest.raises(ValueError, match="plain field names"):
         TwoDSphereIndex(fields=["-location"], name="x")

@@ -978,9 +978,9 @@ class Executor:
                 return Result(rowcount=0)
             raise ProgrammingError(f"index {index_name!r} already exists")
         keys, expressions = self._index_keys(name, index_name, plan["keys"], binder)
-        # MongoDB's own index options (djongo.models.indexes): expireAfterSeconds, sparse...
+        # MongoDB's own index options (djongo.models.indexes): expireAfterSeconds,
+        # sparse...; the index kind is already in the planned keys.
         options = dict(plan.get("options") or {})
-        keys = _keys_of_kind(keys, options.pop("kind", None))
         for document_option in ("weights", "wildcardProjection", "collation"):
             if document_option in options:
                 options[document_option] = json.loads(options[document_option])
@@ -1181,17 +1181,6 @@ def _rename_in_expression(expression: Any, old: str, new: str) -> Any:
 def _key(values) -> tuple:
     """Column values as a dictionary key (documents and arrays by their text)."""
     return tuple(repr(v) if isinstance(v, (dict, list)) else v for v in values)
-
-
-def _keys_of_kind(keys: list[tuple[str, Any]], kind: str | None) -> list[tuple[str, Any]]:
-    """The key pattern of a CREATE INDEX ... WITH (kind = ...): MongoDB
-    writes an index's kind in its key (``{f: "text"}``, ``{f: "hashed"}``,
-    ``{"f.$**": 1}``, or ``{"$**": 1}`` for the whole document)."""
-    if kind == "text" or kind == "hashed":
-        return [(k, kind) for k, _ in keys]
-    if kind == "wildcard":
-        return [(k if k == "$**" else f"{k}.$**", 1) for k, _ in keys]
-    return keys
 
 
 def _named_checks(table: str, checks: list[dict] | None) -> list[dict]:

@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(code(doc! {"validator": 7}, "d"), 2);
         assert_eq!(code(doc! {"validationLevel": "sometimes"}, "d"), 2);
         assert_eq!(code(doc! {"validationAction": 1}, "d"), 2);
-        assert_eq!(code(doc! {"validator": {"$where": "1"}}, "d"), 224);
+        assert_eq!(code(doc! {"validator": {"$where": "1"}}, "d"), 2);
         assert_eq!(code(doc! {"validator": {"a": 1}}, "admin"), 72);
         let mut empty = doc! {"validator": {}};
         check_options("admin", "c", &mut empty).unwrap();

@@ -262,3 +262,33 @@ fn text_in_count_distinct_update_and_delete() {
     c.ok("db", doc! {"delete": "articles", "deletes": [{"q": {"$text": {"$search": "bake"}}, "limit": 0}]});
     assert_eq!(ids(&mut c, doc! {"$search": "cake baking coffee"}), [1, 2, 7]);
 }
+
+/// Stop words in each language (the `stop-words` crate's NLTK lists): a
+/// document's stop words are not indexed, so a search for one finds nothing,
+/// in the index's default language and in a document's `language` override.
+#[test]
+fn stop_words_in_other_languages_are_not_indexed() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"createIndexes": "notes", "indexes": [{"key": {"body": "text"}, "name": "body_text", "default_language": "swedish"}]});
+    c.ok(
+        "db",
+        doc! {"insert": "notes", "documents": [
+            {"_id": 1, "body": "katten och hunden"},
+            {"_id": 2, "body": "кошка и собака", "language": "russian"},
+            {"_id": 3, "body": "kedi ve köpek", "language": "turkish"},
+        ]},
+    );
+    let found = |c: &mut Client, text: Document| -> Vec<i32> {
+        let r = c.ok("db", doc! {"find": "notes", "filter": {"$text": text}});
+        let mut ids: Vec<i32> = batch(&r).iter().map(|d| d.get_i32("_id").unwrap()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(found(&mut c, doc! {"$search": "och"}), Vec::<i32>::new());
+    assert_eq!(found(&mut c, doc! {"$search": "katten"}), [1]);
+    assert_eq!(found(&mut c, doc! {"$search": "и", "$language": "russian"}), Vec::<i32>::new());
+    assert_eq!(found(&mut c, doc! {"$search": "собака", "$language": "russian"}), [2]);
+    assert_eq!(found(&mut c, doc! {"$search": "ve", "$language": "turkish"}), Vec::<i32>::new());
+    assert_eq!(found(&mut c, doc! {"$search": "kedi", "$language": "turkish"}), [3]);
+}

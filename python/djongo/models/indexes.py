@@ -13,9 +13,11 @@
 * ``TwoDSphereIndex``: GeoJSON locations (``djongo.models.PointField``) for
   ``$near``/``$geoNear`` and the geo lookups.
 
-Each is written to SQL as ``CREATE INDEX ... WITH (...)`` (``TwoDSphereIndex``
-as ``CREATE INDEX ... USING "2dsphere"``), which the compiler turns into
-MongoDB's ``createIndexes`` (crates/compiler/src/plan/build/ddl.rs).
+Each is written to SQL as ``CREATE INDEX ... WITH (...)``, its kind as
+``WITH (kind = 'text' | 'hashed' | 'wildcard' | '2dsphere')``, which the
+compiler turns into MongoDB's key pattern and ``createIndexes``
+(crates/compiler/src/plan/build/ddl.rs; it still reads ``USING "2dsphere"``,
+which djongo wrote for ``TwoDSphereIndex`` before).
 """
 
 from __future__ import annotations
@@ -291,7 +293,8 @@ class TwoDSphereIndex(Index):
     def create_sql(self, model, schema_editor, using="", **kwargs):
         if schema_editor.connection.vendor == "djongo":
             template = kwargs.pop("sql", None) or schema_editor.sql_create_index
-            kwargs["sql"] = template.replace('%(table)s (', '%(table)s USING "2dsphere" (', 1)
+            with_clause = _with_clause({"kind": "2dsphere"}, schema_editor.quote_name)
+            kwargs["sql"] = template.replace("%(condition)s", f" WITH ({with_clause})%(condition)s")
         return super().create_sql(model, schema_editor, using=using, **kwargs)
 
     def deconstruct(self):

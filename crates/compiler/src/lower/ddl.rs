@@ -5,7 +5,7 @@ use bson::{doc, Bson, Document};
 
 use super::{literal, param_slot, read, Ctx, Env, Fields};
 use crate::error::{CompileError, Result};
-use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, IndexKey, Literal};
+use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, IndexKey, IndexKind, Literal};
 
 /// A column DEFAULT: `("default", value)` for a constant, or
 /// `("default_expr", aggregation expression)` for one the server evaluates
@@ -144,10 +144,16 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
         }
         Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options, kind } => {
             let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
-            // A special kind (USING "2dsphere") gives every key that kind.
+            // The index kind goes into the key pattern, as MongoDB writes it:
+            // {f: "text" | "hashed" | "2dsphere"}, {"f.$**": 1}.
             let direction = |asc: bool| match kind {
-                Some(k) => Bson::String(k.clone()),
+                Some(k @ (IndexKind::Text | IndexKind::Hashed | IndexKind::TwoDSphere)) => Bson::String(k.word().to_string()),
+                Some(IndexKind::Wildcard) => Bson::Int32(1),
                 None => Bson::Int32(if asc { 1 } else { -1 }),
+            };
+            let field = |f: &String| match kind {
+                Some(IndexKind::Wildcard) if f != "$**" && !f.ends_with(".$**") => format!("{f}.$**"),
+                _ => f.clone(),
             };
             // [field, direction], or [null, direction, expression] for an
             // expression the executor keeps in a hidden field.
@@ -156,7 +162,7 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
                 .map(|(k, asc)| {
                     let direction = direction(*asc);
                     Ok(Bson::Array(match k {
-                        IndexKey::Field(f) => vec![Bson::String(f.clone()), direction],
+                        IndexKey::Field(f) => vec![Bson::String(field(f)), direction],
                         IndexKey::Expr(e) => vec![Bson::Null, direction, ctx.value(env, e)?],
                     }))
                 })

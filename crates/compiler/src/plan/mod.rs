@@ -269,6 +269,37 @@ pub enum IndexKey {
     Expr(Expr),
 }
 
+/// A MongoDB index kind, which MongoDB writes into the key pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    Text,
+    Hashed,
+    TwoDSphere,
+    Wildcard,
+}
+
+impl IndexKind {
+    /// The kind a `kind = '<word>'` names.
+    pub fn parse(word: &str) -> Option<IndexKind> {
+        Some(match word {
+            "text" => IndexKind::Text,
+            "hashed" => IndexKind::Hashed,
+            "2dsphere" => IndexKind::TwoDSphere,
+            "wildcard" => IndexKind::Wildcard,
+            _ => return None,
+        })
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            IndexKind::Text => "text",
+            IndexKind::Hashed => "hashed",
+            IndexKind::TwoDSphere => "2dsphere",
+            IndexKind::Wildcard => "wildcard",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ddl {
     CreateTable {
@@ -321,9 +352,11 @@ pub enum Ddl {
         filter: Option<Expr>,
         /// MongoDB index options from `WITH (...)`, by name (`index_option`).
         options: Vec<(String, Literal)>,
-        /// A MongoDB index type from `USING "<type>"` (`2dsphere`): every
-        /// key takes it instead of a direction.
-        kind: Option<String>,
+        /// The MongoDB index kind, from `WITH (kind = '<kind>')` (or the
+        /// older `USING "2dsphere"`): `text`, `hashed`, `2dsphere` give every
+        /// key that word instead of a direction, `wildcard` makes each key
+        /// `<field>.$**`.
+        kind: Option<IndexKind>,
     },
     DropIndex {
         collection: Option<String>,

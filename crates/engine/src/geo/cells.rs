@@ -5,7 +5,7 @@
 //! (Z-order) code of the cell at its level, followed by a 1 bit and then
 //! zeros, so a cell's descendants are exactly the ids in
 //! `[id - lsb + 1, id + lsb - 1]` (a contiguous range of an ordered index).
-use geo::{BoundingRect, Geometry};
+use geo::Geometry;
 
 /// The finest level: cells of 360/2^20 degrees (about 4 cm of latitude).
 pub const MAX_LEVEL: u32 = 20;
@@ -32,9 +32,11 @@ pub fn cell_id(x: f64, y: f64, level: u32) -> i64 {
     cell_of_grid(grid(x, -180.0, 360.0, level), grid(y, -90.0, 180.0, level), level)
 }
 
-/// The index key of a shape: the smallest cell enclosing its bounding box.
+/// The index key of a shape: the smallest cell enclosing its bounding box
+/// on the sphere (great-circle edges bulge toward a pole; a shape across
+/// the antimeridian spans every longitude).
 pub fn enclosing_cell(g: &Geometry<f64>) -> i64 {
-    let Some(rect) = g.bounding_rect() else { return cell_id(0.0, 0.0, 0) };
+    let Some(rect) = super::sphere::bounding_box(g, false) else { return cell_id(0.0, 0.0, 0) };
     let (min, max) = (rect.min(), rect.max());
     let mut level = MAX_LEVEL;
     while level > 0 && cell_id(min.x, min.y, level) != cell_id(max.x, max.y, level) {

@@ -46,11 +46,13 @@ impl GeoNear {
                 "near" => near_value = Some(v.clone()),
                 "distanceField" => match v {
                     Bson::String(s) if !s.is_empty() => distance_field = Some(path::split(s)),
-                    _ => return Err(EngineError::type_mismatch("distanceField must be a string")),
+                    Bson::String(_) => return Err(bad("FieldPath cannot be constructed with empty string")),
+                    _ => return Err(EngineError::location(16606, "$geoNear requires that the 'distanceField' option is a String")),
                 },
                 "includeLocs" => match v {
                     Bson::String(s) if !s.is_empty() => include_locs = Some(path::split(s)),
-                    _ => return Err(EngineError::type_mismatch("includeLocs must be a string")),
+                    Bson::String(_) => return Err(bad("FieldPath cannot be constructed with empty string")),
+                    _ => return Err(EngineError::location(16607, "$geoNear requires that 'includeLocs' option is a String")),
                 },
                 "query" => match v {
                     Bson::Document(q) => query = q.clone(),
@@ -58,15 +60,21 @@ impl GeoNear {
                 },
                 "distanceMultiplier" => match number(v) {
                     Some(m) if m >= 0.0 => multiplier = m,
-                    _ => return Err(bad("distanceMultiplier must be a non-negative number")),
+                    Some(_) => return Err(bad("distanceMultiplier must be nonnegative")),
+                    None => return Err(EngineError::type_mismatch("distanceMultiplier must be a number")),
                 },
                 "key" => match v {
                     Bson::String(s) if !s.is_empty() => key = Some(s.clone()),
                     Bson::String(_) => return Err(bad("$geoNear parameter 'key' cannot be the empty string")),
-                    _ => return Err(EngineError::type_mismatch("$geoNear parameter 'key' must be of type string")),
+                    other => {
+                        return Err(EngineError::type_mismatch(format!(
+                            "$geoNear parameter 'key' must be of type string but found type: {}",
+                            crate::types::type_name(other)
+                        )))
+                    }
                 },
                 "minDistance" | "maxDistance" => {
-                    let n = number(v).ok_or_else(|| EngineError::type_mismatch(format!("{k} must be a number")))?;
+                    let n = number(v).ok_or_else(|| EngineError::type_mismatch(format!("$geoNear requires ${k} to evaluate to a number")))?;
                     if n < 0.0 {
                         return Err(bad(format!("{k} must be nonnegative")));
                     }
@@ -79,11 +87,26 @@ impl GeoNear {
                 // Accepted for compatibility; with a 2dsphere index MongoDB
                 // always measures on the sphere.
                 "spherical" | "uniqueDocs" => {}
+                // Options of the old geoNear command, refused by number.
+                "collation" => {
+                    return Err(EngineError::location(
+                        40227,
+                        "$geoNear does not accept the 'collation' parameter. Instead, specify a collation for the entire aggregation command.",
+                    ))
+                }
+                "limit" => return Err(EngineError::location(50858, "$geoNear no longer supports the 'limit' parameter. Use a $limit stage instead.")),
+                "num" => return Err(EngineError::location(50857, "$geoNear no longer supports the 'num' parameter. Use a $limit stage instead.")),
+                "start" => return Err(EngineError::location(50856, "$geoNear no longer supports the 'start' argument.")),
                 other => return Err(bad(format!("Unknown argument to $geoNear: {other}"))),
             }
         }
-        let near_value = near_value.ok_or_else(|| bad("$geoNear requires a 'near' option as an Array"))?;
-        let distance_field = distance_field.ok_or_else(|| bad("$geoNear requires a 'distanceField' option as a String"))?;
+        let near_value = near_value.ok_or_else(|| EngineError::location(5860400, "$geoNear requires a 'near' argument"))?;
+        if !matches!(near_value, Bson::Document(_) | Bson::Array(_)) {
+            return Err(EngineError::location(5860401, "$geoNear requires near argument to be a GeoJSON object or a legacy point(array)"));
+        }
+        // Optional from MongoDB 8.1 on; the 7.0 this engine answers as
+        // requires it.
+        let distance_field = distance_field.ok_or_else(|| EngineError::location(16606, "$geoNear requires a 'distanceField' option as a String"))?;
         let point = shape::parse_query_point(&near_value).map_err(bad)?;
         let geo::Geometry::Point(p) = point.geometry else {
             return Err(bad("$geoNear 'near' must be a point"));
@@ -213,9 +236,18 @@ mod tests {
     #[test]
     fn bad_specs() {
         let code = |b: Bson| GeoNear::parse(&b).unwrap_err().code;
-        assert_eq!(code(bson!({"distanceField": "d"})), 2);
-        assert_eq!(code(bson!({"near": [0, 0]})), 2);
-        assert_eq!(code(bson!({"near": [0, 0], "distanceField": 1})), 14);
+        assert_eq!(code(bson!({"distanceField": "d"})), 5860400);
+        assert_eq!(code(bson!({"near": [0, 0]})), 16606);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": 1})), 16606);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "includeLocs": 1})), 16607);
+        assert_eq!(code(bson!({"near": 5, "distanceField": "d"})), 5860401);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "limit": 5})), 50858);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "num": 5})), 50857);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "start": 5})), 50856);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "collation": {}})), 40227);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "distanceMultiplier": "x"})), 14);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "distanceMultiplier": -1})), 2);
+        assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "minDistance": "x"})), 14);
         assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "maxDistance": -1})), 2);
         assert_eq!(code(bson!({"near": [0, 0], "distanceField": "d", "bogus": 1})), 2);
         assert_eq!(code(bson!({"near": {"type": "Point", "coordinates": [500, 0]}, "distanceField": "d"})), 2);

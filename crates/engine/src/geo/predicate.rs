@@ -2,20 +2,20 @@
 //! `$near` and `$nearSphere`, parsed once and tested against each value the
 //! field's path reaches.
 //!
-//! Geometry on the sphere (`$geometry`, `$centerSphere`, distances) uses
-//! georust `geo`: distances are haversine great-circle distances on a sphere
-//! of MongoDB's radius; containment and intersection of shapes are computed
-//! by `geo`'s relate on (longitude, latitude) coordinates, i.e. with
-//! straight edges in the plate carrée plane where MongoDB (S2) uses
-//! geodesic edges. The two agree for points against shapes whose edges run
-//! along a meridian or the equator, and differ near long edges far from
-//! the equator (see docs/geospatial.md). `$box`, `$polygon` and `$center`
-//! are flat in MongoDB too.
+//! Geometry on the sphere: distances (`$near`, `$centerSphere`) are
+//! georust `geo`'s haversine great-circle distances on a sphere of
+//! MongoDB's radius; containment and intersection for `$geometry` are
+//! [`super::sphere`]'s, with great-circle edges as MongoDB's S2 draws them
+//! (a polygon across the antimeridian or around a pole is the small region
+//! it encloses; a strict-winding "big polygon" is the region on its left).
+//! `$box`, `$polygon` and `$center` are flat in MongoDB too, and use `geo`'s
+//! planar predicates.
 use super::shape::{self, Shape};
+use super::sphere::{self, SphericalPolygon, SphericalShape};
 use crate::{EngineError, Result};
 use bson::{Bson, Document};
 use geo::{
-    BoundingRect, Closest, Contains, Coord, Distance, Euclidean, Geometry, HaversineClosestPoint, HaversineMeasure, Intersects, LineString,
+    BoundingRect, Closest, Coord, Distance, Euclidean, Geometry, HaversineClosestPoint, HaversineMeasure, Intersects, LineString,
     Point, Polygon, Rect, Relate,
 };
 
@@ -27,8 +27,9 @@ const SPHERE: HaversineMeasure = HaversineMeasure::new(EARTH_RADIUS_METERS);
 /// A region `$geoWithin` tests against.
 #[derive(Debug, Clone)]
 pub enum Region {
-    /// `$geometry`: a GeoJSON Polygon or MultiPolygon on the sphere.
-    Geometry(Geometry<f64>),
+    /// `$geometry`: a GeoJSON Polygon or MultiPolygon on the sphere
+    /// (`strict`: MongoDB's strict-winding CRS, a big polygon).
+    Sphere { geometry: Geometry<f64>, polygons: Vec<SphericalPolygon>, strict: bool },
     /// `$centerSphere: [[x, y], radians]`.
     CenterSphere { center: Point<f64>, radians: f64 },
     /// `$box: [[x1, y1], [x2, y2]]` (flat).
@@ -52,7 +53,8 @@ pub struct Near {
 #[derive(Debug, Clone)]
 pub enum GeoQuery {
     Within(Region),
-    Intersects(Geometry<f64>),
+    /// `$geoIntersects` with a `$geometry` (`strict` as for `$geoWithin`).
+    Intersects { geometry: Geometry<f64>, shape: SphericalShape, strict: bool },
     Near(Near),
 }
 
@@ -81,14 +83,15 @@ impl GeoQuery {
         match op {
             "$geoWithin" | "$within" => Ok(GeoQuery::Within(parse_region(value)?)),
             "$geoIntersects" => {
-                let geometry = match value {
+                let (geometry, strict) = match value {
                     Bson::Document(d) => match d.get("$geometry") {
-                        Some(Bson::Document(g)) => shape::parse_geojson(g).map_err(bad)?,
+                        Some(Bson::Document(g)) => shape::parse_query_geometry(g).map_err(bad)?,
                         _ => return Err(bad("$geoIntersects not followed by a $geometry object")),
                     },
                     _ => return Err(bad("$geoIntersects not followed by a $geometry object")),
                 };
-                Ok(GeoQuery::Intersects(geometry))
+                let shape = SphericalShape::new(&geometry, strict);
+                Ok(GeoQuery::Intersects { geometry, shape, strict })
             }
             "$near" | "$nearSphere" => Ok(GeoQuery::Near(parse_near(value, siblings)?)),
             other => Err(bad(format!("unknown geo operator {other}"))),
@@ -119,7 +122,7 @@ impl GeoQuery {
     pub fn matches_shape(&self, shape: &Shape) -> bool {
         match self {
             GeoQuery::Within(region) => region.covers(&shape.geometry),
-            GeoQuery::Intersects(g) => g.intersects(&shape.geometry),
+            GeoQuery::Intersects { shape: query, .. } => query.intersects(&SphericalShape::new(&shape.geometry, false)),
             GeoQuery::Near(near) => near.accepts(near.distance_to(&shape.geometry)),
         }
     }
@@ -132,7 +135,7 @@ impl GeoQuery {
     pub fn bounding_box(&self) -> Option<Rect<f64>> {
         let b = match self {
             GeoQuery::Within(region) => region.bounding_box(),
-            GeoQuery::Intersects(g) => g.bounding_rect(),
+            GeoQuery::Intersects { geometry, strict, .. } => sphere::bounding_box(geometry, *strict),
             GeoQuery::Near(n) => n.max.and_then(|max| cap_box(n.point, if n.radians { max } else { max / EARTH_RADIUS_METERS })),
         }?;
         // A hair wider, so rounding never loses a shape on the edge.
@@ -147,7 +150,7 @@ impl GeoQuery {
 impl Region {
     fn bounding_box(&self) -> Option<Rect<f64>> {
         match self {
-            Region::Geometry(g) => g.bounding_rect(),
+            Region::Sphere { geometry, strict, .. } => sphere::bounding_box(geometry, *strict),
             Region::CenterSphere { center, radians } => cap_box(*center, *radians),
             Region::Box(r) => Some(*r),
             Region::Polygon(p) => p.bounding_rect(),
@@ -198,11 +201,13 @@ fn parse_region(value: &Bson) -> Result<Region> {
             let Bson::Document(g) = arg else {
                 return Err(bad("$geometry must be a GeoJSON object"));
             };
-            let geometry = shape::parse_geojson(g).map_err(bad)?;
-            match geometry {
-                Geometry::Polygon(_) | Geometry::MultiPolygon(_) => Ok(Region::Geometry(geometry)),
-                _ => Err(bad("$geoWithin $geometry must be a Polygon or MultiPolygon")),
-            }
+            let (geometry, strict) = shape::parse_query_geometry(g).map_err(bad)?;
+            let polygons: Vec<SphericalPolygon> = match &geometry {
+                Geometry::Polygon(p) => SphericalPolygon::new(p, strict).into_iter().collect(),
+                Geometry::MultiPolygon(ps) => ps.iter().filter_map(|p| SphericalPolygon::new(p, strict)).collect(),
+                _ => return Err(bad("$geoWithin $geometry must be a Polygon or MultiPolygon")),
+            };
+            Ok(Region::Sphere { geometry, polygons, strict })
         }
         "$centerSphere" | "$center" => {
             let Bson::Array(items) = arg else {
@@ -250,46 +255,89 @@ fn parse_region(value: &Bson) -> Result<Region> {
     }
 }
 
-fn distance_arg(d: &Document, key: &str) -> Result<Option<f64>> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(v) => match number(v) {
-            Some(n) if n >= 0.0 => Ok(Some(n)),
-            Some(_) => Err(bad(format!("{key} must be non-negative"))),
-            None => Err(bad(format!("{key} must be a number"))),
-        },
+/// A `$minDistance`/`$maxDistance`, with mongod's errors for each form
+/// (matcher/expression_geo.cpp): beside a legacy point they are numbered
+/// assertions (16893/16895 not a number, 16894/16896 negative); inside a
+/// GeoJSON `$near` document they are BadValue, and must also be finite.
+fn distance_arg(d: &Document, key: &str, legacy: bool) -> Result<Option<f64>> {
+    let Some(v) = d.get(key) else { return Ok(None) };
+    let (not_number, negative) = if key == "$minDistance" { (16893, 16894) } else { (16895, 16896) };
+    let fail = |code: i32, what: &str| {
+        let message = format!("{key} must be {what}");
+        if legacy {
+            EngineError::location(code, message)
+        } else {
+            bad(message)
+        }
+    };
+    match number(v) {
+        None => Err(fail(not_number, "a number")),
+        Some(n) if n >= 0.0 && (legacy || n.is_finite()) => Ok(Some(n)),
+        Some(_) => Err(fail(negative, "non-negative")),
     }
 }
 
+/// `{$near | $nearSphere: <point>, $minDistance: d, $maxDistance: d}` (a
+/// legacy pair, distances in radians) or `{$near: {$geometry: <GeoJSON
+/// point>, $minDistance: m, $maxDistance: m}}` (meters), as mongod's
+/// GeoNearExpression parses them: the legacy form takes no other sibling
+/// (34413), the GeoJSON form no sibling at all.
 fn parse_near(value: &Bson, siblings: &Document) -> Result<Near> {
-    let (point, radians, inner) = match value {
-        Bson::Document(d) if d.contains_key("$geometry") => {
-            let point = match d.get("$geometry") {
-                Some(g) => shape::parse_query_point(g).map_err(bad)?,
-                None => return Err(bad("invalid $geometry")),
-            };
-            (point, false, Some(d))
+    if let Bson::Document(d) = value {
+        if d.keys().next().is_some_and(|k| k.starts_with('$')) {
+            return parse_geojson_near(d, siblings);
         }
-        other => (shape::parse_query_point(other).map_err(bad)?, true, None),
-    };
+    }
+    for key in siblings.keys() {
+        if !matches!(key.as_str(), "$near" | "$nearSphere" | "$minDistance" | "$maxDistance" | "$uniqueDocs") {
+            return Err(EngineError::location(34413, format!("invalid argument in geo near query: {key}")));
+        }
+    }
+    let point = shape::parse_query_point(value).map_err(bad)?;
     let Geometry::Point(p) = point.geometry else {
         return Err(bad("geo near accepts just one argument when querying for a GeoJSON point"));
     };
-    let source = inner.unwrap_or(siblings);
-    let mut min = distance_arg(source, "$minDistance")?;
-    let mut max = distance_arg(source, "$maxDistance")?;
-    if inner.is_some() {
-        min = min.or(distance_arg(siblings, "$minDistance")?);
-        max = max.or(distance_arg(siblings, "$maxDistance")?);
+    // A GeoJSON point given directly (`$near: {type: "Point", ...}`)
+    // measures in meters, a legacy pair in radians.
+    Ok(Near {
+        point: p,
+        radians: point.legacy,
+        min: distance_arg(siblings, "$minDistance", true)?,
+        max: distance_arg(siblings, "$maxDistance", true)?,
+    })
+}
+
+fn parse_geojson_near(d: &Document, siblings: &Document) -> Result<Near> {
+    if let Some((key, value)) = siblings.iter().find(|(k, _)| !matches!(k.as_str(), "$near" | "$nearSphere")) {
+        return Err(bad(format!(
+            "geo near accepts just one argument when querying for a GeoJSON point. Extra field found: {key}: {value}"
+        )));
     }
-    Ok(Near { point: p, radians, min, max })
+    let mut point = None;
+    for (key, value) in d {
+        match key.as_str() {
+            "$geometry" => {
+                let Bson::Document(g) = value else { continue };
+                let shape = shape::parse_query_point(value)
+                    .map_err(|reason| bad(format!("invalid point in geo near query $geometry argument: {g}  {reason}")))?;
+                match shape.geometry {
+                    Geometry::Point(p) if !shape.legacy => point = Some(p),
+                    _ => return Err(bad(format!("$near requires geojson point, given {g}"))),
+                }
+            }
+            "$minDistance" | "$maxDistance" => {}
+            other => return Err(bad(format!("invalid argument in geo near query: {other}"))),
+        }
+    }
+    let point = point.ok_or_else(|| bad("$geometry is required for geo near query"))?;
+    Ok(Near { point, radians: false, min: distance_arg(d, "$minDistance", false)?, max: distance_arg(d, "$maxDistance", false)? })
 }
 
 impl Region {
     /// Whether the region contains `g` (points on the boundary included).
     pub fn covers(&self, g: &Geometry<f64>) -> bool {
         match self {
-            Region::Geometry(region) => covers_shape(region, g),
+            Region::Sphere { polygons, .. } => SphericalShape::new(g, false).within(polygons),
             Region::CenterSphere { center, radians } => {
                 let limit = radians * EARTH_RADIUS_METERS;
                 // A cap no wider than a hemisphere is convex on the sphere,
@@ -351,7 +399,8 @@ impl Near {
 pub fn meters_between(p: Point<f64>, g: &Geometry<f64>) -> f64 {
     match g {
         Geometry::Point(q) => SPHERE.distance(p, *q),
-        Geometry::Polygon(_) | Geometry::MultiPolygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) if g.contains(&p) => 0.0,
+        Geometry::Polygon(poly) if sphere::point_in_polygons(p, &SphericalPolygon::new(poly, false).into_iter().collect::<Vec<_>>()) => 0.0,
+        Geometry::MultiPolygon(polys) if sphere::point_in_polygons(p, &polys.iter().filter_map(|q| SphericalPolygon::new(q, false)).collect::<Vec<_>>()) => 0.0,
         Geometry::GeometryCollection(items) => items.iter().map(|i| meters_between(p, i)).fold(f64::INFINITY, f64::min),
         other => match other.haversine_closest_point(&p) {
             Closest::Intersection(_) => 0.0,

@@ -9,7 +9,7 @@
 //! of meters.
 use bson::{Bson, Document};
 use geo::{
-    Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon, Validation,
+    Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon,
 };
 
 /// Nested GeometryCollections deeper than this are refused, so a hostile
@@ -108,8 +108,34 @@ fn parse_geojson_at(d: &Document, depth: usize) -> Result<Geometry<f64>, ShapeEr
     })
 }
 
-/// MongoDB accepts only the WGS84 CRS names (and its own "strict winding"
-/// CRS, which changes which side of a ring is inside: not supported here).
+/// MongoDB's strict-winding CRS: a polygon's inside is on the left of its
+/// ring, whatever its size (a "big polygon", for queries only).
+const STRICT_WINDING: &str = "urn:x-mongodb:crs:strictwinding:EPSG:4326";
+
+/// A query's `$geometry`, and whether it names the strict-winding CRS (only
+/// a Polygon of one ring may, as in mongod's geo/geoparser.cpp).
+pub fn parse_query_geometry(d: &Document) -> Result<(Geometry<f64>, bool), ShapeError> {
+    let strict = matches!(d.get("crs"), Some(Bson::Document(c))
+        if matches!(c.get("properties"), Some(Bson::Document(p)) if p.get_str("name").ok() == Some(STRICT_WINDING)));
+    if !strict {
+        return Ok((parse_geojson(d)?, false));
+    }
+    if d.get_str("type").ok() != Some("Polygon") {
+        return Err("only polygon supported with strict winding order".to_string());
+    }
+    if let Ok(rings) = d.get_array("coordinates") {
+        if rings.len() != 1 {
+            return Err(format!("Only one simple loop is allowed in a big polygon, instead provided {} loops", rings.len()));
+        }
+    }
+    let mut plain = d.clone();
+    plain.remove("crs");
+    Ok((parse_geojson(&plain)?, true))
+}
+
+/// MongoDB accepts only the WGS84 CRS names (and its own strict-winding
+/// CRS in query polygons, read by [`parse_query_geometry`]; a stored shape
+/// may not use it).
 fn check_crs(d: &Document) -> Result<(), ShapeError> {
     let Some(crs) = d.get("crs") else { return Ok(()) };
     let name = match crs {
@@ -124,7 +150,7 @@ fn check_crs(d: &Document) -> Result<(), ShapeError> {
     };
     match name {
         "urn:ogc:def:crs:OGC:1.3:CRS84" | "EPSG:4326" => Ok(()),
-        "urn:x-mongodb:crs:strictwinding:EPSG:4326" => Err("strict winding order CRS is not supported by the embedded engine".to_string()),
+        STRICT_WINDING => Err("strict winding order is only supported for queries with a Polygon".to_string()),
         other => Err(format!("Unknown CRS name: {other}")),
     }
 }
@@ -206,7 +232,9 @@ fn polygon(items: &[Bson]) -> Result<Polygon<f64>, ShapeError> {
     let shell = ring(shell)?;
     let holes = holes.iter().map(|h| ring(h)).collect::<Result<Vec<_>, _>>()?;
     let poly = Polygon::new(shell, holes);
-    if let Err(problem) = poly.check_validation() {
+    // Validity on the sphere, where the edges are great-circle arcs: a ring
+    // around a pole or across the antimeridian is a fine loop there.
+    if let Some(problem) = super::sphere::polygon_problem(&poly) {
         return Err(format!("Loop is not valid: {problem}"));
     }
     Ok(poly)

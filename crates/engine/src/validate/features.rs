@@ -1,12 +1,13 @@
-//! What a collection validator may not use, with mongod's errors: `$where`,
-//! `$text` and the geo-proximity operators are QueryFeatureNotAllowed
-//! (224), and an `$expr` naming a variable nothing defines is refused when
+//! What a collection validator may not use, with mongod's errors
+//! (matcher/expression_parser.cpp): `$where` and `$text` are BadValue (2)
+//! "... is not allowed in this context", the geo-proximity operators 5626500,
+//! and an `$expr` naming a variable nothing defines is refused when
 //! the validator is set (17276), not on the first write.
 use crate::{EngineError, Result};
 use bson::{Bson, Document};
 
 fn not_allowed(what: &str) -> EngineError {
-    EngineError::new(224, "QueryFeatureNotAllowed", format!("{what} is not allowed in this context"))
+    EngineError::bad_value(format!("{what} is not allowed in this context"))
 }
 
 /// Checks a validator (a query document) for what validators may not use.
@@ -14,7 +15,7 @@ pub(super) fn check(spec: &Document) -> Result<()> {
     for (k, v) in spec {
         match k.as_str() {
             "$where" | "$text" => return Err(not_allowed(k)),
-            "$near" | "$nearSphere" | "$geoNear" => return Err(not_allowed("$geoNear, $near, and $nearSphere")),
+            "$near" | "$nearSphere" | "$geoNear" => return Err(crate::geo::near_not_allowed()),
             "$and" | "$or" | "$nor" => {
                 if let Bson::Array(items) = v {
                     for item in items {
@@ -37,7 +38,7 @@ fn check_field(v: &Bson) -> Result<()> {
     let Bson::Document(ops) = v else { return Ok(()) };
     for (op, arg) in ops {
         match op.as_str() {
-            "$near" | "$nearSphere" | "$geoNear" => return Err(not_allowed("$geoNear, $near, and $nearSphere")),
+            "$near" | "$nearSphere" | "$geoNear" => return Err(crate::geo::near_not_allowed()),
             "$not" => check_field(arg)?,
             "$elemMatch" => {
                 // Either a query (`{b: 1}`) or operators (`{$gt: 1}`).

@@ -11,7 +11,7 @@ mod db_sources;
 mod ddl;
 mod explain;
 mod find_keys;
-mod geo;
+pub(crate) mod geo;
 mod handshake;
 mod let_vars;
 mod read;

@@ -55,6 +55,9 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let filter = super::let_vars::bind_filter(opt_doc(body, "filter")?.unwrap_or_default(), vars.as_ref());
     let sort = opt_doc(body, "sort")?.filter(|s| !s.is_empty());
     let text = crate::text::search::TextFilter::split(&filter)?;
+    if text.is_some() && djongo_engine::geo::find_near(&filter)?.is_some() {
+        return Err(CommandError::bad_value("text and geoNear not allowed in same query"));
+    }
     // `{$meta: "textScore"}` fields are filled in after the projection.
     let (projection, score_fields) = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
         Some(p) => {
@@ -87,7 +90,8 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             (None, _) => Vec::new(),
             (Some(meta), Some(text)) => super::text_search::find(&tables, &meta, text, sort.as_ref(), skip, (limit > 0).then_some(limit))?,
             (Some(meta), None) => {
-                match super::capped::natural_order(&meta, sort.as_ref()) {
+                let near = djongo_engine::geo::find_near(&filter)?;
+                match super::capped::natural_order(&meta, sort.as_ref()).filter(|_| near.is_none()) {
                     // Natural order: a capped collection's insertion order
                     // (`capped`), `_id` order for any other.
                     Some(reverse) => {
@@ -98,9 +102,6 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                             docs.truncate(limit);
                         }
                         docs
-                    }
-                    None if djongo_engine::geo::find_near(&filter)?.is_some() => {
-                        super::geo::find_near(&tables, &meta, &filter, sort.as_ref(), skip, limit)?
                     }
                     None => {
                         // returnKey reads the index key's fields, whatever the projection.

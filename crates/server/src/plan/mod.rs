@@ -552,6 +552,10 @@ pub fn matching(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document, l
 
 /// The documents a query returns: filtered, sorted, skipped and limited.
 pub fn find(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Vec<Document>> {
+    // `$near`/`$nearSphere` order the documents by distance.
+    if let Some((field, near)) = djongo_engine::geo::find_near(&query.filter)? {
+        return crate::commands::geo::nearest_first(tables, meta, &field, &near, query);
+    }
     // `$text` is answered by the text index (crates/server/src/text/).
     if let Some(text) = crate::text::search::TextFilter::split(&query.filter)? {
         return crate::text::search::select(tables, meta, &text, query.sort.as_ref(), query.skip, query.limit, false);
@@ -601,6 +605,11 @@ fn index_name(plan: &Document) -> Option<String> {
 pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<u64> {
     if filter.is_empty() {
         return tables.count(meta);
+    }
+    // A count with `$near` counts what the filter matches (the distance
+    // band), but needs the 2dsphere index as a find would.
+    if let Some((field, _)) = djongo_engine::geo::find_near(filter)? {
+        crate::commands::geo::check_near_query(meta, &field, &Query::filter(filter))?;
     }
     if let Some(text) = crate::text::search::TextFilter::split(filter)? {
         return Ok(crate::text::search::run(tables, meta, &text)?.len() as u64);

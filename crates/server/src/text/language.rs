@@ -1,7 +1,8 @@
 //! The languages of text indexes (`textIndexVersion` 3): MongoDB's names and
 //! ISO codes, each with its Snowball stemmer (`rust-stemmers`), its stop
-//! words (MongoDB's lists, kept as data beside this file) and its delimiter
-//! set.
+//! words (the `stop-words` crate's NLTK lists, which come from Snowball's
+//! stop lists as MongoDB's do; docs/engine.md lists where they differ) and
+//! its delimiter set.
 use crate::error::{CmdResult, CommandError};
 use rust_stemmers::{Algorithm, Stemmer};
 use std::collections::HashSet;
@@ -100,24 +101,20 @@ impl Language {
     }
 
     fn stop_words(self) -> Option<&'static HashSet<&'static str>> {
-        fn load(cell: &'static OnceLock<HashSet<&'static str>>, text: &'static str) -> &'static HashSet<&'static str> {
-            cell.get_or_init(|| text.lines().map(str::trim).filter(|w| !w.is_empty()).collect())
-        }
-        static ENGLISH: OnceLock<HashSet<&'static str>> = OnceLock::new();
-        static FRENCH: OnceLock<HashSet<&'static str>> = OnceLock::new();
-        static GERMAN: OnceLock<HashSet<&'static str>> = OnceLock::new();
-        static SPANISH: OnceLock<HashSet<&'static str>> = OnceLock::new();
-        static ITALIAN: OnceLock<HashSet<&'static str>> = OnceLock::new();
-        static PORTUGUESE: OnceLock<HashSet<&'static str>> = OnceLock::new();
-        match self {
-            Language::English => Some(load(&ENGLISH, include_str!("stop_words/english.txt"))),
-            Language::French => Some(load(&FRENCH, include_str!("stop_words/french.txt"))),
-            Language::German => Some(load(&GERMAN, include_str!("stop_words/german.txt"))),
-            Language::Spanish => Some(load(&SPANISH, include_str!("stop_words/spanish.txt"))),
-            Language::Italian => Some(load(&ITALIAN, include_str!("stop_words/italian.txt"))),
-            Language::Portuguese => Some(load(&PORTUGUESE, include_str!("stop_words/portuguese.txt"))),
-            _ => None,
-        }
+        // One lazily built set per language, in NAMES order.
+        static SETS: [OnceLock<Option<HashSet<&'static str>>>; 16] = [const { OnceLock::new() }; 16];
+        let index = NAMES.iter().position(|(_, _, l)| *l == self)?;
+        SETS[index]
+            .get_or_init(|| {
+                // NLTK names Norwegian "no" where MongoDB says "nb".
+                let code = match self {
+                    Language::None => return None,
+                    Language::Norwegian => "no",
+                    _ => NAMES[index].1,
+                };
+                stop_words::lookup(code).map(|words| words.iter().copied().collect())
+            })
+            .as_ref()
     }
 
     /// Whether `c` separates words. MongoDB's delimiters are the code
@@ -175,6 +172,32 @@ mod tests {
         assert!(Language::Spanish.is_stop_word("el"));
         assert!(Language::Italian.is_stop_word("perché") && Language::Portuguese.is_stop_word("você"));
         assert!(!Language::None.is_stop_word("the"));
+    }
+
+    /// Every language MongoDB supports has its stop words, from one source.
+    #[test]
+    fn every_language_has_stop_words() {
+        let samples = [
+            (Language::Danish, "og"),
+            (Language::Dutch, "het"),
+            (Language::English, "the"),
+            (Language::Finnish, "että"),
+            (Language::French, "les"),
+            (Language::German, "und"),
+            (Language::Hungarian, "hogy"),
+            (Language::Italian, "della"),
+            (Language::Norwegian, "ikke"),
+            (Language::Portuguese, "não"),
+            (Language::Romanian, "este"),
+            (Language::Russian, "что"),
+            (Language::Spanish, "los"),
+            (Language::Swedish, "att"),
+            (Language::Turkish, "için"),
+        ];
+        for (language, word) in samples {
+            assert!(language.is_stop_word(word), "{language:?}: {word}");
+            assert!(!language.is_stop_word("djongo"), "{language:?}");
+        }
     }
 
     #[test]

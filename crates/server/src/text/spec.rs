@@ -33,8 +33,10 @@ pub fn is_text_key(key: &Document) -> bool {
     key.iter().any(|(k, v)| (k == "_fts" && v.as_str() == Some("text")) || v.as_str() == Some("text"))
 }
 
-fn cannot_create(code: i32, message: impl Into<String>) -> CommandError {
-    CommandError::with_code(code, message)
+/// Every refusal of a text index spec: 67 CannotCreateIndex with
+/// fts/fts_spec.cpp's `fixSpec` messages.
+fn cannot_create(message: impl Into<String>) -> CommandError {
+    CommandError::new(67, "CannotCreateIndex", message)
 }
 
 impl TextSpec {
@@ -51,20 +53,23 @@ impl TextSpec {
             match (field.as_str(), value) {
                 ("_fts", v) => {
                     if v.as_str() != Some("text") {
-                        return Err(cannot_create(17271, "expecting _fts:\"text\""));
+                        return Err(cannot_create("expecting _fts:\"text\""));
                     }
                     seen_text = true;
                     normalized_key.insert("_fts", "text");
                 }
                 ("_ftsx", v) => {
                     if djongo_engine::num::Num::from_bson(v).and_then(|n| n.to_i64_exact()) != Some(1) {
-                        return Err(cannot_create(17272, "expecting _ftsx:1"));
+                        return Err(cannot_create("expecting _ftsx:1"));
                     }
                     normalized_key.insert("_ftsx", 1);
                 }
                 (f, Bson::String(s)) if s == "text" => {
                     if after_text {
-                        return Err(cannot_create(17389, "'text' fields in index must all be adjacent"));
+                        return Err(cannot_create("'text' fields in index must all be adjacent"));
+                    }
+                    if f == "_fts" || f == "_ftsx" {
+                        return Err(cannot_create("text index with reserved fields _fts/_ftsx not allowed"));
                     }
                     if !seen_text {
                         normalized_key.insert("_fts", "text");
@@ -75,11 +80,11 @@ impl TextSpec {
                 }
                 (f, v) => {
                     if f == "_fts" || f == "_ftsx" {
-                        return Err(cannot_create(17289, "text index with reserved fields _fts/_ftsx not allowed"));
+                        return Err(cannot_create("text index with reserved fields _fts/_ftsx not allowed"));
                     }
                     match djongo_engine::num::Num::from_bson(v).and_then(|n| n.to_i64_exact()) {
                         Some(1) | Some(-1) => {}
-                        _ => return Err(cannot_create(17273, "expected value 1 or -1 for non-text key in compound index")),
+                        _ => return Err(cannot_create("expected value 1 or -1 for non-text key in compound index")),
                     }
                     if seen_text {
                         after_text = true;
@@ -92,7 +97,7 @@ impl TextSpec {
             Some(Bson::Document(w)) => {
                 for (field, weight) in w {
                     let Some(n) = djongo_engine::num::Num::from_bson(weight) else {
-                        return Err(cannot_create(17283, "weight for text index needs numeric type"));
+                        return Err(cannot_create("weight for text index needs numeric type"));
                     };
                     weights.insert(field.clone(), n.to_f64().trunc());
                 }
@@ -101,37 +106,44 @@ impl TextSpec {
                 weights.insert(WILDCARD.to_string(), 1.0);
             }
             None => {}
-            Some(_) => return Err(cannot_create(17284, "text index option 'weights' must be an object")),
+            Some(_) => return Err(cannot_create("text index option 'weights' must be an object")),
         }
         if weights.is_empty() {
-            return Err(cannot_create(17280, "text index has no fields to index"));
+            return Err(cannot_create("text index option 'weights' must specify fields or the wildcard"));
         }
         let mut weights_doc = Document::new();
         for (field, weight) in &weights {
             if !(*weight > 0.0 && *weight < MAX_WORD_WEIGHT) {
-                return Err(cannot_create(16674, "score for word too high"));
+                return Err(cannot_create(format!(
+                    "text index weight must be in the exclusive interval (0,{}) but found: {}",
+                    MAX_WORD_WEIGHT, *weight as i64
+                )));
             }
             weights_doc.insert(field.clone(), *weight as i32);
         }
         let default_language = match spec.get("default_language") {
             None => "english".to_string(),
             Some(Bson::String(s)) => {
-                Language::parse(s)?;
+                Language::parse(s).map_err(|_| cannot_create("default_language is not valid"))?;
                 s.clone()
             }
-            Some(_) => return Err(CommandError::bad_value("default_language needs a string type")),
+            Some(_) => return Err(cannot_create("default_language needs a string type")),
         };
         let language_override = match spec.get("language_override") {
             None => "language".to_string(),
             Some(Bson::String(s)) if !s.is_empty() && !s.starts_with('$') && !s.contains('.') => s.clone(),
-            Some(_) => return Err(cannot_create(17136, "language_override is not valid")),
+            Some(Bson::String(_)) => return Err(cannot_create("language_override is not valid")),
+            Some(_) => return Err(cannot_create("language_override must be a string")),
         };
         match spec.get("textIndexVersion") {
             None => {}
-            Some(v) if djongo_engine::num::Num::from_bson(v).and_then(|n| n.to_i64_exact()) == Some(3) => {}
-            Some(v) => {
-                return Err(cannot_create(17364, format!("attempt to use unsupported textIndexVersion {v}; versions supported: 3")));
-            }
+            Some(v) => match djongo_engine::num::Num::from_bson(v).map(|n| n.to_f64().trunc() as i64) {
+                Some(3) => {}
+                // mongod still builds version 2 indexes; this engine only 3.
+                Some(2) => return Err(cannot_create("textIndexVersion 2 is not supported by the embedded engine; use 3")),
+                Some(n) => return Err(cannot_create(format!("bad textIndexVersion: {n}"))),
+                None => return Err(cannot_create("text index option 'textIndexVersion' must be a number")),
+            },
         }
         let mut out = Document::new();
         for (k, v) in spec {
@@ -184,8 +196,8 @@ impl TextSpec {
     pub fn document_language(&self, doc: &Document, inherited: Language) -> CmdResult<Language> {
         match doc.get(&self.language_override) {
             None => Ok(inherited),
-            Some(Bson::String(s)) => Language::parse(s).map_err(|_| cannot_create(17262, format!("language override unsupported: {s}"))),
-            Some(_) => Err(cannot_create(17261, "found language override field in document with non-string type")),
+            Some(Bson::String(s)) => Language::parse(s).map_err(|_| CommandError::with_code(17262, format!("language override unsupported: {s}"))),
+            Some(_) => Err(CommandError::with_code(17261, "found language override field in document with non-string type")),
         }
     }
 
@@ -299,11 +311,22 @@ mod tests {
     #[test]
     fn bad_specs() {
         let code = |d: Document| TextSpec::normalize(&d).unwrap_err().code;
-        assert_eq!(code(doc! {"key": {"a": "text", "b": 1, "c": "text"}}), 17389);
-        assert_eq!(code(doc! {"key": {"a": "text"}, "weights": {"a": "x"}}), 17283);
-        assert_eq!(code(doc! {"key": {"a": "text"}, "weights": {"a": 1_000_000}}), 16674);
-        assert_eq!(code(doc! {"key": {"a": "text"}, "default_language": "klingon"}), 2);
-        assert_eq!(code(doc! {"key": {"a": "text"}, "textIndexVersion": 1}), 17364);
+        assert_eq!(code(doc! {"key": {"a": "text", "b": 1, "c": "text"}}), 67);
+        assert_eq!(code(doc! {"key": {"a": "text"}, "weights": {"a": "x"}}), 67);
+        assert_eq!(code(doc! {"key": {"a": "text"}, "weights": {"a": 1_000_000}}), 67);
+        assert_eq!(code(doc! {"key": {"a": "text"}, "default_language": "klingon"}), 67);
+        assert_eq!(code(doc! {"key": {"a": "text"}, "textIndexVersion": 1}), 67);
+        // fts_spec.cpp's messages.
+        let message = |d: Document| TextSpec::normalize(&d).unwrap_err().message;
+        assert_eq!(message(doc! {"key": {"a": "text", "b": 1, "c": "text"}}), "'text' fields in index must all be adjacent");
+        assert_eq!(
+            message(doc! {"key": {"a": "text"}, "weights": {"a": 1_000_000}}),
+            "text index weight must be in the exclusive interval (0,100000) but found: 1000000"
+        );
+        assert_eq!(message(doc! {"key": {"a": "text"}, "default_language": "klingon"}), "default_language is not valid");
+        assert_eq!(message(doc! {"key": {"a": "text"}, "default_language": 1}), "default_language needs a string type");
+        assert_eq!(message(doc! {"key": {"a": "text"}, "language_override": 1}), "language_override must be a string");
+        assert_eq!(message(doc! {"key": {"a": "text"}, "textIndexVersion": 7}), "bad textIndexVersion: 7");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use sqlparser::ast::{self, AlterColumnOperation, AlterTableOperation, ColumnOpti
 use super::{kind_name, object_name, Builder};
 use crate::error::{CompileError, Result};
 use crate::plan::scope::SourceName;
-use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Func, IndexKey, Literal};
+use crate::plan::{Check, ColumnChange, ColumnDef, Constraint, Ddl, Expr, Func, IndexKey, IndexKind, Literal};
 
 /// CHECK constraints as written: (name, condition).
 type Checks = Vec<(Option<String>, ast::Expr)>;
@@ -207,10 +207,24 @@ impl Builder {
         if !c.include.is_empty() {
             return Err(CompileError::unsupported("CREATE INDEX with INCLUDE", c));
         }
-        let options = c.with.iter().map(index_option).collect::<Result<Vec<_>>>()?;
-        let kind = match &c.using {
-            Some(ast::IndexType::Custom(t)) if GEO_INDEX_TYPES.contains(&t.value.as_str()) => Some(t.value.clone()),
+        let mut options = c.with.iter().map(index_option).collect::<Result<Vec<_>>>()?;
+        // The kind is written `WITH (kind = '2dsphere')`, as every other
+        // kind; `USING "2dsphere"`, which djongo wrote before, is still read
+        // (a user's RunSQL or sqlmigrate output may hold it).
+        let with_kind = match options.iter().position(|(k, _)| k == "kind") {
+            Some(i) => match options.remove(i).1 {
+                Literal::Str(word) => IndexKind::parse(&word),
+                _ => None,
+            },
+            None => None,
+        };
+        let using_kind = match &c.using {
+            Some(ast::IndexType::Custom(t)) if t.value == "2dsphere" => Some(IndexKind::TwoDSphere),
             _ => None,
+        };
+        let kind = match (with_kind, using_kind) {
+            (Some(a), Some(b)) if a != b => return Err(CompileError::unsupported("CREATE INDEX with two index kinds (USING and WITH kind)", c)),
+            (a, b) => a.or(b),
         };
         let name = c.name.as_ref().ok_or_else(|| CompileError::unsupported("CREATE INDEX without a name", c))?;
         let name = object_name(name)?;
@@ -223,6 +237,9 @@ impl Builder {
         });
         self.scopes.pop();
         let (keys, filter) = built?;
+        if kind == Some(IndexKind::Wildcard) && keys.iter().any(|(k, _)| matches!(k, IndexKey::Expr(_))) {
+            return Err(CompileError::unsupported("wildcard index on an expression", c));
+        }
         Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter, options, kind })
     }
 
@@ -326,9 +343,6 @@ impl Builder {
     }
 }
 
-/// The MongoDB geospatial index types `CREATE INDEX ... USING "<type>"` names.
-const GEO_INDEX_TYPES: &[&str] = &["2dsphere"];
-
 /// One `WITH (name = value)` option of CREATE INDEX: the MongoDB index
 /// options djongo's index classes set, with a value of the type MongoDB
 /// takes. Anything else is refused rather than dropped.
@@ -354,8 +368,8 @@ fn index_option(e: &ast::Expr) -> Result<(String, Literal)> {
     let valid = match (name.value.as_str(), &value) {
         ("expireAfterSeconds", Literal::Int(_)) | ("sparse" | "hidden", Literal::Bool(_)) => true,
         // The index kind puts its word in the key pattern: {f: "text"},
-        // {f: "hashed"}, {"f.$**": 1}.
-        ("kind", Literal::Str(k)) => matches!(k.as_str(), "text" | "hashed" | "wildcard"),
+        // {f: "hashed"}, {f: "2dsphere"}, {"f.$**": 1}.
+        ("kind", Literal::Str(k)) => IndexKind::parse(k).is_some(),
         ("default_language" | "language_override", Literal::Str(_)) => true,
         // Documents travel as JSON text, checked here.
         ("weights" | "wildcardProjection" | "collation", Literal::Str(json)) => {
@@ -367,7 +381,7 @@ fn index_option(e: &ast::Expr) -> Result<(String, Literal)> {
         return Err(CompileError::unsupported(
             format!(
                 "CREATE INDEX option {} (known: expireAfterSeconds = <integer>, sparse = <boolean>, hidden = <boolean>, \
-                 kind = 'text' | 'hashed' | 'wildcard', default_language = '<language>', language_override = '<field>', \
+                 kind = 'text' | 'hashed' | '2dsphere' | 'wildcard', default_language = '<language>', language_override = '<field>', \
                  weights | wildcardProjection | collation = '<JSON object>')",
                 name.value
             ),
