@@ -358,6 +358,15 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
         out.push(index_candidate(tables, prep, i, true));
         return Ok(out);
     }
+    // Index keys hold strings in binary order: under an operation's
+    // collation their bounds and order would not be the collation's, so
+    // the documents are scanned and compared one by one (mongod too uses an
+    // index for strings only when the index has the query's collation).
+    if djongo_engine::collation::is_active() {
+        let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+        out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+        return Ok(out);
+    }
     // Equality on `_id` is answered by lookups alone (MongoDB's IDHACK).
     let id_points = prep.id_bounds.used_fields == 1
         && prep.preds.atoms("_id").iter().all(|a| matches!(a, predicates::Atom::Eq(_) | predicates::Atom::In(_)));
@@ -606,7 +615,7 @@ pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> C
         return Ok(crate::text::search::run(tables, meta, &text)?.len() as u64);
     }
     let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
-    if let Some(plan) = count_scan(&prep) {
+    if let Some(plan) = count_scan(&prep).filter(|_| !djongo_engine::collation::is_active()) {
         return plan.run(tables, meta);
     }
     run(tables, &prep, |mut exec| {
