@@ -43,6 +43,9 @@ fn column(ctx: &Ctx, c: &ColumnDef) -> Result<Document> {
         let (key, value) = default_value(ctx, v)?;
         d.insert(key, value);
     }
+    if let Some(collation) = &c.collation {
+        d.insert("collation", collation);
+    }
     if let Some(g) = &c.generated {
         // An aggregation expression over the row, which the executor
         // evaluates whenever the row is written.

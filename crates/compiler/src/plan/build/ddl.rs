@@ -110,6 +110,7 @@ impl Builder {
             unique: false,
             default: None,
             generated: None,
+            collation: None,
         };
         let mut checks = Vec::new();
         for opt in &col.options {
@@ -132,7 +133,11 @@ impl Builder {
                 }
                 ColumnOption::Check(c) => checks.push((c.name.as_ref().map(|n| n.value.clone()), (*c.expr).clone())),
                 ColumnOption::Generated { generation_expr: Some(e), .. } => def.generated = Some(self.generated_expr(e)?),
-                ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::Collation(_) | ColumnOption::CharacterSet(_) => {}
+                ColumnOption::Collation(name) => match name.0.as_slice() {
+                    [part] if part.as_ident().is_some() => def.collation = part.as_ident().map(|i| i.value.clone()),
+                    _ => return Err(CompileError::unsupported("COLLATE with a qualified collation name", col)),
+                },
+                ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::CharacterSet(_) => {}
                 other => return Err(CompileError::unsupported(format!("column option {other}"), col)),
             }
         }
