@@ -9,7 +9,7 @@ from bson import Decimal128
 from django.db import NotSupportedError
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor, _related_non_m2m_objects
 
-from . import validator
+from . import catalog, collations, records, validator
 from .cursor import django_errors
 from .json_values import JSONValue
 from .models import schema_validation
@@ -70,12 +70,25 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         # as PostgreSQL drops the sequence of an AutoField made IntegerField.
         if new_field.get_internal_type() in AUTO_FIELDS:
             new_type = SERIAL_TYPES.get(new_type, new_type)
-        return super()._alter_column_type_sql(
-            model, old_field, new_field, new_type, old_collation, new_collation
-        )
+        # The column's collation is recorded by _alter_field itself (the
+        # dialect has no ALTER COLUMN ... COLLATE).
+        return super()._alter_column_type_sql(model, old_field, new_field, new_type, None, None)
 
     def _alter_field(self, model, old_field, new_field, old_type, new_type, old_db_params,
                      new_db_params, strict=False):
+        old_collation = old_db_params.get("collation")
+        new_collation = new_db_params.get("collation")
+        keyed = lambda f: f.unique or f.primary_key  # noqa: E731
+        if old_collation != new_collation:
+            if new_collation:
+                collations.to_mongo(new_collation)  # a name djongo knows, or NotSupportedError
+            if keyed(old_field) and keyed(new_field):
+                raise NotSupportedError(
+                    f"changing the collation of {model._meta.db_table}.{new_field.column}, "
+                    "which has a unique index: MongoDB cannot change an index's collation; "
+                    "remove the unique constraint, change the collation, then add it again")
+            # Recorded first: a unique index made below takes it.
+            self._record_collation(model._meta.db_table, old_field.column, new_collation)
         super()._alter_field(model, old_field, new_field, old_type, new_type, old_db_params,
                              new_db_params, strict)
         # A key's new type reaches the columns that refer to it (an AutoField
@@ -99,6 +112,22 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             }, fragment[1])
             for sql, sql_params in other_actions:
                 self.execute(sql, sql_params)
+
+    def _record_collation(self, table: str, column: str, collation: str | None) -> None:
+        """Records a column's collation in ``__schema__`` (docs/collations.md)."""
+        if self.collect_sql:
+            self.collected_sql.append(
+                f"-- djongo: record the collation of {table}.{column}: {collation or 'simple'}")
+            return
+        self._write_collation(table, column, collation)
+
+    @django_errors
+    def _write_collation(self, table: str, column: str, collation: str | None) -> None:
+        connection = self.connection.connection
+        catalog.set_collation(self.connection.mongo_database, table, column, collation,
+                              connection.session_for_statement())
+        connection.collations = None
+        records.forget(connection, table)
 
     def prepare_default(self, value) -> str:
         return self.quote_value(value)
