@@ -145,7 +145,8 @@ def test_an_unknown_collation_name_is_refused():
     ("simple", None),
     ("und-u-ks-level2", {"locale": "root", "strength": 2}),
     ("sv", {"locale": "sv"}),
-    ("en-US-u-kn-true-kf-upper", {"locale": "en_US", "numericOrdering": True, "caseFirst": "upper"}),
+    ("en-US-u-kn-true-kf-upper",
+     {"locale": "en_US", "numericOrdering": True, "caseFirst": "upper"}),
     ("de-u-co-phonebk", {"locale": "de@collation=phonebook"}),
     ("fr-u-ks-level1-ka-shifted", {"locale": "fr", "strength": 1, "alternate": "shifted"}),
 ])

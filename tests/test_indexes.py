@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError, NotSupportedError, connection
+from django.db import NotSupportedError, connection
 from django.db.models import Q
 from djongo.models import (
     CompoundIndex,

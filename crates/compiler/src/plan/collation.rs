@@ -12,7 +12,8 @@
 //!   GROUP BY, PARTITION BY, a window's ORDER BY, and every output column of
 //!   a DISTINCT or of UNION/INTERSECT/EXCEPT without ALL.
 //!
-//! A column under a COLLATE is not listed: the COLLATE decides for it.
+//! A column under a COLLATE is not listed, nor one compared with an
+//! operand under a COLLATE: as in SQL, the explicit collation decides.
 //! Pattern matches (LIKE, regex) are left out: MongoDB's `$regex` compares
 //! code points whatever the collation. The executor takes the columns'
 //! collations from `__schema__` and refuses a statement whose string
@@ -150,21 +151,11 @@ impl Uses {
     /// Reads the comparisons in `e` and below, then removes its COLLATEs.
     fn expr(&mut self, e: &mut Expr) {
         match &*e {
-            Expr::Compare { left, right, .. } => {
-                self.compared(left);
-                self.compared(right);
-            }
-            Expr::InList { expr, list, .. } => {
-                self.compared(expr);
-                list.iter().for_each(|x| self.compared(x));
-            }
-            Expr::Between { expr, low, high, .. } => {
-                self.compared(expr);
-                self.compared(low);
-                self.compared(high);
-            }
+            Expr::Compare { left, right, .. } => self.compared_together(&[left, right]),
+            Expr::InList { expr, list, .. } => self.compared_together(&std::iter::once(&**expr).chain(list).collect::<Vec<_>>()),
+            Expr::Between { expr, low, high, .. } => self.compared_together(&[expr, low, high]),
             Expr::InSubquery { expr, .. } => self.compared(expr),
-            Expr::Function { func: Func::NullIf | Func::Greatest | Func::Least, args } => args.iter().for_each(|x| self.compared(x)),
+            Expr::Function { func: Func::NullIf | Func::Greatest | Func::Least, args } => self.compared_together(&args.iter().collect::<Vec<_>>()),
             Expr::Aggregate { func, arg: Some(arg), distinct } if *distinct || matches!(func, AggFunc::Min | AggFunc::Max) => self.compared(arg),
             Expr::Window(w) => {
                 w.partition_by.iter().chain(w.order_by.iter().map(|(k, _)| k)).for_each(|x| self.compared(x));
@@ -181,6 +172,23 @@ impl Uses {
         if let Expr::Collate { expr, .. } = e {
             let inner = std::mem::replace(&mut **expr, Expr::Literal(super::Literal::Null));
             *e = inner;
+        }
+    }
+
+    /// Operands compared with each other: as in SQL, a COLLATE on one of
+    /// them decides for all (an explicit collation wins over a column's).
+    fn compared_together(&mut self, operands: &[&Expr]) {
+        let explicit: Vec<&String> = operands
+            .iter()
+            .filter_map(|e| match e {
+                Expr::Collate { collation, .. } => Some(collation),
+                _ => None,
+            })
+            .collect();
+        if explicit.is_empty() {
+            operands.iter().for_each(|e| self.compared(e));
+        } else {
+            self.names.extend(explicit.into_iter().cloned());
         }
     }
 
