@@ -6,7 +6,7 @@ collation of the columns it compares, or the one it names with ``Collate()``."""
 from __future__ import annotations
 
 import pytest
-from django.db import NotSupportedError, connection, models
+from django.db import IntegrityError, NotSupportedError, connection, models, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Collate
 from django.test.utils import isolate_apps
@@ -95,9 +95,8 @@ def test_comparisons_that_need_two_collations_are_refused(people):
     assert people.objects.filter(name="x", nick__startswith="y").count() == 1
 
 
-def test_a_case_insensitive_unique_column_is_refused_on_the_embedded_engine():
-    # A unique index takes its column's collation; the embedded engine does
-    # not build collated indexes yet (a real MongoDB does).
+def test_a_case_insensitive_unique_column_refuses_case_variants():
+    # The unique index takes its column's collation: values it calls equal collide.
     with isolate_apps("tests.validationapp"):
         class Handle(models.Model):
             handle = models.CharField(max_length=20, unique=True, db_collation=CI)
@@ -105,11 +104,19 @@ def test_a_case_insensitive_unique_column_is_refused_on_the_embedded_engine():
             class Meta:
                 app_label = "validationapp"
 
-        with pytest.raises(NotSupportedError, match="collation on an index"):
-            with connection.schema_editor() as editor:
-                editor.create_model(Handle)
         with connection.schema_editor() as editor:
-            editor.execute(editor.sql_delete_table % {"table": '"validationapp_handle"'})
+            editor.create_model(Handle)
+        try:
+            Handle.objects.create(handle="Ann")
+            with pytest.raises(IntegrityError), transaction.atomic():
+                Handle.objects.create(handle="ANN")
+            Handle.objects.create(handle="Bob")
+            assert Handle.objects.get(handle="ann").handle == "Ann"
+            indexes = connection.mongo_database["validationapp_handle"].list_indexes()
+            assert {"locale": "root", "strength": 2} in [i.get("collation") for i in indexes]
+        finally:
+            with connection.schema_editor() as editor:
+                editor.delete_model(Handle)
 
 
 def test_the_collation_is_recorded_introspected_and_altered(people):
@@ -154,10 +161,11 @@ def test_collation_names_map_to_mongodb_documents(name, document):
     assert collations.to_mongo(name) == document
 
 
-def test_collate_is_refused_in_an_index_expression():
+def test_an_index_on_collate_is_an_index_with_that_collation():
     with isolate_apps("tests.validationapp"):
         class Tag(models.Model):
             label = models.CharField(max_length=20)
+            slug = models.CharField(max_length=20, default="")
 
             class Meta:
                 app_label = "validationapp"
@@ -165,10 +173,23 @@ def test_collate_is_refused_in_an_index_expression():
         with connection.schema_editor() as editor:
             editor.create_model(Tag)
         try:
-            index = models.Index(Collate(F("label"), "sv"), name="tag_label_sv")
-            with pytest.raises(NotSupportedError, match="COLLATE"), \
+            unique = models.UniqueConstraint(Collate(F("label"), CI).desc(), Collate("slug", CI),
+                                             name="tag_label_ci")
+            with connection.schema_editor() as editor:
+                editor.add_constraint(Tag, unique)
+            made = {i["name"]: i for i in
+                    connection.mongo_database["validationapp_tag"].list_indexes()}
+            assert made["tag_label_ci"]["key"] == {"label": -1, "slug": 1}
+            assert made["tag_label_ci"]["collation"] == {"locale": "root", "strength": 2}
+            Tag.objects.create(label="Go", slug="x")
+            with pytest.raises(IntegrityError), transaction.atomic():
+                Tag.objects.create(label="GO", slug="X")
+            # An index has one collation: keys under several, or over an
+            # expression, are refused.
+            mixed = models.Index(Collate(F("label"), CI), "slug", name="tag_mixed")
+            with pytest.raises(NotSupportedError, match="one COLLATE"), \
                     connection.schema_editor() as editor:
-                editor.add_index(Tag, index)
+                editor.add_index(Tag, mixed)
         finally:
             with connection.schema_editor() as editor:
                 editor.delete_model(Tag)

@@ -1,13 +1,14 @@
-"""An operation's collation on the embedded engine, through pymongo, as MongoDB
-documents it (https://www.mongodb.com/docs/manual/reference/collation/): under
-``collation=``, every comparison of strings the operation makes (query operators,
-``$expr``, sort, ``$group`` and ``distinct`` keys, update and delete filters)
-follows the locale and options; ``$regex`` and field names do not."""
+"""Collations on the embedded engine, through pymongo, as MongoDB documents them
+(https://www.mongodb.com/docs/manual/reference/collation/): under an operation's
+``collation=``, every comparison of strings it makes (query operators, ``$expr``,
+sort, ``$group`` and ``distinct`` keys, update and delete filters) follows the locale
+and options; ``$regex`` and field names do not. A unique index with a collation
+refuses values its collation calls equal."""
 
 from __future__ import annotations
 
 import pytest
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from tests.engine_server import Server
 
@@ -119,3 +120,30 @@ def test_a_bad_collation_is_refused(db, collation, code):
     with pytest.raises(OperationFailure) as e:
         db.c.find_one({}, collation=collation)
     assert e.value.code == code
+
+
+def test_a_unique_index_with_a_collation_refuses_values_it_calls_equal(db):
+    db.u.create_index("email", unique=True, collation=CI, name="email_ci")
+    listed = {i["name"]: i for i in db.u.list_indexes()}
+    assert listed["email_ci"]["collation"] == CI
+    db.u.insert_one({"_id": 1, "email": "Ann@Example.org"})
+    with pytest.raises(DuplicateKeyError):
+        db.u.insert_one({"_id": 2, "email": "ann@example.ORG"})
+    db.u.insert_one({"_id": 3, "email": "bob@example.org"})
+    with pytest.raises(DuplicateKeyError):
+        db.u.update_one({"_id": 3}, {"$set": {"email": "ANN@example.org"}})
+    # Queries read the documents, not the collated index: both kinds agree.
+    assert db.u.count_documents({"email": "ann@example.org"}) == 0
+    assert db.u.count_documents({"email": "ann@example.org"}, collation=CI) == 1
+    assert db.u.find_one({"email": "Ann@Example.org"}, hint="email_ci")["_id"] == 1
+    # The same key with another collation is another index.
+    db.u.create_index("email", name="email_binary")
+    assert len(list(db.u.list_indexes())) == 3
+
+
+def test_a_collated_unique_index_over_existing_duplicates_is_refused(db):
+    db.d.insert_many([{"_id": 1, "k": "x"}, {"_id": 2, "k": "X"}])
+    with pytest.raises(OperationFailure) as e:
+        db.d.create_index("k", unique=True, collation=CI)
+    assert e.value.code == 11000
+    db.d.create_index("k", unique=True)

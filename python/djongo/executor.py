@@ -881,9 +881,10 @@ class Executor:
         where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
         keys = self._free_keys(collection, keys or [(c, 1) for c in columns])
         options = {**(options or {})}
-        collation = self._unique_collation(collection, columns)
-        if collation is not None:
-            options["collation"] = collation
+        if "collation" not in options:
+            collation = self._unique_collation(collection, columns)
+            if collation is not None:
+                options["collation"] = collation
         self.db[collection].create_index(
             keys, name=name, unique=True, partialFilterExpression=where, session=self.session,
             **options,
@@ -1046,6 +1047,10 @@ class Executor:
         for document_option in ("weights", "wildcardProjection", "collation"):
             if document_option in options:
                 options[document_option] = json.loads(options[document_option])
+        if plan.get("collate"):
+            # Index(Collate("title", "sv")): an index with that collation.
+            collation = collations.to_mongo(plan["collate"])
+            options["collation"] = collation or {"locale": collations.SIMPLE}
         try:
             if plan.get("unique"):
                 self._unique_index(name, [k for k, _ in keys], index_name, where, options, keys)

@@ -145,7 +145,7 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             };
             doc! { "op": "alter_column", "collection": collection, "column": column, "set": set }
         }
-        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options, kind } => {
+        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options, kind, collation } => {
             let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
             // A special kind (USING "2dsphere") gives every key that kind.
             let direction = |asc: bool| match kind {
@@ -171,6 +171,9 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             let mut plan = doc! { "op": "create_index", "collection": collection, "name": name, "keys": keys, "unique": unique, "if_not_exists": if_not_exists, "where": filter };
             if !options.is_empty() {
                 plan.insert("options", options.iter().map(|(k, v)| (k.clone(), literal(v))).collect::<Document>());
+            }
+            if let Some(collation) = collation {
+                plan.insert("collate", collation);
             }
             plan
         }

@@ -328,6 +328,8 @@ pub enum Ddl {
         /// A MongoDB index type from `USING "<type>"` (`2dsphere`): every
         /// key takes it instead of a direction.
         kind: Option<String>,
+        /// The collation every key is under (`("title" COLLATE "sv")`).
+        collation: Option<String>,
     },
     DropIndex {
         collection: Option<String>,

@@ -466,9 +466,9 @@ pub fn search_not_enabled() -> CommandError {
 const COLLATED_COMMANDS: [&str; 5] = ["find", "aggregate", "count", "distinct", "findAndModify"];
 
 /// A command's `collation`, parsed (`None`: the simple, binary one). Each
-/// one is checked before anything runs; collations on a collection (the
-/// default of its operations) and on an index are not implemented yet and
-/// are refused, never replaced by the binary comparison.
+/// one is checked before anything runs; a collection's collation (the
+/// default of its operations) is not implemented yet and is refused, never
+/// replaced by the binary comparison.
 fn command_collation(name: &str, body: &Document) -> CmdResult<Option<std::sync::Arc<djongo_engine::collation::Collation>>> {
     let parse = |v: &Bson| djongo_engine::collation::parse(v).map_err(CommandError::from);
     let nested = match name {
@@ -477,12 +477,12 @@ fn command_collation(name: &str, body: &Document) -> CmdResult<Option<std::sync:
         "createIndexes" => "indexes",
         _ => "",
     };
+    // Each statement's and each index's own collation is checked here, and
+    // applied by its statement (write.rs) or index (index.rs).
     if let Some(Bson::Array(items)) = body.get(nested) {
         for item in items {
             if let Some(c) = item.as_document().and_then(|d| d.get("collation")) {
-                if parse(c)?.is_some() && name == "createIndexes" {
-                    return Err(not_on_the_engine("an index"));
-                }
+                parse(c)?;
             }
         }
     }
@@ -498,7 +498,7 @@ fn not_on_the_engine(what: &str) -> CommandError {
     CommandError::new(
         115,
         "CommandNotSupported",
-        format!("a collation on {what} is not supported by the embedded engine: only an operation's collation is (find, aggregate, count, distinct, findAndModify, update and delete statements)"),
+        format!("a collation on {what} is not supported by the embedded engine: only an operation's (find, aggregate, count, distinct, findAndModify, update and delete statements) and an index's are"),
     )
 }
 
