@@ -119,6 +119,41 @@ def test_a_case_insensitive_unique_column_refuses_case_variants():
                 editor.delete_model(Handle)
 
 
+def test_altering_the_collation_of_a_unique_column_rebuilds_its_index():
+    with isolate_apps("tests.validationapp"):
+        class Login(models.Model):
+            login = models.CharField(max_length=20, unique=True)
+
+            class Meta:
+                app_label = "validationapp"
+
+        with connection.schema_editor() as editor:
+            editor.create_model(Login)
+        try:
+            Login.objects.create(login="Ann")
+            Login.objects.create(login="ann")
+            old = Login._meta.get_field("login")
+            new = models.CharField(max_length=20, unique=True, db_collation=CI)
+            new.set_attributes_from_name("login")
+            new.model = Login
+            # The rows present collide under the new collation: nothing changes.
+            with pytest.raises(IntegrityError), connection.schema_editor() as editor:
+                editor.alter_field(Login, old, new, strict=True)
+            Login.objects.create(login="ANN")
+            with connection.cursor() as cursor:
+                described = connection.introspection.get_table_description(
+                    cursor, "validationapp_login")
+            assert [c.collation for c in described if c.name == "login"] == [None]
+            Login.objects.filter(login__in=["ann", "ANN"]).delete()
+            with connection.schema_editor() as editor:
+                editor.alter_field(Login, old, new, strict=True)
+            with pytest.raises(IntegrityError), transaction.atomic():
+                Login.objects.create(login="aNN")
+        finally:
+            with connection.schema_editor() as editor:
+                editor.delete_model(Login)
+
+
 def test_the_collation_is_recorded_introspected_and_altered(people):
     with connection.cursor() as cursor:
         described = {c.name: c.collation for c in
