@@ -236,7 +236,7 @@ impl Builder {
     /// index's collation when its keys are columns under one COLLATE
     /// (`Index(Collate("title", "sv"))`: a MongoDB index on `title` with that
     /// collation; an index has one, so every key must name it).
-    fn index_keys(&mut self, columns: &[ast::IndexColumn]) -> Result<(Vec<(IndexKey, bool)>, Option<String>)> {
+    fn index_keys(&mut self, columns: &[ast::IndexColumn]) -> Result<IndexKeys> {
         let mut keys = Vec::with_capacity(columns.len());
         let mut collations = Vec::new();
         for col in columns {
@@ -402,3 +402,7 @@ fn index_option(e: &ast::Expr) -> Result<(String, Literal)> {
     }
     Ok((name.value.clone(), value))
 }
+
+/// The keys of CREATE INDEX (each with its direction: ascending when true),
+/// and the collation they are all under, if any.
+type IndexKeys = (Vec<(IndexKey, bool)>, Option<String>);
