@@ -100,6 +100,7 @@ def test_a_case_insensitive_unique_column_refuses_case_variants():
     with isolate_apps("tests.validationapp"):
         class Handle(models.Model):
             handle = models.CharField(max_length=20, unique=True, db_collation=CI)
+            note = models.CharField(max_length=20, default="")
 
             class Meta:
                 app_label = "validationapp"
@@ -112,6 +113,14 @@ def test_a_case_insensitive_unique_column_refuses_case_variants():
                 Handle.objects.create(handle="ANN")
             Handle.objects.create(handle="Bob")
             assert Handle.objects.get(handle="ann").handle == "Ann"
+            # Upserts find their conflicts as the index does.
+            Handle.objects.bulk_create([Handle(handle="aNN"), Handle(handle="Cy")],
+                                       ignore_conflicts=True)
+            assert sorted(Handle.objects.values_list("handle", flat=True)) == ["Ann", "Bob", "Cy"]
+            Handle.objects.bulk_create([Handle(handle="BOB", note="seen")], update_conflicts=True,
+                                       unique_fields=["handle"], update_fields=["note"])
+            assert Handle.objects.get(handle="Bob").note == "seen"
+            assert Handle.objects.count() == 3
             indexes = connection.mongo_database["validationapp_handle"].list_indexes()
             assert {"locale": "root", "strength": 2} in [i.get("collation") for i in indexes]
         finally:

@@ -542,6 +542,9 @@ class Executor:
         statement.
         """
         indexes = self._unique_indexes(collection)
+        # The filter finds a collision as each unique index does: under its
+        # collation (one per operation, so the indexes must share it).
+        collation = self._conflict_collation(collection, [keys for keys, _ in indexes])
         operations = []
         for doc in documents:
             _check_plain_keys(collection, doc)
@@ -552,7 +555,8 @@ class Executor:
                 match = {k: {"$eq": doc[k]} for k in keys}
                 branches.append({"$and": [partial, match]} if partial else match)
             if branches:
-                operations.append(UpdateOne({"$or": branches}, {"$setOnInsert": doc}, upsert=True))
+                operations.append(UpdateOne({"$or": branches}, {"$setOnInsert": doc}, upsert=True,
+                                            collation=collation))
             else:
                 operations.append(InsertOne(doc))
         if not operations:
@@ -612,7 +616,8 @@ class Executor:
             update = {"$set": changes}
             if on_insert:
                 update["$setOnInsert"] = on_insert
-            operations.append(UpdateOne(match, update, upsert=True))
+            operations.append(UpdateOne(match, update, upsert=True,
+                                        collation=self._conflict_collation(collection, [target])))
             keyed.append(match)
         self._collection(collection).bulk_write(operations, ordered=True, session=self.session)
         generated = self._generated(collection)
@@ -889,6 +894,21 @@ class Executor:
             keys, name=name, unique=True, partialFilterExpression=where, session=self.session,
             **options,
         )
+
+    def _conflict_collation(self, collection: str, keys: list[list[str]]) -> dict | None:
+        """The collation under which rows collide on the unique indexes over
+        ``keys`` (each takes its text columns' collation): an upsert's filter
+        must compare as they do, under one collation (MongoDB takes one per
+        operation)."""
+        recorded = {c["name"]: c for c in catalog.columns(self.db, collection, self.session) or ()}
+        found = {recorded[c].get("collation") or collations.SIMPLE for key in keys for c in key
+                 if c in recorded and collations.is_text(recorded[c].get("type"))}
+        if len(found) > 1:
+            raise NotSupportedError(
+                f"ON CONFLICT on {collection!r}, whose unique constraints compare under "
+                f"different collations ({', '.join(sorted(found))}): MongoDB takes one per "
+                "operation")
+        return collations.to_mongo(found.pop()) if found else None
 
     def _unique_collation(self, collection: str, columns: Sequence[str]) -> dict | None:
         """The collation a unique index over ``columns`` must compare under:
