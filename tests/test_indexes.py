@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError, NotSupportedError, connection
+from django.db import NotSupportedError, connection
 from django.db.models import Q
 from djongo.models import (
     CompoundIndex,
@@ -110,11 +110,11 @@ def test_compound_index_with_directions_unique_partial_filter_and_collation():
     assert introspected["columns"] == ["author_id", "pub_date"]
     assert introspected["orders"] == ["ASC", "DESC"]
     assert introspected["unique"] is True and introspected["type"] == "idx"
-    # The embedded engine compares strings by code point only: a language's
-    # collation is MongoDB's (CLIENT), and refused here with a clear error.
-    french = CompoundIndex(fields=["headline"], name="entry_fr", collation={"locale": "fr"})
-    with pytest.raises(DatabaseError, match="collation is not supported by the embedded engine"):
-        _add_and_remove(Entry, french)
+    # A language's collation on an index (docs/collations.md).
+    french = CompoundIndex(fields=["headline"], name="entry_fr",
+                           collation={"locale": "fr", "strength": 1})
+    listed, _ = _add_and_remove(Entry, french)
+    assert listed["collation"] == {"locale": "fr", "strength": 1}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -27,7 +27,8 @@ from pymongo.errors import OperationFailure
 from .binding import to_bson
 from .sequences import SCHEMA_COLLECTION
 
-COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default", "index")
+COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default", "index",
+               "collation")
 
 # The hidden field that holds the value of an index expression
 # (``Index(Lower("name"))``): MongoDB indexes field paths only, so each
@@ -205,6 +206,21 @@ def alter_column(db: Database, table: str, name: str, changes: dict[str, Any],
     _write(db, table, cols, session)
 
 
+def set_collation(db: Database, table: str, name: str, collation: str | None,
+                  session: ClientSession | None) -> None:
+    """Records (or, with ``None``, removes) the collation of a column."""
+    cols = columns(db, table, session)
+    if cols is None:
+        return
+    for c in cols:
+        if c["name"] == name:
+            if collation:
+                c["collation"] = collation
+            else:
+                c.pop("collation", None)
+    _write(db, table, cols, session)
+
+
 def column(db: Database, table: str, name: str, session: ClientSession | None) -> dict | None:
     for c in columns(db, table, session) or ():
         if c["name"] == name:
@@ -229,6 +245,16 @@ def all_generated_columns(db: Database, session: ClientSession | None) -> dict[s
     found = db[SCHEMA_COLLECTION].find({"columns.generated": {"$exists": True}},
                                        {"name": 1, "columns": 1}, session=session)
     return {doc["name"]: generated_columns(doc.get("columns")) for doc in found}
+
+
+def all_collated_columns(db: Database, session: ClientSession | None) -> dict[str, dict]:
+    """Every table's columns with a collation: table → column → collation name
+    (tables without any left out)."""
+    found = db[SCHEMA_COLLECTION].find({"columns.collation": {"$exists": True}},
+                                       {"name": 1, "columns": 1}, session=session)
+    return {doc["name"]: {c["name"]: c["collation"] for c in doc.get("columns") or ()
+                          if c.get("collation")}
+            for doc in found}
 
 
 def expression_defaults(cols: list[dict] | None, documents: list[dict]) -> dict[str, Any]:

@@ -63,6 +63,10 @@ class Connection:
         # Each table's generated columns (name → expression), read once per
         # connection, at its first UPDATE: executor.Executor._generated.
         self.generated: dict[str, dict] | None = None
+        # Each table's collated columns (name → collation), read once per
+        # connection, at its first statement that compares a column:
+        # executor.Executor._operation_collation.
+        self.collations: dict[str, dict] | None = None
         # The open djongo.models.BulkWrite, which collects this connection's
         # writes until its block ends, or None.
         self.bulk = None

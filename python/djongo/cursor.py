@@ -258,6 +258,9 @@ def _translate(exc: BaseException) -> database.Error | None:
         # a refused login).
         if exc.code in (112, 251, 244, 24, 18, 13):
             return database.OperationalError(str(exc))
+        # CommandNotSupported: what the server does not implement.
+        if exc.code == 115:
+            return database.NotSupportedError(str(exc))
         return database.DatabaseError(str(exc))
     return database.DatabaseError(str(exc))
 

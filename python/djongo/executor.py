@@ -24,7 +24,7 @@ from bson import Decimal128, ObjectId, json_util
 from pymongo import DeleteMany, InsertOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, client_functions, concerns, records, sequences, validator
+from . import catalog, client_functions, collations, concerns, records, sequences, validator
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -138,6 +138,8 @@ class Executor:
         # only refer to results of sub-plans before it.
         subquery_results: list[list[tuple]] = []
         binder = Binder(params, subquery_results)
+        if "collation" in plan:
+            plan = self._with_operation_collation(plan)
         for subplan in plan.get("subqueries", ()):
             result = self._run(subplan, binder)
             subquery_results.append(list(result.rows))
@@ -152,14 +154,53 @@ class Executor:
             result.rows = client_functions.post_process(result.rows, plan["post"])
         return result
 
+    def _with_operation_collation(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """The plan with the collation its commands run under (``collation``
+        in each of them, sub-plans included), when it is not the simple one."""
+        uses = plan["collation"]
+        chosen = self._operation_collation(uses["names"], [tuple(c) for c in uses["columns"]])
+        if chosen is None:
+            return plan
+
+        def under(p: dict[str, Any]) -> dict[str, Any]:
+            p = {**p, "operation_collation": chosen}
+            if "select" in p:
+                p["select"] = under(p["select"])
+            return p
+
+        return {**under(plan), "subqueries": [under(p) for p in plan.get("subqueries", ())]}
+
+    def _operation_collation(self, names: list[str],
+                             columns: list[tuple[str, str]]) -> dict | None:
+        """MongoDB's collation for a statement that names ``names`` and
+        compares ``columns`` (collations.choose). The columns' collations are
+        read once per connection (again after this connection runs DDL); their
+        types only when a collation other than the simple one is in play."""
+        if self.connection.collations is None:
+            self.connection.collations = catalog.all_collated_columns(self.db, self.session)
+        collated = self.connection.collations
+        if not names and not any(c in collated.get(t, ()) for t, c in columns):
+            return None
+
+        def type_of(table: str, column: str) -> str | None:
+            record = records.get(self.connection, table) or self._table_record(table) or {}
+            for c in record.get("columns") or ():
+                if c["name"] == column:
+                    return c.get("type")
+            return None
+
+        return collations.choose(names, columns, lambda t, c: collated.get(t, {}).get(c), type_of)
+
     def _run(self, plan: dict[str, Any], binder: Binder) -> Result:
         op = plan["op"]
         handler = getattr(self, f"_run_{op}", None)
         if handler is None:
             raise NotSupportedError(f"the executor does not implement plan op {op!r}")
         if op in SCHEMA_OPS:
-            # Generated columns may have changed: read them again when needed.
+            # Generated columns and collations may have changed: read them
+            # again when needed.
             self.connection.generated = None
+            self.connection.collations = None
             tables = [t for t in (plan.get("collection"), plan.get("to")) if t]
             records.forget(self.connection, *tables)
             if self.session is not None:
@@ -212,6 +253,7 @@ class Executor:
             skip=binder.bind(plan.get("skip")) or 0,
             limit=limit or 0,
             session=self.session,
+            collation=plan.get("operation_collation"),
         )
         if plan.get("star"):
             return self._star_result(plan["collection"], list(cursor))
@@ -250,7 +292,8 @@ class Executor:
             target = self._collection(collection, options)
         else:
             target = self.db.with_options(**options.pymongo()) if options else self.db
-        documents = list(target.aggregate(pipeline, session=self.session))
+        documents = list(target.aggregate(pipeline, session=self.session,
+                                          collation=plan.get("operation_collation")))
         default_row = plan.get("default_row")
         if not documents and default_row is not None:
             return Result(rows=iter([tuple(default_row)]), columns=columns, rowcount=1)
@@ -502,6 +545,9 @@ class Executor:
         statement.
         """
         indexes = self._unique_indexes(collection)
+        # The filter finds a collision as each unique index does: under its
+        # collation (one per operation, so the indexes must share it).
+        collation = self._conflict_collation(collection, [keys for keys, _ in indexes])
         operations = []
         for doc in documents:
             _check_plain_keys(collection, doc)
@@ -512,7 +558,8 @@ class Executor:
                 match = {k: {"$eq": doc[k]} for k in keys}
                 branches.append({"$and": [partial, match]} if partial else match)
             if branches:
-                operations.append(UpdateOne({"$or": branches}, {"$setOnInsert": doc}, upsert=True))
+                operations.append(UpdateOne({"$or": branches}, {"$setOnInsert": doc}, upsert=True,
+                                            collation=collation))
             else:
                 operations.append(InsertOne(doc))
         if not operations:
@@ -572,7 +619,8 @@ class Executor:
             update = {"$set": changes}
             if on_insert:
                 update["$setOnInsert"] = on_insert
-            operations.append(UpdateOne(match, update, upsert=True))
+            operations.append(UpdateOne(match, update, upsert=True,
+                                        collation=self._conflict_collation(collection, [target])))
             keyed.append(match)
         self._collection(collection).bulk_write(operations, ordered=True, session=self.session)
         generated = self._generated(collection)
@@ -620,22 +668,24 @@ class Executor:
         if generated:
             update = [*update, {"$set": generated}]
         query = binder.bind_filter(plan.get("filter") or {})
+        collation = plan.get("operation_collation")
         if bulk is not None:
-            self._queue(bulk, plan["collection"], [UpdateMany(query, update)])
+            self._queue(bulk, plan["collection"], [UpdateMany(query, update, collation=collation)])
             if bulk.saving_stored_instance:
                 # save() of an instance that is in the database: its UPDATE
                 # matches it (asking the server would cost what bulk saves).
                 return Result(rowcount=1)
-            return Result(rowcount=self._matching(plan["collection"], query))
+            return Result(rowcount=self._matching(plan["collection"], query, collation))
         result = self._collection(plan["collection"], options).update_many(
-            query, update, session=self.session,
+            query, update, session=self.session, collation=collation,
         )
         return Result(rowcount=result.matched_count)
 
-    def _matching(self, collection: str, query: dict) -> int:
+    def _matching(self, collection: str, query: dict, collation: dict | None = None) -> int:
         """How many documents ``query`` matches now: a queued UPDATE's or
         DELETE's row count (the block's pending writes are not seen)."""
-        return self.db[collection].count_documents(query, session=self.session)
+        return self.db[collection].count_documents(query, session=self.session,
+                                                   collation=collation)
 
     def _update_each(self, plan, binder: Binder) -> Result:
         """An UPDATE with correlated subqueries: each selected document gets
@@ -693,11 +743,12 @@ class Executor:
             return Result(rowcount=self.store.delete(plan, binder,
                                                      options and options.for_write()))
         query = binder.bind_filter(plan.get("filter") or {})
+        collation = plan.get("operation_collation")
         if bulk is not None:
-            self._queue(bulk, plan["collection"], [DeleteMany(query)])
-            return Result(rowcount=self._matching(plan["collection"], query))
+            self._queue(bulk, plan["collection"], [DeleteMany(query, collation=collation)])
+            return Result(rowcount=self._matching(plan["collection"], query, collation))
         result = self._collection(plan["collection"], options).delete_many(
-            query, session=self.session)
+            query, session=self.session, collation=collation)
         return Result(rowcount=result.deleted_count)
 
     def _delete_selected(self, plan, binder: Binder) -> Result:
@@ -769,6 +820,7 @@ class Executor:
     def _run_create_table(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
         session = self.session
+        _check_collations(plan["columns"])
         if catalog.is_recorded(self.db, name, session):
             if plan.get("if_not_exists"):
                 return Result(rowcount=0)
@@ -836,10 +888,43 @@ class Executor:
             conditions.append(where)
         where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
         keys = self._free_keys(collection, keys or [(c, 1) for c in columns])
+        options = {**(options or {})}
+        if "collation" not in options:
+            collation = self._unique_collation(collection, columns)
+            if collation is not None:
+                options["collation"] = collation
         self.db[collection].create_index(
             keys, name=name, unique=True, partialFilterExpression=where, session=self.session,
-            **(options or {}),
+            **options,
         )
+
+    def _conflict_collation(self, collection: str, keys: list[list[str]]) -> dict | None:
+        """The collation under which rows collide on the unique indexes over
+        ``keys`` (each takes its text columns' collation): an upsert's filter
+        must compare as they do, under one collation (MongoDB takes one per
+        operation)."""
+        recorded = {c["name"]: c for c in catalog.columns(self.db, collection, self.session) or ()}
+        found = {recorded[c].get("collation") or collations.SIMPLE for key in keys for c in key
+                 if c in recorded and collations.is_text(recorded[c].get("type"))}
+        if len(found) > 1:
+            raise NotSupportedError(
+                f"ON CONFLICT on {collection!r}, whose unique constraints compare under "
+                f"different collations ({', '.join(sorted(found))}): MongoDB takes one per "
+                "operation")
+        return collations.to_mongo(found.pop()) if found else None
+
+    def _unique_collation(self, collection: str, columns: Sequence[str]) -> dict | None:
+        """The collation a unique index over ``columns`` must compare under:
+        their own, so that values the collation calls equal collide (a
+        MongoDB index has one collation, so they must share it)."""
+        recorded = {c["name"]: c for c in catalog.columns(self.db, collection, self.session) or ()}
+        found = {recorded[c].get("collation") or collations.SIMPLE for c in columns
+                 if c in recorded and collations.is_text(recorded[c].get("type"))}
+        if len(found) > 1:
+            raise NotSupportedError(
+                f"a unique constraint on {', '.join(columns)} of {collection!r} whose columns "
+                f"have different collations ({', '.join(sorted(found))}): a MongoDB index has one")
+        return collations.to_mongo(found.pop()) if found else None
 
     def _run_drop_table(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
@@ -867,6 +952,7 @@ class Executor:
     def _run_add_column(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
         column = binder.bind(plan["column"])
+        _check_collations([column])
         default = column.get("default")
         if catalog.column(self.db, name, column["name"], self.session) is not None:
             raise ProgrammingError(f"column {column['name']!r} of table {name!r} already exists")
@@ -984,6 +1070,10 @@ class Executor:
         for document_option in ("weights", "wildcardProjection", "collation"):
             if document_option in options:
                 options[document_option] = json.loads(options[document_option])
+        if plan.get("collate"):
+            # Index(Collate("title", "sv")): an index with that collation.
+            collation = collations.to_mongo(plan["collate"])
+            options["collation"] = collation or {"locale": collations.SIMPLE}
         try:
             if plan.get("unique"):
                 self._unique_index(name, [k for k, _ in keys], index_name, where, options, keys)
@@ -1127,6 +1217,13 @@ class Executor:
         seq = max(plan["next"] - 1, sequences.largest_id(self.db, name, field, self.session))
         self._counter(name, lambda s, t: sequences.restart(self.db, name, seq, s, t))
         return Result(rowcount=0)
+
+
+def _check_collations(columns: list[dict]) -> None:
+    """Refuses a column collation djongo does not know, before anything is made."""
+    for column in columns:
+        if column.get("collation"):
+            collations.to_mongo(column["collation"])
 
 
 def _explainable(plan: dict, binder: Binder) -> dict:

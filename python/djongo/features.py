@@ -124,9 +124,20 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     # for SQLite; the query language has no row values.
     supports_tuple_lookups = False
     supports_unspecified_pk = False
-    supports_collation_on_charfield = False
-    supports_collation_on_textfield = False
-    supports_non_deterministic_collations = False
+    # db_collation and Collate(): MongoDB collations, named as ICU collations
+    # are (BCP 47 tags with -u- keywords); each statement runs under the one
+    # collation its compared columns or its COLLATE give (docs/collations.md).
+    supports_collation_on_charfield = True
+    supports_collation_on_textfield = True
+    # A case- or accent-insensitive collation ("und-u-ks-level2").
+    supports_non_deterministic_collations = True
+    test_collations = {
+        "ci": "und-u-ks-level2",
+        "cs": "simple",
+        "non_default": "sv",
+        "swedish_ci": "sv-u-ks-level2",
+        "virtual": "sv",
+    }
     # INTERSECT / EXCEPT: rows tagged by input, grouped, kept by count.
     supports_select_intersection = True
     supports_select_difference = True

@@ -167,7 +167,8 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 description.append(FieldInfo(
                     column["name"], base, size, size, precision, scale,
                     bool(column.get("null", True)),
-                    sql_literal(column["default"]) if "default" in column else None, None,
+                    sql_literal(column["default"]) if "default" in column else None,
+                    column.get("collation"),
                     bool(column.get("auto")), bool(column.get("primary_key")),
                 ))
             return description

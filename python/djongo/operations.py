@@ -116,6 +116,8 @@ class DatabaseOperations(BaseDatabaseOperations):
         # Django quotes some names twice (a db_table written '"t"'), so a
         # name already quoted (every character inside quotes) is kept; any
         # other name is quoted, its quotes doubled, and never leaves them.
+        # A lazy name (Django's test models make db_collation one) is read.
+        name = str(name)
         if is_quoted_identifier(name):
             return name
         return quote_identifier(name)

@@ -9,7 +9,7 @@ from bson import Decimal128
 from django.db import NotSupportedError
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor, _related_non_m2m_objects
 
-from . import validator
+from . import catalog, collations, records, validator
 from .cursor import django_errors
 from .json_values import JSONValue
 from .models import schema_validation
@@ -70,14 +70,28 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         # as PostgreSQL drops the sequence of an AutoField made IntegerField.
         if new_field.get_internal_type() in AUTO_FIELDS:
             new_type = SERIAL_TYPES.get(new_type, new_type)
-        return super()._alter_column_type_sql(
-            model, old_field, new_field, new_type, old_collation, new_collation
-        )
+        # The column's collation is recorded by _alter_field itself (the
+        # dialect has no ALTER COLUMN ... COLLATE).
+        return super()._alter_column_type_sql(model, old_field, new_field, new_type, None, None)
 
     def _alter_field(self, model, old_field, new_field, old_type, new_type, old_db_params,
                      new_db_params, strict=False):
+        old_collation = old_db_params.get("collation")
+        new_collation = new_db_params.get("collation")
+        if old_collation != new_collation:
+            if new_collation:
+                collations.to_mongo(new_collation)  # a name djongo knows, or NotSupportedError
+            # Recorded first: a unique index made below takes it.
+            self._record_collation(model._meta.db_table, old_field.column, new_collation)
         super()._alter_field(model, old_field, new_field, old_type, new_type, old_db_params,
                              new_db_params, strict)
+        if old_collation != new_collation:
+            # The unique indexes the column keeps compare under its collation.
+            try:
+                self._recollate_unique_indexes(model._meta.db_table, new_field.column)
+            except Exception:
+                self._record_collation(model._meta.db_table, new_field.column, old_collation)
+                raise
         # A key's new type reaches the columns that refer to it (an AutoField
         # made BigAutoField: its foreign keys, and theirs, become bigint).
         # Django does this itself only alongside the foreign key constraints
@@ -99,6 +113,62 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
             }, fragment[1])
             for sql, sql_params in other_actions:
                 self.execute(sql, sql_params)
+
+    def _record_collation(self, table: str, column: str, collation: str | None) -> None:
+        """Records a column's collation in ``__schema__`` (docs/collations.md)."""
+        if self.collect_sql:
+            self.collected_sql.append(
+                f"-- djongo: record the collation of {table}.{column}: {collation or 'simple'}")
+            return
+        self._write_collation(table, column, collation)
+
+    def _recollate_unique_indexes(self, table: str, column: str) -> None:
+        """Rebuilds the unique indexes over ``column`` under its new collation
+        (MongoDB cannot change an index's collation in place): the rows are
+        checked again, as a new unique constraint checks them."""
+        if self.collect_sql:
+            self.collected_sql.append(
+                f"-- djongo: rebuild the unique indexes of {table}.{column} under its collation")
+            return
+        self._rebuild_unique_indexes(table, column)
+
+    @django_errors
+    def _rebuild_unique_indexes(self, table: str, column: str) -> None:
+        connection = self.connection.connection
+        session = connection.session_for_statement()
+        db = self.connection.mongo_database
+        recorded = {c["name"]: c for c in catalog.columns(db, table, session) or ()}
+        for index in list(db[table].list_indexes(session=session)):
+            if not index.get("unique") or index["name"] == "_id_" or column not in index["key"]:
+                continue
+            found = {recorded[c].get("collation") or collations.SIMPLE for c in index["key"]
+                     if c in recorded and collations.is_text(recorded[c].get("type"))}
+            if len(found) > 1:
+                raise NotSupportedError(
+                    f"the unique index {index['name']!r} of {table!r} would cover columns with "
+                    f"different collations ({', '.join(sorted(found))}): a MongoDB index has one")
+            options = {k: v for k, v in index.items() if k not in ("v", "key", "name", "ns",
+                                                                    "collation")}
+            collation = collations.to_mongo(found.pop()) if found else None
+            if collation is not None:
+                options["collation"] = collation
+            keys = list(index["key"].items())
+            db[table].drop_index(index["name"], session=session)
+            try:
+                db[table].create_index(keys, name=index["name"], session=session, **options)
+            except Exception:
+                # Rows the new collation calls duplicates: the index stays as it was.
+                previous = {k: v for k, v in index.items() if k not in ("v", "key", "name", "ns")}
+                db[table].create_index(keys, name=index["name"], session=session, **previous)
+                raise
+
+    @django_errors
+    def _write_collation(self, table: str, column: str, collation: str | None) -> None:
+        connection = self.connection.connection
+        catalog.set_collation(self.connection.mongo_database, table, column, collation,
+                              connection.session_for_statement())
+        connection.collations = None
+        records.forget(connection, table)
 
     def prepare_default(self, value) -> str:
         return self.quote_value(value)

@@ -66,7 +66,8 @@ pub fn cmp_bson(a: &Bson, b: &Bson) -> Ordering {
                 (Some(x), Some(y)) => cmp_num(x, y),
                 _ => Ordering::Equal,
             },
-            4 => as_str(a).cmp(as_str(b)),
+            // Strings follow the operation's collation (binary by default).
+            4 => crate::collation::compare_strings(as_str(a), as_str(b)),
             _ => Ordering::Equal,
         },
     }
@@ -149,9 +150,18 @@ fn write_key(v: &Bson, out: &mut String) {
                 None => out.push_str("?;"),
             }
         }
-        Bson::String(s) | Bson::Symbol(s) => {
-            let _ = write!(out, "s{}:{}", s.len(), s);
-        }
+        Bson::String(s) | Bson::Symbol(s) => match crate::collation::current_sort_key(s) {
+            // Under a collation, strings it calls equal share a key.
+            Some(key) => {
+                let _ = write!(out, "c{}:", key.len());
+                for byte in key {
+                    let _ = write!(out, "{byte:02x}");
+                }
+            }
+            None => {
+                let _ = write!(out, "s{}:{}", s.len(), s);
+            }
+        },
         Bson::Document(d) => {
             out.push('{');
             for (k, v) in d {

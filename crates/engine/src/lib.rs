@@ -15,6 +15,7 @@
 //! - every error is an [`EngineError`] with MongoDB's code; no input panics.
 #![deny(unsafe_code)]
 
+pub mod collation;
 pub mod compare;
 pub mod deps;
 pub mod error;

@@ -38,6 +38,9 @@ pub struct IndexSpec {
     pub text: Option<Arc<crate::text::TextSpec>>,
     /// A wildcard index's covered paths (its key is `{"$**": 1}` or `{"a.$**": 1}`).
     pub wildcard: Option<Arc<crate::wildcard::Wildcard>>,
+    /// The index's collation (`None`: simple): its keys hold the strings'
+    /// collation keys, so values the collation calls equal are one key.
+    pub collation: Option<Arc<djongo_engine::collation::Collation>>,
 }
 
 pub const ID_INDEX_NAME: &str = "_id_";
@@ -160,6 +163,14 @@ impl IndexSpec {
         if key.values().any(crate::hashed::is_hashed_direction) {
             crate::hashed::validate(spec, &key)?;
         }
+        let collation = match spec.get("collation") {
+            Some(c) => djongo_engine::collation::parse(c)?,
+            None => None,
+        };
+        let special = text.is_some() || wildcard.is_some() || key.values().any(|d| crate::hashed::is_hashed_direction(d) || crate::geo_index::is_geo_direction(d));
+        if collation.is_some() && special {
+            return Err(CommandError::new(115, "CommandNotSupported", "a collation on a text, wildcard, hashed or 2dsphere index is not supported by the embedded engine"));
+        }
         let unique = truthy(spec.get("unique"));
         let sparse = truthy(spec.get("sparse"));
         let partial = match spec.get("partialFilterExpression") {
@@ -177,12 +188,18 @@ impl IndexSpec {
         if key.values().any(crate::geo_index::is_geo_direction) && !stored.contains_key("2dsphereIndexVersion") {
             stored.insert("2dsphereIndexVersion", crate::geo_index::INDEX_VERSION);
         }
-        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored, text, wildcard })
+        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored, text, wildcard, collation })
     }
 
     /// Whether two specs describe the same index (createIndexes is idempotent for those).
     pub fn same_definition(&self, other: &IndexSpec) -> bool {
-        self.key == other.key && self.unique == other.unique && self.sparse == other.sparse && self.partial == other.partial && self.text == other.text && self.wildcard == other.wildcard
+        self.key == other.key
+            && self.unique == other.unique
+            && self.sparse == other.sparse
+            && self.partial == other.partial
+            && self.text == other.text
+            && self.wildcard == other.wildcard
+            && self.collation == other.collation
     }
 
     pub fn fields(&self) -> impl Iterator<Item = &str> {

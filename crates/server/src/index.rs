@@ -23,7 +23,9 @@ pub struct IndexKey {
 pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     if let Some(partial) = &index.partial {
         let filter = Filter::parse(partial)?;
-        if !filter.matches(doc)? {
+        // The filter compares under the index's collation, not under the
+        // collation of the operation that writes the document.
+        if !djongo_engine::collation::scoped(index.collation.clone(), || filter.matches(doc))? {
             return Ok(Vec::new());
         }
     }
@@ -112,10 +114,33 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     Ok(combos
         .into_iter()
         .map(|values| {
-            let encoded = keyenc::encode_directed(&values, &descending);
+            let encoded = match &index.collation {
+                Some(c) => keyenc::encode_directed(&values.iter().map(|v| collation_key(c, v)).collect::<Vec<_>>(), &descending),
+                None => keyenc::encode_directed(&values, &descending),
+            };
             IndexKey { values, encoded }
         })
         .collect())
+}
+
+/// A value as a collated index keys it (as mongod does): each string, at
+/// any depth, by its collation key, in hex so that it stays a string whose
+/// order is the key's byte order.
+fn collation_key(collation: &djongo_engine::collation::Collation, value: &Bson) -> Bson {
+    match value {
+        Bson::String(s) | Bson::Symbol(s) => {
+            let key = collation.sort_key(s);
+            let mut hex = String::with_capacity(key.len() * 2);
+            for byte in key {
+                use std::fmt::Write;
+                let _ = write!(hex, "{byte:02x}");
+            }
+            Bson::String(hex)
+        }
+        Bson::Array(items) => Bson::Array(items.iter().map(|v| collation_key(collation, v)).collect()),
+        Bson::Document(d) => Bson::Document(d.iter().map(|(k, v)| (k.clone(), collation_key(collation, v))).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Whether `doc` meets an array on one of `index`'s paths: then it may have

@@ -43,6 +43,9 @@ fn column(ctx: &Ctx, c: &ColumnDef) -> Result<Document> {
         let (key, value) = default_value(ctx, v)?;
         d.insert(key, value);
     }
+    if let Some(collation) = &c.collation {
+        d.insert("collation", collation);
+    }
     if let Some(g) = &c.generated {
         // An aggregation expression over the row, which the executor
         // evaluates whenever the row is written.
@@ -142,7 +145,7 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             };
             doc! { "op": "alter_column", "collection": collection, "column": column, "set": set }
         }
-        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options, kind } => {
+        Ddl::CreateIndex { collection, name, keys, unique, if_not_exists, filter, options, kind, collation } => {
             let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
             // The index kind goes into the key pattern, as MongoDB writes it:
             // {f: "text" | "hashed" | "2dsphere"}, {"f.$**": 1}.
@@ -174,6 +177,9 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             let mut plan = doc! { "op": "create_index", "collection": collection, "name": name, "keys": keys, "unique": unique, "if_not_exists": if_not_exists, "where": filter };
             if !options.is_empty() {
                 plan.insert("options", options.iter().map(|(k, v)| (k.clone(), literal(v))).collect::<Document>());
+            }
+            if let Some(collation) = collation {
+                plan.insert("collate", collation);
             }
             plan
         }

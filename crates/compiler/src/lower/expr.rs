@@ -210,6 +210,11 @@ impl Ctx {
             }
             Expr::Function { func, args } => self.function(env, *func, args)?,
             Expr::JsonExtract { expr, path, mode } => json::extract(self.json_input(env, expr)?, path, *mode),
+            // A statement's COLLATEs become its operation's collation
+            // (plan::collation); MongoDB has none for a stored or indexed value.
+            Expr::Collate { .. } => {
+                return Err(CompileError::unsupported("COLLATE in an index expression, a generated column, a CHECK or a DEFAULT", format!("{e:?}")))
+            }
             Expr::Aggregate { .. } => return Err(CompileError::unsupported("aggregate function outside SELECT/HAVING/ORDER BY of a grouped query", format!("{e:?}"))),
             Expr::Case { whens, otherwise } => {
                 if let Some(lookup) = self.case_as_lookup(env, whens, otherwise.as_deref())? {

@@ -104,6 +104,8 @@ pub fn lower(mut stmt: Statement, params: usize) -> Result<Document> {
         windows: RefCell::new(Vec::new()),
         window_count: RefCell::new(0),
     };
+    // Read before lowering: it removes the COLLATE nodes it reads.
+    let collation = crate::plan::collation::analyze(&mut stmt);
     let mut subplans = Vec::with_capacity(stmt.subqueries.len());
     for q in &stmt.subqueries {
         subplans.push(Bson::Document(read::lower_query(&ctx, q, None)?.into_document()));
@@ -136,6 +138,9 @@ pub fn lower(mut stmt: Statement, params: usize) -> Result<Document> {
         }
     };
     plan.insert("params", params as i64);
+    if let Some(collation) = collation {
+        plan.insert("collation", collation);
+    }
     if !subplans.is_empty() {
         plan.insert("subqueries", subplans);
     }

@@ -435,6 +435,15 @@ pub enum Expr {
     },
     /// `f(...) OVER (PARTITION BY ... ORDER BY ... frame)`.
     Window(Box<Window>),
+    /// `expr COLLATE "name"`: `expr` compared under the named collation.
+    /// MongoDB compares every string of one operation under one collation,
+    /// so `plan::collation` reads these for the whole statement and removes
+    /// them before lowering; one left elsewhere (an index expression, a
+    /// generated column) is refused when lowered.
+    Collate {
+        expr: Box<Expr>,
+        collation: String,
+    },
     /// A value inside a JSON document (Django's JSONField key and index
     /// transforms). Each key is one literal key, never a field path.
     JsonExtract {
@@ -514,7 +523,7 @@ impl Expr {
     pub fn for_each_child<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
         match self {
             Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } => {}
-            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } => f(e),
+            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } | Expr::Collate { expr: e, .. } => f(e),
             Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => f(expr),
             Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
                 f(left);
@@ -559,7 +568,7 @@ impl Expr {
     pub fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         match self {
             Expr::Column(_) | Expr::Literal(_) | Expr::Param(_) | Expr::Exists { .. } | Expr::ScalarSubquery(_) | Expr::SubqueryColumn { .. } => {}
-            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } => f(e),
+            Expr::Neg(e) | Expr::Not(e) | Expr::Cast { expr: e, .. } | Expr::JsonExtract { expr: e, .. } | Expr::Collate { expr: e, .. } => f(e),
             Expr::IsNull { expr, .. } | Expr::InSubquery { expr, .. } => f(expr),
             Expr::Arith { left, right, .. } | Expr::Compare { left, right, .. } => {
                 f(left);

@@ -2,6 +2,7 @@
 //! SQL syntax and MongoDB. `build` produces it from the sqlparser AST (and
 //! resolves every name); `crate::lower` turns it into MongoDB commands.
 pub mod build;
+pub mod collation;
 pub mod expr;
 mod outer;
 mod scope;
@@ -233,6 +234,9 @@ pub struct ColumnDef {
     /// `GENERATED ALWAYS AS (expr) STORED|VIRTUAL`: computed from the row's
     /// other columns whenever it is written (both kinds are stored).
     pub generated: Option<Expr>,
+    /// `COLLATE "name"`: the collation its values are compared under
+    /// (recorded in `__schema__`; docs/collations.md).
+    pub collation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -357,6 +361,8 @@ pub enum Ddl {
         /// key that word instead of a direction, `wildcard` makes each key
         /// `<field>.$**`.
         kind: Option<IndexKind>,
+        /// The collation every key is under (`("title" COLLATE "sv")`).
+        collation: Option<String>,
     },
     DropIndex {
         collection: Option<String>,

@@ -212,6 +212,12 @@ fn plan_str<'a>(plan: &'a Document, key: &str) -> PyResult<&'a str> {
     plan.get_str(key).map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("the plan has no {key}")))
 }
 
+/// The collation the executor chose for the statement's commands
+/// (python/djongo/collations.py), if not the simple one.
+fn operation_collation(plan: &Document) -> Option<Document> {
+    plan.get_document("operation_collation").ok().cloned()
+}
+
 fn width(plan: &Document) -> usize {
     plan.get_array("columns").map_or(0, Vec::len)
 }
@@ -249,6 +255,9 @@ impl StoreClient {
             None => Bson::Document(Document::new()),
         };
         let mut command = doc! {"find": plan_str(&plan, "collection")?, "filter": filter};
+        if let Some(collation) = operation_collation(&plan) {
+            command.insert("collation", collation);
+        }
         if let Some(projection) = bind("projection")?.filter(|p| !matches!(p, Bson::Null)) {
             command.insert("projection", projection);
         }
@@ -296,7 +305,10 @@ impl StoreClient {
             Some(Bson::String(collection)) => Bson::String(collection.clone()),
             _ => Bson::Int32(1),
         };
-        let command = doc! {"aggregate": target, "pipeline": pipeline, "cursor": {}};
+        let mut command = doc! {"aggregate": target, "pipeline": pipeline, "cursor": {}};
+        if let Some(collation) = operation_collation(&plan) {
+            command.insert("collation", collation);
+        }
         let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Read), log.as_ref(), concerns.as_ref())?;
         let width = width(&plan);
         let batch = rows::batch(py, &reply, "firstBatch", width)?;
@@ -318,7 +330,11 @@ impl StoreClient {
         let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let filter = binder.bind_bson(py, plan.get("filter").unwrap_or(&Bson::Document(Document::new())), true)?;
         let update = binder.bind_bson(py, plan.get("update").unwrap_or(&Bson::Array(Vec::new())), false)?;
-        let command = doc! {"update": plan_str(&plan, "collection")?, "updates": [{"q": filter, "u": update, "multi": true}], "ordered": true};
+        let mut statement = doc! {"q": filter, "u": update, "multi": true};
+        if let Some(collation) = operation_collation(&plan) {
+            statement.insert("collation", collation);
+        }
+        let command = doc! {"update": plan_str(&plan, "collection")?, "updates": [statement], "ordered": true};
         let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref(), concerns.as_ref())?;
         self.written(py, &reply)
     }
@@ -330,7 +346,11 @@ impl StoreClient {
         let plan = plans::document_of(plan)?;
         let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let filter = binder.bind_bson(py, plan.get("filter").unwrap_or(&Bson::Document(Document::new())), true)?;
-        let command = doc! {"delete": plan_str(&plan, "collection")?, "deletes": [{"q": filter, "limit": 0}], "ordered": true};
+        let mut statement = doc! {"q": filter, "limit": 0};
+        if let Some(collation) = operation_collation(&plan) {
+            statement.insert("collation", collation);
+        }
+        let command = doc! {"delete": plan_str(&plan, "collection")?, "deletes": [statement], "ordered": true};
         let reply = self.run(py, db, command, None, Scope::of(txn.as_ref(), Kind::Write), log.as_ref(), concerns.as_ref())?;
         self.written(py, &reply)
     }

@@ -342,7 +342,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     reply::gossip(state, body)?;
     check_field_paths(body)?;
     refuse_atlas_only(&name, body)?;
-    refuse_collation(&name, body)?;
+    command_collation(&name, body)?;
     refuse_linearizable_output(&name, body)?;
     concerns::read_preference(body)?;
     let lsid = session_id(body)?;
@@ -426,6 +426,11 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
 /// Runs the handler, unless the command opens or continues a change stream
 /// (`change_stream`) or names a view (`views`).
 fn dispatch(ctx: &mut Ctx<'_>, name: &str, run: Handler, body: &Document) -> CmdResult<Document> {
+    let collation = command_collation(name, body)?;
+    djongo_engine::collation::scoped(collation, || dispatch_collated(ctx, name, run, body))
+}
+
+fn dispatch_collated(ctx: &mut Ctx<'_>, name: &str, run: Handler, body: &Document) -> CmdResult<Document> {
     if change_stream::opens_stream(name, body) {
         return change_stream::open(ctx, body);
     }
@@ -455,38 +460,46 @@ pub fn search_not_enabled() -> CommandError {
     CommandError::new(31082, "SearchNotEnabled", ATLAS_SEARCH_MESSAGE)
 }
 
-/// Collations are not implemented: a command that asks for one (other than
-/// `{locale: "simple"}`, the binary comparison every command makes) is
-/// refused, never run with another comparison than the one it asked for.
-/// They may appear on the command (find, aggregate, count, distinct,
-/// findAndModify, create), on each update or delete statement, and on each
-/// index of createIndexes.
-fn refuse_collation(name: &str, body: &Document) -> CmdResult<()> {
-    fn asks(v: Option<&Bson>) -> bool {
-        match v {
-            None => false,
-            Some(Bson::Document(c)) => !(c.len() == 1 && matches!(c.get("locale"), Some(Bson::String(l)) if l == "simple")),
-            Some(_) => true,
-        }
-    }
+/// The commands whose own `collation` field is the collation of every string
+/// comparison they make (update and delete take one per statement:
+/// write.rs).
+const COLLATED_COMMANDS: [&str; 5] = ["find", "aggregate", "count", "distinct", "findAndModify"];
+
+/// A command's `collation`, parsed (`None`: the simple, binary one). Each
+/// one is checked before anything runs; a collection's collation (the
+/// default of its operations) is not implemented yet and is refused, never
+/// replaced by the binary comparison.
+fn command_collation(name: &str, body: &Document) -> CmdResult<Option<std::sync::Arc<djongo_engine::collation::Collation>>> {
+    let parse = |v: &Bson| djongo_engine::collation::parse(v).map_err(CommandError::from);
     let nested = match name {
         "update" => "updates",
         "delete" => "deletes",
         "createIndexes" => "indexes",
         _ => "",
     };
-    let in_list = match body.get(nested) {
-        Some(Bson::Array(items)) => items.iter().any(|i| matches!(i, Bson::Document(d) if asks(d.get("collation")))),
-        _ => false,
-    };
-    if asks(body.get("collation")) || in_list {
-        return Err(CommandError::new(
-            115,
-            "CommandNotSupported",
-            "collation is not supported by the embedded engine: only the simple (binary) collation, {locale: \"simple\"}, is",
-        ));
+    // Each statement's and each index's own collation is checked here, and
+    // applied by its statement (write.rs) or index (index.rs).
+    if let Some(Bson::Array(items)) = body.get(nested) {
+        for item in items {
+            if let Some(c) = item.as_document().and_then(|d| d.get("collation")) {
+                parse(c)?;
+            }
+        }
     }
-    Ok(())
+    let Some(value) = body.get("collation") else { return Ok(None) };
+    let collation = parse(value)?;
+    if collation.is_some() && !COLLATED_COMMANDS.contains(&name) {
+        return Err(not_on_the_engine(if name == "create" { "a collection or view" } else { "this command" }));
+    }
+    Ok(collation)
+}
+
+fn not_on_the_engine(what: &str) -> CommandError {
+    CommandError::new(
+        115,
+        "CommandNotSupported",
+        format!("a collation on {what} is not supported by the embedded engine: only an operation's (find, aggregate, count, distinct, findAndModify, update and delete statements) and an index's are"),
+    )
 }
 
 /// mongod refuses `$out`/`$merge` under a linearizable read concern.

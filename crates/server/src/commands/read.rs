@@ -464,7 +464,8 @@ pub fn distinct(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         let mut found = Vec::new();
         crate::index::collect_path(&Bson::Document(d), &path, crate::index::EmptyArray::Skip, &mut found);
         for v in found {
-            if seen.insert(crate::keyenc::encode_one(&v)) {
+            // Values the operation's collation calls equal are one value.
+            if seen.insert(djongo_engine::compare::canonical_key(&v)) {
                 values.push(v);
             }
         }

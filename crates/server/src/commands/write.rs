@@ -333,6 +333,14 @@ fn update_statement(
     Ok(outcome)
 }
 
+/// The collation of one update or delete statement (`None`: simple).
+fn statement_collation(stmt: &Document) -> CmdResult<Option<std::sync::Arc<djongo_engine::collation::Collation>>> {
+    match stmt.get("collation") {
+        Some(c) => Ok(djongo_engine::collation::parse(c)?),
+        None => Ok(None),
+    }
+}
+
 pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let coll = collection_arg(body, "update")?;
     crate::catalog::check_writable(&ctx.db, &coll)?;
@@ -352,7 +360,13 @@ pub fn update(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
-        let outcome = update_statement(&mut tables, (&db, &coll, in_txn), stmt, (vars.as_ref(), bypass), &mut ctx.changes).and_then(|o| {
+        let outcome = statement_collation(stmt)
+            .and_then(|collation| {
+                djongo_engine::collation::scoped(collation, || {
+                    update_statement(&mut tables, (&db, &coll, in_txn), stmt, (vars.as_ref(), bypass), &mut ctx.changes)
+                })
+            })
+            .and_then(|o| {
             if o.modified > 0 || o.upserted.is_some() {
                 transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
             }
@@ -401,7 +415,9 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let mut errors = Vec::new();
     for (i, stmt) in statements.iter().enumerate() {
         let Some(meta) = &meta else { break };
-        let result = (|| -> CmdResult<i64> {
+        // Checked for every statement before any runs (commands/mod.rs).
+        let collation = statement_collation(stmt)?;
+        let result = djongo_engine::collation::scoped(collation, || -> CmdResult<i64> {
             let q = bind_filter(opt_doc(stmt, "q")?.unwrap_or_default(), vars.as_ref());
             let limit = super::opt_i64(stmt, "limit")?.unwrap_or(0);
             let targets = plan::matching(&tables, meta, &q, (limit == 1).then_some(1))?;
@@ -414,7 +430,7 @@ pub fn delete(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                 transactional_write(ctx.state, ctx.conn, ctx.retryable)?;
             }
             Ok(targets.len() as i64)
-        })();
+        });
         match result {
             Ok(k) => n += k,
             Err(e) if e.aborts_command() => return Err(e),

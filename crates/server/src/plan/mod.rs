@@ -100,6 +100,7 @@ fn id_index() -> &'static IndexSpec {
         spec: CollectionMeta::id_index_spec(),
         text: None,
         wildcard: None,
+        collation: None,
     })
 }
 
@@ -125,13 +126,17 @@ impl<'m> Prepared<'m> {
         };
         // Only an index whose first field the filter or the sort names can
         // serve the query (unless a hint names it): the others are not read.
+        // A collated index holds collation keys, not values: it enforces
+        // uniqueness, and no query reads it (its bounds would need the
+        // query's strings as collation keys).
         let sort_first = sort.as_ref().and_then(|(_, s)| s.keys().next().cloned());
         let relevant = |ix: &IndexSpec| {
-            query.hint.is_some()
-                || match &ix.wildcard {
-                    Some(wildcard) => preds.fields.iter().any(|(path, _)| wildcard.covers(path)),
-                    None => ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f)),
-                }
+            ix.collation.is_none()
+                && (query.hint.is_some()
+                    || match &ix.wildcard {
+                        Some(wildcard) => preds.fields.iter().any(|(path, _)| wildcard.covers(path)),
+                        None => ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f)),
+                    })
         };
         let mut multikey = Vec::with_capacity(meta.indexes.len());
         let mut bounds = Vec::with_capacity(meta.indexes.len());
@@ -355,7 +360,21 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
         if meta.indexes[i].text.is_some() {
             return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: a text index can only be hinted for a $text query"));
         }
+        if meta.indexes[i].collation.is_some() {
+            let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+            out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
+            return Ok(out);
+        }
         out.push(index_candidate(tables, prep, i, true));
+        return Ok(out);
+    }
+    // Index keys hold strings in binary order: under an operation's
+    // collation their bounds and order would not be the collation's, so
+    // the documents are scanned and compared one by one (mongod too uses an
+    // index for strings only when the index has the query's collation).
+    if djongo_engine::collation::is_active() {
+        let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+        out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
         return Ok(out);
     }
     // Equality on `_id` is answered by lookups alone (MongoDB's IDHACK).
@@ -374,7 +393,7 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
             }
             continue;
         }
-        if !usable::index_serves(ix, &prep.preds) {
+        if ix.collation.is_some() || !usable::index_serves(ix, &prep.preds) {
             continue;
         }
         let bounds = &prep.bounds[i];
@@ -615,7 +634,7 @@ pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> C
         return Ok(crate::text::search::run(tables, meta, &text)?.len() as u64);
     }
     let prep = Prepared::new(tables, meta, &Query { any_order: true, ..Query::filter(filter) })?;
-    if let Some(plan) = count_scan(&prep) {
+    if let Some(plan) = count_scan(&prep).filter(|_| !djongo_engine::collation::is_active()) {
         return plan.run(tables, meta);
     }
     run(tables, &prep, |mut exec| {
@@ -672,7 +691,7 @@ fn count_scan<'p>(prep: &'p Prepared<'_>) -> Option<CountScan<'p>> {
         return Some(CountScan { index: None, bounds: &prep.id_bounds, multikey: false });
     }
     let best = (0..prep.meta.indexes.len())
-        .filter(|&i| usable::index_serves(&prep.meta.indexes[i], &prep.preds) && decides(&prep.meta.indexes[i], &prep.bounds[i]))
+        .filter(|&i| prep.meta.indexes[i].collation.is_none() && usable::index_serves(&prep.meta.indexes[i], &prep.preds) && decides(&prep.meta.indexes[i], &prep.bounds[i]))
         .min_by_key(|&i| prep.bounds[i].spans.len())?;
     Some(CountScan { index: Some(best), bounds: &prep.bounds[best], multikey: prep.multikey[best] })
 }

@@ -110,6 +110,7 @@ impl Builder {
             unique: false,
             default: None,
             generated: None,
+            collation: None,
         };
         let mut checks = Vec::new();
         for opt in &col.options {
@@ -132,7 +133,11 @@ impl Builder {
                 }
                 ColumnOption::Check(c) => checks.push((c.name.as_ref().map(|n| n.value.clone()), (*c.expr).clone())),
                 ColumnOption::Generated { generation_expr: Some(e), .. } => def.generated = Some(self.generated_expr(e)?),
-                ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::Collation(_) | ColumnOption::CharacterSet(_) => {}
+                ColumnOption::Collation(name) => match name.0.as_slice() {
+                    [part] if part.as_ident().is_some() => def.collation = part.as_ident().map(|i| i.value.clone()),
+                    _ => return Err(CompileError::unsupported("COLLATE with a qualified collation name", col)),
+                },
+                ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::CharacterSet(_) => {}
                 other => return Err(CompileError::unsupported(format!("column option {other}"), col)),
             }
         }
@@ -231,26 +236,41 @@ impl Builder {
         let collection = object_name(&c.table_name)?;
         self.scopes.push();
         self.scopes.add_source(SourceName { name: collection.clone(), derived_columns: None });
-        let built = self.index_keys(&c.columns).and_then(|keys| {
+        let built = self.index_keys(&c.columns).and_then(|(keys, collation)| {
             let filter = c.predicate.as_ref().map(|p| self.expr(p)).transpose()?;
-            Ok((keys, filter))
+            Ok((keys, collation, filter))
         });
         self.scopes.pop();
-        let (keys, filter) = built?;
+        let (keys, collation, filter) = built?;
         if kind == Some(IndexKind::Wildcard) && keys.iter().any(|(k, _)| matches!(k, IndexKey::Expr(_))) {
             return Err(CompileError::unsupported("wildcard index on an expression", c));
         }
-        Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter, options, kind })
+        Ok(Ddl::CreateIndex { collection, name, keys, unique: c.unique, if_not_exists: c.if_not_exists, filter, options, kind, collation })
     }
 
     /// The keys of CREATE INDEX: a column (`"name"`, or `("name")` as Django
-    /// writes `F("name")`), or an expression over the row's columns.
-    fn index_keys(&mut self, columns: &[ast::IndexColumn]) -> Result<Vec<(IndexKey, bool)>> {
+    /// writes `F("name")`), or an expression over the row's columns; and the
+    /// index's collation when its keys are columns under one COLLATE
+    /// (`Index(Collate("title", "sv"))`: a MongoDB index on `title` with that
+    /// collation; an index has one, so every key must name it).
+    fn index_keys(&mut self, columns: &[ast::IndexColumn]) -> Result<IndexKeys> {
         let mut keys = Vec::with_capacity(columns.len());
+        let mut collations = Vec::new();
         for col in columns {
             let mut e = &col.column.expr;
             while let ast::Expr::Nested(inner) = e {
                 e = inner;
+            }
+            if let ast::Expr::Collate { expr, collation } = e {
+                let name = match collation.0.as_slice() {
+                    [part] => part.as_ident().map(|i| i.value.clone()),
+                    _ => None,
+                };
+                collations.push(name.ok_or_else(|| CompileError::unsupported("COLLATE with a qualified collation name", e))?);
+                e = expr;
+                while let ast::Expr::Nested(inner) = e {
+                    e = inner;
+                }
             }
             let key = match e {
                 ast::Expr::Identifier(i) => IndexKey::Field(i.value.clone()),
@@ -259,7 +279,13 @@ impl Builder {
             };
             keys.push((key, !matches!(col.column.options.sort, Some(ast::OrderBySort::Desc))));
         }
-        Ok(keys)
+        let collation = collations.first().cloned();
+        let one = collations.iter().all(|c| Some(c) == collation.as_ref());
+        let all_columns = keys.iter().all(|(k, _)| matches!(k, IndexKey::Field(_)));
+        if collation.is_some() && (collations.len() != keys.len() || !one || !all_columns) {
+            return Err(CompileError::unsupported("an index whose keys are not all columns under one COLLATE (a MongoDB index has one collation)", "CREATE INDEX"));
+        }
+        Ok((keys, collation))
     }
 
     /// An index expression: like a generated column's, and deterministic, as
@@ -390,3 +416,7 @@ fn index_option(e: &ast::Expr) -> Result<(String, Literal)> {
     }
     Ok((name.value.clone(), value))
 }
+
+/// The keys of CREATE INDEX (each with its direction: ascending when true),
+/// and the collation they are all under, if any.
+type IndexKeys = (Vec<(IndexKey, bool)>, Option<String>);

@@ -32,6 +32,13 @@ impl Builder {
             }
             A::Value(v) => value(&v.value, e)?,
             A::Nested(inner) => self.expr_at(inner, d)?,
+            A::Collate { expr, collation } => match collation.0.as_slice() {
+                [part] => match part.as_ident() {
+                    Some(name) => Expr::Collate { expr: Box::new(self.expr_at(expr, d)?), collation: name.value.clone() },
+                    None => return Err(CompileError::unsupported("COLLATE with a computed name", e)),
+                },
+                _ => return Err(CompileError::unsupported("COLLATE with a qualified collation name", e)),
+            },
             A::BinaryOp { left, op, right } => self.binary(e, left, op, right, d)?,
             A::UnaryOp { op, expr } => match op {
                 UnaryOperator::Not => Expr::Not(Box::new(self.expr_at(expr, d)?)),
