@@ -9,6 +9,9 @@
 #                                          # with `scripts/setup --release` in that checkout)
 #   COMPARE_LABEL=e3c810a                  # its column's name (default: its git HEAD; needed for
 #                                          # a tree exported with `git archive`, which has no .git)
+#   COMPARE_PYTHON=/path/to/.venv/bin/python COMPARE_LABEL=main benches/orm/run.sh
+#                                          # the same with an interpreter whose djongo is built
+#                                          # already (nothing is built in that checkout)
 #   OP_TIMEOUT=300                         # seconds an operation may take (default 600)
 #
 # The extension is built with the release profile (scripts/setup --release) first.
@@ -30,7 +33,9 @@ if [ -n "${COMPARE:-}" ]; then
     (cd "$COMPARE" && scripts/setup --release)
     LABEL="${COMPARE_LABEL:-$(git -C "$COMPARE" rev-parse --short HEAD)}"
     EXTRA+=(--compare "$LABEL=$COMPARE/.venv/bin/python")
+elif [ -n "${COMPARE_PYTHON:-}" ]; then
+    EXTRA+=(--compare "${COMPARE_LABEL:-compare}=$COMPARE_PYTHON")
 fi
 "$PY" "$HERE/bench.py" "${ROWS[@]}" --out "$HERE" --label "$(git rev-parse --short HEAD)" \
     --op-timeout "${OP_TIMEOUT:-600}" "${EXTRA[@]}" \
-    --command "${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
+    --command "${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"

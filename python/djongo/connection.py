@@ -25,7 +25,7 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from . import _core, concerns, shared_transaction
-from .cursor import translate_errors
+from .cursor import Cursor, translate_errors
 from .transport import StoreTransport
 
 logger = logging.getLogger("djongo")
@@ -91,9 +91,7 @@ class Connection:
                 )
         return self._supports_transactions
 
-    def cursor(self):
-        from .cursor import Cursor
-
+    def cursor(self) -> Cursor:
         self._check_open()
         return Cursor(self)
 

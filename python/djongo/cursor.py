@@ -74,18 +74,30 @@ class Cursor:
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Cursor:
         if self._closed:
             raise database.ProgrammingError("cannot execute on a closed cursor")
-        self.last_sql, self.last_params = sql, params if isinstance(params, Mapping) else ()
-        if isinstance(params, Mapping):
-            sql, params = positional(sql, params)
-        params = () if params is None else tuple(params)
-        if not isinstance(self.last_params, Mapping):
+        self.last_sql = sql
+        if params is None:
+            params = ()
+        elif type(params) is not tuple and type(params) is not list and isinstance(params, Mapping):
+            # Kept as given for last_executed_query.
             self.last_params = params
+            sql, params = positional(sql, params)
+            self._run(sql, tuple(params))
+            return self
+        self.last_params = params = tuple(params)
+        self._run(sql, params)
+        return self
+
+    def _run(self, sql: str, params: tuple) -> None:
         logger.debug("%s; args=%r", sql, params)
         plan = compile_sql(sql)
-        with translate_errors(sql):
+        try:
             self._result = Executor(self.connection).execute(plan, params)
+        except Exception as exc:
+            error = _translated(exc)
+            if error is None:
+                raise
+            raise error from exc
         self._rows = self._result.rows
-        return self
 
     def executemany(self, sql: str, param_list) -> Cursor:
         total = 0
@@ -95,17 +107,35 @@ class Cursor:
         self._result.rowcount = total
         return self
 
+    # The rows may come batch by batch from the server (a generator): its
+    # failures are translated as execute's are.
+
     def fetchone(self) -> tuple | None:
-        with translate_errors(None):
+        try:
             return next(self._rows, None)
+        except Exception as exc:
+            error = _translated(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     def fetchmany(self, size: int | None = None) -> list[tuple]:
-        with translate_errors(None):
+        try:
             return list(islice(self._rows, size or self.arraysize))
+        except Exception as exc:
+            error = _translated(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     def fetchall(self) -> list[tuple]:
-        with translate_errors(None):
+        try:
             return list(self._rows)
+        except Exception as exc:
+            error = _translated(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     def __iter__(self):
         return self
@@ -186,16 +216,23 @@ class translate_errors:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or isinstance(exc, database.Error):
+        error = _translated(exc) if isinstance(exc, Exception) else None
+        if error is None:
             return False
-        translated = _translate(exc)
-        if translated is None:
-            return False
-        if isinstance(exc, PyMongoError):
-            translated.labels = frozenset(
-                label for label in _LABELS if exc.has_error_label(label))
-            translated.code = getattr(exc, "code", None)
-        raise translated from exc
+        raise error from exc
+
+
+def _translated(exc: Exception) -> database.Error | None:
+    """``exc`` as the DB-API exception Django understands, or None when it is
+    one already or has none (it is then raised as it is)."""
+    if isinstance(exc, database.Error):
+        return None
+    translated = _translate(exc)
+    if translated is not None and isinstance(exc, PyMongoError):
+        translated.labels = frozenset(
+            label for label in _LABELS if exc.has_error_label(label))
+        translated.code = getattr(exc, "code", None)
+    return translated
 
 
 # The labels that tell a caller whether to run a transaction again.

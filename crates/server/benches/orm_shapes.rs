@@ -11,84 +11,24 @@
 //! `DJONGO_BENCH_CPU=1` measures the thread's CPU time instead of the wall
 //! clock: on a shared machine it moves much less with other work, but it
 //! leaves out the time a write waits for the disk.
-use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use bson::{doc, Document};
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BatchSize, Criterion, Throughput};
-use djongo_server::auth::{ConnAuth, Users};
-use djongo_server::commands::run_command;
-use djongo_server::state::{ConnInfo, ServerState, WRITE_LOCK_TIMEOUT};
-use djongo_server::storage::Storage;
 use std::cell::Cell;
-use std::time::Duration;
 
 // The allocator the engine runs with (the Python extension, the binary).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const AUTHORS: i64 = 50;
-const BATCH: i64 = 1000;
-const DB: &str = "bench";
+mod orm_data;
 
-struct Store {
-    state: ServerState,
-    conn: ConnInfo,
-    rows: i64,
-    _dir: tempfile::TempDir,
-}
+use orm_data::{entry, Store, BATCH};
 
-impl Store {
-    fn run(&mut self, mut body: Document) -> Document {
-        body.insert("$db", DB);
-        let reply = run_command(&self.state, &mut self.conn, &body);
-        assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{body} failed: {reply}");
-        reply
-    }
-}
-
-/// Row `i` of the benchmark's entries (benches/orm/bench.py `entry_fields`).
-fn entry(i: i64, rows: i64) -> Document {
-    let base = 1_704_067_200_000i64; // 2024-01-01T00:00:00Z
-    doc! {
-        "_id": ObjectId::new(),
-        "author_id": i % AUTHORS + 1,
-        "headline": format!("h{}", i % 250),
-        "n": i,
-        "rating": ((i * 7919) % 1000) as f64 / 100.0,
-        "at": DateTime::from_millis(base + ((i * 104_729) % rows) * 1000),
-        "body": "lorem ipsum ".repeat(8),
-        "id": i + 1,
-    }
-}
-
-/// The unique index Django's primary key becomes (a partial index on the
-/// non-null types), and one index per `db_index`/foreign key.
-fn indexes() -> Vec<Bson> {
-    let non_null = vec!["double", "string", "object", "array", "binData", "objectId", "bool", "date", "int", "timestamp", "long", "decimal", "regex"];
-    let mut out = vec![Bson::Document(doc! {
-        "key": {"id": 1}, "name": "benchapp_entry_pkey", "unique": true,
-        "partialFilterExpression": {"id": {"$type": non_null}},
-    })];
-    for field in ["author_id", "headline", "n", "rating", "at"] {
-        out.push(Bson::Document(doc! {"key": {field: 1}, "name": format!("benchapp_entry_{field}")}));
-    }
-    out
-}
-
-fn load() -> Store {
-    let rows: i64 = std::env::var("DJONGO_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+/// The benchmark's store, in a temporary directory that lives as long as it.
+fn load() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let storage = Storage::open(dir.path()).expect("the store opens");
-    let state = ServerState::new(storage, Users::default(), WRITE_LOCK_TIMEOUT, Duration::from_secs(60));
-    let conn = ConnInfo::new(1, "bench".into(), "bench".into(), ConnAuth::owner());
-    let mut store = Store { state, conn, rows, _dir: dir };
-    store.run(doc! {"createIndexes": "benchapp_entry", "indexes": indexes()});
-    let authors: Vec<Document> = (0..AUTHORS).map(|i| doc! {"_id": ObjectId::new(), "name": format!("author {i}"), "id": i + 1}).collect();
-    store.run(doc! {"insert": "benchapp_author", "documents": authors});
-    for start in (0..rows).step_by(BATCH as usize) {
-        let batch: Vec<Document> = (start..rows.min(start + BATCH)).map(|i| entry(i, rows)).collect();
-        store.run(doc! {"insert": "benchapp_entry", "documents": batch});
-    }
-    store
+    let store = orm_data::load(dir.path(), orm_data::rows());
+    (store, dir)
 }
 
 /// The pipeline Django's `Author.objects.annotate(Count('entry'), Avg('entry__n'))` compiles to.
@@ -106,8 +46,8 @@ fn annotate() -> Vec<Document> {
 }
 
 fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
-    let mut store = load();
-    let rows = store.rows;
+    let (mut store, _dir) = load();
+    let rows = orm_data::rows();
     let mut g = c.benchmark_group(format!("{rows} entries{clock}"));
     g.sample_size(20);
     let next = Cell::new(0i64);

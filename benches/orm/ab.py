@@ -1,0 +1,125 @@
+"""A/B of single ORM operations, alternating: Django + SQLite and one or more djongo
+interpreters (e.g. this tree's .venv and another checkout's), each a long-lived worker
+process on its own copy of the same loaded data, asked in turn for a block of calls, so
+that load on a shared machine hits every column alike. For quick comparisons of the
+statement path (docs/statement-path.md); benches/orm/run.sh is the full benchmark.
+
+    python benches/orm/ab.py --djongo branch=.venv/bin/python \\
+        --djongo main=/work/main/.venv/bin/python [--ops get_pk,filter_indexed] \\
+        [--rounds 15] [--calls 200]
+
+Prints the median over rounds of each block's mean time per call, and each djongo
+column's ratio to SQLite and to the first djongo column. Reads only: writes would make
+the copies drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench import copy_data, orm_operations, run_worker, setup_django  # noqa: E402
+
+READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related"]
+
+
+def serve(argv: list[str]) -> None:
+    """The worker: `ab.py serve BACKEND DIR ROWS`, then one `OP CALLS` per stdin line,
+    answered with the seconds the calls took."""
+    import random
+
+    backend, data_dir, rows = argv[0], argv[1], int(argv[2])
+    setup_django(backend, data_dir)
+    ops = orm_operations(rows, random.Random(18))
+    for name in ops:
+        if name in READS:
+            ops[name][0]()  # warm-up: compiled plans, connections
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, calls = line.split()
+        fn = ops[name][0]
+        t0 = time.perf_counter()
+        for _ in range(int(calls)):
+            fn()
+        print(json.dumps(time.perf_counter() - t0), flush=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve(sys.argv[2:])
+        return
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--djongo", action="append", required=True, metavar="LABEL=PYTHON")
+    p.add_argument("--sqlite-python", default=sys.executable)
+    p.add_argument("--ops", default="get_pk,filter_indexed")
+    p.add_argument("--rows", type=int, default=5000)
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--calls", type=int, default=200)
+    args = p.parse_args()
+    ops = args.ops.split(",")
+    unknown = set(ops) - set(READS)
+    if unknown:
+        raise SystemExit(f"not a read operation: {', '.join(sorted(unknown))}")
+    columns = [("Django + SQLite", "sqlite", args.sqlite_python)]
+    columns += [(f"djongo {label}", "djongo", python)
+                for label, _, python in (spec.partition("=") for spec in args.djongo)]
+    with tempfile.TemporaryDirectory(prefix="djongo-orm-ab-") as tmp:
+        tmp = Path(tmp)
+        templates = {}
+        for kind, python in (("sqlite", args.sqlite_python), ("djongo", columns[1][2])):
+            templates[kind] = tmp / f"load-{kind}"
+            templates[kind].mkdir()
+            run_worker(python, ["load", "--backend", kind, "--dir", str(templates[kind]),
+                                "--rows", str(args.rows)], timeout=3600)
+        workers = []
+        for i, (_, kind, python) in enumerate(columns):
+            data = tmp / f"data-{i}"
+            copy_data(templates[kind], data)
+            worker = subprocess.Popen(
+                [python, str(Path(__file__).resolve()), "serve", kind, str(data), str(args.rows)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            if worker.stdout.readline().strip() != "ready":
+                raise SystemExit(f"worker {columns[i][0]} failed to start")
+            workers.append(worker)
+        times: dict[tuple[str, str], list[float]] = {}
+        try:
+            for _ in range(args.rounds):
+                for op in ops:
+                    for (label, _, _), worker in zip(columns, workers, strict=True):
+                        worker.stdin.write(f"{op} {args.calls}\n")
+                        worker.stdin.flush()
+                        seconds = json.loads(worker.stdout.readline())
+                        times.setdefault((op, label), []).append(seconds / args.calls)
+        finally:
+            for worker in workers:
+                worker.stdin.close()
+                worker.wait()
+        for i in range(len(columns)):
+            shutil.rmtree(tmp / f"data-{i}", ignore_errors=True)
+    labels = [label for label, _, _ in columns]
+    print(f"{args.rounds} rounds of {args.calls} calls, {args.rows} entries; "
+          "median of the rounds' mean µs per call")
+    header = ["operation", *labels, *(f"{label} ÷ SQLite" for label in labels[1:]),
+              *(f"{label} ÷ {labels[1]}" for label in labels[2:])]
+    print("| " + " | ".join(header) + " |")
+    print("| --- |" + " ---: |" * (len(header) - 1))
+    for op in ops:
+        med = {label: statistics.median(times[(op, label)]) * 1e6 for label in labels}
+        cells = [f"{med[label]:.1f}" for label in labels]
+        cells += [f"{med[label] / med[labels[0]]:.2f}" for label in labels[1:]]
+        cells += [f"{med[label] / med[labels[1]]:.2f}" for label in labels[2:]]
+        print(f"| {op} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
