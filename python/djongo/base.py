@@ -7,12 +7,15 @@ import logging.config
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError
 from django.db.backends.base.base import BaseDatabaseWrapper
+from pymongo.errors import OperationFailure
 
+from . import catalog, foreign_keys, json_lookups
 from . import database as Database
-from . import json_lookups
 from .client import DatabaseClient
 from .connection import Connection
+from .cursor import translate_errors
 from .creation import DatabaseCreation
 from .features import DatabaseFeatures
 from .introspection import DatabaseIntrospection
@@ -23,6 +26,9 @@ from .server import choose_server, get_client, get_store
 from .validation import DatabaseValidation
 
 logger = logging.getLogger("djongo")
+
+# The server aborted the transaction already (MongoDB's NoSuchTransaction).
+NO_SUCH_TRANSACTION = 251
 
 # Keys a djongo settings block may hold beyond Django's own.
 DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR", "SCHEMA_VALIDATION",
@@ -156,7 +162,37 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             conn_params["name"], self.alias, server.description,
         )
         return Connection(client, conn_params["name"], conn_params["enforce_schema"],
-                          store=get_store(server))
+                          store=get_store(server),
+                          foreign_keys=self.features.supports_foreign_keys)
+
+    def check_constraints(self, table_names=None) -> None:
+        """Raises ``IntegrityError`` for a row whose foreign key finds no row,
+        as this connection sees the data (its open transaction's writes
+        included, whose deferred checks have not run yet). ``loaddata`` and
+        ``TestCase`` call it; the engine itself checks at commit."""
+        if not self.features.supports_foreign_keys:
+            return
+        self.ensure_connection()
+        with self.wrap_database_errors, translate_errors(None):
+            try:
+                self._check_foreign_keys(table_names)
+            except OperationFailure as exc:
+                # A transaction the server aborted already (a failed
+                # statement) will commit nothing: there is nothing to check.
+                if exc.code != NO_SUCH_TRANSACTION:
+                    raise
+
+    def _check_foreign_keys(self, table_names) -> None:
+        db = self.connection.database
+        session = self.connection.session_for_statement()
+        found = foreign_keys.read_all(db, session)
+        for table in (table_names if table_names is not None else sorted(found)):
+            if not found.get(table):
+                continue
+            pk_column = (catalog.primary_key(db, table, session) or ["_id"])[0]
+            for violation, pk in foreign_keys.violations(db, table, found[table], pk_column,
+                                                         session):
+                raise IntegrityError(violation.message(pk_column, pk))
 
     def _configure_logging(self) -> None:
         config = self.settings_dict.get("LOGGING")

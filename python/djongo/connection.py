@@ -45,8 +45,10 @@ SQL_CODEC_OPTIONS = CodecOptions(type_registry=TypeRegistry([_DecimalDecoder()])
 
 class Connection:
     def __init__(self, client: MongoClient, name: str, enforce_schema: bool,
-                 store: _core.StoreClient | None = None) -> None:
+                 store: _core.StoreClient | None = None, foreign_keys: bool = False) -> None:
         self.client = client
+        # Whether the server enforces foreign keys (features.supports_foreign_keys).
+        self.foreign_keys = foreign_keys
         self.database: Database = client.get_database(name, codec_options=SQL_CODEC_OPTIONS)
         self.enforce_schema = enforce_schema
         # The embedded store's own client (djongo.transport), or None: pymongo.

@@ -24,7 +24,7 @@ from bson import Decimal128, ObjectId, json_util
 from pymongo import DeleteMany, InsertOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, client_functions, concerns, records, sequences, validator
+from . import catalog, client_functions, concerns, foreign_keys, records, sequences, validator
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -914,6 +914,8 @@ class Executor:
                 if index["name"] == pk_index:
                     catalog.set_pk_index(self.db, name, None, self.session)
         validator.drop_field(self.db, name, column, self.session)
+        if self.connection.foreign_keys:
+            foreign_keys.drop_field(self.db, name, column, self.session)
         self.db[name].update_many({}, {"$unset": {column: ""}}, session=self.session)
         catalog.drop_column(self.db, name, column, self.session)
         sequences.unregister(self.db, name, column, self.session)
@@ -922,9 +924,14 @@ class Executor:
     def _run_rename_column(self, plan, binder: Binder) -> Result:
         name, old, new = plan["collection"], plan["from"], plan["to"]
         validator.rename_field(self.db, name, old, new, self.session)
+        # The values stay as they are: the foreign keys naming the column,
+        # renamed just after, owe no check (bypassDocumentValidation).
         self.db[name].update_many(
             {old: {"$exists": True}}, {"$rename": {old: new}}, session=self.session,
+            bypass_document_validation=True,
         )
+        if self.connection.foreign_keys:
+            foreign_keys.rename_field(self.db, name, old, new, self.session)
         # Indexes name their fields: rebuild those on the old name.
         for index in list(self.db[name].list_indexes(session=self.session)):
             if old not in index["key"] or index["name"] == "_id_":
@@ -1072,13 +1079,31 @@ class Executor:
                                      {"primary_key": True, "null": False}, self.session)
         elif kind == "check":
             validator.add_checks(self.db, name, _named_checks(name, [plan]), self.session)
-        # Foreign keys are not enforced (DatabaseFeatures.supports_foreign_keys
-        # is False).
+        elif kind == "foreign_key":
+            self._add_foreign_key(name, plan)
         return Result(rowcount=0)
+
+    def _add_foreign_key(self, table: str, plan) -> None:
+        if not self.connection.foreign_keys:
+            raise NotSupportedError(
+                "FOREIGN KEY constraints: MongoDB enforces no references (the embedded "
+                "engine does)")
+        references = plan["references"]
+        columns, to_columns = plan["columns"], list(references["columns"])
+        if not to_columns:
+            to_columns = catalog.primary_key(self.db, references["table"], self.session) or []
+        if len(columns) != 1 or len(to_columns) != 1:
+            raise NotSupportedError("a FOREIGN KEY over several columns")
+        name = plan.get("name") or f"{table}_{columns[0]}_fkey"
+        foreign_keys.add(self.db, table, foreign_keys.ForeignKey(
+            name, columns[0], references["table"], to_columns[0]), self.session)
 
     def _run_drop_constraint(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
         if validator.drop_check(self.db, name, plan["name"], self.session):
+            return Result(rowcount=0)
+        if (self.connection.foreign_keys
+                and foreign_keys.drop(self.db, name, plan["name"], self.session)):
             return Result(rowcount=0)
         for index in self.db[name].list_indexes(session=self.session):
             if index["name"] == plan["name"] and index["name"] != "_id_":

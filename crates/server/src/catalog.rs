@@ -21,6 +21,9 @@ pub struct CollectionMeta {
     /// only index DDL changes the list (`Arc::make_mut`).
     pub indexes: Arc<Vec<IndexSpec>>,
     pub next_index_id: u32,
+    /// The collections whose foreign keys refer to this one
+    /// (`foreign_keys`), kept by the engine, not listed as an option.
+    pub referenced_by: Arc<Vec<crate::foreign_keys::Referrer>>,
 }
 
 /// A secondary index (the `_id` index is implicit: documents are keyed by `_id`).
@@ -58,7 +61,7 @@ impl CollectionMeta {
                 })
             })
             .collect();
-        doc! {
+        let mut d = doc! {
             "db": &self.db,
             "name": &self.name,
             "id": self.id as i64,
@@ -66,7 +69,13 @@ impl CollectionMeta {
             "options": self.options.clone(),
             "indexes": indexes,
             "nextIndexId": i64::from(self.next_index_id),
+        };
+        if !self.referenced_by.is_empty() {
+            let referrers: Vec<Bson> =
+                self.referenced_by.iter().map(|r| Bson::Document(doc! {"collection": &r.collection, "field": &r.field})).collect();
+            d.insert("referencedBy", referrers);
         }
+        d
     }
 
     pub fn from_document(d: &Document) -> CmdResult<CollectionMeta> {
@@ -77,6 +86,16 @@ impl CollectionMeta {
             let id = ix.get_i64("id").map_err(|_| corrupt("index id"))? as u32;
             let spec = ix.get_document("spec").map_err(|_| corrupt("index spec"))?;
             indexes.push(IndexSpec::from_spec(id, spec)?);
+        }
+        let mut referenced_by = Vec::new();
+        if let Ok(list) = d.get_array("referencedBy") {
+            for r in list {
+                let Bson::Document(r) = r else { return Err(corrupt("referencedBy")) };
+                referenced_by.push(crate::foreign_keys::Referrer {
+                    collection: r.get_str("collection").map_err(|_| corrupt("referencedBy"))?.to_string(),
+                    field: r.get_str("field").map_err(|_| corrupt("referencedBy"))?.to_string(),
+                });
+            }
         }
         let uuid = match d.get("uuid") {
             Some(Bson::Binary(b)) => b.clone(),
@@ -90,6 +109,7 @@ impl CollectionMeta {
             options: d.get_document("options").cloned().unwrap_or_default(),
             indexes: Arc::new(indexes),
             next_index_id: d.get_i64("nextIndexId").unwrap_or(1) as u32,
+            referenced_by: Arc::new(referenced_by),
         })
     }
 
@@ -311,6 +331,7 @@ mod tests {
             options: doc! {},
             indexes: Arc::new(vec![spec]),
             next_index_id: 4,
+            referenced_by: Default::default(),
         };
         let back = CollectionMeta::from_document(&meta.to_document()).unwrap();
         assert_eq!(back.ns(), "d.c.x");

@@ -183,9 +183,10 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
                     d.insert("kind", "primary_key");
                     d.insert("columns", cols.clone());
                 }
-                Constraint::ForeignKey(cols) => {
+                Constraint::ForeignKey(fk) => {
                     d.insert("kind", "foreign_key");
-                    d.insert("columns", cols.clone());
+                    d.insert("columns", fk.columns.clone());
+                    d.insert("references", doc! { "table": fk.table.clone(), "columns": fk.referenced.clone() });
                 }
                 Constraint::Check(c) => {
                     d.insert("kind", "check");

@@ -247,8 +247,18 @@ pub enum ColumnChange {
 pub enum Constraint {
     Unique(Vec<String>),
     PrimaryKey(Vec<String>),
-    ForeignKey(Vec<String>),
+    ForeignKey(ForeignKey),
     Check(Check),
+}
+
+/// `FOREIGN KEY (columns) REFERENCES table (referenced)`: enforced by the
+/// embedded engine (its `foreignKeys` collection option).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignKey {
+    pub columns: Vec<String>,
+    pub table: String,
+    /// Empty when the SQL names no column (the referenced table's key).
+    pub referenced: Vec<String>,
 }
 
 /// A CHECK constraint: its condition over one row's columns, enforced by

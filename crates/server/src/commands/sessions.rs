@@ -114,6 +114,15 @@ pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docum
             // that reaches the store's next server is answered from it.
             let lsid_doc = Bson::Document(doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: lsid.clone() }});
             let publish = |time| ctx.state.changes.publish(time, changes.events, Some((lsid_doc, n)));
+            // Deferred foreign key checks run on the transaction's final
+            // state; a violation aborts it (nothing applied), as a failed
+            // deferred constraint does in SQL.
+            let checked = crate::storage::Tables::open_transaction(&txn)
+                .and_then(|tables| crate::foreign_keys::verify(&tables, txn.pending_checks()));
+            if let Err(e) = checked {
+                session.state = TxnState::Aborted;
+                return Err(e);
+            }
             if let Err(e) = txn.commit(&ctx.state.storage, wait, |write| retryable::record_commit(write, &key), publish) {
                 session.state = TxnState::Aborted;
                 return Err(e);

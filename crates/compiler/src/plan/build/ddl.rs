@@ -193,10 +193,23 @@ impl Builder {
         Ok(match tc {
             TableConstraint::Unique(u) => (u.name.as_ref().map(|n| n.value.clone()), Constraint::Unique(cols(&u.columns)?)),
             TableConstraint::PrimaryKey(p) => (p.name.as_ref().map(|n| n.value.clone()), Constraint::PrimaryKey(cols(&p.columns)?)),
-            TableConstraint::ForeignKey(f) => (
-                f.name.as_ref().map(|n| n.value.clone()),
-                Constraint::ForeignKey(f.columns.iter().map(|i| i.value.clone()).collect()),
-            ),
+            TableConstraint::ForeignKey(f) => {
+                if f.on_delete.is_some() || f.on_update.is_some() {
+                    // Django applies on_delete itself; an action the server
+                    // would have to take is not implemented.
+                    return Err(CompileError::unsupported("FOREIGN KEY with ON DELETE / ON UPDATE", tc));
+                }
+                let table = f.foreign_table.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone());
+                let Some(table) = table else { return Err(CompileError::unsupported("FOREIGN KEY's referenced table", tc)) };
+                (
+                    f.name.as_ref().map(|n| n.value.clone()),
+                    Constraint::ForeignKey(crate::plan::ForeignKey {
+                        columns: f.columns.iter().map(|i| i.value.clone()).collect(),
+                        table,
+                        referenced: f.referred_columns.iter().map(|i| i.value.clone()).collect(),
+                    }),
+                )
+            }
             TableConstraint::Check(c) => (c.name.as_ref().map(|n| n.value.clone()), Constraint::Check(self.check(&c.expr)?)),
             other => return Err(CompileError::unsupported("table constraint", other)),
         })
