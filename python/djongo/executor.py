@@ -801,6 +801,9 @@ class Executor:
         for columns, constraint in zip(uniques, names, strict=True):
             self._unique_index(name, columns, constraint or f"{name}_{'_'.join(columns)}_uniq")
         validator.add_checks(self.db, name, _named_checks(name, plan.get("checks")), session)
+        for fk in [*plan.get("foreign_keys", ()),
+                   *(c["references"] for c in plan["columns"] if c.get("references"))]:
+            self._add_foreign_key(name, fk)
         return Result(rowcount=0)
 
     def _free_keys(self, collection: str, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -895,6 +898,8 @@ class Executor:
         if column.get("auto"):
             sequences.register(self.db, name, column["name"], self.session)
         validator.add_checks(self.db, name, _named_checks(name, plan.get("checks")), self.session)
+        if plan["column"].get("references"):
+            self._add_foreign_key(name, plan["column"]["references"])
         return Result(rowcount=0)
 
     def _run_drop_column(self, plan, binder: Binder) -> Result:

@@ -362,6 +362,12 @@ fn refresh_referrers(tables: &mut Tables<'_>, db: &str, targets: &BTreeSet<Strin
     Ok(())
 }
 
+/// After a collection was created (explicitly or by a first insert): the
+/// constraints that named it before it existed now refer to it.
+pub fn created(tables: &mut Tables<'_>, meta: &CollectionMeta) -> CmdResult<()> {
+    refresh_referrers(tables, &meta.db, &BTreeSet::from([meta.name.clone()]))
+}
+
 /// After `collMod` or `create` stored `meta` with constraints `new` (it had
 /// `old`): checks the documents present against the added ones and updates
 /// the reverse lists of the collections involved.
@@ -394,7 +400,8 @@ pub fn dropped(tables: &mut Tables<'_>, db: &str, targets: &BTreeSet<String>) ->
 /// the collection, as in SQL. A move to another database drops them.
 pub fn renamed(tables: &mut Tables<'_>, from: &CollectionMeta, to: &CollectionMeta) -> CmdResult<()> {
     if from.referenced_by.is_empty() && !from.options.contains_key(OPTION) {
-        return Ok(());
+        // Constraints declared before their collection existed now have it.
+        return refresh_referrers(tables, &to.db, &BTreeSet::from([to.name.clone()]));
     }
     let same_db = from.db == to.db;
     let mut targets: BTreeSet<String> = BTreeSet::new();

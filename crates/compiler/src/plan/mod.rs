@@ -233,6 +233,8 @@ pub struct ColumnDef {
     /// `GENERATED ALWAYS AS (expr) STORED|VIRTUAL`: computed from the row's
     /// other columns whenever it is written (both kinds are stored).
     pub generated: Option<Expr>,
+    /// `[CONSTRAINT name] REFERENCES table (column)`.
+    pub references: Option<(Option<String>, ForeignKey)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -292,6 +294,8 @@ pub enum Ddl {
         primary_key: Vec<String>,
         /// Table and column CHECK constraints: name (if given), check.
         checks: Vec<(Option<String>, Check)>,
+        /// Table-level FOREIGN KEY constraints: name (if given), constraint.
+        foreign_keys: Vec<(Option<String>, ForeignKey)>,
     },
     DropTable {
         collection: String,

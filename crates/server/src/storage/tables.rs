@@ -337,7 +337,9 @@ impl<'t> Tables<'t> {
         let uuid = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
         let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Default::default(), next_index_id: 1, referenced_by: Default::default() };
         self.put_collection(&meta)?;
-        Ok(meta)
+        crate::foreign_keys::created(self, &meta)?;
+        // Re-read: the reverse list of foreign keys may have been filled in.
+        Ok(self.collection(db, name)?.unwrap_or(meta))
     }
 
     /// The collection, created implicitly if missing (as inserts and
