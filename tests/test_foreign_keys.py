@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
-
 from djongo.features import DatabaseFeatures
+
 from tests.blogapp.models import Author, Entry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,7 +102,7 @@ def test_check_constraints_reports_what_the_commit_would_refuse():
         Entry.objects.filter(pk=e.pk).update(author_id=999)
         with pytest.raises(IntegrityError) as raised:
             connection.check_constraints(table_names=[ENTRY])
-        assert f"{ENTRY}.author_id contains a value '999'" in str(raised.value)
+        assert "FOREIGN KEY constraint failed" in str(raised.value)
         with pytest.raises(IntegrityError):
             connection.check_constraints()
         transaction.set_rollback(True)

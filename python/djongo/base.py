@@ -7,16 +7,15 @@ import logging.config
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from pymongo.errors import OperationFailure
 
-from . import catalog, foreign_keys, json_lookups
 from . import database as Database
+from . import json_lookups
 from .client import DatabaseClient
 from .connection import Connection
-from .cursor import translate_errors
 from .creation import DatabaseCreation
+from .cursor import translate_errors
 from .features import DatabaseFeatures
 from .introspection import DatabaseIntrospection
 from .models.schema_validation import check_setting
@@ -166,33 +165,23 @@ class DatabaseWrapper(BaseDatabaseWrapper):
                           foreign_keys=self.features.supports_foreign_keys)
 
     def check_constraints(self, table_names=None) -> None:
-        """Raises ``IntegrityError`` for a row whose foreign key finds no row,
-        as this connection sees the data (its open transaction's writes
-        included, whose deferred checks have not run yet). ``loaddata`` and
-        ``TestCase`` call it; the engine itself checks at commit."""
+        """Raises ``IntegrityError`` if the open transaction's writes break a
+        foreign key: the checks the engine would run at commit, run now (as
+        PostgreSQL's ``SET CONSTRAINTS ALL IMMEDIATE``; every pending check,
+        whatever ``table_names``). Outside a transaction each statement was
+        checked when it ran. ``loaddata`` and ``TestCase`` call it."""
         if not self.features.supports_foreign_keys:
             return
         self.ensure_connection()
         with self.wrap_database_errors, translate_errors(None):
+            session = self.connection.session_for_statement()
             try:
-                self._check_foreign_keys(table_names)
+                self.connection.database.command({"checkForeignKeys": 1}, session=session)
             except OperationFailure as exc:
                 # A transaction the server aborted already (a failed
                 # statement) will commit nothing: there is nothing to check.
                 if exc.code != NO_SUCH_TRANSACTION:
                     raise
-
-    def _check_foreign_keys(self, table_names) -> None:
-        db = self.connection.database
-        session = self.connection.session_for_statement()
-        found = foreign_keys.read_all(db, session)
-        for table in (table_names if table_names is not None else sorted(found)):
-            if not found.get(table):
-                continue
-            pk_column = (catalog.primary_key(db, table, session) or ["_id"])[0]
-            for violation, pk in foreign_keys.violations(db, table, found[table], pk_column,
-                                                         session):
-                raise IntegrityError(violation.message(pk_column, pk))
 
     def _configure_logging(self) -> None:
         config = self.settings_dict.get("LOGGING")

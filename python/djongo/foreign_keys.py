@@ -8,15 +8,15 @@ Each constraint of a referencing collection is one entry::
 The engine enforces them for every writer (docs/foreign-keys.md): the schema
 editor's ``ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY`` becomes a
 ``collMod`` that sets the list, introspection reads it back from
-``listCollections``, and ``check_constraints`` looks for the violations a
-transaction holds before it commits. MongoDB has no such option: there
-``supports_foreign_keys`` is off and Django never asks for one.
+``listCollections``, and ``check_constraints`` runs the checks a
+transaction owes before it commits (the engine's ``checkForeignKeys``).
+MongoDB has no such option: there ``supports_foreign_keys`` is off and Django
+never asks for one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
@@ -109,41 +109,3 @@ def rename_field(db: Database, table: str, old: str, new: str,
         ) for f in fks]
         if renamed != fks:
             write(db, name, renamed, session)
-
-
-@dataclass(frozen=True)
-class Violation:
-    table: str
-    fk: ForeignKey
-    document_id: Any
-    value: Any
-
-    def message(self, pk_column: str, pk: Any) -> str:
-        # SQLite's backend wording (django.db.backends.sqlite3.base).
-        return (
-            f"The row in table '{self.table}' with primary key '{pk}' has an invalid "
-            f"foreign key: {self.table}.{self.fk.field} contains a value '{self.value}' "
-            f"that does not have a corresponding value in "
-            f"{self.fk.references}.{self.fk.referenced_field}."
-        )
-
-
-def violations(db: Database, table: str, fks: list[ForeignKey], pk_column: str,
-               session: ClientSession | None, limit: int = 1) -> list[tuple[Violation, Any]]:
-    """Rows of ``table`` whose reference finds no row, as this session sees
-    the data (its transaction's own writes included): one ``$lookup`` per
-    constraint, on the referenced column's index."""
-    found = []
-    for fk in fks:
-        pipeline = [
-            {"$match": {fk.field: {"$ne": None}}},
-            {"$lookup": {"from": fk.references, "localField": fk.field,
-                         "foreignField": fk.referenced_field, "as": "_djongo_ref"}},
-            {"$match": {"_djongo_ref": {"$size": 0}}},
-            {"$limit": limit},
-            {"$project": {"_id": 1, fk.field: 1, pk_column: 1}},
-        ]
-        for doc in db[table].aggregate(pipeline, session=session):
-            found.append((Violation(table, fk, doc["_id"], doc.get(fk.field)),
-                          doc.get(pk_column, doc["_id"])))
-    return found

@@ -33,7 +33,7 @@ use crate::keyenc::{encode_one, prefix_end};
 use crate::storage::Tables;
 use bson::{doc, Bson, Document};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 /// The collection option holding the constraints.
@@ -192,29 +192,60 @@ fn violation(fk: &ForeignKey, child: &str, value: &Bson, message: String) -> Com
 
 /// Runs the checks `pending` owes on `tables` (the writer's final state),
 /// claiming each referenced document found, so no concurrent writer can
-/// take it away before this one commits.
+/// take it away before this one commits. The checks are done with.
 pub fn verify(tables: &Tables<'_>, pending: &PendingChecks) -> CmdResult<()> {
-    let entries = pending.take();
+    verify_entries(tables, pending.take())
+}
+
+/// The same checks now, in the middle of a transaction (Django's
+/// `check_constraints`, PostgreSQL's `SET CONSTRAINTS ALL IMMEDIATE`); they
+/// run again at commit, on the state then.
+pub fn check_now(tables: &Tables<'_>, pending: &PendingChecks) -> CmdResult<()> {
+    let entries = pending.entries.borrow().clone();
+    verify_entries(tables, entries)
+}
+
+/// Collection entries read once per check, not once per document.
+struct Metas<'a, 'b> {
+    tables: &'a Tables<'b>,
+    known: HashMap<(String, String), Option<CollectionMeta>>,
+}
+
+impl Metas<'_, '_> {
+    fn get(&mut self, db: &str, name: &str) -> CmdResult<Option<CollectionMeta>> {
+        let key = (db.to_string(), name.to_string());
+        if let Some(meta) = self.known.get(&key) {
+            return Ok(meta.clone());
+        }
+        let meta = self.tables.collection(db, name)?;
+        self.known.insert(key, meta.clone());
+        Ok(meta)
+    }
+}
+
+fn verify_entries(tables: &Tables<'_>, entries: Vec<Pending>) -> CmdResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
+    let mut metas = Metas { tables, known: HashMap::new() };
     let mut seen: HashSet<(String, String, Vec<u8>)> = HashSet::new();
     for entry in entries {
         match entry {
             Pending::Referrer { db, collection, id_key } => {
-                if !seen.insert((db.clone(), collection.clone(), id_key.clone())) {
+                let Some(meta) = metas.get(&db, &collection)? else { continue };
+                if !seen.insert((db, collection, id_key.clone())) {
                     continue;
                 }
-                let Some(meta) = tables.collection(&db, &collection)? else { continue };
                 let Some(doc) = tables.fetch_document(&meta, &id_key, None)? else { continue };
                 for fk in parse(&meta.options)? {
-                    check_reference(tables, &meta, &fk, &doc)?;
+                    let parent = metas.get(&meta.db, &fk.references)?;
+                    check_reference(tables, &meta, parent.as_ref(), &fk, &doc)?;
                 }
             }
             Pending::Referenced { db, collection, old } => {
-                let Some(meta) = tables.collection(&db, &collection)? else { continue };
+                let Some(meta) = metas.get(&db, &collection)? else { continue };
                 for referrer in meta.referenced_by.iter() {
-                    let Some(child) = tables.collection(&db, &referrer.collection)? else { continue };
+                    let Some(child) = metas.get(&db, &referrer.collection)? else { continue };
                     for fk in parse(&child.options)?.iter().filter(|fk| fk.references == collection && fk.referenced_field == referrer.field) {
                         let Some(value) = old.get(&fk.referenced_field).filter(|v| !is_null(Some(v))) else { continue };
                         if find_one(tables, &meta, &fk.referenced_field, value)?.is_some() {
@@ -241,10 +272,9 @@ pub fn verify(tables: &Tables<'_>, pending: &PendingChecks) -> CmdResult<()> {
 
 /// Checks one referencing document against one constraint, claiming the
 /// referenced document.
-fn check_reference(tables: &Tables<'_>, meta: &CollectionMeta, fk: &ForeignKey, doc: &Document) -> CmdResult<()> {
+fn check_reference(tables: &Tables<'_>, meta: &CollectionMeta, parent: Option<&CollectionMeta>, fk: &ForeignKey, doc: &Document) -> CmdResult<()> {
     let Some(value) = doc.get(&fk.field).filter(|v| !is_null(Some(v))) else { return Ok(()) };
-    let parent = tables.collection(&meta.db, &fk.references)?;
-    let found = match &parent {
+    let found = match parent {
         Some(parent) => find_one(tables, parent, &fk.referenced_field, value)?,
         None => None,
     };
@@ -323,11 +353,12 @@ pub fn verify_existing(tables: &Tables<'_>, meta: &CollectionMeta, fks: &[Foreig
         return Ok(());
     }
     let fields: HashSet<String> = fks.iter().map(|f| f.field.clone()).collect();
+    let parents = fks.iter().map(|f| tables.collection(&meta.db, &f.references)).collect::<CmdResult<Vec<_>>>()?;
     let mut rows = tables.documents_between(meta, Bound::Unbounded, Bound::Unbounded, false)?;
     while let Some(row) = rows.next_document(Some(&fields)) {
         let (_, doc) = row?;
-        for fk in fks {
-            check_reference(tables, meta, fk, &doc)?;
+        for (fk, parent) in fks.iter().zip(&parents) {
+            check_reference(tables, meta, parent.as_ref(), fk, &doc)?;
         }
     }
     Ok(())

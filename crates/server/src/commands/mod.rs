@@ -236,6 +236,7 @@ fn handler(name: &str) -> Option<Handler> {
         "commitTransaction" => sessions::commit_transaction,
         "abortTransaction" => sessions::abort_transaction,
         "savepoint" => sessions::savepoint,
+        "checkForeignKeys" => sessions::check_foreign_keys,
         "rollbackToSavepoint" => sessions::rollback_to_savepoint,
         "releaseSavepoint" => sessions::release_savepoint,
         "configureFailPoint" => testing::configure_fail_point,
@@ -654,7 +655,8 @@ fn execute_in_transaction(
     let conflict = matches!(&result, Err(e) if e.code == CommandError::WRITE_CONFLICT);
     // A failed savepoint command wrote nothing (an unknown name, say), so
     // it leaves the transaction as it was.
-    let savepoint_command = matches!(name, "savepoint" | "rollbackToSavepoint" | "releaseSavepoint");
+    // Nor does checkForeignKeys, whose violation the client may still mend.
+    let savepoint_command = matches!(name, "savepoint" | "rollbackToSavepoint" | "releaseSavepoint" | "checkForeignKeys");
     let must_abort = if conflict {
         true
     } else if failed && !savepoint_command {

@@ -196,6 +196,18 @@ pub fn savepoint(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     Ok(doc! {"ok": 1.0})
 }
 
+/// `checkForeignKeys` (our extension): runs the foreign key checks the
+/// transaction owes now, as they would run at commit (Django's
+/// `check_constraints`). Outside a transaction every write has been checked
+/// already: nothing is owed.
+pub fn check_foreign_keys(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    if let Some(txn) = ctx.scope.open_transaction() {
+        let tables = crate::storage::Tables::open_transaction(txn)?;
+        crate::foreign_keys::check_now(&tables, txn.pending_checks())?;
+    }
+    Ok(doc! {"ok": 1.0})
+}
+
 pub fn rollback_to_savepoint(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let (txn, name) = savepoint_target(ctx, body, "rollbackToSavepoint")?;
     txn.rollback_to_savepoint(&name).map_err(|e| savepoint_error("rollbackToSavepoint", e))?;
