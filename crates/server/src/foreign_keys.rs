@@ -495,4 +495,38 @@ mod tests {
                                    {"name": "fk", "field": "y", "references": "a", "referencedField": "id"}]};
         assert_eq!(code(twice), 72);
     }
+
+    #[test]
+    fn lookups_use_the_indexes_django_makes() {
+        let spec = |key: Document, extra: Document| {
+            let mut d = doc! {"key": key};
+            d.extend(extra);
+            d
+        };
+        let ix = |id: u32, d: Document| IndexSpec::from_spec(id, &d).unwrap();
+        let meta = CollectionMeta {
+            db: "d".into(),
+            name: "c".into(),
+            id: 1,
+            uuid: bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![0; 16] },
+            options: doc! {},
+            indexes: std::sync::Arc::new(vec![
+                // The primary key: unique, partial on its own type.
+                ix(1, spec(doc! {"id": 1}, doc! {"unique": true, "partialFilterExpression": {"id": {"$type": ["int", "long"]}}})),
+                // A ForeignKey's db_index.
+                ix(2, spec(doc! {"author_id": 1}, doc! {})),
+                // Not usable: compound, hashed, partial on another field.
+                ix(3, spec(doc! {"a": 1, "b": 1}, doc! {})),
+                ix(4, spec(doc! {"h": "hashed"}, doc! {})),
+                ix(5, spec(doc! {"p": 1}, doc! {"partialFilterExpression": {"other": 1}})),
+            ]),
+            next_index_id: 6,
+            referenced_by: Default::default(),
+        };
+        assert_eq!(lookup_index(&meta, "id").map(|i| i.id), Some(1));
+        assert_eq!(lookup_index(&meta, "author_id").map(|i| i.id), Some(2));
+        for field in ["a", "h", "p", "missing"] {
+            assert!(lookup_index(&meta, field).is_none(), "{field}");
+        }
+    }
 }
