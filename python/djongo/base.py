@@ -162,7 +162,7 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         )
         return Connection(client, conn_params["name"], conn_params["enforce_schema"],
                           store=get_store(server),
-                          foreign_keys=self.features.supports_foreign_keys)
+                          foreign_keys=lambda: self.features.supports_foreign_keys)
 
     def check_constraints(self, table_names=None) -> None:
         """Raises ``IntegrityError`` if the open transaction's writes break a

@@ -279,7 +279,7 @@ fn check_reference(tables: &Tables<'_>, meta: &CollectionMeta, parent: Option<&C
         None => None,
     };
     match (parent, found) {
-        (Some(parent), Some(id_key)) => tables.claim_referenced(&parent, &id_key),
+        (Some(parent), Some(id_key)) => tables.claim_referenced(parent, &id_key),
         _ => Err(violation(
             fk,
             &meta.name,
