@@ -24,6 +24,8 @@ pub struct CollectionMeta {
     /// The collections whose foreign keys refer to this one
     /// (`foreign_keys`), kept by the engine, not listed as an option.
     pub referenced_by: Arc<Vec<crate::foreign_keys::Referrer>>,
+    /// Its own foreign keys (the `foreignKeys` option), decoded once.
+    pub foreign_keys: Arc<Vec<crate::foreign_keys::ForeignKey>>,
 }
 
 /// A secondary index (the `_id` index is implicit: documents are keyed by `_id`).
@@ -110,6 +112,7 @@ impl CollectionMeta {
             indexes: Arc::new(indexes),
             next_index_id: d.get_i64("nextIndexId").unwrap_or(1) as u32,
             referenced_by: Arc::new(referenced_by),
+            foreign_keys: Arc::new(crate::foreign_keys::parse(d.get_document("options").unwrap_or(&Document::new()))?),
         })
     }
 
@@ -332,6 +335,7 @@ mod tests {
             indexes: Arc::new(vec![spec]),
             next_index_id: 4,
             referenced_by: Default::default(),
+            foreign_keys: Default::default(),
         };
         let back = CollectionMeta::from_document(&meta.to_document()).unwrap();
         assert_eq!(back.ns(), "d.c.x");

@@ -109,6 +109,7 @@ fn to_bson(fks: &[ForeignKey]) -> Bson {
 }
 
 fn set_constraints(meta: &mut CollectionMeta, fks: &[ForeignKey]) {
+    meta.foreign_keys = std::sync::Arc::new(fks.to_vec());
     if fks.is_empty() {
         meta.options.remove(OPTION);
     } else {
@@ -160,10 +161,8 @@ impl PendingChecks {
     pub fn record(&self, meta: &CollectionMeta, old: Option<&Document>, new: Option<&Document>, id_key: &[u8]) {
         let changed = |field: &str| old.and_then(|o| o.get(field)) != new.and_then(|n| n.get(field));
         if let Some(new) = new {
-            if meta.options.contains_key(OPTION) {
-                let refers = parse(&meta.options)
-                    .map(|fks| fks.iter().any(|fk| !is_null(new.get(&fk.field)) && changed(&fk.field)))
-                    .unwrap_or(true);
+            if !meta.foreign_keys.is_empty() {
+                let refers = meta.foreign_keys.iter().any(|fk| !is_null(new.get(&fk.field)) && changed(&fk.field));
                 if refers {
                     self.entries.borrow_mut().push(Pending::Referrer { db: meta.db.clone(), collection: meta.name.clone(), id_key: id_key.to_vec() });
                 }
@@ -229,6 +228,7 @@ fn verify_entries(tables: &Tables<'_>, entries: Vec<Pending>) -> CmdResult<()> {
     }
     let mut metas = Metas { tables, known: HashMap::new() };
     let mut seen: HashSet<(String, String, Vec<u8>)> = HashSet::new();
+    let mut found = Found::new();
     for entry in entries {
         match entry {
             Pending::Referrer { db, collection, id_key } => {
@@ -236,17 +236,18 @@ fn verify_entries(tables: &Tables<'_>, entries: Vec<Pending>) -> CmdResult<()> {
                 if !seen.insert((db, collection, id_key.clone())) {
                     continue;
                 }
-                let Some(doc) = tables.fetch_document(&meta, &id_key, None)? else { continue };
-                for fk in parse(&meta.options)? {
+                let fields: HashSet<String> = meta.foreign_keys.iter().map(|f| f.field.clone()).collect();
+                let Some(doc) = tables.fetch_document(&meta, &id_key, Some(&fields))? else { continue };
+                for fk in meta.foreign_keys.iter() {
                     let parent = metas.get(&meta.db, &fk.references)?;
-                    check_reference(tables, &meta, parent.as_ref(), &fk, &doc)?;
+                    check_reference(tables, &meta, parent.as_ref(), fk, &doc, &mut found)?;
                 }
             }
             Pending::Referenced { db, collection, old } => {
                 let Some(meta) = metas.get(&db, &collection)? else { continue };
                 for referrer in meta.referenced_by.iter() {
                     let Some(child) = metas.get(&db, &referrer.collection)? else { continue };
-                    for fk in parse(&child.options)?.iter().filter(|fk| fk.references == collection && fk.referenced_field == referrer.field) {
+                    for fk in child.foreign_keys.iter().filter(|fk| fk.references == collection && fk.referenced_field == referrer.field) {
                         let Some(value) = old.get(&fk.referenced_field).filter(|v| !is_null(Some(v))) else { continue };
                         if find_one(tables, &meta, &fk.referenced_field, value)?.is_some() {
                             continue;
@@ -270,16 +271,29 @@ fn verify_entries(tables: &Tables<'_>, entries: Vec<Pending>) -> CmdResult<()> {
     Ok(())
 }
 
+/// The referenced values found (and claimed) so far in one check: the
+/// referenced collection, its field and the encoded value. Many rows refer
+/// to few: each is looked up once.
+type Found = HashSet<(String, String, Vec<u8>)>;
+
 /// Checks one referencing document against one constraint, claiming the
 /// referenced document.
-fn check_reference(tables: &Tables<'_>, meta: &CollectionMeta, parent: Option<&CollectionMeta>, fk: &ForeignKey, doc: &Document) -> CmdResult<()> {
+fn check_reference(tables: &Tables<'_>, meta: &CollectionMeta, parent: Option<&CollectionMeta>, fk: &ForeignKey, doc: &Document, found: &mut Found) -> CmdResult<()> {
     let Some(value) = doc.get(&fk.field).filter(|v| !is_null(Some(v))) else { return Ok(()) };
-    let found = match parent {
+    let key = (fk.references.clone(), fk.referenced_field.clone(), encode_one(value));
+    if found.contains(&key) {
+        return Ok(());
+    }
+    let hit = match parent {
         Some(parent) => find_one(tables, parent, &fk.referenced_field, value)?,
         None => None,
     };
-    match (parent, found) {
-        (Some(parent), Some(id_key)) => tables.claim_referenced(parent, &id_key),
+    match (parent, hit) {
+        (Some(parent), Some(id_key)) => {
+            tables.claim_referenced(parent, &id_key)?;
+            found.insert(key);
+            Ok(())
+        }
         _ => Err(violation(
             fk,
             &meta.name,
@@ -327,6 +341,14 @@ pub fn find_one(tables: &Tables<'_>, meta: &CollectionMeta, field: &str, value: 
             let end = prefix_end(&key.encoded);
             let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
             let mut entries = tables.index_entries(meta, ix, Bound::Included(&key.encoded), end, false)?;
+            if ix.unique {
+                // A unique entry's key is the encoded value itself, and
+                // encodings are equal exactly when values are.
+                return Ok(match entries.next().transpose()? {
+                    Some(entry) if entry.key == key.encoded => Some(entry.id),
+                    _ => None,
+                });
+            }
             while let Some(id) = entries.next_id() {
                 let id = id?;
                 if tables.fetch_document(meta, &id, Some(&fields))?.is_some_and(|d| holds(&d)) {
@@ -354,11 +376,12 @@ pub fn verify_existing(tables: &Tables<'_>, meta: &CollectionMeta, fks: &[Foreig
     }
     let fields: HashSet<String> = fks.iter().map(|f| f.field.clone()).collect();
     let parents = fks.iter().map(|f| tables.collection(&meta.db, &f.references)).collect::<CmdResult<Vec<_>>>()?;
+    let mut found = Found::new();
     let mut rows = tables.documents_between(meta, Bound::Unbounded, Bound::Unbounded, false)?;
     while let Some(row) = rows.next_document(Some(&fields)) {
         let (_, doc) = row?;
         for (fk, parent) in fks.iter().zip(&parents) {
-            check_reference(tables, meta, parent.as_ref(), fk, &doc)?;
+            check_reference(tables, meta, parent.as_ref(), fk, &doc, &mut found)?;
         }
     }
     Ok(())
@@ -522,6 +545,7 @@ mod tests {
             ]),
             next_index_id: 6,
             referenced_by: Default::default(),
+            foreign_keys: Default::default(),
         };
         assert_eq!(lookup_index(&meta, "id").map(|i| i.id), Some(1));
         assert_eq!(lookup_index(&meta, "author_id").map(|i| i.id), Some(2));

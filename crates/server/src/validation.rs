@@ -209,6 +209,7 @@ mod tests {
             indexes: Default::default(),
             next_index_id: 1,
             referenced_by: Default::default(),
+            foreign_keys: Default::default(),
         }
     }
 

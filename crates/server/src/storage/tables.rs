@@ -335,7 +335,7 @@ impl<'t> Tables<'t> {
             self.meta.insert(COLLECTION_ID, id + 1)?;
         }
         let uuid = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
-        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Default::default(), next_index_id: 1, referenced_by: Default::default() };
+        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Default::default(), next_index_id: 1, referenced_by: Default::default(), foreign_keys: Default::default() };
         self.put_collection(&meta)?;
         crate::foreign_keys::created(self, &meta)?;
         // Re-read: the reverse list of foreign keys may have been filled in.
