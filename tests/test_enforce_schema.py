@@ -53,7 +53,9 @@ def test_enforce_schema_setting_reaches_the_connection():
 
 @pytest.fixture
 def never_migrated_authors():
-    """The Author table as if migrate never ran; migrated again afterwards."""
+    """The Author table as if migrate never ran; migrated again afterwards,
+    with the foreign keys that referred to it (dropping a table drops them,
+    as PostgreSQL's DROP TABLE ... CASCADE does)."""
     with connection.schema_editor() as editor:
         editor.delete_model(Author)
     yield
@@ -61,6 +63,13 @@ def never_migrated_authors():
     connection.mongo_database["__schema__"].delete_one({"name": "blogapp_author"})
     with connection.schema_editor() as editor:
         editor.create_model(Author)
+        for rel in Author._meta.related_objects:
+            fields = ([f for f in rel.through._meta.local_fields
+                       if f.remote_field and f.remote_field.model is Author]
+                      if rel.many_to_many else [rel.field])
+            for field in fields:
+                editor.execute(editor._create_fk_sql(
+                    field.model, field, "_fk_%(to_table)s_%(to_column)s"))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,12 +8,14 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
+from pymongo.errors import OperationFailure
 
 from . import database as Database
 from . import json_lookups
 from .client import DatabaseClient
 from .connection import Connection
 from .creation import DatabaseCreation
+from .cursor import translate_errors
 from .features import DatabaseFeatures
 from .introspection import DatabaseIntrospection
 from .models.schema_validation import check_setting
@@ -23,6 +25,9 @@ from .server import choose_server, get_client, get_store
 from .validation import DatabaseValidation
 
 logger = logging.getLogger("djongo")
+
+# The server aborted the transaction already (MongoDB's NoSuchTransaction).
+NO_SUCH_TRANSACTION = 251
 
 # Keys a djongo settings block may hold beyond Django's own.
 DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR", "SCHEMA_VALIDATION",
@@ -156,7 +161,27 @@ class DatabaseWrapper(BaseDatabaseWrapper):
             conn_params["name"], self.alias, server.description,
         )
         return Connection(client, conn_params["name"], conn_params["enforce_schema"],
-                          store=get_store(server))
+                          store=get_store(server),
+                          foreign_keys=lambda: self.features.supports_foreign_keys)
+
+    def check_constraints(self, table_names=None) -> None:
+        """Raises ``IntegrityError`` if the open transaction's writes break a
+        foreign key: the checks the engine would run at commit, run now (as
+        PostgreSQL's ``SET CONSTRAINTS ALL IMMEDIATE``; every pending check,
+        whatever ``table_names``). Outside a transaction each statement was
+        checked when it ran. ``loaddata`` and ``TestCase`` call it."""
+        if not self.features.supports_foreign_keys:
+            return
+        self.ensure_connection()
+        with self.wrap_database_errors, translate_errors(None):
+            session = self.connection.session_for_statement()
+            try:
+                self.connection.database.command({"checkForeignKeys": 1}, session=session)
+            except OperationFailure as exc:
+                # A transaction the server aborted already (a failed
+                # statement) will commit nothing: there is nothing to check.
+                if exc.code != NO_SUCH_TRANSACTION:
+                    raise
 
     def _configure_logging(self) -> None:
         config = self.settings_dict.get("LOGGING")

@@ -16,6 +16,7 @@ PostgreSQL after a serialization failure.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 from bson import Decimal128
@@ -45,8 +46,12 @@ SQL_CODEC_OPTIONS = CodecOptions(type_registry=TypeRegistry([_DecimalDecoder()])
 
 class Connection:
     def __init__(self, client: MongoClient, name: str, enforce_schema: bool,
-                 store: _core.StoreClient | None = None) -> None:
+                 store: _core.StoreClient | None = None,
+                 foreign_keys: Callable[[], bool] = lambda: False) -> None:
         self.client = client
+        # Whether the server enforces foreign keys (features.supports_foreign_keys),
+        # asked only when DDL needs it: on MongoDB it takes a ``hello``.
+        self._foreign_keys = foreign_keys
         self.database: Database = client.get_database(name, codec_options=SQL_CODEC_OPTIONS)
         self.enforce_schema = enforce_schema
         # The embedded store's own client (djongo.transport), or None: pymongo.
@@ -70,6 +75,10 @@ class Connection:
         # The open djongo.models.BulkWrite, which collects this connection's
         # writes until its block ends, or None.
         self.bulk = None
+
+    @property
+    def foreign_keys(self) -> bool:
+        return self._foreign_keys()
 
     @property
     def supports_transactions(self) -> bool:

@@ -24,7 +24,8 @@ from bson import Decimal128, ObjectId, json_util
 from pymongo import DeleteMany, InsertOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import catalog, client_functions, collations, concerns, records, sequences, validator
+from . import (catalog, client_functions, collations, concerns, foreign_keys, records, sequences,
+               validator)
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -856,6 +857,9 @@ class Executor:
         for columns, constraint in zip(uniques, names, strict=True):
             self._unique_index(name, columns, constraint or f"{name}_{'_'.join(columns)}_uniq")
         validator.add_checks(self.db, name, _named_checks(name, plan.get("checks")), session)
+        for fk in [*plan.get("foreign_keys", ()),
+                   *(c["references"] for c in plan["columns"] if c.get("references"))]:
+            self._add_foreign_key(name, fk)
         return Result(rowcount=0)
 
     def _free_keys(self, collection: str, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -984,6 +988,8 @@ class Executor:
         if column.get("auto"):
             sequences.register(self.db, name, column["name"], self.session)
         validator.add_checks(self.db, name, _named_checks(name, plan.get("checks")), self.session)
+        if plan["column"].get("references"):
+            self._add_foreign_key(name, plan["column"]["references"])
         return Result(rowcount=0)
 
     def _run_drop_column(self, plan, binder: Binder) -> Result:
@@ -1003,6 +1009,8 @@ class Executor:
                 if index["name"] == pk_index:
                     catalog.set_pk_index(self.db, name, None, self.session)
         validator.drop_field(self.db, name, column, self.session)
+        if self.connection.foreign_keys:
+            foreign_keys.drop_field(self.db, name, column, self.session)
         self.db[name].update_many({}, {"$unset": {column: ""}}, session=self.session)
         catalog.drop_column(self.db, name, column, self.session)
         sequences.unregister(self.db, name, column, self.session)
@@ -1011,9 +1019,14 @@ class Executor:
     def _run_rename_column(self, plan, binder: Binder) -> Result:
         name, old, new = plan["collection"], plan["from"], plan["to"]
         validator.rename_field(self.db, name, old, new, self.session)
+        # The values stay as they are: the foreign keys naming the column,
+        # renamed just after, owe no check (bypassDocumentValidation).
         self.db[name].update_many(
             {old: {"$exists": True}}, {"$rename": {old: new}}, session=self.session,
+            bypass_document_validation=True,
         )
+        if self.connection.foreign_keys:
+            foreign_keys.rename_field(self.db, name, old, new, self.session)
         # Indexes name their fields: rebuild those on the old name.
         for index in list(self.db[name].list_indexes(session=self.session)):
             if old not in index["key"] or index["name"] == "_id_":
@@ -1165,13 +1178,31 @@ class Executor:
                                      {"primary_key": True, "null": False}, self.session)
         elif kind == "check":
             validator.add_checks(self.db, name, _named_checks(name, [plan]), self.session)
-        # Foreign keys are not enforced (DatabaseFeatures.supports_foreign_keys
-        # is False).
+        elif kind == "foreign_key":
+            self._add_foreign_key(name, plan)
         return Result(rowcount=0)
+
+    def _add_foreign_key(self, table: str, plan) -> None:
+        if not self.connection.foreign_keys:
+            raise NotSupportedError(
+                "FOREIGN KEY constraints: MongoDB enforces no references (the embedded "
+                "engine does)")
+        references = plan["references"]
+        columns, to_columns = plan["columns"], list(references["columns"])
+        if not to_columns:
+            to_columns = catalog.primary_key(self.db, references["table"], self.session) or []
+        if len(columns) != 1 or len(to_columns) != 1:
+            raise NotSupportedError("a FOREIGN KEY over several columns")
+        name = plan.get("name") or f"{table}_{columns[0]}_fkey"
+        foreign_keys.add(self.db, table, foreign_keys.ForeignKey(
+            name, columns[0], references["table"], to_columns[0]), self.session)
 
     def _run_drop_constraint(self, plan, binder: Binder) -> Result:
         name = plan["collection"]
         if validator.drop_check(self.db, name, plan["name"], self.session):
+            return Result(rowcount=0)
+        if (self.connection.foreign_keys
+                and foreign_keys.drop(self.db, name, plan["name"], self.session)):
             return Result(rowcount=0)
         for index in self.db[name].list_indexes(session=self.session):
             if index["name"] == plan["name"] and index["name"] != "_id_":

@@ -49,13 +49,24 @@ class DatabaseFeatures(BaseDatabaseFeatures):
     def can_release_savepoints(self) -> bool:
         return self.uses_savepoints
 
-    # Relations are not enforced by the server.
-    supports_foreign_keys = False
-    can_introspect_foreign_keys = False
+    @cached_property
+    def supports_foreign_keys(self) -> bool:
+        # The embedded engine enforces REFERENCES constraints (the
+        # collection option foreignKeys, docs/foreign-keys.md); MongoDB has
+        # none, and there Django keeps relations itself (on_delete), as with
+        # Djongo.
+        return self._capabilities.foreign_keys
+
+    @cached_property
+    def can_introspect_foreign_keys(self) -> bool:
+        return self._capabilities.foreign_keys
+
     supports_forward_references = True
-    # No reference is checked at all, so none is checked before the commit:
-    # Django may delete rows in any order (a cascade needs not null out
-    # nullable keys first) and load fixtures with forward references.
+    # Foreign keys are checked when the transaction commits (at the end of
+    # each statement in autocommit), like PostgreSQL's DEFERRABLE INITIALLY
+    # DEFERRED; where there are none, nothing is checked at all. Either way
+    # Django may delete rows in any order and load fixtures with forward
+    # references.
     can_defer_constraint_checks = True
 
     # An expression DEFAULT (db_default=Now()) is recorded in __schema__ and

@@ -8,7 +8,7 @@ from django.db import ProgrammingError
 from django.db.backends.base.introspection import BaseDatabaseIntrospection, TableInfo
 from django.db.backends.base.introspection import FieldInfo as BaseFieldInfo
 
-from . import catalog, sequences
+from . import catalog, foreign_keys, sequences
 from .cursor import django_errors
 from .schema import sql_literal
 from .validator import CollectionValidator
@@ -194,7 +194,12 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
 
     @django_errors
     def get_relations(self, cursor, table_name):
-        return {}
+        """{column: (referenced column, referenced table)} of the table's
+        foreign keys (the embedded engine's; MongoDB has none)."""
+        if not self.connection.features.can_introspect_foreign_keys:
+            return {}
+        return {fk.field: (fk.referenced_field, fk.references)
+                for fk in foreign_keys.read(self._db(cursor), table_name, None)}
 
     @django_errors
     def get_primary_key_columns(self, cursor, table_name):
@@ -242,6 +247,18 @@ class DatabaseIntrospection(BaseDatabaseIntrospection):
                 "definition": None,
                 "options": options or None,
             }
+        if self.connection.features.can_introspect_foreign_keys:
+            for fk in foreign_keys.read(db, table_name, None):
+                constraints[fk.name] = {
+                    "columns": [fk.field],
+                    "primary_key": False,
+                    "unique": False,
+                    "foreign_key": (fk.references, fk.referenced_field),
+                    "check": False,
+                    "index": False,
+                    "definition": None,
+                    "options": None,
+                }
         # CHECK constraints are clauses of the collection's validator.
         for check in CollectionValidator.read(db, table_name, None).checks:
             constraints[check.name] = {

@@ -108,6 +108,10 @@ class DatabaseOperations(BaseDatabaseOperations):
     }
     explain_prefix = "EXPLAIN"
 
+    def deferrable_sql(self) -> str:
+        # Foreign keys are checked at commit (end of statement in autocommit).
+        return " DEFERRABLE INITIALLY DEFERRED"
+
     def explain_query_prefix(self, format=None, **options):
         prefix = super().explain_query_prefix(format, **options)
         return f"{prefix} FORMAT {format.upper()}" if format else prefix

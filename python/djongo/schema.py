@@ -55,10 +55,16 @@ def sql_literal(value) -> str:
 class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
     sql_delete_table = "DROP TABLE %(table)s"
     sql_delete_column = "ALTER TABLE %(table)s DROP COLUMN %(column)s"
-    sql_create_fk = None
+    # Foreign keys (only where features.supports_foreign_keys: the embedded
+    # engine), named, as on PostgreSQL: added after CREATE TABLE with
+    # ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... REFERENCES ...
+    # DEFERRABLE INITIALLY DEFERRED (Django's sql_create_fk), inline in ADD
+    # COLUMN, dropped with DROP CONSTRAINT (executor: the engine's
+    # foreignKeys collection option).
     sql_create_inline_fk = None
-    sql_create_column_inline_fk = None
-    sql_delete_fk = None
+    sql_create_column_inline_fk = (
+        "CONSTRAINT %(name)s REFERENCES %(to_table)s (%(to_column)s)%(deferrable)s"
+    )
 
     def quote_value(self, value) -> str:
         return sql_literal(value)

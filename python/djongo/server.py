@@ -266,11 +266,14 @@ class Capabilities:
     transactions: bool
     #: The embedded engine's savepoint commands (MongoDB has none).
     savepoints: bool
+    #: Foreign key constraints the server enforces (the embedded engine's
+    #: ``foreignKeys`` collection option; MongoDB has none).
+    foreign_keys: bool = False
 
 
 #: The embedded engine's, known without asking it: the backend only talks to
 #: an engine of its own version (``_embedded_client`` checks).
-EMBEDDED_CAPABILITIES = Capabilities(transactions=True, savepoints=True)
+EMBEDDED_CAPABILITIES = Capabilities(transactions=True, savepoints=True, foreign_keys=True)
 
 _capabilities: dict[str, Capabilities] = {}
 
@@ -282,6 +285,7 @@ def capabilities_from_hello(hello: dict[str, Any]) -> Capabilities:
     return Capabilities(
         transactions=bool(hello.get("setName") or hello.get("msg") == "isdbgrid"),
         savepoints=bool(extensions.get("savepoints")),
+        foreign_keys=bool(extensions.get("foreignKeys")),
     )
 
 

@@ -255,6 +255,9 @@ def describe_failure(error: dict) -> str:
     the fields that failed the ``$jsonSchema`` and why.
     """
     info = error.get("errInfo") or {}
+    if "foreignKey" in info:
+        # The engine's foreign key check (crates/server/src/foreign_keys.rs).
+        return str(error.get("errmsg"))
     details = info.get("details")
     checks: list[str] = []
     fields: list[str] = []

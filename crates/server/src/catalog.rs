@@ -21,6 +21,11 @@ pub struct CollectionMeta {
     /// only index DDL changes the list (`Arc::make_mut`).
     pub indexes: Arc<Vec<IndexSpec>>,
     pub next_index_id: u32,
+    /// The collections whose foreign keys refer to this one
+    /// (`foreign_keys`), kept by the engine, not listed as an option.
+    pub referenced_by: Arc<Vec<crate::foreign_keys::Referrer>>,
+    /// Its own foreign keys (the `foreignKeys` option), decoded once.
+    pub foreign_keys: Arc<Vec<crate::foreign_keys::ForeignKey>>,
 }
 
 /// A secondary index (the `_id` index is implicit: documents are keyed by `_id`).
@@ -61,7 +66,7 @@ impl CollectionMeta {
                 })
             })
             .collect();
-        doc! {
+        let mut d = doc! {
             "db": &self.db,
             "name": &self.name,
             "id": self.id as i64,
@@ -69,7 +74,13 @@ impl CollectionMeta {
             "options": self.options.clone(),
             "indexes": indexes,
             "nextIndexId": i64::from(self.next_index_id),
+        };
+        if !self.referenced_by.is_empty() {
+            let referrers: Vec<Bson> =
+                self.referenced_by.iter().map(|r| Bson::Document(doc! {"collection": &r.collection, "field": &r.field})).collect();
+            d.insert("referencedBy", referrers);
         }
+        d
     }
 
     pub fn from_document(d: &Document) -> CmdResult<CollectionMeta> {
@@ -80,6 +91,16 @@ impl CollectionMeta {
             let id = ix.get_i64("id").map_err(|_| corrupt("index id"))? as u32;
             let spec = ix.get_document("spec").map_err(|_| corrupt("index spec"))?;
             indexes.push(IndexSpec::from_spec(id, spec)?);
+        }
+        let mut referenced_by = Vec::new();
+        if let Ok(list) = d.get_array("referencedBy") {
+            for r in list {
+                let Bson::Document(r) = r else { return Err(corrupt("referencedBy")) };
+                referenced_by.push(crate::foreign_keys::Referrer {
+                    collection: r.get_str("collection").map_err(|_| corrupt("referencedBy"))?.to_string(),
+                    field: r.get_str("field").map_err(|_| corrupt("referencedBy"))?.to_string(),
+                });
+            }
         }
         let uuid = match d.get("uuid") {
             Some(Bson::Binary(b)) => b.clone(),
@@ -93,6 +114,8 @@ impl CollectionMeta {
             options: d.get_document("options").cloned().unwrap_or_default(),
             indexes: Arc::new(indexes),
             next_index_id: d.get_i64("nextIndexId").unwrap_or(1) as u32,
+            referenced_by: Arc::new(referenced_by),
+            foreign_keys: Arc::new(crate::foreign_keys::parse(d.get_document("options").unwrap_or(&Document::new()))?),
         })
     }
 
@@ -328,6 +351,8 @@ mod tests {
             options: doc! {},
             indexes: Arc::new(vec![spec]),
             next_index_id: 4,
+            referenced_by: Default::default(),
+            foreign_keys: Default::default(),
         };
         let back = CollectionMeta::from_document(&meta.to_document()).unwrap();
         assert_eq!(back.ns(), "d.c.x");

@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod data_dir;
 pub mod error;
 pub mod failpoint;
+pub mod foreign_keys;
 pub mod hashed;
 pub mod geo_index;
 pub mod index;

@@ -208,6 +208,8 @@ mod tests {
             options,
             indexes: Default::default(),
             next_index_id: 1,
+            referenced_by: Default::default(),
+            foreign_keys: Default::default(),
         }
     }
 

@@ -52,7 +52,15 @@ fn column(ctx: &Ctx, c: &ColumnDef) -> Result<Document> {
         let env = Env { fields: Fields::Prefixed(&SINGLE), outer: None, group: None, pre: None };
         d.insert("generated", ctx.value(env, g)?);
     }
+    if let Some((name, fk)) = &c.references {
+        d.insert("references", foreign_key(name, fk));
+    }
     Ok(d)
+}
+
+/// A FOREIGN KEY for the executor (`{name, columns, references: {table, columns}}`).
+fn foreign_key(name: &Option<String>, fk: &crate::plan::ForeignKey) -> Document {
+    doc! { "name": name.clone(), "columns": fk.columns.clone(), "references": { "table": fk.table.clone(), "columns": fk.referenced.clone() } }
 }
 
 const SINGLE: [String; 1] = [String::new()];
@@ -100,7 +108,7 @@ fn not_false(condition: &Bson) -> Option<Bson> {
 
 pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
     Ok(match ddl {
-        Ddl::CreateTable { collection, if_not_exists, columns, unique, primary_key, checks } => {
+        Ddl::CreateTable { collection, if_not_exists, columns, unique, primary_key, checks, foreign_keys } => {
             let mut d = doc! {
                 "op": "create_table",
                 "collection": collection,
@@ -118,6 +126,9 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
             if !checks.is_empty() {
                 let checks = checks.iter().map(|(n, c)| check(ctx, n, c)).collect::<Result<Vec<_>>>()?;
                 d.insert("checks", checks);
+            }
+            if !foreign_keys.is_empty() {
+                d.insert("foreign_keys", foreign_keys.iter().map(|(n, fk)| foreign_key(n, fk)).collect::<Vec<_>>());
             }
             d
         }
@@ -195,9 +206,9 @@ pub(crate) fn lower(ctx: &Ctx, ddl: &Ddl) -> Result<Document> {
                     d.insert("kind", "primary_key");
                     d.insert("columns", cols.clone());
                 }
-                Constraint::ForeignKey(cols) => {
+                Constraint::ForeignKey(fk) => {
                     d.insert("kind", "foreign_key");
-                    d.insert("columns", cols.clone());
+                    d.extend(foreign_key(name, fk));
                 }
                 Constraint::Check(c) => {
                     d.insert("kind", "check");

@@ -237,6 +237,8 @@ pub struct ColumnDef {
     /// `COLLATE "name"`: the collation its values are compared under
     /// (recorded in `__schema__`; docs/collations.md).
     pub collation: Option<String>,
+    /// `[CONSTRAINT name] REFERENCES table (column)`.
+    pub references: Option<(Option<String>, ForeignKey)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -251,8 +253,18 @@ pub enum ColumnChange {
 pub enum Constraint {
     Unique(Vec<String>),
     PrimaryKey(Vec<String>),
-    ForeignKey(Vec<String>),
+    ForeignKey(ForeignKey),
     Check(Check),
+}
+
+/// `FOREIGN KEY (columns) REFERENCES table (referenced)`: enforced by the
+/// embedded engine (its `foreignKeys` collection option).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignKey {
+    pub columns: Vec<String>,
+    pub table: String,
+    /// Empty when the SQL names no column (the referenced table's key).
+    pub referenced: Vec<String>,
 }
 
 /// A CHECK constraint: its condition over one row's columns, enforced by
@@ -317,6 +329,8 @@ pub enum Ddl {
         primary_key: Vec<String>,
         /// Table and column CHECK constraints: name (if given), check.
         checks: Vec<(Option<String>, Check)>,
+        /// Table-level FOREIGN KEY constraints: name (if given), constraint.
+        foreign_keys: Vec<(Option<String>, ForeignKey)>,
     },
     DropTable {
         collection: String,

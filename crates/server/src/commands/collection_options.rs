@@ -43,6 +43,7 @@ pub fn check_create(options: &mut Document) -> CmdResult<()> {
     if let Some(spec) = options.get("changeStreamPreAndPostImages") {
         check_images(spec)?;
     }
+    crate::foreign_keys::parse(options)?;
     Ok(())
 }
 
@@ -138,6 +139,10 @@ pub fn coll_mod(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                 check_images(value)?;
                 changed.insert(key.clone(), value.clone());
             }
+            crate::foreign_keys::OPTION => {
+                crate::foreign_keys::parse(&doc! {key: value.clone()})?;
+                changed.insert(key.clone(), value.clone());
+            }
             "index" => match value {
                 Bson::Document(_) => {
                     changed.insert(key.clone(), value.clone());
@@ -167,9 +172,17 @@ pub fn coll_mod(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     for (k, v) in &changed {
         meta.options.insert(k.clone(), v.clone());
     }
+    // An empty list removes the option.
+    if matches!(meta.options.get(crate::foreign_keys::OPTION), Some(Bson::Array(list)) if list.is_empty()) {
+        meta.options.remove(crate::foreign_keys::OPTION);
+    }
     crate::validation::check_options(&db, &name, &mut meta.options)?;
     if meta.options != old || index_change.as_ref().is_some_and(|(_, changed)| *changed) {
         tables.put_collection(&meta)?;
+    }
+    let (old_fks, new_fks) = (crate::foreign_keys::parse(&old)?, crate::foreign_keys::parse(&meta.options)?);
+    if old_fks != new_fks {
+        crate::foreign_keys::constraints_changed(&mut tables, &meta, &old_fks, &new_fks)?;
     }
     // mongod reports every collMod, even one that changes nothing.
     let mut change = PendingChange::expanded(&db, &name, "modify", changed).in_collection(&meta.uuid);

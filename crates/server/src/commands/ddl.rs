@@ -114,6 +114,10 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         super::views::check_new_view(&tables, &db, &name, source)?;
     }
     let meta = tables.create_collection(&db, &name, options)?;
+    let fks = crate::foreign_keys::parse(&meta.options)?;
+    if !fks.is_empty() {
+        crate::foreign_keys::constraints_changed(&mut tables, &meta, &[], &fks)?;
+    }
     if super::capped::is_capped(&meta) {
         super::capped::create(&mut tables, &meta)?;
     }
@@ -132,7 +136,9 @@ pub fn drop(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         return Ok(doc! {"ns": format!("{db}.{name}"), "ok": 1.0});
     };
     let n_indexes = meta.indexes.len() as i32 + 1;
+    let referred = crate::foreign_keys::dropping(&mut tables, &meta)?;
     tables.drop_collection(&meta)?;
+    crate::foreign_keys::dropped(&mut tables, &db, &referred)?;
     super::capped::dropped(&mut tables, &meta)?;
     ctx.changes.push(PendingChange::drop(&db, &name).in_collection(&meta.uuid));
     Ok(doc! {"ns": format!("{db}.{name}"), "nIndexesWas": n_indexes, "ok": 1.0})
@@ -184,12 +190,15 @@ pub fn rename_collection(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docume
         if !drop_target {
             return Err(CommandError::new(48, "NamespaceExists", "target namespace exists"));
         }
+        let referred = crate::foreign_keys::dropping(&mut tables, &target)?;
         tables.drop_collection(&target)?;
+        crate::foreign_keys::dropped(&mut tables, &to_db, &referred)?;
         super::capped::dropped(&mut tables, &target)?;
         ctx.changes.push(PendingChange::drop(&to_db, &to_coll).in_collection(&target.uuid));
         dropped = Some(target.uuid);
     }
-    tables.rename_collection(&meta, &to_db, &to_coll)?;
+    let moved = tables.rename_collection(&meta, &to_db, &to_coll)?;
+    crate::foreign_keys::renamed(&mut tables, &meta, &moved)?;
     super::capped::renamed(&mut tables, &meta, &to_db, &to_coll)?;
     ctx.changes.push(PendingChange::rename(&from_db, &from_coll, &to_db, &to_coll, dropped.as_ref()).in_collection(&meta.uuid));
     Ok(doc! {"ok": 1.0})

@@ -91,6 +91,8 @@ mod tests {
             options: doc! {},
             indexes: vec![IndexSpec::from_spec(1, &doc! {"key": {"a": 1, "b": -1}}).unwrap()].into(),
             next_index_id: 2,
+            referenced_by: Default::default(),
+            foreign_keys: Default::default(),
         };
         assert_eq!(index_used(&meta, &doc! {"_id": 3}, None), Some(doc! {"_id": 1}));
         assert_eq!(index_used(&meta, &doc! {"a": {"$gt": 1}}, None), Some(doc! {"a": 1, "b": -1}));

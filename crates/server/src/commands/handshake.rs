@@ -57,7 +57,7 @@ pub fn hello(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     // no such field): the savepoint commands in commands/sessions.rs, and
     // which djongo-rs serves (a process of another version will not join
     // a store's server) in which process (the backend logs it).
-    reply.insert("djongo", doc! {"savepoints": true, "version": crate::VERSION, "pid": i64::from(std::process::id())});
+    reply.insert("djongo", doc! {"savepoints": true, "foreignKeys": true, "version": crate::VERSION, "pid": i64::from(std::process::id())});
     if let Some(Bson::String(user)) = body.get("saslSupportedMechs") {
         if ctx.state.users.contains(user) {
             reply.insert("saslSupportedMechs", vec![Bson::String("SCRAM-SHA-256".into())]);

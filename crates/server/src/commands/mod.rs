@@ -151,6 +151,21 @@ impl<'a> Scope<'a> {
         Tables::open_write(write)
     }
 
+    /// Runs the foreign key checks the command's writes owe
+    /// (`foreign_keys`): an autocommit command's at its end, before it
+    /// commits. A transaction's run when it commits.
+    fn verify_foreign_keys(&self, bypass: bool) -> CmdResult<()> {
+        let Some(w) = &self.write else { return Ok(()) };
+        let pending = w.pending_checks();
+        if bypass {
+            pending.truncate(0);
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        crate::foreign_keys::verify(&Tables::open_write(w)?, pending)
+    }
+
     /// The transaction an autocommit write ran into: it holds a document the
     /// write needs, so the command must wait for it and run again.
     fn blocked_on(&self) -> Option<(ConflictKey, WriterId)> {
@@ -221,6 +236,7 @@ fn handler(name: &str) -> Option<Handler> {
         "commitTransaction" => sessions::commit_transaction,
         "abortTransaction" => sessions::abort_transaction,
         "savepoint" => sessions::savepoint,
+        "checkForeignKeys" => sessions::check_foreign_keys,
         "rollbackToSavepoint" => sessions::rollback_to_savepoint,
         "releaseSavepoint" => sessions::release_savepoint,
         "configureFailPoint" => testing::configure_fail_point,
@@ -397,6 +413,8 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
             changes: Vec::new(),
         };
         let result = dispatch(&mut ctx, &name, run, body);
+        let bypass = crate::validation::bypass_requested(body);
+        let result = result.and_then(|reply| ctx.scope.verify_foreign_keys(bypass).map(|()| reply));
         let blocked = ctx.scope.blocked_on();
         // The reply is recorded in the redb transaction that applies the write.
         let recorded = match (&retry, &result, &ctx.scope.write, &blocked) {
@@ -619,8 +637,13 @@ fn execute_in_transaction(
     };
     let txn: &Transaction = txn;
     let mark = txn.statement_mark();
+    let checks_before = txn.pending_checks().len();
     let mut ctx = Ctx { state, conn, db, scope: Scope::transaction(&state.storage, txn), lsid, retryable: false, changes: Vec::new() };
     let result = dispatch(&mut ctx, name, run, body);
+    if crate::validation::bypass_requested(body) {
+        // Writes that bypass validation owe no foreign key check either.
+        txn.pending_checks().truncate(checks_before);
+    }
     let statement_changes = std::mem::take(&mut ctx.changes);
     drop(ctx);
     // The statement's change events join the transaction's (a failed
@@ -645,7 +668,8 @@ fn execute_in_transaction(
     let conflict = matches!(&result, Err(e) if e.code == CommandError::WRITE_CONFLICT);
     // A failed savepoint command wrote nothing (an unknown name, say), so
     // it leaves the transaction as it was.
-    let savepoint_command = matches!(name, "savepoint" | "rollbackToSavepoint" | "releaseSavepoint");
+    // Nor does checkForeignKeys, whose violation the client may still mend.
+    let savepoint_command = matches!(name, "savepoint" | "rollbackToSavepoint" | "releaseSavepoint" | "checkForeignKeys");
     let must_abort = if conflict {
         true
     } else if failed && !savepoint_command {

@@ -114,6 +114,15 @@ pub fn commit_transaction(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Docum
             // that reaches the store's next server is answered from it.
             let lsid_doc = Bson::Document(doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: lsid.clone() }});
             let publish = |time| ctx.state.changes.publish(time, changes.events, Some((lsid_doc, n)));
+            // Deferred foreign key checks run on the transaction's final
+            // state; a violation aborts it (nothing applied), as a failed
+            // deferred constraint does in SQL.
+            let checked = crate::storage::Tables::open_transaction(&txn)
+                .and_then(|tables| crate::foreign_keys::verify(&tables, txn.pending_checks()));
+            if let Err(e) = checked {
+                session.state = TxnState::Aborted;
+                return Err(e);
+            }
             if let Err(e) = txn.commit(&ctx.state.storage, wait, |write| retryable::record_commit(write, &key), publish) {
                 session.state = TxnState::Aborted;
                 return Err(e);
@@ -184,6 +193,18 @@ fn savepoint_error(cmd: &str, e: SavepointError) -> CommandError {
 pub fn savepoint(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let (txn, name) = savepoint_target(ctx, body, "savepoint")?;
     txn.savepoint(&name).map_err(|e| savepoint_error("savepoint", e))?;
+    Ok(doc! {"ok": 1.0})
+}
+
+/// `checkForeignKeys` (our extension): runs the foreign key checks the
+/// transaction owes now, as they would run at commit (Django's
+/// `check_constraints`). Outside a transaction every write has been checked
+/// already: nothing is owed.
+pub fn check_foreign_keys(ctx: &mut Ctx<'_>, _body: &Document) -> CmdResult<Document> {
+    if let Some(txn) = ctx.scope.open_transaction() {
+        let tables = crate::storage::Tables::open_transaction(txn)?;
+        crate::foreign_keys::check_now(&tables, txn.pending_checks())?;
+    }
     Ok(doc! {"ok": 1.0})
 }
 

@@ -67,6 +67,7 @@ pub struct Storage {
 pub struct WriteTxn {
     txn: Option<WriteTransaction>,
     claims: Claims,
+    pending: crate::foreign_keys::PendingChecks,
     collection_ids: Arc<AtomicU64>,
     clock: Arc<Clock>,
     _token: LockToken,
@@ -83,6 +84,10 @@ impl WriteTxn {
 
     pub(crate) fn collection_ids(&self) -> &AtomicU64 {
         &self.collection_ids
+    }
+
+    pub(crate) fn pending_checks(&self) -> &crate::foreign_keys::PendingChecks {
+        &self.pending
     }
 
     /// The transaction this write ran into (a document it holds), if the
@@ -229,6 +234,7 @@ impl Storage {
         Ok(Some(WriteTxn {
             txn: Some(txn),
             claims: Claims::new(Arc::clone(&self.conflicts), None),
+            pending: Default::default(),
             collection_ids: Arc::clone(&self.collection_ids),
             clock: Arc::clone(&self.clock),
             _token: token,

@@ -12,6 +12,7 @@ use super::{next_collection_id, Claims, ConflictKey, Transaction, WriteTxn, CATA
 use super::overlay::TableId;
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
+use crate::foreign_keys::PendingChecks;
 use crate::index::{duplicate_key_error, is_multikey_document, keys_for};
 use crate::keyenc::{self, prefix_end};
 use bson::{spec::BinarySubtype, Binary, Bson, Document, RawDocumentBuf};
@@ -47,6 +48,8 @@ pub struct Tables<'t> {
 struct Writer<'t> {
     claims: &'t Claims,
     collection_ids: &'t AtomicU64,
+    /// The foreign key checks this writer owes at its commit.
+    pending: &'t PendingChecks,
 }
 
 /// Gives each reader below `t`, the named table's `View`.
@@ -211,7 +214,7 @@ impl<'t> Tables<'t> {
             docs: View::live(txn.open_table(DOCS)?),
             index: View::live(txn.open_table(INDEX)?),
             meta: View::live(txn.open_table(META)?),
-            writer: Some(Writer { claims: wtxn.claims(), collection_ids: wtxn.collection_ids() }),
+            writer: Some(Writer { claims: wtxn.claims(), collection_ids: wtxn.collection_ids(), pending: wtxn.pending_checks() }),
         })
     }
 
@@ -225,7 +228,7 @@ impl<'t> Tables<'t> {
             docs: View::overlaid(snapshot.open_table(DOCS)?, overlay, TableId::Docs),
             index: View::overlaid(snapshot.open_table(INDEX)?, overlay, TableId::Index),
             meta: View::overlaid(snapshot.open_table(META)?, overlay, TableId::Meta),
-            writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids() }),
+            writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids(), pending: txn.pending_checks() }),
         })
     }
 
@@ -332,9 +335,11 @@ impl<'t> Tables<'t> {
             self.meta.insert(COLLECTION_ID, id + 1)?;
         }
         let uuid = Binary { subtype: BinarySubtype::Uuid, bytes: rand::random::<[u8; 16]>().to_vec() };
-        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Default::default(), next_index_id: 1 };
+        let meta = CollectionMeta { db: db.to_string(), name: name.to_string(), id, uuid, options, indexes: Default::default(), next_index_id: 1, referenced_by: Default::default(), foreign_keys: Default::default() };
         self.put_collection(&meta)?;
-        Ok(meta)
+        crate::foreign_keys::created(self, &meta)?;
+        // Re-read: the reverse list of foreign keys may have been filled in.
+        Ok(self.collection(db, name)?.unwrap_or(meta))
     }
 
     /// The collection, created implicitly if missing (as inserts and
@@ -401,6 +406,17 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Claims a document this writer's foreign keys refer to, as a write
+    /// would: a concurrent writer deleting it (or changing it) conflicts.
+    pub fn claim_referenced(&self, meta: &CollectionMeta, id_key: &[u8]) -> CmdResult<()> {
+        self.claim(ConflictKey::Doc(doc_key(meta, id_key)))
+    }
+
+    /// The foreign key checks this writer owes (`foreign_keys::verify`).
+    pub fn pending_checks(&self) -> CmdResult<&PendingChecks> {
+        Ok(self.writer()?.pending)
+    }
+
     /// Claims document `key` of `meta` for this writer.
     fn claim_document(&self, meta: &CollectionMeta, key: &[u8]) -> CmdResult<()> {
         let claims = self.writer()?.claims;
@@ -458,6 +474,7 @@ impl<'t> Tables<'t> {
         Self::check_storable(&bytes, WriteKind::Insert)?;
         self.write_entries(meta, doc, &id_key, true)?;
         self.docs.insert(key.as_slice(), bytes.as_slice())?;
+        self.writer()?.pending.record(meta, None, Some(doc), &id_key);
         Ok(RawDocumentBuf::from_bytes(bytes)?)
     }
 
@@ -473,7 +490,9 @@ impl<'t> Tables<'t> {
         let bytes = new.to_vec()?;
         Self::check_storable(&bytes, WriteKind::Update)?;
         self.rewrite_entries(meta, old, new, &id_key)?;
-        self.docs.insert(key.as_slice(), bytes.as_slice())
+        self.docs.insert(key.as_slice(), bytes.as_slice())?;
+        self.writer()?.pending.record(meta, Some(old), Some(new), &id_key);
+        Ok(())
     }
 
     /// Moves a replaced document's index entries from `old` to `new`,
@@ -515,7 +534,9 @@ impl<'t> Tables<'t> {
         let key = doc_key(meta, &id_key);
         self.claim_document(meta, &key)?;
         self.write_entries(meta, doc, &id_key, false)?;
-        self.docs.remove(key.as_slice())
+        self.docs.remove(key.as_slice())?;
+        self.writer()?.pending.record(meta, Some(doc), None, &id_key);
+        Ok(())
     }
 
     /// Removes every key starting with `prefix`. Used with the collection's

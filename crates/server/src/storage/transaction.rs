@@ -20,6 +20,7 @@ use std::time::Duration;
 /// (`Claims::drop`) and its snapshot is released.
 pub struct Transaction {
     claims: Claims,
+    pending: crate::foreign_keys::PendingChecks,
     overlay: RefCell<Overlay>,
     snapshot: ReadTransaction,
     csn: u64,
@@ -32,6 +33,7 @@ impl Transaction {
         let (snapshot, csn) = storage.conflicts.open_snapshot(&storage.db)?;
         Ok(Transaction {
             claims: Claims::new(Arc::clone(&storage.conflicts), Some(csn)),
+            pending: Default::default(),
             overlay: RefCell::default(),
             snapshot,
             csn,
@@ -54,6 +56,10 @@ impl Transaction {
 
     pub(crate) fn collection_ids(&self) -> &AtomicU64 {
         &self.collection_ids
+    }
+
+    pub(crate) fn pending_checks(&self) -> &crate::foreign_keys::PendingChecks {
+        &self.pending
     }
 
     fn overlay_mut(&self) -> Result<RefMut<'_, Overlay>, SavepointError> {

@@ -66,13 +66,14 @@ class Command(BaseCommand):
         models = [m for m in models if m._meta.db_table in source_tables]
 
         progress = _Progress(self.stderr)
-        for model in dependency_order(models):
+        ordered = dependency_order(models)
+        self._replace_migrate_made(
+            [m for m in ordered if m._meta.label_lower in MIGRATE_MADE], source, target)
+        for model in ordered:
             label = model._meta.label
             total = model._base_manager.using(source).count()
             with tqdm(total=total, desc=label, unit=" rows", file=progress, leave=True,
                       disable=options["no_progress"] or verbosity == 0) as bar:
-                if model._meta.label_lower in MIGRATE_MADE:
-                    self._replace_if_different(model, source, target)
                 copied = self._copy(model, source, target, batch_size, bar)
             if verbosity > 1:
                 self.stdout.write(f"{label}: {copied} copied, {total - copied} already there")
@@ -119,13 +120,20 @@ class Command(BaseCommand):
                 copied += len(new)
             bar.update(len(batch))
 
-    def _replace_if_different(self, model: type[Model], source: str, target: str) -> None:
-        names = [f.attname for f in model._meta.concrete_fields]
-        wanted = list(model._base_manager.using(source).order_by("pk").values_list(*names))
-        found = list(model._base_manager.using(target).order_by("pk").values_list(*names))
-        if wanted != found:
-            # pymongo, not QuerySet.delete(): a cascade would take rows that
-            # are about to be copied with them.
+    def _replace_migrate_made(self, models: list[type[Model]], source: str,
+                              target: str) -> None:
+        """Empties the target's tables of ``models`` (in foreign-key order) when
+        any differs from the source's, so the copy brings the source's rows."""
+        def rows(model, alias):
+            names = [f.attname for f in model._meta.concrete_fields]
+            return list(model._base_manager.using(alias).order_by("pk").values_list(*names))
+
+        if all(rows(m, source) == rows(m, target) for m in models):
+            return
+        # Referring tables first: the database may enforce the foreign keys
+        # between them (permissions refer to content types). pymongo, not
+        # QuerySet.delete(): a cascade would take rows of other tables.
+        for model in reversed(models):
             connections[target].mongo_database[model._meta.db_table].delete_many({})
             if model._meta.label_lower == "contenttypes.contenttype":
                 model.objects.clear_cache()

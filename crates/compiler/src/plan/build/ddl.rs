@@ -74,6 +74,7 @@ impl Builder {
         }
         let mut unique = Vec::new();
         let mut primary_key = Vec::new();
+        let mut foreign_keys = Vec::new();
         for tc in &c.constraints {
             match self.constraint(tc)? {
                 (name, Constraint::Unique(cols)) => unique.push((name, cols)),
@@ -89,14 +90,12 @@ impl Builder {
                     }
                     primary_key = cols;
                 }
-                // Referential integrity is not enforced by MongoDB; Django
-                // keeps it itself when the backend declares no FK support.
-                (_, Constraint::ForeignKey(_)) => {}
+                (name, Constraint::ForeignKey(fk)) => foreign_keys.push((name, fk)),
                 (name, Constraint::Check(sql)) => checks.push((name, sql)),
             }
         }
         self.scopes.pop();
-        Ok(Ddl::CreateTable { collection, if_not_exists: c.if_not_exists, columns, unique, primary_key, checks })
+        Ok(Ddl::CreateTable { collection, if_not_exists: c.if_not_exists, columns, unique, primary_key, checks, foreign_keys })
     }
 
     fn column_def(&mut self, col: &ast::ColumnDef) -> Result<(ColumnDef, Checks)> {
@@ -111,6 +110,7 @@ impl Builder {
             default: None,
             generated: None,
             collation: None,
+            references: None,
         };
         let mut checks = Vec::new();
         for opt in &col.options {
@@ -137,7 +137,12 @@ impl Builder {
                     [part] if part.as_ident().is_some() => def.collation = part.as_ident().map(|i| i.value.clone()),
                     _ => return Err(CompileError::unsupported("COLLATE with a qualified collation name", col)),
                 },
-                ColumnOption::ForeignKey(_) | ColumnOption::Comment(_) | ColumnOption::CharacterSet(_) => {}
+                ColumnOption::ForeignKey(f) => {
+                    let mut f = f.clone();
+                    f.columns = vec![col.name.clone()];
+                    def.references = Some((opt.name.as_ref().map(|n| n.value.clone()), foreign_key(&f, col)?));
+                }
+                ColumnOption::Comment(_) | ColumnOption::CharacterSet(_) => {}
                 other => return Err(CompileError::unsupported(format!("column option {other}"), col)),
             }
         }
@@ -198,10 +203,7 @@ impl Builder {
         Ok(match tc {
             TableConstraint::Unique(u) => (u.name.as_ref().map(|n| n.value.clone()), Constraint::Unique(cols(&u.columns)?)),
             TableConstraint::PrimaryKey(p) => (p.name.as_ref().map(|n| n.value.clone()), Constraint::PrimaryKey(cols(&p.columns)?)),
-            TableConstraint::ForeignKey(f) => (
-                f.name.as_ref().map(|n| n.value.clone()),
-                Constraint::ForeignKey(f.columns.iter().map(|i| i.value.clone()).collect()),
-            ),
+            TableConstraint::ForeignKey(f) => (f.name.as_ref().map(|n| n.value.clone()), Constraint::ForeignKey(foreign_key(f, tc)?)),
             TableConstraint::Check(c) => (c.name.as_ref().map(|n| n.value.clone()), Constraint::Check(self.check(&c.expr)?)),
             other => return Err(CompileError::unsupported("table constraint", other)),
         })
@@ -420,3 +422,19 @@ fn index_option(e: &ast::Expr) -> Result<(String, Literal)> {
 /// The keys of CREATE INDEX (each with its direction: ascending when true),
 /// and the collation they are all under, if any.
 type IndexKeys = (Vec<(IndexKey, bool)>, Option<String>);
+
+/// A `FOREIGN KEY ... REFERENCES` clause (of a table or, with its column
+/// filled in, of a column). Django applies `on_delete` itself; an action the
+/// server would have to take is not implemented, and refused.
+fn foreign_key(f: &ast::ForeignKeyConstraint, place: &dyn std::fmt::Display) -> Result<crate::plan::ForeignKey> {
+    if f.on_delete.is_some() || f.on_update.is_some() {
+        return Err(CompileError::unsupported("FOREIGN KEY with ON DELETE / ON UPDATE", place));
+    }
+    let table = f.foreign_table.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone());
+    let Some(table) = table else { return Err(CompileError::unsupported("FOREIGN KEY's referenced table", place)) };
+    Ok(crate::plan::ForeignKey {
+        columns: f.columns.iter().map(|i| i.value.clone()).collect(),
+        table,
+        referenced: f.referred_columns.iter().map(|i| i.value.clone()).collect(),
+    })
+}
