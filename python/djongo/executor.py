@@ -24,8 +24,16 @@ from bson import Decimal128, ObjectId, json_util
 from pymongo import DeleteMany, InsertOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, ExecutionTimeout, OperationFailure
 
-from . import (catalog, client_functions, collations, concerns, foreign_keys, records, sequences,
-               validator)
+from . import (
+    catalog,
+    client_functions,
+    collations,
+    concerns,
+    foreign_keys,
+    records,
+    sequences,
+    validator,
+)
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
