@@ -237,3 +237,40 @@ def test_an_index_on_collate_is_an_index_with_that_collation():
         finally:
             with connection.schema_editor() as editor:
                 editor.delete_model(Tag)
+
+
+def test_a_foreign_key_follows_the_collation_of_the_key_it_refers_to():
+    """A migration altering a primary key's collation alters the columns that
+    refer to it (Django does so alongside the foreign keys it drops and remakes)."""
+    from django.db import migrations
+    from django.db.migrations.state import ProjectState
+
+    create = [
+        migrations.CreateModel("Code", [
+            ("code", models.CharField(max_length=10, primary_key=True))]),
+        migrations.CreateModel("Use", [
+            ("id", models.AutoField(primary_key=True)),
+            ("code", models.ForeignKey("validationapp.Code", models.CASCADE))]),
+    ]
+    alter = migrations.AlterField(
+        "Code", "code", models.CharField(max_length=10, primary_key=True, db_collation=CI))
+    state = ProjectState()
+    with connection.schema_editor() as editor:
+        for operation in create:
+            before = state.clone()
+            operation.state_forwards("validationapp", state)
+            operation.database_forwards("validationapp", editor, before, state)
+    try:
+        before = state.clone()
+        alter.state_forwards("validationapp", state)
+        with connection.schema_editor() as editor:
+            alter.database_forwards("validationapp", editor, before, state)
+        with connection.cursor() as cursor:
+            described = {c.name: c.collation for c in
+                         connection.introspection.get_table_description(
+                             cursor, "validationapp_use")}
+        assert described["code_id"] == CI
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(state.apps.get_model("validationapp", "Use"))
+            editor.delete_model(state.apps.get_model("validationapp", "Code"))

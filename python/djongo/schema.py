@@ -76,9 +76,17 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
         # as PostgreSQL drops the sequence of an AutoField made IntegerField.
         if new_field.get_internal_type() in AUTO_FIELDS:
             new_type = SERIAL_TYPES.get(new_type, new_type)
-        # The column's collation is recorded by _alter_field itself (the
-        # dialect has no ALTER COLUMN ... COLLATE).
+        # The dialect has no ALTER COLUMN ... COLLATE: the altered column's
+        # collation is recorded by _alter_field itself; a column that follows
+        # it (a foreign key to a key whose collation changed) is recorded here.
+        column = (model._meta.db_table, new_field.column)
+        if old_collation != new_collation and column != self._collation_being_altered:
+            self._record_collation(*column, new_collation)
+            self._recollate_unique_indexes(*column)
         return super()._alter_column_type_sql(model, old_field, new_field, new_type, None, None)
+
+    #: The (table, column) whose collation _alter_field is changing.
+    _collation_being_altered: tuple[str, str] | None = None
 
     def _alter_field(self, model, old_field, new_field, old_type, new_type, old_db_params,
                      new_db_params, strict=False):
@@ -89,8 +97,12 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                 collations.to_mongo(new_collation)  # a name djongo knows, or NotSupportedError
             # Recorded first: a unique index made below takes it.
             self._record_collation(model._meta.db_table, old_field.column, new_collation)
-        super()._alter_field(model, old_field, new_field, old_type, new_type, old_db_params,
-                             new_db_params, strict)
+        self._collation_being_altered = (model._meta.db_table, new_field.column)
+        try:
+            super()._alter_field(model, old_field, new_field, old_type, new_type, old_db_params,
+                                 new_db_params, strict)
+        finally:
+            self._collation_being_altered = None
         if old_collation != new_collation:
             # The unique indexes the column keeps compare under its collation.
             try:
