@@ -160,6 +160,20 @@ def test_writes_outside_a_transaction_survive_the_servers_death_applied_once():
         ("a0", 1), ("a1", 1), ("a2", 1), ("b", 0)]
 
 
+def test_a_transaction_begun_after_the_servers_death_runs_on_the_next_server():
+    """The first statement of a transaction, written to a pooled connection
+    whose server was killed, never reached a server: it goes to the next
+    server, and the transaction runs there."""
+    Author.objects.bulk_create([Author(name="a"), Author(name="b")])
+    pid = server_pid(Path(settings.DATABASES["default"]["DATA_DIR"]))
+    os.kill(pid, signal.SIGKILL)
+    wait_until_gone(pid)
+    with transaction.atomic():
+        assert Author.objects.filter(name="a").update(rank=F("rank") + 1) == 1
+        Author.objects.filter(name="b").delete()
+    assert list(Author.objects.values_list("name", "rank")) == [("a", 1)]
+
+
 # -- inserts and another process's migration -----------------------------------------------
 
 

@@ -154,17 +154,29 @@ impl StoreClient {
             }
         };
         let mut attempts = if kind == Kind::Once { 1 } else { 2 };
+        // A request no server read (written to a pooled connection whose
+        // server died) goes to the next server once more, whatever its kind:
+        // the first statement of a transaction starts it there.
+        let mut unsent_resent = false;
         loop {
             let deadline = Instant::now() + self.wait;
-            let result = connection.stream(self.pool.path(), deadline).and_then(|stream| wire::round_trip(stream, &request));
+            let result = connection
+                .stream(self.pool.path(), deadline)
+                .map_err(wire::TripError::Failed)
+                .and_then(|stream| wire::round_trip(stream, &request));
             match result {
                 Ok(reply) => {
                     self.pool.checkin(connection);
                     return Ok(reply);
                 }
-                Err(e) => {
+                Err(failure) => {
                     connection.disconnect();
                     self.pool.disconnect_all();
+                    if matches!(failure, wire::TripError::Unsent(_)) && !unsent_resent {
+                        unsent_resent = true;
+                        continue;
+                    }
+                    let e = failure.into_io();
                     attempts -= 1;
                     if attempts == 0 || e.kind() == io::ErrorKind::InvalidData {
                         self.pool.checkin(connection);

@@ -49,16 +49,35 @@ pub fn request(body: &Document, sequence: Option<(&str, &[Vec<u8>])>) -> io::Res
     Ok(Request { bytes, request_id })
 }
 
+/// Why a round trip failed.
+#[derive(Debug)]
+pub enum TripError {
+    /// The request could not be written: no server has read it (a write to
+    /// a Unix socket whose server is gone fails with EPIPE before any byte
+    /// of it is read), so it may be sent again, whatever it is.
+    Unsent(io::Error),
+    /// The request may have reached the server.
+    Failed(io::Error),
+}
+
+impl TripError {
+    pub fn into_io(self) -> io::Error {
+        match self {
+            TripError::Unsent(e) | TripError::Failed(e) => e,
+        }
+    }
+}
+
 /// Sends `request` and reads its reply's body.
-pub fn round_trip(stream: &mut (impl Read + Write), request: &Request) -> io::Result<RawDocumentBuf> {
-    stream.write_all(&request.bytes)?;
+pub fn round_trip(stream: &mut (impl Read + Write), request: &Request) -> Result<RawDocumentBuf, TripError> {
+    stream.write_all(&request.bytes).map_err(TripError::Unsent)?;
     let (header, payload) = match wire::read_message(stream) {
         Ok(Some(message)) => message,
-        Ok(None) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the store's server closed the connection")),
-        Err(wire::WireError::Io(e)) => return Err(e),
-        Err(e) => return Err(invalid(e.to_string())),
+        Ok(None) => return Err(TripError::Failed(io::Error::new(io::ErrorKind::UnexpectedEof, "the store's server closed the connection"))),
+        Err(wire::WireError::Io(e)) => return Err(TripError::Failed(e)),
+        Err(e) => return Err(TripError::Failed(invalid(e.to_string()))),
     };
-    reply_body(&header, request.request_id, payload)
+    reply_body(&header, request.request_id, payload).map_err(TripError::Failed)
 }
 
 fn reply_body(header: &Header, request_id: i32, payload: Vec<u8>) -> io::Result<RawDocumentBuf> {
