@@ -274,3 +274,40 @@ def test_a_foreign_key_follows_the_collation_of_the_key_it_refers_to():
         with connection.schema_editor() as editor:
             editor.delete_model(state.apps.get_model("validationapp", "Use"))
             editor.delete_model(state.apps.get_model("validationapp", "Code"))
+
+
+def test_new_connections_share_the_process_copy_of_the_collations(people, monkeypatch):
+    """Under Django's default CONN_MAX_AGE = 0 every request opens a connection:
+    its first comparing statement must not read ``__schema__`` again."""
+    from djongo import catalog, records
+
+    monkeypatch.setattr(records, "FACTS_MAX_AGE", 3600.0)
+    reads = []
+    real = catalog.all_collated_columns
+    monkeypatch.setattr(catalog, "all_collated_columns",
+                        lambda *a: reads.append(1) or real(*a))
+    people.objects.create(name="ANDREW")
+    records.forget_facts(connection.connection)
+    for _ in range(3):
+        connection.close()
+        assert people.objects.filter(name="andrew").count() == 1
+    assert len(reads) == 1
+
+
+def test_a_collation_changed_by_another_process_is_seen(people, monkeypatch):
+    """Another process's migration writes ``__schema__``; this process's copy
+    is read again once it is FACTS_MAX_AGE old (here: at once)."""
+    from djongo import catalog, records
+
+    people.objects.create(name="ANDREW")
+    assert people.objects.filter(name="andrew").count() == 1
+    monkeypatch.setattr(records, "FACTS_MAX_AGE", 0.0)
+    # What the other process's ALTER FIELD records, written behind this
+    # process's back (no DDL runs here, so nothing is forgotten).
+    db = connection.connection.database
+    catalog.set_collation(db, people._meta.db_table, "name", None, None)
+    try:
+        assert people.objects.filter(name="andrew").count() == 0
+    finally:
+        catalog.set_collation(db, people._meta.db_table, "name", CI, None)
+

@@ -25,7 +25,7 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from . import _core, concerns, shared_transaction
+from . import _core, concerns, records, shared_transaction
 from .cursor import Cursor, translate_errors
 from .transport import StoreTransport
 
@@ -65,12 +65,11 @@ class Connection:
         # (DDL inside atomic()): ids for them are taken inside the transaction,
         # where that document is visible. Others take ids outside it.
         self._schema_written: set[str] = set()
-        # Each table's generated columns (name → expression), read once per
-        # connection, at its first UPDATE: executor.Executor._generated.
+        # Each table's generated columns (name → expression) and collated
+        # columns (name → collation) as read inside the current transaction
+        # (executor.Executor._generated, _operation_collation); outside one,
+        # the process's shared copy serves (records.shared_facts).
         self.generated: dict[str, dict] | None = None
-        # Each table's collated columns (name → collation), read once per
-        # connection, at its first statement that compares a column:
-        # executor.Executor._operation_collation.
         self.collations: dict[str, dict] | None = None
         # The open djongo.models.BulkWrite, which collects this connection's
         # writes until its block ends, or None.
@@ -175,13 +174,23 @@ class Connection:
             # Django's atomic() rolls back and the connection stays usable.
             with translate_errors(None):
                 self._session.commit_transaction()
-        self._schema_written.clear()
+        self._transaction_ended()
 
     def rollback(self) -> None:
         if self.in_transaction:
             with translate_errors(None):
                 self._session.abort_transaction()
+        self._transaction_ended()
+
+    def _transaction_ended(self) -> None:
+        # What was read inside the transaction may have seen its own DDL:
+        # read again, and let the process's other connections read again
+        # once that DDL is committed (records.shared_facts).
+        if self._schema_written:
+            records.forget_facts(self)
         self._schema_written.clear()
+        self.generated = None
+        self.collations = None
 
     def close(self) -> None:
         # The MongoClient is shared by every connection to the same server in

@@ -185,9 +185,13 @@ class Executor:
         compares ``columns`` (collations.choose). The columns' collations are
         read once per connection (again after this connection runs DDL); their
         types only when a collation other than the simple one is in play."""
-        if self.connection.collations is None:
-            self.connection.collations = catalog.all_collated_columns(self.db, self.session)
         collated = self.connection.collations
+        if collated is None:
+            collated = records.shared_facts(
+                self.connection, "collations",
+                lambda: catalog.all_collated_columns(self.db, self.session))
+            if self.connection.in_transaction:
+                self.connection.collations = collated
         if not names and not any(c in collated.get(t, ()) for t, c in columns):
             return None
 
@@ -212,6 +216,7 @@ class Executor:
             self.connection.collations = None
             tables = [t for t in (plan.get("collection"), plan.get("to")) if t]
             records.forget(self.connection, *tables)
+            records.forget_facts(self.connection)
             if self.session is not None:
                 self.connection.wrote_schema_of(*tables)
         return handler(plan, binder)
@@ -464,9 +469,14 @@ class Executor:
         """The generated columns of ``collection``, from the connection's
         cache: an UPDATE must recompute them, so the tables that have any are
         read once per connection (again after this connection runs DDL)."""
-        if self.connection.generated is None:
-            self.connection.generated = catalog.all_generated_columns(self.db, self.session)
-        return self.connection.generated.get(collection, {})
+        generated = self.connection.generated
+        if generated is None:
+            generated = records.shared_facts(
+                self.connection, "generated",
+                lambda: catalog.all_generated_columns(self.db, self.session))
+            if self.connection.in_transaction:
+                self.connection.generated = generated
+        return generated.get(collection, {})
 
     def _counter(self, collection: str, update: Callable[[Any, int | None], Any]) -> Any:
         """Runs ``update(session, max_time_ms)`` on ``collection``'s id counter.

@@ -23,6 +23,8 @@ process, Djongo, an older djongo-rs, a shell) makes it differ.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -76,3 +78,41 @@ def forget(connection: Connection, *tables: str) -> None:
     with _lock:
         for table in tables:
             _records.pop(_key(connection, table), None)
+
+
+# -- facts about every table: collated and generated columns ----------------
+#
+# A statement that compares columns needs their collations, an UPDATE the
+# generated columns: each is one read of __schema__ for all tables. Read per
+# connection, that is one more round trip for every web request under
+# Django's default CONN_MAX_AGE = 0. So a process shares what it read for
+# FACTS_MAX_AGE seconds, across its connections and threads, and reads again
+# at once after its own DDL. Another process's migration is seen within that
+# time (a connection kept open used to keep what it read until it closed).
+# A read made inside a transaction may see that transaction's own DDL, which
+# could still roll back: it serves its connection only.
+FACTS_MAX_AGE = 1.0
+_facts: dict[tuple[int, str, str], tuple[float, dict]] = {}
+
+
+def shared_facts(connection: Connection, kind: str, read: Callable[[], dict]) -> dict:
+    """``kind`` (``"collations"`` or ``"generated"``) for every table: this
+    process's copy if it is recent, else ``read()``."""
+    key = (id(connection.client), connection.database.name, kind)
+    now = time.monotonic()
+    cached = _facts.get(key)
+    if cached is not None and now - cached[0] < FACTS_MAX_AGE:
+        return cached[1]
+    value = read()
+    if not connection.in_transaction:
+        with _lock:
+            _facts[key] = (now, value)
+    return value
+
+
+def forget_facts(connection: Connection) -> None:
+    """Drops this process's facts about ``connection``'s database (its own
+    DDL ran)."""
+    with _lock:
+        for kind in ("collations", "generated"):
+            _facts.pop((id(connection.client), connection.database.name, kind), None)

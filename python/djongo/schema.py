@@ -187,6 +187,7 @@ class DatabaseSchemaEditor(BaseDatabaseSchemaEditor):
                               connection.session_for_statement())
         connection.collations = None
         records.forget(connection, table)
+        records.forget_facts(connection)
 
     def prepare_default(self, value) -> str:
         return self.quote_value(value)
