@@ -2,8 +2,8 @@
 //! any client sees, Django or not.
 mod common;
 
-use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
-use common::{Client, TestServer};
+use bson::{doc, Bson, Document};
+use common::{Client, TestServer, Txn};
 
 fn fk(name: &str, field: &str, references: &str, referenced: &str) -> Document {
     doc! {"name": name, "field": field, "references": references, "referencedField": referenced}
@@ -25,33 +25,6 @@ fn code(reply: &Document) -> Option<i32> {
 
 fn count(c: &mut Client, coll: &str) -> usize {
     c.find_all("db", coll).len()
-}
-
-struct Txn {
-    lsid: Bson,
-    number: i64,
-    started: bool,
-}
-
-impl Txn {
-    fn new(seed: u8) -> Txn {
-        Txn { lsid: Bson::Document(doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![seed; 16] }}), number: 1, started: false }
-    }
-
-    fn cmd(&mut self, c: &mut Client, mut body: Document) -> Document {
-        body.insert("lsid", self.lsid.clone());
-        body.insert("txnNumber", self.number);
-        body.insert("autocommit", false);
-        if !self.started {
-            body.insert("startTransaction", true);
-            self.started = true;
-        }
-        c.cmd("db", body)
-    }
-
-    fn commit(&mut self, c: &mut Client) -> Document {
-        c.cmd("admin", doc! {"commitTransaction": 1, "lsid": self.lsid.clone(), "txnNumber": self.number, "autocommit": false})
-    }
 }
 
 #[test]
@@ -95,7 +68,7 @@ fn checks_are_deferred_to_the_commit() {
     let mut c = server.client();
     setup(&mut c);
     // A reference before its document: fine at commit.
-    let mut t = Txn::new(1);
+    let mut t = Txn::new();
     t.cmd(&mut c, doc! {"insert": "book", "documents": [{"_id": 1, "author_id": 30}]});
     let reply = t.cmd(&mut c, doc! {"checkForeignKeys": 1});
     assert_eq!(code(&reply), Some(121), "checked now: {reply}");
@@ -104,7 +77,7 @@ fn checks_are_deferred_to_the_commit() {
     assert_eq!(t.commit(&mut c).get_f64("ok").unwrap(), 1.0);
     assert_eq!(count(&mut c, "book"), 1);
     // A dangling one at commit: nothing of the transaction is applied.
-    let mut t = Txn::new(2);
+    let mut t = Txn::new();
     t.cmd(&mut c, doc! {"insert": "author", "documents": [{"_id": 4, "id": 40}]});
     t.cmd(&mut c, doc! {"insert": "book", "documents": [{"_id": 2, "author_id": 50}]});
     let reply = t.commit(&mut c);
@@ -120,17 +93,17 @@ fn deleting_and_referring_to_one_document_cannot_both_commit() {
     let mut d = server.client();
     setup(&mut c);
     // Deleter first, referrer commits while the deleter is open.
-    let mut deleter = Txn::new(3);
+    let mut deleter = Txn::new();
     deleter.cmd(&mut c, doc! {"delete": "author", "deletes": [{"q": {"id": 10}, "limit": 1}]});
-    let mut referrer = Txn::new(4);
+    let mut referrer = Txn::new();
     referrer.cmd(&mut d, doc! {"insert": "book", "documents": [{"_id": 1, "author_id": 10}]});
     assert_eq!(code(&referrer.commit(&mut d)), Some(112), "the author is the deleter's");
     assert_eq!(deleter.commit(&mut c).get_f64("ok").unwrap(), 1.0);
     // Referrer first: the deleter's commit finds no reference on its
     // snapshot and commits; the referrer's claim of the author then fails.
-    let mut referrer = Txn::new(5);
+    let mut referrer = Txn::new();
     referrer.cmd(&mut d, doc! {"insert": "book", "documents": [{"_id": 2, "author_id": 20}]});
-    let mut deleter = Txn::new(6);
+    let mut deleter = Txn::new();
     deleter.cmd(&mut c, doc! {"delete": "author", "deletes": [{"q": {"id": 20}, "limit": 1}]});
     assert_eq!(deleter.commit(&mut c).get_f64("ok").unwrap(), 1.0);
     assert_eq!(code(&referrer.commit(&mut d)), Some(112));

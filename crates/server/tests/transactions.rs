@@ -7,64 +7,10 @@
 //! shows that nothing waited.
 mod common;
 
-use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
-use common::{Client, TestServer};
+use bson::{doc, Bson, Document};
+use common::{Client, TestServer, Txn};
 use djongo_server::ServerOptions;
 use std::time::Duration;
-
-/// One session's transactions, with the fields each command must carry.
-struct Txn {
-    id: Binary,
-    lsid: Bson,
-    number: i64,
-    started: bool,
-}
-
-impl Txn {
-    fn new() -> Txn {
-        let bytes: [u8; 16] = rand::random();
-        let id = Binary { subtype: BinarySubtype::Uuid, bytes: bytes.to_vec() };
-        Txn { lsid: Bson::Document(doc! {"id": id.clone()}), id, number: 1, started: false }
-    }
-
-    fn id(&self) -> Binary {
-        self.id.clone()
-    }
-
-    fn body(&mut self, mut body: Document) -> Document {
-        body.insert("lsid", self.lsid.clone());
-        body.insert("txnNumber", self.number);
-        body.insert("autocommit", false);
-        if !self.started {
-            body.insert("startTransaction", true);
-            self.started = true;
-        }
-        body
-    }
-
-    fn cmd(&mut self, c: &mut Client, body: Document) -> Document {
-        let body = self.body(body);
-        c.cmd("db", body)
-    }
-
-    fn ok(&mut self, c: &mut Client, body: Document) -> Document {
-        let reply = self.cmd(c, body.clone());
-        assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{body} failed: {reply}");
-        reply
-    }
-
-    fn end(&mut self, c: &mut Client, cmd: &str) -> Document {
-        let body = doc! {cmd: 1, "lsid": self.lsid.clone(), "txnNumber": self.number, "autocommit": false};
-        let reply = c.cmd("admin", body);
-        self.number += 1;
-        self.started = false;
-        reply
-    }
-
-    fn commit(&mut self, c: &mut Client) -> Document {
-        self.end(c, "commitTransaction")
-    }
-}
 
 fn code(reply: &Document) -> Option<i32> {
     reply.get_i32("code").ok()
@@ -336,7 +282,8 @@ fn transaction_options_get_mongods_errors() {
     // Still open: option errors do not abort it.
     t.ok(&mut c, doc! {"insert": "t", "documents": [{"_id": 1}]});
     let commit = |wc: Bson, extra: Document, t: &Txn, c: &mut Client| {
-        let mut body = doc! {"commitTransaction": 1, "lsid": t.lsid.clone(), "txnNumber": t.number, "autocommit": false, "writeConcern": wc};
+        let mut body = t.ending("commitTransaction");
+        body.insert("writeConcern", wc);
         body.extend(extra);
         c.cmd("admin", body)
     };

@@ -95,3 +95,76 @@ impl Client {
         cursor.get_array("firstBatch").unwrap().iter().map(|d| d.as_document().unwrap().clone()).collect()
     }
 }
+
+/// One session's multi-document transactions, with the fields every command
+/// of one must carry (`lsid`, `txnNumber`, `autocommit`, and
+/// `startTransaction` on its first command), on database `db`.
+pub struct Txn {
+    id: bson::Binary,
+    lsid: bson::Bson,
+    number: i64,
+    started: bool,
+}
+
+impl Default for Txn {
+    fn default() -> Self {
+        Txn::new()
+    }
+}
+
+impl Txn {
+    /// A new session (random id), before its first transaction.
+    pub fn new() -> Txn {
+        let bytes: [u8; 16] = rand::random();
+        let id = bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: bytes.to_vec() };
+        Txn { lsid: bson::Bson::Document(doc! {"id": id.clone()}), id, number: 1, started: false }
+    }
+
+    /// The session's id, as `lsid.id`.
+    pub fn id(&self) -> bson::Binary {
+        self.id.clone()
+    }
+
+    /// `body` as a command of the current transaction.
+    pub fn body(&mut self, mut body: Document) -> Document {
+        body.insert("lsid", self.lsid.clone());
+        body.insert("txnNumber", self.number);
+        body.insert("autocommit", false);
+        if !self.started {
+            body.insert("startTransaction", true);
+            self.started = true;
+        }
+        body
+    }
+
+    pub fn cmd(&mut self, c: &mut Client, body: Document) -> Document {
+        let body = self.body(body);
+        c.cmd("db", body)
+    }
+
+    /// Runs `body` in the transaction and asserts that it succeeded.
+    pub fn ok(&mut self, c: &mut Client, body: Document) -> Document {
+        let reply = self.cmd(c, body.clone());
+        assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{body} failed: {reply}");
+        reply
+    }
+
+    /// Ends the transaction with `cmd` (`commitTransaction` or
+    /// `abortTransaction`); the next command starts the next one.
+    pub fn end(&mut self, c: &mut Client, cmd: &str) -> Document {
+        let reply = c.cmd("admin", self.ending(cmd));
+        self.number += 1;
+        self.started = false;
+        reply
+    }
+
+    /// The `cmd` (`commitTransaction`, `abortTransaction`) that would end
+    /// the transaction, unsent.
+    pub fn ending(&self, cmd: &str) -> Document {
+        doc! {cmd: 1, "lsid": self.lsid.clone(), "txnNumber": self.number, "autocommit": false}
+    }
+
+    pub fn commit(&mut self, c: &mut Client) -> Document {
+        self.end(c, "commitTransaction")
+    }
+}
