@@ -1,0 +1,126 @@
+//! What one write costs the engine, per operation of benches/orm and of the
+//! ODM benchmark's updates: wall time, the calling thread's CPU time, and the
+//! bytes the process hands to the kernel (`wchar` of `/proc/self/io`: every
+//! page a commit writes, whether or not the disk has it yet), on a store
+//! loaded as benches/orm loads it (issue 18's write path).
+//!
+//!     cargo bench -p djongo-server --bench write_cost
+//!     DJONGO_BENCH_ROWS=500000 cargo bench -p djongo-server --bench write_cost
+//!
+//! Each operation runs `DJONGO_BENCH_REPEAT` times (30 by default; a tenth as
+//! many for bulk_create), interleaved with the others, and the median of
+//! each measure is printed. Writes commit durably (fsync), as every
+//! acknowledged write does. The `retryable` rows send a session id and a
+//! txnNumber, as drivers do outside a transaction, so the write also stores
+//! its retry record (`retryable.rs`); the others do not.
+use bson::{doc, spec::BinarySubtype, Binary, Document};
+use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod orm_data;
+
+use orm_data::{entry, Store, BATCH};
+
+/// Bytes this process has passed to write(2)/pwrite(2) so far.
+fn written_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+#[derive(Default)]
+struct Samples {
+    wall_ns: Vec<u64>,
+    cpu_ns: Vec<u64>,
+    bytes: Vec<u64>,
+}
+
+fn median(v: &mut [u64]) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// The session every `retryable` write runs in, with its next txnNumber.
+struct Session {
+    lsid: Document,
+    txn_number: i64,
+}
+
+impl Session {
+    fn tag(&mut self, mut body: Document) -> Document {
+        self.txn_number += 1;
+        body.insert("lsid", self.lsid.clone());
+        body.insert("txnNumber", self.txn_number);
+        body
+    }
+}
+
+const OPS: &[&str] = &["create", "create retryable", "bulk_create", "update one", "update one retryable", "delete 50", "delete 50 retryable"];
+
+fn main() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let rows = orm_data::rows();
+    let repeat: usize = std::env::var("DJONGO_BENCH_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let loaded = Instant::now();
+    let mut store: Store = orm_data::load(dir.path(), rows);
+    eprintln!("loaded {rows} entries in {:.1} s", loaded.elapsed().as_secs_f64());
+    let mut session = Session { lsid: doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![7; 16] }}, txn_number: 0 };
+    let mut fresh = rows + 1_000_000;
+    let mut take = |n: i64| {
+        fresh += n;
+        fresh - n
+    };
+    let mut samples: Vec<Samples> = OPS.iter().map(|_| Samples::default()).collect();
+    for round in 0..repeat {
+        for (op, name) in OPS.iter().enumerate() {
+            let retryable = name.ends_with("retryable");
+            if *name == "bulk_create" && round % 10 != 0 {
+                continue;
+            }
+            let body = match name.trim_end_matches(" retryable") {
+                "create" => doc! {"insert": "benchapp_entry", "documents": [entry(take(1), rows)]},
+                "bulk_create" => {
+                    let first = take(BATCH);
+                    doc! {"insert": "benchapp_entry", "documents": (first..first + BATCH).map(|i| entry(i, rows)).collect::<Vec<_>>()}
+                }
+                "update one" => {
+                    let id = (round as i64 * 7919) % rows + 1;
+                    doc! {"update": "benchapp_entry", "updates": [{"q": {"id": id}, "u": {"$set": {"headline": format!("u{round}")}}}]}
+                }
+                _ => {
+                    // 50 rows to delete, inserted beforehand (not measured).
+                    let first = take(50);
+                    let doomed: Vec<Document> = (first..first + 50)
+                        .map(|i| {
+                            let mut d = entry(i, rows);
+                            d.insert("headline", "gone");
+                            d
+                        })
+                        .collect();
+                    store.run(doc! {"insert": "benchapp_entry", "documents": doomed});
+                    doc! {"delete": "benchapp_entry", "deletes": [{"q": {"headline": "gone"}, "limit": 0}]}
+                }
+            };
+            let body = if retryable { session.tag(body) } else { body };
+            let (w0, c0, b0) = (Instant::now(), thread_cpu_ns(), written_bytes());
+            store.run(body);
+            let s = &mut samples[op];
+            s.bytes.push(written_bytes() - b0);
+            s.cpu_ns.push(thread_cpu_ns() - c0);
+            s.wall_ns.push(w0.elapsed().as_nanos() as u64);
+        }
+    }
+    println!("{rows} entries, median of {repeat} (bulk_create: of {}):", repeat.div_ceil(10));
+    println!("| operation | wall | CPU | bytes written |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, s) in OPS.iter().zip(samples.iter_mut()) {
+        let (wall, cpu, bytes) = (median(&mut s.wall_ns), median(&mut s.cpu_ns), median(&mut s.bytes));
+        println!("| {name} | {:.2} ms | {:.2} ms | {:.1} KB |", wall as f64 / 1e6, cpu as f64 / 1e6, bytes as f64 / 1024.0);
+    }
+}
