@@ -61,7 +61,16 @@ impl Session {
     }
 }
 
-const OPS: &[&str] = &["create", "create retryable", "bulk_create", "update one", "update one retryable", "delete 50", "delete 50 retryable"];
+const OPS: &[&str] = &[
+    "create",
+    "create retryable",
+    "bulk_create",
+    "update one",
+    "update one retryable",
+    "update one by _id retryable",
+    "delete 50",
+    "delete 50 retryable",
+];
 
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -89,9 +98,18 @@ fn main() {
                     let first = take(BATCH);
                     doc! {"insert": "benchapp_entry", "documents": (first..first + BATCH).map(|i| entry(i, rows)).collect::<Vec<_>>()}
                 }
+                // Django's save(): the row by its primary key (the `id`
+                // field's unique index), a new value each time.
                 "update one" => {
-                    let id = (round as i64 * 7919) % rows + 1;
-                    doc! {"update": "benchapp_entry", "updates": [{"q": {"id": id}, "u": {"$set": {"headline": format!("u{round}")}}}]}
+                    let id = (op as i64 * 7919 + round as i64 * 104_729) % rows + 1;
+                    doc! {"update": "benchapp_entry", "updates": [{"q": {"id": id}, "u": {"$set": {"headline": format!("u{round}")}}, "multi": true}]}
+                }
+                // django-mongodb-backend's: the document by `_id`.
+                "update one by _id" => {
+                    let id = (op as i64 * 7919 + round as i64 * 104_729) % rows + 1;
+                    let found = store.run(doc! {"find": "benchapp_entry", "filter": {"id": id}, "projection": {"_id": 1}, "limit": 1});
+                    let oid = found.get_document("cursor").and_then(|c| c.get_array("firstBatch")).ok().and_then(|b| b.first()).and_then(|d| d.as_document()).and_then(|d| d.get("_id")).cloned().expect("the entry exists");
+                    doc! {"update": "benchapp_entry", "updates": [{"q": {"_id": oid}, "u": {"$set": {"headline": format!("u{round}")}}, "multi": true}]}
                 }
                 _ => {
                     // 50 rows to delete, inserted beforehand (not measured).
