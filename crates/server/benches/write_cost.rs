@@ -9,7 +9,8 @@
 //!
 //! Each operation runs `DJONGO_BENCH_REPEAT` times (30 by default; a tenth as
 //! many for bulk_create), interleaved with the others, and the median of
-//! each measure is printed. Writes commit durably (fsync), as every
+//! each measure is printed. `DJONGO_BENCH_OPS=bulk_create,delete 50` runs
+//! only the operations named (bulk_create then in every round). Writes commit durably (fsync), as every
 //! acknowledged write does. The `retryable` rows send a session id and a
 //! txnNumber, as drivers do outside a transaction, so the write also stores
 //! its retry record (`retryable.rs`); the others do not.
@@ -85,11 +86,13 @@ fn main() {
         fresh += n;
         fresh - n
     };
+    let only: Option<Vec<String>> = std::env::var("DJONGO_BENCH_OPS").ok().map(|v| v.split(',').map(str::to_string).collect());
+    let runs = |name: &str| only.as_ref().is_none_or(|only| only.iter().any(|o| o == name));
     let mut samples: Vec<Samples> = OPS.iter().map(|_| Samples::default()).collect();
     for round in 0..repeat {
         for (op, name) in OPS.iter().enumerate() {
             let retryable = name.ends_with("retryable");
-            if *name == "bulk_create" && round % 10 != 0 {
+            if !runs(name) || (*name == "bulk_create" && only.is_none() && round % 10 != 0) {
                 continue;
             }
             let body = match name.trim_end_matches(" retryable") {
@@ -134,10 +137,11 @@ fn main() {
             s.wall_ns.push(w0.elapsed().as_nanos() as u64);
         }
     }
-    println!("{rows} entries, median of {repeat} (bulk_create: of {}):", repeat.div_ceil(10));
+    let bulk_rounds = if only.is_some() { repeat } else { repeat.div_ceil(10) };
+    println!("{rows} entries, median of {repeat} (bulk_create: of {bulk_rounds}):");
     println!("| operation | wall | CPU | bytes written |");
     println!("| --- | ---: | ---: | ---: |");
-    for (name, s) in OPS.iter().zip(samples.iter_mut()) {
+    for (name, s) in OPS.iter().zip(samples.iter_mut()).filter(|(name, _)| runs(name)) {
         let (wall, cpu, bytes) = (median(&mut s.wall_ns), median(&mut s.cpu_ns), median(&mut s.bytes));
         println!("| {name} | {:.2} ms | {:.2} ms | {:.1} KB |", wall as f64 / 1e6, cpu as f64 / 1e6, bytes as f64 / 1024.0);
     }
