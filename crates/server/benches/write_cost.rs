@@ -13,7 +13,10 @@
 //! only the operations named (bulk_create then in every round). Writes commit durably (fsync), as every
 //! acknowledged write does. The `retryable` rows send a session id and a
 //! txnNumber, as drivers do outside a transaction, so the write also stores
-//! its retry record (`retryable.rs`); the others do not.
+//! its retry record (`retryable.rs`); the others do not. The `counted` rows
+//! number the entry as Django's create() does (`djongoCounter`: the id from
+//! the table's `__schema__` document, which also records its columns; the
+//! `120 columns` one from a document as large as a 120-field model's).
 use bson::{doc, spec::BinarySubtype, Binary, Document};
 use std::time::Instant;
 
@@ -65,6 +68,8 @@ impl Session {
 const OPS: &[&str] = &[
     "create",
     "create retryable",
+    "create counted retryable",
+    "create counted, 120 columns retryable",
     "bulk_create",
     "update one",
     "update one retryable",
@@ -80,6 +85,15 @@ fn main() {
     let loaded = Instant::now();
     let mut store: Store = orm_data::load(dir.path(), rows);
     eprintln!("loaded {rows} entries in {:.1} s", loaded.elapsed().as_secs_f64());
+    // The tables' records, as Django's migrations leave them.
+    let column = |name: String| doc! {"name": name, "type": "varchar", "null": false, "primary_key": false, "unique": false, "auto": false, "default": null, "index": null, "collation": null};
+    let entry_columns: Vec<Document> = ["id", "author_id", "headline", "n", "rating", "at", "body"].iter().map(|c| column(c.to_string())).collect();
+    let wide_columns: Vec<Document> = (0..120).map(|i| column(format!("field{i}"))).collect();
+    store.run(doc! {"insert": "__schema__", "documents": [
+        {"name": "benchapp_entry", "auto": {"field_names": ["id"], "seq": rows}, "columns": entry_columns},
+        {"name": "wide", "auto": {"field_names": ["id"], "seq": 0}, "columns": wide_columns},
+    ]});
+    store.run(doc! {"createIndexes": "__schema__", "indexes": [{"key": {"name": 1}, "name": "name_1", "unique": true}]});
     let mut session = Session { lsid: doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![7; 16] }}, txn_number: 0 };
     let mut fresh = rows + 1_000_000;
     let mut take = |n: i64| {
@@ -97,6 +111,13 @@ fn main() {
             }
             let body = match name.trim_end_matches(" retryable") {
                 "create" => doc! {"insert": "benchapp_entry", "documents": [entry(take(1), rows)]},
+                "create counted" | "create counted, 120 columns" => {
+                    let table = if name.contains("120") { "wide" } else { "benchapp_entry" };
+                    let mut d = entry(take(1), rows);
+                    d.remove("id");
+                    let counter = doc! {"collection": "__schema__", "filter": {"name": table}, "path": "auto.seq", "field": "id"};
+                    doc! {"insert": table, "documents": [d], "djongoCounter": counter}
+                }
                 "bulk_create" => {
                     let first = take(BATCH);
                     doc! {"insert": "benchapp_entry", "documents": (first..first + BATCH).map(|i| entry(i, rows)).collect::<Vec<_>>()}
