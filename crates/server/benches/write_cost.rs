@@ -94,6 +94,9 @@ fn main() {
         {"name": "wide", "auto": {"field_names": ["id"], "seq": 0}, "columns": wide_columns},
     ]});
     store.run(doc! {"createIndexes": "__schema__", "indexes": [{"key": {"name": 1}, "name": "name_1", "unique": true}]});
+    let file = dir.path().join(djongo_server::storage::DATA_FILE);
+    let file_size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let size_before = file_size();
     let mut session = Session { lsid: doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![7; 16] }}, txn_number: 0 };
     let mut fresh = rows + 1_000_000;
     let mut take = |n: i64| {
@@ -160,6 +163,7 @@ fn main() {
     }
     let bulk_rounds = if only.is_some() { repeat } else { repeat.div_ceil(10) };
     println!("{rows} entries, median of {repeat} (bulk_create: of {bulk_rounds}):");
+    println!("the store's file: {:.1} MB after loading, {:.1} MB after the writes", size_before as f64 / 1e6, file_size() as f64 / 1e6);
     println!("| operation | wall | CPU | bytes written |");
     println!("| --- | ---: | ---: | ---: |");
     for (name, s) in OPS.iter().zip(samples.iter_mut()).filter(|(name, _)| runs(name)) {
