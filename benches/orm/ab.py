@@ -9,8 +9,11 @@ statement path (docs/statement-path.md); benches/orm/run.sh is the full benchmar
         [--rounds 15] [--calls 200]
 
 Prints the median over rounds of each block's mean time per call, and each djongo
-column's ratio to SQLite and to the first djongo column. Reads only: writes would make
-the copies drift apart.
+column's ratio to SQLite and to the first djongo column. Writes (`update`, `create`,
+`bulk_create`, `delete`) are measured too: every copy gets the same writes in the same
+order, so the copies grow alike (a `delete`'s 50 rows are inserted before each call,
+untimed). Their wall time includes the wait for fsync, which on a shared disk moves with
+other processes' writes: alternate enough rounds.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(HERE))
 from bench import copy_data, orm_operations, run_worker, setup_django  # noqa: E402
 
 READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related"]
+WRITES = ["update", "create", "bulk_create", "delete"]
 
 
 def serve(argv: list[str]) -> None:
@@ -46,11 +50,20 @@ def serve(argv: list[str]) -> None:
     print("ready", flush=True)
     for line in sys.stdin:
         name, calls = line.split()
-        fn = ops[name][0]
-        t0 = time.perf_counter()
-        for _ in range(int(calls)):
-            fn()
-        print(json.dumps(time.perf_counter() - t0), flush=True)
+        fn, setup = ops[name]
+        seconds = 0.0
+        if setup is None:
+            t0 = time.perf_counter()
+            for _ in range(int(calls)):
+                fn()
+            seconds = time.perf_counter() - t0
+        else:
+            for _ in range(int(calls)):
+                setup()
+                t0 = time.perf_counter()
+                fn()
+                seconds += time.perf_counter() - t0
+        print(json.dumps(seconds), flush=True)
 
 
 def main() -> None:
@@ -67,9 +80,9 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=200)
     args = p.parse_args()
     ops = args.ops.split(",")
-    unknown = set(ops) - set(READS)
+    unknown = set(ops) - set(READS) - set(WRITES)
     if unknown:
-        raise SystemExit(f"not a read operation: {', '.join(sorted(unknown))}")
+        raise SystemExit(f"not an operation: {', '.join(sorted(unknown))}")
     columns = [("Django + SQLite", "sqlite", args.sqlite_python)]
     columns += [(f"djongo {label}", "djongo", python)
                 for label, _, python in (spec.partition("=") for spec in args.djongo)]

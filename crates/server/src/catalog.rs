@@ -37,6 +37,10 @@ pub struct IndexSpec {
     pub unique: bool,
     pub sparse: bool,
     pub partial: Option<Document>,
+    /// `partial`, parsed once for the documents every write indexes (`None`
+    /// when there is none, or when it does not parse: then `keys_for`
+    /// parses it again to report why).
+    pub partial_filter: Option<Arc<djongo_engine::Filter>>,
     /// The spec as the client gave it, returned by listIndexes.
     pub spec: Document,
     /// A text index's definition (its key is `{_fts: "text", _ftsx: 1}`).
@@ -211,7 +215,8 @@ impl IndexSpec {
         if key.values().any(crate::geo_index::is_geo_direction) && !stored.contains_key("2dsphereIndexVersion") {
             stored.insert("2dsphereIndexVersion", crate::geo_index::INDEX_VERSION);
         }
-        Ok(IndexSpec { id, name, key, unique, sparse, partial, spec: stored, text, wildcard, collation })
+        let partial_filter = partial.as_ref().and_then(|p| djongo_engine::Filter::parse(p).ok()).map(Arc::new);
+        Ok(IndexSpec { id, name, key, unique, sparse, partial, partial_filter, spec: stored, text, wildcard, collation })
     }
 
     /// Whether two specs describe the same index (createIndexes is idempotent for those).

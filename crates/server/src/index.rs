@@ -22,7 +22,14 @@ pub struct IndexKey {
 /// multikey indexes; missing fields index as null.
 pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
     if let Some(partial) = &index.partial {
-        let filter = Filter::parse(partial)?;
+        let parsed;
+        let filter = match &index.partial_filter {
+            Some(filter) => filter.as_ref(),
+            None => {
+                parsed = Filter::parse(partial)?;
+                &parsed
+            }
+        };
         // The filter compares under the index's collation, not under the
         // collation of the operation that writes the document.
         if !djongo_engine::collation::scoped(index.collation.clone(), || filter.matches(doc))? {
@@ -92,6 +99,20 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
         return Ok(Vec::new());
     }
     let descending = index.descending();
+    let encode = |values: Vec<Bson>| {
+        let encoded = match &index.collation {
+            Some(c) => keyenc::encode_directed(&values.iter().map(|v| collation_key(c, v)).collect::<Vec<_>>(), &descending),
+            None => keyenc::encode_directed(&values, &descending),
+        };
+        IndexKey { values, encoded }
+    };
+    // One field (most indexes): a key per value, without building
+    // combinations (too many values fail below, as combinations would).
+    if let [values] = per_field.as_mut_slice() {
+        if values.len() <= MAX_KEYS_PER_DOCUMENT {
+            return Ok(std::mem::take(values).into_iter().map(|v| encode(vec![v])).collect());
+        }
+    }
     let mut combos: Vec<Vec<Bson>> = vec![Vec::new()];
     for values in per_field {
         let mut next = Vec::with_capacity(combos.len() * values.len());
@@ -111,16 +132,7 @@ pub fn keys_for(index: &IndexSpec, doc: &Document) -> CmdResult<Vec<IndexKey>> {
         }
         combos = next;
     }
-    Ok(combos
-        .into_iter()
-        .map(|values| {
-            let encoded = match &index.collation {
-                Some(c) => keyenc::encode_directed(&values.iter().map(|v| collation_key(c, v)).collect::<Vec<_>>(), &descending),
-                None => keyenc::encode_directed(&values, &descending),
-            };
-            IndexKey { values, encoded }
-        })
-        .collect())
+    Ok(combos.into_iter().map(encode).collect())
 }
 
 /// A value as a collated index keys it (as mongod does): each string, at

@@ -20,6 +20,9 @@ use djongo_engine::{projection::FindProjection, sort::sort_documents, Filter};
 /// Gives the document an ObjectId `_id` if it has none and moves `_id` to
 /// the front, as MongoDB stores it.
 pub fn ensure_id(doc: &mut Document) {
+    if doc.keys().next().is_some_and(|k| k == "_id") {
+        return;
+    }
     let id = doc.remove("_id").unwrap_or_else(|| Bson::ObjectId(ObjectId::new()));
     let mut out = Document::new();
     out.insert("_id", id);

@@ -97,6 +97,7 @@ fn id_index() -> &'static IndexSpec {
         unique: true,
         sparse: false,
         partial: None,
+        partial_filter: None,
         spec: CollectionMeta::id_index_spec(),
         text: None,
         wildcard: None,

@@ -13,7 +13,7 @@ use super::overlay::TableId;
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
 use crate::foreign_keys::PendingChecks;
-use crate::index::{duplicate_key_error, is_multikey_document, keys_for};
+use crate::index::{duplicate_key_error, is_multikey_document, keys_for, IndexKey};
 use crate::keyenc::{self, prefix_end};
 use bson::{spec::BinarySubtype, Binary, Bson, Document, RawDocumentBuf};
 use redb::ReadTransaction;
@@ -360,20 +360,28 @@ impl<'t> Tables<'t> {
                 Some(o) => keys_for(ix, o)?.into_iter().map(|k| k.encoded).collect(),
                 None => Vec::new(),
             };
-            for key in keys_for(ix, doc)? {
-                if old_keys.contains(&key.encoded) {
-                    continue;
-                }
-                let ek = entry_key(meta, ix, &key.encoded, id_key);
-                self.claim(ConflictKey::Unique(ek.clone()))?;
-                if let Some(owner) = self.index_owner(&ek)? {
-                    if owner != id_key {
-                        return Err(duplicate_key_error(&meta.ns(), &ix.name, &ix.key, &key.values));
-                    }
+            self.claim_unique_keys(meta, ix, doc, id_key, &old_keys)?;
+        }
+        Ok(())
+    }
+
+    /// The keys `doc` has in the unique index `ix`; those not in `old_keys`
+    /// are claimed and must not belong to another document. Returns them all.
+    fn claim_unique_keys(&self, meta: &CollectionMeta, ix: &IndexSpec, doc: &Document, id_key: &[u8], old_keys: &[Vec<u8>]) -> CmdResult<Vec<IndexKey>> {
+        let keys = keys_for(ix, doc)?;
+        for key in &keys {
+            if old_keys.contains(&key.encoded) {
+                continue;
+            }
+            let ek = entry_key(meta, ix, &key.encoded, id_key);
+            self.claim(ConflictKey::Unique(ek.clone()))?;
+            if let Some(owner) = self.index_owner(&ek)? {
+                if owner != id_key {
+                    return Err(duplicate_key_error(&meta.ns(), &ix.name, &ix.key, &key.values));
                 }
             }
         }
-        Ok(())
+        Ok(keys)
     }
 
     /// Records that an index holds an array (see `multikey_marker`). Not
@@ -386,21 +394,15 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    fn write_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8], insert: bool) -> CmdResult<()> {
+    /// Removes `doc`'s index entries (its unique ones claimed).
+    fn remove_entries(&mut self, meta: &CollectionMeta, doc: &Document, id_key: &[u8]) -> CmdResult<()> {
         for ix in meta.indexes.iter() {
-            if insert && is_multikey_document(ix, doc) {
-                self.mark_multikey(&multikey_marker(meta, ix))?;
-            }
             for key in keys_for(ix, doc)? {
                 let ek = entry_key(meta, ix, &key.encoded, id_key);
                 if ix.unique {
                     self.claim(ConflictKey::Unique(ek.clone()))?;
                 }
-                if insert {
-                    self.index.insert(ek.as_slice(), id_key)?;
-                } else {
-                    self.index.remove(ek.as_slice())?;
-                }
+                self.index.remove(ek.as_slice())?;
             }
         }
         Ok(())
@@ -469,10 +471,27 @@ impl<'t> Tables<'t> {
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
             return Err(duplicate_key_error(&meta.ns(), crate::catalog::ID_INDEX_NAME, &bson::doc! {"_id": 1}, &[id]));
         }
-        self.check_unique(meta, doc, &id_key, None)?;
+        // The unique indexes' keys first (claimed and checked), then the
+        // size, then the other indexes' keys: each index's keys are built
+        // once, and a unique entry is claimed once.
+        let mut keys: Vec<Option<Vec<IndexKey>>> = Vec::with_capacity(meta.indexes.len());
+        for ix in meta.indexes.iter() {
+            keys.push(if ix.unique { Some(self.claim_unique_keys(meta, ix, doc, &id_key, &[])?) } else { None });
+        }
         let bytes = doc.to_vec()?;
         Self::check_storable(&bytes, WriteKind::Insert)?;
-        self.write_entries(meta, doc, &id_key, true)?;
+        for (ix, keys) in meta.indexes.iter().zip(keys) {
+            if is_multikey_document(ix, doc) {
+                self.mark_multikey(&multikey_marker(meta, ix))?;
+            }
+            let keys = match keys {
+                Some(keys) => keys,
+                None => keys_for(ix, doc)?,
+            };
+            for key in keys {
+                self.index.insert(entry_key(meta, ix, &key.encoded, &id_key).as_slice(), id_key.as_slice())?;
+            }
+        }
         self.docs.insert(key.as_slice(), bytes.as_slice())?;
         self.writer()?.pending.record(meta, None, Some(doc), &id_key);
         Ok(RawDocumentBuf::from_bytes(bytes)?)
@@ -533,7 +552,7 @@ impl<'t> Tables<'t> {
         let id_key = id_key(doc)?;
         let key = doc_key(meta, &id_key);
         self.claim_document(meta, &key)?;
-        self.write_entries(meta, doc, &id_key, false)?;
+        self.remove_entries(meta, doc, &id_key)?;
         self.docs.remove(key.as_slice())?;
         self.writer()?.pending.record(meta, Some(doc), None, &id_key);
         Ok(())
