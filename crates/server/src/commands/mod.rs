@@ -10,6 +10,7 @@ mod counter;
 mod db_sources;
 mod ddl;
 mod explain;
+mod plan_cache;
 mod find_keys;
 pub(crate) mod geo;
 mod handshake;
@@ -225,6 +226,7 @@ fn handler(name: &str) -> Option<Handler> {
         "count" => read::count,
         "distinct" => read::distinct,
         "explain" => explain::explain,
+        "planCacheClear" => plan_cache::plan_cache_clear,
         "insert" => write::insert,
         "update" => write::update,
         "delete" => write::delete,

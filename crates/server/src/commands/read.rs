@@ -240,64 +240,70 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     }
     djongo_engine::pipeline::optimize(&mut pipeline);
     let reads_score = crate::text::meta::rewrite_pipeline(&mut pipeline)?;
+    let in_transaction = ctx.scope.in_transaction();
     let results = {
         let tables = ctx.scope.read()?;
         let source = Source::new(&tables, &db);
-        match &collection {
-            None => {
-                let site = super::db_sources::Site { state: ctx.state, db: &db, host: &ctx.conn.local_address };
-                let input = super::db_sources::input(&site, &mut pipeline)?;
-                djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
-            }
-            Some(coll) => match tables.collection(&db, coll)? {
+        let cache_stats = super::plan_cache::stats_input(&tables, &db, collection.as_deref(), in_transaction, &mut pipeline)?;
+        if let Some(input) = cache_stats {
+            djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
+        } else {
+            match &collection {
                 None => {
-                    // No collection, no documents to measure: a valid $geoNear yields nothing.
-                    if super::geo::leads_with_geo_near(&pipeline) {
-                        let stage = pipeline.remove(0);
-                        djongo_engine::geo::GeoNear::parse(stage.get("$geoNear").unwrap_or(&Bson::Null))?;
-                    }
-                    djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?
-                }
-                Some(meta) if super::geo::leads_with_geo_near(&pipeline) => {
-                    let input = super::geo::geo_near_input(&tables, &meta, &mut pipeline, &vars)?;
+                    let site = super::db_sources::Site { state: ctx.state, db: &db, host: &ctx.conn.local_address };
+                    let input = super::db_sources::input(&site, &mut pipeline)?;
                     djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
                 }
-                Some(meta) => {
-                    // The leading $match/$sort/$skip/$limit become the query
-                    // the planner answers (with an index where one serves);
-                    // the command's `let` variables are bound into it first.
-                    let hint = hint_arg(body)?;
-                    let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
-                    let mut query = take_query(&mut pipeline);
-                    djongo_engine::geo::refuse_near(&query.filter)?;
-                    query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
-                    let query = plan::Query { hint, fields, ..query };
-                    let text = crate::text::search::TextFilter::split(&query.filter)?;
-                    if reads_score && text.is_none() {
-                        return Err(crate::text::meta::score_unavailable());
+                Some(coll) => match tables.collection(&db, coll)? {
+                    None => {
+                        // No collection, no documents to measure: a valid $geoNear yields nothing.
+                        if super::geo::leads_with_geo_near(&pipeline) {
+                            let stage = pipeline.remove(0);
+                            djongo_engine::geo::GeoNear::parse(stage.get("$geoNear").unwrap_or(&Bson::Null))?;
+                        }
+                        djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?
                     }
-                    if let Some(text) = &text {
-                        let docs = super::text_search::find(&tables, &meta, text, query.sort.as_ref(), query.skip, query.limit)?;
-                        let mut input = docs.into_iter().map(Ok);
-                        let mut results = djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?;
-                        results.iter_mut().for_each(crate::text::meta::strip);
-                        results
-                    } else {
-                        match count_shape(&pipeline) {
-                            Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
-                                count_result(plan::count(&tables, &meta, &query.filter)?, shape)
-                            }
-                            _ => {
-                                let prep = plan::Prepared::new(&tables, &meta, &query)?;
-                                plan::run(&tables, &prep, |exec| {
-                                    let mut input = exec.map(|r| r.map_err(to_engine));
-                                    Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
-                                })?
+                    Some(meta) if super::geo::leads_with_geo_near(&pipeline) => {
+                        let input = super::geo::geo_near_input(&tables, &meta, &mut pipeline, &vars)?;
+                        djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
+                    }
+                    Some(meta) => {
+                        // The leading $match/$sort/$skip/$limit become the query
+                        // the planner answers (with an index where one serves);
+                        // the command's `let` variables are bound into it first.
+                        let hint = hint_arg(body)?;
+                        let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
+                        let mut query = take_query(&mut pipeline);
+                        djongo_engine::geo::refuse_near(&query.filter)?;
+                        query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
+                        let query = plan::Query { hint, fields, ..query };
+                        let text = crate::text::search::TextFilter::split(&query.filter)?;
+                        if reads_score && text.is_none() {
+                            return Err(crate::text::meta::score_unavailable());
+                        }
+                        if let Some(text) = &text {
+                            let docs = super::text_search::find(&tables, &meta, text, query.sort.as_ref(), query.skip, query.limit)?;
+                            let mut input = docs.into_iter().map(Ok);
+                            let mut results = djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?;
+                            results.iter_mut().for_each(crate::text::meta::strip);
+                            results
+                        } else {
+                            match count_shape(&pipeline) {
+                                Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
+                                    count_result(plan::count(&tables, &meta, &query.filter)?, shape)
+                                }
+                                _ => {
+                                    let prep = plan::Prepared::new(&tables, &meta, &query)?;
+                                    plan::run(&tables, &prep, |exec| {
+                                        let mut input = exec.map(|r| r.map_err(to_engine));
+                                        Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
+                                    })?
+                                }
                             }
                         }
                     }
-                }
-            },
+                },
+            }
         }
     };
     if let Some(stage) = output {

@@ -550,6 +550,9 @@ impl<'t> Tables<'t> {
     }
 
     pub fn drop_collection(&mut self, meta: &CollectionMeta) -> CmdResult<()> {
+        // Its cached plans go with it (harmless if the drop is rolled back:
+        // the cache only ever saves planning).
+        crate::plan::cache::PlanCache::global().clear(&meta.uuid.bytes);
         self.remove_catalog_entry(meta)?;
         Self::remove_range(&mut self.docs, &doc_prefix(meta))?;
         Self::remove_range(&mut self.index, &doc_prefix(meta))?;
