@@ -138,7 +138,7 @@ fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &
     let Some(meta) = tables.collection(&db, coll)? else { return Ok(Vec::new()) };
     let source = Source::new(&tables, &db);
     let prep = plan::Prepared::new(&tables, &meta, query)?;
-    plan::run(&tables, &prep, |exec| {
+    plan::run_uncached(&tables, &prep, |exec| {
         let mut input = exec.map(|r| r.map_err(super::read::to_engine));
         djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, &source)?;
         Ok(())

@@ -12,6 +12,7 @@ mod ddl;
 mod explain;
 mod plan_cache;
 mod find_keys;
+mod find_projection;
 pub(crate) mod geo;
 mod handshake;
 mod let_vars;

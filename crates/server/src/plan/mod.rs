@@ -693,6 +693,13 @@ pub fn run<T>(tables: &Tables<'_>, prep: &Prepared<'_>, f: impl FnOnce(Execution
     f(exec)
 }
 
+/// `run` for explain: the plan a trial picks, the cache neither read nor
+/// written (as mongod's explain does).
+pub fn run_uncached<T>(tables: &Tables<'_>, prep: &Prepared<'_>, f: impl FnOnce(Execution<'_>) -> CmdResult<T>) -> CmdResult<T> {
+    let exec = execute_uncached(shorten(tables), prep)?;
+    f(exec)
+}
+
 /// The stages borrow the tables for as long as they run; seeing the
 /// transaction's lifetime as that borrow's (`Tables` is covariant in it)
 /// keeps their types to one lifetime.
