@@ -718,16 +718,13 @@ pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -
         return Ok(None);
     }
     let (exec, _) = choose(cands, prep.trial_goal())?;
-    let index = index_name(&exec.root.explain(false)).unwrap_or_else(|| ID_INDEX_NAME.to_string());
-    Ok(Some((index, exec.collect_documents()?)))
-}
-
-/// The index a plan (as explain shows it) reads, if any.
-fn index_name(plan: &Document) -> Option<String> {
-    if let Ok(name) = plan.get_str("indexName") {
-        return Some(name.to_string());
-    }
-    plan.get_document("inputStage").ok().and_then(index_name)
+    // Named from the plan's identity: building its explain to find the name
+    // cost more than planning a `$lookup`'s probe.
+    let index = match exec.plan {
+        PlanId::Index(id) => meta.indexes.iter().find(|ix| ix.id == id).map(|ix| ix.name.clone()),
+        PlanId::Id | PlanId::Collection => None,
+    };
+    Ok(Some((index.unwrap_or_else(|| ID_INDEX_NAME.to_string()), exec.collect_documents()?)))
 }
 
 /// How many documents match `filter`: from an index alone when its bounds
