@@ -74,13 +74,8 @@ pub struct IdRange<'a> {
 
 impl IdRange<'_> {
     /// How many documents are left in the range, copying none of them.
-    pub fn count(mut self) -> CmdResult<u64> {
-        let mut n = 0u64;
-        while let Some(row) = self.rows.next_with(|_, _| Ok(())) {
-            row?;
-            n += 1;
-        }
-        Ok(n)
+    pub fn count(self) -> CmdResult<u64> {
+        self.rows.count_remaining()
     }
 }
 
@@ -120,10 +115,7 @@ impl EntryRange<'_> {
                 }
             }
         } else {
-            while let Some(row) = self.rows.next_with(|_, _| Ok(())) {
-                row?;
-                n += 1;
-            }
+            n = self.rows.count_remaining()?;
         }
         Ok(n)
     }

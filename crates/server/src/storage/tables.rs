@@ -86,6 +86,13 @@ impl KeyRange<'_> {
     }
 }
 
+impl KeyRange<'_> {
+    /// How many pairs are left (the direction does not change it).
+    pub fn count_remaining(self) -> CmdResult<u64> {
+        self.inner.count_remaining()
+    }
+}
+
 impl Iterator for KeyRange<'_> {
     type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
 

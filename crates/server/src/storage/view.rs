@@ -173,6 +173,26 @@ impl<'a, K: Key + 'static, V: Value + 'static> Range<'a, K, V> {
         Range { base, pending: VecDeque::new(), front: None, back: None }
     }
 
+    /// How many entries are left, read from either end. Without pending
+    /// entries this steps redb's iterator alone and drops each pair where it
+    /// is made: no guard is wrapped and moved through the merge (a count of
+    /// index keys is nothing but this loop).
+    pub fn count_remaining(mut self) -> CmdResult<u64> {
+        let mut n = 0u64;
+        if self.pending.is_empty() && self.front.is_none() && self.back.is_none() {
+            for item in self.base {
+                item?;
+                n += 1;
+            }
+            return Ok(n);
+        }
+        while let Some(item) = self.next() {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     fn stored_pair(pair: Pair<'a, K, V>) -> (Guard<'a, K>, Guard<'a, V>) {
         (Guard::Stored(pair.0), Guard::Stored(pair.1))
     }
