@@ -81,8 +81,7 @@ impl KeyRange<'_> {
     /// The next pair, lent to `f` where it lies in the store: a caller that
     /// only counts, decodes or keeps part of it copies nothing else.
     pub fn next_with<T>(&mut self, f: impl FnOnce(&[u8], &[u8]) -> CmdResult<T>) -> Option<CmdResult<T>> {
-        let item = if self.reverse { self.inner.next_back() } else { self.inner.next() };
-        item.map(|r| r.and_then(|(k, v)| f(k.value(), v.value())))
+        self.inner.next_with(!self.reverse, f)
     }
 }
 

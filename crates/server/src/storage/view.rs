@@ -257,6 +257,20 @@ impl<'a, K: Key + 'static, V: Value + 'static> Range<'a, K, V> {
     }
 }
 
+impl Range<'_, &'static [u8], &'static [u8]> {
+    /// The next pair from the front (`forward`) or the back, lent to `f`
+    /// where it lies. Without pending entries redb's pair goes to `f`
+    /// directly instead of being wrapped in `Guard`s and moved out first.
+    pub fn next_with<T>(&mut self, forward: bool, f: impl FnOnce(&[u8], &[u8]) -> CmdResult<T>) -> Option<CmdResult<T>> {
+        if self.pending.is_empty() && self.front.is_none() && self.back.is_none() {
+            let item = if forward { self.base.next() } else { self.base.next_back() };
+            return item.map(|r| r.map_err(Into::into).and_then(|(k, v)| f(k.value(), v.value())));
+        }
+        let item = if forward { self.next() } else { self.next_back() };
+        item.map(|r| r.and_then(|(k, v)| f(k.value(), v.value())))
+    }
+}
+
 impl<'a, K: Key + 'static, V: Value + 'static> Iterator for Range<'a, K, V> {
     type Item = CmdResult<(Guard<'a, K>, Guard<'a, V>)>;
 
