@@ -87,6 +87,9 @@ pub struct Prepared<'m> {
     id_index: &'static IndexSpec,
     /// The fields to decode: the caller's, the filter's and the sort's.
     decode: Option<HashSet<String>>,
+    /// The top-level fields the filter reads (`None`: unknown), decoded
+    /// first when a plan decodes more.
+    filter_fields: Option<HashSet<String>>,
 }
 
 /// The `_id` index: the documents themselves, stored in `_id` order.
@@ -116,6 +119,13 @@ fn decoded_fields(query: &Query) -> Option<HashSet<String>> {
         fields.extend(sort.keys().map(|k| k.split('.').next().unwrap_or(k).to_string()));
     }
     Some(fields)
+}
+
+/// The top-level fields `filter` reads, if they can be told.
+fn filter_fields(filter: &Document) -> Option<HashSet<String>> {
+    let mut needs = djongo_engine::deps::Needs::default();
+    djongo_engine::deps::filter_needs(filter, &mut needs);
+    Some(needs.top_level()?.into_iter().collect())
 }
 
 impl<'m> Prepared<'m> {
@@ -186,11 +196,12 @@ impl<'m> Prepared<'m> {
             id_bounds,
             id_index,
             decode: decoded_fields(query),
+            filter_fields: filter_fields(&query.filter),
         })
     }
 
     fn check(&self) -> Option<Check<'_>> {
-        Some(Check { filter: &self.filter, shown: &self.filter_doc })
+        Some(Check { filter: &self.filter, shown: &self.filter_doc, fields: self.filter_fields.as_ref() })
     }
 
     /// How many rows the trial waits for.
