@@ -204,6 +204,20 @@ impl<'m> Prepared<'m> {
         Some(Check { filter: &self.filter, shown: &self.filter_doc, fields: self.filter_fields.as_ref() })
     }
 
+    /// The check of a scan of `ix` within `b`. When the bounds already
+    /// narrow every field the filter reads, nearly every document read
+    /// passes, so the filter is not tested on its fields before the whole
+    /// document is decoded (that would decode them twice).
+    fn check_within(&self, ix: &IndexSpec, b: &ScanBounds) -> Option<Check<'_>> {
+        let used: Vec<&str> = ix.fields().take(b.used_fields).collect();
+        let bounded = b.used_fields > 0 && self.preds.only_fields && self.preds.fields.iter().all(|(path, _)| used.contains(&path.as_str()));
+        let mut check = self.check()?;
+        if bounded {
+            check.fields = None;
+        }
+        Some(check)
+    }
+
     /// How many rows the trial waits for.
     fn trial_goal(&self) -> usize {
         self.limit.unwrap_or(TRIAL_RESULTS).clamp(1, TRIAL_RESULTS)
@@ -346,7 +360,7 @@ fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut V
         DocScanKind::IdRanges { labels: b.labels.clone() }
     };
     let full_scan = matches!(kind, DocScanKind::Collection);
-    let check = if b.used_fields > 0 && decides(prep, prep.id_index, b) { None } else { prep.check() };
+    let check = if b.used_fields > 0 && decides(prep, prep.id_index, b) { None } else { prep.check_within(prep.id_index, b) };
     let scan = DocScan::new(tables, prep.meta, prep.decode.as_ref(), b.spans.clone(), reverse, check, kind);
     out.push(Candidate { id: PlanId::Id, root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan, collects_first: false });
 }
@@ -453,7 +467,7 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
         scan = Box::new(IdOrder::new(scan));
     }
     // Bounds that decide the whole filter leave nothing to check.
-    let check = if decides(prep, ix, bounds) { None } else { prep.check() };
+    let check = if decides(prep, ix, bounds) { None } else { prep.check_within(ix, bounds) };
     let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
     Candidate { id: PlanId::Index(ix.id), root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
 }
