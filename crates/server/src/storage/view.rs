@@ -177,7 +177,7 @@ impl<'a, K: Key + 'static, V: Value + 'static> Range<'a, K, V> {
     /// entries this steps redb's iterator alone and drops each pair where it
     /// is made: no guard is wrapped and moved through the merge (a count of
     /// index keys is nothing but this loop).
-    pub fn count_remaining(mut self) -> CmdResult<u64> {
+    pub fn count_remaining(self) -> CmdResult<u64> {
         let mut n = 0u64;
         if self.pending.is_empty() && self.front.is_none() && self.back.is_none() {
             for item in self.base {
@@ -186,7 +186,7 @@ impl<'a, K: Key + 'static, V: Value + 'static> Range<'a, K, V> {
             }
             return Ok(n);
         }
-        while let Some(item) = self.next() {
+        for item in self {
             item?;
             n += 1;
         }
