@@ -346,23 +346,34 @@ impl PlanCache {
         describe: impl FnOnce() -> (Document, Document),
     ) {
         let works = outcome.works.max(1);
+        // Decided under the lock; the entry's description is built outside it.
+        let active = {
+            let mut inner = self.inner.lock();
+            let tick = inner.tick + 1;
+            let Some(c) = self.collection(&mut inner, meta, true) else {
+                return;
+            };
+            let replace = match c.entries.get_mut(&shape.text) {
+                None => Some(false),
+                Some(e) if e.active => (works < e.works).then_some(true),
+                Some(e) if works <= e.works => Some(true),
+                Some(e) => {
+                    e.works = e.works.saturating_mul(WORKS_GROWTH);
+                    e.last_used = tick;
+                    None
+                }
+            };
+            let Some(active) = replace else {
+                return;
+            };
+            active
+        };
+        let (created_from, cached_plan) = describe();
+        let (query_hash, plan_cache_key) = (shape.query_hash(), shape.plan_cache_key(meta));
         let mut inner = self.inner.lock();
         let tick = inner.tick + 1;
         let max_entries = self.max_entries;
         let Some(c) = self.collection(&mut inner, meta, true) else {
-            return;
-        };
-        let replace = match c.entries.get_mut(&shape.text) {
-            None => Some(false),
-            Some(e) if e.active => (works < e.works).then_some(true),
-            Some(e) if works <= e.works => Some(true),
-            Some(e) => {
-                e.works = e.works.saturating_mul(WORKS_GROWTH);
-                e.last_used = tick;
-                None
-            }
-        };
-        let Some(active) = replace else {
             return;
         };
         if !c.entries.contains_key(&shape.text) && c.entries.len() >= max_entries {
@@ -375,14 +386,13 @@ impl PlanCache {
                 c.entries.remove(&oldest);
             }
         }
-        let (created_from, cached_plan) = describe();
         let entry = Entry {
             plan: outcome.plan,
             works,
             active,
             last_used: tick,
-            query_hash: shape.query_hash(),
-            plan_cache_key: shape.plan_cache_key(meta),
+            query_hash,
+            plan_cache_key,
             created_from,
             cached_plan,
         };
