@@ -117,6 +117,30 @@ def test_a_range_with_a_sort_and_a_limit_reads_an_index(posts):
     assert stats["totalDocsExamined"] < ROWS // 2, "the limit stops the scan"
 
 
+def test_the_range_with_a_sort_is_planned_once_then_cached(posts):
+    def latest():
+        rows = Post.objects.filter(n__gte=ROWS // 2).order_by("-at")[:20]
+        return list(rows.values_list("pk", flat=True))
+
+    cmd = only_command(latest)
+    first = latest()
+    # Two trials that agree make the winner the shape's cached plan.
+    assert latest() == first
+    collection = next(iter(cmd.values()))
+    entries = list(connection.mongo_database[collection].aggregate([{"$planCacheStats": {}}]))
+    active = [e for e in entries if e["isActive"]]
+    assert len(active) == 1, entries
+    planner = explain(cmd)["queryPlanner"]
+    assert planner["winningPlan"]["isCached"] is True
+    assert planner["planCacheKey"] == active[0]["planCacheKey"]
+    # The cached plan answers what a trial would, for other values too (`at` is unique).
+    assert latest() == first
+    for low in (ROWS // 4, ROWS - 5):
+        expected = sorted(Post.objects.filter(n__gte=low), key=lambda p: p.at, reverse=True)[:20]
+        got = Post.objects.filter(n__gte=low).order_by("-at")[:20].values_list("pk", flat=True)
+        assert list(got) == [p.pk for p in expected]
+
+
 def test_a_count_is_answered_from_the_index_alone(posts):
     cmd = only_command(lambda: Post.objects.filter(rating__lt=5.0).count())
     plan = winning_plan(explain(cmd))

@@ -57,6 +57,15 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
             store.run(doc! {"find": "benchapp_entry", "filter": {"id": next.get() + 1}, "limit": 1, "singleBatch": true})
         })
     });
+    // What Django sends for `Entry.objects.get(pk=...)`: its columns renamed.
+    g.bench_function("get_pk_projected", |b| {
+        b.iter(|| {
+            next.set((next.get() * 7919 + 1) % rows);
+            store.run(doc! {"find": "benchapp_entry", "filter": {"id": next.get() + 1},
+                "projection": {"_id": 0, "c0": "$id", "c1": "$author_id", "c2": "$headline", "c3": "$n", "c4": "$rating", "c5": "$at", "c6": "$body"},
+                "limit": 21, "singleBatch": true})
+        })
+    });
     g.bench_function("range_sort", |b| {
         b.iter(|| store.run(doc! {"find": "benchapp_entry", "filter": {"n": {"$gte": rows / 2}}, "sort": {"at": -1}, "limit": 20}))
     });

@@ -43,12 +43,16 @@ pub fn entry(i: i64, rows: i64) -> Document {
 
 /// The unique index Django's primary key becomes (a partial index on the
 /// non-null types), and one index per `db_index`/foreign key.
-fn indexes() -> Vec<Bson> {
+fn primary_key(table: &str) -> Bson {
     let non_null = vec!["double", "string", "object", "array", "binData", "objectId", "bool", "date", "int", "timestamp", "long", "decimal", "regex"];
-    let mut out = vec![Bson::Document(doc! {
-        "key": {"id": 1}, "name": "benchapp_entry_pkey", "unique": true,
+    Bson::Document(doc! {
+        "key": {"id": 1}, "name": format!("{table}_pkey"), "unique": true,
         "partialFilterExpression": {"id": {"$type": non_null}},
-    })];
+    })
+}
+
+fn indexes() -> Vec<Bson> {
+    let mut out = vec![primary_key("benchapp_entry")];
     for field in ["author_id", "headline", "n", "rating", "at"] {
         out.push(Bson::Document(doc! {"key": {field: 1}, "name": format!("benchapp_entry_{field}")}));
     }
@@ -67,6 +71,7 @@ pub fn load(dir: &Path, rows: i64) -> Store {
     let conn = ConnInfo::new(1, "bench".into(), "bench".into(), ConnAuth::owner());
     let mut store = Store { state, conn };
     store.run(doc! {"createIndexes": "benchapp_entry", "indexes": indexes()});
+    store.run(doc! {"createIndexes": "benchapp_author", "indexes": [primary_key("benchapp_author")]});
     let authors: Vec<Document> = (0..AUTHORS).map(|i| doc! {"_id": ObjectId::new(), "name": format!("author {i}"), "id": i + 1}).collect();
     store.run(doc! {"insert": "benchapp_author", "documents": authors});
     for start in (0..rows).step_by(BATCH as usize) {

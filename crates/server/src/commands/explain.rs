@@ -73,12 +73,24 @@ fn explain_find(ctx: &mut Ctx<'_>, inner: &Document, verbosity: Verbosity) -> Cm
         return Err(CommandError::bad_value("skip value must be non-negative"));
     }
     let limit = opt_i64(inner, "limit")?.unwrap_or(0).unsigned_abs() as usize;
+    let filter = opt_doc(inner, "filter")?.unwrap_or_default();
+    // The fields the find would read, as `find` computes them: the plan
+    // decodes the same, and the query has the find's shape (its plan cache
+    // entry, `queryHash`).
+    let fields = match inner.get("projection") {
+        Some(Bson::Document(p)) if !p.is_empty() && !super::find_keys::returns_keys(inner) => {
+            let has_text = crate::text::search::TextFilter::split(&filter)?.is_some();
+            super::find_projection::parsed(p, &filter, has_text)?.fields.clone()
+        }
+        _ => None,
+    };
     let query = plan::Query {
-        filter: opt_doc(inner, "filter")?.unwrap_or_default(),
+        filter,
         sort: opt_doc(inner, "sort")?.filter(|s| !s.is_empty()),
         skip: skip as usize,
         limit: (limit > 0).then_some(limit),
         hint: hint_arg(inner)?,
+        fields,
         ..plan::Query::default()
     };
     query_explain(ctx, &coll, query, verbosity)
@@ -101,7 +113,9 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
     let mut out = match aggregate_target(body)? {
         None => doc! {"stages": pipeline.into_iter().map(Bson::Document).collect::<Vec<_>>()},
         Some(coll) => {
-            let query = plan::Query { hint: hint_arg(body)?, ..take_query(&mut pipeline) };
+            // The fields the aggregate reads, as `aggregate` computes them.
+            let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
+            let query = plan::Query { hint: hint_arg(body)?, fields, ..take_query(&mut pipeline) };
             let reads = if verbosity >= Verbosity::ExecutionStats && !pipeline.is_empty() {
                 foreign_reads(ctx, &coll, &query, &pipeline)?
             } else {
@@ -138,7 +152,7 @@ fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &
     let Some(meta) = tables.collection(&db, coll)? else { return Ok(Vec::new()) };
     let source = Source::new(&tables, &db);
     let prep = plan::Prepared::new(&tables, &meta, query)?;
-    plan::run(&tables, &prep, |exec| {
+    plan::run_uncached(&tables, &prep, |exec| {
         let mut input = exec.map(|r| r.map_err(super::read::to_engine));
         djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, &source)?;
         Ok(())

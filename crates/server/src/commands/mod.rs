@@ -10,7 +10,9 @@ mod counter;
 mod db_sources;
 mod ddl;
 mod explain;
+mod plan_cache;
 mod find_keys;
+mod find_projection;
 pub(crate) mod geo;
 mod handshake;
 mod let_vars;
@@ -225,6 +227,7 @@ fn handler(name: &str) -> Option<Handler> {
         "count" => read::count,
         "distinct" => read::distinct,
         "explain" => explain::explain,
+        "planCacheClear" => plan_cache::plan_cache_clear,
         "insert" => write::insert,
         "update" => write::update,
         "delete" => write::delete,

@@ -6,7 +6,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
 use bson::{doc, Bson, Document};
-use djongo_engine::{compare::cmp_bson, projection::FindProjection, sort::SortSpec, CollectionSource, EngineError};
+use djongo_engine::{compare::cmp_bson, sort::SortSpec, CollectionSource, EngineError};
 use std::collections::VecDeque;
 
 fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
@@ -28,18 +28,6 @@ pub(super) fn hint_arg(body: &Document) -> CmdResult<Option<Bson>> {
     }
 }
 
-/// The top-level fields a find's projection reads (`None`: every field).
-fn projection_fields(body: &Document) -> CmdResult<Option<Vec<String>>> {
-    Ok(match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let mut needs = djongo_engine::deps::Needs::default();
-            djongo_engine::deps::projection_needs(&p, &mut needs);
-            needs.top_level()
-        }
-        None => None,
-    })
-}
-
 /// Builds a cursor reply: the first batch now, the rest registered for getMore.
 fn cursor_reply(ctx: &Ctx<'_>, ns: String, docs: Vec<Document>, batch_size: Option<usize>, single_batch: bool) -> Document {
     let mut queue = VecDeque::from(docs);
@@ -59,14 +47,14 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
         return Err(CommandError::bad_value("text and geoNear not allowed in same query"));
     }
     // `{$meta: "textScore"}` fields are filled in after the projection.
-    let (projection, score_fields) = match opt_doc(body, "projection")?.filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let (rest, score_fields) = super::text_search::split_projection(&p, text.is_some())?;
-            let projection = if rest.is_empty() { None } else { Some(FindProjection::parse(&rest, &filter)?) };
-            (projection, score_fields)
-        }
-        None => (None, Vec::new()),
+    let parsed = match body.get("projection") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::Document(p)) if p.is_empty() => None,
+        Some(Bson::Document(p)) => Some(super::find_projection::parsed(p, &filter, text.is_some())?),
+        Some(_) => return Err(CommandError::type_mismatch("'projection' must be a document")),
     };
+    let projection = parsed.as_ref().and_then(|p| p.projection.as_ref());
+    let score_fields: &[String] = parsed.as_ref().map_or(&[], |p| &p.score_fields);
     let skip = opt_i64(body, "skip")?.unwrap_or(0);
     if skip < 0 {
         return Err(CommandError::bad_value("skip value must be non-negative"));
@@ -105,7 +93,7 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                     }
                     None => {
                         // returnKey reads the index key's fields, whatever the projection.
-                        let fields = if super::find_keys::returns_keys(body) { None } else { projection_fields(body)? };
+                        let fields = if super::find_keys::returns_keys(body) { None } else { parsed.as_ref().and_then(|p| p.fields.clone()) };
                         let query = plan::Query {
                             filter: filter.clone(),
                             sort: sort.clone(),
@@ -127,15 +115,15 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
             .into_iter()
             .map(|d| {
                 let score = d.get_f64(crate::text::meta::SCORE_FIELD).ok();
-                let mut d = match projection.as_ref() {
+                let mut d = match projection {
                     Some(p) => p.apply_owned(d)?,
                     None => d,
                 };
-                super::text_search::finish(&mut d, score, &score_fields);
+                super::text_search::finish(&mut d, score, score_fields);
                 Ok(d)
             })
             .collect::<CmdResult<_>>()?;
-    } else if let Some(p) = projection.as_ref().filter(|_| !super::find_keys::returns_keys(body)) {
+    } else if let Some(p) = projection.filter(|_| !super::find_keys::returns_keys(body)) {
         docs = docs.into_iter().map(|d| p.apply_owned(d)).collect::<Result<_, _>>()?;
     }
     let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
@@ -240,64 +228,70 @@ pub fn aggregate(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     }
     djongo_engine::pipeline::optimize(&mut pipeline);
     let reads_score = crate::text::meta::rewrite_pipeline(&mut pipeline)?;
+    let in_transaction = ctx.scope.in_transaction();
     let results = {
         let tables = ctx.scope.read()?;
         let source = Source::new(&tables, &db);
-        match &collection {
-            None => {
-                let site = super::db_sources::Site { state: ctx.state, db: &db, host: &ctx.conn.local_address };
-                let input = super::db_sources::input(&site, &mut pipeline)?;
-                djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
-            }
-            Some(coll) => match tables.collection(&db, coll)? {
+        let cache_stats = super::plan_cache::stats_input(&tables, &db, collection.as_deref(), in_transaction, &mut pipeline)?;
+        if let Some(input) = cache_stats {
+            djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
+        } else {
+            match &collection {
                 None => {
-                    // No collection, no documents to measure: a valid $geoNear yields nothing.
-                    if super::geo::leads_with_geo_near(&pipeline) {
-                        let stage = pipeline.remove(0);
-                        djongo_engine::geo::GeoNear::parse(stage.get("$geoNear").unwrap_or(&Bson::Null))?;
-                    }
-                    djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?
-                }
-                Some(meta) if super::geo::leads_with_geo_near(&pipeline) => {
-                    let input = super::geo::geo_near_input(&tables, &meta, &mut pipeline, &vars)?;
+                    let site = super::db_sources::Site { state: ctx.state, db: &db, host: &ctx.conn.local_address };
+                    let input = super::db_sources::input(&site, &mut pipeline)?;
                     djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
                 }
-                Some(meta) => {
-                    // The leading $match/$sort/$skip/$limit become the query
-                    // the planner answers (with an index where one serves);
-                    // the command's `let` variables are bound into it first.
-                    let hint = hint_arg(body)?;
-                    let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
-                    let mut query = take_query(&mut pipeline);
-                    djongo_engine::geo::refuse_near(&query.filter)?;
-                    query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
-                    let query = plan::Query { hint, fields, ..query };
-                    let text = crate::text::search::TextFilter::split(&query.filter)?;
-                    if reads_score && text.is_none() {
-                        return Err(crate::text::meta::score_unavailable());
+                Some(coll) => match tables.collection(&db, coll)? {
+                    None => {
+                        // No collection, no documents to measure: a valid $geoNear yields nothing.
+                        if super::geo::leads_with_geo_near(&pipeline) {
+                            let stage = pipeline.remove(0);
+                            djongo_engine::geo::GeoNear::parse(stage.get("$geoNear").unwrap_or(&Bson::Null))?;
+                        }
+                        djongo_engine::pipeline::run_with_vars(&pipeline, Vec::new(), &source, &vars)?
                     }
-                    if let Some(text) = &text {
-                        let docs = super::text_search::find(&tables, &meta, text, query.sort.as_ref(), query.skip, query.limit)?;
-                        let mut input = docs.into_iter().map(Ok);
-                        let mut results = djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?;
-                        results.iter_mut().for_each(crate::text::meta::strip);
-                        results
-                    } else {
-                        match count_shape(&pipeline) {
-                            Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
-                                count_result(plan::count(&tables, &meta, &query.filter)?, shape)
-                            }
-                            _ => {
-                                let prep = plan::Prepared::new(&tables, &meta, &query)?;
-                                plan::run(&tables, &prep, |exec| {
-                                    let mut input = exec.map(|r| r.map_err(to_engine));
-                                    Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
-                                })?
+                    Some(meta) if super::geo::leads_with_geo_near(&pipeline) => {
+                        let input = super::geo::geo_near_input(&tables, &meta, &mut pipeline, &vars)?;
+                        djongo_engine::pipeline::run_with_vars(&pipeline, input, &source, &vars)?
+                    }
+                    Some(meta) => {
+                        // The leading $match/$sort/$skip/$limit become the query
+                        // the planner answers (with an index where one serves);
+                        // the command's `let` variables are bound into it first.
+                        let hint = hint_arg(body)?;
+                        let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
+                        let mut query = take_query(&mut pipeline);
+                        djongo_engine::geo::refuse_near(&query.filter)?;
+                        query.filter = super::let_vars::bind_filter(std::mem::take(&mut query.filter), Some(&vars));
+                        let query = plan::Query { hint, fields, ..query };
+                        let text = crate::text::search::TextFilter::split(&query.filter)?;
+                        if reads_score && text.is_none() {
+                            return Err(crate::text::meta::score_unavailable());
+                        }
+                        if let Some(text) = &text {
+                            let docs = super::text_search::find(&tables, &meta, text, query.sort.as_ref(), query.skip, query.limit)?;
+                            let mut input = docs.into_iter().map(Ok);
+                            let mut results = djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?;
+                            results.iter_mut().for_each(crate::text::meta::strip);
+                            results
+                        } else {
+                            match count_shape(&pipeline) {
+                                Some(shape) if query.sort.is_none() && query.skip == 0 && query.limit.is_none() => {
+                                    count_result(plan::count(&tables, &meta, &query.filter)?, shape)
+                                }
+                                _ => {
+                                    let prep = plan::Prepared::new(&tables, &meta, &query)?;
+                                    plan::run(&tables, &prep, |exec| {
+                                        let mut input = exec.map(|r| r.map_err(to_engine));
+                                        Ok(djongo_engine::pipeline::run_pipeline_from_with_vars(&pipeline, &mut input, &source, &vars)?)
+                                    })?
+                                }
                             }
                         }
                     }
-                }
-            },
+                },
+            }
         }
     };
     if let Some(stage) = output {

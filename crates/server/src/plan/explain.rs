@@ -3,7 +3,8 @@
 //! `COLLSCAN`, `SORT`, `LIMIT`, ...) with the index, its bounds and the scan
 //! direction, and with `executionStats` the work each stage did.
 use super::stages::index_description;
-use super::{count_scan, execute, shorten, Execution, Prepared, Query};
+use super::cache::PlanCache;
+use super::{count_scan, execute_uncached, shorten, Execution, Prepared, Query};
 use crate::catalog::CollectionMeta;
 use crate::error::{CmdResult, CommandError};
 use crate::storage::Tables;
@@ -63,7 +64,49 @@ impl Execution<'_> {
     }
 
     fn rejected(&self, with_stats: bool) -> Vec<Document> {
-        self.rejected.iter().map(|r| r.explain(with_stats)).collect()
+        self.rejected.iter().map(|(_, r)| r.explain(with_stats)).collect()
+    }
+}
+
+/// The plan cache's view of a query, as explain shows it: the shape's
+/// hashes in `queryPlanner`, and `isCached` on each plan (true on the one
+/// an active cache entry would run).
+struct CacheView {
+    query_hash: String,
+    plan_cache_key: String,
+    cached: Option<super::PlanId>,
+}
+
+impl CacheView {
+    fn of(prep: &Prepared<'_>) -> Option<CacheView> {
+        let shape = prep.shape()?;
+        Some(CacheView {
+            query_hash: shape.query_hash(),
+            plan_cache_key: shape.plan_cache_key(prep.meta),
+            cached: PlanCache::global().peek_active(prep.meta, &shape),
+        })
+    }
+
+    fn annotate(view: Option<&CacheView>, exec: &Execution<'_>, planner: &mut Document) {
+        let Some(view) = view else {
+            return;
+        };
+        planner.insert("queryHash", view.query_hash.clone());
+        planner.insert("planCacheShapeHash", view.query_hash.clone());
+        planner.insert("planCacheKey", view.plan_cache_key.clone());
+        let mark = |plan: super::PlanId, d: &mut Document| {
+            d.insert("isCached", view.cached == Some(plan));
+        };
+        if let Ok(w) = planner.get_document_mut("winningPlan") {
+            mark(exec.plan, w);
+        }
+        if let Ok(rejected) = planner.get_array_mut("rejectedPlans") {
+            for ((plan, _), r) in exec.rejected.iter().zip(rejected.iter_mut()) {
+                if let Bson::Document(d) = r {
+                    mark(*plan, d);
+                }
+            }
+        }
     }
 }
 
@@ -80,9 +123,12 @@ pub fn explain_find(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &str
         return explain_text(tables, meta, ns, query, &text, verbosity);
     }
     let prep = Prepared::new(tables, meta, query)?;
+    let view = CacheView::of(&prep);
     let started = Instant::now();
-    let mut exec = execute(shorten(tables), &prep)?;
-    let mut out = doc! {"queryPlanner": planner_section(ns, &query.filter, exec.winning(false), exec.rejected(false))};
+    let mut exec = execute_uncached(shorten(tables), &prep)?;
+    let mut planner = planner_section(ns, &query.filter, exec.winning(false), exec.rejected(false));
+    CacheView::annotate(view.as_ref(), &exec, &mut planner);
+    let mut out = doc! {"queryPlanner": planner};
     if verbosity >= Verbosity::ExecutionStats {
         let mut n = 0u64;
         while exec.next_document()?.is_some() {
@@ -180,10 +226,13 @@ pub fn explain_count(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &st
         }
         return Ok(out);
     }
+    let view = CacheView::of(&prep);
     let started = Instant::now();
-    let mut exec = execute(shorten(tables), &prep)?;
+    let mut exec = execute_uncached(shorten(tables), &prep)?;
     let wrap = |inner: Document| doc! {"stage": "COUNT", "inputStage": inner};
-    let mut out = doc! {"queryPlanner": planner_section(ns, filter, wrap(exec.winning(false)), exec.rejected(false).into_iter().map(wrap).collect())};
+    let mut planner = planner_section(ns, filter, wrap(exec.winning(false)), exec.rejected(false).into_iter().map(wrap).collect());
+    CacheView::annotate(view.as_ref(), &exec, &mut planner);
+    let mut out = doc! {"queryPlanner": planner};
     if verbosity >= Verbosity::ExecutionStats {
         let mut n = 0u64;
         while exec.next_document()?.is_some() {

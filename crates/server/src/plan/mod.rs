@@ -14,6 +14,7 @@
 //! Counts are answered from an index alone when its bounds decide the whole
 //! filter. `explain` shows the chosen plan in MongoDB's shape.
 pub(crate) mod bounds;
+pub mod cache;
 mod explain;
 mod predicates;
 mod special;
@@ -28,6 +29,7 @@ use crate::catalog::{CollectionMeta, IndexSpec, ID_INDEX_NAME};
 use crate::error::{CmdResult, CommandError};
 use crate::storage::Tables;
 use bounds::{scan_bounds, ScanBounds};
+use cache::{PlanCache, PlanId, Shape, ShapeParts, TrialOutcome};
 use bson::{doc, Bson, Document};
 use djongo_engine::sort::SortSpec;
 use djongo_engine::Filter;
@@ -85,6 +87,9 @@ pub struct Prepared<'m> {
     id_index: &'static IndexSpec,
     /// The fields to decode: the caller's, the filter's and the sort's.
     decode: Option<HashSet<String>>,
+    /// The top-level fields the filter reads (`None`: unknown), decoded
+    /// first when a plan decodes more.
+    filter_fields: Option<HashSet<String>>,
 }
 
 /// The `_id` index: the documents themselves, stored in `_id` order.
@@ -115,6 +120,13 @@ fn decoded_fields(query: &Query) -> Option<HashSet<String>> {
         fields.extend(sort.keys().map(|k| k.split('.').next().unwrap_or(k).to_string()));
     }
     Some(fields)
+}
+
+/// The top-level fields `filter` reads, if they can be told.
+fn filter_fields(filter: &Document) -> Option<HashSet<String>> {
+    let mut needs = djongo_engine::deps::Needs::default();
+    djongo_engine::deps::filter_needs(filter, &mut needs);
+    Some(needs.top_level()?.into_iter().collect())
 }
 
 impl<'m> Prepared<'m> {
@@ -185,11 +197,26 @@ impl<'m> Prepared<'m> {
             id_bounds,
             id_index,
             decode: decoded_fields(query),
+            filter_fields: filter_fields(&query.filter),
         })
     }
 
     fn check(&self) -> Option<Check<'_>> {
-        Some(Check { filter: &self.filter, shown: &self.filter_doc })
+        Some(Check { filter: &self.filter, shown: &self.filter_doc, fields: self.filter_fields.as_ref() })
+    }
+
+    /// The check of a scan of `ix` within `b`. When the bounds already
+    /// narrow every field the filter reads, nearly every document read
+    /// passes, so the filter is not tested on its fields before the whole
+    /// document is decoded (that would decode them twice).
+    fn check_within(&self, ix: &IndexSpec, b: &ScanBounds) -> Option<Check<'_>> {
+        let used: Vec<&str> = ix.fields().take(b.used_fields).collect();
+        let bounded = b.used_fields > 0 && self.preds.only_fields && self.preds.fields.iter().all(|(path, _)| used.contains(&path.as_str()));
+        let mut check = self.check()?;
+        if bounded {
+            check.fields = None;
+        }
+        Some(check)
     }
 
     /// How many rows the trial waits for.
@@ -200,6 +227,8 @@ impl<'m> Prepared<'m> {
 
 /// One way to answer the query.
 struct Candidate<'a> {
+    /// Which plan it is, for the plan cache.
+    id: PlanId,
     root: BoxedStage<'a>,
     /// Whether it reads every document (a collection scan).
     full_scan: bool,
@@ -209,12 +238,12 @@ struct Candidate<'a> {
 }
 
 impl<'a> Candidate<'a> {
-    fn new(root: BoxedStage<'a>) -> Candidate<'a> {
-        Candidate { root, full_scan: false, collects_first: false }
+    fn new(id: PlanId, root: BoxedStage<'a>) -> Candidate<'a> {
+        Candidate { id, root, full_scan: false, collects_first: false }
     }
 
     fn collection_scan(root: BoxedStage<'a>) -> Candidate<'a> {
-        Candidate { root, full_scan: true, collects_first: false }
+        Candidate { id: PlanId::Collection, root, full_scan: true, collects_first: false }
     }
 }
 
@@ -320,7 +349,7 @@ fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut V
         return;
     }
     if b.is_empty() {
-        out.push(Candidate::new(finish(prep, Box::new(Empty::new()), Some(false))));
+        out.push(Candidate::new(PlanId::Id, finish(prep, Box::new(Empty::new()), Some(false))));
         return;
     }
     let reverse = sort_order.is_some_and(|(r, _)| r);
@@ -332,9 +361,9 @@ fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut V
         DocScanKind::IdRanges { labels: b.labels.clone() }
     };
     let full_scan = matches!(kind, DocScanKind::Collection);
-    let check = if b.used_fields > 0 && decides(prep, prep.id_index, b) { None } else { prep.check() };
+    let check = if b.used_fields > 0 && decides(prep, prep.id_index, b) { None } else { prep.check_within(prep.id_index, b) };
     let scan = DocScan::new(tables, prep.meta, prep.decode.as_ref(), b.spans.clone(), reverse, check, kind);
-    out.push(Candidate { root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan, collects_first: false });
+    out.push(Candidate { id: PlanId::Id, root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan, collects_first: false });
 }
 
 fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Vec<Candidate<'a>>> {
@@ -426,7 +455,7 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
     let ix = &prep.meta.indexes[i];
     let bounds = &prep.bounds[i];
     if bounds.is_empty() && (hinted || bounds.used_fields > 0) {
-        return Candidate::new(finish(prep, Box::new(Empty::new()), Some(false)));
+        return Candidate::new(PlanId::Index(ix.id), finish(prep, Box::new(Empty::new()), Some(false)));
     }
     let order = prep.sort.as_ref().and_then(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec));
     let reverse = order.is_some_and(|(r, _)| r);
@@ -439,20 +468,26 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
         scan = Box::new(IdOrder::new(scan));
     }
     // Bounds that decide the whole filter leave nothing to check.
-    let check = if decides(prep, ix, bounds) { None } else { prep.check() };
+    let check = if decides(prep, ix, bounds) { None } else { prep.check_within(ix, bounds) };
     let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
-    Candidate { root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
+    Candidate { id: PlanId::Index(ix.id), root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
 }
 
 /// The chosen plan, running: rows the trial produced come first.
 pub struct Execution<'a> {
+    /// Which candidate it is.
+    plan: PlanId,
     root: BoxedStage<'a>,
     buffered: VecDeque<Row>,
-    rejected: Vec<BoxedStage<'a>>,
+    rejected: Vec<(PlanId, BoxedStage<'a>)>,
     done: bool,
 }
 
 impl<'a> Execution<'a> {
+    fn alone(c: Candidate<'a>) -> Execution<'a> {
+        Execution { plan: c.id, root: c.root, buffered: VecDeque::new(), rejected: Vec::new(), done: false }
+    }
+
     /// The next matching document.
     pub fn next_document(&mut self) -> CmdResult<Option<Document>> {
         loop {
@@ -491,18 +526,108 @@ impl Iterator for Execution<'_> {
     }
 }
 
-/// Plans `prep` and starts the winning plan.
+impl Prepared<'_> {
+    /// The query's shape, for the plan cache and explain; `None` when its
+    /// plan is never cached (a hint decides it).
+    fn shape(&self) -> Option<Shape> {
+        if self.hint.is_some() || djongo_engine::collation::is_active() {
+            return None;
+        }
+        let mut fields: Option<Vec<&str>> = self.decode.as_ref().map(|d| d.iter().map(String::as_str).collect());
+        if let Some(f) = fields.as_mut() {
+            f.sort_unstable();
+        }
+        let parts = ShapeParts {
+            filter: &self.filter_doc,
+            sort: self.sort.as_ref().map(|(_, shown)| shown),
+            fields,
+            skip: self.skip > 0,
+            limit: self.limit.is_some(),
+            id_order: self.id_order,
+        };
+        Some(parts.shape())
+    }
+
+    /// The query as `$planCacheStats` shows the one that made an entry.
+    fn described(&self) -> Document {
+        let mut d = doc! {"query": self.filter_doc.clone(), "sort": self.sort.as_ref().map(|(_, s)| s.clone()).unwrap_or_default()};
+        if let Some(fields) = &self.decode {
+            let mut fields: Vec<&String> = fields.iter().collect();
+            fields.sort();
+            d.insert("projection", fields.into_iter().map(|f| (f.clone(), Bson::Int32(1))).collect::<Document>());
+        }
+        d
+    }
+}
+
+/// Plans `prep` and starts the winning plan: the plan cache's choice for
+/// the query's shape if it has one that still does as well as when it was
+/// cached, else the winner of a trial of the candidates (cache.rs).
 pub fn execute<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Execution<'a>> {
-    let cands = candidates(tables, prep)?;
-    choose(cands, prep.trial_goal())
+    let mut cands = candidates(tables, prep)?;
+    if cands.len() == 1 {
+        return Ok(Execution::alone(cands.remove(0)));
+    }
+    let Some(shape) = prep.shape() else {
+        return Ok(choose(cands, prep.trial_goal())?.0);
+    };
+    let cache = PlanCache::global();
+    if let Some((plan, works)) = cache.active(prep.meta, &shape) {
+        if let Some(i) = cands.iter().position(|c| c.id == plan) {
+            let budget = works.saturating_mul(cache::EVICTION_RATIO);
+            if let Some(exec) = run_cached(cands.swap_remove(i), prep.trial_goal(), budget) {
+                return Ok(exec);
+            }
+            // Much worse than when it was cached: try every plan again.
+            cache.deactivate(prep.meta, &shape);
+            cands = candidates(tables, prep)?;
+        }
+    }
+    let (exec, outcome) = choose(cands, prep.trial_goal())?;
+    if let Some(outcome) = outcome {
+        cache.record(prep.meta, &shape, outcome, || (prep.described(), exec.root.explain(false)));
+    }
+    Ok(exec)
+}
+
+/// Plans `prep` for explain: every candidate is tried, whatever the cache
+/// holds, and nothing is cached (as in mongod); the cache's choice is shown
+/// as `isCached` on the plan it names.
+fn execute_uncached<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<Execution<'a>> {
+    Ok(choose(candidates(tables, prep)?, prep.trial_goal())?.0)
+}
+
+/// Runs a cached plan until it produces the trial's batch or finishes,
+/// within `budget` units of work; `None` if it does not (or fails), for the
+/// query to be planned again (mongod's `CachedPlanStage`).
+fn run_cached(c: Candidate<'_>, goal: usize, budget: u64) -> Option<Execution<'_>> {
+    let mut exec = Execution::alone(c);
+    for _ in 0..budget {
+        match exec.root.work() {
+            Ok(Step::Advanced(row)) => {
+                exec.buffered.push_back(row);
+                if exec.buffered.len() >= goal {
+                    return Some(exec);
+                }
+            }
+            Ok(Step::NeedTime) => {}
+            Ok(Step::Eof) => {
+                exec.done = true;
+                return Some(exec);
+            }
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Runs the candidates round-robin until one finishes or produces `goal`
-/// rows (or each has had its share of work); that one wins.
-fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution<'a>> {
+/// rows (or each has had its share of work); that one wins. With it comes
+/// what the plan cache should learn: the winner and the works its trial
+/// took, unless no plan produced anything (nothing to tell them apart).
+fn choose(mut cands: Vec<Candidate<'_>>, goal: usize) -> CmdResult<(Execution<'_>, Option<TrialOutcome>)> {
     if cands.len() == 1 {
-        let c = cands.remove(0);
-        return Ok(Execution { root: c.root, buffered: VecDeque::new(), rejected: Vec::new(), done: false });
+        return Ok((Execution::alone(cands.remove(0)), None));
     }
     let n = cands.len();
     let mut results: Vec<VecDeque<Row>> = (0..n).map(|_| VecDeque::new()).collect();
@@ -511,7 +636,9 @@ fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution
     // failed it); only when all fail is the first failure the answer.
     let mut failed: Vec<Option<CommandError>> = (0..n).map(|_| None).collect();
     let mut winner = None;
+    let mut rounds = 0u64;
     'trial: for _ in 0..TRIAL_WORKS {
+        rounds += 1;
         for i in 0..n {
             if failed[i].is_some() {
                 continue;
@@ -550,17 +677,19 @@ fn choose<'a>(mut cands: Vec<Candidate<'a>>, goal: usize) -> CmdResult<Execution
             })
             .unwrap_or(0)
     });
+    let outcome = (finished[winner] || !results[winner].is_empty()).then(|| TrialOutcome { plan: cands[winner].id, works: rounds });
     let mut rejected = Vec::with_capacity(n - 1);
     let mut chosen = None;
     for (i, c) in cands.into_iter().enumerate() {
         if i == winner {
             chosen = Some(c);
         } else {
-            rejected.push(c.root);
+            rejected.push((c.id, c.root));
         }
     }
     let chosen = chosen.ok_or_else(|| CommandError::internal("no plan chosen"))?;
-    Ok(Execution { root: chosen.root, buffered: std::mem::take(&mut results[winner]), rejected, done: finished[winner] })
+    let exec = Execution { plan: chosen.id, root: chosen.root, buffered: std::mem::take(&mut results[winner]), rejected, done: finished[winner] };
+    Ok((exec, outcome))
 }
 
 /// The documents of `meta` matching `filter`, in `_id` order, stopping
@@ -590,6 +719,13 @@ pub fn run<T>(tables: &Tables<'_>, prep: &Prepared<'_>, f: impl FnOnce(Execution
     f(exec)
 }
 
+/// `run` for explain: the plan a trial picks, the cache neither read nor
+/// written (as mongod's explain does).
+pub fn run_uncached<T>(tables: &Tables<'_>, prep: &Prepared<'_>, f: impl FnOnce(Execution<'_>) -> CmdResult<T>) -> CmdResult<T> {
+    let exec = execute_uncached(shorten(tables), prep)?;
+    f(exec)
+}
+
 /// The stages borrow the tables for as long as they run; seeing the
 /// transaction's lifetime as that borrow's (`Tables` is covariant in it)
 /// keeps their types to one lifetime.
@@ -607,17 +743,14 @@ pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -
     if cands.is_empty() {
         return Ok(None);
     }
-    let exec = choose(cands, prep.trial_goal())?;
-    let index = index_name(&exec.root.explain(false)).unwrap_or_else(|| ID_INDEX_NAME.to_string());
-    Ok(Some((index, exec.collect_documents()?)))
-}
-
-/// The index a plan (as explain shows it) reads, if any.
-fn index_name(plan: &Document) -> Option<String> {
-    if let Ok(name) = plan.get_str("indexName") {
-        return Some(name.to_string());
-    }
-    plan.get_document("inputStage").ok().and_then(index_name)
+    let (exec, _) = choose(cands, prep.trial_goal())?;
+    // Named from the plan's identity: building its explain to find the name
+    // cost more than planning a `$lookup`'s probe.
+    let index = match exec.plan {
+        PlanId::Index(id) => meta.indexes.iter().find(|ix| ix.id == id).map(|ix| ix.name.clone()),
+        PlanId::Id | PlanId::Collection => None,
+    };
+    Ok(Some((index.unwrap_or_else(|| ID_INDEX_NAME.to_string()), exec.collect_documents()?)))
 }
 
 /// How many documents match `filter`: from an index alone when its bounds

@@ -114,11 +114,30 @@ fn upper(b: &Option<Vec<u8>>) -> Bound<&[u8]> {
 pub struct Check<'a> {
     pub filter: &'a Filter,
     pub shown: &'a Document,
+    /// The top-level fields the filter reads, if known.
+    pub fields: Option<&'a HashSet<String>>,
 }
 
 impl Check<'_> {
     fn passes(&self, doc: &Document) -> CmdResult<bool> {
         Ok(self.shown.is_empty() || self.filter.matches(doc)?)
+    }
+
+    /// The fields to decode first to test the filter, when the stage decodes
+    /// others too: a document the filter refuses is then never decoded whole
+    /// (a scan or a fetch that the filter thins out reads most documents only
+    /// this far).
+    fn probe(&self, decode: Decode<'_>) -> Option<&HashSet<String>> {
+        let fields = self.fields.filter(|_| !self.shown.is_empty())?;
+        match decode {
+            Some(d) if d.iter().all(|f| f == "_id" || fields.contains(f)) => None,
+            _ => Some(fields),
+        }
+    }
+
+    /// Whether the stored document passes, decoding only `fields` of it.
+    fn passes_stored(&self, bytes: &[u8], fields: &HashSet<String>) -> CmdResult<bool> {
+        self.passes(&crate::storage::decode_fields(bytes, Some(fields))?)
     }
 }
 
@@ -166,6 +185,22 @@ impl<'a> DocScan<'a> {
     fn step(&mut self) -> CmdResult<Step> {
         loop {
             if let Some(range) = &mut self.current {
+                if let Some((check, probe)) = self.check.as_ref().and_then(|c| Some((c, c.probe(self.decode)?))) {
+                    match range.next_document_where(self.decode, |bytes| check.passes_stored(bytes, probe)) {
+                        Some(row) => {
+                            let (id, doc) = row?;
+                            self.stats.docs_examined += 1;
+                            return Ok(match doc {
+                                Some(doc) => Step::Advanced(Row { id, doc: Some(doc) }),
+                                None => Step::NeedTime,
+                            });
+                        }
+                        None => {
+                            self.current = None;
+                            continue;
+                        }
+                    }
+                }
                 match range.next_document(self.decode) {
                     Some(row) => {
                         let (id, doc) = row?;
@@ -346,6 +381,13 @@ impl<'a> Fetch<'a> {
             Some(d) => d,
             None => {
                 self.stats.docs_examined += 1;
+                if let Some((check, probe)) = self.check.as_ref().and_then(|c| Some((c, c.probe(self.decode)?))) {
+                    return Ok(match self.tables.fetch_document_where(self.meta, &row.id, self.decode, |bytes| check.passes_stored(bytes, probe))? {
+                        Some(Some(doc)) => Step::Advanced(Row { id: row.id, doc: Some(doc) }),
+                        // Refused by the filter, or an entry without its document.
+                        _ => Step::NeedTime,
+                    });
+                }
                 match self.tables.fetch_document(self.meta, &row.id, self.decode)? {
                     Some(doc) => doc,
                     // An entry without its document: nothing to return.

@@ -36,6 +36,19 @@ impl DocumentRange<'_> {
     }
 }
 
+impl DocumentRange<'_> {
+    /// [`DocumentRange::next_document`] for documents `keep` accepts: it sees
+    /// the stored bytes first, and a document it refuses (`None`) is never
+    /// decoded.
+    pub fn next_document_where(&mut self, fields: Option<&HashSet<String>>, keep: impl FnOnce(&[u8]) -> CmdResult<bool>) -> Option<CmdResult<(Vec<u8>, Option<Document>)>> {
+        let prefix_len = self.prefix_len;
+        self.rows.next_with(|key, value| {
+            let doc = if keep(value)? { Some(decode_fields(value, fields)?) } else { None };
+            Ok((key.get(prefix_len..).unwrap_or_default().to_vec(), doc))
+        })
+    }
+}
+
 impl Iterator for DocumentRange<'_> {
     type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
 
@@ -74,13 +87,8 @@ pub struct IdRange<'a> {
 
 impl IdRange<'_> {
     /// How many documents are left in the range, copying none of them.
-    pub fn count(mut self) -> CmdResult<u64> {
-        let mut n = 0u64;
-        while let Some(row) = self.rows.next_with(|_, _| Ok(())) {
-            row?;
-            n += 1;
-        }
-        Ok(n)
+    pub fn count(self) -> CmdResult<u64> {
+        self.rows.count_remaining()
     }
 }
 
@@ -120,10 +128,7 @@ impl EntryRange<'_> {
                 }
             }
         } else {
-            while let Some(row) = self.rows.next_with(|_, _| Ok(())) {
-                row?;
-                n += 1;
-            }
+            n = self.rows.count_remaining()?;
         }
         Ok(n)
     }
@@ -212,6 +217,19 @@ impl Tables<'_> {
     /// straight from the stored bytes.
     pub fn fetch_document(&self, meta: &CollectionMeta, id: &[u8], fields: Option<&HashSet<String>>) -> CmdResult<Option<Document>> {
         self.key_get_with(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat(), |bytes| decode_fields(bytes, fields))
+    }
+
+    /// [`Tables::fetch_document`] for a document `keep` accepts (it sees the
+    /// stored bytes first): `Some(None)` when it refuses it, which is then
+    /// not decoded.
+    pub fn fetch_document_where(
+        &self,
+        meta: &CollectionMeta,
+        id: &[u8],
+        fields: Option<&HashSet<String>>,
+        keep: impl FnOnce(&[u8]) -> CmdResult<bool>,
+    ) -> CmdResult<Option<Option<Document>>> {
+        self.key_get_with(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat(), |bytes| if keep(bytes)? { Ok(Some(decode_fields(bytes, fields)?)) } else { Ok(None) })
     }
 
     /// Whether some document ever met an array on a path of `ix`, so that

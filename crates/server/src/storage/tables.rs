@@ -81,8 +81,14 @@ impl KeyRange<'_> {
     /// The next pair, lent to `f` where it lies in the store: a caller that
     /// only counts, decodes or keeps part of it copies nothing else.
     pub fn next_with<T>(&mut self, f: impl FnOnce(&[u8], &[u8]) -> CmdResult<T>) -> Option<CmdResult<T>> {
-        let item = if self.reverse { self.inner.next_back() } else { self.inner.next() };
-        item.map(|r| r.and_then(|(k, v)| f(k.value(), v.value())))
+        self.inner.next_with(!self.reverse, f)
+    }
+}
+
+impl KeyRange<'_> {
+    /// How many pairs are left (the direction does not change it).
+    pub fn count_remaining(self) -> CmdResult<u64> {
+        self.inner.count_remaining()
     }
 }
 
@@ -569,6 +575,9 @@ impl<'t> Tables<'t> {
     }
 
     pub fn drop_collection(&mut self, meta: &CollectionMeta) -> CmdResult<()> {
+        // Its cached plans go with it (harmless if the drop is rolled back:
+        // the cache only ever saves planning).
+        crate::plan::cache::PlanCache::global().clear(&meta.uuid.bytes);
         self.remove_catalog_entry(meta)?;
         Self::remove_range(&mut self.docs, &doc_prefix(meta))?;
         Self::remove_range(&mut self.index, &doc_prefix(meta))?;

@@ -173,6 +173,26 @@ impl<'a, K: Key + 'static, V: Value + 'static> Range<'a, K, V> {
         Range { base, pending: VecDeque::new(), front: None, back: None }
     }
 
+    /// How many entries are left, read from either end. Without pending
+    /// entries this steps redb's iterator alone and drops each pair where it
+    /// is made: no guard is wrapped and moved through the merge (a count of
+    /// index keys is nothing but this loop).
+    pub fn count_remaining(self) -> CmdResult<u64> {
+        let mut n = 0u64;
+        if self.pending.is_empty() && self.front.is_none() && self.back.is_none() {
+            for item in self.base {
+                item?;
+                n += 1;
+            }
+            return Ok(n);
+        }
+        for item in self {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     fn stored_pair(pair: Pair<'a, K, V>) -> (Guard<'a, K>, Guard<'a, V>) {
         (Guard::Stored(pair.0), Guard::Stored(pair.1))
     }
@@ -234,6 +254,20 @@ impl<'a, K: Key + 'static, V: Value + 'static> Range<'a, K, V> {
                 None => return None,
             }
         }
+    }
+}
+
+impl Range<'_, &'static [u8], &'static [u8]> {
+    /// The next pair from the front (`forward`) or the back, lent to `f`
+    /// where it lies. Without pending entries redb's pair goes to `f`
+    /// directly instead of being wrapped in `Guard`s and moved out first.
+    pub fn next_with<T>(&mut self, forward: bool, f: impl FnOnce(&[u8], &[u8]) -> CmdResult<T>) -> Option<CmdResult<T>> {
+        if self.pending.is_empty() && self.front.is_none() && self.back.is_none() {
+            let item = if forward { self.base.next() } else { self.base.next_back() };
+            return item.map(|r| r.map_err(Into::into).and_then(|(k, v)| f(k.value(), v.value())));
+        }
+        let item = if forward { self.next() } else { self.next_back() };
+        item.map(|r| r.and_then(|(k, v)| f(k.value(), v.value())))
     }
 }
 
