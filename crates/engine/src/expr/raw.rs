@@ -115,11 +115,13 @@ impl RawExpr {
     }
 }
 
-fn corrupt(e: bson::error::Error) -> EngineError {
+/// A stored document that does not parse.
+pub(crate) fn corrupt(e: bson::error::Error) -> EngineError {
     EngineError::new(1, "InternalError", format!("corrupt stored document: {e}"))
 }
 
-fn owned(value: RawBsonRef<'_>) -> Result<Bson> {
+/// A value read from stored bytes, decoded.
+pub(crate) fn owned(value: RawBsonRef<'_>) -> Result<Bson> {
     Bson::try_from(value).map_err(corrupt)
 }
 

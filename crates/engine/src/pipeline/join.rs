@@ -7,9 +7,10 @@
 use super::group::Grouper;
 use super::{stage_list, CollectionSource};
 use crate::compare::canonical_key;
-use crate::expr::{self, Vars};
+use crate::expr::raw::{corrupt, owned, RawExpr};
+use crate::expr::{self, Value, Vars};
 use crate::{path, EngineError, Result};
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument};
 use std::collections::{HashMap, HashSet};
 
 /// A parsed `$unwind`.
@@ -142,6 +143,28 @@ pub(super) fn join_values(doc: &Document, field: &[String]) -> Vec<Bson> {
         }
     }
     out
+}
+
+/// The canonical keys of a stored document's join values at `field` (as
+/// [`join_values`] gives them for the decoded document).
+fn raw_join_keys(doc: &RawDocument, field: &[String]) -> Result<Vec<String>> {
+    let Some((head, rest)) = field.split_first() else { return Ok(Vec::new()) };
+    let value = match doc.get(head).map_err(corrupt)? {
+        Some(v) => Some(owned(v)?),
+        None => None,
+    };
+    // The usual case: a top-level scalar (or nothing: null).
+    if rest.is_empty() && !matches!(value, Some(Bson::Array(_))) {
+        return Ok(vec![canonical_key(value.as_ref().unwrap_or(&Bson::Null))]);
+    }
+    let mut top = Document::new();
+    if let Some(v) = value {
+        top.insert(head.clone(), v);
+    }
+    let mut keys: Vec<String> = join_values(&top, field).iter().map(canonical_key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys)
 }
 
 /// At most this many distinct join keys are looked up one by one; past it a
@@ -284,6 +307,9 @@ impl Lookup {
         grouper: &mut Grouper,
         sides: &[bool],
     ) -> Result<()> {
+        if self.group_unwound_raw(unwind, &docs, source, vars, grouper, sides)? {
+            return Ok(());
+        }
         // One document `{as: match}`, its value replaced for each match (no
         // field name allocated per match).
         let mut joined = Document::new();
@@ -307,6 +333,86 @@ impl Lookup {
             }
             Ok(())
         })
+    }
+
+    /// [`Lookup::group_unwound`] on the stored bytes of the joined documents,
+    /// when the arguments of the accumulators that read them compile
+    /// ([`Grouper::compile_joined`]) and the source finds the matches by an
+    /// index: no joined document is decoded, each is read once for those
+    /// arguments whatever number of local documents it joins. The groups see
+    /// what the general path shows them, in the same order (local documents
+    /// in input order, each one's matches in collection order). `false`,
+    /// having done nothing, otherwise.
+    fn group_unwound_raw(&self, unwind: &Unwind, docs: &[Document], source: &dyn CollectionSource, vars: &Vars, grouper: &mut Grouper, sides: &[bool]) -> Result<bool> {
+        let (Some(from), Some(local), Some(foreign), None) = (&self.from, &self.local, &self.foreign, &self.pipeline) else {
+            return Ok(false);
+        };
+        // A rebound `$$CURRENT` changes what a field path reads.
+        if vars.contains_key("CURRENT") {
+            return Ok(false);
+        }
+        let Some(args) = grouper.compile_joined(sides, &self.as_field) else {
+            return Ok(false);
+        };
+        let Some(keys) = distinct_join_keys(docs, local) else {
+            return Ok(false);
+        };
+        // The local documents each join key belongs to, in input order.
+        let mut owners_of: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, doc) in docs.iter().enumerate() {
+            for v in join_values(doc, local) {
+                let owners = owners_of.entry(canonical_key(&v)).or_default();
+                if owners.last() != Some(&i) {
+                    owners.push(i);
+                }
+            }
+        }
+        let compiled: Vec<&RawExpr> = args.iter().flatten().collect();
+        // Per local document: its number of matches and their evaluated
+        // arguments (`compiled.len()` per match), in collection order.
+        let mut matches: Vec<(usize, Vec<Value>)> = vec![(0, Vec::new()); docs.len()];
+        let mut owners: Vec<usize> = Vec::new();
+        let found = source.visit_equal(from, &foreign.join("."), &keys, &mut |raw| {
+            owners.clear();
+            for key in raw_join_keys(raw, foreign)? {
+                if let Some(o) = owners_of.get(&key) {
+                    owners.extend(o);
+                }
+            }
+            if owners.is_empty() {
+                return Ok(());
+            }
+            owners.sort_unstable();
+            owners.dedup();
+            let values = compiled.iter().map(|e| e.eval(raw)).collect::<Result<Vec<Value>>>()?;
+            for &o in &owners {
+                if let Some((n, out)) = matches.get_mut(o) {
+                    *n += 1;
+                    out.extend(values.iter().cloned());
+                }
+            }
+            Ok(())
+        })?;
+        if !found {
+            return Ok(false);
+        }
+        let per_match = compiled.len();
+        let nothing = Document::new();
+        for (doc, (n, values)) in docs.iter().zip(&matches) {
+            if *n == 0 {
+                if unwind.preserve {
+                    // The document comes through without the field.
+                    let slot = grouper.slot(doc, vars)?;
+                    grouper.accumulate_split(slot, doc, &nothing, sides, vars)?;
+                }
+                continue;
+            }
+            let slot = grouper.slot(doc, vars)?;
+            for m in 0..*n {
+                grouper.accumulate_evaluated(slot, doc, &values[m * per_match..(m + 1) * per_match], sides, vars)?;
+            }
+        }
+        Ok(true)
     }
 
     /// The fields of the foreign documents the join and `rest` read (`None`:

@@ -28,7 +28,7 @@ use crate::catalog::{CollectionMeta, IndexSpec, ID_INDEX_NAME};
 use crate::error::{CmdResult, CommandError};
 use crate::storage::Tables;
 use bounds::{scan_bounds, ScanBounds};
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 use djongo_engine::sort::SortSpec;
 use djongo_engine::Filter;
 use predicates::Predicates;
@@ -85,6 +85,10 @@ pub struct Prepared<'m> {
     id_index: &'static IndexSpec,
     /// The fields to decode: the caller's, the filter's and the sort's.
     decode: Option<HashSet<String>>,
+    /// Whether an index plan whose bounds decide the filter leaves the
+    /// documents unread (rows with only their `_id` key), for a caller that
+    /// reads their stored bytes itself ([`visit_indexed`]).
+    ids_only: bool,
 }
 
 /// The `_id` index: the documents themselves, stored in `_id` order.
@@ -184,6 +188,7 @@ impl<'m> Prepared<'m> {
             id_bounds,
             id_index,
             decode: decoded_fields(query),
+            ids_only: false,
         })
     }
 
@@ -439,6 +444,9 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
     }
     // Bounds that decide the whole filter leave nothing to check.
     let check = if decides(prep, ix, bounds) { None } else { prep.check() };
+    if prep.ids_only && check.is_none() {
+        return Candidate { root: finish(prep, scan, order.map(|(_, ties)| ties)), full_scan: false, collects_first };
+    }
     let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
     Candidate { root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
 }
@@ -460,6 +468,23 @@ impl<'a> Execution<'a> {
                     return Ok(Some(doc));
                 }
                 continue;
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.root.work()? {
+                Step::Advanced(row) => self.buffered.push_back(row),
+                Step::NeedTime => {}
+                Step::Eof => self.done = true,
+            }
+        }
+    }
+
+    /// The next row, with or without its document.
+    fn next_row(&mut self) -> CmdResult<Option<Row>> {
+        loop {
+            if let Some(row) = self.buffered.pop_front() {
+                return Ok(Some(row));
             }
             if self.done {
                 return Ok(None);
@@ -609,6 +634,37 @@ pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -
     let exec = choose(cands, prep.trial_goal())?;
     let index = index_name(&exec.root.explain(false)).unwrap_or_else(|| ID_INDEX_NAME.to_string());
     Ok(Some((index, exec.collect_documents()?)))
+}
+
+/// [`find_indexed`], handing each document to `visit` as its stored bytes
+/// (read where the store holds them, not decoded) in the same order; the
+/// index used, or `None` (nothing visited) when every plan reads the whole
+/// collection.
+pub fn visit_indexed(
+    tables: &Tables<'_>,
+    meta: &CollectionMeta,
+    query: &Query,
+    mut visit: impl FnMut(&RawDocument) -> CmdResult<()>,
+) -> CmdResult<Option<String>> {
+    let mut prep = Prepared::new(tables, meta, query)?;
+    prep.ids_only = true;
+    let mut cands = candidates(shorten(tables), &prep)?;
+    cands.retain(|c| !c.full_scan);
+    if cands.is_empty() {
+        return Ok(None);
+    }
+    let mut exec = choose(cands, prep.trial_goal())?;
+    let index = index_name(&exec.root.explain(false)).unwrap_or_else(|| ID_INDEX_NAME.to_string());
+    while let Some(row) = exec.next_row()? {
+        match &row.doc {
+            // A plan that had to read the document (to check the filter,
+            // or a lookup by `_id`) hands it over decoded.
+            Some(doc) => visit(&RawDocumentBuf::try_from(doc).map_err(|e| CommandError::internal(format!("unencodable document: {e}")))?)?,
+            // (An entry without its document: nothing to visit.)
+            None => tables.visit_document(meta, &row.id, &mut visit)?.unwrap_or_default(),
+        }
+    }
+    Ok(Some(index))
 }
 
 /// The index a plan (as explain shows it) reads, if any.

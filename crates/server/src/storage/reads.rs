@@ -214,6 +214,15 @@ impl Tables<'_> {
         self.key_get_with(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat(), |bytes| decode_fields(bytes, fields))
     }
 
+    /// Hands the stored bytes of the document keyed `id` to `f`, where the
+    /// store holds them (no copy); `None` if there is no such document.
+    pub fn visit_document<T>(&self, meta: &CollectionMeta, id: &[u8], f: impl FnOnce(&RawDocument) -> CmdResult<T>) -> CmdResult<Option<T>> {
+        self.key_get_with(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat(), |bytes| {
+            let raw = RawDocument::from_bytes(bytes).map_err(|e| CommandError::internal(format!("corrupt stored document: {e}")))?;
+            f(raw)
+        })
+    }
+
     /// Whether some document ever met an array on a path of `ix`, so that
     /// it may have several entries, each holding an element.
     pub fn is_multikey(&self, meta: &CollectionMeta, ix: &IndexSpec) -> CmdResult<bool> {
