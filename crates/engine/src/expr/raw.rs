@@ -17,12 +17,58 @@ use super::{arg_list, nullish, truthy_value, Value};
 use crate::{EngineError, Result};
 use bson::{Bson, RawBsonRef, RawDocument};
 
+/// The top-level fields that compiled expressions read, found in one pass
+/// over a document's bytes (rather than one pass per field path).
+#[derive(Debug, Default, Clone)]
+pub struct RawFields {
+    names: Vec<String>,
+}
+
+/// The values of a [`RawFields`]' fields in one document (`None`: missing).
+pub type FieldValues<'a> = Vec<Option<RawBsonRef<'a>>>;
+
+impl RawFields {
+    /// Where `name`'s value will be among the values [`RawFields::read`] finds.
+    pub fn slot(&mut self, name: &str) -> usize {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name.to_string());
+                self.names.len() - 1
+            }
+        }
+    }
+
+    /// The values of the fields in `doc`, by slot. (Stored documents have
+    /// distinct field names; the first of equal names would be taken.)
+    pub fn read<'a>(&self, doc: &'a RawDocument) -> Result<FieldValues<'a>> {
+        let mut values: FieldValues<'a> = vec![None; self.names.len()];
+        let mut left = self.names.len();
+        for element in doc.iter_elements() {
+            if left == 0 {
+                break;
+            }
+            let element = element.map_err(corrupt)?;
+            let key = element.key().as_str();
+            if let Some(i) = self.names.iter().position(|n| n == key) {
+                if values[i].is_none() {
+                    values[i] = Some(element.value().map_err(corrupt)?);
+                    left -= 1;
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
 /// An expression over the document a path prefix names (a join's `as`
-/// field), evaluated on that document's stored bytes.
+/// field), evaluated on the values [`RawFields::read`] found in that
+/// document's stored bytes.
 #[derive(Debug, Clone)]
 pub enum RawExpr {
-    /// A field path below the prefix, split at its dots.
-    Path(Vec<String>),
+    /// A field path below the prefix: the slot of its first name, and the
+    /// names after it.
+    Path(usize, Vec<String>),
     Literal(Bson),
     IfNull(Vec<RawExpr>),
     Cond(Box<[RawExpr; 3]>),
@@ -34,11 +80,11 @@ const COMPARISONS: [&str; 7] = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cm
 
 impl RawExpr {
     /// `expr` compiled for documents found at `prefix` (so `"$<prefix>.n"`
-    /// reads field `n` of the raw document), when it only reads below
-    /// `prefix` and uses nothing but the operators above with valid
-    /// arguments. `None` sends the caller to the general evaluator, which
-    /// also reports any error the expression has.
-    pub fn compile(expr: &Bson, prefix: &str) -> Option<RawExpr> {
+    /// reads field `n` of the raw document, noted in `fields`), when it only
+    /// reads below `prefix` and uses nothing but the operators above with
+    /// valid arguments. `None` sends the caller to the general evaluator,
+    /// which also reports any error the expression has.
+    pub fn compile(expr: &Bson, prefix: &str, fields: &mut RawFields) -> Option<RawExpr> {
         Some(match expr {
             Bson::String(s) if s.starts_with("$$") => return None,
             Bson::String(s) if s.starts_with('$') => {
@@ -47,32 +93,31 @@ impl RawExpr {
                 if parts.iter().any(|p| p.is_empty() || p.starts_with('$')) {
                     return None;
                 }
-                RawExpr::Path(parts)
+                let (head, rest) = parts.split_first()?;
+                RawExpr::Path(fields.slot(head), rest.to_vec())
             }
             Bson::Document(d) => {
-                let mut fields = d.iter();
-                let (Some((op, arg)), None) = (fields.next(), fields.next()) else { return None };
+                let mut entries = d.iter();
+                let (Some((op, arg)), None) = (entries.next(), entries.next()) else { return None };
                 let args = arg_list(arg);
-                let compile_all = |args: &[Bson]| args.iter().map(|a| RawExpr::compile(a, prefix)).collect::<Option<Vec<_>>>();
+                let mut compile = |e: &Bson| RawExpr::compile(e, prefix, fields);
                 match op.as_str() {
                     "$literal" => RawExpr::Literal(arg.clone()),
-                    "$ifNull" if args.len() >= 2 => RawExpr::IfNull(compile_all(args)?),
+                    "$ifNull" if args.len() >= 2 => RawExpr::IfNull(args.iter().map(compile).collect::<Option<Vec<_>>>()?),
                     "$cond" if matches!(arg, Bson::Array(_)) && args.len() == 3 => {
-                        let [i, t, e] = <[RawExpr; 3]>::try_from(compile_all(args)?).ok()?;
-                        RawExpr::Cond(Box::new([i, t, e]))
+                        RawExpr::Cond(Box::new([compile(&args[0])?, compile(&args[1])?, compile(&args[2])?]))
                     }
                     "$cond" => {
                         let Bson::Document(spec) = arg else { return None };
                         if spec.len() != 3 {
                             return None;
                         }
-                        let part = |name: &str| spec.get(name).and_then(|e| RawExpr::compile(e, prefix));
-                        RawExpr::Cond(Box::new([part("if")?, part("then")?, part("else")?]))
+                        let (i, t, e) = (spec.get("if")?, spec.get("then")?, spec.get("else")?);
+                        RawExpr::Cond(Box::new([compile(i)?, compile(t)?, compile(e)?]))
                     }
                     op if args.len() == 2 => {
                         let op = COMPARISONS.iter().find(|c| **c == op)?;
-                        let [a, b] = <[RawExpr; 2]>::try_from(compile_all(args)?).ok()?;
-                        RawExpr::Compare(op, Box::new([a, b]))
+                        RawExpr::Compare(op, Box::new([compile(&args[0])?, compile(&args[1])?]))
                     }
                     _ => return None,
                 }
@@ -84,32 +129,36 @@ impl RawExpr {
         })
     }
 
-    /// The value of the expression for `doc` (`None`: missing).
-    pub fn eval(&self, doc: &RawDocument) -> Result<Value> {
+    /// The value of the expression for the document whose fields are
+    /// `values` (`None`: missing).
+    pub fn eval(&self, values: &[Option<RawBsonRef<'_>>]) -> Result<Value> {
         Ok(match self {
-            RawExpr::Path(parts) => path_value(doc, parts)?,
+            RawExpr::Path(slot, rest) => match values.get(*slot).copied().flatten() {
+                Some(value) => walk(value, rest)?,
+                None => None,
+            },
             RawExpr::Literal(v) => Some(v.clone()),
             RawExpr::IfNull(args) => {
                 let Some((last, init)) = args.split_last() else { return Ok(None) };
                 for a in init {
-                    let v = a.eval(doc)?;
+                    let v = a.eval(values)?;
                     if !nullish(&v) {
                         return Ok(v);
                     }
                 }
-                last.eval(doc)?
+                last.eval(values)?
             }
             RawExpr::Cond(parts) => {
                 let [i, t, e] = &**parts;
-                if truthy_value(&i.eval(doc)?) {
-                    t.eval(doc)?
+                if truthy_value(&i.eval(values)?) {
+                    t.eval(values)?
                 } else {
-                    e.eval(doc)?
+                    e.eval(values)?
                 }
             }
             RawExpr::Compare(op, sides) => {
                 let [a, b] = &**sides;
-                Some(compared(op, &a.eval(doc)?, &b.eval(doc)?))
+                Some(compared(op, &a.eval(values)?, &b.eval(values)?))
             }
         })
     }
@@ -125,17 +174,17 @@ pub(crate) fn owned(value: RawBsonRef<'_>) -> Result<Bson> {
     Bson::try_from(value).map_err(corrupt)
 }
 
-/// A field path's value as the general evaluator finds it in the decoded
-/// document: nested documents are walked on the bytes; an array on the way
-/// (whose elements the path maps over) is decoded and walked as decoded.
-fn path_value(doc: &RawDocument, parts: &[String]) -> Result<Value> {
-    let Some((head, rest)) = parts.split_first() else { return Ok(None) };
-    let Some(value) = doc.get(head).map_err(corrupt)? else { return Ok(None) };
-    if rest.is_empty() {
-        return Ok(Some(owned(value)?));
-    }
+/// The rest of a field path from `value`, as the general evaluator walks
+/// the decoded document: nested documents are walked on the bytes; an array
+/// on the way (whose elements the path maps over) is decoded and walked as
+/// decoded.
+fn walk(value: RawBsonRef<'_>, rest: &[String]) -> Result<Value> {
+    let Some((head, tail)) = rest.split_first() else { return Ok(Some(owned(value)?)) };
     match value {
-        RawBsonRef::Document(inner) => path_value(inner, rest),
+        RawBsonRef::Document(inner) => match inner.get(head).map_err(corrupt)? {
+            Some(next) => walk(next, tail),
+            None => Ok(None),
+        },
         RawBsonRef::Array(_) => {
             let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
             Ok(crate::path::expr_walk(&owned(value)?, &rest))

@@ -1,4 +1,4 @@
-use super::RawExpr;
+use super::{RawExpr, RawFields};
 use crate::expr::{eval_value, Vars};
 use bson::{bson, doc, Bson, Document, RawDocumentBuf};
 use proptest::prelude::*;
@@ -9,9 +9,11 @@ fn both(expr: &Bson, joined: &Document) -> (Option<Bson>, Option<Bson>) {
     let mut wrapped = Document::new();
     wrapped.insert("j", joined.clone());
     let general = eval_value(expr, &wrapped, &Vars::new()).expect("the general evaluator");
-    let compiled = RawExpr::compile(expr, "j").expect("compiles");
+    let mut fields = RawFields::default();
+    let compiled = RawExpr::compile(expr, "j", &mut fields).expect("compiles");
     let raw = RawDocumentBuf::try_from(joined).expect("encodes");
-    (general, compiled.eval(&raw).expect("the compiled evaluator"))
+    let values = fields.read(&raw).expect("reads");
+    (general, compiled.eval(&values).expect("the compiled evaluator"))
 }
 
 #[test]
@@ -55,9 +57,9 @@ fn what_it_leaves_to_the_general_evaluator() {
         bson!({"x": "$j.n"}),
         bson!({"$literal": 1, "$eq": [1, 1]}),
     ] {
-        assert!(RawExpr::compile(&expr, "j").is_none(), "{expr}");
+        assert!(RawExpr::compile(&expr, "j", &mut RawFields::default()).is_none(), "{expr}");
     }
-    assert!(RawExpr::compile(&bson!("$j0.n"), "j").is_none(), "another field sharing the prefix");
+    assert!(RawExpr::compile(&bson!("$j0.n"), "j", &mut RawFields::default()).is_none(), "another field sharing the prefix");
 }
 
 fn value() -> impl Strategy<Value = Bson> {

@@ -10,7 +10,7 @@ use super::nary::{self, NarySpec};
 use super::quantile::QuantileSpec;
 use crate::compare::{canonical_key, cmp_bson};
 use crate::deps::{expression_needs, Needs};
-use crate::expr::raw::RawExpr;
+use crate::expr::raw::{RawExpr, RawFields};
 use crate::expr::{self, Value, Vars};
 use crate::num::{self, Num};
 use crate::{EngineError, Result};
@@ -304,15 +304,16 @@ impl Grouper {
     /// The arguments of the accumulators that read the join (`sides`, from
     /// [`Grouper::split_at`]) compiled for the joined document's stored bytes,
     /// in accumulator order (`None` for those that read only the local
-    /// document); `None` unless every one of them compiles.
-    pub fn compile_joined(&self, sides: &[bool], field: &str) -> Option<Vec<Option<RawExpr>>> {
+    /// document), the fields they read noted in `fields`; `None` unless
+    /// every one of them compiles.
+    pub fn compile_joined(&self, sides: &[bool], field: &str, fields: &mut RawFields) -> Option<Vec<Option<RawExpr>>> {
         self.groups
             .accs
             .iter()
             .enumerate()
             .map(|(i, acc)| match (&acc.op, sides.get(i).copied().unwrap_or(false)) {
                 (_, false) => Some(None),
-                (AccOp::Simple(_, arg), true) => RawExpr::compile(arg, field).map(Some),
+                (AccOp::Simple(_, arg), true) => RawExpr::compile(arg, field, fields).map(Some),
                 _ => None,
             })
             .collect()

@@ -7,10 +7,10 @@
 use super::group::Grouper;
 use super::{stage_list, CollectionSource};
 use crate::compare::canonical_key;
-use crate::expr::raw::{corrupt, owned, RawExpr};
+use crate::expr::raw::{owned, RawExpr, RawFields};
 use crate::expr::{self, Value, Vars};
 use crate::{path, EngineError, Result};
-use bson::{Bson, Document, RawDocument};
+use bson::{Bson, Document, RawBsonRef};
 use std::collections::{HashMap, HashSet};
 
 /// A parsed `$unwind`.
@@ -145,21 +145,19 @@ pub(super) fn join_values(doc: &Document, field: &[String]) -> Vec<Bson> {
     out
 }
 
-/// The canonical keys of a stored document's join values at `field` (as
-/// [`join_values`] gives them for the decoded document).
-fn raw_join_keys(doc: &RawDocument, field: &[String]) -> Result<Vec<String>> {
-    let Some((head, rest)) = field.split_first() else { return Ok(Vec::new()) };
-    let value = match doc.get(head).map_err(corrupt)? {
-        Some(v) => Some(owned(v)?),
-        None => None,
-    };
+/// The canonical keys of a stored document's join values at `field`, given
+/// the value of its first name (as [`join_values`] gives them for the
+/// decoded document).
+fn join_keys(head: Option<RawBsonRef<'_>>, field: &[String]) -> Result<Vec<String>> {
+    let Some(name) = field.first() else { return Ok(Vec::new()) };
+    let value = head.map(owned).transpose()?;
     // The usual case: a top-level scalar (or nothing: null).
-    if rest.is_empty() && !matches!(value, Some(Bson::Array(_))) {
+    if field.len() == 1 && !matches!(value, Some(Bson::Array(_))) {
         return Ok(vec![canonical_key(value.as_ref().unwrap_or(&Bson::Null))]);
     }
     let mut top = Document::new();
     if let Some(v) = value {
-        top.insert(head.clone(), v);
+        top.insert(name.clone(), v);
     }
     let mut keys: Vec<String> = join_values(&top, field).iter().map(canonical_key).collect();
     keys.sort_unstable();
@@ -351,7 +349,11 @@ impl Lookup {
         if vars.contains_key("CURRENT") {
             return Ok(false);
         }
-        let Some(args) = grouper.compile_joined(sides, &self.as_field) else {
+        let mut fields = RawFields::default();
+        let Some(args) = grouper.compile_joined(sides, &self.as_field, &mut fields) else {
+            return Ok(false);
+        };
+        let Some(key_slot) = foreign.first().map(|name| fields.slot(name)) else {
             return Ok(false);
         };
         let Some(keys) = distinct_join_keys(docs, local) else {
@@ -373,8 +375,9 @@ impl Lookup {
         let mut matches: Vec<(usize, Vec<Value>)> = vec![(0, Vec::new()); docs.len()];
         let mut owners: Vec<usize> = Vec::new();
         let found = source.visit_equal(from, &foreign.join("."), &keys, &mut |raw| {
+            let values = fields.read(raw)?;
             owners.clear();
-            for key in raw_join_keys(raw, foreign)? {
+            for key in join_keys(values.get(key_slot).copied().flatten(), foreign)? {
                 if let Some(o) = owners_of.get(&key) {
                     owners.extend(o);
                 }
@@ -384,7 +387,7 @@ impl Lookup {
             }
             owners.sort_unstable();
             owners.dedup();
-            let values = compiled.iter().map(|e| e.eval(raw)).collect::<Result<Vec<Value>>>()?;
+            let values = compiled.iter().map(|e| e.eval(&values)).collect::<Result<Vec<Value>>>()?;
             for &o in &owners {
                 if let Some((n, out)) = matches.get_mut(o) {
                     *n += 1;

@@ -316,10 +316,10 @@ mod tests {
             doc! {"_id": 4, "id": 3.0, "kind": 0},
             doc! {"_id": 9, "id": 9, "kind": 1},
         ];
-        for preserve in [true, false] {
+        for (preserve, foreign) in [(true, "author"), (false, "author"), (true, "sub.v")] {
             for group in &groups {
                 let stages = vec![
-                    doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": "author", "as": "e"}},
+                    doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": foreign, "as": "e"}},
                     doc! {"$unwind": {"path": "$e", "preserveNullAndEmptyArrays": preserve}},
                     doc! {"$group": group.clone()},
                 ];
@@ -327,7 +327,7 @@ mod tests {
                 let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &source).unwrap();
                 assert_eq!((source.visits.get(), source.scans.get()), (1, 0), "the stored bytes were read: {group}");
                 let one_by_one = run_pipeline(&stages, authors.clone(), &IndexedEntries::new()).unwrap();
-                assert_eq!(streamed, one_by_one, "{group} preserve={preserve}");
+                assert_eq!(streamed, one_by_one, "{group} preserve={preserve} foreign={foreign}");
             }
         }
     }
