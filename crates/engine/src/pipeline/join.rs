@@ -145,24 +145,44 @@ pub(super) fn join_values(doc: &Document, field: &[String]) -> Vec<Bson> {
     out
 }
 
-/// The canonical keys of a stored document's join values at `field`, given
-/// the value of its first name (as [`join_values`] gives them for the
-/// decoded document).
-fn join_keys(head: Option<RawBsonRef<'_>>, field: &[String]) -> Result<Vec<String>> {
+/// A join value as the hash join keys it: the value's [`canonical_key`],
+/// or for a number equal to an integer (Django's keys) that integer, which
+/// is the same key without formatting a string per joined document.
+#[derive(PartialEq, Eq, Hash)]
+enum JoinKey {
+    Integer(i64),
+    Canonical(String),
+}
+
+impl JoinKey {
+    fn of(v: &Bson) -> JoinKey {
+        match v {
+            Bson::Int32(i) => JoinKey::Integer(i64::from(*i)),
+            Bson::Int64(i) => JoinKey::Integer(*i),
+            Bson::Double(_) | Bson::Decimal128(_) => match crate::num::Num::from_bson(v).filter(|n| !n.is_nan()).and_then(|n| n.to_i64_exact()) {
+                Some(i) => JoinKey::Integer(i),
+                None => JoinKey::Canonical(canonical_key(v)),
+            },
+            other => JoinKey::Canonical(canonical_key(other)),
+        }
+    }
+}
+
+/// The keys of a stored document's join values at `field`, given the value
+/// of its first name (as [`join_values`] gives them for the decoded
+/// document).
+fn join_keys(head: Option<RawBsonRef<'_>>, field: &[String]) -> Result<Vec<JoinKey>> {
     let Some(name) = field.first() else { return Ok(Vec::new()) };
     let value = head.map(owned).transpose()?;
     // The usual case: a top-level scalar (or nothing: null).
     if field.len() == 1 && !matches!(value, Some(Bson::Array(_))) {
-        return Ok(vec![canonical_key(value.as_ref().unwrap_or(&Bson::Null))]);
+        return Ok(vec![JoinKey::of(value.as_ref().unwrap_or(&Bson::Null))]);
     }
     let mut top = Document::new();
     if let Some(v) = value {
         top.insert(name.clone(), v);
     }
-    let mut keys: Vec<String> = join_values(&top, field).iter().map(canonical_key).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    Ok(keys)
+    Ok(join_values(&top, field).iter().map(JoinKey::of).collect())
 }
 
 /// At most this many distinct join keys are looked up one by one; past it a
@@ -360,10 +380,10 @@ impl Lookup {
             return Ok(false);
         };
         // The local documents each join key belongs to, in input order.
-        let mut owners_of: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut owners_of: HashMap<JoinKey, Vec<usize>> = HashMap::new();
         for (i, doc) in docs.iter().enumerate() {
             for v in join_values(doc, local) {
-                let owners = owners_of.entry(canonical_key(&v)).or_default();
+                let owners = owners_of.entry(JoinKey::of(&v)).or_default();
                 if owners.last() != Some(&i) {
                     owners.push(i);
                 }
