@@ -85,9 +85,9 @@ pub struct Prepared<'m> {
     id_index: &'static IndexSpec,
     /// The fields to decode: the caller's, the filter's and the sort's.
     decode: Option<HashSet<String>>,
-    /// Whether an index plan whose bounds decide the filter leaves the
-    /// documents unread (rows with only their `_id` key), for a caller that
-    /// reads their stored bytes itself ([`visit_indexed`]).
+    /// Whether an index plan whose bounds decide the filter, without a sort,
+    /// leaves the documents unread (rows with only their `_id` key), for a
+    /// caller that reads their stored bytes itself ([`visit_indexed`]).
     ids_only: bool,
 }
 
@@ -444,7 +444,7 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
     }
     // Bounds that decide the whole filter leave nothing to check.
     let check = if decides(prep, ix, bounds) { None } else { prep.check() };
-    if prep.ids_only && check.is_none() {
+    if prep.ids_only && check.is_none() && prep.sort.is_none() {
         return Candidate { root: finish(prep, scan, order.map(|(_, ties)| ties)), full_scan: false, collects_first };
     }
     let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
