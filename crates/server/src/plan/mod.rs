@@ -462,22 +462,12 @@ pub struct Execution<'a> {
 impl<'a> Execution<'a> {
     /// The next matching document.
     pub fn next_document(&mut self) -> CmdResult<Option<Document>> {
-        loop {
-            if let Some(row) = self.buffered.pop_front() {
-                if let Some(doc) = row.doc {
-                    return Ok(Some(doc));
-                }
-                continue;
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.root.work()? {
-                Step::Advanced(row) => self.buffered.push_back(row),
-                Step::NeedTime => {}
-                Step::Eof => self.done = true,
+        while let Some(row) = self.next_row()? {
+            if let Some(doc) = row.doc {
+                return Ok(Some(doc));
             }
         }
+        Ok(None)
     }
 
     /// The next row, with or without its document.
