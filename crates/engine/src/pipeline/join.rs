@@ -10,7 +10,7 @@ use crate::compare::canonical_key;
 use crate::expr::raw::{owned, RawExpr, RawFields};
 use crate::expr::{self, Value, Vars};
 use crate::{path, EngineError, Result};
-use bson::{Bson, Document, RawBsonRef};
+use bson::{Bson, Document, RawBsonRef, RawDocument};
 use std::collections::{HashMap, HashSet};
 
 /// A parsed `$unwind`.
@@ -355,9 +355,10 @@ impl Lookup {
 
     /// [`Lookup::group_unwound`] on the stored bytes of the joined documents,
     /// when the arguments of the accumulators that read them compile
-    /// ([`Grouper::compile_joined`]) and the source finds the matches by an
-    /// index: no joined document is decoded, each is read once for those
-    /// arguments whatever number of local documents it joins. The groups see
+    /// ([`Grouper::compile_joined`]) and the source hands over stored bytes
+    /// (of the matches found by an index, or of the whole collection): no
+    /// joined document is decoded, each is read once for those arguments
+    /// whatever number of local documents it joins. The groups see
     /// what the general path shows them, in the same order (local documents
     /// in input order, each one's matches in collection order). `false`,
     /// having done nothing, otherwise.
@@ -376,9 +377,6 @@ impl Lookup {
         let Some(key_slot) = foreign.first().map(|name| fields.slot(name)) else {
             return Ok(false);
         };
-        let Some(keys) = distinct_join_keys(docs, local) else {
-            return Ok(false);
-        };
         // The local documents each join key belongs to, in input order.
         let mut owners_of: HashMap<JoinKey, Vec<usize>> = HashMap::new();
         for (i, doc) in docs.iter().enumerate() {
@@ -394,7 +392,7 @@ impl Lookup {
         // arguments (`compiled.len()` per match), in collection order.
         let mut matches: Vec<(usize, Vec<Value>)> = vec![(0, Vec::new()); docs.len()];
         let mut owners: Vec<usize> = Vec::new();
-        let found = source.visit_equal(from, &foreign.join("."), &keys, &mut |raw| {
+        let mut visit = |raw: &RawDocument| {
             let values = fields.read(raw)?;
             owners.clear();
             for key in join_keys(values.get(key_slot).copied().flatten(), foreign)? {
@@ -415,8 +413,15 @@ impl Lookup {
                 }
             }
             Ok(())
-        })?;
-        if !found {
+        };
+        // Through an index when one finds the matches (as for the general
+        // path, at most MAX_JOIN_LOOKUPS plain values), else every foreign
+        // document: the join keys pick the matches either way.
+        let found = match distinct_join_keys(docs, local) {
+            Some(keys) => source.visit_equal(from, &foreign.join("."), &keys, &mut visit)?,
+            None => false,
+        };
+        if !found && !source.visit_all(from, &mut visit)? {
             return Ok(false);
         }
         let per_match = compiled.len();

@@ -58,6 +58,13 @@ pub trait CollectionSource {
     fn visit_equal(&self, _collection: &str, _field: &str, _values: &[Bson], _visit: &mut dyn FnMut(&RawDocument) -> Result<()>) -> Result<bool> {
         Ok(false)
     }
+
+    /// Every document of `collection`, handed to `visit` as its stored
+    /// bytes, in the order [`CollectionSource::scan`] gives them. `false`
+    /// (before visiting any) when the source cannot.
+    fn visit_all(&self, _collection: &str, _visit: &mut dyn FnMut(&RawDocument) -> Result<()>) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// A source with no collections, for pipelines that need none.

@@ -8,6 +8,7 @@ use crate::storage::Tables;
 use bson::{doc, Bson, Document, RawDocument};
 use djongo_engine::{compare::cmp_bson, projection::FindProjection, sort::SortSpec, CollectionSource, EngineError};
 use std::collections::VecDeque;
+use std::ops::Bound;
 
 fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
     match v {
@@ -250,6 +251,27 @@ impl CollectionSource for Source<'_, '_> {
             }
             None => Ok(false),
         }
+    }
+
+    fn visit_all(&self, collection: &str, visit: &mut dyn FnMut(&RawDocument) -> djongo_engine::Result<()>) -> djongo_engine::Result<bool> {
+        let Some(meta) = self.tables.collection(self.db, collection).map_err(to_engine)? else {
+            return Ok(true);
+        };
+        self.note(collection, None);
+        let mut documents = self.tables.documents_between(&meta, Bound::Unbounded, Bound::Unbounded, false).map_err(to_engine)?;
+        let mut failed = None;
+        while let Some(step) = documents.visit_next(|raw| {
+            visit(raw).map_err(|e| {
+                failed = Some(e);
+                CommandError::internal("$lookup: the visit of a joined document failed")
+            })
+        }) {
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
+            step.map_err(to_engine)?;
+        }
+        Ok(true)
     }
 }
 

@@ -36,6 +36,14 @@ impl DocumentRange<'_> {
     }
 }
 
+impl DocumentRange<'_> {
+    /// Hands the next document's stored bytes to `f`, where the store holds
+    /// them (no copy, nothing decoded).
+    pub fn visit_next<T>(&mut self, f: impl FnOnce(&RawDocument) -> CmdResult<T>) -> Option<CmdResult<T>> {
+        self.rows.next_with(|_, value| f(RawDocument::from_bytes(value).map_err(|e| CommandError::internal(format!("corrupt stored document: {e}")))?))
+    }
+}
+
 impl Iterator for DocumentRange<'_> {
     type Item = CmdResult<(Vec<u8>, Vec<u8>)>;
 
