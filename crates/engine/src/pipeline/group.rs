@@ -305,15 +305,17 @@ impl Grouper {
     /// [`Grouper::split_at`]) compiled for the joined document's stored bytes,
     /// in accumulator order (`None` for those that read only the local
     /// document), the fields they read noted in `fields`; `None` unless
-    /// every one of them compiles.
+    /// every one of them compiles and all are single-argument accumulators.
     pub fn compile_joined(&self, sides: &[bool], field: &str, fields: &mut RawFields) -> Option<Vec<Option<RawExpr>>> {
         self.groups
             .accs
             .iter()
             .enumerate()
             .map(|(i, acc)| match (&acc.op, sides.get(i).copied().unwrap_or(false)) {
-                (_, false) => Some(None),
+                (AccOp::Simple(..), false) => Some(None),
                 (AccOp::Simple(_, arg), true) => RawExpr::compile(arg, field, fields).map(Some),
+                // [`Grouper::accumulate_evaluated`] takes single-argument
+                // accumulators only.
                 _ => None,
             })
             .collect()
