@@ -127,6 +127,30 @@ def test_window_functions_over_grouped_rows(entries):
     assert list(rows) == [("Ann", 4, 2, 2, 2), ("Bob", 7, 1, 1, 2)]
 
 
+def test_aggregates_over_a_relation_per_row(entries):
+    # annotate() over a reverse foreign key (the benchmark's shape): GROUP BY
+    # the author, aggregates over its entries. NULL ratings are skipped, an
+    # average of integers is a float, and an author without entries counts 0
+    # and has NULL for everything else.
+    from django.db.models import Avg, Count, Min, Sum
+
+    Author.objects.create(name="Cy", rank=3)
+    for headline, rating, n in [("E", 2.5, 4), ("F", None, 5), ("G", 4.0, 6)]:
+        Entry.objects.create(blog={"name": "b", "tagline": "t"}, headline=headline,
+                             author=entries["ann"], n_comments=n, rating=rating)
+    rows = Author.objects.annotate(
+        n=Count("entries"), rated=Count("entries__rating"), avg=Avg("entries__rating"),
+        avg_comments=Avg("entries__n_comments"), total=Sum("entries__rating"),
+        low=Min("entries__rating"), high=Max("entries__n_comments"),
+    ).order_by("name").values_list("name", "n", "rated", "avg", "avg_comments", "total",
+                                   "low", "high")
+    assert list(rows) == [
+        ("Ann", 4, 2, 3.25, 3.75, 6.5, 2.5, 6),
+        ("Bob", 1, 0, None, 7.0, None, None, 7),
+        ("Cy", 0, 0, None, None, None, None, None),
+    ]
+
+
 def test_range_frames_with_offsets_count_sort_key_units(ranked_entries):
     from django.db.models import Sum, Window
     from django.db.models.expressions import ValueRange

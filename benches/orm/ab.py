@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import copy_data, orm_operations, run_worker, setup_django  # noqa: E402
 
-READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related"]
+READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related", "annotate"]
 WRITES = ["update", "create", "bulk_create", "delete"]
 
 

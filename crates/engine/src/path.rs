@@ -73,7 +73,7 @@ pub fn expr_value(doc: &Document, path: &[&str]) -> Option<Bson> {
     expr_walk(doc.get(*head)?, tail)
 }
 
-fn expr_walk(v: &Bson, rest: &[&str]) -> Option<Bson> {
+pub(crate) fn expr_walk(v: &Bson, rest: &[&str]) -> Option<Bson> {
     let Some((head, tail)) = rest.split_first() else {
         return Some(v.clone());
     };

@@ -39,8 +39,13 @@ fn compare(cx: &Ctx, op: &str, arg: &Bson) -> Result<Value> {
     arity(op, args, 2)?;
     let a = cx.eval(&args[0])?;
     let b = cx.eval(&args[1])?;
-    let o = cmp_values(&a, &b);
-    Ok(Some(match op {
+    Ok(Some(compared(op, &a, &b)))
+}
+
+/// What comparison operator `op` (`$eq`, ..., `$cmp`) answers for `a` and `b`.
+pub(crate) fn compared(op: &str, a: &Value, b: &Value) -> Bson {
+    let o = cmp_values(a, b);
+    match op {
         "$cmp" => Bson::Int32(match o {
             Ordering::Less => -1,
             Ordering::Equal => 0,
@@ -52,7 +57,7 @@ fn compare(cx: &Ctx, op: &str, arg: &Bson) -> Result<Value> {
         "$gte" => Bson::Boolean(o != Ordering::Less),
         "$lt" => Bson::Boolean(o == Ordering::Less),
         _ => Bson::Boolean(o != Ordering::Greater),
-    }))
+    }
 }
 
 fn and_or(cx: &Ctx, arg: &Bson, is_and: bool) -> Result<Value> {

@@ -18,6 +18,7 @@ mod date;
 mod fields;
 pub(crate) mod logic;
 mod quantile;
+pub(crate) mod raw;
 mod string;
 
 /// Variables visible to an expression (`$$ROOT`, `let` variables of `$lookup`).

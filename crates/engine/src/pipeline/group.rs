@@ -10,7 +10,8 @@ use super::nary::{self, NarySpec};
 use super::quantile::QuantileSpec;
 use crate::compare::{canonical_key, cmp_bson};
 use crate::deps::{expression_needs, Needs};
-use crate::expr::{self, Vars};
+use crate::expr::raw::{RawExpr, RawFields};
+use crate::expr::{self, Value, Vars};
 use crate::num::{self, Num};
 use crate::{EngineError, Result};
 use bson::{Bson, Document};
@@ -298,6 +299,51 @@ impl Grouper {
     /// `local` for the others.
     pub fn accumulate_split(&mut self, slot: usize, local: &Document, joined: &Document, sides: &[bool], vars: &Vars) -> Result<()> {
         self.groups.accumulate_with(slot, |i| if sides.get(i).copied().unwrap_or(false) { joined } else { local }, vars)
+    }
+
+    /// The arguments of the accumulators that read the join (`sides`, from
+    /// [`Grouper::split_at`]) compiled for the joined document's stored bytes,
+    /// in accumulator order (`None` for those that read only the local
+    /// document), the fields they read noted in `fields`; `None` unless
+    /// every one of them compiles and all are single-argument accumulators.
+    pub fn compile_joined(&self, sides: &[bool], field: &str, fields: &mut RawFields) -> Option<Vec<Option<RawExpr>>> {
+        self.groups
+            .accs
+            .iter()
+            .enumerate()
+            .map(|(i, acc)| match (&acc.op, sides.get(i).copied().unwrap_or(false)) {
+                (AccOp::Simple(..), false) => Some(None),
+                (AccOp::Simple(_, arg), true) => RawExpr::compile(arg, field, fields).map(Some),
+                // [`Grouper::accumulate_evaluated`] takes single-argument
+                // accumulators only.
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Accumulates into group `slot` one joined document, split as
+    /// [`Grouper::split_at`] says (`sides`), whose arguments for the
+    /// accumulators that read it were evaluated already (`joined`: one value
+    /// per such accumulator, in their order); the others read `local`.
+    pub fn accumulate_evaluated(&mut self, slot: usize, local: &Document, joined: &[Value], sides: &[bool], vars: &Vars) -> Result<()> {
+        let Some((_, states)) = self.groups.order.get_mut(slot) else {
+            return Err(EngineError::new(1, "InternalError", "$group: no such group"));
+        };
+        let mut joined = joined.iter();
+        for (i, (acc, state)) in self.groups.accs.iter().zip(states.iter_mut()).enumerate() {
+            let (AccOp::Simple(kind, arg), AccState::Simple(st)) = (&acc.op, state) else {
+                return Err(EngineError::new(1, "InternalError", "$group: an evaluated argument for an n-ary accumulator"));
+            };
+            let value = if sides.get(i).copied().unwrap_or(false) {
+                joined.next().cloned().ok_or_else(|| EngineError::new(1, "InternalError", "$group: an argument missing"))?
+            } else if matches!(kind, Kind::Count) {
+                None
+            } else {
+                expr::eval_value(arg, local, vars)?
+            };
+            accumulate(st, *kind, value)?;
+        }
+        Ok(())
     }
 
     pub fn finish(self) -> Vec<Document> {

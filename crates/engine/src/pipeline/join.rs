@@ -7,9 +7,10 @@
 use super::group::Grouper;
 use super::{stage_list, CollectionSource};
 use crate::compare::canonical_key;
-use crate::expr::{self, Vars};
+use crate::expr::raw::{owned, RawExpr, RawFields};
+use crate::expr::{self, Value, Vars};
 use crate::{path, EngineError, Result};
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawBsonRef, RawDocument};
 use std::collections::{HashMap, HashSet};
 
 /// A parsed `$unwind`.
@@ -142,6 +143,46 @@ pub(super) fn join_values(doc: &Document, field: &[String]) -> Vec<Bson> {
         }
     }
     out
+}
+
+/// A join value as the hash join keys it: the value's [`canonical_key`],
+/// or for a number equal to an integer (Django's keys) that integer, which
+/// is the same key without formatting a string per joined document.
+#[derive(PartialEq, Eq, Hash)]
+enum JoinKey {
+    Integer(i64),
+    Canonical(String),
+}
+
+impl JoinKey {
+    fn of(v: &Bson) -> JoinKey {
+        match v {
+            Bson::Int32(i) => JoinKey::Integer(i64::from(*i)),
+            Bson::Int64(i) => JoinKey::Integer(*i),
+            Bson::Double(_) | Bson::Decimal128(_) => match crate::num::Num::from_bson(v).filter(|n| !n.is_nan()).and_then(|n| n.to_i64_exact()) {
+                Some(i) => JoinKey::Integer(i),
+                None => JoinKey::Canonical(canonical_key(v)),
+            },
+            other => JoinKey::Canonical(canonical_key(other)),
+        }
+    }
+}
+
+/// The keys of a stored document's join values at `field`, given the value
+/// of its first name (as [`join_values`] gives them for the decoded
+/// document).
+fn join_keys(head: Option<RawBsonRef<'_>>, field: &[String]) -> Result<Vec<JoinKey>> {
+    let Some(name) = field.first() else { return Ok(Vec::new()) };
+    let value = head.map(owned).transpose()?;
+    // The usual case: a top-level scalar (or nothing: null).
+    if field.len() == 1 && !matches!(value, Some(Bson::Array(_))) {
+        return Ok(vec![JoinKey::of(value.as_ref().unwrap_or(&Bson::Null))]);
+    }
+    let mut top = Document::new();
+    if let Some(v) = value {
+        top.insert(name.clone(), v);
+    }
+    Ok(join_values(&top, field).iter().map(JoinKey::of).collect())
 }
 
 /// At most this many distinct join keys are looked up one by one; past it a
@@ -284,6 +325,9 @@ impl Lookup {
         grouper: &mut Grouper,
         sides: &[bool],
     ) -> Result<()> {
+        if self.group_unwound_raw(unwind, &docs, source, vars, grouper, sides)? {
+            return Ok(());
+        }
         // One document `{as: match}`, its value replaced for each match (no
         // field name allocated per match).
         let mut joined = Document::new();
@@ -307,6 +351,96 @@ impl Lookup {
             }
             Ok(())
         })
+    }
+
+    /// [`Lookup::group_unwound`] on the stored bytes of the joined documents,
+    /// when the arguments of the accumulators that read them compile
+    /// ([`Grouper::compile_joined`]) and the source hands over stored bytes
+    /// (of the matches found by an index, or of the whole collection): no
+    /// joined document is decoded, each is read once for those arguments
+    /// whatever number of local documents it joins. The groups see
+    /// what the general path shows them, in the same order (local documents
+    /// in input order, each one's matches in collection order). `false`,
+    /// having done nothing, otherwise.
+    fn group_unwound_raw(&self, unwind: &Unwind, docs: &[Document], source: &dyn CollectionSource, vars: &Vars, grouper: &mut Grouper, sides: &[bool]) -> Result<bool> {
+        let (Some(from), Some(local), Some(foreign), None) = (&self.from, &self.local, &self.foreign, &self.pipeline) else {
+            return Ok(false);
+        };
+        // A rebound `$$CURRENT` changes what a field path reads.
+        if vars.contains_key("CURRENT") {
+            return Ok(false);
+        }
+        let mut fields = RawFields::default();
+        let Some(args) = grouper.compile_joined(sides, &self.as_field, &mut fields) else {
+            return Ok(false);
+        };
+        let Some(key_slot) = foreign.first().map(|name| fields.slot(name)) else {
+            return Ok(false);
+        };
+        // The local documents each join key belongs to, in input order.
+        let mut owners_of: HashMap<JoinKey, Vec<usize>> = HashMap::new();
+        for (i, doc) in docs.iter().enumerate() {
+            for v in join_values(doc, local) {
+                let owners = owners_of.entry(JoinKey::of(&v)).or_default();
+                if owners.last() != Some(&i) {
+                    owners.push(i);
+                }
+            }
+        }
+        let compiled: Vec<&RawExpr> = args.iter().flatten().collect();
+        // Per local document: its number of matches and their evaluated
+        // arguments (`compiled.len()` per match), in collection order.
+        let mut matches: Vec<(usize, Vec<Value>)> = vec![(0, Vec::new()); docs.len()];
+        let mut owners: Vec<usize> = Vec::new();
+        let mut visit = |raw: &RawDocument| {
+            let values = fields.read(raw)?;
+            owners.clear();
+            for key in join_keys(values.get(key_slot).copied().flatten(), foreign)? {
+                if let Some(o) = owners_of.get(&key) {
+                    owners.extend(o);
+                }
+            }
+            if owners.is_empty() {
+                return Ok(());
+            }
+            owners.sort_unstable();
+            owners.dedup();
+            let values = compiled.iter().map(|e| e.eval(&values)).collect::<Result<Vec<Value>>>()?;
+            for &o in &owners {
+                if let Some((n, out)) = matches.get_mut(o) {
+                    *n += 1;
+                    out.extend(values.iter().cloned());
+                }
+            }
+            Ok(())
+        };
+        // Through an index when one finds the matches (as for the general
+        // path, at most MAX_JOIN_LOOKUPS plain values), else every foreign
+        // document: the join keys pick the matches either way.
+        let found = match distinct_join_keys(docs, local) {
+            Some(keys) => source.visit_equal(from, &foreign.join("."), &keys, &mut visit)?,
+            None => false,
+        };
+        if !found && !source.visit_all(from, &mut visit)? {
+            return Ok(false);
+        }
+        let per_match = compiled.len();
+        let nothing = Document::new();
+        for (doc, (n, values)) in docs.iter().zip(&matches) {
+            if *n == 0 {
+                if unwind.preserve {
+                    // The document comes through without the field.
+                    let slot = grouper.slot(doc, vars)?;
+                    grouper.accumulate_split(slot, doc, &nothing, sides, vars)?;
+                }
+                continue;
+            }
+            let slot = grouper.slot(doc, vars)?;
+            for m in 0..*n {
+                grouper.accumulate_evaluated(slot, doc, &values[m * per_match..(m + 1) * per_match], sides, vars)?;
+            }
+        }
+        Ok(true)
     }
 
     /// The fields of the foreign documents the join and `rest` read (`None`:

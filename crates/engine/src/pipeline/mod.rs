@@ -8,7 +8,7 @@ use crate::projection::Projection;
 use crate::query::Filter;
 use crate::sort::SortSpec;
 use crate::{path, EngineError, Result};
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument};
 
 mod bucket;
 mod densify;
@@ -49,6 +49,21 @@ pub trait CollectionSource {
     /// to scan instead.
     fn find_equal(&self, _collection: &str, _field: &str, _values: &[Bson], _fields: Option<&[String]>) -> Result<Option<Vec<Document>>> {
         Ok(None)
+    }
+
+    /// The documents [`CollectionSource::find_equal`] would find, each
+    /// handed to `visit` as its stored bytes instead of being decoded, in
+    /// the same order. `false` (before visiting any) when the source cannot
+    /// find them without reading the whole collection.
+    fn visit_equal(&self, _collection: &str, _field: &str, _values: &[Bson], _visit: &mut dyn FnMut(&RawDocument) -> Result<()>) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Every document of `collection`, handed to `visit` as its stored
+    /// bytes, in the order [`CollectionSource::scan`] gives them. `false`
+    /// (before visiting any) when the source cannot.
+    fn visit_all(&self, _collection: &str, _visit: &mut dyn FnMut(&RawDocument) -> Result<()>) -> Result<bool> {
+        Ok(false)
     }
 }
 

@@ -142,7 +142,7 @@ mod tests {
     use super::*;
     use crate::pipeline::{run_pipeline, NoCollections};
     use crate::EngineError;
-    use bson::doc;
+    use bson::{doc, Bson};
 
     /// Input that fails past `ok` documents, to show it is not read.
     fn input(ok: i32) -> impl Iterator<Item = Result<Document>> {
@@ -225,6 +225,176 @@ mod tests {
                 assert_eq!(streamed, run_pipeline(&stages, authors.clone(), &Entries).unwrap(), "{group} preserve={preserve}");
             }
         }
+    }
+
+    /// Entries with awkward values (numbers of three types, null, missing,
+    /// strings, an array of authors), found by "index" too: `visit_equal`
+    /// hands over their stored bytes, and counts how often it ran.
+    struct IndexedEntries {
+        /// Whether `visit_equal` finds matches (an index on the field).
+        indexed: bool,
+        visits: std::cell::Cell<usize>,
+        raw_scans: std::cell::Cell<usize>,
+        scans: std::cell::Cell<usize>,
+    }
+
+    impl IndexedEntries {
+        fn new() -> IndexedEntries {
+            IndexedEntries { indexed: true, visits: 0.into(), raw_scans: 0.into(), scans: 0.into() }
+        }
+
+        fn unindexed() -> IndexedEntries {
+            IndexedEntries { indexed: false, ..IndexedEntries::new() }
+        }
+
+        fn entries() -> Vec<Document> {
+            (0..40)
+                .map(|i| {
+                    let author = match i % 5 {
+                        0 => Bson::Int32(i % 4),
+                        1 => Bson::Int64(i64::from(i % 4)),
+                        2 => Bson::Double(f64::from(i % 4)),
+                        3 => Bson::Array(vec![Bson::Int32(i % 4), Bson::Int32((i + 1) % 4), Bson::Int32(i % 4)]),
+                        _ => Bson::Int32(i % 4),
+                    };
+                    let mut d = doc! {"_id": i, "author": author};
+                    match i % 7 {
+                        0 => {}
+                        1 => {
+                            d.insert("n", Bson::Null);
+                        }
+                        2 => {
+                            d.insert("n", "text");
+                        }
+                        3 => {
+                            d.insert("n", f64::from(i) / 4.0);
+                        }
+                        4 => {
+                            d.insert("n", i64::from(i) * 1_000_000_000_000);
+                        }
+                        _ => {
+                            d.insert("n", i);
+                        }
+                    }
+                    d.insert("sub", doc! {"v": i % 3});
+                    d
+                })
+                .collect()
+        }
+    }
+
+    impl crate::pipeline::CollectionSource for IndexedEntries {
+        fn scan(&self, collection: &str) -> Result<Vec<Document>> {
+            self.scans.set(self.scans.get() + 1);
+            Ok(if collection == "entry" { IndexedEntries::entries() } else { Vec::new() })
+        }
+
+        fn visit_all(&self, collection: &str, visit: &mut dyn FnMut(&bson::RawDocument) -> Result<()>) -> Result<bool> {
+            self.raw_scans.set(self.raw_scans.get() + 1);
+            if collection == "entry" {
+                for d in IndexedEntries::entries() {
+                    visit(&bson::RawDocumentBuf::try_from(&d).map_err(crate::expr::raw::corrupt)?)?;
+                }
+            }
+            Ok(true)
+        }
+
+        fn visit_equal(&self, collection: &str, field: &str, values: &[Bson], visit: &mut dyn FnMut(&bson::RawDocument) -> Result<()>) -> Result<bool> {
+            if !self.indexed {
+                return Ok(false);
+            }
+            self.visits.set(self.visits.get() + 1);
+            let filter = crate::query::Filter::parse(&doc! {field: {"$in": values.to_vec()}})?;
+            if collection == "entry" {
+                for d in IndexedEntries::entries() {
+                    if filter.matches(&d)? {
+                        visit(&bson::RawDocumentBuf::try_from(&d).map_err(crate::expr::raw::corrupt)?)?;
+                    }
+                }
+            }
+            Ok(true)
+        }
+    }
+
+    #[test]
+    fn a_group_over_a_join_on_stored_bytes_gives_what_the_stages_one_by_one_give() {
+        let groups = [
+            // Django's annotate(Count('entry'), Avg('entry__n')).
+            doc! {"_id": {"g0": {"$ifNull": ["$id", null]}}, "a0": {"$sum": {"$cond": [{"$ne": [{"$ifNull": ["$e._id", null]}, null]}, 1, 0]}}, "a1": {"$avg": "$e.n"}},
+            doc! {"_id": "$kind", "c": {"$sum": 1}, "s": {"$sum": "$e.n"}, "mx": {"$max": "$e.n"}, "mn": {"$min": "$e.sub.v"}, "p": {"$push": "$e.n"}},
+            doc! {"_id": "$id", "f": {"$first": "$e.n"}, "l": {"$last": "$e.none"}, "set": {"$addToSet": "$e.sub.v"}, "k": {"$first": "$kind"}},
+            doc! {"_id": "$id", "d": {"$stdDevPop": "$e.n"}, "c": {"$sum": {"$cond": {"if": {"$gt": ["$e.n", 3]}, "then": 1, "else": 0}}}},
+            doc! {"_id": null, "n": {"$sum": 1}, "lit": {"$sum": {"$literal": 2}}},
+        ];
+        // Authors 0-3 and 9 (no entries), ids of three numeric types, two
+        // authors with equal ids (each gets every match).
+        let authors: Vec<Document> = vec![
+            doc! {"_id": 0, "id": 0, "kind": 0},
+            doc! {"_id": 1, "id": 1_i64, "kind": 1},
+            doc! {"_id": 2, "id": 2.0, "kind": 0},
+            doc! {"_id": 3, "id": 3, "kind": 1},
+            doc! {"_id": 4, "id": 3.0, "kind": 0},
+            doc! {"_id": 9, "id": 9, "kind": 1},
+        ];
+        for (preserve, foreign) in [(true, "author"), (false, "author"), (true, "sub.v")] {
+            for group in &groups {
+                let stages = vec![
+                    doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": foreign, "as": "e"}},
+                    doc! {"$unwind": {"path": "$e", "preserveNullAndEmptyArrays": preserve}},
+                    doc! {"$group": group.clone()},
+                ];
+                let one_by_one = run_pipeline(&stages, authors.clone(), &IndexedEntries::new()).unwrap();
+                let source = IndexedEntries::new();
+                let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &source).unwrap();
+                assert_eq!((source.visits.get(), source.raw_scans.get(), source.scans.get()), (1, 0, 0), "through the index: {group}");
+                assert_eq!(streamed, one_by_one, "{group} preserve={preserve} foreign={foreign}");
+                // Without the index, the whole collection's stored bytes.
+                let source = IndexedEntries::unindexed();
+                let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &source).unwrap();
+                assert_eq!((source.raw_scans.get(), source.scans.get()), (1, 0), "scanned: {group}");
+                assert_eq!(streamed, one_by_one, "unindexed: {group} preserve={preserve} foreign={foreign}");
+            }
+        }
+    }
+
+    #[test]
+    fn local_values_an_index_cannot_find_join_on_the_scanned_bytes() {
+        // Null, missing and array local values (which also match entries
+        // lacking the field, or equal arrays): the raw scan, not the index.
+        let authors: Vec<Document> = vec![
+            doc! {"_id": 0, "id": Bson::Null},
+            doc! {"_id": 1},
+            doc! {"_id": 2, "id": [1, 3]},
+            doc! {"_id": 3, "id": [[1, 3]]},
+            doc! {"_id": 4, "id": 2},
+        ];
+        for foreign in ["author", "nope", "sub.v"] {
+            for preserve in [true, false] {
+                let stages = vec![
+                    doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": foreign, "as": "e"}},
+                    doc! {"$unwind": {"path": "$e", "preserveNullAndEmptyArrays": preserve}},
+                    doc! {"$group": {"_id": "$_id", "c": {"$sum": 1}, "s": {"$sum": "$e.n"}, "ids": {"$push": "$e._id"}}},
+                ];
+                let source = IndexedEntries::new();
+                let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &source).unwrap();
+                assert_eq!((source.visits.get(), source.raw_scans.get(), source.scans.get()), (0, 1, 0), "{foreign}");
+                assert_eq!(streamed, run_pipeline(&stages, authors.clone(), &IndexedEntries::new()).unwrap(), "{foreign} preserve={preserve}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_over_a_join_it_cannot_compile_reads_documents() {
+        let stages = vec![
+            doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": "author", "as": "e"}},
+            doc! {"$unwind": "$e"},
+            doc! {"$group": {"_id": "$id", "s": {"$sum": {"$add": ["$e.n", 1]}}}},
+        ];
+        let authors: Vec<Document> = (0..3).map(|i| doc! {"_id": i, "id": i}).collect();
+        let source = IndexedEntries::new();
+        let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &source);
+        assert_eq!((source.visits.get(), source.raw_scans.get()), (0, 0));
+        assert_eq!(streamed.map_err(|e| e.code), run_pipeline(&stages, authors, &IndexedEntries::new()).map_err(|e| e.code));
     }
 
     #[test]

@@ -5,9 +5,10 @@ use crate::cursor::{take_batch, DEFAULT_FIRST_BATCH};
 use crate::error::{CmdResult, CommandError};
 use crate::plan;
 use crate::storage::Tables;
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument};
 use djongo_engine::{compare::cmp_bson, sort::SortSpec, CollectionSource, EngineError};
 use std::collections::VecDeque;
+use std::ops::Bound;
 
 fn batch_size_arg(v: Option<i64>) -> CmdResult<Option<usize>> {
     match v {
@@ -206,6 +207,59 @@ impl CollectionSource for Source<'_, '_> {
         };
         self.note(collection, Some(index));
         Ok(Some(docs))
+    }
+
+    fn visit_equal(
+        &self,
+        collection: &str,
+        field: &str,
+        values: &[Bson],
+        visit: &mut dyn FnMut(&RawDocument) -> djongo_engine::Result<()>,
+    ) -> djongo_engine::Result<bool> {
+        let Some(meta) = self.tables.collection(self.db, collection).map_err(to_engine)? else {
+            return Ok(true);
+        };
+        let query = plan::Query { filter: doc! {field: {"$in": values.to_vec()}}, ..plan::Query::default() };
+        // The visitor's own error goes back as it was raised, not through
+        // the command layer's.
+        let mut failed = None;
+        let index = plan::visit_indexed(self.tables, &meta, &query, |raw| {
+            visit(raw).map_err(|e| {
+                failed = Some(e);
+                CommandError::internal("$lookup: the visit of a joined document failed")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match index.map_err(to_engine)? {
+            Some(index) => {
+                self.note(collection, Some(index));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn visit_all(&self, collection: &str, visit: &mut dyn FnMut(&RawDocument) -> djongo_engine::Result<()>) -> djongo_engine::Result<bool> {
+        let Some(meta) = self.tables.collection(self.db, collection).map_err(to_engine)? else {
+            return Ok(true);
+        };
+        self.note(collection, None);
+        let mut documents = self.tables.documents_between(&meta, Bound::Unbounded, Bound::Unbounded, false).map_err(to_engine)?;
+        let mut failed = None;
+        while let Some(step) = documents.visit_next(|raw| {
+            visit(raw).map_err(|e| {
+                failed = Some(e);
+                CommandError::internal("$lookup: the visit of a joined document failed")
+            })
+        }) {
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
+            step.map_err(to_engine)?;
+        }
+        Ok(true)
     }
 }
 

@@ -30,7 +30,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::storage::Tables;
 use bounds::{scan_bounds, ScanBounds};
 use cache::{PlanCache, PlanId, Shape, ShapeParts, TrialOutcome};
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 use djongo_engine::sort::SortSpec;
 use djongo_engine::Filter;
 use predicates::Predicates;
@@ -90,6 +90,10 @@ pub struct Prepared<'m> {
     /// The top-level fields the filter reads (`None`: unknown), decoded
     /// first when a plan decodes more.
     filter_fields: Option<HashSet<String>>,
+    /// Whether an index plan whose bounds decide the filter, without a sort,
+    /// leaves the documents unread (rows with only their `_id` key), for a
+    /// caller that reads their stored bytes itself ([`visit_indexed`]).
+    ids_only: bool,
 }
 
 /// The `_id` index: the documents themselves, stored in `_id` order.
@@ -198,6 +202,7 @@ impl<'m> Prepared<'m> {
             id_index,
             decode: decoded_fields(query),
             filter_fields: filter_fields(&query.filter),
+            ids_only: false,
         })
     }
 
@@ -469,6 +474,9 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
     }
     // Bounds that decide the whole filter leave nothing to check.
     let check = if decides(prep, ix, bounds) { None } else { prep.check_within(ix, bounds) };
+    if prep.ids_only && check.is_none() && prep.sort.is_none() {
+        return Candidate { id: PlanId::Index(ix.id), root: finish(prep, scan, order.map(|(_, ties)| ties)), full_scan: false, collects_first };
+    }
     let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
     Candidate { id: PlanId::Index(ix.id), root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
 }
@@ -490,12 +498,19 @@ impl<'a> Execution<'a> {
 
     /// The next matching document.
     pub fn next_document(&mut self) -> CmdResult<Option<Document>> {
+        while let Some(row) = self.next_row()? {
+            if let Some(doc) = row.doc {
+                return Ok(Some(doc));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next row, with or without its document.
+    fn next_row(&mut self) -> CmdResult<Option<Row>> {
         loop {
             if let Some(row) = self.buffered.pop_front() {
-                if let Some(doc) = row.doc {
-                    return Ok(Some(doc));
-                }
-                continue;
+                return Ok(Some(row));
             }
             if self.done {
                 return Ok(None);
@@ -746,11 +761,49 @@ pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -
     let (exec, _) = choose(cands, prep.trial_goal())?;
     // Named from the plan's identity: building its explain to find the name
     // cost more than planning a `$lookup`'s probe.
-    let index = match exec.plan {
+    let index = plan_index_name(meta, exec.plan);
+    Ok(Some((index, exec.collect_documents()?)))
+}
+
+/// The name of the index a plan reads (`_id_` for the documents themselves).
+fn plan_index_name(meta: &CollectionMeta, plan: PlanId) -> String {
+    let index = match plan {
         PlanId::Index(id) => meta.indexes.iter().find(|ix| ix.id == id).map(|ix| ix.name.clone()),
         PlanId::Id | PlanId::Collection => None,
     };
-    Ok(Some((index.unwrap_or_else(|| ID_INDEX_NAME.to_string()), exec.collect_documents()?)))
+    index.unwrap_or_else(|| ID_INDEX_NAME.to_string())
+}
+
+
+/// [`find_indexed`], handing each document to `visit` as its stored bytes
+/// (read where the store holds them, not decoded) in the same order; the
+/// index used, or `None` (nothing visited) when every plan reads the whole
+/// collection.
+pub fn visit_indexed(
+    tables: &Tables<'_>,
+    meta: &CollectionMeta,
+    query: &Query,
+    mut visit: impl FnMut(&RawDocument) -> CmdResult<()>,
+) -> CmdResult<Option<String>> {
+    let mut prep = Prepared::new(tables, meta, query)?;
+    prep.ids_only = true;
+    let mut cands = candidates(shorten(tables), &prep)?;
+    cands.retain(|c| !c.full_scan);
+    if cands.is_empty() {
+        return Ok(None);
+    }
+    let (mut exec, _) = choose(cands, prep.trial_goal())?;
+    let index = plan_index_name(meta, exec.plan);
+    while let Some(row) = exec.next_row()? {
+        match &row.doc {
+            // A plan that had to read the document (to check the filter,
+            // or a lookup by `_id`) hands it over decoded.
+            Some(doc) => visit(&RawDocumentBuf::try_from(doc).map_err(|e| CommandError::internal(format!("unencodable document: {e}")))?)?,
+            // (An entry without its document: nothing to visit.)
+            None => tables.visit_document(meta, &row.id, &mut visit)?.unwrap_or_default(),
+        }
+    }
+    Ok(Some(index))
 }
 
 /// How many documents match `filter`: from an index alone when its bounds

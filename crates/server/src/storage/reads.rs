@@ -47,6 +47,12 @@ impl DocumentRange<'_> {
             Ok((key.get(prefix_len..).unwrap_or_default().to_vec(), doc))
         })
     }
+
+    /// Hands the next document's stored bytes to `f`, where the store holds
+    /// them (no copy, nothing decoded).
+    pub fn visit_next<T>(&mut self, f: impl FnOnce(&RawDocument) -> CmdResult<T>) -> Option<CmdResult<T>> {
+        self.rows.next_with(|_, value| f(RawDocument::from_bytes(value).map_err(|e| CommandError::internal(format!("corrupt stored document: {e}")))?))
+    }
 }
 
 impl Iterator for DocumentRange<'_> {
@@ -230,6 +236,15 @@ impl Tables<'_> {
         keep: impl FnOnce(&[u8]) -> CmdResult<bool>,
     ) -> CmdResult<Option<Option<Document>>> {
         self.key_get_with(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat(), |bytes| if keep(bytes)? { Ok(Some(decode_fields(bytes, fields)?)) } else { Ok(None) })
+    }
+
+    /// Hands the stored bytes of the document keyed `id` to `f`, where the
+    /// store holds them (no copy); `None` if there is no such document.
+    pub fn visit_document<T>(&self, meta: &CollectionMeta, id: &[u8], f: impl FnOnce(&RawDocument) -> CmdResult<T>) -> CmdResult<Option<T>> {
+        self.key_get_with(KeySpace::Documents, &[&doc_prefix(meta)[..], id].concat(), |bytes| {
+            let raw = RawDocument::from_bytes(bytes).map_err(|e| CommandError::internal(format!("corrupt stored document: {e}")))?;
+            f(raw)
+        })
     }
 
     /// Whether some document ever met an array on a path of `ix`, so that

@@ -1,0 +1,198 @@
+//! A few expressions compiled to run on a document's stored bytes.
+//!
+//! A `$group` over a join (Django's `annotate(Count('entry'), Avg('entry__n'))`)
+//! evaluates its accumulators' arguments once per joined document. Decoding
+//! each joined document into a `bson::Document` only to read one or two of
+//! its fields costs more than the rest of the group. The expressions Django
+//! emits there (field paths, `$ifNull`, `$cond`, comparisons, literals) are
+//! compiled once into a [`RawExpr`] that reads the fields it needs straight
+//! from a `RawDocument`; anything else is left to the general evaluator
+//! ([`RawExpr::compile`] answers `None`).
+//!
+//! Each compiled operator answers exactly what the general evaluator answers
+//! (`logic.rs` supplies the comparison and the notions of null and truth); the
+//! tests check the two against each other on generated documents.
+use super::logic::compared;
+use super::{arg_list, nullish, truthy_value, Value};
+use crate::{EngineError, Result};
+use bson::{Bson, RawBsonRef, RawDocument};
+
+/// The top-level fields that compiled expressions read, found in one pass
+/// over a document's bytes (rather than one pass per field path).
+#[derive(Debug, Default, Clone)]
+pub struct RawFields {
+    names: Vec<String>,
+}
+
+/// The values of a [`RawFields`]' fields in one document (`None`: missing).
+pub type FieldValues<'a> = Vec<Option<RawBsonRef<'a>>>;
+
+impl RawFields {
+    /// Where `name`'s value will be among the values [`RawFields::read`] finds.
+    pub fn slot(&mut self, name: &str) -> usize {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name.to_string());
+                self.names.len() - 1
+            }
+        }
+    }
+
+    /// The values of the fields in `doc`, by slot. (Stored documents have
+    /// distinct field names; the first of equal names would be taken.)
+    pub fn read<'a>(&self, doc: &'a RawDocument) -> Result<FieldValues<'a>> {
+        let mut values: FieldValues<'a> = vec![None; self.names.len()];
+        let mut left = self.names.len();
+        for element in doc.iter_elements() {
+            if left == 0 {
+                break;
+            }
+            let element = element.map_err(corrupt)?;
+            let key = element.key().as_str();
+            if let Some(i) = self.names.iter().position(|n| n == key) {
+                if values[i].is_none() {
+                    values[i] = Some(element.value().map_err(corrupt)?);
+                    left -= 1;
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// An expression over the document a path prefix names (a join's `as`
+/// field), evaluated on the values [`RawFields::read`] found in that
+/// document's stored bytes.
+#[derive(Debug, Clone)]
+pub enum RawExpr {
+    /// A field path below the prefix: the slot of its first name, and the
+    /// names after it.
+    Path(usize, Vec<String>),
+    Literal(Bson),
+    IfNull(Vec<RawExpr>),
+    Cond(Box<[RawExpr; 3]>),
+    /// `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte` or `$cmp`.
+    Compare(&'static str, Box<[RawExpr; 2]>),
+}
+
+const COMPARISONS: [&str; 7] = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp"];
+
+impl RawExpr {
+    /// `expr` compiled for documents found at `prefix` (so `"$<prefix>.n"`
+    /// reads field `n` of the raw document, noted in `fields`), when it only
+    /// reads below `prefix` and uses nothing but the operators above with
+    /// valid arguments. `None` sends the caller to the general evaluator,
+    /// which also reports any error the expression has.
+    pub fn compile(expr: &Bson, prefix: &str, fields: &mut RawFields) -> Option<RawExpr> {
+        Some(match expr {
+            Bson::String(s) if s.starts_with("$$") => return None,
+            Bson::String(s) if s.starts_with('$') => {
+                let below = s[1..].strip_prefix(prefix)?.strip_prefix('.')?;
+                let parts: Vec<String> = below.split('.').map(str::to_string).collect();
+                if parts.iter().any(|p| p.is_empty() || p.starts_with('$')) {
+                    return None;
+                }
+                let (head, rest) = parts.split_first()?;
+                RawExpr::Path(fields.slot(head), rest.to_vec())
+            }
+            Bson::Document(d) => {
+                let mut entries = d.iter();
+                let (Some((op, arg)), None) = (entries.next(), entries.next()) else { return None };
+                let args = arg_list(arg);
+                let mut compile = |e: &Bson| RawExpr::compile(e, prefix, fields);
+                match op.as_str() {
+                    "$literal" => RawExpr::Literal(arg.clone()),
+                    "$ifNull" if args.len() >= 2 => RawExpr::IfNull(args.iter().map(compile).collect::<Option<Vec<_>>>()?),
+                    "$cond" if matches!(arg, Bson::Array(_)) && args.len() == 3 => {
+                        RawExpr::Cond(Box::new([compile(&args[0])?, compile(&args[1])?, compile(&args[2])?]))
+                    }
+                    "$cond" => {
+                        let Bson::Document(spec) = arg else { return None };
+                        if spec.len() != 3 {
+                            return None;
+                        }
+                        let (i, t, e) = (spec.get("if")?, spec.get("then")?, spec.get("else")?);
+                        RawExpr::Cond(Box::new([compile(i)?, compile(t)?, compile(e)?]))
+                    }
+                    op if args.len() == 2 => {
+                        let op = COMPARISONS.iter().find(|c| **c == op)?;
+                        RawExpr::Compare(op, Box::new([compile(&args[0])?, compile(&args[1])?]))
+                    }
+                    _ => return None,
+                }
+            }
+            // An array or object literal builds a value: the general
+            // evaluator's business.
+            Bson::Array(_) => return None,
+            other => RawExpr::Literal(other.clone()),
+        })
+    }
+
+    /// The value of the expression for the document whose fields are
+    /// `values` (`None`: missing).
+    pub fn eval(&self, values: &[Option<RawBsonRef<'_>>]) -> Result<Value> {
+        Ok(match self {
+            RawExpr::Path(slot, rest) => match values.get(*slot).copied().flatten() {
+                Some(value) => walk(value, rest)?,
+                None => None,
+            },
+            RawExpr::Literal(v) => Some(v.clone()),
+            RawExpr::IfNull(args) => {
+                let Some((last, init)) = args.split_last() else { return Ok(None) };
+                for a in init {
+                    let v = a.eval(values)?;
+                    if !nullish(&v) {
+                        return Ok(v);
+                    }
+                }
+                last.eval(values)?
+            }
+            RawExpr::Cond(parts) => {
+                let [i, t, e] = &**parts;
+                if truthy_value(&i.eval(values)?) {
+                    t.eval(values)?
+                } else {
+                    e.eval(values)?
+                }
+            }
+            RawExpr::Compare(op, sides) => {
+                let [a, b] = &**sides;
+                Some(compared(op, &a.eval(values)?, &b.eval(values)?))
+            }
+        })
+    }
+}
+
+/// A stored document that does not parse.
+pub(crate) fn corrupt(e: bson::error::Error) -> EngineError {
+    EngineError::new(1, "InternalError", format!("corrupt stored document: {e}"))
+}
+
+/// A value read from stored bytes, decoded.
+pub(crate) fn owned(value: RawBsonRef<'_>) -> Result<Bson> {
+    Bson::try_from(value).map_err(corrupt)
+}
+
+/// The rest of a field path from `value`, as the general evaluator walks
+/// the decoded document: nested documents are walked on the bytes; an array
+/// on the way (whose elements the path maps over) is decoded and walked as
+/// decoded.
+fn walk(value: RawBsonRef<'_>, rest: &[String]) -> Result<Value> {
+    let Some((head, tail)) = rest.split_first() else { return Ok(Some(owned(value)?)) };
+    match value {
+        RawBsonRef::Document(inner) => match inner.get(head).map_err(corrupt)? {
+            Some(next) => walk(next, tail),
+            None => Ok(None),
+        },
+        RawBsonRef::Array(_) => {
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            Ok(crate::path::expr_walk(&owned(value)?, &rest))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+#[path = "raw_tests.rs"]
+mod tests;

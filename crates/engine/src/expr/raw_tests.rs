@@ -1,0 +1,114 @@
+use super::{RawExpr, RawFields};
+use crate::expr::{eval_value, Vars};
+use bson::{bson, doc, Bson, Document, RawDocumentBuf};
+use proptest::prelude::*;
+
+/// What the general evaluator answers for `expr` over `{j: joined}`, and
+/// what the compiled expression answers on `joined`'s bytes.
+fn both(expr: &Bson, joined: &Document) -> (Option<Bson>, Option<Bson>) {
+    let mut wrapped = Document::new();
+    wrapped.insert("j", joined.clone());
+    let general = eval_value(expr, &wrapped, &Vars::new()).expect("the general evaluator");
+    let mut fields = RawFields::default();
+    let compiled = RawExpr::compile(expr, "j", &mut fields).expect("compiles");
+    let raw = RawDocumentBuf::try_from(joined).expect("encodes");
+    let values = fields.read(&raw).expect("reads");
+    (general, compiled.eval(&values).expect("the compiled evaluator"))
+}
+
+#[test]
+fn djangos_count_and_avg_arguments() {
+    let count = bson!({"$cond": [{"$ne": [{"$ifNull": ["$j.id", null]}, null]}, 1, 0]});
+    let avg = bson!("$j.n");
+    for joined in [doc! {"id": 3, "n": 2.5}, doc! {"id": null}, doc! {}, doc! {"n": "x"}] {
+        let (general, compiled) = both(&count, &joined);
+        assert_eq!(general, compiled, "count over {joined}");
+        let (general, compiled) = both(&avg, &joined);
+        assert_eq!(general, compiled, "avg over {joined}");
+    }
+    assert_eq!(both(&count, &doc! {"id": 7}).1, Some(Bson::Int32(1)));
+    assert_eq!(both(&count, &doc! {}).1, Some(Bson::Int32(0)));
+    assert_eq!(both(&avg, &doc! {}).1, None, "a missing field stays missing, not null");
+}
+
+#[test]
+fn nested_paths_and_arrays() {
+    let joined = doc! {"a": {"b": {"c": 1}}, "arr": [{"x": 1}, {"y": 2}, 3, {"x": [4]}]};
+    for path in ["$j.a.b.c", "$j.a.b", "$j.a.zz", "$j.arr.x", "$j.arr", "$j.a.b.c.d"] {
+        let (general, compiled) = both(&Bson::String(path.into()), &joined);
+        assert_eq!(general, compiled, "{path}");
+    }
+}
+
+#[test]
+fn what_it_leaves_to_the_general_evaluator() {
+    for expr in [
+        bson!("$$ROOT"),
+        bson!("$j"),
+        bson!("$other.n"),
+        bson!("$j..n"),
+        bson!({"$add": ["$j.n", 1]}),
+        bson!({"$ifNull": ["$j.n"]}),
+        bson!({"$cond": [true, 1]}),
+        bson!({"$cond": {"if": true, "then": 1}}),
+        bson!({"$eq": ["$j.n"]}),
+        bson!({"$eq": ["$j.n", "$other"]}),
+        bson!([1, "$j.n"]),
+        bson!({"x": "$j.n"}),
+        bson!({"$literal": 1, "$eq": [1, 1]}),
+    ] {
+        assert!(RawExpr::compile(&expr, "j", &mut RawFields::default()).is_none(), "{expr}");
+    }
+    assert!(RawExpr::compile(&bson!("$j0.n"), "j", &mut RawFields::default()).is_none(), "another field sharing the prefix");
+}
+
+fn value() -> impl Strategy<Value = Bson> {
+    let leaf = prop_oneof![
+        Just(Bson::Null),
+        Just(Bson::Undefined),
+        any::<i32>().prop_map(Bson::Int32),
+        (-3i64..3).prop_map(Bson::Int64),
+        prop_oneof![Just(0.0), Just(-1.5), Just(2.0), Just(f64::INFINITY)].prop_map(Bson::Double),
+        any::<bool>().prop_map(Bson::Boolean),
+        "[ab]{0,2}".prop_map(Bson::String),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Bson::Array),
+            prop::collection::vec((prop_oneof![Just("n"), Just("m")], inner), 0..3)
+                .prop_map(|fields| Bson::Document(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+fn joined_document() -> impl Strategy<Value = Document> {
+    prop::collection::vec((prop_oneof![Just("id"), Just("n"), Just("m")], value()), 0..4)
+        .prop_map(|fields| fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn expression() -> impl Strategy<Value = Bson> {
+    let leaf = prop_oneof![
+        prop_oneof![Just("$j.id"), Just("$j.n"), Just("$j.n.m"), Just("$j.m.n.m"), Just("$j.none")].prop_map(|p| Bson::String(p.into())),
+        value().prop_filter("a literal, not an array or an object", |v| !matches!(v, Bson::Array(_) | Bson::Document(_))),
+        value().prop_map(|v| bson!({"$literal": v})),
+    ];
+    leaf.prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|args| bson!({"$ifNull": args})),
+            (inner.clone(), inner.clone(), inner.clone()).prop_map(|(i, t, e)| bson!({"$cond": [i, t, e]})),
+            (inner.clone(), inner.clone(), inner.clone()).prop_map(|(i, t, e)| bson!({"$cond": {"if": i, "then": t, "else": e}})),
+            (prop_oneof![Just("$eq"), Just("$ne"), Just("$gt"), Just("$gte"), Just("$lt"), Just("$lte"), Just("$cmp")], inner.clone(), inner)
+                .prop_map(|(op, a, b)| Bson::Document(doc! {op: [a, b]})),
+        ]
+    })
+}
+
+proptest! {
+    /// The compiled expression answers what the general evaluator answers
+    /// over the decoded document, missing and null kept apart.
+    #[test]
+    fn compiled_matches_general(expr in expression(), joined in joined_document()) {
+        let (general, compiled) = both(&expr, &joined);
+        prop_assert_eq!(general, compiled);
+    }
+}
