@@ -93,20 +93,21 @@ impl InProcessServer {
     /// Runs one command (with its `$db` and any session fields, and with a
     /// document sequence already folded in) in the calling thread, as a
     /// command of a connection on the owner-only socket; returns its reply.
-    /// `None`: this server does not serve here (it was stopped, or this is
+    /// `Err(body)`: this server does not serve here (it was stopped, or this is
     /// a forked child of the serving process): send the command through the
     /// socket instead.
-    pub fn run(&self, body: Document) -> Option<Document> {
+    pub fn run(&self, body: Document) -> Result<Document, Document> {
         if !self.is_owner() {
-            return None;
+            return Err(body);
         }
         let serving = self.serving.read();
-        let state = serving.as_ref()?.handle().state();
+        let Some(server) = serving.as_ref() else { return Err(body) };
+        let state = server.handle().state();
         if state.is_shutting_down() {
-            return None;
+            return Err(body);
         }
         let mut conn = ConnInfo::new(self.connection_id, self.socket.display().to_string(), "in-process".into(), ConnAuth::owner());
-        Some(run_shared_command(state, &mut conn, &Arc::new(body)))
+        Ok(run_shared_command(state, &mut conn, &Arc::new(body)))
     }
 
     /// Stops serving, once the commands running in callers' threads have
@@ -188,7 +189,7 @@ mod tests {
         let socket = server.socket().to_path_buf();
         assert!(server.stop());
         assert!(!socket.exists());
-        assert!(server.run(doc! {"ping": 1, "$db": "admin"}).is_none(), "stopped");
+        assert!(server.run(doc! {"ping": 1, "$db": "admin"}).is_err(), "stopped");
         assert!(!server.stop());
         // The lock is free again: the next server may start.
         InProcessServer::start(root.path(), None).unwrap().stop();

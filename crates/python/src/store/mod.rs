@@ -24,6 +24,7 @@ use crate::plans;
 use crate::values::{self, Decimals};
 use bson::spec::BinarySubtype;
 use bson::{doc, Binary, Bson, Document, RawDocument, RawDocumentBuf};
+use djongo_server::in_process::InProcessServer;
 use pool::Pool;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -31,6 +32,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 create_exception!(_core, StoreError, PyException, "The embedded store's client failed.");
@@ -95,6 +97,10 @@ fn uuid(bytes: &[u8]) -> Bson {
 
 #[pyclass(frozen, module = "djongo._core")]
 pub struct StoreClient {
+    /// The store's server when this process runs it (`STORE_SERVER:
+    /// "in-process"`): commands go to it in the calling thread, not through
+    /// the socket, for as long as it serves here.
+    local: Option<Arc<InProcessServer>>,
     pool: Pool,
     /// How long a statement waits for a server to accept its connection
     /// (one starting, or replacing one that died).
@@ -141,6 +147,14 @@ impl StoreClient {
     }
 
     fn exchange(&self, mut body: Document, documents: Option<&[Vec<u8>]>, kind: Kind) -> Result<RawDocumentBuf, Failure> {
+        if let Some(local) = &self.local {
+            // No connection can be lost on the way, so a write needs no
+            // session to be sent again with.
+            match run_here(local, body, documents) {
+                Ok(reply) => return reply,
+                Err(given_back) => body = given_back,
+            }
+        }
         let mut connection = self.pool.checkout();
         if kind == Kind::Write {
             body.insert("lsid", doc! {"id": uuid(&connection.lsid)});
@@ -204,6 +218,52 @@ impl StoreClient {
     }
 }
 
+/// Runs a command on this process's own server, in the calling thread, with
+/// the checks the server's framing applies to a message (its size, each
+/// document's). `Err(body)`: the server does not serve here any more
+/// (stopped at exit, or this is a forked child); the command is given back
+/// to go through the socket.
+fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec<u8>]>) -> Result<Result<RawDocumentBuf, Failure>, Document> {
+    use djongo_server::wire::{MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE};
+    let body_len = match body.to_vec() {
+        Ok(bytes) => bytes.len(),
+        Err(e) => return Ok(Err(Failure::TooLarge(format!("cannot encode the command: {e}")))),
+    };
+    let sequence_len = documents.map_or(0, |d| SEQUENCE_OVERHEAD + d.iter().map(Vec::len).sum::<usize>());
+    let message_len = MESSAGE_OVERHEAD + body_len + sequence_len;
+    if message_len > MAX_MESSAGE_SIZE {
+        return Ok(Err(Failure::TooLarge(format!("the command is {message_len} bytes, more than the {MAX_MESSAGE_SIZE} a message may hold"))));
+    }
+    let sizes = std::iter::once(body_len).chain(documents.unwrap_or_default().iter().map(Vec::len));
+    if let Some(len) = sizes.into_iter().find(|&len| len > MAX_BSON_OBJECT_SIZE) {
+        let reply = doc! {"ok": 0.0, "errmsg": format!("BSONObj size: {len} is invalid. Size must be between 0 and {MAX_BSON_OBJECT_SIZE}"), "code": 10334, "codeName": "BSONObjectTooLarge"};
+        return Ok(raw_reply(&reply));
+    }
+    if let Some(documents) = documents {
+        let decoded: Result<Vec<Bson>, _> = documents.iter().map(|d| Document::from_reader(d.as_slice()).map(Bson::Document)).collect();
+        match decoded {
+            Ok(decoded) => body.insert("documents", decoded),
+            Err(e) => return Ok(Err(Failure::TooLarge(format!("a document cannot be read back: {e}")))),
+        };
+    }
+    match local.run(body) {
+        Ok(reply) => Ok(raw_reply(&reply)),
+        Err(mut body) => {
+            body.remove("documents");
+            Err(body)
+        }
+    }
+}
+
+/// An OP_MSG's header, flags and body section kind.
+const MESSAGE_OVERHEAD: usize = 16 + 4 + 1;
+/// A `documents` sequence section's kind, size and name.
+const SEQUENCE_OVERHEAD: usize = 1 + 4 + "documents".len() + 1;
+
+fn raw_reply(reply: &Document) -> Result<RawDocumentBuf, Failure> {
+    RawDocumentBuf::try_from(reply).map_err(|e| Failure::Connection(io::Error::new(io::ErrorKind::InvalidData, format!("the store's reply cannot be encoded: {e}"))))
+}
+
 /// Hands the command, as sent (without its session fields), to `log`.
 fn log_command(py: Python<'_>, log: &Bound<'_, PyAny>, db: &str, body: &Document, documents: Option<&[Vec<u8>]>) -> PyResult<()> {
     let mut shown = body.clone();
@@ -247,7 +307,8 @@ fn count_of(value: Option<&Bson>) -> i64 {
 impl StoreClient {
     #[new]
     fn new(socket: PathBuf, wait_ms: u64) -> StoreClient {
-        StoreClient { pool: Pool::new(socket), wait: Duration::from_millis(wait_ms) }
+        let local = crate::in_process::serving_at(&socket);
+        StoreClient { local, pool: Pool::new(socket), wait: Duration::from_millis(wait_ms) }
     }
 
     /// Runs a `find` plan: the first batch of rows, and the cursor id (0
@@ -459,6 +520,13 @@ impl StoreClient {
         let kind = if write { Kind::Write } else { Kind::Read };
         let reply = self.run(py, db, body, None, Scope::of(txn.as_ref(), kind), log.as_ref(), None)?;
         reply_to_python(py, &reply)
+    }
+
+    /// Whether this client's statements run in this process's own server
+    /// (in the calling thread) rather than through the socket.
+    #[getter]
+    fn in_process(&self) -> bool {
+        self.local.as_ref().is_some_and(|local| local.is_owner())
     }
 
     /// Where this client connects.
