@@ -113,6 +113,14 @@ def test_the_serving_process_runs_orm_statements_and_transactions_itself(tmp_pat
         Author.objects.bulk_create(Author(name=f"h{i}") for i in range(1200))
         print("rows:", sum(1 for _ in Author.objects.iterator(chunk_size=100)))
         print("deleted:", Author.objects.filter(name__startswith="h1").delete()[0])
+        # A command nested deeper than the calling thread runs goes through the socket.
+        deep = {"v": 1}
+        for _ in range(60):
+            deep = {"d": deep}
+        transport = connection.connection.store
+        transport.command({"insert": "deep", "documents": [{"_id": 1, "deep": deep}]})
+        found = transport.command({"find": "deep", "filter": {"deep": deep}})
+        print("deep:", found["cursor"]["firstBatch"] == [{"_id": 1, "deep": deep}])
     """)
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
@@ -123,6 +131,7 @@ def test_the_serving_process_runs_orm_statements_and_transactions_itself(tmp_pat
     assert lines["rank"] == "5"
     assert lines["rows"] == "1203"
     assert lines["deleted"] == "311"   # h1, h10-h19, h100-h199, h1000-h1199
+    assert lines["deep"] == "True"
     assert re.search(rf"this process \(pid \d+\) serves it itself \(STORE_SERVER 'in-process'\) "
                      rf"on {re.escape(str(data / 'djongo.sock'))}", done.stderr), done.stderr
 

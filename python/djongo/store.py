@@ -22,6 +22,12 @@ blocked on that lock; if the server dies (``kill -9``, out of memory), the
 kernel releases the lock, the first watcher to get it starts a new server, and
 pymongo's retry of the interrupted operation reaches that one.
 
+With ``STORE_SERVER: "in-process"`` a process that finds the lock free
+serves the store itself instead (``serve_here``): the same server, on threads
+of this process and the same socket, stopped at interpreter exit; a child
+forked from it closes its copies of the server's descriptors and joins
+through the socket (``_after_fork_in_child``).
+
 This module needs only the standard library and ``djongo._core``: it is also
 the ``djongo-server`` command, and what a started server runs.
 """
@@ -349,7 +355,11 @@ def _after_fork_in_child() -> None:
     # of the server's descriptors (the lock, the data file that redb locks,
     # the socket and its connections), never uses or drops the inherited
     # engine, and joins through the socket like any other process.
-    _core.after_fork_in_child()
+    try:
+        _core.after_fork_in_child()
+    except _core.EngineError as exc:
+        logger.error("djongo: this forked process (pid %d) could not close its copies of the "
+                     "store server's descriptors: %s", os.getpid(), exc)
     for paths in _served.values():
         _watched[paths.dir] = paths
     _served.clear()

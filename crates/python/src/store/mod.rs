@@ -225,10 +225,18 @@ impl StoreClient {
 /// to go through the socket.
 fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec<u8>]>) -> Result<Result<RawDocumentBuf, Failure>, Document> {
     use djongo_server::wire::{MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE};
-    let body_len = match body.to_vec() {
-        Ok(bytes) => bytes.len(),
+    let encoded = match body.to_vec() {
+        Ok(bytes) => bytes,
         Err(e) => return Ok(Err(Failure::TooLarge(format!("cannot encode the command: {e}")))),
     };
+    let body_len = encoded.len();
+    // The engine recurses per level of a command's nesting; the server's
+    // threads have the stack for the deepest a message may be, a caller's
+    // thread (a Python thread, whatever its stack size) may not.
+    let too_deep = |bytes: &[u8], levels: usize| djongo_server::wire::exceeds_depth(bytes, levels).unwrap_or(true);
+    if too_deep(&encoded, HERE_MAX_DEPTH) || documents.unwrap_or_default().iter().any(|d| too_deep(d, HERE_MAX_DEPTH - 2)) {
+        return Err(body);
+    }
     let sequence_len = documents.map_or(0, |d| SEQUENCE_OVERHEAD + d.iter().map(Vec::len).sum::<usize>());
     let message_len = MESSAGE_OVERHEAD + body_len + sequence_len;
     if message_len > MAX_MESSAGE_SIZE {
@@ -254,6 +262,10 @@ fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec
         }
     }
 }
+
+/// The deepest command run in the calling thread: deeper ones (rare: a
+/// filter or value nested this far) go through the socket.
+const HERE_MAX_DEPTH: usize = 32;
 
 /// An OP_MSG's header, flags and body section kind.
 const MESSAGE_OVERHEAD: usize = 16 + 4 + 1;
