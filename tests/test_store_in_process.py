@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.multiproc import SETUP, ROOT, django_env, wait_until_gone
+from tests.multiproc import ROOT, SETUP, django_env, wait_until_gone
 
 IN_PROCESS = {"DJONGO_TEST_STORE_SERVER": "in-process"}
 
@@ -83,7 +83,8 @@ def test_the_serving_process_runs_orm_statements_and_transactions_itself(tmp_pat
         store = connection.connection.store.client
         print("in process:", store.in_process)
         # This process's pymongo joins the socket its own threads serve.
-        print("served by:", connection.connection.database.client.admin.command("hello")["djongo"]["pid"] == os.getpid())
+        hello = connection.connection.database.client.admin.command("hello")
+        print("served by:", hello["djongo"]["pid"] == os.getpid())
 
         def pymongo_insert(name):
             session = connection.connection.session_for_statement()
@@ -399,7 +400,8 @@ def test_the_default_is_a_server_process_of_its_own(tmp_path):
         from django.db import connection
         connection.ensure_connection()
         print(connection.connection.store.client.in_process)
-        print(connection.connection.database.client.admin.command("hello")["djongo"]["pid"] != os.getpid())
+        hello = connection.connection.database.client.admin.command("hello")
+        print(hello["djongo"]["pid"] != os.getpid())
     """, in_process=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]

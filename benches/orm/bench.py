@@ -454,8 +454,8 @@ def report(results: dict, out: Path) -> None:
         "named by the commit measured; the first is the tree under test, and **A ÷ B** compares "
         "it with another (below 1: it is faster). An **in-process** column is djongo with "
         "`STORE_SERVER: \"in-process\"`: the benchmark's process serves the store itself and "
-        "its statements skip the socket (docs/statement-path.md). A timeout is an operation whose warm-up call "
-        "alone did not finish in the time allowed."
+        "its statements skip the socket (docs/statement-path.md). A timeout is an operation "
+        "whose warm-up call alone did not finish in the time allowed."
     )
     lines.append("")
     for rows_key in sorted(results["runs"], key=int):

@@ -92,7 +92,7 @@ def choose_server(settings_dict: dict[str, Any]) -> ServerChoice:
         client_kwargs={},
         data_dir=data_dir,
         description=f"embedded engine, data in {data_dir}",
-        in_process=settings_dict.get("STORE_SERVER", STORE_SERVER_SEPARATE) == STORE_SERVER_IN_PROCESS,
+        in_process=settings_dict.get("STORE_SERVER") == STORE_SERVER_IN_PROCESS,
     )
 
 

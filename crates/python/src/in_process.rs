@@ -94,6 +94,8 @@ fn close_inherited(stores: &[StoreFiles]) -> std::io::Result<()> {
         #[allow(unsafe_code)]
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         let Ok(stat) = rustix::fs::fstat(borrowed) else { continue };
+        // Their types differ between platforms (u64 on Linux).
+        #[allow(clippy::unnecessary_cast)]
         let identity = (stat.st_dev as u64, stat.st_ino as u64);
         let ours = if stores.iter().any(|s| s.files.contains(&identity)) {
             true
