@@ -172,8 +172,30 @@ impl StoreClient {
         // server died) goes to the next server once more, whatever its kind:
         // the first statement of a transaction starts it there.
         let mut unsent_resent = false;
+        // After a failure, a statement is sent again only to a server that
+        // answered a ping first, as a driver retries only on a server its
+        // monitor found: a server being killed may still accept connections
+        // (its listener lives until its process is gone) that it will never
+        // serve, and those must not use up the statement's one retry.
+        let mut probe_until: Option<Instant> = None;
         loop {
             let deadline = Instant::now() + self.wait;
+            if let Some(until) = probe_until {
+                let answered = connection
+                    .stream(self.pool.path(), deadline)
+                    .map_err(wire::TripError::Failed)
+                    .and_then(|stream| ping().map_err(wire::TripError::Failed).and_then(|ping| wire::round_trip(stream, &ping)));
+                if let Err(failure) = answered {
+                    connection.disconnect();
+                    if Instant::now() >= until {
+                        self.pool.checkin(connection);
+                        return Err(Failure::Connection(failure.into_io()));
+                    }
+                    std::thread::sleep(PROBE_RETRY);
+                    continue;
+                }
+                probe_until = None;
+            }
             let result = connection
                 .stream(self.pool.path(), deadline)
                 .map_err(wire::TripError::Failed)
@@ -196,6 +218,7 @@ impl StoreClient {
                         self.pool.checkin(connection);
                         return Err(Failure::Connection(e));
                     }
+                    probe_until = Some(Instant::now() + self.wait);
                 }
             }
         }
@@ -261,6 +284,14 @@ fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec
             Err(body)
         }
     }
+}
+
+/// How long a retry waits after a server that did not answer its ping.
+const PROBE_RETRY: Duration = Duration::from_millis(10);
+
+/// A `ping`, which a retry sends first to see that a server serves.
+fn ping() -> io::Result<wire::Request> {
+    wire::request(&doc! {"ping": 1, "$db": "admin"}, None)
 }
 
 /// The deepest command run in the calling thread: deeper ones (rare: a
