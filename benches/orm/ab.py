@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import IN_PROCESS, copy_data, orm_operations, run_worker, setup_django  # noqa: E402
 
-READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related"]
+READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related", "annotate"]
 #: Writes every column repeats alike on its own copy of the data.
 WRITES = ["create", "update"]
 
