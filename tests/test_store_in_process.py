@@ -137,6 +137,48 @@ def test_the_serving_process_runs_orm_statements_and_transactions_itself(tmp_pat
                      rf"on {re.escape(str(data / 'djongo.sock'))}", done.stderr), done.stderr
 
 
+def test_the_engine_runs_without_the_gil(tmp_path):
+    """A statement waiting in the engine (here for another thread's open
+    transaction) must let the other thread run Python and commit: holding the
+    GIL, it would wait until its write lock timeout and fail."""
+    data = tmp_path / "data"
+    done = run_django(data, """
+        import threading, time
+        from django.db import connection
+        call_command("migrate", verbosity=0)
+        Author.objects.create(name="shared")
+        connection.ensure_connection()
+        print("in process:", connection.connection.store.client.in_process)
+        written, outcome = threading.Event(), []
+
+        def holder():
+            with transaction.atomic():
+                Author.objects.filter(name="shared").update(rank=1)
+                written.set()
+                time.sleep(1)     # Python, while the other thread's write waits in the engine
+            connection.close()
+
+        def writer():
+            written.wait()
+            try:
+                outcome.append(Author.objects.filter(name="shared").update(rank=2))
+            except Exception as exc:
+                outcome.append(repr(exc))
+            connection.close()
+
+        threads = [threading.Thread(target=holder), threading.Thread(target=writer)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print("writer:", outcome)
+        print("rank:", Author.objects.get(name="shared").rank)
+    """)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    assert lines == {"in process": "True", "writer": "[1]", "rank": "2"}, done.stderr
+
+
 def test_another_process_joins_and_both_read_and_write(tmp_path):
     data = tmp_path / "data"
     first = start_django(data, """
