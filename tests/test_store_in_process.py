@@ -373,6 +373,26 @@ def test_kill_9_of_the_serving_process_while_another_works(tmp_path):
     assert int(new_server.group(1)) not in (first_pid, second.pid)
 
 
+def test_short_lived_processes_serve_in_turn_and_join_each_other(tmp_path):
+    """Processes that start together and exit as soon as they are done: one
+    serves while the others join, and one that was joining a server that
+    stopped before answering serves (or joins the next) instead of waiting
+    for nobody."""
+    data = tmp_path / "data"
+    assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0
+    script = """
+        ids = [Author.objects.create(name="p").pk for _ in range(10)]
+        print(" ".join(map(str, ids)))
+    """
+    workers = [start_django(data, script) for _ in range(4)]
+    ids = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        ids += [int(x) for x in out.split()]
+    assert sorted(ids) == list(range(1, 41))
+
+
 def test_a_clean_exit_stops_serving_and_releases_the_store(tmp_path):
     data = tmp_path / "data"
     done = run_django(data, """

@@ -23,11 +23,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pymongo
 from bson import json_util
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -43,6 +45,9 @@ LEGACY_DEFAULT_HOST = ("localhost", 27017)
 #: How long an operation on the embedded store waits for its server, e.g.
 #: while a new one takes over from one that died.
 STORE_SELECTION_TIMEOUT_MS = 15_000
+#: While joining, how long a ``hello`` waits before this process looks again
+#: whether anyone still serves the store.
+JOIN_POLL_SECONDS = 0.5
 
 _clients: dict[str, MongoClient] = {}
 _stores: dict[str, _core.StoreClient] = {}
@@ -187,13 +192,23 @@ def _embedded_client(data_dir: Path, in_process: bool = False) -> MongoClient:
         "serverSelectionTimeoutMS": STORE_SELECTION_TIMEOUT_MS,
         "appname": "djongo",
     }))
-    try:
-        hello = client.admin.command("hello")
-    except PyMongoError as exc:
-        client.close()
-        raise database.OperationalError(
-            f"the server of the embedded store {paths.dir} does not answer on {paths.socket}: "
-            f"{exc} (its log: {paths.log})") from exc
+    deadline = time.monotonic() + STORE_SELECTION_TIMEOUT_MS / 1000
+    while True:
+        try:
+            with pymongo.timeout(JOIN_POLL_SECONDS):
+                hello = client.admin.command("hello")
+            break
+        except PyMongoError as exc:
+            if time.monotonic() >= deadline:
+                client.close()
+                raise database.OperationalError(
+                    f"the server of the embedded store {paths.dir} does not answer on "
+                    f"{paths.socket}: {exc} (its log: {paths.log})") from exc
+        if joined.started_pid is None and not joined.serves:
+            # The server this process found may have stopped before answering
+            # (a process serving the store itself exited): if nobody serves
+            # now, this process starts a server (or serves) as at first.
+            joined = start_embedded(data_dir, in_process)
     server = hello.get("djongo") or {}
     theirs = server.get("version")
     if theirs != _core.ENGINE_VERSION:
