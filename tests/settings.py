@@ -35,6 +35,10 @@ DATABASES = {
     "sqlite": {"ENGINE": "django.db.backends.sqlite3",
                "NAME": DATA_DIR + "-source.sqlite3"},
 }
+# DJONGO_TEST_STORE_SERVER=in-process: the process that finds the store unserved serves it
+# itself (tests/test_store_in_process.py).
+if os.environ.get("DJONGO_TEST_STORE_SERVER"):
+    DATABASES["default"]["STORE_SERVER"] = os.environ["DJONGO_TEST_STORE_SERVER"]
 # DJONGO_TEST_MONGODB_URI=mongodb://host:port runs the tests against that server (MongoDB,
 # or FerretDB for what it implements) instead of the embedded engine.
 if os.environ.get("DJONGO_TEST_MONGODB_URI"):

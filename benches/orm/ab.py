@@ -7,6 +7,11 @@ statement path (docs/statement-path.md); benches/orm/run.sh is the full benchmar
     python benches/orm/ab.py --djongo branch=.venv/bin/python \\
         --djongo main=/work/main/.venv/bin/python [--ops get_pk,filter_indexed] \\
         [--rounds 15] [--calls 200]
+    python benches/orm/ab.py --djongo socket=.venv/bin/python \\
+        --in-process in-process=.venv/bin/python --ops get_pk,filter_indexed,create
+
+``--in-process`` columns run djongo with ``STORE_SERVER: "in-process"`` (the worker serves
+its store itself).
 
 Prints the median over rounds of each block's mean time per call, and each djongo
 column's ratio to SQLite and to the first djongo column. Writes (`update`, `create`,
@@ -30,7 +35,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench import copy_data, orm_operations, run_worker, setup_django  # noqa: E402
+from bench import IN_PROCESS, copy_data, orm_operations, run_worker, setup_django  # noqa: E402
 
 READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related", "annotate"]
 WRITES = ["update", "create", "bulk_create", "delete"]
@@ -45,7 +50,7 @@ def serve(argv: list[str]) -> None:
     setup_django(backend, data_dir)
     ops = orm_operations(rows, random.Random(18))
     for name in ops:
-        if name in READS:
+        if name in READS or name in WRITES:
             ops[name][0]()  # warm-up: compiled plans, connections
     print("ready", flush=True)
     for line in sys.stdin:
@@ -73,6 +78,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--djongo", action="append", required=True, metavar="LABEL=PYTHON")
+    p.add_argument("--in-process", action="append", default=[], metavar="LABEL=PYTHON",
+                   help="djongo with STORE_SERVER 'in-process'")
     p.add_argument("--sqlite-python", default=sys.executable)
     p.add_argument("--ops", default="get_pk,filter_indexed")
     p.add_argument("--rows", type=int, default=5000)
@@ -86,6 +93,8 @@ def main() -> None:
     columns = [("Django + SQLite", "sqlite", args.sqlite_python)]
     columns += [(f"djongo {label}", "djongo", python)
                 for label, _, python in (spec.partition("=") for spec in args.djongo)]
+    columns += [(f"djongo {label}", IN_PROCESS, python)
+                for label, _, python in (spec.partition("=") for spec in args.in_process)]
     with tempfile.TemporaryDirectory(prefix="djongo-orm-ab-") as tmp:
         tmp = Path(tmp)
         templates = {}
@@ -97,7 +106,7 @@ def main() -> None:
         workers = []
         for i, (_, kind, python) in enumerate(columns):
             data = tmp / f"data-{i}"
-            copy_data(templates[kind], data)
+            copy_data(templates["sqlite" if kind == "sqlite" else "djongo"], data)
             worker = subprocess.Popen(
                 [python, str(Path(__file__).resolve()), "serve", kind, str(data), str(args.rows)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -58,8 +58,14 @@ BASE_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 # ---- the worker (one process per load or operation) -------------------------------------
 
 
+#: djongo with STORE_SERVER "in-process": the benchmark's process serves the store itself
+#: and its statements run in the calling thread (docs/statement-path.md).
+IN_PROCESS = "djongo-inprocess"
+
+
 def setup_django(backend: str, data_dir: str) -> None:
     os.environ["BENCH_BACKEND"] = "sqlite" if backend == "sqlite" else "djongo"
+    os.environ["BENCH_STORE_SERVER"] = "in-process" if backend == IN_PROCESS else "separate"
     os.environ["BENCH_DIR"] = data_dir
     os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
     sys.path.insert(0, str(HERE))
@@ -229,7 +235,8 @@ def measure(fn, setup, round_seconds: float, rounds: int, max_calls: int) -> dic
 def worker(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="bench.py worker")
     p.add_argument("mode", choices=["load", "op"])
-    p.add_argument("--backend", choices=["sqlite", "djongo", "pymongo"], required=True)
+    p.add_argument("--backend", choices=["sqlite", "djongo", IN_PROCESS, "pymongo"],
+                   required=True)
     p.add_argument("--dir", required=True)
     p.add_argument("--rows", type=int, required=True)
     p.add_argument("--op")
@@ -319,6 +326,8 @@ def main() -> None:
         help="seconds before an operation counts as timed out",
     )
     p.add_argument("--command", default="", help="the command line to record in the report")
+    p.add_argument("--in-process", action="store_true",
+                   help="also measure djongo with STORE_SERVER 'in-process'")
     args = p.parse_args()
     targets = [(args.label, args.python_under_test)]
     for spec in args.compare:
@@ -335,6 +344,8 @@ def main() -> None:
             columns = [("Django + SQLite", "sqlite", args.python_under_test)]
             for label, python in targets:
                 columns.append((f"djongo {label}", "djongo", python))
+                if args.in_process:
+                    columns.append((f"djongo {label} in-process", IN_PROCESS, python))
                 columns.append((f"pymongo {label}", "pymongo", python))
             templates: dict[tuple[str, str], Path] = {}
             for _, backend, python in columns:
@@ -441,8 +452,10 @@ def report(results: dict, out: Path) -> None:
         "pymongo calls against the engine djongo started, so the difference between them and "
         "djongo is the ORM layer's cost, and between them and SQLite the engine's. Columns are "
         "named by the commit measured; the first is the tree under test, and **A ÷ B** compares "
-        "it with another (below 1: it is faster). A timeout is an operation whose warm-up call "
-        "alone did not finish in the time allowed."
+        "it with another (below 1: it is faster). An **in-process** column is djongo with "
+        "`STORE_SERVER: \"in-process\"`: the benchmark's process serves the store itself and "
+        "its statements skip the socket (docs/statement-path.md). A timeout is an operation "
+        "whose warm-up call alone did not finish in the time allowed."
     )
     lines.append("")
     for rows_key in sorted(results["runs"], key=int):
@@ -456,7 +469,14 @@ def report(results: dict, out: Path) -> None:
         pairs = [
             (kind, djongo_cols[0].split(" ", 1)[1], other.split(" ", 1)[1])
             for other in djongo_cols[1:]
+            if not other.endswith(" in-process")
             for kind in ("djongo", "pymongo")
+        ]
+        # In-process against the same tree through the socket.
+        pairs += [
+            ("djongo", c.split(" ", 1)[1], c.split(" ", 1)[1].removesuffix(" in-process"))
+            for c in djongo_cols
+            if c.endswith(" in-process")
         ]
         header = [
             "operation",

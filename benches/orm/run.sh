@@ -13,6 +13,8 @@
 #                                          # the same with an interpreter whose djongo is built
 #                                          # already (nothing is built in that checkout)
 #   OP_TIMEOUT=300                         # seconds an operation may take (default 600)
+#   IN_PROCESS=1 benches/orm/run.sh        # also djongo with STORE_SERVER "in-process" (the
+#                                          # process serves the store itself)
 #
 # The extension is built with the release profile (scripts/setup --release) first.
 set -euo pipefail
@@ -29,6 +31,9 @@ if [ "${LARGE:-0}" = 1 ]; then
     ROWS+=(--rows 500000)
 fi
 EXTRA=()
+if [ "${IN_PROCESS:-0}" = 1 ]; then
+    EXTRA+=(--in-process)
+fi
 if [ -n "${COMPARE:-}" ]; then
     (cd "$COMPARE" && scripts/setup --release)
     LABEL="${COMPARE_LABEL:-$(git -C "$COMPARE" rev-parse --short HEAD)}"
@@ -38,4 +43,4 @@ elif [ -n "${COMPARE_PYTHON:-}" ]; then
 fi
 "$PY" "$HERE/bench.py" "${ROWS[@]}" --out "$HERE" --label "$(git rev-parse --short HEAD)" \
     --op-timeout "${OP_TIMEOUT:-600}" "${EXTRA[@]}" \
-    --command "${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
+    --command "${IN_PROCESS:+IN_PROCESS=$IN_PROCESS }${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"

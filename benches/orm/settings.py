@@ -1,5 +1,6 @@
-"""Settings for one benchmark process: BENCH_BACKEND (sqlite | djongo) and
-BENCH_DIR (where the database lives) come from the environment."""
+"""Settings for one benchmark process: BENCH_BACKEND (sqlite | djongo), BENCH_DIR (where
+the database lives) and, for djongo, BENCH_STORE_SERVER (the STORE_SERVER setting: separate
+or in-process) come from the environment."""
 
 import os
 
@@ -16,4 +17,5 @@ if os.environ["BENCH_BACKEND"] == "sqlite":
         }
     }
 else:
-    DATABASES = {"default": {"ENGINE": "djongo", "NAME": "bench", "DATA_DIR": _dir}}
+    DATABASES = {"default": {"ENGINE": "djongo", "NAME": "bench", "DATA_DIR": _dir,
+                             "STORE_SERVER": os.environ.get("BENCH_STORE_SERVER", "separate")}}

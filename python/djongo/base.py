@@ -21,7 +21,7 @@ from .introspection import DatabaseIntrospection
 from .models.schema_validation import check_setting
 from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
-from .server import choose_server, get_client, get_store
+from .server import check_store_server, choose_server, get_client, get_store
 from .validation import DatabaseValidation
 
 logger = logging.getLogger("djongo")
@@ -31,7 +31,7 @@ NO_SUCH_TRANSACTION = 251
 
 # Keys a djongo settings block may hold beyond Django's own.
 DJONGO_SETTINGS = {"CLIENT", "ENFORCE_SCHEMA", "LOGGING", "DATA_DIR", "SCHEMA_VALIDATION",
-                   "SHOW_COMMANDS"}
+                   "SHOW_COMMANDS", "STORE_SERVER"}
 DJANGO_SETTINGS = {
     "ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS", "TEST",
     "ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TIME_ZONE",
@@ -146,6 +146,9 @@ class DatabaseWrapper(BaseDatabaseWrapper):
         if problem:
             raise ImproperlyConfigured(
                 f"DATABASES[{self.alias!r}]['SCHEMA_VALIDATION'] {problem}.")
+        problem = check_store_server(settings_dict)
+        if problem:
+            raise ImproperlyConfigured(f"DATABASES[{self.alias!r}]['STORE_SERVER'] {problem}.")
         return {
             "name": settings_dict["NAME"],
             "server": choose_server(settings_dict),

@@ -23,11 +23,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pymongo
 from bson import json_util
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -43,6 +45,9 @@ LEGACY_DEFAULT_HOST = ("localhost", 27017)
 #: How long an operation on the embedded store waits for its server, e.g.
 #: while a new one takes over from one that died.
 STORE_SELECTION_TIMEOUT_MS = 15_000
+#: While joining, how long a ``hello`` waits before this process looks again
+#: whether anyone still serves the store.
+JOIN_POLL_SECONDS = 0.5
 
 _clients: dict[str, MongoClient] = {}
 _stores: dict[str, _core.StoreClient] = {}
@@ -62,6 +67,9 @@ class ServerChoice:
     client_kwargs: dict[str, Any]
     data_dir: Path | None
     description: str
+    #: ``STORE_SERVER: "in-process"``: when no process serves the embedded
+    #: store, this one serves it itself rather than starting a server process.
+    in_process: bool = False
 
     @property
     def cache_key(self) -> str:
@@ -89,7 +97,30 @@ def choose_server(settings_dict: dict[str, Any]) -> ServerChoice:
         client_kwargs={},
         data_dir=data_dir,
         description=f"embedded engine, data in {data_dir}",
+        in_process=settings_dict.get("STORE_SERVER") == STORE_SERVER_IN_PROCESS,
     )
+
+
+#: The values of the ``STORE_SERVER`` setting: who serves the embedded store
+#: when no process does yet (docs/multiprocess.md).
+STORE_SERVER_SEPARATE = "separate"
+STORE_SERVER_IN_PROCESS = "in-process"
+STORE_SERVER_CHOICES = (STORE_SERVER_SEPARATE, STORE_SERVER_IN_PROCESS)
+
+
+def check_store_server(settings_dict: dict[str, Any]) -> str | None:
+    """What is wrong with the entry's ``STORE_SERVER``, if anything."""
+    if "STORE_SERVER" not in settings_dict:
+        return None
+    value = settings_dict["STORE_SERVER"]
+    if value not in STORE_SERVER_CHOICES:
+        return (f"must be {STORE_SERVER_SEPARATE!r} (the default) or "
+                f"{STORE_SERVER_IN_PROCESS!r}, not {value!r}")
+    if value == STORE_SERVER_IN_PROCESS and (settings_dict.get("CLIENT")
+                                             or settings_dict.get("HOST")):
+        return ("applies to the embedded store only; this entry reaches a server through "
+                "CLIENT or HOST")
+    return None
 
 
 def _default_data_dir() -> Path:
@@ -124,9 +155,10 @@ def _exists(path: Path) -> bool:
     return True
 
 
-def start_embedded(data_dir: Path) -> store.Joined:
+def start_embedded(data_dir: Path, in_process: bool = False) -> store.Joined:
     """Makes sure the store in ``data_dir`` is served, starting its server if
-    no process serves it; says where its socket is and who started it."""
+    no process serves it (``in_process``: serving it from this process);
+    says where its socket is and who started it."""
     if not _exists(data_dir) and _legacy_default_answers():
         raise ImproperlyConfigured(
             "The DATABASES entry has no CLIENT, so djongo would create a new, empty embedded "
@@ -136,7 +168,7 @@ def start_embedded(data_dir: Path) -> store.Joined:
             "'DATA_DIR' to use the embedded engine."
         )
     try:
-        joined = store.join(data_dir)
+        joined = store.join(data_dir, in_process)
     except store.StoreError as exc:
         raise ImproperlyConfigured(f"djongo cannot use the embedded store: {exc}") from None
     if joined.created:
@@ -149,9 +181,9 @@ def store_uri(socket: str, database: str = "") -> str:
     return f"mongodb://{quote(socket, safe='')}/{database}"
 
 
-def _embedded_client(data_dir: Path) -> MongoClient:
+def _embedded_client(data_dir: Path, in_process: bool = False) -> MongoClient:
     """A client on the store's socket, once its server proved to be ours."""
-    joined = start_embedded(data_dir)
+    joined = start_embedded(data_dir, in_process)
     paths = joined.paths
     client = MongoClient(**_with_command_logger({
         "host": store_uri(paths.socket),
@@ -160,13 +192,23 @@ def _embedded_client(data_dir: Path) -> MongoClient:
         "serverSelectionTimeoutMS": STORE_SELECTION_TIMEOUT_MS,
         "appname": "djongo",
     }))
-    try:
-        hello = client.admin.command("hello")
-    except PyMongoError as exc:
-        client.close()
-        raise database.OperationalError(
-            f"the server of the embedded store {paths.dir} does not answer on {paths.socket}: "
-            f"{exc} (its log: {paths.log})") from exc
+    deadline = time.monotonic() + STORE_SELECTION_TIMEOUT_MS / 1000
+    while True:
+        try:
+            with pymongo.timeout(JOIN_POLL_SECONDS):
+                hello = client.admin.command("hello")
+            break
+        except PyMongoError as exc:
+            if time.monotonic() >= deadline:
+                client.close()
+                raise database.OperationalError(
+                    f"the server of the embedded store {paths.dir} does not answer on "
+                    f"{paths.socket}: {exc} (its log: {paths.log})") from exc
+        if joined.started_pid is None and not joined.serves:
+            # The server this process found may have stopped before answering
+            # (a process serving the store itself exited): if nobody serves
+            # now, this process starts a server (or serves) as at first.
+            joined = start_embedded(data_dir, in_process)
     server = hello.get("djongo") or {}
     theirs = server.get("version")
     if theirs != _core.ENGINE_VERSION:
@@ -178,6 +220,12 @@ def _embedded_client(data_dir: Path) -> MongoClient:
             f"the processes of the other version (their server exits {store.IDLE_EXIT_SECONDS} s "
             "after the last of them), then connect again."
         )
+    if joined.serves:
+        logger.info("djongo: embedded store %s: no process served it, so this process (pid %d) "
+                    "serves it itself (STORE_SERVER 'in-process') on %s", paths.dir, os.getpid(),
+                    paths.socket)
+        # It holds the lock for as long as it serves: nothing to watch.
+        return client
     if joined.started_pid is not None:
         logger.info("djongo: embedded store %s: no process served it, so this process (pid %d) "
                     "started its server (pid %s) on %s", paths.dir, os.getpid(),
@@ -248,7 +296,7 @@ def get_client(choice: ServerChoice) -> MongoClient:
         if client is None:
             if choice.embedded:
                 assert choice.data_dir is not None
-                client = _embedded_client(choice.data_dir)
+                client = _embedded_client(choice.data_dir, choice.in_process)
             else:
                 # Every CLIENT key goes to pymongo as is (replica sets, auth,
                 # TLS, timeouts, read/write concerns).

@@ -22,12 +22,19 @@ blocked on that lock; if the server dies (``kill -9``, out of memory), the
 kernel releases the lock, the first watcher to get it starts a new server, and
 pymongo's retry of the interrupted operation reaches that one.
 
+With ``STORE_SERVER: "in-process"`` a process that finds the lock free
+serves the store itself instead (``serve_here``): the same server, on threads
+of this process and the same socket, stopped at interpreter exit; a child
+forked from it closes its copies of the server's descriptors and joins
+through the socket (``_after_fork_in_child``).
+
 This module needs only the standard library and ``djongo._core``: it is also
 the ``djongo-server`` command, and what a started server runs.
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import logging
@@ -76,6 +83,8 @@ class Joined:
     started_pid: int | None
     #: The data directory did not exist before.
     created: bool
+    #: This process serves the store itself (``STORE_SERVER: "in-process"``).
+    serves: bool = False
 
 
 def store_paths(data_dir: Path) -> tuple[StorePaths, bool]:
@@ -89,8 +98,10 @@ def store_paths(data_dir: Path) -> tuple[StorePaths, bool]:
     return paths, bool(found["created"])
 
 
-def join(data_dir: Path) -> Joined:
+def join(data_dir: Path, in_process: bool = False) -> Joined:
     """Reaches the store in ``data_dir``: starts its server unless one runs.
+    ``in_process``: when no process serves it, this process serves it itself
+    (``serve_here``) instead of starting a server process.
 
     A server that is still starting (another process started it a moment
     ago) is not waited for here: pymongo waits for its socket to answer.
@@ -105,6 +116,9 @@ def join(data_dir: Path) -> Joined:
     except OSError as exc:
         _close_lock(fd)
         raise _lock_error(paths, exc) from None
+    if in_process:
+        serve_here(paths, fd)
+        return Joined(paths, started_pid=None, created=created, serves=True)
     return Joined(paths, started_pid=start_server(paths, fd), created=created)
 
 
@@ -231,6 +245,50 @@ def _tail(log: Path, lines: int = 5) -> str:
         return ""
 
 
+# --- a store served from this process ----------------------------------------------------
+
+# The stores this process serves itself (``STORE_SERVER: "in-process"``).
+_served: dict[Path, StorePaths] = {}
+# Set at interpreter exit: from then on this process starts no server.
+_exiting = False
+
+
+def serve_here(paths: StorePaths, lock_fd: int) -> None:
+    """Serves the store from threads of this process, which holds its lock
+    through ``lock_fd`` (handed over to the server: closed if it fails).
+
+    The server is the one ``djongo-server`` runs, on the same owner-only
+    socket, so other processes (and this one's pymongo) join it as usual;
+    this process's own ``StoreClient`` runs its statements in the calling
+    thread. It stops at interpreter exit, as ``djongo-server`` on SIGTERM.
+    """
+    _open_lock_fds.discard(lock_fd)
+    try:
+        _core.serve_in_process(str(paths.dir), lock_fd)
+    except _core.EngineError as exc:
+        raise StoreError(str(exc)) from None
+    with _watch_lock:
+        if not _served:
+            atexit.register(_stop_serving)
+        _served[paths.dir] = paths
+
+
+def serves(paths: StorePaths) -> bool:
+    """Whether this process serves the store itself."""
+    return paths.dir in _served
+
+
+def _stop_serving() -> None:
+    """At exit: running statements get their replies, the socket goes, the
+    database file is closed, then the lock is released; the other processes'
+    watchers start a server of its own for them."""
+    global _exiting
+    _exiting = True
+    for directory in list(_served):
+        _core.stop_in_process(str(directory))
+        _served.pop(directory, None)
+
+
 # --- the watcher: a new server when the old one dies --------------------------------------
 
 # The stores this process watches, and those whose watcher runs in it (a
@@ -268,6 +326,10 @@ def _watch(paths: StorePaths) -> None:
             _close_lock(fd)
             logger.error("djongo: cannot watch the embedded store %s: %s", paths.dir, exc)
             return
+        if _exiting:
+            # This process is on its way out: a process that stays starts it.
+            _close_lock(fd)
+            return
         try:
             pid = start_server(paths, fd)
         except StoreError as exc:
@@ -289,6 +351,18 @@ def _after_fork_in_child() -> None:
         except OSError:
             pass
     _open_lock_fds.clear()
+    # A store the parent serves is the parent's: the child closes its copies
+    # of the server's descriptors (the lock, the data file that redb locks,
+    # the socket and its connections), never uses or drops the inherited
+    # engine, and joins through the socket like any other process.
+    try:
+        _core.after_fork_in_child()
+    except _core.EngineError as exc:
+        logger.error("djongo: this forked process (pid %d) could not close its copies of the "
+                     "store server's descriptors: %s", os.getpid(), exc)
+    for paths in _served.values():
+        _watched[paths.dir] = paths
+    _served.clear()
     # The watcher threads did not come along: the child (a gunicorn or
     # celery worker, say) watches the stores its parent used on its own.
     _watch_lock = threading.Lock()

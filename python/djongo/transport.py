@@ -3,7 +3,9 @@
 ``StoreTransport`` runs compiled plans through ``djongo._core.StoreClient``
 (``crates/python/src/store``): the plan is bound and sent, and the rows come
 back as tuples, in one call that releases the GIL while it waits. It is used
-for the embedded store only (its owner-only socket); a server reached through
+for the embedded store only (its owner-only socket, or, when this process
+serves the store itself with ``STORE_SERVER: "in-process"``, the server's
+command layer in the calling thread); a server reached through
 ``CLIENT``, and everything behind ``mongo_*`` and GridFS, goes through
 pymongo. Both share the connection's transaction: a statement sent here
 inside ``atomic()`` carries the session id and txnNumber of the connection's

@@ -97,22 +97,25 @@ pub fn store_paths(py: Python<'_>, data_dir: &str) -> PyResult<Py<PyAny>> {
 #[pyfunction]
 #[pyo3(signature = (argv, lock_fd = None, ready_fd = None))]
 pub fn server_main(py: Python<'_>, argv: Vec<String>, lock_fd: Option<i32>, ready_fd: Option<i32>) -> PyResult<i32> {
-    let adopt = |fd: Option<i32>, what: &str| -> PyResult<Option<std::fs::File>> {
-        let Some(fd) = fd else { return Ok(None) };
-        // Refuse what is not an open descriptor rather than adopting (and
-        // later closing) a number that means nothing or something else.
-        if fd < 0 || !is_open_fd(fd) {
-            return Err(EngineError::new_err(format!("{what} {fd} is not an open file descriptor")));
-        }
-        // SAFETY: the descriptor is open (checked above) and was handed to
-        // this process for the server alone (pass_fds of the starting
-        // process); nothing else in this process owns or closes it.
-        #[allow(unsafe_code)]
-        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        Ok(Some(file))
-    };
+    let adopt = |fd: Option<i32>, what: &str| fd.map(|fd| adopt_fd(fd, what)).transpose();
     let handed = djongo_server::standalone::HandedDown { lock: adopt(lock_fd, "lock_fd")?, ready: adopt(ready_fd, "ready_fd")? };
     Ok(py.detach(|| djongo_server::standalone::main(argv.into_iter(), handed)))
+}
+
+/// Takes ownership of `fd`, a descriptor handed to this code alone (the
+/// store lock a starting process passed down, or took for a server in this
+/// process): whoever handed it over no longer owns or closes it.
+pub fn adopt_fd(fd: i32, what: &str) -> PyResult<std::fs::File> {
+    // Refuse what is not an open descriptor rather than adopting (and
+    // later closing) a number that means nothing or something else.
+    if fd < 0 || !is_open_fd(fd) {
+        return Err(EngineError::new_err(format!("{what} {fd} is not an open file descriptor")));
+    }
+    // SAFETY: the descriptor is open (checked above) and was handed over for
+    // the server alone; nothing else owns or closes it.
+    #[allow(unsafe_code)]
+    let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    Ok(file)
 }
 
 /// Whether `fd` is an open descriptor (its flags can be read).

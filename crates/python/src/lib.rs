@@ -10,6 +10,7 @@
 mod binder;
 mod convert;
 mod engine;
+mod in_process;
 mod plans;
 mod store;
 mod values;
@@ -85,6 +86,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::stop_engine, m)?)?;
     m.add_function(wrap_pyfunction!(engine::store_paths, m)?)?;
     m.add_function(wrap_pyfunction!(engine::server_main, m)?)?;
+    m.add_function(wrap_pyfunction!(in_process::serve_in_process, m)?)?;
+    m.add_function(wrap_pyfunction!(in_process::stop_in_process, m)?)?;
+    m.add_function(wrap_pyfunction!(in_process::after_fork_in_child, m)?)?;
     m.add_class::<binder::Binder>()?;
     m.add_class::<store::StoreClient>()?;
     m.add("ENGINE_VERSION", djongo_server::VERSION)?;

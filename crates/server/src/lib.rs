@@ -21,6 +21,8 @@ pub mod foreign_keys;
 pub mod hashed;
 pub mod geo_index;
 pub mod index;
+#[cfg(unix)]
+pub mod in_process;
 pub mod keyenc;
 pub mod ops;
 pub mod plan;

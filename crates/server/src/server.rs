@@ -210,6 +210,12 @@ impl ServerHandle {
         &self.addresses
     }
 
+    /// What all connections share; commands of the serving process's own
+    /// client run on it directly (`in_process`).
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
+    }
+
     /// How many client connections are open (for idle shutdown).
     pub fn open_connections(&self) -> usize {
         self.connections.open.lock().len()

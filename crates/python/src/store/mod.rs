@@ -24,6 +24,7 @@ use crate::plans;
 use crate::values::{self, Decimals};
 use bson::spec::BinarySubtype;
 use bson::{doc, Binary, Bson, Document, RawDocument, RawDocumentBuf};
+use djongo_server::in_process::InProcessServer;
 use pool::Pool;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -31,6 +32,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 create_exception!(_core, StoreError, PyException, "The embedded store's client failed.");
@@ -95,6 +97,10 @@ fn uuid(bytes: &[u8]) -> Bson {
 
 #[pyclass(frozen, module = "djongo._core")]
 pub struct StoreClient {
+    /// The store's server when this process runs it (`STORE_SERVER:
+    /// "in-process"`): commands go to it in the calling thread, not through
+    /// the socket, for as long as it serves here.
+    local: Option<Arc<InProcessServer>>,
     pool: Pool,
     /// How long a statement waits for a server to accept its connection
     /// (one starting, or replacing one that died).
@@ -141,6 +147,15 @@ impl StoreClient {
     }
 
     fn exchange(&self, mut body: Document, documents: Option<&[Vec<u8>]>, kind: Kind) -> Result<RawDocumentBuf, Failure> {
+        // (A forked child of the serving process goes through the socket.)
+        if let Some(local) = self.local.as_ref().filter(|local| local.is_owner()) {
+            // No connection can be lost on the way, so a write needs no
+            // session to be sent again with.
+            match run_here(local, body, documents) {
+                Ok(reply) => return reply,
+                Err(given_back) => body = given_back,
+            }
+        }
         let mut connection = self.pool.checkout();
         if kind == Kind::Write {
             body.insert("lsid", doc! {"id": uuid(&connection.lsid)});
@@ -158,8 +173,30 @@ impl StoreClient {
         // server died) goes to the next server once more, whatever its kind:
         // the first statement of a transaction starts it there.
         let mut unsent_resent = false;
+        // After a failure, a statement is sent again only to a server that
+        // answered a ping first, as a driver retries only on a server its
+        // monitor found: a server being killed may still accept connections
+        // (its listener lives until its process is gone) that it will never
+        // serve, and those must not use up the statement's one retry.
+        let mut probe_until: Option<Instant> = None;
         loop {
             let deadline = Instant::now() + self.wait;
+            if let Some(until) = probe_until {
+                let answered = connection
+                    .stream(self.pool.path(), deadline)
+                    .map_err(wire::TripError::Failed)
+                    .and_then(|stream| ping().map_err(wire::TripError::Failed).and_then(|ping| wire::round_trip(stream, &ping)));
+                if let Err(failure) = answered {
+                    connection.disconnect();
+                    if Instant::now() >= until {
+                        self.pool.checkin(connection);
+                        return Err(Failure::Connection(failure.into_io()));
+                    }
+                    std::thread::sleep(PROBE_RETRY);
+                    continue;
+                }
+                probe_until = None;
+            }
             let result = connection
                 .stream(self.pool.path(), deadline)
                 .map_err(wire::TripError::Failed)
@@ -182,6 +219,7 @@ impl StoreClient {
                         self.pool.checkin(connection);
                         return Err(Failure::Connection(e));
                     }
+                    probe_until = Some(Instant::now() + self.wait);
                 }
             }
         }
@@ -202,6 +240,72 @@ impl StoreClient {
         }
         Ok(())
     }
+}
+
+/// Runs a command on this process's own server, in the calling thread, with
+/// the checks the server's framing applies to a message (its size, each
+/// document's). `Err(body)`: the server does not serve here any more
+/// (stopped at exit, or this is a forked child); the command is given back
+/// to go through the socket.
+fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec<u8>]>) -> Result<Result<RawDocumentBuf, Failure>, Document> {
+    use djongo_server::wire::{MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE};
+    let encoded = match body.to_vec() {
+        Ok(bytes) => bytes,
+        Err(e) => return Ok(Err(Failure::TooLarge(format!("cannot encode the command: {e}")))),
+    };
+    let body_len = encoded.len();
+    // The engine recurses per level of a command's nesting; the server's
+    // threads have the stack for the deepest a message may be, a caller's
+    // thread (a Python thread, whatever its stack size) may not.
+    let too_deep = |bytes: &[u8], levels: usize| djongo_server::wire::exceeds_depth(bytes, levels).unwrap_or(true);
+    if too_deep(&encoded, HERE_MAX_DEPTH) || documents.unwrap_or_default().iter().any(|d| too_deep(d, HERE_MAX_DEPTH - 2)) {
+        return Err(body);
+    }
+    let sequence_len = documents.map_or(0, |d| SEQUENCE_OVERHEAD + d.iter().map(Vec::len).sum::<usize>());
+    let message_len = MESSAGE_OVERHEAD + body_len + sequence_len;
+    if message_len > MAX_MESSAGE_SIZE {
+        return Ok(Err(Failure::TooLarge(format!("the command is {message_len} bytes, more than the {MAX_MESSAGE_SIZE} a message may hold"))));
+    }
+    let sizes = std::iter::once(body_len).chain(documents.unwrap_or_default().iter().map(Vec::len));
+    if let Some(len) = sizes.into_iter().find(|&len| len > MAX_BSON_OBJECT_SIZE) {
+        let reply = doc! {"ok": 0.0, "errmsg": format!("BSONObj size: {len} is invalid. Size must be between 0 and {MAX_BSON_OBJECT_SIZE}"), "code": 10334, "codeName": "BSONObjectTooLarge"};
+        return Ok(raw_reply(&reply));
+    }
+    if let Some(documents) = documents {
+        let decoded: Result<Vec<Bson>, _> = documents.iter().map(|d| Document::from_reader(d.as_slice()).map(Bson::Document)).collect();
+        match decoded {
+            Ok(decoded) => body.insert("documents", decoded),
+            Err(e) => return Ok(Err(Failure::TooLarge(format!("a document cannot be read back: {e}")))),
+        };
+    }
+    match local.run(body) {
+        Ok(reply) => Ok(raw_reply(&reply)),
+        Err(mut body) => {
+            body.remove("documents");
+            Err(body)
+        }
+    }
+}
+
+/// How long a retry waits after a server that did not answer its ping.
+const PROBE_RETRY: Duration = Duration::from_millis(10);
+
+/// A `ping`, which a retry sends first to see that a server serves.
+fn ping() -> io::Result<wire::Request> {
+    wire::request(&doc! {"ping": 1, "$db": "admin"}, None)
+}
+
+/// The deepest command run in the calling thread: deeper ones (rare: a
+/// filter or value nested this far) go through the socket.
+const HERE_MAX_DEPTH: usize = 32;
+
+/// An OP_MSG's header, flags and body section kind.
+const MESSAGE_OVERHEAD: usize = 16 + 4 + 1;
+/// A `documents` sequence section's kind, size and name.
+const SEQUENCE_OVERHEAD: usize = 1 + 4 + "documents".len() + 1;
+
+fn raw_reply(reply: &Document) -> Result<RawDocumentBuf, Failure> {
+    RawDocumentBuf::try_from(reply).map_err(|e| Failure::Connection(io::Error::new(io::ErrorKind::InvalidData, format!("the store's reply cannot be encoded: {e}"))))
 }
 
 /// Hands the command, as sent (without its session fields), to `log`.
@@ -247,7 +351,8 @@ fn count_of(value: Option<&Bson>) -> i64 {
 impl StoreClient {
     #[new]
     fn new(socket: PathBuf, wait_ms: u64) -> StoreClient {
-        StoreClient { pool: Pool::new(socket), wait: Duration::from_millis(wait_ms) }
+        let local = crate::in_process::serving_at(&socket);
+        StoreClient { local, pool: Pool::new(socket), wait: Duration::from_millis(wait_ms) }
     }
 
     /// Runs a `find` plan: the first batch of rows, and the cursor id (0
@@ -459,6 +564,13 @@ impl StoreClient {
         let kind = if write { Kind::Write } else { Kind::Read };
         let reply = self.run(py, db, body, None, Scope::of(txn.as_ref(), kind), log.as_ref(), None)?;
         reply_to_python(py, &reply)
+    }
+
+    /// Whether this client's statements run in this process's own server
+    /// (in the calling thread) rather than through the socket.
+    #[getter]
+    fn in_process(&self) -> bool {
+        self.local.as_ref().is_some_and(|local| local.is_owner())
     }
 
     /// Where this client connects.
