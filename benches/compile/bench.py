@@ -35,6 +35,9 @@ import sys
 import timeit
 from collections.abc import Callable
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from machine import cpu_model  # noqa: E402
+
 HERE = pathlib.Path(__file__).resolve().parent
 STATEMENTS = HERE / "statements.sql"  # Django 5.2 through djongo-rs's backend
 PEER_STATEMENTS = HERE / "statements_djongo137.sql"  # Django 3.1 through Djongo 1.3.7's
@@ -246,14 +249,7 @@ def _criterion(directory: pathlib.Path | None, name: str) -> float | None:
 
 
 def _machine() -> list[str]:
-    cpu = "?"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model("?")
     try:
         rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True,
                                check=False).stdout.strip()

@@ -20,6 +20,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +28,9 @@ from pathlib import Path
 
 import pymongo
 from pymongo.errors import OperationFailure
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import cpu_model  # noqa: E402
 
 DB = "bench"
 
@@ -163,14 +167,7 @@ def time_once(fn, db, rng, rep) -> float:
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     return [f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
             f"nproc: {os.cpu_count()}; CPU: {cpu}",

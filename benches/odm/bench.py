@@ -36,6 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import cpu_model  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 PERCENTILES = (10, 25, 50, 75, 90, 95, 98, 99)
 UPDATED_VALUE = "updated_value"  # the spec's 13-byte update payload
@@ -595,14 +598,7 @@ def datasets(data: Path) -> dict:
 
 
 def machine(load_before, server: str) -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, cwd=HERE).stdout.strip()

@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import cpu_model  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 AUTHORS = 50
 BATCH = 1000
@@ -400,14 +403,7 @@ def main() -> None:
 
 
 def machine(load_before) -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import django
 
     return {

@@ -37,6 +37,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import cpu_model  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 WRITERS = (1, 2, 4, 8)
 MODES = ("transaction", "transaction + 5 ms work", "single write")
@@ -160,14 +163,7 @@ def p99(values: list[float]) -> float:
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import django
     import pymongo
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
