@@ -240,3 +240,15 @@ fn an_index_on_the_counter_follows_it() {
         assert_eq!(reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap().len(), found, "seq {seq}");
     }
 }
+
+/// A counter inside `_id` is refused as any change of `_id` is.
+#[test]
+fn a_counter_in_the_id_is_immutable() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"insert": "__schema__", "documents": [{"_id": {"seq": 1}, "name": "t"}]});
+    let spec = doc! {"collection": "__schema__", "filter": {"name": "t"}, "path": "_id.seq", "field": "id"};
+    let reply = c.cmd("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": spec});
+    assert_eq!(reply.get_i32("code").unwrap(), 66, "{reply}");
+    assert_eq!(ids(&mut c), Vec::<Bson>::new());
+}
