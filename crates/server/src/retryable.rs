@@ -87,10 +87,11 @@ fn load(storage: &Storage, lsid: &[u8]) -> CmdResult<Option<Record>> {
     Ok(Some(decode(bytes.value())?.0))
 }
 
-/// The reply a retried write already got, if it was applied; an error if
-/// the session has moved on to a later statement (as MongoDB answers).
-pub fn replay(storage: &Storage, key: &RetryKey) -> CmdResult<Option<Document>> {
-    let Some(record) = load(storage, &key.lsid)? else { return Ok(None) };
+/// What a statement `key` is answered from its session's record: the
+/// reply it already got, if it was applied; an error if the session has
+/// moved on to a later statement (as MongoDB answers).
+fn answer(record: Option<Record>, key: &RetryKey) -> CmdResult<Option<Document>> {
+    let Some(record) = record else { return Ok(None) };
     if record.txn_number > key.txn_number {
         return Err(CommandError::new(
             225,
@@ -99,6 +100,26 @@ pub fn replay(storage: &Storage, key: &RetryKey) -> CmdResult<Option<Document>> 
         ));
     }
     Ok(if record.txn_number == key.txn_number { record.reply } else { None })
+}
+
+/// The reply a retried write already got, read from the last committed
+/// state (see [`answer`]).
+pub fn replay(storage: &Storage, key: &RetryKey) -> CmdResult<Option<Document>> {
+    answer(load(storage, &key.lsid)?, key)
+}
+
+/// [`replay`], read in the write transaction that would apply the
+/// statement: no separate read transaction, and no other writer can
+/// record the same statement between the check and the write.
+pub fn replay_in(txn: &WriteTxn, key: &RetryKey) -> CmdResult<Option<Document>> {
+    // (Opening the table in a write transaction creates it when no
+    // retryable write was ever recorded: the write records one there.)
+    let table = txn.txn()?.open_table(RECORDS)?;
+    let record = match table.get(key.lsid.as_slice())? {
+        Some(bytes) => Some(decode(bytes.value())?.0),
+        None => None,
+    };
+    answer(record, key)
 }
 
 fn put(txn: &WriteTransaction, lsid: &[u8], value: &[u8]) -> CmdResult<()> {

@@ -164,3 +164,91 @@ fn a_digest_that_is_not_binary_is_a_type_mismatch() {
     assert_eq!(reply.get_i32("code").unwrap(), 14, "{reply}");
     assert_eq!(ids(&mut c), Vec::<Bson>::new());
 }
+
+fn wide_record(seq: i64) -> Document {
+    let columns: Vec<Document> = (0..120).map(|i| doc! {"name": format!("field{i}"), "type": "varchar", "null": false, "primary_key": false, "default": null}).collect();
+    doc! {"_id": 1, "name": "t", "auto": {"field_names": ["id"], "seq": seq}, "columns": columns}
+}
+
+fn record(c: &mut Client) -> Document {
+    let reply = c.ok("db", doc! {"find": "__schema__", "filter": {"name": "t"}});
+    reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap()[0].as_document().unwrap().clone()
+}
+
+/// A record as large as a 120-column model's (its own pages in the store),
+/// found by the unique index on `name` as Django's migrations create it:
+/// the counter moves, 32-bit while it fits and 64-bit after, and nothing
+/// else in the record does; the digest stays; change streams see the
+/// counter's path.
+#[test]
+fn a_wide_record_keeps_all_but_its_counter() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let start = i64::from(i32::MAX) - 1;
+    c.ok("db", doc! {"insert": "__schema__", "documents": [wide_record(start)]});
+    c.ok("db", doc! {"createIndexes": "__schema__", "indexes": [{"key": {"name": 1}, "name": "name_1", "unique": true}]});
+    let opened = c.ok("db", doc! {"aggregate": "__schema__", "pipeline": [{"$changeStream": {}}], "cursor": {}});
+    let cursor = opened.get_document("cursor").unwrap().get_i64("id").unwrap();
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": with_digest(doc! {"name": "t"}, Bson::Null)});
+    let known = digest(&reply);
+    let mut expected = wide_record(start);
+    expected.get_document_mut("auto").unwrap().insert("seq", i32::MAX);
+    assert_eq!(record(&mut c), expected);
+    // Past 32 bits: the number widens, the rest of the record is the same.
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 2}, {"n": 3}], "djongoCounter": with_digest(doc! {"name": "t"}, known.clone())});
+    assert_eq!(reply.get_document("djongoCounter").unwrap().get_i64("first").unwrap(), i64::from(i32::MAX) + 1);
+    assert_eq!(digest(&reply), known);
+    expected.get_document_mut("auto").unwrap().insert("seq", i64::from(i32::MAX) + 2);
+    assert_eq!(record(&mut c), expected);
+    assert_eq!(ids(&mut c), vec![Bson::Int32(i32::MAX), Bson::Int64(i64::from(i32::MAX) + 1), Bson::Int64(i64::from(i32::MAX) + 2)]);
+    let more = c.ok("db", doc! {"getMore": cursor, "collection": "__schema__", "maxTimeMS": 2000});
+    let updated: Vec<Document> = more.get_document("cursor").unwrap().get_array("nextBatch").unwrap().iter()
+        .map(|e| e.as_document().unwrap().get_document("updateDescription").unwrap().get_document("updatedFields").unwrap().clone())
+        .collect();
+    assert_eq!(updated, vec![doc! {"auto.seq": i32::MAX}, doc! {"auto.seq": i64::from(i32::MAX) + 2}]);
+    // A changed record no longer has the digest.
+    c.ok("db", doc! {"update": "__schema__", "updates": [{"q": {"name": "t"}, "u": {"$set": {"columns.0.null": true}}}]});
+    let reply = c.cmd("db", doc! {"insert": "t", "documents": [{"n": 4}], "djongoCounter": with_digest(doc! {"name": "t"}, known)});
+    assert_eq!(reply.get_i32("code").unwrap(), 47, "{reply}");
+}
+
+/// The digest is the SHA-256 of the record's BSON with null for the
+/// counter, the record as a client reads it.
+#[test]
+fn the_digest_is_the_records_bson_with_the_counter_left_out() {
+    use sha2::{Digest as _, Sha256};
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"insert": "__schema__", "documents": [wide_record(3)]});
+    let reply = c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": with_digest(doc! {"name": "t"}, Bson::Null)});
+    let mut read = record(&mut c);
+    read.get_document_mut("auto").unwrap().insert("seq", Bson::Null);
+    let expected = Binary { subtype: BinarySubtype::Generic, bytes: Sha256::digest(read.to_vec().unwrap()).to_vec() };
+    assert_eq!(digest(&reply), Bson::Binary(expected));
+}
+
+/// An index that reads the counter keeps its entries right.
+#[test]
+fn an_index_on_the_counter_follows_it() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"insert": "__schema__", "documents": [wide_record(3)]});
+    c.ok("db", doc! {"createIndexes": "__schema__", "indexes": [{"key": {"auto.seq": 1}, "name": "seq_1"}]});
+    c.ok("db", doc! {"insert": "t", "documents": [{"n": 1}, {"n": 2}], "djongoCounter": counter(doc! {"name": "t"})});
+    for (seq, found) in [(3, 0), (5, 1)] {
+        let reply = c.ok("db", doc! {"find": "__schema__", "filter": {"auto.seq": seq}, "hint": "seq_1", "projection": {"name": 1}});
+        assert_eq!(reply.get_document("cursor").unwrap().get_array("firstBatch").unwrap().len(), found, "seq {seq}");
+    }
+}
+
+/// A counter inside `_id` is refused as any change of `_id` is.
+#[test]
+fn a_counter_in_the_id_is_immutable() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    c.ok("db", doc! {"insert": "__schema__", "documents": [{"_id": {"seq": 1}, "name": "t"}]});
+    let spec = doc! {"collection": "__schema__", "filter": {"name": "t"}, "path": "_id.seq", "field": "id"};
+    let reply = c.cmd("db", doc! {"insert": "t", "documents": [{"n": 1}], "djongoCounter": spec});
+    assert_eq!(reply.get_i32("code").unwrap(), 66, "{reply}");
+    assert_eq!(ids(&mut c), Vec::<Bson>::new());
+}

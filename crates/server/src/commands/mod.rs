@@ -385,15 +385,12 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     concerns::read_concern(body)?;
     concerns::write_concern(body)?;
     let snapshot = snapshot_read(state, &name, body)?;
-    // A retried write that was applied already (perhaps by the store's
-    // previous server) gets the reply it got then.
     let retry = RetryKey::for_command(&name, body, lsid.as_deref())?;
-    if let Some(key) = &retry {
-        if let Some(reply) = retryable::replay(&state.storage, key)? {
+    if let Some((snapshot, time)) = snapshot {
+        // (A write at a snapshot: its retry answered from the last commit.)
+        if let Some(reply) = retry.as_ref().map(|key| retryable::replay(&state.storage, key)).transpose()?.flatten() {
             return Ok(reply);
         }
-    }
-    if let Some((snapshot, time)) = snapshot {
         effects.snapshot_time = Some(time);
         let mut ctx = Ctx { state, conn, db, scope: Scope::at_snapshot(&state.storage, snapshot), lsid, retryable: false, changes: Vec::new() };
         return dispatch(&mut ctx, &name, run, body);
@@ -415,6 +412,21 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
             retryable: retry.is_some(),
             changes: Vec::new(),
         };
+        // A retried write that was applied already (perhaps by the store's
+        // previous server) gets the reply it got then, read in the write
+        // transaction that would apply it again.
+        if let Some(key) = &retry {
+            let replayed = ctx.scope.write().map(drop).and_then(|()| ctx.scope.write.as_ref().map_or(Ok(None), |w| retryable::replay_in(w, key)));
+            let answered = match replayed {
+                Ok(None) => None,
+                Ok(Some(reply)) => Some(Ok(reply)),
+                Err(e) => Some(Err(e)),
+            };
+            if let Some(answered) = answered {
+                ctx.scope.finish(false, |_| {})?;
+                return answered;
+            }
+        }
         let result = dispatch(&mut ctx, &name, run, body);
         let bypass = crate::validation::bypass_requested(body);
         let result = result.and_then(|reply| ctx.scope.verify_foreign_keys(bypass).map(|()| reply));

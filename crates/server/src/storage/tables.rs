@@ -520,6 +520,33 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Whether a change to the field at `path` (dotted), and nothing else,
+    /// leaves every index entry, partial index membership and foreign-key
+    /// check of `meta` as it was: no index, partial filter or constraint
+    /// reads that field, a field within it or one holding it. Text and
+    /// wildcard indexes read fields they do not name, so they count as
+    /// reading it.
+    pub fn reads_no_index_or_constraint(meta: &CollectionMeta, path: &str) -> bool {
+        let overlaps = |field: &str| field == path || field.strip_prefix(path).is_some_and(|rest| rest.starts_with('.')) || path.strip_prefix(field).is_some_and(|rest| rest.starts_with('.'));
+        meta.foreign_keys.is_empty()
+            && meta.referenced_by.is_empty()
+            && meta.indexes.iter().all(|ix| ix.partial.is_none() && ix.text.is_none() && ix.wildcard.is_none() && !ix.key.keys().any(|k| overlaps(k)))
+    }
+
+    /// [`replace`](Self::replace) for stored bytes that differ from the
+    /// document's only in a field for which
+    /// [`reads_no_index_or_constraint`](Self::reads_no_index_or_constraint)
+    /// holds: its index entries stay as they are, so neither document is
+    /// decoded. `id` is the document's `_id`, unchanged.
+    pub fn replace_unindexed(&mut self, meta: &CollectionMeta, id: &Bson, bytes: &[u8]) -> CmdResult<()> {
+        let id_key = keyenc::encode_one(id);
+        let key = doc_key(meta, &id_key);
+        self.claim_document(meta, &key)?;
+        Self::check_storable(bytes, WriteKind::Update)?;
+        self.docs.insert(key.as_slice(), bytes)?;
+        Ok(())
+    }
+
     /// Moves a replaced document's index entries from `old` to `new`,
     /// touching only the entries that differ: an update that leaves an
     /// index's keys alone (a counter raised in a `__schema__` record, a
