@@ -182,16 +182,10 @@ class Executor:
     def _operation_collation(self, names: list[str],
                              columns: list[tuple[str, str]]) -> dict | None:
         """MongoDB's collation for a statement that names ``names`` and
-        compares ``columns`` (collations.choose). The columns' collations are
-        read once per connection (again after this connection runs DDL); their
-        types only when a collation other than the simple one is in play."""
-        collated = self.connection.collations
-        if collated is None:
-            collated = records.shared_facts(
-                self.connection, "collations",
-                lambda: catalog.all_collated_columns(self.db, self.session))
-            if self.connection.in_transaction:
-                self.connection.collations = collated
+        compares ``columns`` (collations.choose). The columns' collations come
+        from ``_schema_facts``; their types only when a collation other than the
+        simple one is in play."""
+        collated = self._schema_facts("collations", catalog.all_collated_columns)
         if not names and not any(c in collated.get(t, ()) for t, c in columns):
             return None
 
@@ -466,17 +460,22 @@ class Executor:
                 doc[name] = row.get(f"g{i}")
 
     def _generated(self, collection: str) -> dict[str, Any]:
-        """The generated columns of ``collection``, from the connection's
-        cache: an UPDATE must recompute them, so the tables that have any are
-        read once per connection (again after this connection runs DDL)."""
-        generated = self.connection.generated
-        if generated is None:
-            generated = records.shared_facts(
-                self.connection, "generated",
-                lambda: catalog.all_generated_columns(self.db, self.session))
+        """The generated columns of ``collection`` (an UPDATE must recompute
+        them), from ``_schema_facts``."""
+        return self._schema_facts("generated", catalog.all_generated_columns).get(collection, {})
+
+    def _schema_facts(self, kind: str, read: Callable[[Any, Any], dict]) -> dict:
+        """``kind`` (``"collations"`` or ``"generated"``, the connection's
+        attribute of that name) for every table: what this transaction read,
+        inside one; else the process's copy (records.shared_facts), read again
+        after this process's DDL."""
+        facts = getattr(self.connection, kind)
+        if facts is None:
+            facts = records.shared_facts(self.connection, kind,
+                                         lambda: read(self.db, self.session))
             if self.connection.in_transaction:
-                self.connection.generated = generated
-        return generated.get(collection, {})
+                setattr(self.connection, kind, facts)
+        return facts
 
     def _counter(self, collection: str, update: Callable[[Any, int | None], Any]) -> Any:
         """Runs ``update(session, max_time_ms)`` on ``collection``'s id counter.
