@@ -12,6 +12,7 @@ the serving process leaves the store to the others.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -50,6 +51,17 @@ def start_django(data_dir: Path, body: str, in_process: bool = True) -> subproce
     return subprocess.Popen([sys.executable, "-c", SETUP + textwrap.dedent(body)], cwd=ROOT,
                             env=_env(data_dir, in_process), text=True, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@contextlib.contextmanager
+def django_process(data_dir: Path, body: str, in_process: bool = True):
+    """A running Django process (``start_django``), killed on the way out
+    whatever the test did with it."""
+    process = start_django(data_dir, body, in_process)
+    try:
+        yield process
+    finally:
+        process.kill()
 
 
 def read_line(process: subprocess.Popen, starting: str) -> str:
@@ -181,7 +193,7 @@ def test_the_engine_runs_without_the_gil(tmp_path):
 
 def test_another_process_joins_and_both_read_and_write(tmp_path):
     data = tmp_path / "data"
-    first = start_django(data, """
+    with django_process(data, """
         call_command("migrate", verbosity=0)
         Author.objects.create(name="first 0")
         print("ready", os.getpid(), flush=True)
@@ -189,10 +201,9 @@ def test_another_process_joins_and_both_read_and_write(tmp_path):
             sys.stdin.readline()
             Author.objects.create(name=f"first {i}")
             print("names", sorted(Author.objects.values_list("name", flat=True)), flush=True)
-    """)
-    try:
+    """) as first:
         first_pid = int(read_line(first, "ready").split()[1])
-        second = start_django(data, """
+        with django_process(data, """
             from django.db import connection
             connection.ensure_connection()
             print("in process", connection.connection.store.client.in_process, flush=True)
@@ -200,8 +211,7 @@ def test_another_process_joins_and_both_read_and_write(tmp_path):
                 sys.stdin.readline()
                 Author.objects.create(name=f"second {i}")
                 print("names", sorted(Author.objects.values_list("name", flat=True)), flush=True)
-        """)
-        try:
+        """) as second:
             assert read_line(second, "in process") == "in process False"
             for i in range(3):
                 # Turn by turn, each sees every write of the other so far.
@@ -214,13 +224,9 @@ def test_another_process_joins_and_both_read_and_write(tmp_path):
                 seen = read_line(first, "names")
                 assert f"'second {i}'" in seen and f"'first {i + 1}'" in seen, seen
             _, err = second.communicate(timeout=60)
-        finally:
-            second.kill()
         assert second.returncode == 0, err
         assert f"joined its server (pid {first_pid}," in err, err
         first.communicate(timeout=60)
-    finally:
-        first.kill()
     assert first.returncode == 0
 
 
@@ -315,15 +321,14 @@ def test_a_forked_child_joins_through_the_socket_and_takes_over_when_the_parent_
 
 def test_kill_9_of_the_serving_process_while_another_works(tmp_path):
     data = tmp_path / "data"
-    first = start_django(data, """
+    with django_process(data, """
         import time
         call_command("migrate", verbosity=0)
         print("ready", os.getpid(), flush=True)
         time.sleep(600)
-    """)
-    try:
+    """) as first:
         first_pid = int(read_line(first, "ready").split()[1])
-        second = start_django(data, """
+        with django_process(data, """
             import threading, time
             from django.db import connection
             acknowledged, failures, stop = [], [], threading.Event()
@@ -352,8 +357,7 @@ def test_kill_9_of_the_serving_process_while_another_works(tmp_path):
             worker.join()
             stored = sorted(Author.objects.values_list("name", flat=True))
             print("result", sorted(acknowledged) == stored, len(stored), failures, flush=True)
-        """, in_process=False)
-        try:
+        """, in_process=False) as second:
             read_line(second, "working")
             os.kill(first_pid, signal.SIGKILL)
             wait_until_gone(first_pid)
@@ -361,10 +365,6 @@ def test_kill_9_of_the_serving_process_while_another_works(tmp_path):
             second.stdin.flush()
             result = read_line(second, "result")
             _, err = second.communicate(timeout=60)
-        finally:
-            second.kill()
-    finally:
-        first.kill()
     # Every acknowledged row is there, once; no create failed for good.
     assert result.startswith("result True ") and result.endswith(" []"), (result, err)
     new_server = re.search(r"started a new one \(pid (\d+)\)", err)
@@ -411,22 +411,20 @@ def test_a_clean_exit_stops_serving_and_releases_the_store(tmp_path):
 
 def test_after_a_clean_exit_a_joined_process_carries_on(tmp_path):
     data = tmp_path / "data"
-    first = start_django(data, """
+    with django_process(data, """
         call_command("migrate", verbosity=0)
         Author.objects.create(name="first")
         print("ready", flush=True)
         sys.stdin.readline()
-    """)
-    try:
+    """) as first:
         read_line(first, "ready")
-        second = start_django(data, """
+        with django_process(data, """
             Author.objects.create(name="second, before")
             print("joined", flush=True)
             sys.stdin.readline()          # the first process has exited
             Author.objects.create(name="second, after")
             print("names", sorted(Author.objects.values_list("name", flat=True)), flush=True)
-        """)
-        try:
+        """) as second:
             read_line(second, "joined")
             first.communicate("\n", timeout=60)
             assert first.returncode == 0
@@ -434,10 +432,6 @@ def test_after_a_clean_exit_a_joined_process_carries_on(tmp_path):
             second.stdin.flush()
             names = read_line(second, "names")
             _, err = second.communicate(timeout=60)
-        finally:
-            second.kill()
-    finally:
-        first.kill()
     assert names == "names ['first', 'second, after', 'second, before']", err
     assert "stopped; this process" in err and "started a new one" in err, err
 

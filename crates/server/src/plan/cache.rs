@@ -204,6 +204,14 @@ fn fingerprint(meta: &CollectionMeta) -> u64 {
     h.finish()
 }
 
+/// Makes room in a full map: a linear search is fine at these bounds (a
+/// member is evicted only when a new one arrives past the limit).
+fn remove_least_recent<K: Clone + Eq + Hash, V>(map: &mut HashMap<K, V>, last_used: impl Fn(&V) -> u64) {
+    if let Some(oldest) = map.iter().min_by_key(|(_, v)| last_used(v)).map(|(k, _)| k.clone()) {
+        map.remove(&oldest);
+    }
+}
+
 struct Entry {
     plan: PlanId,
     works: u64,
@@ -273,14 +281,7 @@ impl PlanCache {
                 return None;
             }
             if inner.collections.len() >= self.max_collections {
-                if let Some(oldest) = inner
-                    .collections
-                    .iter()
-                    .min_by_key(|(_, c)| c.last_used)
-                    .map(|(k, _)| k.clone())
-                {
-                    inner.collections.remove(&oldest);
-                }
+                remove_least_recent(&mut inner.collections, |c| c.last_used);
             }
             inner.collections.insert(
                 meta.uuid.bytes.clone(),
@@ -377,14 +378,7 @@ impl PlanCache {
             return;
         };
         if !c.entries.contains_key(&shape.text) && c.entries.len() >= max_entries {
-            if let Some(oldest) = c
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            {
-                c.entries.remove(&oldest);
-            }
+            remove_least_recent(&mut c.entries, |e| e.last_used);
         }
         let entry = Entry {
             plan: outcome.plan,
