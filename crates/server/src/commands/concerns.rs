@@ -141,7 +141,7 @@ pub fn journaled(body: &Document) -> bool {
         _ => false,
     };
     let truthy = |key: &str| wc.get(key).is_some() && !falsy(key);
-    !(falsy("j") && !truthy("fsync"))
+    !falsy("j") || truthy("fsync")
 }
 
 fn check_w(w: &Bson) -> CmdResult<()> {
