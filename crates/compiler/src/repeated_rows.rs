@@ -24,7 +24,7 @@ fn shorten(sql: &str) -> Option<(String, usize, usize)> {
     let at = sql.find(" VALUES (")?;
     let prefix = &sql[..at + " VALUES ".len()];
     // Not inside a quoted identifier, and no literal or marker before the rows.
-    if prefix.matches('"').count() % 2 != 0 || prefix.contains(['\'', '`', '%', '?', '$']) {
+    if !prefix.matches('"').count().is_multiple_of(2) || prefix.contains(['\'', '`', '%', '?', '$']) {
         return None;
     }
     let rest = &sql[prefix.len()..];
