@@ -160,6 +160,26 @@ def test_writes_outside_a_transaction_survive_the_servers_death_applied_once():
         ("a0", 1), ("a1", 1), ("a2", 1), ("b", 0)]
 
 
+def test_ids_taken_without_waiting_for_the_disk_stay_behind_the_counter_after_a_crash():
+    """bulk_create() takes its ids with a counter update that does not wait
+    for the disk (``j: false``); the transaction's commit that uses them does,
+    and makes the update durable with it. Ids of a transaction that rolled
+    back may be lost with a crash and handed out again, never an id of a
+    stored row."""
+    Author.objects.create(name="first")  # the table's record is cached
+    made = Author.objects.bulk_create([Author(name=f"a{i}") for i in range(3)])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Author.objects.bulk_create([Author(name="rolled back") for _ in range(3)])
+        raise RuntimeError
+    pid = server_pid(Path(settings.DATABASES["default"]["DATA_DIR"]))
+    os.kill(pid, signal.SIGKILL)
+    wait_until_gone(pid)
+    later = Author.objects.bulk_create([Author(name=f"b{i}") for i in range(3)])
+    assert min(a.pk for a in later) > max(a.pk for a in made)
+    assert names() == ["a0", "a1", "a2", "b0", "b1", "b2", "first"]
+    assert len(set(Author.objects.values_list("pk", flat=True))) == 7
+
+
 def test_a_transaction_begun_after_the_servers_death_runs_on_the_next_server():
     """The first statement of a transaction, written to a pooled connection
     whose server was killed, never reached a server: it goes to the next
@@ -274,3 +294,81 @@ def test_ids_stay_unique_and_increasing_across_processes(tmp_path):
         assert worker.returncode == 0, err
         ids += [int(x) for x in out.split()]
     assert sorted(ids) == list(range(1, 91))
+
+
+def test_bulk_create_in_a_transaction_takes_its_ids_in_one_round_trip(commands):
+    """Django's bulk_create() runs in a transaction: with the table's record
+    cached, the ids come from one counter update that checks the record
+    (no read of ``__schema__``), which does not wait for the disk (the
+    transaction's commit does), then one insert."""
+    connection.ensure_connection()
+    Author.objects.create(name="a")  # the record is read and cached
+    commands.clear()
+    made = Author.objects.bulk_create([Author(name=f"b{i}") for i in range(5)])
+    # (pymongo may open a connection for the commit: its handshake is no statement.)
+    sent = [(name, command) for name, command in commands if name != "hello"]
+    assert [name for name, _ in sent] == ["findAndModify", "insert", "commitTransaction"], sent
+    counter = sent[0][1]
+    assert "columns" in counter["query"] and counter["writeConcern"] == {"j": False}
+    first = Author.objects.get(name="a").pk
+    assert [a.pk for a in made] == list(range(first + 1, first + 6))
+    assert names() == ["a", "b0", "b1", "b2", "b3", "b4"]
+
+
+def test_bulk_create_in_a_transaction_sees_a_default_another_process_added(tmp_path):
+    """The record a transaction's insert uses is checked by its counter
+    update: after another process's migration, the insert reads the record
+    again and fills in the new column's DEFAULT, inside the same
+    transaction."""
+    data = tmp_path / "data"
+    web = run_django(data, """
+        call_command("migrate", run_syncdb=True, verbosity=0)
+        Author.objects.create(name="before")      # the record is now cached here
+        from tests.multiproc import run_django
+        from django.conf import settings
+        from django.db import transaction
+        from pathlib import Path
+        migrate = run_django(Path(settings.DATA_DIR), '''
+            from django.db import connection
+            with connection.cursor() as c:
+                c.execute("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
+                          "DEFAULT 'FR' NOT NULL")
+        ''')
+        assert migrate.returncode == 0, migrate.stderr
+        with transaction.atomic():
+            made = Author.objects.bulk_create([Author(name="after"), Author(name="later")])
+            Author.objects.create(name="last")
+        from django.db import connection
+        db = connection.connection.database
+        print([a.pk for a in made])
+        print(sorted((d["name"], d.get("country"), d["id"]) for d in db.blogapp_author.find()))
+    """)
+    assert web.returncode == 0, web.stderr
+    ids, rows = web.stdout.strip().splitlines()
+    assert ids == "[2, 3]"
+    assert rows == str(sorted([("before", "FR", 1), ("after", "FR", 2), ("later", "FR", 3),
+                               ("last", "FR", 4)]))
+
+
+def test_bulk_create_ids_stay_unique_across_processes(tmp_path):
+    data = tmp_path / "data"
+    assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0
+    script = """
+        ids = []
+        for _ in range(10):
+            ids += [a.pk for a in Author.objects.bulk_create([Author(name="p") for _ in range(3)])]
+        assert ids == sorted(ids), ids
+        print(" ".join(map(str, ids)))
+    """
+    workers = [start_django(data, script, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for _ in range(3)]
+    ids = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        ids += [int(x) for x in out.split()]
+    assert sorted(ids) == list(range(1, 91))
+    stored = run_django(data, """
+        print(" ".join(str(pk) for pk in Author.objects.values_list("pk", flat=True)))
+    """)
+    assert sorted(int(x) for x in stored.stdout.split()) == list(range(1, 91)), stored.stderr

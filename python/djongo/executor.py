@@ -326,9 +326,7 @@ class Executor:
         if numbered is not None:
             return _inserted(*numbered, returning)
 
-        # In a BulkWrite the table's cached record serves (its ids are taken
-        # only while the counter document still is that record, see _bulk_ids).
-        cached = records.get(self.connection, collection) if bulk is not None else None
+        cached = self._checked_record(collection, documents, bulk is not None)
         record = cached or self._table_record(collection)
         auto = _auto_field(record)
         if auto is None and not (record or {}).get("columns"):
@@ -353,8 +351,10 @@ class Executor:
                     bulk.ids.drop(collection)
             missing = [d for d in documents if d.get(auto) is None]
             if missing:
-                if bulk is not None:
-                    first = self._bulk_ids(bulk, collection, cached, len(missing))
+                if bulk is not None or cached is not None:
+                    first = (self._bulk_ids(bulk, collection, cached, len(missing))
+                             if bulk is not None
+                             else self._ids_while(collection, cached, len(missing)))
                     if first is None and cached is not None:
                         # Another process changed the table: read its record again.
                         records.forget(self.connection, collection)
@@ -499,6 +499,38 @@ class Executor:
         self.connection.wrote_schema_of(collection)
         return update(self.session, None)
 
+    def _checked_record(self, collection: str, documents: list[dict],
+                        in_bulk: bool) -> dict | None:
+        """The table's record as this process keeps it (``records``), where
+        the statement takes its ids only while the counter document still is
+        that record, so a stale one is noticed before anything is written:
+        in a BulkWrite (``_bulk_ids``), and in a transaction whose rows all
+        take their ids from the counter (``_ids_while``; Django's
+        ``bulk_create()`` runs in one) unless the transaction wrote the
+        table's ``__schema__`` document itself. None: read the record."""
+        cached = records.get(self.connection, collection)
+        if cached is None or in_bulk:
+            return cached
+        auto = _auto_field(cached)
+        if (self.store is None or not self.connection.in_transaction or auto is None
+                or self.connection.sequence_session(collection) is not None
+                or any(d.get(auto) is not None for d in documents)):
+            return None
+        return cached
+
+    def _ids_while(self, collection: str, record: dict, count: int) -> int | None:
+        """The first of ``count`` ids, taken outside the transaction (as
+        ``_counter`` takes them) only while the counter document still is
+        ``record``; None when it is not (another process changed the table),
+        or when a transaction holds it: then the long way decides."""
+        query = sequences.counter_filter(collection, record)
+        try:
+            after = self._update_counter(collection, sequences.allocation(count), None,
+                                         COUNTER_WAIT_MS, query)
+        except ExecutionTimeout:
+            return None
+        return sequences.first_allocated(after, count)
+
     def _bulk_ids(self, bulk, collection: str, cached: dict | None, count: int) -> int | None:
         """The first of ``count`` ids for rows a BulkWrite queues: from the
         ids it reserved for the table, reserving a larger block when they run
@@ -532,6 +564,12 @@ class Executor:
         if max_time_ms:
             command["maxTimeMS"] = max_time_ms
         inside = session is not None
+        if not inside:
+            # Not waiting for the disk: ids only matter to the writes that
+            # use them, and those commit after this update, durably, which
+            # makes it durable too; if the store dies before, none of them
+            # was acknowledged, and the ids may be handed out again.
+            command["writeConcern"] = {"j": False}
         return self.store.command(command, in_transaction=inside, write=not inside).get("value")
 
     def _evaluate(self, expressions: dict[str, Any]) -> dict[str, Any]:

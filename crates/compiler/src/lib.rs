@@ -18,6 +18,7 @@ mod lower;
 mod parse;
 pub mod placeholders;
 pub mod plan;
+mod repeated_rows;
 
 pub use error::CompileError;
 pub use json::to_canonical_json;
@@ -35,6 +36,14 @@ pub fn compile(sql: &str) -> Result<bson::Document, CompileError> {
 /// the stack the compiler needs (`limits::STACK_NEEDED`), not for use.
 #[doc(hidden)]
 pub fn compile_here(sql: &str) -> Result<bson::Document, CompileError> {
+    if let Some(plan) = repeated_rows::compile(sql, |first_row| compile_written(first_row).ok()) {
+        return Ok(plan);
+    }
+    compile_written(sql)
+}
+
+/// The plan of `sql` as written (no shortening of repeated rows).
+fn compile_written(sql: &str) -> Result<bson::Document, CompileError> {
     let rewritten = placeholders::rewrite(sql);
     let ast = parse::parse(sql, &rewritten)?;
     let plan = plan::build::build(&ast)?;

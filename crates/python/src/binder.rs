@@ -206,7 +206,11 @@ impl Binder {
             Some(Bson::Array(items)) => items.iter().filter_map(Bson::as_str).collect(),
             _ => Vec::new(),
         };
-        let Some(Bson::Array(rows)) = plan.get("rows") else { return Ok(Vec::new()) };
+        // A plan's dict leaves its rows out (`plans`): one that did not come
+        // through the cache cannot be bound, which must not insert nothing.
+        let Some(Bson::Array(rows)) = plan.get("rows") else {
+            return Err(bind_error(py, BindError::Programming("an insert plan without its rows (not one the plan cache handed out)".into())));
+        };
         let mut documents = Vec::with_capacity(rows.len());
         for row in rows {
             let Bson::Array(cells) = self.bind_bson(py, row, false)? else {

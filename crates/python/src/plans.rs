@@ -8,6 +8,14 @@
 //! sub-plans), so an identity found in the cache is that very dict. A dict
 //! the cache does not hold (an uncached compile, a plan built by hand) is
 //! converted to BSON on the spot.
+//!
+//! An INSERT's `rows` (a slot per value: 6,000 of them for Django's
+//! `bulk_create()` of 1,000 objects of 6 fields) are read by the binder from
+//! the document only, so its `dict` leaves them out: as Python objects they
+//! cost more to make than the compile itself, and, kept by the cache, every
+//! full collection of Python's garbage collector walked them again. Such a
+//! `dict` is only ever bound through the cache, which therefore keeps the
+//! entry of a `dict` still held elsewhere when it is cleared.
 use crate::convert;
 use crate::values;
 use bson::{Bson, Document};
@@ -41,7 +49,13 @@ pub fn compile(py: Python<'_>, sql: &str) -> PyResult<Py<PyAny>> {
         return Ok(plan.clone_ref(py));
     }
     let plan = py.detach(|| djongo_sql::compile(sql)).map_err(crate::compile_error_to_py)?;
-    let object = convert::document_to_py(py, &plan)?;
+    let object = if plan.get_str("op").is_ok_and(|op| op == "insert") && plan.contains_key("rows") {
+        let mut face = plan.clone();
+        face.remove("rows");
+        convert::document_to_py(py, &face)?
+    } else {
+        convert::document_to_py(py, &plan)?
+    };
     let mut entries = vec![(object.clone_ref(py), Arc::new(plan.clone()))];
     if let (Some(Bson::Array(subplans)), Ok(listed)) = (plan.get("subqueries"), object.bind(py).cast::<PyDict>()?.as_any().get_item("subqueries")) {
         let listed = listed.cast_into::<PyList>()?;
@@ -54,7 +68,10 @@ pub fn compile(py: Python<'_>, sql: &str) -> PyResult<Py<PyAny>> {
     let mut cache = cache().lock();
     if cache.by_sql.len() >= PLAN_CACHE_CAPACITY {
         cache.by_sql.clear();
-        cache.by_object.clear();
+        // A plan dict a caller still holds may be about to be bound (an
+        // INSERT's has no rows of its own): its entry stays until the next
+        // clearing that finds it held by the cache alone.
+        cache.by_object.retain(|_, (dict, _)| dict.get_refcnt(py) > 1);
     }
     cache.by_sql.insert(sql.to_owned(), object.clone_ref(py));
     for (dict, document) in entries {

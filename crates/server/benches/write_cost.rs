@@ -72,6 +72,7 @@ const OPS: &[&str] = &[
     "create counted (120 columns) retryable",
     "create uncounted (120 columns) retryable",
     "bulk_create",
+    "bulk_create in a transaction",
     "update one",
     "update one retryable",
     "update one by _id retryable",
@@ -110,7 +111,7 @@ fn main() {
     for round in 0..repeat {
         for (op, name) in OPS.iter().enumerate() {
             let retryable = name.ends_with("retryable");
-            if !runs(name) || (*name == "bulk_create" && only.is_none() && round % 10 != 0) {
+            if !runs(name) || (name.starts_with("bulk_create") && only.is_none() && round % 10 != 0) {
                 continue;
             }
             let body = match name.trim_end_matches(" retryable") {
@@ -126,7 +127,7 @@ fn main() {
                     let counter = doc! {"collection": "__schema__", "filter": {"name": table}, "path": "auto.seq", "field": "id", "digest": null};
                     doc! {"insert": table, "documents": [d], "djongoCounter": counter}
                 }
-                "bulk_create" => {
+                "bulk_create" | "bulk_create in a transaction" => {
                     let first = take(BATCH);
                     doc! {"insert": "benchapp_entry", "documents": (first..first + BATCH).map(|i| entry(i, rows)).collect::<Vec<_>>()}
                 }
@@ -158,8 +159,24 @@ fn main() {
                 }
             };
             let body = if retryable { session.tag(body) } else { body };
+            // Django's bulk_create(): the insert in a transaction, and its commit.
+            let commit = name.ends_with("in a transaction").then(|| {
+                let mut body = session.tag(body.clone());
+                body.insert("startTransaction", true);
+                body.insert("autocommit", false);
+                let ends = doc! {"commitTransaction": 1, "$db": "admin", "lsid": session.lsid.clone(), "txnNumber": session.txn_number, "autocommit": false};
+                (body, ends)
+            });
             let (w0, c0, b0) = (Instant::now(), thread_cpu_ns(), written_bytes());
-            store.run(body);
+            match commit {
+                Some((body, ends)) => {
+                    store.run(body);
+                    store.run(ends);
+                }
+                None => {
+                    store.run(body);
+                }
+            }
             let s = &mut samples[op];
             s.bytes.push(written_bytes() - b0);
             s.cpu_ns.push(thread_cpu_ns() - c0);

@@ -252,3 +252,22 @@ fn a_counter_in_the_id_is_immutable() {
     assert_eq!(reply.get_i32("code").unwrap(), 66, "{reply}");
     assert_eq!(ids(&mut c), Vec::<Bson>::new());
 }
+
+/// The backend takes a sequence's ids with `writeConcern: {j: false}`: the
+/// update is applied and seen at once, and the journaled write that uses
+/// the ids makes it durable with it (here: across a restart).
+#[test]
+fn an_unjournaled_counter_update_is_seen_at_once_and_kept_by_the_next_journaled_write() {
+    let mut server = TestServer::start();
+    let mut c = server.client();
+    setup(&mut c);
+    let reply = c.ok("db", doc! {"findAndModify": "__schema__", "query": {"name": "t"}, "update": {"$inc": {"auto.seq": 10}}, "new": true, "writeConcern": {"w": 1, "j": false}});
+    assert_eq!(reply.get_document("value").unwrap().get_document("auto").unwrap().get("seq"), Some(&Bson::Int32(15)));
+    assert_eq!(seq(&mut c), Bson::Int32(15));
+    c.ok("db", doc! {"insert": "t", "documents": [{"n": 1, "id": 15}]});
+    drop(c);
+    server.restart();
+    let mut c = server.client();
+    assert_eq!(seq(&mut c), Bson::Int32(15));
+    assert_eq!(ids(&mut c), vec![Bson::Int32(15)]);
+}

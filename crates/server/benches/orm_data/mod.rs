@@ -19,7 +19,9 @@ pub struct Store {
 
 impl Store {
     pub fn run(&mut self, mut body: Document) -> Document {
-        body.insert("$db", DB);
+        if !body.contains_key("$db") {
+            body.insert("$db", DB);
+        }
         let reply = run_command(&self.state, &mut self.conn, &body);
         assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{body} failed: {reply}");
         reply

@@ -127,6 +127,23 @@ pub fn write_concern(body: &Document) -> CmdResult<Option<&Document>> {
     Ok((!wc.is_empty()).then_some(wc))
 }
 
+/// Whether an autocommit write waits for the disk before it is
+/// acknowledged: unless its `writeConcern` says `j: false` (and no `fsync`),
+/// as MongoDB acknowledges such a write once applied in memory. Call after
+/// `write_concern` accepted the command's concern.
+pub fn journaled(body: &Document) -> bool {
+    let Ok(wc) = body.get_document("writeConcern") else { return true };
+    let falsy = |key: &str| match wc.get(key) {
+        Some(Bson::Boolean(b)) => !b,
+        Some(Bson::Int32(n)) => *n == 0,
+        Some(Bson::Int64(n)) => *n == 0,
+        Some(Bson::Double(n)) => *n == 0.0,
+        _ => false,
+    };
+    let truthy = |key: &str| wc.get(key).is_some() && !falsy(key);
+    !falsy("j") || truthy("fsync")
+}
+
 fn check_w(w: &Bson) -> CmdResult<()> {
     let number = match w {
         Bson::Int32(n) => Some(i64::from(*n)),
@@ -388,5 +405,16 @@ mod tests {
         check_statement(&doc! {"find": "c", "readConcern": {"level": "snapshot"}}, true).unwrap();
         check_statement(&doc! {"find": "c", "readConcern": {}}, false).unwrap();
         assert_eq!(code(check_statement(&doc! {"find": "c", "readConcern": {"level": "available"}}, true)), 72);
+    }
+
+    #[test]
+    fn only_an_explicit_j_false_skips_the_journal() {
+        assert!(journaled(&doc! {"insert": "t"}));
+        assert!(journaled(&doc! {"insert": "t", "writeConcern": {"w": 1}}));
+        assert!(journaled(&doc! {"insert": "t", "writeConcern": {"j": true}}));
+        assert!(!journaled(&doc! {"insert": "t", "writeConcern": {"j": false}}));
+        assert!(!journaled(&doc! {"insert": "t", "writeConcern": {"w": 1, "j": 0}}));
+        // fsync asks for the disk whatever j says.
+        assert!(journaled(&doc! {"insert": "t", "writeConcern": {"j": false, "fsync": true}}));
     }
 }

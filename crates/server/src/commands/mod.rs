@@ -384,6 +384,7 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
     }
     concerns::read_concern(body)?;
     concerns::write_concern(body)?;
+    let journaled = concerns::journaled(body);
     let snapshot = snapshot_read(state, &name, body)?;
     let retry = RetryKey::for_command(&name, body, lsid.as_deref())?;
     if let Some((snapshot, time)) = snapshot {
@@ -437,6 +438,11 @@ fn execute(state: &ServerState, conn: &mut ConnInfo, body: &Document, effects: &
             _ => Ok(()),
         };
         let changes = std::mem::take(&mut ctx.changes);
+        if !journaled {
+            if let Some(write) = &mut ctx.scope.write {
+                write.skip_journal();
+            }
+        }
         ctx.scope.finish(result.is_ok() && blocked.is_none() && recorded.is_ok(), |time| state.changes.publish(time, changes, None))?;
         recorded?;
         let Some((conflict, owner)) = blocked else { return result };

@@ -70,10 +70,23 @@ pub struct WriteTxn {
     pending: crate::foreign_keys::PendingChecks,
     collection_ids: Arc<AtomicU64>,
     clock: Arc<Clock>,
+    /// Whether the commit waits for the disk (`writeConcern: {j: false}`
+    /// asks it not to).
+    journaled: bool,
     _token: LockToken,
 }
 
 impl WriteTxn {
+    /// Commits without waiting for the disk (`writeConcern: {j: false}`):
+    /// the write is applied and visible, and made durable by the next
+    /// commit that waits (redb's `Durability::None`), so a crash before
+    /// that commit loses it, as MongoDB loses a `j: false` write that had
+    /// not reached its journal. Any later acknowledged write that depends on
+    /// it (ids a sequence handed out, say) commits after it, and so keeps it.
+    pub fn skip_journal(&mut self) {
+        self.journaled = false;
+    }
+
     pub fn txn(&self) -> CmdResult<&WriteTransaction> {
         self.txn.as_ref().ok_or_else(|| CommandError::internal("write transaction already finished"))
     }
@@ -105,7 +118,10 @@ impl WriteTxn {
     /// commit's critical section (see `Clock::commit`).
     pub fn commit_then(mut self, then: impl FnOnce(bson::Timestamp)) -> CmdResult<()> {
         match self.txn.take() {
-            Some(t) => {
+            Some(mut t) => {
+                if !self.journaled {
+                    t.set_durability(redb::Durability::None).map_err(|e| CommandError::internal(format!("a commit without the journal: {e}")))?;
+                }
                 self.clock.commit(|| Ok(t.commit()?), then)?;
                 self.claims.publish();
                 Ok(())
@@ -237,6 +253,7 @@ impl Storage {
             pending: Default::default(),
             collection_ids: Arc::clone(&self.collection_ids),
             clock: Arc::clone(&self.clock),
+            journaled: true,
             _token: token,
         }))
     }

@@ -1,0 +1,112 @@
+"""Where one ORM write's CPU goes: Django's own work, the backend's statement path, and the
+store's server, for Django + SQLite, djongo through the socket and djongo in-process.
+
+    python benches/orm/split.py [--op bulk_create] [--calls 10] [--backends sqlite,djongo,...]
+
+Each backend runs in a process of its own on freshly loaded data (5,000 entries). Printed per
+backend, best of five rounds of ``--calls`` calls (the round with the least CPU in all):
+
+- ``process``: the Django process's CPU (every thread, /proc/<pid>/task/*/schedstat);
+- ``in execute``: the calling thread's CPU inside ``cursor.execute`` (the backend: for
+  SQLite its C library, for djongo our Python and Rust, and in-process the engine too);
+- ``Django``: ``process`` less ``in execute``;
+- ``server``: the store's server process's CPU (djongo through the socket only).
+
+In-process, statements the ORM sends through pymongo (``commitTransaction``) run on the
+process's own server threads: their CPU counts in ``Django`` there.
+
+Run it with each interpreter to compare trees (``/path/to/.venv/bin/python benches/orm/split.py``).
+CPU time rather than wall time: writes wait for fsync, which on a shared disk moves with
+other processes' writes. Linux only (reads /proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def measure(backend: str, op: str, calls: int) -> None:
+    sys.path.insert(0, str(HERE))
+    from bench import load, orm_operations, setup_django
+
+    data = tempfile.mkdtemp(prefix="djongo-split-")
+    try:
+        setup_django(backend, data)
+        load(5000)
+        from django.db import connection
+        from django.db.backends import utils
+
+        server = None
+        if backend != "sqlite":
+            connection.ensure_connection()
+            pid = connection.connection.database.client.admin.command("hello")["djongo"]["pid"]
+            server = pid if pid != os.getpid() else None
+        inside = [0.0]
+        execute = utils.CursorWrapper._execute
+
+        def timed(self, *args, **kwargs):
+            start = time.thread_time()
+            try:
+                return execute(self, *args, **kwargs)
+            finally:
+                inside[0] += time.thread_time() - start
+
+        utils.CursorWrapper._execute = timed
+        fn = orm_operations(5000, random.Random(1))[op][0]
+        for _ in range(3):
+            fn()
+        best = None
+        for _ in range(5):
+            inside[0] = 0.0
+            before = (cpu_seconds(os.getpid()), cpu_seconds(server) if server else 0.0)
+            for _ in range(calls):
+                fn()
+            after = (cpu_seconds(os.getpid()), cpu_seconds(server) if server else 0.0)
+            process, served = ((a - b) / calls * 1e3 for a, b in zip(after, before, strict=True))
+            row = (process, inside[0] / calls * 1e3, served)
+            if best is None or row[0] + row[2] < best[0] + best[2]:
+                best = row
+        process, in_execute, served = best
+        print(f"| {backend} | {process:.1f} | {in_execute:.1f} | {process - in_execute:.1f} | "
+              f"{served:.1f} | {process + served:.1f} |", flush=True)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "measure":
+        measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--op", default="bulk_create")
+    p.add_argument("--calls", type=int, default=10)
+    p.add_argument("--backends", default="sqlite,djongo,djongo-inprocess")
+    args = p.parse_args()
+    print(f"{args.op}: ms of CPU per call, best of 5 rounds of {args.calls}")
+    print("| backend | process | in execute | Django | server | total |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for backend in args.backends.split(","):
+        subprocess.run([sys.executable, __file__, "measure", backend, args.op, str(args.calls)],
+                       check=True)
+
+
+if __name__ == "__main__":
+    main()
