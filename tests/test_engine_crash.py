@@ -6,8 +6,10 @@ the store opens cleanly with its indexes in step with its documents.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from pymongo import WriteConcern
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from tests.engine_server import Server
@@ -110,5 +112,31 @@ def test_store_reopens_after_repeated_kills(tmp_path):
     client = server.client()
     assert sorted(d["_id"] for d in client.app.rounds.find()) == [0, 1, 2]
     assert client.admin.command("ping")["ok"] == 1.0
+    client.close()
+    server.stop()
+
+
+def test_unjournaled_writes_reach_the_disk_without_a_later_write(tmp_path):
+    """``writeConcern: {j: false}`` is acknowledged before the disk has the
+    write, as mongod does; the server makes it durable shortly after, even
+    when nothing else is written, and at a clean stop."""
+    server = Server(tmp_path / "data").start()
+    client = server.client(retryWrites=False)
+    quick = client.app.get_collection("c", write_concern=WriteConcern(w=1, j=False))
+    quick.insert_one({"_id": "idle store"})
+    time.sleep(1.0)       # mongod's journal interval is 100 ms
+    client.close()
+    server.kill9()
+
+    server.start()
+    client = server.client(retryWrites=False)
+    quick = client.app.get_collection("c", write_concern=WriteConcern(w=1, j=False))
+    quick.insert_one({"_id": "then a clean stop"})
+    client.close()
+    server.stop()
+
+    server.start()
+    client = server.client()
+    assert sorted(d["_id"] for d in client.app.c.find()) == ["idle store", "then a clean stop"]
     client.close()
     server.stop()

@@ -245,6 +245,7 @@ impl ServerHandle {
             }
         }
         self.state.sessions.abort_all();
+        let _ = self.state.storage.flush_journal(Duration::from_secs(5));
         for socket in self.socket_paths.drain(..) {
             socket.remove_if_ours();
         }
@@ -506,6 +507,9 @@ fn housekeeping(state: Arc<ServerState>) {
     while !state.is_shutting_down() {
         std::thread::sleep(ACCEPT_POLL * 5);
         waited += ACCEPT_POLL * 5;
+        // `j: false` writes reach the disk within this loop's period (mongod:
+        // its journal commit interval, 100 ms); a busy writer is left alone.
+        let _ = state.storage.flush_journal(Duration::ZERO);
         if waited >= HOUSEKEEPING_INTERVAL {
             since_prune += waited;
             since_ttl += waited;

@@ -33,7 +33,7 @@ pub(crate) use conflicts::{ConflictKey, Conflicts, WriterId};
 use crate::error::{CmdResult, CommandError, ServerError};
 use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,11 @@ pub struct Storage {
     collection_ids: Arc<AtomicU64>,
     /// Cluster time; every commit takes a tick (`clock`).
     clock: Arc<Clock>,
+    /// Set by a commit that did not wait for the disk, cleared by one that
+    /// did (commits are serialized by the writer lock): `flush_journal`
+    /// makes such commits durable within a bounded time, as mongod's
+    /// journal commit interval does.
+    unjournaled: Arc<AtomicBool>,
     path: PathBuf,
 }
 
@@ -73,6 +78,7 @@ pub struct WriteTxn {
     /// Whether the commit waits for the disk (`writeConcern: {j: false}`
     /// asks it not to).
     journaled: bool,
+    unjournaled: Arc<AtomicBool>,
     _token: LockToken,
 }
 
@@ -123,6 +129,9 @@ impl WriteTxn {
                     t.set_durability(redb::Durability::None).map_err(|e| CommandError::internal(format!("a commit without the journal: {e}")))?;
                 }
                 self.clock.commit(|| Ok(t.commit()?), then)?;
+                // Still under the writer lock (`_token`), so no other commit
+                // runs between the commit and this mark.
+                self.unjournaled.store(!self.journaled, Ordering::Release);
                 self.claims.publish();
                 Ok(())
             }
@@ -142,6 +151,15 @@ impl Drop for WriteTxn {
     fn drop(&mut self) {
         if let Some(t) = self.txn.take() {
             let _ = t.abort();
+        }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        // A clean close keeps every acknowledged write, `j: false` ones too.
+        if let Err(e) = self.flush_journal(Duration::from_secs(5)) {
+            eprintln!("djongo-server: {}: making the last unjournaled writes durable failed: {}", self.path.display(), e.message);
         }
     }
 }
@@ -185,6 +203,7 @@ impl Storage {
             conflicts: Arc::new(Conflicts::default()),
             collection_ids: Arc::new(AtomicU64::new(next_id)),
             clock: Arc::new(Clock::default()),
+            unjournaled: Arc::new(AtomicBool::new(false)),
             path,
         };
         storage
@@ -254,8 +273,25 @@ impl Storage {
             collection_ids: Arc::clone(&self.collection_ids),
             clock: Arc::clone(&self.clock),
             journaled: true,
+            unjournaled: Arc::clone(&self.unjournaled),
             _token: token,
         }))
+    }
+
+    /// Makes the commits that did not wait for the disk (`j: false`)
+    /// durable, with an empty commit that waits (redb commits in order).
+    /// Called by the server's housekeeping every few tens of milliseconds
+    /// and when the store closes, so such a write is lost only by a crash
+    /// within that interval, never by a clean stop or an idle store.
+    /// `Ok(false)`: nothing to do, or the writer lock stayed busy for
+    /// `timeout` (the writer's own commit may do it; try again later).
+    pub fn flush_journal(&self, timeout: Duration) -> CmdResult<bool> {
+        if !self.unjournaled.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let Some(wtxn) = self.begin_write(timeout)? else { return Ok(false) };
+        wtxn.commit()?;
+        Ok(true)
     }
 
     /// Begins a multi-document transaction on a snapshot of the committed
