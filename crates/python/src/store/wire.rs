@@ -119,6 +119,40 @@ mod tests {
         assert_eq!(header.request_id, request.request_id);
     }
 
+    /// A socket: what the client writes, and the server's replies to read.
+    struct Socket {
+        written: Vec<u8>,
+        replies: io::Cursor<Vec<u8>>,
+    }
+
+    impl Read for Socket {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.replies.read(buf)
+        }
+    }
+
+    impl Write for Socket {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn replies_smaller_and_larger_than_one_read_come_back_whole() {
+        for size in [10, REPLY_BUFFER - 100, REPLY_BUFFER * 3] {
+            let request = request(&doc! {"ping": 1, "$db": "d"}, None).unwrap();
+            let reply = doc! {"ok": 1.0, "pad": "x".repeat(size)};
+            let mut socket = Socket { written: Vec::new(), replies: io::Cursor::new(wire::encode_msg(9, request.request_id, 0, &reply).unwrap()) };
+            let read = round_trip(&mut socket, &request).unwrap();
+            assert_eq!(read.get_str("pad").unwrap().len(), size);
+            assert_eq!(socket.written, request.bytes);
+        }
+    }
+
     #[test]
     fn a_reply_to_another_request_is_refused() {
         let reply = wire::encode_msg(9, 41, 0, &doc! {"ok": 1.0}).unwrap();
