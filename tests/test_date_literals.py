@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test import override_settings
 
 from tests.writeapp.models import Booking
 
@@ -48,3 +49,18 @@ def _values(document):
             yield from _values(value)
     else:
         yield document
+
+
+def test_datetimes_read_back_in_the_connections_time_zone():
+    # Stored as naive UTC; read aware under USE_TZ (in the connection's time
+    # zone), naive without it, NULL as None, as on Django's other backends.
+    at = datetime.datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
+    Booking.objects.create(room="a", day=datetime.date(2024, 5, 6), at=at)
+    Booking.objects.create(room="b", day=datetime.date(2024, 5, 6), at=None)
+    read = dict(Booking.objects.values_list("room", "at"))
+    assert read == {"a": at, "b": None}
+    assert read["a"].tzinfo is connection.timezone
+    assert Booking.objects.get(room="a").at == at
+    with override_settings(USE_TZ=False):
+        naive = Booking.objects.get(room="a").at
+    assert naive == at.replace(tzinfo=None) and naive.tzinfo is None

@@ -167,7 +167,7 @@ class Executor:
         """The plan with the collation its commands run under (``collation``
         in each of them, sub-plans included), when it is not the simple one."""
         uses = plan["collation"]
-        chosen = self._operation_collation(uses["names"], [tuple(c) for c in uses["columns"]])
+        chosen = self._operation_collation(uses["names"], uses["columns"])
         if chosen is None:
             return plan
 
@@ -180,14 +180,17 @@ class Executor:
         return {**under(plan), "subqueries": [under(p) for p in plan.get("subqueries", ())]}
 
     def _operation_collation(self, names: list[str],
-                             columns: list[tuple[str, str]]) -> dict | None:
+                             columns: Sequence[Sequence[str]]) -> dict | None:
         """MongoDB's collation for a statement that names ``names`` and
         compares ``columns`` (collations.choose). The columns' collations come
         from ``_schema_facts``; their types only when a collation other than the
         simple one is in play."""
         collated = self._schema_facts("collations", catalog.all_collated_columns)
-        if not names and not any(c in collated.get(t, ()) for t, c in columns):
+        if not names and (not collated or not any(c in collated.get(t, ()) for t, c in columns)):
+            # The usual case, on every statement that compares columns: no
+            # table has a collated column (or none of these).
             return None
+        columns = [tuple(c) for c in columns]
 
         def type_of(table: str, column: str) -> str | None:
             record = records.get(self.connection, table) or self._table_record(table) or {}

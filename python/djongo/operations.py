@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from bson import Decimal128
 from django.conf import settings
@@ -73,6 +75,13 @@ def is_quoted_identifier(name: str) -> bool:
 _MARKERS = re.compile(r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`[^`]*`?|%s|%%""")
 
 
+# quote_name's answers by name. The names are the models' tables and columns
+# (and aliases), a bounded set; raw names from elsewhere are bounded by
+# clearing when full.
+_QUOTED_NAMES: dict[str, str] = {}
+_QUOTED_NAMES_CAPACITY = 4096
+
+
 def interpolate(sql: str, literals: list[str]) -> str:
     """``sql`` with each ``%s`` marker replaced by the next of ``literals``."""
     values = iter(literals)
@@ -108,6 +117,11 @@ class DatabaseOperations(BaseDatabaseOperations):
     }
     explain_prefix = "EXPLAIN"
 
+    def __init__(self, connection) -> None:
+        super().__init__(connection)
+        # prepare_join_on_clause: whether a join of two fields casts one.
+        self._join_casts: dict[tuple, bool] = {}
+
     def deferrable_sql(self) -> str:
         # Foreign keys are checked at commit (end of statement in autocommit).
         return " DEFERRABLE INITIALLY DEFERRED"
@@ -121,10 +135,19 @@ class DatabaseOperations(BaseDatabaseOperations):
         # name already quoted (every character inside quotes) is kept; any
         # other name is quoted, its quotes doubled, and never leaves them.
         # A lazy name (Django's test models make db_collation one) is read.
-        name = str(name)
-        if is_quoted_identifier(name):
-            return name
-        return quote_identifier(name)
+        # Django quotes every table and column of every statement it writes
+        # (8 to 10 for a point read): the answer for a str is kept.
+        if type(name) is str:
+            quoted = _QUOTED_NAMES.get(name)
+            if quoted is not None:
+                return quoted
+        else:
+            name = str(name)
+        quoted = name if is_quoted_identifier(name) else quote_identifier(name)
+        if len(_QUOTED_NAMES) >= _QUOTED_NAMES_CAPACITY:
+            _QUOTED_NAMES.clear()
+        _QUOTED_NAMES[name] = quoted
+        return quoted
 
     def pk_default_value(self) -> str:
         return "NULL"
@@ -187,7 +210,16 @@ class DatabaseOperations(BaseDatabaseOperations):
         # BSON comparison never converts: a GenericRelation's CharField
         # object_id ('2') equals no integer id (2). Cast the joined column
         # to the other side's type, as Django's PostgreSQL backend does.
-        if lhs_field.db_type(self.connection) != rhs_field.db_type(self.connection):
+        # Two db_type() calls cost more than the rest of the join's SQL: the
+        # answer is kept per pair of fields (bounded: fields of the models).
+        key = (lhs_field, rhs_field)
+        cast = self._join_casts.get(key)
+        if cast is None:
+            cast = lhs_field.db_type(self.connection) != rhs_field.db_type(self.connection)
+            if len(self._join_casts) >= _QUOTED_NAMES_CAPACITY:
+                self._join_casts.clear()
+            self._join_casts[key] = cast
+        if cast:
             rhs_expr = Cast(rhs_expr, lhs_field)
         return lhs_expr, rhs_expr
 
@@ -416,7 +448,6 @@ class DatabaseOperations(BaseDatabaseOperations):
     # The converter of each internal type whose stored form Django does not
     # read as is, by method name (built once, not per column of each query).
     _CONVERTERS = {
-        "DateTimeField": "convert_datetimefield_value",
         "DateField": "convert_datefield_value",
         "TimeField": "convert_timefield_value",
         "DecimalField": "convert_decimalfield_value",
@@ -430,7 +461,14 @@ class DatabaseOperations(BaseDatabaseOperations):
         converters = super().get_db_converters(expression)
         # Numbers need none: rows read Decimal128 as Decimal (both clients'
         # codecs), which Django's int()/float() output conversion accepts.
-        name = self._CONVERTERS.get(expression.output_field.get_internal_type())
+        internal_type = expression.output_field.get_internal_type()
+        if internal_type == "DateTimeField":
+            # Stored datetimes are naive UTC; with USE_TZ they are read in the
+            # connection's time zone. Decided once per query, not per value.
+            if settings.USE_TZ:
+                converters.append(_made_aware(self.connection.timezone))
+            return converters
+        name = self._CONVERTERS.get(internal_type)
         if name is not None:
             converters.append(getattr(self, name))
         return converters
@@ -441,11 +479,6 @@ class DatabaseOperations(BaseDatabaseOperations):
             value = value.to_decimal()
         if isinstance(value, decimal.Decimal):
             return int(value.to_integral_value())
-        return value
-
-    def convert_datetimefield_value(self, value, expression, connection):
-        if isinstance(value, datetime.datetime) and settings.USE_TZ and timezone.is_naive(value):
-            value = timezone.make_aware(value, self.connection.timezone)
         return value
 
     def convert_datefield_value(self, value, expression, connection):
@@ -487,6 +520,20 @@ class DatabaseOperations(BaseDatabaseOperations):
         if isinstance(value, int) and not isinstance(value, bool):
             return bool(value)
         return value
+
+
+@functools.cache
+def _made_aware(tz: datetime.tzinfo) -> Callable[[Any, Any, Any], Any]:
+    """The DateTimeField converter under USE_TZ: a naive datetime (stored
+    UTC) gets the connection's time zone ``tz``, as ``timezone.make_aware``
+    gives it."""
+
+    def convert(value, expression, connection):
+        if isinstance(value, datetime.datetime) and value.utcoffset() is None:
+            return value.replace(tzinfo=tz)
+        return value
+
+    return convert
 
 
 def _command_comment(sql: str) -> str:

@@ -3,10 +3,14 @@
 //! document in. The framing is the server's own (`djongo_server::wire`).
 use bson::{Document, RawDocumentBuf};
 use djongo_server::wire::{self, Header};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
+
+/// What one read of a reply asks the socket for: a point read's or a page
+/// of rows' reply in one syscall; a larger one is read in more.
+const REPLY_BUFFER: usize = 16 * 1024;
 
 /// A command ready to send.
 pub struct Request {
@@ -71,7 +75,12 @@ impl TripError {
 /// Sends `request` and reads its reply's body.
 pub fn round_trip(stream: &mut (impl Read + Write), request: &Request) -> Result<RawDocumentBuf, TripError> {
     stream.write_all(&request.bytes).map_err(TripError::Unsent)?;
-    let (header, payload) = match wire::read_message(stream) {
+    // One recv for the header and, when it fits, the whole reply: read
+    // straight from the socket, the header and the body were a syscall each.
+    // Nothing follows a reply on this connection until the next request, so
+    // the buffer never holds bytes that belong to another message.
+    let mut reader = BufReader::with_capacity(REPLY_BUFFER, &mut *stream);
+    let (header, payload) = match wire::read_message(&mut reader) {
         Ok(Some(message)) => message,
         Ok(None) => return Err(TripError::Failed(io::Error::new(io::ErrorKind::UnexpectedEof, "the store's server closed the connection"))),
         Err(wire::WireError::Io(e)) => return Err(TripError::Failed(e)),
@@ -108,6 +117,40 @@ mod tests {
         let wire::Request::Msg { body, .. } = wire::parse_request(&header, &payload).unwrap() else { panic!("not an OP_MSG") };
         assert_eq!(body.get_array("documents").unwrap().len(), 2);
         assert_eq!(header.request_id, request.request_id);
+    }
+
+    /// A socket: what the client writes, and the server's replies to read.
+    struct Socket {
+        written: Vec<u8>,
+        replies: io::Cursor<Vec<u8>>,
+    }
+
+    impl Read for Socket {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.replies.read(buf)
+        }
+    }
+
+    impl Write for Socket {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn replies_smaller_and_larger_than_one_read_come_back_whole() {
+        for size in [10, REPLY_BUFFER - 100, REPLY_BUFFER * 3] {
+            let request = request(&doc! {"ping": 1, "$db": "d"}, None).unwrap();
+            let reply = doc! {"ok": 1.0, "pad": "x".repeat(size)};
+            let mut socket = Socket { written: Vec::new(), replies: io::Cursor::new(wire::encode_msg(9, request.request_id, 0, &reply).unwrap()) };
+            let read = round_trip(&mut socket, &request).unwrap();
+            assert_eq!(read.get_str("pad").unwrap().len(), size);
+            assert_eq!(socket.written, request.bytes);
+        }
     }
 
     #[test]
