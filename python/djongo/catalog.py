@@ -22,7 +22,7 @@ from typing import Any
 from bson import json_util
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from .binding import to_bson
 from .sequences import SCHEMA_COLLECTION
@@ -62,12 +62,22 @@ def ensure_name_index(db: Database) -> None:
     with _indexed_lock:
         if key in _indexed:
             return
-        try:
-            db[SCHEMA_COLLECTION].create_index("name", unique=True, name="name_1")
-        except OperationFailure as exc:
-            # Two records for one table (data from elsewhere): look up by scan.
-            logger.warning("djongo: cannot index %s.%s by name: %s", db.name,
-                           SCHEMA_COLLECTION, exc)
+        for attempt in (1, 2):
+            try:
+                db[SCHEMA_COLLECTION].create_index("name", unique=True, name="name_1")
+            except AutoReconnect:
+                # The store's server went away under the command (a process
+                # serving it in-process exited: docs/multiprocess.md), and
+                # pymongo does not retry index builds; this one is idempotent,
+                # so it is sent once more, to whichever server took over.
+                if attempt == 2:
+                    raise
+                continue
+            except OperationFailure as exc:
+                # Two records for one table (data from elsewhere): look up by scan.
+                logger.warning("djongo: cannot index %s.%s by name: %s", db.name,
+                               SCHEMA_COLLECTION, exc)
+            break
         _indexed.add(key)
 
 
