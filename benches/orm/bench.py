@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,10 @@ BASE_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 #: djongo with STORE_SERVER "in-process": the benchmark's process serves the store itself
 #: and its statements run in the calling thread (docs/statement-path.md).
 IN_PROCESS = "djongo-inprocess"
+#: The columns `--backends` selects from, by the worker's backend.
+BACKEND_NAMES = {"sqlite": "sqlite", "djongo": "djongo", IN_PROCESS: "in-process",
+                 "pymongo": "pymongo"}
+BACKENDS = list(BACKEND_NAMES.values())
 
 
 def setup_django(backend: str, data_dir: str) -> None:
@@ -214,9 +219,40 @@ def pymongo_operations(rows: int, rng: random.Random) -> dict:
     }
 
 
-def measure(fn, setup, round_seconds: float, rounds: int, max_calls: int) -> dict:
-    """Best of `rounds` rounds, each of as many calls as fill `round_seconds`
-    (at least one); `setup` runs before each call, untimed."""
+class Meter:
+    """Wall time and CPU time: this process's (every thread, getrusage) and, when the store
+    is served by another process, that server's (every thread, /proc/<pid>/task/*/schedstat:
+    Linux only; 0 elsewhere). On a shared machine the wall clock also measures the
+    scheduler; CPU time measures the work."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+
+    def read(self) -> tuple[float, float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return time.perf_counter(), usage.ru_utime + usage.ru_stime, self.server_cpu()
+
+    def server_cpu(self) -> float:
+        if self.server_pid is None:
+            return 0.0
+        total = 0
+        try:
+            tasks = os.listdir(f"/proc/{self.server_pid}/task")
+        except OSError:
+            return 0.0
+        for task in tasks:
+            try:
+                with open(f"/proc/{self.server_pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except OSError:
+                continue  # a thread that ended meanwhile
+        return total / 1e9
+
+
+def measure(fn, setup, meter: Meter, round_seconds: float, rounds: int, max_calls: int) -> dict:
+    """Best of `rounds` rounds, each of as many calls as fill `round_seconds` (at least
+    one); `setup` runs before each call, untimed. Wall and CPU time per call are each the
+    best round's."""
 
     def one() -> float:
         if setup:
@@ -225,14 +261,43 @@ def measure(fn, setup, round_seconds: float, rounds: int, max_calls: int) -> dic
         fn()
         return time.perf_counter() - t0
 
+    def round_(calls: int) -> tuple[float, float, float]:
+        totals = [0.0, 0.0, 0.0]
+        # Without a setup a round is read once; with one, around each call only.
+        for group in ([calls] if setup is None else [1] * calls):
+            if setup:
+                setup()
+            before = meter.read()
+            for _ in range(group):
+                fn()
+            after = meter.read()
+            totals = [t + b - a for t, a, b in zip(totals, before, after, strict=True)]
+        return totals[0] / calls, totals[1] / calls, totals[2] / calls
+
     one()  # warm-up: caches, compiled plans
     estimate = min(one(), one())
     calls = max(1, min(max_calls, int(round_seconds / max(estimate, 1e-6))))
-    best = math.inf
-    for _ in range(rounds):
-        total = sum(one() for _ in range(calls))
-        best = min(best, total / calls)
-    return {"seconds": best, "calls": calls, "rounds": rounds}
+    measured = [round_(calls) for _ in range(rounds)]
+    worker_cpu, server_cpu = min((m[1:] for m in measured), key=sum)
+    return {
+        "seconds": min(m[0] for m in measured),
+        "cpu_seconds": worker_cpu + server_cpu,
+        "worker_cpu_seconds": worker_cpu,
+        "server_cpu_seconds": server_cpu,
+        "calls": calls,
+        "rounds": rounds,
+    }
+
+
+def server_pid(backend: str) -> int | None:
+    """The pid of the process serving djongo's store, if it is not this one."""
+    if backend == "sqlite":
+        return None
+    from django.db import connection
+
+    connection.ensure_connection()
+    pid = connection.connection.database.client.admin.command("hello")["djongo"]["pid"]
+    return None if pid == os.getpid() else pid
 
 
 def worker(argv: list[str]) -> None:
@@ -257,7 +322,8 @@ def worker(argv: list[str]) -> None:
     fn, setup = ops[args.op]
     # Writes that grow the data are kept to a few calls at large sizes.
     max_calls = 20 if args.op == "bulk_create" else 5000
-    print(json.dumps(measure(fn, setup, args.round_seconds, args.rounds, max_calls)))
+    meter = Meter(server_pid(args.backend))
+    print(json.dumps(measure(fn, setup, meter, args.round_seconds, args.rounds, max_calls)))
 
 
 # ---- the driver -------------------------------------------------------------------------
@@ -303,6 +369,20 @@ def copy_data(template: Path, scratch: Path) -> None:
         shutil.rmtree(scratch)
     wait_until_unserved(template)
     shutil.copytree(template, scratch)
+    sync_tree(scratch)
+
+
+def sync_tree(root: Path) -> None:
+    """Writes a copied store back to the disk before the operation runs, not while it
+    runs: otherwise an operation on a large store shares the disk with the writeback of
+    its own copy (hundreds of MB at 500,000 entries), and its commits' fsyncs wait for it."""
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def main() -> None:
@@ -331,7 +411,17 @@ def main() -> None:
     p.add_argument("--command", default="", help="the command line to record in the report")
     p.add_argument("--in-process", action="store_true",
                    help="also measure djongo with STORE_SERVER 'in-process'")
+    p.add_argument("--ops", default=",".join(n for n, _ in OPERATIONS),
+                   help="comma-separated operations to measure (default: all)")
+    p.add_argument("--backends", default=",".join(BACKENDS),
+                   help=f"comma-separated columns to measure, of {', '.join(BACKENDS)} "
+                   "(default: all; in-process only with --in-process)")
     args = p.parse_args()
+    ops = [n for n in args.ops.split(",") if n]
+    backends = [b for b in args.backends.split(",") if b]
+    unknown = sorted({*ops} - {n for n, _ in OPERATIONS}) + sorted({*backends} - {*BACKENDS})
+    if unknown:
+        p.error(f"unknown operations or backends: {', '.join(unknown)}")
     targets = [(args.label, args.python_under_test)]
     for spec in args.compare:
         label, _, python = spec.partition("=")
@@ -350,6 +440,7 @@ def main() -> None:
                 if args.in_process:
                     columns.append((f"djongo {label} in-process", IN_PROCESS, python))
                 columns.append((f"pymongo {label}", "pymongo", python))
+            columns = [c for c in columns if BACKEND_NAMES[c[1]] in backends]
             templates: dict[tuple[str, str], Path] = {}
             for _, backend, python in columns:
                 kind = "sqlite" if backend == "sqlite" else "djongo"
@@ -365,7 +456,7 @@ def main() -> None:
                 )
                 run["loads"][f"{kind} {python}"] = loaded
                 templates[(kind, python)] = template
-            for name, _ in OPERATIONS:
+            for name in ops:
                 for column, backend, python in columns:
                     kind = "sqlite" if backend == "sqlite" else "djongo"
                     scratch = tmp / "scratch"
@@ -392,7 +483,8 @@ def main() -> None:
                     shown = (
                         "timeout"
                         if result is None
-                        else f"{result['seconds'] * 1e3:.3f} ms ({result['calls']} calls)"
+                        else f"{result['seconds'] * 1e3:.3f} ms, CPU "
+                        f"{result['cpu_seconds'] * 1e3:.3f} ms ({result['calls']} calls)"
                     )
                     print(f"{rows:>8} {name:<15} {column:<28} {shown}", flush=True)
             results["runs"][str(rows)] = run
@@ -421,17 +513,24 @@ def machine(load_before) -> dict:
 # ---- the report -------------------------------------------------------------------------
 
 
-def fmt_ms(r: dict | None) -> str:
+#: What a table shows of each result: its key, and how the table's text names it.
+WALL = ("seconds", "wall time")
+CPU = ("cpu_seconds", "CPU time")
+
+
+def fmt_ms(r: dict | None, key: str = "seconds") -> str:
     if r is None:
         return "timeout"
-    ms = r["seconds"] * 1e3
+    if key not in r:
+        return "–"  # a result recorded before CPU time was measured
+    ms = r[key] * 1e3
     return f"{ms:.3f}" if ms < 10 else f"{ms:.1f}"
 
 
-def ratio(a: dict | None, b: dict | None) -> str:
-    if a is None or b is None:
+def ratio(a: dict | None, b: dict | None, key: str = "seconds") -> str:
+    if a is None or b is None or key not in a or key not in b or not b[key]:
         return "–"
-    return f"{a['seconds'] / b['seconds']:.2f}"
+    return f"{a[key] / b[key]:.2f}"
 
 
 def geomean(values: list[float]) -> float:
@@ -443,68 +542,29 @@ def report(results: dict, out: Path) -> None:
     lines.append(
         "Generated by `benches/orm/run.sh` (`benches/orm/bench.py`). Times are per call, in "
         "milliseconds, best of three rounds; every operation runs in its own process on a fresh "
-        "copy of the loaded data. **÷ SQLite** is djongo's time divided by Django + SQLite's "
-        "(below 1: djongo is faster). The pymongo columns are the same work written as raw "
-        "pymongo calls against the engine djongo started, so the difference between them and "
-        "djongo is the ORM layer's cost, and between them and SQLite the engine's. Columns are "
-        "named by the commit measured; the first is the tree under test, and **A ÷ B** compares "
-        "it with another (below 1: it is faster). An **in-process** column is djongo with "
-        "`STORE_SERVER: \"in-process\"`: the benchmark's process serves the store itself and "
-        "its statements skip the socket (docs/statement-path.md). A timeout is an operation "
-        "whose warm-up call alone did not finish in the time allowed."
+        "copy of the loaded data, written back to the disk before it starts. Each size has two "
+        "tables: wall time, and CPU time — the benchmark process's (every thread, getrusage) "
+        "plus, for djongo through its socket and pymongo, the store server's (every thread, "
+        "/proc): on a shared machine the wall clock also measures the scheduler, CPU time the "
+        "work (but not a write's wait for the disk). **÷ SQLite** is djongo's time divided by "
+        "Django + SQLite's (below 1: djongo is faster). The pymongo columns are the same work "
+        "written as raw pymongo calls against the engine djongo started, so the difference "
+        "between them and djongo is the ORM layer's cost, and between them and SQLite the "
+        "engine's. Columns are named by the commit measured; the first is the tree under test, "
+        "and **A ÷ B** compares it with another (below 1: it is faster). An **in-process** "
+        "column is djongo with `STORE_SERVER: \"in-process\"`: the benchmark's process serves "
+        "the store itself and its statements skip the socket (docs/statement-path.md). A "
+        "timeout is an operation whose warm-up call alone did not finish in the time allowed."
     )
     lines.append("")
     for rows_key in sorted(results["runs"], key=int):
         run = results["runs"][rows_key]
-        columns = list(run["columns"])
-        sqlite = run["columns"].get("Django + SQLite", {})
         lines.append(f"## {int(rows_key):,} entries, {AUTHORS} authors")
         lines.append("")
-        djongo_cols = [c for c in columns if c.startswith("djongo")]
-        # Before/after: the tree under test (first) against each other one.
-        pairs = [
-            (kind, djongo_cols[0].split(" ", 1)[1], other.split(" ", 1)[1])
-            for other in djongo_cols[1:]
-            if not other.endswith(" in-process")
-            for kind in ("djongo", "pymongo")
-        ]
-        # In-process against the same tree through the socket.
-        pairs += [
-            ("djongo", c.split(" ", 1)[1], c.split(" ", 1)[1].removesuffix(" in-process"))
-            for c in djongo_cols
-            if c.endswith(" in-process")
-        ]
-        header = [
-            "operation",
-            *columns,
-            *[f"{c} ÷ SQLite" for c in djongo_cols],
-            *[f"{kind} {a} ÷ {kind} {b}" for kind, a, b in pairs],
-        ]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("| --- |" + " ---: |" * (len(header) - 1))
-        for name, what in OPERATIONS:
-            cells = [f"`{what}`"]
-            cells += [fmt_ms(run["columns"][c].get(name)) for c in columns]
-            cells += [ratio(run["columns"][c].get(name), sqlite.get(name)) for c in djongo_cols]
-            cells += [
-                ratio(
-                    run["columns"].get(f"{kind} {a}", {}).get(name),
-                    run["columns"].get(f"{kind} {b}", {}).get(name),
-                )
-                for kind, a, b in pairs
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-        for c in djongo_cols:
-            rs = [
-                run["columns"][c][n]["seconds"] / sqlite[n]["seconds"]
-                for n, _ in OPERATIONS
-                if run["columns"][c].get(n) and sqlite.get(n)
-            ]
+        for key, what in (WALL, CPU):
+            lines.append(f"### {what[0].upper()}{what[1:]}")
             lines.append("")
-            lines.append(
-                f"Geometric mean of {c} ÷ SQLite: **{geomean(rs):.2f}** over {len(rs)} operations."
-            )
-        lines.append("")
+            lines += size_table(run, key)
     if len(results["runs"]) > 1:
         lines += growth_table(results)
     m = results.get("machine", {})
@@ -528,6 +588,65 @@ def report(results: dict, out: Path) -> None:
     plot(results, out / "results.png")
 
 
+def size_table(run: dict, key: str) -> list[str]:
+    """One size's table of `key` (wall or CPU time per call)."""
+    lines = []
+    columns = list(run["columns"])
+    sqlite = run["columns"].get("Django + SQLite", {})
+    djongo_cols = [c for c in columns if c.startswith("djongo")]
+    # Before/after: the tree under test (first) against each other one.
+    pairs = [
+        (kind, djongo_cols[0].split(" ", 1)[1], other.split(" ", 1)[1])
+        for other in djongo_cols[1:]
+        if not other.endswith(" in-process")
+        for kind in ("djongo", "pymongo")
+    ]
+    # In-process against the same tree through the socket.
+    pairs += [
+        ("djongo", c.split(" ", 1)[1], c.split(" ", 1)[1].removesuffix(" in-process"))
+        for c in djongo_cols
+        if c.endswith(" in-process")
+    ]
+    if sqlite:
+        ratios = [f"{c} ÷ SQLite" for c in djongo_cols]
+    else:
+        ratios = []
+    header = ["operation", *columns, *ratios, *[f"{kind} {a} ÷ {kind} {b}" for kind, a, b in pairs]]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("| --- |" + " ---: |" * (len(header) - 1))
+    measured = [(n, what) for n, what in OPERATIONS
+                if any(n in run["columns"][c] for c in columns)]
+    for name, what in measured:
+        cells = [f"`{what}`"]
+        cells += [fmt_ms(run["columns"][c].get(name), key) for c in columns]
+        if sqlite:
+            cells += [ratio(run["columns"][c].get(name), sqlite.get(name), key)
+                      for c in djongo_cols]
+        cells += [
+            ratio(
+                run["columns"].get(f"{kind} {a}", {}).get(name),
+                run["columns"].get(f"{kind} {b}", {}).get(name),
+                key,
+            )
+            for kind, a, b in pairs
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    for c in djongo_cols if sqlite else []:
+        rs = [
+            run["columns"][c][n][key] / sqlite[n][key]
+            for n, _ in OPERATIONS
+            if (run["columns"][c].get(n) or {}).get(key) and (sqlite.get(n) or {}).get(key)
+        ]
+        if rs:
+            lines.append("")
+            lines.append(
+                f"Geometric mean of {c} ÷ SQLite: **{geomean(rs):.2f}** over {len(rs)} "
+                "operations."
+            )
+    lines.append("")
+    return lines
+
+
 def growth_table(results: dict) -> list[str]:
     sizes = sorted(results["runs"], key=int)
     small, large = sizes[0], sizes[-1]
@@ -536,21 +655,24 @@ def growth_table(results: dict) -> list[str]:
         "",
         "Operations an index serves with a bounded read (*bounded*) should barely grow; the "
         "others read a share of the rows by nature (a count of half the table, a join of all of "
-        "it) or write to a larger store.",
+        "it) or write to a larger store. Each column's growth is given in wall time, then in "
+        "CPU time.",
         "",
     ]
     pairs = growth_pairs(list(results["runs"][large]["columns"]),
                          list(results["runs"][small]["columns"]))
     header = [a if a == b else f"{a} ÷ {b}" for a, b in pairs]
+    header = [f"{h}, {what}" for h in header for what in ("wall", "CPU")]
     lines.append("| operation | bounded | " + " | ".join(header) + " |")
-    lines.append("| --- | --- |" + " ---: |" * len(pairs))
+    lines.append("| --- | --- |" + " ---: |" * len(header))
     for name, _ in OPERATIONS:
         cells = [name, "yes" if name in INDEXED else "no"]
         for c_large, c_small in pairs:
             a = results["runs"][large]["columns"].get(c_large, {}).get(name)
             b = results["runs"][small]["columns"].get(c_small, {}).get(name)
-            cells.append(ratio(a, b))
-        lines.append("| " + " | ".join(cells) + " |")
+            cells += [ratio(a, b, WALL[0]), ratio(a, b, CPU[0])]
+        if any(c != "–" for c in cells[2:]):
+            lines.append("| " + " | ".join(cells) + " |")
     if any(a != b for a, b in pairs):
         lines += ["", "A column named *A ÷ B* compares two commits (the sizes were measured in "
                   "different runs): its growth includes what changed between them."]

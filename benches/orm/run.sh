@@ -15,6 +15,10 @@
 #   OP_TIMEOUT=300                         # seconds an operation may take (default 600)
 #   IN_PROCESS=1 benches/orm/run.sh        # also djongo with STORE_SERVER "in-process" (the
 #                                          # process serves the store itself)
+#   OPS=get_pk,range_sort BACKENDS=sqlite,djongo OUT=/tmp/orm LARGE=1 benches/orm/run.sh
+#                                          # only these operations and columns (bench.py
+#                                          # --help lists them), results written to OUT
+#                                          # (default: benches/orm)
 #
 # The extension is built with the release profile (scripts/setup --release) first.
 set -euo pipefail
@@ -41,6 +45,12 @@ if [ -n "${COMPARE:-}" ]; then
 elif [ -n "${COMPARE_PYTHON:-}" ]; then
     EXTRA+=(--compare "${COMPARE_LABEL:-compare}=$COMPARE_PYTHON")
 fi
-"$PY" "$HERE/bench.py" "${ROWS[@]}" --out "$HERE" --label "$(git rev-parse --short HEAD)" \
+if [ -n "${OPS:-}" ]; then
+    EXTRA+=(--ops "$OPS")
+fi
+if [ -n "${BACKENDS:-}" ]; then
+    EXTRA+=(--backends "$BACKENDS")
+fi
+"$PY" "$HERE/bench.py" "${ROWS[@]}" --out "${OUT:-$HERE}" --label "$(git rev-parse --short HEAD)" \
     --op-timeout "${OP_TIMEOUT:-600}" "${EXTRA[@]}" \
-    --command "${IN_PROCESS:+IN_PROCESS=$IN_PROCESS }${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
+    --command "${IN_PROCESS:+IN_PROCESS=$IN_PROCESS }${LARGE:+LARGE=$LARGE }${OPS:+OPS=$OPS }${BACKENDS:+BACKENDS=$BACKENDS }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
