@@ -411,6 +411,10 @@ def main() -> None:
     p.add_argument("--command", default="", help="the command line to record in the report")
     p.add_argument("--in-process", action="store_true",
                    help="also measure djongo with STORE_SERVER 'in-process'")
+    p.add_argument("--loaded", type=Path,
+                   help="keep the loaded stores in this directory and reuse those already "
+                   "there (same sizes, same interpreters in the same order): for repeated runs "
+                   "while working; the caller removes it")
     p.add_argument("--ops", default=",".join(n for n, _ in OPERATIONS),
                    help="comma-separated operations to measure (default: all)")
     p.add_argument("--backends", default=",".join(BACKENDS),
@@ -446,14 +450,23 @@ def main() -> None:
                 kind = "sqlite" if backend == "sqlite" else "djongo"
                 if (kind, python) in templates:
                     continue
-                template = tmp / f"load-{kind}-{len(templates)}-{rows}"
-                template.mkdir()
-                print(f"loading {rows} rows: {kind} ({python})", flush=True)
-                loaded = run_worker(
-                    python,
-                    ["load", "--backend", kind, "--dir", str(template), "--rows", str(rows)],
-                    timeout=24 * 3600,
-                )
+                template = (args.loaded or tmp) / f"load-{kind}-{len(templates)}-{rows}"
+                marker = template / "loaded.json"
+                if marker.exists():
+                    print(f"reusing {rows} rows: {kind} ({template})", flush=True)
+                    loaded = json.loads(marker.read_text())
+                else:
+                    if template.exists():
+                        shutil.rmtree(template)  # a load that did not finish
+                    template.mkdir(parents=True)
+                    print(f"loading {rows} rows: {kind} ({python})", flush=True)
+                    loaded = run_worker(
+                        python,
+                        ["load", "--backend", kind, "--dir", str(template), "--rows", str(rows)],
+                        timeout=24 * 3600,
+                    )
+                    if args.loaded:
+                        marker.write_text(json.dumps(loaded))
                 run["loads"][f"{kind} {python}"] = loaded
                 templates[(kind, python)] = template
             for name in ops:

@@ -19,6 +19,9 @@
 #                                          # only these operations and columns (bench.py
 #                                          # --help lists them), results written to OUT
 #                                          # (default: benches/orm)
+#   LOADED=/tmp/orm-loaded benches/orm/run.sh
+#                                          # keep the loaded stores there and reuse them in
+#                                          # later runs (remove the directory when done)
 #
 # The extension is built with the release profile (scripts/setup --release) first.
 set -euo pipefail
@@ -47,6 +50,9 @@ elif [ -n "${COMPARE_PYTHON:-}" ]; then
 fi
 if [ -n "${OPS:-}" ]; then
     EXTRA+=(--ops "$OPS")
+fi
+if [ -n "${LOADED:-}" ]; then
+    EXTRA+=(--loaded "$LOADED")
 fi
 if [ -n "${BACKENDS:-}" ]; then
     EXTRA+=(--backends "$BACKENDS")
