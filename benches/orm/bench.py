@@ -4,7 +4,9 @@ embedded engine, and as raw pymongo calls on that same engine (issue 18).
 Started by benches/orm/run.sh. For each data size, the driver loads the data once per
 database (through the ORM: Django's bulk_create), then measures each operation in its own
 process on a fresh copy of that data, so an operation's writes never change another's data
-and a pathologically slow one can be stopped by a timeout without losing the rest.
+and a pathologically slow one can be stopped by a timeout without losing the rest. Each
+operation and column is measured at every size in turn, so that the growth from one size to
+the next is measured under the same load of the machine.
 
     python bench.py --rows 5000 [--rows 500000] --out benches/orm/results \\
         [--python-under-test .venv/bin/python] [--compare LABEL=PYTHON ...]
@@ -57,6 +59,15 @@ OPERATIONS = [
 # matching row, so it grows with them, on SQLite too).
 INDEXED = {"get_pk", "filter_indexed", "range_sort", "select_related", "update", "delete"}
 BASE_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+#: get(pk) reads rows drawn from this many, spread evenly over the table, at every size: the
+#: warm-up reads them all, so a larger table costs what its deeper index costs, not the first
+#: read of pages a short run never reads twice (at 500,000 rows, 1,000 random keys a second
+#: would be cold reads for the whole run; filter_indexed's 250 headlines are a pool already).
+PK_POOL = 1000
+
+
+def pk_pool(rows: int) -> list[int]:
+    return sorted({1 + j * rows // PK_POOL for j in range(PK_POOL)})
 
 
 # ---- the worker (one process per load or operation) -------------------------------------
@@ -111,6 +122,7 @@ def orm_operations(rows: int, rng: random.Random) -> dict:
     from django.db.models import Avg, Count
 
     counter = iter(range(10**9))
+    pks = pk_pool(rows)
 
     def create():
         Entry.objects.create(**entry_fields(rows + next(counter), rows))
@@ -125,7 +137,7 @@ def orm_operations(rows: int, rng: random.Random) -> dict:
         )
 
     return {
-        "get_pk": (lambda: Entry.objects.get(pk=rng.randrange(1, rows + 1)), None),
+        "get_pk": (lambda: Entry.objects.get(pk=rng.choice(pks)), None),
         "filter_indexed": (
             lambda: list(Entry.objects.filter(headline=f"h{rng.randrange(250)}")[:20]),
             None,
@@ -151,6 +163,7 @@ def pymongo_operations(rows: int, rng: random.Random) -> dict:
     db = connection.mongo_database
     entries, authors = db["benchapp_entry"], db["benchapp_author"]
     counter = iter(range(10**9))
+    pks = pk_pool(rows)
 
     def document(i: int) -> dict:
         return {**entry_fields(i, rows), "id": i + 1}
@@ -192,7 +205,7 @@ def pymongo_operations(rows: int, rng: random.Random) -> dict:
         },
     ]
     return {
-        "get_pk": (lambda: entries.find_one({"id": rng.randrange(1, rows + 1)}), None),
+        "get_pk": (lambda: entries.find_one({"id": rng.choice(pks)}), None),
         "filter_indexed": (
             lambda: list(entries.find({"headline": f"h{rng.randrange(250)}"}).limit(20)),
             None,
@@ -274,8 +287,13 @@ def measure(fn, setup, meter: Meter, round_seconds: float, rounds: int, max_call
             totals = [t + b - a for t, a, b in zip(totals, before, after, strict=True)]
         return totals[0] / calls, totals[1] / calls, totals[2] / calls
 
-    one()  # warm-up: caches, compiled plans
-    estimate = min(one(), one())
+    # Warm-up (caches, compiled plans, the first reads of the pages the calls read): as long
+    # as a round, or `max_calls` calls; its mean call sets the rounds' number of calls.
+    started = time.perf_counter()
+    warm = [one()]
+    while len(warm) < max_calls and time.perf_counter() - started < round_seconds:
+        warm.append(one())
+    estimate = sum(warm) / len(warm)
     calls = max(1, min(max_calls, int(round_seconds / max(estimate, 1e-6))))
     measured = [round_(calls) for _ in range(rounds)]
     worker_cpu, server_cpu = min((m[1:] for m in measured), key=sum)
@@ -361,6 +379,42 @@ def wait_until_unserved(data_dir: Path, timeout: float = 120.0) -> None:
             return
 
 
+def load_template(template: Path, kind: str, python: str, rows: int, keep: bool) -> dict | None:
+    """Loads `rows` entries into `template` through Django (`kind`: sqlite or djongo); with
+    `keep`, a template an earlier run loaded completely is reused."""
+    marker = template / "loaded.json"
+    if keep and marker.exists():
+        print(f"reusing {rows} rows: {kind} ({template})", flush=True)
+        return json.loads(marker.read_text())
+    if template.exists():
+        shutil.rmtree(template)  # a load that did not finish
+    template.mkdir(parents=True)
+    print(f"loading {rows} rows: {kind} ({python})", flush=True)
+    loaded = run_worker(
+        python,
+        ["load", "--backend", kind, "--dir", str(template), "--rows", str(rows)],
+        timeout=24 * 3600,
+    )
+    if keep:
+        marker.write_text(json.dumps(loaded))
+    return loaded
+
+
+def best(a: dict | None, b: dict | None) -> dict | None:
+    """Two measurements of one operation as one: each time the better of the two (a
+    timeout only when both timed out)."""
+    if a is None or b is None:
+        return a or b
+    if a is b:
+        return a
+    out = dict(min(a, b, key=lambda r: r["seconds"]))
+    if "cpu_seconds" in a and "cpu_seconds" in b:
+        cpu = min(a, b, key=lambda r: r["cpu_seconds"])
+        for key in ("cpu_seconds", "worker_cpu_seconds", "server_cpu_seconds"):
+            out[key] = cpu[key]
+    return out
+
+
 def copy_data(template: Path, scratch: Path) -> None:
     if scratch.exists():
         # The last operation's server must not outlive its store: exiting, it would remove
@@ -411,6 +465,11 @@ def main() -> None:
     p.add_argument("--command", default="", help="the command line to record in the report")
     p.add_argument("--in-process", action="store_true",
                    help="also measure djongo with STORE_SERVER 'in-process'")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure each operation this many times at each size, in turn, and "
+                   "keep the best (default 1)")
+    p.add_argument("--round-seconds", type=float, default=1.0,
+                   help="length of a round of calls, and of the warm-up, at every size")
     p.add_argument("--loaded", type=Path,
                    help="keep the loaded stores in this directory and reuse those already "
                    "there (same sizes, same interpreters in the same order): for repeated runs "
@@ -434,73 +493,58 @@ def main() -> None:
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"runs": {}}
     load_before = os.getloadavg()
+    columns = [("Django + SQLite", "sqlite", args.python_under_test)]
+    for label, python in targets:
+        columns.append((f"djongo {label}", "djongo", python))
+        if args.in_process:
+            columns.append((f"djongo {label} in-process", IN_PROCESS, python))
+        columns.append((f"pymongo {label}", "pymongo", python))
+    columns = [c for c in columns if BACKEND_NAMES[c[1]] in backends]
+    runs = {rows: {"rows": rows, "columns": {}, "loads": {}} for rows in args.rows}
     with tempfile.TemporaryDirectory(prefix="djongo-orm-bench-") as tmp:
         tmp = Path(tmp)
+        templates: dict[tuple[int, str, str], Path] = {}
+        kinds = [("sqlite" if backend == "sqlite" else "djongo", python)
+                 for _, backend, python in columns]
+        stores = list(dict.fromkeys(kinds))
         for rows in args.rows:
-            run = {"rows": rows, "columns": {}, "loads": {}}
-            columns = [("Django + SQLite", "sqlite", args.python_under_test)]
-            for label, python in targets:
-                columns.append((f"djongo {label}", "djongo", python))
-                if args.in_process:
-                    columns.append((f"djongo {label} in-process", IN_PROCESS, python))
-                columns.append((f"pymongo {label}", "pymongo", python))
-            columns = [c for c in columns if BACKEND_NAMES[c[1]] in backends]
-            templates: dict[tuple[str, str], Path] = {}
             for _, backend, python in columns:
                 kind = "sqlite" if backend == "sqlite" else "djongo"
-                if (kind, python) in templates:
+                if (rows, kind, python) in templates:
                     continue
-                template = (args.loaded or tmp) / f"load-{kind}-{len(templates)}-{rows}"
-                marker = template / "loaded.json"
-                if marker.exists():
-                    print(f"reusing {rows} rows: {kind} ({template})", flush=True)
-                    loaded = json.loads(marker.read_text())
-                else:
-                    if template.exists():
-                        shutil.rmtree(template)  # a load that did not finish
-                    template.mkdir(parents=True)
-                    print(f"loading {rows} rows: {kind} ({python})", flush=True)
-                    loaded = run_worker(
-                        python,
-                        ["load", "--backend", kind, "--dir", str(template), "--rows", str(rows)],
-                        timeout=24 * 3600,
-                    )
-                    if args.loaded:
-                        marker.write_text(json.dumps(loaded))
-                run["loads"][f"{kind} {python}"] = loaded
-                templates[(kind, python)] = template
-            for name in ops:
-                for column, backend, python in columns:
-                    kind = "sqlite" if backend == "sqlite" else "djongo"
-                    scratch = tmp / "scratch"
-                    copy_data(templates[(kind, python)], scratch)
-                    round_seconds = 0.3 if rows <= 10_000 else 1.0
-                    result = run_worker(
-                        python,
-                        [
-                            "op",
-                            "--backend",
-                            backend,
-                            "--dir",
-                            str(scratch),
-                            "--rows",
-                            str(rows),
-                            "--op",
-                            name,
-                            "--round-seconds",
-                            str(round_seconds),
-                        ],
-                        timeout=args.op_timeout,
-                    )
-                    run["columns"].setdefault(column, {})[name] = result
-                    shown = (
-                        "timeout"
-                        if result is None
-                        else f"{result['seconds'] * 1e3:.3f} ms, CPU "
-                        f"{result['cpu_seconds'] * 1e3:.3f} ms ({result['calls']} calls)"
-                    )
-                    print(f"{rows:>8} {name:<15} {column:<28} {shown}", flush=True)
-            results["runs"][str(rows)] = run
+                number = stores.index((kind, python))
+                template = (args.loaded or tmp) / f"load-{kind}-{number}-{rows}"
+                runs[rows]["loads"][f"{kind} {python}"] = load_template(
+                    template, kind, python, rows, keep=args.loaded is not None)
+                templates[(rows, kind, python)] = template
+        # Each operation and column at every size in turn, `--repeat` times: the sizes are
+        # measured minutes apart at most, under the same load of a shared machine, so their
+        # ratio (the growth table) compares like with like.
+        for name in ops:
+            for column, backend, python in columns:
+                kind = "sqlite" if backend == "sqlite" else "djongo"
+                for _ in range(args.repeat):
+                    for rows in args.rows:
+                        scratch = tmp / "scratch"
+                        copy_data(templates[(rows, kind, python)], scratch)
+                        result = run_worker(
+                            python,
+                            ["op", "--backend", backend, "--dir", str(scratch),
+                             "--rows", str(rows), "--op", name,
+                             "--round-seconds", str(args.round_seconds)],
+                            timeout=args.op_timeout,
+                        )
+                        shown = (
+                            "timeout"
+                            if result is None
+                            else f"{result['seconds'] * 1e3:.3f} ms, CPU "
+                            f"{result['cpu_seconds'] * 1e3:.3f} ms ({result['calls']} calls)"
+                        )
+                        print(f"{rows:>8} {name:<15} {column:<28} {shown}", flush=True)
+                        measured = runs[rows]["columns"].setdefault(column, {})
+                        measured[name] = best(measured.get(name, result), result)
+    for rows, run in runs.items():
+        results["runs"][str(rows)] = run
     results["machine"] = machine(load_before)
     results["command"] = args.command
     results_path.write_text(json.dumps(results, indent=1))
@@ -554,8 +598,11 @@ def report(results: dict, out: Path) -> None:
     lines = ["# ORM benchmark: Django + SQLite, djongo (embedded engine), raw pymongo", ""]
     lines.append(
         "Generated by `benches/orm/run.sh` (`benches/orm/bench.py`). Times are per call, in "
-        "milliseconds, best of three rounds; every operation runs in its own process on a fresh "
-        "copy of the loaded data, written back to the disk before it starts. Each size has two "
+        "milliseconds, best of three rounds after a warm-up as long as a round; every operation "
+        "runs in its own process on a fresh copy of the loaded data, written back to the disk "
+        "before it starts, at each size in turn (so that the sizes it is compared at see the "
+        "same load of the machine). get(pk) reads keys drawn from 1,000 spread over the table "
+        "at every size (see `PK_POOL` in bench.py). Each size has two "
         "tables: wall time, and CPU time — the benchmark process's (every thread, getrusage) "
         "plus, for djongo through its socket and pymongo, the store server's (every thread, "
         "/proc): on a shared machine the wall clock also measures the scheduler, CPU time the "

@@ -19,6 +19,8 @@
 #                                          # only these operations and columns (bench.py
 #                                          # --help lists them), results written to OUT
 #                                          # (default: benches/orm)
+#   REPEAT=2 benches/orm/run.sh            # each operation twice at each size, in turn; the
+#                                          # better of the two is kept
 #   LOADED=/tmp/orm-loaded benches/orm/run.sh
 #                                          # keep the loaded stores there and reuse them in
 #                                          # later runs (remove the directory when done)
@@ -51,6 +53,9 @@ fi
 if [ -n "${OPS:-}" ]; then
     EXTRA+=(--ops "$OPS")
 fi
+if [ -n "${REPEAT:-}" ]; then
+    EXTRA+=(--repeat "$REPEAT")
+fi
 if [ -n "${LOADED:-}" ]; then
     EXTRA+=(--loaded "$LOADED")
 fi
@@ -59,4 +64,4 @@ if [ -n "${BACKENDS:-}" ]; then
 fi
 "$PY" "$HERE/bench.py" "${ROWS[@]}" --out "${OUT:-$HERE}" --label "$(git rev-parse --short HEAD)" \
     --op-timeout "${OP_TIMEOUT:-600}" "${EXTRA[@]}" \
-    --command "${IN_PROCESS:+IN_PROCESS=$IN_PROCESS }${LARGE:+LARGE=$LARGE }${OPS:+OPS=$OPS }${BACKENDS:+BACKENDS=$BACKENDS }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
+    --command "${IN_PROCESS:+IN_PROCESS=$IN_PROCESS }${LARGE:+LARGE=$LARGE }${OPS:+OPS=$OPS }${BACKENDS:+BACKENDS=$BACKENDS }${REPEAT:+REPEAT=$REPEAT }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
