@@ -154,6 +154,9 @@ def test_joins_probe_the_joined_collections_index(posts):
     assert lookup["from"] == "planapp_writer"
     assert explain(cmd)["stages"][1]["indexesUsed"] == ["planapp_writer_pkey"]
     assert explain(cmd)["stages"][1]["collectionScans"] == 0
+    # The query feeding the join reads what the join then `$limit` pulled, not the table.
+    cursor = explain(cmd)["stages"][0]["$cursor"]["executionStats"]
+    assert cursor["nReturned"] == cursor["totalDocsExamined"] == 20
     cmd = only_command(lambda: list(
         Writer.objects.annotate(Count("post"), Avg("post__n"))))
     step = explain(cmd)["stages"][1]

@@ -15,6 +15,15 @@
 #   OP_TIMEOUT=300                         # seconds an operation may take (default 600)
 #   IN_PROCESS=1 benches/orm/run.sh        # also djongo with STORE_SERVER "in-process" (the
 #                                          # process serves the store itself)
+#   OPS=get_pk,range_sort BACKENDS=sqlite,djongo OUT=/tmp/orm LARGE=1 benches/orm/run.sh
+#                                          # only these operations and columns (bench.py
+#                                          # --help lists them), results written to OUT
+#                                          # (default: benches/orm)
+#   REPEAT=2 benches/orm/run.sh            # each operation twice at each size, in turn; the
+#                                          # better of the two is kept
+#   LOADED=/tmp/orm-loaded benches/orm/run.sh
+#                                          # keep the loaded stores there and reuse them in
+#                                          # later runs (remove the directory when done)
 #
 # The extension is built with the release profile (scripts/setup --release) first.
 set -euo pipefail
@@ -41,6 +50,18 @@ if [ -n "${COMPARE:-}" ]; then
 elif [ -n "${COMPARE_PYTHON:-}" ]; then
     EXTRA+=(--compare "${COMPARE_LABEL:-compare}=$COMPARE_PYTHON")
 fi
-"$PY" "$HERE/bench.py" "${ROWS[@]}" --out "$HERE" --label "$(git rev-parse --short HEAD)" \
+if [ -n "${OPS:-}" ]; then
+    EXTRA+=(--ops "$OPS")
+fi
+if [ -n "${REPEAT:-}" ]; then
+    EXTRA+=(--repeat "$REPEAT")
+fi
+if [ -n "${LOADED:-}" ]; then
+    EXTRA+=(--loaded "$LOADED")
+fi
+if [ -n "${BACKENDS:-}" ]; then
+    EXTRA+=(--backends "$BACKENDS")
+fi
+"$PY" "$HERE/bench.py" "${ROWS[@]}" --out "${OUT:-$HERE}" --label "$(git rev-parse --short HEAD)" \
     --op-timeout "${OP_TIMEOUT:-600}" "${EXTRA[@]}" \
-    --command "${IN_PROCESS:+IN_PROCESS=$IN_PROCESS }${LARGE:+LARGE=$LARGE }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"
+    --command "${IN_PROCESS:+IN_PROCESS=$IN_PROCESS }${LARGE:+LARGE=$LARGE }${OPS:+OPS=$OPS }${BACKENDS:+BACKENDS=$BACKENDS }${REPEAT:+REPEAT=$REPEAT }${COMPARE:+COMPARE=$COMPARE }${COMPARE_PYTHON:+COMPARE_PYTHON=$COMPARE_PYTHON }${COMPARE_LABEL:+COMPARE_LABEL=$COMPARE_LABEL }${OP_TIMEOUT:+OP_TIMEOUT=$OP_TIMEOUT }benches/orm/run.sh"

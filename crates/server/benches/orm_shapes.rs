@@ -66,6 +66,15 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
                 "limit": 21, "singleBatch": true})
         })
     });
+    // `list(Entry.objects.filter(headline=h)[:20])`: 20 of the rows with one headline.
+    g.bench_function("filter_indexed", |b| {
+        b.iter(|| {
+            next.set((next.get() * 7919 + 1) % rows);
+            store.run(doc! {"find": "benchapp_entry", "filter": {"headline": format!("h{}", next.get() % 250)},
+                "projection": {"_id": 0, "c0": "$id", "c1": "$author_id", "c2": "$headline", "c3": "$n", "c4": "$rating", "c5": "$at", "c6": "$body"},
+                "limit": 20})
+        })
+    });
     g.bench_function("range_sort", |b| {
         b.iter(|| store.run(doc! {"find": "benchapp_entry", "filter": {"n": {"$gte": rows / 2}}, "sort": {"at": -1}, "limit": 20}))
     });

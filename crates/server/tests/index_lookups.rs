@@ -137,3 +137,36 @@ fn a_group_over_a_join_gives_the_same_through_any_index() {
         }
     }
 }
+
+/// explain (executionStats) of a join then `$limit`: the query feeding the
+/// pipeline reads only what the stages pulled, as the aggregate itself does,
+/// not the whole collection; each `$lookup` probes the joined index.
+#[test]
+fn an_aggregate_explain_counts_what_its_stages_pulled() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let authors: Vec<Document> = (1..=5).map(|i| doc! {"_id": i, "id": i}).collect();
+    c.ok("db", doc! {"insert": "authors", "documents": authors});
+    c.ok("db", doc! {"createIndexes": "authors", "indexes": [{"key": {"id": 1}, "name": "id_1", "unique": true}]});
+    let entries: Vec<Document> = (0..1000).map(|i| doc! {"_id": i, "author_id": i % 5 + 1}).collect();
+    c.ok("db", doc! {"insert": "entries", "documents": entries});
+    let join = doc! {"$lookup": {"from": "authors", "localField": "author_id", "foreignField": "id", "as": "a"}};
+    let explain = |c: &mut common::Client, pipeline: Vec<Document>| {
+        let reply = c.ok("db", doc! {"explain": {"aggregate": "entries", "pipeline": pipeline, "cursor": {}}, "verbosity": "executionStats"});
+        let stages = reply.get_array("stages").unwrap().clone();
+        let stats = stages[0].as_document().unwrap().get_document("$cursor").unwrap().get_document("executionStats").unwrap().clone();
+        let lookup = stages[1].as_document().unwrap().clone();
+        (stats.get_i64("nReturned").unwrap(), stats.get_i64("totalDocsExamined").unwrap(), lookup)
+    };
+    let limited = vec![join.clone(), doc! {"$unwind": "$a"}, doc! {"$limit": 20}];
+    let (returned, examined, lookup) = explain(&mut c, limited.clone());
+    assert_eq!((returned, examined), (20, 20));
+    assert_eq!(lookup.get_array("indexesUsed").unwrap(), &vec![Bson::String("id_1".into())]);
+    assert_eq!(lookup.get_i64("collectionScans").unwrap(), 0);
+    // Without a limit every entry is read.
+    let (returned, examined, _) = explain(&mut c, vec![join, doc! {"$unwind": "$a"}]);
+    assert_eq!((returned, examined), (1000, 1000));
+    // And the aggregate itself returns what its explain ran.
+    let reply = c.ok("db", doc! {"aggregate": "entries", "pipeline": limited, "cursor": {}});
+    assert_eq!(ids(&reply), (0..20).map(Bson::Int32).collect::<Vec<_>>());
+}

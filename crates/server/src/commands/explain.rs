@@ -3,8 +3,10 @@
 //! (with `executionStats`, after running the read part).
 use super::read::{aggregate_target, count_shape, hint_arg, take_query, Source};
 use super::{collection_arg, doc_array, opt_doc, opt_i64, Ctx};
+use crate::catalog::CollectionMeta;
 use crate::error::{CmdResult, CommandError};
 use crate::plan::{self, Verbosity};
+use crate::storage::Tables;
 use bson::{doc, Bson, Document};
 
 pub fn explain(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
@@ -116,21 +118,33 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
             // The fields the aggregate reads, as `aggregate` computes them.
             let fields = djongo_engine::deps::pipeline_needs(&pipeline).top_level();
             let query = plan::Query { hint: hint_arg(body)?, fields, ..take_query(&mut pipeline) };
-            let reads = if verbosity >= Verbosity::ExecutionStats && !pipeline.is_empty() {
-                foreign_reads(ctx, &coll, &query, &pipeline)?
-            } else {
-                Vec::new()
-            };
             let counts = count_shape(&pipeline).is_some() && query.sort.is_none() && query.skip == 0 && query.limit.is_none();
+            let db = ctx.db.clone();
+            let ns = format!("{db}.{coll}");
+            let runs = verbosity >= Verbosity::ExecutionStats && !pipeline.is_empty();
+            let tables = ctx.scope.read()?;
+            let meta = tables.collection(&db, &coll)?;
+            let source = Source::new(&tables, &db);
             let cursor = if counts {
                 // Answered as a count (see read::aggregate).
-                let db = ctx.db.clone();
-                let tables = ctx.scope.read()?;
-                let meta = tables.collection(&db, &coll)?;
-                plan::explain_count(&tables, meta.as_ref(), &format!("{db}.{coll}"), &query.filter, verbosity)?
+                plan::explain_count(&tables, meta.as_ref(), &ns, &query.filter, verbosity)?
+            } else if runs && meta.is_some() && crate::text::search::TextFilter::split(&query.filter)?.is_none() {
+                // The stages pull the query's documents as `aggregate` runs
+                // them: the cursor's counts are what they took (20 documents
+                // for a join then `$limit: 20`, not the collection), and each
+                // `$lookup` notes how it read its collection.
+                plan::explain_find_with(&tables, meta.as_ref(), &ns, &query, verbosity, |documents| {
+                    let mut input = documents.map(|r| r.map_err(super::read::to_engine));
+                    djongo_engine::pipeline::run_pipeline_from(&pipeline, &mut input, &source)?;
+                    Ok(())
+                })?
             } else {
-                query_explain(ctx, &coll, query, verbosity)?
+                if runs {
+                    foreign_reads(&tables, &source, meta.as_ref(), &query, &pipeline)?;
+                }
+                plan::explain_find(&tables, meta.as_ref(), &ns, &query, verbosity)?
             };
+            let reads = source.reads.into_inner();
             if pipeline.is_empty() {
                 cursor
             } else {
@@ -144,20 +158,16 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
     Ok(out)
 }
 
-/// Runs the pipeline after `query` and returns how its stages read other
-/// collections: (collection, index or `None` for a scan) per read.
-fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &[Document]) -> CmdResult<Vec<(String, Option<String>)>> {
-    let db = ctx.db.clone();
-    let tables = ctx.scope.read()?;
-    let Some(meta) = tables.collection(&db, coll)? else { return Ok(Vec::new()) };
-    let source = Source::new(&tables, &db);
-    let prep = plan::Prepared::new(&tables, &meta, query)?;
-    plan::run_uncached(&tables, &prep, |exec| {
+/// Runs the pipeline after `query`, for `source` to note how its stages read
+/// other collections.
+fn foreign_reads(tables: &Tables<'_>, source: &Source<'_, '_>, meta: Option<&CollectionMeta>, query: &plan::Query, pipeline: &[Document]) -> CmdResult<()> {
+    let Some(meta) = meta else { return Ok(()) };
+    let prep = plan::Prepared::new(tables, meta, query)?;
+    plan::run_uncached(tables, &prep, |exec| {
         let mut input = exec.map(|r| r.map_err(super::read::to_engine));
-        djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, &source)?;
+        djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, source)?;
         Ok(())
-    })?;
-    Ok(source.reads.into_inner())
+    })
 }
 
 /// A `$lookup` stage with how it read its `from` collection.

@@ -112,6 +112,28 @@ impl CacheView {
 
 /// The explain of a `find` (or of the query part of another command).
 pub fn explain_find(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &str, query: &Query, verbosity: Verbosity) -> CmdResult<Document> {
+    explain_find_with(tables, meta, ns, query, verbosity, |documents| {
+        for document in documents {
+            document?;
+        }
+        Ok(())
+    })
+}
+
+/// The explain of a query whose documents `consume` takes (an aggregate's
+/// later stages): with execution statistics, the plan runs only as far as
+/// `consume` pulls it, and its counts are of that run, as mongod's `$cursor`
+/// stage reports a query a later `$limit` stopped early. `consume` is not
+/// called for a missing collection or a `$text` query (whose explain counts
+/// every match: they are scored before any is returned).
+pub fn explain_find_with(
+    tables: &Tables<'_>,
+    meta: Option<&CollectionMeta>,
+    ns: &str,
+    query: &Query,
+    verbosity: Verbosity,
+    consume: impl FnOnce(&mut dyn Iterator<Item = CmdResult<Document>>) -> CmdResult<()>,
+) -> CmdResult<Document> {
     let Some(meta) = meta else {
         let mut out = doc! {"queryPlanner": planner_section(ns, &query.filter, doc! {"stage": "EOF"}, Vec::new())};
         if verbosity >= Verbosity::ExecutionStats {
@@ -131,9 +153,7 @@ pub fn explain_find(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &str
     let mut out = doc! {"queryPlanner": planner};
     if verbosity >= Verbosity::ExecutionStats {
         let mut n = 0u64;
-        while exec.next_document()?.is_some() {
-            n += 1;
-        }
+        consume(&mut (&mut exec).inspect(|d| n += u64::from(d.is_ok())))?;
         let mut stats = execution_section(n, started.elapsed().as_millis(), exec.root.examined(), exec.winning(true));
         if verbosity == Verbosity::AllPlansExecution {
             let all: Vec<Bson> = exec.rejected(true).into_iter().map(|d| Bson::Document(doc! {"executionStages": d})).collect();

@@ -23,7 +23,7 @@ mod stages;
 mod tests;
 mod usable;
 
-pub use explain::{explain_count, explain_find, Verbosity};
+pub use explain::{explain_count, explain_find, explain_find_with, Verbosity};
 
 use crate::catalog::{CollectionMeta, IndexSpec, ID_INDEX_NAME};
 use crate::error::{CmdResult, CommandError};
