@@ -43,6 +43,16 @@ pub(crate) const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("c
 pub(crate) const DOCS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("documents");
 pub(crate) const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_entries");
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// How many documents each collection holds (collection id → count), kept
+/// in step with `DOCS` by every write in the same redb transaction, so a
+/// snapshot's count is exact for that snapshot. A collection without an
+/// entry holds none. redb keeps a table's length in its B-tree header, but
+/// all collections share `DOCS`, so that length is only the store's total.
+pub(crate) const COUNTS: TableDefinition<u64, u64> = TableDefinition::new("document_counts");
+
+/// The `meta` marker saying `COUNTS` holds every collection's count (a
+/// store written before it existed gets them counted once, at open).
+pub(crate) const COUNTS_READY: &str = "document_counts";
 
 /// The `meta` counter of collection ids (the next one to hand out).
 pub(crate) const COLLECTION_ID: &str = "collection_id";
@@ -142,10 +152,13 @@ impl Storage {
         let init = |db: &Database| -> Result<u64, redb::Error> {
             let w = db.begin_write()?;
             let next_id = {
-                w.open_table(DOCS)?;
                 w.open_table(INDEX)?;
                 let catalog = w.open_table(CATALOG)?;
-                let meta = w.open_table(META)?;
+                let mut meta = w.open_table(META)?;
+                if meta.get(COUNTS_READY)?.is_none() {
+                    count_documents(&w.open_table(DOCS)?, &mut w.open_table(COUNTS)?)?;
+                    meta.insert(COUNTS_READY, 1)?;
+                }
                 // The next collection id: past the stored counter and past
                 // every id in the catalog.
                 let mut next = meta.get(COLLECTION_ID)?.map(|v| v.value()).unwrap_or(1);
@@ -252,6 +265,28 @@ impl Storage {
     pub(crate) fn wait_for(&self, key: &ConflictKey, owner: WriterId, deadline: Instant) -> bool {
         self.conflicts.wait_for_release(key, owner, deadline)
     }
+}
+
+/// Fills `counts` from the documents themselves: one pass over `DOCS`, for
+/// a store written before `COUNTS` existed.
+fn count_documents(docs: &redb::Table<&[u8], &[u8]>, counts: &mut redb::Table<u64, u64>) -> Result<(), redb::Error> {
+    let mut current: Option<(u64, u64)> = None;
+    for item in docs.iter()? {
+        let (key, _) = item?;
+        let Some(id) = key.value().get(..8).and_then(|p| <[u8; 8]>::try_from(p).ok()).map(u64::from_be_bytes) else { continue };
+        current = match current {
+            Some((c, n)) if c == id => Some((c, n + 1)),
+            Some((c, n)) => {
+                counts.insert(c, n)?;
+                Some((id, 1))
+            }
+            None => Some((id, 1)),
+        };
+    }
+    if let Some((c, n)) = current {
+        counts.insert(c, n)?;
+    }
+    Ok(())
 }
 
 /// Hands out the next collection id.
