@@ -4,6 +4,7 @@
 use super::read::{aggregate_target, count_shape, hint_arg, take_query, Source};
 use super::{collection_arg, doc_array, opt_doc, opt_i64, Ctx};
 use crate::error::{CmdResult, CommandError};
+use crate::plan::join_cost::JoinEstimate;
 use crate::plan::{self, Verbosity};
 use bson::{doc, Bson, Document};
 
@@ -119,7 +120,7 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
             let reads = if verbosity >= Verbosity::ExecutionStats && !pipeline.is_empty() {
                 foreign_reads(ctx, &coll, &query, &pipeline)?
             } else {
-                Vec::new()
+                ForeignReads::default()
             };
             let counts = count_shape(&pipeline).is_some() && query.sort.is_none() && query.skip == 0 && query.limit.is_none();
             let cursor = if counts {
@@ -146,10 +147,10 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
 
 /// Runs the pipeline after `query` and returns how its stages read other
 /// collections: (collection, index or `None` for a scan) per read.
-fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &[Document]) -> CmdResult<Vec<(String, Option<String>)>> {
+fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &[Document]) -> CmdResult<ForeignReads> {
     let db = ctx.db.clone();
     let tables = ctx.scope.read()?;
-    let Some(meta) = tables.collection(&db, coll)? else { return Ok(Vec::new()) };
+    let Some(meta) = tables.collection(&db, coll)? else { return Ok(ForeignReads::default()) };
     let source = Source::new(&tables, &db);
     let prep = plan::Prepared::new(&tables, &meta, query)?;
     plan::run_uncached(&tables, &prep, |exec| {
@@ -157,11 +158,25 @@ fn foreign_reads(ctx: &mut Ctx<'_>, coll: &str, query: &plan::Query, pipeline: &
         djongo_engine::pipeline::run_pipeline_from(pipeline, &mut input, &source)?;
         Ok(())
     })?;
-    Ok(source.reads.into_inner())
+    Ok(ForeignReads { reads: source.reads.into_inner(), estimates: source.estimates.into_inner() })
 }
 
-/// A `$lookup` stage with how it read its `from` collection.
-fn with_reads(mut stage: Document, reads: &[(String, Option<String>)]) -> Document {
+/// How a pipeline's stages read other collections: (collection, index or
+/// `None` for a scan) per read, and the planner's estimate per costed join.
+#[derive(Default)]
+struct ForeignReads {
+    reads: Vec<(String, Option<String>)>,
+    estimates: Vec<(String, JoinEstimate)>,
+}
+
+/// A `$lookup` stage with how it read its `from` collection: the indexes
+/// and scans (`indexesUsed`, `collectionScans`), the join's `strategy` in
+/// MongoDB's terms (`IndexedLoopJoin`: index probes; `HashJoin`: one read
+/// of the collection matched by key) and the estimate that chose it
+/// (`joinEstimate`: the matches a probe would return, the collection's
+/// documents).
+fn with_reads(mut stage: Document, foreign: &ForeignReads) -> Document {
+    let reads = &foreign.reads;
     let from = match stage.get("$lookup") {
         Some(Bson::Document(l)) => match l.get("from") {
             Some(Bson::String(f)) => f.clone(),
@@ -174,7 +189,14 @@ fn with_reads(mut stage: Document, reads: &[(String, Option<String>)]) -> Docume
     indexes.sort();
     indexes.dedup();
     let scans = mine.iter().filter(|i| i.is_none()).count() as i64;
+    let strategy = if scans == 0 && !indexes.is_empty() { "IndexedLoopJoin" } else { "HashJoin" };
     stage.insert("collectionScans", scans);
     stage.insert("indexesUsed", indexes);
+    if !mine.is_empty() {
+        stage.insert("strategy", strategy);
+    }
+    if let Some((_, e)) = foreign.estimates.iter().find(|(c, _)| *c == from) {
+        stage.insert("joinEstimate", doc! {"matches": e.matches as i64, "documents": e.documents as i64});
+    }
     stage
 }

@@ -1,0 +1,96 @@
+//! How a `$lookup` reads the documents it joins: through an index, probing
+//! it with the local values and fetching each match by `_id` (MongoDB's
+//! `IndexedLoopJoin`), or by reading the whole foreign collection once and
+//! matching its documents by join key (`HashJoin`).
+//!
+//! A probe costs more per document it returns than a scan does (each match
+//! is an index entry read, its `_id` sorted into collection order, then a
+//! B-tree lookup), but reads only the matches. So the planner estimates how
+//! many documents the probe would return and scans when that is most of the
+//! collection (Django's `annotate()` over a reverse relation joins every
+//! row of the related table). The estimate needs the collection's document
+//! count, which the store keeps (`Tables::count`, one B-tree lookup), and
+//! the number of entries per probed value: a unique index (or `_id`) holds
+//! at most one, otherwise a few of the values are counted in the index, as
+//! far as the answer needs. Both reads give the same matches in the same
+//! (collection) order, so the choice changes the cost, never the result.
+use super::{Prepared, Query};
+use crate::catalog::CollectionMeta;
+use crate::error::CmdResult;
+use crate::storage::Tables;
+use std::ops::Bound;
+
+/// A probe returning at least this share of the collection's documents
+/// (numerator, denominator) costs more than a scan of all of them: scanning
+/// a document and matching it by key costs about 0.55 of finding one match
+/// through an index (`benches/orm/engine-cpu.md`, the join shapes).
+const SCAN_SHARE: (u64, u64) = (55, 100);
+
+/// How many probed values are counted to estimate the rest.
+const SAMPLED_VALUES: usize = 4;
+
+/// What the planner knows before a join reads its foreign collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinEstimate {
+    /// The documents a probe would return (an estimate, at most `documents`).
+    pub matches: u64,
+    /// The documents of the foreign collection (exact).
+    pub documents: u64,
+}
+
+impl JoinEstimate {
+    /// The most matches for which probing is cheaper than scanning.
+    fn break_even(documents: u64) -> u64 {
+        documents.saturating_mul(SCAN_SHARE.0) / SCAN_SHARE.1
+    }
+
+    /// Whether reading the whole collection costs less than the probe.
+    pub fn prefers_scan(&self) -> bool {
+        self.matches > Self::break_even(self.documents)
+    }
+}
+
+/// The estimate for a join reading the documents of `meta` that `query`
+/// (`{field: {$in: values}}`) selects, when an index on that field (or
+/// `_id`) would serve the probe; `None` when none would (the join scans).
+pub fn estimate(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<JoinEstimate>> {
+    let documents = tables.count(meta)?;
+    let prep = Prepared::new(tables, meta, query)?;
+    // `_id`: one document per value at most.
+    if prep.id_bounds.whole_keys && prep.id_bounds.used_fields > 0 {
+        let matches = (prep.id_bounds.spans.len() as u64).min(documents);
+        return Ok(Some(JoinEstimate { matches, documents }));
+    }
+    let serving = (0..meta.indexes.len()).find(|&i| {
+        let (ix, b) = (&meta.indexes[i], &prep.bounds[i]);
+        ix.collation.is_none() && b.whole_keys && b.used_fields > 0 && super::usable::index_serves(ix, &prep.preds)
+    });
+    let Some(i) = serving else { return Ok(None) };
+    let (ix, spans) = (&meta.indexes[i], &prep.bounds[i].spans);
+    let values = spans.len() as u64;
+    if ix.unique && !prep.multikey[i] {
+        return Ok(Some(JoinEstimate { matches: values.min(documents), documents }));
+    }
+    // Count a few values' entries, evenly spread over the probe, and only
+    // until the extrapolated total passes the break-even point: past it the
+    // scan wins whatever the rest hold.
+    let sampled = spans.len().min(SAMPLED_VALUES);
+    if sampled == 0 {
+        return Ok(Some(JoinEstimate { matches: 0, documents }));
+    }
+    let enough = JoinEstimate::break_even(documents).saturating_mul(sampled as u64) / values + 1;
+    let mut counted = 0u64;
+    for k in 0..sampled {
+        let span = &spans[k * spans.len() / sampled];
+        let lo = if span.lo.is_empty() { Bound::Unbounded } else { Bound::Included(span.lo.as_slice()) };
+        let hi = span.hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        counted += tables.index_entries(meta, ix, lo, hi, false)?.count_up_to(enough - counted)?;
+        if counted >= enough {
+            break;
+        }
+    }
+    // Rounded up: a count stopped at `enough` then extrapolates past the
+    // break-even point (the estimate is that far, not the whole probe).
+    let matches = counted.saturating_mul(values).div_ceil(sampled as u64).min(documents);
+    Ok(Some(JoinEstimate { matches, documents }))
+}
