@@ -72,6 +72,10 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     g.bench_function("count", |b| {
         b.iter(|| store.run(doc! {"aggregate": "benchapp_entry", "pipeline": [{"$match": {"rating": {"$lt": 5.0}}}, {"$count": "c0"}], "cursor": {}}))
     });
+    // `Entry.objects.count()`: the admin changelist's COUNT(*).
+    g.bench_function("count_all", |b| {
+        b.iter(|| store.run(doc! {"aggregate": "benchapp_entry", "pipeline": [{"$count": "c0"}], "cursor": {}}))
+    });
     g.bench_function("select_related", |b| {
         let pipeline = vec![
             doc! {"$lookup": {"from": "benchapp_author", "localField": "author_id", "foreignField": "id", "as": "__djongo_join1"}},

@@ -22,9 +22,9 @@ use std::ops::Bound;
 
 /// A probe returning at least this share of the collection's documents
 /// (numerator, denominator) costs more than a scan of all of them: scanning
-/// a document and matching it by key costs about 0.55 of finding one match
+/// a document and matching it by key costs about 0.65 to 0.7 of finding one match
 /// through an index (`benches/orm/engine-cpu.md`, the join shapes).
-const SCAN_SHARE: (u64, u64) = (55, 100);
+const SCAN_SHARE: (u64, u64) = (65, 100);
 
 /// How many probed values are counted to estimate the rest.
 const SAMPLED_VALUES: usize = 4;
