@@ -94,3 +94,54 @@ pub fn estimate(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> Cm
     let matches = counted.saturating_mul(values).div_ceil(sampled as u64).min(documents);
     Ok(Some(JoinEstimate { matches, documents }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Storage;
+    use bson::{doc, Bson, Document};
+    use std::time::Duration;
+
+    fn in_values(field: &str, values: impl IntoIterator<Item = i32>) -> Query {
+        let values: Vec<Bson> = values.into_iter().map(Bson::Int32).collect();
+        Query::filter(&doc! {field: {"$in": values}})
+    }
+
+    /// 100 documents: `k` repeats ten values ten times (indexed), `u` is
+    /// unique (indexed), `w` has no index.
+    #[test]
+    fn the_estimate_follows_the_index_and_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        let mut t = Tables::open_write(&wtxn).unwrap();
+        let mut meta = t.create_collection("db", "e", Document::new()).unwrap();
+        t.create_index(&mut meta, &doc! {"key": {"k": 1}, "name": "k_1"}).unwrap();
+        t.create_index(&mut meta, &doc! {"key": {"u": 1}, "name": "u_1", "unique": true}).unwrap();
+        for i in 0..100 {
+            t.insert(&meta, &doc! {"_id": i, "k": i % 10, "u": i, "w": i}).unwrap();
+        }
+        drop(t);
+        wtxn.commit().unwrap();
+        let read = storage.begin_read().unwrap();
+        let t = Tables::open_read(&read).unwrap();
+        let estimate = |q: &Query| estimate(&t, &meta, q).unwrap();
+
+        // Every value of `k`: the sample stops past the break-even point.
+        let all = estimate(&in_values("k", 0..10)).unwrap();
+        assert_eq!(all.documents, 100);
+        assert!(all.prefers_scan() && all.matches > 65 && all.matches <= 100, "{all:?}");
+        // Two of them: a fifth of the collection, probed.
+        let two = estimate(&in_values("k", [3, 7])).unwrap();
+        assert_eq!(two, JoinEstimate { matches: 20, documents: 100 });
+        assert!(!two.prefers_scan());
+        // Values the index does not hold match nothing.
+        assert_eq!(estimate(&in_values("k", [50, 60])).unwrap().matches, 0);
+        // A unique index and `_id`: one document per value at most.
+        assert_eq!(estimate(&in_values("u", 0..5)).unwrap().matches, 5);
+        assert!(estimate(&in_values("_id", 0..90)).unwrap().prefers_scan());
+        assert!(!estimate(&in_values("_id", 0..60)).unwrap().prefers_scan());
+        // No index on the field: the join scans, nothing to estimate.
+        assert_eq!(estimate(&in_values("w", [1])), None);
+    }
+}
