@@ -78,6 +78,9 @@ pub struct WriteTxn {
     txn: Option<WriteTransaction>,
     claims: Claims,
     pending: crate::foreign_keys::PendingChecks,
+    /// How its writes moved each collection's document count, stored once
+    /// at commit rather than on every insert or delete.
+    counts: tables::CountDeltas,
     collection_ids: Arc<AtomicU64>,
     clock: Arc<Clock>,
     _token: LockToken,
@@ -100,6 +103,10 @@ impl WriteTxn {
         &self.pending
     }
 
+    pub(crate) fn count_deltas(&self) -> &tables::CountDeltas {
+        &self.counts
+    }
+
     /// The transaction this write ran into (a document it holds), if the
     /// write failed for that reason: the command should wait for it and run
     /// again.
@@ -116,6 +123,7 @@ impl WriteTxn {
     pub fn commit_then(mut self, then: impl FnOnce(bson::Timestamp)) -> CmdResult<()> {
         match self.txn.take() {
             Some(t) => {
+                self.counts.store(&t)?;
                 self.clock.commit(|| Ok(t.commit()?), then)?;
                 self.claims.publish();
                 Ok(())
@@ -248,6 +256,7 @@ impl Storage {
             txn: Some(txn),
             claims: Claims::new(Arc::clone(&self.conflicts), None),
             pending: Default::default(),
+            counts: Default::default(),
             collection_ids: Arc::clone(&self.collection_ids),
             clock: Arc::clone(&self.clock),
             _token: token,

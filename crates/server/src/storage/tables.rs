@@ -54,6 +54,46 @@ struct Writer<'t> {
     collection_ids: &'t AtomicU64,
     /// The foreign key checks this writer owes at its commit.
     pending: &'t PendingChecks,
+    /// An autocommit write's moves of document counts (a transaction's are
+    /// counted from its writes when it commits).
+    counts: Option<&'t CountDeltas>,
+}
+
+/// How an autocommit write moved each collection's document count (by
+/// collection id), stored in `COUNTS` when it commits: one write per
+/// collection however many documents it inserts or deletes.
+#[derive(Default)]
+pub struct CountDeltas {
+    deltas: std::cell::RefCell<std::collections::BTreeMap<u64, i64>>,
+}
+
+impl CountDeltas {
+    fn add(&self, collection: u64, delta: i64) {
+        *self.deltas.borrow_mut().entry(collection).or_default() += delta;
+    }
+
+    fn of(&self, collection: u64) -> i64 {
+        self.deltas.borrow().get(&collection).copied().unwrap_or(0)
+    }
+
+    fn forget(&self, collection: u64) {
+        self.deltas.borrow_mut().remove(&collection);
+    }
+
+    /// Moves the stored counts, in the write's own redb transaction.
+    pub(super) fn store(&self, txn: &redb::WriteTransaction) -> CmdResult<()> {
+        use redb::ReadableTable;
+        let deltas = std::mem::take(&mut *self.deltas.borrow_mut());
+        if deltas.values().all(|d| *d == 0) {
+            return Ok(());
+        }
+        let mut counts = txn.open_table(COUNTS)?;
+        for (collection, delta) in deltas {
+            let stored = counts.get(collection)?.map(|v| v.value()).unwrap_or(0);
+            store_count(&mut counts, collection, stored.saturating_add_signed(delta))?;
+        }
+        Ok(())
+    }
 }
 
 /// Gives each reader below `t`, the named table's `View`.
@@ -230,8 +270,15 @@ impl<'t> Tables<'t> {
             docs: View::live(txn.open_table(DOCS)?),
             index: View::live(txn.open_table(INDEX)?),
             meta: View::live(txn.open_table(META)?),
+            // Read only: the write's own moves are kept aside
+            // (`CountDeltas`) and stored at its commit.
             counts: View::live(txn.open_table(COUNTS)?),
-            writer: Some(Writer { claims: wtxn.claims(), collection_ids: wtxn.collection_ids(), pending: wtxn.pending_checks() }),
+            writer: Some(Writer {
+                claims: wtxn.claims(),
+                collection_ids: wtxn.collection_ids(),
+                pending: wtxn.pending_checks(),
+                counts: Some(wtxn.count_deltas()),
+            }),
         })
     }
 
@@ -246,7 +293,7 @@ impl<'t> Tables<'t> {
             index: View::overlaid(snapshot.open_table(INDEX)?, overlay, TableId::Index),
             meta: View::overlaid(snapshot.open_table(META)?, overlay, TableId::Meta),
             counts: View::snapshot(snapshot.open_table(COUNTS)?),
-            writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids(), pending: txn.pending_checks() }),
+            writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids(), pending: txn.pending_checks(), counts: None }),
         })
     }
 
@@ -281,24 +328,21 @@ impl<'t> Tables<'t> {
         let prefix = doc_prefix(meta);
         let end = prefix_end(&prefix);
         let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        let delta = self.docs.pending_delta(Bound::Included(&prefix), upper)?;
-        Ok(stored.saturating_add_signed(delta))
+        let pending = self.docs.pending_delta(Bound::Included(&prefix), upper)?;
+        let written = self.writer.as_ref().and_then(|w| w.counts).map_or(0, |c| c.of(meta.id));
+        Ok(stored.saturating_add_signed(pending + written))
     }
 
-    /// Moves the stored count of `meta`'s documents by one when `changed`
-    /// says a write added (`added`) or removed a document; a transaction's
-    /// writes (`None`) are counted at its commit.
-    fn count_change(&mut self, meta: &CollectionMeta, changed: Option<bool>, added: bool) -> CmdResult<()> {
-        if changed != Some(true) {
-            return Ok(());
+    /// Notes a document added (`added`) or removed when `changed` says the
+    /// write did so; a transaction's writes (`None`) are counted at its
+    /// commit.
+    fn count_change(&self, meta: &CollectionMeta, changed: Option<bool>, added: bool) -> CmdResult<()> {
+        if changed == Some(true) {
+            if let Some(counts) = self.writer()?.counts {
+                counts.add(meta.id, if added { 1 } else { -1 });
+            }
         }
-        let stored = self.counts.get(meta.id)?.map(|v| v.value()).unwrap_or(0);
-        let n = if added { stored.saturating_add(1) } else { stored.saturating_sub(1) };
-        if n == 0 {
-            self.counts.remove(meta.id)
-        } else {
-            self.counts.insert(meta.id, n)
-        }
+        Ok(())
     }
 
     pub fn get_by_id_key(&self, meta: &CollectionMeta, id_key: &[u8]) -> CmdResult<Option<Document>> {
@@ -647,8 +691,10 @@ impl<'t> Tables<'t> {
         Self::remove_range(&mut self.docs, &doc_prefix(meta))?;
         Self::remove_range(&mut self.index, &doc_prefix(meta))?;
         // (In a transaction the commit counts the removals instead.)
-        if self.docs.is_live() {
-            self.counts.remove(meta.id)?;
+        if let Some(counts) = self.writer()?.counts {
+            let stored = self.counts.get(meta.id)?.map(|v| v.value()).unwrap_or(0);
+            counts.forget(meta.id);
+            counts.add(meta.id, -i64::try_from(stored).unwrap_or(i64::MAX));
         }
         Ok(())
     }

@@ -152,11 +152,6 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
 }
 
 impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
-    /// Whether writes go straight to redb (an autocommit write).
-    pub(crate) fn is_live(&self) -> bool {
-        matches!(self.source, Source::Live(_))
-    }
-
     /// [`insert`](Self::insert), telling whether the key was new. `None` in
     /// a transaction: its writes are counted when it commits.
     pub(crate) fn insert_counted<'k, 'v>(&mut self, key: impl Borrow<K::SelfType<'k>>, value: impl Borrow<V::SelfType<'v>>) -> CmdResult<Option<bool>> {
