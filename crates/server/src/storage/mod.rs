@@ -1,6 +1,6 @@
 //! Storage on redb: one file per data directory, holding the catalog,
-//! documents (BSON bytes keyed by collection id + encoded `_id`) and index
-//! entries. Every acknowledged write is a committed redb transaction with
+//! documents (BSON bytes keyed by collection id + encoded `_id`), index
+//! entries and each collection's document count. Every acknowledged write is a committed redb transaction with
 //! immediate durability, so it survives `kill -9`.
 //!
 //! Concurrency follows MongoDB: reads see a snapshot and never wait; a
