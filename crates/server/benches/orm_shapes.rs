@@ -81,6 +81,26 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     g.bench_function("count", |b| {
         b.iter(|| store.run(doc! {"aggregate": "benchapp_entry", "pipeline": [{"$match": {"rating": {"$lt": 5.0}}}, {"$count": "c0"}], "cursor": {}}))
     });
+    // `Entry.objects.count()`: the admin changelist's COUNT(*).
+    g.bench_function("count_all", |b| {
+        b.iter(|| store.run(doc! {"aggregate": "benchapp_entry", "pipeline": [{"$count": "c0"}], "cursor": {}}))
+    });
+    // A count over a join (`$count` after `$lookup` and `$unwind`), and the
+    // same with a stage between that keeps it off the join's streamed
+    // group (the joined documents decoded): what the fused path saves.
+    let count_join = |between: bool| {
+        let mut pipeline = vec![
+            doc! {"$lookup": {"from": "benchapp_entry", "localField": "id", "foreignField": "author_id", "as": "__djongo_join1"}},
+            doc! {"$unwind": "$__djongo_join1"},
+            doc! {"$count": "c0"},
+        ];
+        if between {
+            pipeline.insert(2, doc! {"$project": {"not_a_field": 0}});
+        }
+        doc! {"aggregate": "benchapp_author", "pipeline": pipeline, "cursor": {}}
+    };
+    g.bench_function("count_join", |b| b.iter(|| store.run(count_join(false))));
+    g.bench_function("count_join_decoded", |b| b.iter(|| store.run(count_join(true))));
     g.bench_function("select_related", |b| {
         let pipeline = vec![
             doc! {"$lookup": {"from": "benchapp_author", "localField": "author_id", "foreignField": "id", "as": "__djongo_join1"}},

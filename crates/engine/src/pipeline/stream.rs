@@ -7,7 +7,7 @@ use super::join::{Lookup, Unwind};
 use super::{non_negative, run_before, run_with_vars, single_stage, spec_doc, CollectionSource};
 use crate::expr::Vars;
 use crate::Result;
-use bson::Document;
+use bson::{doc, Bson, Document};
 
 /// Stages that turn each input document into zero or more output documents
 /// on their own, in input order.
@@ -56,6 +56,21 @@ pub fn run_pipeline_from_with_vars(
             run_with_vars(rest, out, source, vars)
         }
         None => match rest.first().map(single_stage).transpose()? {
+            // After a `$lookup` and the `$unwind` of its result (Django's
+            // count over a join), `$count` is what MongoDB defines it as, a
+            // `$group` by null summing 1 then a `$project` dropping `_id`:
+            // so it takes the join's streamed group below, where the joined
+            // documents are read for their join key alone, not decoded.
+            Some(("$count", Bson::String(field))) if valid_count_field(field) && unwound_lookup(head)?.is_some() => {
+                let mut counted: Vec<Document> = head.to_vec();
+                let mut sum = Document::new();
+                sum.insert("_id", Bson::Null);
+                sum.insert(field.as_str(), doc! {"$sum": 1});
+                counted.push(doc! {"$group": sum});
+                counted.push(doc! {"$project": {"_id": 0}});
+                counted.extend(rest[1..].iter().cloned());
+                run_pipeline_from_with_vars(&counted, input, source, vars)
+            }
             Some(("$group", spec)) => {
                 let mut grouper = Grouper::new(spec_doc("$group", spec)?)?;
                 let batch = if reads_collections { usize::MAX } else { GROUP_BATCH };
@@ -96,6 +111,11 @@ pub fn run_pipeline_from_with_vars(
             }
         },
     }
+}
+
+/// Whether `$count` accepts `field` (else the stage itself reports why).
+fn valid_count_field(field: &str) -> bool {
+    !field.is_empty() && !field.starts_with('$') && !field.contains('.')
 }
 
 /// The `$lookup` and `$unwind` that end `head`, when the `$unwind` unwinds
@@ -395,6 +415,42 @@ mod tests {
         let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &source);
         assert_eq!((source.visits.get(), source.raw_scans.get()), (0, 0));
         assert_eq!(streamed.map_err(|e| e.code), run_pipeline(&stages, authors, &IndexedEntries::new()).map_err(|e| e.code));
+    }
+
+    #[test]
+    fn a_count_over_a_join_reads_the_stored_bytes_and_counts_what_the_stages_count() {
+        let authors: Vec<Document> = vec![
+            doc! {"_id": 0, "id": 0},
+            doc! {"_id": 1, "id": 1_i64},
+            doc! {"_id": 2, "id": 9},
+            doc! {"_id": 3, "id": 3.0},
+        ];
+        for preserve in [true, false] {
+            let stages = vec![
+                doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": "author", "as": "e"}},
+                doc! {"$unwind": {"path": "$e", "preserveNullAndEmptyArrays": preserve}},
+                doc! {"$count": "n"},
+            ];
+            let one_by_one = run_pipeline(&stages, authors.clone(), &IndexedEntries::new()).unwrap();
+            assert_eq!(one_by_one.len(), 1);
+            let source = IndexedEntries::unindexed();
+            let streamed = run_pipeline_from(&stages, &mut authors.clone().into_iter().map(Ok), &source).unwrap();
+            assert_eq!((source.raw_scans.get(), source.scans.get()), (1, 0), "preserve={preserve}");
+            assert_eq!(streamed, one_by_one, "preserve={preserve}");
+        }
+        // Nothing joined: no document, as `$count` of nothing gives.
+        let stages = vec![
+            doc! {"$lookup": {"from": "entry", "localField": "id", "foreignField": "author", "as": "e"}},
+            doc! {"$unwind": "$e"},
+            doc! {"$count": "n"},
+        ];
+        let nobody = vec![doc! {"_id": 0, "id": 9}];
+        assert!(run_pipeline_from(&stages, &mut nobody.into_iter().map(Ok), &IndexedEntries::new()).unwrap().is_empty());
+        // A field `$count` refuses is refused the same way.
+        let mut bad = stages.clone();
+        bad[2] = doc! {"$count": "$n"};
+        let streamed = run_pipeline_from(&bad, &mut authors.clone().into_iter().map(Ok), &IndexedEntries::new());
+        assert_eq!(streamed.map_err(|e| e.code), run_pipeline(&bad, authors, &IndexedEntries::new()).map_err(|e| e.code));
     }
 
     #[test]

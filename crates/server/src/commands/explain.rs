@@ -5,6 +5,7 @@ use super::read::{aggregate_target, count_shape, hint_arg, take_query, Source};
 use super::{collection_arg, doc_array, opt_doc, opt_i64, Ctx};
 use crate::catalog::CollectionMeta;
 use crate::error::{CmdResult, CommandError};
+use crate::plan::join_cost::JoinEstimate;
 use crate::plan::{self, Verbosity};
 use crate::storage::Tables;
 use bson::{doc, Bson, Document};
@@ -144,7 +145,7 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
                 }
                 plan::explain_find(&tables, meta.as_ref(), &ns, &query, verbosity)?
             };
-            let reads = source.reads.into_inner();
+            let reads = ForeignReads { reads: source.reads.into_inner(), estimates: source.estimates.into_inner() };
             if pipeline.is_empty() {
                 cursor
             } else {
@@ -170,8 +171,22 @@ fn foreign_reads(tables: &Tables<'_>, source: &Source<'_, '_>, meta: Option<&Col
     })
 }
 
-/// A `$lookup` stage with how it read its `from` collection.
-fn with_reads(mut stage: Document, reads: &[(String, Option<String>)]) -> Document {
+/// How a pipeline's stages read other collections: (collection, index or
+/// `None` for a scan) per read, and the planner's estimate per costed join.
+#[derive(Default)]
+struct ForeignReads {
+    reads: Vec<(String, Option<String>)>,
+    estimates: Vec<(String, JoinEstimate)>,
+}
+
+/// A `$lookup` stage with how it read its `from` collection: the indexes
+/// and scans (`indexesUsed`, `collectionScans`), the join's `strategy` in
+/// MongoDB's terms (`IndexedLoopJoin`: index probes; `HashJoin`: one read
+/// of the collection matched by key) and the estimate that chose it
+/// (`joinEstimate`: the matches a probe would return, the collection's
+/// documents).
+fn with_reads(mut stage: Document, foreign: &ForeignReads) -> Document {
+    let reads = &foreign.reads;
     let from = match stage.get("$lookup") {
         Some(Bson::Document(l)) => match l.get("from") {
             Some(Bson::String(f)) => f.clone(),
@@ -184,7 +199,14 @@ fn with_reads(mut stage: Document, reads: &[(String, Option<String>)]) -> Docume
     indexes.sort();
     indexes.dedup();
     let scans = mine.iter().filter(|i| i.is_none()).count() as i64;
+    let strategy = if scans == 0 && !indexes.is_empty() { "IndexedLoopJoin" } else { "HashJoin" };
     stage.insert("collectionScans", scans);
     stage.insert("indexesUsed", indexes);
+    if !mine.is_empty() {
+        stage.insert("strategy", strategy);
+    }
+    if let Some((_, e)) = foreign.estimates.iter().find(|(c, _)| *c == from) {
+        stage.insert("joinEstimate", doc! {"matches": e.matches as i64, "documents": e.documents as i64});
+    }
     stage
 }

@@ -3,7 +3,9 @@ use super::aggregate_output::take_output_stage;
 use super::{collection_arg, doc_array, num_i64, opt_bool, opt_doc, opt_i64, Ctx};
 use crate::cursor::{take_batch, DEFAULT_FIRST_BATCH};
 use crate::error::{CmdResult, CommandError};
+use crate::catalog::CollectionMeta;
 use crate::plan;
+use crate::plan::join_cost::JoinEstimate;
 use crate::storage::Tables;
 use bson::{doc, Bson, Document, RawDocument};
 use djongo_engine::{compare::cmp_bson, sort::SortSpec, CollectionSource, EngineError};
@@ -157,15 +159,27 @@ pub(super) struct Source<'a, 't> {
     pub db: &'a str,
     /// Per read: the collection and the index used (`None`: a scan).
     pub reads: std::cell::RefCell<Vec<(String, Option<String>)>>,
+    /// Per join the planner costed: the collection and its estimate.
+    pub estimates: std::cell::RefCell<Vec<(String, JoinEstimate)>>,
 }
 
 impl<'a, 't> Source<'a, 't> {
     pub fn new(tables: &'a Tables<'t>, db: &'a str) -> Source<'a, 't> {
-        Source { tables, db, reads: std::cell::RefCell::default() }
+        Source { tables, db, reads: std::cell::RefCell::default(), estimates: std::cell::RefCell::default() }
     }
 
     fn note(&self, collection: &str, index: Option<String>) {
         self.reads.borrow_mut().push((collection.to_string(), index));
+    }
+
+    /// Whether the join reading `query` from `meta` is cheaper as a scan of
+    /// the whole collection than as index probes (`plan::join_cost`).
+    fn join_scans(&self, collection: &str, meta: &CollectionMeta, query: &plan::Query) -> djongo_engine::Result<bool> {
+        let Some(estimate) = plan::join_cost::estimate(self.tables, meta, query).map_err(to_engine)? else {
+            return Ok(false);
+        };
+        self.estimates.borrow_mut().push((collection.to_string(), estimate));
+        Ok(estimate.prefers_scan())
     }
 }
 
@@ -202,6 +216,9 @@ impl CollectionSource for Source<'_, '_> {
         // index entries' `_id` keys before it fetches (no `_id` decoded and
         // re-encoded per document to sort them after).
         let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), ..plan::Query::default() };
+        if self.join_scans(collection, &meta, &query)? {
+            return Ok(None);
+        }
         let Some((index, docs)) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
             return Ok(None);
         };
@@ -220,6 +237,9 @@ impl CollectionSource for Source<'_, '_> {
             return Ok(true);
         };
         let query = plan::Query { filter: doc! {field: {"$in": values.to_vec()}}, ..plan::Query::default() };
+        if self.join_scans(collection, &meta, &query)? {
+            return Ok(false);
+        }
         // The visitor's own error goes back as it was raised, not through
         // the command layer's.
         let mut failed = None;

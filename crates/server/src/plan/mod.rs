@@ -16,6 +16,7 @@
 pub(crate) mod bounds;
 pub mod cache;
 mod explain;
+pub mod join_cost;
 mod predicates;
 mod special;
 mod stages;

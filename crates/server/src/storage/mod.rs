@@ -1,6 +1,6 @@
 //! Storage on redb: one file per data directory, holding the catalog,
-//! documents (BSON bytes keyed by collection id + encoded `_id`) and index
-//! entries. Every acknowledged write is a committed redb transaction with
+//! documents (BSON bytes keyed by collection id + encoded `_id`), index
+//! entries and each collection's document count. Every acknowledged write is a committed redb transaction with
 //! immediate durability, so it survives `kill -9`.
 //!
 //! Concurrency follows MongoDB: reads see a snapshot and never wait; a
@@ -43,6 +43,16 @@ pub(crate) const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("c
 pub(crate) const DOCS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("documents");
 pub(crate) const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_entries");
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// How many documents each collection holds (collection id → count), kept
+/// in step with `DOCS` by every write in the same redb transaction, so a
+/// snapshot's count is exact for that snapshot. A collection without an
+/// entry holds none. redb keeps a table's length in its B-tree header, but
+/// all collections share `DOCS`, so that length is only the store's total.
+pub(crate) const COUNTS: TableDefinition<u64, u64> = TableDefinition::new("document_counts");
+
+/// The `meta` marker saying `COUNTS` holds every collection's count (a
+/// store written before it existed gets them counted once, at open).
+pub(crate) const COUNTS_READY: &str = "document_counts";
 
 /// The `meta` counter of collection ids (the next one to hand out).
 pub(crate) const COLLECTION_ID: &str = "collection_id";
@@ -73,6 +83,9 @@ pub struct WriteTxn {
     txn: Option<WriteTransaction>,
     claims: Claims,
     pending: crate::foreign_keys::PendingChecks,
+    /// How its writes moved each collection's document count, stored once
+    /// at commit rather than on every insert or delete.
+    counts: tables::CountDeltas,
     collection_ids: Arc<AtomicU64>,
     clock: Arc<Clock>,
     /// Whether the commit waits for the disk (`writeConcern: {j: false}`
@@ -109,6 +122,10 @@ impl WriteTxn {
         &self.pending
     }
 
+    pub(crate) fn count_deltas(&self) -> &tables::CountDeltas {
+        &self.counts
+    }
+
     /// The transaction this write ran into (a document it holds), if the
     /// write failed for that reason: the command should wait for it and run
     /// again.
@@ -125,6 +142,7 @@ impl WriteTxn {
     pub fn commit_then(mut self, then: impl FnOnce(bson::Timestamp)) -> CmdResult<()> {
         match self.txn.take() {
             Some(mut t) => {
+                self.counts.store(&t)?;
                 if !self.journaled {
                     t.set_durability(redb::Durability::None).map_err(|e| CommandError::internal(format!("a commit without the journal: {e}")))?;
                 }
@@ -176,10 +194,13 @@ impl Storage {
         let init = |db: &Database| -> Result<u64, redb::Error> {
             let w = db.begin_write()?;
             let next_id = {
-                w.open_table(DOCS)?;
                 w.open_table(INDEX)?;
                 let catalog = w.open_table(CATALOG)?;
-                let meta = w.open_table(META)?;
+                let mut meta = w.open_table(META)?;
+                if meta.get(COUNTS_READY)?.is_none() {
+                    count_documents(&w.open_table(DOCS)?, &mut w.open_table(COUNTS)?)?;
+                    meta.insert(COUNTS_READY, 1)?;
+                }
                 // The next collection id: past the stored counter and past
                 // every id in the catalog.
                 let mut next = meta.get(COLLECTION_ID)?.map(|v| v.value()).unwrap_or(1);
@@ -270,6 +291,7 @@ impl Storage {
             txn: Some(txn),
             claims: Claims::new(Arc::clone(&self.conflicts), None),
             pending: Default::default(),
+            counts: Default::default(),
             collection_ids: Arc::clone(&self.collection_ids),
             clock: Arc::clone(&self.clock),
             journaled: true,
@@ -305,6 +327,28 @@ impl Storage {
     pub(crate) fn wait_for(&self, key: &ConflictKey, owner: WriterId, deadline: Instant) -> bool {
         self.conflicts.wait_for_release(key, owner, deadline)
     }
+}
+
+/// Fills `counts` from the documents themselves: one pass over `DOCS`, for
+/// a store written before `COUNTS` existed.
+fn count_documents(docs: &redb::Table<&[u8], &[u8]>, counts: &mut redb::Table<u64, u64>) -> Result<(), redb::Error> {
+    let mut current: Option<(u64, u64)> = None;
+    for item in docs.iter()? {
+        let (key, _) = item?;
+        let Some(id) = key.value().get(..8).and_then(|p| <[u8; 8]>::try_from(p).ok()).map(u64::from_be_bytes) else { continue };
+        current = match current {
+            Some((c, n)) if c == id => Some((c, n + 1)),
+            Some((c, n)) => {
+                counts.insert(c, n)?;
+                Some((id, 1))
+            }
+            None => Some((id, 1)),
+        };
+    }
+    if let Some((c, n)) = current {
+        counts.insert(c, n)?;
+    }
+    Ok(())
 }
 
 /// Hands out the next collection id.

@@ -121,6 +121,19 @@ impl EntryRange<'_> {
         self.rows.next_with(|_, id| Ok(id.to_vec()))
     }
 
+    /// How many entries are left, counting no further than `cap`.
+    pub fn count_up_to(mut self, cap: u64) -> CmdResult<u64> {
+        let mut n = 0u64;
+        while n < cap {
+            match self.rows.next_with(|_, _| Ok(())) {
+                Some(step) => step?,
+                None => break,
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// How many documents the rest of the range holds entries of. Every
     /// entry counts, unless `seen` is given (a multikey index, where a
     /// document may have several entries): then only documents not in it

@@ -8,7 +8,7 @@
 //! write they first claim the document (or unique key, or catalog entry) in
 //! the conflict table, which is how concurrent writers of one document meet.
 use super::view::View;
-use super::{next_collection_id, Claims, ConflictKey, Transaction, WriteTxn, CATALOG, COLLECTION_ID, DOCS, INDEX, META};
+use super::{next_collection_id, Claims, ConflictKey, Transaction, WriteTxn, CATALOG, COLLECTION_ID, COUNTS, DOCS, INDEX, META};
 use super::overlay::TableId;
 use crate::catalog::{CollectionMeta, IndexSpec};
 use crate::error::{CmdResult, CommandError};
@@ -42,6 +42,10 @@ pub struct Tables<'t> {
     docs: View<'t, Bytes, Bytes>,
     index: View<'t, Bytes, Bytes>,
     meta: View<'t, &'static str, u64>,
+    /// Documents per collection (`storage::COUNTS`). A transaction reads
+    /// its snapshot's counts and adds what its pending writes change; its
+    /// commit moves the stored counts.
+    counts: View<'t, u64, u64>,
     writer: Option<Writer<'t>>,
 }
 
@@ -50,6 +54,46 @@ struct Writer<'t> {
     collection_ids: &'t AtomicU64,
     /// The foreign key checks this writer owes at its commit.
     pending: &'t PendingChecks,
+    /// An autocommit write's moves of document counts (a transaction's are
+    /// counted from its writes when it commits).
+    counts: Option<&'t CountDeltas>,
+}
+
+/// How an autocommit write moved each collection's document count (by
+/// collection id), stored in `COUNTS` when it commits: one write per
+/// collection however many documents it inserts or deletes.
+#[derive(Default)]
+pub struct CountDeltas {
+    deltas: std::cell::RefCell<std::collections::BTreeMap<u64, i64>>,
+}
+
+impl CountDeltas {
+    fn add(&self, collection: u64, delta: i64) {
+        *self.deltas.borrow_mut().entry(collection).or_default() += delta;
+    }
+
+    fn of(&self, collection: u64) -> i64 {
+        self.deltas.borrow().get(&collection).copied().unwrap_or(0)
+    }
+
+    fn forget(&self, collection: u64) {
+        self.deltas.borrow_mut().remove(&collection);
+    }
+
+    /// Moves the stored counts, in the write's own redb transaction.
+    pub(super) fn store(&self, txn: &redb::WriteTransaction) -> CmdResult<()> {
+        use redb::ReadableTable;
+        let deltas = std::mem::take(&mut *self.deltas.borrow_mut());
+        if deltas.values().all(|d| *d == 0) {
+            return Ok(());
+        }
+        let mut counts = txn.open_table(COUNTS)?;
+        for (collection, delta) in deltas {
+            let stored = counts.get(collection)?.map(|v| v.value()).unwrap_or(0);
+            store_count(&mut counts, collection, stored.saturating_add_signed(delta))?;
+        }
+        Ok(())
+    }
 }
 
 /// Gives each reader below `t`, the named table's `View`.
@@ -113,17 +157,22 @@ fn range_values(t: &View<'_, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<Vec<(Vec
     Ok(out)
 }
 
-fn count_range(t: &View<'_, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<u64> {
-    let iter = match prefix_end(prefix) {
-        Some(end) => t.range::<&[u8]>(prefix..end.as_slice())?,
-        None => t.range::<&[u8]>(prefix..)?,
-    };
-    let mut n = 0;
-    for item in iter {
-        item?;
-        n += 1;
+/// The collection id a `DOCS` key starts with.
+pub(super) fn collection_of(key: &[u8]) -> CmdResult<u64> {
+    key.get(..8)
+        .and_then(|p| <[u8; 8]>::try_from(p).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| CommandError::internal("a stored document key without its collection id"))
+}
+
+/// Stores a collection's document count; none is kept for an empty one.
+pub(super) fn store_count(counts: &mut redb::Table<u64, u64>, collection: u64, n: u64) -> CmdResult<()> {
+    if n == 0 {
+        counts.remove(collection)?;
+    } else {
+        counts.insert(collection, n)?;
     }
-    Ok(n)
+    Ok(())
 }
 
 fn catalog_range(t: &View<'_, &'static str, Bytes>, db: Option<&str>) -> CmdResult<Vec<CollectionMeta>> {
@@ -208,6 +257,7 @@ impl<'t> Tables<'t> {
             docs: View::snapshot(txn.open_table(DOCS)?),
             index: View::snapshot(txn.open_table(INDEX)?),
             meta: View::snapshot(txn.open_table(META)?),
+            counts: View::snapshot(txn.open_table(COUNTS)?),
             writer: None,
         })
     }
@@ -220,7 +270,15 @@ impl<'t> Tables<'t> {
             docs: View::live(txn.open_table(DOCS)?),
             index: View::live(txn.open_table(INDEX)?),
             meta: View::live(txn.open_table(META)?),
-            writer: Some(Writer { claims: wtxn.claims(), collection_ids: wtxn.collection_ids(), pending: wtxn.pending_checks() }),
+            // Read only: the write's own moves are kept aside
+            // (`CountDeltas`) and stored at its commit.
+            counts: View::live(txn.open_table(COUNTS)?),
+            writer: Some(Writer {
+                claims: wtxn.claims(),
+                collection_ids: wtxn.collection_ids(),
+                pending: wtxn.pending_checks(),
+                counts: Some(wtxn.count_deltas()),
+            }),
         })
     }
 
@@ -234,7 +292,8 @@ impl<'t> Tables<'t> {
             docs: View::overlaid(snapshot.open_table(DOCS)?, overlay, TableId::Docs),
             index: View::overlaid(snapshot.open_table(INDEX)?, overlay, TableId::Index),
             meta: View::overlaid(snapshot.open_table(META)?, overlay, TableId::Meta),
-            writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids(), pending: txn.pending_checks() }),
+            counts: View::snapshot(snapshot.open_table(COUNTS)?),
+            writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids(), pending: txn.pending_checks(), counts: None }),
         })
     }
 
@@ -261,8 +320,29 @@ impl<'t> Tables<'t> {
         rows.iter().map(|(_, v)| decode(v)).collect()
     }
 
+    /// How many documents the collection holds, as this command sees it:
+    /// its stored count (one B-tree lookup), plus what a transaction's own
+    /// pending writes change.
     pub fn count(&self, meta: &CollectionMeta) -> CmdResult<u64> {
-        with_table!(self, docs, |t| count_range(t, &doc_prefix(meta)))
+        let stored = self.counts.get(meta.id)?.map(|v| v.value()).unwrap_or(0);
+        let prefix = doc_prefix(meta);
+        let end = prefix_end(&prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let pending = self.docs.pending_delta(Bound::Included(&prefix), upper)?;
+        let written = self.writer.as_ref().and_then(|w| w.counts).map_or(0, |c| c.of(meta.id));
+        Ok(stored.saturating_add_signed(pending + written))
+    }
+
+    /// Notes a document added (`added`) or removed when `changed` says the
+    /// write did so; a transaction's writes (`None`) are counted at its
+    /// commit.
+    fn count_change(&self, meta: &CollectionMeta, changed: Option<bool>, added: bool) -> CmdResult<()> {
+        if changed == Some(true) {
+            if let Some(counts) = self.writer()?.counts {
+                counts.add(meta.id, if added { 1 } else { -1 });
+            }
+        }
+        Ok(())
     }
 
     pub fn get_by_id_key(&self, meta: &CollectionMeta, id_key: &[u8]) -> CmdResult<Option<Document>> {
@@ -498,7 +578,8 @@ impl<'t> Tables<'t> {
                 self.index.insert(entry_key(meta, ix, &key.encoded, &id_key).as_slice(), id_key.as_slice())?;
             }
         }
-        self.docs.insert(key.as_slice(), bytes.as_slice())?;
+        let added = self.docs.insert_counted(key.as_slice(), bytes.as_slice())?;
+        self.count_change(meta, added, true)?;
         self.writer()?.pending.record(meta, None, Some(doc), &id_key);
         Ok(RawDocumentBuf::from_bytes(bytes)?)
     }
@@ -586,7 +667,8 @@ impl<'t> Tables<'t> {
         let key = doc_key(meta, &id_key);
         self.claim_document(meta, &key)?;
         self.remove_entries(meta, doc, &id_key)?;
-        self.docs.remove(key.as_slice())?;
+        let removed = self.docs.remove_counted(key.as_slice())?;
+        self.count_change(meta, removed, false)?;
         self.writer()?.pending.record(meta, Some(doc), None, &id_key);
         Ok(())
     }
@@ -608,6 +690,12 @@ impl<'t> Tables<'t> {
         self.remove_catalog_entry(meta)?;
         Self::remove_range(&mut self.docs, &doc_prefix(meta))?;
         Self::remove_range(&mut self.index, &doc_prefix(meta))?;
+        // (In a transaction the commit counts the removals instead.)
+        if let Some(counts) = self.writer()?.counts {
+            let stored = self.counts.get(meta.id)?.map(|v| v.value()).unwrap_or(0);
+            counts.forget(meta.id);
+            counts.add(meta.id, -i64::try_from(stored).unwrap_or(i64::MAX));
+        }
         Ok(())
     }
 
@@ -793,6 +881,8 @@ mod key_format_tests {
             t.docs.insert(doc_key(&meta, &id).as_slice(), old.to_vec().unwrap().as_slice()).unwrap();
             t.index.insert(entry_key(&meta, &ix, &format1_key(&dec("2.50")), &id).as_slice(), id.as_slice()).unwrap();
             t.meta.insert("key_format", 1).unwrap();
+            // A store that old kept no document counts either.
+            t.meta.remove(crate::storage::COUNTS_READY).unwrap();
             drop(t);
             wtxn.commit().unwrap();
         }
@@ -881,5 +971,172 @@ mod transaction_tests {
         let r = Tables::open_read(&after).unwrap();
         assert_eq!(ids(&r), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4), Bson::Int32(5)]);
         assert_eq!(holders(&r, 2), 1);
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+    use crate::storage::{Storage, COUNTS_READY};
+    use bson::doc;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    /// One write of the model: insert or delete `_id` in collection `c`.
+    #[derive(Debug, Clone)]
+    enum Write {
+        Insert(usize, i32),
+        Delete(usize, i32),
+    }
+
+    fn write_strategy() -> impl Strategy<Value = Write> {
+        prop_oneof![(0usize..2, 0i32..12).prop_map(|(c, i)| Write::Insert(c, i)), (0usize..2, 0i32..12).prop_map(|(c, i)| Write::Delete(c, i))]
+    }
+
+    /// A step: autocommit writes, or a transaction (with an optional
+    /// savepoint rolled back after its first writes) that commits or aborts,
+    /// possibly with a second transaction committing in between.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Autocommit(Vec<Write>),
+        Transaction { before: Vec<Write>, rolled_back: Vec<Write>, after: Vec<Write>, commit: bool, concurrent: Vec<Write> },
+        Drop(usize),
+    }
+
+    fn step_strategy() -> impl Strategy<Value = Step> {
+        let writes = || proptest::collection::vec(write_strategy(), 0..6);
+        prop_oneof![
+            4 => writes().prop_map(Step::Autocommit),
+            4 => (writes(), writes(), writes(), any::<bool>(), writes())
+                .prop_map(|(before, rolled_back, after, commit, concurrent)| Step::Transaction { before, rolled_back, after, commit, concurrent }),
+            1 => (0usize..2).prop_map(Step::Drop),
+        ]
+    }
+
+    fn apply(t: &mut Tables<'_>, metas: &[CollectionMeta], w: &Write) {
+        match *w {
+            // A duplicate `_id` is refused and changes nothing.
+            Write::Insert(c, i) => drop(t.insert(&metas[c], &doc! {"_id": i})),
+            // Deleting a missing document removes nothing.
+            Write::Delete(c, i) => t.delete(&metas[c], &doc! {"_id": i}).unwrap(),
+        }
+    }
+
+    /// The counts `t` reports and the documents it holds, per collection.
+    fn check(t: &Tables<'_>, metas: &[CollectionMeta]) -> Result<(), TestCaseError> {
+        for meta in metas {
+            prop_assert_eq!(t.count(meta).unwrap(), t.scan(meta).unwrap().len() as u64);
+        }
+        Ok(())
+    }
+
+    fn collections(storage: &Storage) -> Vec<CollectionMeta> {
+        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        let mut t = Tables::open_write(&wtxn).unwrap();
+        let metas = ["a", "b"].iter().map(|n| t.ensure_collection("db", n).unwrap()).collect();
+        drop(t);
+        wtxn.commit().unwrap();
+        metas
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// The stored count of every collection equals the number of its
+        /// documents, in autocommit writes, inside a transaction (its own
+        /// pending writes, a rolled-back savepoint) and after it commits
+        /// over another transaction's commit, or aborts, and after a drop.
+        #[test]
+        fn counts_match_the_documents(steps in proptest::collection::vec(step_strategy(), 1..8)) {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = Storage::open(dir.path()).unwrap();
+            let mut metas = collections(&storage);
+            for step in &steps {
+                match step {
+                    Step::Autocommit(writes) => {
+                        for w in writes {
+                            let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+                            let mut t = Tables::open_write(&wtxn).unwrap();
+                            apply(&mut t, &metas, w);
+                            check(&t, &metas)?;
+                            drop(t);
+                            wtxn.commit().unwrap();
+                        }
+                    }
+                    Step::Transaction { before, rolled_back, after, commit, concurrent } => {
+                        let txn = storage.begin_transaction().unwrap();
+                        let mut t = Tables::open_transaction(&txn).unwrap();
+                        for w in before { apply(&mut t, &metas, w); }
+                        txn.savepoint("s").unwrap();
+                        for w in rolled_back { apply(&mut t, &metas, w); }
+                        check(&t, &metas)?;
+                        drop(t);
+                        txn.rollback_to_savepoint("s").unwrap();
+                        let mut t = Tables::open_transaction(&txn).unwrap();
+                        for w in after { apply(&mut t, &metas, w); }
+                        check(&t, &metas)?;
+                        drop(t);
+                        // Another transaction, on its own snapshot, commits
+                        // first (when their documents do not collide).
+                        let other = storage.begin_transaction().unwrap();
+                        let mut o = Tables::open_transaction(&other).unwrap();
+                        let mut collided = false;
+                        for w in concurrent {
+                            let (Write::Insert(c, i) | Write::Delete(c, i)) = *w;
+                            let r = match w {
+                                Write::Insert(..) => o.insert(&metas[c], &doc! {"_id": i}),
+                                Write::Delete(..) => o.delete(&metas[c], &doc! {"_id": i}),
+                            };
+                            collided |= r.as_ref().is_err_and(|e| e.code != 11000);
+                        }
+                        drop(o);
+                        if !collided {
+                            other.commit(&storage, Duration::from_secs(5), |_| Ok(()), |_| {}).unwrap();
+                        }
+                        if *commit {
+                            // A write conflict with `other` fails the commit: nothing applied.
+                            let _ = txn.commit(&storage, Duration::from_secs(5), |_| Ok(()), |_| {});
+                        }
+                    }
+                    Step::Drop(c) => {
+                        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+                        let mut t = Tables::open_write(&wtxn).unwrap();
+                        t.drop_collection(&metas[*c]).unwrap();
+                        drop(t);
+                        wtxn.commit().unwrap();
+                        metas = collections(&storage);
+                    }
+                }
+                let read = storage.begin_read().unwrap();
+                check(&Tables::open_read(&read).unwrap(), &metas)?;
+            }
+        }
+    }
+
+    /// A store written before counts were kept gets them counted at open.
+    #[test]
+    fn a_store_without_counts_is_counted_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let storage = Storage::open(dir.path()).unwrap();
+            let metas = collections(&storage);
+            let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+            let mut t = Tables::open_write(&wtxn).unwrap();
+            for i in 0..5 {
+                t.insert(&metas[0], &doc! {"_id": i}).unwrap();
+            }
+            t.insert(&metas[1], &doc! {"_id": 1}).unwrap();
+            drop(t);
+            // What an older version left: no counts, no marker.
+            let txn = wtxn.txn().unwrap();
+            txn.delete_table(COUNTS).unwrap();
+            txn.open_table(META).unwrap().remove(COUNTS_READY).unwrap();
+            wtxn.commit().unwrap();
+        }
+        let storage = Storage::open(dir.path()).unwrap();
+        let read = storage.begin_read().unwrap();
+        let t = Tables::open_read(&read).unwrap();
+        let metas: Vec<_> = ["a", "b"].iter().map(|n| t.collection("db", n).unwrap().unwrap()).collect();
+        assert_eq!(t.count(&metas[0]).unwrap(), 5);
+        assert_eq!(t.count(&metas[1]).unwrap(), 1);
     }
 }

@@ -8,10 +8,11 @@
 use super::claims::Claims;
 use super::conflicts::Conflicts;
 use super::overlay::{Mark, Overlay, SavepointError, TableId};
-use super::{Storage, CATALOG, DOCS, INDEX, META};
+use super::{Storage, CATALOG, COUNTS, DOCS, INDEX, META};
 use crate::error::{CmdResult, CommandError};
 use redb::{ReadTransaction, ReadableTable, Value, WriteTransaction};
 use std::cell::{RefCell, RefMut};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,14 +156,28 @@ fn apply(write: &WriteTransaction, overlay: &mut Overlay) -> CmdResult<()> {
             };
         }
     }
+    // Each collection's document count moves by what applying its writes
+    // added or removed, as the committed data now stands: transactions
+    // writing the same collection commit one after the other, each counting
+    // against the data the previous one left.
+    let mut counted: BTreeMap<u64, i64> = BTreeMap::new();
     for (def, table) in [(DOCS, TableId::Docs), (INDEX, TableId::Index)] {
         let mut t = write.open_table(def)?;
         for (key, entry) in overlay.take(table) {
-            match entry {
-                Some(value) => t.insert(key.as_slice(), value.as_slice())?,
-                None => t.remove(key.as_slice())?,
+            let (added, removed) = match entry {
+                Some(value) => (t.insert(key.as_slice(), value.as_slice())?.is_none(), false),
+                None => (false, t.remove(key.as_slice())?.is_some()),
             };
+            if table == TableId::Docs && (added || removed) {
+                let collection = super::tables::collection_of(&key)?;
+                *counted.entry(collection).or_default() += if added { 1 } else { -1 };
+            }
         }
+    }
+    let mut counts = write.open_table(COUNTS)?;
+    for (collection, delta) in counted {
+        let stored = counts.get(collection)?.map(|v| v.value()).unwrap_or(0);
+        super::tables::store_count(&mut counts, collection, stored.saturating_add_signed(delta))?;
     }
     let mut meta = write.open_table(META)?;
     for (key, entry) in overlay.take(TableId::Meta) {

@@ -151,6 +151,47 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
     }
 }
 
+impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
+    /// [`insert`](Self::insert), telling whether the key was new. `None` in
+    /// a transaction: its writes are counted when it commits.
+    pub(crate) fn insert_counted<'k, 'v>(&mut self, key: impl Borrow<K::SelfType<'k>>, value: impl Borrow<V::SelfType<'v>>) -> CmdResult<Option<bool>> {
+        match &mut self.source {
+            Source::Live(t) => Ok(Some(t.insert(key, value)?.is_none())),
+            _ => self.insert(key, value).map(|()| None),
+        }
+    }
+
+    /// [`remove`](Self::remove), telling whether the key held a value.
+    /// `None` in a transaction, as for `insert_counted`.
+    pub(crate) fn remove_counted<'k>(&mut self, key: impl Borrow<K::SelfType<'k>>) -> CmdResult<Option<bool>> {
+        match &mut self.source {
+            Source::Live(t) => Ok(Some(t.remove(key)?.is_some())),
+            _ => self.remove(key).map(|()| None),
+        }
+    }
+}
+
+impl View<'_, &'static [u8], &'static [u8]> {
+    /// How much a transaction's pending writes between the bounds change the
+    /// number of entries of its snapshot: a pending value for a key the
+    /// snapshot lacks adds one, a pending removal of a key it holds takes
+    /// one. Zero outside a transaction.
+    pub fn pending_delta(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> CmdResult<i64> {
+        let Source::Overlaid { base, overlay, table } = &self.source else { return Ok(0) };
+        let pending = overlay.try_borrow().map_err(|_| busy())?.range(*table, lower, upper);
+        let mut delta = 0i64;
+        for (key, entry) in pending {
+            let stored = base.get(key.as_slice())?.is_some();
+            match (entry.is_some(), stored) {
+                (true, false) => delta += 1,
+                (false, true) => delta -= 1,
+                _ => {}
+            }
+        }
+        Ok(delta)
+    }
+}
+
 fn read_only() -> CommandError {
     CommandError::internal("write attempted in a read-only transaction")
 }
