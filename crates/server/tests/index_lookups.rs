@@ -160,10 +160,12 @@ fn a_group_over_a_join_gives_the_same_through_any_index() {
 fn an_aggregate_explain_counts_what_its_stages_pulled() {
     let server = TestServer::start();
     let mut c = server.client();
-    let authors: Vec<Document> = (1..=5).map(|i| doc! {"_id": i, "id": i}).collect();
+    // Enough authors that 20 entries' authors are a small share of them (a
+    // join that would fetch most of its collection scans it instead).
+    let authors: Vec<Document> = (1..=100).map(|i| doc! {"_id": i, "id": i}).collect();
     c.ok("db", doc! {"insert": "authors", "documents": authors});
     c.ok("db", doc! {"createIndexes": "authors", "indexes": [{"key": {"id": 1}, "name": "id_1", "unique": true}]});
-    let entries: Vec<Document> = (0..1000).map(|i| doc! {"_id": i, "author_id": i % 5 + 1}).collect();
+    let entries: Vec<Document> = (0..1000).map(|i| doc! {"_id": i, "author_id": i % 100 + 1}).collect();
     c.ok("db", doc! {"insert": "entries", "documents": entries});
     let join = doc! {"$lookup": {"from": "authors", "localField": "author_id", "foreignField": "id", "as": "a"}};
     let explain = |c: &mut common::Client, pipeline: Vec<Document>| {
