@@ -31,7 +31,7 @@ pub(crate) use claims::Claims;
 pub(crate) use conflicts::{ConflictKey, Conflicts, WriterId};
 
 use crate::error::{CmdResult, CommandError, ServerError};
-use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -197,10 +197,18 @@ impl Storage {
                 w.open_table(INDEX)?;
                 let catalog = w.open_table(CATALOG)?;
                 let mut meta = w.open_table(META)?;
-                if meta.get(COUNTS_READY)?.is_none() {
-                    count_documents(&w.open_table(DOCS)?, &mut w.open_table(COUNTS)?)?;
+                let docs = w.open_table(DOCS)?;
+                let mut counts = w.open_table(COUNTS)?;
+                // The counts add up to the documents table's length (one
+                // B-tree header read) unless a build that does not keep them
+                // wrote the store since (a downgrade, then this build again):
+                // then they are counted afresh.
+                if meta.get(COUNTS_READY)?.is_none() || counted_total(&counts)? != docs.len()? {
+                    counts.retain(|_, _| false)?;
+                    count_documents(&docs, &mut counts)?;
                     meta.insert(COUNTS_READY, 1)?;
                 }
+                drop((docs, counts));
                 // The next collection id: past the stored counter and past
                 // every id in the catalog.
                 let mut next = meta.get(COLLECTION_ID)?.map(|v| v.value()).unwrap_or(1);
@@ -329,8 +337,18 @@ impl Storage {
     }
 }
 
+/// The sum of the stored counts (one entry per non-empty collection).
+fn counted_total(counts: &redb::Table<u64, u64>) -> Result<u64, redb::Error> {
+    let mut total = 0u64;
+    for item in counts.iter()? {
+        total = total.saturating_add(item?.1.value());
+    }
+    Ok(total)
+}
+
 /// Fills `counts` from the documents themselves: one pass over `DOCS`, for
-/// a store written before `COUNTS` existed.
+/// a store written before `COUNTS` existed or by a build that did not keep
+/// them.
 fn count_documents(docs: &redb::Table<&[u8], &[u8]>, counts: &mut redb::Table<u64, u64>) -> Result<(), redb::Error> {
     let mut current: Option<(u64, u64)> = None;
     for item in docs.iter()? {

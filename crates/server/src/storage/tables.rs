@@ -1139,4 +1139,37 @@ mod count_tests {
         assert_eq!(t.count(&metas[0]).unwrap(), 5);
         assert_eq!(t.count(&metas[1]).unwrap(), 1);
     }
+
+    /// A build that does not keep counts wrote the store after this one (a
+    /// downgrade, then an upgrade): its documents are counted at open.
+    #[test]
+    fn counts_left_stale_by_an_older_build_are_redone_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let storage = Storage::open(dir.path()).unwrap();
+            let metas = collections(&storage);
+            let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+            let mut t = Tables::open_write(&wtxn).unwrap();
+            for i in 0..5 {
+                t.insert(&metas[0], &doc! {"_id": i}).unwrap();
+            }
+            drop(t);
+            wtxn.commit().unwrap();
+            // The older build's writes: documents, with the marker it never
+            // knew about left in place and no count moved.
+            let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+            let mut t = Tables::open_write(&wtxn).unwrap();
+            t.insert(&metas[1], &doc! {"_id": 1}).unwrap();
+            t.insert(&metas[0], &doc! {"_id": 5}).unwrap();
+            drop(t);
+            wtxn.count_deltas().deltas.borrow_mut().clear();
+            wtxn.commit().unwrap();
+        }
+        let storage = Storage::open(dir.path()).unwrap();
+        let read = storage.begin_read().unwrap();
+        let t = Tables::open_read(&read).unwrap();
+        let metas: Vec<_> = ["a", "b"].iter().map(|n| t.collection("db", n).unwrap().unwrap()).collect();
+        assert_eq!(t.count(&metas[0]).unwrap(), 6);
+        assert_eq!(t.count(&metas[1]).unwrap(), 1);
+    }
 }
