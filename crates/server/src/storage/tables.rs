@@ -1173,3 +1173,43 @@ mod count_tests {
         assert_eq!(t.count(&metas[1]).unwrap(), 1);
     }
 }
+
+#[cfg(test)]
+mod journal_tests {
+    use super::Tables;
+    use crate::storage::Storage;
+    use bson::doc;
+    use std::time::Duration;
+
+    /// A `j: false` commit leaves the journal to the next durable commit:
+    /// a transaction's commit is one, so no extra commit is made after it
+    /// (before, the housekeeping made one, an fsync, after every
+    /// `bulk_create`, whose id counter update is sent with `j: false`).
+    #[test]
+    fn a_transaction_commit_makes_earlier_unjournaled_commits_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        let mut t = Tables::open_write(&wtxn).unwrap();
+        let meta = t.create_collection("db", "c", doc! {}).unwrap();
+        drop(t);
+        wtxn.commit().unwrap();
+
+        let mut wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        Tables::open_write(&wtxn).unwrap().insert(&meta, &doc! {"_id": 1}).unwrap();
+        wtxn.skip_journal();
+        wtxn.commit().unwrap();
+
+        let txn = storage.begin_transaction().unwrap();
+        Tables::open_transaction(&txn).unwrap().insert(&meta, &doc! {"_id": 2}).unwrap();
+        txn.commit(&storage, Duration::from_secs(5), |_| Ok(()), |_| {}).unwrap();
+        assert!(!storage.flush_journal(Duration::ZERO).unwrap(), "nothing left to make durable");
+
+        let mut wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        Tables::open_write(&wtxn).unwrap().insert(&meta, &doc! {"_id": 3}).unwrap();
+        wtxn.skip_journal();
+        wtxn.commit().unwrap();
+        assert!(storage.flush_journal(Duration::ZERO).unwrap(), "an unjournaled commit is flushed");
+        assert!(!storage.flush_journal(Duration::ZERO).unwrap());
+    }
+}
