@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -14,3 +15,20 @@ def cpu_model(default: str = "unknown") -> str:
     except OSError:
         pass
     return default
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of process ``pid`` so far (Linux: its threads'
+    /proc schedstat; 0.0 where that is not available). A thread that ends
+    while being read is left out."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+        except OSError:
+            continue
+    return total / 1e9

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from machine import cpu_model  # noqa: E402
+from machine import cpu_model, process_cpu_seconds  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 AUTHORS = 50
@@ -248,18 +248,7 @@ class Meter:
     def server_cpu(self) -> float:
         if self.server_pid is None:
             return 0.0
-        total = 0
-        try:
-            tasks = os.listdir(f"/proc/{self.server_pid}/task")
-        except OSError:
-            return 0.0
-        for task in tasks:
-            try:
-                with open(f"/proc/{self.server_pid}/task/{task}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except OSError:
-                continue  # a thread that ended meanwhile
-        return total / 1e9
+        return process_cpu_seconds(self.server_pid)
 
 
 def measure(fn, setup, meter: Meter, round_seconds: float, rounds: int, max_calls: int) -> dict:

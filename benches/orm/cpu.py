@@ -22,16 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import process_cpu_seconds as cpu_seconds  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 OPS = ["get_pk", "filter_indexed", "range_sort", "select_related", "count"]
 MODES = {"sqlite": "sqlite", "socket": "djongo", "in-process": "djongo-inprocess"}
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
-    return total / 1e9
 
 
 def measure(backend: str, data: str, calls: int) -> None:

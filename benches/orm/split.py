@@ -32,14 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import process_cpu_seconds as cpu_seconds  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
-    return total / 1e9
 
 
 def measure(backend: str, op: str, calls: int) -> None:
