@@ -1,8 +1,25 @@
 """Settings for the backend's end-to-end tests: djongo on the embedded engine."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from urllib.parse import quote
+
+
+def _scratch_dir(prefix: str) -> str:
+    """A temporary directory that the process which made it removes at exit
+    (not a child forked from it), so that test runs leave nothing in /tmp."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
+    return path
+
 
 SECRET_KEY = "tests-only"
 USE_TZ = True
@@ -27,7 +44,7 @@ INSTALLED_APPS = [
     "tests.writeapp",
     "tests.readmeapp",      # models of the README examples, in isolated registries only
 ]
-DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="djongo-tests-")
+DATA_DIR = os.environ.get("DJONGO_TEST_DATA_DIR") or _scratch_dir("djongo-tests-")
 DATABASES = {
     "default": {"ENGINE": "djongo", "NAME": "blog", "DATA_DIR": DATA_DIR,
                 "SCHEMA_VALIDATION": True},
@@ -46,7 +63,10 @@ if os.environ.get("DJONGO_TEST_MONGODB_URI"):
                             "CLIENT": {"host": os.environ["DJONGO_TEST_MONGODB_URI"]}}
 # A standalone djongo-server (started by tests/conftest.py) reached through CLIENT, as a
 # MongoDB server is: tests parametrized by the `server` fixture run on both.
-_STANDALONE = tempfile.mkdtemp(prefix="djongo-standalone-")
+# Subprocesses that tests start import these settings too: they share the directory
+# (through the environment) rather than each leaving one behind.
+_STANDALONE = os.environ.get("DJONGO_TEST_STANDALONE_DIR") or _scratch_dir("djongo-standalone-")
+os.environ["DJONGO_TEST_STANDALONE_DIR"] = _STANDALONE
 STANDALONE_DATA_DIR = os.path.join(_STANDALONE, "data")
 STANDALONE_SOCKET = os.path.join(_STANDALONE, "server.sock")
 DATABASES["standalone"] = {
