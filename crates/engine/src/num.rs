@@ -185,6 +185,15 @@ fn int_result(v: Option<i64>, both_int32: bool, fallback: f64) -> Num {
     }
 }
 
+/// A count as MongoDB returns one: an int32 while it fits, an int64 beyond
+/// (`$count`, `$documentNumber`, `$rank` behave as `$sum` of 1s does).
+pub fn count_bson(n: usize) -> Bson {
+    match i32::try_from(n) {
+        Ok(i) => Bson::Int32(i),
+        Err(_) => Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX)),
+    }
+}
+
 pub fn add(a: Num, b: Num) -> Num {
     match promote(a, b) {
         Pair::Ints(x, y, small) => int_result(x.checked_add(y), small, x as f64 + y as f64),
@@ -268,6 +277,13 @@ pub fn cmp_num(a: Num, b: Num) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_past_int32_are_int64() {
+        assert_eq!(count_bson(7), Bson::Int32(7));
+        assert_eq!(count_bson(i32::MAX as usize), Bson::Int32(i32::MAX));
+        assert_eq!(count_bson(i32::MAX as usize + 1), Bson::Int64(i64::from(i32::MAX) + 1));
+    }
 
     #[test]
     fn int32_overflow_promotes_to_int64() {

@@ -253,7 +253,7 @@ fn run_stage(
                 return Ok(docs);
             }
             let mut out = Document::new();
-            out.insert(field.clone(), Bson::Int32(i32::try_from(docs.len()).unwrap_or(i32::MAX)));
+            out.insert(field.clone(), crate::num::count_bson(docs.len()));
             Ok(vec![out])
         }
         "$group" => group::group(spec_doc(name, spec)?, docs, vars),

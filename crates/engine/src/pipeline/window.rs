@@ -502,18 +502,11 @@ pub(super) fn set_window_fields(spec: &Bson, docs: Vec<Document>, vars: &Vars) -
     Ok(out)
 }
 
-fn int_bson(n: usize) -> Bson {
-    match i32::try_from(n) {
-        Ok(i) => Bson::Int32(i),
-        Err(_) => Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX)),
-    }
-}
-
 /// One output field's values for every document of a partition.
 fn compute(o: &OutputField, part: &[Row], sort: Option<&SortSpec>, vars: &Vars) -> Result<Vec<Bson>> {
     let n = part.len();
     match &o.func {
-        Func::DocumentNumber => Ok((1..=n).map(int_bson).collect()),
+        Func::DocumentNumber => Ok((1..=n).map(crate::num::count_bson).collect()),
         Func::Rank | Func::DenseRank => {
             let Some(sort) = sort else { return Ok(vec![Bson::Null; n]) };
             let mut out = Vec::with_capacity(n);
@@ -523,7 +516,7 @@ fn compute(o: &OutputField, part: &[Row], sort: Option<&SortSpec>, vars: &Vars) 
                     rank = i + 1;
                     dense += 1;
                 }
-                out.push(int_bson(if matches!(o.func, Func::Rank) { rank } else { dense }));
+                out.push(crate::num::count_bson(if matches!(o.func, Func::Rank) { rank } else { dense }));
             }
             Ok(out)
         }
