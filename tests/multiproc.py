@@ -37,6 +37,20 @@ def run_django(data_dir: Path, body: str, timeout: float = 120) -> subprocess.Co
     )
 
 
+def execute_elsewhere(sql: str) -> None:
+    """Runs ``sql`` through ``cursor.execute()`` in another Django process on
+    this process's store (a migration run from a second shell, say), and
+    fails the test if it failed. Called from inside a ``run_django`` body."""
+    from django.conf import settings
+
+    other = run_django(Path(settings.DATA_DIR), f"""
+        from django.db import connection
+        with connection.cursor() as c:
+            c.execute({sql!r})
+    """)
+    assert other.returncode == 0, other.stderr
+
+
 def start_django(data_dir: Path, body: str, **popen) -> subprocess.Popen:
     """Starts ``body`` in a new Django process, without waiting for it."""
     return subprocess.Popen(

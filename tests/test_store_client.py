@@ -204,18 +204,10 @@ def test_an_insert_sees_a_default_another_process_added(tmp_path):
     web = run_django(data, """
         # CREATE TABLE records the columns (blogapp has no migrations).
         call_command("migrate", run_syncdb=True, verbosity=0)
-        import subprocess, sys
         Author.objects.create(name="before")      # the record is now cached here
-        from tests.multiproc import run_django
-        from django.conf import settings
-        from pathlib import Path
-        migrate = run_django(Path(settings.DATA_DIR), '''
-            from django.db import connection
-            with connection.cursor() as c:
-                c.execute("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
+        from tests.multiproc import execute_elsewhere
+        execute_elsewhere("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
                           "DEFAULT 'FR' NOT NULL")
-        ''')
-        assert migrate.returncode == 0, migrate.stderr
         Author.objects.create(name="after")       # this process's model has no country
         from django.db import connection
         db = connection.connection.database
@@ -236,16 +228,9 @@ def test_an_insert_with_the_records_digest_sees_a_default_another_process_added(
         Author.objects.create(name="first")       # reads the record
         Author.objects.create(name="second")      # the columns' filter; the digest comes back
         Author.objects.create(name="third")       # the digest only
-        from tests.multiproc import run_django
-        from django.conf import settings
-        from pathlib import Path
-        migrate = run_django(Path(settings.DATA_DIR), '''
-            from django.db import connection
-            with connection.cursor() as c:
-                c.execute("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
+        from tests.multiproc import execute_elsewhere
+        execute_elsewhere("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
                           "DEFAULT 'FR' NOT NULL")
-        ''')
-        assert migrate.returncode == 0, migrate.stderr
         Author.objects.create(name="after")       # the digest differs: the long way
         Author.objects.create(name="later")       # the new record's columns, then its digest
         Author.objects.create(name="last")
@@ -324,17 +309,9 @@ def test_bulk_create_in_a_transaction_sees_a_default_another_process_added(tmp_p
     web = run_django(data, """
         call_command("migrate", run_syncdb=True, verbosity=0)
         Author.objects.create(name="before")      # the record is now cached here
-        from tests.multiproc import run_django
-        from django.conf import settings
-        from django.db import transaction
-        from pathlib import Path
-        migrate = run_django(Path(settings.DATA_DIR), '''
-            from django.db import connection
-            with connection.cursor() as c:
-                c.execute("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
+        from tests.multiproc import execute_elsewhere
+        execute_elsewhere("ALTER TABLE blogapp_author ADD COLUMN country varchar(20) "
                           "DEFAULT 'FR' NOT NULL")
-        ''')
-        assert migrate.returncode == 0, migrate.stderr
         with transaction.atomic():
             made = Author.objects.bulk_create([Author(name="after"), Author(name="later")])
             Author.objects.create(name="last")
