@@ -74,27 +74,11 @@ def server(request):
 
 @pytest.fixture
 def commands():
-    """The commands the backend sends (both clients log each, at DEBUG on
-    ``djongo.mongo``), as (name, command) pairs."""
-    import logging
+    """The commands the backend sends during the test, as (name, command) pairs."""
+    from djongo.debug import capture_commands
 
-    from bson import json_util
-
-    seen: list[tuple[str, dict]] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record):
-            db, name, body = record.args[:3] if len(record.args) >= 3 else (None, None, None)
-            if isinstance(body, str):
-                seen.append((name, json_util.loads(body)))
-
-    logger = logging.getLogger("djongo.mongo")
-    handler, level = Capture(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield seen
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with capture_commands() as sent:
+        yield sent
 
 
 @pytest.fixture(params=["embedded", "standalone-server"])

@@ -7,10 +7,8 @@ that collection: then one read of it, matched by key, costs less).
 """
 
 import datetime as dt
-import logging
 
 import pytest
-from bson import json_util
 from django.db import connection
 from django.db.models import Avg, Count
 
@@ -34,35 +32,15 @@ def posts():
 
 
 def captured_commands(call) -> list[dict]:
-    """The find/aggregate/update/delete commands `call` makes, as command documents.
+    """The find/aggregate/update/delete commands ``call`` sends, as command documents,
+    without those on ``__schema__``."""
+    from djongo.debug import capture_commands
 
-    Read from the ``djongo.mongo`` debug log, which shows each command as sent,
-    whichever client (the store's own or pymongo) sent it.
-    """
-    records = []
-
-    class Capture(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("djongo.mongo")
-    handler = Capture(logging.DEBUG)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
+    with capture_commands() as sent:
         call()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    commands = []
-    for message in records:
-        name, _, text = message.partition(": ")
-        if name.rsplit(".", 1)[-1] in ("find", "aggregate", "update", "delete"):
-            command = json_util.loads(text)
-            if next(iter(command.values())) != "__schema__":
-                commands.append(command)
-    return commands
+    return [command for name, command in sent
+            if name in ("find", "aggregate", "update", "delete")
+            and command.get(name) != "__schema__"]
 
 
 def explain(command: dict) -> dict:

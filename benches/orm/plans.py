@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import random
 import subprocess
 import sys
@@ -30,34 +29,15 @@ COUNTS = ("nReturned", "totalKeysExamined", "totalDocsExamined", "keysExamined",
 
 
 def captured_commands(call) -> list[dict]:
-    """The find/aggregate/update/delete commands ``call`` sends (from the ``djongo.mongo``
-    debug log), as command documents, without those on ``__schema__``."""
-    from bson import json_util
+    """The find/aggregate/update/delete commands ``call`` sends, as command documents,
+    without those on ``__schema__``."""
+    from djongo.debug import capture_commands
 
-    records: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("djongo.mongo")
-    handler = Capture(logging.DEBUG)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
+    with capture_commands() as sent:
         call()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    commands = []
-    for message in records:
-        name, _, text = message.partition(": ")
-        if name.rsplit(".", 1)[-1] in ("find", "aggregate", "update", "delete"):
-            command = json_util.loads(text)
-            if next(iter(command.values())) != "__schema__":
-                commands.append(command)
-    return commands
+    return [command for name, command in sent
+            if name in ("find", "aggregate", "update", "delete")
+            and command.get(name) != "__schema__"]
 
 
 def summary(explained: dict) -> dict:
