@@ -668,34 +668,36 @@ impl PerKey {
         // states after them.
         let mut per_key: Vec<(usize, Vec<State>)> = vec![(0, kinds.iter().map(|k| initial(*k)).collect()); keys.len()];
         let mut hits: Vec<usize> = Vec::new();
+        let null_key = JoinKey::of(&Bson::Null);
         let mut visit = |raw: &RawDocument| {
-            let values = fields.read(raw)?;
-            let head = values.get(key_slot).copied().flatten();
-            hits.clear();
-            if foreign.len() == 1 && !matches!(head, Some(RawBsonRef::Array(_))) {
-                // The usual case: a top-level scalar (or nothing: null).
-                let key = match head {
-                    Some(v) => JoinKey::of_raw(v)?,
-                    None => JoinKey::of(&Bson::Null),
-                };
-                hits.extend(keys.get(&key));
-            } else {
-                for key in join_keys(head, foreign)? {
-                    if let Some(k) = keys.get(&key) {
-                        if !hits.contains(k) {
-                            hits.push(*k);
+            fields.read_with(raw, |values| {
+                let head = values.get(key_slot).copied().flatten();
+                hits.clear();
+                if foreign.len() == 1 && !matches!(head, Some(RawBsonRef::Array(_))) {
+                    // The usual case: a top-level scalar (or nothing: null).
+                    let found = match head {
+                        Some(v) => keys.get(&JoinKey::of_raw(v)?),
+                        None => keys.get(&null_key),
+                    };
+                    hits.extend(found);
+                } else {
+                    for key in join_keys(head, foreign)? {
+                        if let Some(k) = keys.get(&key) {
+                            if !hits.contains(k) {
+                                hits.push(*k);
+                            }
                         }
                     }
                 }
-            }
-            for &k in &hits {
-                let Some((n, states)) = per_key.get_mut(k) else { continue };
-                *n += 1;
-                for ((state, kind), arg) in states.iter_mut().zip(&kinds).zip(compiled) {
-                    accumulate(state, *kind, arg.eval(&values)?)?;
+                for &k in &hits {
+                    let Some((n, states)) = per_key.get_mut(k) else { continue };
+                    *n += 1;
+                    for ((state, kind), arg) in states.iter_mut().zip(&kinds).zip(compiled) {
+                        accumulate(state, *kind, arg.eval(values)?)?;
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         };
         if !lookup.visit_matches(docs, source, &mut visit)? {
             return Ok(false);
