@@ -166,9 +166,7 @@ impl JoinKey {
             other => JoinKey::Canonical(canonical_key(other)),
         }
     }
-}
 
-impl JoinKey {
     /// [`JoinKey::of`] a value read from stored bytes: integers (Django's
     /// keys) without decoding anything.
     fn of_raw(v: RawBsonRef<'_>) -> Result<JoinKey> {
@@ -617,10 +615,12 @@ struct PerKey {
 type Compiled<'a> = (&'a RawFields, usize, &'a [&'a RawExpr]);
 
 impl PerKey {
-    /// The plan, or `None` when the case does not hold (a local document
-    /// with an array, or no value, or two local documents in one group, or
-    /// a group started by an earlier batch, or a key that fails to evaluate:
-    /// the general path reports the error where it would).
+    /// The plan, or `None` when the case does not hold: a local document
+    /// whose join value is an array (a missing one is null, which joins
+    /// foreign nulls and missing fields, one key like any other), two local
+    /// documents in one group, a group an earlier batch started, or a group
+    /// key that fails to evaluate (the general path reports the error where
+    /// it would).
     fn plan(grouper: &Grouper, docs: &[Document], local: &[String], sides: &[bool], vars: &Vars) -> Option<PerKey> {
         grouper.joined_kinds(sides)?;
         let mut keys: HashMap<JoinKey, usize> = HashMap::new();
