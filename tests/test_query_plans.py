@@ -147,6 +147,9 @@ def test_joins_probe_the_joined_collections_index(posts):
     assert step["strategy"] == "HashJoin" and step["collectionScans"] == 1
     assert step["joinEstimate"]["documents"] == ROWS
     assert step["joinEstimate"]["matches"] > ROWS // 2
+    # The $group after the join accumulates each post into its writer's
+    # running count and average as the posts are read (a hash aggregate).
+    assert step["groupedJoin"] == "perJoinKey"
     # Two writers' posts: a few of them, through the writer index.
     cmd = only_command(lambda: list(
         Writer.objects.filter(name__in=["w1", "w2"]).annotate(Count("post"))))

@@ -56,8 +56,9 @@ def summary(explained: dict) -> dict:
             for key, value in node.items():
                 if key in COUNTS and isinstance(value, int) and "executionStages" not in path:
                     out["counts"][f"{path}.{key}".lstrip(".")] = value
-                if key == "indexesUsed":
-                    out["counts"][f"{path}.indexesUsed".lstrip(".")] = value
+                # How a `$lookup` read its collection, and ran the `$group` after it.
+                if key in ("indexesUsed", "strategy", "groupedJoin"):
+                    out["counts"][f"{path}.{key}".lstrip(".")] = value
                 walk(value, f"{path}.{key}")
         elif isinstance(node, list):
             for i, value in enumerate(node):

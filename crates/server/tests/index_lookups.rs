@@ -126,6 +126,19 @@ fn a_group_over_a_join_gives_the_same_through_any_index() {
         let lookup = plan.get_array("stages").unwrap()[1].as_document().unwrap().clone();
         assert_eq!(lookup.get_str("strategy").unwrap(), strategy, "{lookup}");
         assert_eq!(lookup.get_document("joinEstimate").unwrap().get_i64("documents").unwrap(), 60, "{lookup}");
+        // Django's annotate: one group per author, accumulated per join key
+        // as the entries are read; grouped by a constant, per match.
+        for (group, how) in [(&groups[0], "perJoinKey"), (&doc! {"_id": null, "n": {"$sum": "$j.n"}}, "perMatch")] {
+            let plan = c.ok("db", doc! {"explain": {"aggregate": "authors", "pipeline": [
+                {"$match": only.clone()},
+                {"$lookup": {"from": "e_single", "localField": "id", "foreignField": "author", "as": "j"}},
+                {"$unwind": {"path": "$j", "preserveNullAndEmptyArrays": true}},
+                {"$group": group.clone()},
+            ], "cursor": {}}, "verbosity": "executionStats"});
+            let lookup = plan.get_array("stages").unwrap()[1].as_document().unwrap().clone();
+            assert_eq!(lookup.get_str("strategy").unwrap(), strategy, "{lookup}");
+            assert_eq!(lookup.get_str("groupedJoin").unwrap(), how, "{lookup}");
+        }
         for group in &groups {
             for preserve in [true, false] {
                 let run = |c: &mut common::Client, from: &str, one_by_one: bool| {

@@ -21,19 +21,46 @@ use bson::{Bson, RawBsonRef, RawDocument};
 /// over a document's bytes (rather than one pass per field path).
 #[derive(Debug, Default, Clone)]
 pub struct RawFields {
-    names: Vec<String>,
+    names: Vec<Name>,
+}
+
+/// A field name, with its first eight bytes packed into an integer: each
+/// key of each document read is compared with every name, and comparing
+/// two integers costs less than a call to `memcmp` per key.
+#[derive(Debug, Clone)]
+struct Name {
+    text: String,
+    head: u64,
+}
+
+/// The first eight bytes of `name` (zero-padded) as one integer.
+fn head(name: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    for (b, n) in bytes.iter_mut().zip(name) {
+        *b = *n;
+    }
+    u64::from_le_bytes(bytes)
+}
+
+impl Name {
+    fn is(&self, key: &str, key_head: u64) -> bool {
+        self.head == key_head && self.text.len() == key.len() && (key.len() <= 8 || self.text.as_bytes()[8..] == key.as_bytes()[8..])
+    }
 }
 
 /// The values of a [`RawFields`]' fields in one document (`None`: missing).
 pub type FieldValues<'a> = Vec<Option<RawBsonRef<'a>>>;
 
+/// Up to this many fields are read into an array on the stack.
+const ON_STACK: usize = 8;
+
 impl RawFields {
     /// Where `name`'s value will be among the values [`RawFields::read`] finds.
     pub fn slot(&mut self, name: &str) -> usize {
-        match self.names.iter().position(|n| n == name) {
+        match self.names.iter().position(|n| n.text == name) {
             Some(i) => i,
             None => {
-                self.names.push(name.to_string());
+                self.names.push(Name { text: name.to_string(), head: head(name.as_bytes()) });
                 self.names.len() - 1
             }
         }
@@ -43,6 +70,24 @@ impl RawFields {
     /// distinct field names; the first of equal names would be taken.)
     pub fn read<'a>(&self, doc: &'a RawDocument) -> Result<FieldValues<'a>> {
         let mut values: FieldValues<'a> = vec![None; self.names.len()];
+        self.fill(doc, &mut values)?;
+        Ok(values)
+    }
+
+    /// `f` of the values [`RawFields::read`] gives, without allocating them
+    /// when there are only a few.
+    pub fn read_with<R>(&self, doc: &RawDocument, f: impl FnOnce(&[Option<RawBsonRef<'_>>]) -> Result<R>) -> Result<R> {
+        let n = self.names.len();
+        if n <= ON_STACK {
+            let mut values = [None; ON_STACK];
+            self.fill(doc, &mut values[..n])?;
+            f(&values[..n])
+        } else {
+            f(&self.read(doc)?)
+        }
+    }
+
+    fn fill<'a>(&self, doc: &'a RawDocument, values: &mut [Option<RawBsonRef<'a>>]) -> Result<()> {
         let mut left = self.names.len();
         for element in doc.iter_elements() {
             if left == 0 {
@@ -50,14 +95,15 @@ impl RawFields {
             }
             let element = element.map_err(corrupt)?;
             let key = element.key().as_str();
-            if let Some(i) = self.names.iter().position(|n| n == key) {
-                if values[i].is_none() {
-                    values[i] = Some(element.value().map_err(corrupt)?);
+            let key_head = head(key.as_bytes());
+            if let Some(i) = self.names.iter().position(|n| n.is(key, key_head)) {
+                if let Some(slot @ None) = values.get_mut(i) {
+                    *slot = Some(element.value().map_err(corrupt)?);
                     left -= 1;
                 }
             }
         }
-        Ok(values)
+        Ok(())
     }
 }
 

@@ -346,6 +346,68 @@ impl Grouper {
         Ok(())
     }
 
+    /// The kinds of the accumulators that read the join (`sides`, from
+    /// [`Grouper::split_at`]), in their order, for [`accumulate`]; `None`
+    /// unless all of them are single-argument accumulators.
+    pub fn joined_kinds(&self, sides: &[bool]) -> Option<Vec<Kind>> {
+        let joined = self.groups.accs.iter().enumerate().filter(|(i, _)| sides.get(*i).copied().unwrap_or(false));
+        joined
+            .map(|(_, acc)| match acc.op {
+                AccOp::Simple(kind, _) => Some(kind),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The group key of `doc` and its canonical form, without starting the
+    /// group (see [`Grouper::slot_keyed`]).
+    pub fn key_of(&self, doc: &Document, vars: &Vars) -> Result<(Bson, String)> {
+        let id = expr::eval_value(&self.id_expr, doc, vars)?.unwrap_or(Bson::Null);
+        let key = canonical_key(&id);
+        Ok((id, key))
+    }
+
+    /// Whether the group whose canonical key is `key` has started.
+    pub fn has_group(&self, key: &str) -> bool {
+        self.groups.index.contains_key(key)
+    }
+
+    /// [`Grouper::slot`] for a key [`Grouper::key_of`] computed.
+    pub fn slot_keyed(&mut self, id: Bson, key: String, vars: &Vars) -> Result<usize> {
+        self.groups.slot_keyed(id, key, vars)
+    }
+
+    /// Hands group `slot`, which has accumulated nothing yet, `n` joined
+    /// documents at once: the accumulators that read the join (`sides`)
+    /// take `joined`, their states after accumulating those documents in
+    /// order from [`initial`] (so exactly what accumulating them one by one
+    /// would leave); the others accumulate `local` `n` times, as they would
+    /// once per joined document.
+    pub fn take_joined(&mut self, slot: usize, local: &Document, n: usize, joined: Vec<State>, sides: &[bool], vars: &Vars) -> Result<()> {
+        let Some((_, states)) = self.groups.order.get_mut(slot) else {
+            return Err(EngineError::new(1, "InternalError", "$group: no such group"));
+        };
+        let mut joined = joined.into_iter();
+        for (i, (acc, state)) in self.groups.accs.iter().zip(states.iter_mut()).enumerate() {
+            let AccOp::Simple(kind, arg) = &acc.op else {
+                return Err(EngineError::new(1, "InternalError", "$group: joined states for an n-ary accumulator"));
+            };
+            if sides.get(i).copied().unwrap_or(false) {
+                let st = joined.next().ok_or_else(|| EngineError::new(1, "InternalError", "$group: a joined state missing"))?;
+                *state = AccState::Simple(st);
+                continue;
+            }
+            let AccState::Simple(st) = state else {
+                return Err(EngineError::new(1, "InternalError", "$group: joined states for an n-ary accumulator"));
+            };
+            for _ in 0..n {
+                let value = if matches!(kind, Kind::Count) { None } else { expr::eval_value(arg, local, vars)? };
+                accumulate(st, *kind, value)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn finish(self) -> Vec<Document> {
         self.groups.finish()
     }
@@ -393,6 +455,11 @@ impl Groups {
     /// The group keyed `id`, started if new.
     fn slot(&mut self, id: Bson, vars: &Vars) -> Result<usize> {
         let key = canonical_key(&id);
+        self.slot_keyed(id, key, vars)
+    }
+
+    /// [`Groups::slot`] for `id` whose canonical key is `key`.
+    fn slot_keyed(&mut self, id: Bson, key: String, vars: &Vars) -> Result<usize> {
         Ok(match self.index.get(&key) {
             Some(i) => *i,
             None => {

@@ -4,8 +4,8 @@
 //! of its `as` field, what a SQL join becomes) produces the unwound
 //! documents directly, as MongoDB does: it never builds the array of matches
 //! only to copy the document once per element with that array inside.
-use super::group::Grouper;
-use super::{stage_list, CollectionSource};
+use super::group::{accumulate, initial, Grouper, State};
+use super::{stage_list, CollectionSource, JoinExecution};
 use crate::compare::canonical_key;
 use crate::expr::raw::{owned, RawExpr, RawFields};
 use crate::expr::{self, Value, Vars};
@@ -165,6 +165,16 @@ impl JoinKey {
             },
             other => JoinKey::Canonical(canonical_key(other)),
         }
+    }
+
+    /// [`JoinKey::of`] a value read from stored bytes: integers (Django's
+    /// keys) without decoding anything.
+    fn of_raw(v: RawBsonRef<'_>) -> Result<JoinKey> {
+        Ok(match v {
+            RawBsonRef::Int32(i) => JoinKey::Integer(i64::from(i)),
+            RawBsonRef::Int64(i) => JoinKey::Integer(i),
+            other => JoinKey::of(&owned(other)?),
+        })
     }
 }
 
@@ -377,6 +387,10 @@ impl Lookup {
         let Some(key_slot) = foreign.first().map(|name| fields.slot(name)) else {
             return Ok(false);
         };
+        if let Some(keyed) = PerKey::plan(grouper, docs, local, sides, vars) {
+            let compiled: Vec<&RawExpr> = args.iter().flatten().collect();
+            return keyed.run(self, unwind, docs, source, vars, grouper, sides, (&fields, key_slot, &compiled));
+        }
         // The local documents each join key belongs to, in input order.
         let mut owners_of: HashMap<JoinKey, Vec<usize>> = HashMap::new();
         for (i, doc) in docs.iter().enumerate() {
@@ -414,16 +428,11 @@ impl Lookup {
             }
             Ok(())
         };
-        // Through an index when one finds the matches (as for the general
-        // path, at most MAX_JOIN_LOOKUPS plain values), else every foreign
-        // document: the join keys pick the matches either way.
-        let found = match distinct_join_keys(docs, local) {
-            Some(keys) => source.visit_equal(from, &foreign.join("."), &keys, &mut visit)?,
-            None => false,
-        };
-        if !found && !source.visit_all(from, &mut visit)? {
+        // The join keys pick the matches, whichever documents are visited.
+        if !self.visit_matches(docs, source, &mut visit)? {
             return Ok(false);
         }
+        source.note_join(from, JoinExecution::GroupPerMatch);
         let per_match = compiled.len();
         let nothing = Document::new();
         for (doc, (n, values)) in docs.iter().zip(&matches) {
@@ -441,6 +450,21 @@ impl Lookup {
             }
         }
         Ok(true)
+    }
+
+    /// Finds the matches of the join as [`Lookup::group_unwound_raw`] does,
+    /// handing each to `visit`: through an index when one finds them (at
+    /// most MAX_JOIN_LOOKUPS plain values, as for the general path), else
+    /// from every foreign document. `false` if the source can do neither.
+    fn visit_matches(&self, docs: &[Document], source: &dyn CollectionSource, visit: &mut dyn FnMut(&RawDocument) -> Result<()>) -> Result<bool> {
+        let (Some(from), Some(local), Some(foreign)) = (&self.from, &self.local, &self.foreign) else {
+            return Ok(false);
+        };
+        let found = match distinct_join_keys(docs, local) {
+            Some(keys) => source.visit_equal(from, &foreign.join("."), &keys, visit)?,
+            None => false,
+        };
+        Ok(found || source.visit_all(from, visit)?)
     }
 
     /// The fields of the foreign documents the join and `rest` read (`None`:
@@ -569,3 +593,141 @@ impl Lookup {
         Ok(())
     }
 }
+
+/// [`Lookup::group_unwound_raw`] per join key: when every local document
+/// has one join value and a group of its own that has not started (Django's
+/// `annotate()` groups by the local primary key), a group's joined
+/// accumulators see exactly the matches of one key, in collection order. So
+/// each foreign document is accumulated straight into its key's states as it
+/// is visited (the accumulators' own arithmetic, in the same order), and each
+/// group takes its key's states at the end: nothing is kept per match.
+struct PerKey {
+    /// Per local document: its group's key (value and canonical form) and
+    /// the index of its join key.
+    locals: Vec<(Bson, String, usize)>,
+    /// The distinct local join keys, numbered.
+    keys: HashMap<JoinKey, usize>,
+}
+
+/// The compiled side of the group: the fields read from each joined
+/// document, the slot of the join key's first name among them, and the
+/// arguments of the accumulators that read the join, in their order.
+type Compiled<'a> = (&'a RawFields, usize, &'a [&'a RawExpr]);
+
+impl PerKey {
+    /// The plan, or `None` when the case does not hold: a local document
+    /// whose join value is an array (a missing one is null, which joins
+    /// foreign nulls and missing fields, one key like any other), two local
+    /// documents in one group, a group an earlier batch started, or a group
+    /// key that fails to evaluate (the general path reports the error where
+    /// it would).
+    fn plan(grouper: &Grouper, docs: &[Document], local: &[String], sides: &[bool], vars: &Vars) -> Option<PerKey> {
+        grouper.joined_kinds(sides)?;
+        let mut keys: HashMap<JoinKey, usize> = HashMap::new();
+        let mut groups: HashSet<String> = HashSet::with_capacity(docs.len());
+        let mut locals = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let [value] = join_values(doc, local).try_into().ok()?;
+            if matches!(value, Bson::Array(_)) {
+                return None;
+            }
+            let (id, group) = grouper.key_of(doc, vars).ok()?;
+            if grouper.has_group(&group) || !groups.insert(group.clone()) {
+                return None;
+            }
+            let next = keys.len();
+            let k = *keys.entry(JoinKey::of(&value)).or_insert(next);
+            locals.push((id, group, k));
+        }
+        Some(PerKey { locals, keys })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        self,
+        lookup: &Lookup,
+        unwind: &Unwind,
+        docs: &[Document],
+        source: &dyn CollectionSource,
+        vars: &Vars,
+        grouper: &mut Grouper,
+        sides: &[bool],
+        (fields, key_slot, compiled): Compiled<'_>,
+    ) -> Result<bool> {
+        let (Some(from), Some(foreign)) = (&lookup.from, &lookup.foreign) else {
+            return Ok(false);
+        };
+        let Some(kinds) = grouper.joined_kinds(sides) else {
+            return Ok(false);
+        };
+        if kinds.len() != compiled.len() {
+            return Ok(false);
+        }
+        let PerKey { locals, keys } = self;
+        // Per join key: its matches so far, and the joined accumulators'
+        // states after them.
+        let mut per_key: Vec<(usize, Vec<State>)> = vec![(0, kinds.iter().map(|k| initial(*k)).collect()); keys.len()];
+        let mut hits: Vec<usize> = Vec::new();
+        let null_key = JoinKey::of(&Bson::Null);
+        let mut visit = |raw: &RawDocument| {
+            fields.read_with(raw, |values| {
+                let head = values.get(key_slot).copied().flatten();
+                hits.clear();
+                if foreign.len() == 1 && !matches!(head, Some(RawBsonRef::Array(_))) {
+                    // The usual case: a top-level scalar (or nothing: null).
+                    let found = match head {
+                        Some(v) => keys.get(&JoinKey::of_raw(v)?),
+                        None => keys.get(&null_key),
+                    };
+                    hits.extend(found);
+                } else {
+                    for key in join_keys(head, foreign)? {
+                        if let Some(k) = keys.get(&key) {
+                            if !hits.contains(k) {
+                                hits.push(*k);
+                            }
+                        }
+                    }
+                }
+                for &k in &hits {
+                    let Some((n, states)) = per_key.get_mut(k) else { continue };
+                    *n += 1;
+                    for ((state, kind), arg) in states.iter_mut().zip(&kinds).zip(compiled) {
+                        accumulate(state, *kind, arg.eval(values)?)?;
+                    }
+                }
+                Ok(())
+            })
+        };
+        if !lookup.visit_matches(docs, source, &mut visit)? {
+            return Ok(false);
+        }
+        source.note_join(from, JoinExecution::GroupPerKey);
+        // A key's states go to its last local document, copies to the others.
+        let mut uses = vec![0usize; per_key.len()];
+        for (_, _, k) in &locals {
+            uses[*k] += 1;
+        }
+        let nothing = Document::new();
+        for (doc, (id, group, k)) in docs.iter().zip(locals) {
+            let Some((n, states)) = per_key.get_mut(k) else { continue };
+            uses[k] -= 1;
+            if *n == 0 {
+                if unwind.preserve {
+                    // The document comes through without the field.
+                    let slot = grouper.slot_keyed(id, group, vars)?;
+                    grouper.accumulate_split(slot, doc, &nothing, sides, vars)?;
+                }
+                continue;
+            }
+            let joined = if uses[k] == 0 { std::mem::take(states) } else { states.clone() };
+            let slot = grouper.slot_keyed(id, group, vars)?;
+            grouper.take_joined(slot, doc, *n, joined, sides, vars)?;
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+#[path = "join_tests.rs"]
+mod tests;

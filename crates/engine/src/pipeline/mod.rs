@@ -65,6 +65,34 @@ pub trait CollectionSource {
     fn visit_all(&self, _collection: &str, _visit: &mut dyn FnMut(&RawDocument) -> Result<()>) -> Result<bool> {
         Ok(false)
     }
+
+    /// Told how a `$lookup` of `collection` unwound into a `$group` ran on
+    /// the joined documents' stored bytes (for explain).
+    fn note_join(&self, _collection: &str, _execution: JoinExecution) {}
+}
+
+/// How a `$group` right after a `$lookup` and the `$unwind` of its result
+/// ran, when it ran on the joined documents' stored bytes (explain's
+/// `groupedJoin`); the general path decodes each joined document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinExecution {
+    /// Each joined document accumulated into its join key's running states
+    /// as it was read (a hash aggregate over the join's keys); each group
+    /// took one key's states.
+    GroupPerKey,
+    /// Each joined document's arguments evaluated as it was read, kept per
+    /// local document, and accumulated group by group after the read.
+    GroupPerMatch,
+}
+
+impl JoinExecution {
+    /// The name explain shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinExecution::GroupPerKey => "perJoinKey",
+            JoinExecution::GroupPerMatch => "perMatch",
+        }
+    }
 }
 
 /// A source with no collections, for pipelines that need none.

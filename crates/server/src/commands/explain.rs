@@ -9,6 +9,7 @@ use crate::plan::join_cost::JoinEstimate;
 use crate::plan::{self, Verbosity};
 use crate::storage::Tables;
 use bson::{doc, Bson, Document};
+use djongo_engine::pipeline::JoinExecution;
 
 pub fn explain(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let inner = match body.get("explain") {
@@ -145,7 +146,11 @@ pub fn explain_aggregate(ctx: &mut Ctx<'_>, body: &Document, verbosity: Verbosit
                 }
                 plan::explain_find(&tables, meta.as_ref(), &ns, &query, verbosity)?
             };
-            let reads = ForeignReads { reads: source.reads.into_inner(), estimates: source.estimates.into_inner() };
+            let reads = ForeignReads {
+                reads: source.reads.into_inner(),
+                estimates: source.estimates.into_inner(),
+                groupings: source.groupings.into_inner(),
+            };
             if pipeline.is_empty() {
                 cursor
             } else {
@@ -177,6 +182,7 @@ fn foreign_reads(tables: &Tables<'_>, source: &Source<'_, '_>, meta: Option<&Col
 struct ForeignReads {
     reads: Vec<(String, Option<String>)>,
     estimates: Vec<(String, JoinEstimate)>,
+    groupings: Vec<(String, JoinExecution)>,
 }
 
 /// A `$lookup` stage with how it read its `from` collection: the indexes
@@ -184,7 +190,10 @@ struct ForeignReads {
 /// MongoDB's terms (`IndexedLoopJoin`: index probes; `HashJoin`: one read
 /// of the collection matched by key) and the estimate that chose it
 /// (`joinEstimate`: the matches a probe would return, the collection's
-/// documents).
+/// documents), and when the `$group` after it ran on the joined documents'
+/// stored bytes, how (`groupedJoin`: `perJoinKey`, a hash aggregate by join
+/// key as the collection is read; `perMatch`, the matches' arguments kept
+/// per local document; absent: the joined documents were decoded).
 fn with_reads(mut stage: Document, foreign: &ForeignReads) -> Document {
     let reads = &foreign.reads;
     let from = match stage.get("$lookup") {
@@ -207,6 +216,9 @@ fn with_reads(mut stage: Document, foreign: &ForeignReads) -> Document {
     }
     if let Some((_, e)) = foreign.estimates.iter().find(|(c, _)| *c == from) {
         stage.insert("joinEstimate", doc! {"matches": e.matches as i64, "documents": e.documents as i64});
+    }
+    if let Some((_, how)) = foreign.groupings.iter().find(|(c, _)| *c == from) {
+        stage.insert("groupedJoin", how.name());
     }
     stage
 }

@@ -8,6 +8,7 @@ use crate::plan;
 use crate::plan::join_cost::JoinEstimate;
 use crate::storage::Tables;
 use bson::{doc, Bson, Document, RawDocument};
+use djongo_engine::pipeline::JoinExecution;
 use djongo_engine::{compare::cmp_bson, sort::SortSpec, CollectionSource, EngineError};
 use std::collections::VecDeque;
 use std::ops::Bound;
@@ -161,11 +162,20 @@ pub(super) struct Source<'a, 't> {
     pub reads: std::cell::RefCell<Vec<(String, Option<String>)>>,
     /// Per join the planner costed: the collection and its estimate.
     pub estimates: std::cell::RefCell<Vec<(String, JoinEstimate)>>,
+    /// Per `$lookup` unwound into a `$group` on stored bytes: the
+    /// collection and how the group ran.
+    pub groupings: std::cell::RefCell<Vec<(String, JoinExecution)>>,
 }
 
 impl<'a, 't> Source<'a, 't> {
     pub fn new(tables: &'a Tables<'t>, db: &'a str) -> Source<'a, 't> {
-        Source { tables, db, reads: std::cell::RefCell::default(), estimates: std::cell::RefCell::default() }
+        Source {
+            tables,
+            db,
+            reads: std::cell::RefCell::default(),
+            estimates: std::cell::RefCell::default(),
+            groupings: std::cell::RefCell::default(),
+        }
     }
 
     fn note(&self, collection: &str, index: Option<String>) {
@@ -259,6 +269,10 @@ impl CollectionSource for Source<'_, '_> {
             }
             None => Ok(false),
         }
+    }
+
+    fn note_join(&self, collection: &str, execution: JoinExecution) {
+        self.groupings.borrow_mut().push((collection.to_string(), execution));
     }
 
     fn visit_all(&self, collection: &str, visit: &mut dyn FnMut(&RawDocument) -> djongo_engine::Result<()>) -> djongo_engine::Result<bool> {
