@@ -2,8 +2,8 @@
 
 import pytest
 from django.db import connection
-
 from djongo.debug import capture_commands
+
 from tests.blogapp.models import Author
 
 pytestmark = pytest.mark.django_db
