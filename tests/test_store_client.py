@@ -26,8 +26,8 @@ from djongo import records
 from djongo.connection import Connection
 
 from tests.blogapp.models import Author
-from tests.writeapp.models import Note
 from tests.multiproc import run_django, server_pid, start_django, wait_until_gone
+from tests.writeapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
