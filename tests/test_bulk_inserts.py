@@ -19,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 
 from tests.blogapp.models import Author, Document
 from tests.copyapp.models import Book, Publisher
+from tests.fieldsapp.models import Memo
 from tests.writeapp.models import Booking
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,3 +150,18 @@ def test_a_bulk_create_with_an_object_id_key_returns_the_stored_ids():
     assert all(isinstance(d._id, ObjectId) for d in made)
     assert sorted(Document.objects.values_list("_id", "title")) == \
         sorted((d._id, d.title) for d in made)
+
+
+def test_a_bulk_create_larger_than_a_message_is_split_and_keeps_its_order(commands):
+    # 50 rows of 1 MB: more than one 48 MB message, so the store's client
+    # sends two insert commands; the ids and rows stay in the objects' order.
+    text = "é" * (512 * 1024)  # 1 MB as UTF-8
+    made = Memo.objects.bulk_create([Memo(text=f"{i:02d}{text}") for i in range(50)])
+    inserts = [c for name, c in commands if name == "insert"]
+    assert len(inserts) == 2 and sum(len(c["documents"]) for c in inserts) == 50
+    ids = [m.pk for m in made]
+    assert None not in ids and ids == sorted(ids) and len(set(ids)) == 50
+    stored = list(Memo.objects.order_by("pk").values_list("pk", "text"))
+    assert [pk for pk, _ in stored] == ids
+    assert [t[:2] for _, t in stored] == [f"{i:02d}" for i in range(50)]
+    assert all(t[2:] == text for _, t in stored)
