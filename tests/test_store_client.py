@@ -27,6 +27,7 @@ from djongo.connection import Connection
 
 from tests.blogapp.models import Author
 from tests.multiproc import run_django, server_pid, start_django, wait_until_gone
+from tests.writeapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -298,6 +299,25 @@ def test_bulk_create_in_a_transaction_takes_its_ids_in_one_round_trip(commands):
     first = Author.objects.get(name="a").pk
     assert [a.pk for a in made] == list(range(first + 1, first + 6))
     assert names() == ["a", "b0", "b1", "b2", "b3", "b4"]
+
+
+def test_deletes_in_transactions_without_ddl_share_the_processs_schema_facts(commands,
+                                                                            monkeypatch):
+    """Django runs every ``delete()`` in a transaction: one that wrote no
+    ``__schema__`` document sees the committed collations, so it reads them
+    once for the process instead of reading ``__schema__`` again each time."""
+    monkeypatch.setattr(records, "FACTS_MAX_AGE", 600.0)
+    connection.ensure_connection()
+    records.forget_facts(connection.connection)
+    Note.objects.bulk_create([Note(text=f"gone{i}") for i in range(6)])
+    commands.clear()
+    for i in range(3):
+        Note.objects.filter(text=f"gone{i}").delete()
+    sent = [(name, command) for name, command in commands if name != "hello"]
+    schema_reads = [c for name, c in sent if name == "find" and c["find"] == "__schema__"]
+    assert len(schema_reads) <= 1, sent
+    assert [name for name, _ in sent if name != "find"] == ["delete", "commitTransaction"] * 3
+    assert sorted(Note.objects.values_list("text", flat=True)) == ["gone3", "gone4", "gone5"]
 
 
 def test_bulk_create_in_a_transaction_sees_a_default_another_process_added(tmp_path):

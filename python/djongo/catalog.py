@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import json_util
 from pymongo.client_session import ClientSession
@@ -26,6 +26,9 @@ from pymongo.errors import AutoReconnect, OperationFailure
 
 from .binding import to_bson
 from .sequences import SCHEMA_COLLECTION
+
+if TYPE_CHECKING:
+    from ._core import InsertRows
 
 COLUMN_KEYS = ("name", "type", "null", "primary_key", "unique", "auto", "default", "index",
                "collation")
@@ -267,17 +270,17 @@ def all_collated_columns(db: Database, session: ClientSession | None) -> dict[st
             for doc in found}
 
 
-def expression_defaults(cols: list[dict] | None, documents: list[dict]) -> dict[str, Any]:
+def expression_defaults(cols: list[dict] | None, rows: InsertRows) -> dict[str, Any]:
     """The expression DEFAULTs (``db_default=Now()``) of the columns that some
     row leaves out, by column name: the server evaluates them."""
     return {
         c["name"]: decode_expression(c["default_expr"])
         for c in cols or ()
-        if "default_expr" in c and any(c["name"] not in doc for doc in documents)
+        if "default_expr" in c and rows.some_lack(c["name"])
     }
 
 
-def complete_rows(cols: list[dict] | None, documents: list[dict], table: str,
+def complete_rows(cols: list[dict] | None, rows: InsertRows, table: str,
                   auto: str | None) -> None:
     """Applies column DEFAULTs and NOT NULL to rows about to be inserted.
 
@@ -292,12 +295,11 @@ def complete_rows(cols: list[dict] | None, documents: list[dict], table: str,
     for column in cols or ():
         name = column["name"]
         # The counter fills `auto`; the driver fills a missing ObjectId `_id`.
-        if name == auto or (name == "_id" and name not in documents[0]):
+        if name == auto or (name == "_id" and not rows.first_has(name)):
             continue
-        for doc in documents:
-            if name not in doc and "default" in column:
-                doc[name] = to_bson(column["default"])
-            if not column.get("null", True) and name in doc and doc[name] is None:
-                raise IntegrityError(
+        if "default" in column and rows.some_lack(name):
+            rows.set_default(name, to_bson(column["default"]))
+        if not column.get("null", True) and rows.has_null(name):
+            raise IntegrityError(
                     f'NOT NULL constraint failed: {table}.{name} (null value in column "{name}")'
                 )

@@ -145,6 +145,11 @@ class Connection:
         if self.in_transaction:
             self._schema_written.update(tables)
 
+    @property
+    def wrote_schema(self) -> bool:
+        """Whether the current transaction wrote any ``__schema__`` document."""
+        return bool(self._schema_written)
+
     def sequence_session(self, table: str) -> ClientSession | None:
         """Where ids for ``table`` are taken: outside any transaction, as a SQL
         sequence is, so that transactions inserting into one table do not

@@ -34,6 +34,7 @@ from . import (
     sequences,
     validator,
 )
+from ._core import InsertRows
 from .binding import Binder, to_bson
 from .database import IntegrityError, NotSupportedError, ProgrammingError
 from .exceptions import MigrationError
@@ -318,24 +319,30 @@ class Executor:
         columns = plan["columns"]
         returning = plan.get("returning") or []
         session = self.session
-        documents = binder.bind_rows(plan)
+        # The rows stay BSON (InsertRows) up to the store's client; the
+        # paths that take dicts get them below.
+        rows = binder.insert_rows(plan)
+        if "_id" in columns:
+            # A NULL key is one to generate, as a NULL into an auto field is
+            # one to number: Django's bulk_create() sends None for an
+            # ObjectIdField key, which is no AutoField to leave out.
+            rows.drop_nulls("_id")
         bulk = self._bulk(collection)
         if bulk is not None and plan.get("on_conflict"):
             raise NotSupportedError(
                 f"INSERT ... ON CONFLICT into {collection!r} inside a BulkWrite: a bulk write "
                 "has no upserts of its own; run it outside the block")
-        numbered = None if bulk is not None else self._insert_numbered(collection, documents,
-                                                                       plan)
+        numbered = None if bulk is not None else self._insert_numbered(collection, rows, plan)
         if numbered is not None:
             return _inserted(*numbered, returning)
 
-        cached = self._checked_record(collection, documents, bulk is not None)
+        cached = self._checked_record(collection, rows, bulk is not None)
         record = cached or self._table_record(collection)
         auto = _auto_field(record)
         if auto is None and not (record or {}).get("columns"):
             # A collection made implicitly (ENFORCE_SCHEMA off, or data copied
             # in): a returned column the statement does not set is its key.
-            unset = [c for c in returning if c not in columns or _all_null(documents, c)]
+            unset = [c for c in returning if c not in columns or rows.count_unset(c) == len(rows)]
             if len(unset) == 1 and unset[0] != "_id":
                 auto = unset[0]
                 sequences.register(self.db, collection, auto, session)
@@ -344,7 +351,7 @@ class Executor:
         if auto is not None:
             # Raise the counter past explicit ids before allocating, so a
             # statement mixing both never hands out an id it also inserts.
-            explicit = [d[auto] for d in documents if d.get(auto) is not None]
+            explicit = rows.explicit(auto)
             raising = sequences.raising(max(explicit)) if explicit else None
             if raising is not None:
                 self._counter(collection, lambda s, t: self._update_counter(
@@ -352,44 +359,45 @@ class Executor:
                 if bulk is not None:
                     # An explicit id may fall in the block's reserved ids.
                     bulk.ids.drop(collection)
-            missing = [d for d in documents if d.get(auto) is None]
+            missing = rows.count_unset(auto)
             if missing:
                 if bulk is not None or cached is not None:
-                    first = (self._bulk_ids(bulk, collection, cached, len(missing))
+                    first = (self._bulk_ids(bulk, collection, cached, missing)
                              if bulk is not None
-                             else self._ids_while(collection, cached, len(missing)))
+                             else self._ids_while(collection, cached, missing))
                     if first is None and cached is not None:
                         # Another process changed the table: read its record again.
                         records.forget(self.connection, collection)
                         return self._run_insert(plan, binder)
                 else:
                     first = self._counter(collection, lambda s, t: sequences.first_allocated(
-                        self._update_counter(collection, sequences.allocation(len(missing)),
-                                             s, t), len(missing)))
+                        self._update_counter(collection, sequences.allocation(missing),
+                                             s, t), missing))
                 if first is None:
                     raise ProgrammingError(f"table {collection!r} has no id counter in "
                                            f"{sequences.SCHEMA_COLLECTION}")
-                for offset, doc in enumerate(missing):
-                    doc[auto] = first + offset
+                rows.number(auto, first)
 
         cols = (record or {}).get("columns")
-        expression_defaults = catalog.expression_defaults(cols, documents)
+        expression_defaults = catalog.expression_defaults(cols, rows)
         if expression_defaults:
-            values = self._evaluate(expression_defaults)
-            for doc in documents:
-                for name, value in values.items():
-                    doc.setdefault(name, value)
-        catalog.complete_rows(cols, documents, collection, auto)
+            for name, value in self._evaluate(expression_defaults).items():
+                rows.set_default(name, value)
+        catalog.complete_rows(cols, rows, collection, auto)
+        on_conflict = plan.get("on_conflict")
         generated = catalog.generated_columns(cols)
+        if self.store is not None and bulk is None and not on_conflict and not generated:
+            self._insert_many(collection, rows, ordered=True)
+            return _inserted(rows, auto, returning)
+        documents = rows.dicts()
         if generated:
             self._compute_generated(documents, generated)
-        on_conflict = plan.get("on_conflict")
         if on_conflict == "ignore":
             inserted = self._insert_skipping_conflicts(collection, documents)
             return Result(rowcount=inserted, columns=returning)
         if on_conflict:
-            rows = self._upsert(collection, documents, on_conflict, returning)
-            return Result(rows=iter(rows), rowcount=len(documents), columns=returning)
+            upserted = self._upsert(collection, documents, on_conflict, returning)
+            return Result(rows=iter(upserted), rowcount=len(documents), columns=returning)
         if bulk is not None:
             for doc in documents:
                 # The id is known now (an ObjectId key is read back from it).
@@ -399,8 +407,8 @@ class Executor:
             self._insert_many(collection, documents, ordered=True)
         return _inserted(documents, auto, returning)
 
-    def _insert_numbered(self, collection: str, documents: list[dict],
-                         plan) -> tuple[list[dict], str] | None:
+    def _insert_numbered(self, collection: str, documents: InsertRows,
+                         plan) -> tuple[InsertRows, str] | None:
         """Inserts with the ids taken in the insert's own write, when it can:
         on the embedded store, outside a transaction, with the table's record
         cached (``records``). Returns the rows as written and the auto field,
@@ -412,7 +420,7 @@ class Executor:
         auto = _auto_field(record)
         if auto is None:
             return None
-        explicit = sum(1 for d in documents if d.get(auto) is not None)
+        explicit = len(documents) - documents.count_unset(auto)
         if 0 < explicit < len(documents):
             # The server raises the counter past explicit ids per command; a
             # statement split into several could be numbered into an id a later
@@ -423,7 +431,7 @@ class Executor:
             return None
         # Copies: the record may be stale, and then the long way must not
         # find its defaults already applied.
-        rows = [dict(d) for d in documents]
+        rows = documents.copy()
         try:
             catalog.complete_rows(columns, rows, collection, auto)
         except IntegrityError:
@@ -470,12 +478,18 @@ class Executor:
     def _schema_facts(self, kind: str, read: Callable[[Any, Any], dict]) -> dict:
         """``kind`` (``"collations"`` or ``"generated"``, the connection's
         attribute of that name) for every table: what this transaction read,
-        inside one; else the process's copy (records.shared_facts), read again
-        after this process's DDL."""
+        inside one that wrote ``__schema__`` (its own DDL); else the
+        process's copy (records.shared_facts), read again after this
+        process's DDL. A transaction without DDL of its own sees the
+        committed facts, so it reads them outside itself and shares them:
+        every Django ``delete()`` and ``bulk_create()`` runs in one, and read
+        them anew on each call."""
         facts = getattr(self.connection, kind)
         if facts is None:
+            own = self.connection.in_transaction and self.connection.wrote_schema
+            session = self.session if own else None
             facts = records.shared_facts(self.connection, kind,
-                                         lambda: read(self.db, self.session))
+                                         lambda: read(self.db, session), share=not own)
             if self.connection.in_transaction:
                 setattr(self.connection, kind, facts)
         return facts
@@ -502,7 +516,7 @@ class Executor:
         self.connection.wrote_schema_of(collection)
         return update(self.session, None)
 
-    def _checked_record(self, collection: str, documents: list[dict],
+    def _checked_record(self, collection: str, rows: InsertRows,
                         in_bulk: bool) -> dict | None:
         """The table's record as this process keeps it (``records``), where
         the statement takes its ids only while the counter document still is
@@ -517,7 +531,7 @@ class Executor:
         auto = _auto_field(cached)
         if (self.store is None or not self.connection.in_transaction or auto is None
                 or self.connection.sequence_session(collection) is not None
-                or any(d.get(auto) is not None for d in documents)):
+                or rows.count_unset(auto) < len(rows)):
             return None
         return cached
 
@@ -635,9 +649,11 @@ class Executor:
             return details.get("nInserted", 0) + details.get("nUpserted", 0)
         return result.inserted_count + result.upserted_count
 
-    def _insert_many(self, collection: str, documents: list[dict], ordered: bool) -> int:
-        """Inserts ``documents``; the number inserted (``BulkWriteError``
-        when one fails, on either path)."""
+    def _insert_many(self, collection: str, documents: list[dict] | InsertRows,
+                     ordered: bool) -> int:
+        """Inserts ``documents`` (dicts; ``InsertRows`` on the embedded
+        store only); the number inserted (``BulkWriteError`` when one fails,
+        on either path)."""
         options = self._concerns()
         if self.store is not None:
             return self.store.insert(collection, documents, ordered,
@@ -1418,8 +1434,14 @@ def _check_not_null(collection: str, required: set[str], values: dict) -> None:
             raise IntegrityError(f"NOT NULL constraint failed: {collection}.{name}")
 
 
-def _inserted(documents: list[dict], auto: str | None, returning: Sequence[str]) -> Result:
+def _inserted(documents: list[dict] | InsertRows, auto: str | None,
+              returning: Sequence[str]) -> Result:
     """An INSERT's result: RETURNING's rows, the row count, the last id."""
+    if isinstance(documents, InsertRows):
+        rows = documents.returning(list(returning)) if returning else []
+        lastrowid = documents.last(auto) if auto else None
+        return Result(rows=iter(rows), rowcount=len(documents), lastrowid=lastrowid,
+                      columns=returning)
     rows = ([tuple(_as_read(doc.get(c)) for c in returning) for doc in documents]
             if returning else [])
     lastrowid = documents[-1].get(auto) if auto and documents else None
@@ -1430,7 +1452,3 @@ def _inserted(documents: list[dict], auto: str | None, returning: Sequence[str])
 def _as_read(value: Any) -> Any:
     """A value written by an INSERT as a read returns it (RETURNING): Decimal128 as Decimal."""
     return value.to_decimal() if isinstance(value, Decimal128) else value
-
-
-def _all_null(documents: list[dict], column: str) -> bool:
-    return all(doc.get(column) is None for doc in documents)

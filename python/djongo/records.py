@@ -95,16 +95,19 @@ FACTS_MAX_AGE = 1.0
 _facts: dict[tuple[int, str, str], tuple[float, dict]] = {}
 
 
-def shared_facts(connection: Connection, kind: str, read: Callable[[], dict]) -> dict:
+def shared_facts(connection: Connection, kind: str, read: Callable[[], dict],
+                 share: bool = True) -> dict:
     """``kind`` (``"collations"`` or ``"generated"``) for every table: this
-    process's copy if it is recent, else ``read()``."""
+    process's copy if it is recent, else ``read()``, kept for the process
+    when ``share`` (not when read inside a transaction that wrote
+    ``__schema__``: its own DDL could still roll back)."""
     key = (id(connection.client), connection.database.name, kind)
     now = time.monotonic()
     cached = _facts.get(key)
     if cached is not None and now - cached[0] < FACTS_MAX_AGE:
         return cached[1]
     value = read()
-    if not connection.in_transaction:
+    if share:
         with _lock:
             _facts[key] = (now, value)
     return value

@@ -4,6 +4,7 @@
 //! is `djongo_sql::bind`, the same for both ways the backend reaches a
 //! server: the embedded store's client sends the bound BSON as it is
 //! (`store`), the pymongo path takes it back as Python objects (`bind`).
+use crate::insert_rows::InsertRows;
 use crate::plans;
 use crate::values::{self, Decimals};
 use bson::{Bson, Document};
@@ -108,6 +109,21 @@ impl Binder {
         self.params.len()
     }
 
+    /// The parameter of a slot `{$param: i}` without flags (what an
+    /// INSERT's cell nearly always is), which binds to the value as it is.
+    fn bare_param(&self, value: &Bson) -> Option<&Bson> {
+        let Bson::Document(d) = value else { return None };
+        if d.len() != 1 {
+            return None;
+        }
+        let index = match d.get("$param")? {
+            Bson::Int32(i) => usize::try_from(*i).ok()?,
+            Bson::Int64(i) => usize::try_from(*i).ok()?,
+            _ => return None,
+        };
+        self.params.get(index)
+    }
+
     /// The parameter a plan value binds to as it is: a slot `{$param: i}`
     /// without flags, or one inside `{$literal: ...}` (what `SET col = %s`
     /// compiles to). None for anything else.
@@ -186,16 +202,11 @@ impl Binder {
         Ok(names)
     }
 
-    /// The documents of an `insert` plan: one dict per row, keyed by its
-    /// `columns`.
-    fn bind_rows<'py>(&self, py: Python<'py>, plan: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    /// The rows of an `insert` plan, bound: one document per row, keyed by
+    /// its `columns` (`InsertRows`).
+    fn insert_rows(&self, py: Python<'_>, plan: &Bound<'_, PyAny>) -> PyResult<InsertRows> {
         let plan = plans::document_of(plan)?;
-        let documents = self.insert_documents(py, &plan)?;
-        let out = PyList::empty(py);
-        for document in &documents {
-            out.append(values::document_to_dict(py, document, Decimals::Decimal128)?)?;
-        }
-        Ok(out)
+        Ok(InsertRows { documents: self.insert_documents(py, &plan)? })
     }
 }
 
@@ -211,20 +222,30 @@ impl Binder {
         let Some(Bson::Array(rows)) = plan.get("rows") else {
             return Err(bind_error(py, BindError::Programming("an insert plan without its rows (not one the plan cache handed out)".into())));
         };
-        let mut documents = Vec::with_capacity(rows.len());
-        for row in rows {
-            let Bson::Array(cells) = self.bind_bson(py, row, false)? else {
-                return Err(bind_error(py, BindError::Programming("an insert row is not a list".into())));
-            };
-            if cells.len() != columns.len() {
-                return Err(bind_error(py, BindError::Programming(format!("an insert row has {} values for {} columns", cells.len(), columns.len()))));
+        let cells_of = |values: &dyn Values| -> Result<Vec<Document>, BindError> {
+            let mut documents = Vec::with_capacity(rows.len());
+            for row in rows {
+                let Bson::Array(cells) = row else {
+                    return Err(BindError::Programming("an insert row is not a list".into()));
+                };
+                if cells.len() != columns.len() {
+                    return Err(BindError::Programming(format!("an insert row has {} values for {} columns", cells.len(), columns.len())));
+                }
+                let mut document = Document::new();
+                for (column, cell) in columns.iter().zip(cells) {
+                    // Nearly every cell is a parameter, taken as it is;
+                    // anything else (a literal, an expression) is bound.
+                    let value = match self.bare_param(cell) {
+                        Some(param) => param.clone(),
+                        None => bind::bind(cell, values)?,
+                    };
+                    document.insert(*column, value);
+                }
+                documents.push(document);
             }
-            let mut document = Document::new();
-            for (column, cell) in columns.iter().zip(cells) {
-                document.insert(*column, cell);
-            }
-            documents.push(document);
-        }
+            Ok(documents)
+        };
+        let documents = self.with_values(py, cells_of)?.map_err(|e| bind_error(py, e))?;
         Ok(documents)
     }
 }

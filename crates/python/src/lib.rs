@@ -11,6 +11,7 @@ mod binder;
 mod convert;
 mod engine;
 mod in_process;
+mod insert_rows;
 mod plans;
 mod store;
 mod values;
@@ -91,6 +92,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(in_process::after_fork_in_child, m)?)?;
     m.add_class::<binder::Binder>()?;
     m.add_class::<store::StoreClient>()?;
+    m.add_class::<insert_rows::InsertRows>()?;
     m.add("ENGINE_VERSION", djongo_server::VERSION)?;
     m.add("CompileError", py.get_type::<CompileError>())?;
     m.add("ParseError", py.get_type::<ParseError>())?;

@@ -20,6 +20,7 @@ mod rows;
 mod wire;
 
 use crate::binder::Binder;
+use crate::insert_rows::InsertRows;
 use crate::plans;
 use crate::values::{self, Decimals};
 use bson::spec::BinarySubtype;
@@ -39,6 +40,12 @@ create_exception!(_core, StoreError, PyException, "The embedded store's client f
 create_exception!(_core, StoreConnectionError, StoreError, "The store's server could not be reached, or its connection broke.");
 create_exception!(_core, StoreCommandError, StoreError, "The store's server answered with an error; args[0] is its reply.");
 create_exception!(_core, StoreTooLargeError, StoreError, "A command is larger than a message may be.");
+
+/// The documents an insert sends: the executor's bound rows, or dicts.
+enum Rows<'py> {
+    Bound(PyRefMut<'py, InsertRows>),
+    Dicts(Vec<Bound<'py, PyAny>>),
+}
 
 /// Most documents in one insert command, as MongoDB's `maxWriteBatchSize`.
 const MAX_WRITE_BATCH: usize = 100_000;
@@ -472,13 +479,14 @@ impl StoreClient {
         self.written(py, &reply)
     }
 
-    /// Inserts `documents` (dicts) into `collection`, in commands as large as
-    /// a message allows; returns how many went in. A write error raises the
+    /// Inserts `documents` (an `InsertRows`, encoded as it is, or dicts) into
+    /// `collection`, in commands as large as a message allows; returns how
+    /// many went in. A write error raises the
     /// reply (its `writeErrors` indexes counted from the first document).
     ///
     /// `counter` (outside a transaction only): the server's `djongoCounter`
     /// (`{collection, filter, path, field}`), which numbers the documents
-    /// that lack `field` in the insert's own write; their dicts get the
+    /// that lack `field` in the insert's own write; the rows get the
     /// numbers too, and the `counter` dict gets the reply's `digest` when
     /// the server gives one.
     #[pyo3(signature = (db, collection, documents, ordered = true, txn = None, log = None, counter = None, concerns = None))]
@@ -491,27 +499,50 @@ impl StoreClient {
             Some(counter) => Some(counter.get_str("field").map_err(|_| pyo3::exceptions::PyValueError::new_err("counter.field must be a string"))?.to_owned()),
             None => None,
         };
-        let mut objects = Vec::new();
+        let too_large = |e: bson::error::Error| StoreTooLargeError::new_err(format!("a document cannot be encoded: {e}"));
         // Per document: whether the counter numbers it.
         let mut unnumbered = Vec::new();
         let mut encoded = Vec::new();
-        for object in documents.try_iter()? {
-            let object = object?;
-            let mut document = values::to_document(&object)?;
-            if let Some(field) = &numbered {
-                unnumbered.push(matches!(document.get(field), None | Some(Bson::Null)));
+        let mut rows = match documents.cast::<InsertRows>() {
+            // The executor's bound rows: encoded as they are.
+            Ok(rows) => Rows::Bound(rows.borrow_mut()),
+            Err(_) => Rows::Dicts(Vec::new()),
+        };
+        match &mut rows {
+            Rows::Bound(rows) => {
+                for document in rows.documents.iter_mut() {
+                    if let Some(field) = &numbered {
+                        unnumbered.push(matches!(document.get(field), None | Some(Bson::Null)));
+                    }
+                    if !document.contains_key("_id") {
+                        // First, as a driver puts it; RETURNING reads it from here.
+                        let mut with_id = doc! {"_id": bson::oid::ObjectId::new()};
+                        with_id.extend(std::mem::take(document));
+                        *document = with_id;
+                    }
+                    encoded.push(document.to_vec().map_err(too_large)?);
+                }
             }
-            if !document.contains_key("_id") {
-                // As pymongo's insert_many: the new _id goes into the caller's
-                // dict too (an ObjectId primary key is read back from it).
-                let id = bson::oid::ObjectId::new();
-                let mut with_id = doc! {"_id": id};
-                with_id.extend(document);
-                document = with_id;
-                object.set_item("_id", values::bson_to_python(py, &Bson::ObjectId(id), Decimals::Decimal128)?)?;
+            Rows::Dicts(objects) => {
+                for object in documents.try_iter()? {
+                    let object = object?;
+                    let mut document = values::to_document(&object)?;
+                    if let Some(field) = &numbered {
+                        unnumbered.push(matches!(document.get(field), None | Some(Bson::Null)));
+                    }
+                    if !document.contains_key("_id") {
+                        // As pymongo's insert_many: the new _id goes into the caller's
+                        // dict too (an ObjectId primary key is read back from it).
+                        let id = bson::oid::ObjectId::new();
+                        let mut with_id = doc! {"_id": id};
+                        with_id.extend(document);
+                        document = with_id;
+                        object.set_item("_id", values::bson_to_python(py, &Bson::ObjectId(id), Decimals::Decimal128)?)?;
+                    }
+                    encoded.push(document.to_vec().map_err(too_large)?);
+                    objects.push(object);
+                }
             }
-            encoded.push(document.to_vec().map_err(|e| StoreTooLargeError::new_err(format!("a document cannot be encoded: {e}")))?);
-            objects.push(object);
         }
         let limit = djongo_server::wire::MAX_MESSAGE_SIZE - MESSAGE_HEADROOM;
         let mut inserted = 0i64;
@@ -531,8 +562,13 @@ impl StoreClient {
             let reply = self.run(py, db, command, Some(&encoded[start..end]), Scope::of(txn.as_ref(), Kind::Write), log.as_ref(), concerns.as_ref())?;
             if let (Some(field), Some(first)) = (&numbered, rows::counter_first(&reply)) {
                 let numbered_here = (start..end).filter(|&i| unnumbered[i]);
-                for (offset, i) in numbered_here.enumerate() {
-                    objects[i].set_item(field, first + offset as i64)?;
+                match &mut rows {
+                    Rows::Bound(rows) => rows.number_unset(field, first, numbered_here),
+                    Rows::Dicts(objects) => {
+                        for (offset, i) in numbered_here.enumerate() {
+                            objects[i].set_item(field, first + offset as i64)?;
+                        }
+                    }
                 }
             }
             if let (Some(dict), Some(digest)) = (&counter_dict, rows::counter_digest(&reply)) {
