@@ -533,6 +533,7 @@ def driver(args) -> None:
             "min_time": args.min_time,
             "min_iterations": args.min_iterations,
             "max_time": args.max_time,
+            "rounds": args.rounds,
         },
         "datasets": datasets(Path(args.data)),
         "columns": [name for name, _ in backends],
@@ -544,23 +545,27 @@ def driver(args) -> None:
     server, sock = start_server(args.server, dbpath)
     try:
         for i, task in enumerate(tasks):
-            results["tasks"][task] = {}
-            # Alternate which backend goes first, so that neither always runs on a store
-            # the other has just grown (or on a machine the other has just warmed).
-            order = backends if i % 2 == 0 else list(reversed(backends))
-            for name, python in order:
-                drop_databases(sock)
-                started = time.monotonic()
-                result = run_worker(python, name, task, args, dbpath, sock, server.pid)
-                result["wall"] = time.monotonic() - started
-                results["tasks"][task][name] = result
-                shown = (
-                    f"median {result['median'] * 1e3:9.1f} ms, {result['mb_per_s']:8.3f} MB/s, "
-                    f"{result['iterations']} iterations"
-                    if "error" not in result
-                    else "FAILED: " + result["error"].splitlines()[-1]
-                )
-                print(f"{task:<40} {name:<14} {shown}", flush=True)
+            runs: dict[str, list[dict]] = {name: [] for name, _ in backends}
+            for r in range(args.rounds):
+                # Alternate which backend goes first, so that neither always runs on a store
+                # the other has just grown (or on a machine the other has just warmed); with
+                # several rounds, the backends take turns, so a change in the machine's load
+                # falls on both.
+                order = backends if (i + r) % 2 == 0 else list(reversed(backends))
+                for name, python in order:
+                    drop_databases(sock)
+                    started = time.monotonic()
+                    result = run_worker(python, name, task, args, dbpath, sock, server.pid)
+                    result["wall"] = time.monotonic() - started
+                    runs[name].append(result)
+                    shown = (
+                        f"median {result['median'] * 1e3:9.1f} ms, "
+                        f"{result['mb_per_s']:8.3f} MB/s, {result['iterations']} iterations"
+                        if "error" not in result
+                        else "FAILED: " + result["error"].splitlines()[-1]
+                    )
+                    print(f"{task:<40} {name:<14} {shown}", flush=True)
+            results["tasks"][task] = {name: pooled(rs) for name, rs in runs.items()}
             if server.poll() is not None:
                 raise RuntimeError("djongo-server died during the run")
     finally:
@@ -584,6 +589,32 @@ def driver(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     report(results, out)
+
+
+def pooled(runs: list[dict]) -> dict:
+    """One backend's rounds of one task as one result: every round's iterations together
+    (the median of them all), CPU means weighted by iterations. A failed round fails it."""
+    failed = next((r for r in runs if "error" in r), None)
+    if failed is not None or len(runs) == 1:
+        return failed or runs[0]
+    times = [t for r in runs for t in r["times"]]
+    n = len(times)
+    pct = percentiles(times)
+    first = runs[0]
+    server = [r["server_cpu"] for r in runs]
+    return {
+        **first,
+        "times": times,
+        "iterations": n,
+        "rounds": len(runs),
+        "median": pct["p50"],
+        "percentiles": pct,
+        "mb_per_s": first["data_size"] / pct["p50"] / 1e6,
+        "client_cpu": sum(r["client_cpu"] * r["iterations"] for r in runs) / n,
+        "server_cpu": (sum(s * r["iterations"] for s, r in zip(server, runs, strict=True)) / n
+                       if None not in server else None),
+        "wall": sum(r["wall"] for r in runs),
+    }
 
 
 def datasets(data: Path) -> dict:
@@ -667,7 +698,10 @@ def report(results: dict, out: Path) -> None:
         "score (dataset bytes × operations ÷ median). **÷ official** is djongo's median ÷ the "
         "official backend's: below 1, djongo is faster. Iterations ran until "
         f"{s['min_time']:g} s had passed, then stopped at {s['min_iterations']} iterations or "
-        f"{s['max_time']:g} s, whichever came first.",
+        f"{s['max_time']:g} s, whichever came first."
+        + (f" Each task ran {s['rounds']} times per backend, the backends taking turns (so that "
+           "a change in the machine's load falls on both); a median and the iterations count "
+           "are over all rounds' iterations." if s.get("rounds", 1) > 1 else ""),
         "",
     ]
     header = ["task", "what one iteration does"]
@@ -865,6 +899,9 @@ def main() -> None:
                    help="djongo, djongo-client or official, and the interpreter to run it")
     d.add_argument("--task", action="append", choices=TASK_NAMES)
     d.add_argument("--task-timeout", type=float, default=1800)
+    d.add_argument("--rounds", type=int, default=1,
+                   help="run each task this many times per backend, the backends taking turns; "
+                        "the rounds' iterations are pooled")
     d.add_argument("--out", default=str(HERE))
     d.add_argument("--command", default="")
     w = sub.add_parser("worker", parents=[common])

@@ -12,6 +12,8 @@
 #   DOCS=N LARGE_DOCS=N MIN_TIME=S MIN_ITERATIONS=K MAX_TIME=S   override any of these
 #   CLIENT_COLUMN=1                    # also djongo through CLIENT (pymongo) to the same server
 #   TASKS="SmallFlatDocCreation ..."   # only these tasks
+#   ROUNDS=K                           # each task K times per backend, the backends taking
+#                                      # turns; the rounds' iterations pooled (default 1)
 #   ODM_DATA=DIR                       # the extracted odm-data (flat-models/, nested-models/) or
 #                                      # the two tarballs; default: .cache/odm-data, fetched with
 #                                      # a shallow git clone of mongodb/specifications
@@ -56,14 +58,15 @@ fi
 
 # The command as given, before QUICK fills in its defaults.
 COMMAND="benches/odm/run.sh"
-for v in QUICK DOCS LARGE_DOCS MIN_TIME MIN_ITERATIONS MAX_TIME CLIENT_COLUMN TASKS; do
+for v in QUICK DOCS LARGE_DOCS MIN_TIME MIN_ITERATIONS MAX_TIME CLIENT_COLUMN TASKS ROUNDS; do
     if [ -n "${!v:-}" ]; then COMMAND="$v=\"${!v}\" $COMMAND"; fi
 done
 if [ "${QUICK:-0}" = 1 ]; then
     : "${DOCS:=1000}" "${LARGE_DOCS:=1000}" "${MIN_TIME:=5}" "${MIN_ITERATIONS:=10}" "${MAX_TIME:=15}"
 fi
 ARGS=(--docs "${DOCS:-10000}" --large-docs "${LARGE_DOCS:-10000}" --min-time "${MIN_TIME:-30}"
-      --min-iterations "${MIN_ITERATIONS:-10}" --max-time "${MAX_TIME:-60}")
+      --min-iterations "${MIN_ITERATIONS:-10}" --max-time "${MAX_TIME:-60}"
+      --rounds "${ROUNDS:-1}")
 BACKENDS=(--backend "djongo=$PY" --backend "official=$OFFICIAL_VENV/bin/python")
 if [ "${CLIENT_COLUMN:-0}" = 1 ]; then
     BACKENDS=(--backend "djongo=$PY" --backend "djongo-client=$PY"
