@@ -127,6 +127,22 @@ impl ShapeParts<'_> {
     }
 }
 
+/// The filter's shape (the part of a query's shape it makes), for other
+/// caches keyed by it (`shape_facts`).
+pub(super) fn filter_shape_into(filter: &Document, out: &mut String) {
+    filter_shape(filter, out, 0);
+}
+
+/// Whether a filter shape names every field its filter reads: not when an
+/// `$expr` names them inside its values, or when nesting was cut off.
+/// (A field name holding either spelling only costs a miss.)
+pub(super) fn names_every_field(shape: &str) -> bool {
+    !shape.contains("5:$expr=") && !shape.contains(DEPTH_MARKER)
+}
+
+/// What stands for a filter nested deeper than the shape records.
+const DEPTH_MARKER: char = '~';
+
 /// Nesting deeper than this is written as one opaque marker (the filter
 /// parser has already bounded it; this keeps the walk bounded on its own).
 const MAX_SHAPE_DEPTH: usize = 64;
@@ -136,7 +152,7 @@ const MAX_SHAPE_DEPTH: usize = 64;
 /// arrays... read different key ranges).
 fn filter_shape(filter: &Document, out: &mut String, depth: usize) {
     if depth > MAX_SHAPE_DEPTH {
-        out.push('~');
+        out.push(DEPTH_MARKER);
         return;
     }
     out.push('{');
