@@ -30,7 +30,6 @@ use super::Query;
 use crate::catalog::CollectionMeta;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 /// Entries over every collection; past it the cache starts again empty (as
@@ -83,13 +82,13 @@ fn key(query: &Query) -> Option<String> {
     // Names are data: length-prefixed, so none can imitate a separator.
     text.push_str("|s");
     for k in query.sort.iter().flat_map(|s| s.keys()) {
-        let _ = write!(text, "{}:{k}", k.len());
+        super::cache::push_name(&mut text, k);
     }
     text.push_str("|p");
     match &query.fields {
         Some(fields) => {
             for f in fields {
-                let _ = write!(text, "{}:{f}", f.len());
+                super::cache::push_name(&mut text, f);
             }
         }
         None => text.push('*'),
