@@ -15,11 +15,14 @@
 //! - it is kept per collection UUID (a dropped and re-created collection
 //!   has a new one), and records the ids of the indexes it was made for, in
 //!   catalog order. Index ids are never reused and an index's key, options
-//!   and collation never change under its id (collMod changes only whether
-//!   it is hidden, which these facts do not read), so the same ids mean the
-//!   same indexes; any other list (an index created or dropped, since or in
-//!   a transaction's older snapshot) is a miss, and the facts are derived
-//!   again and replace it;
+//!   and collation never change under its id (collMod changes only its
+//!   `hidden` and `expireAfterSeconds`, which these facts do not read), so
+//!   the same ids mean the same indexes; any other list (an index created
+//!   or dropped, since or in a transaction's older snapshot) is a miss, and
+//!   the facts are derived again and replace it. (Names are compared too: two copies of one store
+//!   opened in one process share UUIDs, and could number different indexes
+//!   alike. Even then a stale entry could only change which indexes are
+//!   tried, never an answer: every plan applies the whole filter.)
 //! - it records the field paths the filter's conditions name, which the
 //!   index choice reads; a query whose paths differ is a miss;
 //! - a filter whose shape does not name every field it reads (`$expr`
@@ -50,7 +53,8 @@ pub(super) struct ShapeFacts {
 }
 
 struct Entry {
-    index_ids: Vec<u32>,
+    /// The collection's indexes (id and name) when the facts were made.
+    indexes: Vec<(u32, String)>,
     paths: Vec<String>,
     facts: Arc<ShapeFacts>,
 }
@@ -96,8 +100,8 @@ fn key(query: &Query) -> Option<String> {
     Some(text)
 }
 
-fn ids_match(meta: &CollectionMeta, ids: &[u32]) -> bool {
-    meta.indexes.len() == ids.len() && meta.indexes.iter().zip(ids).all(|(ix, id)| ix.id == *id)
+fn indexes_match(meta: &CollectionMeta, indexes: &[(u32, String)]) -> bool {
+    meta.indexes.len() == indexes.len() && meta.indexes.iter().zip(indexes).all(|(ix, (id, name))| ix.id == *id && ix.name == *name)
 }
 
 fn paths_match(preds: &Predicates, paths: &[String]) -> bool {
@@ -113,13 +117,13 @@ pub(super) fn facts(meta: &CollectionMeta, query: &Query, preds: &Predicates, de
     {
         let inner = cache().lock();
         let found = inner.collections.get(meta.uuid.bytes.as_slice()).and_then(|c| c.get(&key));
-        if let Some(entry) = found.filter(|e| ids_match(meta, &e.index_ids) && paths_match(preds, &e.paths)) {
+        if let Some(entry) = found.filter(|e| indexes_match(meta, &e.indexes) && paths_match(preds, &e.paths)) {
             return entry.facts.clone();
         }
     }
     let facts = Arc::new(derive());
     let entry = Entry {
-        index_ids: meta.indexes.iter().map(|ix| ix.id).collect(),
+        indexes: meta.indexes.iter().map(|ix| (ix.id, ix.name.clone())).collect(),
         paths: preds.fields.iter().map(|(p, _)| p.clone()).collect(),
         facts: facts.clone(),
     };
