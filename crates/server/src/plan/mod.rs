@@ -430,6 +430,13 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
     if id_points {
         return Ok(out);
     }
+    // A collection scan is the fallback; without a sort it also competes
+    // with index plans that must collect their whole range before answering
+    // (a wide range and a small limit are met sooner by scanning) — unless a
+    // unique index is read at a few whole keys (`id IN (...)`): that plan
+    // reads at most one document per key, where the scan's trial alone would
+    // read hundreds.
+    let mut few_keys = false;
     for i in 0..meta.indexes.len() {
         let ix = &meta.indexes[i];
         if crate::geo_index::is_geo_index(ix) {
@@ -449,18 +456,9 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
         if bounds.used_fields == 0 && !sorts || !usable::index_serves(ix, &prep.preds) {
             continue;
         }
+        few_keys |= ix.unique && bounds.whole_keys && bounds.used_fields > 0;
         out.push(index_candidate(tables, prep, i, false));
     }
-    // A collection scan is the fallback; without a sort it also competes
-    // with index plans that must collect their whole range before answering
-    // (a wide range and a small limit are met sooner by scanning) — unless a
-    // unique index is read at a few whole keys (`id IN (...)`): that plan
-    // reads at most one document per key, where the scan's trial alone would
-    // read hundreds.
-    let few_keys = (0..meta.indexes.len()).any(|i| {
-        let b = &prep.bounds[i];
-        meta.indexes[i].unique && b.whole_keys && b.used_fields > 0 && usable::index_serves(&meta.indexes[i], &prep.preds)
-    });
     if out.is_empty() || !few_keys && prep.sort.is_none() && prep.id_order && out.iter().all(|c| c.collects_first) {
         let scan = DocScan::new(tables, meta, prep.decode.as_deref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
         out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
