@@ -131,5 +131,5 @@ pub fn scan_bounds(ix: &IndexSpec, filter: &Document) -> CmdResult<ScanBounds> {
     for (f, _) in ix.key.iter() {
         labels.insert(f.clone(), vec![Bson::String(if f == field { label.clone() } else { "[MinKey, MaxKey]".to_string() })]);
     }
-    Ok(ScanBounds { spans, single_value_fields: 0, used_fields: 1, exact: false, whole_keys: false, labels })
+    Ok(ScanBounds { spans, single_value_fields: 0, used_fields: 1, exact: false, whole_keys: false, labels: labels.into() })
 }

@@ -154,8 +154,9 @@ impl StoreClient {
     }
 
     fn exchange(&self, mut body: Document, documents: Option<&[Vec<u8>]>, kind: Kind) -> Result<RawDocumentBuf, Failure> {
-        // (A forked child of the serving process goes through the socket.)
-        if let Some(local) = self.local.as_ref().filter(|local| local.is_owner()) {
+        // (A forked child of the serving process goes through the socket:
+        // the server says so, see `InProcessServer::run`.)
+        if let Some(local) = self.local.as_ref() {
             // No connection can be lost on the way, so a write needs no
             // session to be sent again with.
             match run_here(local, body, documents) {

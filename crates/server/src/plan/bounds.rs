@@ -20,6 +20,7 @@ use crate::catalog::IndexSpec;
 use crate::index::shell_repr;
 use crate::keyenc::{self, complement, encode_one, prefix_end, type_class};
 use bson::{Bson, Document};
+use std::sync::Arc;
 
 /// At most this many key ranges per scan (combinations of `$in` values on
 /// compound indexes); past it the last field's ranges are merged into one.
@@ -37,11 +38,32 @@ pub struct Span {
 }
 
 #[derive(Debug, Clone)]
-struct Label {
+pub(crate) struct Label {
     lo: Edge,
     lo_inclusive: bool,
     hi: Edge,
     hi_inclusive: bool,
+}
+
+impl Label {
+    fn describe(&self) -> String {
+        let edge = |e: &Edge| match e {
+            Edge::Value(v) => repr(v),
+            Edge::Text(t) => (*t).to_string(),
+        };
+        format!(
+            "{}{}, {}{}",
+            if self.lo_inclusive { "[" } else { "(" },
+            edge(&self.lo),
+            edge(&self.hi),
+            if self.hi_inclusive { "]" } else { ")" }
+        )
+    }
+
+    /// The interval as a descending field shows it: high to low.
+    fn flipped(&self) -> Label {
+        Label { lo: self.hi.clone(), lo_inclusive: self.hi_inclusive, hi: self.lo.clone(), hi_inclusive: self.lo_inclusive }
+    }
 }
 
 /// An interval end as explain prints it.
@@ -69,17 +91,7 @@ impl Span {
 
     /// MongoDB's notation: `[5, inf.0]`, `("a", {})`, `[MinKey, MaxKey]`.
     pub fn describe(&self) -> String {
-        let edge = |e: &Edge| match e {
-            Edge::Value(v) => repr(v),
-            Edge::Text(t) => (*t).to_string(),
-        };
-        format!(
-            "{}{}, {}{}",
-            if self.label.lo_inclusive { "[" } else { "(" },
-            edge(&self.label.lo),
-            edge(&self.label.hi),
-            if self.label.hi_inclusive { "]" } else { ")" }
-        )
+        self.label.describe()
     }
 
     /// The same values in a descending field, whose bytes are complemented:
@@ -313,13 +325,57 @@ pub struct ScanBounds {
     /// holds at most one entry.
     pub whole_keys: bool,
     /// Per index field, the intervals explain shows (`indexBounds`).
-    pub labels: Document,
+    pub labels: Labels,
+}
+
+/// The intervals explain shows for each field of an index (`indexBounds`),
+/// written out only when explain asks: a query that is not explained never
+/// formats them (that took a tenth of a point read's planning).
+#[derive(Debug, Clone, Default)]
+pub struct Labels(LabelsKind);
+
+#[derive(Debug, Clone, Default)]
+enum LabelsKind {
+    /// Every field reads all values.
+    #[default]
+    All,
+    /// Per leading field the scan applies, its intervals and whether the
+    /// field is descending; the index's other fields read all values.
+    Intervals(Arc<Vec<(Vec<Label>, bool)>>),
+    /// Written by a scan's own planner (wildcard and 2dsphere scans).
+    Written(Arc<Document>),
+}
+
+impl Labels {
+    /// `indexBounds` for an index whose key pattern has `fields`.
+    pub fn document<'f>(&self, fields: impl IntoIterator<Item = &'f str>) -> Document {
+        let used: &[(Vec<Label>, bool)] = match &self.0 {
+            LabelsKind::Written(d) => return (**d).clone(),
+            LabelsKind::Intervals(used) => used,
+            LabelsKind::All => &[],
+        };
+        let mut out = Document::new();
+        for (i, f) in fields.into_iter().enumerate() {
+            let shown = match used.get(i) {
+                Some((labels, descending)) => describe(labels, *descending),
+                None => Bson::Array(vec![Bson::String(Span::all().describe())]),
+            };
+            out.insert(f, shown);
+        }
+        out
+    }
+}
+
+impl From<Document> for Labels {
+    fn from(d: Document) -> Labels {
+        Labels(LabelsKind::Written(Arc::new(d)))
+    }
 }
 
 impl ScanBounds {
     /// A scan of the whole index, applying no condition.
     pub fn unbounded() -> ScanBounds {
-        ScanBounds { spans: vec![KeySpan::all()], single_value_fields: 0, used_fields: 0, exact: true, whole_keys: false, labels: Document::new() }
+        ScanBounds { spans: vec![KeySpan::all()], single_value_fields: 0, used_fields: 0, exact: true, whole_keys: false, labels: Labels::default() }
     }
 
     /// Whether the scan can find nothing.
@@ -333,7 +389,7 @@ pub fn scan_bounds(ix: &IndexSpec, preds: &Predicates, multikey: bool) -> ScanBo
     let fields: Vec<&str> = ix.fields().collect();
     let descending = ix.descending();
     let mut prefixes: Vec<Vec<u8>> = vec![Vec::new()];
-    let mut labels = Document::new();
+    let mut labels: Vec<(Vec<Label>, bool)> = Vec::new();
     let mut single_value_fields = 0;
     let mut used_fields = 0;
     let mut exact = true;
@@ -342,11 +398,11 @@ pub fn scan_bounds(ix: &IndexSpec, preds: &Predicates, multikey: bool) -> ScanBo
     for (i, field) in fields.iter().enumerate() {
         let Some(fb) = field_bounds(preds.atoms(field), multikey) else { break };
         let desc = descending.get(i).copied().unwrap_or(false);
-        labels.insert(*field, describe(&fb.spans, desc));
+        labels.push((fb.spans.iter().map(|s| s.label.clone()).collect(), desc));
         used_fields += 1;
         exact &= fb.exact;
         if fb.spans.is_empty() {
-            return ScanBounds { spans: Vec::new(), single_value_fields, used_fields, exact, whole_keys: false, labels: fill_labels(labels, &fields) };
+            return ScanBounds { spans: Vec::new(), single_value_fields, used_fields, exact, whole_keys: false, labels: Labels(LabelsKind::Intervals(Arc::new(labels))) };
         }
         if fb.all_points() && prefixes.len() * fb.spans.len() <= MAX_SPANS {
             if fb.spans.len() == 1 && single_value_fields == i {
@@ -406,35 +462,13 @@ pub fn scan_bounds(ix: &IndexSpec, preds: &Predicates, multikey: bool) -> ScanBo
         }
     }
     spans.sort_by(|a, b| a.lo.cmp(&b.lo));
-    ScanBounds { spans, single_value_fields, used_fields, exact, whole_keys, labels: fill_labels(labels, &fields) }
-}
-
-/// Explain lists every field of the key pattern; unconstrained ones read all.
-fn fill_labels(mut labels: Document, fields: &[&str]) -> Document {
-    let mut out = Document::new();
-    for f in fields {
-        out.insert(*f, labels.remove(*f).unwrap_or_else(|| Bson::Array(vec![Bson::String(Span::all().describe())])));
-    }
-    out
+    ScanBounds { spans, single_value_fields, used_fields, exact, whole_keys, labels: Labels(LabelsKind::Intervals(Arc::new(labels))) }
 }
 
 /// The intervals of a field in scan order (reversed for a descending field,
 /// with each interval written high to low, as MongoDB shows them).
-fn describe(spans: &[Span], descending: bool) -> Bson {
-    let mut items: Vec<Bson> = Vec::with_capacity(spans.len());
-    for s in spans {
-        if descending {
-            let flipped = Span {
-                lo: Vec::new(),
-                hi: None,
-                point: s.point,
-                label: Label { lo: s.label.hi.clone(), lo_inclusive: s.label.hi_inclusive, hi: s.label.lo.clone(), hi_inclusive: s.label.lo_inclusive },
-            };
-            items.push(Bson::String(flipped.describe()));
-        } else {
-            items.push(Bson::String(s.describe()));
-        }
-    }
+fn describe(labels: &[Label], descending: bool) -> Bson {
+    let mut items: Vec<Bson> = labels.iter().map(|l| Bson::String(if descending { l.flipped().describe() } else { l.describe() })).collect();
     if descending {
         items.reverse();
     }
@@ -457,7 +491,7 @@ mod tests {
     #[test]
     fn a_range_stays_within_its_type() {
         let b = bounds(doc! {"n": 1}, doc! {"n": {"$gte": 100}});
-        assert_eq!(b.labels, doc! {"n": ["[100, inf.0]"]});
+        assert_eq!(b.labels.document(["n"]), doc! {"n": ["[100, inf.0]"]});
         assert_eq!(b.spans.len(), 1);
         let span = &b.spans[0];
         assert!(span.lo <= encode_one(&Bson::Int32(100)) && encode_one(&Bson::Int32(100)) >= span.lo);
@@ -475,10 +509,10 @@ mod tests {
     #[test]
     fn ranges_intersect_and_equalities_chain() {
         let b = bounds(doc! {"a": 1, "b": 1}, doc! {"a": {"$in": [2, 1]}, "b": {"$gt": 5, "$lt": 9}});
-        assert_eq!(b.labels, doc! {"a": ["[1, 1]", "[2, 2]"], "b": ["(5, 9)"]});
+        assert_eq!(b.labels.document(["a", "b"]), doc! {"a": ["[1, 1]", "[2, 2]"], "b": ["(5, 9)"]});
         assert_eq!((b.spans.len(), b.single_value_fields, b.used_fields), (2, 0, 2));
         let b = bounds(doc! {"a": 1, "b": 1}, doc! {"a": "x", "c": 1});
-        assert_eq!(b.labels, doc! {"a": ["[\"x\", \"x\"]"], "b": ["[MinKey, MaxKey]"]});
+        assert_eq!(b.labels.document(["a", "b"]), doc! {"a": ["[\"x\", \"x\"]"], "b": ["[MinKey, MaxKey]"]});
         assert_eq!((b.single_value_fields, b.used_fields), (1, 1));
         assert!(bounds(doc! {"a": 1}, doc! {"a": {"$gt": 5, "$lt": 2}}).is_empty());
     }
@@ -487,14 +521,14 @@ mod tests {
     fn multikey_bounds_do_not_intersect() {
         let preds = Predicates::analyze(&doc! {"a": {"$gt": 5, "$lt": 2}});
         let b = scan_bounds(&ix(doc! {"key": {"a": 1}}), &preds, true);
-        assert_eq!(b.labels, doc! {"a": ["(5, inf.0]"]});
+        assert_eq!(b.labels.document(["a"]), doc! {"a": ["(5, inf.0]"]});
         assert!(!b.exact);
     }
 
     #[test]
     fn descending_fields_are_complemented() {
         let b = bounds(doc! {"a": -1}, doc! {"a": {"$gte": 3, "$lte": 7}});
-        assert_eq!(b.labels, doc! {"a": ["[7, 3]"]});
+        assert_eq!(b.labels.document(["a"]), doc! {"a": ["[7, 3]"]});
         let ixs = ix(doc! {"key": {"a": -1}});
         let key = |v: i32| crate::index::keys_for(&ixs, &doc! {"a": v}).unwrap().remove(0).encoded;
         let span = &b.spans[0];

@@ -127,6 +127,41 @@ impl ShapeParts<'_> {
     }
 }
 
+/// The filter's shape (the part of a query's shape it makes), for other
+/// caches keyed by it (`shape_facts`).
+pub(super) fn filter_shape_into(filter: &Document, out: &mut String) {
+    filter_shape(filter, out, 0);
+}
+
+/// Whether a filter shape names every field its filter reads: not when an
+/// `$expr` names them inside its values, or when nesting was cut off.
+/// (A field name holding either spelling only costs a miss.)
+pub(super) fn names_every_field(shape: &str) -> bool {
+    !shape.contains("5:$expr=") && !shape.contains(DEPTH_MARKER)
+}
+
+/// What stands for a filter nested deeper than the shape records.
+const DEPTH_MARKER: char = '~';
+
+/// Appends `name` as `<length>:<name>` (what `write!` would give, without
+/// the formatting machinery: shapes are made for every query).
+pub(super) fn push_name(out: &mut String, name: &str) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = name.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    out.push(':');
+    out.push_str(name);
+}
+
 /// Nesting deeper than this is written as one opaque marker (the filter
 /// parser has already bounded it; this keeps the walk bounded on its own).
 const MAX_SHAPE_DEPTH: usize = 64;
@@ -136,14 +171,15 @@ const MAX_SHAPE_DEPTH: usize = 64;
 /// arrays... read different key ranges).
 fn filter_shape(filter: &Document, out: &mut String, depth: usize) {
     if depth > MAX_SHAPE_DEPTH {
-        out.push('~');
+        out.push(DEPTH_MARKER);
         return;
     }
     out.push('{');
     for (k, v) in filter {
         // Field names are data: length-prefixed, so no name can imitate the
         // separators around it.
-        let _ = write!(out, "{}:{k}=", k.len());
+        push_name(out, k);
+        out.push('=');
         match v {
             Bson::Array(items) if k == "$in" || k == "$nin" || k == "$all" => {
                 // The number of values is not part of the shape; the kinds are.
@@ -465,6 +501,16 @@ mod tests {
     use super::*;
     use bson::spec::BinarySubtype;
     use std::sync::Arc;
+
+    #[test]
+    fn names_are_written_with_their_length() {
+        for len in [0usize, 1, 9, 10, 99, 100, 12345] {
+            let name = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            let mut out = String::from("{");
+            push_name(&mut out, &name);
+            assert_eq!(out, format!("{{{}:{name}", name.len()));
+        }
+    }
 
     fn meta(uuid: u8) -> CollectionMeta {
         CollectionMeta {

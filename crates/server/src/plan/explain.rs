@@ -233,7 +233,7 @@ pub fn explain_count(tables: &Tables<'_>, meta: Option<&CollectionMeta>, ns: &st
                 d
             }
             None => doc! {"stage": "COUNT_SCAN", "keyPattern": {"_id": 1}, "indexName": crate::catalog::ID_INDEX_NAME,
-                "isMultiKey": false, "isUnique": true, "direction": "forward", "indexBounds": plan.bounds.labels.clone()},
+                "isMultiKey": false, "isUnique": true, "direction": "forward", "indexBounds": plan.bounds.labels.document(["_id"])},
         };
         let winning = doc! {"stage": "COUNT", "inputStage": scan};
         let mut out = doc! {"queryPlanner": planner_section(ns, filter, winning.clone(), Vec::new())};

@@ -18,6 +18,7 @@ pub mod cache;
 mod explain;
 pub mod join_cost;
 mod predicates;
+mod shape_facts;
 mod special;
 mod stages;
 #[cfg(test)]
@@ -37,7 +38,7 @@ use djongo_engine::Filter;
 use predicates::Predicates;
 use stages::{BoxedStage, Check, DocScan, DocScanKind, Empty, Fetch, IdOrder, IndexScan, Limit, OrderTies, Row, Skip, Sort, Step};
 use std::collections::{HashSet, VecDeque};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A read to plan: a filter, an optional sort, skip and limit.
 #[derive(Debug, Clone, Default)]
@@ -87,10 +88,10 @@ pub struct Prepared<'m> {
     id_bounds: ScanBounds,
     id_index: &'static IndexSpec,
     /// The fields to decode: the caller's, the filter's and the sort's.
-    decode: Option<HashSet<String>>,
+    decode: Option<Arc<HashSet<String>>>,
     /// The top-level fields the filter reads (`None`: unknown), decoded
     /// first when a plan decodes more.
-    filter_fields: Option<HashSet<String>>,
+    filter_fields: Option<Arc<HashSet<String>>>,
     /// Whether an index plan whose bounds decide the filter, without a sort,
     /// leaves the documents unread (rows with only their `_id` key), for a
     /// caller that reads their stored bytes itself ([`visit_indexed`]).
@@ -146,37 +147,46 @@ impl<'m> Prepared<'m> {
         // serve the query (unless a hint names it): the others are not read.
         // A collated index holds collation keys, not values: it enforces
         // uniqueness, and no query reads it (its bounds would need the
-        // query's strings as collation keys).
-        let sort_first = sort.as_ref().and_then(|(_, s)| s.keys().next().cloned());
-        let relevant = |ix: &IndexSpec| {
-            ix.collation.is_none()
-                && (query.hint.is_some()
-                    || match &ix.wildcard {
-                        Some(wildcard) => preds.fields.iter().any(|(path, _)| wildcard.covers(path)),
-                        None => ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first.as_deref() == Some(f)),
-                    })
-        };
+        // query's strings as collation keys). Which ones those are, and the
+        // fields to decode, follow from the query's shape (shape_facts.rs).
+        let facts = shape_facts::facts(meta, query, &preds, || {
+            let sort_first = query.sort.as_ref().and_then(|s| s.keys().next().map(String::as_str));
+            let relevant = |ix: &IndexSpec| {
+                ix.collation.is_none()
+                    && (query.hint.is_some()
+                        || match &ix.wildcard {
+                            Some(wildcard) => preds.fields.iter().any(|(path, _)| wildcard.covers(path)),
+                            None => ix.fields().next().is_some_and(|f| !preds.atoms(f).is_empty() || sort_first == Some(f)),
+                        })
+            };
+            shape_facts::ShapeFacts {
+                relevant: meta.indexes.iter().map(relevant).collect(),
+                decode: decoded_fields(query).map(Arc::new),
+                filter_fields: filter_fields(&query.filter).map(Arc::new),
+            }
+        });
+        let relevant = |i: usize| facts.relevant.get(i).copied().unwrap_or(false);
         let mut multikey = Vec::with_capacity(meta.indexes.len());
         let mut bounds = Vec::with_capacity(meta.indexes.len());
-        for ix in meta.indexes.iter() {
+        for (i, ix) in meta.indexes.iter().enumerate() {
             if crate::geo_index::is_geo_index(ix) {
                 // One entry per shape: always treated as multikey.
                 multikey.push(true);
                 bounds.push(crate::geo_index::scan_bounds(ix, &query.filter)?);
                 continue;
             }
-            if let (Some(wildcard), true) = (&ix.wildcard, relevant(ix)) {
+            if let (Some(wildcard), true) = (&ix.wildcard, relevant(i)) {
                 // A document may have many entries in a wildcard index.
                 multikey.push(true);
                 bounds.push(special::wildcard_bounds(ix, wildcard, &preds));
-            } else if ix.is_hashed() && relevant(ix) {
+            } else if ix.is_hashed() && relevant(i) {
                 let mk = tables.is_multikey(meta, ix)?;
                 multikey.push(mk);
                 bounds.push(special::hashed_bounds(ix, &preds, mk));
             } else if ix.text.is_some() {
                 multikey.push(false);
                 bounds.push(ScanBounds::unbounded());
-            } else if relevant(ix) {
+            } else if relevant(i) {
                 let mk = tables.is_multikey(meta, ix)?;
                 multikey.push(mk);
                 bounds.push(scan_bounds(ix, &preds, mk));
@@ -201,14 +211,14 @@ impl<'m> Prepared<'m> {
             bounds,
             id_bounds,
             id_index,
-            decode: decoded_fields(query),
-            filter_fields: filter_fields(&query.filter),
+            decode: facts.decode.clone(),
+            filter_fields: facts.filter_fields.clone(),
             ids_only: false,
         })
     }
 
     fn check(&self) -> Option<Check<'_>> {
-        Some(Check { filter: &self.filter, shown: &self.filter_doc, fields: self.filter_fields.as_ref() })
+        Some(Check { filter: &self.filter, shown: &self.filter_doc, fields: self.filter_fields.as_deref() })
     }
 
     /// The check of a scan of `ix` within `b`. When the bounds already
@@ -368,7 +378,7 @@ fn id_candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, out: &mut V
     };
     let full_scan = matches!(kind, DocScanKind::Collection);
     let check = if b.used_fields > 0 && decides(prep, prep.id_index, b) { None } else { prep.check_within(prep.id_index, b) };
-    let scan = DocScan::new(tables, prep.meta, prep.decode.as_ref(), b.spans.clone(), reverse, check, kind);
+    let scan = DocScan::new(tables, prep.meta, prep.decode.as_deref(), b.spans.clone(), reverse, check, kind);
     out.push(Candidate { id: PlanId::Id, root: finish(prep, Box::new(scan), sort_order.map(|(_, ties)| ties)), full_scan, collects_first: false });
 }
 
@@ -377,14 +387,14 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
     let mut out = Vec::new();
     if let Some(hint) = &prep.hint {
         if let Some(reverse) = natural_hint(hint) {
-            let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], reverse, prep.check(), DocScanKind::Collection);
+            let scan = DocScan::new(tables, meta, prep.decode.as_deref(), vec![bounds::KeySpan::all()], reverse, prep.check(), DocScanKind::Collection);
             out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
             return Ok(out);
         }
         if is_id_hint(hint) {
             id_candidates(tables, prep, &mut out);
             if out.is_empty() {
-                let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+                let scan = DocScan::new(tables, meta, prep.decode.as_deref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
                 out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
             }
             return Ok(out);
@@ -397,7 +407,7 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
             return Err(CommandError::bad_value("error processing query: planner returned error :: caused by :: a text index can only be hinted for a $text query"));
         }
         if meta.indexes[i].collation.is_some() {
-            let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+            let scan = DocScan::new(tables, meta, prep.decode.as_deref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
             out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
             return Ok(out);
         }
@@ -409,7 +419,7 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
     // the documents are scanned and compared one by one (mongod too uses an
     // index for strings only when the index has the query's collation).
     if djongo_engine::collation::is_active() {
-        let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+        let scan = DocScan::new(tables, meta, prep.decode.as_deref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
         out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
         return Ok(out);
     }
@@ -420,6 +430,13 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
     if id_points {
         return Ok(out);
     }
+    // A collection scan is the fallback; without a sort it also competes
+    // with index plans that must collect their whole range before answering
+    // (a wide range and a small limit are met sooner by scanning) — unless a
+    // unique index is read at a few whole keys (`id IN (...)`): that plan
+    // reads at most one document per key, where the scan's trial alone would
+    // read hundreds.
+    let mut few_keys = false;
     for i in 0..meta.indexes.len() {
         let ix = &meta.indexes[i];
         if crate::geo_index::is_geo_index(ix) {
@@ -429,28 +446,21 @@ fn candidates<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>) -> CmdResult<V
             }
             continue;
         }
-        if ix.collation.is_some() || !usable::index_serves(ix, &prep.preds) {
+        if ix.collation.is_some() {
             continue;
         }
         let bounds = &prep.bounds[i];
         let sorts = prep.sort.as_ref().is_some_and(|(spec, _)| provided_order(ix, bounds, prep.multikey[i], spec).is_some());
-        if bounds.used_fields == 0 && !sorts {
+        // (Whether a sparse or partial index holds every match is the
+        // costlier question: asked only of an index the query would read.)
+        if bounds.used_fields == 0 && !sorts || !usable::index_serves(ix, &prep.preds) {
             continue;
         }
+        few_keys |= ix.unique && bounds.whole_keys && bounds.used_fields > 0;
         out.push(index_candidate(tables, prep, i, false));
     }
-    // A collection scan is the fallback; without a sort it also competes
-    // with index plans that must collect their whole range before answering
-    // (a wide range and a small limit are met sooner by scanning) — unless a
-    // unique index is read at a few whole keys (`id IN (...)`): that plan
-    // reads at most one document per key, where the scan's trial alone would
-    // read hundreds.
-    let few_keys = (0..meta.indexes.len()).any(|i| {
-        let b = &prep.bounds[i];
-        meta.indexes[i].unique && b.whole_keys && b.used_fields > 0 && usable::index_serves(&meta.indexes[i], &prep.preds)
-    });
     if out.is_empty() || !few_keys && prep.sort.is_none() && prep.id_order && out.iter().all(|c| c.collects_first) {
-        let scan = DocScan::new(tables, meta, prep.decode.as_ref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
+        let scan = DocScan::new(tables, meta, prep.decode.as_deref(), vec![bounds::KeySpan::all()], false, prep.check(), DocScanKind::Collection);
         out.push(Candidate::collection_scan(finish(prep, Box::new(scan), None)));
     }
     Ok(out)
@@ -478,7 +488,7 @@ fn index_candidate<'a>(tables: &'a Tables<'a>, prep: &'a Prepared<'_>, i: usize,
     if prep.ids_only && check.is_none() && prep.sort.is_none() {
         return Candidate { id: PlanId::Index(ix.id), root: finish(prep, scan, order.map(|(_, ties)| ties)), full_scan: false, collects_first };
     }
-    let fetch = Fetch::new(tables, prep.meta, prep.decode.as_ref(), scan, check);
+    let fetch = Fetch::new(tables, prep.meta, prep.decode.as_deref(), scan, check);
     Candidate { id: PlanId::Index(ix.id), root: finish(prep, Box::new(fetch), order.map(|(_, ties)| ties)), full_scan: false, collects_first }
 }
 

@@ -79,11 +79,11 @@ pub fn wildcard_bounds(ix: &IndexSpec, wildcard: &Wildcard, preds: &Predicates) 
             .collect();
         let mut labels = Document::new();
         labels.insert("$_path", vec![Bson::String(format!("[\"{path}\", \"{path}\"]"))]);
-        if let Some(v) = inner.labels.get(path.as_str()) {
-            labels.insert(path.clone(), v.clone());
+        if let Some(v) = inner.labels.document(single.fields()).remove(path.as_str()) {
+            labels.insert(path.clone(), v);
         }
         // One value's entries are in `_id` order, one per document.
-        return ScanBounds { spans, single_value_fields: inner.single_value_fields, used_fields: 1, exact: false, whole_keys: false, labels };
+        return ScanBounds { spans, single_value_fields: inner.single_value_fields, used_fields: 1, exact: false, whole_keys: false, labels: labels.into() };
     }
     ScanBounds::unbounded()
 }

@@ -165,7 +165,7 @@ pub enum DocScanKind {
     /// One `_id` value.
     IdHack,
     /// `_id` ranges (the documents are stored in `_id` order).
-    IdRanges { labels: Document },
+    IdRanges { labels: super::bounds::Labels },
 }
 
 impl<'a> DocScan<'a> {
@@ -239,7 +239,7 @@ impl<'a> Stage<'a> for DocScan<'a> {
             DocScanKind::IdHack => doc! {"stage": "IDHACK"},
             DocScanKind::IdRanges { labels } => doc! {
                 "stage": "CLUSTERED_IXSCAN", "keyPattern": {"_id": 1}, "indexName": crate::catalog::ID_INDEX_NAME,
-                "isMultiKey": false, "isUnique": true, "indexBounds": labels.clone(),
+                "isMultiKey": false, "isUnique": true, "indexBounds": labels.document(["_id"]),
             },
         };
         d = with_filter(d, self.check.as_ref().map(|c| c.shown));
@@ -267,7 +267,7 @@ pub struct IndexScan<'a> {
     spans: Vec<KeySpan>,
     pub reverse: bool,
     multikey: bool,
-    labels: Document,
+    labels: super::bounds::Labels,
     next_span: usize,
     current: Option<EntryRange<'a>>,
     seen: HashSet<Vec<u8>>,
@@ -283,7 +283,7 @@ impl<'a> IndexScan<'a> {
         spans: Vec<KeySpan>,
         reverse: bool,
         multikey: bool,
-        labels: Document,
+        labels: super::bounds::Labels,
     ) -> IndexScan<'a> {
         IndexScan { tables, meta, ix, spans, reverse, multikey, labels, next_span: 0, current: None, seen: HashSet::new(), stats: Stats::default() }
     }
@@ -316,9 +316,10 @@ impl<'a> IndexScan<'a> {
 }
 
 /// The `IXSCAN` fields explain shows for an index.
-pub fn index_description(ix: &IndexSpec, multikey: bool, reverse: bool, labels: &Document) -> Document {
+pub fn index_description(ix: &IndexSpec, multikey: bool, reverse: bool, labels: &super::bounds::Labels) -> Document {
+    let labels = labels.document(ix.fields());
     // A wildcard scan shows the (path, field) key it reads, as MongoDB does.
-    let key_pattern = if ix.wildcard.is_some() { super::special::wildcard_key_pattern(labels).unwrap_or_else(|| ix.key.clone()) } else { ix.key.clone() };
+    let key_pattern = if ix.wildcard.is_some() { super::special::wildcard_key_pattern(&labels).unwrap_or_else(|| ix.key.clone()) } else { ix.key.clone() };
     doc! {
         "keyPattern": key_pattern,
         "indexName": ix.name.clone(),
@@ -328,7 +329,7 @@ pub fn index_description(ix: &IndexSpec, multikey: bool, reverse: bool, labels: 
         "isPartial": ix.partial.is_some(),
         "indexVersion": 2,
         "direction": direction_name(reverse),
-        "indexBounds": labels.clone(),
+        "indexBounds": labels,
     }
 }
 

@@ -338,3 +338,75 @@ fn keys_of_a_unique_index_are_read_without_racing_a_collection_scan() {
     let e = explain_find(&t, Some(&meta), "db.c", &q, Verbosity::QueryPlanner).unwrap();
     assert_eq!(e.get_document("queryPlanner").unwrap().get_array("rejectedPlans").unwrap().len(), 1, "{e}");
 }
+
+/// Runs `f` on a write transaction's tables and the collection's entry, and commits.
+fn ddl(storage: &Storage, f: impl FnOnce(&mut Tables<'_>, &mut CollectionMeta)) {
+    let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+    let mut t = Tables::open_write(&wtxn).unwrap();
+    let mut meta = t.collection("db", "c").unwrap().unwrap();
+    f(&mut t, &mut meta);
+    drop(t);
+    wtxn.commit().unwrap();
+}
+
+/// The stages of the plan `query` wins with on the collection as `storage`
+/// holds it now, after running it once (so its shape's facts are kept).
+fn planned(storage: &Storage, query: &Query) -> Vec<String> {
+    let rtxn = storage.begin_read().unwrap();
+    let t = Tables::open_read(&rtxn).unwrap();
+    let meta = t.collection("db", "c").unwrap().unwrap();
+    find(&t, &meta, query).unwrap();
+    stages(&winning(storage, query))
+}
+
+#[test]
+fn an_index_created_or_dropped_between_two_queries_of_one_shape_is_seen() {
+    let (_d, storage) = store_with(entries(500), &[doc! {"key": {"n": 1}, "name": "n_1"}]);
+    let q = |tag: &str| Query::filter(&doc! {"tag": tag});
+    assert_eq!(planned(&storage, &q("t1")), ["COLLSCAN"]);
+    // A read transaction begun now keeps the catalog of its snapshot.
+    let before = storage.begin_read().unwrap();
+    ddl(&storage, |t, meta| {
+        t.create_index(meta, &doc! {"key": {"tag": 1}, "name": "tag_1"}).unwrap();
+    });
+    assert!(planned(&storage, &q("t2")).contains(&"IXSCAN".to_string()));
+    let e = winning(&storage, &q("t3"));
+    assert!(e.to_string().contains("\"tag_1\""), "{e}");
+    {
+        let t = Tables::open_read(&before).unwrap();
+        let meta = t.collection("db", "c").unwrap().unwrap();
+        let old = explain_find(&t, Some(&meta), "db.c", &q("t4"), Verbosity::QueryPlanner).unwrap();
+        assert_eq!(stages(old.get_document("queryPlanner").unwrap().get_document("winningPlan").unwrap()), ["COLLSCAN"], "{old}");
+        assert_eq!(find(&t, &meta, &q("t4")).unwrap().len(), (0..500).filter(|i| i % 7 == 4).count());
+    }
+    drop(before);
+    // Dropped and made again on other fields: a different index id.
+    ddl(&storage, |t, meta| {
+        t.drop_index(meta, "tag_1").unwrap();
+        t.create_index(meta, &doc! {"key": {"at": 1, "tag": 1}, "name": "at_1_tag_1"}).unwrap();
+    });
+    assert_eq!(planned(&storage, &q("t5")), ["COLLSCAN"]);
+    ddl(&storage, |t, meta| {
+        t.create_index(meta, &doc! {"key": {"tag": -1}, "name": "tag_-1"}).unwrap();
+    });
+    let e = winning(&storage, &q("t6"));
+    assert!(e.to_string().contains("tag_-1"), "{e}");
+}
+
+#[test]
+fn fields_named_only_inside_expr_are_decoded_for_every_query() {
+    // Two filters of one shape whose `$expr` reads different fields: the
+    // fields the second decodes must be its own.
+    let (_d, storage) = store_with(entries(50), &[]);
+    let rtxn = storage.begin_read().unwrap();
+    let t = Tables::open_read(&rtxn).unwrap();
+    let meta = t.collection("db", "c").unwrap().unwrap();
+    let q = |field: &str| Query {
+        filter: doc! {"$expr": {"$eq": [format!("${field}"), 7]}},
+        fields: Some(vec!["_id".to_string()]),
+        ..Query::default()
+    };
+    assert_eq!(find(&t, &meta, &q("n")).unwrap().len(), 1);
+    assert_eq!(find(&t, &meta, &q("at")).unwrap().len(), 0);
+    assert_eq!(find(&t, &meta, &Query { filter: doc! {"$expr": {"$eq": ["$at", 993]}}, ..q("at") }).unwrap().len(), 1);
+}

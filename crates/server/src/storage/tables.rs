@@ -305,8 +305,8 @@ impl<'t> Tables<'t> {
 
     pub fn collection(&self, db: &str, name: &str) -> CmdResult<Option<CollectionMeta>> {
         let ns = format!("{db}.{name}");
-        let raw = with_table!(self, catalog, |t| t.get(ns.as_str())?.map(|v| v.value().to_vec()));
-        raw.map(|b| CollectionMeta::from_stored(&b)).transpose()
+        // Decoded (or found decoded) where the store holds the bytes: no copy.
+        with_table!(self, catalog, |t| t.get(ns.as_str())?.map(|v| CollectionMeta::from_stored(v.value())).transpose())
     }
 
     /// Collections of `db`, or of every database when `None`.
