@@ -492,7 +492,7 @@ impl StoreClient {
     /// the server gives one.
     #[pyo3(signature = (db, collection, documents, ordered = true, txn = None, log = None, counter = None, concerns = None))]
     #[allow(clippy::too_many_arguments)]
-    fn insert<'py>(&self, py: Python<'py>, db: &str, collection: &str, documents: &Bound<'py, PyAny>, ordered: bool, txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, counter: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
+    fn insert<'py>(&self, py: Python<'py>, db: &str, collection: &str, documents: &Bound<'py, PyAny>, ordered: bool, mut txn: Option<Txn>, log: Option<Bound<'py, PyAny>>, counter: Option<Bound<'py, PyAny>>, concerns: Option<Bound<'py, PyAny>>) -> PyResult<i64> {
         let concerns = concerns.map(|c| values::to_document(&c)).transpose()?;
         let counter_dict = counter;
         let counter = counter_dict.as_ref().map(values::to_document).transpose()?;
@@ -561,6 +561,11 @@ impl StoreClient {
                 command.insert("djongoCounter", counter.clone());
             }
             let reply = self.run(py, db, command, Some(&encoded[start..end]), Scope::of(txn.as_ref(), Kind::Write), log.as_ref(), concerns.as_ref())?;
+            // The first message started the transaction if this statement
+            // starts it; the next ones run in it.
+            if let Some(txn) = txn.as_mut() {
+                txn.starting = false;
+            }
             if let (Some(field), Some(first)) = (&numbered, rows::counter_first(&reply)) {
                 let numbered_here = (start..end).filter(|&i| unnumbered[i]);
                 match &mut rows {
