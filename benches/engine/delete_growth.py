@@ -1,0 +1,89 @@
+"""How a 50-document delete grows with the collection, with and without secondary indexes.
+
+The ORM benchmark's delete grows 2.7x from 5,000 to 500,000 entries (benches/orm/results.md),
+raw pymongo's 3.1x on the same engine. This isolates the engine: a djongo-server (release
+build) on a Unix socket, a collection of N documents shaped like the benchmark's entries,
+with the benchmark's five secondary indexes or none, then rounds of inserting 50 documents
+and deleting them with one delete_many. Prints the median wall time and the server
+process's mean CPU time (every thread, from /proc) per delete.
+
+    cargo build --release -p djongo-server
+    .venv/bin/python benches/engine/delete_growth.py [N ...]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pymongo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from machine import process_cpu_seconds  # noqa: E402
+
+SERVER = Path(__file__).resolve().parents[2] / "target" / "release" / "djongo-server"
+SECONDARY = ("headline", "rating", "at", "n", "author_id")
+ROUNDS = 30
+BASE = dt.datetime(2024, 1, 1)
+
+
+def entry(rnd: random.Random, i: int, size: int, headline: str | None = None) -> dict:
+    return {"_id": i, "id": i, "headline": headline or f"h{i % 40}", "rating": rnd.random() * 10,
+            "at": BASE + dt.timedelta(seconds=rnd.randrange(10**7)), "n": rnd.randrange(size),
+            "author_id": i % 50, "body": "lorem ipsum"}
+
+
+def measure(size: int, secondary: bool) -> str:
+    scratch = Path(tempfile.mkdtemp(prefix="delete-growth-"))
+    sock = scratch / "server.sock"
+    server = subprocess.Popen(
+        [str(SERVER), "--dbpath", str(scratch / "data"), "--unix-socket", str(sock)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client = pymongo.MongoClient("mongodb://" + quote(str(sock), safe=""),
+                                     directConnection=True)
+        entries = client.bench.entries
+        entries.create_index("id", unique=True)
+        for field in SECONDARY if secondary else ():
+            entries.create_index(field)
+        rnd = random.Random(1)
+        for start in range(0, size, 10_000):
+            stop = min(size, start + 10_000)
+            entries.insert_many([entry(rnd, i, size) for i in range(start, stop)])
+        walls, cpus = [], []
+        next_id = size
+        for _ in range(ROUNDS):
+            entries.insert_many([entry(rnd, next_id + k, size, "gone") for k in range(50)])
+            next_id += 50
+            began, cpu = time.perf_counter(), process_cpu_seconds(server.pid)
+            # Found through _id either way, so that only the writes differ.
+            deleted = entries.delete_many({"_id": {"$gte": next_id - 50}}).deleted_count
+            walls.append(time.perf_counter() - began)
+            cpus.append(process_cpu_seconds(server.pid) - cpu)
+            assert deleted == 50, deleted
+        client.close()
+        walls.sort()
+        indexes = "5 secondary indexes" if secondary else "no secondary index"
+        return (f"{size:>9,} documents, {indexes}:"
+                f" median wall {walls[len(walls) // 2] * 1e3:.2f} ms,"
+                f" server CPU {sum(cpus) / len(cpus) * 1e3:.2f} ms per delete")
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    for size in [int(a) for a in sys.argv[1:]] or [5_000, 200_000]:
+        for secondary in (True, False):
+            print(measure(size, secondary), flush=True)
