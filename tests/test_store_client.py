@@ -347,6 +347,61 @@ def test_bulk_create_in_a_transaction_sees_a_default_another_process_added(tmp_p
                                ("last", "FR", 4)]))
 
 
+def test_transactions_making_an_implicit_table_together_do_not_conflict(tmp_path):
+    """blogapp has no migrations, so ``migrate`` leaves its tables to be made
+    by their first insert, id counter included. Two ``bulk_create()`` calls
+    at once (each its own transaction, started by the insert) both find no
+    table and no counter: neither is created inside either transaction, as
+    ids are not taken inside one, so neither fails on the other's."""
+    data = tmp_path / "data"
+    assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0
+    result = run_django(data, """
+        import threading
+        from django.db import connection
+        both_ready = threading.Barrier(2, timeout=30)
+        errors, ids = [], []
+
+        def insert(name):
+            try:
+                connection.ensure_connection()
+                both_ready.wait()
+                ids.extend(a.pk for a in Author.objects.bulk_create(
+                    [Author(name=name) for _ in range(3)]))
+            except Exception as exc:
+                errors.append(repr(exc))
+                both_ready.abort()
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=insert, args=(n,)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(errors, sorted(ids), sorted(Author.objects.values_list("pk", flat=True)))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] [1, 2, 3, 4, 5, 6] [1, 2, 3, 4, 5, 6]", result.stderr
+
+
+def test_a_transaction_under_way_makes_an_implicit_table_and_numbers_past_its_own_ids(tmp_path):
+    """A transaction that read before its first insert into a new implicit
+    table (its snapshot is taken) creates the table itself; the counter,
+    created outside it, starts past the ids it inserted explicitly."""
+    data = tmp_path / "data"
+    assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0
+    result = run_django(data, """
+        from django.db import transaction
+        with transaction.atomic():
+            Author.objects.filter(name="none").exists()
+            Author.objects.bulk_create([Author(pk=7, name="given")])
+            made = Author.objects.bulk_create([Author(name="x") for _ in range(2)])
+        print([a.pk for a in made], sorted(Author.objects.values_list("pk", flat=True)))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[8, 9] [7, 8, 9]", result.stderr
+
+
 def test_bulk_create_ids_stay_unique_across_processes(tmp_path):
     data = tmp_path / "data"
     assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0

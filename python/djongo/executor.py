@@ -32,6 +32,7 @@ from . import (
     foreign_keys,
     records,
     sequences,
+    shared_transaction,
     validator,
 )
 from ._core import InsertRows
@@ -65,6 +66,8 @@ DELETE_BATCH = 10_000
 # The server's answer to an insert whose counter filter matched nothing
 # (``djongoCounter``): the table's record changed since this process read it.
 NO_MATCHING_DOCUMENT = 47
+# The collection is already there ("create").
+NAMESPACE_EXISTS = 48
 
 # Plan ops that write the ``__schema__`` documents of their tables.
 SCHEMA_OPS = frozenset({
@@ -318,7 +321,6 @@ class Executor:
         collection = plan["collection"]
         columns = plan["columns"]
         returning = plan.get("returning") or []
-        session = self.session
         # The rows stay BSON (InsertRows) up to the store's client; the
         # paths that take dicts get them below.
         rows = binder.insert_rows(plan)
@@ -345,9 +347,7 @@ class Executor:
             unset = [c for c in returning if c not in columns or rows.count_unset(c) == len(rows)]
             if len(unset) == 1 and unset[0] != "_id":
                 auto = unset[0]
-                sequences.register(self.db, collection, auto, session)
-                records.forget(self.connection, collection)
-                self.connection.wrote_schema_of(collection)
+                self._register_implicit_counter(collection, auto)
         if auto is not None:
             # Raise the counter past explicit ids before allocating, so a
             # statement mixing both never hands out an id it also inserts.
@@ -407,6 +407,39 @@ class Executor:
             self._insert_many(collection, documents, ordered=True)
         return _inserted(documents, auto, returning)
 
+    def _register_implicit_counter(self, collection: str, auto: str) -> None:
+        """Creates the id counter of a table made by its first insert.
+
+        Outside the statement's transaction, as its ids are taken
+        (``_counter``): concurrent transactions inserting into a new table
+        would otherwise each create the counter document and all but one
+        fail with a write conflict. The counter starts past the largest
+        committed id; ids this transaction inserted itself are not visible
+        outside it, so it raises the counter past those too.
+
+        The collection itself is created outside too while the transaction
+        has not reached the server yet (Django's ``bulk_create()`` and
+        ``delete()`` start theirs with this statement): its snapshot then
+        holds the collection, and transactions doing the same at once do
+        not conflict on creating it. A transaction already under way
+        creates it itself, as MongoDB does (a collection created after its
+        snapshot is not one it may write to), and conflicts with another
+        creating it at the same time.
+        """
+        session = self.session
+        if session is not None and not shared_transaction.started(session):
+            try:
+                self.db.command("create", collection)
+            except OperationFailure as exc:
+                if exc.code != NAMESPACE_EXISTS:
+                    raise
+        sequences.register(self.db, collection, auto, None)
+        records.forget(self.connection, collection)
+        if session is not None:
+            own = sequences.largest_id(self.db, collection, auto, session)
+            if own:
+                sequences.raise_to(self.db, collection, own, None)
+
     def _insert_numbered(self, collection: str, documents: InsertRows,
                          plan) -> tuple[InsertRows, str] | None:
         """Inserts with the ids taken in the insert's own write, when it can:
@@ -414,7 +447,9 @@ class Executor:
         cached (``records``). Returns the rows as written and the auto field,
         or None when nothing was written (then the statement takes the long
         way, with ``documents`` untouched: record, counter, insert)."""
-        if self.store is None or self.connection.in_transaction or plan.get("on_conflict"):
+        # ``self.session``, not ``in_transaction``: inside atomic() the
+        # transaction starts with its first statement, which may be this one.
+        if self.store is None or self.session is not None or plan.get("on_conflict"):
             return None
         record = records.get(self.connection, collection)
         auto = _auto_field(record)
@@ -792,16 +827,23 @@ class Executor:
 
     def _table_record(self, collection: str) -> dict | None:
         """The collection's ``__schema__`` document: counter and recorded
-        columns (remembered for later inserts, see ``records``)."""
+        columns (remembered for later inserts, see ``records``).
+
+        Read where its ids are taken (``Connection.sequence_session``):
+        outside the transaction unless the transaction wrote the document
+        itself. A read inside would take the transaction's snapshot before
+        the insert could create a new table outside it
+        (``_register_implicit_counter``)."""
         query = {"name": collection}
         fields = {"auto": 1, "columns": 1}
         catalog.ensure_name_index(self.db)
+        session = self.connection.sequence_session(collection)
         if self.store is None:
-            record = self.db[sequences.SCHEMA_COLLECTION].find_one(
-                query, fields, session=self.session)
+            record = self.db[sequences.SCHEMA_COLLECTION].find_one(query, fields, session=session)
         else:
             reply = self.store.command({"find": sequences.SCHEMA_COLLECTION, "filter": query,
-                                        "projection": fields, "limit": 1, "singleBatch": True})
+                                        "projection": fields, "limit": 1, "singleBatch": True},
+                                       in_transaction=session is not None)
             found = reply["cursor"]["firstBatch"]
             record = found[0] if found else None
         records.remember(self.connection, collection, record)

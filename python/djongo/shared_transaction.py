@@ -35,3 +35,9 @@ def statement(session: ClientSession) -> tuple[int, bool]:
     if starting:
         transaction.state = _TxnState.IN_PROGRESS
     return int(session._server_session.transaction_id), starting
+
+
+def started(session: ClientSession) -> bool:
+    """Whether ``session``'s (open) transaction has reached the server: its
+    first command has been sent, so its snapshot is taken."""
+    return session._transaction.state != _TxnState.STARTING
