@@ -499,11 +499,10 @@ fn count_result(n: u64, (id, field): (Option<Bson>, String)) -> Vec<Document> {
         return Vec::new();
     }
     let mut out = Document::new();
-    let n_bson = i32::try_from(n).map(Bson::Int32).unwrap_or(Bson::Int64(n as i64));
     if let Some(id) = id {
         out.insert("_id", id);
     }
-    out.insert(field, n_bson);
+    out.insert(field, djongo_engine::num::count_bson(usize::try_from(n).unwrap_or(usize::MAX)));
     vec![out]
 }
 
