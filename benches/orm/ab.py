@@ -15,17 +15,19 @@ its store itself).
 
 Prints the median over rounds of each block's mean time per call, wall and CPU (the
 worker's own and, through the socket, its store server's), and each djongo column's ratio
-to SQLite and to the first djongo column. Writes (`update`, `create`,
-`bulk_create`, `delete`) are measured too: every copy gets the same writes in the same
-order, so the copies grow alike (a `delete`'s 50 rows are inserted before each call,
-untimed). Their wall time includes the wait for fsync, which on a shared disk moves with
-other processes' writes: alternate enough rounds.
+to SQLite and to the first djongo column; then the context switches per call of the worker
+and of its server (Linux), which the machine's load moves far less than times. Writes
+(`update`, `create`, `bulk_create`, `delete`) are measured too: every copy gets the same
+writes in the same order, so the copies grow alike (a `delete`'s 50 rows are inserted
+before each call, untimed). Their wall time includes the wait for fsync, which on a shared
+disk moves with other processes' writes: alternate enough rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -45,6 +47,7 @@ from bench import (  # noqa: E402
     server_pid,
     setup_django,
 )
+from machine import process_switches  # noqa: E402  (benches/, which bench put on the path)
 
 READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related", "annotate"]
 WRITES = ["update", "create", "bulk_create", "delete"]
@@ -63,15 +66,18 @@ def serve(argv: list[str]) -> None:
         if name in READS or name in WRITES:
             ops[name][0]()  # warm-up: compiled plans, connections
     meter = Meter(server_pid(backend))
+    pids = [os.getpid(), meter.server_pid or 0]
     print("ready", flush=True)
     for line in sys.stdin:
         name, calls = line.split()
         fn, setup = ops[name]
         wall = own_cpu = server_cpu = 0.0
+        switches = [0, 0, 0, 0]
         for group in [int(calls)] if setup is None else [1] * int(calls):
             if setup is not None:
                 setup()
             _, own0, server0 = meter.read()
+            switches0 = switches_of(pids)
             t0 = time.perf_counter()
             for _ in range(group):
                 fn()
@@ -79,7 +85,14 @@ def serve(argv: list[str]) -> None:
             _, own1, server1 = meter.read()
             own_cpu += own1 - own0
             server_cpu += server1 - server0
-        print(json.dumps([wall, own_cpu, server_cpu]), flush=True)
+            switches = [s + b - a for s, a, b in zip(switches, switches0, switches_of(pids),
+                                                       strict=True)]
+        print(json.dumps([wall, own_cpu, server_cpu, switches]), flush=True)
+
+
+def switches_of(pids: list[int]) -> list[int]:
+    """Voluntary and involuntary context switches of the worker, then of its server."""
+    return [n for pid in pids for n in process_switches(pid)]
 
 
 def main() -> None:
@@ -126,15 +139,19 @@ def main() -> None:
             workers.append(worker)
         times: dict[tuple[str, str], list[float]] = {}
         cpu: dict[tuple[str, str], list[float]] = {}
+        # Per call: the worker's voluntary, involuntary, the server's voluntary, involuntary.
+        switched: list[dict[tuple[str, str], list[float]]] = [{}, {}, {}, {}]
         try:
             for _ in range(args.rounds):
                 for op in ops:
                     for (label, _, _), worker in zip(columns, workers, strict=True):
                         worker.stdin.write(f"{op} {args.calls}\n")
                         worker.stdin.flush()
-                        wall, own_cpu, server_cpu = json.loads(worker.stdout.readline())
+                        wall, own_cpu, server_cpu, switches = json.loads(worker.stdout.readline())
                         times.setdefault((op, label), []).append(wall / args.calls)
                         cpu.setdefault((op, label), []).append((own_cpu + server_cpu) / args.calls)
+                        for counts, n in zip(switched, switches, strict=True):
+                            counts.setdefault((op, label), []).append(n / args.calls)
         finally:
             for worker in workers:
                 worker.stdin.close()
@@ -147,6 +164,16 @@ def main() -> None:
               "median of the rounds' mean µs per call")
         table(series, ops, labels)
         print()
+    print("context switches per call (median of the rounds), voluntary + involuntary: "
+          "the worker; its store's server")
+    print("| operation | " + " | ".join(labels) + " |")
+    print("| --- |" + " ---: |" * len(labels))
+    for op in ops:
+        cells = []
+        for label in labels:
+            v, i, sv, si = (statistics.median(counts[(op, label)]) for counts in switched)
+            cells.append(f"{v:.2f} + {i:.2f}; {sv:.2f} + {si:.2f}")
+        print(f"| {op} | " + " | ".join(cells) + " |")
 
 
 def table(series: dict[tuple[str, str], list[float]], ops: list[str], labels: list[str]) -> None:
