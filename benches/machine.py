@@ -32,3 +32,26 @@ def process_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
     return total / 1e9
+
+
+def process_switches(pid: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of every thread of process ``pid`` so
+    far (Linux: its threads' /proc status; (0, 0) elsewhere). A voluntary switch is a
+    thread going to sleep (waiting for a reply, a request, a lock); an involuntary one is
+    a thread preempted while it could still run."""
+    voluntary = involuntary = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, 0
+    for task in tasks:
+        try:
+            lines = Path(f"/proc/{pid}/task/{task}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("voluntary_ctxt_switches:"):
+                voluntary += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    return voluntary, involuntary
