@@ -4,8 +4,9 @@ The ORM benchmark's delete grows 2.7x from 5,000 to 500,000 entries (benches/orm
 raw pymongo's 3.1x on the same engine. This isolates the engine: a djongo-server (release
 build) on a Unix socket, a collection of N documents shaped like the benchmark's entries,
 with the benchmark's five secondary indexes or none, then rounds of inserting 50 documents
-and deleting them with one delete_many. Prints the median wall time and the server
-process's mean CPU time (every thread, from /proc) per delete.
+and deleting them with one delete_many. Prints the median wall time, the server
+process's mean CPU time (every thread, from /proc) and the median bytes it writes (its
+commit's pages: /proc/<pid>/io) per delete.
 
     cargo build --release -p djongo-server
     .venv/bin/python benches/engine/delete_growth.py [N ...]
@@ -26,7 +27,7 @@ from urllib.parse import quote
 import pymongo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from machine import process_cpu_seconds  # noqa: E402
+from machine import process_cpu_seconds, process_written_bytes  # noqa: E402
 
 SERVER = Path(__file__).resolve().parents[2] / "target" / "release" / "djongo-server"
 SECONDARY = ("headline", "rating", "at", "n", "author_id")
@@ -60,23 +61,27 @@ def measure(size: int, secondary: bool) -> str:
         for start in range(0, size, 10_000):
             stop = min(size, start + 10_000)
             entries.insert_many([entry(rnd, i, size) for i in range(start, stop)])
-        walls, cpus = [], []
+        walls, cpus, written = [], [], []
         next_id = size
         for _ in range(ROUNDS):
             entries.insert_many([entry(rnd, next_id + k, size, "gone") for k in range(50)])
             next_id += 50
             began, cpu = time.perf_counter(), process_cpu_seconds(server.pid)
+            wrote = process_written_bytes(server.pid)
             # Found through _id either way, so that only the writes differ.
             deleted = entries.delete_many({"_id": {"$gte": next_id - 50}}).deleted_count
             walls.append(time.perf_counter() - began)
             cpus.append(process_cpu_seconds(server.pid) - cpu)
+            written.append(process_written_bytes(server.pid) - wrote)
             assert deleted == 50, deleted
         client.close()
         walls.sort()
+        written.sort()
         indexes = "5 secondary indexes" if secondary else "no secondary index"
         return (f"{size:>9,} documents, {indexes}:"
                 f" median wall {walls[len(walls) // 2] * 1e3:.2f} ms,"
-                f" server CPU {sum(cpus) / len(cpus) * 1e3:.2f} ms per delete")
+                f" server CPU {sum(cpus) / len(cpus) * 1e3:.2f} ms,"
+                f" {written[len(written) // 2] / 1024:.0f} KiB written per delete")
     finally:
         server.terminate()
         server.wait()
