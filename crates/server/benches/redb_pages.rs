@@ -14,8 +14,10 @@
 //! commit and removing them in another. Printed per N: the index tree's
 //! shape (redb's `TableStats`), and per removal commit its median CPU time
 //! (this thread, kernel time included), the bytes it hands to the kernel
-//! (`wchar`), and those bytes in 4 KiB pages; then the same for a commit
-//! that removes 50 entries whose keys lie side by side.
+//! (`wchar`), and those bytes in 4 KiB pages; the same with the removals in
+//! key order; for a commit that removes 50 entries whose keys lie side by
+//! side; and, per delete, for one commit that removes the entries of 30 such
+//! deletes (what deferring removals to a batch would write).
 //!
 //! Two other key layouts are measured alongside, to see what one would buy:
 //! `no value` stores nothing under a non-unique entry (its `_id` already ends
@@ -147,25 +149,39 @@ fn measure(size: u64, layout: Layout) {
         }
         format!("height {height}, {leaves} leaf and {branches} branch pages")
     };
-    let (mut scattered_cpu, mut scattered_bytes, mut adjacent_cpu, mut adjacent_bytes) = (vec![], vec![], vec![], vec![]);
+    // Per measure: its name, and the CPU and bytes of each commit (counted
+    // per `per` deletes of 50 documents).
+    let mut measures: Vec<(&str, u64, Vec<u64>, Vec<u64>)> = vec![
+        ("300 entries of 50 documents", 1, vec![], vec![]),
+        ("the same, in key order", 1, vec![], vec![]),
+        ("50 adjacent entries", 1, vec![], vec![]),
+        ("the entries of 30 such deletes in one commit, per delete", ROUNDS as u64, vec![], vec![]),
+    ];
     let mut next = size;
+    let mut doomed_docs = |rnd: &mut StdRng, n: u64| -> Vec<Entry> {
+        next += n;
+        (next - n..next).flat_map(|i| entries(rnd, layout, i, size, Some("gone"))).collect()
+    };
+    let mut run = |measure: usize, rows: &[Entry]| {
+        write(&db, rows, false);
+        let (cpu, bytes) = write(&db, rows, true);
+        measures[measure].2.push(cpu);
+        measures[measure].3.push(bytes);
+    };
     for _ in 0..ROUNDS {
-        let doomed: Vec<_> = (next..next + DOOMED as u64).flat_map(|i| entries(&mut rnd, layout, i, size, Some("gone"))).collect();
-        next += DOOMED as u64;
-        write(&db, &doomed, false);
-        let (cpu, bytes) = write(&db, &doomed, true);
-        scattered_cpu.push(cpu);
-        scattered_bytes.push(bytes);
-        // 50 entries side by side: the `headline` ones alone.
-        let adjacent: Vec<_> = doomed.iter().skip(1).step_by(6).cloned().collect();
-        write(&db, &adjacent, false);
-        let (cpu, bytes) = write(&db, &adjacent, true);
-        adjacent_cpu.push(cpu);
-        adjacent_bytes.push(bytes);
+        let doomed = doomed_docs(&mut rnd, DOOMED as u64);
+        run(0, &doomed);
+        let mut sorted = doomed_docs(&mut rnd, DOOMED as u64);
+        sorted.sort();
+        run(1, &sorted);
+        // The `headline` ones alone.
+        let adjacent: Vec<_> = doomed_docs(&mut rnd, DOOMED as u64).into_iter().skip(1).step_by(6).collect();
+        run(2, &adjacent);
     }
+    run(3, &doomed_docs(&mut rnd, (ROUNDS * DOOMED) as u64));
     println!("{size} documents, {} index entries, {}: {stats}", size * 6, layout.name());
-    for (what, cpu, bytes) in [("300 entries of 50 documents", &mut scattered_cpu, &mut scattered_bytes), ("50 adjacent entries", &mut adjacent_cpu, &mut adjacent_bytes)] {
-        let (cpu, bytes) = (median(cpu), median(bytes));
+    for (what, per, cpu, bytes) in &mut measures {
+        let (cpu, bytes) = (median(cpu) / *per, median(bytes) / *per);
         println!("  removing {what}: CPU {:.2} ms, {:.0} KiB written ({} pages)", cpu as f64 / 1e6, bytes as f64 / 1024.0, bytes / 4096);
     }
 }
