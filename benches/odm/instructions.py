@@ -9,9 +9,10 @@ the small differences that wall and CPU times on a shared machine cannot show (i
 
 For each task and backend: a fresh server under callgrind with instrumentation off; a probe
 process (`instructions.py probe`, the task classes of bench.py) runs the task's setup and one
-untimed iteration, turns instrumentation on (`callgrind_control -i on`), runs --iterations
-iterations, and turns it off. Printed per operation: the server's instructions in all, and per
-command name (the inclusive cost of each command's handler, with its number of calls).
+untimed iteration, then --iterations iterations with instrumentation on (`callgrind_control
+-i on`) around each one's timed phase only. Printed per operation: the server's instructions
+in all, and per command name (the inclusive cost of each command's handler, with its number of
+calls).
 
 Under valgrind the server runs ~50x slower, so anything a backend does on a clock would show
 up ~50x more often than at full speed: djongo's re-reads of its `__schema__` facts once they
@@ -58,13 +59,17 @@ def probe(args) -> None:
     task.before()
     task.do()
     task.after()
-    control = ["callgrind_control", "-i"]
-    subprocess.run([*control, "on", str(args.server_pid)], check=True, capture_output=True)
+    def instrument(state: str) -> None:
+        subprocess.run(["callgrind_control", "-i", state, str(args.server_pid)], check=True,
+                       capture_output=True)
+
     for _ in range(args.iterations):
         task.before()
+        # Only "do", as bench.py times it: not the creation tasks' deletes in "after".
+        instrument("on")
         task.do()
+        instrument("off")
         task.after()
-    subprocess.run([*control, "off", str(args.server_pid)], check=True, capture_output=True)
     # No teardown: the server is stopped next, and its work would not be the task's.
     print(f"OPS {task.ops * args.iterations}", flush=True)
 
