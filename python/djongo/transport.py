@@ -133,6 +133,20 @@ class StoreTransport:
         with _reraised(txn):
             return self.client.command(self.db, command, txn, write and txn is None, self._log())
 
+    def end_transaction(self, command: dict[str, Any],
+                        txn: tuple[bytes, int, bool]) -> dict[str, Any]:
+        """Sends ``commitTransaction`` or ``abortTransaction`` (``command``) for
+        the transaction ``txn`` names (``shared_transaction.commit``/``abort``):
+        on the admin database, as drivers send them."""
+        with _reraised(txn):
+            return self.client.command("admin", command, txn, False, self._log())
+
+    @property
+    def in_process(self) -> bool:
+        """Whether this process serves the store and runs its commands in the
+        calling thread (``STORE_SERVER: "in-process"``)."""
+        return self.client.in_process
+
     def _log(self):
         return _log_command if command_logger.isEnabledFor(logging.DEBUG) else None
 
