@@ -13,8 +13,11 @@ statement path (docs/statement-path.md); benches/orm/run.sh is the full benchmar
 ``--in-process`` columns run djongo with ``STORE_SERVER: "in-process"`` (the worker serves
 its store itself).
 
-Prints the median over rounds of each block's mean time per call, and each djongo
-column's ratio to SQLite and to the first djongo column. Writes (`update`, `create`,
+Prints the median over rounds of each block's mean time per call, wall and CPU, and each
+djongo column's ratio to SQLite and to the first djongo column. CPU is that of the worker's
+every thread plus, through the socket, the store's server process (Linux: its
+/proc schedstat), so that a column serving its store in-process and one whose server runs
+apart count the same work. Writes (`update`, `create`,
 `bulk_create`, `delete`) are measured too: every copy gets the same writes in the same
 order, so the copies grow alike (a `delete`'s 50 rows are inserted before each call,
 untimed). Their wall time includes the wait for fsync, which on a shared disk moves with
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -37,13 +41,29 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import IN_PROCESS, copy_data, orm_operations, run_worker, setup_django  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent))
+from machine import process_cpu_seconds  # noqa: E402
+
 READS = ["get_pk", "filter_indexed", "range_sort", "count", "select_related", "annotate"]
 WRITES = ["update", "create", "bulk_create", "delete"]
 
 
+def _server_pid(backend: str) -> int | None:
+    """The pid of the process serving the worker's store, when it is another
+    process (djongo through the socket): its CPU is part of each call's."""
+    if backend == "sqlite":
+        return None
+    from django.db import connection
+
+    connection.ensure_connection()
+    pid = connection.connection.database.client.admin.command("hello")["djongo"]["pid"]
+    return pid if pid != os.getpid() else None
+
+
 def serve(argv: list[str]) -> None:
     """The worker: `ab.py serve BACKEND DIR ROWS`, then one `OP CALLS` per stdin line,
-    answered with the seconds the calls took."""
+    answered with the wall seconds and the CPU seconds (this process's every
+    thread, plus the store's server process, if another) the calls took."""
     import random
 
     backend, data_dir, rows = argv[0], argv[1], int(argv[2])
@@ -52,23 +72,29 @@ def serve(argv: list[str]) -> None:
     for name in ops:
         if name in READS or name in WRITES:
             ops[name][0]()  # warm-up: compiled plans, connections
+    server = _server_pid(backend)
+
+    def cpu() -> float:
+        return time.process_time() + (process_cpu_seconds(server) if server else 0.0)
+
     print("ready", flush=True)
     for line in sys.stdin:
         name, calls = line.split()
         fn, setup = ops[name]
-        seconds = 0.0
+        seconds = spent = 0.0
         if setup is None:
-            t0 = time.perf_counter()
+            c0, t0 = cpu(), time.perf_counter()
             for _ in range(int(calls)):
                 fn()
-            seconds = time.perf_counter() - t0
+            seconds, spent = time.perf_counter() - t0, cpu() - c0
         else:
             for _ in range(int(calls)):
                 setup()
-                t0 = time.perf_counter()
+                c0, t0 = cpu(), time.perf_counter()
                 fn()
                 seconds += time.perf_counter() - t0
-        print(json.dumps(seconds), flush=True)
+                spent += cpu() - c0
+        print(json.dumps([seconds, spent]), flush=True)
 
 
 def main() -> None:
@@ -114,14 +140,16 @@ def main() -> None:
                 raise SystemExit(f"worker {columns[i][0]} failed to start")
             workers.append(worker)
         times: dict[tuple[str, str], list[float]] = {}
+        cpus: dict[tuple[str, str], list[float]] = {}
         try:
             for _ in range(args.rounds):
                 for op in ops:
                     for (label, _, _), worker in zip(columns, workers, strict=True):
                         worker.stdin.write(f"{op} {args.calls}\n")
                         worker.stdin.flush()
-                        seconds = json.loads(worker.stdout.readline())
+                        seconds, spent = json.loads(worker.stdout.readline())
                         times.setdefault((op, label), []).append(seconds / args.calls)
+                        cpus.setdefault((op, label), []).append(spent / args.calls)
         finally:
             for worker in workers:
                 worker.stdin.close()
@@ -129,14 +157,20 @@ def main() -> None:
         for i in range(len(columns)):
             shutil.rmtree(tmp / f"data-{i}", ignore_errors=True)
     labels = [label for label, _, _ in columns]
-    print(f"{args.rounds} rounds of {args.calls} calls, {args.rows} entries; "
-          "median of the rounds' mean µs per call")
+    for what, measured in (("wall", times), ("CPU (every process involved)", cpus)):
+        print(f"{what}: {args.rounds} rounds of {args.calls} calls, {args.rows} entries; "
+              "median of the rounds' mean µs per call")
+        _table(ops, labels, measured)
+        print()
+
+
+def _table(ops: list[str], labels: list[str], measured: dict[tuple[str, str], list[float]]):
     header = ["operation", *labels, *(f"{label} ÷ SQLite" for label in labels[1:]),
               *(f"{label} ÷ {labels[1]}" for label in labels[2:])]
     print("| " + " | ".join(header) + " |")
     print("| --- |" + " ---: |" * (len(header) - 1))
     for op in ops:
-        med = {label: statistics.median(times[(op, label)]) * 1e6 for label in labels}
+        med = {label: statistics.median(measured[(op, label)]) * 1e6 for label in labels}
         cells = [f"{med[label]:.1f}" for label in labels]
         cells += [f"{med[label] / med[labels[0]]:.2f}" for label in labels[1:]]
         cells += [f"{med[label] / med[labels[1]]:.2f}" for label in labels[2:]]
