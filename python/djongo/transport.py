@@ -30,12 +30,18 @@ from pymongo.errors import (
     DocumentTooLarge,
     DuplicateKeyError,
     ExecutionTimeout,
+    NotPrimaryError,
     OperationFailure,
     PyMongoError,
     WriteError,
 )
 
 from . import _core
+
+try:  # pymongo >= 4.9
+    from pymongo.helpers_shared import _NOT_PRIMARY_CODES
+except ImportError:  # pragma: no cover - older pymongo
+    from pymongo.helpers import _NOT_PRIMARY_CODES  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from .binding import Binder
@@ -198,6 +204,9 @@ def _as_pymongo(exc: _core.StoreError, in_transaction: bool, write: str | None) 
     message, code = reply.get("errmsg", "the store's server failed"), reply.get("code")
     if code in (11000, 11001, 12582):
         return DuplicateKeyError(message, code, reply)
+    if code in _NOT_PRIMARY_CODES:
+        # ShutdownInProgress (91) from a server stopping, as pymongo raises it.
+        return NotPrimaryError(message, reply)
     if code == 50:
         return ExecutionTimeout(message, code, reply)
     if code == 43:
