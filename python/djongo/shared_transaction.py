@@ -19,10 +19,11 @@ same retry and error labels, and the session left in the state pymongo's own
 carries on with the session as if it had sent the command itself.
 
 That state is pymongo's own (``ClientSession._transaction``), not public
-API; this module is the one place that touches it, and
+API; this module is the one place that touches it.
 ``tests/test_store_client.py`` and ``tests/test_store_in_process.py`` check
 that both orders (pymongo first, the store's client first) make one
-transaction, committed or rolled back whole.
+transaction, committed or rolled back whole; ``tests/test_transaction_ends.py``
+that ending it here comes to what pymongo's ending comes to.
 """
 
 from __future__ import annotations
