@@ -79,9 +79,10 @@ class Server:
 class SocketServer:
     """The installed ``djongo-server`` command on a Unix socket only."""
 
-    def __init__(self, dbpath: str, socket_path: str):
+    def __init__(self, dbpath: str, socket_path: str, *args: str):
         self.dbpath = dbpath
         self.socket = socket_path
+        self.args = list(args)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> SocketServer:
@@ -92,7 +93,7 @@ class SocketServer:
         if command is None:
             pytest.fail("the djongo-server command is not installed next to this Python")
         self.proc = subprocess.Popen(
-            [command, "--dbpath", self.dbpath, "--unix-socket", self.socket],
+            [command, "--dbpath", self.dbpath, "--unix-socket", self.socket, *self.args],
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 30

@@ -149,6 +149,145 @@ def test_the_serving_process_runs_orm_statements_and_transactions_itself(tmp_pat
                      rf"on {re.escape(str(data / 'djongo.sock'))}", done.stderr), done.stderr
 
 
+def test_the_serving_process_ends_transactions_itself_committed_or_rolled_back_whole(tmp_path):
+    """In-process, ``atomic()`` blocks end (commit, roll back, or the
+    connection closed in the middle) through the store's own client in the
+    calling thread, with pymongo sending no ``commitTransaction`` or
+    ``abortTransaction``, and still as one transaction with the ``mongo_*``
+    writes pymongo sent into it, whichever client wrote first. What each
+    block left is read by another process, through the socket."""
+    data = tmp_path / "data"
+    done = run_django(data, """
+        import threading
+        from pymongo import monitoring
+        from django.db import connection
+        from djongo.transaction import is_transient
+
+        class Ends(monitoring.CommandListener):
+            sent = []
+
+            def started(self, event):
+                if event.command_name in ("commitTransaction", "abortTransaction"):
+                    self.sent.append(event.command_name)
+
+            def succeeded(self, event):
+                pass
+
+            def failed(self, event):
+                pass
+
+        # Before the connection's MongoClient exists, so that it reports to it.
+        monitoring.register(Ends())
+        call_command("migrate", verbosity=0)
+        connection.ensure_connection()
+        print("in process:", connection.connection.store.in_process)
+
+        def mongo_insert(name):
+            session = connection.connection.session_for_statement()
+            connection.connection.database[Author._meta.db_table].insert_one(
+                {"name": name, "email": None, "rank": 0}, session=session)
+
+        def block(name, first, fail):
+            with transaction.atomic():
+                if first == "orm":
+                    Author.objects.create(name=f"{name} orm")
+                    mongo_insert(f"{name} mongo")
+                else:
+                    mongo_insert(f"{name} mongo")
+                    Author.objects.create(name=f"{name} orm")
+                if fail:
+                    raise RuntimeError
+
+        for first in ("orm", "mongo"):
+            block(f"kept {first}", first, fail=False)
+            try:
+                block(f"gone {first}", first, fail=True)
+            except RuntimeError:
+                pass
+        # Only pymongo wrote: the store's client ends a transaction it never joined.
+        with transaction.atomic():
+            mongo_insert("kept mongo alone")
+        with transaction.atomic():
+            Author.objects.filter(name__startswith="kept").update(rank=1)
+            Author.objects.filter(name="kept orm orm").delete()
+
+        def in_thread(work):
+            outcome = []
+
+            def run():
+                try:
+                    outcome.append(work())
+                except Exception as exc:
+                    outcome.append(repr(exc))
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            thread.join()
+            return outcome
+
+        def mongo_rank(name, rank):
+            session = connection.connection.session_for_statement()
+            connection.connection.database[Author._meta.db_table].update_one(
+                {"name": name}, {"$set": {"rank": rank}}, session=session)
+
+        def rank_both(rank):
+            with transaction.atomic():
+                return Author.objects.filter(
+                    name__in=["kept mongo orm", "kept mongo alone"]).update(rank=rank)
+
+        # A rolled back transaction's writes hold nothing: another connection's
+        # transaction writes the same documents (a conflict, if it were still open).
+        try:
+            with transaction.atomic():
+                Author.objects.filter(name="kept mongo orm").update(rank=5)
+                mongo_rank("kept mongo alone", 5)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        print("after rollback:", in_thread(lambda: rank_both(2)))
+
+        # Left open when its connection closes: rolled back, its writes never
+        # seen, the documents free for this thread's transaction.
+        def abandon():
+            transaction.set_autocommit(False)
+            Author.objects.filter(name="kept mongo orm").update(rank=6)
+            mongo_rank("kept mongo alone", 6)
+            mongo_insert("closed mongo")
+
+        print("abandoned:", in_thread(abandon))
+        print("after close:", rank_both(3))
+        # A transaction whose server side is gone (its session killed) fails to
+        # commit as a DatabaseError a retry can cure, and nothing of it is kept.
+        try:
+            with transaction.atomic():
+                Author.objects.create(name="killed orm")
+                session = connection.connection.session_for_statement()
+                connection.connection.client.admin.command(
+                    "killSessions", [{"id": session.session_id["id"]}])
+        except Exception as exc:
+            print("killed:", type(exc).__module__, type(exc).__name__, is_transient(exc))
+        print("pymongo ended:", Ends.sent)
+        print("ends in process:", connection.connection.store.in_process)
+    """)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    assert lines["in process"] == "True"
+    assert lines["pymongo ended"] == "[]"
+    assert lines["after rollback"] == "[2]"
+    assert lines["abandoned"] == "[None]"
+    assert lines["after close"] == "2"
+    assert lines["killed"] == "django.db.utils OperationalError True"
+    seen = run_django(data, """
+        print(sorted(Author.objects.values_list("name", "rank")))
+    """, in_process=False)
+    assert seen.returncode == 0, seen.stderr
+    assert seen.stdout.strip() == str(sorted([
+        ("kept orm mongo", 1), ("kept mongo orm", 3), ("kept mongo mongo", 1),
+        ("kept mongo alone", 3)]))
+
+
 def test_the_engine_runs_without_the_gil(tmp_path):
     """A statement waiting in the engine (here for another thread's open
     transaction) must let the other thread run Python and commit: holding the

@@ -14,8 +14,9 @@ outside what is counted:
 - ``Django``: ``process`` less ``in execute``;
 - ``server``: the store's server process's CPU (djongo through the socket only).
 
-In-process, statements the ORM sends through pymongo (``commitTransaction``) run on the
-process's own server threads: their CPU counts in ``Django`` there.
+In-process, a transaction's ``commitTransaction`` runs in the calling thread outside
+``cursor.execute`` (``Connection.commit``): its CPU, the engine's commit included, counts
+in ``Django`` there.
 
 Run it with each interpreter to compare trees (``/path/to/.venv/bin/python benches/orm/split.py``).
 CPU time rather than wall time: writes wait for fsync, which on a shared disk moves with

@@ -178,14 +178,31 @@ class Connection:
             # A failed commit (a write conflict) raises a DatabaseError, so
             # Django's atomic() rolls back and the connection stays usable.
             with translate_errors(None):
-                self._session.commit_transaction()
+                self._end_transaction(shared_transaction.commit,
+                                      self._session.commit_transaction)
         self._transaction_ended()
 
     def rollback(self) -> None:
         if self.in_transaction:
             with translate_errors(None):
-                self._session.abort_transaction()
+                self._end_transaction(shared_transaction.abort, self._session.abort_transaction)
         self._transaction_ended()
+
+    def _end_transaction(self, here: Callable, through_pymongo: Callable[[], None]) -> None:
+        """Ends the session's transaction (``here``: ``shared_transaction.commit``
+        or ``abort``). When this process serves the store, the store's client
+        sends the command in the calling thread, as it sends the statements;
+        otherwise pymongo does: through a socket either way, and pymongo then
+        retries a commit the connection lost."""
+        session = self._session
+        if self.store is None or not self.store.in_process:
+            through_pymongo()
+            return
+        if self._session_id is None:
+            self._session_id = bytes(session.session_id["id"])
+        session_id = self._session_id
+        here(session, lambda command, number: self.store.end_transaction(
+            command, (session_id, number, False)))
 
     def _transaction_ended(self) -> None:
         # What was read inside the transaction may have seen its own DDL:
@@ -204,7 +221,8 @@ class Connection:
             if self._session is not None:
                 with translate_errors(None):
                     if self._session.in_transaction:
-                        self._session.abort_transaction()
+                        self._end_transaction(shared_transaction.abort,
+                                              self._session.abort_transaction)
                     self._session.end_session()
         finally:
             self._session = None

@@ -30,12 +30,18 @@ from pymongo.errors import (
     DocumentTooLarge,
     DuplicateKeyError,
     ExecutionTimeout,
+    NotPrimaryError,
     OperationFailure,
     PyMongoError,
     WriteError,
 )
 
 from . import _core
+
+try:  # pymongo >= 4.9
+    from pymongo.helpers_shared import _NOT_PRIMARY_CODES
+except ImportError:  # pragma: no cover - older pymongo
+    from pymongo.helpers import _NOT_PRIMARY_CODES  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from .binding import Binder
@@ -133,6 +139,20 @@ class StoreTransport:
         with _reraised(txn):
             return self.client.command(self.db, command, txn, write and txn is None, self._log())
 
+    def end_transaction(self, command: dict[str, Any],
+                        txn: tuple[bytes, int, bool]) -> dict[str, Any]:
+        """Sends ``commitTransaction`` or ``abortTransaction`` (``command``) for
+        the transaction ``txn`` names (``shared_transaction.commit``/``abort``):
+        on the admin database, as drivers send them."""
+        with _reraised(txn):
+            return self.client.command("admin", command, txn, False, self._log())
+
+    @property
+    def in_process(self) -> bool:
+        """Whether this process serves the store and runs its commands in the
+        calling thread (``STORE_SERVER: "in-process"``)."""
+        return self.client.in_process
+
     def _log(self):
         return _log_command if command_logger.isEnabledFor(logging.DEBUG) else None
 
@@ -184,6 +204,9 @@ def _as_pymongo(exc: _core.StoreError, in_transaction: bool, write: str | None) 
     message, code = reply.get("errmsg", "the store's server failed"), reply.get("code")
     if code in (11000, 11001, 12582):
         return DuplicateKeyError(message, code, reply)
+    if code in _NOT_PRIMARY_CODES:
+        # ShutdownInProgress (91) from a server stopping, as pymongo raises it.
+        return NotPrimaryError(message, reply)
     if code == 50:
         return ExecutionTimeout(message, code, reply)
     if code == 43:

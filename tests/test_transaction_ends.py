@@ -1,0 +1,154 @@
+"""Ending a transaction through the store's own client (``shared_transaction``)
+gives what ending it through pymongo gives.
+
+In-process (``STORE_SERVER: "in-process"``) a Django connection commits and
+rolls back through the store's client rather than pymongo
+(``Connection._end_transaction``), so every outcome pymongo's
+``commit_transaction``/``abort_transaction`` has must be the same: committed
+or not, the error Django sees (its class, code and transaction labels), and
+the session's state afterwards. Fail points make the server produce each
+outcome (they need ``--enable-test-commands``, which an in-process store does
+not serve), so both ways run here against a ``djongo-server`` of their own,
+ours through its socket; tests/test_store_in_process.py runs the in-process
+path itself.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote_plus
+
+import pytest
+from djongo import _core, shared_transaction
+from djongo.cursor import _translated
+from djongo.transport import StoreTransport
+from pymongo import MongoClient, WriteConcern
+from pymongo.errors import PyMongoError
+
+from tests.engine_server import SocketServer
+
+LABELS = ("TransientTransactionError", "UnknownTransactionCommitResult")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    where = tmp_path_factory.mktemp("ends")
+    server = SocketServer(str(where / "data"), str(where / "store.sock"),
+                          "--enable-test-commands").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(store):
+    c = MongoClient(f"mongodb://{quote_plus(store.socket)}", directConnection=True,
+                    serverSelectionTimeoutMS=5000)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def transport(store):
+    return StoreTransport(_core.StoreClient(store.socket, 5000), None, "ends")
+
+
+_keys = iter(range(1, 10**6))
+
+
+def _end(client, transport, way: str, end: str, fail: dict | None, times: int = 1,
+         write_concern: WriteConcern | None = None):
+    """Runs a transaction of one pymongo insert, ends it ``way`` (``pymongo`` or
+    ``store``) with ``end`` (``commit`` or ``abort``) while ``fail`` (a
+    ``failCommand`` fail point's data) holds for the first ``times`` ends;
+    what it came to: the error as Django sees it, whether the row is there,
+    and whether the session is still in a transaction."""
+    key = next(_keys)
+    collection = client.ends.rows
+    name = {"commit": "commitTransaction", "abort": "abortTransaction"}[end]
+    if fail is not None:
+        client.admin.command("configureFailPoint", "failCommand", mode={"times": times},
+                             data={"failCommands": [name], **fail})
+    error = None
+    try:
+        with client.start_session() as session:
+            session.start_transaction(write_concern=write_concern)
+            collection.insert_one({"_id": key}, session=session)
+            session_id = bytes(session.session_id["id"])
+
+            def send(command, number):
+                return transport.end_transaction(command, (session_id, number, False))
+
+            try:
+                if way == "pymongo":
+                    (session.commit_transaction if end == "commit"
+                     else session.abort_transaction)()
+                else:
+                    (shared_transaction.commit if end == "commit"
+                     else shared_transaction.abort)(session, send)
+            except PyMongoError as exc:
+                django = _translated(exc)
+                error = (type(django).__name__, django.code, sorted(django.labels))
+            open_after = session.in_transaction
+    finally:
+        client.admin.command("configureFailPoint", "failCommand", mode="off")
+    return error, collection.find_one({"_id": key}) is not None, open_after
+
+
+OUTCOMES = {
+    "committed": ("commit", None, 1),
+    "write conflict": ("commit", {"errorCode": 112,
+                                  "errorLabels": ["TransientTransactionError"]}, 1),
+    "time limit": ("commit", {"errorCode": 50}, 1),
+    "retried and failed again": ("commit", {"errorCode": 91}, 2),
+    "connection lost once": ("commit", {"closeConnection": True}, 1),
+    "write concern timeout": ("commit", {"writeConcernError": {
+        "code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting timed out",
+        "errInfo": {"wtimeout": True}}}, 1),
+    "other write concern error": ("commit", {"writeConcernError": {
+        "code": 100, "codeName": "UnsatisfiableWriteConcern", "errmsg": "no"}}, 1),
+    "rolled back": ("abort", None, 1),
+    "abort failing": ("abort", {"errorCode": 112}, 2),
+    "abort retried": ("abort", {"errorCode": 91}, 1),
+}
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_ending_through_the_store_client_comes_to_what_pymongo_comes_to(
+        client, transport, outcome):
+    end, fail, times = OUTCOMES[outcome]
+    pymongo_way = _end(client, transport, "pymongo", end, fail, times)
+    store_way = _end(client, transport, "store", end, fail, times)
+    assert store_way == pymongo_way
+    committed = pymongo_way[1]
+    assert committed == (end == "commit" and outcome not in (
+        "write conflict", "time limit", "retried and failed again"))
+
+
+def test_a_commit_failing_once_with_a_retryable_error_is_sent_again(client, transport):
+    """A stopping server's ShutdownInProgress (91, RetryableWriteError): the
+    commit is sent once more and commits. (pymongo sends it again too, once
+    its monitor has found the server again: here it marks the socket's only
+    server unknown and, within its selection timeout, raises the first error.)"""
+    assert _end(client, transport, "store", "commit", {"errorCode": 91}) == (None, True, False)
+
+
+def test_the_commit_carries_the_transactions_write_concern(client, transport):
+    """A write concern the server cannot satisfy fails the commit both ways:
+    it was sent."""
+    concern = WriteConcern(w=5)
+    pymongo_way = _end(client, transport, "pymongo", "commit", None, write_concern=concern)
+    store_way = _end(client, transport, "store", "commit", None, write_concern=concern)
+    assert store_way == pymongo_way
+    assert pymongo_way[0] is not None
+
+
+def test_a_transaction_that_never_reached_the_server_ends_without_a_command(client,
+                                                                           transport):
+    sent = []
+    with client.start_session() as session:
+        session.start_transaction()
+        shared_transaction.commit(session, lambda command, number: sent.append(command))
+        assert not session.in_transaction
+        session.start_transaction()
+        shared_transaction.abort(session, lambda command, number: sent.append(command))
+        assert not session.in_transaction
+    assert sent == []
