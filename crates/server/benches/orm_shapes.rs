@@ -20,8 +20,10 @@ use std::cell::Cell;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod measure;
 mod orm_data;
 
+use measure::thread_cpu_ns;
 use orm_data::{entry, Store, BATCH};
 
 /// The benchmark's store, in a temporary directory that lives as long as it.
@@ -155,11 +157,6 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
 
 /// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), in nanoseconds.
 struct CpuTime;
-
-fn thread_cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
 
 impl Measurement for CpuTime {
     type Intermediate = u64;

@@ -23,6 +23,8 @@
 //! `no value` stores nothing under a non-unique entry (its `_id` already ends
 //! the key), and `a table per index` keeps each index in a redb table of its
 //! own, so keys lose the 12-byte collection and index prefix.
+mod measure;
+use measure::{thread_cpu_ns, written_bytes};
 use bson::{oid::ObjectId, Bson, DateTime};
 use djongo_server::keyenc::encode_one;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -36,15 +38,6 @@ const ROUNDS: usize = 30;
 const DOOMED: usize = 50;
 const COLLECTION: u64 = 7;
 
-fn written_bytes() -> u64 {
-    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
-}
-
-fn thread_cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
 
 fn median(v: &mut [u64]) -> u64 {
     v.sort_unstable();

@@ -23,20 +23,11 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod measure;
 mod orm_data;
 
+use measure::{thread_cpu_ns, written_bytes};
 use orm_data::{entry, Store, BATCH};
-
-/// Bytes this process has passed to write(2)/pwrite(2) so far.
-fn written_bytes() -> u64 {
-    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
-}
-
-fn thread_cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
 
 #[derive(Default)]
 struct Samples {
