@@ -112,3 +112,92 @@ proptest! {
         prop_assert_eq!(general, compiled);
     }
 }
+
+fn null_check() -> impl Strategy<Value = Bson> {
+    (prop_oneof![Just("$eq"), Just("$ne")], expression(), any::<bool>()).prop_map(|(op, x, swapped)| {
+        let checked = bson!({"$ifNull": [x, null]});
+        let sides = if swapped { bson!([null, checked]) } else { bson!([checked, null]) };
+        Bson::Document(doc! {op: sides})
+    })
+}
+
+proptest! {
+    /// `{$eq|$ne: [{$ifNull: [x, null]}, null]}` (Django's `COUNT(column)`),
+    /// which compiles to a test of `x`'s type, answers what the general
+    /// evaluator answers.
+    #[test]
+    fn null_checks_match_general(expr in null_check(), joined in joined_document()) {
+        let (general, compiled) = both(&expr, &joined);
+        prop_assert_eq!(general, compiled);
+    }
+}
+
+/// A document with one field of every BSON type, then `last`.
+fn every_type() -> Document {
+    use bson::spec::BinarySubtype;
+    use bson::{Binary, DateTime, JavaScriptCodeWithScope, Timestamp};
+    doc! {
+        "double": 1.5,
+        "string": "héllo",
+        "document": {"a": 1, "b": [1, 2]},
+        "array": [1, "two", {"three": 3}],
+        "binary": Binary { subtype: BinarySubtype::Generic, bytes: vec![1, 2, 3] },
+        "undefined": Bson::Undefined,
+        "objectid": bson::oid::ObjectId::from_bytes([7; 12]),
+        "true": true,
+        "false": false,
+        "datetime": DateTime::from_millis(1_704_067_200_000),
+        "null": Bson::Null,
+        "regex": crate::test_regex("^a.*", "i"),
+        "dbpointer": Bson::try_from(bson::bson!({"$dbPointer": {"$ref": "c", "$id": {"$oid": "0123456789abcdef01234567"}}})).expect("a DBPointer"),
+        "code": Bson::JavaScriptCode("f()".into()),
+        "symbol": Bson::Symbol("s".into()),
+        "codewithscope": JavaScriptCodeWithScope { code: "g()".into(), scope: doc! {"x": 1} },
+        "int32": 3,
+        "timestamp": Timestamp { time: 5, increment: 6 },
+        "int64": 4i64,
+        "decimal": bson::Decimal128::from_bytes([1; 16]),
+        "minkey": Bson::MinKey,
+        "maxkey": Bson::MaxKey,
+        "a_rather_long_field_name": "long",
+        "last": 9,
+    }
+}
+
+#[test]
+fn fields_read_past_and_of_every_type() {
+    let joined = every_type();
+    let raw = RawDocumentBuf::try_from(&joined).expect("encodes");
+    let mut fields = RawFields::default();
+    let names: Vec<&str> = joined.keys().map(String::as_str).collect();
+    let slots: Vec<usize> = names.iter().map(|n| fields.slot(n)).collect();
+    let values = fields.read(&raw).expect("reads");
+    for (name, slot) in names.iter().zip(slots) {
+        assert_eq!(values[slot], raw.get(name).expect("bson reads it"), "{name}");
+    }
+    // One field at a time: every other type is stepped over.
+    for name in names {
+        let mut one = RawFields::default();
+        let slot = one.slot(name);
+        let missing = one.slot("missing");
+        let values = one.read(&raw).expect("reads");
+        assert_eq!(values[slot], raw.get(name).expect("bson reads it"), "{name}");
+        assert_eq!(values[missing], None);
+    }
+}
+
+#[test]
+fn corrupt_bytes_are_reported_not_read() {
+    let raw = RawDocumentBuf::try_from(&doc! {"s": "abc", "n": 1}).expect("encodes");
+    let mut bytes = raw.as_bytes().to_vec();
+    // The string's length (after the type byte, "s" and its zero) claims
+    // more bytes than the document has.
+    bytes[4 + 3] = 200;
+    let corrupt = bson::RawDocument::from_bytes(&bytes).expect("the outer length still holds");
+    let mut fields = RawFields::default();
+    fields.slot("n");
+    assert!(fields.read(corrupt).is_err());
+    let mut fields = RawFields::default();
+    fields.slot("s");
+    assert!(fields.read(corrupt).is_err());
+}
