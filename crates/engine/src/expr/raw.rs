@@ -13,7 +13,7 @@
 //! (`logic.rs` supplies the comparison and the notions of null and truth); the
 //! tests check the two against each other on generated documents.
 use super::logic::compared;
-use super::{arg_list, nullish, truthy_value, Value};
+use super::{arg_list, truthy, Value};
 use crate::{EngineError, Result};
 use bson::{Bson, RawBsonRef, RawDocument};
 
@@ -46,6 +46,29 @@ impl Name {
     fn is(&self, key: &[u8], key_head: u64) -> bool {
         self.head == key_head && self.text.len() == key.len() && (key.len() <= 8 || self.text.as_bytes()[8..] == key[8..])
     }
+}
+
+/// The length of the C string key at `at` of `bytes` and its [`head`]:
+/// where eight bytes are there, both from one word (its first zero byte
+/// ends a short key), so that no copy is made per key.
+fn key_at_word(bytes: &[u8], at: usize) -> Option<(usize, u64)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let Some(word) = bytes.get(at..at.checked_add(8)?) else {
+        let len = bytes.get(at..)?.iter().position(|b| *b == 0)?;
+        return Some((len, head(bytes.get(at..at + len)?)));
+    };
+    let word = u64::from_le_bytes(word.try_into().ok()?);
+    // The lowest byte flagged here is the word's first zero byte (a flag
+    // above a zero byte can be wrong, never one below it).
+    let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+    if zeros != 0 {
+        let len = (zeros.trailing_zeros() / 8) as usize;
+        let mask = if len == 0 { 0 } else { u64::MAX >> (64 - 8 * len) };
+        return Some((len, word & mask));
+    }
+    let len = bytes.get(at + 8..)?.iter().position(|b| *b == 0)? + 8;
+    Some((len, word))
 }
 
 /// The length of the value of BSON type `kind` that starts at `at` of
@@ -174,14 +197,16 @@ impl RawFields {
         while left > 0 && at < end {
             let kind = *bytes.get(at)?;
             let key_at = at + 1;
-            let key_len = bytes.get(key_at..end)?.iter().position(|b| *b == 0)?;
+            let (key_len, key_head) = key_at_word(bytes, key_at)?;
+            if key_at + key_len >= end {
+                return None;
+            }
             let key = bytes.get(key_at..key_at + key_len)?;
             let value_at = key_at + key_len + 1;
             let value_end = value_at.checked_add(value_len(kind, bytes, value_at)?)?;
             if value_end > end {
                 return None;
             }
-            let key_head = head(key);
             if let Some(i) = self.names.iter().position(|n| n.is(key, key_head)) {
                 if let Some(slot @ None) = values.get_mut(i) {
                     let value = match scalar(kind, bytes.get(value_at..value_end)?) {
@@ -299,47 +324,92 @@ impl RawExpr {
     /// The value of the expression for the document whose fields are
     /// `values` (`None`: missing).
     pub fn eval(&self, values: &[Option<RawBsonRef<'_>>]) -> Result<Value> {
+        self.met(values)?.into_value()
+    }
+
+    /// The value, borrowed where it is a stored field or a literal: the
+    /// steps in between (`$ifNull`'s and `$cond`'s choices, null checks)
+    /// move a reference rather than a decoded value.
+    fn met<'v>(&'v self, values: &[Option<RawBsonRef<'v>>]) -> Result<Met<'v>> {
         Ok(match self {
             RawExpr::Path(slot, rest) => match values.get(*slot).copied().flatten() {
-                Some(value) => walk(value, rest)?,
-                None => None,
+                Some(value) if rest.is_empty() => Met::Stored(value),
+                Some(value) => match walk(value, rest)? {
+                    Some(v) => Met::Owned(Box::new(v)),
+                    None => Met::Missing,
+                },
+                None => Met::Missing,
             },
-            RawExpr::Literal(v) => Some(v.clone()),
+            RawExpr::Literal(v) => Met::Literal(v),
             RawExpr::IfNull(args) => {
-                let Some((last, init)) = args.split_last() else { return Ok(None) };
+                let Some((last, init)) = args.split_last() else { return Ok(Met::Missing) };
                 for a in init {
-                    let v = a.eval(values)?;
-                    if !nullish(&v) {
+                    let v = a.met(values)?;
+                    if !v.is_nullish() {
                         return Ok(v);
                     }
                 }
-                last.eval(values)?
+                last.met(values)?
             }
             RawExpr::Cond(parts) => {
                 let [i, t, e] = &**parts;
-                if truthy_value(&i.eval(values)?) {
-                    t.eval(values)?
+                if i.met(values)?.is_truthy()? {
+                    t.met(values)?
                 } else {
-                    e.eval(values)?
+                    e.met(values)?
                 }
             }
             RawExpr::Compare(op, sides) => {
                 let [a, b] = &**sides;
-                Some(compared(op, &a.eval(values)?, &b.eval(values)?))
+                match compared(op, &a.eval(values)?, &b.eval(values)?) {
+                    Bson::Boolean(answer) => Met::Boolean(answer),
+                    other => Met::Owned(Box::new(other)),
+                }
             }
-            RawExpr::Nullish(x, when) => Some(Bson::Boolean(x.is_nullish(values)? == *when)),
+            RawExpr::Nullish(x, when) => Met::Boolean(x.met(values)?.is_nullish() == *when),
+        })
+    }
+}
+
+/// A value met while evaluating a [`RawExpr`] (see [`RawExpr::met`]).
+enum Met<'v> {
+    Missing,
+    Stored(RawBsonRef<'v>),
+    Literal(&'v Bson),
+    Boolean(bool),
+    Owned(Box<Bson>),
+}
+
+impl Met<'_> {
+    /// Whether the value is null, missing or undefined, without decoding it.
+    fn is_nullish(&self) -> bool {
+        match self {
+            Met::Missing | Met::Stored(RawBsonRef::Null | RawBsonRef::Undefined) => true,
+            Met::Stored(_) | Met::Boolean(_) => false,
+            Met::Literal(v) => matches!(v, Bson::Null | Bson::Undefined),
+            Met::Owned(v) => matches!(**v, Bson::Null | Bson::Undefined),
+        }
+    }
+
+    /// The value's truth, as the general evaluator's `$cond` takes it.
+    fn is_truthy(&self) -> Result<bool> {
+        Ok(match self {
+            Met::Missing => false,
+            Met::Boolean(b) => *b,
+            Met::Literal(v) => truthy(v),
+            Met::Owned(v) => truthy(v),
+            Met::Stored(v) => truthy(&owned(*v)?),
         })
     }
 
-    /// [`nullish`] of the expression's value, reading a top-level field's
-    /// type only.
-    fn is_nullish(&self, values: &[Option<RawBsonRef<'_>>]) -> Result<bool> {
-        match self {
-            RawExpr::Path(slot, rest) if rest.is_empty() => {
-                Ok(matches!(values.get(*slot).copied().flatten(), None | Some(RawBsonRef::Null | RawBsonRef::Undefined)))
-            }
-            other => Ok(nullish(&other.eval(values)?)),
-        }
+    fn into_value(self) -> Result<Value> {
+        Ok(match self {
+            Met::Missing => None,
+            Met::Stored(v) => Some(owned(v)?),
+            Met::Literal(v) => Some(v.clone()),
+            Met::Boolean(b) => Some(Bson::Boolean(b)),
+            Met::Owned(v) => Some(*v),
+        })
     }
 }
 

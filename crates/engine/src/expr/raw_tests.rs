@@ -149,7 +149,6 @@ fn every_type() -> Document {
         "datetime": DateTime::from_millis(1_704_067_200_000),
         "null": Bson::Null,
         "regex": crate::test_regex("^a.*", "i"),
-        "dbpointer": Bson::try_from(bson::bson!({"$dbPointer": {"$ref": "c", "$id": {"$oid": "0123456789abcdef01234567"}}})).expect("a DBPointer"),
         "code": Bson::JavaScriptCode("f()".into()),
         "symbol": Bson::Symbol("s".into()),
         "codewithscope": JavaScriptCodeWithScope { code: "g()".into(), scope: doc! {"x": 1} },
@@ -160,16 +159,43 @@ fn every_type() -> Document {
         "minkey": Bson::MinKey,
         "maxkey": Bson::MaxKey,
         "a_rather_long_field_name": "long",
+        "": "an empty name",
+        "sevench": 7,
+        "eightchr": 8,
+        "ninechars": 9,
         "last": 9,
     }
+}
+
+/// `doc`'s bytes with a DBPointer field (which bson builds no value of)
+/// inserted after its first field.
+fn with_dbpointer(doc: &Document) -> RawDocumentBuf {
+    let bytes = RawDocumentBuf::try_from(doc).expect("encodes").into_bytes();
+    let mut pointer = vec![0x0C];
+    pointer.extend(b"dbpointer\0");
+    pointer.extend(2i32.to_le_bytes());
+    pointer.extend(b"c\0");
+    pointer.extend([9u8; 12]);
+    let first_end = 4 + RawDocumentBuf::try_from(doc).expect("encodes").iter_elements().next().expect("a field").expect("reads").size()
+        + 1
+        + doc.keys().next().expect("a field").len()
+        + 1;
+    let mut out = Vec::with_capacity(bytes.len() + pointer.len());
+    out.extend(&bytes[..first_end]);
+    out.extend(&pointer);
+    out.extend(&bytes[first_end..]);
+    let length = i32::try_from(out.len()).expect("small");
+    out[..4].copy_from_slice(&length.to_le_bytes());
+    RawDocumentBuf::from_bytes(out).expect("a document")
 }
 
 #[test]
 fn fields_read_past_and_of_every_type() {
     let joined = every_type();
-    let raw = RawDocumentBuf::try_from(&joined).expect("encodes");
+    let raw = with_dbpointer(&joined);
+    assert!(raw.get("dbpointer").expect("bson reads it").is_some());
     let mut fields = RawFields::default();
-    let names: Vec<&str> = joined.keys().map(String::as_str).collect();
+    let names: Vec<&str> = raw.iter_elements().map(|e| e.expect("reads").key().as_str()).collect();
     let slots: Vec<usize> = names.iter().map(|n| fields.slot(n)).collect();
     let values = fields.read(&raw).expect("reads");
     for (name, slot) in names.iter().zip(slots) {
@@ -183,6 +209,18 @@ fn fields_read_past_and_of_every_type() {
         let values = one.read(&raw).expect("reads");
         assert_eq!(values[slot], raw.get(name).expect("bson reads it"), "{name}");
         assert_eq!(values[missing], None);
+    }
+}
+
+#[test]
+fn fields_near_the_end_of_small_documents() {
+    for joined in [doc! {"n": Bson::Null}, doc! {"": 1}, doc! {"a": 1, "n": true}, doc! {"abcdefg": 1}, doc! {"abcdefgh": 1}] {
+        let raw = RawDocumentBuf::try_from(&joined).expect("encodes");
+        for name in joined.keys().map(String::as_str).chain(["missing", "n"]) {
+            let mut fields = RawFields::default();
+            let slot = fields.slot(name);
+            assert_eq!(fields.read(&raw).expect("reads")[slot], raw.get(name).expect("bson reads it"), "{name} of {joined}");
+        }
     }
 }
 
