@@ -210,7 +210,7 @@ fn doc_key(meta: &CollectionMeta, id_key: &[u8]) -> Vec<u8> {
 }
 
 pub(super) fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
-    let mut k = Vec::with_capacity(12);
+    let mut k = Vec::with_capacity(16);
     k.extend_from_slice(&meta.id.to_be_bytes());
     k.extend_from_slice(&ix.id.to_be_bytes());
     k
@@ -219,7 +219,10 @@ pub(super) fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
 /// The index table key of one entry: unique entries are keyed by value alone
 /// (so a lookup finds the owner), others also by `_id`.
 fn entry_key(meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8], id_key: &[u8]) -> Vec<u8> {
-    let mut k = index_prefix(meta, ix);
+    // Sized once: one of these is built per index per written document.
+    let mut k = Vec::with_capacity(16 + encoded.len() + id_key.len());
+    k.extend_from_slice(&meta.id.to_be_bytes());
+    k.extend_from_slice(&ix.id.to_be_bytes());
     k.extend_from_slice(encoded);
     if !ix.unique {
         k.extend_from_slice(id_key);
