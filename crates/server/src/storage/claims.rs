@@ -1,6 +1,6 @@
 //! The claims one writer (a transaction or an autocommit command) holds in
 //! the conflict table, and what it depends on (see `conflicts`).
-use super::conflicts::{Clash, ConflictKey, Conflicts, WriterId};
+use super::conflicts::{Clash, ConflictKey, Conflicts, KeyHasher, WriterId};
 use crate::error::{CmdResult, CommandError};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
@@ -17,7 +17,7 @@ pub(crate) struct Claims {
     snapshot: Option<u64>,
     /// Claimed keys in the order taken (savepoints give back a suffix).
     taken: RefCell<Vec<ConflictKey>>,
-    held: RefCell<HashSet<ConflictKey>>,
+    held: RefCell<HashSet<ConflictKey, KeyHasher>>,
     /// Collections whose documents this writer wrote.
     contents: RefCell<BTreeSet<u64>>,
     /// For an autocommit write: the key and the transaction it must wait

@@ -15,6 +15,7 @@ mod conflicts;
 mod lock;
 mod overlay;
 mod reads;
+mod sorted_writes;
 mod tables;
 mod transaction;
 mod view;

@@ -210,7 +210,7 @@ fn doc_key(meta: &CollectionMeta, id_key: &[u8]) -> Vec<u8> {
 }
 
 pub(super) fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
-    let mut k = Vec::with_capacity(12);
+    let mut k = Vec::with_capacity(16);
     k.extend_from_slice(&meta.id.to_be_bytes());
     k.extend_from_slice(&ix.id.to_be_bytes());
     k
@@ -219,7 +219,10 @@ pub(super) fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
 /// The index table key of one entry: unique entries are keyed by value alone
 /// (so a lookup finds the owner), others also by `_id`.
 fn entry_key(meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8], id_key: &[u8]) -> Vec<u8> {
-    let mut k = index_prefix(meta, ix);
+    // Sized once: one of these is built per index per written document.
+    let mut k = Vec::with_capacity(16 + encoded.len() + id_key.len());
+    k.extend_from_slice(&meta.id.to_be_bytes());
+    k.extend_from_slice(&ix.id.to_be_bytes());
     k.extend_from_slice(encoded);
     if !ix.unique {
         k.extend_from_slice(id_key);
@@ -528,7 +531,10 @@ impl<'t> Tables<'t> {
                 ),
             });
         }
-        if crate::wire::exceeds_depth(bytes, MAX_STORED_DEPTH)? {
+        // Each level of nesting past the first takes at least 7 bytes (a
+        // type byte, a key's terminating NUL, a length and a terminator), so
+        // a shorter document cannot be too deep; most are, and skip the walk.
+        if bytes.len() >= 5 + 7 * MAX_STORED_DEPTH && crate::wire::exceeds_depth(bytes, MAX_STORED_DEPTH)? {
             return Err(CommandError::new(
                 15,
                 "Overflow",
@@ -971,6 +977,37 @@ mod transaction_tests {
         let r = Tables::open_read(&after).unwrap();
         assert_eq!(ids(&r), vec![Bson::Int32(2), Bson::Int32(3), Bson::Int32(4), Bson::Int32(5)]);
         assert_eq!(holders(&r, 2), 1);
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+    use crate::storage::Storage;
+    use bson::doc;
+    use std::time::Duration;
+
+    /// `{"": {"": ... {"": null}}}`: `levels` documents in about the
+    /// fewest bytes that nesting can take (7 a level).
+    fn nested(levels: usize) -> Document {
+        let mut d = doc! {"": null};
+        for _ in 1..levels {
+            d = doc! {"": d};
+        }
+        d
+    }
+
+    #[test]
+    fn a_stored_document_may_nest_100_levels_and_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let wtxn = storage.begin_write(Duration::from_secs(5)).unwrap().unwrap();
+        let mut t = Tables::open_write(&wtxn).unwrap();
+        let meta = t.create_collection("db", "c", Document::new()).unwrap();
+        // The top level counts as one, so `x` holds 99 more.
+        t.insert(&meta, &doc! {"_id": 1, "x": nested(MAX_STORED_DEPTH - 1)}).unwrap();
+        let err = t.insert(&meta, &doc! {"_id": 2, "x": nested(MAX_STORED_DEPTH)}).unwrap_err();
+        assert_eq!(err.code, 15, "{}", err.message);
     }
 }
 

@@ -148,6 +148,11 @@ impl Drop for Transaction {
 /// Writes the overlay into redb. Sequence counters in `meta` only ever
 /// grow: two transactions that each created a collection leave the larger
 /// counter, whichever commits last.
+/// The part of a key naming what it belongs to (collection id; collection
+/// and index id), within which `sorted_writes` judges whether runs pay.
+const DOC_PREFIX: usize = 8;
+const INDEX_PREFIX: usize = 16;
+
 fn apply(write: &WriteTransaction, overlay: &mut Overlay) -> CmdResult<()> {
     {
         let mut catalog = write.open_table(CATALOG)?;
@@ -164,18 +169,16 @@ fn apply(write: &WriteTransaction, overlay: &mut Overlay) -> CmdResult<()> {
     // writing the same collection commit one after the other, each counting
     // against the data the previous one left.
     let mut counted: BTreeMap<u64, i64> = BTreeMap::new();
-    for (def, table) in [(DOCS, TableId::Docs), (INDEX, TableId::Index)] {
-        let mut t = write.open_table(def)?;
-        for (key, entry) in overlay.take(table) {
-            let (added, removed) = match entry {
-                Some(value) => (t.insert(key.as_slice(), value.as_slice())?.is_none(), false),
-                None => (false, t.remove(key.as_slice())?.is_some()),
-            };
-            if table == TableId::Docs && (added || removed) {
-                let collection = super::tables::collection_of(&key)?;
-                *counted.entry(collection).or_default() += if added { 1 } else { -1 };
-            }
-        }
+    {
+        let mut docs = write.open_table(DOCS)?;
+        super::sorted_writes::write_in_order(&mut docs, overlay.take(TableId::Docs), DOC_PREFIX, |key, moved| {
+            *counted.entry(super::tables::collection_of(key)?).or_default() += moved;
+            Ok(())
+        })?;
+    }
+    {
+        let mut index = write.open_table(INDEX)?;
+        super::sorted_writes::write_in_order(&mut index, overlay.take(TableId::Index), INDEX_PREFIX, |_, _| Ok(()))?;
     }
     let mut counts = write.open_table(COUNTS)?;
     for (collection, delta) in counted {
