@@ -1,30 +1,38 @@
 """Ending a transaction through the store's own client (``shared_transaction``)
 gives what ending it through pymongo gives.
 
-In-process (``STORE_SERVER: "in-process"``) a Django connection commits and
-rolls back through the store's client rather than pymongo
-(``Connection._end_transaction``), so every outcome pymongo's
+On the embedded store a Django connection commits and rolls back through the
+store's client rather than pymongo (``Connection._end_transaction``: through
+the store's socket, or in the calling thread with ``STORE_SERVER:
+"in-process"``), so every outcome pymongo's
 ``commit_transaction``/``abort_transaction`` has must be the same: committed
 or not, the error Django sees (its class, code and transaction labels), and
 the session's state afterwards. Fail points make the server produce each
 outcome (they need ``--enable-test-commands``, which an in-process store does
 not serve), so both ways run here against a ``djongo-server`` of their own,
 ours through its socket; tests/test_store_in_process.py runs the in-process
-path itself.
+path itself. A server killed under an ``atomic()`` block is compared at the
+end, through Django on the test store's own server.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+from django.conf import settings
 from djongo import _core, shared_transaction
 from djongo.cursor import _translated
 from djongo.transport import StoreTransport
 from pymongo import MongoClient, WriteConcern
 from pymongo.errors import PyMongoError
 
+from tests.blogapp.models import Author
 from tests.engine_server import SocketServer
+from tests.multiproc import server_pid, wait_until_gone
 
 LABELS = ("TransientTransactionError", "UnknownTransactionCommitResult")
 
@@ -100,6 +108,7 @@ OUTCOMES = {
     "time limit": ("commit", {"errorCode": 50}, 1),
     "retried and failed again": ("commit", {"errorCode": 91}, 2),
     "connection lost once": ("commit", {"closeConnection": True}, 1),
+    "connection lost twice": ("commit", {"closeConnection": True}, 2),
     "write concern timeout": ("commit", {"writeConcernError": {
         "code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting timed out",
         "errInfo": {"wtimeout": True}}}, 1),
@@ -108,6 +117,7 @@ OUTCOMES = {
     "rolled back": ("abort", None, 1),
     "abort failing": ("abort", {"errorCode": 112}, 2),
     "abort retried": ("abort", {"errorCode": 91}, 1),
+    "abort's connection lost": ("abort", {"closeConnection": True}, 2),
 }
 
 
@@ -120,7 +130,7 @@ def test_ending_through_the_store_client_comes_to_what_pymongo_comes_to(
     assert store_way == pymongo_way
     committed = pymongo_way[1]
     assert committed == (end == "commit" and outcome not in (
-        "write conflict", "time limit", "retried and failed again"))
+        "write conflict", "time limit", "retried and failed again", "connection lost twice"))
 
 
 def test_a_commit_failing_once_with_a_retryable_error_is_sent_again(client, transport):
@@ -152,3 +162,66 @@ def test_a_transaction_that_never_reached_the_server_ends_without_a_command(clie
         shared_transaction.abort(session, lambda command, number: sent.append(command))
         assert not session.in_transaction
     assert sent == []
+
+
+# -- the store's server killed under an atomic() block ---------------------------------------
+#
+# On the embedded store (its server a process of its own, reached through its
+# socket) a Django connection ends its transactions through the store's client.
+# Killed, the server takes the open transaction with it, and this process's
+# watcher starts the next one (djongo.store). What a user sees must be what the
+# same block sees when everything goes through pymongo, as through ``CLIENT``.
+
+
+def _kill_the_stores_server() -> None:
+    data = Path(settings.DATABASES["default"]["DATA_DIR"])
+    pid = server_pid(data)
+    os.kill(pid, signal.SIGKILL)
+    wait_until_gone(pid)
+
+
+def _killed(way: str, when: str):
+    """Runs an atomic() block that creates a row and meets the store's server
+    killed ``when`` (``mid-transaction``: before its second statement;
+    ``at commit``: after its last one), with the connection's statements and
+    ends going ``way`` (``store``: the store's client, as the backend does;
+    ``pymongo``: pymongo's, as through ``CLIENT``). What it came to: the
+    error Django sees, the rows there afterwards, and the rows after the next
+    statement (which must reach the next server)."""
+    from django.db import DatabaseError, connection, transaction
+
+    connection.ensure_connection()
+    djongo_connection = connection.connection
+    store = djongo_connection.store
+    if way == "pymongo":
+        djongo_connection.store = None
+    error = None
+    try:
+        try:
+            with transaction.atomic():
+                Author.objects.create(name="in the block")
+                _kill_the_stores_server()
+                if when == "mid-transaction":
+                    Author.objects.create(name="after the kill")
+        except DatabaseError as exc:
+            cause = exc.__cause__
+            error = (type(exc).__name__, getattr(cause, "code", None),
+                     sorted(getattr(cause, "labels", ())))
+        left = sorted(Author.objects.values_list("name", flat=True))
+        Author.objects.create(name="next")
+        after = sorted(Author.objects.values_list("name", flat=True))
+    finally:
+        djongo_connection.store = store
+    Author.objects.all().delete()
+    return error, left, after
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("when", ["mid-transaction", "at commit"])
+def test_a_server_killed_under_an_atomic_block_ends_it_as_through_pymongo(when):
+    store_way = _killed("store", when)
+    pymongo_way = _killed("pymongo", when)
+    assert store_way == pymongo_way
+    error, left, after = store_way
+    assert error is not None and error[0] in ("OperationalError", "InterfaceError"), error
+    assert left == [] and after == ["next"]
