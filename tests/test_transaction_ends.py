@@ -225,3 +225,48 @@ def test_a_server_killed_under_an_atomic_block_ends_it_as_through_pymongo(when):
     error, left, after = store_way
     assert error is not None and error[0] in ("OperationalError", "InterfaceError"), error
     assert left == [] and after == ["next"]
+
+
+# -- pymongo's overload retry after the store's client started the transaction ---------------
+
+
+class _Statements:
+    """What a Django connection gives the store's client for a statement in
+    ``session``'s transaction (``Connection.transaction_fields`` and
+    ``statement_completed``)."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def transaction_fields(self):
+        session_id = bytes(self.session.session_id["id"])
+        number, starting = shared_transaction.statement(self.session)
+        return session_id, number, starting
+
+    def statement_completed(self):
+        shared_transaction.completed(self.session)
+
+
+def test_pymongo_retrying_an_overloaded_command_keeps_what_the_store_client_began(client, store):
+    """pymongo 4.20 retries a command that a server refuses as overloaded
+    (``SystemOverloadedError``), and sends the retry as the transaction's
+    first command again (``startTransaction``) unless a command of the
+    transaction has completed. The store's client's statement started it:
+    the retry must join that transaction, not start it again, and both
+    writes commit."""
+    key = next(_keys)
+    collection = client.ends.rows
+    with client.start_session() as session:
+        session.start_transaction()
+        statements = StoreTransport(_core.StoreClient(store.socket, 5000), _Statements(session),
+                                    "ends")
+        statements.insert("rows", [{"_id": key}])
+        client.admin.command("configureFailPoint", "failCommand", mode={"times": 1}, data={
+            "failCommands": ["insert"], "errorCode": 462,
+            "errorLabels": ["RetryableError", "SystemOverloadedError"]})
+        try:
+            collection.insert_one({"_id": -key}, session=session)
+        finally:
+            client.admin.command("configureFailPoint", "failCommand", mode="off")
+        session.commit_transaction()
+    assert sorted(d["_id"] for d in collection.find({"_id": {"$in": [key, -key]}})) == [-key, key]

@@ -139,6 +139,12 @@ class Connection:
         number, starting = shared_transaction.statement(session)
         return self._session_id, number, starting
 
+    def statement_completed(self) -> None:
+        """A statement the store's client sent in the connection's
+        transaction succeeded (``shared_transaction.completed``)."""
+        if self._session is not None:
+            shared_transaction.completed(self._session)
+
     def wrote_schema_of(self, *tables: str) -> None:
         """Notes that the current transaction wrote these tables' ``__schema__``
         documents (a no-op outside a transaction)."""

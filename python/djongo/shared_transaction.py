@@ -63,6 +63,18 @@ def statement(session: ClientSession) -> tuple[int, bool]:
     return int(session._server_session.transaction_id), starting
 
 
+def completed(session: ClientSession) -> None:
+    """A statement the store's client sent in ``session``'s transaction
+    succeeded. pymongo notes the same after each command of a transaction
+    (4.20's ``has_completed_command``): a later command that the server
+    refuses as overloaded (``SystemOverloadedError``) is retried as the
+    transaction's first one, with ``startTransaction``, only while none has
+    completed; sent again after ours began it, it would fail."""
+    transaction = session._transaction
+    if hasattr(transaction, "has_completed_command"):
+        transaction.has_completed_command = True
+
+
 def started(session: ClientSession) -> bool:
     """Whether ``session``'s (open) transaction has reached the server: its
     first command has been sent, so its snapshot is taken."""
