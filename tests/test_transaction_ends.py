@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 from django.conf import settings
@@ -32,7 +32,7 @@ from pymongo.errors import PyMongoError
 
 from tests.blogapp.models import Author
 from tests.engine_server import SocketServer
-from tests.multiproc import server_pid, wait_until_gone
+from tests.multiproc import run_django, server_pid, wait_until_gone
 
 LABELS = ("TransientTransactionError", "UnknownTransactionCommitResult")
 
@@ -225,6 +225,86 @@ def test_a_server_killed_under_an_atomic_block_ends_it_as_through_pymongo(when):
     error, left, after = store_way
     assert error is not None and error[0] in ("OperationalError", "InterfaceError"), error
     assert left == [] and after == ["next"]
+
+
+# -- the store's socket closed under an atomic() block ----------------------------------------
+
+_CLOSED = """
+from django.db import DatabaseError, connection
+call_command("migrate", run_syncdb=True, verbosity=0)
+Author.objects.all().delete()
+connection.ensure_connection()
+print("store's client:", connection.connection.store is not None)
+admin = connection.connection.client.admin
+
+def close_on(name, times):
+    admin.command("configureFailPoint", "failCommand", mode={"times": times},
+                  data={"failCommands": [name], "closeConnection": True})
+
+def names():
+    return sorted(Author.objects.values_list("name", flat=True))
+
+def block(label, body):
+    error = None
+    try:
+        with transaction.atomic():
+            body()
+    except DatabaseError as exc:
+        cause = exc.__cause__
+        error = (type(exc).__name__, getattr(cause, "code", None),
+                 sorted(getattr(cause, "labels", ())))
+    finally:
+        admin.command("configureFailPoint", "failCommand", mode="off")
+    print(f"{label}:", error, names())
+    Author.objects.all().delete()
+
+def mid_transaction():
+    Author.objects.create(name="first")
+    close_on("insert", 1)
+    Author.objects.create(name="second")
+
+def at_commit(times):
+    def body():
+        Author.objects.create(name="first")
+        close_on("commitTransaction", times)
+    return body
+
+block("mid-transaction", mid_transaction)
+block("at commit, once", at_commit(1))
+block("at commit, twice", at_commit(2))
+Author.objects.create(name="next")
+print("next:", names())
+"""
+
+
+def test_a_socket_closed_under_an_atomic_block_ends_it_as_through_pymongo(tmp_path):
+    """The store's server (with fail points) closes the connection of an
+    atomic() block's statement, or of its commit once or twice: through the
+    store's client the block comes to what it comes to through pymongo
+    (``CLIENT`` pointed at the same server): the error Django sees, what is
+    kept, and the next statement served."""
+    data = tmp_path / "data"
+    data.mkdir()
+    # It takes the store's lock and serves djongo.sock, so Django joins it.
+    server = SocketServer(str(data), str(data / "tests.sock"), "--enable-test-commands").start()
+    through_pymongo = {"DJONGO_TEST_MONGODB_URI": "mongodb://" + quote(
+        str(data / "djongo.sock"), safe="")}
+    try:
+        ways = [run_django(data, _CLOSED, env=env) for env in ({}, through_pymongo)]
+    finally:
+        server.stop()
+    store_way, pymongo_way = (dict(line.split(": ", 1) for line in way.stdout.splitlines())
+                              for way in ways)
+    assert all(way.returncode == 0 for way in ways), [way.stderr for way in ways]
+    assert store_way.pop("store's client") == "True"
+    assert pymongo_way.pop("store's client") == "False"
+    assert store_way == pymongo_way
+    assert store_way == {
+        "mid-transaction": "('OperationalError', None, ['TransientTransactionError']) []",
+        "at commit, once": "None ['first']",
+        "at commit, twice": "('OperationalError', None, ['UnknownTransactionCommitResult']) []",
+        "next": "['next']",
+    }
 
 
 # -- pymongo's overload retry after the store's client started the transaction ---------------
