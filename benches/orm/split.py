@@ -1,7 +1,8 @@
 """Where one ORM write's CPU goes: Django's own work, the backend's statement path, and the
 store's server, for Django + SQLite, djongo through the socket and djongo in-process.
 
-    python benches/orm/split.py [--op bulk_create] [--calls 10] [--backends sqlite,djongo,...]
+    python benches/orm/split.py [--op bulk_create] [--calls 10] [--us] \\
+        [--backends sqlite,djongo,...]
 
 Each backend runs in a process of its own on freshly loaded data (5,000 entries). Printed per
 backend, best of five rounds of ``--calls`` calls (the round with the least CPU in all); an
@@ -41,7 +42,8 @@ from machine import process_cpu_seconds as cpu_seconds  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def measure(backend: str, op: str, calls: int) -> None:
+def measure(backend: str, op: str, calls: int, scale: float = 1e3) -> None:
+    """Prints one backend's row; ``scale``: 1e3 for milliseconds, 1e6 for µs."""
     sys.path.insert(0, str(HERE))
     from bench import load, orm_operations, setup_django
 
@@ -98,8 +100,8 @@ def measure(backend: str, op: str, calls: int) -> None:
         best = None
         for _ in range(5):
             inside[0] = 0.0
-            process, served = (t / calls * 1e3 for t in round_of(calls))
-            row = (process, inside[0] / calls * 1e3, served)
+            process, served = (t / calls * scale for t in round_of(calls))
+            row = (process, inside[0] / calls * scale, served)
             if best is None or row[0] + row[2] < best[0] + best[2]:
                 best = row
         process, in_execute, served = best
@@ -111,20 +113,23 @@ def measure(backend: str, op: str, calls: int) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "measure":
-        measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        measure(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
         return
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--op", default="bulk_create")
     p.add_argument("--calls", type=int, default=10)
     p.add_argument("--backends", default="sqlite,djongo,djongo-inprocess")
+    p.add_argument("--us", action="store_true",
+                   help="print µs rather than ms (a point read is a few hundred µs)")
     args = p.parse_args()
-    print(f"{args.op}: ms of CPU per call, best of 5 rounds of {args.calls}")
+    unit, scale = ("µs", 1e6) if args.us else ("ms", 1e3)
+    print(f"{args.op}: {unit} of CPU per call, best of 5 rounds of {args.calls}")
     print("| backend | process | in execute | Django | server | total |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for backend in args.backends.split(","):
-        subprocess.run([sys.executable, __file__, "measure", backend, args.op, str(args.calls)],
-                       check=True)
+        subprocess.run([sys.executable, __file__, "measure", backend, args.op, str(args.calls),
+                        str(scale)], check=True)
 
 
 if __name__ == "__main__":

@@ -131,6 +131,8 @@ class Connection:
         statement of either kind starts it on the server, and the session's
         state says so to the other (``shared_transaction``).
         """
+        if self.autocommit:
+            return None  # what session_for_statement says first, without the call
         session = self.session_for_statement()
         if session is None:
             return None

@@ -88,7 +88,8 @@ class Cursor:
         return self
 
     def _run(self, sql: str, params: tuple) -> None:
-        logger.debug("%s; args=%r", sql, params)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s; args=%r", sql, params)
         plan = compile_sql(sql)
         try:
             self._result = Executor(self.connection).execute(plan, params)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bson import Decimal128, ObjectId, json_util
@@ -76,9 +76,14 @@ SCHEMA_OPS = frozenset({
 })
 
 
+# The rows of a result that has none: an exhausted iterator stays exhausted,
+# so every such result can share it (one fewer call per statement).
+NO_ROWS: Iterator[tuple] = iter(())
+
+
 @dataclass
 class Result:
-    rows: Iterator[tuple] = field(default_factory=lambda: iter(()))
+    rows: Iterator[tuple] = NO_ROWS
     rowcount: int = -1
     columns: Sequence[str] = ()
     lastrowid: Any = None
@@ -171,7 +176,13 @@ class Executor:
         """The plan with the collation its commands run under (``collation``
         in each of them, sub-plans included), when it is not the simple one."""
         uses = plan["collation"]
-        chosen = self._operation_collation(uses["names"], uses["columns"])
+        names, columns = uses["names"], uses["columns"]
+        collated = self._schema_facts("collations", catalog.all_collated_columns)
+        if not names and (not collated or not any(c in collated.get(t, ()) for t, c in columns)):
+            # The usual case, on every statement that compares columns: no
+            # table has a collated column (or none of these).
+            return plan
+        chosen = self._operation_collation(names, columns, collated)
         if chosen is None:
             return plan
 
@@ -183,17 +194,12 @@ class Executor:
 
         return {**under(plan), "subqueries": [under(p) for p in plan.get("subqueries", ())]}
 
-    def _operation_collation(self, names: list[str],
-                             columns: Sequence[Sequence[str]]) -> dict | None:
+    def _operation_collation(self, names: list[str], columns: Sequence[Sequence[str]],
+                             collated: dict[str, dict]) -> dict | None:
         """MongoDB's collation for a statement that names ``names`` and
-        compares ``columns`` (collations.choose). The columns' collations come
-        from ``_schema_facts``; their types only when a collation other than the
-        simple one is in play."""
-        collated = self._schema_facts("collations", catalog.all_collated_columns)
-        if not names and (not collated or not any(c in collated.get(t, ()) for t, c in columns)):
-            # The usual case, on every statement that compares columns: no
-            # table has a collated column (or none of these).
-            return None
+        compares ``columns`` (collations.choose). ``collated``: the columns'
+        collations, from ``_schema_facts``; their types are read only when a
+        collation other than the simple one is in play."""
         columns = [tuple(c) for c in columns]
 
         def type_of(table: str, column: str) -> str | None:
@@ -248,7 +254,8 @@ class Executor:
 
     def _run_find(self, plan, binder: Binder) -> Result:
         columns = plan["columns"]
-        options = self._concerns()
+        # Most statements have no concerns: no call to weigh them then.
+        options = concerns.current.get() and self._concerns()
         if self.store is not None and not self.connection.enforce_schema and not plan.get("star"):
             return Result(rows=self.store.find(plan, binder, options and options.for_read()),
                           columns=columns)
@@ -521,11 +528,12 @@ class Executor:
         them anew on each call."""
         facts = getattr(self.connection, kind)
         if facts is None:
-            own = self.connection.in_transaction and self.connection.wrote_schema
+            in_transaction = self.connection.in_transaction
+            own = in_transaction and self.connection.wrote_schema
             session = self.session if own else None
             facts = records.shared_facts(self.connection, kind,
                                          lambda: read(self.db, session), share=not own)
-            if self.connection.in_transaction:
+            if in_transaction:
                 setattr(self.connection, kind, facts)
         return facts
 

@@ -70,8 +70,14 @@ class StoreTransport:
         ``concerns``: fields the command carries outside a transaction
         (``readConcern``, ``$readPreference``, ``writeConcern``: djongo.concerns)."""
         txn = self.connection.transaction_fields()
-        with _reraised(txn, self.connection):
-            rows, cursor_id = self.client.find(self.db, plan, binder, txn, self._log(), concerns)
+        log = _log_command if command_logger.isEnabledFor(logging.DEBUG) else None
+        # Every read's path: `_reraised` by hand, without its object.
+        try:
+            rows, cursor_id = self.client.find(self.db, plan, binder, txn, log, concerns)
+        except _core.StoreError as exc:
+            raise _as_pymongo(exc, txn is not None, None) from None
+        if txn is not None:
+            self.connection.statement_completed()
         if not cursor_id:
             return iter(rows)
         later = None if txn is None else (txn[0], txn[1], False)
@@ -98,8 +104,14 @@ class StoreTransport:
                   concerns: dict[str, Any] | None = None) -> list[tuple]:
         """Every row of an ``aggregate`` plan."""
         txn = self.connection.transaction_fields()
-        with _reraised(txn, self.connection):
-            return self.client.aggregate(self.db, plan, binder, txn, self._log(), concerns)
+        log = _log_command if command_logger.isEnabledFor(logging.DEBUG) else None
+        try:
+            rows = self.client.aggregate(self.db, plan, binder, txn, log, concerns)
+        except _core.StoreError as exc:
+            raise _as_pymongo(exc, txn is not None, None) from None
+        if txn is not None:
+            self.connection.statement_completed()
+        return rows
 
     # -- writes --------------------------------------------------------------
 

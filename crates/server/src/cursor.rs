@@ -81,7 +81,7 @@ pub fn take_batch(docs: &mut VecDeque<Document>, limit: Option<usize>) -> Vec<Do
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
-        let size = front.to_vec().map(|v| v.len()).unwrap_or(0);
+        let size = crate::bson_len::encoded_len(front);
         if !out.is_empty() && bytes + size > MAX_BATCH_BYTES {
             break;
         }

@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod bson_len;
 pub mod catalog;
 pub mod changes;
 pub mod commands;

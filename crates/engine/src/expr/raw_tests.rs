@@ -112,3 +112,130 @@ proptest! {
         prop_assert_eq!(general, compiled);
     }
 }
+
+fn null_check() -> impl Strategy<Value = Bson> {
+    (prop_oneof![Just("$eq"), Just("$ne")], expression(), any::<bool>()).prop_map(|(op, x, swapped)| {
+        let checked = bson!({"$ifNull": [x, null]});
+        let sides = if swapped { bson!([null, checked]) } else { bson!([checked, null]) };
+        Bson::Document(doc! {op: sides})
+    })
+}
+
+proptest! {
+    /// `{$eq|$ne: [{$ifNull: [x, null]}, null]}` (Django's `COUNT(column)`),
+    /// which compiles to a test of `x`'s type, answers what the general
+    /// evaluator answers.
+    #[test]
+    fn null_checks_match_general(expr in null_check(), joined in joined_document()) {
+        let (general, compiled) = both(&expr, &joined);
+        prop_assert_eq!(general, compiled);
+    }
+}
+
+/// A document with one field of every BSON type, then `last`.
+fn every_type() -> Document {
+    use bson::spec::BinarySubtype;
+    use bson::{Binary, DateTime, JavaScriptCodeWithScope, Timestamp};
+    doc! {
+        "double": 1.5,
+        "string": "héllo",
+        "document": {"a": 1, "b": [1, 2]},
+        "array": [1, "two", {"three": 3}],
+        "binary": Binary { subtype: BinarySubtype::Generic, bytes: vec![1, 2, 3] },
+        "undefined": Bson::Undefined,
+        "objectid": bson::oid::ObjectId::from_bytes([7; 12]),
+        "true": true,
+        "false": false,
+        "datetime": DateTime::from_millis(1_704_067_200_000),
+        "null": Bson::Null,
+        "regex": crate::test_regex("^a.*", "i"),
+        "code": Bson::JavaScriptCode("f()".into()),
+        "symbol": Bson::Symbol("s".into()),
+        "codewithscope": JavaScriptCodeWithScope { code: "g()".into(), scope: doc! {"x": 1} },
+        "int32": 3,
+        "timestamp": Timestamp { time: 5, increment: 6 },
+        "int64": 4i64,
+        "decimal": bson::Decimal128::from_bytes([1; 16]),
+        "minkey": Bson::MinKey,
+        "maxkey": Bson::MaxKey,
+        "a_rather_long_field_name": "long",
+        "": "an empty name",
+        "sevench": 7,
+        "eightchr": 8,
+        "ninechars": 9,
+        "last": 9,
+    }
+}
+
+/// `doc`'s bytes with a DBPointer field (which bson builds no value of)
+/// inserted after its first field.
+fn with_dbpointer(doc: &Document) -> RawDocumentBuf {
+    let bytes = RawDocumentBuf::try_from(doc).expect("encodes").into_bytes();
+    let mut pointer = vec![0x0C];
+    pointer.extend(b"dbpointer\0");
+    pointer.extend(2i32.to_le_bytes());
+    pointer.extend(b"c\0");
+    pointer.extend([9u8; 12]);
+    let first_end = 4 + RawDocumentBuf::try_from(doc).expect("encodes").iter_elements().next().expect("a field").expect("reads").size()
+        + 1
+        + doc.keys().next().expect("a field").len()
+        + 1;
+    let mut out = Vec::with_capacity(bytes.len() + pointer.len());
+    out.extend(&bytes[..first_end]);
+    out.extend(&pointer);
+    out.extend(&bytes[first_end..]);
+    let length = i32::try_from(out.len()).expect("small");
+    out[..4].copy_from_slice(&length.to_le_bytes());
+    RawDocumentBuf::from_bytes(out).expect("a document")
+}
+
+#[test]
+fn fields_read_past_and_of_every_type() {
+    let joined = every_type();
+    let raw = with_dbpointer(&joined);
+    assert!(raw.get("dbpointer").expect("bson reads it").is_some());
+    let mut fields = RawFields::default();
+    let names: Vec<&str> = raw.iter_elements().map(|e| e.expect("reads").key().as_str()).collect();
+    let slots: Vec<usize> = names.iter().map(|n| fields.slot(n)).collect();
+    let values = fields.read(&raw).expect("reads");
+    for (name, slot) in names.iter().zip(slots) {
+        assert_eq!(values[slot], raw.get(name).expect("bson reads it"), "{name}");
+    }
+    // One field at a time: every other type is stepped over.
+    for name in names {
+        let mut one = RawFields::default();
+        let slot = one.slot(name);
+        let missing = one.slot("missing");
+        let values = one.read(&raw).expect("reads");
+        assert_eq!(values[slot], raw.get(name).expect("bson reads it"), "{name}");
+        assert_eq!(values[missing], None);
+    }
+}
+
+#[test]
+fn fields_near_the_end_of_small_documents() {
+    for joined in [doc! {"n": Bson::Null}, doc! {"": 1}, doc! {"a": 1, "n": true}, doc! {"abcdefg": 1}, doc! {"abcdefgh": 1}] {
+        let raw = RawDocumentBuf::try_from(&joined).expect("encodes");
+        for name in joined.keys().map(String::as_str).chain(["missing", "n"]) {
+            let mut fields = RawFields::default();
+            let slot = fields.slot(name);
+            assert_eq!(fields.read(&raw).expect("reads")[slot], raw.get(name).expect("bson reads it"), "{name} of {joined}");
+        }
+    }
+}
+
+#[test]
+fn corrupt_bytes_are_reported_not_read() {
+    let raw = RawDocumentBuf::try_from(&doc! {"s": "abc", "n": 1}).expect("encodes");
+    let mut bytes = raw.as_bytes().to_vec();
+    // The string's length (after the type byte, "s" and its zero) claims
+    // more bytes than the document has.
+    bytes[4 + 3] = 200;
+    let corrupt = bson::RawDocument::from_bytes(&bytes).expect("the outer length still holds");
+    let mut fields = RawFields::default();
+    fields.slot("n");
+    assert!(fields.read(corrupt).is_err());
+    let mut fields = RawFields::default();
+    fields.slot("s");
+    assert!(fields.read(corrupt).is_err());
+}
