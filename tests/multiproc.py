@@ -29,11 +29,14 @@ def django_env(data_dir: Path) -> dict[str, str]:
     return {**os.environ, "DJONGO_TEST_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
 
 
-def run_django(data_dir: Path, body: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Runs ``body`` in a new Django process on the store in ``data_dir``."""
+def run_django(data_dir: Path, body: str, timeout: float = 120,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs ``body`` in a new Django process on the store in ``data_dir``
+    (``env``: more environment, e.g. ``DJONGO_TEST_MONGODB_URI``)."""
     return subprocess.run(
         [sys.executable, "-c", SETUP + textwrap.dedent(body)],
-        cwd=ROOT, env=django_env(data_dir), capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT, env={**django_env(data_dir), **(env or {})}, capture_output=True, text=True,
+        timeout=timeout,
     )
 
 

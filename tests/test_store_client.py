@@ -15,6 +15,7 @@ import signal
 import subprocess
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
@@ -26,6 +27,7 @@ from djongo import records
 from djongo.connection import Connection
 
 from tests.blogapp.models import Author
+from tests.engine_server import SocketServer
 from tests.multiproc import run_django, server_pid, start_django, wait_until_gone
 from tests.writeapp.models import Note
 
@@ -291,7 +293,8 @@ def test_bulk_create_in_a_transaction_takes_its_ids_in_one_round_trip(commands):
     Author.objects.create(name="a")  # the record is read and cached
     commands.clear()
     made = Author.objects.bulk_create([Author(name=f"b{i}") for i in range(5)])
-    # (pymongo may open a connection for the commit: its handshake is no statement.)
+    # (A connection's first transaction asks once whether the server has them:
+    # Connection.supports_transactions' hello is no statement.)
     sent = [(name, command) for name, command in commands if name != "hello"]
     assert [name for name, _ in sent] == ["findAndModify", "insert", "commitTransaction"], sent
     counter = sent[0][1]
@@ -347,14 +350,31 @@ def test_bulk_create_in_a_transaction_sees_a_default_another_process_added(tmp_p
                                ("last", "FR", 4)]))
 
 
-def test_transactions_making_an_implicit_table_together_do_not_conflict(tmp_path):
+@pytest.fixture(params=["embedded", "standalone-server"])
+def served_by(request, tmp_path):
+    """The environment of a test's Django processes: on the embedded store
+    (its ORM statements through the store's own client), or with ``default``
+    pointing through ``CLIENT`` at a ``djongo-server`` of the test's own
+    (every statement through pymongo)."""
+    if request.param == "embedded":
+        yield {}
+        return
+    server = SocketServer(str(tmp_path / "standalone"), str(tmp_path / "server.sock")).start()
+    try:
+        yield {"DJONGO_TEST_MONGODB_URI": "mongodb://" + quote(server.socket, safe="")}
+    finally:
+        server.stop()
+
+
+def test_transactions_making_an_implicit_table_together_do_not_conflict(tmp_path, served_by):
     """blogapp has no migrations, so ``migrate`` leaves its tables to be made
     by their first insert, id counter included. Two ``bulk_create()`` calls
     at once (each its own transaction, started by the insert) both find no
     table and no counter: neither is created inside either transaction, as
     ids are not taken inside one, so neither fails on the other's."""
     data = tmp_path / "data"
-    assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0
+    migrated = run_django(data, 'call_command("migrate", verbosity=0)', env=served_by)
+    assert migrated.returncode == 0, migrated.stderr
     result = run_django(data, """
         import threading
         from django.db import connection
@@ -379,17 +399,19 @@ def test_transactions_making_an_implicit_table_together_do_not_conflict(tmp_path
         for t in threads:
             t.join()
         print(errors, sorted(ids), sorted(Author.objects.values_list("pk", flat=True)))
-    """)
+    """, env=served_by)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[] [1, 2, 3, 4, 5, 6] [1, 2, 3, 4, 5, 6]", result.stderr
 
 
-def test_a_transaction_under_way_makes_an_implicit_table_and_numbers_past_its_own_ids(tmp_path):
+def test_a_transaction_under_way_makes_an_implicit_table_and_numbers_past_its_own_ids(
+        tmp_path, served_by):
     """A transaction that read before its first insert into a new implicit
     table (its snapshot is taken) creates the table itself; the counter,
     created outside it, starts past the ids it inserted explicitly."""
     data = tmp_path / "data"
-    assert run_django(data, 'call_command("migrate", verbosity=0)').returncode == 0
+    migrated = run_django(data, 'call_command("migrate", verbosity=0)', env=served_by)
+    assert migrated.returncode == 0, migrated.stderr
     result = run_django(data, """
         from django.db import transaction
         with transaction.atomic():
@@ -397,7 +419,7 @@ def test_a_transaction_under_way_makes_an_implicit_table_and_numbers_past_its_ow
             Author.objects.bulk_create([Author(pk=7, name="given")])
             made = Author.objects.bulk_create([Author(name="x") for _ in range(2)])
         print([a.pk for a in made], sorted(Author.objects.values_list("pk", flat=True)))
-    """)
+    """, env=served_by)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[8, 9] [7, 8, 9]", result.stderr
 

@@ -149,13 +149,16 @@ def test_the_serving_process_runs_orm_statements_and_transactions_itself(tmp_pat
                      rf"on {re.escape(str(data / 'djongo.sock'))}", done.stderr), done.stderr
 
 
-def test_the_serving_process_ends_transactions_itself_committed_or_rolled_back_whole(tmp_path):
-    """In-process, ``atomic()`` blocks end (commit, roll back, or the
-    connection closed in the middle) through the store's own client in the
-    calling thread, with pymongo sending no ``commitTransaction`` or
-    ``abortTransaction``, and still as one transaction with the ``mongo_*``
-    writes pymongo sent into it, whichever client wrote first. What each
-    block left is read by another process, through the socket."""
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "socket"])
+def test_atomic_blocks_end_through_the_stores_client_committed_or_rolled_back_whole(
+        tmp_path, in_process):
+    """``atomic()`` blocks end (commit, roll back, or the connection closed in
+    the middle) through the store's own client (in the calling thread when
+    this process serves the store, through its socket otherwise), with
+    pymongo sending no ``commitTransaction`` or ``abortTransaction``, and
+    still as one transaction with the ``mongo_*`` writes pymongo sent into
+    it, whichever client wrote first. What each block left is read by
+    another process, through the socket."""
     data = tmp_path / "data"
     done = run_django(data, """
         import threading
@@ -270,10 +273,10 @@ def test_the_serving_process_ends_transactions_itself_committed_or_rolled_back_w
             print("killed:", type(exc).__module__, type(exc).__name__, is_transient(exc))
         print("pymongo ended:", Ends.sent)
         print("ends in process:", connection.connection.store.in_process)
-    """)
+    """, in_process=in_process)
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
-    assert lines["in process"] == "True"
+    assert lines["in process"] == str(in_process)
     assert lines["pymongo ended"] == "[]"
     assert lines["after rollback"] == "[2]"
     assert lines["abandoned"] == "[None]"

@@ -15,9 +15,9 @@ outside what is counted:
 - ``Django``: ``process`` less ``in execute``;
 - ``server``: the store's server process's CPU (djongo through the socket only).
 
-In-process, a transaction's ``commitTransaction`` runs in the calling thread outside
-``cursor.execute`` (``Connection.commit``): its CPU, the engine's commit included, counts
-in ``Django`` there.
+A transaction's ``commitTransaction`` is sent by the store's client outside
+``cursor.execute`` (``Connection.commit``): its client side counts in ``Django``, and
+in-process, where it runs in the calling thread, the engine's commit too.
 
 Run it with each interpreter to compare trees (``/path/to/.venv/bin/python benches/orm/split.py``).
 CPU time rather than wall time: writes wait for fsync, which on a shared disk moves with

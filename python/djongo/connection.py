@@ -141,6 +141,12 @@ class Connection:
         number, starting = shared_transaction.statement(session)
         return self._session_id, number, starting
 
+    def statement_completed(self) -> None:
+        """A statement the store's client sent in the connection's
+        transaction succeeded (``shared_transaction.completed``)."""
+        if self._session is not None:
+            shared_transaction.completed(self._session)
+
     def wrote_schema_of(self, *tables: str) -> None:
         """Notes that the current transaction wrote these tables' ``__schema__``
         documents (a no-op outside a transaction)."""
@@ -192,12 +198,12 @@ class Connection:
 
     def _end_transaction(self, here: Callable, through_pymongo: Callable[[], None]) -> None:
         """Ends the session's transaction (``here``: ``shared_transaction.commit``
-        or ``abort``). When this process serves the store, the store's client
-        sends the command in the calling thread, as it sends the statements;
-        otherwise pymongo does: through a socket either way, and pymongo then
-        retries a commit the connection lost."""
+        or ``abort``). On the embedded store its own client sends the command,
+        as it sends the statements (through the store's socket, or in the
+        calling thread when this process serves the store), with pymongo's
+        retry and labels; on a server reached through ``CLIENT`` pymongo does."""
         session = self._session
-        if self.store is None or not self.store.in_process:
+        if self.store is None:
             through_pymongo()
             return
         if self._session_id is None:

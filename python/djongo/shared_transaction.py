@@ -10,13 +10,14 @@ it on the server, so the other must know: the store's client does here what
 pymongo does when it applies a session to a command, moving the session's
 state from *starting* to *in progress*.
 
-When this process serves the store itself (``STORE_SERVER: "in-process"``),
-the transaction is ended (``commit``, ``abort``) by the store's client too,
-in the calling thread, instead of a pymongo round trip through the socket to
-this process's own server threads: the same command and session fields, the
-same retry and error labels, and the session left in the state pymongo's own
-``commit_transaction``/``abort_transaction`` would leave it in, so pymongo
-carries on with the session as if it had sent the command itself.
+On the embedded store the transaction is ended (``commit``, ``abort``) by
+the store's client too, through the store's socket or, when this process
+serves the store itself (``STORE_SERVER: "in-process"``), in the calling
+thread, instead of a pymongo round trip of its own: the same command and
+session fields, the same retry and error labels, and the session left in
+the state pymongo's own ``commit_transaction``/``abort_transaction`` would
+leave it in, so pymongo carries on with the session as if it had sent the
+command itself.
 
 That state is pymongo's own (``ClientSession._transaction``), not public
 API; this module is the one place that touches it.
@@ -60,6 +61,18 @@ def statement(session: ClientSession) -> tuple[int, bool]:
     if starting:
         transaction.state = _TxnState.IN_PROGRESS
     return int(session._server_session.transaction_id), starting
+
+
+def completed(session: ClientSession) -> None:
+    """A statement the store's client sent in ``session``'s transaction
+    succeeded. pymongo notes the same after each command of a transaction
+    (4.20's ``has_completed_command``): a later command that the server
+    refuses as overloaded (``SystemOverloadedError``) is retried as the
+    transaction's first one, with ``startTransaction``, only while none has
+    completed; sent again after ours began it, it would fail."""
+    transaction = session._transaction
+    if hasattr(transaction, "has_completed_command"):
+        transaction.has_completed_command = True
 
 
 def started(session: ClientSession) -> bool:

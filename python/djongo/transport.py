@@ -76,6 +76,8 @@ class StoreTransport:
             rows, cursor_id = self.client.find(self.db, plan, binder, txn, log, concerns)
         except _core.StoreError as exc:
             raise _as_pymongo(exc, txn is not None, None) from None
+        if txn is not None:
+            self.connection.statement_completed()
         if not cursor_id:
             return iter(rows)
         later = None if txn is None else (txn[0], txn[1], False)
@@ -86,7 +88,7 @@ class StoreTransport:
         try:
             yield from rows
             while cursor_id:
-                with _reraised(txn):
+                with _reraised(txn, self.connection):
                     rows, cursor_id = self.client.get_more(self.db, collection, cursor_id,
                                                            width, txn)
                 yield from rows
@@ -104,9 +106,12 @@ class StoreTransport:
         txn = self.connection.transaction_fields()
         log = _log_command if command_logger.isEnabledFor(logging.DEBUG) else None
         try:
-            return self.client.aggregate(self.db, plan, binder, txn, log, concerns)
+            rows = self.client.aggregate(self.db, plan, binder, txn, log, concerns)
         except _core.StoreError as exc:
             raise _as_pymongo(exc, txn is not None, None) from None
+        if txn is not None:
+            self.connection.statement_completed()
+        return rows
 
     # -- writes --------------------------------------------------------------
 
@@ -114,14 +119,14 @@ class StoreTransport:
                concerns: dict[str, Any] | None = None) -> int:
         """Runs an ``update`` plan; the number of documents it matched."""
         txn = self.connection.transaction_fields()
-        with _reraised(txn, write="one"):
+        with _reraised(txn, self.connection, write="one"):
             return self.client.update(self.db, plan, binder, txn, self._log(), concerns)
 
     def delete(self, plan: dict[str, Any], binder: Binder,
                concerns: dict[str, Any] | None = None) -> int:
         """Runs a ``delete`` plan; the number of documents it deleted."""
         txn = self.connection.transaction_fields()
-        with _reraised(txn, write="one"):
+        with _reraised(txn, self.connection, write="one"):
             return self.client.delete(self.db, plan, binder, txn, self._log(), concerns)
 
     def insert(self, collection: str, documents: list[dict], ordered: bool = True,
@@ -133,7 +138,7 @@ class StoreTransport:
         ``field`` in the insert's own write, and their dicts get the numbers
         (``djongoCounter``, crates/server/src/commands/counter.rs)."""
         txn = self.connection.transaction_fields()
-        with _reraised(txn, write="bulk"):
+        with _reraised(txn, self.connection, write="bulk"):
             return self.client.insert(self.db, collection, documents, ordered, txn, self._log(),
                                       counter, concerns)
 
@@ -143,7 +148,7 @@ class StoreTransport:
         connection's transaction, if one is open; ``write``: a write outside
         a transaction (numbered, so that it can be sent again)."""
         txn = self.connection.transaction_fields() if in_transaction else None
-        with _reraised(txn):
+        with _reraised(txn, self.connection):
             return self.client.command(self.db, command, txn, write and txn is None, self._log())
 
     def end_transaction(self, command: dict[str, Any],
@@ -172,17 +177,25 @@ def _log_command(db: str, body: bytes) -> None:
 
 
 class _reraised:
-    """Raises the client's failures as the pymongo exceptions of the same reply."""
+    """Raises the client's failures as the pymongo exceptions of the same
+    reply; tells ``connection`` of a statement in its transaction that
+    succeeded, as pymongo notes its own (``Connection.statement_completed``)."""
 
-    def __init__(self, txn: tuple | None, write: str | None = None) -> None:
+    def __init__(self, txn: tuple | None, connection: Connection | None = None,
+                 write: str | None = None) -> None:
         self.txn = txn
+        self.connection = connection
         self.write = write
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or not isinstance(exc, _core.StoreError):
+        if exc is None:
+            if self.txn is not None and self.connection is not None:
+                self.connection.statement_completed()
+            return False
+        if not isinstance(exc, _core.StoreError):
             return False
         raise _as_pymongo(exc, self.txn is not None, self.write) from None
 
