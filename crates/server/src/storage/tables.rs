@@ -159,7 +159,7 @@ fn range_values(t: &View<'_, Bytes, Bytes>, prefix: &[u8]) -> CmdResult<Vec<(Vec
 
 /// The collection id a `DOCS` key starts with.
 pub(super) fn collection_of(key: &[u8]) -> CmdResult<u64> {
-    key.get(..8)
+    key.get(..DOC_PREFIX_LEN)
         .and_then(|p| <[u8; 8]>::try_from(p).ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| CommandError::internal("a stored document key without its collection id"))
@@ -203,14 +203,25 @@ pub(super) fn doc_prefix(meta: &CollectionMeta) -> [u8; 8] {
 }
 
 fn doc_key(meta: &CollectionMeta, id_key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + id_key.len());
+    let mut k = Vec::with_capacity(DOC_PREFIX_LEN + id_key.len());
     k.extend_from_slice(&meta.id.to_be_bytes());
     k.extend_from_slice(id_key);
     k
 }
 
+/// How many leading bytes of a stored document's key name its collection,
+/// and of an index entry's key its collection and index.
+pub(super) const DOC_PREFIX_LEN: usize = 8;
+pub(super) const INDEX_PREFIX_LEN: usize = 16;
+
 pub(super) fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
-    let mut k = Vec::with_capacity(16);
+    index_prefix_with_room(meta, ix, 0)
+}
+
+/// [`index_prefix`] in a buffer sized for `room` more bytes: an entry's key
+/// is built per index per written document, and is allocated once.
+fn index_prefix_with_room(meta: &CollectionMeta, ix: &IndexSpec, room: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(INDEX_PREFIX_LEN + room);
     k.extend_from_slice(&meta.id.to_be_bytes());
     k.extend_from_slice(&ix.id.to_be_bytes());
     k
@@ -219,10 +230,7 @@ pub(super) fn index_prefix(meta: &CollectionMeta, ix: &IndexSpec) -> Vec<u8> {
 /// The index table key of one entry: unique entries are keyed by value alone
 /// (so a lookup finds the owner), others also by `_id`.
 fn entry_key(meta: &CollectionMeta, ix: &IndexSpec, encoded: &[u8], id_key: &[u8]) -> Vec<u8> {
-    // Sized once: one of these is built per index per written document.
-    let mut k = Vec::with_capacity(16 + encoded.len() + id_key.len());
-    k.extend_from_slice(&meta.id.to_be_bytes());
-    k.extend_from_slice(&ix.id.to_be_bytes());
+    let mut k = index_prefix_with_room(meta, ix, encoded.len() + id_key.len());
     k.extend_from_slice(encoded);
     if !ix.unique {
         k.extend_from_slice(id_key);

@@ -148,11 +148,6 @@ impl Drop for Transaction {
 /// Writes the overlay into redb. Sequence counters in `meta` only ever
 /// grow: two transactions that each created a collection leave the larger
 /// counter, whichever commits last.
-/// The part of a key naming what it belongs to (collection id; collection
-/// and index id), within which `sorted_writes` judges whether runs pay.
-const DOC_PREFIX: usize = 8;
-const INDEX_PREFIX: usize = 16;
-
 fn apply(write: &WriteTransaction, overlay: &mut Overlay) -> CmdResult<()> {
     {
         let mut catalog = write.open_table(CATALOG)?;
@@ -171,14 +166,14 @@ fn apply(write: &WriteTransaction, overlay: &mut Overlay) -> CmdResult<()> {
     let mut counted: BTreeMap<u64, i64> = BTreeMap::new();
     {
         let mut docs = write.open_table(DOCS)?;
-        super::sorted_writes::write_in_order(&mut docs, overlay.take(TableId::Docs), DOC_PREFIX, |key, moved| {
+        super::sorted_writes::write_in_order(&mut docs, overlay.take(TableId::Docs), super::tables::DOC_PREFIX_LEN, |key, moved| {
             *counted.entry(super::tables::collection_of(key)?).or_default() += moved;
             Ok(())
         })?;
     }
     {
         let mut index = write.open_table(INDEX)?;
-        super::sorted_writes::write_in_order(&mut index, overlay.take(TableId::Index), INDEX_PREFIX, |_, _| Ok(()))?;
+        super::sorted_writes::write_in_order(&mut index, overlay.take(TableId::Index), super::tables::INDEX_PREFIX_LEN, |_, _| Ok(()))?;
     }
     let mut counts = write.open_table(COUNTS)?;
     for (collection, delta) in counted {
