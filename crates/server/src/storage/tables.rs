@@ -273,6 +273,18 @@ impl<'t> Tables<'t> {
         })
     }
 
+    /// The latest data's tables, shared with other reads (`latest`).
+    pub fn shared(tables: &'t super::SnapshotTables) -> Tables<'t> {
+        Tables {
+            catalog: View::shared(&tables.catalog),
+            docs: View::shared(&tables.docs),
+            index: View::shared(&tables.index),
+            meta: View::shared(&tables.meta),
+            counts: View::shared(&tables.counts),
+            writer: None,
+        }
+    }
+
     /// The tables of an autocommit write.
     pub fn open_write(wtxn: &'t WriteTxn) -> CmdResult<Tables<'t>> {
         let txn = wtxn.txn()?;
