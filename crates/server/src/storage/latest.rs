@@ -11,11 +11,18 @@
 //! finds stale and replaces, never the other way round. A commit also drops
 //! the shared tables (`forget`), so that a snapshot nobody reads any more
 //! does not keep redb from reusing the pages later commits free.
+//!
+//! What reads look up in a snapshot's catalog and index markers on every
+//! command (a collection's entry, whether an index is multikey) cannot
+//! change within it either, so the shared tables remember the answers
+//! (`SnapshotMemo`): they are forgotten with the snapshot.
 use super::{Clock, CATALOG, COUNTS, DOCS, INDEX, META};
+use crate::catalog::CollectionMeta;
 use crate::error::CmdResult;
 use bson::Timestamp;
 use parking_lot::Mutex;
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 type Bytes = &'static [u8];
@@ -27,6 +34,16 @@ pub struct SnapshotTables {
     pub(super) index: ReadOnlyTable<Bytes, Bytes>,
     pub(super) meta: ReadOnlyTable<&'static str, u64>,
     pub(super) counts: ReadOnlyTable<u64, u64>,
+    pub(super) memo: Mutex<SnapshotMemo>,
+}
+
+/// Answers read from one snapshot, kept with it.
+#[derive(Default)]
+pub(crate) struct SnapshotMemo {
+    /// Catalog entries by namespace (`None`: no such collection).
+    pub(super) collections: HashMap<String, Option<CollectionMeta>, ahash::RandomState>,
+    /// Whether an index is multikey, by its multikey marker's key.
+    pub(super) multikey: HashMap<Vec<u8>, bool, ahash::RandomState>,
 }
 
 impl SnapshotTables {
@@ -37,6 +54,7 @@ impl SnapshotTables {
             index: txn.open_table(INDEX)?,
             meta: txn.open_table(META)?,
             counts: txn.open_table(COUNTS)?,
+            memo: Mutex::default(),
         })
     }
 }
