@@ -31,7 +31,7 @@ use crate::session::TxnState;
 use crate::state::{ConnInfo, ServerState};
 use crate::changes::PendingChange;
 use crate::failpoint;
-use crate::storage::{ConflictKey, Storage, Tables, Transaction, WriteTxn, WriterId};
+use crate::storage::{ConflictKey, SnapshotTables, Storage, Tables, Transaction, WriteTxn, WriterId};
 use bson::{Bson, Document};
 use redb::ReadTransaction;
 use std::sync::Arc;
@@ -87,23 +87,26 @@ pub struct Scope<'a> {
     storage: &'a Storage,
     lock_timeout: Duration,
     in_txn: Option<&'a Transaction>,
+    /// The snapshot of a read at a point in time.
     read: Option<Arc<ReadTransaction>>,
+    /// Otherwise the latest data's tables, taken at the first read.
+    latest: Option<Arc<SnapshotTables>>,
     write: Option<WriteTxn>,
 }
 
 impl<'a> Scope<'a> {
     fn autocommit(storage: &'a Storage, lock_timeout: Duration) -> Scope<'a> {
-        Scope { storage, lock_timeout, in_txn: None, read: None, write: None }
+        Scope { storage, lock_timeout, in_txn: None, read: None, latest: None, write: None }
     }
 
     fn transaction(storage: &'a Storage, txn: &'a Transaction) -> Scope<'a> {
-        Scope { storage, lock_timeout: Duration::ZERO, in_txn: Some(txn), read: None, write: None }
+        Scope { storage, lock_timeout: Duration::ZERO, in_txn: Some(txn), read: None, latest: None, write: None }
     }
 
     /// A read at a point in time (`readConcern: snapshot`): reads see this
     /// snapshot rather than the latest data.
     fn at_snapshot(storage: &'a Storage, snapshot: Arc<ReadTransaction>) -> Scope<'a> {
-        Scope { storage, lock_timeout: Duration::ZERO, in_txn: None, read: Some(snapshot), write: None }
+        Scope { storage, lock_timeout: Duration::ZERO, in_txn: None, read: Some(snapshot), latest: None, write: None }
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -124,11 +127,14 @@ impl<'a> Scope<'a> {
         if let Some(w) = &self.write {
             return Tables::open_write(w);
         }
-        let read = match &mut self.read {
-            Some(r) => r,
-            slot => slot.insert(Arc::new(self.storage.begin_read()?)),
+        if let Some(snapshot) = &self.read {
+            return Tables::open_read(snapshot);
+        }
+        let latest = match &mut self.latest {
+            Some(l) => l,
+            slot => slot.insert(self.storage.latest_tables()?),
         };
-        Tables::open_read(read)
+        Ok(Tables::shared(latest))
     }
 
     /// Tables for writing; outside a transaction this takes the store's

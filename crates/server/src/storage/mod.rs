@@ -12,6 +12,7 @@
 mod claims;
 pub mod clock;
 mod conflicts;
+mod latest;
 mod lock;
 mod overlay;
 mod reads;
@@ -21,6 +22,7 @@ mod transaction;
 mod view;
 
 pub use clock::Clock;
+pub use latest::SnapshotTables;
 pub use lock::{LockToken, WriteLock};
 pub use overlay::{Mark, SavepointError};
 pub use reads::{decode_fields, DocumentRange, EntryRange, IdRange, IndexEntry};
@@ -74,6 +76,8 @@ pub struct Storage {
     /// makes such commits durable within a bounded time, as mongod's
     /// journal commit interval does.
     unjournaled: Arc<AtomicBool>,
+    /// The latest data's tables, shared by reads until the next commit.
+    latest: Arc<latest::Latest>,
     path: PathBuf,
 }
 
@@ -93,6 +97,7 @@ pub struct WriteTxn {
     /// asks it not to).
     journaled: bool,
     unjournaled: Arc<AtomicBool>,
+    latest: Arc<latest::Latest>,
     _token: LockToken,
 }
 
@@ -148,6 +153,7 @@ impl WriteTxn {
                     t.set_durability(redb::Durability::None).map_err(|e| CommandError::internal(format!("a commit without the journal: {e}")))?;
                 }
                 self.clock.commit(|| Ok(t.commit()?), then)?;
+                self.latest.forget();
                 // Still under the writer lock (`_token`), so no other commit
                 // runs between the commit and this mark.
                 self.unjournaled.store(!self.journaled, Ordering::Release);
@@ -234,6 +240,7 @@ impl Storage {
             collection_ids: Arc::new(AtomicU64::new(next_id)),
             clock: Arc::new(Clock::default()),
             unjournaled: Arc::new(AtomicBool::new(false)),
+            latest: Arc::default(),
             path,
         };
         storage
@@ -285,6 +292,12 @@ impl Storage {
         self.clock.snapshot(&self.db, at)
     }
 
+    /// The tables of the latest committed data, as a snapshot taken now
+    /// would show them (shared between reads until the next commit).
+    pub fn latest_tables(&self) -> CmdResult<Arc<SnapshotTables>> {
+        self.latest.tables(&self.db, &self.clock)
+    }
+
     /// A consistent snapshot for reads; never blocks on writers.
     pub fn begin_read(&self) -> CmdResult<ReadTransaction> {
         Ok(self.db.begin_read()?)
@@ -305,6 +318,7 @@ impl Storage {
             clock: Arc::clone(&self.clock),
             journaled: true,
             unjournaled: Arc::clone(&self.unjournaled),
+            latest: Arc::clone(&self.latest),
             _token: token,
         }))
     }

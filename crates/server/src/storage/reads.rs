@@ -263,6 +263,14 @@ impl Tables<'_> {
     /// Whether some document ever met an array on a path of `ix`, so that
     /// it may have several entries, each holding an element.
     pub fn is_multikey(&self, meta: &CollectionMeta, ix: &IndexSpec) -> CmdResult<bool> {
-        Ok(self.key_get(KeySpace::IndexEntries, &multikey_marker(meta, ix))?.is_some())
+        let marker = multikey_marker(meta, ix);
+        if let Some(known) = self.memo().and_then(|m| m.lock().multikey.get(&marker).copied()) {
+            return Ok(known);
+        }
+        let multikey = self.key_get_with(KeySpace::IndexEntries, &marker, |_| Ok(()))?.is_some();
+        if let Some(memo) = self.memo() {
+            memo.lock().multikey.insert(marker, multikey);
+        }
+        Ok(multikey)
     }
 }

@@ -47,6 +47,9 @@ pub struct Tables<'t> {
     /// commit moves the stored counts.
     counts: View<'t, u64, u64>,
     writer: Option<Writer<'t>>,
+    /// The shared snapshot's remembered answers (`latest`), when these are
+    /// its tables.
+    memo: Option<&'t parking_lot::Mutex<super::latest::SnapshotMemo>>,
 }
 
 struct Writer<'t> {
@@ -270,7 +273,21 @@ impl<'t> Tables<'t> {
             meta: View::snapshot(txn.open_table(META)?),
             counts: View::snapshot(txn.open_table(COUNTS)?),
             writer: None,
+            memo: None,
         })
+    }
+
+    /// The latest data's tables, shared with other reads (`latest`).
+    pub fn shared(tables: &'t super::SnapshotTables) -> Tables<'t> {
+        Tables {
+            catalog: View::shared(&tables.catalog),
+            docs: View::shared(&tables.docs),
+            index: View::shared(&tables.index),
+            meta: View::shared(&tables.meta),
+            counts: View::shared(&tables.counts),
+            writer: None,
+            memo: Some(&tables.memo),
+        }
     }
 
     /// The tables of an autocommit write.
@@ -290,6 +307,7 @@ impl<'t> Tables<'t> {
                 pending: wtxn.pending_checks(),
                 counts: Some(wtxn.count_deltas()),
             }),
+            memo: None,
         })
     }
 
@@ -305,7 +323,13 @@ impl<'t> Tables<'t> {
             meta: View::overlaid(snapshot.open_table(META)?, overlay, TableId::Meta),
             counts: View::snapshot(snapshot.open_table(COUNTS)?),
             writer: Some(Writer { claims: txn.claims(), collection_ids: txn.collection_ids(), pending: txn.pending_checks(), counts: None }),
+            memo: None,
         })
+    }
+
+    /// The shared snapshot's remembered answers, when these are its tables.
+    pub(super) fn memo(&self) -> Option<&'t parking_lot::Mutex<super::latest::SnapshotMemo>> {
+        self.memo
     }
 
     pub fn is_writable(&self) -> bool {
@@ -316,8 +340,15 @@ impl<'t> Tables<'t> {
 
     pub fn collection(&self, db: &str, name: &str) -> CmdResult<Option<CollectionMeta>> {
         let ns = format!("{db}.{name}");
+        if let Some(found) = self.memo.and_then(|m| m.lock().collections.get(&ns).cloned()) {
+            return Ok(found);
+        }
         // Decoded (or found decoded) where the store holds the bytes: no copy.
-        with_table!(self, catalog, |t| t.get(ns.as_str())?.map(|v| CollectionMeta::from_stored(v.value())).transpose())
+        let found = with_table!(self, catalog, |t| t.get(ns.as_str())?.map(|v| CollectionMeta::from_stored(v.value())).transpose())?;
+        if let Some(memo) = self.memo {
+            memo.lock().collections.insert(ns, found.clone());
+        }
+        Ok(found)
     }
 
     /// Collections of `db`, or of every database when `None`.

@@ -131,6 +131,7 @@ impl Transaction {
         apply(&write, &mut overlay).map_err(transient)?;
         also(&write).map_err(transient)?;
         storage.clock.commit(|| write.commit().map_err(|e| unknown(e.into())), then)?;
+        storage.latest.forget();
         // A durable commit, still under the writer lock: it made every
         // earlier `j: false` commit durable too (`Storage::flush_journal`).
         storage.unjournaled.store(false, std::sync::atomic::Ordering::Release);

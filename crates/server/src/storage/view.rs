@@ -20,6 +20,8 @@ pub struct View<'t, K: Key + 'static, V: Value + 'static> {
 
 enum Source<'t, K: Key + 'static, V: Value + 'static> {
     Snapshot(ReadOnlyTable<K, V>),
+    /// A table of the latest snapshot that reads share (`latest`).
+    Shared(&'t ReadOnlyTable<K, V>),
     Live(Table<'t, K, V>),
     Overlaid { base: ReadOnlyTable<K, V>, overlay: &'t RefCell<Overlay>, table: TableId },
 }
@@ -64,6 +66,10 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
         View { source: Source::Snapshot(table) }
     }
 
+    pub(crate) fn shared(table: &'t ReadOnlyTable<K, V>) -> Self {
+        View { source: Source::Shared(table) }
+    }
+
     pub(crate) fn live(table: Table<'t, K, V>) -> Self {
         View { source: Source::Live(table) }
     }
@@ -76,6 +82,7 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
         let key = key.borrow();
         match &self.source {
             Source::Snapshot(t) => Ok(t.get(key)?.map(Guard::Stored)),
+            Source::Shared(t) => Ok(t.get(key)?.map(Guard::Stored)),
             Source::Live(t) => Ok(t.get(key)?.map(Guard::Stored)),
             Source::Overlaid { base, overlay, table } => {
                 let pending = overlay.try_borrow().map_err(|_| busy())?.get(*table, K::as_bytes(key).as_ref()).cloned();
@@ -94,6 +101,7 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
     {
         match &self.source {
             Source::Snapshot(t) => Ok(Range::stored(t.range(range)?)),
+            Source::Shared(t) => Ok(Range::stored(t.range(range)?)),
             Source::Live(t) => Ok(Range::stored(t.range(range)?)),
             Source::Overlaid { base, overlay, table } => {
                 let lower = owned_bound::<K>(range.start_bound().map(Borrow::borrow));
@@ -131,7 +139,7 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
                 overlay.try_borrow_mut().map_err(|_| busy())?.write(*table, key, Some(value));
                 Ok(())
             }
-            Source::Snapshot(_) => Err(read_only()),
+            Source::Snapshot(_) | Source::Shared(_) => Err(read_only()),
         }
     }
 
@@ -146,7 +154,7 @@ impl<'t, K: Key + 'static, V: Value + 'static> View<'t, K, V> {
                 overlay.try_borrow_mut().map_err(|_| busy())?.write(*table, key, None);
                 Ok(())
             }
-            Source::Snapshot(_) => Err(read_only()),
+            Source::Snapshot(_) | Source::Shared(_) => Err(read_only()),
         }
     }
 }
