@@ -29,36 +29,90 @@ impl StoredRenames {
         Some(StoredRenames { names })
     }
 
-    /// The reply document for the stored document `stored`.
+    /// The reply document for the stored document `stored`: the values'
+    /// bytes are copied as they lie. bson's element iterator and `append`
+    /// (a value parsed, then written again) cost about 6.7 K instructions
+    /// a row of Django's entries; stepping over the bytes costs a third.
     pub fn project(&self, stored: &RawDocument) -> CmdResult<RawDocumentBuf> {
-        let mut values: Vec<Option<RawBsonRef<'_>>> = vec![None; self.names.len()];
-        for element in stored.iter_elements() {
-            let element = element.map_err(corrupt)?;
-            let key = element.key().as_str();
-            let mut value = None;
-            for (slot, (_, old)) in values.iter_mut().zip(&self.names) {
-                if old == key {
-                    let v = match value {
-                        Some(v) => v,
-                        None => {
-                            let v = element.value().map_err(corrupt)?;
-                            check_nested(v)?;
-                            value = Some(v);
-                            v
-                        }
-                    };
-                    *slot = Some(v);
+        let bytes = stored.as_bytes();
+        let mut found: Vec<Option<Value>> = vec![None; self.names.len()];
+        // `RawDocument` checked the length and the terminating zero.
+        let end = bytes.len().saturating_sub(1);
+        let mut at = 4;
+        while at < end {
+            let kind = bytes[at];
+            let key_at = at + 1;
+            let key_len = bytes[key_at..end].iter().position(|b| *b == 0).ok_or_else(|| damaged("a key runs past the document's end"))?;
+            let key = &bytes[key_at..key_at + key_len];
+            let value_at = key_at + key_len + 1;
+            let len = djongo_engine::expr::stored_value_len(kind, bytes, value_at).ok_or_else(|| damaged("an element of unknown type or length"))?;
+            let value_end = value_at.checked_add(len).filter(|e| *e <= end).ok_or_else(|| damaged("a value runs past the document's end"))?;
+            for (slot, (_, old)) in found.iter_mut().zip(&self.names) {
+                // The last of equal names wins, as decoding keeps it.
+                if old.as_bytes() == key {
+                    *slot = Some(Value { kind, at: value_at, end: value_end });
                 }
             }
+            at = value_end;
         }
-        let mut out = RawDocumentBuf::new();
-        for ((new, _), value) in self.names.iter().zip(values) {
-            if let Some(value) = value {
-                let key: &CStr = new.as_ref();
-                out.append(key, value);
+        let mut out = Vec::with_capacity(bytes.len());
+        out.extend_from_slice(&[0; 4]);
+        let mut nested = false;
+        for ((new, _), value) in self.names.iter().zip(found) {
+            let Some(value) = value else { continue };
+            let value_bytes = &bytes[value.at..value.end];
+            nested |= !check_scalar(value.kind, value_bytes)?;
+            out.push(value.kind);
+            out.extend_from_slice(new.as_str().as_bytes());
+            out.push(0);
+            out.extend_from_slice(value_bytes);
+        }
+        out.push(0);
+        let len = i32::try_from(out.len()).map_err(|_| damaged("a document past BSON's size"))?;
+        out[..4].copy_from_slice(&len.to_le_bytes());
+        let out = RawDocumentBuf::from_bytes(out).map_err(corrupt)?;
+        if nested {
+            // Documents, arrays and the rarer types: read by bson, every
+            // value nested in them included.
+            for element in out.iter_elements() {
+                check_nested(element.and_then(|e| e.value()).map_err(corrupt)?)?;
             }
         }
         Ok(out)
+    }
+}
+
+/// Where a field's value lies in the stored bytes, and its type.
+#[derive(Clone, Copy)]
+struct Value {
+    kind: u8,
+    at: usize,
+    end: usize,
+}
+
+fn damaged(what: &str) -> CommandError {
+    CommandError::internal(format!("corrupt stored document: {what}"))
+}
+
+/// Checks a value of a type Django's columns hold as decoding would check
+/// it; `false` for the other types, which the caller has bson read.
+fn check_scalar(kind: u8, value: &[u8]) -> CmdResult<bool> {
+    match kind {
+        // double, ObjectId, datetime, int32, timestamp, int64, decimal128;
+        // undefined, null, min and max key: any bytes of their length read.
+        0x01 | 0x07 | 0x09 | 0x10 | 0x11 | 0x12 | 0x13 | 0x06 | 0x0A | 0x7F | 0xFF => Ok(true),
+        0x08 => match value {
+            [0 | 1] => Ok(true),
+            _ => Err(damaged("a boolean that is neither 0 nor 1")),
+        },
+        0x02 => {
+            let text = value.get(4..).and_then(|t| t.split_last()).filter(|(zero, text)| **zero == 0 && value.len() == text.len() + 5);
+            match text {
+                Some((_, text)) if std::str::from_utf8(text).is_ok() => Ok(true),
+                _ => Err(damaged("a string that is not UTF-8 or not terminated")),
+            }
+        }
+        _ => Ok(false),
     }
 }
 
