@@ -8,7 +8,7 @@
 //! order, a name whose field the document lacks left out, and the last
 //! value of a field the stored document holds twice (as decoding keeps it).
 use crate::error::{CmdResult, CommandError};
-use bson::raw::{CStr, CString};
+use bson::raw::CString;
 use bson::{RawArray, RawBsonRef, RawDocument, RawDocumentBuf};
 
 /// A renaming projection, ready for stored bytes.
@@ -149,6 +149,7 @@ mod tests {
     use super::*;
     use crate::storage::decode_fields;
     use bson::oid::ObjectId;
+    use bson::raw::CStr;
     use bson::spec::BinarySubtype;
     use bson::{doc, Binary, Bson, DateTime, Decimal128, Document, JavaScriptCodeWithScope, RawBson, Regex, Timestamp};
     use djongo_engine::projection::FindProjection;
