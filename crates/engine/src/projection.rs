@@ -428,6 +428,15 @@ impl FindProjection {
         Ok(FindProjection { projection, positional, renames })
     }
 
+    /// The new and old names when the projection only renames top-level
+    /// fields and excludes `_id` (`{_id: 0, c0: "$id", c1: "$name"}`): the
+    /// output holds, in this order, each new name whose old field the
+    /// document has, with that field's value (the last one, should a
+    /// document hold a name twice).
+    pub fn renames(&self) -> Option<&[(String, String)]> {
+        self.renames.as_deref()
+    }
+
     /// `apply`, on a document the caller gives up: a renaming projection
     /// moves the values instead of copying them.
     pub fn apply_owned(&self, doc: Document) -> Result<Document> {

@@ -56,14 +56,14 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     g.bench_function("get_pk", |b| {
         b.iter(|| {
             next.set((next.get() * 7919 + 1) % rows);
-            store.run(doc! {"find": "benchapp_entry", "filter": {"id": next.get() + 1}, "limit": 1, "singleBatch": true})
+            store.run_encoded(doc! {"find": "benchapp_entry", "filter": {"id": next.get() + 1}, "limit": 1, "singleBatch": true})
         })
     });
     // What Django sends for `Entry.objects.get(pk=...)`: its columns renamed.
     g.bench_function("get_pk_projected", |b| {
         b.iter(|| {
             next.set((next.get() * 7919 + 1) % rows);
-            store.run(doc! {"find": "benchapp_entry", "filter": {"id": next.get() + 1},
+            store.run_encoded(doc! {"find": "benchapp_entry", "filter": {"id": next.get() + 1},
                 "projection": {"_id": 0, "c0": "$id", "c1": "$author_id", "c2": "$headline", "c3": "$n", "c4": "$rating", "c5": "$at", "c6": "$body"},
                 "limit": 21, "singleBatch": true})
         })
@@ -72,13 +72,13 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     g.bench_function("filter_indexed", |b| {
         b.iter(|| {
             next.set((next.get() * 7919 + 1) % rows);
-            store.run(doc! {"find": "benchapp_entry", "filter": {"headline": format!("h{}", next.get() % 250)},
+            store.run_encoded(doc! {"find": "benchapp_entry", "filter": {"headline": format!("h{}", next.get() % 250)},
                 "projection": {"_id": 0, "c0": "$id", "c1": "$author_id", "c2": "$headline", "c3": "$n", "c4": "$rating", "c5": "$at", "c6": "$body"},
                 "limit": 20})
         })
     });
     g.bench_function("range_sort", |b| {
-        b.iter(|| store.run(doc! {"find": "benchapp_entry", "filter": {"n": {"$gte": rows / 2}}, "sort": {"at": -1}, "limit": 20}))
+        b.iter(|| store.run_encoded(doc! {"find": "benchapp_entry", "filter": {"n": {"$gte": rows / 2}}, "sort": {"at": -1}, "limit": 20}))
     });
     g.bench_function("count", |b| {
         b.iter(|| store.run(doc! {"aggregate": "benchapp_entry", "pipeline": [{"$match": {"rating": {"$lt": 5.0}}}, {"$count": "c0"}], "cursor": {}}))
@@ -109,7 +109,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
             doc! {"$unwind": "$__djongo_join1"},
             doc! {"$limit": 20},
         ];
-        b.iter(|| store.run(doc! {"aggregate": "benchapp_entry", "pipeline": pipeline.clone(), "cursor": {}}))
+        b.iter(|| store.run_encoded(doc! {"aggregate": "benchapp_entry", "pipeline": pipeline.clone(), "cursor": {}}))
     });
     g.bench_function("annotate", |b| b.iter(|| store.run(doc! {"aggregate": "benchapp_author", "pipeline": annotate(), "cursor": {}})));
     g.bench_function("update", |b| {

@@ -6,7 +6,7 @@
 //! as MongoDB does (10 minutes).
 use crate::changes::Stream;
 use crate::error::{CmdResult, CommandError};
-use bson::Document;
+use bson::{Document, RawDocumentBuf};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ pub const CURSOR_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 struct Cursor {
     ns: String,
-    docs: VecDeque<Document>,
+    docs: Queue,
     last_used: Instant,
     /// A live cursor (change stream, tailable) reads on each getMore
     /// instead of serving a queue; it is taken out while a getMore serves it.
@@ -67,6 +67,41 @@ enum LiveSlot {
     Busy(LiveKind),
 }
 
+/// The documents a cursor has left to serve.
+enum Queue {
+    Decoded(VecDeque<Document>),
+    /// Reply documents built from stored bytes (`stored_batch`).
+    Stored(VecDeque<RawDocumentBuf>),
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        match self {
+            Queue::Decoded(d) => d.is_empty(),
+            Queue::Stored(d) => d.is_empty(),
+        }
+    }
+}
+
+/// A getMore's batch, in the form its cursor holds it.
+pub enum Batch {
+    Decoded(Vec<Document>),
+    Stored(Vec<RawDocumentBuf>),
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Decoded(d) => d.len(),
+            Batch::Stored(d) => d.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[derive(Default)]
 pub struct CursorTable {
     cursors: Mutex<HashMap<i64, Cursor>>,
@@ -75,13 +110,22 @@ pub struct CursorTable {
 /// Takes up to `limit` documents (and at most MAX_BATCH_BYTES, but always at
 /// least one so a cursor makes progress) from the front of `docs`.
 pub fn take_batch(docs: &mut VecDeque<Document>, limit: Option<usize>) -> Vec<Document> {
+    take_sized(docs, limit, crate::bson_len::encoded_len)
+}
+
+/// [`take_batch`] for documents already encoded.
+pub fn take_stored_batch(docs: &mut VecDeque<RawDocumentBuf>, limit: Option<usize>) -> Vec<RawDocumentBuf> {
+    take_sized(docs, limit, |d| d.as_bytes().len())
+}
+
+fn take_sized<T>(docs: &mut VecDeque<T>, limit: Option<usize>, encoded_len: impl Fn(&T) -> usize) -> Vec<T> {
     let mut out = Vec::new();
     let mut bytes = 0usize;
     while let Some(front) = docs.front() {
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
-        let size = crate::bson_len::encoded_len(front);
+        let size = encoded_len(front);
         if !out.is_empty() && bytes + size > MAX_BATCH_BYTES {
             break;
         }
@@ -97,6 +141,15 @@ impl CursorTable {
     /// Stores the remaining documents and returns a new cursor id (0 if
     /// nothing remains, meaning "exhausted" to the driver).
     pub fn register(&self, ns: String, docs: VecDeque<Document>) -> i64 {
+        self.register_queue(ns, Queue::Decoded(docs))
+    }
+
+    /// [`CursorTable::register`] for reply documents already encoded.
+    pub fn register_stored(&self, ns: String, docs: VecDeque<RawDocumentBuf>) -> i64 {
+        self.register_queue(ns, Queue::Stored(docs))
+    }
+
+    fn register_queue(&self, ns: String, docs: Queue) -> i64 {
         if docs.is_empty() {
             return 0;
         }
@@ -120,7 +173,7 @@ impl CursorTable {
                 break candidate;
             }
         };
-        map.insert(id, Cursor { ns, docs: VecDeque::new(), last_used: Instant::now(), live: LiveSlot::Idle(live) });
+        map.insert(id, Cursor { ns, docs: Queue::Decoded(VecDeque::new()), last_used: Instant::now(), live: LiveSlot::Idle(live) });
         id
     }
 
@@ -171,7 +224,7 @@ impl CursorTable {
 
     /// The next batch of cursor `id`; returns the documents and the id to
     /// report (0 once exhausted, after which the cursor is gone).
-    pub fn get_more(&self, id: i64, ns: &str, batch_size: Option<usize>) -> CmdResult<(Vec<Document>, i64)> {
+    pub fn get_more(&self, id: i64, ns: &str, batch_size: Option<usize>) -> CmdResult<(Batch, i64)> {
         let mut map = self.cursors.lock();
         let Some(cursor) = map.get_mut(&id) else {
             return Err(CommandError::new(43, "CursorNotFound", format!("cursor id {id} not found")));
@@ -180,7 +233,10 @@ impl CursorTable {
             return Err(CommandError::new(13, "Unauthorized", format!("cursor id {id} belongs to namespace {}, not {ns}", cursor.ns)));
         }
         cursor.last_used = Instant::now();
-        let batch = take_batch(&mut cursor.docs, batch_size);
+        let batch = match &mut cursor.docs {
+            Queue::Decoded(docs) => Batch::Decoded(take_batch(docs, batch_size)),
+            Queue::Stored(docs) => Batch::Stored(take_stored_batch(docs, batch_size)),
+        };
         if cursor.docs.is_empty() {
             map.remove(&id);
             return Ok((batch, 0));

@@ -21,13 +21,13 @@
 //!   dropping the server there leaks it. The child's copies of the store's
 //!   descriptors are for the binding layer to close (`StoreFiles`).
 use crate::auth::ConnAuth;
-use crate::commands::run_shared_command;
+use crate::commands::run_shared_command_encoded;
 use crate::data_dir::LOCK_FILE;
 use crate::server::ServerOptions;
 use crate::standalone::{StartError, StoreServer};
 use crate::state::ConnInfo;
 use crate::storage::DATA_FILE;
-use bson::Document;
+use bson::{Document, RawDocumentBuf};
 use parking_lot::RwLock;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -92,11 +92,13 @@ impl InProcessServer {
 
     /// Runs one command (with its `$db` and any session fields, and with a
     /// document sequence already folded in) in the calling thread, as a
-    /// command of a connection on the owner-only socket; returns its reply.
-    /// `Err(body)`: this server does not serve here (it was stopped, or this is
-    /// a forked child of the serving process): send the command through the
-    /// socket instead.
-    pub fn run(&self, body: Document) -> Result<Document, Document> {
+    /// command of a connection on the owner-only socket; returns its reply,
+    /// encoded as the socket would carry it (a find's documents copied from
+    /// the stored bytes, `stored_batch`), or the error that kept it from
+    /// being encoded. `Err(body)`: this server does not serve here (it was
+    /// stopped, or this is a forked child of the serving process): send the
+    /// command through the socket instead.
+    pub fn run(&self, body: Document) -> Result<bson::error::Result<RawDocumentBuf>, Document> {
         if !self.is_owner() {
             return Err(body);
         }
@@ -107,7 +109,7 @@ impl InProcessServer {
             return Err(body);
         }
         let mut conn = ConnInfo::new(self.connection_id, self.socket.display().to_string(), "in-process".into(), ConnAuth::owner());
-        Ok(run_shared_command(state, &mut conn, &Arc::new(body)))
+        Ok(run_shared_command_encoded(state, &mut conn, &Arc::new(body)))
     }
 
     /// Stops serving, once the commands running in callers' threads have
@@ -152,6 +154,10 @@ mod tests {
     use super::*;
     use bson::{doc, Bson};
 
+    fn run(server: &InProcessServer, body: Document) -> Result<Document, Document> {
+        server.run(body).map(|reply| Document::try_from(reply.unwrap()).unwrap())
+    }
+
     fn count(reply: &Document) -> i64 {
         match reply.get("n") {
             Some(Bson::Int32(n)) => i64::from(*n),
@@ -164,17 +170,18 @@ mod tests {
     fn commands_run_in_the_calling_thread_and_through_the_socket_on_the_same_state() {
         let root = tempfile::tempdir().unwrap();
         let server = InProcessServer::start(root.path(), None).unwrap();
-        let reply = server.run(doc! {"insert": "t", "documents": [{"_id": 1, "x": "direct"}], "$db": "d"}).unwrap();
+        let reply = run(&server, doc! {"insert": "t", "documents": [{"_id": 1, "x": "direct"}], "$db": "d"}).unwrap();
         assert_eq!(count(&reply), 1, "{reply}");
         // A second server of the same store is refused while this one serves.
         assert!(matches!(InProcessServer::start(root.path(), None), Err(StartError::AlreadyServed { .. })));
         // A session's transaction, begun in the calling thread, is the socket's too.
         let lsid = doc! {"id": bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![7; 16] }};
-        let reply = server
-            .run(doc! {"insert": "t", "documents": [{"_id": 2}], "$db": "d", "lsid": lsid.clone(), "txnNumber": 1i64, "startTransaction": true, "autocommit": false})
+        let reply = run(
+            &server,
+            doc! {"insert": "t", "documents": [{"_id": 2}], "$db": "d", "lsid": lsid.clone(), "txnNumber": 1i64, "startTransaction": true, "autocommit": false})
             .unwrap();
         assert_eq!(reply.get_f64("ok").unwrap(), 1.0, "{reply}");
-        let outside = server.run(doc! {"count": "t", "$db": "d"}).unwrap();
+        let outside = run(&server, doc! {"count": "t", "$db": "d"}).unwrap();
         assert_eq!(count(&outside), 1, "uncommitted: {outside}");
         let mut stream = std::os::unix::net::UnixStream::connect(server.socket()).unwrap();
         let commit = doc! {"commitTransaction": 1, "$db": "admin", "lsid": lsid, "txnNumber": 1i64, "autocommit": false};
@@ -183,13 +190,13 @@ mod tests {
         let (header, payload) = crate::wire::read_message(&mut stream).unwrap().unwrap();
         let crate::wire::Request::Msg { body, .. } = crate::wire::parse_request(&header, &payload).unwrap() else { panic!("not an OP_MSG") };
         assert_eq!(body.get_f64("ok").unwrap(), 1.0, "{body}");
-        let after = server.run(doc! {"count": "t", "$db": "d"}).unwrap();
+        let after = run(&server, doc! {"count": "t", "$db": "d"}).unwrap();
         assert_eq!(count(&after), 2, "committed through the socket: {after}");
         drop(stream);
         let socket = server.socket().to_path_buf();
         assert!(server.stop());
         assert!(!socket.exists());
-        assert!(server.run(doc! {"ping": 1, "$db": "admin"}).is_err(), "stopped");
+        assert!(run(&server, doc! {"ping": 1, "$db": "admin"}).is_err(), "stopped");
         assert!(!server.stop());
         // The lock is free again: the next server may start.
         InProcessServer::start(root.path(), None).unwrap().stop();

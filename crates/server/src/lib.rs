@@ -34,6 +34,7 @@ pub mod session;
 pub mod standalone;
 pub mod state;
 pub mod storage;
+pub mod stored_batch;
 pub mod text;
 pub mod ttl;
 pub mod validation;

@@ -2,7 +2,7 @@
 //! connection, the housekeeping thread, and the embedding API
 //! (`spawn` / `ServerHandle`).
 use crate::auth::{ConnAuth, Users};
-use crate::commands::run_shared_command;
+use crate::commands::{run_shared_command, run_shared_command_encoded};
 use crate::cursor::CURSOR_IDLE_TIMEOUT;
 use crate::error::ServerError;
 use crate::session::{SESSION_IDLE_TIMEOUT, TRANSACTION_IDLE_LIMIT};
@@ -443,7 +443,7 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
         let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
         let reply = match wire::parse_request(&header, &payload) {
             Ok(Request::Msg { flags, body }) => {
-                let reply = run_shared_command(state, &mut conn, &std::sync::Arc::new(body));
+                let reply = run_shared_command_encoded(state, &mut conn, &std::sync::Arc::new(body));
                 if conn.faulted {
                     // A fail point acted here (and may close the connection
                     // on purpose): the client lives on, so its transactions do too.
@@ -456,7 +456,9 @@ fn serve_connection(state: &ServerState, stream: Stream, local: String, peer: St
                     // Unacknowledged (w: 0) request: the client expects no reply.
                     continue;
                 }
-                wire::encode_msg(request_id, header.request_id, 0, &reply)
+                reply
+                    .map(|reply| wire::encode_msg_encoded(request_id, header.request_id, 0, &reply))
+                    .map_err(|e| wire::WireError::Malformed(format!("cannot encode reply: {e}")))
             }
             Ok(Request::Query { full_collection_name, mut query }) => {
                 let reply = match full_collection_name.strip_suffix(".$cmd") {

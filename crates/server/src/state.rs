@@ -110,10 +110,13 @@ pub struct ConnInfo {
     /// drops its pool after a "shutting down" error), that is the test's
     /// doing, not a dead client, so the transactions it carried stay open.
     pub faulted: bool,
+    /// The running command's cursor batch, when it answers one as encoded
+    /// documents (`stored_batch`); the command layer takes it for the reply.
+    pub stored_batch: Option<crate::stored_batch::StoredBatch>,
 }
 
 impl ConnInfo {
     pub fn new(id: i64, local_address: String, peer_address: String, auth: crate::auth::ConnAuth) -> ConnInfo {
-        ConnInfo { id, local_address, peer_address, auth, app_name: None, close: false, faulted: false }
+        ConnInfo { id, local_address, peer_address, auth, app_name: None, close: false, faulted: false, stored_batch: None }
     }
 }

@@ -375,6 +375,16 @@ pub fn encode_msg(request_id: i32, response_to: i32, flags: u32, body: &Document
     Ok(frame(request_id, response_to, OP_MSG, &payload))
 }
 
+/// [`encode_msg`] for a reply already encoded.
+pub fn encode_msg_encoded(request_id: i32, response_to: i32, flags: u32, body: &RawDocument) -> Vec<u8> {
+    let bytes = body.as_bytes();
+    let mut payload = Vec::with_capacity(5 + bytes.len());
+    payload.extend_from_slice(&flags.to_le_bytes());
+    payload.push(0);
+    payload.extend_from_slice(bytes);
+    frame(request_id, response_to, OP_MSG, &payload)
+}
+
 /// Encodes an OP_REPLY carrying one document (the answer to an OP_QUERY command).
 pub fn encode_reply(request_id: i32, response_to: i32, doc: &Document) -> Result<Vec<u8>, WireError> {
     let mut payload = Vec::new();

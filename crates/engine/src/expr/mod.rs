@@ -19,6 +19,8 @@ mod fields;
 pub(crate) mod logic;
 mod quantile;
 pub(crate) mod raw;
+/// Stepping over a stored document's elements without decoding them.
+pub use raw::value_len as stored_value_len;
 mod string;
 
 /// Variables visible to an expression (`$$ROOT`, `let` variables of `$lookup`).

@@ -72,8 +72,9 @@ fn key_at_word(bytes: &[u8], at: usize) -> Option<(usize, u64)> {
 }
 
 /// The length of the value of BSON type `kind` that starts at `at` of
-/// `bytes` (`None`: an unknown type or a length that is not there).
-fn value_len(kind: u8, bytes: &[u8], at: usize) -> Option<usize> {
+/// `bytes` (`None`: an unknown type or a length that is not there). The
+/// lengths are not checked against the bytes there.
+pub fn value_len(kind: u8, bytes: &[u8], at: usize) -> Option<usize> {
     let length_at = |at: usize| -> Option<usize> {
         let four: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
         usize::try_from(i32::from_le_bytes(four)).ok()

@@ -287,7 +287,9 @@ fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec
         };
     }
     match local.run(body) {
-        Ok(reply) => Ok(raw_reply(&reply)),
+        // The reply comes encoded, a find's documents as the store built
+        // them from its stored bytes.
+        Ok(reply) => Ok(reply.map_err(|e| reply_not_encoded(&e))),
         Err(mut body) => {
             body.remove("documents");
             Err(body)
@@ -313,7 +315,11 @@ const MESSAGE_OVERHEAD: usize = 16 + 4 + 1;
 const SEQUENCE_OVERHEAD: usize = 1 + 4 + "documents".len() + 1;
 
 fn raw_reply(reply: &Document) -> Result<RawDocumentBuf, Failure> {
-    RawDocumentBuf::try_from(reply).map_err(|e| Failure::Connection(io::Error::new(io::ErrorKind::InvalidData, format!("the store's reply cannot be encoded: {e}"))))
+    RawDocumentBuf::try_from(reply).map_err(|e| reply_not_encoded(&e))
+}
+
+fn reply_not_encoded(e: &bson::error::Error) -> Failure {
+    Failure::Connection(io::Error::new(io::ErrorKind::InvalidData, format!("the store's reply cannot be encoded: {e}")))
 }
 
 /// Hands the command, as sent (without its session fields), to `log`.

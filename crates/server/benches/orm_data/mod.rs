@@ -1,8 +1,8 @@
 //! benches/orm's data in a store of its own, as Django loads it: the same
 //! documents and indexes (`benches/orm/bench.py`). Shared by the benches.
-use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use bson::{doc, oid::ObjectId, Bson, DateTime, Document, RawDocumentBuf};
 use djongo_server::auth::{ConnAuth, Users};
-use djongo_server::commands::run_command;
+use djongo_server::commands::{run_command, run_shared_command_encoded};
 use djongo_server::state::{ConnInfo, ServerState, WRITE_LOCK_TIMEOUT};
 use djongo_server::storage::Storage;
 use std::path::Path;
@@ -25,6 +25,26 @@ impl Store {
         let reply = run_command(&self.state, &mut self.conn, &body);
         assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{body} failed: {reply}");
         reply
+    }
+
+    /// Runs `body` as a connection does: the reply encoded as it goes to
+    /// the client (the socket's bytes, the in-process client's reply).
+    /// Apart from its callgrind name, as is `encoded_reply`.
+    #[inline(never)]
+    #[allow(dead_code)] // orm_shapes' only
+    pub fn run_encoded(&mut self, mut body: Document) -> RawDocumentBuf {
+        if !body.contains_key("$db") {
+            body.insert("$db", DB);
+        }
+        let reply = self.encoded_reply(body);
+        assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "failed: {reply:?}");
+        reply
+    }
+
+    #[inline(never)]
+    #[allow(dead_code)]
+    fn encoded_reply(&mut self, body: Document) -> RawDocumentBuf {
+        run_shared_command_encoded(&self.state, &mut self.conn, &std::sync::Arc::new(body)).expect("an encodable reply")
     }
 }
 

@@ -2,6 +2,7 @@
 //! the same few projections (one per model and column list) with every
 //! `find`, and parsing one (its tree, its renames, the fields it reads) cost
 //! about a tenth of a `get(pk)` in the engine.
+use super::stored_projection::StoredRenames;
 use crate::error::CmdResult;
 use bson::Document;
 use djongo_engine::projection::FindProjection;
@@ -20,6 +21,9 @@ pub struct Parsed {
     pub score_fields: Vec<String>,
     /// The top-level fields the projection reads (`None`: every field).
     pub fields: Option<Vec<String>>,
+    /// The projection for stored bytes, when it only renames top-level
+    /// fields (and asks for no text score).
+    pub stored: Option<StoredRenames>,
 }
 
 fn parse(spec: &Document, filter: &Document, has_text: bool) -> CmdResult<Parsed> {
@@ -27,7 +31,11 @@ fn parse(spec: &Document, filter: &Document, has_text: bool) -> CmdResult<Parsed
     let projection = if rest.is_empty() { None } else { Some(FindProjection::parse(&rest, filter)?) };
     let mut needs = djongo_engine::deps::Needs::default();
     djongo_engine::deps::projection_needs(spec, &mut needs);
-    Ok(Parsed { projection, score_fields, fields: needs.top_level() })
+    let stored = match &projection {
+        Some(p) if score_fields.is_empty() => p.renames().and_then(StoredRenames::new),
+        _ => None,
+    };
+    Ok(Parsed { projection, score_fields, fields: needs.top_level(), stored })
 }
 
 /// `spec` parsed, from the cache when it was seen before. A positional

@@ -19,6 +19,7 @@ mod let_vars;
 mod read;
 mod reply;
 mod sessions;
+mod stored_projection;
 mod testing;
 mod text_search;
 pub(crate) mod views;
@@ -32,7 +33,7 @@ use crate::state::{ConnInfo, ServerState};
 use crate::changes::PendingChange;
 use crate::failpoint;
 use crate::storage::{ConflictKey, SnapshotTables, Storage, Tables, Transaction, WriteTxn, WriterId};
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocumentBuf};
 use redb::ReadTransaction;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -267,12 +268,38 @@ pub fn run_command(state: &ServerState, conn: &mut ConnInfo, body: &Document) ->
 /// `run_command` for a command document the caller shares (the wire
 /// server's): `$currentOp` shows it while it runs without copying it.
 pub fn run_shared_command(state: &ServerState, conn: &mut ConnInfo, shared: &Arc<Document>) -> Document {
+    let (mut reply, batch) = run_parts(state, conn, shared);
+    if let Some(batch) = batch {
+        if let Err(e) = batch.decode_into(&mut reply) {
+            return reply::finish(state, conn, shared, Err(CommandError::internal(format!("corrupt reply document: {e}"))), Effects::default());
+        }
+    }
+    reply
+}
+
+/// `run_shared_command`'s reply, encoded: what goes to the client. A find's
+/// documents built from stored bytes are copied in, never decoded
+/// (`stored_batch`). Fails only when the reply cannot be encoded (a key
+/// with a NUL, past BSON's limits).
+pub fn run_shared_command_encoded(state: &ServerState, conn: &mut ConnInfo, shared: &Arc<Document>) -> bson::error::Result<RawDocumentBuf> {
+    match run_parts(state, conn, shared) {
+        (reply, Some(batch)) => batch.encode_with(&reply),
+        (reply, None) => RawDocumentBuf::try_from(&reply),
+    }
+}
+
+/// The reply document, and the cursor batch the command left on the
+/// connection to go in it as encoded documents.
+fn run_parts(state: &ServerState, conn: &mut ConnInfo, shared: &Arc<Document>) -> (Document, Option<crate::stored_batch::StoredBatch>) {
     let body: &Document = shared;
     let mut effects = Effects::default();
     let running = state.ops.begin(conn.id, &conn.peer_address, conn.app_name.as_deref(), shared);
     let result = execute(state, conn, body, &mut effects);
     drop(running);
-    reply::finish(state, conn, body, result, effects)
+    // Taken whatever happened: a batch of a command that failed after
+    // leaving it must not reach the next command's reply.
+    let batch = conn.stored_batch.take().filter(|_| result.is_ok());
+    (reply::finish(state, conn, body, result, effects), batch)
 }
 
 /// The command as `failCommand` sees it.

@@ -1,13 +1,16 @@
 //! Read commands: find, getMore, killCursors, aggregate, count, distinct.
 use super::aggregate_output::take_output_stage;
 use super::{collection_arg, doc_array, num_i64, opt_bool, opt_doc, opt_i64, Ctx};
-use crate::cursor::{take_batch, DEFAULT_FIRST_BATCH};
+use super::stored_projection::StoredRenames;
+use crate::cursor::{take_batch, take_stored_batch, Batch, DEFAULT_FIRST_BATCH};
+use crate::stored_batch::StoredBatch;
 use crate::error::{CmdResult, CommandError};
 use crate::catalog::CollectionMeta;
 use crate::plan;
 use crate::plan::join_cost::JoinEstimate;
 use crate::storage::Tables;
-use bson::{doc, Bson, Document, RawDocument};
+use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
+use djongo_engine::projection::FindProjection;
 use djongo_engine::pipeline::JoinExecution;
 use djongo_engine::{compare::cmp_bson, sort::SortSpec, CollectionSource, EngineError};
 use std::collections::VecDeque;
@@ -76,6 +79,13 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     }
     let hint = hint_arg(body)?;
     let db = ctx.db.clone();
+    // A renaming projection (every SQL read's) builds the reply documents
+    // from the stored bytes, unless something has to see them decoded.
+    let stored = parsed
+        .as_ref()
+        .and_then(|p| p.stored.as_ref())
+        .filter(|_| text.is_none() && !super::find_keys::returns_keys(body) && !opt_bool(body, "showRecordId") && !djongo_engine::collation::is_active());
+    let mut stored_rows: Option<Vec<RawDocumentBuf>> = None;
     let mut docs = {
         let tables = ctx.scope.read()?;
         match (tables.collection(&db, &coll)?, text.as_ref()) {
@@ -107,12 +117,22 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
                             fields,
                             any_order: false,
                         };
-                        plan::find(&tables, &meta, &query)?
+                        match (stored, projection) {
+                            (Some(stored), Some(projection)) if near.is_none() => {
+                                stored_rows = Some(stored_find(&tables, &meta, &query, stored, projection)?);
+                                Vec::new()
+                            }
+                            _ => plan::find(&tables, &meta, &query)?,
+                        }
                     }
                 }
             }
         }
     };
+    let batch_size_of = |batch_size: Option<usize>| if single_batch && limit > 0 { Some(limit) } else { batch_size };
+    if let Some(rows) = stored_rows {
+        return Ok(stored_cursor_reply(ctx, format!("{db}.{coll}"), rows, batch_size_of(batch_size), single_batch));
+    }
     docs = super::find_keys::apply(ctx, body, &coll, &filter, sort.as_ref(), docs)?;
     if text.is_some() {
         docs = docs
@@ -130,8 +150,35 @@ pub fn find(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     } else if let Some(p) = projection.filter(|_| !super::find_keys::returns_keys(body)) {
         docs = docs.into_iter().map(|d| p.apply_owned(d)).collect::<Result<_, _>>()?;
     }
-    let batch_size = if single_batch && limit > 0 { Some(limit) } else { batch_size };
-    Ok(cursor_reply(ctx, format!("{db}.{coll}"), docs, batch_size, single_batch))
+    Ok(cursor_reply(ctx, format!("{db}.{coll}"), docs, batch_size_of(batch_size), single_batch))
+}
+
+/// A find's reply documents under a renaming projection: copied out of the
+/// stored bytes where the plan left them unread, else projected from the
+/// document it decoded (and encoded).
+fn stored_find(tables: &Tables<'_>, meta: &CollectionMeta, query: &plan::Query, stored: &StoredRenames, projection: &FindProjection) -> CmdResult<Vec<RawDocumentBuf>> {
+    let mut rows = Vec::new();
+    plan::visit_found(tables, meta, query, |found| {
+        rows.push(match found {
+            plan::Found::Stored(raw) => stored.project(raw)?,
+            plan::Found::Decoded(doc) => {
+                let projected = projection.apply_owned(doc)?;
+                RawDocumentBuf::try_from(&projected).map_err(|e| CommandError::internal(format!("unencodable document: {e}")))?
+            }
+        });
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// [`cursor_reply`] for reply documents already encoded: they go to the
+/// connection's reply as they are (`stored_batch`).
+fn stored_cursor_reply(ctx: &mut Ctx<'_>, ns: String, rows: Vec<RawDocumentBuf>, batch_size: Option<usize>, single_batch: bool) -> Document {
+    let mut queue = VecDeque::from(rows);
+    let batch = take_stored_batch(&mut queue, Some(batch_size.unwrap_or(DEFAULT_FIRST_BATCH)));
+    let id = if single_batch { 0 } else { ctx.state.cursors.register_stored(ns.clone(), queue) };
+    ctx.conn.stored_batch = Some(StoredBatch::first(batch));
+    doc! {"cursor": {"firstBatch": [], "id": id, "ns": ns}, "ok": 1.0}
 }
 
 pub fn get_more(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
@@ -140,7 +187,13 @@ pub fn get_more(ctx: &mut Ctx<'_>, body: &Document) -> CmdResult<Document> {
     let batch_size = batch_size_arg(opt_i64(body, "batchSize")?)?.filter(|n| *n > 0);
     let ns = format!("{}.{coll}", ctx.db);
     let (batch, id) = ctx.state.cursors.get_more(id, &ns, batch_size)?;
-    let batch: Vec<Bson> = batch.into_iter().map(Bson::Document).collect();
+    let batch: Vec<Bson> = match batch {
+        Batch::Decoded(docs) => docs.into_iter().map(Bson::Document).collect(),
+        Batch::Stored(docs) => {
+            ctx.conn.stored_batch = Some(StoredBatch::next(docs));
+            Vec::new()
+        }
+    };
     Ok(doc! {"cursor": {"nextBatch": batch, "id": id, "ns": ns}, "ok": 1.0})
 }
 

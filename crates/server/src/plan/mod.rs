@@ -817,6 +817,34 @@ pub fn visit_indexed(
     Ok(Some(index))
 }
 
+/// A document a plan found, as [`visit_found`] hands it over.
+pub enum Found<'a> {
+    /// The plan had to read it (to check the filter, to sort, or a lookup by
+    /// `_id`): decoded, with at least the query's `fields`.
+    Decoded(Document),
+    /// An index's bounds decided the filter: the stored bytes, where the
+    /// store holds them, never decoded.
+    Stored(&'a RawDocument),
+}
+
+/// The documents a query returns, in the order [`find`] returns them, each
+/// handed to `visit` without decoding it when the plan did not have to.
+/// (`$near` and `$text` filters are the caller's to refuse.)
+pub fn visit_found(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query, mut visit: impl FnMut(Found<'_>) -> CmdResult<()>) -> CmdResult<()> {
+    let mut prep = Prepared::new(tables, meta, query)?;
+    prep.ids_only = true;
+    run(tables, &prep, |mut exec| {
+        while let Some(row) = exec.next_row()? {
+            match row.doc {
+                Some(doc) => visit(Found::Decoded(doc))?,
+                // (An entry whose document is gone: nothing to visit.)
+                None => tables.visit_document(meta, &row.id, |raw| visit(Found::Stored(raw)))?.unwrap_or_default(),
+            }
+        }
+        Ok(())
+    })
+}
+
 /// How many documents match `filter`: from an index alone when its bounds
 /// decide the whole filter, else by running a plan.
 pub fn count(tables: &Tables<'_>, meta: &CollectionMeta, filter: &Document) -> CmdResult<u64> {
