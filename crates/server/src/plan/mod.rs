@@ -768,8 +768,14 @@ fn shorten<'a>(t: &'a Tables<'_>) -> &'a Tables<'a> {
 /// collection (a lookup or an index scan), with the index it used (`_id_`
 /// for lookups by `_id`); `None` otherwise.
 pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<(String, Vec<Document>)>> {
-    let prep = Prepared::new(tables, meta, query)?;
-    let mut cands = candidates(shorten(tables), &prep)?;
+    find_indexed_prepared(tables, &Prepared::new(tables, meta, query)?)
+}
+
+/// [`find_indexed`] for a query already planned (a join that estimated its
+/// probe first: `join_cost::estimate_prepared`).
+pub fn find_indexed_prepared(tables: &Tables<'_>, prep: &Prepared<'_>) -> CmdResult<Option<(String, Vec<Document>)>> {
+    let meta = prep.meta;
+    let mut cands = candidates(shorten(tables), prep)?;
     cands.retain(|c| !c.full_scan);
     if cands.is_empty() {
         return Ok(None);
@@ -799,9 +805,18 @@ pub fn visit_indexed(
     tables: &Tables<'_>,
     meta: &CollectionMeta,
     query: &Query,
+    visit: impl FnMut(&RawDocument) -> CmdResult<()>,
+) -> CmdResult<Option<String>> {
+    visit_indexed_prepared(tables, Prepared::new(tables, meta, query)?, visit)
+}
+
+/// [`visit_indexed`] for a query already planned (see [`find_indexed_prepared`]).
+pub fn visit_indexed_prepared(
+    tables: &Tables<'_>,
+    mut prep: Prepared<'_>,
     mut visit: impl FnMut(&RawDocument) -> CmdResult<()>,
 ) -> CmdResult<Option<String>> {
-    let mut prep = Prepared::new(tables, meta, query)?;
+    let meta = prep.meta;
     prep.ids_only = true;
     let mut cands = candidates(shorten(tables), &prep)?;
     cands.retain(|c| !c.full_scan);
