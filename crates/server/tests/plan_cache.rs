@@ -118,6 +118,37 @@ fn a_cached_plan_that_does_much_worse_is_replanned() {
 }
 
 #[test]
+fn a_cached_plan_that_the_data_made_bad_is_replanned() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    entries(&mut c, "e");
+    for _ in 0..2 {
+        assert_eq!(latest(&mut c, "e", 1990), scanned(&mut c, "e", 1990));
+    }
+    assert_eq!(indexes_of(cache_stats(&mut c, "e")[0].get_document("cachedPlan").unwrap()), vec!["at_1"]);
+    // The same query, the same values; but now the newest 5,000 entries all
+    // fail `n <= 1990`, so the cached backward read of `at` must pass them
+    // all before its first match: far past ten times its cached works.
+    let newer: Vec<Document> = (0..5000).map(|i| doc! {"_id": 10_000 + i, "n": 100_000, "at": 10_000 + i}).collect();
+    c.ok("db", doc! {"insert": "e", "documents": newer});
+    let expected = scanned(&mut c, "e", 1990);
+    assert_eq!(latest(&mut c, "e", 1990), expected);
+    let stats = cache_stats(&mut c, "e");
+    assert_eq!(stats.len(), 1);
+    assert!(!stats[0].get_bool("isActive").unwrap(), "{stats:?}");
+    assert!(!is_cached(&explain(&mut c, "e", 1990)));
+    // Trials now pick the `n` range; its entry is cached once its works
+    // have grown past the trial's (each worse trial doubles them).
+    for _ in 0..12 {
+        assert_eq!(latest(&mut c, "e", 1990), expected);
+    }
+    let stats = cache_stats(&mut c, "e");
+    assert!(stats[0].get_bool("isActive").unwrap(), "{stats:?}");
+    assert_eq!(indexes_of(stats[0].get_document("cachedPlan").unwrap()), vec!["n_1"]);
+    assert!(is_cached(&explain(&mut c, "e", 1990)));
+}
+
+#[test]
 fn creating_or_dropping_an_index_forgets_the_collection_plans() {
     let server = TestServer::start();
     let mut c = server.client();

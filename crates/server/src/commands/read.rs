@@ -5,7 +5,6 @@ use super::stored_projection::StoredRenames;
 use crate::cursor::{take_batch, take_stored_batch, Batch, DEFAULT_FIRST_BATCH};
 use crate::stored_batch::StoredBatch;
 use crate::error::{CmdResult, CommandError};
-use crate::catalog::CollectionMeta;
 use crate::plan;
 use crate::plan::join_cost::JoinEstimate;
 use crate::storage::Tables;
@@ -237,8 +236,8 @@ impl<'a, 't> Source<'a, 't> {
 
     /// Whether the join reading `query` from `meta` is cheaper as a scan of
     /// the whole collection than as index probes (`plan::join_cost`).
-    fn join_scans(&self, collection: &str, meta: &CollectionMeta, query: &plan::Query) -> djongo_engine::Result<bool> {
-        let Some(estimate) = plan::join_cost::estimate(self.tables, meta, query).map_err(to_engine)? else {
+    fn join_scans(&self, collection: &str, prep: &plan::Prepared<'_>) -> djongo_engine::Result<bool> {
+        let Some(estimate) = plan::join_cost::estimate_prepared(self.tables, prep).map_err(to_engine)? else {
             return Ok(false);
         };
         self.estimates.borrow_mut().push((collection.to_string(), estimate));
@@ -279,10 +278,12 @@ impl CollectionSource for Source<'_, '_> {
         // index entries' `_id` keys before it fetches (no `_id` decoded and
         // re-encoded per document to sort them after).
         let query = plan::Query { filter, fields: fields.map(<[String]>::to_vec), ..plan::Query::default() };
-        if self.join_scans(collection, &meta, &query)? {
+        // Planned once, for the estimate and the probe both.
+        let prep = plan::Prepared::new(self.tables, &meta, &query).map_err(to_engine)?;
+        if self.join_scans(collection, &prep)? {
             return Ok(None);
         }
-        let Some((index, docs)) = plan::find_indexed(self.tables, &meta, &query).map_err(to_engine)? else {
+        let Some((index, docs)) = plan::find_indexed_prepared(self.tables, &prep).map_err(to_engine)? else {
             return Ok(None);
         };
         self.note(collection, Some(index));
@@ -300,13 +301,14 @@ impl CollectionSource for Source<'_, '_> {
             return Ok(true);
         };
         let query = plan::Query { filter: doc! {field: {"$in": values.to_vec()}}, ..plan::Query::default() };
-        if self.join_scans(collection, &meta, &query)? {
+        let prep = plan::Prepared::new(self.tables, &meta, &query).map_err(to_engine)?;
+        if self.join_scans(collection, &prep)? {
             return Ok(false);
         }
         // The visitor's own error goes back as it was raised, not through
         // the command layer's.
         let mut failed = None;
-        let index = plan::visit_indexed(self.tables, &meta, &query, |raw| {
+        let index = plan::visit_indexed_prepared(self.tables, prep, |raw| {
             visit(raw).map_err(|e| {
                 failed = Some(e);
                 CommandError::internal("$lookup: the visit of a joined document failed")

@@ -54,8 +54,14 @@ impl JoinEstimate {
 /// (`{field: {$in: values}}`) selects, when an index on that field (or
 /// `_id`) would serve the probe; `None` when none would (the join scans).
 pub fn estimate(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<JoinEstimate>> {
+    estimate_prepared(tables, &Prepared::new(tables, meta, query)?)
+}
+
+/// [`estimate`] for a probe already planned, so that a join which then
+/// probes plans its query once (`find_indexed_prepared`).
+pub fn estimate_prepared(tables: &Tables<'_>, prep: &Prepared<'_>) -> CmdResult<Option<JoinEstimate>> {
+    let meta = prep.meta;
     let documents = tables.count(meta)?;
-    let prep = Prepared::new(tables, meta, query)?;
     // `_id`: one document per value at most.
     if prep.id_bounds.whole_keys && prep.id_bounds.used_fields > 0 {
         let matches = (prep.id_bounds.spans.len() as u64).min(documents);

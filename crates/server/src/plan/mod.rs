@@ -18,6 +18,7 @@ pub mod cache;
 mod explain;
 pub mod join_cost;
 mod predicates;
+mod raw_check;
 mod shape_facts;
 mod special;
 mod stages;
@@ -92,6 +93,8 @@ pub struct Prepared<'m> {
     /// The top-level fields the filter reads (`None`: unknown), decoded
     /// first when a plan decodes more.
     filter_fields: Option<Arc<HashSet<String>>>,
+    /// The filter as tested on stored bytes, when it can be (raw_check.rs).
+    raw_check: Option<raw_check::RawCheck>,
     /// Whether an index plan whose bounds decide the filter, without a sort,
     /// leaves the documents unread (rows with only their `_id` key), for a
     /// caller that reads their stored bytes itself ([`visit_indexed`]).
@@ -197,6 +200,7 @@ impl<'m> Prepared<'m> {
         }
         let id_index = id_index();
         let id_bounds = scan_bounds(id_index, &preds, false);
+        let raw_check = raw_check::RawCheck::compile(&preds);
         Ok(Prepared {
             meta,
             filter,
@@ -213,12 +217,13 @@ impl<'m> Prepared<'m> {
             id_index,
             decode: facts.decode.clone(),
             filter_fields: facts.filter_fields.clone(),
+            raw_check,
             ids_only: false,
         })
     }
 
     fn check(&self) -> Option<Check<'_>> {
-        Some(Check { filter: &self.filter, shown: &self.filter_doc, fields: self.filter_fields.as_deref() })
+        Some(Check { filter: &self.filter, shown: &self.filter_doc, fields: self.filter_fields.as_deref(), raw: self.raw_check.as_ref() })
     }
 
     /// The check of a scan of `ix` within `b`. When the bounds already
@@ -763,8 +768,14 @@ fn shorten<'a>(t: &'a Tables<'_>) -> &'a Tables<'a> {
 /// collection (a lookup or an index scan), with the index it used (`_id_`
 /// for lookups by `_id`); `None` otherwise.
 pub fn find_indexed(tables: &Tables<'_>, meta: &CollectionMeta, query: &Query) -> CmdResult<Option<(String, Vec<Document>)>> {
-    let prep = Prepared::new(tables, meta, query)?;
-    let mut cands = candidates(shorten(tables), &prep)?;
+    find_indexed_prepared(tables, &Prepared::new(tables, meta, query)?)
+}
+
+/// [`find_indexed`] for a query already planned (a join that estimated its
+/// probe first: `join_cost::estimate_prepared`).
+pub fn find_indexed_prepared(tables: &Tables<'_>, prep: &Prepared<'_>) -> CmdResult<Option<(String, Vec<Document>)>> {
+    let meta = prep.meta;
+    let mut cands = candidates(shorten(tables), prep)?;
     cands.retain(|c| !c.full_scan);
     if cands.is_empty() {
         return Ok(None);
@@ -794,9 +805,18 @@ pub fn visit_indexed(
     tables: &Tables<'_>,
     meta: &CollectionMeta,
     query: &Query,
+    visit: impl FnMut(&RawDocument) -> CmdResult<()>,
+) -> CmdResult<Option<String>> {
+    visit_indexed_prepared(tables, Prepared::new(tables, meta, query)?, visit)
+}
+
+/// [`visit_indexed`] for a query already planned (see [`find_indexed_prepared`]).
+pub fn visit_indexed_prepared(
+    tables: &Tables<'_>,
+    mut prep: Prepared<'_>,
     mut visit: impl FnMut(&RawDocument) -> CmdResult<()>,
 ) -> CmdResult<Option<String>> {
-    let mut prep = Prepared::new(tables, meta, query)?;
+    let meta = prep.meta;
     prep.ids_only = true;
     let mut cands = candidates(shorten(tables), &prep)?;
     cands.retain(|c| !c.full_scan);

@@ -116,6 +116,8 @@ pub struct Check<'a> {
     pub shown: &'a Document,
     /// The top-level fields the filter reads, if known.
     pub fields: Option<&'a HashSet<String>>,
+    /// The filter on stored bytes, for the documents it decides.
+    pub raw: Option<&'a super::raw_check::RawCheck>,
 }
 
 impl Check<'_> {
@@ -137,6 +139,9 @@ impl Check<'_> {
 
     /// Whether the stored document passes, decoding only `fields` of it.
     fn passes_stored(&self, bytes: &[u8], fields: &HashSet<String>) -> CmdResult<bool> {
+        if let Some(verdict) = self.raw.and_then(|raw| raw.test(bytes)) {
+            return Ok(verdict);
+        }
         self.passes(&crate::storage::decode_fields(bytes, Some(fields))?)
     }
 }
