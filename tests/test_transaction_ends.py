@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import threading
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -131,6 +133,82 @@ def test_ending_through_the_store_client_comes_to_what_pymongo_comes_to(
     committed = pymongo_way[1]
     assert committed == (end == "commit" and outcome not in (
         "write conflict", "time limit", "retried and failed again", "connection lost twice"))
+
+
+class _DyingListener:
+    """A Unix socket in front of the store's server that, once the server has
+    closed a connection, accepts the next ``dying`` connections and closes
+    each after reading from it without an answer: what a client meets while a
+    killed server's listener outlives the process that served it."""
+
+    def __init__(self, upstream: str, path: str, dying: int) -> None:
+        self.upstream, self.path, self.dying = upstream, path, dying
+        self.pending = 0
+        self.refused = 0
+        self.lock = threading.Lock()
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(path)
+        self.listener.listen()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                refuse = self.pending > 0
+                if refuse:
+                    self.pending -= 1
+                    self.refused += 1
+            if refuse:
+                downstream.recv(1 << 16)
+                downstream.close()
+                continue
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.upstream)
+            threading.Thread(target=self._pump, args=(downstream, upstream, False),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, downstream, True),
+                             daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_server: bool) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+        except OSError:
+            return
+        if from_server:
+            # The server closed it (the client's own close shuts both ends
+            # from the other pump first, and this recv then fails).
+            with self.lock:
+                self.pending = self.dying
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_commit_sent_again_waits_for_a_server_that_answers(client, store, tmp_path):
+    """The commit's connection closes, and the next two connections land on
+    a listener that no longer serves: the commit is sent again only to a
+    server that answered a ping (as a driver retries only on a server its
+    monitor found), so it commits instead of failing with
+    UnknownTransactionCommitResult on a dead connection."""
+    listener = _DyingListener(store.socket, str(tmp_path / "dying.sock"), dying=2)
+    try:
+        through = StoreTransport(_core.StoreClient(listener.path, 5000), None, "ends")
+        outcome = _end(client, through, "store", "commit", {"closeConnection": True})
+    finally:
+        listener.close()
+    assert outcome == (None, True, False)
+    assert listener.refused == 2
 
 
 def test_a_commit_failing_once_with_a_retryable_error_is_sent_again(client, transport):

@@ -185,8 +185,11 @@ impl StoreClient {
         // answered a ping first, as a driver retries only on a server its
         // monitor found: a server being killed may still accept connections
         // (its listener lives until its process is gone) that it will never
-        // serve, and those must not use up the statement's one retry.
-        let mut probe_until: Option<Instant> = None;
+        // serve, and those must not use up the statement's one retry. The
+        // same holds for the next command after a failed one (a commit sent
+        // again by `shared_transaction`, the next statement): it waits for a
+        // server that answers.
+        let mut probe_until: Option<Instant> = self.pool.server_unknown().then(|| Instant::now() + self.wait);
         loop {
             let deadline = Instant::now() + self.wait;
             if let Some(until) = probe_until {
@@ -203,6 +206,7 @@ impl StoreClient {
                     std::thread::sleep(PROBE_RETRY);
                     continue;
                 }
+                self.pool.server_found();
                 probe_until = None;
             }
             let result = connection

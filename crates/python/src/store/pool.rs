@@ -13,6 +13,7 @@
 //! retry of the parent's), so the pool starts afresh in a new process.
 use parking_lot::Mutex;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -76,6 +77,11 @@ fn waiting_helps(e: &io::Error) -> bool {
 pub struct Pool {
     path: PathBuf,
     idle: Mutex<Idle>,
+    /// A connection failed and no server has answered since: the next
+    /// command, whichever it is, first sees a server answer a `ping`, as a
+    /// driver marks its server unknown after a network error and selects it
+    /// again only once its monitor has found it.
+    unknown: AtomicBool,
 }
 
 struct Idle {
@@ -85,7 +91,7 @@ struct Idle {
 
 impl Pool {
     pub fn new(path: PathBuf) -> Pool {
-        Pool { path, idle: Mutex::new(Idle { pid: std::process::id(), connections: Vec::new() }) }
+        Pool { path, idle: Mutex::new(Idle { pid: std::process::id(), connections: Vec::new() }), unknown: AtomicBool::new(false) }
     }
 
     pub fn path(&self) -> &Path {
@@ -111,10 +117,22 @@ impl Pool {
     }
 
     /// After a connection failed: the server is probably gone, and with it
-    /// every idle socket (their sessions stay).
+    /// every idle socket (their sessions stay); until one answers, the
+    /// server is unknown.
     pub fn disconnect_all(&self) {
+        self.unknown.store(true, Ordering::Relaxed);
         for connection in &mut self.idle.lock().connections {
             connection.disconnect();
         }
+    }
+
+    /// Whether no server has answered since a connection failed.
+    pub fn server_unknown(&self) -> bool {
+        self.unknown.load(Ordering::Relaxed)
+    }
+
+    /// A server answered.
+    pub fn server_found(&self) {
+        self.unknown.store(false, Ordering::Relaxed);
     }
 }
