@@ -5,6 +5,7 @@ use super::stored_projection::StoredRenames;
 use crate::cursor::{take_batch, take_stored_batch, Batch, DEFAULT_FIRST_BATCH};
 use crate::stored_batch::StoredBatch;
 use crate::error::{CmdResult, CommandError};
+use crate::catalog::CollectionMeta;
 use crate::plan;
 use crate::plan::join_cost::JoinEstimate;
 use crate::storage::Tables;
