@@ -21,7 +21,7 @@ import pytest
 from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.dbref import DBRef
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import F
 from djongo import records
 from djongo.connection import Connection
@@ -127,6 +127,116 @@ def test_rows_hold_the_values_pymongo_reads():
     assert by_name["missing"] is None
     for name in ("int64", "double", "text", "oid", "uuid", "regex", "ts", "ref", "min", "max"):
         assert by_name[name] == VALUES[name], name
+
+
+def _rows_both_ways(collection_name: str, columns: list[str]):
+    """The rows of ``collection_name`` read through the store's client and through pymongo
+    (a connection without the store's client), as (type, repr) per cell: repr tells a
+    Decimal's exponent (1.10 from 1.1) and a NaN's sign, which == does not."""
+    sql = 'SELECT %s FROM "%s" ORDER BY "_id"' % (
+        ", ".join(f'"{name}"' for name in columns), collection_name)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        through_store = cursor.fetchall()
+    pymongo_only = Connection(connection.connection.client, connection.connection.database.name,
+                              enforce_schema=False)
+    cursor = pymongo_only.cursor()
+    cursor.execute(sql)
+    through_pymongo = cursor.fetchall()
+
+    def shown(rows):
+        return [[(type(cell), repr(cell)) for cell in row] for row in rows]
+
+    return shown(through_store), shown(through_pymongo)
+
+
+EDGE_DATETIMES = [
+    dt.datetime(1970, 1, 1), dt.datetime(1969, 12, 31, 23, 59, 59, 999000),
+    dt.datetime(1, 1, 1), dt.datetime(1, 1, 1, 0, 0, 0, 1000),
+    dt.datetime(9999, 12, 31, 23, 59, 59, 999000), dt.datetime(1600, 2, 29, 1, 2, 3, 456000),
+    dt.datetime(1900, 3, 1, 12), dt.datetime(2000, 2, 29, 23, 59, 59, 1000),
+    dt.datetime(2024, 12, 31, 0, 0, 0, 999000), dt.datetime(1955, 11, 5, 6, 15, 0, 7000),
+]
+
+
+def test_rows_hold_datetimes_as_pymongo_reads_them():
+    collection = _authors_collection().database["edge_datetimes"]
+    collection.drop()
+    collection.insert_many([{"_id": i, "at": at} for i, at in enumerate(EDGE_DATETIMES)])
+    through_store, through_pymongo = _rows_both_ways("edge_datetimes", ["at"])
+    assert through_store == through_pymongo
+    assert through_store == [[(dt.datetime, repr(at))] for at in EDGE_DATETIMES]
+
+
+def _bid(high: int, low: int = 0) -> Decimal128:
+    return Decimal128.from_bid(low.to_bytes(8, "little") + high.to_bytes(8, "little"))
+
+
+EDGE_DECIMALS = [
+    Decimal128("0"), Decimal128("-0"), Decimal128("0E-6176"), Decimal128("-0E+6111"),
+    Decimal128("1.10"), Decimal128("-12.3400"), Decimal128("1E-6176"), Decimal128("1E+6111"),
+    Decimal128("9999999999999999999999999999999999E+6111"),
+    Decimal128("-1234567890123456789012345678901234E-6176"), Decimal128("0.000001"),
+    Decimal128("NaN"), Decimal128("-NaN"), Decimal128("sNaN"), Decimal128("-sNaN"),
+    Decimal128("Infinity"), Decimal128("-Infinity"),
+    # A NaN with a payload; the two top combination bits set (a coefficient past 34 digits,
+    # read as zero with the exponent two bits lower); 2**113 - 1 in the usual form (zero too).
+    _bid(0x7C00_0000_0000_0001), _bid(0xE000_0000_0000_0000), _bid(0x67FF_F000_0000_0000),
+    _bid(0x3040_0000_0000_0000 | 0x0001_FFFF_FFFF_FFFF, 2**64 - 1),
+]
+
+
+def test_rows_hold_decimals_as_pymongo_reads_them():
+    collection = _authors_collection().database["edge_decimals"]
+    collection.drop()
+    collection.insert_many([{"_id": i, "d": d} for i, d in enumerate(EDGE_DECIMALS)])
+    through_store, through_pymongo = _rows_both_ways("edge_decimals", ["d"])
+    assert through_store == through_pymongo
+    assert through_store == [[(Decimal, repr(d.to_decimal()))] for d in EDGE_DECIMALS]
+
+
+@pytest.mark.parametrize("millis", [253402300800000, -62135596800001, 2**62])
+def test_a_date_outside_python_s_years_fails_as_it_does_through_pymongo(millis):
+    # pymongo's default (DatetimeConversion.DATETIME) refuses a BSON date outside the years
+    # 1 to 9999 that a datetime holds; the store's client refuses it the same way.
+    from bson.datetime_ms import DatetimeMS
+
+    collection = _authors_collection().database["far_dates"]
+    collection.drop()
+    collection.insert_one({"_id": 1, "at": DatetimeMS(millis)})
+    sql = 'SELECT "at" FROM "far_dates"'
+    connection.ensure_connection()
+    pymongo_only = Connection(connection.connection.client, connection.connection.database.name,
+                              enforce_schema=False)
+    raised = []
+    for db_connection in (connection.connection, pymongo_only):
+        with pytest.raises(Exception) as failure:
+            cursor = db_connection.cursor()
+            cursor.execute(sql)
+            cursor.fetchall()
+        raised.append((type(failure.value), str(failure.value)))
+    assert raised[0] == raised[1]
+    # Through Django, a DatabaseError as any other failure.
+    with pytest.raises(DataError, match="out of range"), connection.cursor() as cursor:
+        cursor.execute(sql)
+        cursor.fetchall()
+
+
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_datetime_fields_read_back_what_was_saved_with_and_without_use_tz(use_tz):
+    from django.test import override_settings
+
+    from tests.planapp.models import Post, Writer
+
+    with override_settings(USE_TZ=use_tz):
+        writer = Writer.objects.create(name="w")
+        saved = [at.replace(tzinfo=dt.UTC) if use_tz else at for at in EDGE_DATETIMES]
+        for n, at in enumerate(saved):
+            Post.objects.create(writer=writer, headline="h", n=n, rating=0.0, at=at, body="")
+        read = list(Post.objects.order_by("n").values_list("at", flat=True))
+        assert read == saved
+        assert all((at.tzinfo is not None) is use_tz for at in read)
+        assert Post.objects.get(n=1).at == saved[1]
 
 
 def test_parameters_are_stored_as_pymongo_stores_them():

@@ -334,14 +334,10 @@ pub fn to_python<'py>(py: Python<'py>, value: RawBsonRef<'_>, decimals: Decimals
         RawBsonRef::Double(f) => f.into_bound_py_any(py)?,
         RawBsonRef::Boolean(b) => b.into_bound_py_any(py)?,
         RawBsonRef::DateTime(dt) => datetime_to_python(py, dt.timestamp_millis()).or_else(|_| through_bson_decode(py, value, decimals))?,
-        RawBsonRef::Decimal128(d) => {
-            let bid = PyBytes::new(py, &d.bytes());
-            let decimal = decimal128_type(py)?.call_method1(intern!(py, "from_bid"), (bid,))?;
-            match decimals {
-                Decimals::Decimal => decimal.call_method0(intern!(py, "to_decimal"))?,
-                Decimals::Decimal128 => decimal,
-            }
-        }
+        RawBsonRef::Decimal128(d) => match decimals {
+            Decimals::Decimal => decimal_to_python(py, d.bytes())?,
+            Decimals::Decimal128 => decimal128_type(py)?.call_method1(intern!(py, "from_bid"), (PyBytes::new(py, &d.bytes()),))?,
+        },
         RawBsonRef::Document(doc) => {
             if doc.get("$ref").ok().flatten().is_some() {
                 // A DBRef, as pymongo reads it.
@@ -379,6 +375,14 @@ pub fn bson_error(e: bson::error::Error) -> PyErr {
 
 /// A naive UTC datetime, or an error when the year is outside 1..=9999
 /// (then pymongo's own decoder says why).
+///
+/// Built from the datetime's pickled state (ten bytes: year, month, day,
+/// hour, minute, second, microsecond, big-endian): `datetime(state)` copies
+/// them into the object, where `datetime(year, month, ...)` first parses
+/// seven ints through its keyword-argument parser (about four times the
+/// instructions). The abi3 build has no datetime C API; this form is one
+/// every CPython keeps reading, as old pickles must load. It checks nothing,
+/// so every field is made in range here.
 fn datetime_to_python(py: Python<'_>, millis: i64) -> PyResult<Bound<'_, PyAny>> {
     let days = millis.div_euclid(86_400_000);
     let rest = millis.rem_euclid(86_400_000);
@@ -386,8 +390,58 @@ fn datetime_to_python(py: Python<'_>, millis: i64) -> PyResult<Bound<'_, PyAny>>
     if !(1..=9999).contains(&year) {
         return Err(PyValueError::new_err("year out of range"));
     }
-    let (hour, minute, second, micro) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000 * 1000);
-    datetime_type(py)?.call1((year, month, day, hour, minute, second, micro))
+    let micro = rest % 1000 * 1000;
+    let state = [
+        (year >> 8) as u8,
+        year as u8,
+        month as u8,
+        day as u8,
+        (rest / 3_600_000) as u8,
+        (rest / 60_000 % 60) as u8,
+        (rest / 1000 % 60) as u8,
+        (micro >> 16) as u8,
+        (micro >> 8) as u8,
+        micro as u8,
+    ];
+    datetime_type(py)?.call1((PyBytes::new(py, &state),))
+}
+
+/// A Decimal128 (its 16 bytes, little-endian BID) as the `decimal.Decimal`
+/// that pymongo's `Decimal128.to_decimal` gives: the same sign, coefficient
+/// and exponent (a `Decimal` keeps them, so `1.10` stays `1.10`), NaNs and
+/// infinities included. Made from text, `Decimal("-1234E-2")`, which the
+/// decimal module parses in C without rounding, instead of pymongo's
+/// Python-level unpacking.
+fn decimal_to_python(py: Python<'_>, bid: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
+    const SIGN: u64 = 0x8000_0000_0000_0000;
+    const SNAN: u64 = 0x7E00_0000_0000_0000;
+    const NAN: u64 = 0x7C00_0000_0000_0000;
+    const INF: u64 = 0x7800_0000_0000_0000;
+    // The two top combination bits set: the exponent sits two bits lower
+    // and the coefficient would be at least 2^113, more than 34 digits.
+    const LARGE_FORM: u64 = 0x6000_0000_0000_0000;
+    const EXPONENT_BIAS: i64 = 6176;
+    const MAX_COEFFICIENT: u128 = 10u128.pow(34) - 1;
+    let bits = u128::from_le_bytes(bid);
+    let (high, low) = ((bits >> 64) as u64, bits as u64);
+    let sign = if high & SIGN != 0 { "-" } else { "" };
+    let text = if high & SNAN == SNAN {
+        format!("{sign}sNaN")
+    } else if high & NAN == NAN {
+        format!("{sign}NaN")
+    } else if high & INF == INF {
+        format!("{sign}Infinity")
+    } else if high & LARGE_FORM == LARGE_FORM {
+        let exponent = ((high & 0x1FFF_E000_0000_0000) >> 47) as i64 - EXPONENT_BIAS;
+        format!("{sign}0E{exponent}")
+    } else {
+        let exponent = ((high & 0x7FFF_8000_0000_0000) >> 49) as i64 - EXPONENT_BIAS;
+        let coefficient = (u128::from(high & 0x0001_FFFF_FFFF_FFFF) << 64) | u128::from(low);
+        // pymongo reads a coefficient of more than 34 digits as zero.
+        let coefficient = if coefficient > MAX_COEFFICIENT { 0 } else { coefficient };
+        format!("{sign}{coefficient}E{exponent}")
+    };
+    decimal_type(py)?.call1((text,))
 }
 
 /// One value decoded by the `bson` package with the backend's codec options.
@@ -426,6 +480,7 @@ pub fn bson_to_python<'py>(py: Python<'py>, value: &Bson, decimals: Decimals) ->
         }
         Bson::Binary(b) if b.subtype == BinarySubtype::Generic => PyBytes::new(py, &b.bytes).into_any(),
         Bson::ObjectId(oid) => object_id_type(py)?.call1((PyBytes::new(py, &oid.bytes()),))?,
+        Bson::Decimal128(d) if decimals == Decimals::Decimal => decimal_to_python(py, d.bytes())?,
         Bson::DateTime(dt) => match datetime_to_python(py, dt.timestamp_millis()) {
             Ok(v) => v,
             Err(_) => owned_through_bson_decode(py, value, decimals)?,

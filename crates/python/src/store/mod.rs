@@ -270,7 +270,7 @@ fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec
     // threads have the stack for the deepest a message may be, a caller's
     // thread (a Python thread, whatever its stack size) may not.
     let too_deep = |bytes: &[u8], levels: usize| djongo_server::wire::exceeds_depth(bytes, levels).unwrap_or(true);
-    if too_deep(&encoded, HERE_MAX_DEPTH) || documents.unwrap_or_default().iter().any(|d| too_deep(d, HERE_MAX_DEPTH - 2)) {
+    if nests_deeper(&body, HERE_MAX_DEPTH) || documents.unwrap_or_default().iter().any(|d| too_deep(d, HERE_MAX_DEPTH - 2)) {
         return Err(body);
     }
     let sequence_len = documents.map_or(0, |d| SEQUENCE_OVERHEAD + d.iter().map(Vec::len).sum::<usize>());
@@ -299,6 +299,49 @@ fn run_here(local: &InProcessServer, mut body: Document, documents: Option<&[Vec
             Err(body)
         }
     }
+}
+
+/// The values of one level of a document being walked.
+enum Level<'a> {
+    Fields(bson::document::Values<'a>),
+    Items(std::slice::Iter<'a, Bson>),
+}
+
+impl<'a> Iterator for Level<'a> {
+    type Item = &'a Bson;
+
+    fn next(&mut self) -> Option<&'a Bson> {
+        match self {
+            Level::Fields(values) => values.next(),
+            Level::Items(items) => items.next(),
+        }
+    }
+}
+
+/// Whether `document` nests deeper than `limit` levels, counted as
+/// `wire::exceeds_depth` counts them in a document's bytes (a document, an
+/// array or a code scope that holds something is a level), but on the
+/// command as it is: its bytes are not walked a second time. An explicit
+/// stack, no recursion.
+fn nests_deeper(document: &Document, limit: usize) -> bool {
+    let mut stack = vec![Level::Fields(document.values())];
+    while let Some(level) = stack.last_mut() {
+        let Some(value) = level.next() else {
+            stack.pop();
+            continue;
+        };
+        let nested = match value {
+            Bson::Document(d) if !d.is_empty() => Level::Fields(d.values()),
+            Bson::Array(items) if !items.is_empty() => Level::Items(items.iter()),
+            Bson::JavaScriptCodeWithScope(code) if !code.scope.is_empty() => Level::Fields(code.scope.values()),
+            _ => continue,
+        };
+        if stack.len() >= limit {
+            return true;
+        }
+        stack.push(nested);
+    }
+    false
 }
 
 /// How long a retry waits after a server that did not answer its ping.
@@ -639,5 +682,43 @@ impl StoreClient {
             return Err(StoreCommandError::new_err(reply_to_python(py, reply)?.unbind()));
         }
         Ok(rows::count(reply, "n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document nested `depth` levels, alternating documents and arrays,
+    /// with an empty document and array beside each level (not levels).
+    fn nested(depth: usize, code_scope_at: Option<usize>) -> Document {
+        let mut inner = Bson::Int32(1);
+        for level in (0..depth).rev() {
+            inner = if Some(level) == code_scope_at {
+                Bson::JavaScriptCodeWithScope(bson::JavaScriptCodeWithScope { code: "x".into(), scope: doc! {"v": inner} })
+            } else if level % 2 == 0 {
+                Bson::Document(doc! {"empty": {}, "none": [], "v": inner})
+            } else {
+                Bson::Array(vec![Bson::Array(Vec::new()), inner])
+            };
+        }
+        doc! {"find": "t", "filter": inner}
+    }
+
+    #[test]
+    fn the_commands_depth_is_counted_as_in_its_bytes() {
+        for depth in 0..12 {
+            for code_scope_at in [None, Some(0), Some(depth / 2)] {
+                let document = nested(depth, code_scope_at);
+                let bytes = document.to_vec().unwrap();
+                for limit in 1..14 {
+                    assert_eq!(
+                        nests_deeper(&document, limit),
+                        djongo_server::wire::exceeds_depth(&bytes, limit).unwrap(),
+                        "depth {depth}, scope at {code_scope_at:?}, limit {limit}: {document}"
+                    );
+                }
+            }
+        }
     }
 }
