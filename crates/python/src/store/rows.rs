@@ -48,7 +48,7 @@ fn row<'py, 'a>(py: Python<'py>, document: &'a RawDocument, width: usize, cells:
     cells.resize(width, None);
     if step(document, cells).is_none() {
         cells.fill(None);
-        walk(document, cells)?;
+        walk(document, cells).map_err(values::bson_error)?;
     }
     let values = cells.iter().map(|cell| match cell {
         Some(value) => values::to_python(py, *value, Decimals::Decimal),
@@ -125,9 +125,9 @@ fn scalar(kind: u8, bytes: &[u8]) -> Option<(RawBsonRef<'_>, usize)> {
 }
 
 /// The columns' values of `document` through bson's own iterator.
-fn walk<'a>(document: &'a RawDocument, cells: &mut [Option<RawBsonRef<'a>>]) -> PyResult<()> {
+fn walk<'a>(document: &'a RawDocument, cells: &mut [Option<RawBsonRef<'a>>]) -> bson::error::Result<()> {
     for element in document {
-        let (key, value) = element.map_err(values::bson_error)?;
+        let (key, value) = element?;
         if let Some(cell) = column_of(key.as_str().as_bytes()).and_then(|i| cells.get_mut(i)) {
             *cell = Some(value);
         }
