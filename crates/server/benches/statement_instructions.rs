@@ -12,8 +12,8 @@
 //! command layer, as the wire server calls it for a decoded message) and
 //! `in-process` (`InProcessServer::run`, what the Python extension calls in
 //! the caller's thread). No clock is read, so it runs under valgrind.
-use bson::{doc, Document};
-use djongo_server::commands::run_shared_command;
+use bson::{doc, Document, RawDocumentBuf};
+use djongo_server::commands::run_shared_command_encoded;
 use djongo_server::in_process::InProcessServer;
 use std::sync::Arc;
 
@@ -43,11 +43,12 @@ fn command(shape: &str, i: i64, rows: i64) -> Document {
 /// Runs the commands; the only place callgrind collects. The commands are
 /// built outside it.
 #[inline(never)]
-fn counted(run: &mut dyn FnMut(Document) -> Document, commands: Vec<Document>) -> usize {
+fn counted(run: &mut dyn FnMut(Document) -> RawDocumentBuf, commands: Vec<Document>) -> usize {
     let mut rows = 0;
     for body in commands {
         let reply = run(body);
-        rows += reply.get_document("cursor").and_then(|c| c.get_array("firstBatch")).map_or(0, Vec::len);
+        let batch = reply.get_document("cursor").and_then(|c| c.get_array("firstBatch")).expect("a find's reply");
+        rows += batch.into_iter().count();
     }
     rows
 }
@@ -65,14 +66,15 @@ fn main() {
     let returned = match mode.as_str() {
         "direct" => {
             let orm_data::Store { state, mut conn } = store;
-            let mut run = |body: Document| run_shared_command(&state, &mut conn, &Arc::new(body));
+            // Encoded, as the wire server and the in-process path reply.
+            let mut run = |body: Document| run_shared_command_encoded(&state, &mut conn, &Arc::new(body)).expect("an encodable reply");
             commands(0, warm_up).into_iter().for_each(|b| drop(run(b)));
             counted(&mut run, commands(warm_up, calls))
         }
         "in-process" => {
             drop(store);
             let server = InProcessServer::start(dir.path(), None).expect("the store is served");
-            let mut run = |body: Document| server.run(body).expect("served here");
+            let mut run = |body: Document| server.run(body).expect("served here").expect("an encodable reply");
             commands(0, warm_up).into_iter().for_each(|b| drop(run(b)));
             let returned = counted(&mut run, commands(warm_up, calls));
             server.stop();
